@@ -1,0 +1,75 @@
+# gatehouse — one entry point. See README.md.
+#   make run    install missing packages, build, start the embedded Postgres (when DATABASE_URL is unset), serve
+#   make test   the same set-up, then the whole suite through prove
+#   make check  validate the policy files offline (like nginx -t)
+#   make asan   build with AddressSanitizer + UBSan and run the suite against that build
+VARIANT ?= release
+BUILD   := build/$(VARIANT)
+PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
+
+CC      ?= cc
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -D_GNU_SOURCE
+ifeq ($(VARIANT),asan)
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+OPT     := -O2 -g
+endif
+CFLAGS  += $(WARN) $(OPT) -Iruntime
+LDLIBS  += -lm
+
+SRCS    := $(wildcard runtime/*.c)
+OBJS    := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
+LIBOBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
+TESTS   := $(patsubst spec/unit/%.c,$(BUILD)/spec/%,$(wildcard spec/unit/test_*.c))
+ifeq ($(VARIANT),release)
+BINARY  := bin/gatehouse
+else
+BINARY  := $(BUILD)/gatehouse
+endif
+
+.PHONY: all deps build run test check asan clean format
+all: build
+
+deps:
+	@runtime/tools/deps.sh
+
+build: $(BINARY) $(TESTS)
+
+# pkg-config is resolved lazily so that `make deps` can run before the libraries exist.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+$(BUILD)/%.o: runtime/%.c $(wildcard runtime/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BINARY): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/spec/%: spec/unit/%.c $(LIBOBJS) spec/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ispec/unit $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD):
+	@mkdir -p $@
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	@runtime/tools/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) spec/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_HOME=$(CURDIR) $(BINARY) check
+
+asan: deps
+	@$(MAKE) --no-print-directory VARIANT=asan test
+
+format:
+	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,20 @@
+/* api_integrations.h — the Secrets Checklist view of the provider registry. */
+#ifndef GATEHOUSE_API_INTEGRATIONS_H
+#define GATEHOUSE_API_INTEGRATIONS_H
+
+#include <jansson.h>
+
+struct http_ctx;
+struct provider_def;
+
+/* GET /api/integrations/status — every provider with its configuration state (PRODUCT.md §6). */
+void api_integrations_status(struct http_ctx *ctx);
+
+/* The status entry of one provider (new reference). Fields that need verification or telemetry evidence
+ * are false / null / 0 until that evidence exists. */
+json_t *api_integrations_provider_json(const struct provider_def *p, int default_ttl_s);
+
+/* Extracts the host (and port, when present) of a URL into out; "" when it has none. Never copies userinfo. */
+void api_integrations_url_host(const char *url, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,32 @@
+/* config.h — gatehouse's own settings, read once from the environment (PRODUCT.md §9).
+ * Provider variables are NOT read here: secret.c owns them. */
+#ifndef GATEHOUSE_CONFIG_H
+#define GATEHOUSE_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+    char listen_host[256];
+    int listen_port;
+    const char *database_url; /* borrowed from the environment; NULL when unset */
+    char home[4096];          /* GATEHOUSE_HOME: where providers.lua, gates.lua, scripts/, migrations/ live */
+    size_t max_body_bytes;    /* GATEHOUSE_MAX_BODY_BYTES: JSON request body limit (413 above) */
+    int verify_ttl_s;         /* GATEHOUSE_VERIFY_TTL_S: default verify TTL when a provider sets none */
+    int retention_days;       /* GATEHOUSE_RETENTION_DAYS */
+    int db_wait_s;            /* GATEHOUSE_DB_WAIT_S: how long serve waits for Postgres at start-up */
+    int policy_watch_ms;      /* GATEHOUSE_POLICY_WATCH_MS: policy file change polling period (0 = off) */
+    size_t policy_mem_bytes;  /* GATEHOUSE_POLICY_MEM_MB: memory cap of one policy generation */
+    long policy_instr_budget; /* GATEHOUSE_POLICY_INSTR_BUDGET: VM instructions per policy call */
+    int policy_deadline_ms;   /* GATEHOUSE_POLICY_DEADLINE_MS: wall-clock deadline per policy call */
+};
+
+extern struct config cfg;
+
+/* Fills cfg from the environment with the documented defaults. Returns 0, or -1 with err filled when a
+ * value is malformed (e.g. GATEHOUSE_LISTEN without a port). */
+int config_load(char *err, size_t errlen);
+
+/* Joins cfg.home and a relative path into out. Returns out. */
+char *config_path(const char *relative, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,356 @@
+/* http.c — evhttp server on the event loop: routing, envelope, limits, request logs. */
+#include "http.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "secret.h"
+
+static struct evhttp *server;
+static struct evhttp_bound_socket *bound;
+static const struct http_route *route_table;
+static int inflight;
+
+static double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- trace ids ---- */
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+int http_parse_traceparent(const char *v, char out[33])
+{
+    /* version "-" trace-id(32) "-" parent-id(16) "-" flags(2); future versions may append fields. */
+    if (!v || strlen(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return -1;
+    if (!is_lower_hex(v, 2) || strncmp(v, "ff", 2) == 0 || !is_lower_hex(v + 3, 32) || !is_lower_hex(v + 36, 16) ||
+        !is_lower_hex(v + 53, 2))
+        return -1;
+    if (strncmp(v, "00", 2) == 0 && v[55] != '\0') return -1;
+    if (strspn(v + 3, "0") >= 32 || strspn(v + 36, "0") >= 16) return -1; /* all-zero ids are invalid */
+    memcpy(out, v + 3, 32);
+    out[32] = '\0';
+    return 0;
+}
+
+void http_new_trace_id(char out[33])
+{
+    unsigned char raw[16];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, 33, raw, sizeof raw);
+}
+
+/* ---- routing ---- */
+
+int http_match(const char *pattern, const char *path, char *scratch, const char **params)
+{
+    int nparams = 0;
+    const char *p = pattern, *s = path;
+    char *w = scratch;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/') return 0;
+        p++, s++;
+        size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
+        if (*p == ':') {
+            if (slen == 0 || nparams >= HTTP_MAX_PARAMS) return 0;
+            memcpy(w, s, slen);
+            w[slen] = '\0';
+            params[nparams++] = w;
+            w += slen + 1;
+        } else if (plen != slen || strncmp(p, s, plen) != 0) {
+            return 0;
+        }
+        p += plen, s += slen;
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "UNKNOWN";
+}
+
+static int method_matches(const char *route_method, const char *method)
+{
+    return strcmp(route_method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+}
+
+/* Finds the handler for ctx; fills ctx->params. When only the method differs, fills allow ("GET, POST"). */
+static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size_t allowlen)
+{
+    allow[0] = '\0';
+    for (const struct http_route *r = route_table; r->method; r++) {
+        const char *params[HTTP_MAX_PARAMS] = {0};
+        if (!http_match(r->pattern, ctx->path, scratch, params)) continue;
+        if (method_matches(r->method, ctx->method)) {
+            memcpy(ctx->params, params, sizeof params);
+            return r->handler;
+        }
+        if (!strstr(allow, r->method)) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, allowlen - n, "%s%s", n ? ", " : "", r->method);
+        }
+    }
+    return NULL;
+}
+
+/* ---- replies ---- */
+
+static void set_header(struct evhttp_request *req, const char *name, const char *value)
+{
+    size_t n;
+    char *clean = secret_redact(value, strlen(value), &n);
+    evhttp_add_header(evhttp_request_get_output_headers(req), name, clean ? clean : "");
+    free(clean);
+}
+
+static void free_ctx(struct http_ctx *ctx)
+{
+    json_decref(ctx->body);
+    if (ctx->query) {
+        evhttp_clear_headers(ctx->query);
+        free(ctx->query);
+    }
+    free(ctx->path);
+    free(ctx);
+    inflight--;
+}
+
+static void send_json(struct http_ctx *ctx, int status, json_t *envelope)
+{
+    struct evbuffer *out = evbuffer_new();
+    char *text = json_dumps(envelope, JSON_COMPACT);
+    size_t len = 0;
+    char *clean = text ? secret_redact(text, strlen(text), &len) : NULL;
+    char esc[512];
+
+    if (!clean) { /* out of memory: still answer, without details */
+        status = 500;
+        free(clean);
+        clean = strdup("{\"success\":false,\"error_code\":\"INTERNAL\"}");
+        len = clean ? strlen(clean) : 0;
+    }
+    set_header(ctx->req, "Content-Type", "application/json; charset=utf-8");
+    set_header(ctx->req, "X-Trace-Id", ctx->trace_id);
+    set_header(ctx->req, "Cache-Control", "no-store");
+    set_header(ctx->req, "X-Content-Type-Options", "nosniff");
+    if (clean) evbuffer_add(out, clean, len);
+    evhttp_send_reply(ctx->req, status, NULL, out);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
+             log_escape(ctx->path, esc, sizeof esc), status, monotonic_ms() - ctx->started_ms, len);
+    evbuffer_free(out);
+    free(clean);
+    free(text);
+    json_decref(envelope);
+    free_ctx(ctx);
+}
+
+void http_reply_json(struct http_ctx *ctx, int status, json_t *body)
+{
+    json_t *envelope = json_pack("{s:b, s:s}", "success", status < 400, "trace_id", ctx->trace_id);
+    if (body) json_object_update(envelope, body);
+    json_object_set_new(envelope, "trace_id", json_string(ctx->trace_id));
+    json_decref(body);
+    send_json(ctx, status, envelope);
+}
+
+void http_reply_error(struct http_ctx *ctx, int status, const char *error_code, const char *reason_human,
+                      const char *suggested_fix, json_t *extra)
+{
+    json_t *body = json_pack("{s:b, s:s, s:s}", "success", 0, "error_code", error_code, "reason_human", reason_human);
+    if (suggested_fix) json_object_set_new(body, "suggested_fix", json_string(suggested_fix));
+    if (extra) {
+        json_object_update(body, extra);
+        json_decref(extra);
+    }
+    http_reply_json(ctx, status, body);
+}
+
+const char *http_query(const struct http_ctx *ctx, const char *name)
+{
+    return ctx->query ? evhttp_find_header(ctx->query, name) : NULL;
+}
+
+/* ---- request intake ---- */
+
+static int method_has_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0 ||
+           strcmp(method, "DELETE") == 0;
+}
+
+/* Parses the body into ctx->body. Returns 0, or -1 after replying with the error. */
+static int read_json_body(struct http_ctx *ctx)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
+    size_t len = evbuffer_get_length(in);
+    json_error_t jerr;
+    char reason[512];
+
+    if (len == 0) return 0;
+    if (len > cfg.max_body_bytes) {
+        snprintf(reason, sizeof reason, "The request body is %zu bytes; the limit is %zu bytes.", len,
+                 cfg.max_body_bytes);
+        http_reply_error(ctx, 413, "PAYLOAD_TOO_LARGE", reason, "Send a smaller JSON body.",
+                         json_pack("{s:I}", "limit_bytes", (json_int_t)cfg.max_body_bytes));
+        return -1;
+    }
+    ctx->body = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!ctx->body) {
+        snprintf(reason, sizeof reason, "The request body is not valid JSON (line %d, column %d: %s).", jerr.line,
+                 jerr.column, jerr.text);
+        http_reply_error(ctx, 400, "INVALID_JSON", reason, "Send a JSON object with Content-Type: application/json.",
+                         NULL);
+        return -1;
+    }
+    if (!json_is_object(ctx->body)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "The request body must be a JSON object.",
+                         "Wrap the fields in an object, e.g. {\"provider_id\": \"databento\"}.",
+                         json_pack("{s:s}", "field", "body"));
+        return -1;
+    }
+    return 0;
+}
+
+static struct http_ctx *new_ctx(struct evhttp_request *req)
+{
+    struct http_ctx *ctx = calloc(1, sizeof *ctx);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *raw_query = uri ? evhttp_uri_get_query(uri) : NULL;
+    const char *tp = evhttp_find_header(evhttp_request_get_input_headers(req), "traceparent");
+    size_t plen = 0;
+
+    ctx->req = req;
+    ctx->started_ms = monotonic_ms();
+    ctx->method = method_name(evhttp_request_get_command(req));
+    if (http_parse_traceparent(tp, ctx->trace_id) < 0) http_new_trace_id(ctx->trace_id);
+    ctx->path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, &plen);
+    if (ctx->path && strlen(ctx->path) != plen) ctx->path[0] = '\0'; /* NUL inside the path: reject below */
+    if (raw_query) {
+        ctx->query = calloc(1, sizeof *ctx->query);
+        ctx->query->tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
+        ctx->query->tqh_last = &ctx->query->tqh_first;
+        evhttp_parse_query_str(raw_query, ctx->query);
+    }
+    inflight++;
+    return ctx;
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http_ctx *ctx = new_ctx(req);
+    char allow[128];
+    char *scratch;
+    http_handler handler;
+
+    if (!ctx->path || ctx->path[0] != '/') {
+        if (!ctx->path) ctx->path = strdup("?");
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "The request path is not valid.", NULL,
+                         json_pack("{s:s}", "field", "path"));
+        return;
+    }
+    scratch = malloc(strlen(ctx->path) + 1);
+    handler = route(ctx, scratch, allow, sizeof allow);
+    if (!handler) {
+        free(scratch);
+        if (allow[0]) {
+            set_header(req, "Allow", allow);
+            char reason[256];
+            snprintf(reason, sizeof reason, "%s is not allowed on this route; allowed: %s.", ctx->method, allow);
+            http_reply_error(ctx, 405, "METHOD_NOT_ALLOWED", reason, NULL, json_pack("{s:s}", "allow", allow));
+        } else {
+            http_reply_error(ctx, 404, "NOT_FOUND", "No such route.", "See docs/api.md for the routes gatehouse serves.",
+                             NULL);
+        }
+        return;
+    }
+    /* params point into scratch; keep it alive with the context by moving it after the path. */
+    size_t plen = strlen(ctx->path) + 1;
+    char *joined = realloc(ctx->path, plen * 2);
+    if (joined) {
+        for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+            if (ctx->params[i]) ctx->params[i] = joined + plen + (ctx->params[i] - scratch);
+        memcpy(joined + plen, scratch, plen);
+        ctx->path = joined;
+    }
+    free(scratch);
+    if (!joined) {
+        memset(ctx->params, 0, sizeof ctx->params);
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
+    if (method_has_body(ctx->method) && read_json_body(ctx) < 0) return;
+    handler(ctx);
+}
+
+int http_start(struct event_base *base, const struct http_route *routes, char *err, size_t errlen)
+{
+    route_table = routes;
+    server = evhttp_new(base);
+    if (!server) {
+        snprintf(err, errlen, "evhttp_new failed");
+        return -1;
+    }
+    evhttp_set_allowed_methods(server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                           EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    /* libevent 2.1 cannot answer an over-long body with our JSON error before reading it, so it reads up to
+     * a transport cap and dispatch() answers 413 as JSON; only bodies above the cap get libevent's own 413. */
+    evhttp_set_max_body_size(server, (ev_ssize_t)(cfg.max_body_bytes * 4 + 65536));
+    evhttp_set_max_headers_size(server, 65536);
+    evhttp_set_timeout(server, 30);
+    evhttp_set_gencb(server, dispatch, NULL);
+    bound = evhttp_bind_socket_with_handle(server, cfg.listen_host, (ev_uint16_t)cfg.listen_port);
+    if (!bound) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not a local address?)", cfg.listen_host,
+                 cfg.listen_port);
+        return -1;
+    }
+    return 0;
+}
+
+void http_stop_accepting(void)
+{
+    if (server && bound) evhttp_del_accept_socket(server, bound);
+    bound = NULL;
+}
+
+int http_inflight(void)
+{
+    return inflight;
+}
+
+void http_free(void)
+{
+    if (server) evhttp_free(server);
+    server = NULL;
+    bound = NULL;
+}

@@ -1,0 +1,92 @@
+/* log.c — structured one-line logs through the redactor. Single-threaded: one event loop. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "secret.h"
+
+enum log_level log_threshold = LOG_LEVEL_INFO;
+
+static const char *level_names[] = {"debug", "info", "warn", "error"};
+
+int log_set_level(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && strcmp(name, level_names[i]) == 0) {
+            log_threshold = (enum log_level)i;
+            return 0;
+        }
+    if (name && strcmp(name, "warning") == 0) {
+        log_threshold = LOG_LEVEL_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+char *log_escape(const char *value, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0) return out;
+    for (const unsigned char *p = (const unsigned char *)(value ? value : ""); *p && o + 5 < outlen; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+        } else if (*p == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static size_t format_timestamp(char *buf, size_t len)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+    return n;
+}
+
+void log_line(enum log_level level, const char *trace_id, const char *msg, const char *kv_fmt, ...)
+{
+    char line[8192], ts[40], esc[1024];
+    int n;
+
+    format_timestamp(ts, sizeof ts);
+    n = snprintf(line, sizeof line, "ts=%s level=%s msg=\"%s\"", ts, level_names[level],
+                 log_escape(msg, esc, sizeof esc));
+    if (trace_id && *trace_id && n > 0 && (size_t)n < sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, " trace_id=%s", trace_id);
+    if (kv_fmt && *kv_fmt && n > 0 && (size_t)n + 1 < sizeof line) {
+        va_list ap;
+        line[n++] = ' ';
+        va_start(ap, kv_fmt);
+        n += vsnprintf(line + n, sizeof line - (size_t)n, kv_fmt, ap);
+        va_end(ap);
+    }
+    if (n < 0) return;
+    if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2; /* truncated: keep one line */
+    line[n++] = '\n';
+
+    size_t outlen = 0;
+    char *clean = secret_redact(line, (size_t)n, &outlen);
+    const char *out = clean ? clean : "ts=? level=error msg=\"log redaction failed\"\n";
+    size_t len = clean ? outlen : strlen(out);
+    ssize_t w = write(STDERR_FILENO, out, len);
+    (void)w;
+    free(clean);
+}

@@ -1,0 +1,185 @@
+/* main.c — subcommands, wiring, signals and shutdown order.
+ *
+ *   gatehouse [serve]      migrate, load policies, serve the API (default)
+ *   gatehouse migrate      apply pending migrations and exit
+ *   gatehouse check        validate the policy files offline (exit 1 on error)
+ *   gatehouse spec FILE..  run Lua policy specs inside the sandbox, TAP on stdout
+ *   gatehouse keygen       print a fresh APP_ENC_KEY (32 random bytes as 64 hex characters)
+ */
+#include <event2/event.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_integrations.h"
+#include "api_system.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "policy.h"
+#include "secret.h"
+
+#define DRAIN_TIMEOUT_MS 10000
+
+static const struct http_route routes[] = {
+    {"GET", "/healthz", api_system_healthz},
+    {"GET", "/readyz", api_system_readyz},
+    {"GET", "/api/integrations/status", api_integrations_status},
+    {"POST", "/api/policy/reload", api_system_policy_reload},
+    {NULL, NULL, NULL},
+};
+
+static struct event_base *base;
+static struct event *drain_timer;
+static int drain_waited_ms;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: gatehouse [serve | migrate | check | spec FILE... | keygen]\n"
+                    "Configuration comes from the environment; see README.md.\n");
+}
+
+static int fail_startup(const char *what, const char *err)
+{
+    char esc[2048];
+    LOG_ERROR(NULL, what, "error=\"%s\"", log_escape(err, esc, sizeof esc));
+    return 1;
+}
+
+static char *migrations_dir(char *out, size_t len)
+{
+    return config_path("migrations", out, len);
+}
+
+static int cmd_migrate(void)
+{
+    char err[2048], dir[4200];
+    int applied;
+    if (!cfg.database_url) return fail_startup("cannot migrate", "DATABASE_URL is not set");
+    if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err, sizeof err) < 0)
+        return fail_startup("migration failed", err);
+    return 0;
+}
+
+static int cmd_check(void)
+{
+    char err[2048];
+    if (policy_check(err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        printf("policy check failed\n");
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
+
+static int cmd_keygen(void)
+{
+    unsigned char key[32];
+    char hex[65];
+    randombytes_buf(key, sizeof key);
+    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    printf("%s\n", hex);
+    sodium_memzero(hex, sizeof hex);
+    return 0;
+}
+
+/* Drain: stop accepting, wait until in-flight requests are answered (or the timeout), then leave the loop. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    drain_waited_ms += 50;
+    if (http_inflight() == 0 || drain_waited_ms >= DRAIN_TIMEOUT_MS) {
+        if (http_inflight()) LOG_WARN(NULL, "drain timed out", "inflight=%d", http_inflight());
+        event_base_loopexit(base, NULL);
+    }
+}
+
+static void on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+    struct timeval every = {0, 50000};
+    if (drain_timer) return;
+    LOG_INFO(NULL, "draining", "signal=%s inflight=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT", http_inflight());
+    http_stop_accepting();
+    drain_timer = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
+    event_add(drain_timer, &every);
+}
+
+static int cmd_serve(void)
+{
+    char err[2048], dir[4200];
+    int applied, rc = 1;
+    struct event *sigterm = NULL, *sigint = NULL;
+
+    if (!cfg.database_url) return fail_startup("cannot start", "DATABASE_URL is not set (make run provisions one)");
+    if (db_register_secret(cfg.database_url) < 0) return fail_startup("cannot start", "out of memory");
+    if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err, sizeof err) < 0)
+        return fail_startup("migration failed", err);
+    /* Without a valid policy the server still starts, not ready (fail closed): /readyz names the error and
+     * the watcher loads the file once it is fixed. */
+    if (policy_init(err, sizeof err) < 0) LOG_ERROR(NULL, "serving without a policy generation", NULL);
+    if (!(base = event_base_new())) return fail_startup("cannot start", "event_base_new failed");
+    signal(SIGPIPE, SIG_IGN);
+    sigterm = evsignal_new(base, SIGTERM, on_terminate, NULL);
+    sigint = evsignal_new(base, SIGINT, on_terminate, NULL);
+    if (evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0 || policy_watch_start(base) < 0) {
+        fail_startup("cannot start", "signal or watcher set-up failed");
+        goto out;
+    }
+    if (db_monitor_start(base, cfg.database_url, err, sizeof err) < 0 || http_start(base, routes, err, sizeof err) < 0) {
+        fail_startup("cannot start", err);
+        goto out;
+    }
+    LOG_INFO(NULL, "listening", "addr=%s:%d home=\"%s\"", cfg.listen_host, cfg.listen_port, cfg.home);
+    event_base_dispatch(base);
+    LOG_INFO(NULL, "stopped", NULL);
+    rc = 0;
+out:
+    http_free();
+    db_monitor_stop();
+    policy_shutdown();
+    if (drain_timer) event_free(drain_timer);
+    if (sigterm) event_free(sigterm);
+    if (sigint) event_free(sigint);
+    event_base_free(base);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    char err[512];
+    int rc;
+
+    if (secret_init() < 0) {
+        fprintf(stderr, "gatehouse: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (log_set_level(getenv("GATEHOUSE_LOG_LEVEL") && *getenv("GATEHOUSE_LOG_LEVEL") ? getenv("GATEHOUSE_LOG_LEVEL")
+                                                                                      : "info") < 0)
+        fprintf(stderr, "gatehouse: unknown GATEHOUSE_LOG_LEVEL, using info\n");
+    if (config_load(err, sizeof err) < 0) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return 2;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        rc = cmd_serve();
+    else if (strcmp(cmd, "migrate") == 0)
+        rc = cmd_migrate();
+    else if (strcmp(cmd, "check") == 0)
+        rc = cmd_check();
+    else if (strcmp(cmd, "spec") == 0 && argc > 2)
+        rc = policy_run_specs(argc - 2, argv + 2);
+    else if (strcmp(cmd, "keygen") == 0)
+        rc = cmd_keygen();
+    else {
+        usage();
+        rc = 2;
+    }
+    secret_shutdown();
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* policy.h — policy generations: every policy file loaded into one sandbox, validated, then swapped in
+ * whole. A failed reload keeps the last good generation and records the error (ARCHITECTURE.md §8). */
+#ifndef GATEHOUSE_POLICY_H
+#define GATEHOUSE_POLICY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <time.h>
+
+struct event_base;
+struct policy_gen;
+struct provider_registry;
+
+/* Builds the first generation from GATEHOUSE_HOME. Returns 0, or -1 with err ("file:line: message"). */
+int policy_init(char *err, size_t errlen);
+
+/* Builds a new generation and swaps it in on success. reason is logged ("SIGHUP", "file change", "api").
+ * Returns 0, or -1 with err; on failure the current generation stays and policy_last_error() reports err. */
+int policy_reload(const char *reason, char *err, size_t errlen);
+
+/* Validates the policy files offline (what `gatehouse check` and `make check` run). 0 or -1 with err. */
+int policy_check(char *err, size_t errlen);
+
+/* Reloads on SIGHUP and, every GATEHOUSE_POLICY_WATCH_MS, when a policy file changed. 0 or -1. */
+int policy_watch_start(struct event_base *base);
+
+/* Frees the current generation and the watchers. */
+void policy_shutdown(void);
+
+/* The generation in force (NULL before policy_init succeeded). Borrowed; valid until the next swap, so
+ * do not keep it across event-loop turns. */
+struct policy_gen *policy_current(void);
+
+const struct provider_registry *policy_providers(const struct policy_gen *g);
+
+/* New JSON object {loaded, version, loaded_at, files[], last_reload_error, last_reload_at} for /readyz and
+ * /api/system/status. */
+json_t *policy_status_json(void);
+
+/* The last reload error, or NULL when the last reload succeeded. */
+const char *policy_last_error(void);
+
+/* Calls the function found at fn_path (dot-separated keys; numbers index arrays, e.g. "providers.3.classify")
+ * inside the table returned by policy file `module`, with arg converted to a Lua table (or no argument when
+ * arg is NULL), under the call budgets. Returns a new JSON array of the function's results, or NULL with err
+ * filled (the policy error fails closed: callers treat NULL as a denial). */
+json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg, char *err,
+                    size_t errlen);
+
+/* `gatehouse spec FILE...`: runs Lua spec files in the sandbox and prints TAP. Returns the exit status. */
+int policy_run_specs(int argc, char **argv);
+
+#endif

@@ -1,0 +1,408 @@
+/* sandbox.c — the restricted Lua state: allocator cap, instruction/deadline hook, strict globals. */
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lrt.h"
+
+/* Debian's lua-cjson static archive exports this without declaring it in a header. */
+int luaopen_cjson_safe(lua_State *L);
+
+#define HOOK_EVERY 1000 /* instructions between hook calls */
+
+struct sandbox {
+    lua_State *L;
+    struct sandbox_limits limits;
+    size_t used;
+    long instructions;         /* executed in the current call */
+    struct timespec deadline;  /* of the current call */
+    const char *budget_hit;    /* which budget stopped the current call, or NULL */
+    int depth;                 /* nested sandbox_pcall calls: only the outermost arms the budgets */
+};
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct sandbox *sb = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        sb->used -= old;
+        return NULL;
+    }
+    if (nsize > old && sb->used - old + nsize > sb->limits.mem_bytes) {
+        sb->budget_hit = "memory";
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) sb->used = sb->used - old + nsize;
+    return p;
+}
+
+static int past_deadline(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec > deadline->tv_nsec);
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    struct sandbox *sb;
+    (void)ar;
+    lua_getallocf(L, (void **)&sb);
+    sb->instructions += HOOK_EVERY;
+    if (sb->instructions > sb->limits.instr_budget) {
+        sb->budget_hit = "instruction";
+        luaL_error(L, "instruction budget exceeded (%d instructions)", (int)sb->limits.instr_budget);
+    }
+    if ((sb->instructions / HOOK_EVERY) % 64 == 0 && past_deadline(&sb->deadline)) {
+        sb->budget_hit = "deadline";
+        luaL_error(L, "deadline exceeded (%d ms)", sb->limits.deadline_ms);
+    }
+}
+
+static void arm_budgets(struct sandbox *sb)
+{
+    clock_gettime(CLOCK_MONOTONIC, &sb->deadline);
+    sb->deadline.tv_sec += sb->limits.deadline_ms / 1000;
+    sb->deadline.tv_nsec += (long)(sb->limits.deadline_ms % 1000) * 1000000L;
+    if (sb->deadline.tv_nsec >= 1000000000L) {
+        sb->deadline.tv_sec++;
+        sb->deadline.tv_nsec -= 1000000000L;
+    }
+    sb->instructions = 0;
+    sb->budget_hit = NULL;
+    lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+static void describe_error(struct sandbox *sb, int status, char *err, size_t errlen)
+{
+    lua_State *L = sb->L;
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(error object is not a string)";
+    if (status == LUA_ERRMEM || (sb->budget_hit && strcmp(sb->budget_hit, "memory") == 0))
+        snprintf(err, errlen, "memory budget exceeded (%zu MiB): %s", sb->limits.mem_bytes >> 20, msg);
+    else
+        snprintf(err, errlen, "%s", msg);
+    lua_pop(L, 1);
+}
+
+/* Message handler: appends a traceback to string errors (budget and memory errors stay short). */
+static int traceback_handler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = luaL_typename(L, 1);
+    if (strstr(msg, "budget exceeded") || strstr(msg, "deadline exceeded") || strstr(msg, "not enough memory")) {
+        lua_pushstring(L, msg);
+        return 1;
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int sandbox_pcall(struct sandbox *sb, int nargs, int nresults, char *err, size_t errlen)
+{
+    lua_State *L = sb->L;
+    int base = lua_gettop(L) - nargs; /* index of the function */
+    int status;
+
+    if (!lua_checkstack(L, 4)) {
+        snprintf(err, errlen, "Lua stack exhausted");
+        lua_settop(L, base - 1);
+        return -1;
+    }
+    lua_pushcfunction(L, traceback_handler);
+    lua_insert(L, base);
+    if (sb->depth++ == 0) arm_budgets(sb);
+    status = lua_pcall(L, nargs, nresults, base);
+    if (--sb->depth == 0) lua_sethook(L, NULL, 0, 0);
+    lua_remove(L, base);
+    if (status != LUA_OK) {
+        describe_error(sb, status, err, errlen);
+        return -1;
+    }
+    /* Garbage created by the call is collected outside the budget so the next call starts clean. */
+    if (sb->used > sb->limits.mem_bytes / 2) lua_gc(L, LUA_GCCOLLECT);
+    return 0;
+}
+
+int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const char *name, char *err, size_t errlen)
+{
+    char chunkname[512];
+    int status;
+    snprintf(chunkname, sizeof chunkname, "@%s", name);
+    if (sb->depth == 0) sb->budget_hit = NULL;
+    status = luaL_loadbufferx(sb->L, buf, len, chunkname, "t");
+    if (status != LUA_OK) {
+        describe_error(sb, status, err, errlen);
+        return -1;
+    }
+    return sandbox_pcall(sb, 0, 1, err, errlen);
+}
+
+/* ---- strict globals ---- */
+
+static int strict_index(lua_State *L)
+{
+    return luaL_error(L, "read of undefined global '%s'", lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
+}
+
+static int strict_newindex(lua_State *L)
+{
+    return luaL_error(L, "assignment to global '%s' (declare it local)",
+                      lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
+}
+
+void sandbox_seal(struct sandbox *sb)
+{
+    lua_State *L = sb->L;
+    lua_pushglobaltable(L);
+    lua_newtable(L);
+    lua_pushcfunction(L, strict_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, strict_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable"); /* setmetatable(_G, nil) cannot undo this */
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+}
+
+static void open_allowed_libraries(lua_State *L)
+{
+    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_STRLIBNAME, luaopen_string},
+                                    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+                                    {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL}};
+    static const char *removed[] = {"load", "loadfile", "dofile", "require", "print", "rawset", "collectgarbage", NULL};
+
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    for (const char **name = removed; *name; name++) {
+        lua_pushnil(L);
+        lua_setglobal(L, *name);
+    }
+    lua_getglobal(L, LUA_STRLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    luaL_requiref(L, "cjson", luaopen_cjson_safe, 1);
+    lua_pop(L, 1);
+    lrt_open(L);
+    /* The loaded-modules table would hand out the unrestricted library tables again. */
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+}
+
+struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *err, size_t errlen)
+{
+    struct sandbox *sb = calloc(1, sizeof *sb);
+    if (!sb) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    sb->limits = *limits;
+    sb->L = lua_newstate(capped_alloc, sb);
+    if (!sb->L) {
+        snprintf(err, errlen, "cannot create Lua state (memory cap %zu bytes)", limits->mem_bytes);
+        free(sb);
+        return NULL;
+    }
+    open_allowed_libraries(sb->L);
+    return sb;
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+    if (!sb) return;
+    lua_close(sb->L);
+    free(sb);
+}
+
+lua_State *sandbox_state(struct sandbox *sb)
+{
+    return sb->L;
+}
+
+size_t sandbox_memory(const struct sandbox *sb)
+{
+    return sb->used;
+}
+
+/* ---- Lua <-> JSON ---- */
+
+static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err, size_t errlen);
+
+/* Returns n when the table at idx is a sequence 1..n with no other keys, -1 otherwise. */
+static long sequence_length(lua_State *L, int idx)
+{
+    long count = 0, n = (long)lua_rawlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1)) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        lua_Integer k = lua_tointeger(L, -1);
+        if (k < 1 || k > n) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        count++;
+    }
+    return count == n ? n : -1;
+}
+
+static json_t *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err, size_t errlen)
+{
+    size_t plen = strlen(path);
+    long n = sequence_length(L, idx);
+    json_t *out;
+
+    if (n >= 0) {
+        out = json_array();
+        for (long i = 1; i <= n; i++) {
+            snprintf(path + plen, pathlen - plen, "[%ld]", i);
+            lua_rawgeti(L, idx, i);
+            json_t *v = to_json_at(L, lua_gettop(L), depth + 1, path, pathlen, err, errlen);
+            lua_pop(L, 1);
+            if (!v) goto fail;
+            json_array_append_new(out, v);
+        }
+        path[plen] = '\0';
+        return out;
+    }
+    out = json_object();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            snprintf(err, errlen, "%s: table mixes array and non-string keys", path[0] ? path : "value");
+            lua_pop(L, 2);
+            goto fail;
+        }
+        const char *key = lua_tostring(L, -2);
+        snprintf(path + plen, pathlen - plen, "%s%s", plen ? "." : "", key);
+        json_t *v = to_json_at(L, lua_gettop(L), depth + 1, path, pathlen, err, errlen);
+        if (!v) {
+            lua_pop(L, 2);
+            goto fail;
+        }
+        json_object_set_new(out, key, v);
+        path[plen] = '\0';
+        lua_pop(L, 1);
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err, size_t errlen)
+{
+    if (depth > 32) {
+        snprintf(err, errlen, "%s: nested deeper than 32 levels (or a cycle)", path[0] ? path : "value");
+        return NULL;
+    }
+    if (!lua_checkstack(L, 4)) {
+        snprintf(err, errlen, "%s: Lua stack exhausted", path);
+        return NULL;
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return json_null();
+    case LUA_TBOOLEAN:
+        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
+        if (!isfinite(lua_tonumber(L, idx))) {
+            snprintf(err, errlen, "%s: number is not finite", path[0] ? path : "value");
+            return NULL;
+        }
+        return json_real(lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        json_t *v = json_stringn(s, len);
+        if (!v) snprintf(err, errlen, "%s: string is not valid UTF-8", path[0] ? path : "value");
+        return v;
+    }
+    case LUA_TTABLE:
+        return table_to_json(L, idx, depth, path, pathlen, err, errlen);
+    case LUA_TFUNCTION:
+        return json_pack("{s:b}", "__function__", 1);
+    default:
+        snprintf(err, errlen, "%s: unsupported %s value", path[0] ? path : "value", luaL_typename(L, idx));
+        return NULL;
+    }
+}
+
+json_t *sandbox_to_json(lua_State *L, int idx, char *err, size_t errlen)
+{
+    char path[512] = "";
+    int top = lua_gettop(L);
+    json_t *v = to_json_at(L, lua_absindex(L, idx), 0, path, sizeof path, err, errlen);
+    lua_settop(L, top);
+    return v;
+}
+
+static int push_json_at(lua_State *L, const json_t *json, int depth)
+{
+    if (depth > 32 || !lua_checkstack(L, 3)) return -1;
+    switch (json_typeof(json)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+        lua_createtable(L, 0, (int)json_object_size(json));
+        json_object_foreach((json_t *)json, key, v) {
+            if (push_json_at(L, v, depth + 1) < 0) return -1;
+            lua_setfield(L, -2, key);
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        lua_createtable(L, (int)json_array_size(json), 0);
+        json_array_foreach(json, i, v) {
+            if (push_json_at(L, v, depth + 1) < 0) return -1;
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return 0;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(json), json_string_length(json));
+        return 0;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(json));
+        return 0;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(json));
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(json));
+        return 0;
+    default:
+        lua_pushnil(L);
+        return 0;
+    }
+}
+
+int sandbox_push_json(lua_State *L, const json_t *json)
+{
+    int top = lua_gettop(L);
+    if (push_json_at(L, json, 0) < 0) {
+        lua_settop(L, top);
+        lua_pushnil(L);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,57 @@
+/* sandbox.h — a Lua 5.4 state restricted to what policies may use (ARCHITECTURE.md "Sandbox").
+ *
+ * Libraries: base (minus load, loadfile, dofile, require, print, rawset, collectgarbage), string (minus dump),
+ * table, math, utf8, cjson (cjson.safe) and rt. Text chunks only. Every call runs under an instruction budget,
+ * a wall-clock deadline and the state's memory cap; exceeding one raises a Lua error that names the budget.
+ * Only policy.c, sandbox.c and lrt.c include Lua headers. */
+#ifndef GATEHOUSE_SANDBOX_H
+#define GATEHOUSE_SANDBOX_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct lua_State;
+struct sandbox;
+
+struct sandbox_limits {
+    size_t mem_bytes;  /* hard cap on the state's heap */
+    long instr_budget; /* VM instructions per call */
+    int deadline_ms;   /* wall clock per call */
+};
+
+/* Creates a sandboxed state with the allowed libraries opened and strict globals NOT yet enabled (the
+ * caller may add globals, then calls sandbox_seal). Returns NULL with err filled on failure. */
+struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *err, size_t errlen);
+
+/* Makes globals strict: reading an undefined global or assigning any global raises. */
+void sandbox_seal(struct sandbox *sb);
+
+/* Closes the state and frees everything. NULL is a no-op. */
+void sandbox_free(struct sandbox *sb);
+
+/* The underlying state, for policy.c and lrt.c only. */
+struct lua_State *sandbox_state(struct sandbox *sb);
+
+/* Bytes currently allocated by the state. */
+size_t sandbox_memory(const struct sandbox *sb);
+
+/* Loads the text chunk in buf (chunkname "@name" so errors read "name:line: message") and runs it under
+ * the budgets. Stack effect: +1 (the chunk's first result) on success, 0 on failure.
+ * Returns 0, or -1 with err filled ("name:line: message", or the budget that was exceeded). */
+int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const char *name, char *err,
+                      size_t errlen);
+
+/* Calls the function below nargs arguments on the stack under the budgets, with a traceback handler.
+ * Stack effect: -(nargs+1), +nresults on success; -(nargs+1) on failure. Returns 0 or -1 with err. */
+int sandbox_pcall(struct sandbox *sb, int nargs, int nresults, char *err, size_t errlen);
+
+/* Converts the Lua value at idx into JSON: strings, numbers, booleans, nil -> null; tables with keys 1..n
+ * become arrays (an empty table is an array), tables with string keys objects; functions become the object
+ * {"__function__": true}. Anything else (userdata, cycles, mixed keys, depth > 32) is an error.
+ * Returns a new reference, or NULL with err filled ("path: problem"). Stack unchanged. */
+json_t *sandbox_to_json(struct lua_State *L, int idx, char *err, size_t errlen);
+
+/* Pushes a plain Lua table/value built from json (stack effect +1). Returns 0, or -1 if too deep. */
+int sandbox_push_json(struct lua_State *L, const json_t *json);
+
+#endif

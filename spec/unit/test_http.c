@@ -1,0 +1,68 @@
+/* test_http.c — router matching and W3C traceparent parsing. */
+#include <string.h>
+
+#include "http.h"
+#include "secret.h"
+#include "tap.h"
+
+static void test_match(void)
+{
+    char scratch[256];
+    const char *params[HTTP_MAX_PARAMS] = {0};
+
+    tap_ok(http_match("/healthz", "/healthz", scratch, params), "a literal path matches itself");
+    tap_ok(!http_match("/healthz", "/healthz/", scratch, params), "a trailing slash is a different route");
+    tap_ok(!http_match("/api/integrations/status", "/api/integrations", scratch, params), "a prefix does not match");
+    tap_ok(!http_match("/api/integrations", "/api/integrations/status", scratch, params), "a longer path does not match");
+    tap_ok(http_match("/api/bots/:id/start", "/api/bots/42/start", scratch, params), "a :param segment matches");
+    tap_is_str(params[0], "42", "the :param value is captured");
+    tap_ok(!http_match("/api/bots/:id/start", "/api/bots//start", scratch, params), "an empty :param does not match");
+    memset(params, 0, sizeof params);
+    tap_ok(http_match("/a/:x/b/:y", "/a/1/b/two", scratch, params), "two params match");
+    tap_is_str(params[0], "1", "first param");
+    tap_is_str(params[1], "two", "second param");
+    tap_ok(!http_match("/a/:x", "/b/1", scratch, params), "a literal mismatch before a param fails");
+    tap_ok(http_match("/", "/", scratch, params), "the root matches");
+}
+
+static void test_traceparent(void)
+{
+    char id[33];
+    tap_ok(http_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", id) == 0,
+           "the W3C example is accepted");
+    tap_is_str(id, "4bf92f3577b34da6a3ce929d0e0e4736", "its trace id is reused");
+    tap_ok(http_parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01", id) < 0,
+           "an all-zero trace id is rejected");
+    tap_ok(http_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", id) < 0,
+           "an all-zero parent id is rejected");
+    tap_ok(http_parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", id) < 0,
+           "upper-case hex is rejected");
+    tap_ok(http_parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", id) < 0,
+           "version ff is rejected");
+    tap_ok(http_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", id) < 0,
+           "version 00 with extra fields is rejected");
+    tap_ok(http_parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", id) == 0,
+           "a future version may carry extra fields");
+    tap_ok(http_parse_traceparent("garbage", id) < 0, "garbage is rejected");
+    tap_ok(http_parse_traceparent(NULL, id) < 0, "a missing header is rejected");
+}
+
+static void test_new_trace_id(void)
+{
+    char a[33], b[33];
+    http_new_trace_id(a);
+    http_new_trace_id(b);
+    tap_is_int((long)strlen(a), 32, "a fresh trace id has 32 characters");
+    tap_ok(strspn(a, "0123456789abcdef") == 32, "it is lower-case hex");
+    tap_ok(strcmp(a, b) != 0, "two fresh trace ids differ");
+}
+
+int main(void)
+{
+    secret_init();
+    test_match();
+    test_traceparent();
+    test_new_trace_id();
+    secret_shutdown();
+    return tap_done();
+}
