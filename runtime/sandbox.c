@@ -52,19 +52,31 @@ static int past_deadline(const struct timespec *deadline)
     return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec > deadline->tv_nsec);
 }
 
+/* Raises "file:line: <what> exceeded" at the Lua code that was running when the hook fired. */
+static void raise_budget(lua_State *L, const char *what)
+{
+    lua_Debug ar;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        luaL_error(L, "%s:%d: %s exceeded", ar.short_src, ar.currentline, what);
+    luaL_error(L, "%s exceeded", what);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     struct sandbox *sb;
+    char what[96];
     (void)ar;
     lua_getallocf(L, (void **)&sb);
     sb->instructions += HOOK_EVERY;
     if (sb->instructions > sb->limits.instr_budget) {
         sb->budget_hit = "instruction";
-        luaL_error(L, "instruction budget exceeded (%d instructions)", (int)sb->limits.instr_budget);
+        snprintf(what, sizeof what, "instruction budget (%ld instructions)", sb->limits.instr_budget);
+        raise_budget(L, what);
     }
     if ((sb->instructions / HOOK_EVERY) % 64 == 0 && past_deadline(&sb->deadline)) {
         sb->budget_hit = "deadline";
-        luaL_error(L, "deadline exceeded (%d ms)", sb->limits.deadline_ms);
+        snprintf(what, sizeof what, "deadline budget (%d ms)", sb->limits.deadline_ms);
+        raise_budget(L, what);
     }
 }
 
@@ -98,7 +110,7 @@ static int traceback_handler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
     if (!msg) msg = luaL_typename(L, 1);
-    if (strstr(msg, "budget exceeded") || strstr(msg, "deadline exceeded") || strstr(msg, "not enough memory")) {
+    if (strstr(msg, "budget (") || strstr(msg, "not enough memory")) {
         lua_pushstring(L, msg);
         return 1;
     }
@@ -141,9 +153,17 @@ int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const cha
     status = luaL_loadbufferx(sb->L, buf, len, chunkname, "t");
     if (status != LUA_OK) {
         describe_error(sb, status, err, errlen);
-        return -1;
+    } else if (sandbox_pcall(sb, 0, 1, err, errlen) == 0) {
+        return 0;
     }
-    return sandbox_pcall(sb, 0, 1, err, errlen);
+    /* Loading reports one line, "file:line: message": the traceback of a main chunk adds nothing. */
+    err[strcspn(err, "\n")] = '\0';
+    if (strncmp(err, name, strlen(name)) != 0) {
+        char inner[1024];
+        snprintf(inner, sizeof inner, "%s", err);
+        snprintf(err, errlen, "%s: %s", name, inner);
+    }
+    return -1;
 }
 
 /* ---- strict globals ---- */

@@ -98,34 +98,55 @@ static long hex4(const unsigned char *p)
 static unsigned char json_short_letter(unsigned char c)
 {
     switch (c) {
-    case '"': return '"';
-    case '\\': return '\\';
-    case '/': return '/';
-    case '\b': return 'b';
-    case '\f': return 'f';
-    case '\n': return 'n';
-    case '\r': return 'r';
-    case '\t': return 't';
-    default: return 0;
+    case '"':
+        return '"';
+    case '\\':
+        return '\\';
+    case '/':
+        return '/';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return 0;
     }
 }
 
 static int json_short_value(unsigned char letter)
 {
     switch (letter) {
-    case '"': case '\\': case '/': return letter;
-    case 'b': return '\b';
-    case 'f': return '\f';
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 't': return '\t';
-    default: return -1;
+    case '"':
+    case '\\':
+    case '/':
+        return letter;
+    case 'b':
+        return '\b';
+    case 'f':
+        return '\f';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    default:
+        return -1;
     }
 }
 
 static size_t utf8_encode(unsigned long cp, unsigned char *o)
 {
-    if (cp < 0x80) { o[0] = (unsigned char)cp; return 1; }
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
     if (cp < 0x800) {
         o[0] = (unsigned char)(0xC0 | cp >> 6);
         o[1] = (unsigned char)(0x80 | (cp & 0x3F));
@@ -146,8 +167,7 @@ static size_t utf8_encode(unsigned long cp, unsigned char *o)
 
 /* Decodes a JSON \uXXXX escape (and a following low surrogate) at in[p], which must start with
  * "\u". Returns the input length consumed and the UTF-8 bytes in o (length in *olen), or 0 if malformed. */
-static size_t json_u_decode(const unsigned char *in, size_t len, size_t p, unsigned char *o,
-                            size_t *olen)
+static size_t json_u_decode(const unsigned char *in, size_t len, size_t p, unsigned char *o, size_t *olen)
 {
     if (len - p < 6) return 0;
     long cp = hex4(in + p + 2);
@@ -174,13 +194,18 @@ static int mask_tail_safe(unsigned char c)
 static void mask_build(const unsigned char *v, size_t len, char *out)
 {
     size_t o = 0;
-    if (len == 0) { out[0] = '\0'; return; }
+    if (len == 0) {
+        out[0] = '\0';
+        return;
+    }
     if (len <= 8) {
-        for (int k = 0; k < 8; k++, o += 3) memcpy(out + o, BULLET, 3);
+        for (int k = 0; k < 8; k++, o += 3)
+            memcpy(out + o, BULLET, 3);
         out[o] = '\0';
         return;
     }
-    for (int k = 0; k < 4; k++, o += 3) memcpy(out + o, BULLET, 3);
+    for (int k = 0; k < 4; k++, o += 3)
+        memcpy(out + o, BULLET, 3);
     for (size_t k = len - 4; k < len; k++) {
         if (mask_tail_safe(v[k])) {
             out[o++] = (char)v[k];
@@ -371,8 +396,8 @@ int secret_equal(const void *a, size_t alen, const void *b, size_t blen)
 /* Matches one encoded unit of the text form at in[p] against v[j..]: %XX, '+' for space, a JSON
  * escape, or the literal byte (tried last, so a literal '%' or '\' in v still matches raw).
  * Returns input bytes consumed (0: no match) and the value bytes covered in *used. */
-static size_t text_unit(const unsigned char *in, size_t len, size_t p, const unsigned char *v,
-                        size_t vleft, size_t *used)
+static size_t text_unit(const unsigned char *in, size_t len, size_t p, const unsigned char *v, size_t vleft,
+                        size_t *used)
 {
     unsigned char c = in[p], u[4];
     size_t ulen;
@@ -436,16 +461,18 @@ static size_t match_hex(const unsigned char *in, size_t len, size_t i, const str
     return 2 * e->len;
 }
 
-static size_t match_pattern(const struct secret_pattern *pt, const unsigned char *in, size_t len,
-                            size_t i)
+static size_t match_pattern(const struct secret_pattern *pt, const unsigned char *in, size_t len, size_t i)
 {
     const struct secret_entry *e = &S.v[pt->entry];
     switch (pt->kind) {
     case PAT_RAW:
         return (len - i >= e->len && memcmp(in + i, e->mem, e->len) == 0) ? e->len : 0;
-    case PAT_TEXT: return match_text(in, len, i, e);
-    case PAT_B64: return match_b64(in, len, i, e, pt->align);
-    default: return match_hex(in, len, i, e);
+    case PAT_TEXT:
+        return match_text(in, len, i, e);
+    case PAT_B64:
+        return match_b64(in, len, i, e, pt->align);
+    default:
+        return match_hex(in, len, i, e);
     }
 }
 
@@ -494,7 +521,8 @@ static int b64_firsts(unsigned char t, unsigned char *f)
 {
     struct head h[SECRET_MAX_HEADS];
     int nh = b64_heads(t, h);
-    for (int k = 0; k < nh; k++) f[k] = h[k].b[0];
+    for (int k = 0; k < nh; k++)
+        f[k] = h[k].b[0];
     return nh;
 }
 
@@ -517,7 +545,8 @@ static int cross_keys(const struct head *h, int nh, const unsigned char *f, int 
             keys[n++] = (uint32_t)h[a].b[0] << 8 | h[a].b[1];
             continue;
         }
-        for (int b = 0; b < nf; b++) keys[n++] = (uint32_t)h[a].b[0] << 8 | f[b];
+        for (int b = 0; b < nf; b++)
+            keys[n++] = (uint32_t)h[a].b[0] << 8 | f[b];
     }
     return n;
 }
@@ -586,7 +615,8 @@ static struct key_pair *collect_pairs(size_t *npairs)
     if (kp == NULL) return NULL;
     for (uint32_t p = 0; p < S.ix.npats; p++) {
         int nk = pattern_keys(&S.ix.pats[p], keys);
-        for (int k = 0; k < nk; k++) kp[n++] = (struct key_pair){keys[k], p};
+        for (int k = 0; k < nk; k++)
+            kp[n++] = (struct key_pair){keys[k], p};
     }
     qsort(kp, n, sizeof *kp, key_pair_cmp);
     size_t w = 0;
@@ -611,10 +641,13 @@ static int index_build(void)
         uint32_t key = kp[k].key;
         S.ix.ids[k] = kp[k].pat;
         S.ix.start[key + 1]++;
-        if (key < SECRET_NKEYS) S.ix.bits[key >> 6] |= (uint64_t)1 << (key & 63);
-        else S.ix.special['\\'] = 1;
+        if (key < SECRET_NKEYS)
+            S.ix.bits[key >> 6] |= (uint64_t)1 << (key & 63);
+        else
+            S.ix.special['\\'] = 1;
     }
-    for (size_t k = 0; k < SECRET_NKEYS + 256; k++) S.ix.start[k + 1] += S.ix.start[k];
+    for (size_t k = 0; k < SECRET_NKEYS + 256; k++)
+        S.ix.start[k + 1] += S.ix.start[k];
     for (size_t c = 0; c < 256; c++)
         if (S.ix.special[c]) memset(&S.ix.bits[c << 2], 0xFF, 4 * sizeof S.ix.bits[0]);
     S.dirty = 0;
