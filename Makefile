@@ -40,15 +40,18 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
 $(BUILD)/%.o: runtime/%.c $(wildcard runtime/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BINARY): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/spec/%: spec/unit/%.c $(LIBOBJS) spec/unit/tap.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ispec/unit $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
+	@echo "  TEST    $@"
+	@$(CC) $(CFLAGS) -Ispec/unit $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD):
 	@mkdir -p $@

@@ -170,6 +170,55 @@ static int load_module(struct policy_gen *g, const char *rel, crypto_generichash
     return rc;
 }
 
+/* 1 when line (up to its newline) is `id = "<id>"` or `id = '<id>'`, spacing free. */
+static int is_id_line(const char *line, const char *id)
+{
+    size_t n = strlen(id);
+    line += strspn(line, " \t{");
+    if (strncmp(line, "id", 2) != 0) return 0;
+    line += 2;
+    line += strspn(line, " \t");
+    if (*line++ != '=') return 0;
+    line += strspn(line, " \t");
+    return (*line == '"' || *line == '\'') && strncmp(line + 1, id, n) == 0 && line[n + 1] == line[0];
+}
+
+/* Line number of the occurrence-th `id = "<id>"` line of src, or 0. */
+static int find_id_line(const char *src, const char *id, int occurrence)
+{
+    int line = 1;
+    for (const char *p = src; *p; line++) {
+        if (is_id_line(p, id) && --occurrence == 0) return line;
+        p = strchr(p, '\n');
+        if (!p) break;
+        p++;
+    }
+    return 0;
+}
+
+/* Turns "providers.lua: providers[N] id: msg" into "providers.lua:LINE: providers[N] id: msg" by locating the
+ * entry's id line in the source, so validation errors read like Lua's own file:line errors. */
+static void add_line_to_registry_error(const json_t *doc, char *err, size_t errlen)
+{
+    size_t n, len;
+    int occurrence = 0, line;
+    const char *id, *at = strstr(err, "providers[");
+    char *src, inner[1024], ignored[256];
+    if (!at || sscanf(at, "providers[%zu]", &n) != 1 || n == 0) return;
+    id = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), n - 1), "id"));
+    if (!id) return;
+    for (size_t i = 0; i < n; i++) {
+        const char *other = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), i), "id"));
+        occurrence += other && strcmp(other, id) == 0;
+    }
+    if (!(src = read_file("providers.lua", &len, ignored, sizeof ignored))) return;
+    line = find_id_line(src, id, occurrence);
+    free(src);
+    if (line == 0) return;
+    snprintf(inner, sizeof inner, "%s", at);
+    snprintf(err, errlen, "providers.lua:%d: %s", line, inner);
+}
+
 static int build_registry(struct policy_gen *g, char *err, size_t errlen)
 {
     lua_State *L = sandbox_state(g->sb);
@@ -185,6 +234,7 @@ static int build_registry(struct policy_gen *g, char *err, size_t errlen)
         return -1;
     }
     g->providers = providers_from_json(doc, err, errlen);
+    if (!g->providers) add_line_to_registry_error(doc, err, errlen);
     json_decref(doc);
     if (!g->providers) return -1;
     return providers_track_env(g->providers);
