@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "config.h"
+#include <libpq-fe.h>
+#include "telemetry.h"
+#include "verify.h"
+#include <time.h>
 #include "db.h"
 #include "http.h"
 #include "policy.h"
@@ -52,31 +56,81 @@ static json_t *base_url_host(const struct provider_def *p, int *overridden)
     return host[0] ? json_string(host) : json_null();
 }
 
+static json_t *iso_or_null(time_t t)
+{
+    char buf[32];
+    struct tm tm;
+    if (!t) return json_null();
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+static json_t *int_or_null(int v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+/* state / status / error_code from configuration and the latest verification (PRODUCT.md §4). */
+static void derive_state(int configured, const struct verify_status *vst, int connected, const char **state,
+                         const char **status, const char **error_code)
+{
+    *error_code = NULL;
+    if (!configured) {
+        *state = "NOT_CONFIGURED", *status = "BLOCKED", *error_code = "INTEGRATION_KEY_MISSING";
+    } else if (connected) {
+        *state = "VERIFIED", *status = "OK";
+    } else if (vst->has_result && strcmp(vst->outcome, "OK") != 0) {
+        *state = "DEGRADED", *status = "DEGRADED", *error_code = vst->outcome;
+    } else {
+        *state = "CONFIGURED", *status = "DEGRADED"; /* not verified yet, or its OK result outlived the TTL */
+    }
+}
+
 json_t *api_integrations_provider_json(const struct provider_def *p, int default_ttl_s)
 {
     json_t *missing = providers_missing_env(p), *masked = json_object();
     int configured = json_array_size(missing) == 0, overridden = 0;
-    char *fix = configured ? NULL : providers_expand(p, p->suggested_fix, missing);
-    char *setup = providers_expand(p, p->setup_instructions, missing);
+    int ttl = p->verify_ttl_s ? p->verify_ttl_s : default_ttl_s;
+    struct verify_status vst;
+    struct provider_usage use;
+    const char *state, *status, *error_code;
+    char *fix, *setup = providers_expand(p, p->setup_instructions, missing);
     json_t *host = base_url_host(p, &overridden);
 
+    verify_status_of(p->id, &vst);
+    telemetry_provider_usage(p->id, &use);
+    int connected = configured && verify_connected(&vst, ttl, time(NULL));
+    derive_state(configured, &vst, connected, &state, &status, &error_code);
+    fix = !configured ? providers_expand(p, p->suggested_fix, missing)
+                      : error_code ? strdup(vst.reason_human) : NULL;
     add_masks(masked, p->required_env, p->n_required);
     add_masks(masked, p->optional_env, p->n_optional);
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:n, s:i}",
-        "id", p->id, "label", p->label, "category", p->category, "role", p->role ? json_string(p->role) : json_null(),
-        "configured", configured, "verified", 0, "connected", 0, "in_use", 0, "state",
-        configured ? "CONFIGURED" : "NOT_CONFIGURED", "status", configured ? "DEGRADED" : "BLOCKED",
-        "required_for_autonomy", p->required_for_autonomy, "supports_verify", p->supports_verify, "required_env_vars",
-        string_array(p->required_env, p->n_required), "optional_env_vars", string_array(p->optional_env, p->n_optional),
-        "missing_env_vars", missing, "masked", masked, "base_url_host", host, "base_url_overridden", overridden,
-        "last_verified_at", "verify_ttl_s", p->verify_ttl_s ? p->verify_ttl_s : default_ttl_s);
-    json_t *rest = json_pack("{s:n, s:n, s:n, s:i, s:n, s:n, s:{s:n, s:n, s:n}, s:o, s:o, s:s, s:o}", "last_used_at",
-                             "last_used_by_bot_id", "last_feature_used", "proof_of_use_count_24h", 0,
-                             "last_error_code", "last_error_code_24h", "latency_ms", "last", "p50", "p95",
-                             "error_code", configured ? json_null() : json_string("INTEGRATION_KEY_MISSING"),
-                             "suggested_fix", fix ? json_string(fix) : json_null(), "setup_instructions", setup,
-                             "docs_url", p->docs_url ? json_string(p->docs_url) : json_null());
+        "{s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:i}",
+        "id", p->id, "label", p->label, "category", p->category, "role", str_or_null(p->role), "configured",
+        configured, "verified", vst.has_result && strcmp(vst.outcome, "OK") == 0, "connected", connected, "in_use",
+        use.count_24h > 0, "state", state, "status", status, "required_for_autonomy", p->required_for_autonomy,
+        "supports_verify", p->supports_verify, "required_env_vars", string_array(p->required_env, p->n_required),
+        "optional_env_vars", string_array(p->optional_env, p->n_optional), "missing_env_vars", missing, "masked",
+        masked, "base_url_host", host, "base_url_overridden", overridden, "last_verified_at",
+        iso_or_null(vst.has_result ? vst.verified_at : 0), "verify_ttl_s", ttl);
+    json_t *rest = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:s, s:o, s:b, s:o}",
+        "last_ok_at", iso_or_null(vst.last_ok_at), "last_verify_outcome", str_or_null(vst.has_result ? vst.outcome : NULL),
+        "last_used_at", iso_or_null(use.last_used_at), "last_used_by_bot_id", str_or_null(use.last_used_by_bot_id),
+        "last_feature_used", str_or_null(use.last_feature_used), "proof_of_use_count_24h", (json_int_t)use.count_24h,
+        "last_error_code", str_or_null(use.last_error_code), "last_error_code_24h", str_or_null(use.last_error_code_24h),
+        "latency_ms", "last", int_or_null(use.latency_last_ms), "p50", int_or_null(use.latency_p50_ms), "p95",
+        int_or_null(use.latency_p95_ms), "verify_latency_ms", vst.has_result ? json_integer(vst.latency_ms) : json_null(),
+        "error_code", str_or_null(error_code), "suggested_fix", str_or_null(fix), "setup_instructions", setup,
+        "docs_url", str_or_null(p->docs_url), "verify_running", vst.running, "last_trace_id",
+        str_or_null(use.last_trace_id));
     json_object_update(o, rest);
     json_decref(rest);
     free(fix);
@@ -105,4 +159,195 @@ void api_integrations_status(struct http_ctx *ctx)
     http_reply_json(ctx, 200,
                     json_pack("{s:o, s:o, s:o, s:o}", "providers", list, "priority", json_copy(reg->priority),
                               "infrastructure", infra, "no_longer_needed", not_needed));
+}
+
+/* ---- POST /api/integrations/verify ---- */
+
+struct verify_call {
+    struct http_ctx *ctx;
+    int pending;
+    json_t *results; /* verify-all: one entry per provider */
+};
+
+static json_t *result_json(const struct verify_result *r)
+{
+    json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:i, s:o}", "success", strcmp(r->outcome, "OK") == 0, "status",
+                          r->state, "reason_code", r->outcome, "reason_human", r->reason_human, "provider_id",
+                          r->provider_id, "latency_ms", r->latency_ms, "verified_at", iso_or_null(r->verified_at));
+    if (r->http_status > 0) json_object_set_new(o, "http_status", json_integer(r->http_status));
+    return o;
+}
+
+static void on_single_verified(const struct verify_result *r, void *arg)
+{
+    struct verify_call *call = arg;
+    json_t *body = result_json(r);
+    if (strcmp(r->trace_id, call->ctx->trace_id) != 0) /* joined a probe another request started */
+        json_object_set_new(body, "probe_trace_id", json_string(r->trace_id));
+    http_reply_json(call->ctx, 200, body);
+    free(call);
+}
+
+static void on_one_of_all_verified(const struct verify_result *r, void *arg)
+{
+    struct verify_call *call = arg;
+    json_array_append_new(call->results, result_json(r));
+    if (--call->pending > 0) return;
+    size_t i, ok = 0;
+    json_t *v;
+    json_array_foreach(call->results, i, v) ok += json_is_true(json_object_get(v, "success"));
+    http_reply_json(call->ctx, 200,
+                    json_pack("{s:b, s:o, s:I, s:I}", "success", ok == json_array_size(call->results), "results",
+                              call->results, "verified", (json_int_t)json_array_size(call->results), "ok",
+                              (json_int_t)ok));
+    free(call);
+}
+
+static void verify_all(struct http_ctx *ctx, const struct provider_registry *reg)
+{
+    struct verify_call *call = calloc(1, sizeof *call);
+    char err[256];
+    call->ctx = ctx;
+    call->results = json_array();
+    call->pending = 1; /* held until every probe has been started */
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct provider_def *p = &reg->providers[i];
+        json_t *missing = providers_missing_env(p);
+        if (p->supports_verify && json_array_size(missing) == 0) {
+            call->pending++;
+            if (verify_start(p->id, ctx->trace_id, NULL, on_one_of_all_verified, call, err, sizeof err) < 0) call->pending--;
+        }
+        json_decref(missing);
+    }
+    if (--call->pending == 0) {
+        http_reply_json(ctx, 200, json_pack("{s:b, s:o, s:i, s:i, s:s}", "success", 0, "results", call->results,
+                                            "verified", 0, "ok", 0, "reason_human",
+                                            "No configured provider has a verify probe."));
+        free(call);
+    }
+}
+
+void api_integrations_verify(struct http_ctx *ctx)
+{
+    const struct provider_registry *reg = policy_providers(policy_current());
+    json_t *id = ctx->body ? json_object_get(ctx->body, "provider_id") : NULL;
+    const struct provider_def *p;
+    char err[256], reason[512];
+    if (!id && ctx->body) id = json_object_get(ctx->body, "provider");
+    if (!reg) {
+        http_reply_error(ctx, 503, "POLICY_ERROR", "No provider registry is loaded.", "Fix providers.lua and reload.", NULL);
+        return;
+    }
+    if (ctx->body && json_is_true(json_object_get(ctx->body, "all"))) {
+        verify_all(ctx, reg);
+        return;
+    }
+    if (!json_is_string(id)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "Field 'provider_id' must be a provider id string.",
+                         "Send {\"provider_id\": \"databento\"}, or {\"all\": true}.",
+                         json_pack("{s:s}", "field", "provider_id"));
+        return;
+    }
+    if (!(p = providers_find(reg, json_string_value(id)))) {
+        snprintf(reason, sizeof reason, "'%s' is not a provider of providers.lua.", json_string_value(id));
+        http_reply_error(ctx, 404, "UNKNOWN_PROVIDER", reason, "Use an id listed by GET /api/integrations/status.", NULL);
+        return;
+    }
+    json_t *missing = providers_missing_env(p);
+    if (json_array_size(missing) > 0) {
+        char *fix = providers_expand(p, p->suggested_fix, missing);
+        snprintf(reason, sizeof reason, "%s is not configured: required environment variables are missing.", p->label);
+        http_reply_error(ctx, 409, "INTEGRATION_KEY_MISSING", reason, fix,
+                         json_pack("{s:s, s:o}", "provider_id", p->id, "missing_env_vars", missing));
+        free(fix);
+        return;
+    }
+    json_decref(missing);
+    struct verify_call *call = calloc(1, sizeof *call);
+    call->ctx = ctx;
+    if (verify_start(p->id, ctx->trace_id, NULL, on_single_verified, call, err, sizeof err) < 0) {
+        free(call);
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", err, NULL, json_pack("{s:s}", "field", "provider_id"));
+    }
+}
+
+/* ---- GET /api/integrations/:id/events ---- */
+
+static int valid_cursor(const char *c, char *ts, size_t tslen, char *uuid, size_t uuidlen)
+{
+    const char *sep = c ? strrchr(c, '_') : NULL;
+    size_t n = sep ? (size_t)(sep - c) : 0;
+    if (!sep || n == 0 || n >= tslen || strspn(c, "0123456789-:.TZ") != n || !http_is_uuid(sep + 1)) return 0;
+    memcpy(ts, c, n);
+    ts[n] = '\0';
+    snprintf(uuid, uuidlen, "%s", sep + 1);
+    return 1;
+}
+
+static void on_events(struct pg_result *res, const char *err, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    json_t *events = json_array();
+    static const char *cols[] = {"id", "created_at", "bot_id", "run_id", "job_id", "operation", "status",
+                                 "latency_ms", "symbol", "timeframe", "records", "error_code", "trace_id", "metadata"};
+    if (!res) {
+        json_decref(events);
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The usage events could not be read from Postgres.",
+                         "Check that the database is reachable (see /readyz).", NULL);
+        return;
+    }
+    int n = PQntuples(res), limit = atoi(http_query(ctx, "limit") ? http_query(ctx, "limit") : "50");
+    for (int i = 0; i < n && i < (limit > 0 ? limit : 50); i++) {
+        json_t *row = json_object();
+        for (int c = 0; c < 14; c++) {
+            json_t *v = json_null();
+            if (!PQgetisnull(res, i, c)) {
+                const char *s = PQgetvalue(res, i, c);
+                if (c == 7 || c == 10) v = json_integer(atoll(s));
+                else if (c == 13) v = json_loads(s, 0, NULL);
+                else v = json_string(s);
+            }
+            json_object_set_new(row, cols[c], v ? v : json_null());
+        }
+        json_array_append_new(events, row);
+    }
+    json_t *next = json_null();
+    if (n > limit && limit > 0) {
+        char cursor[128];
+        snprintf(cursor, sizeof cursor, "%s_%s", PQgetvalue(res, limit - 1, 1), PQgetvalue(res, limit - 1, 0));
+        next = json_string(cursor);
+    }
+    http_reply_json(ctx, 200, json_pack("{s:s, s:o, s:o}", "provider_id", ctx->params[0], "events", events,
+                                        "next_cursor", next));
+}
+
+void api_integrations_events(struct http_ctx *ctx)
+{
+    const struct provider_registry *reg = policy_providers(policy_current());
+    const char *lim = http_query(ctx, "limit"), *cursor = http_query(ctx, "cursor");
+    char limit_plus_one[24], ts[64] = "", uuid[40] = "", *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : 50;
+    if (!reg || !providers_find(reg, ctx->params[0])) {
+        http_reply_error(ctx, 404, "UNKNOWN_PROVIDER", "No such provider.", "Use an id listed by GET /api/integrations/status.", NULL);
+        return;
+    }
+    if ((lim && (*end || limit < 1 || limit > 500))) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "limit must be an integer from 1 to 500.", NULL,
+                         json_pack("{s:s}", "field", "limit"));
+        return;
+    }
+    if (cursor && !valid_cursor(cursor, ts, sizeof ts, uuid, sizeof uuid)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "cursor is not a next_cursor value from this endpoint.", NULL,
+                         json_pack("{s:s}", "field", "cursor"));
+        return;
+    }
+    snprintf(limit_plus_one, sizeof limit_plus_one, "%ld", limit + 1);
+    const char *params[4] = {ctx->params[0], limit_plus_one, cursor ? ts : NULL, cursor ? uuid : NULL};
+    if (db_query("SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), bot_id, run_id, "
+                 "job_id, operation, status, latency_ms, symbol, timeframe, records, error_code, trace_id, metadata::text "
+                 "FROM integration_usage_events WHERE provider_id = $1 "
+                 "AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid)) "
+                 "ORDER BY created_at DESC, id DESC LIMIT $2::int",
+                 4, params, 3000, on_events, ctx) < 0)
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The database queue is full or stopped.", NULL, NULL);
 }

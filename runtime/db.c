@@ -1,4 +1,6 @@
-/* db.c — the monitor connection: PQconnectStart/PQconnectPoll and PQsendQuery driven by socket events. */
+/* db.c — the async query pool and the reachability monitor. One connection runs one query at a time;
+ * queries wait in a FIFO for an idle connection. Every query has a deadline timer from the moment it is
+ * queued. */
 #include "db.h"
 
 #include <event2/event.h>
@@ -10,50 +12,115 @@
 #include "log.h"
 #include "secret.h"
 
-#define PING_EVERY_MS 1000
-#define PING_DEADLINE_MS 1500
+#define MAX_CONNS 16
+#define MAX_QUEUED 20000
+#define PING_EVERY_MS 500
+#define PING_DEADLINE_MS 1000
 
-enum monitor_state { MON_IDLE, MON_CONNECTING, MON_QUERYING, MON_READY };
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
+
+struct query {
+    char *sql;
+    int nparams;
+    char **params;
+    db_result_cb cb;
+    void *arg;
+    struct event *deadline;
+    struct conn *running_on; /* NULL while queued */
+    struct query *next;
+};
+
+struct conn {
+    PGconn *pg;
+    enum conn_state state;
+    struct event *io, *retry;
+    struct query *query;
+    int backoff_ms;
+};
 
 static struct {
     struct event_base *base;
     char *conninfo;
-    PGconn *conn;
-    enum monitor_state state;
-    struct event *io, *tick, *deadline;
+    struct conn conns[MAX_CONNS];
+    int size;
+    struct query *head, *tail;
+    int queued, running;
+    int stopped;
+    struct event *ping_timer;
+    int ping_pending;
     int reachable;
     time_t last_ok_at;
     char last_error[512];
-} mon;
+} pool;
 
-static void on_io(evutil_socket_t fd, short what, void *arg);
+static void dispatch(void);
+static void conn_connect(struct conn *c);
 
-static void set_failure(const char *what, const char *detail)
+/* ---- queries ---- */
+
+static void free_query(struct query *q)
+{
+    for (int i = 0; i < q->nparams; i++) free(q->params[i]);
+    free(q->params);
+    free(q->sql);
+    if (q->deadline) event_free(q->deadline);
+    free(q);
+}
+
+/* Delivers the outcome and frees the query. */
+static void finish_query(struct query *q, PGresult *res, const char *err)
+{
+    if (q->running_on) pool.running--;
+    q->cb(res, err, q->arg);
+    free_query(q);
+}
+
+static void unlink_queued(struct query *q)
+{
+    struct query **pp = &pool.head, *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            if (pool.tail == q) pool.tail = prev;
+            pool.queued--;
+            return;
+        }
+}
+
+/* ---- connections ---- */
+
+static void conn_watch(struct conn *c, short what);
+
+static void record_failure(const char *what, const char *detail)
 {
     char esc[512];
-    snprintf(mon.last_error, sizeof mon.last_error, "%s: %s", what, detail && *detail ? detail : "unknown error");
-    mon.last_error[strcspn(mon.last_error, "\n")] = '\0';
-    if (mon.reachable)
-        LOG_ERROR(NULL, "database unreachable", "error=\"%s\"", log_escape(mon.last_error, esc, sizeof esc));
-    mon.reachable = 0;
+    snprintf(pool.last_error, sizeof pool.last_error, "%s: %s", what, detail && *detail ? detail : "unknown error");
+    pool.last_error[strcspn(pool.last_error, "\n")] = '\0';
+    if (pool.reachable)
+        LOG_ERROR(NULL, "database unreachable", "error=\"%s\"", log_escape(pool.last_error, esc, sizeof esc));
+    pool.reachable = 0;
 }
 
-static void drop_connection(void)
+static void conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-    if (mon.io) event_free(mon.io);
-    mon.io = NULL;
-    event_del(mon.deadline);
-    if (mon.conn) PQfinish(mon.conn);
-    mon.conn = NULL;
-    mon.state = MON_IDLE;
+    conn_connect(arg);
 }
 
-/* Re-arms the socket event for the direction libpq asks for. */
-static void watch_socket(short what)
+/* Closes c, fails its running query with err, and schedules a reconnect with backoff. */
+static void conn_drop(struct conn *c, const char *err)
 {
-    if (mon.io) event_free(mon.io);
-    mon.io = event_new(mon.base, PQsocket(mon.conn), what, on_io, NULL);
-    event_add(mon.io, NULL);
+    struct query *q = c->query;
+    if (c->io) event_free(c->io);
+    c->io = NULL;
+    if (c->pg) PQfinish(c->pg);
+    c->pg = NULL;
+    c->query = NULL;
+    c->state = CONN_DOWN;
+    if (q) finish_query(q, NULL, err);
+    if (pool.stopped) return;
+    c->backoff_ms = c->backoff_ms ? (c->backoff_ms * 2 > 2000 ? 2000 : c->backoff_ms * 2) : 100;
+    struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
+    evtimer_add(c->retry, &tv);
 }
 
 static void ignore_notice(void *arg, const char *message)
@@ -62,157 +129,255 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-static void begin_connect(void)
+static void on_connect_progress(struct conn *c)
 {
-    struct timeval dl = {PING_DEADLINE_MS / 1000, (PING_DEADLINE_MS % 1000) * 1000};
-    mon.conn = PQconnectStart(mon.conninfo);
-    if (!mon.conn || PQstatus(mon.conn) == CONNECTION_BAD) {
-        set_failure("connect", mon.conn ? PQerrorMessage(mon.conn) : "out of memory");
-        drop_connection();
-        return;
-    }
-    PQsetNoticeProcessor(mon.conn, ignore_notice, NULL);
-    mon.state = MON_CONNECTING;
-    event_add(mon.deadline, &dl);
-    watch_socket(EV_WRITE);
-}
-
-static void begin_ping(void)
-{
-    struct timeval dl = {PING_DEADLINE_MS / 1000, (PING_DEADLINE_MS % 1000) * 1000};
-    if (!PQsendQuery(mon.conn, "SELECT 1")) {
-        set_failure("ping", PQerrorMessage(mon.conn));
-        drop_connection();
-        return;
-    }
-    mon.state = MON_QUERYING;
-    event_add(mon.deadline, &dl);
-    PQflush(mon.conn);
-    watch_socket(EV_READ);
-}
-
-static void on_connect_progress(void)
-{
-    switch (PQconnectPoll(mon.conn)) {
+    switch (PQconnectPoll(c->pg)) {
     case PGRES_POLLING_READING:
-        watch_socket(EV_READ);
+        conn_watch(c, EV_READ);
         return;
     case PGRES_POLLING_WRITING:
-        watch_socket(EV_WRITE);
+        conn_watch(c, EV_WRITE);
         return;
     case PGRES_POLLING_OK:
-        if (PQsetnonblocking(mon.conn, 1) != 0) break;
-        event_del(mon.deadline);
-        begin_ping();
-        return;
+        if (PQsetnonblocking(c->pg, 1) == 0) {
+            if (c->io) event_free(c->io);
+            c->io = NULL;
+            c->state = CONN_IDLE;
+            c->backoff_ms = 0;
+            dispatch();
+            return;
+        }
+        /* fall through */
     default:
-        break;
+        record_failure("connect", PQerrorMessage(c->pg));
+        conn_drop(c, "connection failed");
     }
-    set_failure("connect", PQerrorMessage(mon.conn));
-    drop_connection();
 }
 
-static void on_ping_result(void)
+/* Collects the results of c's query once libpq has them all; keeps the last one. */
+static void on_query_input(struct conn *c)
 {
-    PGresult *res;
-    int ok = 1;
-    if (!PQconsumeInput(mon.conn)) {
-        set_failure("ping", PQerrorMessage(mon.conn));
-        drop_connection();
+    PGresult *res, *last = NULL;
+    struct query *q = c->query;
+    if (!PQconsumeInput(c->pg)) {
+        record_failure("query", PQerrorMessage(c->pg));
+        conn_drop(c, "connection lost");
         return;
     }
-    if (PQisBusy(mon.conn)) { /* more to read: wait for the socket again */
-        event_add(mon.io, NULL);
+    if (PQisBusy(c->pg)) {
+        conn_watch(c, EV_READ);
         return;
     }
-    while ((res = PQgetResult(mon.conn))) {
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            ok = 0;
-            set_failure("ping", PQresultErrorMessage(res));
-        }
-        PQclear(res);
+    while ((res = PQgetResult(c->pg))) {
+        PQclear(last);
+        last = res;
     }
-    event_del(mon.deadline);
-    if (mon.io) event_free(mon.io);
-    mon.io = NULL;
-    if (!ok) {
-        drop_connection();
-        return;
+    if (c->io) event_free(c->io);
+    c->io = NULL;
+    c->query = NULL;
+    /* Settle the connection before the callback runs: it may queue the next query onto c. */
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        conn_drop(c, "connection lost");
+    else
+        c->state = CONN_IDLE;
+    ExecStatusType st = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        finish_query(q, last, NULL);
+    } else {
+        char err[512];
+        snprintf(err, sizeof err, "%s", last ? PQresultErrorMessage(last) : "no result");
+        err[strcspn(err, "\n")] = '\0';
+        finish_query(q, NULL, err);
     }
-    if (!mon.reachable) LOG_INFO(NULL, "database reachable", NULL);
-    mon.reachable = 1;
-    mon.last_ok_at = time(NULL);
-    mon.last_error[0] = '\0';
-    mon.state = MON_READY;
+    PQclear(last);
+    dispatch();
 }
 
-static void on_io(evutil_socket_t fd, short what, void *arg)
+static void on_conn_io(evutil_socket_t fd, short what, void *arg)
 {
-    if (mon.state == MON_CONNECTING)
-        on_connect_progress();
-    else if (mon.state == MON_QUERYING)
-        on_ping_result();
-}
-
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    set_failure(mon.state == MON_CONNECTING ? "connect" : "ping", "no answer within 1500 ms");
-    drop_connection();
-}
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    if (mon.state == MON_IDLE)
-        begin_connect();
-    else if (mon.state == MON_READY) {
-        if (PQstatus(mon.conn) != CONNECTION_OK) {
-            set_failure("connection", PQerrorMessage(mon.conn));
-            drop_connection();
-            begin_connect();
+    struct conn *c = arg;
+    if (c->state == CONN_CONNECTING) {
+        on_connect_progress(c);
+    } else if (c->state == CONN_BUSY) {
+        int flushed = PQflush(c->pg);
+        if (flushed < 0) {
+            record_failure("query", PQerrorMessage(c->pg));
+            conn_drop(c, "connection lost");
+        } else if (flushed == 1) {
+            conn_watch(c, EV_READ | EV_WRITE);
         } else {
-            begin_ping();
+            on_query_input(c);
         }
     }
 }
 
-int db_monitor_start(struct event_base *base, const char *conninfo, char *err, size_t errlen)
+static void conn_watch(struct conn *c, short what)
 {
-    struct timeval every = {PING_EVERY_MS / 1000, (PING_EVERY_MS % 1000) * 1000};
-    memset(&mon, 0, sizeof mon);
-    mon.base = base;
-    mon.conninfo = strdup(conninfo);
-    mon.tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    mon.deadline = evtimer_new(base, on_deadline, NULL);
-    if (!mon.conninfo || !mon.tick || !mon.deadline || event_add(mon.tick, &every) < 0) {
-        snprintf(err, errlen, "cannot start the database monitor");
-        return -1;
+    if (c->io) event_free(c->io);
+    c->io = event_new(pool.base, PQsocket(c->pg), what, on_conn_io, c);
+    event_add(c->io, NULL);
+}
+
+static void conn_connect(struct conn *c)
+{
+    if (pool.stopped || c->state != CONN_DOWN) return;
+    c->pg = PQconnectStart(pool.conninfo);
+    if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+        record_failure("connect", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        conn_drop(c, "connection failed");
+        return;
     }
-    begin_connect();
+    PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
+    c->state = CONN_CONNECTING;
+    conn_watch(c, EV_WRITE);
+}
+
+static void conn_run(struct conn *c, struct query *q)
+{
+    c->query = q;
+    c->state = CONN_BUSY;
+    q->running_on = c;
+    pool.running++;
+    if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
+        record_failure("query", PQerrorMessage(c->pg));
+        conn_drop(c, "send failed");
+        return;
+    }
+    conn_watch(c, PQflush(c->pg) == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void dispatch(void)
+{
+    for (int i = 0; i < pool.size && pool.head; i++) {
+        struct conn *c = &pool.conns[i];
+        if (c->state != CONN_IDLE) continue;
+        struct query *q = pool.head;
+        pool.head = q->next;
+        if (!pool.head) pool.tail = NULL;
+        pool.queued--;
+        q->next = NULL;
+        conn_run(c, q);
+    }
+}
+
+static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct query *q = arg;
+    if (q->running_on) {
+        /* libpq 15 has no non-blocking cancel: drop the connection; it reconnects in the background. */
+        record_failure("query", "deadline exceeded");
+        conn_drop(q->running_on, "query deadline exceeded");
+    } else {
+        unlink_queued(q);
+        finish_query(q, NULL, pool.reachable ? "timed out waiting for a database connection" : "database unavailable");
+    }
+}
+
+int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg)
+{
+    struct query *q;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    if (pool.stopped || !pool.base || pool.queued >= MAX_QUEUED || !(q = calloc(1, sizeof *q))) return -1;
+    q->sql = strdup(sql);
+    q->nparams = nparams;
+    q->params = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *q->params);
+    for (int i = 0; i < nparams; i++) q->params[i] = params[i] ? strdup(params[i]) : NULL;
+    q->cb = cb;
+    q->arg = arg;
+    q->deadline = evtimer_new(pool.base, on_query_deadline, q);
+    evtimer_add(q->deadline, &tv);
+    if (pool.tail) pool.tail->next = q;
+    else pool.head = q;
+    pool.tail = q;
+    pool.queued++;
+    dispatch();
     return 0;
 }
 
-void db_monitor_stop(void)
+/* ---- monitor ---- */
+
+static void on_ping(struct pg_result *res, const char *err, void *arg)
 {
-    drop_connection();
-    if (mon.tick) event_free(mon.tick);
-    if (mon.deadline) event_free(mon.deadline);
-    free(mon.conninfo);
-    memset(&mon, 0, sizeof mon);
+    pool.ping_pending = 0;
+    if (!res) {
+        record_failure("ping", err);
+        return;
+    }
+    if (!pool.reachable) LOG_INFO(NULL, "database reachable", NULL);
+    pool.reachable = 1;
+    pool.last_ok_at = time(NULL);
+    pool.last_error[0] = '\0';
+}
+
+static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
+{
+    if (pool.ping_pending) return;
+    if (db_query("SELECT 1", 0, NULL, PING_DEADLINE_MS, on_ping, NULL) == 0) pool.ping_pending = 1;
+}
+
+int db_pool_start(struct event_base *base, const char *conninfo, int size, char *err, size_t errlen)
+{
+    struct timeval every = {0, PING_EVERY_MS * 1000};
+    memset(&pool, 0, sizeof pool);
+    pool.base = base;
+    pool.conninfo = strdup(conninfo);
+    pool.size = size < 1 ? 1 : size > MAX_CONNS ? MAX_CONNS : size;
+    for (int i = 0; i < pool.size; i++) pool.conns[i].retry = evtimer_new(base, conn_retry_cb, &pool.conns[i]);
+    pool.ping_timer = event_new(base, -1, EV_PERSIST, on_ping_timer, NULL);
+    if (!pool.conninfo || !pool.ping_timer || event_add(pool.ping_timer, &every) < 0) {
+        snprintf(err, errlen, "cannot start the database pool");
+        return -1;
+    }
+    for (int i = 0; i < pool.size; i++) conn_connect(&pool.conns[i]);
+    on_ping_timer(-1, 0, NULL);
+    return 0;
+}
+
+void db_pool_stop(void)
+{
+    if (!pool.base) return;
+    pool.stopped = 1;
+    while (pool.head) {
+        struct query *q = pool.head;
+        pool.head = q->next;
+        pool.queued--;
+        finish_query(q, NULL, "pool stopped");
+    }
+    pool.tail = NULL;
+    for (int i = 0; i < pool.size; i++) {
+        conn_drop(&pool.conns[i], "pool stopped");
+        event_free(pool.conns[i].retry);
+    }
+    event_free(pool.ping_timer);
+    free(pool.conninfo);
+    memset(&pool, 0, sizeof pool);
+}
+
+int db_pending(void)
+{
+    return pool.queued + pool.running;
+}
+
+int db_pool_connected(void)
+{
+    int n = 0;
+    for (int i = 0; i < pool.size; i++) n += pool.conns[i].state == CONN_IDLE || pool.conns[i].state == CONN_BUSY;
+    return n;
 }
 
 int db_reachable(void)
 {
-    return mon.reachable;
+    return pool.reachable;
 }
 
 time_t db_last_ok_at(void)
 {
-    return mon.last_ok_at;
+    return pool.last_ok_at;
 }
 
 const char *db_last_error(void)
 {
-    return mon.last_error;
+    return pool.last_error;
 }
 
 int db_register_secret(const char *conninfo)

@@ -1,8 +1,10 @@
 /* db.h — Postgres access on the event loop.
  *
- * This issue's part: a monitor connection, opened and polled with libpq's non-blocking API, that pings the
- * database every second with a 1.5 s deadline, so /readyz knows whether Postgres is reachable without ever
- * blocking the loop. Lost connections are dropped and re-opened on the next tick. */
+ * A small pool of connections driven with libpq's non-blocking API (PQconnectStart/PQconnectPoll,
+ * PQsendQueryParams/PQconsumeInput) and socket events: nothing on the loop ever waits for Postgres. A
+ * monitor pings through the pool every 500 ms with a 1 s deadline so /readyz and the gates know within
+ * about 1.5 s when the database stops answering, and when it is back. Lost connections are re-opened in
+ * the background with backoff. */
 #ifndef GATEHOUSE_DB_H
 #define GATEHOUSE_DB_H
 
@@ -10,12 +12,6 @@
 #include <time.h>
 
 struct event_base;
-
-/* Starts the monitor for conninfo (copied). Returns 0, or -1 with err. */
-int db_monitor_start(struct event_base *base, const char *conninfo, char *err, size_t errlen);
-
-/* Stops the monitor and closes its connection. */
-void db_monitor_stop(void);
 
 /* 1 when the last ping succeeded within its deadline and no later failure was seen. */
 int db_reachable(void);
@@ -25,6 +21,33 @@ time_t db_last_ok_at(void);
 
 /* The last connection/ping error (redaction happens when it is printed), or "" when healthy. */
 const char *db_last_error(void);
+
+/* ---- async query pool ---- */
+
+struct pg_result;
+
+/* Called exactly once per db_query, from the loop: res is the result on success (freed by db.c after the
+ * callback returns; PGRES_COMMAND_OK or PGRES_TUPLES_OK), or NULL with err (a one-line, secret-free
+ * message: server error, timeout, connection lost, pool stopped). */
+typedef void (*db_result_cb)(struct pg_result *res, const char *err, void *arg);
+
+/* Opens `size` non-blocking connections for db_query. Connections that fail are retried in the
+ * background; queries wait for one (within their deadline). Returns 0, or -1 with err. */
+int db_pool_start(struct event_base *base, const char *conninfo, int size, char *err, size_t errlen);
+
+/* Fails every queued and running query (callbacks with err "pool stopped") and closes the connections. */
+void db_pool_stop(void);
+
+/* Queues a parameterised query (text parameters, NULL = SQL NULL; all copied). timeout_ms bounds queueing
+ * plus execution; on expiry the connection running it is dropped (libpq 15 has no non-blocking cancel) and
+ * re-opened. Returns 0, or -1 when the queue is full or the pool is stopped (no callback then). */
+int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg);
+
+/* Queries queued or running. */
+int db_pending(void);
+
+/* Number of pool connections currently usable. */
+int db_pool_connected(void);
 
 /* Registers the password of conninfo (if any) with the redactor. Returns 0 or -1. */
 int db_register_secret(const char *conninfo);

@@ -57,6 +57,16 @@ void http_new_trace_id(char out[33])
     sodium_bin2hex(out, 33, raw, sizeof raw);
 }
 
+int http_is_uuid(const char *s)
+{
+    if (!s || strlen(s) != 36) return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i])) return 0;
+    }
+    return 1;
+}
+
 /* ---- routing ---- */
 
 int http_match(const char *pattern, const char *path, char *scratch, const char **params)

@@ -63,6 +63,9 @@ int http_parse_traceparent(const char *value, char out[33]);
 /* Writes a fresh random 32-hex trace id into out. */
 void http_new_trace_id(char out[33]);
 
+/* 1 when s is a canonical 36-character UUID (hex with dashes at 8-4-4-4-12). */
+int http_is_uuid(const char *s);
+
 /* Matches path against pattern ("/a/:id/b"); on success fills params (pointers into path copies kept in
  * scratch, which must be at least strlen(path)+1 bytes) and returns 1, else 0. */
 int http_match(const char *pattern, const char *path, char *scratch, const char **params);

@@ -15,13 +15,20 @@
 
 #include "api_integrations.h"
 #include "api_system.h"
+#include "api_telemetry.h"
 #include "config.h"
 #include "db.h"
+#include "fetch.h"
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
 #include "policy.h"
+#include "resp.h"
 #include "secret.h"
+#include "telemetry.h"
+#include "verify.h"
+
+#include <sys/stat.h>
 
 #define DRAIN_TIMEOUT_MS 10000
 
@@ -29,6 +36,9 @@ static const struct http_route routes[] = {
     {"GET", "/healthz", api_system_healthz},
     {"GET", "/readyz", api_system_readyz},
     {"GET", "/api/integrations/status", api_integrations_status},
+    {"POST", "/api/integrations/verify", api_integrations_verify},
+    {"GET", "/api/integrations/:id/events", api_integrations_events},
+    {"POST", "/api/telemetry/usage-events", api_telemetry_ingest},
     {"POST", "/api/policy/reload", api_system_policy_reload},
     {NULL, NULL, NULL},
 };
@@ -90,11 +100,15 @@ static int cmd_keygen(void)
 }
 
 /* Drain: stop accepting, wait until in-flight requests are answered (or the timeout), then leave the loop. */
+/* Drain: answer in-flight requests, then let the telemetry writer empty its queue into Postgres; what is
+ * still queued at the deadline goes to the spill file in telemetry_stop (replayed at the next start). */
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     drain_waited_ms += 50;
-    if (http_inflight() == 0 || drain_waited_ms >= DRAIN_TIMEOUT_MS) {
-        if (http_inflight()) LOG_WARN(NULL, "drain timed out", "inflight=%d", http_inflight());
+    if ((http_inflight() == 0 && (telemetry_drain_pending() == 0 || !db_reachable())) ||
+        drain_waited_ms >= DRAIN_TIMEOUT_MS) {
+        if (http_inflight() || telemetry_drain_pending())
+            LOG_WARN(NULL, "drain timed out", "inflight=%d telemetry_pending=%d", http_inflight(), telemetry_drain_pending());
         event_base_loopexit(base, NULL);
     }
 }
@@ -107,6 +121,39 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
     http_stop_accepting();
     drain_timer = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
     event_add(drain_timer, &every);
+}
+
+/* Spill file of the telemetry writer: GATEHOUSE_SPILL_FILE, else var/spill/<hash of DATABASE_URL>.jsonl under
+ * GATEHOUSE_HOME, so servers sharing a checkout but not a database never replay each other's events. */
+static void spill_path(char *out, size_t len)
+{
+    const char *v = getenv("GATEHOUSE_SPILL_FILE");
+    unsigned char digest[8];
+    char hex[17], dir[4200];
+    if (v && *v) {
+        snprintf(out, len, "%s", v);
+        return;
+    }
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)cfg.database_url, strlen(cfg.database_url), NULL, 0);
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    mkdir(config_path("var", dir, sizeof dir), 0700);
+    mkdir(config_path("var/spill", dir, sizeof dir), 0700);
+    snprintf(out, len, "%s/%s.jsonl", dir, hex);
+}
+
+/* Starts the I/O subsystems that need the loop; 0 or -1 with err. */
+static int start_subsystems(char *err, size_t errlen)
+{
+    char spill[4300];
+    const char *bg = getenv("GATEHOUSE_BACKGROUND_VERIFY");
+    spill_path(spill, sizeof spill);
+    if (db_pool_start(base, cfg.database_url, 4, err, errlen) < 0) return -1;
+    if (fetch_init(base) < 0 || resp_init(base) < 0) {
+        snprintf(err, errlen, "cannot initialise outbound I/O (curl multi / DNS)");
+        return -1;
+    }
+    if (telemetry_start(base, spill, cfg.retention_days, err, errlen) < 0) return -1;
+    return verify_init(base, cfg.database_url, !(bg && strcmp(bg, "0") == 0), err, errlen);
 }
 
 static int cmd_serve(void)
@@ -130,7 +177,7 @@ static int cmd_serve(void)
         fail_startup("cannot start", "signal or watcher set-up failed");
         goto out;
     }
-    if (db_monitor_start(base, cfg.database_url, err, sizeof err) < 0 || http_start(base, routes, err, sizeof err) < 0) {
+    if (start_subsystems(err, sizeof err) < 0 || http_start(base, routes, err, sizeof err) < 0) {
         fail_startup("cannot start", err);
         goto out;
     }
@@ -139,8 +186,12 @@ static int cmd_serve(void)
     LOG_INFO(NULL, "stopped", NULL);
     rc = 0;
 out:
+    verify_shutdown();
+    fetch_shutdown(); /* running probes complete (cancelled) and record their outcome */
+    resp_shutdown();
+    telemetry_stop(1000);
     http_free();
-    db_monitor_stop();
+    db_pool_stop();
     policy_shutdown();
     if (drain_timer) event_free(drain_timer);
     if (sigterm) event_free(sigterm);
@@ -165,6 +216,11 @@ int main(int argc, char **argv)
     if (config_load(err, sizeof err) < 0) {
         fprintf(stderr, "gatehouse: %s\n", err);
         return 2;
+    }
+    /* gatehouse's own secrets: redacted everywhere like provider keys */
+    if (secret_track("GATEHOUSE_SERVICE_TOKEN", 1) < 0 || secret_track("APP_ENC_KEY", 1) < 0) {
+        fprintf(stderr, "gatehouse: out of memory\n");
+        return 1;
     }
     if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve();

@@ -30,6 +30,7 @@ struct policy_gen {
     char version[17];
     time_t loaded_at;
     json_t *files;
+    int refs; /* the "current" slot holds one; in-flight async work (a verify probe) holds others */
 };
 
 static struct policy_gen *current;
@@ -269,6 +270,7 @@ static struct policy_gen *build_generation(char *err, size_t errlen)
     crypto_generichash_final(&hash, digest, sizeof digest);
     sodium_bin2hex(g->version, sizeof g->version, digest, 8);
     g->loaded_at = time(NULL);
+    g->refs = 1;
     free_file_list(&fl);
     return g;
 fail:
@@ -293,7 +295,7 @@ int policy_reload(const char *reason, char *err, size_t errlen)
                   log_escape(err, esc, sizeof esc), current ? current->version : "none");
         return -1;
     }
-    free_generation(current);
+    policy_release(current);
     current = g;
     last_error[0] = '\0';
     LOG_INFO(NULL, "policy loaded", "reason=\"%s\" version=%s files=%zu providers=%zu", reason, g->version,
@@ -312,6 +314,17 @@ int policy_check(char *err, size_t errlen)
 struct policy_gen *policy_current(void)
 {
     return current;
+}
+
+struct policy_gen *policy_retain(struct policy_gen *g)
+{
+    if (g) g->refs++;
+    return g;
+}
+
+void policy_release(struct policy_gen *g)
+{
+    if (g && --g->refs == 0) free_generation(g);
 }
 
 const struct provider_registry *policy_providers(const struct policy_gen *g)
@@ -475,7 +488,7 @@ void policy_shutdown(void)
     if (sighup_event) event_free(sighup_event);
     if (watch_event) event_free(watch_event);
     sighup_event = watch_event = NULL;
-    free_generation(current);
+    policy_release(current);
     current = NULL;
 }
 

@@ -31,6 +31,12 @@ void policy_shutdown(void);
  * do not keep it across event-loop turns. */
 struct policy_gen *policy_current(void);
 
+/* Keeps g alive across event-loop turns (a reload swaps it out but does not free it); returns g. */
+struct policy_gen *policy_retain(struct policy_gen *g);
+
+/* Drops a reference taken with policy_retain; frees g when it is no longer current nor used. */
+void policy_release(struct policy_gen *g);
+
 const struct provider_registry *policy_providers(const struct policy_gen *g);
 
 /* New JSON object {loaded, version, loaded_at, files[], last_reload_error, last_reload_at} for /readyz and

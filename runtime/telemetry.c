@@ -1,0 +1,997 @@
+/* telemetry.c — proof of use: record queue, batch writer, spill file + replay, aggregates; see telemetry.h.
+ *
+ * Records are held as rows of text parameters (one allocation each) in a bounded FIFO. One batch at a time
+ * (≤ BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as a multi-row INSERT with $n
+ * parameters only. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure
+ * is harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system
+ * events (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS,
+ * which is exactly once except for the narrow race of a re-send overlapping a still-running first attempt.
+ *
+ * Spill file: JSON lines, one record per line, {"table": "<table name>", "<column>": "<text>" | null, ...}
+ * (every value as text, metadata as its compact JSON text), opened O_APPEND|O_CREAT, mode 0600, fsync'd
+ * after each batch written. A failed batch is spilled and the writer turns "down": from then on the queue
+ * drains into the file every tick, and every second one chunk of the file is re-sent as a probe. Once a
+ * chunk goes in, the writer is up again and replays the rest back to back; when the whole file is in the
+ * database it is truncated. The replay position lives in memory only: after a crash the file is replayed
+ * from its start, which the idempotent INSERTs make harmless.
+ *
+ * I/O in a caller's stack happens only when the queue is full: the record is then appended to the spill
+ * file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
+ * (after the loop has exited) use a short-lived blocking connection to cfg.database_url. */
+#include "telemetry.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "usage_stats.h"
+
+#define QUEUE_CAP 65536
+#define BATCH_MAX 1000        /* 16 columns × 1000 rows stays far below libpq's 65535 parameters */
+#define BATCH_SOON 500        /* queued rows that trigger a flush before the next tick */
+#define BATCH_TIMEOUT_MS 5000 /* queueing + execution of one batch on the pool */
+#define FLUSH_EVERY_MS 100
+#define REPLAY_EVERY_S 1
+#define PARTITION_EVERY_S 3600
+#define POISON_TRIES 5 /* a chunk refused this often while the database answers pings is bisected */
+#define MAX_COLS 16
+
+enum rec_table { T_USAGE, T_VERIFY, T_SYSTEM, T_COUNT };
+
+struct table_def {
+    const char *name;
+    const char *const *cols;
+    int ncols;
+    const char *sql_head, *sql_tail; /* the statement is head + "($1,..),(..)" + tail */
+};
+
+static const char *const usage_cols[] = {
+    "id",     "created_at", "user_id", "bot_id",    "run_id",  "job_id",     "provider_id", "operation",
+    "status", "latency_ms", "symbol",  "timeframe", "records", "error_code", "trace_id",    "metadata"};
+static const char *const verify_cols[] = {"id",          "provider_id",   "outcome",      "http_status",
+                                          "latency_ms",  "base_url_host", "reason_human", "trace_id",
+                                          "verified_at", "user_id"};
+static const char *const system_cols[] = {"event_uuid", "created_at", "kind",     "severity",
+                                          "subject",    "message",    "trace_id", "metadata"};
+
+static const struct table_def tables[T_COUNT] = {
+    {"integration_usage_events", usage_cols, 16,
+     "INSERT INTO integration_usage_events (id, created_at, user_id, bot_id, run_id, job_id, provider_id, "
+     "operation, status, latency_ms, symbol, timeframe, records, error_code, trace_id, metadata) VALUES ",
+     " ON CONFLICT DO NOTHING"},
+    /* user_id references users: a user deleted meanwhile becomes NULL (the FK's own ON DELETE SET NULL)
+     * instead of failing the whole batch forever */
+    {"verifications", verify_cols, 10,
+     "INSERT INTO verifications (id, provider_id, outcome, http_status, latency_ms, base_url_host, "
+     "reason_human, "
+     "trace_id, verified_at, user_id) SELECT v.id::uuid, v.provider_id, v.outcome, v.http_status::int, "
+     "v.latency_ms::int, v.base_url_host, v.reason_human, v.trace_id, v.verified_at::timestamptz, "
+     "(SELECT u.id FROM users u WHERE u.id = v.user_id::uuid) FROM (VALUES ",
+     ") AS v(id, provider_id, outcome, http_status, latency_ms, base_url_host, reason_human, trace_id, "
+     "verified_at, user_id) ON CONFLICT DO NOTHING"},
+    {"system_events", system_cols, 8,
+     "INSERT INTO system_events (created_at, kind, severity, subject, message, trace_id, metadata) "
+     "SELECT v.created_at::timestamptz, v.kind, v.severity, v.subject, v.message, v.trace_id, "
+     "v.metadata::jsonb || jsonb_build_object('event_uuid', v.event_uuid) FROM (VALUES ",
+     ") AS v(event_uuid, created_at, kind, severity, subject, message, trace_id, metadata) WHERE NOT EXISTS "
+     "(SELECT 1 FROM system_events e WHERE e.created_at = v.created_at::timestamptz "
+     "AND e.metadata->>'event_uuid' = v.event_uuid)"},
+};
+
+/* One accepted record: column values as text (NULL = SQL NULL) pointing into data. */
+struct rec {
+    enum rec_table table;
+    const char *v[MAX_COLS];
+    char data[];
+};
+
+/* The batch being written: from the queue (owned rows) or a chunk of the spill file ending at spill_end. */
+struct batch {
+    struct rec *rows[BATCH_MAX];
+    int n;
+    int from_spill;
+    off_t spill_end;
+    unsigned id; /* matches the db_query callback to this batch; 0 = none in flight */
+};
+
+static struct {
+    struct event_base *base;
+    struct event *flush_ev, *replay_ev, *partition_ev;
+    int started, stopping, down, retention_days;
+    int q_head, q_count; /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
+    struct batch b;
+    unsigned next_id;
+    char spill_path[4096];
+    int spill_fd, spill_dirty;
+    FILE *spill_rf;
+    off_t spill_bytes, replay_off;
+    int poison_tries, chunk_max;
+    long written_total, spilled_total, replayed_total, replayed_since_down, dropped_total, rejected_total;
+    time_t last_flush_at;
+    char last_error[256];
+} W = {.spill_fd = -1, .chunk_max = BATCH_MAX};
+
+static struct rec *queue[QUEUE_CAP];
+
+/* ---------------------------------------------------------------- records */
+
+static struct rec *rec_new(enum rec_table t, const char *const *vals)
+{
+    size_t total = 0, off = 0;
+    int n = tables[t].ncols;
+    for (int i = 0; i < n; i++)
+        total += vals[i] ? strlen(vals[i]) + 1 : 0;
+    struct rec *r = malloc(sizeof *r + total);
+    if (!r) return NULL;
+    r->table = t;
+    for (int i = 0; i < MAX_COLS; i++)
+        r->v[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!vals[i]) continue;
+        size_t len = strlen(vals[i]) + 1;
+        memcpy(r->data + off, vals[i], len);
+        r->v[i] = r->data + off;
+        off += len;
+    }
+    return r;
+}
+
+static void uuid_v4(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* RFC 3339 UTC with microseconds of t (0 = now); returns the seconds. */
+static time_t rfc3339(time_t t, char out[32])
+{
+    struct timespec ts = {t, 0};
+    struct tm tm;
+    if (!t) clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%06ldZ", ts.tv_nsec / 1000);
+    return ts.tv_sec;
+}
+
+#define HEX "0123456789abcdefABCDEF"
+
+static int is_uuid_or_null(const char *s)
+{
+    static const int seg[] = {8, 4, 4, 4, 12};
+    if (!s) return 1;
+    for (int i = 0; i < 5; s += seg[i] + 1, i++)
+        if (strspn(s, HEX) != (size_t)seg[i] || s[seg[i]] != (i < 4 ? '-' : '\0')) return 0;
+    return 1;
+}
+
+static int is_trace_id(const char *s)
+{
+    return s && strlen(s) == 32 && strspn(s, HEX) == 32;
+}
+
+/* Valid UTF-8 (the database refuses anything else, and one bad row would fail its whole batch). */
+static int is_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (p && *p) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xE0) == 0xC0 ? 1
+                : (*p & 0xF0) == 0xE0 ? 2
+                : (*p & 0xF8) == 0xF0 ? 3
+                                      : -1;
+        if (n < 0 || (n == 1 && *p < 0xC2) || (n == 3 && *p > 0xF4)) return 0;
+        for (p++; n > 0; n--, p++)
+            if ((*p & 0xC0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+static int one_of(const char *s, const char *const *set)
+{
+    for (; s && *set; set++)
+        if (strcmp(s, *set) == 0) return 1;
+    return 0;
+}
+
+/* Dumps metadata (NULL = {}) to compact JSON text, the record's own copy. NULL when it is not an object or
+ * holds a NUL character (jsonb refuses \u0000). */
+static char *metadata_text(const json_t *md)
+{
+    char *s;
+    if (!md) return strdup("{}");
+    if (!json_is_object(md) || !(s = json_dumps(md, JSON_COMPACT))) return NULL;
+    for (char *p = strstr(s, "\\u0000"); p; p = strstr(p + 1, "\\u0000")) {
+        int slashes = 0;
+        for (char *q = p; q >= s && *q == '\\'; q--)
+            slashes++;
+        if (slashes % 2) { /* an escape, not an escaped backslash followed by "u0000" */
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* metadata.feature_keys_used[0], else metadata.feature, else the operation (same rule as the seeding SQL). */
+static const char *feature_of(const json_t *md, const char *operation)
+{
+    const json_t *f = json_array_get(json_object_get(md, "feature_keys_used"), 0);
+    if (json_is_string(f)) return json_string_value(f);
+    f = json_object_get(md, "feature");
+    return json_is_string(f) ? json_string_value(f) : operation;
+}
+
+/* ---------------------------------------------------------------- spill file */
+
+static json_t *rec_to_json(const struct rec *r)
+{
+    const struct table_def *t = &tables[r->table];
+    json_t *o = json_pack("{s:s}", "table", t->name);
+    for (int i = 0; o && i < t->ncols; i++)
+        json_object_set_new(o, t->cols[i], r->v[i] ? json_string(r->v[i]) : json_null());
+    return o;
+}
+
+/* Parses one spill line; NULL when it is not a record of a known table. */
+static struct rec *rec_from_line(const char *line)
+{
+    json_t *o = json_loads(line, 0, NULL);
+    const char *vals[MAX_COLS] = {0};
+    struct rec *r = NULL;
+    const char *name = json_string_value(json_object_get(o, "table"));
+    for (int t = 0; name && t < T_COUNT && !r; t++) {
+        if (strcmp(name, tables[t].name) != 0) continue;
+        for (int i = 0; i < tables[t].ncols; i++)
+            vals[i] = json_string_value(json_object_get(o, tables[t].cols[i]));
+        r = rec_new((enum rec_table)t, vals);
+    }
+    json_decref(o);
+    return r;
+}
+
+static int spill_open(void)
+{
+    struct stat st;
+    if (W.spill_fd >= 0) return 0;
+    if (!W.spill_path[0]) return -1;
+    W.spill_fd = open(W.spill_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (W.spill_fd < 0 || fstat(W.spill_fd, &st) < 0) return -1;
+    if ((st.st_mode & 0777) != 0600 && fchmod(W.spill_fd, 0600) < 0) return -1; /* an older file, say */
+    W.spill_bytes = st.st_size;
+    return 0;
+}
+
+/* Appends rows as JSON lines with one write(2); fsync when sync. A failed write is cut back off the file, so
+ * the file only ever holds whole lines. Returns 0 or -1 (nothing written). */
+static int spill_write(struct rec *const *rows, int n, int sync)
+{
+    char *buf = NULL;
+    size_t len = 0, done = 0;
+    ssize_t w;
+    int rc = -1;
+    FILE *m = open_memstream(&buf, &len);
+    for (int i = 0; m && i < n; i++) {
+        json_t *o = rec_to_json(rows[i]);
+        int bad = !o || json_dumpf(o, m, JSON_COMPACT) < 0 || fputc('\n', m) == EOF;
+        json_decref(o);
+        if (bad) n = -1;
+    }
+    if (!m || fclose(m) != 0 || n < 0 || spill_open() < 0) goto out;
+    for (; done < len; done += (size_t)w)
+        if ((w = write(W.spill_fd, buf + done, len - done)) < 0) {
+            if (errno == EINTR)
+                w = 0;
+            else {
+                if (ftruncate(W.spill_fd, W.spill_bytes) < 0) errno = EIO; /* keep whole lines: best effort */
+                goto out;
+            }
+        }
+    W.spill_bytes += (off_t)len;
+    W.spilled_total += n;
+    W.spill_dirty = !sync || fdatasync(W.spill_fd) < 0;
+    rc = 0;
+out:
+    if (rc < 0)
+        snprintf(W.last_error, sizeof W.last_error, "cannot write the spill file: %s", strerror(errno));
+    free(buf);
+    return rc;
+}
+
+/* Copies a line the replay could not use to <spill>.rejected (kept for an operator; never silently lost). */
+static void reject_line(const char *line, const char *why)
+{
+    char path[4200], esc[256];
+    int fd;
+    snprintf(path, sizeof path, "%s.rejected", W.spill_path);
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        size_t len = strlen(line);
+        if (write(fd, line, len) != (ssize_t)len || (len && line[len - 1] != '\n' && write(fd, "\n", 1) != 1))
+            LOG_ERROR(NULL, "telemetry cannot write the rejected-records file", NULL);
+        fdatasync(fd);
+        close(fd);
+    }
+    W.rejected_total++;
+    LOG_ERROR(NULL, "telemetry record rejected", "why=\"%s\" file=\"%s\"", log_escape(why, esc, sizeof esc),
+              log_escape(path, esc + 128, 128));
+}
+
+/* Loads into b the next spill lines from replay_off: up to chunk_max consecutive records of one table.
+ * Unparseable lines go to the rejected file and are skipped. Returns the rows loaded (b->spill_end = where
+ * the chunk ends), 0 when nothing is left to replay. */
+static int spill_load_chunk(struct batch *b)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    off_t pos = W.replay_off;
+    b->n = 0;
+    b->from_spill = 1;
+    if (!W.spill_rf && !(W.spill_rf = fopen(W.spill_path, "re"))) return 0;
+    if (fseeko(W.spill_rf, pos, SEEK_SET) < 0) return 0;
+    while (b->n < W.chunk_max && (len = getline(&line, &cap, W.spill_rf)) > 0) {
+        if (line[len - 1] != '\n') break; /* a line still being written, or a crash's torn tail (see start) */
+        struct rec *r = rec_from_line(line);
+        if (!r && b->n) break; /* set aside as the first line of the next chunk, so only once */
+        if (!r) {
+            reject_line(line, "unreadable spill line");
+        } else if (b->n && r->table != b->rows[0]->table) {
+            free(r);
+            break;
+        } else {
+            b->rows[b->n++] = r;
+        }
+        pos += len;
+        if (!b->n) W.replay_off = pos; /* only rejected lines so far: skip them for good */
+    }
+    free(line);
+    b->spill_end = pos;
+    return b->n;
+}
+
+static void spill_truncate_if_replayed(void)
+{
+    if (!W.spill_bytes || W.replay_off < W.spill_bytes || W.spill_fd < 0) return;
+    if (ftruncate(W.spill_fd, 0) < 0) return; /* kept: replayed again later, harmlessly */
+    fdatasync(W.spill_fd);
+    W.spill_bytes = W.replay_off = 0;
+    W.spill_dirty = 0;
+    LOG_WARN(NULL, "telemetry replay complete", "replayed=%ld", W.replayed_since_down);
+    W.replayed_since_down = 0;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static void batch_free_rows(struct batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->rows[i]);
+    b->n = 0;
+}
+
+/* Builds head + "($1,...),(...)" + tail for n rows of t. Caller frees. */
+static char *batch_sql(const struct table_def *t, int n)
+{
+    size_t cap = strlen(t->sql_head) + strlen(t->sql_tail) + (size_t)n * (size_t)t->ncols * 9 + 16, len;
+    char *sql = malloc(cap);
+    int p = 1;
+    if (!sql) return NULL;
+    len = (size_t)snprintf(sql, cap, "%s", t->sql_head);
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < t->ncols; c++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s$%d%s", c == 0 ? (r ? ",(" : "(") : ",", p++,
+                                    c == t->ncols - 1 ? ")" : "");
+    snprintf(sql + len, cap - len, "%s", t->sql_tail);
+    return sql;
+}
+
+static const char **batch_params(const struct batch *b)
+{
+    int nc = tables[b->rows[0]->table].ncols;
+    const char **params = malloc(sizeof *params * (size_t)(b->n * nc));
+    for (int r = 0; params && r < b->n; r++)
+        for (int c = 0; c < nc; c++)
+            params[r * nc + c] = b->rows[r]->v[c];
+    return params;
+}
+
+static void set_down(const char *err)
+{
+    char esc[512], path[512];
+    snprintf(W.last_error, sizeof W.last_error, "%s", err ? err : "unknown error");
+    if (W.down) return;
+    W.down = 1;
+    LOG_WARN(NULL, "telemetry database down, spilling", "spill=\"%s\" error=\"%s\"",
+             log_escape(W.spill_path, path, sizeof path), log_escape(W.last_error, esc, sizeof esc));
+}
+
+static void set_up(void)
+{
+    if (!W.down) return;
+    W.down = 0;
+    LOG_WARN(NULL, "telemetry database back, replaying", "spill_bytes=%lld",
+             (long long)(W.spill_bytes - W.replay_off));
+}
+
+/* A replay chunk that keeps failing while the database answers pings holds a row the database refuses:
+ * shrink the chunk to one row, and set that row aside once it alone keeps failing. */
+static void replay_failed_while_reachable(struct batch *b, const char *err)
+{
+    /* a timeout says nothing about the rows (a lock, a slow disk): never count it */
+    if (!db_reachable() || (err && (strcasestr(err, "timeout") || strcasestr(err, "timed out")))) return;
+    if (++W.poison_tries < POISON_TRIES) return;
+    W.poison_tries = 0;
+    if (W.chunk_max > 1) {
+        W.chunk_max = 1;
+        return;
+    }
+    json_t *o = rec_to_json(b->rows[0]);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (line) {
+        reject_line(line, W.last_error);
+        W.replay_off = b->spill_end;
+    }
+    free(line);
+    json_decref(o);
+}
+
+static void batch_done(struct batch *b)
+{
+    W.last_flush_at = time(NULL);
+    if (b->from_spill) {
+        W.replayed_total += b->n;
+        W.replayed_since_down += b->n;
+        W.replay_off = b->spill_end;
+        W.poison_tries = 0;
+        if (W.chunk_max == 1) W.chunk_max = BATCH_MAX; /* past the suspect row */
+    } else {
+        W.written_total += b->n;
+    }
+    batch_free_rows(b);
+    set_up();
+    spill_truncate_if_replayed();
+}
+
+/* The batch did not go in: queue rows are spilled (kept in b if even that fails, retried next tick); a
+ * spill chunk is simply dropped from memory, its lines are still in the file. */
+static void batch_failed(struct batch *b, const char *err)
+{
+    set_down(err);
+    if (b->from_spill) {
+        replay_failed_while_reachable(b, err);
+        batch_free_rows(b);
+    } else if (spill_write(b->rows, b->n, 1) == 0) {
+        batch_free_rows(b);
+    }
+}
+
+static void pump(void);
+
+static void on_batch_result(struct pg_result *res, const char *err, void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    if (id != W.b.id || W.stopping) return; /* taken over by telemetry_stop */
+    W.b.id = 0;
+    if (res)
+        batch_done(&W.b);
+    else
+        batch_failed(&W.b, err);
+    if (!W.down && (W.q_count >= BATCH_SOON || W.replay_off < W.spill_bytes)) pump();
+}
+
+static void batch_send(struct batch *b)
+{
+    char *sql = batch_sql(&tables[b->rows[0]->table], b->n);
+    const char **params = batch_params(b);
+    unsigned id = ++W.next_id ? W.next_id : ++W.next_id;
+    int nparams = b->n * tables[b->rows[0]->table].ncols;
+    b->id = id;
+    if (!sql || !params ||
+        db_query(sql, nparams, params, BATCH_TIMEOUT_MS, on_batch_result, (void *)(uintptr_t)id) < 0) {
+        b->id = 0;
+        batch_failed(b, sql && params ? "the database pool refused the query" : "out of memory");
+    }
+    free(sql);
+    free(params);
+}
+
+/* Moves up to BATCH_MAX consecutive queued rows of the head's table into b. */
+static void queue_take(struct batch *b)
+{
+    b->n = 0;
+    b->from_spill = 0;
+    while (W.q_count && b->n < BATCH_MAX) {
+        struct rec *r = queue[W.q_head];
+        if (b->n && r->table != b->rows[0]->table) break;
+        b->rows[b->n++] = r;
+        W.q_head = (W.q_head + 1) % QUEUE_CAP;
+        W.q_count--;
+    }
+}
+
+/* While the database is down, the queue drains into the spill file (one fsync per pass). */
+static void queue_spill_all(void)
+{
+    if (W.b.id) return;
+    for (;;) {
+        if (!W.b.n) queue_take(&W.b); /* rows a failed spill write left in W.b go first */
+        if (!W.b.n) return;
+        if (!W.b.from_spill && spill_write(W.b.rows, W.b.n, 0) < 0) return; /* kept, retried next tick */
+        batch_free_rows(&W.b);
+    }
+}
+
+/* Starts the next batch when none is in flight: a batch left over from a failed spill write first, then
+ * the queue and the spill file in turn. */
+static void pump(void)
+{
+    static int prefer_spill;
+    if (W.stopping || W.b.id) return;
+    if (W.b.n) { /* rows a failed spill write left behind: the file, else the database (also a probe) */
+        if (W.down && spill_write(W.b.rows, W.b.n, 1) == 0)
+            batch_free_rows(&W.b);
+        else
+            batch_send(&W.b);
+        return;
+    }
+    if (W.down) return; /* the replay timer probes */
+    prefer_spill = !prefer_spill;
+    if (W.replay_off < W.spill_bytes && (prefer_spill || !W.q_count) && spill_load_chunk(&W.b))
+        batch_send(&W.b);
+    else if (W.q_count) {
+        queue_take(&W.b);
+        batch_send(&W.b);
+    }
+}
+
+static void on_flush_tick(evutil_socket_t fd, short what, void *arg)
+{
+    if (W.down) queue_spill_all();
+    if (W.spill_dirty && W.spill_fd >= 0 && fdatasync(W.spill_fd) == 0) W.spill_dirty = 0;
+    pump();
+}
+
+static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
+{
+    if (W.stopping || W.b.id || W.b.n || W.replay_off >= W.spill_bytes) return;
+    if (W.spill_dirty && fdatasync(W.spill_fd) == 0) W.spill_dirty = 0;
+    if (spill_load_chunk(&W.b))
+        batch_send(&W.b);
+    else
+        spill_truncate_if_replayed(); /* only rejected lines were left */
+}
+
+/* ---------------------------------------------------------------- accepting records */
+
+/* Queues r (owned), or when the queue is full appends it to the spill file right here. */
+static int accept_rec(struct rec *r)
+{
+    if (!r) return -1;
+    if (W.q_count >= QUEUE_CAP || W.stopping) {
+        int rc = spill_write(&r, 1, W.stopping);
+        if (rc < 0) {
+            W.dropped_total++;
+            LOG_ERROR(NULL, "telemetry record lost: queue full and spill file unwritable", NULL);
+        }
+        free(r);
+        return rc;
+    }
+    queue[(W.q_head + W.q_count) % QUEUE_CAP] = r;
+    W.q_count++;
+    if (W.q_count >= BATCH_SOON && W.flush_ev && !W.b.id) event_active(W.flush_ev, EV_TIMEOUT, 1);
+    return 0;
+}
+
+static void int_text(int v, char out[16])
+{
+    snprintf(out, 16, "%d", v);
+}
+
+int telemetry_usage(const struct usage_event *ev)
+{
+    static const char *const statuses[] = {"OK", "ERROR", "BLOCKED", "VERIFY", NULL};
+    char id[37], at[32], lat[16], recs[16];
+    const char *texts[] = {ev->provider_id, ev->operation,  ev->symbol,
+                           ev->timeframe,   ev->error_code, ev->trace_id};
+    char *md;
+    time_t now;
+    if (!ev->provider_id || !*ev->provider_id || !ev->operation || !*ev->operation ||
+        !one_of(ev->status, statuses) || !is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
+        !is_uuid_or_null(ev->run_id) || !is_uuid_or_null(ev->job_id) || !is_uuid_or_null(ev->user_id))
+        return -1;
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (!is_utf8(texts[i])) return -1;
+    if (!(md = metadata_text(ev->metadata))) return -1;
+    uuid_v4(id);
+    now = rfc3339(0, at);
+    int_text(ev->latency_ms, lat);
+    int_text(ev->records, recs);
+    // clang-format off
+    const char *vals[16] = {id, at, ev->user_id, ev->bot_id, ev->run_id, ev->job_id, ev->provider_id, ev->operation,
+                            ev->status, ev->latency_ms < 0 ? NULL : lat, ev->symbol, ev->timeframe,
+                            ev->records < 0 ? NULL : recs, ev->error_code, ev->trace_id, md};
+    // clang-format on
+    int rc = accept_rec(rec_new(T_USAGE, vals));
+    if (rc == 0)
+        usage_stats_record(ev->provider_id, now, ev->status, ev->bot_id,
+                           feature_of(ev->metadata, ev->operation), ev->error_code, ev->latency_ms,
+                           ev->trace_id);
+    free(md);
+    return rc;
+}
+
+int telemetry_verification(const struct verification_record *v)
+{
+    static const char *const outcomes[] = {"OK",      "AUTH_FAILED",   "NOT_ENTITLED",   "RATE_LIMITED",
+                                           "TIMEOUT", "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
+    char id[37], at[32], hs[16], lat[16];
+    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) || !is_trace_id(v->trace_id) ||
+        !is_uuid_or_null(v->user_id) || !is_utf8(v->provider_id) || !is_utf8(v->base_url_host) ||
+        !is_utf8(v->reason_human))
+        return -1;
+    uuid_v4(id);
+    rfc3339(v->verified_at > 0 ? v->verified_at : 0, at);
+    int_text(v->http_status, hs);
+    int_text(v->latency_ms, lat);
+    // clang-format off
+    const char *vals[10] = {id, v->provider_id, v->outcome, v->http_status > 0 ? hs : NULL,
+                            v->latency_ms < 0 ? NULL : lat, v->base_url_host, v->reason_human ? v->reason_human : "",
+                            v->trace_id, at, v->user_id};
+    // clang-format on
+    return accept_rec(rec_new(T_VERIFY, vals));
+}
+
+/* The kind CHECK of system_events: ^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$ */
+static int is_kind(const char *k)
+{
+    if (!k || !(*k >= 'a' && *k <= 'z')) return 0;
+    for (const char *p = k; *p; p++) {
+        int word = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+        if (!word && !(*p == '.' && p[1] && p[1] != '.')) return 0;
+    }
+    return 1;
+}
+
+int telemetry_system_event(const char *kind, const char *severity, const char *subject, const char *message,
+                           const char *trace_id, const json_t *metadata)
+{
+    static const char *const severities[] = {"info", "warning", "SEV-2", "SEV-1", NULL};
+    char id[37], at[32];
+    char *md;
+    if (!severity) severity = "info";
+    if (!is_kind(kind) || !one_of(severity, severities) || !is_trace_id(trace_id) || !is_utf8(subject) ||
+        !is_utf8(message))
+        return -1;
+    if (!(md = metadata_text(metadata))) return -1;
+    uuid_v4(id);
+    rfc3339(0, at);
+    const char *vals[8] = {id, at, kind, severity, subject, message ? message : "", trace_id, md};
+    int rc = accept_rec(rec_new(T_SYSTEM, vals));
+    free(md);
+    return rc;
+}
+
+void telemetry_provider_usage(const char *provider_id, struct provider_usage *out)
+{
+    usage_stats_get(provider_id, time(NULL), out);
+}
+
+int telemetry_drain_pending(void)
+{
+    return W.q_count + (W.b.from_spill ? 0 : W.b.n);
+}
+
+json_t *telemetry_status_json(void)
+{
+    char at[32];
+    if (W.last_flush_at) rfc3339(W.last_flush_at, at);
+    return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
+                     "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)(W.spill_bytes - W.replay_off),
+                     "written_total", (json_int_t)W.written_total, "spilled_total",
+                     (json_int_t)W.spilled_total, "replayed_total", (json_int_t)W.replayed_total,
+                     "dropped_total", (json_int_t)W.dropped_total, "rejected_total",
+                     (json_int_t)W.rejected_total, "database_down", W.down, "last_flush_at",
+                     W.last_flush_at ? json_string(at) : json_null(), "last_error",
+                     W.last_error[0] ? json_string(W.last_error) : json_null());
+}
+
+/* ---------------------------------------------------------------- blocking connection (start/stop only) */
+
+static PGconn *sync_connect(int timeout_ms)
+{
+    char ct[16], opts[64];
+    snprintf(ct, sizeof ct, "%d", timeout_ms < 2000 ? 2 : timeout_ms / 1000);
+    snprintf(opts, sizeof opts, "-c statement_timeout=%d", timeout_ms > 0 ? timeout_ms : 1);
+    const char *keys[] = {"dbname", "connect_timeout", "options", NULL};
+    const char *vals[] = {cfg.database_url, ct, opts, NULL};
+    PGconn *c;
+    if (!cfg.database_url) return NULL;
+    c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) == CONNECTION_OK) return c;
+    snprintf(W.last_error, sizeof W.last_error, "cannot connect: %s", PQerrorMessage(c));
+    W.last_error[strcspn(W.last_error, "\n")] = '\0';
+    PQfinish(c);
+    return NULL;
+}
+
+/* Runs one query; returns the result (caller PQclear) or NULL with W.last_error set. */
+static PGresult *sync_exec(PGconn *c, const char *sql, int n, const char *const *params, ExecStatusType want)
+{
+    PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == want) return res;
+    snprintf(W.last_error, sizeof W.last_error, "%s", PQresultErrorMessage(res));
+    W.last_error[strcspn(W.last_error, "\n")] = '\0';
+    PQclear(res);
+    return NULL;
+}
+
+static int sync_send(PGconn *c, struct batch *b)
+{
+    char *sql = batch_sql(&tables[b->rows[0]->table], b->n);
+    const char **params = batch_params(b);
+    PGresult *res = sql && params
+                        ? sync_exec(c, sql, b->n * tables[b->rows[0]->table].ncols, params, PGRES_COMMAND_OK)
+                        : NULL;
+    free(sql);
+    free(params);
+    PQclear(res);
+    if (!res) return -1;
+    batch_done(b);
+    return 0;
+}
+
+/* Replays the spill file through c until it is empty, a chunk fails, or the deadline passes. */
+static void sync_replay(PGconn *c, time_t deadline)
+{
+    struct batch *b = &W.b;
+    while (W.replay_off < W.spill_bytes && time(NULL) < deadline && spill_load_chunk(b))
+        if (sync_send(c, b) < 0) {
+            batch_free_rows(b);
+            return;
+        }
+    spill_truncate_if_replayed();
+}
+
+/* A crash may leave a torn last line: set it aside so the file holds whole lines only. */
+static void spill_repair_tail(void)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    off_t pos = 0;
+    FILE *f = fopen(W.spill_path, "re");
+    if (!f) return;
+    if (fseeko(f, -1, SEEK_END) < 0 || fgetc(f) == '\n' || fseeko(f, 0, SEEK_SET) < 0) { /* whole lines */
+        fclose(f);
+        return;
+    }
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n') {
+            reject_line(line, "torn last line of the spill file");
+            if (ftruncate(W.spill_fd, pos) == 0) W.spill_bytes = pos;
+            break;
+        }
+        pos += len;
+    }
+    free(line);
+    fclose(f);
+}
+
+/* ---------------------------------------------------------------- seeding */
+
+#define FEATURE_SQL                                                                                          \
+    "CASE WHEN jsonb_typeof(metadata->'feature_keys_used'->0) = 'string' THEN "                              \
+    "metadata->'feature_keys_used'->>0 "                                                                     \
+    "WHEN jsonb_typeof(metadata->'feature') = 'string' THEN metadata->>'feature' ELSE operation END"
+
+static const char seed_counts_sql[] =
+    "SELECT provider_id, floor(extract(epoch FROM created_at) / 60)::bigint * 60, count(*), "
+    "count(*) FILTER (WHERE status = 'ERROR') FROM integration_usage_events "
+    "WHERE created_at > to_timestamp($1::bigint) AND status <> 'VERIFY' GROUP BY 1, 2";
+
+static const char seed_latency_sql[] =
+    "SELECT provider_id, latency_ms FROM (SELECT provider_id, latency_ms, row_number() OVER "
+    "(PARTITION BY provider_id ORDER BY created_at DESC, id DESC) AS rn FROM integration_usage_events "
+    "WHERE created_at > to_timestamp($1::bigint) AND status <> 'VERIFY' AND latency_ms IS NOT NULL) s "
+    "WHERE rn <= 256 ORDER BY provider_id, rn DESC";
+
+/* Last use and last error per provider; a loose index scan finds the providers. $1 bounds the search. */
+static const char seed_last_sql[] =
+    "WITH RECURSIVE p(id) AS (SELECT min(provider_id) FROM integration_usage_events "
+    "WHERE created_at > to_timestamp($1::bigint) UNION ALL SELECT (SELECT min(provider_id) FROM "
+    "integration_usage_events WHERE provider_id > p.id AND created_at > to_timestamp($1::bigint)) FROM p "
+    "WHERE p.id IS NOT NULL) "
+    "SELECT p.id, u.at, u.bot_id, u.feature, u.trace_id, e.at, e.error_code FROM p "
+    "LEFT JOIN LATERAL (SELECT floor(extract(epoch FROM created_at))::bigint AS at, bot_id::text AS "
+    "bot_id, " FEATURE_SQL
+    " AS feature, trace_id FROM integration_usage_events WHERE provider_id = p.id AND status <> 'VERIFY' "
+    "AND created_at > to_timestamp($1::bigint) ORDER BY created_at DESC LIMIT 1) u ON true "
+    "LEFT JOIN LATERAL (SELECT floor(extract(epoch FROM created_at))::bigint AS at, error_code "
+    "FROM integration_usage_events WHERE provider_id = p.id AND error_code IS NOT NULL "
+    "AND created_at > to_timestamp($1::bigint) ORDER BY created_at DESC LIMIT 1) e ON true WHERE p.id IS NOT "
+    "NULL";
+
+static const char *cell(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int seed(PGconn *c, time_t now)
+{
+    char cutoff[32], zero[] = "0";
+    const char *p[1] = {cutoff};
+    PGresult *r;
+    snprintf(cutoff, sizeof cutoff, "%lld", (long long)now - 86400);
+    if (!(r = sync_exec(c, seed_counts_sql, 1, p, PGRES_TUPLES_OK))) return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        usage_stats_add_counts(cell(r, i, 0), (time_t)atoll(cell(r, i, 1)), atol(cell(r, i, 2)),
+                               atol(cell(r, i, 3)));
+    PQclear(r);
+    if (!(r = sync_exec(c, seed_latency_sql, 1, p, PGRES_TUPLES_OK))) return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        usage_stats_add_latency(cell(r, i, 0), atoi(cell(r, i, 1)));
+    PQclear(r);
+    /* all time first (last_used_at outlives 24 h); on a huge table fall back to the last 24 h */
+    p[0] = zero;
+    if (!(r = sync_exec(c, seed_last_sql, 1, p, PGRES_TUPLES_OK))) {
+        LOG_WARN(NULL, "telemetry: last-use seeding limited to 24 h", "error=\"%s\"", W.last_error);
+        p[0] = cutoff;
+        if (!(r = sync_exec(c, seed_last_sql, 1, p, PGRES_TUPLES_OK))) return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (cell(r, i, 1))
+            usage_stats_set_last_use(cell(r, i, 0), (time_t)atoll(cell(r, i, 1)), cell(r, i, 2),
+                                     cell(r, i, 3), cell(r, i, 4));
+        if (cell(r, i, 5))
+            usage_stats_set_last_error(cell(r, i, 0), (time_t)atoll(cell(r, i, 5)), cell(r, i, 6));
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- partitions */
+
+static void on_partition_result(struct pg_result *res, const char *err, void *arg)
+{
+    char esc[512];
+    if (err)
+        LOG_WARN(NULL, "telemetry partition maintenance failed", "step=%s error=\"%s\"", (const char *)arg,
+                 log_escape(err, esc, sizeof esc));
+}
+
+static void on_partition_tick(evutil_socket_t fd, short what, void *arg)
+{
+    char days[16];
+    const char *p[1] = {days};
+    if (W.stopping) return;
+    db_query("SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL, 60000,
+             on_partition_result, "ensure");
+    if (W.retention_days <= 0) return;
+    snprintf(days, sizeof days, "%d", W.retention_days);
+    db_query("SELECT gh_drop_usage_partitions_before(((now() AT TIME ZONE 'UTC')::date - $1::int))", 1, p,
+             60000, on_partition_result, "drop");
+}
+
+/* ---------------------------------------------------------------- start / stop */
+
+static struct event *timer_new(void (*cb)(evutil_socket_t, short, void *), long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct event *ev = event_new(W.base, -1, EV_PERSIST, cb, NULL);
+    if (ev && event_add(ev, &tv) < 0) {
+        event_free(ev);
+        ev = NULL;
+    }
+    return ev;
+}
+
+int telemetry_start(struct event_base *base, const char *spill_path, int retention_days, char *err,
+                    size_t errlen)
+{
+    PGconn *c;
+    char esc[512];
+    if (W.started) {
+        snprintf(err, errlen, "telemetry is already started");
+        return -1;
+    }
+    if (!spill_path || !*spill_path || strlen(spill_path) >= sizeof W.spill_path) {
+        snprintf(err, errlen, "telemetry spill path is empty or too long");
+        return -1;
+    }
+    snprintf(W.spill_path, sizeof W.spill_path, "%s", spill_path);
+    if (spill_open() < 0) {
+        snprintf(err, errlen, "cannot open the telemetry spill file %s: %s", spill_path, strerror(errno));
+        return -1;
+    }
+    W.base = base;
+    W.retention_days = retention_days;
+    W.stopping = W.down = 0;
+    spill_repair_tail();
+    if ((c = sync_connect(10000))) {
+        if (W.spill_bytes) sync_replay(c, time(NULL) + 30); /* before seeding, so the aggregates include it */
+        if (seed(c, time(NULL)) < 0)
+            LOG_WARN(NULL, "telemetry aggregates not seeded", "error=\"%s\"",
+                     log_escape(W.last_error, esc, sizeof esc));
+        PQfinish(c);
+    } else if (cfg.database_url) {
+        LOG_WARN(NULL, "telemetry aggregates not seeded", "error=\"%s\"",
+                 log_escape(W.last_error, esc, sizeof esc));
+    }
+    W.flush_ev = timer_new(on_flush_tick, FLUSH_EVERY_MS);
+    W.replay_ev = timer_new(on_replay_tick, REPLAY_EVERY_S * 1000);
+    W.partition_ev = timer_new(on_partition_tick, PARTITION_EVERY_S * 1000L);
+    if (!W.flush_ev || !W.replay_ev || !W.partition_ev) {
+        snprintf(err, errlen, "cannot create the telemetry timers");
+        return -1;
+    }
+    on_partition_tick(-1, 0, NULL);
+    W.started = 1;
+    if (W.spill_bytes > W.replay_off)
+        LOG_WARN(NULL, "telemetry spill file pending", "spill=\"%s\" bytes=%lld",
+                 log_escape(W.spill_path, esc, sizeof esc), (long long)(W.spill_bytes - W.replay_off));
+    return 0;
+}
+
+static void free_timer(struct event **ev)
+{
+    if (*ev) event_free(*ev);
+    *ev = NULL;
+}
+
+/* Writes the batch in hand and the queue through c (when not NULL) or else to the spill file. */
+static void stop_drain(PGconn *c, time_t deadline)
+{
+    struct batch *b = &W.b;
+    if (b->from_spill) batch_free_rows(b); /* still in the file */
+    for (;;) {
+        if (!b->n) queue_take(b);
+        if (!b->n) return;
+        if (c && time(NULL) < deadline && sync_send(c, b) == 0) continue;
+        c = NULL; /* one failure: the rest goes to the file without further waiting */
+        if (spill_write(b->rows, b->n, 1) < 0) W.dropped_total += b->n;
+        batch_free_rows(b);
+    }
+}
+
+void telemetry_stop(int timeout_ms)
+{
+    PGconn *c = NULL;
+    time_t deadline = time(NULL) + (timeout_ms > 0 ? (timeout_ms + 999) / 1000 : 0);
+    W.stopping = 1; /* late db_query callbacks are ignored from now on */
+    W.b.id = 0;
+    free_timer(&W.flush_ev);
+    free_timer(&W.replay_ev);
+    free_timer(&W.partition_ev);
+    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || W.replay_off < W.spill_bytes))
+        c = sync_connect(timeout_ms);
+    stop_drain(c, deadline);
+    if (c && W.replay_off < W.spill_bytes) sync_replay(c, deadline);
+    if (c) PQfinish(c);
+    if (W.dropped_total) LOG_ERROR(NULL, "telemetry records lost at stop", "count=%ld", W.dropped_total);
+    if (W.spill_fd >= 0) {
+        fdatasync(W.spill_fd);
+        close(W.spill_fd);
+    }
+    if (W.spill_rf) fclose(W.spill_rf);
+    W.spill_fd = -1;
+    W.spill_rf = NULL;
+    W.spill_bytes = W.replay_off = 0;
+    W.started = 0;
+    usage_stats_reset();
+}

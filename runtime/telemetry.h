@@ -1,0 +1,87 @@
+/* telemetry.h — proof of use. Every provider call and every internal subsystem step becomes a row of
+ * integration_usage_events (PRODUCT.md §5); verifications and system events travel the same way.
+ *
+ * Writers never block: records enter a bounded in-memory queue, drained in batches by one writer on the
+ * db pool (multi-row INSERT ... ON CONFLICT DO NOTHING, so a replay after an ambiguous failure is exactly
+ * once: ids are made here). When Postgres cannot take a batch, the batch is appended to a local spill file
+ * (JSON lines) and replayed when the database answers again; nothing is lost on an outage or a clean stop.
+ * The writer also keeps daily partitions ahead and drops those past the retention period.
+ *
+ * Per-provider rolling aggregates (24 h counts by minute, last use, last bot, last feature, last error,
+ * latency ring for p50/p95) live in memory, are seeded from the database at start-up, and are updated as
+ * records are accepted, so status endpoints never scan the events table. */
+#ifndef GATEHOUSE_TELEMETRY_H
+#define GATEHOUSE_TELEMETRY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <time.h>
+
+struct event_base;
+
+struct usage_event {
+    const char *provider_id;  /* required: "databento", or a subsystem: "runner", "risk_engine", "scheduler" */
+    const char *operation;    /* required: "verify", "marketdata.bars", "broker.place_order", "llm.chat" ... */
+    const char *status;       /* required: "OK" | "ERROR" | "BLOCKED" | "VERIFY" */
+    const char *bot_id, *run_id, *job_id, *user_id; /* uuid text or NULL */
+    int latency_ms;           /* < 0 = NULL */
+    const char *symbol, *timeframe; /* or NULL */
+    int records;              /* < 0 = NULL */
+    const char *error_code;   /* or NULL */
+    const char *trace_id;     /* required, 32 hex */
+    const json_t *metadata;   /* safe metadata object (borrowed) or NULL; never secrets, prompts, responses */
+};
+
+struct verification_record {
+    const char *provider_id, *outcome, *base_url_host, *reason_human, *trace_id, *user_id;
+    int http_status;          /* <= 0 = NULL */
+    int latency_ms;
+    time_t verified_at;
+};
+
+struct provider_usage {
+    long count_24h;           /* usage rows in the last 24 h, VERIFY excluded */
+    long errors_24h;          /* of those, status ERROR */
+    time_t last_used_at;      /* 0 = never (VERIFY excluded) */
+    char last_used_by_bot_id[37];
+    char last_feature_used[64];
+    char last_error_code[64];       /* latest non-null error_code of any row (VERIFY included), "" if none */
+    char last_error_code_24h[64];   /* same, within 24 h */
+    char last_trace_id[33];
+    int latency_last_ms, latency_p50_ms, latency_p95_ms; /* -1 = no sample */
+};
+
+/* Starts the writer on base: seeds aggregates from the database (may block: start-up only), replays a
+ * leftover spill file, arms the flush and partition-maintenance timers. spill_path is the spill file.
+ * Returns 0, or -1 with err. Needs db_pool_start first. */
+int telemetry_start(struct event_base *base, const char *spill_path, int retention_days, char *err, size_t errlen);
+
+/* Flushes what it can within timeout_ms (to the database, else to the spill file) and stops. Call it after
+ * the loop has exited and before db_pool_stop: it writes the queue (and the batch in flight, whose late
+ * callback is then ignored) through a short-lived blocking connection, the rest to the spill file. Records
+ * accepted after it go straight to the spill file (one fsync'd write each). */
+void telemetry_stop(int timeout_ms);
+
+/* Records accepted but not yet in the database or the spill file (queued + the batch in flight). main keeps
+ * the loop running during a SIGTERM drain until this is 0 (or its drain deadline passes). */
+int telemetry_drain_pending(void);
+
+/* Accepts a usage event (copied) and updates the aggregates. Never blocks. Returns 0, or -1 when the record
+ * is invalid (missing required fields). A full queue spills to the file instead of dropping. */
+int telemetry_usage(const struct usage_event *ev);
+
+/* Accepts a verification row (copied). 0 or -1. */
+int telemetry_verification(const struct verification_record *v);
+
+/* Accepts a system event (copied): kind like "policy.reload", severity info|warning|SEV-2|SEV-1. 0 or -1. */
+int telemetry_system_event(const char *kind, const char *severity, const char *subject, const char *message,
+                           const char *trace_id, const json_t *metadata);
+
+/* Fills out with the aggregates of provider_id (zeros / -1 / "" when it has none). */
+void telemetry_provider_usage(const char *provider_id, struct provider_usage *out);
+
+/* New object {queue_depth, queue_capacity, spill_bytes, written_total, spilled_total, replayed_total,
+ * last_flush_at, last_error} for /metrics and /api/system/status. */
+json_t *telemetry_status_json(void);
+
+#endif
