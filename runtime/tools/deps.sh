@@ -14,6 +14,11 @@ PACKAGES=(
   postgresql postgresql-client
   perl
 )
+# The provider simulator of the test suite runs on Node.js; use the machine's node when there is one
+# (any version >= 18), else Debian's nodejs package.
+if ! command -v node >/dev/null 2>&1; then
+  PACKAGES+=(nodejs)
+fi
 
 missing=()
 # dpkg-query prints "name<TAB>install ok installed" for installed packages and
