@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "secret.h"
 
 static const char *const known_auth_schemes[] = {"bearer", "basic", "header", "query", "json_body",
@@ -341,8 +342,13 @@ const struct provider_def *providers_find(const struct provider_registry *reg, c
 
 static int track_list(const struct provider_def *p, const char **vars, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (secret_track(vars[i], !list_has(p->public_env, p->n_public, vars[i])) < 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        int is_secret = !list_has(p->public_env, p->n_public, vars[i]);
+        const char *v;
+        if (secret_track(vars[i], is_secret) < 0) return -1;
+        if (is_secret && (v = secret_value(vars[i])) && strlen(v) < SECRET_MIN_REDACT)
+            LOG_WARN(NULL, "secret too short to redact", "var=%s min_length=%d", vars[i], SECRET_MIN_REDACT);
+    }
     return 0;
 }
 

@@ -52,7 +52,6 @@ struct key_pair {
 struct secret_index {
     uint64_t bits[SECRET_NKEYS / 64]; /* 2-byte prefix has candidates */
     uint8_t special[256];             /* first byte needs a look beyond the bitmap */
-    int32_t one_byte[256];            /* entry + 1 of a 1-byte secret, else 0 */
     uint32_t *start;                  /* SECRET_NKEYS + 256 + 1 bucket offsets into ids */
     uint32_t *ids;                    /* pattern ids, grouped by key */
     struct secret_pattern *pats;
@@ -583,12 +582,9 @@ static int collect_patterns(void)
     if (S.ix.pats == NULL) return -1;
     for (uint32_t k = 0; k < S.n; k++) {
         const struct secret_entry *e = &S.v[k];
-        if (!e->is_secret || e->len == 0) continue;
-        if (e->len == 1) {
-            S.ix.one_byte[e->mem[0]] = (int32_t)k + 1;
-            S.ix.special[e->mem[0]] = 1;
-            continue;
-        }
+        /* Values shorter than SECRET_MIN_REDACT would be "found" inside ordinary output (a 4-digit id inside
+         * every trace id and timestamp): they are tracked and masked in hints, never pattern-matched. */
+        if (!e->is_secret || e->len < SECRET_MIN_REDACT) continue;
         S.ix.pats[S.ix.npats++] = (struct secret_pattern){k, PAT_RAW, 0};
         if (e->len < SECRET_MIN_ENCODED) continue;
         S.ix.pats[S.ix.npats++] = (struct secret_pattern){k, PAT_TEXT, 0};
@@ -689,10 +685,6 @@ static int match_at(const unsigned char *in, size_t len, size_t i, struct hit *b
         unsigned char u[4];
         size_t ulen;
         if (json_u_decode(in, len, i, u, &ulen) > 0) try_bucket(SECRET_NKEYS + u[0], in, len, i, best);
-    }
-    if (best->len == 0 && S.ix.one_byte[c]) {
-        best->len = 1;
-        best->entry = (uint32_t)S.ix.one_byte[c] - 1;
     }
     return best->len > 0;
 }

@@ -492,7 +492,7 @@ static void on_batch_result(struct pg_result *res, const char *err, void *arg)
         batch_done(&W.b);
     else
         batch_failed(&W.b, err);
-    if (!W.down && (W.q_count >= BATCH_SOON || W.replay_off < W.spill_bytes)) pump();
+    if (!W.down && (W.q_count > 0 || W.replay_off < W.spill_bytes)) pump(); /* keep draining: a batch holds one table only */
 }
 
 static void batch_send(struct batch *b)
