@@ -13,23 +13,13 @@ void api_system_healthz(struct http_ctx *ctx)
     http_reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-static json_t *iso_or_null(time_t t)
-{
-    char buf[32];
-    struct tm tm;
-    if (!t) return json_null();
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
-}
-
 void api_system_readyz(struct http_ctx *ctx)
 {
     int db_ok = db_reachable(), policy_ok = policy_current() != NULL;
     int ready = db_ok && policy_ok;
     const char *db_err = db_last_error();
     json_t *body = json_pack("{s:b, s:b, s:{s:b, s:o, s:o}, s:o}", "success", ready, "ready", ready, "db",
-                             "reachable", db_ok, "last_ok_at", iso_or_null(db_last_ok_at()), "error",
+                             "reachable", db_ok, "last_ok_at", http_json_time(db_last_ok_at()), "error",
                              db_err[0] ? json_string(db_err) : json_null(), "policy", policy_status_json());
     if (!ready) {
         json_object_set_new(body, "error_code", json_string(db_ok ? "POLICY_ERROR" : "DB_UNAVAILABLE"));

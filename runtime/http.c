@@ -57,6 +57,16 @@ void http_new_trace_id(char out[33])
     sodium_bin2hex(out, 33, raw, sizeof raw);
 }
 
+json_t *http_json_time(time_t t)
+{
+    char buf[32];
+    struct tm tm;
+    if (!t) return json_null();
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
 int http_is_uuid(const char *s)
 {
     if (!s || strlen(s) != 36) return 0;

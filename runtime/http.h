@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <time.h>
 
 struct event_base;
 struct evhttp_request;
@@ -62,6 +63,9 @@ int http_parse_traceparent(const char *value, char out[33]);
 
 /* Writes a fresh random 32-hex trace id into out. */
 void http_new_trace_id(char out[33]);
+
+/* An RFC 3339 UTC timestamp ("2026-11-24T12:00:00Z") as a new JSON string, or JSON null when t is 0. */
+json_t *http_json_time(time_t t);
 
 /* 1 when s is a canonical 36-character UUID (hex with dashes at 8-4-4-4-12). */
 int http_is_uuid(const char *s);

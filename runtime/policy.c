@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "lrt.h"
 #include "providers.h"
@@ -337,24 +338,14 @@ const char *policy_last_error(void)
     return last_error[0] ? last_error : NULL;
 }
 
-static json_t *iso_time_or_null(time_t t)
-{
-    char buf[32];
-    struct tm tm;
-    if (!t) return json_null();
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
-}
-
 json_t *policy_status_json(void)
 {
     return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "loaded", current != NULL, "version",
                      current ? json_string(current->version) : json_null(), "loaded_at",
-                     iso_time_or_null(current ? current->loaded_at : 0), "files",
+                     http_json_time(current ? current->loaded_at : 0), "files",
                      current ? json_copy(current->files) : json_array(), "last_reload_error",
                      last_error[0] ? json_string(last_error) : json_null(), "last_reload_at",
-                     iso_time_or_null(last_reload_at));
+                     http_json_time(last_reload_at));
 }
 
 /* ---- policy_call ---- */
