@@ -82,21 +82,31 @@ static void derive_state(int configured, const struct verify_status *vst, int co
     }
 }
 
+void api_integrations_facts(const struct provider_def *p, int default_ttl_s, struct provider_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->missing = providers_missing_env(p);
+    f->configured = json_array_size(f->missing) == 0;
+    f->ttl_s = p->verify_ttl_s ? p->verify_ttl_s : default_ttl_s;
+    verify_status_of(p->id, &f->vst);
+    telemetry_provider_usage(p->id, &f->use);
+    f->verified = f->vst.has_result && strcmp(f->vst.outcome, "OK") == 0;
+    f->connected = f->configured && verify_connected(&f->vst, f->ttl_s, time(NULL));
+    derive_state(f->configured, &f->vst, f->connected, &f->state, &f->status, &f->error_code);
+}
+
 json_t *api_integrations_provider_json(const struct provider_def *p, int default_ttl_s)
 {
-    json_t *missing = providers_missing_env(p), *masked = json_object();
-    int configured = json_array_size(missing) == 0, overridden = 0;
-    int ttl = p->verify_ttl_s ? p->verify_ttl_s : default_ttl_s;
-    struct verify_status vst;
-    struct provider_usage use;
-    const char *state, *status, *error_code;
+    struct provider_facts f;
+    api_integrations_facts(p, default_ttl_s, &f);
+    json_t *missing = f.missing, *masked = json_object();
+    int configured = f.configured, connected = f.connected, overridden = 0, ttl = f.ttl_s;
+    struct verify_status vst = f.vst;
+    struct provider_usage use = f.use;
+    const char *state = f.state, *status = f.status, *error_code = f.error_code;
     char *fix, *setup = providers_expand(p, p->setup_instructions, missing);
     json_t *host = base_url_host(p, &overridden);
 
-    verify_status_of(p->id, &vst);
-    telemetry_provider_usage(p->id, &use);
-    int connected = configured && verify_connected(&vst, ttl, time(NULL));
-    derive_state(configured, &vst, connected, &state, &status, &error_code);
     fix = !configured ? providers_expand(p, p->suggested_fix, missing)
                       : error_code ? strdup(vst.reason_human) : NULL;
     add_masks(masked, p->required_env, p->n_required);

@@ -4,8 +4,25 @@
 
 #include <jansson.h>
 
+#include "telemetry.h"
+#include "verify.h"
+
 struct http_ctx;
 struct provider_def;
+
+/* Everything the views and the gates know about one provider, derived once (PRODUCT.md §4). */
+struct provider_facts {
+    json_t *missing;         /* new reference: required variables not set (the caller decrefs) */
+    int configured, verified, connected, ttl_s;
+    const char *state;       /* NOT_CONFIGURED | CONFIGURED | VERIFIED | DEGRADED */
+    const char *status;      /* BLOCKED | DEGRADED | OK */
+    const char *error_code;  /* INTEGRATION_KEY_MISSING, the failing verify outcome, or NULL */
+    struct verify_status vst;
+    struct provider_usage use;
+};
+
+/* Fills f for p. */
+void api_integrations_facts(const struct provider_def *p, int default_ttl_s, struct provider_facts *f);
 
 /* GET /api/integrations/status — every provider with its configuration state (PRODUCT.md §6). */
 void api_integrations_status(struct http_ctx *ctx);

@@ -1,12 +1,23 @@
 /* api_system.c — /healthz, /readyz, /api/policy/reload. */
 #include "api_system.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "alerts.h"
+#include "api_integrations.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
+#include "metrics.h"
 #include "policy.h"
+#include "providers.h"
+#include "scheduler.h"
+#include "status.h"
+#include "telemetry.h"
 
 void api_system_healthz(struct http_ctx *ctx)
 {
@@ -47,4 +58,233 @@ void api_system_policy_reload(struct http_ctx *ctx)
         return;
     }
     http_reply_json(ctx, 200, json_pack("{s:o}", "policy", policy_status_json()));
+}
+
+/* ---- GET /api/system/status ---- */
+
+static json_t *integration_view(const struct provider_def *p)
+{
+    struct provider_facts f;
+    api_integrations_facts(p, cfg.verify_ttl_s, &f);
+    json_t *o = json_pack("{s:s, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "name", p->id, "connected", f.connected,
+                          "status", f.status, "required_for_autonomy", p->required_for_autonomy, "last_probe_at",
+                          http_json_time(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at",
+                          http_json_time(f.vst.last_ok_at), "latency_ms",
+                          f.vst.has_result ? json_integer(f.vst.latency_ms) : json_null(), "reason_code",
+                          f.vst.has_result ? json_string(f.vst.outcome) : f.error_code ? json_string(f.error_code) : json_null(),
+                          "reason_human", f.vst.has_result ? json_string(f.vst.reason_human) : json_null());
+    if (!f.configured && !f.vst.has_result)
+        json_object_set_new(o, "reason_human", json_string("Not configured: required environment variables are missing."));
+    json_decref(f.missing);
+    return o;
+}
+
+static const char *loop_health(const struct scheduler_status *s)
+{
+    if (!s->active) return "STOPPED";
+    if (!s->last_tick_at || time(NULL) - s->last_tick_at > 3) return "STALLED";
+    return s->loop_lag_ms >= 250 ? "LATE" : "OK";
+}
+
+void api_system_status(struct http_ctx *ctx)
+{
+    const json_t *d = status_decision(), *facts = status_db_facts();
+    const struct provider_registry *reg = policy_providers(policy_current());
+    struct scheduler_status sch;
+    json_t *integrations = json_array(), *blockers = json_deep_copy(json_object_get(d, "blockers"));
+    json_t *live = json_deep_copy(json_object_get(d, "live_stack"));
+    const char *st = json_string_value(json_object_get(d, "system_status"));
+    int allowed = json_is_true(json_object_get(d, "autonomy_allowed"));
+
+    scheduler_status(&sch);
+    for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(integrations, integration_view(&reg->providers[i]));
+    json_object_set_new(live, "autonomyGates", json_pack("{s:s, s:b, s:O}", "system_status", st, "autonomy_allowed",
+                                                         allowed, "blockers", blockers));
+    const char *redis = json_string_value(json_object_get(json_object_get(json_object_get(d, "live_stack"), "infra"), "redis"));
+    json_t *body = json_pack(
+        "{s:o, s:s, s:b, s:O, s:o, s:o, s:{s:s, s:O}, s:{s:O}, s:{s:b, s:b, s:o, s:s, s:i, s:s, s:O}, "
+        "s:{s:s, s:s, s:s}, s:o, s:O, s:o, s:o, s:O, s:O}",
+        "ts", http_json_time(time(NULL)), "system_status", st, "autonomy_allowed", allowed, "blockers", blockers,
+        "integrations", integrations, "live_stack", live, "autonomy", "global_status", st, "blockers", blockers, "bots",
+        "byAutonomyTier", json_object_get(facts, "tiers"), "scheduler", "active", sch.active, "leader", sch.leader,
+        "last_tick_at", http_json_time(sch.last_tick_at), "loop_health", loop_health(&sch), "loop_lag_ms",
+        sch.loop_lag_ms, "instance_id", sch.instance_id, "circuit_breakers", json_object_get(facts, "breakers"), "infra",
+        "db", db_reachable() ? "OK" : "BLOCKED", "redis", redis ? redis : "NOT_CONFIGURED", "scheduler",
+        sch.active ? "OK" : "BLOCKED", "policy", policy_status_json(), "trading", json_object_get(facts, "trading"),
+        "telemetry", telemetry_status_json(), "alerts", alerts_status_json(), "evaluated_at",
+        json_object_get(d, "evaluated_at"), "evaluation_trace_id", json_object_get(d, "trace_id"));
+    json_decref(blockers);
+    http_reply_json(ctx, 200, body);
+}
+
+/* ---- POST /api/gates/check ---- */
+
+void api_system_gates_check(struct http_ctx *ctx)
+{
+    json_t *stage = ctx->body ? json_object_get(ctx->body, "stage") : NULL;
+    json_t *ai = ctx->body ? json_object_get(ctx->body, "requires_ai") : NULL;
+    json_t *bot = ctx->body ? json_object_get(ctx->body, "bot_id") : NULL;
+    if (!json_is_string(stage)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "Field 'stage' must be PAPER, SHADOW or LIVE.", NULL,
+                         json_pack("{s:s}", "field", "stage"));
+        return;
+    }
+    if (ai && !json_is_boolean(ai)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "Field 'requires_ai' must be a boolean.", NULL,
+                         json_pack("{s:s}", "field", "requires_ai"));
+        return;
+    }
+    if (bot && !json_is_null(bot) && !(json_is_string(bot) && http_is_uuid(json_string_value(bot)))) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "Field 'bot_id' must be a UUID.", NULL,
+                         json_pack("{s:s}", "field", "bot_id"));
+        return;
+    }
+    json_t *req = json_pack("{s:O, s:b}", "stage", stage, "requires_ai", json_is_true(ai));
+    if (json_is_string(bot)) json_object_set(req, "bot_id", bot);
+    json_t *answer = status_safe_start(req, ctx->trace_id);
+    json_object_set_new(answer, "stage", json_copy(stage));
+    json_object_set_new(answer, "requires_ai", json_boolean(json_is_true(ai)));
+    json_decref(req);
+    http_reply_json(ctx, 200, answer);
+}
+
+/* ---- GET /api/system/events ---- */
+
+static void on_system_events(struct pg_result *res, const char *err, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    json_t *events = json_array();
+    if (!res) {
+        json_decref(events);
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "System events could not be read from Postgres.",
+                         "Check that the database is reachable (see /readyz).", NULL);
+        return;
+    }
+    const char *lim = http_query(ctx, "limit");
+    int limit = lim ? atoi(lim) : 50, n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++) {
+        json_t *meta = json_loads(PQgetvalue(res, i, 7), 0, NULL);
+        json_array_append_new(events, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "id",
+                                                (json_int_t)atoll(PQgetvalue(res, i, 0)), "created_at",
+                                                PQgetvalue(res, i, 1), "kind", PQgetvalue(res, i, 2), "severity",
+                                                PQgetvalue(res, i, 3), "subject",
+                                                PQgetisnull(res, i, 4) ? json_null() : json_string(PQgetvalue(res, i, 4)),
+                                                "message", PQgetvalue(res, i, 5), "trace_id", PQgetvalue(res, i, 6),
+                                                "metadata", meta ? meta : json_object()));
+    }
+    json_t *next = n > limit ? json_sprintf("%s", PQgetvalue(res, limit - 1, 0)) : json_null();
+    http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "events", events, "next_cursor", next));
+}
+
+void api_system_events(struct http_ctx *ctx)
+{
+    const char *since = http_query(ctx, "since"), *kind = http_query(ctx, "kind"), *lim = http_query(ctx, "limit");
+    const char *cursor = http_query(ctx, "cursor");
+    char *end = NULL, plus_one[24];
+    long limit = lim ? strtol(lim, &end, 10) : 50;
+    if (lim && (*end || limit < 1 || limit > 500)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "limit must be an integer from 1 to 500.", NULL,
+                         json_pack("{s:s}", "field", "limit"));
+        return;
+    }
+    if (since && (strlen(since) < 10 || strlen(since) > 40 || strspn(since, "0123456789-:.TZ+ ") != strlen(since))) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "since must be an RFC 3339 timestamp.", NULL,
+                         json_pack("{s:s}", "field", "since"));
+        return;
+    }
+    if (kind && (strlen(kind) > 64 || strspn(kind, "abcdefghijklmnopqrstuvwxyz_.") != strlen(kind))) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "kind must be an event kind such as verify or failover.", NULL,
+                         json_pack("{s:s}", "field", "kind"));
+        return;
+    }
+    if (cursor && (strlen(cursor) > 19 || strspn(cursor, "0123456789") != strlen(cursor) || !*cursor)) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", "cursor is not a next_cursor value from this endpoint.", NULL,
+                         json_pack("{s:s}", "field", "cursor"));
+        return;
+    }
+    snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
+    const char *params[4] = {since, kind, plus_one, cursor};
+    if (db_query("SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), kind, severity, "
+                 "subject, message, trace_id, metadata::text FROM system_events "
+                 "WHERE ($1::timestamptz IS NULL OR created_at >= $1::timestamptz) "
+                 "AND ($2::text IS NULL OR kind = $2 OR kind LIKE $2 || '.%') "
+                 "AND ($4::bigint IS NULL OR id < $4::bigint) ORDER BY id DESC LIMIT $3::int",
+                 4, params, 3000, on_system_events, ctx) < 0)
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The database queue is full or stopped.", NULL, NULL);
+}
+
+/* ---- POST /api/policy/dry-run ---- */
+
+static int is_policy_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (strcmp(name, "providers.lua") == 0 || strcmp(name, "gates.lua") == 0) return 1;
+    return n > 12 && n < 128 && strncmp(name, "scripts/", 8) == 0 && strcmp(name + n - 4, ".lua") == 0 &&
+           !strstr(name, "..") && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_./") == n;
+}
+
+static json_t *decision_changes(const json_t *cur, const json_t *cand)
+{
+    static const char *cats[] = {"marketData", "execution", "llm"};
+    json_t *changes = json_object();
+    const char *a = json_string_value(json_object_get(cur, "system_status"));
+    const char *b = json_string_value(json_object_get(cand, "system_status"));
+    if (a && b && strcmp(a, b)) json_object_set_new(changes, "system_status", json_pack("{s:s, s:s}", "from", a, "to", b));
+    for (int i = 0; i < 3; i++) {
+        json_t *pa = json_object_get(json_object_get(json_object_get(json_object_get(cur, "live_stack"), cats[i]), "primary"), "providerId");
+        json_t *pb = json_object_get(json_object_get(json_object_get(json_object_get(cand, "live_stack"), cats[i]), "primary"), "providerId");
+        if (!json_equal(pa ? pa : json_null(), pb ? pb : json_null()))
+            json_object_set_new(changes, cats[i], json_pack("{s:O, s:O}", "from", pa ? pa : json_null(), "to", pb ? pb : json_null()));
+    }
+    return changes;
+}
+
+void api_system_policy_dry_run(struct http_ctx *ctx)
+{
+    json_t *files = ctx->body ? json_object_get(ctx->body, "files") : NULL, *v;
+    struct policy_override ov[16];
+    size_t n = 0;
+    const char *name;
+    char err[2048];
+    if (!json_is_object(files) || json_object_size(files) == 0 || json_object_size(files) > 16) {
+        http_reply_error(ctx, 400, "VALIDATION_FAILED",
+                         "Field 'files' must map policy file names to candidate source text, e.g. {\"gates.lua\": \"...\"}.",
+                         NULL, json_pack("{s:s}", "field", "files"));
+        return;
+    }
+    json_object_foreach(files, name, v) {
+        if (!is_policy_name(name) || !json_is_string(v)) {
+            char field[160];
+            snprintf(field, sizeof field, "files.%.120s", name);
+            http_reply_error(ctx, 400, "VALIDATION_FAILED",
+                             "Each entry must be providers.lua, gates.lua or scripts/<name>.lua with string content.",
+                             NULL, json_pack("{s:s}", "field", field));
+            return;
+        }
+        ov[n].name = name;
+        ov[n++].text = json_string_value(v);
+    }
+    json_t *current = json_deep_copy(status_decision());
+    struct policy_gen *cand = policy_build_candidate(ov, n, err, sizeof err);
+    if (!cand) {
+        http_reply_json(ctx, 200, json_pack("{s:b, s:b, s:s, s:s, s:o}", "success", 0, "valid", 0, "error_code",
+                                            "POLICY_ERROR", "error", err, "current", current));
+        return;
+    }
+    json_t *candidate = status_evaluate_with(cand, ctx->trace_id, err, sizeof err);
+    json_t *changes = decision_changes(current, candidate);
+    json_t *body = json_pack("{s:b, s:s, s:o, s:o, s:o}", "valid", 1, "candidate_version", policy_version_of(cand),
+                             "current", current, "candidate", candidate, "changes", changes);
+    policy_release(cand);
+    http_reply_json(ctx, 200, body);
+}
+
+/* ---- GET /metrics ---- */
+
+void api_system_metrics(struct http_ctx *ctx)
+{
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    http_reply_raw(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0);
+    free(text);
 }

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "secret.h"
 
 static struct evhttp *server;
@@ -132,6 +133,7 @@ static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size
         if (!http_match(r->pattern, ctx->path, scratch, params)) continue;
         if (method_matches(r->method, ctx->method)) {
             memcpy(ctx->params, params, sizeof params);
+            ctx->route = r->pattern;
             return r->handler;
         }
         if (!strstr(allow, r->method)) {
@@ -186,10 +188,30 @@ static void send_json(struct http_ctx *ctx, int status, json_t *envelope)
     evhttp_send_reply(ctx->req, status, NULL, out);
     LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
              log_escape(ctx->path, esc, sizeof esc), status, monotonic_ms() - ctx->started_ms, len);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, monotonic_ms() - ctx->started_ms);
     evbuffer_free(out);
     free(clean);
     free(text);
     json_decref(envelope);
+    free_ctx(ctx);
+}
+
+void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len)
+{
+    struct evbuffer *out = evbuffer_new();
+    size_t clean_len = 0;
+    char *clean = secret_redact(body ? body : "", body ? len : 0, &clean_len);
+    char esc[512];
+    set_header(ctx->req, "Content-Type", content_type);
+    set_header(ctx->req, "X-Trace-Id", ctx->trace_id);
+    set_header(ctx->req, "Cache-Control", "no-store");
+    if (clean) evbuffer_add(out, clean, clean_len);
+    evhttp_send_reply(ctx->req, status, NULL, out);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
+             log_escape(ctx->path, esc, sizeof esc), status, monotonic_ms() - ctx->started_ms, clean_len);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, monotonic_ms() - ctx->started_ms);
+    evbuffer_free(out);
+    free(clean);
     free_ctx(ctx);
 }
 

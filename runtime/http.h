@@ -19,6 +19,7 @@ struct http_ctx {
     struct evhttp_request *req;
     char trace_id[33];
     const char *method;                      /* "GET", "POST", ... */
+    const char *route;                       /* matched route pattern (for metrics), NULL when none matched */
     char *path;                              /* decoded path, owned */
     const char *params[HTTP_MAX_PARAMS];     /* values of :name segments, in pattern order (point into path) */
     json_t *body;                            /* parsed JSON object, or NULL when the request had no body */
@@ -49,6 +50,9 @@ void http_free(void);
 
 /* Sends body (stolen) wrapped in the envelope: "success" defaults to status < 400, "trace_id" is set. */
 void http_reply_json(struct http_ctx *ctx, int status, json_t *body);
+
+/* Sends a non-JSON body (e.g. Prometheus text) with content_type; still redacted, still X-Trace-Id. */
+void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len);
 
 /* Sends a JSON error: success false, error_code (from docs/error-codes.md), reason_human, and suggested_fix
  * when not NULL. extra (stolen, may be NULL) is merged in, e.g. {"field": "reason"}. */

@@ -27,6 +27,10 @@
 #include "secret.h"
 #include "telemetry.h"
 #include "verify.h"
+#include "alerts.h"
+#include "metrics.h"
+#include "scheduler.h"
+#include "status.h"
 
 #include <sys/stat.h>
 
@@ -40,6 +44,11 @@ static const struct http_route routes[] = {
     {"GET", "/api/integrations/:id/events", api_integrations_events},
     {"POST", "/api/telemetry/usage-events", api_telemetry_ingest},
     {"POST", "/api/policy/reload", api_system_policy_reload},
+    {"POST", "/api/policy/dry-run", api_system_policy_dry_run},
+    {"GET", "/api/system/status", api_system_status},
+    {"GET", "/api/system/events", api_system_events},
+    {"POST", "/api/gates/check", api_system_gates_check},
+    {"GET", "/metrics", api_system_metrics},
     {NULL, NULL, NULL},
 };
 
@@ -119,6 +128,7 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
     if (drain_timer) return;
     LOG_INFO(NULL, "draining", "signal=%s inflight=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT", http_inflight());
     http_stop_accepting();
+    scheduler_stop(); /* releases the leader lease while the loop still runs, so another instance takes over */
     drain_timer = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
     event_add(drain_timer, &every);
 }
@@ -141,6 +151,63 @@ static void spill_path(char *out, size_t len)
     snprintf(out, len, "%s/%s.jsonl", dir, hex);
 }
 
+/* Policy reloads are system events (and a metric); a failed one also alerts. */
+static void on_policy_reload(int ok, const char *reason, const char *version, const char *error)
+{
+    char trace[33], msg[2200];
+    http_new_trace_id(trace);
+    metrics_policy_reload(ok);
+    snprintf(msg, sizeof msg, ok ? "policy loaded (%s), version %s" : "policy reload failed (%s): %s", reason,
+             ok ? version : error);
+    telemetry_system_event("policy.reload", ok ? "info" : "SEV-2", "policy", msg, trace,
+                           NULL);
+    if (!ok) alerts_notify("policy", "policy:reload_failed", "SEV-2", "gatehouse: policy reload failed", msg, trace);
+}
+
+static double gauge_queue_depth(void)
+{
+    json_t *s = telemetry_status_json();
+    double v = (double)json_integer_value(json_object_get(s, "queue_depth"));
+    json_decref(s);
+    return v;
+}
+
+static double gauge_spill_bytes(void)
+{
+    json_t *s = telemetry_status_json();
+    double v = (double)json_integer_value(json_object_get(s, "spill_bytes"));
+    json_decref(s);
+    return v;
+}
+
+static double gauge_db_up(void)
+{
+    return db_reachable();
+}
+
+static double gauge_inflight(void)
+{
+    return http_inflight();
+}
+
+static double gauge_fetch_inflight(void)
+{
+    return fetch_inflight();
+}
+
+static void register_gauges(void)
+{
+    metrics_register_gauge("gatehouse_telemetry_queue_depth", "Usage/system events waiting for the batch writer.",
+                           gauge_queue_depth);
+    metrics_register_gauge("gatehouse_telemetry_spill_bytes", "Bytes in the telemetry spill file (Postgres outage).",
+                           gauge_spill_bytes);
+    metrics_register_gauge("gatehouse_db_up", "1 when Postgres answered the last readiness ping.", gauge_db_up);
+    metrics_register_gauge("gatehouse_http_inflight_requests", "HTTP requests received and not yet answered.",
+                           gauge_inflight);
+    metrics_register_gauge("gatehouse_outbound_inflight_requests", "Outbound provider requests in flight or queued.",
+                           gauge_fetch_inflight);
+}
+
 /* Starts the I/O subsystems that need the loop; 0 or -1 with err. */
 static int start_subsystems(char *err, size_t errlen)
 {
@@ -153,7 +220,18 @@ static int start_subsystems(char *err, size_t errlen)
         return -1;
     }
     if (telemetry_start(base, spill, cfg.retention_days, err, errlen) < 0) return -1;
-    return verify_init(base, cfg.database_url, !(bg && strcmp(bg, "0") == 0), err, errlen);
+    if (verify_init(base, cfg.database_url, !(bg && strcmp(bg, "0") == 0), err, errlen) < 0) return -1;
+    const char *alerts = getenv("GATEHOUSE_ALERTS");
+    if (alerts && strcmp(alerts, "0") == 0)
+        LOG_INFO(NULL, "alerts disabled", "by=GATEHOUSE_ALERTS");
+    else
+        alerts_init(base);
+    register_gauges();
+    if (scheduler_start(base) < 0 || status_start(base) < 0) {
+        snprintf(err, errlen, "cannot start the scheduler or the status engine");
+        return -1;
+    }
+    return 0;
 }
 
 static int cmd_serve(void)
@@ -181,11 +259,17 @@ static int cmd_serve(void)
         fail_startup("cannot start", err);
         goto out;
     }
+    /* from here on every reload is recorded; the start-up load is recorded now */
+    policy_set_reload_listener(on_policy_reload);
+    on_policy_reload(policy_current() != NULL, "start-up", policy_version_of(policy_current()), policy_last_error());
     LOG_INFO(NULL, "listening", "addr=%s:%d home=\"%s\"", cfg.listen_host, cfg.listen_port, cfg.home);
     event_base_dispatch(base);
     LOG_INFO(NULL, "stopped", NULL);
     rc = 0;
 out:
+    status_stop();
+    scheduler_stop();
+    alerts_shutdown();
     verify_shutdown();
     fetch_shutdown(); /* running probes complete (cancelled) and record their outcome */
     resp_shutdown();
@@ -193,6 +277,7 @@ out:
     http_free();
     db_pool_stop();
     policy_shutdown();
+    metrics_reset();
     if (drain_timer) event_free(drain_timer);
     if (sigterm) event_free(sigterm);
     if (sigint) event_free(sigint);

@@ -35,6 +35,7 @@ struct policy_gen {
 };
 
 static struct policy_gen *current;
+static int push_path(lua_State *L, const char *module, const char *fn_path, char *err, size_t errlen);
 static char last_error[2048];
 static time_t last_reload_at;
 static unsigned char watched_fingerprint[crypto_generichash_BYTES];
@@ -146,12 +147,26 @@ static void free_generation(struct policy_gen *g)
     free(g);
 }
 
+/* Candidate texts that replace files of the same name (dry-run); NULL outside policy_build_candidate. */
+static const struct policy_override *overrides;
+static size_t n_overrides;
+
+static char *source_of(const char *rel, size_t *len, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n_overrides; i++)
+        if (strcmp(overrides[i].name, rel) == 0) {
+            *len = strlen(overrides[i].text);
+            return strdup(overrides[i].text);
+        }
+    return read_file(rel, len, err, errlen);
+}
+
 /* Runs one policy file; on success stores its table in the modules registry table (stack unchanged). */
 static int load_module(struct policy_gen *g, const char *rel, crypto_generichash_state *hash, char *err, size_t errlen)
 {
     lua_State *L = sandbox_state(g->sb);
     size_t len;
-    char *src = read_file(rel, &len, err, errlen);
+    char *src = source_of(rel, &len, err, errlen);
     int rc = -1;
     if (!src) return -1;
     crypto_generichash_update(hash, (const unsigned char *)rel, strlen(rel) + 1);
@@ -213,7 +228,7 @@ static void add_line_to_registry_error(const json_t *doc, char *err, size_t errl
         const char *other = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), i), "id"));
         occurrence += other && strcmp(other, id) == 0;
     }
-    if (!(src = read_file("providers.lua", &len, ignored, sizeof ignored))) return;
+    if (!(src = source_of("providers.lua", &len, ignored, sizeof ignored))) return;
     line = find_id_line(src, id, occurrence);
     free(src);
     if (line == 0) return;
@@ -285,6 +300,13 @@ int policy_init(char *err, size_t errlen)
     return policy_reload("start-up", err, errlen);
 }
 
+static policy_reload_listener reload_listener;
+
+void policy_set_reload_listener(policy_reload_listener fn)
+{
+    reload_listener = fn;
+}
+
 int policy_reload(const char *reason, char *err, size_t errlen)
 {
     struct policy_gen *g = build_generation(err, errlen);
@@ -294,6 +316,7 @@ int policy_reload(const char *reason, char *err, size_t errlen)
         snprintf(last_error, sizeof last_error, "%s", err);
         LOG_ERROR(NULL, "policy reload failed", "reason=\"%s\" error=\"%s\" keeping_version=%s", reason,
                   log_escape(err, esc, sizeof esc), current ? current->version : "none");
+        if (reload_listener) reload_listener(0, reason, current ? current->version : NULL, err);
         return -1;
     }
     policy_release(current);
@@ -301,6 +324,7 @@ int policy_reload(const char *reason, char *err, size_t errlen)
     last_error[0] = '\0';
     LOG_INFO(NULL, "policy loaded", "reason=\"%s\" version=%s files=%zu providers=%zu", reason, g->version,
              json_array_size(g->files), g->providers->count);
+    if (reload_listener) reload_listener(1, reason, g->version, NULL);
     return 0;
 }
 
@@ -310,6 +334,35 @@ int policy_check(char *err, size_t errlen)
     if (!g) return -1;
     free_generation(g);
     return 0;
+}
+
+struct policy_gen *policy_build_candidate(const struct policy_override *files, size_t n, char *err, size_t errlen)
+{
+    struct policy_gen *g;
+    overrides = files;
+    n_overrides = n;
+    g = build_generation(err, errlen);
+    overrides = NULL;
+    n_overrides = 0;
+    return g;
+}
+
+int policy_has_function(struct policy_gen *g, const char *module, const char *fn_path)
+{
+    char err[256];
+    lua_State *L;
+    int top;
+    if (!g) return 0;
+    L = sandbox_state(g->sb);
+    top = lua_gettop(L);
+    int found = push_path(L, module, fn_path, err, sizeof err) == 0;
+    lua_settop(L, top);
+    return found;
+}
+
+const char *policy_version_of(const struct policy_gen *g)
+{
+    return g ? g->version : NULL;
 }
 
 struct policy_gen *policy_current(void)
@@ -382,8 +435,14 @@ bad:
 json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg, char *err,
                     size_t errlen)
 {
+    return policy_call_n(g, module, fn_path, arg ? &arg : NULL, arg ? 1 : 0, err, errlen);
+}
+
+json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
+                      int nargs, char *err, size_t errlen)
+{
     lua_State *L;
-    int top, nargs = 0;
+    int top;
     json_t *results;
 
     if (!g) {
@@ -393,14 +452,12 @@ json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_pat
     L = sandbox_state(g->sb);
     top = lua_gettop(L);
     if (push_path(L, module, fn_path, err, errlen) < 0) return NULL;
-    if (arg) {
-        if (sandbox_push_json(L, arg) < 0) {
+    for (int i = 0; i < nargs; i++)
+        if (sandbox_push_json(L, args[i]) < 0) {
             lua_settop(L, top);
-            snprintf(err, errlen, "%s: argument nested too deeply", fn_path);
+            snprintf(err, errlen, "%s: argument %d nested too deeply", fn_path, i + 1);
             return NULL;
         }
-        nargs = 1;
-    }
     if (sandbox_pcall(g->sb, nargs, LUA_MULTRET, err, errlen) < 0) {
         lua_settop(L, top);
         return NULL;

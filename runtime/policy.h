@@ -18,6 +18,10 @@ int policy_init(char *err, size_t errlen);
  * Returns 0, or -1 with err; on failure the current generation stays and policy_last_error() reports err. */
 int policy_reload(const char *reason, char *err, size_t errlen);
 
+/* Called after every reload attempt: ok, the reason, the version in force, and the error (NULL when ok). */
+typedef void (*policy_reload_listener)(int ok, const char *reason, const char *version, const char *error);
+void policy_set_reload_listener(policy_reload_listener fn);
+
 /* Validates the policy files offline (what `gatehouse check` and `make check` run). 0 or -1 with err. */
 int policy_check(char *err, size_t errlen);
 
@@ -30,6 +34,21 @@ void policy_shutdown(void);
 /* The generation in force (NULL before policy_init succeeded). Borrowed; valid until the next swap, so
  * do not keep it across event-loop turns. */
 struct policy_gen *policy_current(void);
+
+struct policy_override {
+    const char *name; /* "gates.lua", "providers.lua", "scripts/risk.lua" ... */
+    const char *text; /* candidate source */
+};
+
+/* Builds a generation like a reload would, but with the given texts in place of those files, and does not
+ * install it (policy dry-run). Returns it with one reference (policy_release it), or NULL with err. */
+struct policy_gen *policy_build_candidate(const struct policy_override *files, size_t n, char *err, size_t errlen);
+
+/* 1 when module's table has a function at fn_path in generation g. */
+int policy_has_function(struct policy_gen *g, const char *module, const char *fn_path);
+
+/* The version hash of g (NULL for NULL). */
+const char *policy_version_of(const struct policy_gen *g);
 
 /* Keeps g alive across event-loop turns (a reload swaps it out but does not free it); returns g. */
 struct policy_gen *policy_retain(struct policy_gen *g);
@@ -52,6 +71,10 @@ const char *policy_last_error(void);
  * filled (the policy error fails closed: callers treat NULL as a denial). */
 json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg, char *err,
                     size_t errlen);
+
+/* Same with nargs arguments (each converted to a Lua value). */
+json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
+                      int nargs, char *err, size_t errlen);
 
 /* `gatehouse spec FILE...`: runs Lua spec files in the sandbox and prints TAP. Returns the exit status. */
 int policy_run_specs(int argc, char **argv);

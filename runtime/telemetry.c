@@ -19,6 +19,8 @@
  * file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
  * (after the loop has exited) use a short-lived blocking connection to cfg.database_url. */
 #include "telemetry.h"
+#include "secret.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -126,24 +128,32 @@ static struct rec *queue[QUEUE_CAP];
 
 /* ---------------------------------------------------------------- records */
 
+/* Copies the values into one allocation. Every value passes the redactor first: rows leave the process too
+ * (PRODUCT.md §3), and a message may quote a secret (e.g. a policy error near a pasted key). */
 static struct rec *rec_new(enum rec_table t, const char *const *vals)
 {
-    size_t total = 0, off = 0;
+    size_t total = 0, off = 0, lens[MAX_COLS] = {0};
+    char *clean[MAX_COLS] = {0};
     int n = tables[t].ncols;
-    for (int i = 0; i < n; i++)
-        total += vals[i] ? strlen(vals[i]) + 1 : 0;
-    struct rec *r = malloc(sizeof *r + total);
-    if (!r) return NULL;
+    struct rec *r = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!vals[i]) continue;
+        if (!(clean[i] = secret_redact(vals[i], strlen(vals[i]), &lens[i]))) goto out;
+        total += lens[i] + 1;
+    }
+    if (!(r = malloc(sizeof *r + total))) goto out;
     r->table = t;
     for (int i = 0; i < MAX_COLS; i++)
         r->v[i] = NULL;
     for (int i = 0; i < n; i++) {
-        if (!vals[i]) continue;
-        size_t len = strlen(vals[i]) + 1;
-        memcpy(r->data + off, vals[i], len);
+        if (!clean[i]) continue;
+        memcpy(r->data + off, clean[i], lens[i] + 1);
         r->v[i] = r->data + off;
-        off += len;
+        off += lens[i] + 1;
     }
+out:
+    for (int i = 0; i < n; i++)
+        free(clean[i]);
     return r;
 }
 
@@ -615,6 +625,10 @@ int telemetry_usage(const struct usage_event *ev)
         !one_of(ev->status, statuses) || !is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
         !is_uuid_or_null(ev->run_id) || !is_uuid_or_null(ev->job_id) || !is_uuid_or_null(ev->user_id))
         return -1;
+    /* every usage row is one provider/subsystem call: count it for /metrics (a verify's outcome is its error code) */
+    metrics_provider_call(ev->provider_id, ev->operation,
+                          strcmp(ev->status, "VERIFY") ? ev->status : ev->error_code ? ev->error_code : "OK",
+                          ev->latency_ms >= 0 ? ev->latency_ms : 0);
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
         if (!is_utf8(texts[i])) return -1;
     if (!(md = metadata_text(ev->metadata))) return -1;

@@ -59,6 +59,13 @@ struct entry {
     time_t next_background_at;
 };
 
+static verify_listener listener;
+
+void verify_set_listener(verify_listener fn)
+{
+    listener = fn;
+}
+
 static struct {
     struct event_base *base;
     struct entry entries[MAX_TRACKED];
@@ -148,6 +155,7 @@ static void finish(struct probe *pr)
     LOG_INFO(pr->trace_id, "verify finished", "provider=%s outcome=%s ms=%d http_status=%d reason=\"%s\"", pr->p->id,
              pr->outcome, latency, pr->http_status, log_escape(pr->reason, esc, sizeof esc));
 
+    if (listener) listener(pr->p->id, pr->trace_id);
     struct verify_result r = {pr->p->id, pr->outcome, pr->reason, strcmp(pr->outcome, "OK") ? "DEGRADED" : "VERIFIED",
                               pr->http_status, latency, now, pr->trace_id};
     for (struct waiter *w = pr->waiters, *next; w; w = next) {

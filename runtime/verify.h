@@ -56,6 +56,10 @@ void verify_status_of(const char *provider_id, struct verify_status *out);
 /* 1 when the latest probe returned OK and is younger than ttl_s. */
 int verify_connected(const struct verify_status *st, int ttl_s, time_t now);
 
+/* Called after every completed probe (its outcome already recorded), e.g. to re-evaluate the gates at once. */
+typedef void (*verify_listener)(const char *provider_id, const char *trace_id);
+void verify_set_listener(verify_listener fn);
+
 /* Probes running now. */
 int verify_running(void);
 

@@ -41,7 +41,7 @@ sub rfc3339 { defined $_[0] && $_[0] =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?
 
 # ---------------------------------------------------------------- simulators and servers (started together)
 my %sim = map { $_ => start_sim( redis_requirepass => 1, quiet => 1 ) } qw(ok bad fault hang bg);
-my $quiet = { $BACKGROUND => 0 };
+my $quiet = { $BACKGROUND => 0, GATEHOUSE_ALERTS => 0 };
 my %srv;
 $srv{ok}    = start_server( wait => 0, env => { %{ $sim{ok}->base_env },                      %$quiet } );
 $srv{bad}   = start_server( wait => 0, env => { %{ $sim{bad}->base_env( invalid => \@IDS ) }, %$quiet } );

@@ -47,6 +47,7 @@ sub env_for {
     $env{TRADOVATE_APP_VERSION} = '1.0';
     $env{DATABENTO_DATASET}     = 'GLBX.MDP3';
     $env{$BACKGROUND}           = 0;    # only the probes this spec asks for: outcomes are deterministic
+    $env{GATEHOUSE_ALERTS}      = 0;    # alerts POST to the same webhook: 20_alerts.t covers them
     my @secrets = ( ( map { $env{$_} } @SECRET_VARS ), $env{REDIS_URL}, $env{DISCORD_WEBHOOK_URL}, $pw, $tok );
     return ( \%env, \@secrets );
 }

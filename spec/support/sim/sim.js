@@ -27,7 +27,9 @@
  *   openrouter     http://127.0.0.1:N/openrouter/api/v1   (GET /key, GET /models (public), POST /chat/completions)
  *   unusual_whales http://127.0.0.1:N/unusual_whales      (GET /api/stock/{ticker}/info)
  *   discord        http://127.0.0.1:N/discord/api/webhooks/{id}/{token}   (the URL is the credential; GET = webhook
- *                                                          object, POST = execute: recorded, 204)
+ *                                                          object, POST = execute: recorded, 204, or 200 + the
+ *                                                          message with ?wait=true; rate_limit fault: 429 with
+ *                                                          retry_after 2.0 in the body and Retry-After: 2)
  *   redis          redis://[user]:password@127.0.0.1:M/0   (RESP: AUTH, PING, SELECT, ECHO, GET/SET/DEL/... )
  *
  * CREDENTIAL RULE — a credential is VALID unless it contains the substring "invalid". It is read exactly where
@@ -1217,16 +1219,29 @@ P.discord = {
     return null;
   },
   routes: [
-    ['GET', /^\/api\/(?:v\d+\/)?webhooks\/(\d+)\/([^/]+)$/, (req, m) => json(200, {
-      application_id: null, avatar: null, channel_id: String(BigInt(m[1]) + 1n), guild_id: String(BigInt(m[1]) + 2n),
-      id: m[1], name: 'gatehouse alerts', type: 1, token: decodeURIComponent(m[2]),
-      url: `https://discord.com/api/webhooks/${m[1]}/${decodeURIComponent(m[2])}`,
-    })],
-    ['POST', /^\/api\/(?:v\d+\/)?webhooks\/(\d+)\/([^/]+)$/, (req, m) => {
-      const b = bodyParams(req);
-      if (!b.content && !b.embeds) return json(400, { message: 'Cannot send an empty message', code: 50006 });
+    // One route for both methods (the router answers 405 at the first path match with another method):
+    // GET = the webhook object (what verify reads; posts nothing); POST = execute webhook (recorded like every
+    // request): 204, or 200 with the message object when ?wait=true.
+    ['GET|POST', /^\/api\/(?:v\d+\/)?webhooks\/(\d+)\/([^/]+)$/, (req, m) => {
+      if (req.method === 'GET') {
+        return json(200, {
+          application_id: null, avatar: null, channel_id: String(BigInt(m[1]) + 1n), guild_id: String(BigInt(m[1]) + 2n),
+          id: m[1], name: 'gatehouse alerts', type: 1, token: decodeURIComponent(m[2]),
+          url: `https://discord.com/api/webhooks/${m[1]}/${decodeURIComponent(m[2])}`,
+        });
+      }
+      const b = parseJSON(req.body || '');
+      if (!b || typeof b !== 'object' || Array.isArray(b)) return json(400, { message: '400: Bad Request', code: 50109 });
+      const hasEmbeds = Array.isArray(b.embeds) && b.embeds.length > 0;
+      if (!b.content && !hasEmbeds) return json(400, { message: 'Cannot send an empty message', code: 50006 });
+      if (typeof b.content === 'string' && b.content.length > 2000) {
+        return json(400, { message: 'Invalid Form Body', code: 50035, errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } } });
+      }
       if (req.query.wait === 'true') {
-        return json(200, { id: String(BigInt(Date.now()) << 22n), type: 0, content: b.content || '', channel_id: String(BigInt(m[1]) + 1n), webhook_id: m[1] });
+        return json(200, {
+          id: String(BigInt(Date.now()) << 22n), type: 0, content: b.content || '', embeds: hasEmbeds ? b.embeds : [],
+          channel_id: String(BigInt(m[1]) + 1n), webhook_id: m[1], timestamp: new Date().toISOString(),
+        });
       }
       return { status: 204, headers: {}, body: '' };
     }],

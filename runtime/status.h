@@ -1,0 +1,41 @@
+/* status.h — the one computation of system status (PRODUCT.md §6 "System status", "Gates").
+ *
+ * Every 500 ms, and at once after each verify probe, C builds a plain snapshot (providers, database,
+ * policy, scheduler, trading switch, risk engine, open breakers) and gates.lua's evaluate() turns it into
+ * the decision: system_status, autonomy_allowed, blockers, live_stack. The decision is cached, so every
+ * status read is cheap and consistent. Transitions are recorded: a system-status change and a change of a
+ * live-stack primary (failover) each write a system event with from, to, reason and trace id, and raise an
+ * alert. Anything malformed from the policy fails closed (BLOCKED, POLICY_ERROR). */
+#ifndef GATEHOUSE_STATUS_H
+#define GATEHOUSE_STATUS_H
+
+#include <jansson.h>
+
+struct event_base;
+struct policy_gen;
+
+/* Starts the evaluation timer and the database facts refresh. Returns 0 or -1. */
+int status_start(struct event_base *base);
+void status_stop(void);
+
+/* Re-evaluates now; trace_id (may be NULL) is the cause recorded on any transition. */
+void status_refresh(const char *trace_id);
+
+/* The cached decision (borrowed; valid until the next evaluation): {system_status, autonomy_allowed,
+ * blockers[] (with trace_id), live_stack, evaluated_at, trace_id}. Never NULL after status_start. */
+const json_t *status_decision(void);
+
+/* New snapshot as handed to gates.lua, built against generation g (the current one when NULL). */
+json_t *status_snapshot(struct policy_gen *g);
+
+/* Runs gates.safe_start for {stage, requires_ai, bot_id?, autonomy_tier?}. Returns a new object
+ * {allowed, blockers[]} (blockers carry trace_id); fails closed on policy errors. */
+json_t *status_safe_start(const json_t *req, const char *trace_id);
+
+/* Evaluates g (a candidate generation) on its own snapshot; a new decision object, or NULL with err. */
+json_t *status_evaluate_with(struct policy_gen *g, const char *trace_id, char *err, size_t errlen);
+
+/* Facts read from the database every 2 s: {trading {enabled, mode}, tiers {...}, breakers [...]}. */
+const json_t *status_db_facts(void);
+
+#endif
