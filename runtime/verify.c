@@ -442,12 +442,12 @@ static void on_background_done(const struct verify_result *r, void *arg)
 }
 
 /* When a configured provider's result is due: never verified, or within lead time of its TTL (10 % of the
- * TTL plus up to 5 % jitter, chosen once per result). */
+ * TTL plus up to 5 % jitter, chosen once per result, plus one timer period so the check is never late). */
 static time_t due_at(struct entry *e, int ttl_s)
 {
     if (!e->st.has_result) return 0;
     if (!e->next_background_at) {
-        int lead = ttl_s / 10 + (int)randombytes_uniform((uint32_t)(ttl_s / 20 + 1));
+        int lead = ttl_s / 10 + (int)randombytes_uniform((uint32_t)(ttl_s / 20 + 1)) + TICK_MS / 1000;
         e->next_background_at = e->st.verified_at + ttl_s - lead;
     }
     return e->next_background_at;

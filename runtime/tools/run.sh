@@ -19,4 +19,4 @@ if [ -z "${DATABASE_URL:-}" ]; then
   echo "run.sh: embedded Postgres: $DATABASE_URL (stop it with: runtime/tools/pg-embedded.sh stop ${GATEHOUSE_VAR:-var})" >&2
 fi
 
-exec "$root/bin/gatehouse" serve "$@"
+exec "${GATEHOUSE_BIN:-$root/bin/gatehouse}" serve "$@"
