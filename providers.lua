@@ -493,6 +493,12 @@ return {
         "DATABENTO_API_KEY (your Databento API key: 32 characters starting with db-)",
         "DATABENTO_DATASET (default GLBX.MDP3 for CME futures) and DATABENTO_BASE_URL (default https://hist.databento.com)"),
       docs_url = "https://databento.com/docs/api-reference-historical",
+      -- OHLCV for the runner: JSON lines, ts_event in ns, prices 1e-9 fixed point, no bar for a minute
+      -- without trades (reference: databento ohlcv schema). {name} values are filled in by C.
+      bars = { method = "GET", path = "/v0/timeseries.get_range", format = "databento_json", timeout_ms = 5000,
+               query = { dataset = "{dataset}", symbols = "{symbol}", schema = "ohlcv-1m", encoding = "json",
+                         stype_in = "raw_symbol", start = "{start_iso}", ["end"] = "{end_iso}" },
+               auth = { scheme = "basic", user_env = "DATABENTO_API_KEY", password = "" } },
     },
 
     {
@@ -536,6 +542,11 @@ return {
         "POLYGON_API_KEY (your Polygon/Massive API key; MASSIVE_API_KEY is accepted instead)",
         "POLYGON_BASE_URL (default https://api.polygon.io; https://api.massive.com is the new host)"),
       docs_url = "https://polygon.io/docs",
+      -- OHLCV for the runner: /v2/aggs, t in ms at the window start (reference: massive rest.json).
+      bars = { method = "GET", path = "/v2/aggs/ticker/{symbol}/range/1/minute/{from_ms}/{to_ms}",
+               format = "polygon_aggs", timeout_ms = 5000,
+               query = { adjusted = "true", sort = "asc", limit = "5000" },
+               auth = { scheme = "bearer", env = "POLYGON_API_KEY" } },
     },
 
     {

@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "api_integrations.h"
+#include "api_bots.h"
+#include "api_runner.h"
+#include "api_traces.h"
 #include "api_system.h"
 #include "api_telemetry.h"
 #include "config.h"
@@ -49,6 +52,21 @@ static const struct http_route routes[] = {
     {"GET", "/api/system/events", api_system_events},
     {"POST", "/api/gates/check", api_system_gates_check},
     {"GET", "/metrics", api_system_metrics},
+    {"GET", "/api/bots", api_bots_list},
+    {"POST", "/api/bots", api_bots_create},
+    {"GET", "/api/bots/:id", api_bots_get},
+    {"PATCH", "/api/bots/:id", api_bots_patch},
+    {"GET", "/api/settings/trading", api_settings_trading_get},
+    {"PUT", "/api/settings/trading", api_settings_trading_put},
+    {"GET", "/api/bots/:id/decision-traces", api_traces_decision_list},
+    {"POST", "/api/bots/:id/decision-traces", api_traces_decision_create},
+    {"GET", "/api/bots/:id/no-trade-traces", api_traces_no_trade_list},
+    {"POST", "/api/bots/:id/no-trade-traces", api_traces_no_trade_create},
+    {"POST", "/api/bots/:id/start", api_runner_start},
+    {"POST", "/api/bots/:id/restart", api_runner_restart},
+    {"POST", "/api/bots/:id/stop", api_runner_stop},
+    {"POST", "/api/bots/:id/kill", api_runner_kill},
+    {"POST", "/api/bots/:id/tick", api_runner_tick},
     {NULL, NULL, NULL},
 };
 

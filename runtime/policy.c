@@ -360,6 +360,20 @@ int policy_has_function(struct policy_gen *g, const char *module, const char *fn
     return found;
 }
 
+int policy_module_flag(struct policy_gen *g, const char *module, const char *key)
+{
+    lua_State *L;
+    int top, flag;
+    if (!g) return 0;
+    L = sandbox_state(g->sb);
+    top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
+    lua_getfield(L, -1, module);
+    flag = lua_type(L, -1) == LUA_TTABLE && (lua_getfield(L, -1, key), lua_toboolean(L, -1));
+    lua_settop(L, top);
+    return flag;
+}
+
 const char *policy_version_of(const struct policy_gen *g)
 {
     return g ? g->version : NULL;

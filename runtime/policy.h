@@ -47,6 +47,9 @@ struct policy_gen *policy_build_candidate(const struct policy_override *files, s
 /* 1 when module's table has a function at fn_path in generation g. */
 int policy_has_function(struct policy_gen *g, const char *module, const char *fn_path);
 
+/* 1 when module's returned table has key set to a true value (rawget-free read of plain data). */
+int policy_module_flag(struct policy_gen *g, const char *module, const char *key);
+
 /* The version hash of g (NULL for NULL). */
 const char *policy_version_of(const struct policy_gen *g);
 

@@ -195,9 +195,46 @@ static int apply_auth(const struct provider_def *p, const json_t *doc, const jso
     return 0;
 }
 
+/* Replaces {name} in tmpl with vars[name] (strings or integers); an unknown name stays as written.
+ * Returns a malloc'd string. Values are URL-escaped when escape is set. */
+static char *expand_vars(const char *tmpl, const json_t *vars, int escape)
+{
+    struct strbuf b = {0};
+    sb_str(&b, "");
+    for (const char *t = tmpl; *t;) {
+        const char *close = *t == '{' ? strchr(t, '}') : NULL;
+        json_t *v = NULL;
+        if (close && vars && close - t < 64) {
+            char name[64];
+            memcpy(name, t + 1, (size_t)(close - t - 1));
+            name[close - t - 1] = '\0';
+            v = json_object_get(vars, name);
+        }
+        if (v && (json_is_string(v) || json_is_integer(v))) {
+            char num[32];
+            const char *val = json_is_string(v) ? json_string_value(v) : num;
+            if (json_is_integer(v)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+            if (escape) sb_urlencoded(&b, val);
+            else sb_str(&b, val);
+            t = close + 1;
+        } else {
+            sb_add(&b, t, 1);
+            t++;
+        }
+    }
+    return b.s;
+}
+
 int probe_build(const struct provider_def *p, const json_t *doc, const json_t *step,
                 const char *(*token_of)(void *, const char *), void *ctx, struct probe_request *r, char *err,
                 size_t errlen)
+{
+    return probe_build_with(p, doc, step, NULL, token_of, ctx, r, err, errlen);
+}
+
+int probe_build_with(const struct provider_def *p, const json_t *doc, const json_t *step, const json_t *vars,
+                     const char *(*token_of)(void *, const char *), void *ctx, struct probe_request *r, char *err,
+                     size_t errlen)
 {
     const json_t *auth = json_object_get(step, "auth");
     const char *scheme = json_string_value(json_object_get(auth, "scheme"));
@@ -238,10 +275,16 @@ int probe_build(const struct provider_def *p, const json_t *doc, const json_t *s
             snprintf(err, errlen, "%s has no base URL", p->id);
             return -1;
         }
+        char *expanded = expand_vars(path ? path : "", vars, 1);
         sb_str(&url, base);
-        sb_str(&url, path ? path : "");
+        sb_str(&url, expanded);
+        free(expanded);
     }
-    json_object_foreach(json_object_get(step, "query"), key, v) if (json_is_string(v)) add_query(&url, &first, key, json_string_value(v));
+    json_object_foreach(json_object_get(step, "query"), key, v) if (json_is_string(v)) {
+        char *expanded = expand_vars(json_string_value(v), vars, 0);
+        add_query(&url, &first, key, expanded);
+        free(expanded);
+    }
     json_object_foreach(json_object_get(step, "headers"), key, v) if (json_is_string(v)) add_header(r, key, json_string_value(v));
     json_object_foreach(json_object_get(step, "env_headers"), key, v) {
         const char *val = json_is_string(v) ? probe_env(p, doc, json_string_value(v)) : NULL;

@@ -33,6 +33,12 @@ int probe_build(const struct provider_def *p, const json_t *provider_doc, const 
                 const char *(*token_of)(void *ctx, const char *step_name), void *ctx, struct probe_request *out,
                 char *err, size_t errlen);
 
+/* Same, for a data call (e.g. the registry's `bars` description): {name} in the path and in query values is
+ * replaced by vars[name] (a JSON object of strings/integers; path values are URL-escaped). */
+int probe_build_with(const struct provider_def *p, const json_t *provider_doc, const json_t *step, const json_t *vars,
+                     const char *(*token_of)(void *ctx, const char *step_name), void *ctx, struct probe_request *out,
+                     char *err, size_t errlen);
+
 /* Wipes and frees everything in r. */
 void probe_request_free(struct probe_request *r);
 

@@ -16,7 +16,7 @@ static const char *const provider_fields[] = {
     "id", "label", "category", "role", "required_env_vars", "optional_env_vars", "public_env_vars",
     "aliases", "base_url_env", "default_base_url", "env_hosts", "required_for_autonomy", "supports_verify",
     "verify_ttl_s", "rate_limit", "verify", "classify", "suggested_fix", "setup_instructions", "docs_url",
-    "no_retry", "prefer_alias", NULL};
+    "no_retry", "prefer_alias", "bars", NULL};
 
 struct checker {
     char *err;
@@ -233,6 +233,15 @@ static int decode_provider(struct checker *c, json_t *obj, struct provider_def *
     p->rate_limit = json_object_get(obj, "rate_limit");
     if (p->rate_limit && !json_is_object(p->rate_limit)) return fail(c, "rate_limit must be a table");
     p->verify = json_object_get(obj, "verify");
+    p->bars = json_object_get(obj, "bars");
+    if (p->bars) {
+        const char *fmt = json_string_value(json_object_get(p->bars, "format"));
+        static const char *const formats[] = {"databento_json", "polygon_aggs", "finnhub_candles", "alphavantage_intraday", NULL};
+        int known = 0;
+        for (const char *const *f = formats; fmt && *f; f++) known |= strcmp(*f, fmt) == 0;
+        if (!json_is_object(p->bars) || !known || !json_is_string(json_object_get(p->bars, "path")))
+            return fail(c, "bars needs a path and a format of databento_json, polygon_aggs, finnhub_candles or alphavantage_intraday");
+    }
     if (p->supports_verify) {
         json_t *classify = json_object_get(obj, "classify");
         if (!p->verify) return fail(c, "supports_verify is true but there is no verify probe");

@@ -9,14 +9,28 @@
 #include <time.h>
 
 #include "db.h"
+#include "http.h"
 #include "log.h"
+#include "runner.h"
+
+#include <stdlib.h>
 
 #define TICK_MS 1000
 #define LEASE_EVERY_TICKS 2
 #define LEASE_S 10
 
+#define MAX_BOTS 4096
+
+struct due_bot {
+    char id[37];
+    int interval_s;
+    time_t last_tick_at;
+};
+
 static struct {
     struct event *tick;
+    struct due_bot bots[MAX_BOTS];
+    int n_bots, list_pending, ticks_started;
     double expected_ms;
     time_t last_tick_at;
     int lag_ms, leader, lease_pending;
@@ -69,6 +83,54 @@ static void renew_lease(void)
         S.lease_pending = 1;
 }
 
+/* ---- bot ticks (leader only) ---- */
+
+static int interval_for(const char *timeframe, const char *param)
+{
+    const char *env = getenv("GATEHOUSE_TICK_INTERVAL_S");
+    if (env && atoi(env) > 0) return atoi(env);
+    if (param && atoi(param) > 0) return atoi(param);
+    if (strcmp(timeframe, "5m") == 0) return 300;
+    if (strcmp(timeframe, "15m") == 0) return 900;
+    if (strcmp(timeframe, "1h") == 0) return 3600;
+    return 60;
+}
+
+static void on_bot_list(struct pg_result *res, const char *err, void *arg)
+{
+    S.list_pending = 0;
+    if (!res) return; /* keep the last list: a DB outage blocks ticks through the gates anyway */
+    S.n_bots = 0;
+    for (int i = 0; i < PQntuples(res) && S.n_bots < MAX_BOTS; i++) {
+        struct due_bot *b = &S.bots[S.n_bots++];
+        snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
+        b->interval_s = interval_for(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        b->last_tick_at = PQgetisnull(res, i, 3) ? 0 : (time_t)atoll(PQgetvalue(res, i, 3));
+    }
+}
+
+static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg) {}
+
+static void tick_due_bots(void)
+{
+    time_t now = time(NULL);
+    char trace[33];
+    if (!S.list_pending && db_query("SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', "
+                                    "extract(epoch FROM i.last_tick_at)::bigint FROM bots b JOIN bot_instances i "
+                                    "ON i.bot_id = b.id AND i.state = 'RUNNING'",
+                                    0, NULL, 1500, on_bot_list, NULL) == 0)
+        S.list_pending = 1;
+    for (int i = 0; i < S.n_bots; i++) {
+        struct due_bot *b = &S.bots[i];
+        if (now - b->last_tick_at < b->interval_s) continue;
+        http_new_trace_id(trace);
+        if (runner_tick(b->id, trace, on_scheduled_tick, NULL) == 0) {
+            b->last_tick_at = now; /* the list refresh brings the heartbeat's value back */
+            S.ticks_started++;
+        }
+    }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     double now = now_ms();
@@ -76,6 +138,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.expected_ms = now + TICK_MS;
     S.last_tick_at = time(NULL);
     if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
+    if (S.leader) tick_due_bots(); /* exactly one instance ticks bots */
 }
 
 int scheduler_start(struct event_base *base)

@@ -73,7 +73,8 @@ json_t *status_snapshot(struct policy_gen *g)
     struct scheduler_status sch;
     if (!g) g = policy_current();
     const struct provider_registry *reg = policy_providers(g);
-    int risk = policy_has_function(g, "scripts/risk.lua", "check");
+    /* enforcing = the risk policy is loaded, has check(), and declares itself enforcing (not monitor-only) */
+    int risk = policy_has_function(g, "scripts/risk.lua", "check") && policy_module_flag(g, "scripts/risk.lua", "enforcing");
     json_t *providers = json_array(), *trading = json_object_get(S.facts, "trading");
     scheduler_status(&sch);
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(providers, provider_snapshot(&reg->providers[i]));
@@ -84,7 +85,7 @@ json_t *status_snapshot(struct policy_gen *g)
         policy_last_error() ? json_string(policy_last_error()) : json_null(), "scheduler", "active", sch.active,
         "leader", sch.leader, "last_tick_at", num_or_null(sch.last_tick_at), "loop_lag_ms", sch.loop_lag_ms,
         "trading", trading ? json_deep_copy(trading) : json_pack("{s:b, s:s}", "enabled", 0, "mode", "PAPER"), "risk",
-        "enforcing", risk, "reason", risk ? "scripts/risk.lua is loaded" : "scripts/risk.lua is not loaded",
+        "enforcing", risk, "reason", risk ? "scripts/risk.lua is loaded and enforcing" : "scripts/risk.lua is not loaded, or enforcing = false",
         "priority", reg ? json_deep_copy(reg->priority) : json_object(), "providers", providers, "breakers",
         json_deep_copy(json_object_get(S.facts, "breakers") ? json_object_get(S.facts, "breakers") : json_array()));
     return snap;

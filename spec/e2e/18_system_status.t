@@ -67,7 +67,7 @@ subtest 'primary, failover with an event, recovery to the policy order' => sub {
     ok( !$g->{allowed}, 'LIVE refused' );
     my %live = map { $_->{code} => 1 } @{ $g->{blockers} };
     ok( $live{LIVE_TRADING_DISABLED}, 'LIVE_TRADING_DISABLED' );
-    ok( $live{RISK_ENGINE_NOT_ENFORCING}, 'RISK_ENGINE_NOT_ENFORCING' );
+    ok( !$live{RISK_ENGINE_NOT_ENFORCING}, 'scripts/risk.lua is loaded and enforcing: no RISK_ENGINE_NOT_ENFORCING' );
     ok( $live{EXECUTION_BROKER_UNAVAILABLE} || $live{INTEGRATION_KEY_MISSING}, 'no broker' );
     my $gr = $srv->post( '/api/gates/check', { stage => 'LIVE' } )->{json};
     is( $gr->{blockers}[0]{trace_id}, $gr->{trace_id}, 'gate blockers carry the request\'s trace id' );

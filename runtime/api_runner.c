@@ -1,0 +1,197 @@
+/* api_runner.c — lifecycle routes; the tick itself is runner.c. */
+#include "api_runner.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts.h"
+#include "db.h"
+#include "http.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "status.h"
+#include "telemetry.h"
+
+#define DB_TIMEOUT_MS 3000
+
+enum lifecycle { LC_START, LC_RESTART, LC_STOP, LC_KILL };
+
+struct call {
+    struct http_ctx *ctx;
+    enum lifecycle what;
+    json_t *bot;
+};
+
+static int require_uuid(struct http_ctx *ctx)
+{
+    if (http_is_uuid(ctx->params[0])) return 0;
+    http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
+    return -1;
+}
+
+static void refused(struct call *c, json_t *answer)
+{
+    json_t *blockers = json_object_get(answer, "blockers"), *first = json_array_get(blockers, 0);
+    const char *code = json_string_value(json_object_get(first, "code"));
+    const char *bot_id = c->ctx->params[0];
+    struct usage_event ev = {.provider_id = "runner", .operation = c->what == LC_RESTART ? "runner.restart" : "runner.start",
+                             .status = "BLOCKED", .bot_id = bot_id, .latency_ms = -1, .records = -1,
+                             .error_code = code ? code : "POLICY_ERROR", .trace_id = c->ctx->trace_id};
+    json_t *meta = json_pack("{s:O}", "blocked_by", blockers);
+    ev.metadata = meta;
+    telemetry_usage(&ev);
+    telemetry_system_event("bot.start_refused", "warning", bot_id, code ? code : "POLICY_ERROR", c->ctx->trace_id, meta);
+    json_decref(meta);
+    http_reply_error(c->ctx, 409, code ? code : "POLICY_ERROR",
+                     json_string_value(json_object_get(first, "reason_human")) ? json_string_value(json_object_get(first, "reason_human"))
+                                                                               : "A safe-start gate refused the start.",
+                     json_string_value(json_object_get(first, "suggested_fix")),
+                     json_pack("{s:O, s:s}", "blockers", blockers, "bot_id", bot_id));
+}
+
+static void on_instance(struct pg_result *res, const char *err, void *arg)
+{
+    struct call *c = arg;
+    static const char *states[] = {"RUNNING", "RUNNING", "STOPPED", "KILLED"};
+    static const char *kinds[] = {"bot.start", "bot.restart", "bot.stop", "kill"};
+    if (!res) {
+        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot's instance could not be written.", "Check the database.", NULL);
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s %s", json_string_value(json_object_get(c->bot, "name")), states[c->what]);
+        telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
+                               c->ctx->trace_id, NULL);
+        if (c->what == LC_KILL) alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
+        json_t *inst = PQntuples(res) ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_null();
+        http_reply_json(c->ctx, 200, json_pack("{s:O, s:s, s:o}", "bot", c->bot, "state", states[c->what], "instance",
+                                               inst ? inst : json_null()));
+    }
+    json_decref(c->bot);
+    free(c);
+}
+
+/* Writes the lifecycle change: stop any running instance, then (start/restart) open a new RUNNING one. */
+static void write_lifecycle(struct call *c)
+{
+    char inst[37];
+    struct scheduler_status sch;
+    const char *params[3] = {c->ctx->params[0], c->what == LC_KILL ? "KILLED" : "STOPPED", c->ctx->trace_id};
+    scheduler_status(&sch);
+    snprintf(inst, sizeof inst, "%s", sch.instance_id);
+    if (c->what == LC_STOP || c->what == LC_KILL) {
+        if (db_query("WITH i AS (UPDATE bot_instances SET state = $2, stopped_at = now() WHERE bot_id = $1 "
+                     "  AND state IN ('STARTING', 'RUNNING') RETURNING row_to_json(bot_instances)::text AS j), "
+                     "b AS (UPDATE bots SET desired_state = $2 WHERE id = $1) SELECT j FROM i",
+                     2, params, DB_TIMEOUT_MS, on_instance, c) < 0)
+            on_instance(NULL, "queue full", c);
+        return;
+    }
+    const char *p2[3] = {c->ctx->params[0], inst, c->ctx->trace_id};
+    /* two statements: the unique "one live instance per bot" index must see the old one stopped first */
+    if (db_query("WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE id = $1) "
+                 "INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, restart_count, "
+                 "  breaker_state, breaker_failures, breaker_opened_at) "
+                 "SELECT $1, 'RUNNING', now(), now(), $2, $3, "
+                 "  coalesce((SELECT restart_count + 1 FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 0), "
+                 "  coalesce((SELECT breaker_state FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 'CLOSED'), "
+                 "  coalesce((SELECT breaker_failures FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 0), "
+                 "  (SELECT breaker_opened_at FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1) "
+                 "RETURNING row_to_json(bot_instances)::text",
+                 3, p2, DB_TIMEOUT_MS, on_instance, c) < 0)
+        on_instance(NULL, "queue full", c);
+}
+
+static void on_stopped_for_restart(struct pg_result *res, const char *err, void *arg)
+{
+    struct call *c = arg;
+    if (!res) {
+        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The running instance could not be stopped.", NULL, NULL);
+        json_decref(c->bot);
+        free(c);
+        return;
+    }
+    write_lifecycle(c);
+}
+
+static void on_bot(struct pg_result *res, const char *err, void *arg)
+{
+    struct call *c = arg;
+    if (!res || PQntuples(res) != 1) {
+        if (res) http_reply_error(c->ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
+        else http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot could not be read.", "Check the database.", NULL);
+        free(c);
+        return;
+    }
+    c->bot = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    int running = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    if (c->what == LC_START || c->what == LC_RESTART) {
+        if (c->what == LC_START && running) {
+            http_reply_error(c->ctx, 409, "VALIDATION_FAILED", "The bot is already running.", "Use restart.",
+                             json_pack("{s:s}", "field", "state"));
+            json_decref(c->bot);
+            free(c);
+            return;
+        }
+        json_t *req = json_pack("{s:O, s:b, s:s}", "stage", json_object_get(c->bot, "stage"), "requires_ai",
+                                json_is_true(json_object_get(c->bot, "requires_ai")), "bot_id", c->ctx->params[0]);
+        json_t *answer = status_safe_start(req, c->ctx->trace_id);
+        json_decref(req);
+        if (!json_is_true(json_object_get(answer, "allowed"))) {
+            refused(c, answer);
+            json_decref(answer);
+            json_decref(c->bot);
+            free(c);
+            return;
+        }
+        json_decref(answer);
+        if (c->what == LC_RESTART && running) {
+            const char *p[1] = {c->ctx->params[0]};
+            if (db_query("UPDATE bot_instances SET state = 'STOPPED', stopped_at = now() WHERE bot_id = $1 "
+                         "AND state IN ('STARTING', 'RUNNING')", 1, p, DB_TIMEOUT_MS, on_stopped_for_restart, c) < 0)
+                on_stopped_for_restart(NULL, "queue full", c);
+            return;
+        }
+    }
+    write_lifecycle(c);
+}
+
+static void lifecycle(struct http_ctx *ctx, enum lifecycle what)
+{
+    struct call *c;
+    if (require_uuid(ctx) < 0) return;
+    c = calloc(1, sizeof *c);
+    c->ctx = ctx;
+    c->what = what;
+    const char *p[1] = {ctx->params[0]};
+    if (db_query("SELECT row_to_json(b)::text, EXISTS (SELECT 1 FROM bot_instances i WHERE i.bot_id = b.id "
+                 "AND i.state IN ('STARTING', 'RUNNING')) FROM bots b WHERE b.id = $1",
+                 1, p, DB_TIMEOUT_MS, on_bot, c) < 0)
+        on_bot(NULL, "queue full", c);
+}
+
+void api_runner_start(struct http_ctx *ctx) { lifecycle(ctx, LC_START); }
+void api_runner_restart(struct http_ctx *ctx) { lifecycle(ctx, LC_RESTART); }
+void api_runner_stop(struct http_ctx *ctx) { lifecycle(ctx, LC_STOP); }
+void api_runner_kill(struct http_ctx *ctx) { lifecycle(ctx, LC_KILL); }
+
+static void on_ticked(const json_t *summary, const char *code, const char *err, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    if (!summary) {
+        if (strcmp(code, "NOT_FOUND") == 0)
+            http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
+        else
+            http_reply_error(ctx, 503, "DB_UNAVAILABLE", err ? err : "The database is unavailable.", "Check the database.", NULL);
+        return;
+    }
+    http_reply_json(ctx, 200, json_pack("{s:O}", "tick", summary));
+}
+
+void api_runner_tick(struct http_ctx *ctx)
+{
+    if (require_uuid(ctx) < 0) return;
+    if (runner_tick(ctx->params[0], ctx->trace_id, on_ticked, ctx) < 0)
+        http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.", "Retry in a second.", NULL);
+}

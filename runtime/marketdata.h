@@ -1,0 +1,33 @@
+/* marketdata.h — OHLCV bars for the runner from the live stack's market-data primary, failing over to
+ * the connected backups in priority order. Requests are built from each provider's `bars` description in
+ * providers.lua (secrets substituted in C); every attempt is a marketdata.bars usage event. */
+#ifndef GATEHOUSE_MARKETDATA_H
+#define GATEHOUSE_MARKETDATA_H
+
+#include <jansson.h>
+#include <time.h>
+
+struct bar_series;
+
+struct marketdata_request {
+    const char *symbol, *timeframe;
+    int lookback_minutes;
+    time_t end;                        /* exclusive end of the window (0 = now) */
+    const char *bot_id, *run_id, *job_id, *trace_id;
+};
+
+struct marketdata_result {
+    int ok;
+    const char *provider_id;           /* who served the bars (or the last one tried) */
+    const struct bar_series *bars;     /* valid during the callback only */
+    const char *error_code;            /* DATA_UNAVAILABLE or the last attempt's outcome when !ok */
+    const json_t *attempts;            /* [{provider, outcome, latency_ms, records}] in the order tried */
+};
+
+typedef void (*marketdata_cb)(const struct marketdata_result *r, void *arg);
+
+/* Starts fetching; cb runs exactly once — before this returns when no provider can be tried (nothing
+ * connected). Returns 0, or -1 on invalid input (no callback). */
+int marketdata_fetch(const struct marketdata_request *req, marketdata_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,547 @@
+/* runner.c — the tick pipeline as a chain of callbacks; each step owns one stage of runner.h's list. */
+#include "runner.h"
+
+#include <libpq-fe.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bars.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "marketdata.h"
+#include "policy.h"
+#include "status.h"
+#include "telemetry.h"
+
+#define LOOKBACK_MINUTES 240
+#define MAX_TICKING 1024
+#define DB_TIMEOUT_MS 3000
+
+struct tick {
+    char bot_id[37], run_id[37], trace_id[33];
+    json_t *bot, *position, *pending, *summary;
+    int orders_last_minute;
+    struct policy_gen *gen;
+    json_t *bars, *features, *prev_features, *decision, *risk, *market;
+    char provider[64];
+    double started_ms;
+    runner_done_cb cb;
+    void *arg;
+};
+
+static char ticking[MAX_TICKING][37];
+static int n_ticking;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void new_uuid(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static const char *bot_str(const struct tick *t, const char *key)
+{
+    return json_string_value(json_object_get(t->bot, key));
+}
+
+static double num(const json_t *o, const char *key, double def)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : json_is_string(v) ? atof(json_string_value(v)) : def;
+}
+
+/* ---- bookkeeping ---- */
+
+static int claim(const char *bot_id)
+{
+    for (int i = 0; i < n_ticking; i++)
+        if (strcmp(ticking[i], bot_id) == 0) return -1;
+    if (n_ticking >= MAX_TICKING) return -1;
+    snprintf(ticking[n_ticking++], 37, "%s", bot_id);
+    return 0;
+}
+
+static void release_claim(const char *bot_id)
+{
+    for (int i = 0; i < n_ticking; i++)
+        if (strcmp(ticking[i], bot_id) == 0) {
+            memmove(ticking[i], ticking[n_ticking - 1], 37);
+            n_ticking--;
+            return;
+        }
+}
+
+int runner_active(void)
+{
+    return n_ticking;
+}
+
+static void on_write(struct pg_result *res, const char *err, void *arg)
+{
+    if (!res) LOG_ERROR((const char *)arg, "runner write failed", "error=\"%s\"", err);
+    free(arg);
+}
+
+/* Fire-and-forget write; failures are logged with the tick's trace id. */
+static void write_sql(const struct tick *t, const char *sql, int n, const char *const *params)
+{
+    char *trace = strdup(t->trace_id);
+    if (db_query(sql, n, params, DB_TIMEOUT_MS, on_write, trace) < 0) {
+        LOG_ERROR(t->trace_id, "runner write not queued", NULL);
+        free(trace);
+    }
+}
+
+static void usage(const struct tick *t, const char *provider, const char *op, const char *status, int latency,
+                  const char *error_code, json_t *meta)
+{
+    struct usage_event ev = {.provider_id = provider, .operation = op, .status = status, .bot_id = t->bot_id,
+                             .run_id = t->run_id, .latency_ms = latency, .symbol = bot_str(t, "symbol"),
+                             .timeframe = bot_str(t, "timeframe"), .records = -1, .error_code = error_code,
+                             .trace_id = t->trace_id, .metadata = meta};
+    telemetry_usage(&ev);
+    json_decref(meta);
+}
+
+/* Ends the tick: runner.tick event, heartbeat, summary to the caller. */
+static void finish(struct tick *t, const char *outcome, const char *reason_code)
+{
+    int latency = (int)(now_ms() - t->started_ms);
+    const char *params[1] = {t->bot_id};
+    json_object_set_new(t->summary, "outcome", json_string(outcome));
+    json_object_set_new(t->summary, "reason_code", reason_code ? json_string(reason_code) : json_null());
+    json_object_set_new(t->summary, "latency_ms", json_integer(latency));
+    usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
+          latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL,
+          json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
+                    "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null())));
+    write_sql(t, "UPDATE bot_instances SET last_heartbeat_at = now(), last_tick_at = now() "
+                 "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
+    LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
+             reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency);
+    t->cb(t->summary, NULL, NULL, t->arg);
+    release_claim(t->bot_id);
+    json_decref(t->bot);
+    json_decref(t->position);
+    json_decref(t->pending);
+    json_decref(t->summary);
+    json_decref(t->bars);
+    json_decref(t->features);
+    json_decref(t->prev_features);
+    json_decref(t->decision);
+    json_decref(t->risk);
+    json_decref(t->market);
+    policy_release(t->gen);
+    free(t);
+}
+
+/* ---- traces ---- */
+
+/* The variables snapshot of a trace: the features plus which provider served the bars. */
+static char *snapshot_text(const struct tick *t)
+{
+    json_t *v = t->features ? json_deep_copy(t->features) : json_object();
+    json_object_set_new(v, "data_provider", t->provider[0] ? json_string(t->provider) : json_null());
+    char *text = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    return text;
+}
+
+static void no_trade(struct tick *t, const char *suppression_type, const char *reason_code, const char *reason_human,
+                     json_t *blocked_by, const char *outcome)
+{
+    json_t *signals = json_incref(json_object_get(t->decision, "signals"));
+    char *sig = json_dumps(signals ? signals : json_object(), JSON_COMPACT);
+    char *vars = snapshot_text(t);
+    char *blk = json_dumps(blocked_by, JSON_COMPACT);
+    const char *params[9] = {t->bot_id, suppression_type, strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP", reason_human,
+                             reason_code, blk, sig, vars, t->trace_id};
+    write_sql(t, "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
+                 "reason_code, blocked_by, signals, variables_snapshot, trace_id) "
+                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9)", 9, params);
+    json_object_set_new(t->summary, "suppression_type", json_string(suppression_type));
+    json_object_set_new(t->summary, "blocked_by", blocked_by);
+    free(sig);
+    free(vars);
+    free(blk);
+    json_decref(signals);
+    finish(t, outcome, reason_code);
+}
+
+static json_t *codes_of(const json_t *blockers)
+{
+    json_t *out = json_array(), *b;
+    size_t i;
+    json_array_foreach(blockers, i, b) json_array_append(out, json_object_get(b, "code"));
+    return out;
+}
+
+/* ---- policies ---- */
+
+static json_t *call1(struct tick *t, const char *module, const char *fn, const json_t *a, const json_t *b)
+{
+    char err[1024];
+    const json_t *args[2] = {a, b};
+    json_t *res = policy_call_n(t->gen, module, fn, args, b ? 2 : 1, err, sizeof err);
+    json_t *first = res ? json_incref(json_array_get(res, 0)) : NULL;
+    json_decref(res);
+    if (!first) LOG_ERROR(t->trace_id, "policy call failed", "module=%s fn=%s error=\"%s\"", module, fn, err);
+    return first;
+}
+
+/* ---- paper fills ---- */
+
+/* Applies a fill of signed quantity q_fill at price to the position (qty, avg, realized). */
+static void apply_fill(double *qty, double *avg, double *realized, double q_fill, double price)
+{
+    double q = *qty;
+    if (q == 0 || (q > 0) == (q_fill > 0)) {
+        *avg = (*avg * fabs(q) + price * fabs(q_fill)) / (fabs(q) + fabs(q_fill));
+        *qty = q + q_fill;
+        return;
+    }
+    double closing = fmin(fabs(q), fabs(q_fill));
+    *realized += closing * (price - *avg) * (q > 0 ? 1 : -1);
+    *qty = q + q_fill;
+    if (*qty == 0) *avg = 0;
+    else if ((*qty > 0) != (q > 0)) *avg = price; /* flipped: the remainder opened at this price */
+}
+
+/* Fills pending PAPER orders at the open of the first bar that started after the order, plus slippage. */
+static void fill_pending(struct tick *t)
+{
+    const json_t *params_obj = json_object_get(t->bot, "params");
+    double tick_size = num(params_obj, "tick_size", 0.25), slip = num(params_obj, "slippage_ticks", 1);
+    double qty = num(t->position, "qty", 0), avg = num(t->position, "avg_price", 0), realized = num(t->position, "realized_pnl", 0);
+    size_t i, j;
+    json_t *o, *bar;
+    int fills = 0;
+    json_array_foreach(t->pending, i, o) {
+        double created = num(o, "created_epoch", 0);
+        json_array_foreach(t->bars, j, bar) {
+            if (num(bar, "t", 0) <= created) continue;
+            int buy = strcmp(json_string_value(json_object_get(o, "side")), "BUY") == 0;
+            double q = num(o, "qty", 0), price = num(bar, "o", 0) + (buy ? 1 : -1) * slip * tick_size;
+            char sprice[32], sslip[32], sqty[32], savg[32], sreal[32];
+            apply_fill(&qty, &avg, &realized, buy ? q : -q, price);
+            snprintf(sprice, sizeof sprice, "%.6f", price);
+            snprintf(sslip, sizeof sslip, "%.2f", slip);
+            snprintf(sqty, sizeof sqty, "%.6f", qty);
+            snprintf(savg, sizeof savg, "%.6f", avg);
+            snprintf(sreal, sizeof sreal, "%.6f", realized);
+            const char *p[7] = {json_string_value(json_object_get(o, "id")), sprice, sslip, t->trace_id, sqty, savg, sreal};
+            write_sql(t, "WITH o AS (UPDATE orders SET status = 'FILLED' WHERE id = $1 AND status = 'SUBMITTED' "
+                         "  RETURNING id, bot_id, symbol, qty), "
+                         "f AS (INSERT INTO fills (order_id, bot_id, price, qty, slippage_ticks, filled_at, simulated, trace_id) "
+                         "  SELECT id, bot_id, $2::numeric, qty, $3::numeric, now(), true, $4 FROM o RETURNING 1) "
+                         "INSERT INTO positions (bot_id, symbol, qty, avg_price, realized_pnl) "
+                         "SELECT bot_id, symbol, $5::numeric, $6::numeric, $7::numeric FROM o "
+                         "ON CONFLICT (bot_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, avg_price = EXCLUDED.avg_price, "
+                         "realized_pnl = EXCLUDED.realized_pnl",
+                      7, p);
+            fills++;
+            break;
+        }
+    }
+    json_object_set_new(t->position, "qty", json_real(qty));
+    json_object_set_new(t->position, "avg_price", json_real(avg));
+    json_object_set_new(t->position, "realized_pnl", json_real(realized));
+    json_object_set_new(t->summary, "fills", json_integer(fills));
+}
+
+/* ---- execution ---- */
+
+static const char *order_status_for(const struct tick *t, json_t **blockers)
+{
+    const char *stage = bot_str(t, "stage");
+    *blockers = NULL;
+    if (strcmp(stage, "PAPER") == 0) return "SUBMITTED";
+    if (strcmp(stage, "SHADOW") == 0) return "INTENT";
+    json_t *req = json_pack("{s:s, s:b, s:s}", "stage", "LIVE", "requires_ai",
+                            json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
+    json_t *answer = status_safe_start(req, t->trace_id);
+    json_decref(req);
+    if (!json_is_true(json_object_get(answer, "allowed"))) {
+        *blockers = json_incref(json_object_get(answer, "blockers"));
+        json_decref(answer);
+        return "BLOCKED";
+    }
+    json_decref(answer);
+    /* every LIVE gate passed, but no broker adapter sends orders yet: refuse rather than pretend */
+    *blockers = json_pack("[{s:s, s:s}]", "code", "NOT_IMPLEMENTED", "reason_human",
+                          "LIVE order routing to Ironbeam/Tradovate is not built yet; nothing was sent.");
+    return "BLOCKED";
+}
+
+static void on_trade_written(struct pg_result *res, const char *err, void *arg)
+{
+    struct tick *t = arg;
+    if (res && PQntuples(res) == 1) {
+        json_object_set_new(t->summary, "decision_trace_id", json_string(PQgetvalue(res, 0, 1)));
+        json_object_set_new(json_object_get(t->summary, "order"), "id", json_string(PQgetvalue(res, 0, 0)));
+    } else {
+        LOG_ERROR(t->trace_id, "trade write failed", "error=\"%s\"", err ? err : "no row");
+    }
+    finish(t, "TRADED", json_string_value(json_object_get(t->decision, "reason_code")));
+}
+
+static void trade(struct tick *t)
+{
+    json_t *blockers = NULL;
+    const char *status = order_status_for(t, &blockers);
+    const char *code = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
+    const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
+    char *sig = json_dumps(json_object_get(t->decision, "signals") ? json_object_get(t->decision, "signals") : json_object(), JSON_COMPACT);
+    char *vars = snapshot_text(t);
+    char *risk = json_dumps(json_object_get(t->risk, "risk_snapshot") ? json_object_get(t->risk, "risk_snapshot") : json_object(), JSON_COMPACT);
+    char conf[32] = "", ev[32] = "", qty[32];
+    json_t *c = json_object_get(t->decision, "confidence"), *e = json_object_get(t->decision, "expected_value");
+    if (json_is_number(c)) snprintf(conf, sizeof conf, "%.6f", json_number_value(c));
+    if (json_is_number(e)) snprintf(ev, sizeof ev, "%.6f", json_number_value(e));
+    snprintf(qty, sizeof qty, "%.6f", num(t->decision, "qty", 1));
+    const char *p[15] = {t->bot_id, json_string_value(json_object_get(t->decision, "action")),
+                         json_string_value(json_object_get(t->decision, "reason_human")),
+                         json_string_value(json_object_get(t->decision, "reason_code")), sig, vars,
+                         conf[0] ? conf : NULL, ev[0] ? ev : NULL, risk, t->trace_id, bot_str(t, "stage"),
+                         bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")), qty, status};
+    const char *p2[17];
+    memcpy(p2, p, sizeof p);
+    p2[15] = code;
+    p2[16] = code ? (human ? human : code) : NULL;
+    json_object_set_new(t->summary, "order", json_pack("{s:s, s:o}", "status", status, "blocked_reason_code",
+                                                       code ? json_string(code) : json_null()));
+    if (blockers) json_object_set_new(t->summary, "blocked_by", codes_of(blockers));
+    if (strcmp(bot_str(t, "stage"), "LIVE") == 0)
+        usage(t, "runner", "broker.place_order", strcmp(status, "BLOCKED") == 0 ? "BLOCKED" : "OK", 0, code,
+              json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
+                        "qty", num(t->decision, "qty", 1)));
+    if (db_query("WITH tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
+                 "  variables_snapshot, confidence, expected_value, risk_snapshot, trace_id) "
+                 "  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::float8, $8::float8, $9::jsonb, $10) RETURNING id) "
+                 "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, blocked_reason_code, "
+                 "  blocked_reason_human, decision_trace_id, trace_id) "
+                 "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, tr.id, $10 FROM tr "
+                 "RETURNING id::text, decision_trace_id::text",
+                 17, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
+        finish(t, "ERROR", "DB_UNAVAILABLE");
+    json_decref(blockers); /* code and human point into it: released only after db_query copied them */
+    free(sig);
+    free(vars);
+    free(risk);
+}
+
+/* ---- decision ---- */
+
+static void decide_and_act(struct tick *t)
+{
+    char module[160];
+    const json_t *params = json_object_get(t->bot, "params");
+    size_t n = json_array_size(t->bars);
+    json_t *prev_bars = json_array();
+    for (size_t i = 0; i + 1 < n; i++) json_array_append(prev_bars, json_array_get(t->bars, i));
+    t->features = call1(t, "scripts/features.lua", "compute", t->bars, params);
+    t->prev_features = call1(t, "scripts/features.lua", "compute", prev_bars, params);
+    json_decref(prev_bars);
+    if (!json_is_object(t->features)) {
+        no_trade(t, "POLICY", "POLICY_ERROR", "scripts/features.lua failed; the tick fails closed.",
+                 json_pack("[s]", "POLICY_ERROR"), "ERROR");
+        return;
+    }
+    snprintf(module, sizeof module, "scripts/strategies/%s.lua", bot_str(t, "strategy"));
+    json_t *ctx = json_pack("{s:O, s:O, s:{s:f, s:f}, s:O}", "features", t->features, "prev_features",
+                            t->prev_features ? t->prev_features : json_null(), "position", "qty",
+                            num(t->position, "qty", 0), "avg_price", num(t->position, "avg_price", 0), "params",
+                            params ? params : json_object());
+    t->decision = call1(t, module, "decide", ctx, NULL);
+    json_decref(ctx);
+    if (!json_is_object(t->decision) || !json_is_string(json_object_get(t->decision, "action"))) {
+        no_trade(t, "POLICY", "POLICY_ERROR", "The strategy failed or returned no action; the tick fails closed.",
+                 json_pack("[s]", "POLICY_ERROR"), "ERROR");
+        return;
+    }
+    json_object_set(t->summary, "action", json_object_get(t->decision, "action"));
+    json_object_set(t->summary, "feature_keys_used", json_object_get(t->decision, "feature_keys_used"));
+
+    /* market hours and risk run on every tick: proof that the risk engine is enforcing */
+    json_t *ts = json_integer((json_int_t)time(NULL)), *sym = json_string(bot_str(t, "symbol"));
+    t->market = call1(t, "scripts/market_hours.lua", "session", ts, sym);
+    json_decref(ts);
+    json_decref(sym);
+    const char *action = json_string_value(json_object_get(t->decision, "action"));
+    int hold = strcmp(action, "HOLD") == 0;
+    double last_close = num(json_array_get(t->bars, n - 1), "c", 0), qty = num(t->position, "qty", 0);
+    double unreal = qty * (last_close - num(t->position, "avg_price", 0));
+    double realized = num(t->position, "realized_pnl", 0), equity = realized + unreal;
+    /* No equity history is stored yet: the peak is the best of what is known now (equity, realized, flat).
+     * This under-states drawdown after an intraday high; a persisted peak comes with supervision. */
+    double peak = fmax(fmax(equity, realized), 0.0);
+    json_t *rctx = json_pack("{s:o, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:i, s:O, s:O, s:s}", "order",
+                             hold ? json_null()
+                                  : json_pack("{s:s, s:f}", "side", json_string_value(json_object_get(t->decision, "side")) ?
+                                              json_string_value(json_object_get(t->decision, "side")) : "BUY",
+                                              "qty", num(t->decision, "qty", 1)),
+                             "position", "qty", qty, "avg_price", num(t->position, "avg_price", 0), "pnl", "realized_today",
+                             realized, "unrealized", unreal, "equity_peak", peak, "equity", equity, "orders_last_minute", t->orders_last_minute,
+                             "market", t->market ? t->market : json_null(), "limits",
+                             json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
+                             bot_str(t, "stage"));
+    double r0 = now_ms();
+    t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
+    json_decref(rctx);
+    int allowed = json_is_true(json_object_get(t->risk, "allowed"));
+    const char *risk_code = json_string_value(json_object_get(t->risk, "reason_code"));
+    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(now_ms() - r0),
+          !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : risk_code,
+          json_pack("{s:s, s:O}", "action", action, "violations",
+                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
+    if (!json_is_object(t->risk)) {
+        no_trade(t, "RISK", "RISK_ENGINE_NOT_ENFORCING", "scripts/risk.lua failed; no order without a risk check.",
+                 json_pack("[s]", "RISK_ENGINE_NOT_ENFORCING"), "BLOCKED");
+    } else if (hold) {
+        const char *rc = json_string_value(json_object_get(t->decision, "reason_code"));
+        no_trade(t, "NO_SIGNAL", rc ? rc : "NO_SIGNAL",
+                 json_string_value(json_object_get(t->decision, "reason_human")) ? json_string_value(json_object_get(t->decision, "reason_human"))
+                                                                                   : "The strategy saw no signal.",
+                 json_array(), "SUPPRESSED");
+    } else if (!allowed) {
+        json_t *v = json_object_get(t->risk, "violations");
+        no_trade(t, risk_code && strcmp(risk_code, "MARKET_CLOSED") == 0 ? "MARKET_CLOSED" : "RISK",
+                 risk_code ? risk_code : "RISK_LIMIT",
+                 json_string_value(json_object_get(t->risk, "reason_human")) ? json_string_value(json_object_get(t->risk, "reason_human"))
+                                                                             : "The risk check refused the order.",
+                 json_is_array(v) && json_array_size(v) ? json_incref(v) : json_pack("[s]", risk_code ? risk_code : "RISK_LIMIT"),
+                 "SUPPRESSED");
+    } else {
+        trade(t);
+    }
+}
+
+/* ---- bars ---- */
+
+static void on_bars(const struct marketdata_result *r, void *arg)
+{
+    struct tick *t = arg;
+    json_object_set(t->summary, "data_attempts", (json_t *)r->attempts);
+    if (r->provider_id) snprintf(t->provider, sizeof t->provider, "%s", r->provider_id);
+    if (!r->ok) {
+        json_object_set_new(t->summary, "provider", json_null());
+        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE",
+                 "No market-data provider of the live stack served bars for this tick.",
+                 json_pack("[s]", "DATA_UNAVAILABLE"), "SUPPRESSED");
+        return;
+    }
+    t->bars = bars_to_json(r->bars, 300);
+    json_object_set_new(t->summary, "provider", json_string(r->provider_id));
+    json_object_set_new(t->summary, "bars", json_integer((json_int_t)json_array_size(t->bars)));
+    if (json_array_size(t->bars) == 0) {
+        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The provider answered without bars for this window.",
+                 json_pack("[s]", "DATA_UNAVAILABLE"), "SUPPRESSED");
+        return;
+    }
+    fill_pending(t);
+    decide_and_act(t);
+}
+
+/* ---- start: load the bot, gate it ---- */
+
+static int gate(struct tick *t)
+{
+    const char *stage = bot_str(t, "stage");
+    /* LIVE bots run the data gates here; their LIVE gates decide at execution (an order BLOCKED with reason) */
+    json_t *req = json_pack("{s:s, s:b, s:s}", "stage", strcmp(stage, "LIVE") == 0 ? "SHADOW" : stage, "requires_ai",
+                            json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
+    json_t *answer = status_safe_start(req, t->trace_id);
+    json_decref(req);
+    if (json_is_true(json_object_get(answer, "allowed"))) {
+        json_decref(answer);
+        return 0;
+    }
+    json_t *blockers = json_object_get(answer, "blockers"), *first = json_array_get(blockers, 0);
+    const char *code = json_string_value(json_object_get(first, "code"));
+    json_object_set(t->summary, "blockers", blockers);
+    no_trade(t, strcmp(code ? code : "", "CIRCUIT_OPEN") == 0 ? "CIRCUIT_OPEN" : "GATE", code ? code : "POLICY_ERROR",
+             json_string_value(json_object_get(first, "reason_human")) ? json_string_value(json_object_get(first, "reason_human"))
+                                                                       : "A gate refused the tick.",
+             codes_of(blockers), "BLOCKED");
+    json_decref(answer);
+    return -1;
+}
+
+static json_t *parse_col(PGresult *res, int col, json_t *def)
+{
+    json_t *v = PQgetisnull(res, 0, col) ? NULL : json_loads(PQgetvalue(res, 0, col), 0, NULL);
+    return v ? v : def;
+}
+
+static void on_loaded(struct pg_result *res, const char *err, void *arg)
+{
+    struct tick *t = arg;
+    if (!res || PQntuples(res) != 1) {
+        t->cb(NULL, res ? "NOT_FOUND" : "DB_UNAVAILABLE", res ? "No such bot." : err, t->arg);
+        release_claim(t->bot_id);
+        json_decref(t->summary);
+        policy_release(t->gen);
+        free(t);
+        return;
+    }
+    t->bot = parse_col(res, 0, json_object());
+    t->position = parse_col(res, 1, json_object());
+    t->orders_last_minute = atoi(PQgetvalue(res, 0, 2));
+    t->pending = parse_col(res, 3, json_array());
+    if (!PQgetisnull(res, 0, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, 0, 4));
+    json_object_set_new(t->summary, "run_id", json_string(t->run_id));
+    if (gate(t) < 0) return;
+    struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), LOOKBACK_MINUTES, 0, t->bot_id,
+                                    t->run_id, NULL, t->trace_id};
+    if (marketdata_fetch(&mr, on_bars, t) < 0)
+        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
+                 json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
+}
+
+int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
+{
+    struct tick *t;
+    if (!bot_id || !http_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
+    t = calloc(1, sizeof *t);
+    snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
+    snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
+    new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
+    t->started_ms = now_ms();
+    t->cb = cb;
+    t->arg = arg;
+    t->gen = policy_retain(policy_current());
+    t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
+    const char *params[1] = {t->bot_id};
+    if (db_query("SELECT row_to_json(b)::text, "
+                 "(SELECT row_to_json(p)::text FROM positions p WHERE p.bot_id = b.id AND p.symbol = b.symbol), "
+                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > now() - interval '1 minute'), "
+                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty, "
+                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
+                 "   FROM orders o WHERE o.bot_id = b.id AND o.status = 'SUBMITTED' AND o.stage = 'PAPER'), "
+                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                 "   ORDER BY i.started_at DESC LIMIT 1) "
+                 "FROM bots b WHERE b.id = $1",
+                 1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
+        release_claim(t->bot_id);
+        json_decref(t->summary);
+        policy_release(t->gen);
+        free(t);
+        return -1;
+    }
+    return 0;
+}

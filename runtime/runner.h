@@ -1,0 +1,30 @@
+/* runner.h — one bot tick (PRODUCT.md §6 "A bot tick", steps 1–7), asynchronous on the loop.
+ *
+ * 1 gate check for the bot's stage (data gates; LIVE gates again at execution) — fail closed with a
+ *   no-trade trace and a BLOCKED runner.tick event;
+ * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call;
+ *   pending PAPER orders fill at the open of the first newer bar plus slippage ticks;
+ * 3 features (scripts/features.lua) and the strategy's decision (scripts/strategies/<name>.lua);
+ * 4 market hours (scripts/market_hours.lua) and the risk check (scripts/risk.lua) → risk.check event;
+ * 5 a decision trace for ENTRY/EXIT/ADJUST, else a no-trade trace (suppression type, reason, blocked_by);
+ * 6 execution: PAPER order SUBMITTED (simulated fill next tick), SHADOW order INTENT (nothing sent), LIVE
+ *   only when every LIVE gate passes — otherwise the order is BLOCKED with its reason and no fill exists;
+ * 7 heartbeat of the bot's running instance and a runner.tick usage event. */
+#ifndef GATEHOUSE_RUNNER_H
+#define GATEHOUSE_RUNNER_H
+
+#include <jansson.h>
+
+/* Called once with the tick's summary (borrowed): {bot_id, run_id, trace_id, outcome (TRADED|SUPPRESSED|
+ * BLOCKED|ERROR), reason_code, provider, bars, action, order {id, status}?, fills, latency_ms}, or with
+ * NULL and err when the bot does not exist or the database is unavailable. */
+typedef void (*runner_done_cb)(const json_t *summary, const char *err_code, const char *err, void *arg);
+
+/* Runs one tick of bot_id (a UUID). Returns 0, or -1 if a tick of this bot is already running (ticks of one
+ * bot never overlap). */
+int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg);
+
+/* Ticks running now. */
+int runner_active(void);
+
+#endif
