@@ -1,0 +1,50 @@
+# Leadership: two gatehouse instances on one database; exactly one leads (runs the scheduler and the bot
+# ticks); when it stops the other leads within 10 s; a bot's ticks never run twice. The lease lives in
+# app_settings ('scheduler_leader') and is renewed every 2 s with a 10 s expiry; a stopping leader releases it.
+use strict;
+use warnings;
+use lib 'spec/support';
+use Test::More;
+use Time::HiRes qw(time sleep);
+use Gatehouse::Test;
+use Gatehouse::Sim;
+
+my $sim = Gatehouse::Sim::start_sim();
+my $env = { %{ $sim->base_env( only => ['databento'] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0,
+            GATEHOUSE_TICK_INTERVAL_S => 1 };
+my $db = new_database();
+my $a  = start_server( env => $env, db => $db );
+my $b  = start_server( env => $env, db => $db );
+
+sub sched { $_[0]->get('/api/system/status')->{json}{scheduler} }
+ok( wait_for( sub { ( sched($a)->{leader} ? 1 : 0 ) + ( sched($b)->{leader} ? 1 : 0 ) == 1 }, 10, 'one leader' ),
+    'exactly one of two instances leads' );
+my ( $leader, $other ) = sched($a)->{leader} ? ( $a, $b ) : ( $b, $a );
+isnt( sched($leader)->{instance_id}, sched($other)->{instance_id}, 'instances have distinct ids' );
+
+# a running bot on the shared database: verify on both (each keeps its own verify state), start it
+$_->post( '/api/integrations/verify', { provider_id => 'databento' } ) for $a, $b;
+my ($row) = psql_rows( $db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('lead1', 'sma_cross', 'ESZ6', '1m', 'PAPER') RETURNING id" );
+my $id = $row->[0];
+is( $leader->post("/api/bots/$id/start")->{status}, 200, 'bot started' );
+sleep 4;
+my $ticks = sub { ( psql_rows( $db, "SELECT count(*), count(DISTINCT trace_id) FROM integration_usage_events WHERE bot_id = '$id' AND operation = 'runner.tick'" ) )[0] };
+my $t = $ticks->();
+cmp_ok( $t->[0], '>=', 2, "the leader ticks the bot ($t->[0] ticks)" );
+
+my $t0 = time;
+is( $leader->stop, 0, 'the leader stops (SIGTERM releases the lease)' );
+ok( wait_for( sub { sched($other)->{leader} }, 12, 'takeover' ), 'the other instance leads' );
+my $took = time - $t0;
+cmp_ok( $took, '<=', 10, sprintf( 'within 10 s (%.1f s)', $took ) );
+my $before = $ticks->()->[0];
+sleep 4;
+cmp_ok( $ticks->()->[0], '>', $before, 'the new leader ticks the bot' );
+
+# never twice: runner.tick events of the bot never come closer than the interval allows from two ticks at once
+my ($dups) = psql_rows( $db, "SELECT count(*) FROM (SELECT e1.id FROM integration_usage_events e1 JOIN integration_usage_events e2 "
+      . "ON e1.bot_id = e2.bot_id AND e1.id < e2.id AND abs(extract(epoch FROM e1.created_at - e2.created_at)) < 0.3 "
+      . "WHERE e1.bot_id = '$id' AND e1.operation = 'runner.tick' AND e2.operation = 'runner.tick') x" );
+is( $dups->[0], 0, 'no two ticks of the bot ran at the same time' );
+is( $other->stop, 0, 'stopped' );
+done_testing;
