@@ -868,6 +868,13 @@ return {
       setup_instructions = setup("OpenAI", "OPENAI_API_KEY (your OpenAI API key, sk-...)",
         "OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_BASE_URL (default https://api.openai.com/v1)"),
       docs_url = "https://platform.openai.com/docs/api-reference/models/list",
+      -- The LLM call (runtime/llm.c): C builds the body {model, messages:[system, user], max_tokens} and
+      -- reads choices[0].message.content and usage.prompt_tokens / completion_tokens (reference §OpenAI).
+      chat = { method = "POST", path = "/chat/completions", format = "openai_chat", timeout_ms = 20000,
+               default_model = "gpt-4o-mini",
+               headers = { ["Content-Type"] = "application/json" },
+               env_headers = { ["OpenAI-Organization"] = "OPENAI_ORG_ID", ["OpenAI-Project"] = "OPENAI_PROJECT_ID" },
+               auth = { scheme = "bearer", env = "OPENAI_API_KEY" } },
     },
 
     {
@@ -904,6 +911,12 @@ return {
       setup_instructions = setup("Anthropic", "ANTHROPIC_API_KEY (your Anthropic API key, sk-ant-...)",
         "ANTHROPIC_BASE_URL (default https://api.anthropic.com)"),
       docs_url = "https://docs.anthropic.com/en/api/models-list",
+      -- The LLM call (runtime/llm.c): C builds {model, system, messages:[user], max_tokens} and reads
+      -- content[0].text and usage.input_tokens / output_tokens (reference §Anthropic).
+      chat = { method = "POST", path = "/v1/messages", format = "anthropic_messages", timeout_ms = 20000,
+               default_model = "claude-3-5-haiku-latest",
+               headers = { ["Content-Type"] = "application/json", ["anthropic-version"] = "2023-06-01" },
+               auth = { scheme = "header", header = "x-api-key", env = "ANTHROPIC_API_KEY" } },
     },
 
     {

@@ -68,6 +68,10 @@ int http_parse_traceparent(const char *value, char out[33]);
 /* Writes a fresh random 32-hex trace id into out. */
 void http_new_trace_id(char out[33]);
 
+/* Writes a fresh random UUID v4 (36 characters, lower-case) into out: ids made here, not by Postgres, so a
+ * replayed row keeps its id. */
+void http_new_uuid(char out[37]);
+
 /* An RFC 3339 UTC timestamp ("2026-11-24T12:00:00Z") as a new JSON string, or JSON null when t is 0. */
 json_t *http_json_time(time_t t);
 

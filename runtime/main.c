@@ -15,6 +15,8 @@
 
 #include "api_integrations.h"
 #include "api_bots.h"
+#include "api_jobs.h"
+#include "backtest.h"
 #include "api_runner.h"
 #include "api_traces.h"
 #include "api_system.h"
@@ -67,6 +69,10 @@ static const struct http_route routes[] = {
     {"POST", "/api/bots/:id/stop", api_runner_stop},
     {"POST", "/api/bots/:id/kill", api_runner_kill},
     {"POST", "/api/bots/:id/tick", api_runner_tick},
+    {"POST", "/api/bots/:id/backtests", api_backtests_create},
+    {"GET", "/api/bots/:id/runs", api_bots_runs},
+    {"GET", "/api/bots/:id/proof", api_bots_proof},
+    {"GET", "/api/jobs/:id", api_jobs_get},
     {NULL, NULL, NULL},
 };
 

@@ -16,7 +16,7 @@ static const char *const provider_fields[] = {
     "id", "label", "category", "role", "required_env_vars", "optional_env_vars", "public_env_vars",
     "aliases", "base_url_env", "default_base_url", "env_hosts", "required_for_autonomy", "supports_verify",
     "verify_ttl_s", "rate_limit", "verify", "classify", "suggested_fix", "setup_instructions", "docs_url",
-    "no_retry", "prefer_alias", "bars", NULL};
+    "no_retry", "prefer_alias", "bars", "chat", NULL};
 
 struct checker {
     char *err;
@@ -241,6 +241,15 @@ static int decode_provider(struct checker *c, json_t *obj, struct provider_def *
         for (const char *const *f = formats; fmt && *f; f++) known |= strcmp(*f, fmt) == 0;
         if (!json_is_object(p->bars) || !known || !json_is_string(json_object_get(p->bars, "path")))
             return fail(c, "bars needs a path and a format of databento_json, polygon_aggs, finnhub_candles or alphavantage_intraday");
+    }
+    p->chat = json_object_get(obj, "chat");
+    if (p->chat) {
+        const char *fmt = json_string_value(json_object_get(p->chat, "format"));
+        const json_t *model = json_object_get(p->chat, "default_model");
+        int known = fmt && (strcmp(fmt, "openai_chat") == 0 || strcmp(fmt, "anthropic_messages") == 0);
+        if (!json_is_object(p->chat) || !known || !json_is_string(json_object_get(p->chat, "path")) ||
+            !json_is_string(model) || json_string_length(model) == 0)
+            return fail(c, "chat needs a path, a default_model and a format of openai_chat or anthropic_messages");
     }
     if (p->supports_verify) {
         json_t *classify = json_object_get(obj, "classify");

@@ -28,6 +28,7 @@ struct provider_def {
     const char *suggested_fix, *setup_instructions; /* templates: ${MISSING} ${REQUIRED} ${LABEL} ${ID} */
     json_t *verify, *rate_limit;  /* borrowed from doc; executed by the verify subsystem */
     json_t *bars;                 /* how to fetch OHLCV bars (market data), or NULL (borrowed) */
+    json_t *chat;                 /* how to call the LLM (openai_chat / anthropic_messages), or NULL (borrowed) */
     size_t index;                 /* 1-based position in providers.lua's `providers` array */
 };
 

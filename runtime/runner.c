@@ -12,10 +12,12 @@
 #include "bars.h"
 #include "db.h"
 #include "http.h"
+#include "llm.h"
 #include "log.h"
 #include "marketdata.h"
 #include "policy.h"
 #include "status.h"
+#include "supervisor.h"
 #include "telemetry.h"
 
 #define LOOKBACK_MINUTES 240
@@ -42,16 +44,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void new_uuid(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static const char *bot_str(const struct tick *t, const char *key)
@@ -134,6 +126,7 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
                  "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
              reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency);
+    supervisor_tick_finished(t->bot_id, t->run_id, outcome, reason_code, t->trace_id);
     t->cb(t->summary, NULL, NULL, t->arg);
     release_claim(t->bot_id);
     json_decref(t->bot);
@@ -152,6 +145,12 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
 
 /* ---- traces ---- */
 
+/* Compact JSON text of v, or "{}" when v is NULL (never a temporary object: that would leak). */
+static char *json_text_or_empty(const json_t *v)
+{
+    return v ? json_dumps(v, JSON_COMPACT) : strdup("{}");
+}
+
 /* The variables snapshot of a trace: the features plus which provider served the bars. */
 static char *snapshot_text(const struct tick *t)
 {
@@ -166,7 +165,7 @@ static void no_trade(struct tick *t, const char *suppression_type, const char *r
                      json_t *blocked_by, const char *outcome)
 {
     json_t *signals = json_incref(json_object_get(t->decision, "signals"));
-    char *sig = json_dumps(signals ? signals : json_object(), JSON_COMPACT);
+    char *sig = json_text_or_empty(signals);
     char *vars = snapshot_text(t);
     char *blk = json_dumps(blocked_by, JSON_COMPACT);
     const char *params[9] = {t->bot_id, suppression_type, strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP", reason_human,
@@ -306,9 +305,9 @@ static void trade(struct tick *t)
     const char *status = order_status_for(t, &blockers);
     const char *code = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
     const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
-    char *sig = json_dumps(json_object_get(t->decision, "signals") ? json_object_get(t->decision, "signals") : json_object(), JSON_COMPACT);
+    char *sig = json_text_or_empty(json_object_get(t->decision, "signals"));
     char *vars = snapshot_text(t);
-    char *risk = json_dumps(json_object_get(t->risk, "risk_snapshot") ? json_object_get(t->risk, "risk_snapshot") : json_object(), JSON_COMPACT);
+    char *risk = json_text_or_empty(json_object_get(t->risk, "risk_snapshot"));
     char conf[32] = "", ev[32] = "", qty[32];
     json_t *c = json_object_get(t->decision, "confidence"), *e = json_object_get(t->decision, "expected_value");
     if (json_is_number(c)) snprintf(conf, sizeof conf, "%.6f", json_number_value(c));
@@ -347,6 +346,39 @@ static void trade(struct tick *t)
 
 /* ---- decision ---- */
 
+static void decide_with(struct tick *t, json_t *ctx, const char *module);
+
+/* A strategy with llm_request(ctx) waits here for the LLM answer; ctx.llm is set only when one answered. */
+struct llm_wait {
+    struct tick *t;
+    json_t *ctx;
+    char module[160];
+};
+
+/* The answer's regime: the "regime" member of a JSON object answer (the simulator's shape), else the text. */
+static json_t *regime_of(const char *text)
+{
+    json_t *doc = json_loads(text, JSON_DECODE_ANY, NULL);
+    const char *r = json_string_value(json_object_get(doc, "regime"));
+    char buf[65];
+    snprintf(buf, sizeof buf, "%s", r ? r : text);
+    json_decref(doc);
+    json_t *out = json_string(buf); /* NULL when the cut left broken UTF-8 */
+    return out ? out : json_string("");
+}
+
+static void on_llm(const struct llm_result *r, void *arg)
+{
+    struct llm_wait *w = arg;
+    json_object_set_new(w->t->summary, "llm", json_pack("{s:b, s:o, s:o, s:o}", "ok", r->ok, "provider",
+                                                        r->provider_id ? json_string(r->provider_id) : json_null(),
+                                                        "model", r->model ? json_string(r->model) : json_null(),
+                                                        "error_code", r->error_code ? json_string(r->error_code) : json_null()));
+    if (r->ok) json_object_set_new(w->ctx, "llm", json_pack("{s:o, s:s}", "regime", regime_of(r->text), "model", r->model ? r->model : ""));
+    decide_with(w->t, w->ctx, w->module);
+    free(w);
+}
+
 static void decide_and_act(struct tick *t)
 {
     char module[160];
@@ -363,10 +395,36 @@ static void decide_and_act(struct tick *t)
         return;
     }
     snprintf(module, sizeof module, "scripts/strategies/%s.lua", bot_str(t, "strategy"));
-    json_t *ctx = json_pack("{s:O, s:O, s:{s:f, s:f}, s:O}", "features", t->features, "prev_features",
+    json_t *ctx = json_pack("{s:O, s:O, s:{s:f, s:f}, s:o}", "features", t->features, "prev_features",
                             t->prev_features ? t->prev_features : json_null(), "position", "qty",
                             num(t->position, "qty", 0), "avg_price", num(t->position, "avg_price", 0), "params",
-                            params ? params : json_object());
+                            params ? json_incref((json_t *)params) : json_object());
+    if (policy_has_function(t->gen, module, "llm_request")) {
+        json_t *q = call1(t, module, "llm_request", ctx, NULL);
+        struct llm_request lr = {json_string_value(json_object_get(q, "purpose")), json_string_value(json_object_get(q, "system")),
+                                 json_string_value(json_object_get(q, "prompt")), (int)json_integer_value(json_object_get(q, "max_tokens")),
+                                 t->bot_id, t->run_id, t->trace_id};
+        struct llm_wait *w = calloc(1, sizeof *w);
+        w->t = t;
+        w->ctx = ctx;
+        snprintf(w->module, sizeof w->module, "%s", module);
+        /* no request (llm_request failed): decide runs without ctx.llm and holds LLM_UNAVAILABLE */
+        int started = json_is_object(q) && lr.system && lr.prompt && llm_chat(&lr, on_llm, w) == 0;
+        json_decref(q);
+        if (!started) {
+            free(w);
+            decide_with(t, ctx, module);
+        }
+        return;
+    }
+    decide_with(t, ctx, module);
+}
+
+/* Takes ctx (consumed): decide, market hours, risk, then trade or a no-trade trace. */
+static void decide_with(struct tick *t, json_t *ctx, const char *module)
+{
+    const json_t *params = json_object_get(t->bot, "params");
+    size_t n = json_array_size(t->bars);
     t->decision = call1(t, module, "decide", ctx, NULL);
     json_decref(ctx);
     if (!json_is_object(t->decision) || !json_is_string(json_object_get(t->decision, "action"))) {
@@ -482,10 +540,11 @@ static int gate(struct tick *t)
     return -1;
 }
 
-static json_t *parse_col(PGresult *res, int col, json_t *def)
+/* The JSON text of column col, or a new empty array/object when it is NULL or unparseable. */
+static json_t *parse_col(PGresult *res, int col, int as_array)
 {
     json_t *v = PQgetisnull(res, 0, col) ? NULL : json_loads(PQgetvalue(res, 0, col), 0, NULL);
-    return v ? v : def;
+    return v ? v : as_array ? json_array() : json_object();
 }
 
 static void on_loaded(struct pg_result *res, const char *err, void *arg)
@@ -499,10 +558,10 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
         free(t);
         return;
     }
-    t->bot = parse_col(res, 0, json_object());
-    t->position = parse_col(res, 1, json_object());
+    t->bot = parse_col(res, 0, 0);
+    t->position = parse_col(res, 1, 0);
     t->orders_last_minute = atoi(PQgetvalue(res, 0, 2));
-    t->pending = parse_col(res, 3, json_array());
+    t->pending = parse_col(res, 3, 1);
     if (!PQgetisnull(res, 0, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, 0, 4));
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     if (gate(t) < 0) return;
@@ -520,7 +579,7 @@ int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, voi
     t = calloc(1, sizeof *t);
     snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
-    new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
+    http_new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
     t->started_ms = now_ms();
     t->cb = cb;
     t->arg = arg;

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "runner.h"
+#include "supervisor.h"
 
 #include <stdlib.h>
 
@@ -43,16 +44,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void new_instance_id(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static void on_lease(struct pg_result *res, const char *err, void *arg)
@@ -138,14 +129,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.expected_ms = now + TICK_MS;
     S.last_tick_at = time(NULL);
     if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
-    if (S.leader) tick_due_bots(); /* exactly one instance ticks bots */
+    if (S.leader) {
+        tick_due_bots(); /* exactly one instance ticks bots */
+        supervisor_leader_tick();
+    }
 }
 
 int scheduler_start(struct event_base *base)
 {
     struct timeval every = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
     memset(&S, 0, sizeof S);
-    new_instance_id(S.instance);
+    http_new_uuid(S.instance);
     S.tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     if (!S.tick || event_add(S.tick, &every) < 0) return -1;
     on_tick(-1, 0, NULL);

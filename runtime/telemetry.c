@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "http.h"
 #include "log.h"
 #include "usage_stats.h"
 
@@ -155,16 +156,6 @@ out:
     for (int i = 0; i < n; i++)
         free(clean[i]);
     return r;
-}
-
-static void uuid_v4(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* RFC 3339 UTC with microseconds of t (0 = now); returns the seconds. */
@@ -632,7 +623,7 @@ int telemetry_usage(const struct usage_event *ev)
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
         if (!is_utf8(texts[i])) return -1;
     if (!(md = metadata_text(ev->metadata))) return -1;
-    uuid_v4(id);
+    http_new_uuid(id);
     now = rfc3339(0, at);
     int_text(ev->latency_ms, lat);
     int_text(ev->records, recs);
@@ -659,7 +650,7 @@ int telemetry_verification(const struct verification_record *v)
         !is_uuid_or_null(v->user_id) || !is_utf8(v->provider_id) || !is_utf8(v->base_url_host) ||
         !is_utf8(v->reason_human))
         return -1;
-    uuid_v4(id);
+    http_new_uuid(id);
     rfc3339(v->verified_at > 0 ? v->verified_at : 0, at);
     int_text(v->http_status, hs);
     int_text(v->latency_ms, lat);
@@ -693,7 +684,7 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
         !is_utf8(message))
         return -1;
     if (!(md = metadata_text(metadata))) return -1;
-    uuid_v4(id);
+    http_new_uuid(id);
     rfc3339(0, at);
     const char *vals[8] = {id, at, kind, severity, subject, message ? message : "", trace_id, md};
     int rc = accept_rec(rec_new(T_SYSTEM, vals));

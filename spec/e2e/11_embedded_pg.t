@@ -81,10 +81,12 @@ push @clusters, $var;
 my $srv = start_server(
     cmd     => ['runtime/tools/run.sh'],
     db      => undef,
-    env     => { GATEHOUSE_VAR => $var, GATEHOUSE_PG_FAST => 1 },
+    env     => { GATEHOUSE_VAR => $var, GATEHOUSE_PG_FAST => 1, GATEHOUSE_BIN => gatehouse_bin() },
     timeout => 60,
 );
-my $ready = $srv->get( $GH{readyz} );
+# the first readiness ping lands shortly after the listener opens (later under ASan)
+my $ready = wait_for( sub { my $r = $srv->get( $GH{readyz} ); $r->{status} == 200 ? $r : undef }, 10, 'ready' )
+  || $srv->get( $GH{readyz} );
 is( $ready->{status}, 200, 'run.sh without DATABASE_URL: /readyz is 200' );
 ok( $ready->{json}{db}{reachable}, 'run.sh: the embedded database is reachable' );
 ok( -d "$var/pgdata" || -f "$var/pg.location", 'run.sh put the cluster under GATEHOUSE_VAR' );

@@ -1,0 +1,31 @@
+/* llm.h — one LLM chat call for a bot: the live stack's LLM primary, then each connected fallback that has a
+ * `chat` description in providers.lua, until one answers. The body is built in C (OpenAI chat completions or
+ * Anthropic messages); secrets are substituted by probe.c. One usage event per attempt (operation "llm.chat",
+ * metadata {model, purpose, input_tokens, output_tokens, attempt, failover}); never the prompt or the answer. */
+#ifndef GATEHOUSE_LLM_H
+#define GATEHOUSE_LLM_H
+
+struct llm_request {
+    const char *purpose;          /* short tag, e.g. "regime_classification" (copied) */
+    const char *system, *prompt;  /* copied; never logged or stored */
+    int max_tokens;               /* <= 0: 64 */
+    const char *bot_id, *run_id;  /* uuid text or NULL */
+    const char *trace_id;         /* required, 32 hex */
+};
+
+struct llm_result {
+    int ok;
+    const char *provider_id;      /* the provider that answered (or the last one tried), or NULL */
+    const char *model;            /* the model that answered (or was asked), or NULL */
+    const char *text;             /* the answer text; valid only during the callback; NULL unless ok */
+    long input_tokens, output_tokens; /* -1 when unknown */
+    const char *error_code;       /* NULL when ok; LLM_UNAVAILABLE, AUTH_FAILED, RATE_LIMITED, TIMEOUT, ... */
+};
+
+typedef void (*llm_cb)(const struct llm_result *r, void *arg);
+
+/* Starts the call; cb runs exactly once (possibly before llm_chat returns when no LLM is connected).
+ * Returns 0, or -1 when req is invalid (cb is not called). */
+int llm_chat(const struct llm_request *req, llm_cb cb, void *arg);
+
+#endif
