@@ -761,6 +761,34 @@ return {
         "IRONBEAM_USERNAME (your Ironbeam account id), IRONBEAM_PASSWORD and IRONBEAM_API_KEY",
         "IRONBEAM_ENV (demo or live; default demo) and IRONBEAM_BASE_URL (overrides the demo/live host)"),
       docs_url = "https://docs.ironbeamapi.com/",
+      -- LIVE orders (runtime/broker.c): steps like verify, run once per order (never retried). Vars filled in by
+      -- C: {symbol}, {side} (side_values mapping of BUY/SELL), {qty} (integer), and {account_id} once captured.
+      -- capture = { var = "json.path" } reads a later step's var from this step's answer (1-based array index).
+      -- var_fields = { bodyField = "var" } adds vars to the JSON body (type kept: qty stays a number).
+      -- result: order id field, and (optionally) a field that must equal accept_value; reason_fields explain a refusal.
+      -- Reference §7: POST /order/{accountId}/place {accountId, exchSym, side, quantity, orderType "1" (MKT),
+      -- duration "0" (DAY), waitForOrderId} -> {orderId, strategyId}. The bot's symbol is sent as exchSym as is.
+      order = {
+        timeout_ms = 10000,
+        side_values = { BUY = "BUY", SELL = "SELL" },
+        steps = {
+          { name = "auth", operation = "broker.auth", method = "POST", path = "/v2/auth",
+            auth = { scheme = "json_body",
+                     fields = { username = "IRONBEAM_USERNAME", password = "IRONBEAM_PASSWORD",
+                                apiKey = "IRONBEAM_API_KEY" } },
+            token_field = "token" },
+          { name = "accounts", operation = "broker.auth", method = "GET", path = "/v2/info/trader",
+            auth = { scheme = "token_from", step = "auth", json_field = "token",
+                     header = "Authorization", prefix = "Bearer " },
+            capture = { account_id = "accounts.1" } },
+          { name = "place", operation = "broker.place_order", method = "POST", path = "/v2/order/{account_id}/place",
+            auth = { scheme = "token_from", step = "auth", json_field = "token",
+                     header = "Authorization", prefix = "Bearer " },
+            body = { orderType = "1", duration = "0", waitForOrderId = true },
+            var_fields = { accountId = "account_id", exchSym = "symbol", side = "side", quantity = "qty" },
+            result = { order_id = "orderId", reason_fields = { "error", "message" } } },
+        },
+      },
     },
 
     {
@@ -829,6 +857,36 @@ return {
         "TRADOVATE_ENV (demo or live; default demo) and TRADOVATE_BASE_URL (overrides the demo/live host). " ..
         "Press Verify once: repeated failed logins lock the account for about an hour"),
       docs_url = "https://api.tradovate.com/",
+      -- LIVE orders (runtime/broker.c; same step fields as ironbeam's order). One login per order, never retried:
+      -- failed logins lock the user out. Reference §8: POST /order/placeorder {accountSpec, accountId, action
+      -- Buy|Sell, symbol, orderQty, orderType "Market", timeInForce "Day", isAutomated true} -> {orderId,
+      -- failureReason "Success"|.., failureText}; a 200 alone is not acceptance.
+      order = {
+        timeout_ms = 10000,
+        side_values = { BUY = "Buy", SELL = "Sell" },
+        steps = {
+          { name = "auth", operation = "broker.auth", method = "POST", path = "/v1/auth/accesstokenrequest",
+            auth = { scheme = "json_body",
+                     fields = { name = "TRADOVATE_USERNAME", password = "TRADOVATE_PASSWORD",
+                                appId = "TRADOVATE_APP_ID", cid = "TRADOVATE_CID", sec = "TRADOVATE_SECRET" },
+                     optional_fields = { appVersion = "TRADOVATE_APP_VERSION", deviceId = "TRADOVATE_DEVICE_ID" },
+                     const_fields = { appVersion = "1.0" },
+                     number_fields = { "cid" } },
+            token_field = "accessToken", reason_fields = { "errorText" } },
+          { name = "accounts", operation = "broker.auth", method = "GET", path = "/v1/account/list",
+            auth = { scheme = "token_from", step = "auth", json_field = "accessToken",
+                     header = "Authorization", prefix = "Bearer " },
+            capture = { account_id = "1.id", account_spec = "1.name" } },
+          { name = "place", operation = "broker.place_order", method = "POST", path = "/v1/order/placeorder",
+            auth = { scheme = "token_from", step = "auth", json_field = "accessToken",
+                     header = "Authorization", prefix = "Bearer " },
+            body = { orderType = "Market", timeInForce = "Day", isAutomated = true },
+            var_fields = { accountSpec = "account_spec", accountId = "account_id", action = "side",
+                           symbol = "symbol", orderQty = "qty" },
+            result = { order_id = "orderId", accept_field = "failureReason", accept_value = "Success",
+                       reason_fields = { "failureText", "failureReason" } } },
+        },
+      },
     },
 
     {

@@ -294,8 +294,21 @@ int probe_build_with(const struct provider_def *p, const json_t *doc, const json
         wipe_free(url.s);
         return -1;
     }
-    if (!r->body && json_object_get(step, "body")) {
-        r->body = json_dumps(json_object_get(step, "body"), JSON_COMPACT);
+    if (!r->body && (json_object_get(step, "body") || json_object_get(step, "var_fields"))) {
+        /* body: constant fields; var_fields {field = "var"}: vars[var] as is (an integer stays a number) */
+        json_t *body = json_is_object(json_object_get(step, "body")) ? json_deep_copy(json_object_get(step, "body")) : json_object();
+        json_object_foreach(json_object_get(step, "var_fields"), key, v) {
+            json_t *val = json_is_string(v) ? json_object_get(vars, json_string_value(v)) : NULL;
+            if (!val) {
+                snprintf(err, errlen, "body variable %s is not set", json_is_string(v) ? json_string_value(v) : key);
+                json_decref(body);
+                wipe_free(url.s);
+                return -1;
+            }
+            json_object_set(body, key, val);
+        }
+        r->body = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
         r->body_len = r->body ? strlen(r->body) : 0;
         add_header(r, "Content-Type", "application/json");
     }

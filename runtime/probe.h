@@ -34,7 +34,9 @@ int probe_build(const struct provider_def *p, const json_t *provider_doc, const 
                 char *err, size_t errlen);
 
 /* Same, for a data call (e.g. the registry's `bars` description): {name} in the path and in query values is
- * replaced by vars[name] (a JSON object of strings/integers; path values are URL-escaped). */
+ * replaced by vars[name] (a JSON object of strings/integers; path values are URL-escaped). A step's
+ * var_fields {field = "var"} adds vars[var] to its JSON body (next to the constant `body` fields), type kept;
+ * a missing var is an error. */
 int probe_build_with(const struct provider_def *p, const json_t *provider_doc, const json_t *step, const json_t *vars,
                      const char *(*token_of)(void *ctx, const char *step_name), void *ctx, struct probe_request *out,
                      char *err, size_t errlen);

@@ -16,7 +16,7 @@ static const char *const provider_fields[] = {
     "id", "label", "category", "role", "required_env_vars", "optional_env_vars", "public_env_vars",
     "aliases", "base_url_env", "default_base_url", "env_hosts", "required_for_autonomy", "supports_verify",
     "verify_ttl_s", "rate_limit", "verify", "classify", "suggested_fix", "setup_instructions", "docs_url",
-    "no_retry", "prefer_alias", "bars", "chat", NULL};
+    "no_retry", "prefer_alias", "bars", "chat", "order", NULL};
 
 struct checker {
     char *err;
@@ -183,6 +183,39 @@ static int check_verify_steps(struct checker *c, json_t *verify)
     return 0;
 }
 
+/* order = {timeout_ms, side_values {BUY, SELL}, steps [...]}: steps as in verify (name, known auth scheme), the
+ * last one carrying result.order_id; capture and var_fields are tables of strings. */
+static int check_order(struct checker *c, json_t *order)
+{
+    json_t *steps = json_object_get(order, "steps"), *step, *sides = json_object_get(order, "side_values"), *v;
+    const char *key;
+    size_t i;
+    if (!json_is_object(order) || !json_is_integer(json_object_get(order, "timeout_ms")) ||
+        json_integer_value(json_object_get(order, "timeout_ms")) <= 0)
+        return fail(c, "order must be a table with a positive integer timeout_ms");
+    if (!json_is_string(json_object_get(sides, "BUY")) || !json_is_string(json_object_get(sides, "SELL")))
+        return fail(c, "order.side_values needs BUY and SELL strings");
+    if (!json_is_array(steps) || json_array_size(steps) == 0) return fail(c, "order.steps must be a non-empty array");
+    json_array_foreach(steps, i, step) {
+        const char *scheme = json_string_value(json_object_get(json_object_get(step, "auth"), "scheme"));
+        int known = 0;
+        if (!json_is_object(step) || !json_is_string(json_object_get(step, "name")) ||
+            !json_is_string(json_object_get(step, "path")) || !json_is_string(json_object_get(step, "operation")))
+            return fail(c, "order.steps[%zu] must be a table with a name, an operation and a path", i + 1);
+        for (const char *const *s = known_auth_schemes; scheme && *s; s++) known |= strcmp(*s, scheme) == 0;
+        if (json_object_get(step, "auth") && !known) return fail(c, "order.steps[%zu].auth.scheme is not a known scheme", i + 1);
+        json_object_foreach(json_object_get(step, "capture"), key, v) if (!json_is_string(v))
+            return fail(c, "order.steps[%zu].capture.%s must be a string", i + 1, key);
+        json_object_foreach(json_object_get(step, "var_fields"), key, v) if (!json_is_string(v))
+            return fail(c, "order.steps[%zu].var_fields.%s must be a string", i + 1, key);
+        if (json_object_get(step, "body") && !json_is_object(json_object_get(step, "body")))
+            return fail(c, "order.steps[%zu].body must be a table", i + 1);
+    }
+    if (!json_is_string(json_object_get(json_object_get(json_array_get(steps, json_array_size(steps) - 1), "result"), "order_id")))
+        return fail(c, "order: the last step needs result.order_id");
+    return 0;
+}
+
 static int decode_provider(struct checker *c, json_t *obj, struct provider_def *p, const json_t *categories)
 {
     json_t *ttl, *v;
@@ -251,6 +284,8 @@ static int decode_provider(struct checker *c, json_t *obj, struct provider_def *
             !json_is_string(model) || json_string_length(model) == 0)
             return fail(c, "chat needs a path, a default_model and a format of openai_chat or anthropic_messages");
     }
+    p->order = json_object_get(obj, "order");
+    if (p->order && check_order(c, p->order) < 0) return -1;
     if (p->supports_verify) {
         json_t *classify = json_object_get(obj, "classify");
         if (!p->verify) return fail(c, "supports_verify is true but there is no verify probe");

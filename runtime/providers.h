@@ -29,6 +29,7 @@ struct provider_def {
     json_t *verify, *rate_limit;  /* borrowed from doc; executed by the verify subsystem */
     json_t *bars;                 /* how to fetch OHLCV bars (market data), or NULL (borrowed) */
     json_t *chat;                 /* how to call the LLM (openai_chat / anthropic_messages), or NULL (borrowed) */
+    json_t *order;                /* how to place a LIVE market order (broker.c), or NULL (borrowed) */
     size_t index;                 /* 1-based position in providers.lua's `providers` array */
 };
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bars.h"
+#include "broker.h"
 #include "db.h"
 #include "http.h"
 #include "llm.h"
@@ -281,10 +282,8 @@ static const char *order_status_for(const struct tick *t, json_t **blockers)
         return "BLOCKED";
     }
     json_decref(answer);
-    /* every LIVE gate passed, but no broker adapter sends orders yet: refuse rather than pretend */
-    *blockers = json_pack("[{s:s, s:s}]", "code", "NOT_IMPLEMENTED", "reason_human",
-                          "LIVE order routing to Ironbeam/Tradovate is not built yet; nothing was sent.");
-    return "BLOCKED";
+    /* every LIVE gate passed: the order goes to the broker (trade() sends it; SUBMITTED or REJECTED by its answer) */
+    return "SUBMITTED";
 }
 
 static void on_trade_written(struct pg_result *res, const char *err, void *arg)
@@ -299,12 +298,11 @@ static void on_trade_written(struct pg_result *res, const char *err, void *arg)
     finish(t, "TRADED", json_string_value(json_object_get(t->decision, "reason_code")));
 }
 
-static void trade(struct tick *t)
+/* Writes the decision trace and the order row. broker/broker_order_id: LIVE orders the broker took (or NULL);
+ * code/human: the blocked or rejected reason (or NULL). blockers (may be NULL) is only read. */
+static void write_trade(struct tick *t, const char *status, const json_t *blockers, const char *code, const char *human,
+                        const char *broker, const char *broker_order_id)
 {
-    json_t *blockers = NULL;
-    const char *status = order_status_for(t, &blockers);
-    const char *code = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
-    const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
     char *sig = json_text_or_empty(json_object_get(t->decision, "signals"));
     char *vars = snapshot_text(t);
     char *risk = json_text_or_empty(json_object_get(t->risk, "risk_snapshot"));
@@ -318,30 +316,64 @@ static void trade(struct tick *t)
                          json_string_value(json_object_get(t->decision, "reason_code")), sig, vars,
                          conf[0] ? conf : NULL, ev[0] ? ev : NULL, risk, t->trace_id, bot_str(t, "stage"),
                          bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")), qty, status};
-    const char *p2[17];
+    const char *p2[19];
     memcpy(p2, p, sizeof p);
     p2[15] = code;
     p2[16] = code ? (human ? human : code) : NULL;
-    json_object_set_new(t->summary, "order", json_pack("{s:s, s:o}", "status", status, "blocked_reason_code",
-                                                       code ? json_string(code) : json_null()));
+    p2[17] = broker;
+    p2[18] = broker_order_id;
+    json_t *order = json_pack("{s:s, s:o}", "status", status, "blocked_reason_code", code ? json_string(code) : json_null());
+    if (broker) json_object_set_new(order, "broker", json_string(broker));
+    if (broker_order_id) json_object_set_new(order, "broker_order_id", json_string(broker_order_id));
+    json_object_set_new(t->summary, "order", order);
     if (blockers) json_object_set_new(t->summary, "blocked_by", codes_of(blockers));
-    if (strcmp(bot_str(t, "stage"), "LIVE") == 0)
-        usage(t, "runner", "broker.place_order", strcmp(status, "BLOCKED") == 0 ? "BLOCKED" : "OK", 0, code,
-              json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
-                        "qty", num(t->decision, "qty", 1)));
     if (db_query("WITH tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
                  "  variables_snapshot, confidence, expected_value, risk_snapshot, trace_id) "
                  "  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::float8, $8::float8, $9::jsonb, $10) RETURNING id) "
                  "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, blocked_reason_code, "
-                 "  blocked_reason_human, decision_trace_id, trace_id) "
-                 "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, tr.id, $10 FROM tr "
+                 "  blocked_reason_human, broker, broker_order_id, decision_trace_id, trace_id) "
+                 "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, $18, $19, tr.id, $10 FROM tr "
                  "RETURNING id::text, decision_trace_id::text",
-                 17, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
+                 19, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
         finish(t, "ERROR", "DB_UNAVAILABLE");
-    json_decref(blockers); /* code and human point into it: released only after db_query copied them */
     free(sig);
     free(vars);
     free(risk);
+}
+
+/* The broker's answer to a LIVE order: SUBMITTED with its order id, or REJECTED with its reason. Never a fill:
+ * fills come from the broker later. */
+static void on_broker(const struct broker_result *r, void *arg)
+{
+    struct tick *t = arg;
+    if (r->ok)
+        write_trade(t, "SUBMITTED", NULL, NULL, NULL, r->provider_id, r->broker_order_id);
+    else
+        write_trade(t, "REJECTED", NULL, r->error_code, r->reason, r->provider_id, NULL);
+}
+
+static void trade(struct tick *t)
+{
+    json_t *blockers = NULL;
+    const char *status = order_status_for(t, &blockers);
+    const char *code = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
+    const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
+    int live = strcmp(bot_str(t, "stage"), "LIVE") == 0;
+    if (live && strcmp(status, "SUBMITTED") == 0) {
+        double q = num(t->decision, "qty", 1);
+        struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
+                                 (long long)llround(q), t->bot_id, t->run_id, t->trace_id};
+        if (q == (double)o.qty && broker_place_order(&o, on_broker, t) == 0) return;
+        write_trade(t, "REJECTED", NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL and the quantity a whole number of contracts.",
+                    NULL, NULL);
+        return;
+    }
+    if (live)
+        usage(t, "runner", "broker.place_order", "BLOCKED", 0, code,
+              json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
+                        "qty", num(t->decision, "qty", 1)));
+    write_trade(t, status, blockers, code, human, NULL, NULL);
+    json_decref(blockers); /* code and human point into it: released only after db_query copied them */
 }
 
 /* ---- decision ---- */

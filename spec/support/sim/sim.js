@@ -17,8 +17,10 @@
  *   alphavantage   http://127.0.0.1:N/alphavantage        (GET /query?function=GLOBAL_QUOTE|TIME_SERIES_INTRADAY)
  *   fmp            http://127.0.0.1:N/fmp                 (GET /stable/quote)
  *   fred           http://127.0.0.1:N/fred                (GET /fred/series)
- *   ironbeam       http://127.0.0.1:N/ironbeam            (POST /v2/auth, GET /v2/info/trader, POST /v2/logout)
- *   tradovate      http://127.0.0.1:N/tradovate           (POST /v1/auth/accesstokenrequest, GET /v1/auth/me)
+ *   ironbeam       http://127.0.0.1:N/ironbeam            (POST /v2/auth, GET /v2/info/trader, POST /v2/logout,
+ *                                                          POST /v2/order/:accountId/place)
+ *   tradovate      http://127.0.0.1:N/tradovate           (POST /v1/auth/accesstokenrequest, GET /v1/auth/me,
+ *                                                          GET /v1/account/list, POST /v1/order/placeorder)
  *   openai         http://127.0.0.1:N/openai/v1           (GET /models, POST /chat/completions)
  *   anthropic      http://127.0.0.1:N/anthropic           (GET /v1/models, POST /v1/messages)
  *   google_gemini  http://127.0.0.1:N/google_gemini       (GET /v1beta/models, POST /v1beta/models/M:generateContent)
@@ -871,6 +873,19 @@ P.ironbeam = {
       if (!s) return json(401, { error: 'Unauthorized', status: 'ERROR' });
       return json(200, { status: 'OK', message: 'OK', accounts: [s.username], isLive: !!state.config.ironbeam_live, traderId: s.username });
     }],
+    // Order shape per the reference (§7): {accountId, exchSym, side BUY|SELL, quantity, orderType, duration, waitForOrderId}.
+    ['POST', /^\/v2\/order\/([^/]+)\/place$/, (req, m) => {
+      const s = ironbeamSession(req);
+      if (!s) return json(401, { error: 'Unauthorized', status: 'ERROR' });
+      const b = parseJSON(req.body || '');
+      const account = decodeURIComponent(m[1]);
+      if (!b || typeof b !== 'object') return json(400, { status: 'ERROR', message: 'Error', error: 'Invalid request body' });
+      if (account !== s.username || String(b.accountId) !== account) return json(403, { status: 'ERROR', message: 'Forbidden', error: 'Account is not accessible' });
+      if (!b.exchSym || !['BUY', 'SELL'].includes(b.side) || !(Number(b.quantity) > 0) || !['1', '2', '3', '4'].includes(String(b.orderType))) {
+        return json(400, { status: 'ERROR', message: 'Error', error: 'Invalid order: exchSym, side BUY|SELL, quantity > 0 and orderType are required' });
+      }
+      return json(200, { status: 'OK', message: 'OK', orderId: 'IB-' + hex(8), strategyId: 100000 + (fnv(hex(4)) % 900000) });
+    }],
     ['POST', /^\/v2\/logout$/, (req) => {
       const t = bearer(req) || req.query.token;
       if (!t || !state.ironbeamTokens.has(t)) return json(401, { error: 'Unauthorized', status: 'ERROR' });
@@ -924,6 +939,27 @@ P.tradovate = {
       const s = t && state.tradovateTokens.get(t);
       if (!s) return text(401, 'Access is denied');
       return json(200, { userId: s.userId, name: s.name, fullName: 'Sim Trader', email: 'sim-trader@example.com', emailVerified: true, isTrial: false });
+    }],
+    ['GET', /^\/v1\/account\/list$/, (req) => {
+      const t = bearer(req);
+      const s = t && state.tradovateTokens.get(t);
+      if (!s) return text(401, 'Access is denied');
+      return json(200, [{ id: 200000 + (s.userId % 100000), name: 'DEMO' + s.userId, userId: s.userId, accountType: 'Customer', active: true,
+        clearingHouseId: 2, riskCategoryId: 2, autoLiqProfileId: 2, marginAccountType: 'Speculator', legalStatus: 'Individual', archived: false }]);
+    }],
+    // Order shape per the reference (§8): {accountSpec, accountId, action Buy|Sell, symbol, orderQty, orderType, timeInForce, isAutomated}.
+    ['POST', /^\/v1\/order\/placeorder$/, (req) => {
+      const t = bearer(req);
+      const s = t && state.tradovateTokens.get(t);
+      if (!s) return text(401, 'Access is denied');
+      const b = parseJSON(req.body || '');
+      if (!b || typeof b !== 'object') return json(200, { failureReason: 'UnknownReason', failureText: 'Invalid request body' });
+      const accountId = 200000 + (s.userId % 100000);
+      if (Number(b.accountId) !== accountId || b.accountSpec !== 'DEMO' + s.userId) return json(200, { failureReason: 'AccountClosed', failureText: 'Unknown account' });
+      if (!b.symbol || !['Buy', 'Sell'].includes(b.action) || !(Number(b.orderQty) > 0) || !b.orderType) {
+        return json(200, { failureReason: 'UnknownReason', failureText: 'Invalid order: symbol, action Buy|Sell, orderQty > 0 and orderType are required' });
+      }
+      return json(200, { orderId: 300000000 + (fnv(hex(4)) % 100000000), failureReason: 'Success' });
     }],
   ],
   errorFor(status) {
