@@ -18,7 +18,7 @@
 
 #define TICK_MS 1000
 #define LEASE_EVERY_TICKS 2
-#define LEASE_S 10
+#define LEASE_S 7 /* renewed every 2 s: a dead leader is replaced within 9 s */
 
 #define MAX_BOTS 4096
 

@@ -3,7 +3,7 @@
  * A 1 s tick on the event loop records that the loop is alive (last tick, lag behind schedule). With
  * several instances on one database exactly one is leader: it holds a lease row in app_settings
  * ('scheduler_leader': instance id + expiry), renewed every 2 s and taken over by another instance once it
- * has expired (10 s). A lease rather than a session advisory lock, because queries go through a pool with no
+ * has expired (7 s, so within 9 s of its death). A lease rather than a session advisory lock, because queries go through a pool with no
  * session affinity; the guarantee is the same. Later issues hang bot ticks and supervision on the tick. */
 #ifndef GATEHOUSE_SCHEDULER_H
 #define GATEHOUSE_SCHEDULER_H

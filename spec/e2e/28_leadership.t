@@ -1,6 +1,6 @@
 # Leadership: two gatehouse instances on one database; exactly one leads (runs the scheduler and the bot
 # ticks); when it stops the other leads within 10 s; a bot's ticks never run twice. The lease lives in
-# app_settings ('scheduler_leader') and is renewed every 2 s with a 10 s expiry; a stopping leader releases it.
+# app_settings ('scheduler_leader') and is renewed every 2 s with a 7 s expiry; a stopping leader releases it, a killed one is replaced within 9 s.
 use strict;
 use warnings;
 use lib 'spec/support';
@@ -46,5 +46,14 @@ my ($dups) = psql_rows( $db, "SELECT count(*) FROM (SELECT e1.id FROM integratio
       . "ON e1.bot_id = e2.bot_id AND e1.id < e2.id AND abs(extract(epoch FROM e1.created_at - e2.created_at)) < 0.3 "
       . "WHERE e1.bot_id = '$id' AND e1.operation = 'runner.tick' AND e2.operation = 'runner.tick') x" );
 is( $dups->[0], 0, 'no two ticks of the bot ran at the same time' );
-is( $other->stop, 0, 'stopped' );
+
+# a leader that dies without releasing its lease (SIGKILL): a third instance takes over within 10 s
+my $c = start_server( env => $env, db => $db );
+ok( wait_for( sub { !sched($c)->{leader} }, 3, 'follower' ), 'a new instance follows while the leader lives' );
+$t0 = time;
+$other->signal('KILL');
+ok( wait_for( sub { sched($c)->{leader} }, 12, 'takeover after SIGKILL' ), 'after the leader is SIGKILLed the follower leads' );
+$took = time - $t0;
+cmp_ok( $took, '<=', 10, sprintf( 'within 10 s of its death (%.1f s)', $took ) );
+is( $c->stop, 0, 'stopped' );
 done_testing;

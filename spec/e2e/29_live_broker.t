@@ -173,4 +173,33 @@ subtest 'simulator: Tradovate account list and placeorder answer like the refere
     is( scalar( grep { $_->{path} eq '/v1/order/placeorder' } @{ $sim->requests('tradovate') } ), 3, 'recorded in /__sim/requests' );
 };
 
+subtest 'Tradovate as the execution primary: one login, one placeorder in the reference shape, zero fills' => sub {
+    $sim->reset;
+    my $env = { %{ $sim->base_env( only => [qw(databento tradovate)] ) }, %$QUIET };
+    my $srv = start_server( env => $env, home => home_with() );
+    for my $p (qw(databento tradovate)) {
+        is( $srv->post( '/api/integrations/verify', { provider_id => $p } )->{json}{reason_code}, 'OK', "verify $p" );
+    }
+    set_trading( $srv, 1 );
+    my $id = new_bot( $srv, 'live-tv' );
+    $sim->clear_requests('tradovate');
+    my $t = tick( $srv, $id )->{tick};
+    is( $t->{order}{status}, 'SUBMITTED', 'order SUBMITTED' ) or diag explain $t;
+    is( $t->{order}{broker}, 'tradovate', 'broker tradovate' );
+    ok( $t->{order}{broker_order_id}, 'with the broker order id' );
+    my @reqs = @{ $sim->requests('tradovate') };
+    is( scalar( grep { $_->{path} eq '/v1/auth/accesstokenrequest' } @reqs ), 1, 'one login for the order (never a retry loop)' );
+    my @places = grep { $_->{path} eq '/v1/order/placeorder' } @reqs;
+    is( scalar @places, 1, 'exactly one placeorder' );
+    my $body = ref $places[0]{body} ? $places[0]{body} : JSON::PP::decode_json( $places[0]{body} || '{}' );
+    is( $body->{action}, 'Buy', 'action Buy' );
+    is( $body->{orderQty}, 1, 'orderQty 1' );
+    is( $body->{orderType}, 'Market', 'orderType Market' );
+    ok( $body->{accountSpec} && $body->{accountId}, 'accountSpec and accountId from the account list' );
+    ok( JSON::PP::is_bool( $body->{isAutomated} ) && $body->{isAutomated}, 'isAutomated true' );
+    like( $places[0]{headers}{authorization} // '', qr/^Bearer \S+/, 'sent with the Bearer token' );
+    is( rows( $srv, "SELECT count(*) FROM fills WHERE bot_id = '$id'" )->[0][0], 0, 'zero fills' );
+    is( $srv->stop, 0, 'stopped' );
+};
+
 done_testing;
