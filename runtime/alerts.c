@@ -4,6 +4,8 @@
  * outlive the call. The queue head is the message being sent: it leaves the queue when its POST succeeds or
  * finally fails. While Discord asks us to wait (429 retry_after) nothing else is sent, since its rate limit
  * applies to the whole webhook. */
+#include "http.h"
+#include "clock.h"
 #include "alerts.h"
 
 #include <event2/event.h>
@@ -66,13 +68,6 @@ static struct {
     char last_error[200];
 } A;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- text: redacted, valid UTF-8 without control characters, truncated on a character boundary ---- */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one. */
@@ -133,14 +128,6 @@ static char *clean_text(const char *in, size_t max, int multiline)
     return out;
 }
 
-static int is_trace_id(const char *s)
-{
-    if (!s || strlen(s) != 32) return 0;
-    for (int i = 0; i < 32; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-    return 1;
-}
-
 static int severity_color(const char *severity)
 {
     if (strcmp(severity, "SEV-1") == 0) return 0xE74C3C;   /* red */
@@ -199,15 +186,12 @@ static char *build_body(const char *kind, const char *severity, const char *titl
     char *sev = clean_text(severity, 16, 0);
     char *c = NULL, *head = NULL, *json = NULL, *out = NULL, footer[48], ts[32];
     json_t *root = NULL;
-    time_t now = time(NULL);
-    struct tm tm;
     if (!t || !d || !sev) goto done;
     if (!(head = malloc(strlen(sev) + strlen(t) + 4))) goto done;
     sprintf(head, "[%s] %s", sev, t);
     if (!(c = clean_text(head, CONTENT_MAX, 0))) goto done;
     snprintf(footer, sizeof footer, "trace_id %s", trace_id);
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    clock_rfc3339(time(NULL), ts);
     root = json_pack("{s:s, s:[{s:s, s:s, s:i, s:{s:s}, s:s}], s:{s:[]}}", "content", c, "embeds", "title", t,
                      "description", d, "color", severity_color(severity), "footer", "text", footer,
                      "timestamp", ts, "allowed_mentions", "parse");
@@ -261,7 +245,7 @@ static void record_attempt(const struct alert_msg *m, const char *status, const 
     struct usage_event ev = {.provider_id = "discord",
                              .operation = "alerts.send",
                              .status = status,
-                             .latency_ms = (int)(now_ms() - m->started_ms),
+                             .latency_ms = (int)(clock_now_ms() - m->started_ms),
                              .records = -1,
                              .error_code = error_code,
                              .trace_id = m->trace_id,
@@ -374,7 +358,7 @@ static void start_send(struct alert_msg *m)
                                 .burst = BURST,
                                 .max_concurrency = 1};
     m->attempt++;
-    m->started_ms = now_ms();
+    m->started_ms = clock_now_ms();
     if (!url || (A.handle = fetch_start(&req, on_sent, m)) < 0) {
         A.handle = 0;
         set_last_error(url ? "the request could not be started" : "DISCORD_WEBHOOK_URL is not set");
@@ -450,7 +434,7 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
                   const char *text, const char *trace_id)
 {
     char key[KEY_MAX + 1];
-    double now = now_ms();
+    double now = clock_now_ms();
     struct alert_msg *m;
     if (!A.pump || !A.retry || !secret_present(ALERTS_ENV)) return 0;
     if (!kind || !*kind) kind = "alert";
@@ -464,7 +448,7 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
         A.dropped_total++;
         if (A.count >= QUEUE_CAP) {
             char esc[80];
-            LOG_WARN(is_trace_id(trace_id) ? trace_id : NULL, "alert dropped: queue full", "kind=\"%s\"",
+            LOG_WARN(http_is_trace_id(trace_id) ? trace_id : NULL, "alert dropped: queue full", "kind=\"%s\"",
                      log_escape(kind, esc, sizeof esc));
         }
         return 0;
@@ -477,7 +461,7 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
               *c == '.' || *c == '-'))
             *c = '_';
     snprintf(m->dedup_key, sizeof m->dedup_key, "%s", key);
-    if (is_trace_id(trace_id)) {
+    if (http_is_trace_id(trace_id)) {
         memcpy(m->trace_id, trace_id, 33);
     } else {
         unsigned char raw[16];

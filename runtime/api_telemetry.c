@@ -42,11 +42,6 @@ static int is_code(const char *s, size_t max)
     return 1;
 }
 
-static int is_hex32(const char *s)
-{
-    return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
-}
-
 /* Optional string field: absent/null -> *out NULL; else must be a string accepted by check. */
 static int opt_string(json_t *ev, const char *key, const char **out, int (*check)(const char *))
 {
@@ -99,7 +94,7 @@ static const char *parse_event(json_t *o, const char *trace_id, struct usage_eve
     if (opt_string(o, "error_code", &ev->error_code, error_code_text) < 0) return "error_code";
     if (opt_int(o, "latency_ms", &ev->latency_ms) < 0) return "latency_ms";
     if (opt_int(o, "records", &ev->records) < 0) return "records";
-    if (opt_string(o, "trace_id", &tid, is_hex32) < 0) return "trace_id";
+    if (opt_string(o, "trace_id", &tid, http_is_trace_id) < 0) return "trace_id";
     ev->trace_id = tid ? tid : trace_id;
     json_t *meta = json_object_get(o, "metadata");
     if (meta && !json_is_null(meta)) {

@@ -1,4 +1,5 @@
 /* backtest.c — BACKTEST jobs: fetch the window in chunks, replay bar by bar in event-loop slices. */
+#include "clock.h"
 #include "backtest.h"
 
 #include <event2/event.h>
@@ -471,13 +472,8 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
     b->tick_size = num(b->params, "tick_size", 0.25);
     b->slip = num(b->params, "slippage_ticks", 1);
     char s_iso[32], e_iso[32];
-    struct tm tm;
-    time_t ts = b->start;
-    gmtime_r(&ts, &tm);
-    strftime(s_iso, sizeof s_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    ts = b->end;
-    gmtime_r(&ts, &tm);
-    strftime(e_iso, sizeof e_iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    clock_rfc3339((time_t)b->start, s_iso);
+    clock_rfc3339((time_t)b->end, e_iso);
     json_t *jp = json_pack("{s:s, s:s, s:O, s:O, s:O, s:f, s:f}", "start", s_iso, "end", e_iso, "symbol",
                            json_object_get(b->bot, "symbol"), "timeframe", json_object_get(b->bot, "timeframe"),
                            "strategy", json_object_get(b->bot, "strategy"), "slippage_ticks", b->slip, "tick_size",

@@ -5,6 +5,7 @@
  * curl_multi_info_read. A transfer moves QUEUED (waiting for its limiter) → RUNNING (an easy handle in the
  * multi) → DONE (result recorded, secrets wiped) and is delivered from a zero timer, so a callback never
  * runs inside fetch_start/fetch_cancel and always runs exactly once. */
+#include "clock.h"
 #include "fetch.h"
 
 #include <curl/curl.h>
@@ -80,13 +81,6 @@ static struct fetch_sock *socks;
 static long next_id = 1;
 static int inflight, shutting_down;
 
-static double monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 static struct timeval ms_to_tv(double ms)
 {
     long whole = ms <= 0 ? 0 : (long)ceil(ms);
@@ -132,7 +126,7 @@ static void xfer_unqueue(struct fetch_xfer *x)
  * Never calls the user's callback. */
 static void xfer_finish(struct fetch_xfer *x, enum fetch_status st, const char *error)
 {
-    double now = monotonic_ms();
+    double now = clock_now_ms();
     if (x->state == XFER_DONE) return;
     if (x->state == XFER_QUEUED && x->lim) xfer_unqueue(x);
     if (x->state == XFER_QUEUED) x->launch_ms = now;
@@ -426,7 +420,7 @@ static int configure_easy(CURL *e, struct fetch_xfer *x, long remaining_ms)
 /* Hands a transfer to curl now; failures finish it (delivered later from the loop). */
 static void xfer_launch(struct fetch_xfer *x)
 {
-    double now = monotonic_ms();
+    double now = clock_now_ms();
     double remaining = x->deadline_ms - now;
     x->launch_ms = now;
     if (remaining < 1) {
@@ -468,7 +462,7 @@ static struct fetch_limiter *limiter_get(const struct fetch_request *req)
         }
         lim->burst = req->burst >= 1 ? req->burst : 1;
         lim->tokens = lim->burst; /* starts full */
-        lim->refilled_ms = monotonic_ms();
+        lim->refilled_ms = clock_now_ms();
         lim->next = limiters;
         limiters = lim;
     }
@@ -508,7 +502,7 @@ static void limiter_pump(struct fetch_limiter *lim)
     lim->pumping = 1;
     while (lim->head) {
         struct fetch_xfer *x = lim->head;
-        double now = monotonic_ms();
+        double now = clock_now_ms();
         if (x->deadline_ms - now < 1) {
             xfer_finish(x, FETCH_ETIMEOUT, FETCH_LIMITER_WAIT_ERROR);
             continue;
@@ -613,7 +607,7 @@ static struct fetch_xfer *xfer_new(const struct fetch_request *req, fetch_cb cb,
     if (x->connect_timeout_ms == 0)
         x->connect_timeout_ms =
             req->timeout_ms < FETCH_DEFAULT_CONNECT_MS ? req->timeout_ms : FETCH_DEFAULT_CONNECT_MS;
-    x->start_ms = x->launch_ms = monotonic_ms();
+    x->start_ms = x->launch_ms = clock_now_ms();
     x->deadline_ms = x->start_ms + req->timeout_ms;
     return x;
 }

@@ -1,4 +1,5 @@
 /* http.c — evhttp server on the event loop: routing, envelope, limits, request logs. */
+#include "clock.h"
 #include "http.h"
 
 #include <event2/buffer.h>
@@ -20,13 +21,6 @@ static struct evhttp *server;
 static struct evhttp_bound_socket *bound;
 static const struct http_route *route_table;
 static int inflight;
-
-static double monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- trace ids ---- */
 
@@ -61,11 +55,12 @@ void http_new_trace_id(char out[33])
 json_t *http_json_time(time_t t)
 {
     char buf[32];
-    struct tm tm;
-    if (!t) return json_null();
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
+    return t ? json_string(clock_rfc3339(t, buf)) : json_null();
+}
+
+int http_is_trace_id(const char *s)
+{
+    return s && strlen(s) == 32 && is_lower_hex(s, 32);
 }
 
 int http_is_uuid(const char *s)
@@ -197,8 +192,8 @@ static void send_json(struct http_ctx *ctx, int status, json_t *envelope)
     if (clean) evbuffer_add(out, clean, len);
     evhttp_send_reply(ctx->req, status, NULL, out);
     LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, monotonic_ms() - ctx->started_ms, len);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, monotonic_ms() - ctx->started_ms);
+             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, len);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
     evbuffer_free(out);
     free(clean);
     free(text);
@@ -218,8 +213,8 @@ void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, 
     if (clean) evbuffer_add(out, clean, clean_len);
     evhttp_send_reply(ctx->req, status, NULL, out);
     LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, monotonic_ms() - ctx->started_ms, clean_len);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, monotonic_ms() - ctx->started_ms);
+             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, clean_len);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
     evbuffer_free(out);
     free(clean);
     free_ctx(ctx);
@@ -302,7 +297,7 @@ static struct http_ctx *new_ctx(struct evhttp_request *req)
     size_t plen = 0;
 
     ctx->req = req;
-    ctx->started_ms = monotonic_ms();
+    ctx->started_ms = clock_now_ms();
     ctx->method = method_name(evhttp_request_get_command(req));
     if (http_parse_traceparent(tp, ctx->trace_id) < 0) http_new_trace_id(ctx->trace_id);
     ctx->path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, &plen);

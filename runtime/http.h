@@ -75,6 +75,9 @@ void http_new_uuid(char out[37]);
 /* An RFC 3339 UTC timestamp ("2026-11-24T12:00:00Z") as a new JSON string, or JSON null when t is 0. */
 json_t *http_json_time(time_t t);
 
+/* 1 when s is a trace id: exactly 32 lower-case hex characters. */
+int http_is_trace_id(const char *s);
+
 /* 1 when s is a canonical 36-character UUID (hex with dashes at 8-4-4-4-12). */
 int http_is_uuid(const char *s);
 

@@ -1,4 +1,5 @@
 /* marketdata.c — bars from the primary, then each connected backup, until one answers with bars. */
+#include "clock.h"
 #include "marketdata.h"
 
 #include <stdio.h>
@@ -50,21 +51,14 @@ static json_t *candidates_from_status(void)
     return out;
 }
 
-static void iso(time_t t, char *out, size_t len)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *template_vars(const struct md_call *c)
 {
     time_t end = c->req.end ? c->req.end : time(NULL);
     time_t start = end - (time_t)c->req.lookback_minutes * 60;
     char s[32], e[32];
     const char *dataset = secret_value("DATABENTO_DATASET");
-    iso(start, s, sizeof s);
-    iso(end, e, sizeof e);
+    clock_rfc3339(start, s);
+    clock_rfc3339(end, e);
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "symbol", c->symbol, "timeframe", c->timeframe, "start_iso", s,
                      "end_iso", e, "from_ms", (json_int_t)start * 1000, "to_ms", (json_int_t)end * 1000, "dataset",
                      dataset ? dataset : "GLBX.MDP3");

@@ -6,6 +6,7 @@
  * line is the reply. The URL, the decoded credentials and the outgoing bytes live in one sodium_malloc'd
  * region that the output buffer references without copying; it is wiped when the exchange ends. Completion is
  * recorded first and delivered from a zero timer, so the callback runs once and never inside resp_start. */
+#include "clock.h"
 #include "resp.h"
 
 #include <event2/buffer.h>
@@ -49,13 +50,6 @@ static struct event_base *loop_base;
 static struct evdns_base *dns;
 static struct resp_conn *conns;
 
-static double monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- completion ---- */
 
 /* Records the outcome and schedules delivery; the bufferevent is silenced now and freed at delivery, since
@@ -65,7 +59,7 @@ static void conn_finish(struct resp_conn *c, enum fetch_status st, const char *r
     if (c->done) return;
     c->done = 1;
     c->status = st;
-    c->total_ms = monotonic_ms() - c->start_ms;
+    c->total_ms = clock_now_ms() - c->start_ms;
     snprintf(c->reply, sizeof c->reply, "%s", reply ? reply : "");
     snprintf(c->error, sizeof c->error, "%s", error ? error : "");
     if (c->bev) {
@@ -363,7 +357,7 @@ static struct resp_conn *conn_new(const struct resp_request *req, resp_cb cb, vo
     c->cb = cb;
     c->arg = arg;
     c->timeout_ms = req->timeout_ms;
-    c->start_ms = monotonic_ms();
+    c->start_ms = clock_now_ms();
     c->next = conns;
     if (conns) conns->prev = c;
     conns = c;

@@ -1,4 +1,5 @@
 /* runner.c — the tick pipeline as a chain of callbacks; each step owns one stage of runner.h's list. */
+#include "clock.h"
 #include "runner.h"
 
 #include <libpq-fe.h>
@@ -39,13 +40,6 @@ struct tick {
 
 static char ticking[MAX_TICKING][37];
 static int n_ticking;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static const char *bot_str(const struct tick *t, const char *key)
 {
@@ -114,7 +108,7 @@ static void usage(const struct tick *t, const char *provider, const char *op, co
 /* Ends the tick: runner.tick event, heartbeat, summary to the caller. */
 static void finish(struct tick *t, const char *outcome, const char *reason_code)
 {
-    int latency = (int)(now_ms() - t->started_ms);
+    int latency = (int)(clock_now_ms() - t->started_ms);
     const char *params[1] = {t->bot_id};
     json_object_set_new(t->summary, "outcome", json_string(outcome));
     json_object_set_new(t->summary, "reason_code", reason_code ? json_string(reason_code) : json_null());
@@ -490,12 +484,12 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
                              "market", t->market ? t->market : json_null(), "limits",
                              json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
                              bot_str(t, "stage"));
-    double r0 = now_ms();
+    double r0 = clock_now_ms();
     t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
     json_decref(rctx);
     int allowed = json_is_true(json_object_get(t->risk, "allowed"));
     const char *risk_code = json_string_value(json_object_get(t->risk, "reason_code"));
-    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(now_ms() - r0),
+    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(clock_now_ms() - r0),
           !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : risk_code,
           json_pack("{s:s, s:O}", "action", action, "violations",
                     json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
@@ -612,7 +606,7 @@ int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, voi
     snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
     http_new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
-    t->started_ms = now_ms();
+    t->started_ms = clock_now_ms();
     t->cb = cb;
     t->arg = arg;
     t->gen = policy_retain(policy_current());

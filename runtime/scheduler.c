@@ -1,4 +1,5 @@
 /* scheduler.c — loop tick and lease-based leadership. */
+#include "clock.h"
 #include "scheduler.h"
 
 #include <event2/event.h>
@@ -38,13 +39,6 @@ static struct {
     unsigned ticks;
     char instance[37];
 } S;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static void on_lease(struct pg_result *res, const char *err, void *arg)
 {
@@ -124,7 +118,7 @@ static void tick_due_bots(void)
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    double now = now_ms();
+    double now = clock_now_ms();
     S.lag_ms = S.expected_ms > 0 && now > S.expected_ms ? (int)(now - S.expected_ms) : 0;
     S.expected_ms = now + TICK_MS;
     S.last_tick_at = time(NULL);

@@ -172,18 +172,10 @@ static time_t rfc3339(time_t t, char out[32])
 
 #define HEX "0123456789abcdefABCDEF"
 
+/* NULL (SQL NULL) or a canonical UUID. */
 static int is_uuid_or_null(const char *s)
 {
-    static const int seg[] = {8, 4, 4, 4, 12};
-    if (!s) return 1;
-    for (int i = 0; i < 5; s += seg[i] + 1, i++)
-        if (strspn(s, HEX) != (size_t)seg[i] || s[seg[i]] != (i < 4 ? '-' : '\0')) return 0;
-    return 1;
-}
-
-static int is_trace_id(const char *s)
-{
-    return s && strlen(s) == 32 && strspn(s, HEX) == 32;
+    return !s || http_is_uuid(s);
 }
 
 /* Valid UTF-8 (the database refuses anything else, and one bad row would fail its whole batch). */
@@ -613,7 +605,7 @@ int telemetry_usage(const struct usage_event *ev)
     char *md;
     time_t now;
     if (!ev->provider_id || !*ev->provider_id || !ev->operation || !*ev->operation ||
-        !one_of(ev->status, statuses) || !is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
+        !one_of(ev->status, statuses) || !http_is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
         !is_uuid_or_null(ev->run_id) || !is_uuid_or_null(ev->job_id) || !is_uuid_or_null(ev->user_id))
         return -1;
     /* every usage row is one provider/subsystem call: count it for /metrics (a verify's outcome is its error code) */
@@ -646,7 +638,7 @@ int telemetry_verification(const struct verification_record *v)
     static const char *const outcomes[] = {"OK",      "AUTH_FAILED",   "NOT_ENTITLED",   "RATE_LIMITED",
                                            "TIMEOUT", "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
     char id[37], at[32], hs[16], lat[16];
-    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) || !is_trace_id(v->trace_id) ||
+    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) || !http_is_trace_id(v->trace_id) ||
         !is_uuid_or_null(v->user_id) || !is_utf8(v->provider_id) || !is_utf8(v->base_url_host) ||
         !is_utf8(v->reason_human))
         return -1;
@@ -680,7 +672,7 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
     char id[37], at[32];
     char *md;
     if (!severity) severity = "info";
-    if (!is_kind(kind) || !one_of(severity, severities) || !is_trace_id(trace_id) || !is_utf8(subject) ||
+    if (!is_kind(kind) || !one_of(severity, severities) || !http_is_trace_id(trace_id) || !is_utf8(subject) ||
         !is_utf8(message))
         return -1;
     if (!(md = metadata_text(metadata))) return -1;

@@ -1,4 +1,5 @@
 /* verify.c — runs verify probes step by step on the loop and records their outcomes. */
+#include "clock.h"
 #include "verify.h"
 
 #include <event2/event.h>
@@ -73,13 +74,6 @@ static struct {
     struct event *tick;
 } vs;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 static struct entry *entry_for(const char *id, int create)
 {
     for (int i = 0; i < vs.count; i++)
@@ -129,7 +123,7 @@ static void record(struct probe *pr, int latency_ms)
 static void finish(struct probe *pr)
 {
     struct entry *e = pr->entry;
-    int latency = (int)(now_ms() - pr->started_ms);
+    int latency = (int)(clock_now_ms() - pr->started_ms);
     time_t now = time(NULL);
     char esc[600];
 
@@ -345,7 +339,7 @@ static void run_step(struct probe *pr)
         step = json_array_get(pr->steps, pr->step);
         if (should_run(pr, step)) break;
     }
-    remaining = (int)(pr->deadline_ms - now_ms());
+    remaining = (int)(pr->deadline_ms - clock_now_ms());
     if (remaining <= 0) {
         classify(pr, 0, NULL, 0, "timeout");
         pr->step = json_array_size(pr->steps);
@@ -400,7 +394,7 @@ int verify_start(const char *provider_id, const char *trace_id, const char *user
     pr->p = p;
     pr->doc = json_array_get(json_object_get(reg->doc, "providers"), p->index - 1);
     pr->steps = json_object_get(p->verify, "steps");
-    pr->started_ms = now_ms();
+    pr->started_ms = clock_now_ms();
     pr->deadline_ms = pr->started_ms + (double)json_integer_value(json_object_get(p->verify, "timeout_ms"));
     snprintf(pr->trace_id, sizeof pr->trace_id, "%s", trace_id);
     snprintf(pr->user_id, sizeof pr->user_id, "%s", user_id ? user_id : "");
