@@ -12,35 +12,11 @@ use lib 'spec/support';
 use Test::More;
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 
-sub home_with {
-    my (%o) = @_;
-    my $home = copy_home();
-    write_file( "$home/scripts/strategies/flip.lua", <<'LUA' );
--- Test fixture: ENTRY BUY 1 when flat, EXIT when in a position. Input ctx, output a decision.
-return { name = "flip", requires_ai = false, params = {},
-  decide = function(ctx)
-    local q = ctx.position and ctx.position.qty or 0
-    if q == 0 then
-      return { action = "ENTRY", side = "BUY", qty = 1, reason_code = "TEST_ENTRY", reason_human = "flat: enter",
-               confidence = 0.5, signals = { flat = true }, feature_keys_used = { "close" } }
-    end
-    return { action = "EXIT", side = q > 0 and "SELL" or "BUY", qty = math.abs(q), reason_code = "TEST_EXIT",
-             reason_human = "in a position: exit", confidence = 0.5, signals = { flat = false },
-             feature_keys_used = { "close" } }
-  end }
-LUA
-    my $open = $o{closed} ? 'false' : 'true';
-    my $name = $o{closed} ? 'WEEKEND' : 'RTH';
-    write_file( "$home/scripts/market_hours.lua", <<"LUA" ) if defined $o{closed};
--- Test fixture: the market is always $name. Input (ts, symbol), output a session.
-return { session = function(ts, symbol) return { open = $open, session = "$name", next_change = ts + 3600 } end }
-LUA
-    return $home;
-}
 
 sub new_bot {
     my ( $srv, %b ) = @_;
@@ -55,7 +31,7 @@ sub rows { my ( $srv, $sql ) = @_; [ psql_rows( $srv->db, $sql ) ] }
 
 subtest 'start refused without market data (fail closed)' => sub {
     my $env = { %{ $sim->base_env( only => ['databento'] ) }, %$QUIET };    # configured, never verified
-    my $srv = start_server( env => $env, home => home_with( closed => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     my $id  = new_bot( $srv, name => 'nodata', strategy => 'flip', stage => 'PAPER' );
     my $r   = $srv->post("/api/bots/$id/start");
     is( $r->{status}, 409, 'start refused' );
@@ -73,7 +49,7 @@ subtest 'start refused without market data (fail closed)' => sub {
 
 subtest 'PAPER: events, proof, decision trace, order, simulated fill at the next bar' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with( closed => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $before = $srv->providers->{databento}{proof_of_use_count_24h};
     my $id = new_bot( $srv, name => 'paper1', strategy => 'flip', stage => 'PAPER' );
@@ -116,7 +92,7 @@ subtest 'PAPER: events, proof, decision trace, order, simulated fill at the next
 
 subtest 'SHADOW records intents; LIVE without broker or trading is BLOCKED with no fill' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with( closed => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     my $sh = new_bot( $srv, name => 'shadow1', strategy => 'flip', stage => 'SHADOW' );
     my $t = tick( $srv, $sh )->{tick};
@@ -137,7 +113,7 @@ subtest 'SHADOW records intents; LIVE without broker or trading is BLOCKED with 
 
 subtest 'suppressions leave no-trade traces with the matching reason' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with( closed => 1 ) );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'closed' ) );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     my $id = new_bot( $srv, name => 'closed1', strategy => 'flip', stage => 'PAPER' );
     my $t = tick( $srv, $id )->{tick};
@@ -168,7 +144,7 @@ subtest 'suppressions leave no-trade traces with the matching reason' => sub {
 
 subtest 'risk limit and no signal' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with( closed => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     my $rl = new_bot( $srv, name => 'risky2', strategy => 'flip', stage => 'PAPER' );
     psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
@@ -181,7 +157,7 @@ subtest 'risk limit and no signal' => sub {
 
 subtest 'Databento failing mid-run: the next ticks take bars from Polygon' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with( closed => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $id = new_bot( $srv, name => 'failover1', strategy => 'sma_cross', stage => 'PAPER' );
     is( tick( $srv, $id )->{tick}{provider}, 'databento', 'first tick: databento' );

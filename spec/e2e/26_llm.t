@@ -10,18 +10,11 @@ use lib 'spec/support';
 use Test::More;
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 
-sub home_open {
-    my $home = copy_home();
-    write_file( "$home/scripts/market_hours.lua", <<'LUA' );
--- Test fixture: the market is always open. Input (ts, symbol), output a session.
-return { session = function(ts, symbol) return { open = true, session = "RTH", next_change = ts + 3600 } end }
-LUA
-    return $home;
-}
 
 sub new_bot {
     my ( $srv, $name ) = @_;
@@ -45,7 +38,7 @@ subtest 'OpenAI verified: llm.chat event with model and tokens, regime in the tr
     $sim->reset;
     $sim->config( llm_regime => 'range' );
     my $env = { %{ $sim->base_env( only => [qw(databento openai)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_open() );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $id = new_bot( $srv, 'llm1' );
     my $t  = tick( $srv, $id );
@@ -81,7 +74,7 @@ subtest 'OpenAI failing (503): Anthropic serves' => sub {
     $sim->reset;
     $sim->config( llm_regime => 'trend' );
     my $env = { %{ $sim->base_env( only => [qw(databento openai anthropic)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_open() );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     $sim->fault( provider => 'openai', mode => 'status', status => 503, path => 'chat/completions' );
     my $id = new_bot( $srv, 'llm2' );
@@ -106,7 +99,7 @@ subtest 'OpenAI failing (503): Anthropic serves' => sub {
 subtest 'no LLM connected: start refused (requires_ai), a tick does not trade' => sub {
     $sim->reset;
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_open() );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $id = new_bot( $srv, 'llm3' );
     my $r  = $srv->post("/api/bots/$id/start");

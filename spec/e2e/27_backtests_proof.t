@@ -11,32 +11,11 @@ use Test::More;
 use POSIX qw(strftime);
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 
-sub home_open {
-    my $home = copy_home();
-    write_file( "$home/scripts/strategies/flip.lua", <<'LUA' );
--- Test fixture: ENTRY BUY 1 when flat, EXIT when in a position. Input ctx, output a decision.
-return { name = "flip", requires_ai = false, params = {},
-  decide = function(ctx)
-    local q = ctx.position and ctx.position.qty or 0
-    if q == 0 then
-      return { action = "ENTRY", side = "BUY", qty = 1, reason_code = "TEST_ENTRY", reason_human = "flat: enter",
-               confidence = 0.5, signals = { flat = true }, feature_keys_used = { "close" } }
-    end
-    return { action = "EXIT", side = q > 0 and "SELL" or "BUY", qty = math.abs(q), reason_code = "TEST_EXIT",
-             reason_human = "in a position: exit", confidence = 0.5, signals = { flat = false },
-             feature_keys_used = { "close" } }
-  end }
-LUA
-    write_file( "$home/scripts/market_hours.lua", <<'LUA' );
--- Test fixture: the market is always RTH. Input (ts, symbol), output a session.
-return { session = function(ts, symbol) return { open = true, session = "RTH", next_change = ts + 3600 } end }
-LUA
-    return $home;
-}
 
 sub iso { strftime( '%Y-%m-%dT%H:%M:%SZ', gmtime( $_[0] ) ) }
 sub rows { my ( $srv, $sql ) = @_; [ psql_rows( $srv->db, $sql ) ] }
@@ -62,7 +41,7 @@ sub run_backtest {
 }
 
 my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-my $srv = start_server( env => $env, home => home_open() );
+my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
 $srv->post( '/api/integrations/verify', { all => \1 } );
 my $id = new_bot( $srv, 'bt1' );
 my $end = int( time / 60 ) * 60 - 60;

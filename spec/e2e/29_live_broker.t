@@ -15,32 +15,11 @@ use Test::More;
 use JSON::PP;
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 
-sub home_with {
-    my $home = copy_home();
-    write_file( "$home/scripts/strategies/flip.lua", <<'LUA' );
--- Test fixture: ENTRY BUY 1 when flat, EXIT when in a position. Input ctx, output a decision.
-return { name = "flip", requires_ai = false, params = {},
-  decide = function(ctx)
-    local q = ctx.position and ctx.position.qty or 0
-    if q == 0 then
-      return { action = "ENTRY", side = "BUY", qty = 1, reason_code = "TEST_ENTRY", reason_human = "flat: enter",
-               confidence = 0.5, signals = { flat = true }, feature_keys_used = { "close" } }
-    end
-    return { action = "EXIT", side = q > 0 and "SELL" or "BUY", qty = math.abs(q), reason_code = "TEST_EXIT",
-             reason_human = "in a position: exit", confidence = 0.5, signals = { flat = false },
-             feature_keys_used = { "close" } }
-  end }
-LUA
-    write_file( "$home/scripts/market_hours.lua", <<'LUA' );
--- Test fixture: the market is always RTH. Input (ts, symbol), output a session.
-return { session = function(ts, symbol) return { open = true, session = "RTH", next_change = ts + 3600 } end }
-LUA
-    return $home;
-}
 
 sub new_bot {
     my ( $srv, $name ) = @_;
@@ -64,7 +43,7 @@ sub set_trading {
 
 sub start_verified {
     my $env = { %{ $sim->base_env( only => [qw(databento ironbeam)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with() );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     for my $p (qw(databento ironbeam)) {
         my $r = $srv->post( '/api/integrations/verify', { provider_id => $p } );
         is( $r->{status}, 200, "verify $p" );
@@ -176,7 +155,7 @@ subtest 'simulator: Tradovate account list and placeorder answer like the refere
 subtest 'Tradovate as the execution primary: one login, one placeorder in the reference shape, zero fills' => sub {
     $sim->reset;
     my $env = { %{ $sim->base_env( only => [qw(databento tradovate)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => home_with() );
+    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
     for my $p (qw(databento tradovate)) {
         is( $srv->post( '/api/integrations/verify', { provider_id => $p } )->{json}{reason_code}, 'OK', "verify $p" );
     }
