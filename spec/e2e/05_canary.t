@@ -98,21 +98,7 @@ $srv->get( $GH{status} );
 $srv->get( $GH{readyz} );
 
 # ---- nothing leaked -----------------------------------------------------------------------
-sub strings_of {
-    my $v = shift;
-    return ref $v eq 'HASH' ? map { ( $_, strings_of( $v->{$_} ) ) } keys %$v
-      : ref $v eq 'ARRAY' ? map { strings_of($_) } @$v
-      : defined $v ? ($v) : ();
-}
-my @leaks;
-my $i = 0;
-for my $r ( $srv->responses ) {
-    $i++;
-    my $headers = join "\n", map { my $k = $_; map {"$k: $_"} ref $r->{headers}{$k} ? @{ $r->{headers}{$k} } : $r->{headers}{$k} } keys %{ $r->{headers} };
-    push @leaks, find_leaks( $r->{content}, \@secrets, "response $i body" );
-    push @leaks, find_leaks( $headers, \@secrets, "response $i headers" );
-    push @leaks, find_leaks( join( "\n", strings_of( $r->{json} ) ), \@secrets, "response $i decoded JSON" ) if $r->{json};
-}
+my ( $i, @leaks ) = response_leaks( $srv, \@secrets, '' );
 ok( $i >= 15, "scanned $i responses" );
 
 is( $srv->stop, 0, 'SIGTERM: exit status 0' );

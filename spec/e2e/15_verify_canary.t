@@ -150,23 +150,11 @@ ok( scalar find_leaks( $sent, [ $envB->{UNUSUAL_WHALES_API_KEY} ], 'sim' ), 'con
 ok( wait_for( sub { ( psql_rows( $A->db, q{SELECT count(*) FROM verifications} ) )[0][0] >= 17 }, 15, 'verification rows' ), 'server A wrote verification rows' );
 
 # ---------------------------------------------------------------- nothing leaked
-sub strings_of {
-    my $v = shift;
-    return ref $v eq 'HASH' ? map { ( $_, strings_of( $v->{$_} ) ) } keys %$v
-      : ref $v eq 'ARRAY' ? map { strings_of($_) } @$v
-      : defined $v ? ($v) : ();
-}
 my @leaks;
 for my $srv ( [ A => $A ], [ B => $B ] ) {
     my ( $name, $s ) = @$srv;
-    my $i = 0;
-    for my $r ( $s->responses ) {
-        $i++;
-        my $headers = join "\n", map { my $k = $_; map {"$k: $_"} ref $r->{headers}{$k} ? @{ $r->{headers}{$k} } : $r->{headers}{$k} } keys %{ $r->{headers} };
-        push @leaks, find_leaks( $r->{content}, \@secrets, "server $name response $i body" );
-        push @leaks, find_leaks( $headers, \@secrets, "server $name response $i headers" );
-        push @leaks, find_leaks( join( "\n", strings_of( $r->{json} ) ), \@secrets, "server $name response $i decoded JSON" ) if $r->{json};
-    }
+    my ( $i, @found ) = response_leaks( $s, \@secrets, "server $name " );
+    push @leaks, @found;
     ok( $i >= 40, "server $name: scanned $i responses" );
     is( $s->stop, 0, "server $name: SIGTERM, exit status 0" );
     my $log = $s->log_text;

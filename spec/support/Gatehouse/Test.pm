@@ -47,7 +47,7 @@ our @EXPORT = qw(
   start_server run_cmd free_port wait_for
   parse_log_line log_records
   is_hex32 envelope_ok error_ok json_bool
-  canary_forms find_leaks
+  canary_forms find_leaks response_leaks
 );
 
 # ---- names the runtime defines (keep them here) ----------------------------------
@@ -616,6 +616,30 @@ sub find_leaks {
 #   cmd     => [...]          run this instead of `bin/gatehouse serve @args`
 #   wait    => 0              return at once (then call ->wait_healthy)
 #   timeout => s              how long to wait for GET /healthz = 200 (default 15)
+# Every string of a decoded JSON value (keys and values), for leak scans.
+sub _json_strings {
+    my $v = shift;
+    return ref $v eq 'HASH' ? map { ( $_, _json_strings( $v->{$_} ) ) } keys %$v
+      : ref $v eq 'ARRAY' ? map { _json_strings($_) } @$v
+      : defined $v ? ($v) : ();
+}
+
+# response_leaks($srv, \@secrets, $label) -> ($scanned, @leaks): every response the server object received —
+# body, headers and the decoded JSON's strings — searched for every form of every secret (find_leaks).
+sub response_leaks {
+    my ( $srv, $secrets, $label ) = @_;
+    my ( $i, @leaks ) = (0);
+    for my $r ( $srv->responses ) {
+        $i++;
+        my $h = $r->{headers};
+        my $headers = join "\n", map { my $k = $_; map {"$k: $_"} ref $h->{$k} ? @{ $h->{$k} } : $h->{$k} } keys %$h;
+        push @leaks, find_leaks( $r->{content}, $secrets, "${label}response $i body" );
+        push @leaks, find_leaks( $headers, $secrets, "${label}response $i headers" );
+        push @leaks, find_leaks( join( "\n", _json_strings( $r->{json} ) ), $secrets, "${label}response $i decoded JSON" ) if $r->{json};
+    }
+    return ( $i, @leaks );
+}
+
 sub start_server {
     my (%o) = @_;
     my $db = exists $o{db} ? $o{db} : new_database();
