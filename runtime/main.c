@@ -36,6 +36,9 @@
 #include "metrics.h"
 #include "scheduler.h"
 #include "status.h"
+#include "api_variables.h"
+#include "api_ai_ops.h"
+#include "variables.h"
 
 #include <sys/stat.h>
 
@@ -73,6 +76,8 @@ static const struct http_route routes[] = {
     {"GET", "/api/bots/:id/runs", api_bots_runs},
     {"GET", "/api/bots/:id/proof", api_bots_proof},
     {"GET", "/api/jobs/:id", api_jobs_get},
+    {"GET", "/api/variables", api_variables_list},
+    {"GET", "/api/ai-ops", api_ai_ops},
     {NULL, NULL, NULL},
 };
 
@@ -185,6 +190,7 @@ static void on_policy_reload(int ok, const char *reason, const char *version, co
              ok ? version : error);
     telemetry_system_event("policy.reload", ok ? "info" : "SEV-2", "policy", msg, trace,
                            NULL);
+    if (ok) variables_sync(trace); /* profit_variables follows scripts/variables.lua */
     if (!ok) alerts_notify("policy", "policy:reload_failed", "SEV-2", "gatehouse: policy reload failed", msg, trace);
 }
 
@@ -244,6 +250,11 @@ static int start_subsystems(char *err, size_t errlen)
         return -1;
     }
     if (telemetry_start(base, spill, cfg.retention_days, err, errlen) < 0) return -1;
+    if (variables_start(base) < 0) {
+        snprintf(err, errlen, "cannot start the variable catalog");
+        return -1;
+    }
+    telemetry_set_usage_listener(variables_note_usage);
     if (verify_init(base, cfg.database_url, !(bg && strcmp(bg, "0") == 0), err, errlen) < 0) return -1;
     const char *alerts = getenv("GATEHOUSE_ALERTS");
     if (alerts && strcmp(alerts, "0") == 0)
@@ -300,6 +311,8 @@ out:
     telemetry_stop(1000);
     http_free();
     db_pool_stop();
+    telemetry_set_usage_listener(NULL);
+    variables_stop();
     policy_shutdown();
     metrics_reset();
     if (drain_timer) event_free(drain_timer);

@@ -113,10 +113,13 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
     json_object_set_new(t->summary, "outcome", json_string(outcome));
     json_object_set_new(t->summary, "reason_code", reason_code ? json_string(reason_code) : json_null());
     json_object_set_new(t->summary, "latency_ms", json_integer(latency));
+    json_t *meta = json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
+                             "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null()));
+    /* the variables the strategy decided on: the variable catalog's last_seen_at / used_by_bot_ids come from here */
+    if (json_is_array(json_object_get(t->summary, "feature_keys_used")))
+        json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
     usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
-          latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL,
-          json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
-                    "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null())));
+          latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL, meta);
     write_sql(t, "UPDATE bot_instances SET last_heartbeat_at = now(), last_tick_at = now() "
                  "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
