@@ -51,7 +51,7 @@ static const char *AI_OPS_SQL =
     "  'p95', a.p95), 'input_tokens', a.in_tok, 'output_tokens', a.out_tok, 'purposes', coalesce(p.j, '{}'::json), "
     "  'last_call_at', " API_TS("l.created_at") ", 'last_trace_id', l.trace_id, 'last_status', l.status, "
     "  'last_error_code', l.error_code)::text, "
-    "  " API_TS("now() - make_interval(hours => $2::int)") ", " API_TS("now()") " "
+    "  " API_TS("(now() - make_interval(hours => $2::int))") ", " API_TS("now()") " "
     "FROM agg a LEFT JOIN codes c ON c.provider_id = a.provider_id AND c.model IS NOT DISTINCT FROM a.model "
     "LEFT JOIN purposes p ON p.provider_id = a.provider_id AND p.model IS NOT DISTINCT FROM a.model "
     "LEFT JOIN last l ON l.provider_id = a.provider_id AND l.model IS NOT DISTINCT FROM a.model "
