@@ -15,7 +15,8 @@ INPUT
             proof_24h = n,                   -- its OK provider calls (not runner/risk_engine) in the window
             traces = { decisions, no_trades, policy_errors, last_decision_at, last_no_trade_at,
                        avg_confidence, confidence_n },                        -- its latest traces
-            risk   = { ok, blocked, error, by_code = { CODE = n }, max_usage, max_usage_limit },
+            risk   = { ok, blocked, error, by_code = { CODE = n },      -- its last risk.check events
+                       usage = { contracts, daily_loss, drawdown, order_rate } },  -- latest decision's ratios
             orders = { total, filled, submitted, intents, blocked, rejected, cancelled, live, simulated_fills,
                        real_fills, avg_real_fill_latency_ms, avg_sim_fill_latency_ms, avg_slippage_ticks },
             instance = nil | { state, breaker_state, heartbeat_age_s, heartbeat_timeout_s, restart_count },
@@ -90,6 +91,7 @@ local LEVEL = { LOCKED = 0, SUPERVISED = 1, LIMITED_AUTONOMY = 2, FULL_AUTONOMY 
 local SUBS = { "data_reliability", "decision_quality", "risk_discipline", "execution_health", "supervisor_trust" }
 local BREACHES = { MAX_DAILY_LOSS = true, MAX_DRAWDOWN = true }   -- a limit hit, not just refused
 local NEUTRAL = { MARKET_CLOSED = true }                           -- not the bot's doing
+local USAGE_KEYS = { "contracts", "daily_loss", "drawdown", "order_rate" }  -- scripts/risk.lua usage ratios
 
 ---------------------------------------------------------------------------------------------------
 -- Helpers
@@ -253,9 +255,12 @@ local function risk_discipline(b, sys, th, now, f)
       add(s, "violation." .. code, k, -p, "%s refused %d order(s)", code, k)
     end
   end
-  local usage = num(e.max_usage, nil)
+  local usage, which = nil, nil
+  for _, k in ipairs(USAGE_KEYS) do   -- the latest decision's risk_snapshot.usage ratios (used / limit)
+    local u = num(tbl(e.usage)[k], nil)
+    if u and (usage == nil or u > usage) then usage, which = u, k end
+  end
   if usage then
-    local which = type(e.max_usage_limit) == "string" and e.max_usage_limit or "a limit"
     add(s, "limit_usage", usage, usage >= r.usage_warn and -r.usage_penalty or 0,
         "latest decision used %d%% of %s", pct(usage), which)
   end

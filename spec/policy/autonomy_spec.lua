@@ -43,7 +43,7 @@ local function healthy(over)
     proof_24h = 20,
     traces = { decisions = 4, no_trades = 16, policy_errors = 0, last_decision_at = NOW - 60,
                last_no_trade_at = NOW - 30, avg_confidence = 0.6, confidence_n = 4 },
-    risk = { ok = 20, blocked = 0, error = 0, by_code = {}, max_usage = 0.5, max_usage_limit = "max_contracts" },
+    risk = { ok = 20, blocked = 0, error = 0, by_code = {}, usage = { contracts = 0.5, daily_loss = 0 } },
     orders = { total = 4, filled = 3, submitted = 1, intents = 0, blocked = 0, rejected = 0, cancelled = 0,
                live = 0, simulated_fills = 3, real_fills = 0, avg_sim_fill_latency_ms = 60000,
                avg_slippage_ticks = 1 },
@@ -203,7 +203,7 @@ r = A.score(healthy({ risk = { ok = 18, blocked = 2, error = 0, by_code = { MAX_
 spec.is(r.risk_discipline_score, 60, "one daily-loss breach: risk discipline 60; MARKET_CLOSED is neutral")
 r = A.score(healthy({ risk = { ok = 10, blocked = 10, error = 0, by_code = { ORDER_RATE = 10 } } }), system())
 spec.is(r.risk_discipline_score, 50, "ten ORDER_RATE refusals: capped penalty, 50")
-r = A.score(healthy({ risk = merge(healthy().risk, { max_usage = 0.95 }) }), system())
+r = A.score(healthy({ risk = merge(healthy().risk, { usage = { contracts = 0.5, drawdown = 0.95 } }) }), system())
 spec.is(r.risk_discipline_score, 85, "95 % of a limit used: risk discipline 85")
 
 r = A.score(healthy({ orders = { total = 4, filled = 2, rejected = 2, real_fills = 2, avg_real_fill_latency_ms = 5000 } }),
