@@ -18,7 +18,9 @@ INPUT
       breakers  = { { bot_id = "uuid", state = "OPEN" | "HALF_OPEN" | "CLOSED", bot_name = "…" }, … },
       redis     = nil | <the redis provider entry> }               -- else found in providers by id
     req = { stage = "PAPER" | "SHADOW" | "LIVE", requires_ai = bool | nil, bot_id = "uuid" | nil,
-            autonomy_tier = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY" }
+            autonomy_tier = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY",
+            autonomy_score = nil | 0–100,                  -- scripts/autonomy.lua's result for the bot:
+            autonomy_reason = nil | "…", autonomy_fix = nil | "…" }  -- its first blocker, in words
   A snapshot that is not a table raises (C fails closed); a missing sub-table reads as unhealthy.
 
 OUTPUT
@@ -504,6 +506,11 @@ local function invalid_request(req)
     why = "bot_id must be a string"
   elseif req.autonomy_tier ~= nil and not TIERS[req.autonomy_tier] then
     why = "unknown autonomy_tier " .. tostring(req.autonomy_tier)
+  elseif req.autonomy_score ~= nil and type(req.autonomy_score) ~= "number" then
+    why = "autonomy_score must be a number"
+  elseif (req.autonomy_reason ~= nil and type(req.autonomy_reason) ~= "string")
+      or (req.autonomy_fix ~= nil and type(req.autonomy_fix) ~= "string") then
+    why = "autonomy_reason and autonomy_fix must be strings"
   end
   if not why then return nil end
   return blocker("VALIDATION_FAILED", SEV2, "bot", "Invalid start request",
@@ -538,10 +545,13 @@ function M.safe_start(req, snapshot)
   end
   local tier = req.autonomy_tier
   if tier == "LOCKED" or (tier == "SUPERVISED" and live) then
+    local score = type(req.autonomy_score) == "number" and (" (score " .. math.floor(req.autonomy_score) .. ")") or ""
+    local why = type(req.autonomy_reason) == "string" and req.autonomy_reason ~= "" and (" " .. req.autonomy_reason) or ""
+    local fix = type(req.autonomy_fix) == "string" and req.autonomy_fix ~= "" and (req.autonomy_fix .. " ") or ""
     out[#out + 1] = blocker("AUTONOMY_TIER_LOCKED", SEV2, "bot", "Autonomy tier " .. tier,
-      tier == "LOCKED" and "The bot's autonomy tier is LOCKED: it may not start on its own."
-        or "The bot's autonomy tier is SUPERVISED: LIVE needs LIMITED_AUTONOMY or FULL_AUTONOMY.",
-      "Raise the bot's autonomy score (see its breakdown on Autonomy), " ..
+      (tier == "LOCKED" and "The bot's autonomy tier is LOCKED" .. score .. ": it may not start on its own."
+        or "The bot's autonomy tier is SUPERVISED" .. score .. ": LIVE needs LIMITED_AUTONOMY or FULL_AUTONOMY.") .. why,
+      fix .. "Raise the bot's autonomy score (GET /api/bots/:id/autonomy-score lists what is missing), " ..
         (tier == "LOCKED" and "then start it again." or "or start it as PAPER or SHADOW."),
       nil, req.bot_id)
   end

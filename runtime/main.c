@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "api_integrations.h"
+#include "api_autonomy.h"
+#include "autonomy.h"
 #include "api_bots.h"
 #include "api_jobs.h"
 #include "backtest.h"
@@ -78,6 +80,8 @@ static const struct http_route routes[] = {
     {"GET", "/api/jobs/:id", api_jobs_get},
     {"GET", "/api/variables", api_variables_list},
     {"GET", "/api/ai-ops", api_ai_ops},
+    {"GET", "/api/bots/:id/autonomy-score", api_autonomy_get},
+    {"POST", "/api/bots/:id/autonomy-score", api_autonomy_recompute},
     {NULL, NULL, NULL},
 };
 
@@ -262,7 +266,7 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
-    if (scheduler_start(base) < 0 || status_start(base) < 0) {
+    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || status_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;
     }
@@ -302,6 +306,7 @@ static int cmd_serve(void)
     LOG_INFO(NULL, "stopped", NULL);
     rc = 0;
 out:
+    autonomy_stop();
     status_stop();
     scheduler_stop();
     alerts_shutdown();

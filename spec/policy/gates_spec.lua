@@ -372,6 +372,16 @@ decide({ stage = "PAPER", autonomy_tier = "LOCKED", bot_id = BOT }, snapshot(HEA
 decide({ stage = "PAPER", autonomy_tier = "SUPERVISED" }, snapshot(HEALTHY), {}, "SUPERVISED may start PAPER")
 decide({ stage = "LIVE", autonomy_tier = "SUPERVISED" }, snapshot(HEALTHY), { "AUTONOMY_TIER_LOCKED" },
   "SUPERVISED may not start LIVE")
+d = decide({ stage = "PAPER", autonomy_tier = "LOCKED", bot_id = BOT, autonomy_score = 12,
+             autonomy_reason = "The bot's own bars calls are failing.", autonomy_fix = "Check the symbol." },
+           snapshot(HEALTHY), { "AUTONOMY_TIER_LOCKED" }, "LOCKED with the autonomy blocker's words")
+spec.ok(has_text(d.blockers[1].reason_human, "LOCKED (score 12)") and has_text(d.blockers[1].reason_human, "bars calls are failing"),
+  "the tier blocker says the score and why")
+spec.ok(has_text(d.blockers[1].suggested_fix, "Check the symbol."), "and carries the autonomy fix")
+decide({ stage = "PAPER", autonomy_tier = "LOCKED", autonomy_score = "low" }, snapshot(HEALTHY), { "VALIDATION_FAILED" },
+  "autonomy_score of the wrong type denied")
+decide({ stage = "LIVE", autonomy_tier = "LIMITED_AUTONOMY" }, snapshot(HEALTHY), {},
+  "LIMITED_AUTONOMY may start LIVE (risk.lua reduces its limits)")
 spec.ok(not pcall(G.evaluate, nil), "evaluate(nil) raises (C fails closed)")
 r = G.evaluate({})
 spec.same({ r.system_status, r.autonomy_allowed }, { "BLOCKED", false }, "an empty snapshot fails closed")
