@@ -130,6 +130,32 @@ void session_clear_cookie(struct http_ctx *ctx)
 
 /* ---- resolve ---- */
 
+/* Caches the session row res (columns: user id, username, role, two_factor_enabled, public id, expires_at
+ * and two_factor_verified_at as epoch seconds) under hash, confirmed now. */
+static struct cached *cache_put(const unsigned char hash[32], struct pg_result *res, time_t now)
+{
+    struct cached *c = cache_slot(hash);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->used = 1;
+    memcpy(c->hash, hash, 32);
+    snprintf(c->who.user_id, sizeof c->who.user_id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(c->who.username, sizeof c->who.username, "%s", PQgetvalue(res, 0, 1));
+    const char *role = PQgetvalue(res, 0, 2);
+    c->who.role = strcmp(role, "admin") == 0 ? HTTP_ROLE_ADMIN : strcmp(role, "operator") == 0 ? HTTP_ROLE_OPERATOR
+                                                                                              : HTTP_ROLE_VIEWER;
+    c->who.two_factor_enabled = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    snprintf(c->who.session_id, sizeof c->who.session_id, "%s", PQgetvalue(res, 0, 4));
+    c->expires_at = (time_t)atoll(PQgetvalue(res, 0, 5));
+    c->two_factor_at = (time_t)atoll(PQgetvalue(res, 0, 6));
+    c->checked_at = c->last_seen = now;
+    return c;
+}
+
+#define SESSION_COLUMNS                                                                                          \
+    "u.id, u.username, u.role, u.two_factor_enabled, s.public_id, extract(epoch FROM s.expires_at)::bigint,"   \
+    " coalesce(extract(epoch FROM s.two_factor_verified_at)::bigint, 0)"
+
 struct lookup {
     struct http_ctx *ctx;
     http_session_done done;
@@ -159,24 +185,11 @@ static void on_lookup(struct pg_result *res, const char *err, void *arg)
         free(l);
         return;
     }
-    if (!(c = cache_slot(l->hash))) {
+    if (!(c = cache_put(l->hash, res, now))) {
         l->done(l->ctx, -1);
         free(l);
         return;
     }
-    memset(c, 0, sizeof *c);
-    c->used = 1;
-    memcpy(c->hash, l->hash, 32);
-    snprintf(c->who.user_id, sizeof c->who.user_id, "%s", PQgetvalue(res, 0, 0));
-    snprintf(c->who.username, sizeof c->who.username, "%s", PQgetvalue(res, 0, 1));
-    const char *role = PQgetvalue(res, 0, 2);
-    c->who.role = strcmp(role, "admin") == 0 ? HTTP_ROLE_ADMIN : strcmp(role, "operator") == 0 ? HTTP_ROLE_OPERATOR
-                                                                                              : HTTP_ROLE_VIEWER;
-    c->who.two_factor_enabled = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
-    snprintf(c->who.session_id, sizeof c->who.session_id, "%s", PQgetvalue(res, 0, 4));
-    c->expires_at = (time_t)atoll(PQgetvalue(res, 0, 5));
-    c->two_factor_at = (time_t)atoll(PQgetvalue(res, 0, 6));
-    c->checked_at = c->last_seen = now;
     fill_principal(l->ctx, c, now);
     l->done(l->ctx, 0);
     free(l);
@@ -216,10 +229,7 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
                  "  WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > now()"
                  "    AND last_seen_at > now() - make_interval(secs => $2::int)"
                  "  RETURNING user_id, public_id, expires_at, two_factor_verified_at)"
-                 " SELECT u.id, u.username, u.role, u.two_factor_enabled, s.public_id,"
-                 "  extract(epoch FROM s.expires_at)::bigint,"
-                 "  coalesce(extract(epoch FROM s.two_factor_verified_at)::bigint, 0)"
-                 " FROM s JOIN users u ON u.id = s.user_id WHERE u.disabled_at IS NULL",
+                 " SELECT " SESSION_COLUMNS " FROM s JOIN users u ON u.id = s.user_id WHERE u.disabled_at IS NULL",
                  2, p, DB_TIMEOUT_MS, on_lookup, l) < 0)
         on_lookup(NULL, "queue full", l);
 }
@@ -231,6 +241,7 @@ struct create {
     session_created_cb cb;
     void *arg;
     char token[AUTH_TOKEN_LEN + 1];
+    unsigned char hash[32];
 };
 
 static void on_created(struct pg_result *res, const char *err, void *arg)
@@ -239,8 +250,10 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
     if (!res || PQntuples(res) != 1) {
         cr->cb(cr->ctx, -1, NULL, res ? "no row" : err, cr->arg);
     } else {
+        /* cached at once: the new session works even if Postgres goes away right after the sign-in */
+        cache_put(cr->hash, res, time(NULL));
         set_cookie(cr->ctx, cr->token, auth_cfg.absolute_s);
-        cr->cb(cr->ctx, 0, PQgetvalue(res, 0, 0), NULL, cr->arg);
+        cr->cb(cr->ctx, 0, PQgetvalue(res, 0, 4), NULL, cr->arg);
     }
     sodium_memzero(cr, sizeof *cr);
     free(cr);
@@ -259,6 +272,7 @@ void session_create(struct http_ctx *ctx, const char *user_id, int two_factor_ve
     cr->cb = cb;
     cr->arg = arg;
     auth_new_token(cr->token, hex);
+    sodium_hex2bin(cr->hash, sizeof cr->hash, hex, 64, NULL, NULL, NULL);
     /* rotation: the session the request came with (if any) ends here */
     if (read_cookie(ctx, old, sizeof old) == 0 && auth_token_hash(old, old_hex, old_hash) == 0) session_forget(old_hash);
     sodium_memzero(old, sizeof old);
@@ -271,8 +285,8 @@ void session_create(struct http_ctx *ctx, const char *user_id, int two_factor_ve
                  " ins AS (INSERT INTO sessions (id_hash, user_id, expires_at, two_factor_verified_at, ip, user_agent)"
                  "  VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3::int),"
                  "          CASE WHEN $4::boolean THEN now() END, nullif($5, ''), nullif($6, ''))"
-                 "  RETURNING public_id)"
-                 " SELECT public_id FROM ins",
+                 "  RETURNING *)"
+                 " SELECT " SESSION_COLUMNS " FROM ins s JOIN users u ON u.id = s.user_id",
                  7, p, DB_TIMEOUT_MS, on_created, cr) < 0)
         on_created(NULL, "queue full", cr);
 }

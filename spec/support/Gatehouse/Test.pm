@@ -969,6 +969,16 @@ sub fresh_2fa {
     return $r;
 }
 
+# client() → a second client of the same server with its own (empty) cookie jar, e.g. to sign in as
+# another user or to call unauthenticated. Use it for requests only (it does not own the process).
+sub client {
+    my ($self) = @_;
+    my $c = bless { %$self, jar => Gatehouse::Test::CookieJar->new, responses => [], auto_auth => 0, auth_done => 1,
+                    totp_secret => undef, totp_last_step => {}, is_client => 1 }, ref $self;
+    $c->{http} = HTTP::Tiny->new( timeout => 10, keep_alive => 0, cookie_jar => $c->{jar}, agent => 'gatehouse-e2e/1' );
+    return $c;
+}
+
 # auth_headers() → { Cookie, Origin } of this object's session, for raw clients (http_parallel).
 sub auth_headers {
     my ($self) = @_;
@@ -993,6 +1003,7 @@ sub signal {
 # signal n). A server that hangs is SIGKILLed and the stop counts as a failed test.
 sub stop {
     my ( $self, %o ) = @_;
+    croak 'stop: a client() does not own the server process' if $self->{is_client};
     return $self->{exit_code} unless $self->alive;
     kill 'TERM', $self->{pid};
     my $deadline = time + ( $o{timeout} // 10 );
