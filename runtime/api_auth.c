@@ -600,7 +600,7 @@ void api_auth_sessions_list(struct http_ctx *ctx)
     const char *p[6] = {ctx->auth.user_id, ctx->auth.session_id, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim, idle};
     if (db_query("SELECT json_build_object('id', s.public_id, 'created_at', " API_TS("s.created_at") ","
                  "  'last_seen_at', " API_TS("s.last_seen_at") ", 'expires_at', " API_TS("s.expires_at") ","
-                 "  'idle_expires_at', " API_TS("s.last_seen_at + make_interval(secs => $6::int)") ","
+                 "  'idle_expires_at', " API_TS("(s.last_seen_at + make_interval(secs => $6::int))") ","
                  "  'ip', s.ip, 'user_agent', s.user_agent, 'two_factor_verified_at', "
                  API_TS("s.two_factor_verified_at") ", 'current', s.public_id::text = $2)::text,"
                  "  " API_TS("s.created_at") " || '_' || s.public_id"

@@ -197,7 +197,7 @@ static void on_lookup(struct pg_result *res, const char *err, void *arg)
 
 void session_resolve(struct http_ctx *ctx, http_session_done done)
 {
-    char token[128], hex[AUTH_HASH_HEX], idle[16];
+    char token[128], hex[AUTH_HASH_HEX], idle[16], seen[24];
     unsigned char hash[32];
     time_t now = time(NULL);
     struct cached *c;
@@ -223,14 +223,17 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
     l->done = done;
     memcpy(l->hash, hash, 32);
     snprintf(idle, sizeof idle, "%d", auth_cfg.idle_s);
-    const char *p[2] = {hex, idle};
+    snprintf(seen, sizeof seen, "%lld", c ? (long long)c->last_seen : 0LL);
+    const char *p[3] = {hex, idle, seen};
     /* one statement: validity (not expired, not idle), last_seen_at bump, the user's current role */
     if (db_query("WITH s AS (UPDATE sessions SET last_seen_at = now()"
                  "  WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > now()"
-                 "    AND last_seen_at > now() - make_interval(secs => $2::int)"
+                 /* the idle base is the later of the row's and this instance's last sighting: requests
+                  * served from the cache do not write last_seen_at */
+                 "    AND greatest(last_seen_at, to_timestamp($3::bigint)) > now() - make_interval(secs => $2::int)"
                  "  RETURNING user_id, public_id, expires_at, two_factor_verified_at)"
                  " SELECT " SESSION_COLUMNS " FROM s JOIN users u ON u.id = s.user_id WHERE u.disabled_at IS NULL",
-                 2, p, DB_TIMEOUT_MS, on_lookup, l) < 0)
+                 3, p, DB_TIMEOUT_MS, on_lookup, l) < 0)
         on_lookup(NULL, "queue full", l);
 }
 

@@ -153,7 +153,7 @@ subtest 'roles: viewer reads, operator runs bots, admin manages users and the sw
 
 subtest 'CSRF: state-changing requests with a session need this server\'s Origin' => sub {
     my $srv = start_server( env => $QUIET );
-    my $body = { name => 'csrf', strategy => 'flip', symbol => 'ESZ6', timeframe => '1m' };
+    my $body = { name => 'csrf', strategy => 'sma_cross', symbol => 'ESZ6', timeframe => '1m' };
     my $r = $srv->post( '/api/bots', $body, { Origin => 'http://evil.example' } );
     error_ok( $r, 403, 'FORBIDDEN', 'cross-origin POST' );
     is( $r->{json}{check}, 'origin', 'the answer names the Origin check' );
