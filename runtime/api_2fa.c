@@ -161,11 +161,11 @@ static void on_factor_user(struct pg_result *res, const char *err, void *arg)
         factor_done(f, FACTOR_NOT_ENROLLED);
         return;
     }
-    if (!auth_enc_key_ok()) {
-        factor_done(f, FACTOR_NO_KEY);
-        return;
-    }
     if (!f->use_backup) {
+        if (!auth_enc_key_ok()) { /* backup codes are hashes and need no key: they stay a recovery path */
+            factor_done(f, FACTOR_NO_KEY);
+            return;
+        }
         check_totp(f, PQgetvalue(res, 0, 1), atoll(PQgetvalue(res, 0, 2)));
         return;
     }

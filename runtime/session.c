@@ -89,7 +89,8 @@ static void fill_principal(struct http_ctx *ctx, struct cached *c, time_t now)
     ctx->auth = c->who;
     ctx->auth.session = 1;
     memcpy(ctx->auth.session_hash, c->hash, 32);
-    ctx->auth.fresh_2fa = c->two_factor_at && now - c->two_factor_at <= auth_cfg.fresh_2fa_s;
+    /* whole seconds, rounded down on both sides: the window may close up to 1 s early, never late */
+    ctx->auth.fresh_2fa = c->two_factor_at && now - c->two_factor_at < auth_cfg.fresh_2fa_s;
     c->last_seen = now;
 }
 
@@ -153,8 +154,8 @@ static struct cached *cache_put(const unsigned char hash[32], struct pg_result *
 }
 
 #define SESSION_COLUMNS                                                                                          \
-    "u.id, u.username, u.role, u.two_factor_enabled, s.public_id, extract(epoch FROM s.expires_at)::bigint,"   \
-    " coalesce(extract(epoch FROM s.two_factor_verified_at)::bigint, 0)"
+    "u.id, u.username, u.role, u.two_factor_enabled, s.public_id, floor(extract(epoch FROM s.expires_at))::bigint," \
+    " coalesce(floor(extract(epoch FROM s.two_factor_verified_at))::bigint, 0)"
 
 struct lookup {
     struct http_ctx *ctx;

@@ -32,7 +32,8 @@ sub oath {
 }
 
 my @SECRETS;    # every secret value the database must not hold in plaintext
-my $srv = start_server( env => { %$QUIET, GATEHOUSE_2FA_TEMP_TTL_S => 3, GATEHOUSE_FRESH_2FA_S => 4 } );
+# many deliberate failures below: the brute-force ban (spec 33) must not interfere
+my $srv = start_server( env => { %$QUIET, GATEHOUSE_2FA_TEMP_TTL_S => 3, GATEHOUSE_FRESH_2FA_S => 4, GATEHOUSE_AUTH_MAX_FAILURES => 100 } );
 push @SECRETS, $PW, $srv->jar->get('gh_session');
 
 # ---------------------------------------------------------------- enrollment
