@@ -16,7 +16,8 @@ INPUT
                     missing_env_vars, required_env_vars, last_verified_at, last_ok_at, last_used_at,
                     proof_24h, error_code, last_verify_outcome, reason_human, suggested_fix, … },
       breakers  = { { bot_id = "uuid", state = "OPEN" | "HALF_OPEN" | "CLOSED", bot_name = "…" }, … },
-      redis     = nil | <the redis provider entry> }               -- else found in providers by id
+      redis     = nil | <the redis provider entry>,                -- else found in providers by id
+      security  = { app_enc_key = bool } }                         -- APP_ENC_KEY set and well formed
     req = { stage = "PAPER" | "SHADOW" | "LIVE", requires_ai = bool | nil, bot_id = "uuid" | nil,
             autonomy_tier = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY",
             autonomy_score = nil | 0–100,                  -- scripts/autonomy.lua's result for the bot:
@@ -58,6 +59,8 @@ CODES (evaluate)
   HEARTBEAT_TIMEOUT            SEV-1 system  scheduler not active, or active without a tick within
                                              scheduler_stale_s (one code for both; message differs)
                                SEV-2 system  event-loop lag above loop_lag_warn_ms
+  ENCRYPTION_KEY_MISSING       SEV-2 system  APP_ENC_KEY unset or malformed: 2FA cannot be set up or checked
+                               (fails closed), so admins cannot turn live trading on
   INTEGRATION_KEY_MISSING      no provider of a category's priority list configured; the fix names the
                                variables of each, in priority order; integration = first listed:
                                SEV-1 system (market_data), SEV-2 live (execution), SEV-2 ai (llm)
@@ -269,6 +272,14 @@ local function check_policy(out, s)
   end
 end
 
+local function check_security(out, s)
+  if tbl(s.security).app_enc_key == true then return end
+  out[#out + 1] = blocker("ENCRYPTION_KEY_MISSING", SEV2, "system", "Encryption key missing",
+    "APP_ENC_KEY is not set (or is not 64 hex characters): TOTP secrets cannot be encrypted, so 2FA " ..
+      "enrollment and verification fail closed and live trading cannot be turned on.",
+    "Set APP_ENC_KEY to the output of `gatehouse keygen` and restart gatehouse.")
+end
+
 local function check_scheduler(out, s, now, th)
   local sc = tbl(s.scheduler)
   local stale_s = num(th.scheduler_stale_s, 10)
@@ -389,6 +400,7 @@ local function gather(s, th, want_stack)
   local db_ok = check_db(out, s, now, th)
   check_policy(out, s)
   local sched_ok = check_scheduler(out, s, now, th)
+  check_security(out, s)
 
   local stack, lists, primaries = {}, {}, {}
   for _, cat in ipairs(CATEGORIES) do

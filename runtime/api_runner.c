@@ -244,3 +244,39 @@ void api_runner_tick(struct http_ctx *ctx)
     if (runner_tick(ctx->params[0], ctx->trace_id, on_ticked, ctx) < 0)
         http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.", "Retry in a second.", NULL);
 }
+
+/* ---- kill-all ---- */
+
+static void on_killed_all(struct pg_result *res, const char *err, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    if (!res) {
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The running instances could not be killed.", "Check the database.", NULL);
+        return;
+    }
+    json_t *bots = json_array();
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        char msg[400];
+        const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+        snprintf(msg, sizeof msg, "%s KILLED (kill-all by %s)", name, ctx->auth.username);
+        telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, NULL);
+        json_array_append_new(bots, json_pack("{s:s, s:s, s:s}", "id", id, "name", name, "state", "KILLED"));
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "kill-all by %s: %d running bot(s) killed", ctx->auth.username, n);
+    telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, NULL);
+    alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
+    http_reply_json(ctx, 200, json_pack("{s:i, s:o}", "killed", n, "bots", bots));
+}
+
+void api_runner_kill_all(struct http_ctx *ctx)
+{
+    /* the kill path of one bot (instance KILLED, desired_state KILLED), for every running instance at once */
+    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = now()"
+                 "  WHERE state IN ('STARTING', 'RUNNING') RETURNING bot_id),"
+                 " b AS (UPDATE bots SET desired_state = 'KILLED' WHERE id IN (SELECT bot_id FROM i) RETURNING id, name)"
+                 " SELECT id, name FROM b ORDER BY name",
+                 0, NULL, DB_TIMEOUT_MS, on_killed_all, ctx) < 0)
+        on_killed_all(NULL, "queue full", ctx);
+}

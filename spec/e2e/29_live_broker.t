@@ -44,6 +44,7 @@ sub places { [ grep { $_->{path} =~ m{^/v2/order/[^/]+/place$} } @{ $sim->reques
 
 sub set_trading {
     my ( $srv, $on ) = @_;
+    $srv->fresh_2fa if $on;    # turning live trading on needs a fresh 2FA
     my $r = $srv->request( 'PUT', '/api/settings/trading', { body => { enabled => $on ? JSON::PP::true : JSON::PP::false } } );
     is( $r->{status}, 200, 'PUT /api/settings/trading enabled=' . ( $on ? 'true' : 'false' ) );
     ok( wait_for( sub { my $s = $srv->get('/api/system/status')->{json}; ( $s->{trading}{enabled} ? 1 : 0 ) == $on }, 6, 'status' ),

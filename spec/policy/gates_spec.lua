@@ -64,6 +64,7 @@ local function snapshot(states, over)
     priority = P.priority,
     providers = {},
     breakers = {},
+    security = { app_enc_key = true },
   }
   for i, p in ipairs(P.providers) do
     local st = states[p.id] or nil -- false: no keys
@@ -258,6 +259,19 @@ spec.is(r.system_status, "DEGRADED", "policy reload error: DEGRADED")
 spec.same(codes(r.blockers), { "POLICY_ERROR" }, "policy reload error: POLICY_ERROR")
 spec.is(r.blockers[1].severity, "SEV-2", "policy reload error: SEV-2 (old generation serving)")
 spec.ok(has_text(r.blockers[1].suggested_fix, "Fix gates.lua:42"), "policy reload error: the fix names file:line")
+-- APP_ENC_KEY missing: 2FA fails closed; a SEV-2 system notice (starts are not blocked by it)
+for _, sec in ipairs({ { app_enc_key = false }, {} }) do
+  r = G.evaluate(snapshot(HEALTHY, { security = sec }))
+  spec.is(r.system_status, "DEGRADED", "APP_ENC_KEY missing: DEGRADED")
+  spec.same(codes(r.blockers), { "ENCRYPTION_KEY_MISSING" }, "APP_ENC_KEY missing: ENCRYPTION_KEY_MISSING")
+  spec.same({ r.blockers[1].severity, r.blockers[1].scope }, { "SEV-2", "system" }, "APP_ENC_KEY missing: SEV-2 system")
+  spec.ok(has_text(r.blockers[1].suggested_fix, "gatehouse keygen"), "APP_ENC_KEY missing: the fix names keygen")
+  spec.is(G.safe_start({ stage = "LIVE" }, snapshot(HEALTHY, { security = sec })).allowed, true,
+    "APP_ENC_KEY missing: a LIVE start is not blocked by it")
+end
+r = G.evaluate(snapshot(HEALTHY, { security = nil }))
+spec.same(codes(r.blockers), {}, "security table given: no ENCRYPTION_KEY_MISSING")
+
 r = G.evaluate(snapshot(HEALTHY, { policy = { loaded = false } }))
 spec.is(r.system_status, "BLOCKED", "policy not loaded: BLOCKED")
 spec.same({ r.blockers[1].code, r.blockers[1].severity }, { "POLICY_ERROR", "SEV-1" },
