@@ -54,6 +54,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/system/events", api_system_events},
     {"POST", "/api/gates/check", api_system_gates_check},
     {"GET", "/metrics", api_system_metrics},
+    {"GET", "/api/openapi.json", api_system_openapi},
     {"GET", "/api/bots", api_bots_list},
     {"POST", "/api/bots", api_bots_create},
     {"GET", "/api/bots/:id", api_bots_get},
@@ -299,6 +300,7 @@ out:
     resp_shutdown();
     telemetry_stop(1000);
     http_free();
+    api_system_openapi_free();
     db_pool_stop();
     policy_shutdown();
     metrics_reset();
