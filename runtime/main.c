@@ -104,6 +104,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/ai-ops", api_ai_ops, HTTP_ACCESS_VIEWER},
     {"GET", "/api/bots/:id/autonomy-score", api_autonomy_get, HTTP_ACCESS_VIEWER},
     {"POST", "/api/bots/:id/autonomy-score", api_autonomy_recompute, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/openapi.json", api_system_openapi, HTTP_ACCESS_PUBLIC},
     {NULL, NULL, NULL, HTTP_ACCESS_UNSET},
 };
 
@@ -352,6 +353,7 @@ out:
     session_shutdown();
     telemetry_stop(1000);
     http_free();
+    api_system_openapi_free();
     db_pool_stop();
     telemetry_set_usage_listener(NULL);
     variables_stop();

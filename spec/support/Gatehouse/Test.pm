@@ -36,6 +36,7 @@ use JSON::PP;
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(:sys_wait_h);
 use Test::More;
+use Gatehouse::OpenAPI ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
@@ -885,7 +886,20 @@ sub request {
         $res{json} = eval { $JSON->decode( $res{content} ) };
     }
     push @{ $self->{responses} }, \%res;
+    $self->_check_contract( $method, $path, \%res ) unless $opts->{no_contract};
     return \%res;
+}
+
+# Every response is checked against docs/openapi.json (Gatehouse::OpenAPI); a mismatch is a failed test
+# naming the route and the field. Set GH_CONTRACT=0 to switch the check off while drafting a route.
+sub _check_contract {
+    my ( $self, $method, $path, $res ) = @_;
+    return if defined $ENV{GH_CONTRACT} && !$ENV{GH_CONTRACT};
+    my @problems = Gatehouse::OpenAPI::check_response( $method, $path, $res );
+    return unless @problems;
+    Test::More::fail("response honours docs/openapi.json: $method $path");
+    Test::More::diag($_) for @problems[ 0 .. ( $#problems < 9 ? $#problems : 9 ) ];
+    return;
 }
 
 sub get  { my ( $self, $path, $headers ) = @_; $self->request( 'GET', $path, { headers => $headers } ) }
