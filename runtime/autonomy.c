@@ -157,10 +157,11 @@ static void record_tier_change(const json_t *row, const char *from, const char *
     }
     snprintf(msg, sizeof msg, "autonomy tier %s -> %s (score %lld)%s%s", from ? from : "(none)", to,
              (long long)json_integer_value(json_object_get(row, "autonomy_score")), code ? ": " : "", code ? code : "");
-    telemetry_system_event("autonomy.tier", from && down ? "warning" : "info", bot, msg, trace_id,
-                           json_pack("{s:o, s:s, s:O, s:o}", "from", from ? json_string(from) : json_null(), "to", to,
-                                     "autonomy_score", json_object_get(row, "autonomy_score"), "blocker",
-                                     why ? json_deep_copy(why) : json_null()));
+    json_t *meta = json_pack("{s:o, s:s, s:O, s:o}", "from", from ? json_string(from) : json_null(), "to", to,
+                             "autonomy_score", json_object_get(row, "autonomy_score"), "blocker",
+                             why ? json_deep_copy(why) : json_null());
+    telemetry_system_event("autonomy.tier", from && down ? "warning" : "info", bot, msg, trace_id, meta); /* copies */
+    json_decref(meta);
 }
 
 static void on_upserted(struct pg_result *res, const char *err, void *arg)
