@@ -3,6 +3,7 @@
 #   make test   the same set-up, then the whole suite through prove
 #   make check  validate the policy files offline (like nginx -t)
 #   make asan   build with AddressSanitizer + UBSan and run the suite against that build
+#   make acceptance  the seven proofs of PRODUCT.md §7, written to docs/ACCEPTANCE.md
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
 PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
@@ -73,6 +74,12 @@ asan: deps
 
 openapi:
 	node runtime/tools/openapi.mjs --write
+
+# the seven proofs of PRODUCT.md §7 against the real server, Postgres and the simulator → docs/ACCEPTANCE.md
+.PHONY: acceptance
+acceptance: deps
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) spec/run.sh --exec perl spec/acceptance/acceptance.pl --out docs/ACCEPTANCE.md
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h

@@ -16,6 +16,9 @@
 #   GH_SPEC     run only these files/directories (space-separated), e.g.
 #               GH_SPEC=spec/e2e/01_health.t make test
 #   GATEHOUSE_BIN  the binary under test (default bin/gatehouse; make asan sets another)
+#
+# spec/run.sh --exec CMD [ARGS...] runs CMD instead of prove, with the same cluster and environment
+# (make acceptance: spec/acceptance/acceptance.pl); the exit status is CMD's.
 #   GH_UNIT_DIR    where the compiled unit tests are (default bin/spec)
 # Exit status: prove's.
 set -uo pipefail
@@ -48,6 +51,13 @@ url=$(GATEHOUSE_PG_FAST=1 "$root/runtime/tools/pg-embedded.sh" start "$tmp/pg" -
 GH_TEST_PG_URL=${url/:\/\/\/gatehouse\?/:\/\/\/postgres\?}
 export GH_TEST_PG_URL
 echo "# test Postgres: $GH_TEST_PG_URL"
+
+if [ "${1:-}" = "--exec" ]; then
+  shift
+  export PERL5LIB="$root/spec/support${PERL5LIB:+:$PERL5LIB}"
+  "$@"
+  exit $?
+fi
 
 tests=()
 if [ -n "${GH_SPEC:-}" ]; then
