@@ -3,6 +3,9 @@
 #   make test   the same set-up, then the whole suite through prove
 #   make check  validate the policy files offline (like nginx -t)
 #   make asan   build with AddressSanitizer + UBSan and run the suite against that build
+#   make faults the fault suite (spec/faults: database killed, gatehouse killed, hostile providers, runaway policies)
+#   make fuzz   the libFuzzer targets of spec/fuzz, FUZZ_SECONDS (60) each, with ASan + UBSan
+#   make valgrind  gatehouse serve under valgrind: no leak at shutdown, no invalid access
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
 PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
@@ -11,6 +14,9 @@ CC      ?= cc
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -D_GNU_SOURCE
 ifeq ($(VARIANT),asan)
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(VARIANT),fuzz)
+CC      := clang
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 else
 OPT     := -O2 -g
 endif
@@ -27,7 +33,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan clean format
+.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format
 all: build
 
 deps:
@@ -70,6 +76,35 @@ check: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test
+
+faults: deps
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) GH_SPEC=spec/faults spec/run.sh
+
+valgrind: deps
+	@runtime/tools/deps.sh valgrind
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_SPEC=spec/faults/valgrind.t spec/run.sh
+
+# libFuzzer targets: spec/fuzz/fuzz_NAME.c linked with every runtime object (built with clang, ASan + UBSan),
+# run by spec/fuzz/run.sh on the seeds in spec/fuzz/corpus/NAME.
+FUZZ_SECONDS ?= 60
+FUZZERS := $(patsubst spec/fuzz/%.c,build/fuzz/%,$(wildcard spec/fuzz/fuzz_*.c))
+
+fuzz:
+	@runtime/tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) spec/fuzz/run.sh $(FUZZERS)
+
+fuzz-build: $(FUZZERS)
+
+# the route table of main.c, handlers dropped, for fuzz_route
+build/fuzz/routes.inc: runtime/main.c | build/fuzz
+	@sed -n 's/^ *{\("[A-Z]*", *"[^"]*"\), *[A-Za-z_0-9]*},.*$$/    {\1, NULL},/p' $< > $@
+
+build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c $(LIBOBJS) build/fuzz/routes.inc
+	@echo "  FUZZ    $@"
+	@$(CC) $(CFLAGS) -fsanitize=fuzzer -Ibuild/fuzz $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h
