@@ -51,7 +51,9 @@ sub _pg {
 }
 
 # private_cluster() → { dir, port, url } of a cluster of its own (killing it disturbs no other spec);
-# destroyed at END.
+# destroyed at END. It runs with fsync off (the OS page cache survives a process crash) but with
+# synchronous_commit ON: GATEHOUSE_PG_FAST turns it off, and then a SIGKILLed Postgres forgets commits it had
+# already acknowledged (up to wal_writer_delay, 200 ms) — a loss the database would cause, not gatehouse.
 sub private_cluster {
     my $top = tempdir( 'gh-faults-XXXXXX', TMPDIR => 1, CLEANUP => 1 );
     chmod 0711, $top;
@@ -60,6 +62,13 @@ sub private_cluster {
     my ( $rc, $url, $err ) = _pg( 120, 'start', $pg->{dir}, '--port', $pg->{port} );
     croak "cannot start a private Postgres cluster: $err" if $rc != 0;
     $pg->{url} = $url;
+    psql_rows( $url, 'ALTER SYSTEM SET synchronous_commit = on' );
+    psql_rows( $url, 'SELECT pg_reload_conf()' );
+    my $deadline = time + 10;
+    until ( ( psql_rows( $url, 'SHOW synchronous_commit' ) )[0][0] eq 'on' ) {
+        croak 'private_cluster: synchronous_commit stays off' if time > $deadline;
+        sleep 0.05;
+    }
     return $pg;
 }
 
