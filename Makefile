@@ -84,7 +84,7 @@ faults: deps
 valgrind: deps
 	@runtime/tools/deps.sh valgrind
 	@$(MAKE) --no-print-directory build
-	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_SPEC=spec/faults/valgrind.t spec/run.sh
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_SPEC=spec/faults/20_valgrind.t spec/run.sh
 
 # libFuzzer targets: spec/fuzz/fuzz_NAME.c linked with every runtime object (built with clang, ASan + UBSan),
 # run by spec/fuzz/run.sh on the seeds in spec/fuzz/corpus/NAME.
