@@ -33,7 +33,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format
+.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi
 all: build
 
 deps:
@@ -98,13 +98,21 @@ fuzz:
 
 fuzz-build: $(FUZZERS)
 
-# the route table of main.c, handlers dropped, for fuzz_route
+# the route table of main.c ({"GET", "/path", handler, HTTP_ACCESS_X} rows), handlers dropped, for fuzz_route;
+# fails when a row of main.c does not have that shape (so a changed row format cannot silently shrink the table)
 build/fuzz/routes.inc: runtime/main.c | build/fuzz
-	@sed -n 's/^ *{\("[A-Z]*", *"[^"]*"\), *[A-Za-z_0-9]*},.*$$/    {\1, NULL},/p' $< > $@
+	@sed -n 's/^ *{\("[A-Z]*", *"[^"]*"\), *[A-Za-z_0-9]*, *\(HTTP_ACCESS_[A-Z_0-9]*\)},.*$$/    {\1, NULL, \2},/p' $< > $@.tmp
+	@rows=$$(grep -c '^ *{"[A-Z]*", *"/' $<); got=$$(wc -l < $@.tmp); \
+	  if [ "$$got" -eq 0 ] || [ "$$got" -ne "$$rows" ]; then \
+	    echo "routes.inc: $$got of $$rows route rows of $< parsed; update the sed in the Makefile" >&2; rm -f $@.tmp; exit 1; fi
+	@mv $@.tmp $@
 
 build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c $(LIBOBJS) build/fuzz/routes.inc
 	@echo "  FUZZ    $@"
 	@$(CC) $(CFLAGS) -fsanitize=fuzzer -Ibuild/fuzz $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
+
+openapi:
+	node runtime/tools/openapi.mjs --write
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h

@@ -18,7 +18,7 @@
 
 static const struct http_route routes[] = {
 #include "routes.inc"
-    {NULL, NULL, NULL},
+    {0},
 };
 
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};

@@ -65,16 +65,17 @@ static void dummy_handler(struct http_ctx *ctx)
 static void test_route_find(void)
 {
     static const struct http_route table[] = {
-        {"GET", "/api/bots", dummy_handler},
-        {"POST", "/api/bots", dummy_handler},
-        {"POST", "/api/bots/:id/start", dummy_handler},
-        {NULL, NULL, NULL},
+        {"GET", "/api/bots", dummy_handler, HTTP_ACCESS_VIEWER},
+        {"POST", "/api/bots", dummy_handler, HTTP_ACCESS_OPERATOR},
+        {"POST", "/api/bots/:id/start", dummy_handler, HTTP_ACCESS_OPERATOR},
+        {NULL, NULL, NULL, HTTP_ACCESS_UNSET},
     };
     char scratch[256], allow[64];
     const char *params[HTTP_MAX_PARAMS] = {0};
     const struct http_route *r = http_route_find(table, "POST", "/api/bots/b1/start", scratch, params, allow, sizeof allow);
     tap_ok(r == &table[2], "route_find: the POST :id route is found");
     tap_is_str(params[0], "b1", "route_find: its param is captured");
+    tap_is_int(r ? (int)r->access : -1, HTTP_ACCESS_OPERATOR, "route_find: the row (and so its access) is returned");
     tap_ok(http_route_find(table, "HEAD", "/api/bots", scratch, params, allow, sizeof allow) == &table[0],
            "route_find: HEAD is served by the GET route");
     tap_ok(!http_route_find(table, "DELETE", "/api/bots", scratch, params, allow, sizeof allow),
