@@ -9,10 +9,12 @@ use lib 'spec/support';
 use Test::More;
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Faults;
 use File::Temp qw(tempdir);
 
 my $vg = ( grep { -x "$_/valgrind" } split /:/, $ENV{PATH} )[0];
 plan skip_all => 'valgrind is not installed (runtime/tools/deps.sh valgrind)' unless $vg;
+plan skip_all => 'the binary is built with AddressSanitizer (make asan), which cannot run under valgrind' if binary_is_asan();
 
 my $TOKEN = 'svc-' . join '', map { sprintf '%02x', int rand 256 } 1 .. 16;
 my $log   = tempdir( 'gh-valgrind-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{GH_KEEP_TMP} ) . '/valgrind.log';

@@ -91,7 +91,11 @@ for my $name ( sort keys %body ) {
         ok( $srv->log_records( msg => 'gate policy failed' ), 'the failure is logged' );
         my ( undef, $hwm ) = proc_mem_kb( $srv->pid );
         my $growth = ( $hwm - $hwm0 ) / 1024;
-        cmp_ok( $growth, '<', $MEM_MB + 32, sprintf( 'peak RSS grew by %.1f MB (policy cap %d MB)', $growth, $MEM_MB ) );
+        SKIP: {
+            skip sprintf( 'peak RSS (+%.1f MB) under AddressSanitizer: its quarantine keeps freed memory resident', $growth ), 1
+              if binary_is_asan();
+            cmp_ok( $growth, '<', $MEM_MB + 32, sprintf( 'peak RSS grew by %.1f MB (policy cap %d MB)', $growth, $MEM_MB ) );
+        }
 
         ok( reload_with($good), 'the good gates.lua is restored' ) or return;
         ok( wait_for( sub { !has_policy_error( status() ) }, 5, 'recovery' ), 'the POLICY_ERROR blocker is gone' );

@@ -28,7 +28,7 @@ use Time::HiRes qw(sleep time);
 use Gatehouse::Test;
 
 our @EXPORT = qw(proc_mem_kb private_cluster pg_kill9 pg_start pg_stop pg_postmaster_pid start_ingest_load
-  usage_counts INGEST_ROUTE);
+  usage_counts INGEST_ROUTE binary_is_asan);
 
 use constant INGEST_ROUTE => '/api/telemetry/usage-events';
 
@@ -40,6 +40,10 @@ sub proc_mem_kb {
     while (<$fh>) { $v{$1} = $2 if /^(VmRSS|VmHWM):\s+(\d+)\s+kB/ }
     return ( $v{VmRSS}, $v{VmHWM} );
 }
+
+# binary_is_asan() → 1 when the gatehouse under test is an AddressSanitizer build (make asan). Its quarantine
+# keeps freed memory resident, so resident-memory bounds are release-build properties; and valgrind cannot run it.
+sub binary_is_asan { index( read_file( gatehouse_bin() ), '__asan_init' ) >= 0 ? 1 : 0 }
 
 # ---- a private Postgres cluster ------------------------------------------------------------------------
 
