@@ -4,6 +4,9 @@
 #   make check  validate the policy files offline (like nginx -t)
 #   make asan   build with AddressSanitizer + UBSan and run the suite against that build
 #   make acceptance  the seven proofs of PRODUCT.md §7, written to docs/ACCEPTANCE.md
+#   make faults the fault suite (spec/faults: database killed, gatehouse killed, hostile providers, runaway policies)
+#   make fuzz   the libFuzzer targets of spec/fuzz, FUZZ_SECONDS (60) each, with ASan + UBSan
+#   make valgrind  gatehouse serve under valgrind: no leak at shutdown, no invalid access
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
 PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
@@ -12,6 +15,9 @@ CC      ?= cc
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -D_GNU_SOURCE
 ifeq ($(VARIANT),asan)
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(VARIANT),fuzz)
+CC      := clang
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 else
 OPT     := -O2 -g
 endif
@@ -28,7 +34,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan clean format openapi
+.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi
 all: build
 
 deps:
@@ -71,6 +77,40 @@ check: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test
+
+faults: deps
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) GH_SPEC=spec/faults spec/run.sh
+
+valgrind: deps
+	@runtime/tools/deps.sh valgrind
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_SPEC=spec/faults/20_valgrind.t spec/run.sh
+
+# libFuzzer targets: spec/fuzz/fuzz_NAME.c linked with every runtime object (built with clang, ASan + UBSan),
+# run by spec/fuzz/run.sh on the seeds in spec/fuzz/corpus/NAME.
+FUZZ_SECONDS ?= 60
+FUZZERS := $(patsubst spec/fuzz/%.c,build/fuzz/%,$(wildcard spec/fuzz/fuzz_*.c))
+
+fuzz:
+	@runtime/tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) spec/fuzz/run.sh $(FUZZERS)
+
+fuzz-build: $(FUZZERS)
+
+# the route table of main.c ({"GET", "/path", handler, HTTP_ACCESS_X} rows), handlers dropped, for fuzz_route;
+# fails when a row of main.c does not have that shape (so a changed row format cannot silently shrink the table)
+build/fuzz/routes.inc: runtime/main.c | build/fuzz
+	@sed -n 's/^ *{\("[A-Z]*", *"[^"]*"\), *[A-Za-z_0-9]*, *\(HTTP_ACCESS_[A-Z_0-9]*\)},.*$$/    {\1, NULL, \2},/p' $< > $@.tmp
+	@rows=$$(grep -c '^ *{"[A-Z]*", *"/' $<); got=$$(wc -l < $@.tmp); \
+	  if [ "$$got" -eq 0 ] || [ "$$got" -ne "$$rows" ]; then \
+	    echo "routes.inc: $$got of $$rows route rows of $< parsed; update the sed in the Makefile" >&2; rm -f $@.tmp; exit 1; fi
+	@mv $@.tmp $@
+
+build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c $(LIBOBJS) build/fuzz/routes.inc
+	@echo "  FUZZ    $@"
+	@$(CC) $(CFLAGS) -fsanitize=fuzzer -Ibuild/fuzz $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
 
 openapi:
 	node runtime/tools/openapi.mjs --write

@@ -96,14 +96,18 @@ static void live_entry_view(json_t *entry)
     }
 }
 
-static void live_stack_view(json_t *live)
+/* Normalises the live stack of the decision for the API: every category present (a fail-closed decision, made
+ * when gates.lua did not evaluate, has none: primary null, no backups), times RFC 3339, infra always named. */
+static void live_stack_view(json_t *live, const char *redis)
 {
     static const char *cats[][2] = {{"marketData", "backups"}, {"execution", "backups"}, {"llm", "fallbacks"}};
     for (size_t i = 0; i < sizeof cats / sizeof *cats; i++) {
         json_t *cat = json_object_get(live, cats[i][0]), *entry;
         size_t j;
-        if (!json_is_object(cat))
-            continue;
+        if (!json_is_object(cat)) {
+            cat = json_object();
+            json_object_set_new(live, cats[i][0], cat);
+        }
         if (!json_object_get(cat, "primary"))
             json_object_set_new(cat, "primary", json_null());
         live_entry_view(json_object_get(cat, "primary"));
@@ -111,6 +115,9 @@ static void live_stack_view(json_t *live)
             json_object_set_new(cat, cats[i][1], json_array());
         json_array_foreach(json_object_get(cat, cats[i][1]), j, entry) live_entry_view(entry);
     }
+    if (!json_is_object(json_object_get(live, "infra"))) /* no gates.lua verdict: the queue is not known to work */
+        json_object_set_new(live, "infra", json_pack("{s:s, s:s, s:s}", "db", db_reachable() ? "OK" : "BLOCKED",
+                                                     "redis", redis, "queue", "DEGRADED"));
 }
 
 void api_system_status(struct http_ctx *ctx)
@@ -123,12 +130,16 @@ void api_system_status(struct http_ctx *ctx)
     const char *st = json_string_value(json_object_get(d, "system_status"));
     int allowed = json_is_true(json_object_get(d, "autonomy_allowed"));
 
-    live_stack_view(live);
+    if (!json_is_object(live)) {
+        json_decref(live);
+        live = json_object();
+    }
     scheduler_status(&sch);
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(integrations, integration_view(&reg->providers[i]));
     json_object_set_new(live, "autonomyGates", json_pack("{s:s, s:b, s:O}", "system_status", st, "autonomy_allowed",
                                                          allowed, "blockers", blockers));
     const char *redis = json_string_value(json_object_get(json_object_get(json_object_get(d, "live_stack"), "infra"), "redis"));
+    live_stack_view(live, redis ? redis : "NOT_CONFIGURED");
     json_t *body = json_pack(
         "{s:o, s:s, s:b, s:O, s:o, s:o, s:{s:s, s:O}, s:{s:O}, s:{s:b, s:b, s:o, s:s, s:i, s:s, s:O}, "
         "s:{s:s, s:s, s:s}, s:o, s:O, s:o, s:o, s:O, s:O}",

@@ -73,8 +73,7 @@ static int opt_int(json_t *ev, const char *key, int *out)
     return 0;
 }
 
-/* Fills ev from the JSON object; returns NULL or the name of the first bad field. */
-static const char *parse_event(json_t *o, const char *trace_id, struct usage_event *ev)
+const char *api_telemetry_parse_event(json_t *o, const char *trace_id, struct usage_event *ev)
 {
     const char *status, *tid;
     memset(ev, 0, sizeof *ev);
@@ -129,7 +128,7 @@ void api_telemetry_ingest(struct http_ctx *ctx)
     }
     parsed = calloc(n, sizeof *parsed);
     json_array_foreach(events, i, o) {
-        const char *bad = parse_event(o, ctx->trace_id, &parsed[i]);
+        const char *bad = api_telemetry_parse_event(o, ctx->trace_id, &parsed[i]);
         if (bad) {
             char reason[160];
             snprintf(field, sizeof field, "events[%zu]%s%s", i, *bad ? "." : "", bad);

@@ -516,7 +516,7 @@ enum bars_status bars_parse_finnhub_candles(const char *body, size_t len, struct
         int ok = ohlcv_of(json_array_get(a[0], i), json_array_get(a[1], i), json_array_get(a[2], i),
                           json_array_get(a[3], i), json_array_get(a[4], i), &b) &&
                  int_of(json_array_get(a[5], i), &ts) && ts >= 0 && ts < T_MS_MAX / 1000;
-        b.t_ms = ts * 1000;
+        b.t_ms = ok ? ts * 1000 : 0; /* an out-of-range t is skipped, never multiplied (signed overflow) */
         batch_add(&bt, &b, ok, NULL);
     }
     return done(root, commit(&bt, out, max_bars, skipped));

@@ -131,25 +131,35 @@ static int method_matches(const char *route_method, const char *method)
     return strcmp(route_method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
 }
 
-/* Finds the route of ctx; fills ctx->params, ctx->access. When only the method differs, fills allow ("GET, POST"). */
-static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size_t allowlen)
+const struct http_route *http_route_find(const struct http_route *table, const char *method, const char *path,
+                                         char *scratch, const char **params, char *allow, size_t allowlen)
 {
-    allow[0] = '\0';
-    for (const struct http_route *r = route_table; r->method; r++) {
-        const char *params[HTTP_MAX_PARAMS] = {0};
-        if (!http_match(r->pattern, ctx->path, scratch, params)) continue;
-        if (method_matches(r->method, ctx->method)) {
-            memcpy(ctx->params, params, sizeof params);
-            ctx->route = r->pattern;
-            ctx->access = r->access;
-            return r->handler;
+    if (allowlen) allow[0] = '\0';
+    for (const struct http_route *r = table; r->method; r++) {
+        const char *found[HTTP_MAX_PARAMS] = {0};
+        if (!http_match(r->pattern, path, scratch, found)) continue;
+        if (method_matches(r->method, method)) {
+            memcpy(params, found, sizeof found);
+            return r;
         }
-        if (!strstr(allow, r->method)) {
+        if (allowlen && !strstr(allow, r->method)) {
             size_t n = strlen(allow);
             snprintf(allow + n, allowlen - n, "%s%s", n ? ", " : "", r->method);
         }
     }
     return NULL;
+}
+
+/* Finds the handler for ctx; fills ctx->params and ctx->access. When only the method differs, fills allow
+ * ("GET, POST"). */
+static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size_t allowlen)
+{
+    const struct http_route *r = http_route_find(route_table, ctx->method, ctx->path, scratch, ctx->params, allow,
+                                                 allowlen);
+    if (!r) return NULL;
+    ctx->route = r->pattern;
+    ctx->access = r->access;
+    return r->handler;
 }
 
 /* ---- replies ---- */
@@ -293,37 +303,58 @@ static int method_has_body(const char *method)
            strcmp(method, "DELETE") == 0;
 }
 
+enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t limit, json_t **out, char *reason,
+                                           size_t reasonlen)
+{
+    json_error_t jerr;
+    *out = NULL;
+    if (len == 0) return HTTP_BODY_NONE;
+    if (len > limit) {
+        snprintf(reason, reasonlen, "The request body is %zu bytes; the limit is %zu bytes.", len, limit);
+        return HTTP_BODY_TOO_LARGE;
+    }
+    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*out) {
+        snprintf(reason, reasonlen, "The request body is not valid JSON (line %d, column %d: %s).", jerr.line,
+                 jerr.column, jerr.text);
+        return HTTP_BODY_INVALID_JSON;
+    }
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        snprintf(reason, reasonlen, "The request body must be a JSON object.");
+        return HTTP_BODY_NOT_OBJECT;
+    }
+    return HTTP_BODY_OK;
+}
+
 /* Parses the body into ctx->body. Returns 0, or -1 after replying with the error. */
 static int read_json_body(struct http_ctx *ctx)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
     size_t len = evbuffer_get_length(in);
-    json_error_t jerr;
     char reason[512];
+    const char *buf = len && len <= cfg.max_body_bytes ? (const char *)evbuffer_pullup(in, -1) : NULL;
 
-    if (len == 0) return 0;
-    if (len > cfg.max_body_bytes) {
-        snprintf(reason, sizeof reason, "The request body is %zu bytes; the limit is %zu bytes.", len,
-                 cfg.max_body_bytes);
+    switch (http_parse_json_body(buf, len, cfg.max_body_bytes, &ctx->body, reason, sizeof reason)) {
+    case HTTP_BODY_NONE:
+    case HTTP_BODY_OK:
+        return 0;
+    case HTTP_BODY_TOO_LARGE:
         http_reply_error(ctx, 413, "PAYLOAD_TOO_LARGE", reason, "Send a smaller JSON body.",
                          json_pack("{s:I}", "limit_bytes", (json_int_t)cfg.max_body_bytes));
         return -1;
-    }
-    ctx->body = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!ctx->body) {
-        snprintf(reason, sizeof reason, "The request body is not valid JSON (line %d, column %d: %s).", jerr.line,
-                 jerr.column, jerr.text);
+    case HTTP_BODY_INVALID_JSON:
         http_reply_error(ctx, 400, "INVALID_JSON", reason, "Send a JSON object with Content-Type: application/json.",
                          NULL);
         return -1;
-    }
-    if (!json_is_object(ctx->body)) {
-        http_reply_error(ctx, 400, "VALIDATION_FAILED", "The request body must be a JSON object.",
+    case HTTP_BODY_NOT_OBJECT:
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", reason,
                          "Wrap the fields in an object, e.g. {\"provider_id\": \"databento\"}.",
                          json_pack("{s:s}", "field", "body"));
         return -1;
     }
-    return 0;
+    return -1;
 }
 
 static struct http_ctx *new_ctx(struct evhttp_request *req)

@@ -148,4 +148,24 @@ int http_is_uuid(const char *s);
  * scratch, which must be at least strlen(path)+1 bytes) and returns 1, else 0. */
 int http_match(const char *pattern, const char *path, char *scratch, const char **params);
 
+/* Finds the first route of table (ended by a NULL method) whose pattern matches path and whose method is method
+ * (HEAD is served by GET routes). On a match fills params as http_match does (scratch: strlen(path)+1 bytes) and
+ * returns the route. Otherwise returns NULL and, when allowlen > 0, writes into allow the methods of the routes
+ * whose pattern matched ("GET, POST"; "" when none did: a 404 rather than a 405). Pure: no I/O, no globals. */
+const struct http_route *http_route_find(const struct http_route *table, const char *method, const char *path,
+                                         char *scratch, const char **params, char *allow, size_t allowlen);
+
+enum http_body_status {
+    HTTP_BODY_OK,           /* *out is a new JSON object */
+    HTTP_BODY_NONE,         /* empty body: *out NULL */
+    HTTP_BODY_TOO_LARGE,    /* len > limit (413 PAYLOAD_TOO_LARGE) */
+    HTTP_BODY_INVALID_JSON, /* not JSON, or duplicate keys (400 INVALID_JSON) */
+    HTTP_BODY_NOT_OBJECT,   /* JSON but not an object (400 VALIDATION_FAILED, field "body") */
+};
+
+/* Parses a request body buf[0..len) (not NUL-terminated; may be NULL when len is 0 or len > limit) as the
+ * JSON object every route expects. Fills reason (for reason_human) on every status but OK/NONE. Pure. */
+enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t limit, json_t **out, char *reason,
+                                           size_t reasonlen);
+
 #endif

@@ -24,6 +24,7 @@ struct sandbox {
     long instructions;         /* executed in the current call */
     struct timespec deadline;  /* of the current call */
     const char *budget_hit;    /* which budget stopped the current call, or NULL */
+    char budget_what[96];      /* its message, raised again at every instruction once spent */
     int depth;                 /* nested sandbox_pcall calls: only the outermost arms the budgets */
 };
 
@@ -52,6 +53,8 @@ static int past_deadline(const struct timespec *deadline)
     return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec > deadline->tv_nsec);
 }
 
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
 /* Raises "file:line: <what> exceeded" at the Lua code that was running when the hook fired. */
 static void raise_budget(lua_State *L, const char *what)
 {
@@ -61,22 +64,32 @@ static void raise_budget(lua_State *L, const char *what)
     luaL_error(L, "%s exceeded", what);
 }
 
+/* Once a budget is spent the hook fires before every instruction and raises each time: a policy that wraps
+ * its loop in pcall catches one error, but the very next instruction outside that pcall raises again, so the
+ * error climbs every level of pcall until it reaches sandbox_pcall (before this, `while true do pcall(f) end`
+ * with a looping f swallowed every budget error and blocked the event loop forever). */
+static void spend_budget(lua_State *L, struct sandbox *sb, const char *which)
+{
+    sb->budget_hit = which;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    raise_budget(L, sb->budget_what);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     struct sandbox *sb;
-    char what[96];
     (void)ar;
     lua_getallocf(L, (void **)&sb);
+    if (sb->budget_hit && strcmp(sb->budget_hit, "memory") != 0) raise_budget(L, sb->budget_what);
     sb->instructions += HOOK_EVERY;
     if (sb->instructions > sb->limits.instr_budget) {
-        sb->budget_hit = "instruction";
-        snprintf(what, sizeof what, "instruction budget (%ld instructions)", sb->limits.instr_budget);
-        raise_budget(L, what);
+        snprintf(sb->budget_what, sizeof sb->budget_what, "instruction budget (%ld instructions)",
+                 sb->limits.instr_budget);
+        spend_budget(L, sb, "instruction");
     }
     if ((sb->instructions / HOOK_EVERY) % 64 == 0 && past_deadline(&sb->deadline)) {
-        sb->budget_hit = "deadline";
-        snprintf(what, sizeof what, "deadline budget (%d ms)", sb->limits.deadline_ms);
-        raise_budget(L, what);
+        snprintf(sb->budget_what, sizeof sb->budget_what, "deadline budget (%d ms)", sb->limits.deadline_ms);
+        spend_budget(L, sb, "deadline");
     }
 }
 
@@ -194,6 +207,37 @@ void sandbox_seal(struct sandbox *sb)
     lua_pop(L, 1);
 }
 
+/* Message handler of the sandbox's xpcall; upvalue 1 is the policy's handler. After a budget is spent the
+ * error is raised from inside the hook, where Lua runs a message handler with hooks off: the policy's handler
+ * would then run unbudgeted (`xpcall(loop, function() while true do end end)` never returned). So once a
+ * budget is spent the error passes through untouched; otherwise the policy's handler runs as usual. */
+static int guarded_message_handler(lua_State *L)
+{
+    struct sandbox *sb;
+    lua_getallocf(L, (void **)&sb);
+    if (sb->budget_hit && strcmp(sb->budget_hit, "memory") != 0) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* xpcall(f, msgh, ...) with msgh behind guarded_message_handler. Stack effect: returns status, results. */
+static int sandbox_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L), status;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_message_handler, 1);
+    lua_replace(L, 2);     /* f, handler, args... */
+    lua_pushvalue(L, 1);
+    lua_insert(L, 3);      /* f, handler, f, args... */
+    status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
+    lua_pushboolean(L, status == LUA_OK);
+    lua_replace(L, 2);     /* f, status, results or the error... */
+    return lua_gettop(L) - 1;
+}
+
 static void open_allowed_libraries(lua_State *L)
 {
     static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_STRLIBNAME, luaopen_string},
@@ -209,6 +253,8 @@ static void open_allowed_libraries(lua_State *L)
         lua_pushnil(L);
         lua_setglobal(L, *name);
     }
+    lua_pushcfunction(L, sandbox_xpcall);
+    lua_setglobal(L, "xpcall");
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");

@@ -64,8 +64,10 @@ int secret_mask_value(const char *value, size_t len, char *out, size_t outlen);
  *  - hex, either case.
  * Values shorter than 4 bytes are redacted raw only. Public variables are never redacted.
  * Single pass over the input with a 2-byte candidate table; at each position every candidate
- * pattern is tried and the longest match wins (leftmost-longest); scanning resumes after it.
- * Returns NULL only on allocation failure. */
+ * pattern is tried and the longest match wins (leftmost-longest); scanning resumes after it. When the
+ * output of a pass still holds a secret (a mask hint joined with the following text), it is redacted again
+ * (at most 8 passes; then the whole text is withheld as "[redacted]"). Returns NULL only on allocation
+ * failure. */
 char *secret_redact(const char *in, size_t len, size_t *outlen);
 
 /* 1 if in[0..len) contains any tracked secret in any of the forms above, else 0. No allocation

@@ -2,6 +2,7 @@
 # spec/run.sh — what `make test` calls after building: the whole suite in one prove run.
 #
 #   spec/e2e/**/*.t        end-to-end specs (Perl, real binary, real Postgres)
+#   spec/faults/quick/*.t  the quick fault specs (docs/faults.md); `make faults` runs all of spec/faults
 #   $GH_UNIT_DIR/test_*    compiled C unit tests (executables printing TAP, built by the
 #                          Makefile from spec/unit/*.c; default bin/spec)
 #   spec/policy/**/*.lua   policy specs, run as `bin/gatehouse spec FILE`
@@ -64,6 +65,7 @@ if [ -n "${GH_SPEC:-}" ]; then
   read -r -a tests <<<"$GH_SPEC"
 else
   [ -d spec/e2e ] && tests+=(spec/e2e)
+  [ -d spec/faults/quick ] && tests+=(spec/faults/quick) # the quick fault specs; `make faults` runs all of spec/faults
   for f in "${GH_UNIT_DIR:-bin/spec}"/test_*; do
     [ -f "$f" ] && [ -x "$f" ] && tests+=("$f")
   done

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages gatehouse needs to build, run and test.
 #
+#   deps.sh           what `make run` and `make test` need
+#   deps.sh fuzz      plus clang and libFuzzer (`make fuzz`)
+#   deps.sh valgrind  plus valgrind (`make valgrind`)
+#
 # Idempotent: asks dpkg which packages are missing and installs only those.
 # When everything is present it is a fast no-op (one dpkg-query call).
 # As root it installs directly; otherwise through sudo when available; else it
@@ -20,6 +24,11 @@ PACKAGES=(
 if ! command -v node >/dev/null 2>&1; then
   PACKAGES+=(nodejs)
 fi
+
+case "${1:-}" in
+  fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;; # libclang-rt-14-dev holds libclang_rt.fuzzer for clang 14
+  valgrind) PACKAGES+=(valgrind) ;;
+esac
 
 missing=()
 # dpkg-query prints "name<TAB>install ok installed" for installed packages and

@@ -1,4 +1,4 @@
-/* fuzz_bars.c — libFuzzer target for the bar parsers (runtime/bars.c). Not built by the Makefile.
+/* fuzz_bars.c — libFuzzer target for the bar parsers (runtime/bars.c). Built and run by `make fuzz`.
  *
  * The first input byte picks the parser (low 2 bits) and max_bars (bits 2..7: 0..63, 0 = BARS_MAX_LIMIT); the
  * rest is the body, handed over in an exact-size heap copy (no NUL), parsed into a fresh series and then
@@ -6,11 +6,8 @@
  * bars strictly increasing, n <= max, no bar NaN/inf/non-positive or with o/c outside [l, h], and the status
  * agreeing with what was appended; bars_to_json and bars_polygon_next_url run on the result too.
  *
- * Build and run (from the repository root; Debian: apt-get install -y clang):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iruntime \
- *       spec/fuzz/fuzz_bars.c runtime/bars.c $(pkg-config --cflags --libs jansson) -lm -o build/fuzz_bars
- *   mkdir -p build/fuzz-corpus && build/fuzz_bars -max_total_time=30 -max_len=8192 build/fuzz-corpus spec/fuzz/corpus/bars
- * (new inputs go to build/fuzz-corpus; the seeds in spec/fuzz/corpus/bars stay as they are.) */
+ * Only this target: make VARIANT=fuzz build/fuzz/fuzz_bars && spec/fuzz/run.sh build/fuzz/fuzz_bars
+ * (seeds in spec/fuzz/corpus/bars stay as they are; new inputs go to build/fuzz/corpus/bars.) */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -350,6 +350,14 @@ static void test_finnhub(void)
     tap_is_int(sk, 3, "finnhub: h<l, a string price, an absurd t skipped");
     tap_ok(s.n == 1 && s.bars[0].t_ms == 120000, "finnhub: the good candle kept");
     bars_free(&s);
+    /* found by fuzz_bars: an integer t whose milliseconds overflow a long long is skipped, not multiplied */
+    ST(parse(bars_parse_finnhub_candles,
+             "{\"c\":[2,2],\"h\":[3,3],\"l\":[1,1],\"o\":[2,2],\"s\":\"ok\",\"t\":[120,156938400099999999],"
+             "\"v\":[5,5]}",
+             &s, 100, &sk),
+       BARS_OK, "finnhub: an integer t beyond the range");
+    tap_ok(sk == 1 && s.n == 1 && s.bars[0].t_ms == 120000, "finnhub: ... is skipped, the good candle kept");
+    bars_free(&s);
 }
 
 /* sim: alphavantage TIME_SERIES_INTRADAY IBM 1min, the first 3 of 100 entries (newest first, as served) */

@@ -57,12 +57,61 @@ static void test_new_trace_id(void)
     tap_ok(strcmp(a, b) != 0, "two fresh trace ids differ");
 }
 
+static void dummy_handler(struct http_ctx *ctx)
+{
+    (void)ctx;
+}
+
+static void test_route_find(void)
+{
+    static const struct http_route table[] = {
+        {"GET", "/api/bots", dummy_handler, HTTP_ACCESS_VIEWER},
+        {"POST", "/api/bots", dummy_handler, HTTP_ACCESS_OPERATOR},
+        {"POST", "/api/bots/:id/start", dummy_handler, HTTP_ACCESS_OPERATOR},
+        {NULL, NULL, NULL, HTTP_ACCESS_UNSET},
+    };
+    char scratch[256], allow[64];
+    const char *params[HTTP_MAX_PARAMS] = {0};
+    const struct http_route *r = http_route_find(table, "POST", "/api/bots/b1/start", scratch, params, allow, sizeof allow);
+    tap_ok(r == &table[2], "route_find: the POST :id route is found");
+    tap_is_str(params[0], "b1", "route_find: its param is captured");
+    tap_is_int(r ? (int)r->access : -1, HTTP_ACCESS_OPERATOR, "route_find: the row (and so its access) is returned");
+    tap_ok(http_route_find(table, "HEAD", "/api/bots", scratch, params, allow, sizeof allow) == &table[0],
+           "route_find: HEAD is served by the GET route");
+    tap_ok(!http_route_find(table, "DELETE", "/api/bots", scratch, params, allow, sizeof allow),
+           "route_find: an unrouted method finds nothing");
+    tap_is_str(allow, "GET, POST", "route_find: ... and the Allow list names the methods of that path");
+    tap_ok(!http_route_find(table, "GET", "/nope", scratch, params, allow, sizeof allow) && allow[0] == '\0',
+           "route_find: an unknown path has an empty Allow list (404, not 405)");
+}
+
+static void test_parse_body(void)
+{
+    json_t *j = (json_t *)1;
+    char reason[256];
+    tap_is_int(http_parse_json_body(NULL, 0, 100, &j, reason, sizeof reason), HTTP_BODY_NONE, "body: empty is none");
+    tap_ok(j == NULL, "body: ... with no object");
+    tap_is_int(http_parse_json_body("{\"a\":1}", 7, 100, &j, reason, sizeof reason), HTTP_BODY_OK, "body: an object");
+    tap_ok(json_is_object(j), "body: ... is returned");
+    json_decref(j);
+    tap_is_int(http_parse_json_body(NULL, 101, 100, &j, reason, sizeof reason), HTTP_BODY_TOO_LARGE,
+               "body: over the limit is too large, unread");
+    tap_is_int(http_parse_json_body("{\"a\":1,\"a\":2}", 13, 100, &j, reason, sizeof reason), HTTP_BODY_INVALID_JSON,
+               "body: duplicate keys are invalid JSON");
+    tap_ok(strstr(reason, "not valid JSON") != NULL, "body: ... and the reason says so");
+    tap_is_int(http_parse_json_body("[1]", 3, 100, &j, reason, sizeof reason), HTTP_BODY_NOT_OBJECT,
+               "body: an array is not an object");
+    tap_ok(j == NULL, "body: ... and nothing is returned");
+}
+
 int main(void)
 {
     secret_init();
     test_match();
     test_traceparent();
     test_new_trace_id();
+    test_route_find();
+    test_parse_body();
     secret_shutdown();
     return tap_done();
 }

@@ -60,6 +60,10 @@
  *                 rate_limit   the provider's rate-limit answer (429 + Retry-After; Alpha Vantage 200 + Information)
  *                 echo         an error answer (status, default 401) whose body quotes the raw credential
  *                 close        close the connection without an answer (redis too)
+ *                 huge         200 with a JSON body of size_bytes (default 200 MiB) streamed as fast as the client
+ *                              reads it: {"data":["xxxx…","xxxx…",…]}; "chunked":true sends it without a
+ *                              Content-Length. The request's record gets bytes_sent (updated while streaming)
+ *                              and closed_early (the client hung up before the end).
  *          error200 variants: alphavantage default|rate_limit (Note)|information (quota text quoting the key,
  *                 as the real service does)|premium; fmp default|rate_limit; tradovate default (errorText)|lockout
  *                 (p-ticket); ironbeam default; xai blocked|disabled|team_blocked; openrouter no_credit;
@@ -131,7 +135,7 @@ const PROVIDERS = [
   'anthropic', 'google_gemini', 'groq', 'xai', 'openrouter', 'unusual_whales', 'redis', 'discord',
 ];
 const ALIASES = { gemini: 'google_gemini', uw: 'unusual_whales' };
-const MODES = ['status', 'latency', 'hang', 'drip', 'malformed', 'error200', 'not_entitled', 'rate_limit', 'echo', 'close'];
+const MODES = ['status', 'latency', 'hang', 'drip', 'malformed', 'error200', 'not_entitled', 'rate_limit', 'echo', 'close', 'huge'];
 const MAX_REQUESTS = 20000;
 
 const DEFAULT_CONFIG = () => ({
@@ -1359,6 +1363,7 @@ function controlAPI(req, res) {
           status: spec.status !== undefined ? parseInt(spec.status, 10) : undefined,
           delay_ms: spec.delay_ms !== undefined ? Number(spec.delay_ms) : undefined,
           variant: spec.variant, path: spec.path, method: spec.method, message: spec.message,
+          size_bytes: spec.size_bytes !== undefined ? Number(spec.size_bytes) : undefined, chunked: !!spec.chunked,
           remaining: spec.count !== undefined && spec.count !== null ? Number(spec.count) : undefined,
         };
         added.push(f);
@@ -1413,7 +1418,7 @@ function handle(req, res, rawBody) {
     return send(res, json(404, { error: `unknown provider '${segs[1] || ''}'`, providers: PROVIDERS.filter((x) => x !== 'redis') }));
   }
   const f = takeFault(provider, req.method, r.path);
-  record({
+  const entry = record({
     provider, protocol: 'http', method: req.method, path: r.path, raw_path: u.pathname, query, headers: req.headers,
     body: r.body, fault: f ? f.mode : null,
   });
@@ -1464,6 +1469,8 @@ function handle(req, res, rawBody) {
         res.on('close', () => clearInterval(timer));
         return undefined;
       }
+      case 'huge':
+        return sendHuge(res, entry, f, `${provider} ${req.method} ${r.path}`);
       default:
         ans = faultAnswer(p, r, f);
         return finish(ans || normalAnswer(p, r));
@@ -1472,6 +1479,34 @@ function handle(req, res, rawBody) {
     log(`${provider} ${req.method} ${r.path} sim error: ${e && e.stack}`);
     return send(res, json(500, { error: 'simulator bug: ' + (e && e.message) }));
   }
+}
+
+// Streams a ~size_bytes JSON body with backpressure (never more than one 64 KiB chunk buffered), so a client
+// that stops reading stalls the stream and one that hangs up ends it; entry.bytes_sent tells how far it got.
+function sendHuge(res, entry, f, what) {
+  const size = f.size_bytes !== undefined && f.size_bytes > 16 ? Math.floor(f.size_bytes) : 200 * 1024 * 1024;
+  const head = Buffer.from('{"data":['), tail = Buffer.from('"end"]}');
+  const item = Buffer.from('"' + 'x'.repeat(65536 - 4) + '",');
+  const headers = { 'content-type': 'application/json' };
+  if (!f.chunked) headers['content-length'] = String(size);
+  res.writeHead(200, headers);
+  entry.bytes_sent = 0;
+  entry.closed_early = false;
+  log(`${what} 200 huge ${size} bytes${f.chunked ? ' chunked' : ''}`);
+  const write = (buf) => { entry.bytes_sent += buf.length; return res.write(buf); };
+  let ok = write(head);
+  const pump = () => {
+    while (!res.destroyed) {
+      const left = size - entry.bytes_sent - tail.length;
+      if (left <= 0) { write(tail.subarray(0, Math.max(0, size - entry.bytes_sent))); res.end(); return; }
+      const chunk = left >= item.length ? item : Buffer.from(' '.repeat(left));
+      ok = write(chunk);
+      if (!ok) { res.once('drain', pump); return; }
+    }
+  };
+  res.on('close', () => { if (entry.bytes_sent < size) entry.closed_early = true; });
+  if (ok) pump(); else res.once('drain', pump);
+  return undefined;
 }
 
 const httpServer = http.createServer((req, res) => {
