@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "scheduler.h"
 #include "status.h"
+#include "static.h"
 
 #include <sys/stat.h>
 
@@ -283,6 +284,8 @@ static int cmd_serve(void)
         fail_startup("cannot start", err);
         goto out;
     }
+    static_init(); /* the web Observatory (web/dist), public: see static.h */
+    http_set_fallback(static_serve);
     /* from here on every reload is recorded; the start-up load is recorded now */
     policy_set_reload_listener(on_policy_reload);
     on_policy_reload(policy_current() != NULL, "start-up", policy_version_of(policy_current()), policy_last_error());
@@ -299,6 +302,7 @@ out:
     resp_shutdown();
     telemetry_stop(1000);
     http_free();
+    static_free();
     db_pool_stop();
     policy_shutdown();
     metrics_reset();
