@@ -27,7 +27,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan clean format web
+.PHONY: all deps build run test check asan clean format openapi web
 all: build
 
 deps:
@@ -70,6 +70,9 @@ check: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test
+
+openapi:
+	node runtime/tools/openapi.mjs --write
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h
