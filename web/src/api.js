@@ -64,24 +64,32 @@ export const post = (path, body) => api(path, { method: 'POST', body: body === u
 export function usePoll(path, ms = 5000) {
   const [state, setState] = useState({ data: null, error: null, loading: !!path, at: null });
   const seq = useRef(0);
-  const refresh = useCallback(async () => {
-    if (!path) return;
+  const inflight = useRef(false);
+  // A timer tick while the previous request is still out is skipped (a slow or hanging endpoint must still
+  // get its answer shown); a path change or an explicit refresh supersedes the request in flight.
+  const poll = useCallback(async (explicit) => {
+    if (!path || (inflight.current && !explicit)) return;
     const mine = ++seq.current;
+    inflight.current = true;
     const r = await api(path);
     if (mine !== seq.current) return; // a newer request (or another path) superseded this one
+    inflight.current = false;
     setState({ data: r.ok ? r.data : null, error: r.error, loading: false, at: new Date() });
   }, [path]);
+  const refresh = useCallback(() => poll(true), [poll]);
   useEffect(() => {
     seq.current++;
+    inflight.current = false;
     setState({ data: null, error: null, loading: !!path, at: null });
     if (!path) return undefined;
     refresh();
-    const id = ms > 0 ? setInterval(refresh, pollMs(ms)) : null;
+    const id = ms > 0 ? setInterval(() => poll(false), pollMs(ms)) : null;
     return () => {
       seq.current++;
+      inflight.current = false;
       if (id) clearInterval(id);
     };
-  }, [path, ms, refresh]);
+  }, [path, ms, refresh, poll]);
   return { ...state, refresh };
 }
 

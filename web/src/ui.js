@@ -155,3 +155,23 @@ export function Updated({ at }) {
   if (!at) return null;
   return html`<span class="updated muted small" aria-live="off">updated ${at.toISOString().slice(11, 19)}Z</span>`;
 }
+
+// The part of the hash route after the tab ("#/bots/<id>" → "<id>"), kept in sync with navigation.
+export function useHashRest() {
+  const read = () => (window.location.hash || '').replace(/^#\/?/, '').split('/').slice(1).join('/') || null;
+  const [rest, setRest] = useState(read());
+  useEffect(() => {
+    const on = () => setRest(read());
+    window.addEventListener('hashchange', on);
+    return () => window.removeEventListener('hashchange', on);
+  }, []);
+  return rest;
+}
+
+// A 0–100 score as a number and a bar (no score → "—", never a zero bar).
+export function ScoreBar({ value, testid }) {
+  if (value === null || value === undefined) return html`<span class="muted">—</span>`;
+  const w = `w${Math.max(0, Math.min(100, Math.round(value / 10) * 10))}`;
+  return html`<span class="score" data-testid=${testid || null}>${value}</span>
+    <span class="bar-track" aria-hidden="true"><span class=${`bar ${w}`}></span></span>`;
+}

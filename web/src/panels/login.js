@@ -55,8 +55,8 @@ export function Login({ onSignedIn }) {
     : html`<form onSubmit=${submitSecond} data-testid="second-factor-form">
         <p>Two-factor authentication is on for this account.</p>
         ${useBackup
-          ? html`<label>Backup code <input name="backup_code" autocomplete="off" required autofocus /></label>`
-          : html`<label>6-digit code from your authenticator app
+          ? html`<label key="backup">Backup code <input name="backup_code" autocomplete="off" required autofocus /></label>`
+          : html`<label key="totp">6-digit code from your authenticator app
               <input name="code" inputmode="numeric" pattern="[0-9 ]{6,7}" autocomplete="one-time-code" required autofocus /></label>`}
         <button type="submit" disabled=${busy}>${busy ? 'Checking…' : 'Verify'}</button>
         <button type="button" class="link" onClick=${() => { setUseBackup(!useBackup); setFailure(null); }}>
