@@ -215,6 +215,11 @@ async function keysServer() {
     await byTest(page, 'panel-overview').waitFor({ timeout: T });
     await byTest(page, 'signed-in-as').waitFor({ timeout: T });
   });
+  await check('B: Overview: the live stack labels providers served by a non-default host (the simulator)', async () => {
+    const label = page.locator('[data-testid="stack-Market data"] [data-provider="databento"] [data-testid="host-label"]');
+    await label.waitFor({ timeout: T });
+    assert((await label.textContent()).includes('127.0.0.1'), 'names the host');
+  });
   await check('B: keyboard: Tab reaches the tabs with a visible focus ring', async () => {
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');

@@ -1,5 +1,6 @@
 // Overview: system status, autonomy allowed, blockers with fixes and trace ids, the live stack.
 import { usePoll } from '../api.js';
+import { HostLabel } from './connections.js';
 import { html, Badge, DegradedBanner, Loading, TraceId, YesNo, fmtTime, ago, num, Updated } from '../ui.js';
 
 export function Blockers({ blockers, testid = 'blockers' }) {
@@ -13,10 +14,11 @@ export function Blockers({ blockers, testid = 'blockers' }) {
     <div><${TraceId} id=${b.trace_id} /></div></li>`)}</ul>`;
 }
 
-function StackEntry({ e, role }) {
+function StackEntry({ e, role, hosts }) {
   if (!e) return html`<li class="stack-entry"><span class="muted">${role}: none connected</span></li>`;
   return html`<li class="stack-entry" data-provider=${e.providerId}>
     <span class="stack-role">${role}</span> <strong>${e.providerId}</strong>
+    ${hosts && hosts[e.providerId] && html` <${HostLabel} p=${hosts[e.providerId]} />`}
     <span class="flags">
       <span>Configured <${YesNo} value=${e.configured} /></span>
       <span>Verified <${YesNo} value=${e.verified} /></span>
@@ -29,17 +31,20 @@ function StackEntry({ e, role }) {
   </li>`;
 }
 
-function Category({ title, cat, backupsKey = 'backups' }) {
+function Category({ title, cat, backupsKey = 'backups', hosts }) {
   if (!cat) return html`<section class="card"><h3>${title}</h3><p class="muted">Not reported by the status endpoint.</p></section>`;
   const backups = cat[backupsKey] || [];
   return html`<section class="card" data-testid=${`stack-${title}`}><h3>${title}</h3><ul class="stack">
-    <${StackEntry} e=${cat.primary} role="primary" />
-    ${backups.map((b) => html`<${StackEntry} e=${b} role=${backupsKey === 'fallbacks' ? 'fallback' : 'backup'} />`)}
+    <${StackEntry} e=${cat.primary} role="primary" hosts=${hosts} />
+    ${backups.map((b) => html`<${StackEntry} e=${b} role=${backupsKey === 'fallbacks' ? 'fallback' : 'backup'} hosts=${hosts} />`)}
   </ul></section>`;
 }
 
 export function Overview() {
   const s = usePoll('/api/system/status', 5000);
+  // which providers are reached at a non-default host (labelled in the live stack)
+  const st = usePoll('/api/integrations/status', 15000);
+  const hosts = st.data ? Object.fromEntries(st.data.providers.map((p) => [p.id, p])) : null;
   if (s.error) return html`<${DegradedBanner} error=${s.error} what="System status" />`;
   if (!s.data) return html`<${Loading} what="system status" />`;
   const d = s.data;
@@ -51,12 +56,13 @@ export function Overview() {
       <div class="muted small">evaluated ${fmtTime(d.evaluated_at || d.ts)} · <${TraceId} id=${d.evaluation_trace_id || d.trace_id} label="evaluation" /></div>
       <${Updated} at=${s.at} />
     </div>
+    <${DegradedBanner} error=${st.error} what="Integrations status (host labels of the live stack)" />
     <section class="card"><h2>Blockers (${(d.blockers || []).length})</h2><${Blockers} blockers=${d.blockers} /></section>
     <h2>Live stack</h2>
     <div class="grid">
-      <${Category} title="Market data" cat=${ls.marketData} />
-      <${Category} title="Execution" cat=${ls.execution} />
-      <${Category} title="LLM" cat=${ls.llm} backupsKey="fallbacks" />
+      <${Category} title="Market data" cat=${ls.marketData} hosts=${hosts} />
+      <${Category} title="Execution" cat=${ls.execution} hosts=${hosts} />
+      <${Category} title="LLM" cat=${ls.llm} backupsKey="fallbacks" hosts=${hosts} />
       <section class="card"><h3>Infrastructure</h3><dl class="kv">
         ${Object.entries(ls.infra || d.infra || {}).map(([k, v]) => html`<dt>${k}</dt><dd><${Badge} value=${v} /></dd>`)}
       </dl></section>
