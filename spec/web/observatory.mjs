@@ -198,6 +198,30 @@ async function blockedServer() {
     await drawer.waitFor({ state: 'detached', timeout: T });
     return `reason ${code}`;
   });
+  await check('A: Settings → Users (admin) adds a viewer; the viewer sees the actions disabled with the reason', async () => {
+    await tab(page, 'settings');
+    const users = byTest(page, 'users');
+    await users.locator('tbody tr').first().waitFor({ timeout: T });
+    await users.locator('input[name=username]').fill('viewer1');
+    await users.locator('input[name=password]').fill('viewer-password-1234');
+    await users.locator('select[name=role]').selectOption('viewer');
+    await users.getByRole('button', { name: 'Add user' }).click();
+    await users.locator('tbody tr', { hasText: 'viewer1' }).waitFor({ timeout: T });
+    await shot(page, 'A-settings-users');
+    const vctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const v = await vctx.newPage();
+    watch(v, 'A-viewer');
+    await signIn(v, A.url, 'viewer1', 'viewer-password-1234');
+    await byTest(v, 'signed-in-as').waitFor({ timeout: T });
+    await v.goto(`${A.url}/?poll=1000#/bots/${A.bot_id}`);
+    await byTest(v, 'bot-head').waitFor({ timeout: T });
+    assert(await byTest(v, 'action-start').isDisabled(), 'Start disabled for a viewer');
+    assert(await byTest(v, 'action-kill').isDisabled(), 'Kill disabled for a viewer');
+    await v.locator('text=Needs the operator role').first().waitFor({ timeout: T });
+    await v.goto(`${A.url}/?poll=1000#/settings`);
+    await v.locator('text=Managing users needs the admin role').waitFor({ timeout: T });
+    await vctx.close();
+  });
   await ctx.close();
 }
 
