@@ -193,13 +193,14 @@ static void serve_index(struct http_ctx *ctx)
                   "Run `make web` (make run and make test build it), or set GATEHOUSE_WEB_DIR to a built web/dist.");
         return;
     }
+    ctx->route = "/";
     reply_file(ctx, f, "no-cache");
 }
 
 void static_serve(struct http_ctx *ctx)
 {
     const char *path = ctx->path;
-    ctx->route = "static";
+    /* metrics label: a pattern for the files served; a miss stays "unmatched" like any unknown path */
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         serve_index(ctx);
     } else if (strncmp(path, "/assets/", 8) == 0) {
@@ -214,6 +215,7 @@ void static_serve(struct http_ctx *ctx)
             return;
         }
         /* asset names carry a content hash (web/build.mjs), so a name never changes meaning */
+        ctx->route = "/assets/:name";
         reply_file(ctx, f, "public, max-age=31536000, immutable");
     } else if (is_navigation(ctx)) {
         serve_index(ctx);

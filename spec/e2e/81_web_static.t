@@ -63,6 +63,10 @@ for my $p ( '/assets/../../providers.lua', '/assets/%2e%2e/index.html', '/assets
     is( $r->{json}{error_code}, 'NOT_FOUND', "$p → JSON NOT_FOUND" );
 }
 is( $anon->request( 'POST', '/', { body => {} } )->{status}, 404, 'POST / is not a static answer' );
+my $metrics = $anon->get('/metrics')->{content};
+like( $metrics, qr{gatehouse_http_requests_total\{route="/assets/:name",method="GET",status="200"\}}, 'metrics: assets under a pattern label' );
+like( $metrics, qr{gatehouse_http_requests_total\{route="/",method="GET",status="304"\}}, 'metrics: index (304) under "/"' );
+like( $metrics, qr{gatehouse_http_requests_total\{route="unmatched",method="GET",status="404"\}}, 'metrics: a missing file counts as unmatched' );
 is( $srv->stop, 0, 'stopped' );
 
 # no build: a JSON 404 saying how to build it
