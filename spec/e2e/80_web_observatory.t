@@ -106,7 +106,7 @@ while ( my $line = <$from> ) {
 close $to;
 waitpid( $pid, 0 );
 is( $? >> 8, 0, 'the browser half exited cleanly' );
-cmp_ok( $results, '>=', 21, "every browser check reported ($results)" );
+cmp_ok( $results, '>=', 22, "every browser check reported ($results)" );
 my @missing = grep { !-s "$OUT/B-tab-$_-1280.png" || !-s "$OUT/B-tab-$_-390.png" } @TABS;
 is_deeply( \@missing, [], "a screenshot of every tab at 1280 and 390 px in $OUT" );
 diag( sprintf 'browser part: %.1f s', time - $t0 );

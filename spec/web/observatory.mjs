@@ -300,6 +300,23 @@ async function keysServer() {
     await page.keyboard.press('Escape');
     return `databento calls ${before} → more; ${words}`;
   });
+  await check('B: Proof-of-Use: the bot\'s badges, and the events viewer filtered by provider, status and operation', async () => {
+    await tab(page, 'proof');
+    await byTest(page, 'proof-databento').waitFor({ timeout: T });
+    await byTest(page, 'filter-provider').selectOption('databento');
+    const rows = page.locator('[data-testid="usage-events"] tbody tr');
+    await rows.first().waitFor({ timeout: T });
+    await byTest(page, 'filter-operation').fill('marketdata.bars');
+    await byTest(page, 'filter-status').selectOption('OK');
+    await page.waitForFunction(() => {
+      const tds = [...document.querySelectorAll('[data-testid="usage-events"] tbody tr td:nth-child(2)')];
+      return tds.length > 0 && tds.every((td) => td.textContent.includes('marketdata.bars'));
+    }, null, { timeout: T });
+    await byTest(page, 'filter-status').selectOption('BLOCKED');
+    await byTest(page, 'no-events').waitFor({ timeout: T });
+    await byTest(page, 'filter-status').selectOption('');
+    await byTest(page, 'filter-operation').fill('');
+  });
   await check('B: the Connections drawer lists the usage events and draws the latency chart', async () => {
     await tab(page, 'connections');
     await byTest(page, 'details-databento').click();

@@ -50,8 +50,8 @@ function ProviderDrawer({ p, onClose }) {
   </${Drawer}>`;
 }
 
-export function UsageTable({ events, showProvider = false }) {
-  if (!events || events.length === 0) return html`<p data-testid="no-events">No usage events recorded.</p>`;
+export function UsageTable({ events, showProvider = false, empty = 'No usage events recorded.' }) {
+  if (!events || events.length === 0) return html`<p data-testid="no-events">${empty}</p>`;
   return html`<div class="table-wrap"><table data-testid="usage-events">
     <thead><tr><th>time</th>${showProvider && html`<th>provider</th>`}<th>operation</th><th>status</th><th>bot</th>
       <th>latency</th><th>error</th><th>details</th><th>trace</th></tr></thead>

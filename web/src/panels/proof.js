@@ -45,7 +45,8 @@ function EventsViewer() {
     </div>
     <${DegradedBanner} error=${ev.error} what="Usage events" />
     ${pid && !ev.error && !events && html`<${Loading} what="usage events" />`}
-    ${events && html`<p class="small muted">${events.length} of the latest ${ev.data.events.length} events match.</p><${UsageTable} events=${events} />`}
+    ${events && html`<p class="small muted">${events.length} of the latest ${ev.data.events.length} events match.</p><${UsageTable} events=${events}
+      empty=${ev.data.events.length ? 'No event matches these filters.' : 'No usage events recorded for this provider.'} />`}
   </div>`;
 }
 
