@@ -26,6 +26,7 @@ my $WEB_DIR  = "$ROOT/web/dist";
 my $OUT      = $ENV{GH_WEB_OUT} || "$ROOT/spec/output/web";
 my @TABS     = qw(overview connections proof bots autonomy events ai-ops variables settings);
 my $JSON     = JSON::PP->new->utf8->canonical;
+binmode( Test::More->builder->$_, ':encoding(UTF-8)' ) for qw(output failure_output todo_output);    # names carry arrows
 
 # Hard requirements, not skips: make test installs chromium (deps.sh) and builds web/dist (make web).
 ok( -x $CHROMIUM, "chromium at $CHROMIUM (runtime/tools/deps.sh installs Debian's chromium)" ) or BAIL_OUT('no chromium');
