@@ -55,7 +55,7 @@ function App() {
   };
   const active = TABS.find((t) => t.id === tab);
   const Panel = active.panel;
-  return html`<${Session.Provider} value=${{ user: state.user, auth: 'session', reload }}>
+  return html`<${Session.Provider} value=${{ user: state.user, reload }}>
     <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById('main').focus(); }}>Skip to content</a>
     <header class="top">
       <div class="brand">gatehouse <span class="muted">Observatory</span></div>

@@ -2,14 +2,13 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 
-export const Session = createContext({ user: null, auth: 'unknown', reload: () => {} });
+export const Session = createContext({ user: null, reload: () => {} });
 
 const RANK = { viewer: 1, operator: 2, admin: 3 };
 
-// may(session, 'operator') → whether the signed-in role allows the action. On a server without sign-in
-// (auth: 'none') the server itself is the judge, so the button stays enabled and its refusal is shown.
+// may(session, 'operator') → whether the signed-in role allows the action. The server stays the judge: an
+// allowed button's refusal (403, 409 …) is shown as it comes back.
 export function may(session, role) {
-  if (session.auth === 'none') return true;
   if (!session.user) return false;
   return (RANK[session.user.role] || 0) >= RANK[role];
 }
