@@ -34,7 +34,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi
+.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi web
 all: build
 
 deps:
@@ -64,11 +64,11 @@ $(BUILD):
 	@mkdir -p $@
 
 run: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build web
 	@runtime/tools/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build web
 	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) spec/run.sh
 
 check: deps
@@ -125,4 +125,16 @@ format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h
 
 clean:
-	rm -rf build bin
+	rm -rf build bin web/dist
+
+# The web Observatory: npm ci from the committed package-lock.json (only when it changed), then esbuild
+# bundles web/src into web/dist (only when a source changed). No browser or CDN download.
+WEB_SRCS := web/index.html web/build.mjs $(shell find web/src -type f 2>/dev/null)
+web: web/dist/index.html
+node_modules/.package-lock.json: package-lock.json package.json
+	@echo "  NPM     ci"
+	@PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+web/dist/index.html: $(WEB_SRCS) node_modules/.package-lock.json
+	@echo "  WEB     web/dist"
+	@node web/build.mjs

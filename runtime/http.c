@@ -21,6 +21,7 @@ static struct evhttp *server;
 static struct evhttp_bound_socket *bound;
 static const struct http_route *route_table;
 static int inflight;
+static http_handler fallback_handler;
 static http_session_resolver session_resolver;
 static int (*service_token_check)(const struct http_ctx *ctx);
 
@@ -231,6 +232,27 @@ void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, 
     evbuffer_free(out);
     free(clean);
     free_ctx(ctx);
+}
+
+void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body, size_t len)
+{
+    struct evbuffer *out = evbuffer_new();
+    char esc[512];
+    for (const char *const *h = headers; h && h[0] && h[1]; h += 2)
+        evhttp_add_header(evhttp_request_get_output_headers(ctx->req), h[0], h[1]);
+    set_header(ctx->req, "X-Trace-Id", ctx->trace_id);
+    if (body && len) evbuffer_add(out, body, len);
+    evhttp_send_reply(ctx->req, status, NULL, out);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
+             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, len);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
+    evbuffer_free(out);
+    free_ctx(ctx);
+}
+
+void http_set_fallback(http_handler handler)
+{
+    fallback_handler = handler;
 }
 
 void http_reply_json(struct http_ctx *ctx, int status, json_t *body)
@@ -526,6 +548,11 @@ static void dispatch(struct evhttp_request *req, void *arg)
     handler = route(ctx, scratch, allow, sizeof allow);
     if (!handler) {
         free(scratch);
+        if (!allow[0] && fallback_handler && method_matches("GET", ctx->method) && strcmp(ctx->path, "/api") != 0 &&
+            strncmp(ctx->path, "/api/", 5) != 0) {
+            fallback_handler(ctx); /* the web files: public, no session */
+            return;
+        }
         if (allow[0]) {
             set_header(req, "Allow", allow);
             char reason[256];

@@ -117,6 +117,14 @@ void http_reply_json(struct http_ctx *ctx, int status, json_t *body);
 /* Sends a non-JSON body (e.g. Prometheus text) with content_type; still redacted, still X-Trace-Id. */
 void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len);
 
+/* Sends a public build file (static.c) verbatim — not redacted: it holds no runtime data — with headers
+ * (name, value, ..., NULL) and X-Trace-Id; body NULL/len 0 for a 304. */
+void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body, size_t len);
+
+/* Handler for GET/HEAD requests that no route matched and whose path is outside /api/ (the web files);
+ * without one they get the JSON 404. */
+void http_set_fallback(http_handler handler);
+
 /* Sends a JSON error: success false, error_code (from docs/error-codes.md), reason_human, and suggested_fix
  * when not NULL. extra (stolen, may be NULL) is merged in, e.g. {"field": "reason"}. */
 void http_reply_error(struct http_ctx *ctx, int status, const char *error_code, const char *reason_human,

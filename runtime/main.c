@@ -48,6 +48,7 @@
 #include "api_variables.h"
 #include "api_ai_ops.h"
 #include "variables.h"
+#include "static.h"
 
 #include <sys/stat.h>
 
@@ -334,6 +335,8 @@ static int cmd_serve(void)
         fail_startup("cannot start", err);
         goto out;
     }
+    static_init(); /* the web Observatory (web/dist), public: see static.h */
+    http_set_fallback(static_serve);
     /* from here on every reload is recorded; the start-up load is recorded now */
     policy_set_reload_listener(on_policy_reload);
     on_policy_reload(policy_current() != NULL, "start-up", policy_version_of(policy_current()), policy_last_error());
@@ -353,6 +356,7 @@ out:
     session_shutdown();
     telemetry_stop(1000);
     http_free();
+    static_free();
     api_system_openapi_free();
     db_pool_stop();
     telemetry_set_usage_listener(NULL);

@@ -24,6 +24,12 @@ PACKAGES=(
 if ! command -v node >/dev/null 2>&1; then
   PACKAGES+=(nodejs)
 fi
+# The web Observatory is bundled with npm (make web) and its browser specs drive Debian's chromium
+# through playwright-core (never a downloaded browser).
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
+PACKAGES+=(chromium)
 
 case "${1:-}" in
   fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;; # libclang-rt-14-dev holds libclang_rt.fuzzer for clang 14

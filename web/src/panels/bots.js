@@ -1,0 +1,129 @@
+// Bots: the list (GET /api/bots) with a compact autonomy score, and one bot's detail (#/bots/<id>): gates,
+// proof of use, autonomy breakdown, actions (start/stop/restart/kill/tick) showing the gate's refusal, and
+// the Why traded / Why not trading drawers (decision and no-trade traces).
+import { useState } from 'preact/hooks';
+import { post, usePoll } from '../api.js';
+import { may, roleHint, useSession } from '../session.js';
+import { html, ActionResult, Badge, DegradedBanner, Drawer, Json, Loading, TraceId, Updated, YesNo, fmtTime,
+  useHashRest } from '../ui.js';
+import { Blockers } from './overview.js';
+import { ProofBadges } from './proofbadges.js';
+import { AutonomyBreakdown, CompactScore } from './autonomyview.js';
+
+function BotList() {
+  const l = usePoll('/api/bots?limit=200', 5000);
+  if (l.error) return html`<${DegradedBanner} error=${l.error} what="Bots" />`;
+  if (!l.data) return html`<${Loading} what="bots" />`;
+  const bots = l.data.bots || [];
+  if (bots.length === 0) return html`<p data-testid="no-bots">No bots yet. Create one with POST /api/bots.</p>`;
+  return html`<div><${Updated} at=${l.at} />
+    <div class="table-wrap"><table data-testid="bot-list">
+    <thead><tr><th>bot</th><th>strategy</th><th>symbol</th><th>stage</th><th>state</th><th>autonomy</th></tr></thead>
+    <tbody>${bots.map((b) => html`<tr data-bot=${b.id}>
+      <td><a href=${`#/bots/${b.id}`} data-testid=${`bot-link-${b.name}`}>${b.name}</a></td>
+      <td>${b.strategy}</td><td>${b.symbol} · ${b.timeframe}</td><td><${Badge} value=${b.stage} tone="neutral" /></td>
+      <td>${b.instance ? html`<${Badge} value=${b.instance.state} />` : html`<span class="muted">never started</span>`}</td>
+      <td><${CompactScore} botId=${b.id} /></td></tr>`)}</tbody></table></div></div>`;
+}
+
+function TraceList({ traces, kind }) {
+  if (!traces || traces.length === 0) {
+    return html`<p data-testid=${`${kind}-none`}>${kind === 'decision' ? 'No decision traces: this bot has not traded.' : 'No no-trade traces recorded.'}</p>`;
+  }
+  return html`<div data-testid=${`${kind}-traces`}>${traces.map((t) => html`<div class="trace-item" data-testid="trace-item">
+    <div><strong>${t.action || t.suppression_type}</strong> <code data-testid="reason-code">${t.reason_code}</code>
+      ${t.suppression_decision && html` <span class="muted">${t.suppression_decision}</span>`}
+      <span class="muted small"> ${fmtTime(t.created_at)}</span></div>
+    <div data-testid="reason-human">${t.reason_human}</div>
+    ${t.blocked_by && t.blocked_by.length > 0 && html`<div>Blocked by: ${t.blocked_by.map((b) => html`<code class="code">${typeof b === 'string' ? b : b.code}</code> `)}</div>`}
+    ${t.confidence !== undefined && t.confidence !== null && html`<div class="small">confidence ${t.confidence}${t.expected_value !== null && t.expected_value !== undefined ? ` · expected value ${t.expected_value}` : ''}</div>`}
+    <details><summary>signals, variables, risk</summary>
+      <h4>signals</h4><${Json} value=${t.signals} /><h4>variables snapshot</h4><${Json} value=${t.variables_snapshot} />
+      ${t.risk_snapshot && html`<h4>risk snapshot</h4><${Json} value=${t.risk_snapshot} />`}</details>
+    <${TraceId} id=${t.trace_id} /></div>`)}</div>`;
+}
+
+function TracesDrawer({ botId, kind, gate, onClose }) {
+  const path = kind === 'decision' ? 'decision-traces' : 'no-trade-traces';
+  const t = usePoll(`/api/bots/${botId}/${path}?limit=20`, 5000);
+  const title = kind === 'decision' ? 'Why traded — decision traces' : 'Why not trading';
+  return html`<${Drawer} title=${title} onClose=${onClose} testid=${`${kind}-drawer`}>
+    ${kind === 'no-trade' && gate && html`<section><h3>The start gates now</h3>
+      ${gate.allowed ? html`<p>The gates allow this bot's stage now.</p>` : html`<${Blockers} blockers=${gate.blockers} testid="gate-blockers" />`}</section>`}
+    <h3>${kind === 'decision' ? 'Latest decisions' : 'Latest suppressions'}</h3>
+    <${DegradedBanner} error=${t.error} what=${title} />
+    ${!t.error && !t.data && html`<${Loading} what="traces" />`}
+    ${t.data && html`<${TraceList} traces=${t.data.traces} kind=${kind} />`}
+  </${Drawer}>`;
+}
+
+const ACTIONS = [
+  ['start', 'Start', 'primary'], ['stop', 'Stop', ''], ['restart', 'Restart', ''], ['tick', 'Tick now', ''], ['kill', 'Kill', 'danger'],
+];
+
+function BotDetail({ id }) {
+  const session = useSession();
+  const b = usePoll(`/api/bots/${id}`, 4000);
+  const [drawer, setDrawer] = useState(null);
+  const [busy, setBusy] = useState(null);
+  const [result, setResult] = useState(null);
+  const canAct = may(session, 'operator') && !b.error && !!b.data;
+
+  const act = async (action) => {
+    if (action === 'kill' && !window.confirm('Kill this bot? Its running instance stops at once.')) return;
+    setBusy(action);
+    const r = await post(`/api/bots/${id}/${action}`);
+    setBusy(null);
+    setResult({ action, r });
+    b.refresh();
+  };
+
+  return html`<div>
+    <p><a href="#/bots">← all bots</a></p>
+    ${b.error && html`<${DegradedBanner} error=${b.error} what="This bot" />`}
+    ${!b.error && !b.data && html`<${Loading} what="bot" />`}
+    ${b.data && html`<${BotHead} bot=${b.data.bot} gate=${b.data.safe_start} at=${b.at} />`}
+    <section class="card"><h2>Actions</h2>
+      ${!may(session, 'operator') && html`<p class="muted small">${roleHint(session, 'operator')}</p>`}
+      <div class="actions">${ACTIONS.map(([a, label, cls]) => html`<button type="button" class=${cls} data-testid=${`action-${a}`}
+        disabled=${!canAct || busy !== null} onClick=${() => act(a)}>${busy === a ? `${label}…` : label}</button>`)}
+        <button type="button" data-testid="why-traded" onClick=${() => setDrawer('decision')}>Why traded</button>
+        <button type="button" data-testid="why-not-trading" onClick=${() => setDrawer('no-trade')}>Why not trading</button></div>
+      ${result && html`<${ActionOutcome} action=${result.action} r=${result.r} />`}</section>
+    <div class="grid">
+      <section class="card"><h2>Used in last 24 h</h2><${ProofBadges} botId=${id} /></section>
+    </div>
+    <section class="card"><h2>Autonomy</h2><${AutonomyBreakdown} botId=${id} /></section>
+    ${drawer && html`<${TracesDrawer} botId=${id} kind=${drawer} gate=${b.data && b.data.safe_start} onClose=${() => setDrawer(null)} />`}
+  </div>`;
+}
+
+function BotHead({ bot, gate, at }) {
+  const inst = bot.instance;
+  return html`<section class="card" data-testid="bot-head"><h2>${bot.name} <${Badge} value=${bot.stage} tone="neutral" /></h2>
+    <dl class="kv">
+      <dt>id</dt><dd><code>${bot.id}</code></dd>
+      <dt>strategy</dt><dd>${bot.strategy} on ${bot.symbol} · ${bot.timeframe}</dd>
+      <dt>requires AI</dt><dd><${YesNo} value=${bot.requires_ai} /></dd>
+      <dt>desired state</dt><dd>${bot.desired_state || '—'}</dd>
+      <dt>instance</dt><dd>${inst ? html`<${Badge} value=${inst.state} testid="instance-state" /> since ${fmtTime(inst.started_at)}${inst.last_heartbeat_at ? ` · heartbeat ${fmtTime(inst.last_heartbeat_at)}` : ''}` : html`<span class="muted">never started</span>`}</dd>
+      <dt>start gates now</dt><dd data-testid="safe-start">${gate ? (gate.allowed ? html`<span class="yes">allowed</span>` : html`<span class="no">refused</span> (${gate.blockers.map((x) => x.code).join(', ')})`) : '—'}</dd>
+    </dl><${Updated} at=${at} /></section>`;
+}
+
+function ActionOutcome({ action, r }) {
+  if (!r.ok) return html`<${ActionResult} result=${r} />`;
+  if (action === 'tick' && r.data.tick) {
+    const t = r.data.tick;
+    return html`<div class=${t.outcome === 'ERROR' || t.outcome === 'BLOCKED' ? 'result refused' : 'result ok'} role="status" data-testid="action-result">
+      Tick: <strong>${t.outcome}</strong> <code>${t.reason_code || ''}</code>${t.provider ? ` · bars from ${t.provider} (${t.bars})` : ''}
+      ${t.blocked_by && t.blocked_by.length ? html`<div>Blocked by: ${t.blocked_by.map((x) => (typeof x === 'string' ? x : x.code)).join(', ')}</div>` : null}
+      <div><${TraceId} id=${r.data.trace_id} /></div></div>`;
+  }
+  return html`<${ActionResult} result=${r} okText=${`${action}: done${r.data.instance && r.data.instance.state ? ` (${r.data.instance.state})` : ''}.`} />`;
+}
+
+export function Bots() {
+  const id = useHashRest();
+  return id ? html`<${BotDetail} id=${id} key=${id} />` : html`<${BotList} />`;
+}
