@@ -3,6 +3,8 @@
 #   make test   the same set-up, then the whole suite through prove
 #   make check  validate the policy files offline (like nginx -t)
 #   make asan   build with AddressSanitizer + UBSan and run the suite against that build
+#   make bench  measure every PRODUCT.md §8 target (bench/bench.sh; results in docs/PERFORMANCE.md)
+#   make soak   200 connections for 60 s mixing status reads, verifies and ticks (bench/soak.sh)
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
 PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
@@ -27,7 +29,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan clean format
+.PHONY: all deps build run test check asan clean format bench soak bench-tools
 all: build
 
 deps:
@@ -70,6 +72,31 @@ check: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test
+
+# bench/: load and comparison tools (see bench/bench.sh). gates_bench links the runtime like a unit test.
+BENCH_TOOLS := $(BUILD)/bench/gen_events $(BUILD)/bench/static_evhttp $(BUILD)/bench/loadgen $(BUILD)/bench/gates_bench
+bench-tools: $(BENCH_TOOLS)
+
+$(BUILD)/bench/gen_events: bench/gen_events.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) -O2 -o $@ $<
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) -O2 -pthread -o $@ $<
+$(BUILD)/bench/static_evhttp: bench/static_evhttp.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) -O2 $(shell pkg-config --cflags libevent) -o $@ $< $(shell pkg-config --libs libevent)
+$(BUILD)/bench/gates_bench: bench/gates_bench.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory build bench-tools
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) BENCH_TOOLS=$(abspath $(BUILD)/bench) bench/bench.sh
+
+soak: deps
+	@$(MAKE) --no-print-directory build bench-tools
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) BENCH_TOOLS=$(abspath $(BUILD)/bench) bench/soak.sh
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h

@@ -1,0 +1,314 @@
+#!/usr/bin/env perl
+# bench.pl — measures every PRODUCT.md §8 target in one unattended run and prints one table
+# (figure | target | measured | pass/fail), with the comparison rows measured in the same run.
+# Called by bench/bench.sh (`make bench`), which builds the tools and starts the embedded Postgres cluster.
+#
+# Environment: BENCH_DIR (work directory), BENCH_TOOLS (compiled bench/ tools), GATEHOUSE_BIN, DATABASE_URL
+# (maintenance database of the bench cluster), BENCH_SECONDS (each wrk/loadgen run, default 10),
+# BENCH_EVENTS ("1000000 10000000": the table sizes the status endpoints are measured at),
+# BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_SKIP (space-separated step names to skip).
+use strict;
+use warnings;
+use FindBin qw($Bin);
+use lib "$Bin/lib", "$Bin/../spec/support";
+use BenchKit;
+use Gatehouse::Sim ();
+use POSIX qw(floor);
+use Time::HiRes qw(sleep time);
+
+my $DIR     = $ENV{BENCH_DIR}   or die "BENCH_DIR is not set (run make bench)\n";
+my $TOOLS   = $ENV{BENCH_TOOLS} or die "BENCH_TOOLS is not set (run make bench)\n";
+my $BIN     = $ENV{GATEHOUSE_BIN} or die "GATEHOUSE_BIN is not set\n";
+my $ADMIN   = $ENV{DATABASE_URL} or die "DATABASE_URL (bench cluster) is not set\n";
+my $SECS    = $ENV{BENCH_SECONDS} || 10;
+my @SIZES   = split ' ', ( $ENV{BENCH_EVENTS} || '1000000 10000000' );
+my $NBOTS   = $ENV{BENCH_BOTS} || 500;
+my $BOTSECS = $ENV{BENCH_BOT_SECONDS} || 20;
+my %SKIP    = map { $_ => 1 } split ' ', ( $ENV{BENCH_SKIP} || '' );
+my $DAYS    = 14;                                     # spread of the seeded events (retention is 30 days)
+my $TOKEN   = 'bench-service-token-' . int( rand 1e9 );
+my @rows;                                             # [figure, target, measured, verdict]
+my %res;                                              # everything measured, for results.json
+
+sub row { push @rows, [@_] }
+sub fmt_int { my $n = sprintf '%.0f', $_[0]; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
+
+# ---- database --------------------------------------------------------------------------------------
+( my $DB = $ADMIN ) =~ s{:///postgres\?}{:///gatehouse_bench?};
+BenchKit::say_step("fresh database gatehouse_bench");
+psql( $ADMIN, 'DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)' );
+psql( $ADMIN, 'CREATE DATABASE gatehouse_bench' );
+my $HOME = BenchKit::Server->make_home("$DIR/home");
+sh( 'env', "GATEHOUSE_HOME=$HOME", "DATABASE_URL=$DB", 'GATEHOUSE_LOG_LEVEL=warn', $BIN, 'migrate' );
+psql( $DB, "SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date) - $DAYS, $DAYS + 9)" );
+
+my $loaded = 0;
+my $pgbin  = BenchKit::pg_bin();
+sub seed_to {    # COPY synthetic events until the table holds $want rows; returns rows/s of that COPY
+    my ($want) = @_;
+    my $n = $want - $loaded;
+    return undef if $n <= 0;
+    BenchKit::say_step( "seeding ", fmt_int($n), " usage events with COPY (", fmt_int($want), " in all)" );
+    my $t0 = time;
+    sh( 'bash', '-o', 'pipefail', '-c',
+        "'$TOOLS/gen_events' $n $DAYS $want | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' "
+          . "-c 'COPY integration_usage_events FROM STDIN'" );
+    my $dt = time - $t0;
+    psql( $DB, 'ANALYZE integration_usage_events' );
+    $loaded = $want;
+    return $n / $dt;
+}
+
+# ---- simulator and server ------------------------------------------------------------------------------
+BenchKit::say_step("provider simulator");
+my $sim = Gatehouse::Sim::start_sim( quiet => 1 );
+my %SRV_ENV = (
+    %{ $sim->base_env },
+    GATEHOUSE_SERVICE_TOKEN     => $TOKEN,
+    GATEHOUSE_ALERTS            => 0,
+    GATEHOUSE_BACKGROUND_VERIFY => 0,
+    GATEHOUSE_TICK_INTERVAL_S   => 1,
+    GATEHOUSE_LOG_LEVEL         => $ENV{BENCH_LOG_LEVEL} || 'info',
+    GATEHOUSE_SPILL_FILE        => "$DIR/spill.jsonl",
+);
+sub start_server {
+    my $srv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $DB, env => \%SRV_ENV, log => "$DIR/gatehouse.log" );
+    my $v = $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
+    die "verify-all failed: $v->{status} $v->{content}\n" unless $v->{status} == 200;
+    sleep 1;    # one status evaluation after the probes
+    return $srv;
+}
+
+my $static_pid;
+END { kill 'TERM', $static_pid if $static_pid }
+
+sub status_reads {    # wrk on both status endpoints; returns {endpoint => wrk result}
+    my ( $srv, $label ) = @_;
+    my %out;
+    for my $ep ( '/api/integrations/status', '/api/system/status' ) {
+        BenchKit::say_step("wrk $ep, 32 connections, ${SECS}s ($label)");
+        my $r = wrk_run( url => $srv->url . $ep, conns => 32, threads => 2, seconds => $SECS, headers => [ $srv->auth_headers ] );
+        $r->{bytes} = length( $srv->get($ep)->{content} );
+        delete $r->{raw};
+        $out{$ep} = $r;
+    }
+    return \%out;
+}
+
+# ---- 1. status reads at the first size, and the static evhttp comparison ---------------------------
+my $copy_seed_rate = seed_to( $SIZES[0] );
+BenchKit::say_step("gatehouse serve");
+my $srv = start_server();
+$res{auth} = $srv->{auth};
+$res{startup_s}{ $SIZES[0] } = $srv->{ready_s};
+$res{status}{ $SIZES[0] } = status_reads( $srv, fmt_int( $SIZES[0] ) . ' events' );
+
+unless ( $SKIP{static} ) {
+    my $body = $srv->get('/api/integrations/status')->{content};
+    open my $fh, '>', "$DIR/static_body.json" or die $!;
+    print $fh $body;
+    close $fh;
+    my $port = BenchKit::free_port();
+    $static_pid = fork // die;
+    if ( !$static_pid ) { open STDOUT, '>', '/dev/null'; { exec "$TOOLS/static_evhttp", $port, "$DIR/static_body.json" }; POSIX::_exit(127) }
+    sleep 0.3;
+    BenchKit::say_step("wrk static evhttp body of the same size (", length $body, " bytes)");
+    my $r = wrk_run( url => "http://127.0.0.1:$port/", conns => 32, threads => 2, seconds => $SECS );
+    delete $r->{raw};
+    $r->{bytes} = length $body;
+    $res{static} = $r;
+    kill 'TERM', $static_pid;
+    waitpid( $static_pid, 0 );
+    $static_pid = undef;
+}
+
+# ---- 2. telemetry ingest ------------------------------------------------------------------------------
+unless ( $SKIP{ingest} ) {
+    my $per_req = 500;
+    my $trace   = sprintf '%08x%08x%08x%08x', map { int rand 0xffffffff } 1 .. 4;
+    my @ev;
+    my @prov = qw(databento polygon runner risk_engine openai);
+    for my $i ( 1 .. $per_req ) {
+        my $p = $prov[ $i % @prov ];
+        push @ev, { provider_id => $p, operation => ( $p eq 'runner' ? 'runner.tick' : $p eq 'risk_engine' ? 'risk.check' : $p eq 'openai' ? 'llm.chat' : 'marketdata.bars' ),
+            status => ( $i % 50 ? 'OK' : 'ERROR' ), ( $i % 50 ? () : ( error_code => 'TIMEOUT' ) ), latency_ms => 10 + $i % 90,
+            symbol => 'ESZ6', timeframe => '1m', records => $i % 400, trace_id => $trace,
+            bot_id => sprintf( '00000000-0000-4000-8000-%012d', $i % 100 ),
+            metadata => { feature_keys_used => ['close'], endpoint => 'bars' } };
+    }
+    open my $fh, '>', "$DIR/ingest_body.json" or die $!;
+    print $fh json_encode( { events => \@ev } );
+    close $fh;
+    BenchKit::say_step("telemetry ingest: $per_req events per POST, 4 connections, ${SECS}s");
+    my $t0 = time;
+    my $lg = loadgen_run( tools => $TOOLS, port => $srv->port, method => 'POST', path => '/api/telemetry/usage-events',
+        headers => ["Authorization: Bearer $TOKEN"], body_file => "$DIR/ingest_body.json", conns => 4, seconds => $SECS );
+    my $t_send = time - $t0;
+    my $accepted = $lg->{s2xx} * $per_req;
+    my ( $rows, $t_done ) = ( 0, undef );
+    my $deadline = time + 120;
+    while ( time < $deadline ) {
+        if ( $srv->metric('gatehouse_telemetry_queue_depth') == 0 ) {
+            $rows = psql_value( $DB, "SELECT count(*) FROM integration_usage_events WHERE trace_id = '$trace'" );
+            if ( $rows >= $accepted ) { $t_done = time - $t0; last }
+        }
+        sleep 0.05;
+    }
+    $t_done //= time - $t0;
+    $rows = psql_value( $DB, "SELECT count(*) FROM integration_usage_events WHERE trace_id = '$trace'" );
+    $res{ingest} = { %$lg, events_per_request => $per_req, accepted => $accepted, rows => $rows + 0,
+        send_s => $t_send, until_written_s => $t_done, events_per_s => $rows / $t_done, accept_per_s => $accepted / $t_send,
+        lost => $accepted - $rows };
+    $loaded += $rows;
+
+    # comparison: Postgres COPY of the same number of rows into the same table (same indexes, same cluster)
+    my $n = $ENV{BENCH_COPY_ROWS} || 500000;
+    BenchKit::say_step( "comparison: COPY ", fmt_int($n), " rows into integration_usage_events" );
+    my $t1 = time;
+    sh( 'bash', '-o', 'pipefail', '-c',
+        "'$TOOLS/gen_events' $n 1 7 | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' -c 'COPY integration_usage_events FROM STDIN'" );
+    $res{copy} = { rows => $n, seconds => time - $t1, rows_per_s => $n / ( time - $t1 ) };
+    $loaded += $n;
+}
+
+# ---- 3. 17 verify probes concurrently vs the slowest single probe --------------------------------------
+unless ( $SKIP{verify} ) {
+    my @ids = @Gatehouse::Sim::SIM_PROVIDER_IDS;
+    my %delay;
+    my $i = 0;
+    for my $id (@ids) { $delay{$id} = 150 + 40 * $i++ }    # 150 .. 790 ms, a different delay each
+    $sim->clear_faults;
+    $sim->faults( [ map { { provider => $_, mode => 'latency', delay_ms => $delay{$_} } } @ids ] );
+    my ($slowest) = sort { $delay{$b} <=> $delay{$a} } @ids;
+    BenchKit::say_step("verify: all 17 providers at once (simulated delays 150..790 ms), then $slowest alone");
+    my ( @all, @one );
+    for ( 1 .. 3 ) {
+        my $t0 = time;
+        my $r = $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
+        push @all, ( time - $t0 ) * 1000;
+        $res{verify}{verified} = $r->{json}{verified};
+        $res{verify}{ok}       = $r->{json}{ok};
+        $t0 = time;
+        $r = $srv->post( '/api/integrations/verify', { provider_id => $slowest } );
+        push @one, ( time - $t0 ) * 1000;
+    }
+    my $med = sub { my @s = sort { $a <=> $b } @_; $s[ @s / 2 ] };
+    $res{verify} = { %{ $res{verify} }, all_ms => $med->(@all), slowest_single_ms => $med->(@one), slowest => $slowest,
+        ratio => $med->(@all) / $med->(@one) };
+    $sim->clear_faults;
+    $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
+}
+
+# ---- 4. 500 paper bots ticking every second -----------------------------------------------------------
+unless ( $SKIP{bots} ) {
+    BenchKit::say_step("$NBOTS PAPER bots (sma_cross, ESZ6 1m, tick every 1 s): create + start");
+    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'bench-' || g, 'sma_cross', "
+          . "'ESZ6', '1m', 'PAPER', '{\"tick_interval_s\": 1}'::jsonb FROM generate_series(1, $NBOTS) g" );
+    my @ids = split /\n/, psql( $DB, "SELECT id FROM bots WHERE name LIKE 'bench-%' ORDER BY name" );
+    my $started = 0;
+    for my $id (@ids) { $started++ if $srv->post("/api/bots/$id/start")->{status} =~ /^20/ }
+    die "only $started of $NBOTS bots started\n" if $started < $NBOTS;
+    sleep 5;    # warm-up: every bot ticks a few times
+    my $pid = $srv->pid;
+    my ( $cpu0, $t0 ) = ( proc_cpu_s($pid), time );
+    my $from = psql_value( $DB, 'SELECT now()' );
+    my $rss_max = 0;
+    while ( time - $t0 < $BOTSECS ) { my $r = proc_rss_kb($pid); $rss_max = $r if $r > $rss_max; sleep 0.5 }
+    my $cpu = ( proc_cpu_s($pid) - $cpu0 ) / ( time - $t0 );
+    my $to = psql_value( $DB, 'SELECT now()' );
+    my $q = psql( $DB, "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
+          . "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms), max(latency_ms), "
+          . "count(*) FILTER (WHERE status <> 'OK') FROM integration_usage_events WHERE provider_id = 'runner' "
+          . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'" );
+    my ( $ticks, $p50, $p99, $max, $not_ok ) = split /\|/, $q;
+    $res{bots} = { bots => $NBOTS, seconds => $BOTSECS, ticks => $ticks + 0, ticks_per_s => $ticks / $BOTSECS,
+        tick_p50_ms => $p50 + 0, tick_p99_ms => $p99 + 0, tick_max_ms => $max + 0, ticks_not_ok => $not_ok + 0,
+        cpu_cores => $cpu, rss_mb => $rss_max / 1024 };
+    BenchKit::say_step("stopping the bots");
+    $srv->post("/api/bots/$_/stop") for @ids;
+}
+
+# ---- 5. gates (+ autonomy) for 1,000 bots, in process -------------------------------------------------
+unless ( $SKIP{gates} ) {
+    BenchKit::say_step("gates for 1,000 bots (bench/gates_bench.c, in process)");
+    local %ENV = ( %ENV, %SRV_ENV, GATEHOUSE_HOME => $HOME, DATABASE_URL => $DB, GATEHOUSE_LOG_LEVEL => 'warn' );
+    my $out = sh_out("'$TOOLS/gates_bench' 1000 7");
+    $res{gates} = json_decode($out);
+}
+
+# ---- 6. status reads at the larger sizes --------------------------------------------------------------
+for my $size ( @SIZES[ 1 .. $#SIZES ] ) {
+    $srv->stop;
+    seed_to($size);
+    BenchKit::say_step( "gatehouse serve (restart: aggregates seeded from ", fmt_int($loaded), " events)" );
+    $srv = start_server();
+    $res{startup_s}{$size} = $srv->{ready_s};
+    $res{status}{$size} = status_reads( $srv, fmt_int($size) . ' events' );
+}
+$res{events_total} = psql_value( $DB, 'SELECT count(*) FROM integration_usage_events' ) + 0;
+$res{rss_mb_end}   = proc_rss_kb( $srv->pid ) / 1024;
+$srv->stop;
+$sim->stop;
+
+# ---- the table ----------------------------------------------------------------------------------------
+my $static = $res{static};
+for my $size (@SIZES) {
+    for my $ep ( '/api/integrations/status', '/api/system/status' ) {
+        my $r = $res{status}{$size}{$ep} or next;
+        my $tag = "GET $ep @ " . fmt_int($size) . ' events';
+        row( "$tag: req/s", '>= 30,000', fmt_int( $r->{rps} ), $r->{rps} >= 30000 && !$r->{non2xx} ? 'PASS' : 'FAIL' );
+        row( "$tag: p99", '<= 3 ms', sprintf( '%.2f ms', $r->{p99} ), $r->{p99} <= 3 ? 'PASS' : 'FAIL' );
+        if ( $size != $SIZES[0] ) {
+            my $base = $res{status}{ $SIZES[0] }{$ep};
+            my $d = ( $r->{rps} - $base->{rps} ) / $base->{rps} * 100;
+            row( "$tag: vs " . fmt_int( $SIZES[0] ), 'within 10 %', sprintf( '%+.1f %%', $d ), abs($d) <= 10 ? 'PASS' : 'FAIL' );
+        }
+    }
+}
+row( "comparison: static evhttp body of $static->{bytes} bytes", '(about 51,000/s)', fmt_int( $static->{rps} ) . sprintf( ' req/s, p99 %.2f ms', $static->{p99} ), 'info' ) if $static;
+if ( my $i = $res{ingest} ) {
+    row( 'telemetry ingest, sustained (POST -> rows committed)', '>= 40,000 events/s', fmt_int( $i->{events_per_s} ) . ' events/s',
+        $i->{events_per_s} >= 40000 ? 'PASS' : 'FAIL' );
+    row( 'telemetry ingest: events lost (202-acknowledged - rows)', '0', "$i->{lost} of " . fmt_int( $i->{accepted} ),
+        $i->{lost} == 0 && $i->{s5xx} == 0 ? 'PASS' : 'FAIL' );
+}
+row( 'comparison: Postgres COPY into integration_usage_events', '(about 80,000/s)', fmt_int( $res{copy}{rows_per_s} ) . ' rows/s', 'info' ) if $res{copy};
+if ( my $v = $res{verify} ) {
+    row( "17 verify probes concurrently vs slowest alone ($v->{slowest})", 'total ~ slowest',
+        sprintf( '%.0f ms vs %.0f ms (x%.2f)', $v->{all_ms}, $v->{slowest_single_ms}, $v->{ratio} ), $v->{ratio} <= 1.25 ? 'PASS' : 'FAIL' );
+}
+if ( my $b = $res{bots} ) {
+    row( "$b->{bots} PAPER bots ticking every 1 s: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s)', $b->{tick_p99_ms}, $b->{ticks_per_s} ),
+        $b->{tick_p99_ms} <= 50 && $b->{ticks_per_s} >= 0.9 * $b->{bots} ? 'PASS' : 'FAIL' );
+    row( "$b->{bots} PAPER bots: CPU of gatehouse", '< 1 core', sprintf( '%.2f cores', $b->{cpu_cores} ), $b->{cpu_cores} < 1 ? 'PASS' : 'FAIL' );
+    row( "$b->{bots} PAPER bots: RSS of gatehouse", '<= 128 MB', sprintf( '%.1f MB', $b->{rss_mb} ), $b->{rss_mb} <= 128 ? 'PASS' : 'FAIL' );
+}
+if ( my $g = $res{gates} ) {
+    row( 'gates for 1,000 bots (safe_start each, one snapshot)', '<= 20 ms', sprintf( '%.1f ms', $g->{gates_ms} ), $g->{gates_ms} <= 20 ? 'PASS' : 'FAIL' );
+    row( 'autonomy policy for 1,000 bots', '(with gates) <= 20 ms',
+        defined $g->{autonomy_ms} ? sprintf( '%.1f ms (gates + autonomy %.1f ms)', $g->{autonomy_ms}, $g->{gates_ms} + $g->{autonomy_ms} )
+                                  : 'not measured: scripts/autonomy.lua absent', defined $g->{autonomy_ms} ? ( $g->{gates_ms} + $g->{autonomy_ms} <= 20 ? 'PASS' : 'FAIL' ) : 'n/a' );
+    row( 'gates.lua evaluate() (the system decision)', 'info', sprintf( '%.2f ms', $g->{evaluate_ms} ), 'info' );
+    row( 'status_safe_start x 1,000 (runtime path, snapshot per call)', 'info', sprintf( '%.1f ms', $g->{runtime_safe_start_ms} ), 'info' );
+}
+
+my $m = machine_info();
+$res{machine} = $m;
+my @w = ( 0, 0, 0, 0 );
+for my $r ( [ 'figure', 'target', 'measured', 'result' ], @rows ) { $w[$_] = length $r->[$_] > $w[$_] ? length $r->[$_] : $w[$_] for 0 .. 3 }
+my $table = '';
+for my $r ( [ 'figure', 'target', 'measured', 'result' ], [ map { '-' x $_ } @w ], @rows ) {
+    $table .= sprintf "| %-*s | %-*s | %-*s | %-*s |\n", map { ( $w[$_], $r->[$_] ) } 0 .. 3;
+}
+my $head = sprintf "gatehouse bench — %s, commit %s\nmachine: %s cores (%s), %s MB RAM, kernel %s, %s, %s\nload average at the end: %s; auth: %s\n",
+  $m->{date}, $m->{commit}, $m->{nproc}, $m->{cpu}, $m->{ram_mb}, $m->{kernel}, $m->{pg}, $m->{wrk}, $m->{load}, $res{auth};
+print "\n$head\n$table";
+open my $out, '>', "$DIR/results.md" or die $!;
+print $out "$head\n$table";
+close $out;
+open $out, '>', "$DIR/results.json" or die $!;
+print $out json_encode( \%res );
+close $out;
+print "\nresults: $DIR/results.md, $DIR/results.json; server log: $DIR/gatehouse.log\n";
+my $failed = grep { $_->[3] eq 'FAIL' } @rows;
+exit( $ENV{BENCH_STRICT} && $failed ? 1 : 0 );
