@@ -7,7 +7,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,10 +51,14 @@ int main(int argc, char **argv)
     struct event_base *base = event_base_new();
     struct evhttp *http = evhttp_new(base);
     evhttp_set_gencb(http, answer, NULL);
-    if (evhttp_bind_socket(http, "127.0.0.1", (ev_uint16_t)atoi(argv[1])) < 0) {
+    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)atoi(argv[1]));
+    if (!bound) {
         fprintf(stderr, "static_evhttp: cannot listen on port %s\n", argv[1]);
         return 1;
     }
+    /* the same socket option gatehouse sets (accepted sockets inherit it): no Nagle delay on big bodies */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct event *term = evsignal_new(base, SIGTERM, on_signal, base), *intr = evsignal_new(base, SIGINT, on_signal, base);
     event_add(term, NULL);
     event_add(intr, NULL);

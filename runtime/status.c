@@ -30,6 +30,7 @@ static struct {
     json_t *blocker_traces; /* "code|integration|bot" -> trace id of the evaluation that first raised it */
     json_t *facts;          /* from the database */
     int facts_pending;
+    unsigned long version; /* bumped by every new decision and every facts refresh */
 } S;
 
 /* ---- snapshot ---- */
@@ -250,6 +251,7 @@ void status_refresh(const char *trace_id)
     json_decref(S.blocker_traces);
     S.decision = d;
     S.blocker_traces = traces;
+    S.version++;
     const char *st = json_string_value(json_object_get(d, "system_status"));
     metrics_set_system_status(strcmp(st, "OK") == 0 ? 0 : strcmp(st, "DEGRADED") == 0 ? 1 : 2,
                               json_is_true(json_object_get(d, "autonomy_allowed")));
@@ -299,6 +301,7 @@ static void on_fact(struct pg_result *res, const char *err, void *arg)
     enum fact which = (enum fact)(long)arg;
     S.facts_pending--;
     if (!res) return; /* keep the last known facts; the DB blocker covers an outage */
+    S.version++;
     if (which == FACT_TRADING && PQntuples(res) == 1) {
         json_t *v = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
         if (json_is_object(v))
@@ -340,6 +343,11 @@ const json_t *status_db_facts(void)
     return S.facts;
 }
 
+unsigned long status_version(void)
+{
+    return S.version;
+}
+
 static void on_eval_timer(evutil_socket_t fd, short what, void *arg)
 {
     status_refresh(NULL);
@@ -353,7 +361,9 @@ static void on_probe_done(const char *provider_id, const char *trace_id)
 int status_start(struct event_base *base)
 {
     struct timeval eval = {0, EVALUATE_EVERY_MS * 1000}, facts = {FACTS_EVERY_MS / 1000, 0};
+    unsigned long version = S.version;
     memset(&S, 0, sizeof S);
+    S.version = version + 1; /* a restarted engine never matches a body cached before */
     S.facts = json_pack("{s:{s:b, s:s}, s:{s:i, s:i, s:i, s:i}, s:[]}", "trading", "enabled", 0, "mode", "PAPER", "tiers",
                         "LOCKED", 0, "SUPERVISED", 0, "LIMITED_AUTONOMY", 0, "FULL_AUTONOMY", 0, "breakers");
     S.eval_timer = event_new(base, -1, EV_PERSIST, on_eval_timer, NULL);
