@@ -6,7 +6,9 @@
  * (status_snapshot: every provider's facts), then per round times, for BOTS bots with a mix of stages,
  * autonomy tiers and requires_ai:
  *   evaluate   gates.lua evaluate(snapshot) once (the system decision every status read is served from);
- *   gates      gates.lua safe_start(req, snapshot) for every bot, the snapshot built once per round;
+ *   gates      gates.lua safe_start_many(reqs, snapshot): every bot in one call, the snapshot built once
+ *              per round (what a scheduler pass over its due bots needs);
+ *   per_bot    gates.lua safe_start(req, snapshot) once per bot (one policy call each);
  *   runtime    status_safe_start(req) for every bot — the runtime's own entry point, which builds the
  *              snapshot on each call (what a tick pays);
  *   autonomy   scripts/autonomy.lua, when that policy exists (issue: autonomy scoring, another branch), called
@@ -57,12 +59,16 @@ int main(int argc, char **argv)
         reqs[i] = json_pack("{s:s, s:b, s:s, s:s}", "stage", stages[i % 4], "requires_ai", i % 3 == 0, "bot_id", id,
                             "autonomy_tier", tiers[(i / 4) % 4]);
     }
+    json_t *all_reqs = json_array();
+    for (int i = 0; i < bots; i++) json_array_append(all_reqs, reqs[i]);
     const char *afn = NULL;
     for (const char *const *f = AUTONOMY_FUNCTIONS; *f && !afn; f++)
         if (policy_has_function(g, "scripts/autonomy.lua", *f)) afn = *f;
 
     double *t_eval = calloc((size_t)rounds, sizeof(double)), *t_gates = calloc((size_t)rounds, sizeof(double));
     double *t_rt = calloc((size_t)rounds, sizeof(double)), *t_auto = calloc((size_t)rounds, sizeof(double));
+    double *t_many = calloc((size_t)rounds, sizeof(double));
+    long allowed_many = 0;
     long allowed = 0, failures = 0;
     for (int r = 0; r < rounds; r++) {
         double t0 = clock_now_ms();
@@ -83,6 +89,18 @@ int main(int argc, char **argv)
             json_decref(res);
         }
         t_gates[r] = clock_now_ms() - t0;
+
+        t0 = clock_now_ms();
+        json_decref(snap);
+        snap = status_snapshot(g);
+        const json_t *margs[2] = {all_reqs, snap};
+        json_t *many = policy_call_n(g, "gates.lua", "safe_start_many", margs, 2, err, sizeof err);
+        t_many[r] = clock_now_ms() - t0;
+        json_t *answers = json_array_get(many, 0), *a;
+        size_t ai;
+        if (!many || json_array_size(answers) != (size_t)bots) failures++;
+        json_array_foreach(answers, ai, a) allowed_many += json_is_true(json_object_get(a, "allowed"));
+        json_decref(many);
 
         if (afn) {
             t0 = clock_now_ms();
@@ -105,11 +123,13 @@ int main(int argc, char **argv)
         snprintf(auto_name, sizeof auto_name, "\"%s\"", afn);
         snprintf(auto_ms, sizeof auto_ms, "%.3f", median(t_auto, rounds));
     }
-    printf("{\"bots\": %d, \"rounds\": %d, \"evaluate_ms\": %.3f, \"gates_ms\": %.3f, \"runtime_safe_start_ms\": %.3f, "
-           "\"autonomy_function\": %s, \"autonomy_ms\": %s, \"allowed\": %ld, \"failures\": %ld}\n",
-           bots, rounds, median(t_eval, rounds), median(t_gates, rounds), median(t_rt, rounds), auto_name, auto_ms,
-           allowed / rounds, failures);
+    printf("{\"bots\": %d, \"rounds\": %d, \"evaluate_ms\": %.3f, \"gates_ms\": %.3f, \"per_bot_ms\": %.3f, "
+           "\"runtime_safe_start_ms\": %.3f, \"autonomy_function\": %s, \"autonomy_ms\": %s, \"allowed\": %ld, "
+           "\"allowed_many\": %ld, \"failures\": %ld}\n",
+           bots, rounds, median(t_eval, rounds), median(t_many, rounds), median(t_gates, rounds), median(t_rt, rounds),
+           auto_name, auto_ms, allowed / rounds, allowed_many / rounds, failures);
     for (int i = 0; i < bots; i++) json_decref(reqs[i]);
+    json_decref(all_reqs);
     policy_shutdown();
     secret_shutdown();
     return failures ? 1 : 0;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "body_cache.h"
 #include "api_integrations.h"
 #include "config.h"
 #include "db.h"
@@ -262,6 +263,27 @@ const json_t *status_decision(void)
     return S.decision;
 }
 
+/* The snapshot for safe_start, rebuilt only when what it is made of changes (every bot tick asks twice). */
+static json_t *shared_snap;
+static uint64_t snap_key;
+
+static json_t *shared_snapshot(struct policy_gen *g)
+{
+    struct scheduler_status sch;
+    scheduler_status(&sch);
+    uint64_t k = body_cache_mix(api_integrations_state_key(), (uint64_t)(uintptr_t)g);
+    k = body_cache_mix(body_cache_mix(k, S.version), (uint64_t)db_last_ok_at());
+    k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.active), (uint64_t)sch.leader);
+    k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
+    k = body_cache_mix_str(k, policy_last_error());
+    if (!shared_snap || k != snap_key) {
+        json_decref(shared_snap);
+        shared_snap = status_snapshot(g);
+        snap_key = k;
+    }
+    return json_incref(shared_snap);
+}
+
 json_t *status_safe_start(const json_t *req, const char *trace_id)
 {
     struct policy_gen *g = policy_current();
@@ -273,7 +295,7 @@ json_t *status_safe_start(const json_t *req, const char *trace_id)
         json_decref(fc);
         return out;
     }
-    snap = status_snapshot(g);
+    snap = shared_snapshot(g);
     const json_t *args[2] = {req, snap};
     res = policy_call_n(g, "gates.lua", "safe_start", args, 2, err, sizeof err);
     json_decref(snap);
@@ -384,5 +406,7 @@ void status_stop(void)
     json_decref(S.decision);
     json_decref(S.blocker_traces);
     json_decref(S.facts);
+    json_decref(shared_snap);
+    shared_snap = NULL;
     memset(&S, 0, sizeof S);
 }
