@@ -46,19 +46,30 @@ psql( $DB, "SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date)
 
 my $loaded = 0;
 my $pgbin  = BenchKit::pg_bin();
-sub seed_to {    # COPY synthetic events until the table holds $want rows; returns rows/s of that COPY
+# Seeding (nothing else uses the database meanwhile): the table's indexes are dropped, the rows COPYed in,
+# and the indexes rebuilt in bulk — the same indexes, from their own definitions — which is several times
+# faster than maintaining four B-trees (two of them on random keys) row by row. Returns rows/s overall.
+sub seed_to {
     my ($want) = @_;
     my $n = $want - $loaded;
     return undef if $n <= 0;
-    BenchKit::say_step( "seeding ", fmt_int($n), " usage events with COPY (", fmt_int($want), " in all)" );
+    BenchKit::say_step( "seeding ", fmt_int($n), " usage events with COPY (", fmt_int($want), " in all; indexes rebuilt after)" );
     my $t0 = time;
+    my @defs = map { s/ ON ONLY / ON /r } split /\n/, psql( $DB, "SELECT indexdef FROM pg_indexes WHERE tablename = 'integration_usage_events' "
+          . "AND indexname <> 'integration_usage_events_pkey' ORDER BY indexname" );
+    my @names = split /\n/, psql( $DB, "SELECT indexname FROM pg_indexes WHERE tablename = 'integration_usage_events' "
+          . "AND indexname <> 'integration_usage_events_pkey'" );
+    psql( $DB, "DROP INDEX $_" ) for @names;
+    psql( $DB, 'ALTER TABLE integration_usage_events DROP CONSTRAINT integration_usage_events_pkey' );
     sh( 'bash', '-o', 'pipefail', '-c',
         "'$TOOLS/gen_events' $n $DAYS $want | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' "
           . "-c 'COPY integration_usage_events FROM STDIN'" );
-    my $dt = time - $t0;
+    BenchKit::say_step( "rebuilding the primary key and ", scalar(@defs), " indexes" );
+    psql( $DB, "SET maintenance_work_mem = '256MB'; ALTER TABLE integration_usage_events ADD PRIMARY KEY (id, created_at)" );
+    psql( $DB, "SET maintenance_work_mem = '256MB'; $_" ) for @defs;
     psql( $DB, 'ANALYZE integration_usage_events' );
     $loaded = $want;
-    return $n / $dt;
+    return $n / ( time - $t0 );
 }
 
 # ---- simulator and server ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 # seeds it with COPY, starts the provider simulator and gatehouse, and measures. The cluster is stopped
 # afterwards (its data is kept; BENCH_CLEAN=1 deletes it). Results: $BENCH_DIR/results.md and .json.
 # Tuning knobs (environment): BENCH_SECONDS, BENCH_EVENTS, BENCH_BOTS, BENCH_BOT_SECONDS, BENCH_SKIP,
-# BENCH_STRICT=1 (exit 1 when a target fails) — see bench/bench.pl.
+# BENCH_STRICT=1 (exit 1 when a target fails) — see bench/bench.pl. bench/soak.sh runs bench/soak.pl the same way.
 set -euo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$root"
@@ -31,5 +31,5 @@ cleanup() {
 trap cleanup EXIT
 export DATABASE_URL=${url/:\/\/\/gatehouse\?/:\/\/\/postgres\?}
 start=$(date +%s)
-perl bench/bench.pl
+perl "bench/${BENCH_SCRIPT:-bench.pl}"
 echo "bench.sh: done in $(( $(date +%s) - start )) s"
