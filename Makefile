@@ -29,7 +29,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan clean format bench soak bench-tools
+.PHONY: all deps build run test check asan clean format openapi bench soak bench-tools
 all: build
 
 deps:
@@ -72,6 +72,9 @@ check: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test
+
+openapi:
+	node runtime/tools/openapi.mjs --write
 
 # bench/: load and comparison tools (see bench/bench.sh). gates_bench links the runtime like a unit test.
 BENCH_TOOLS := $(BUILD)/bench/gen_events $(BUILD)/bench/static_evhttp $(BUILD)/bench/loadgen $(BUILD)/bench/gates_bench

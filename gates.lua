@@ -16,9 +16,12 @@ INPUT
                     missing_env_vars, required_env_vars, last_verified_at, last_ok_at, last_used_at,
                     proof_24h, error_code, last_verify_outcome, reason_human, suggested_fix, … },
       breakers  = { { bot_id = "uuid", state = "OPEN" | "HALF_OPEN" | "CLOSED", bot_name = "…" }, … },
-      redis     = nil | <the redis provider entry> }               -- else found in providers by id
+      redis     = nil | <the redis provider entry>,                -- else found in providers by id
+      security  = { app_enc_key = bool } }                         -- APP_ENC_KEY set and well formed
     req = { stage = "PAPER" | "SHADOW" | "LIVE", requires_ai = bool | nil, bot_id = "uuid" | nil,
-            autonomy_tier = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY" }
+            autonomy_tier = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY",
+            autonomy_score = nil | 0–100,                  -- scripts/autonomy.lua's result for the bot:
+            autonomy_reason = nil | "…", autonomy_fix = nil | "…" }  -- its first blocker, in words
   A snapshot that is not a table raises (C fails closed); a missing sub-table reads as unhealthy.
 
 OUTPUT
@@ -56,6 +59,8 @@ CODES (evaluate)
   HEARTBEAT_TIMEOUT            SEV-1 system  scheduler not active, or active without a tick within
                                              scheduler_stale_s (one code for both; message differs)
                                SEV-2 system  event-loop lag above loop_lag_warn_ms
+  ENCRYPTION_KEY_MISSING       SEV-2 system  APP_ENC_KEY unset or malformed: 2FA cannot be set up or checked
+                               (fails closed), so admins cannot turn live trading on
   INTEGRATION_KEY_MISSING      no provider of a category's priority list configured; the fix names the
                                variables of each, in priority order; integration = first listed:
                                SEV-1 system (market_data), SEV-2 live (execution), SEV-2 ai (llm)
@@ -267,6 +272,14 @@ local function check_policy(out, s)
   end
 end
 
+local function check_security(out, s)
+  if tbl(s.security).app_enc_key == true then return end
+  out[#out + 1] = blocker("ENCRYPTION_KEY_MISSING", SEV2, "system", "Encryption key missing",
+    "APP_ENC_KEY is not set (or is not 64 hex characters): TOTP secrets cannot be encrypted, so 2FA " ..
+      "enrollment and verification fail closed and live trading cannot be turned on.",
+    "Set APP_ENC_KEY to the output of `gatehouse keygen` and restart gatehouse.")
+end
+
 local function check_scheduler(out, s, now, th)
   local sc = tbl(s.scheduler)
   local stale_s = num(th.scheduler_stale_s, 10)
@@ -387,6 +400,7 @@ local function gather(s, th, want_stack)
   local db_ok = check_db(out, s, now, th)
   check_policy(out, s)
   local sched_ok = check_scheduler(out, s, now, th)
+  check_security(out, s)
 
   local stack, lists, primaries = {}, {}, {}
   for _, cat in ipairs(CATEGORIES) do
@@ -504,6 +518,11 @@ local function invalid_request(req)
     why = "bot_id must be a string"
   elseif req.autonomy_tier ~= nil and not TIERS[req.autonomy_tier] then
     why = "unknown autonomy_tier " .. tostring(req.autonomy_tier)
+  elseif req.autonomy_score ~= nil and type(req.autonomy_score) ~= "number" then
+    why = "autonomy_score must be a number"
+  elseif (req.autonomy_reason ~= nil and type(req.autonomy_reason) ~= "string")
+      or (req.autonomy_fix ~= nil and type(req.autonomy_fix) ~= "string") then
+    why = "autonomy_reason and autonomy_fix must be strings"
   end
   if not why then return nil end
   return blocker("VALIDATION_FAILED", SEV2, "bot", "Invalid start request",
@@ -537,10 +556,13 @@ local function start_answer(req, snapshot, all)
   end
   local tier = req.autonomy_tier
   if tier == "LOCKED" or (tier == "SUPERVISED" and live) then
+    local score = type(req.autonomy_score) == "number" and (" (score " .. math.floor(req.autonomy_score) .. ")") or ""
+    local why = type(req.autonomy_reason) == "string" and req.autonomy_reason ~= "" and (" " .. req.autonomy_reason) or ""
+    local fix = type(req.autonomy_fix) == "string" and req.autonomy_fix ~= "" and (req.autonomy_fix .. " ") or ""
     out[#out + 1] = blocker("AUTONOMY_TIER_LOCKED", SEV2, "bot", "Autonomy tier " .. tier,
-      tier == "LOCKED" and "The bot's autonomy tier is LOCKED: it may not start on its own."
-        or "The bot's autonomy tier is SUPERVISED: LIVE needs LIMITED_AUTONOMY or FULL_AUTONOMY.",
-      "Raise the bot's autonomy score (see its breakdown on Autonomy), " ..
+      (tier == "LOCKED" and "The bot's autonomy tier is LOCKED" .. score .. ": it may not start on its own."
+        or "The bot's autonomy tier is SUPERVISED" .. score .. ": LIVE needs LIMITED_AUTONOMY or FULL_AUTONOMY.") .. why,
+      fix .. "Raise the bot's autonomy score (GET /api/bots/:id/autonomy-score lists what is missing), " ..
         (tier == "LOCKED" and "then start it again." or "or start it as PAPER or SHADOW."),
       nil, req.bot_id)
   end

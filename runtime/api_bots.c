@@ -691,6 +691,11 @@ void api_settings_trading_put(struct http_ctx *ctx)
         api_bots_invalid(ctx, "enabled", "Field 'enabled' must be a boolean.");
         return;
     }
+    /* turning live trading ON needs a 2FA verification within the fresh window; turning it off never does */
+    if (json_is_true(enabled) && !ctx->auth.fresh_2fa) {
+        http_reply_2fa_required(ctx);
+        return;
+    }
     const char *params[1] = {json_is_true(enabled) ? "true" : "false"};
     if (db_query("WITH old AS (SELECT value FROM app_settings WHERE key = 'trading'),"
                  " up AS (INSERT INTO app_settings AS s (key, value)"

@@ -4,8 +4,8 @@
  * (3000 ms), answer 503 DB_UNAVAILABLE when Postgres cannot be reached and 404 NOT_FOUND for an unknown (or
  * non-UUID) bot id. Timestamps are RFC 3339 UTC with microseconds, so they double as cursor keys.
  *
- * Auth, roles and the fresh-2FA rule for turning trading on arrive with the auth issue; until then these
- * routes are open like the rest of /api. */
+ * Roles are enforced by http.c from the route table (docs/api.md "Access"); turning trading on also needs a
+ * 2FA verification within the last 5 minutes (403 TWO_FACTOR_REQUIRED). */
 #ifndef GATEHOUSE_API_BOTS_H
 #define GATEHOUSE_API_BOTS_H
 

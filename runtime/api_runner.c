@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "autonomy.h"
 #include "db.h"
 #include "http.h"
 #include "runner.h"
@@ -21,6 +22,7 @@ enum lifecycle { LC_START, LC_RESTART, LC_STOP, LC_KILL };
 struct call {
     struct http_ctx *ctx;
     enum lifecycle what;
+    int running;
     json_t *bot;
 };
 
@@ -64,6 +66,7 @@ static void on_instance(struct pg_result *res, const char *err, void *arg)
         telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
                                c->ctx->trace_id, NULL);
         if (c->what == LC_KILL) alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
+        autonomy_request(c->ctx->params[0], c->ctx->trace_id); /* running or not moves supervisor evidence */
         json_t *inst = PQntuples(res) ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_null();
         http_reply_json(c->ctx, 200, json_pack("{s:O, s:s, s:o}", "bot", c->bot, "state", states[c->what], "instance",
                                                inst ? inst : json_null()));
@@ -115,6 +118,66 @@ static void on_stopped_for_restart(struct pg_result *res, const char *err, void 
     write_lifecycle(c);
 }
 
+/* The safe-start request of the bot: stage, AI, and its autonomy tier with the blocker that explains it. */
+static json_t *start_request(const struct call *c, const json_t *row)
+{
+    json_t *req = json_pack("{s:O, s:b, s:s}", "stage", json_object_get(c->bot, "stage"), "requires_ai",
+                            json_is_true(json_object_get(c->bot, "requires_ai")), "bot_id", c->ctx->params[0]);
+    const json_t *why = autonomy_explaining_blocker(row);
+    char reason[600];
+    json_object_set(req, "autonomy_tier", json_object_get(row, "autonomy_tier"));
+    json_object_set(req, "autonomy_score", json_object_get(row, "autonomy_score"));
+    if (why) {
+        snprintf(reason, sizeof reason, "%s: %s", json_string_value(json_object_get(why, "code")),
+                 json_string_value(json_object_get(why, "reason_human")) ? json_string_value(json_object_get(why, "reason_human")) : "");
+        json_object_set_new(req, "autonomy_reason", json_string(reason));
+        if (json_is_string(json_object_get(why, "suggested_fix")))
+            json_object_set(req, "autonomy_fix", json_object_get(why, "suggested_fix"));
+    }
+    return req;
+}
+
+/* The bot's fresh autonomy score arrived: run the safe-start gates with its tier (fail closed without one). */
+static void on_scored(const json_t *rows, const char *code, const char *err, void *arg)
+{
+    struct call *c = arg;
+    const json_t *row = json_array_get(rows, 0);
+    json_t *answer;
+    if (!row && code && strcmp(code, "POLICY_ERROR") == 0) {
+        answer = json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "POLICY_ERROR",
+                           "severity", "SEV-1", "scope", "bot", "reason_human",
+                           "The bot's autonomy tier could not be computed (scripts/autonomy.lua failed); the start fails closed.",
+                           "suggested_fix", "Fix scripts/autonomy.lua (the log and `gatehouse check` name the error), then reload.",
+                           "trace_id", c->ctx->trace_id);
+    } else if (!row) {
+        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot's autonomy evidence could not be read.",
+                         "Check the database, then start again.", NULL);
+        json_decref(c->bot);
+        free(c);
+        return;
+    } else {
+        json_t *req = start_request(c, row);
+        answer = status_safe_start(req, c->ctx->trace_id);
+        json_decref(req);
+    }
+    if (!json_is_true(json_object_get(answer, "allowed"))) {
+        refused(c, answer);
+        json_decref(answer);
+        json_decref(c->bot);
+        free(c);
+        return;
+    }
+    json_decref(answer);
+    if (c->what == LC_RESTART && c->running) {
+        const char *p[1] = {c->ctx->params[0]};
+        if (db_query("UPDATE bot_instances SET state = 'STOPPED', stopped_at = now() WHERE bot_id = $1 "
+                     "AND state IN ('STARTING', 'RUNNING')", 1, p, DB_TIMEOUT_MS, on_stopped_for_restart, c) < 0)
+            on_stopped_for_restart(NULL, "queue full", c);
+        return;
+    }
+    write_lifecycle(c);
+}
+
 static void on_bot(struct pg_result *res, const char *err, void *arg)
 {
     struct call *c = arg;
@@ -134,25 +197,11 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
             free(c);
             return;
         }
-        json_t *req = json_pack("{s:O, s:b, s:s}", "stage", json_object_get(c->bot, "stage"), "requires_ai",
-                                json_is_true(json_object_get(c->bot, "requires_ai")), "bot_id", c->ctx->params[0]);
-        json_t *answer = status_safe_start(req, c->ctx->trace_id);
-        json_decref(req);
-        if (!json_is_true(json_object_get(answer, "allowed"))) {
-            refused(c, answer);
-            json_decref(answer);
-            json_decref(c->bot);
-            free(c);
-            return;
-        }
-        json_decref(answer);
-        if (c->what == LC_RESTART && running) {
-            const char *p[1] = {c->ctx->params[0]};
-            if (db_query("UPDATE bot_instances SET state = 'STOPPED', stopped_at = now() WHERE bot_id = $1 "
-                         "AND state IN ('STARTING', 'RUNNING')", 1, p, DB_TIMEOUT_MS, on_stopped_for_restart, c) < 0)
-                on_stopped_for_restart(NULL, "queue full", c);
-            return;
-        }
+        c->running = running;
+        /* the tier gate needs the bot's score from fresh evidence: score it, then gate (on_scored) */
+        if (autonomy_score(c->ctx->params[0], c->ctx->trace_id, on_scored, c) < 0)
+            on_scored(NULL, "DB_UNAVAILABLE", "the autonomy scoring could not be queued", c);
+        return;
     }
     write_lifecycle(c);
 }
@@ -194,4 +243,40 @@ void api_runner_tick(struct http_ctx *ctx)
     if (require_uuid(ctx) < 0) return;
     if (runner_tick(ctx->params[0], ctx->trace_id, on_ticked, ctx) < 0)
         http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.", "Retry in a second.", NULL);
+}
+
+/* ---- kill-all ---- */
+
+static void on_killed_all(struct pg_result *res, const char *err, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    if (!res) {
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The running instances could not be killed.", "Check the database.", NULL);
+        return;
+    }
+    json_t *bots = json_array();
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        char msg[400];
+        const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+        snprintf(msg, sizeof msg, "%s KILLED (kill-all by %s)", name, ctx->auth.username);
+        telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, NULL);
+        json_array_append_new(bots, json_pack("{s:s, s:s, s:s}", "id", id, "name", name, "state", "KILLED"));
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "kill-all by %s: %d running bot(s) killed", ctx->auth.username, n);
+    telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, NULL);
+    alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
+    http_reply_json(ctx, 200, json_pack("{s:i, s:o}", "killed", n, "bots", bots));
+}
+
+void api_runner_kill_all(struct http_ctx *ctx)
+{
+    /* the kill path of one bot (instance KILLED, desired_state KILLED), for every running instance at once */
+    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = now()"
+                 "  WHERE state IN ('STARTING', 'RUNNING') RETURNING bot_id),"
+                 " b AS (UPDATE bots SET desired_state = 'KILLED' WHERE id IN (SELECT bot_id FROM i) RETURNING id, name)"
+                 " SELECT id, name FROM b ORDER BY name",
+                 0, NULL, DB_TIMEOUT_MS, on_killed_all, ctx) < 0)
+        on_killed_all(NULL, "queue full", ctx);
 }

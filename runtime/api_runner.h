@@ -11,6 +11,9 @@ void api_runner_restart(struct http_ctx *ctx);
 /* stop: the running instance becomes STOPPED; kill: KILLED (system event + alert). */
 void api_runner_stop(struct http_ctx *ctx);
 void api_runner_kill(struct http_ctx *ctx);
+/* POST /api/bots/kill-all (operator + fresh 2FA): every running instance becomes KILLED, desired_state KILLED;
+ * one "kill" system event per bot, a kill.all event and a SEV-2 alert; answers {killed, bots}. */
+void api_runner_kill_all(struct http_ctx *ctx);
 /* tick: runs one tick now and answers its summary. */
 void api_runner_tick(struct http_ctx *ctx);
 

@@ -87,6 +87,33 @@ static const char *loop_health(const struct scheduler_status *s)
     return s->loop_lag_ms >= 250 ? "LATE" : "OK";
 }
 
+/* gates.lua speaks epoch seconds and drops nil keys; the API speaks RFC 3339 and names every field. */
+static void live_entry_view(json_t *entry)
+{
+    static const char *times[] = {"last_verified_at", "last_used_at"};
+    for (size_t i = 0; json_is_object(entry) && i < sizeof times / sizeof *times; i++) {
+        json_t *t = json_object_get(entry, times[i]);
+        json_object_set_new(entry, times[i], json_is_number(t) ? http_json_time((time_t)json_number_value(t)) : json_null());
+    }
+}
+
+static void live_stack_view(json_t *live)
+{
+    static const char *cats[][2] = {{"marketData", "backups"}, {"execution", "backups"}, {"llm", "fallbacks"}};
+    for (size_t i = 0; i < sizeof cats / sizeof *cats; i++) {
+        json_t *cat = json_object_get(live, cats[i][0]), *entry;
+        size_t j;
+        if (!json_is_object(cat))
+            continue;
+        if (!json_object_get(cat, "primary"))
+            json_object_set_new(cat, "primary", json_null());
+        live_entry_view(json_object_get(cat, "primary"));
+        if (!json_is_array(json_object_get(cat, cats[i][1])))
+            json_object_set_new(cat, cats[i][1], json_array());
+        json_array_foreach(json_object_get(cat, cats[i][1]), j, entry) live_entry_view(entry);
+    }
+}
+
 /* Counters that are not versioned (telemetry queue and totals, alert and policy-reload counters) may lag the
  * body by at most this much; everything else is part of the key. */
 #define SYSTEM_STATUS_MAX_AGE_MS 100
@@ -111,6 +138,7 @@ void api_system_status(struct http_ctx *ctx)
     const char *st = json_string_value(json_object_get(d, "system_status"));
     int allowed = json_is_true(json_object_get(d, "autonomy_allowed"));
 
+    live_stack_view(live);
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(integrations, integration_view(&reg->providers[i]));
     json_object_set_new(live, "autonomyGates", json_pack("{s:s, s:b, s:O}", "system_status", st, "autonomy_allowed",
                                                          allowed, "blockers", blockers));
@@ -306,4 +334,56 @@ void api_system_metrics(struct http_ctx *ctx)
     char *text = metrics_render(&len);
     http_reply_raw(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0);
     free(text);
+}
+
+/* The OpenAPI document is read once and kept: it describes this binary's routes, so a later edit of the
+ * file on disk (without a restart) would describe routes the process does not serve. */
+static char *openapi_text;
+static size_t openapi_len;
+
+static int openapi_load(void)
+{
+    char path[4096];
+    config_path("docs/openapi.json", path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[16384];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n > cap) {
+            cap = (len + n) * 2;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return -1;
+            }
+            buf = grown;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    openapi_text = buf;
+    openapi_len = len;
+    return 0;
+}
+
+void api_system_openapi(struct http_ctx *ctx)
+{
+    if (!openapi_text && openapi_load() < 0) {
+        http_reply_error(ctx, 404, "NOT_FOUND", "docs/openapi.json is not installed beside the policies.",
+                         "Serve gatehouse from a checkout (GATEHOUSE_HOME) that contains docs/openapi.json.", NULL);
+        return;
+    }
+    http_reply_raw(ctx, 200, "application/json", openapi_text, openapi_len);
+}
+
+void api_system_openapi_free(void)
+{
+    free(openapi_text);
+    openapi_text = NULL;
+    openapi_len = 0;
 }

@@ -29,4 +29,11 @@ void api_system_policy_dry_run(struct http_ctx *ctx);
 /* GET /metrics — Prometheus text exposition. */
 void api_system_metrics(struct http_ctx *ctx);
 
+/* GET /api/openapi.json: docs/openapi.json (under GATEHOUSE_HOME), read on first use and kept for the life
+ * of the process; 404 NOT_FOUND when the file is missing. */
+void api_system_openapi(struct http_ctx *ctx);
+
+/* Frees the cached OpenAPI document (shutdown). */
+void api_system_openapi_free(void);
+
 #endif

@@ -24,6 +24,8 @@ static struct evhttp *server;
 static struct evhttp_bound_socket *bound;
 static const struct http_route *route_table;
 static int inflight;
+static http_session_resolver session_resolver;
+static int (*service_token_check)(const struct http_ctx *ctx);
 
 /* ---- trace ids ---- */
 
@@ -132,7 +134,7 @@ static int method_matches(const char *route_method, const char *method)
     return strcmp(route_method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
 }
 
-/* Finds the handler for ctx; fills ctx->params. When only the method differs, fills allow ("GET, POST"). */
+/* Finds the route of ctx; fills ctx->params, ctx->access. When only the method differs, fills allow ("GET, POST"). */
 static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size_t allowlen)
 {
     allow[0] = '\0';
@@ -142,6 +144,7 @@ static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size
         if (method_matches(r->method, ctx->method)) {
             memcpy(ctx->params, params, sizeof params);
             ctx->route = r->pattern;
+            ctx->access = r->access;
             return r->handler;
         }
         if (!strstr(allow, r->method)) {
@@ -273,6 +276,42 @@ const char *http_query(const struct http_ctx *ctx, const char *name)
     return ctx->query ? evhttp_find_header(ctx->query, name) : NULL;
 }
 
+const char *http_header(const struct http_ctx *ctx, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
+}
+
+void http_add_header(struct http_ctx *ctx, const char *name, const char *value)
+{
+    set_header(ctx->req, name, value);
+}
+
+const char *http_peer_ip(const struct http_ctx *ctx)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(ctx->req);
+    const char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (conn) evhttp_connection_get_peer(conn, (char **)&addr, &port);
+    return addr ? addr : "";
+}
+
+int http_origin_ok(const struct http_ctx *ctx)
+{
+    const char *origin = http_header(ctx, "Origin"), *host = http_header(ctx, "Host");
+    char want[600];
+    if (!origin) return 0;
+    if (cfg.origin) return strcmp(origin, cfg.origin) == 0;
+    if (!host || !*host || strlen(host) > 512) return 0;
+    snprintf(want, sizeof want, "%s://%s", cfg.cookie_secure ? "https" : "http", host);
+    return strcmp(origin, want) == 0;
+}
+
+void http_set_auth_hooks(http_session_resolver resolver, int (*has_service_token)(const struct http_ctx *ctx))
+{
+    session_resolver = resolver;
+    service_token_check = has_service_token;
+}
+
 /* ---- request intake ---- */
 
 static int method_has_body(const char *method)
@@ -339,6 +378,133 @@ static struct http_ctx *new_ctx(struct evhttp_request *req)
     return ctx;
 }
 
+/* ---- access control (every route, before its handler) ---- */
+
+static void run_handler(struct http_ctx *ctx)
+{
+    if (method_has_body(ctx->method) && read_json_body(ctx) < 0) return;
+    ctx->handler(ctx);
+}
+
+static void deny_origin(struct http_ctx *ctx)
+{
+    const char *origin = http_header(ctx, "Origin");
+    char esc[256], reason[400];
+    snprintf(reason, sizeof reason,
+             "The Origin check refused this %s: Origin %s is not this server's origin (cross-site request forgery "
+             "protection).",
+             ctx->method, origin ? log_escape(origin, esc, sizeof esc) : "is missing and");
+    LOG_WARN(ctx->trace_id, "auth decision", "decision=deny reason=origin method=%s route=\"%s\"", ctx->method,
+             ctx->route);
+    http_reply_error(ctx, 403, "FORBIDDEN", reason,
+                     "Send state-changing requests from the gatehouse web UI (same origin), with an Origin header "
+                     "equal to the server's origin; runners use the service token instead.",
+                     json_pack("{s:s}", "check", "origin"));
+}
+
+static int role_needed(enum http_access a)
+{
+    switch (a) {
+    case HTTP_ACCESS_VIEWER: return HTTP_ROLE_VIEWER;
+    case HTTP_ACCESS_OPERATOR:
+    case HTTP_ACCESS_OPERATOR_OR_SERVICE:
+    case HTTP_ACCESS_OPERATOR_FRESH_2FA: return HTTP_ROLE_OPERATOR;
+    case HTTP_ACCESS_ADMIN: return HTTP_ROLE_ADMIN;
+    default: return HTTP_ROLE_ADMIN + 1; /* unset/unknown: nobody */
+    }
+}
+
+static const char *role_name(int role)
+{
+    return role == HTTP_ROLE_ADMIN ? "admin" : role == HTTP_ROLE_OPERATOR ? "operator" : "viewer";
+}
+
+static void on_session(struct http_ctx *ctx, int outcome)
+{
+    char reason[300];
+    if (outcome < 0) {
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The session could not be checked: the database is unreachable.",
+                         "Check DATABASE_URL and that Postgres is running, then retry.", NULL);
+        return;
+    }
+    if (outcome > 0 || !ctx->auth.session) {
+        http_reply_error(ctx, 401, "UNAUTHENTICATED", "This route needs a signed-in session.",
+                         "Sign in with POST /api/auth/login (and /api/auth/2fa/verify when 2FA is on).", NULL);
+        return;
+    }
+    if (method_has_body(ctx->method) && !http_origin_ok(ctx)) {
+        deny_origin(ctx);
+        return;
+    }
+    int need = role_needed(ctx->access);
+    if ((int)ctx->auth.role < need) {
+        snprintf(reason, sizeof reason, "Your role (%s) may not %s %s; it needs the %s role.",
+                 role_name(ctx->auth.role), ctx->method, ctx->route, role_name(need));
+        LOG_INFO(ctx->trace_id, "auth decision", "decision=deny reason=role user_id=%s role=%s route=\"%s %s\"",
+                 ctx->auth.user_id, role_name(ctx->auth.role), ctx->method, ctx->route);
+        http_reply_error(ctx, 403, "FORBIDDEN", reason, "Ask an admin for a higher role.",
+                         json_pack("{s:s, s:s}", "role", role_name(ctx->auth.role), "required_role", role_name(need)));
+        return;
+    }
+    if (ctx->access == HTTP_ACCESS_OPERATOR_FRESH_2FA && !ctx->auth.fresh_2fa) {
+        http_reply_2fa_required(ctx);
+        return;
+    }
+    run_handler(ctx);
+}
+
+void http_reply_2fa_required(struct http_ctx *ctx)
+{
+    LOG_INFO(ctx->trace_id, "auth decision", "decision=deny reason=two_factor_required user_id=%s route=\"%s %s\"",
+             ctx->auth.user_id, ctx->method, ctx->route);
+    http_reply_error(ctx, 403, "TWO_FACTOR_REQUIRED",
+                     ctx->auth.two_factor_enabled
+                         ? "This action needs a 2FA verification within the last 5 minutes."
+                         : "This action needs two-factor authentication, which is not enabled for your account.",
+                     ctx->auth.two_factor_enabled
+                         ? "Confirm a current code with POST /api/auth/2fa/step-up {code}, then retry."
+                         : "Enroll with POST /api/auth/2fa/setup and /api/auth/2fa/confirm, then retry.",
+                     NULL);
+}
+
+static void authorize(struct http_ctx *ctx)
+{
+    int service = service_token_check && service_token_check(ctx);
+    switch (ctx->access) {
+    case HTTP_ACCESS_PUBLIC:
+        /* no session needed; a browser's cross-site POST (login CSRF) is still refused */
+        if (method_has_body(ctx->method) && http_header(ctx, "Origin") && !http_origin_ok(ctx)) {
+            deny_origin(ctx);
+            return;
+        }
+        run_handler(ctx);
+        return;
+    case HTTP_ACCESS_SERVICE:
+    case HTTP_ACCESS_OPERATOR_OR_SERVICE:
+        if (service) {
+            ctx->auth.service = 1;
+            run_handler(ctx);
+            return;
+        }
+        if (ctx->access == HTTP_ACCESS_SERVICE) {
+            http_reply_error(ctx, 401, "UNAUTHENTICATED", "This route needs the runners' service token.",
+                             "Send Authorization: Bearer <GATEHOUSE_SERVICE_TOKEN>.", NULL);
+            return;
+        }
+        break;
+    case HTTP_ACCESS_UNSET:
+        http_reply_error(ctx, 403, "FORBIDDEN", "This route has no access rule.", NULL, NULL);
+        return;
+    default:
+        break;
+    }
+    if (!session_resolver) {
+        on_session(ctx, 1);
+        return;
+    }
+    session_resolver(ctx, on_session);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_ctx *ctx = new_ctx(req);
@@ -382,12 +548,18 @@ static void dispatch(struct evhttp_request *req, void *arg)
         http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
         return;
     }
-    if (method_has_body(ctx->method) && read_json_body(ctx) < 0) return;
-    handler(ctx);
+    ctx->handler = handler;
+    authorize(ctx);
 }
 
 int http_start(struct event_base *base, const struct http_route *routes, char *err, size_t errlen)
 {
+    for (const struct http_route *r = routes; r->method; r++)
+        if (r->access == HTTP_ACCESS_UNSET) {
+            snprintf(err, errlen, "route %s %s has no access rule (set .access in the route table)", r->method,
+                     r->pattern);
+            return -1;
+        }
     route_table = routes;
     server = evhttp_new(base);
     if (!server) {

@@ -15,6 +15,37 @@ struct evhttp_request;
 
 #define HTTP_MAX_PARAMS 4
 
+/* Who may call a route. Every route names one; the zero value is "unset" and http_start refuses a table
+ * holding one, so a new route can never become public by accident. http.c enforces it before the handler
+ * runs: 401 UNAUTHENTICATED without a valid session (or service token), 403 FORBIDDEN for a role below the
+ * route's, 403 TWO_FACTOR_REQUIRED without a 2FA verification in the last 5 minutes. */
+enum http_access {
+    HTTP_ACCESS_UNSET = 0,
+    HTTP_ACCESS_PUBLIC,              /* anyone: health, readiness, metrics, login/register/2fa verify */
+    HTTP_ACCESS_SERVICE,             /* Authorization: Bearer $GATEHOUSE_SERVICE_TOKEN only */
+    HTTP_ACCESS_VIEWER,              /* any signed-in user (viewer, operator, admin) */
+    HTTP_ACCESS_OPERATOR,            /* operator or admin */
+    HTTP_ACCESS_OPERATOR_OR_SERVICE, /* operator/admin session, or the service token */
+    HTTP_ACCESS_ADMIN,               /* admin */
+    HTTP_ACCESS_OPERATOR_FRESH_2FA,  /* operator or admin whose session passed 2FA within the fresh window */
+};
+
+/* Roles, ordered: a higher role may do everything a lower one may. */
+enum http_role { HTTP_ROLE_NONE = 0, HTTP_ROLE_VIEWER, HTTP_ROLE_OPERATOR, HTTP_ROLE_ADMIN };
+
+/* The caller of a request, filled by the session resolver (auth.c) or the service-token check. */
+struct http_principal {
+    int session;                 /* 1: authenticated by a session cookie */
+    int service;                 /* 1: authenticated by the service token */
+    enum http_role role;
+    char user_id[37];
+    char username[65];
+    char session_id[37];         /* the session's public id (never the cookie value) */
+    unsigned char session_hash[32];
+    int two_factor_enabled;
+    int fresh_2fa;               /* 1: this session passed 2FA within the fresh window */
+};
+
 struct http_ctx {
     struct evhttp_request *req;
     char trace_id[33];
@@ -25,6 +56,9 @@ struct http_ctx {
     json_t *body;                            /* parsed JSON object, or NULL when the request had no body */
     struct evkeyvalq *query;                 /* parsed query string */
     double started_ms;                       /* monotonic clock at arrival */
+    struct http_principal auth;              /* who is calling (zeroed for public routes without a session) */
+    void (*handler)(struct http_ctx *ctx);   /* the matched route's handler (run after the access check) */
+    enum http_access access;                 /* the matched route's access */
 };
 
 typedef void (*http_handler)(struct http_ctx *ctx);
@@ -33,10 +67,39 @@ struct http_route {
     const char *method;  /* "GET", "POST", ...; HEAD is served by GET routes */
     const char *pattern; /* "/api/bots/:id/start" */
     http_handler handler;
+    enum http_access access;
 };
 
+/* Resolves the session of ctx (its cookie) and calls done exactly once, maybe later from the loop, with
+ * 0 after filling ctx->auth, 1 when there is no valid session, or -1 when the session store (Postgres) is
+ * unreachable and nothing cached vouches for the cookie. */
+typedef void (*http_session_done)(struct http_ctx *ctx, int outcome);
+typedef void (*http_session_resolver)(struct http_ctx *ctx, http_session_done done);
+
+/* Installs the session resolver and the service-token check (1 when ctx carries the token). Without a
+ * resolver every non-public route answers 401. */
+void http_set_auth_hooks(http_session_resolver resolver, int (*has_service_token)(const struct http_ctx *ctx));
+
+/* 403 TWO_FACTOR_REQUIRED (for handlers that need a fresh 2FA only in some cases, e.g. enabling trading). */
+void http_reply_2fa_required(struct http_ctx *ctx);
+
+/* The value of request header name, or NULL. */
+const char *http_header(const struct http_ctx *ctx, const char *name);
+
+/* Adds a response header (e.g. Set-Cookie) to be sent with the reply; redacted like every header. */
+void http_add_header(struct http_ctx *ctx, const char *name, const char *value);
+
+/* The peer's IP address as text ("127.0.0.1"), or "" when unknown. */
+const char *http_peer_ip(const struct http_ctx *ctx);
+
+/* 1 when the request's Origin header names this server (GATEHOUSE_ORIGIN when set, else
+ * http[s]://<Host header>, https when GATEHOUSE_COOKIE_SECURE=1), 0 when it names another origin or is
+ * absent. */
+int http_origin_ok(const struct http_ctx *ctx);
+
 /* Binds cfg.listen_host:cfg.listen_port and serves routes (a table ending with a NULL method, kept by the
- * caller for the server's lifetime). Returns 0, or -1 with err filled. */
+ * caller for the server's lifetime). Returns 0, or -1 with err filled — also when a route's access is
+ * HTTP_ACCESS_UNSET. */
 int http_start(struct event_base *base, const struct http_route *routes, char *err, size_t errlen);
 
 /* Stops accepting new connections (first step of a drain). */

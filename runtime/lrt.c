@@ -204,6 +204,30 @@ static int spec_validate_providers(lua_State *L)
     return 1;
 }
 
+/* spec.validate_variables(tbl, providers_tbl?) -> true | nil, err. Stack: [-1|2, +1|2]. */
+static int spec_validate_variables(lua_State *L)
+{
+    char err[1024];
+    json_t *providers = NULL, *doc;
+    int rc = -1;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    doc = sandbox_to_json(L, 1, err, sizeof err);
+    if (doc && !lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        providers = sandbox_to_json(L, 2, err, sizeof err);
+    }
+    if (doc && (providers || lua_isnoneornil(L, 2))) rc = spec_hooks->validate_variables(doc, providers, err, sizeof err);
+    json_decref(doc);
+    json_decref(providers);
+    if (rc < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void lrt_open_spec(lua_State *L, const struct lrt_spec_hooks *hooks)
 {
     static const luaL_Reg fns[] = {{"ok", spec_ok},
@@ -211,6 +235,7 @@ void lrt_open_spec(lua_State *L, const struct lrt_spec_hooks *hooks)
                                    {"same", spec_same},
                                    {"policy", spec_policy},
                                    {"validate_providers", spec_validate_providers},
+                                   {"validate_variables", spec_validate_variables},
                                    {NULL, NULL}};
     spec_hooks = hooks;
     luaL_newlib(L, fns);

@@ -19,10 +19,12 @@ struct lrt_spec_hooks {
     int (*load_policy)(struct lua_State *L, const char *name, char *err, size_t errlen);
     /* Validates a providers document the way the runtime does on load; 0 or -1 with err. */
     int (*validate_providers)(json_t *doc, char *err, size_t errlen);
+    /* Validates a variables document against a providers document (NULL: no provider ids known); 0 or -1. */
+    int (*validate_variables)(json_t *doc, json_t *providers_doc, char *err, size_t errlen);
 };
 
 /* Installs the global `spec` table: spec.ok(v, desc), spec.is(got, want, desc), spec.same(got, want, desc),
- * spec.policy(name), spec.validate_providers(tbl). Results print as TAP lines on stdout. Stack effect: 0. */
+ * spec.policy(name), spec.validate_providers(tbl), spec.validate_variables(tbl, providers_tbl?). Results print as TAP lines on stdout. Stack effect: 0. */
 void lrt_open_spec(struct lua_State *L, const struct lrt_spec_hooks *hooks);
 
 /* Records one TAP result (used for errors outside assertions, e.g. a spec file that raised). */

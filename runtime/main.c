@@ -5,6 +5,9 @@
  *   gatehouse check        validate the policy files offline (exit 1 on error)
  *   gatehouse spec FILE..  run Lua policy specs inside the sandbox, TAP on stdout
  *   gatehouse keygen       print a fresh APP_ENC_KEY (32 random bytes as 64 hex characters)
+ *   gatehouse user add USERNAME [--role admin|operator|viewer] [--reset-2fa]
+ *                          create a user, or recover one (new password, role, re-enabled); the password comes
+ *                          from GATEHOUSE_USER_PASSWORD or stdin
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -13,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_auth.h"
 #include "api_integrations.h"
+#include "api_autonomy.h"
+#include "autonomy.h"
 #include "api_bots.h"
 #include "api_jobs.h"
 #include "backtest.h"
@@ -21,6 +27,8 @@
 #include "api_traces.h"
 #include "api_system.h"
 #include "api_telemetry.h"
+#include "api_users.h"
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "fetch.h"
@@ -30,50 +38,74 @@
 #include "policy.h"
 #include "resp.h"
 #include "secret.h"
+#include "session.h"
 #include "telemetry.h"
 #include "verify.h"
 #include "alerts.h"
 #include "metrics.h"
 #include "scheduler.h"
 #include "status.h"
+#include "api_variables.h"
+#include "api_ai_ops.h"
+#include "variables.h"
 
 #include <sys/stat.h>
 
 #define DRAIN_TIMEOUT_MS 10000
 
 static const struct http_route routes[] = {
-    {"GET", "/healthz", api_system_healthz},
-    {"GET", "/readyz", api_system_readyz},
-    {"GET", "/api/integrations/status", api_integrations_status},
-    {"POST", "/api/integrations/verify", api_integrations_verify},
-    {"GET", "/api/integrations/:id/events", api_integrations_events},
-    {"POST", "/api/telemetry/usage-events", api_telemetry_ingest},
-    {"POST", "/api/policy/reload", api_system_policy_reload},
-    {"POST", "/api/policy/dry-run", api_system_policy_dry_run},
-    {"GET", "/api/system/status", api_system_status},
-    {"GET", "/api/system/events", api_system_events},
-    {"POST", "/api/gates/check", api_system_gates_check},
-    {"GET", "/metrics", api_system_metrics},
-    {"GET", "/api/bots", api_bots_list},
-    {"POST", "/api/bots", api_bots_create},
-    {"GET", "/api/bots/:id", api_bots_get},
-    {"PATCH", "/api/bots/:id", api_bots_patch},
-    {"GET", "/api/settings/trading", api_settings_trading_get},
-    {"PUT", "/api/settings/trading", api_settings_trading_put},
-    {"GET", "/api/bots/:id/decision-traces", api_traces_decision_list},
-    {"POST", "/api/bots/:id/decision-traces", api_traces_decision_create},
-    {"GET", "/api/bots/:id/no-trade-traces", api_traces_no_trade_list},
-    {"POST", "/api/bots/:id/no-trade-traces", api_traces_no_trade_create},
-    {"POST", "/api/bots/:id/start", api_runner_start},
-    {"POST", "/api/bots/:id/restart", api_runner_restart},
-    {"POST", "/api/bots/:id/stop", api_runner_stop},
-    {"POST", "/api/bots/:id/kill", api_runner_kill},
-    {"POST", "/api/bots/:id/tick", api_runner_tick},
-    {"POST", "/api/bots/:id/backtests", api_backtests_create},
-    {"GET", "/api/bots/:id/runs", api_bots_runs},
-    {"GET", "/api/bots/:id/proof", api_bots_proof},
-    {"GET", "/api/jobs/:id", api_jobs_get},
-    {NULL, NULL, NULL},
+    {"GET", "/healthz", api_system_healthz, HTTP_ACCESS_PUBLIC},
+    {"GET", "/readyz", api_system_readyz, HTTP_ACCESS_PUBLIC},
+    {"GET", "/api/integrations/status", api_integrations_status, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/integrations/verify", api_integrations_verify, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/integrations/:id/events", api_integrations_events, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/telemetry/usage-events", api_telemetry_ingest, HTTP_ACCESS_SERVICE},
+    {"POST", "/api/policy/reload", api_system_policy_reload, HTTP_ACCESS_ADMIN},
+    {"POST", "/api/policy/dry-run", api_system_policy_dry_run, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/system/status", api_system_status, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/system/events", api_system_events, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/gates/check", api_system_gates_check, HTTP_ACCESS_OPERATOR},
+    {"GET", "/metrics", api_system_metrics, HTTP_ACCESS_PUBLIC},
+    {"GET", "/api/bots", api_bots_list, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/bots", api_bots_create, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/bots/:id", api_bots_get, HTTP_ACCESS_VIEWER},
+    {"PATCH", "/api/bots/:id", api_bots_patch, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/settings/trading", api_settings_trading_get, HTTP_ACCESS_VIEWER},
+    {"PUT", "/api/settings/trading", api_settings_trading_put, HTTP_ACCESS_ADMIN},
+    {"GET", "/api/bots/:id/decision-traces", api_traces_decision_list, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/bots/:id/decision-traces", api_traces_decision_create, HTTP_ACCESS_SERVICE},
+    {"GET", "/api/bots/:id/no-trade-traces", api_traces_no_trade_list, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/bots/:id/no-trade-traces", api_traces_no_trade_create, HTTP_ACCESS_SERVICE},
+    {"POST", "/api/bots/:id/start", api_runner_start, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/bots/:id/restart", api_runner_restart, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/bots/:id/stop", api_runner_stop, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/bots/:id/kill", api_runner_kill, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/bots/:id/tick", api_runner_tick, HTTP_ACCESS_OPERATOR_OR_SERVICE},
+    {"POST", "/api/bots/:id/backtests", api_backtests_create, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/bots/:id/runs", api_bots_runs, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/proof", api_bots_proof, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/jobs/:id", api_jobs_get, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/bots/kill-all", api_runner_kill_all, HTTP_ACCESS_OPERATOR_FRESH_2FA},
+    {"POST", "/api/auth/register", api_auth_register, HTTP_ACCESS_PUBLIC},
+    {"POST", "/api/auth/login", api_auth_login, HTTP_ACCESS_PUBLIC},
+    {"POST", "/api/auth/2fa/verify", api_auth_2fa_verify, HTTP_ACCESS_PUBLIC},
+    {"POST", "/api/auth/2fa/setup", api_auth_2fa_setup, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/auth/2fa/confirm", api_auth_2fa_confirm, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/auth/2fa/backup-codes", api_auth_2fa_backup_codes, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/auth/2fa/step-up", api_auth_2fa_step_up, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/auth/logout", api_auth_logout, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/auth/me", api_auth_me, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/auth/sessions", api_auth_sessions_list, HTTP_ACCESS_VIEWER},
+    {"DELETE", "/api/auth/sessions/:id", api_auth_sessions_revoke, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/users", api_users_list, HTTP_ACCESS_ADMIN},
+    {"POST", "/api/users", api_users_create, HTTP_ACCESS_ADMIN},
+    {"PATCH", "/api/users/:id", api_users_patch, HTTP_ACCESS_ADMIN},
+    {"GET", "/api/variables", api_variables_list, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/ai-ops", api_ai_ops, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/autonomy-score", api_autonomy_get, HTTP_ACCESS_VIEWER},
+    {"POST", "/api/bots/:id/autonomy-score", api_autonomy_recompute, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/openapi.json", api_system_openapi, HTTP_ACCESS_PUBLIC},
+    {NULL, NULL, NULL, HTTP_ACCESS_UNSET},
 };
 
 static struct event_base *base;
@@ -82,7 +114,7 @@ static int drain_waited_ms;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: gatehouse [serve | migrate | check | spec FILE... | keygen]\n"
+    fprintf(stderr, "usage: gatehouse [serve | migrate | check | spec FILE... | keygen | user add USERNAME --role ROLE]\n"
                     "Configuration comes from the environment; see README.md.\n");
 }
 
@@ -106,6 +138,15 @@ static int cmd_migrate(void)
     if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err, sizeof err) < 0)
         return fail_startup("migration failed", err);
     return 0;
+}
+
+/* gatehouse user add ...: migrate (a fresh database works), then create or recover the user. */
+static int cmd_user(int argc, char **argv)
+{
+    char err[2048];
+    if (auth_settings_load(err, sizeof err) < 0) return fail_startup("cannot add a user", err);
+    if (cmd_migrate() != 0) return 1;
+    return api_users_cli(argc, argv);
 }
 
 static int cmd_check(void)
@@ -185,6 +226,7 @@ static void on_policy_reload(int ok, const char *reason, const char *version, co
              ok ? version : error);
     telemetry_system_event("policy.reload", ok ? "info" : "SEV-2", "policy", msg, trace,
                            NULL);
+    if (ok) variables_sync(trace); /* profit_variables follows scripts/variables.lua */
     if (!ok) alerts_notify("policy", "policy:reload_failed", "SEV-2", "gatehouse: policy reload failed", msg, trace);
 }
 
@@ -244,6 +286,15 @@ static int start_subsystems(char *err, size_t errlen)
         return -1;
     }
     if (telemetry_start(base, spill, cfg.retention_days, err, errlen) < 0) return -1;
+    if (variables_start(base) < 0) {
+        snprintf(err, errlen, "cannot start the variable catalog");
+        return -1;
+    }
+    telemetry_set_usage_listener(variables_note_usage);
+    if (auth_start(base, err, errlen) < 0) return -1;
+    http_set_auth_hooks(session_resolve, api_telemetry_has_service_token);
+    if (!auth_enc_key_ok())
+        LOG_WARN(NULL, "APP_ENC_KEY missing", "effect=\"2FA setup and verification fail closed (ENCRYPTION_KEY_MISSING)\"");
     if (verify_init(base, cfg.database_url, !(bg && strcmp(bg, "0") == 0), err, errlen) < 0) return -1;
     const char *alerts = getenv("GATEHOUSE_ALERTS");
     if (alerts && strcmp(alerts, "0") == 0)
@@ -251,7 +302,7 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
-    if (scheduler_start(base) < 0 || status_start(base) < 0) {
+    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || status_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;
     }
@@ -291,15 +342,21 @@ static int cmd_serve(void)
     LOG_INFO(NULL, "stopped", NULL);
     rc = 0;
 out:
+    autonomy_stop();
     status_stop();
     scheduler_stop();
     alerts_shutdown();
     verify_shutdown();
     fetch_shutdown(); /* running probes complete (cancelled) and record their outcome */
     resp_shutdown();
+    auth_stop(); /* answers requests whose hashing finished; after the drain nothing is queued */
+    session_shutdown();
     telemetry_stop(1000);
     http_free();
+    api_system_openapi_free();
     db_pool_stop();
+    telemetry_set_usage_listener(NULL);
+    variables_stop();
     policy_shutdown();
     metrics_reset();
     if (drain_timer) event_free(drain_timer);
@@ -341,6 +398,8 @@ int main(int argc, char **argv)
         rc = policy_run_specs(argc - 2, argv + 2);
     else if (strcmp(cmd, "keygen") == 0)
         rc = cmd_keygen();
+    else if (strcmp(cmd, "user") == 0 && argc > 2)
+        rc = cmd_user(argc - 2, argv + 2);
     else {
         usage();
         rc = 2;

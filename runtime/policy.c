@@ -20,6 +20,7 @@
 #include "providers.h"
 #include "sandbox.h"
 #include "secret.h"
+#include "variables.h"
 
 #define MODULES_KEY "gatehouse.modules"
 #define MAX_POLICY_FILES 128
@@ -28,6 +29,7 @@
 struct policy_gen {
     struct sandbox *sb;
     struct provider_registry *providers;
+    json_t *variables; /* validated catalog of scripts/variables.lua (empty array when the file is absent) */
     char version[17];
     time_t loaded_at;
     json_t *files;
@@ -143,6 +145,7 @@ static void free_generation(struct policy_gen *g)
     if (!g) return;
     sandbox_free(g->sb);
     providers_free(g->providers);
+    json_decref(g->variables);
     json_decref(g->files);
     free(g);
 }
@@ -200,12 +203,22 @@ static int is_id_line(const char *line, const char *id)
     return (*line == '"' || *line == '\'') && strncmp(line + 1, id, n) == 0 && line[n + 1] == line[0];
 }
 
-/* Line number of the occurrence-th `id = "<id>"` line of src, or 0. */
-static int find_id_line(const char *src, const char *id, int occurrence)
+/* 1 when line (up to its newline) holds the string literal "<s>" or '<s>'. */
+static int has_literal_line(const char *line, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = line; *p && *p != '\n'; p++)
+        if ((*p == '"' || *p == '\'') && strncmp(p + 1, s, n) == 0 && p[n + 1] == *p) return 1;
+    return 0;
+}
+
+/* Line number of the occurrence-th `id = "<id>"` line of src (the occurrence-th line holding the literal when
+ * literal is set), or 0. */
+static int find_line(const char *src, const char *id, int occurrence, int literal)
 {
     int line = 1;
     for (const char *p = src; *p; line++) {
-        if (is_id_line(p, id) && --occurrence == 0) return line;
+        if ((literal ? has_literal_line(p, id) : is_id_line(p, id)) && --occurrence == 0) return line;
         p = strchr(p, '\n');
         if (!p) break;
         p++;
@@ -229,7 +242,7 @@ static void add_line_to_registry_error(const json_t *doc, char *err, size_t errl
         occurrence += other && strcmp(other, id) == 0;
     }
     if (!(src = source_of("providers.lua", &len, ignored, sizeof ignored))) return;
-    line = find_id_line(src, id, occurrence);
+    line = find_line(src, id, occurrence, 0);
     free(src);
     if (line == 0) return;
     snprintf(inner, sizeof inner, "%s", at);
@@ -257,6 +270,51 @@ static int build_registry(struct policy_gen *g, char *err, size_t errlen)
     return providers_track_env(g->providers);
 }
 
+/* Prefixes a catalog error with "scripts/variables.lua:LINE: " (the line of the entry's name literal, when found). */
+static void variables_error(const json_t *doc, const char *inner, char *err, size_t errlen)
+{
+    size_t n, len;
+    int occurrence = 0, line = 0;
+    char *src, ignored[256];
+    const json_t *list = json_object_get(doc, "variables");
+    const char *name = NULL;
+    if (sscanf(inner, "variables[%zu]", &n) == 1 && n > 0)
+        name = json_string_value(json_object_get(json_array_get(list, n - 1), "name"));
+    for (size_t i = 0; name && i < n; i++) {
+        const char *other = json_string_value(json_object_get(json_array_get(list, i), "name"));
+        occurrence += other && strcmp(other, name) == 0;
+    }
+    if (name && (src = source_of("scripts/variables.lua", &len, ignored, sizeof ignored))) {
+        line = find_line(src, name, occurrence, 1);
+        free(src);
+    }
+    if (line)
+        snprintf(err, errlen, "scripts/variables.lua:%d: %s", line, inner);
+    else
+        snprintf(err, errlen, "scripts/variables.lua: %s", inner);
+}
+
+/* Validates scripts/variables.lua into g->variables (an empty catalog when the file is absent). */
+static int build_variables(struct policy_gen *g, char *err, size_t errlen)
+{
+    lua_State *L = sandbox_state(g->sb);
+    json_t *doc = NULL;
+    char inner[1024];
+    lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
+    lua_getfield(L, -1, "scripts/variables.lua");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        g->variables = json_array();
+        return 0;
+    }
+    doc = sandbox_to_json(L, -1, inner, sizeof inner);
+    lua_pop(L, 2);
+    if (doc) g->variables = variables_catalog_from_json(doc, g->providers, inner, sizeof inner);
+    if (!g->variables) variables_error(doc, inner, err, errlen);
+    json_decref(doc);
+    return g->variables ? 0 : -1;
+}
+
 /* Creates a generation: every file loaded, the registry validated. NULL with err on any failure. */
 static struct policy_gen *build_generation(char *err, size_t errlen)
 {
@@ -282,7 +340,7 @@ static struct policy_gen *build_generation(char *err, size_t errlen)
         json_array_append_new(g->files, json_string(fl.names[i]));
         if (load_module(g, fl.names[i], &hash, err, errlen) < 0) goto fail;
     }
-    if (build_registry(g, err, errlen) < 0) goto fail;
+    if (build_registry(g, err, errlen) < 0 || build_variables(g, err, errlen) < 0) goto fail;
     crypto_generichash_final(&hash, digest, sizeof digest);
     sodium_bin2hex(g->version, sizeof g->version, digest, 8);
     g->loaded_at = time(NULL);
@@ -398,6 +456,11 @@ void policy_release(struct policy_gen *g)
 const struct provider_registry *policy_providers(const struct policy_gen *g)
 {
     return g ? g->providers : NULL;
+}
+
+const json_t *policy_variables(const struct policy_gen *g)
+{
+    return g ? g->variables : NULL;
 }
 
 const char *policy_last_error(void)
@@ -582,6 +645,17 @@ static int spec_validate_providers(json_t *doc, char *err, size_t errlen)
     return 0;
 }
 
+static int spec_validate_variables(json_t *doc, json_t *providers_doc, char *err, size_t errlen)
+{
+    struct provider_registry *reg = NULL;
+    json_t *catalog;
+    if (providers_doc && !(reg = providers_from_json(providers_doc, err, errlen))) return -1;
+    catalog = variables_catalog_from_json(doc, reg, err, errlen);
+    providers_free(reg);
+    json_decref(catalog);
+    return catalog ? 0 : -1;
+}
+
 static int spec_file(const char *file, const struct lrt_spec_hooks *hooks)
 {
     struct sandbox_limits lim = {256u << 20, 2000000000L, 120000};
@@ -615,7 +689,7 @@ out:
 
 int policy_run_specs(int argc, char **argv)
 {
-    static const struct lrt_spec_hooks hooks = {spec_load_policy, spec_validate_providers};
+    static const struct lrt_spec_hooks hooks = {spec_load_policy, spec_validate_providers, spec_validate_variables};
     int run, failed, errors = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 0; i < argc; i++) errors += spec_file(argv[i], &hooks) < 0;

@@ -61,6 +61,10 @@ void policy_release(struct policy_gen *g);
 
 const struct provider_registry *policy_providers(const struct policy_gen *g);
 
+/* The validated variable catalog of g (see variables.h): an array, empty when scripts/variables.lua is absent;
+ * NULL for NULL. Borrowed, lives as long as g. */
+const json_t *policy_variables(const struct policy_gen *g);
+
 /* New JSON object {loaded, version, loaded_at, files[], last_reload_error, last_reload_at} for /readyz and
  * /api/system/status. */
 json_t *policy_status_json(void);

@@ -30,6 +30,8 @@ struct tick {
     char bot_id[37], run_id[37], trace_id[33];
     json_t *bot, *position, *pending, *summary;
     int orders_last_minute;
+    char tier[24];       /* autonomy_scores.autonomy_tier, "" when the bot was never scored */
+    int autonomy_score;
     struct policy_gen *gen;
     json_t *bars, *features, *prev_features, *decision, *risk, *market;
     char provider[64];
@@ -113,10 +115,13 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
     json_object_set_new(t->summary, "outcome", json_string(outcome));
     json_object_set_new(t->summary, "reason_code", reason_code ? json_string(reason_code) : json_null());
     json_object_set_new(t->summary, "latency_ms", json_integer(latency));
+    json_t *meta = json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
+                             "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null()));
+    /* the variables the strategy decided on: the variable catalog's last_seen_at / used_by_bot_ids come from here */
+    if (json_is_array(json_object_get(t->summary, "feature_keys_used")))
+        json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
     usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
-          latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL,
-          json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
-                    "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null())));
+          latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL, meta);
     write_sql(t, "UPDATE bot_instances SET last_heartbeat_at = now(), last_tick_at = now() "
                  "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
@@ -268,6 +273,10 @@ static const char *order_status_for(const struct tick *t, json_t **blockers)
     if (strcmp(stage, "SHADOW") == 0) return "INTENT";
     json_t *req = json_pack("{s:s, s:b, s:s}", "stage", "LIVE", "requires_ai",
                             json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
+    /* LIVE orders need an autonomy tier that allows LIVE (gates.lua); a bot never scored has none: fail closed */
+    json_object_set_new(req, "autonomy_tier", json_string(t->tier[0] ? t->tier : "LOCKED"));
+    if (t->tier[0]) json_object_set_new(req, "autonomy_score", json_integer(t->autonomy_score));
+    else json_object_set_new(req, "autonomy_reason", json_string("The bot has no autonomy score yet."));
     json_t *answer = status_safe_start(req, t->trace_id);
     json_decref(req);
     if (!json_is_true(json_object_get(answer, "allowed"))) {
@@ -484,6 +493,8 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
                              "market", t->market ? t->market : json_null(), "limits",
                              json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
                              bot_str(t, "stage"));
+    /* the tier sets LIVE limits (risk.lua reduces them for LIMITED_AUTONOMY); PAPER/SHADOW keep the normal ones */
+    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0) json_object_set_new(rctx, "tier", json_string(t->tier));
     double r0 = clock_now_ms();
     t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
     json_decref(rctx);
@@ -589,6 +600,10 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     t->orders_last_minute = atoi(PQgetvalue(res, 0, 2));
     t->pending = parse_col(res, 3, 1);
     if (!PQgetisnull(res, 0, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, 0, 4));
+    if (!PQgetisnull(res, 0, 5)) {
+        snprintf(t->tier, sizeof t->tier, "%s", PQgetvalue(res, 0, 5));
+        t->autonomy_score = atoi(PQgetvalue(res, 0, 6));
+    }
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     if (gate(t) < 0) return;
     struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), LOOKBACK_MINUTES, 0, t->bot_id,
@@ -619,8 +634,8 @@ int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, voi
                  "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
                  "   FROM orders o WHERE o.bot_id = b.id AND o.status = 'SUBMITTED' AND o.stage = 'PAPER'), "
                  "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
-                 "   ORDER BY i.started_at DESC LIMIT 1) "
-                 "FROM bots b WHERE b.id = $1",
+                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score "
+                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
                  1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
         release_claim(t->bot_id);
         json_decref(t->summary);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "autonomy.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -126,6 +127,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (S.leader) {
         tick_due_bots(); /* exactly one instance ticks bots */
         supervisor_leader_tick();
+        autonomy_leader_tick(); /* the periodic autonomy round of every bot */
     }
 }
 

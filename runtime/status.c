@@ -11,6 +11,7 @@
 #include "alerts.h"
 #include "body_cache.h"
 #include "api_integrations.h"
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -90,6 +91,7 @@ json_t *status_snapshot(struct policy_gen *g)
         "enforcing", risk, "reason", risk ? "scripts/risk.lua is loaded and enforcing" : "scripts/risk.lua is not loaded, or enforcing = false",
         "priority", reg ? json_deep_copy(reg->priority) : json_object(), "providers", providers, "breakers",
         json_deep_copy(json_object_get(S.facts, "breakers") ? json_object_get(S.facts, "breakers") : json_array()));
+    json_object_set_new(snap, "security", json_pack("{s:b}", "app_enc_key", auth_enc_key_ok()));
     return snap;
 }
 

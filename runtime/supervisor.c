@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "autonomy.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -52,6 +53,12 @@ static int interval_for(const char *timeframe, const char *param)
     return 60;
 }
 
+int supervisor_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param)
+{
+    int override = env_int("GATEHOUSE_HEARTBEAT_TIMEOUT_S", 0), interval = interval_for(timeframe, tick_interval_param);
+    return override > 0 ? override : (3 * interval < 30 ? 30 : 3 * interval);
+}
+
 static void on_ignored(struct pg_result *res, const char *err, void *arg)
 {
     if (!res) LOG_ERROR((const char *)arg, "supervisor write failed", "error=\"%s\"", err);
@@ -80,6 +87,7 @@ static void kill_bot(const char *bot_id, const char *why, const char *trace_id)
     snprintf(msg, sizeof msg, "bot %s killed by the supervisor: %s", bot_id, why);
     snprintf(dedup, sizeof dedup, "kill:%s", bot_id);
     event("kill", "SEV-2", bot_id, msg, trace_id, json_pack("{s:s, s:s}", "reason_code", why, "by", "supervisor"));
+    autonomy_request(bot_id, trace_id);
     alerts_notify("kill", dedup, "SEV-2", "gatehouse: bot killed", msg, trace_id);
 }
 
@@ -145,6 +153,7 @@ static void on_death(struct pg_result *res, const char *err, void *arg)
     str_copy(a->inst_id, sizeof a->inst_id, PQgetvalue(res, 0, 0));
     snprintf(msg, sizeof msg, "runner %s %s (%s); breaker %s, %d failure(s) in the window", a->inst_id, a->to_state,
              a->reason, now_state, failures);
+    autonomy_request(a->bot_id, a->trace_id); /* a death, and maybe an open breaker, lower its trust */
     event("supervisor.death", "warning", a->bot_id, msg, a->trace_id,
           json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "instance_id", a->inst_id, "job_id", PQgetvalue(res, 0, 6),
                     "to_state", a->to_state, "reason_code", a->reason, "breaker_failures", failures, "breaker_state",
@@ -230,9 +239,11 @@ static struct act *new_act(const char *bot_id, const char *inst_id, const char *
 static void on_closed(struct pg_result *res, const char *err, void *arg)
 {
     struct act *a = arg;
-    if (res && PQntuples(res) > 0)
+    if (res && PQntuples(res) > 0) {
         event("breaker", "info", a->bot_id, "circuit breaker CLOSED: the half-open probe ticked successfully", a->trace_id,
               json_pack("{s:s, s:s, s:s}", "from", "HALF_OPEN", "to", "CLOSED", "instance_id", a->inst_id));
+        autonomy_request(a->bot_id, a->trace_id);
+    }
     else if (!res)
         LOG_ERROR(a->trace_id, "supervisor breaker close failed", "bot=%s error=\"%s\"", a->bot_id, err);
     free(a);
@@ -287,10 +298,9 @@ static void on_live(struct pg_result *res, const char *err, void *arg)
         free(trace);
         return;
     }
-    int override = env_int("GATEHOUSE_HEARTBEAT_TIMEOUT_S", 0);
     for (int i = 0; i < PQntuples(res); i++) {
         int interval = interval_for(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
-        int timeout = override > 0 ? override : (3 * interval < 30 ? 30 : 3 * interval);
+        int timeout = supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
         long stuck = 10L * interval, age = atol(PQgetvalue(res, i, 4));
         if (age > stuck && stuck > timeout)
             death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "RUNNER_STUCK", trace, 1));
@@ -315,6 +325,7 @@ static void on_half_open(struct pg_result *res, const char *err, void *arg)
         event("breaker", "warning", bot, probe ? "circuit breaker HALF_OPEN after the cool-down; one probe restart"
                                                : "circuit breaker HALF_OPEN after the cool-down; the bot is not desired RUNNING",
               trace, json_pack("{s:s, s:s, s:s, s:b}", "from", "OPEN", "to", "HALF_OPEN", "instance_id", inst, "probe", probe));
+        autonomy_request(bot, trace);
         if (probe) restart(new_act(bot, inst, "", "BREAKER_HALF_OPEN_PROBE", trace, 0));
     }
     free(trace);

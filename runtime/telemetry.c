@@ -437,6 +437,13 @@ static void int_text(int v, char out[16])
     snprintf(out, 16, "%d", v);
 }
 
+static telemetry_usage_listener usage_listener;
+
+void telemetry_set_usage_listener(telemetry_usage_listener fn)
+{
+    usage_listener = fn;
+}
+
 int telemetry_usage(const struct usage_event *ev)
 {
     static const char *const statuses[] = {"OK", "ERROR", "BLOCKED", "VERIFY", NULL};
@@ -466,10 +473,12 @@ int telemetry_usage(const struct usage_event *ev)
                             ev->records < 0 ? NULL : recs, ev->error_code, ev->trace_id, md};
     // clang-format on
     int rc = accept_rec(telemetry_rec_new(T_USAGE, vals));
-    if (rc == 0)
+    if (rc == 0) {
         usage_stats_record(ev->provider_id, now, ev->status, ev->bot_id,
                            feature_of(ev->metadata, ev->operation), ev->error_code, ev->latency_ms,
                            ev->trace_id);
+        if (usage_listener) usage_listener(ev);
+    }
     free(md);
     return rc;
 }

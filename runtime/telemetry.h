@@ -70,6 +70,11 @@ int telemetry_drain_pending(void);
  * is invalid (missing required fields). A full queue spills to the file instead of dropping. */
 int telemetry_usage(const struct usage_event *ev);
 
+/* Called for every usage event telemetry_usage accepted (after the aggregates), on the loop; ev is borrowed for
+ * the call only. One listener (NULL removes it); it must not block. */
+typedef void (*telemetry_usage_listener)(const struct usage_event *ev);
+void telemetry_set_usage_listener(telemetry_usage_listener fn);
+
 /* Accepts a verification row (copied). 0 or -1. */
 int telemetry_verification(const struct verification_record *v);
 

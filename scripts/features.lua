@@ -13,7 +13,8 @@ OUTPUT
   The chunk returns { keys, compute }. keys lists every name compute can return (catalog order).
   compute(bars, params) -> { <key> = number | nil } — a value that needs more bars than given is nil,
   never 0 (the key is absent from the table and so from the JSON C builds; C must not default it):
-    close            c of the last bar                                             (1 bar)
+    open, high, low, close, volume
+                     o, h, l, c, v of the last bar                                 (1 bar)
     ret_1, ret_5     simple returns c[n] / c[n-k] − 1                              (2 / 6 bars)
     sma_fast         mean of the last `fast` closes                                (fast bars)
     sma_slow         mean of the last `slow` closes                                (slow bars)
@@ -31,8 +32,8 @@ OUTPUT
   One pass per indicator: 200 bars cost well under a millisecond.
 ]]
 
-local KEYS = { "close", "ret_1", "ret_5", "sma_fast", "sma_slow", "ema_20", "vwap", "atr_14",
-               "realized_vol_20", "bars", "last_t", "minute_of_day_ct" }
+local KEYS = { "open", "high", "low", "close", "volume", "ret_1", "ret_5", "sma_fast", "sma_slow", "ema_20",
+               "vwap", "atr_14", "realized_vol_20", "bars", "last_t", "minute_of_day_ct" }
 
 local DAY = 86400
 local CST, CDT = -6 * 3600, -5 * 3600
@@ -181,7 +182,7 @@ local function compute(bars, params)
   if n == 0 then return f end
   local last = bars[n]
   local lt = last.t + utc_offset_ct(last.t)
-  f.close, f.last_t = last.c, last.t
+  f.open, f.high, f.low, f.close, f.volume, f.last_t = last.o, last.h, last.l, last.c, last.v, last.t
   f.minute_of_day_ct = math.tointeger((lt % DAY) // 60) or (lt % DAY) // 60
   f.ret_1, f.ret_5 = ret(bars, n, 1), ret(bars, n, 5)
   f.sma_fast, f.sma_slow = sma(bars, n, fast), sma(bars, n, slow)

@@ -13,6 +13,7 @@ PACKAGES=(
   libevent-dev libcurl4-openssl-dev libpq-dev libsodium-dev libssl-dev libjansson-dev
   postgresql postgresql-client
   perl
+  oathtool
   wrk # HTTP load generator: make bench, make soak, spec/e2e/70_soak_short.t
 )
 # The provider simulator of the test suite runs on Node.js; use the machine's node when there is one

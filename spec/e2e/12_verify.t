@@ -59,7 +59,8 @@ my %done;    # server name → completed verifies (each must leave a row in thre
 # verify_each($name, \@ids) → { id => answer } — one POST per provider to server $name, all at once
 sub verify_each {
     my ( $k, $ids, %o ) = @_;
-    my @reqs = map { { url => $srv{$k}->url . $VERIFY, method => 'POST', body => { provider_id => $_ }, id => $_ } } @$ids;
+    my @reqs = map { { url => $srv{$k}->url . $VERIFY, method => 'POST', body => { provider_id => $_ }, id => $_,
+                       headers => $srv{$k}->auth_headers } } @$ids;
     http_parallel( \@reqs, timeout => $o{timeout} // 30, ( $o{tick} ? ( tick => $o{tick}, tick_every => 0.25 ) : () ) );
     $done{$k} += grep { ( $_->{status} // 0 ) == 200 } @reqs;
     return { map { $_->{id} => $_ } @reqs };

@@ -294,6 +294,7 @@ subtest 'trading switch: default off → on → off, each a system event' => sub
     is( $r->{json}{trading}{mode}, 'PAPER', 'mode PAPER' );
     like( $r->{json}{trading}{updated_at}, $TS, 'updated_at RFC 3339' );
 
+    $srv->fresh_2fa;    # turning live trading on needs a 2FA verification in the last 5 minutes
     my @traces;
     for my $on ( 1, 0 ) {
         my $tp = sprintf '00-%032x-%016x-01', int( rand 2**31 ) + 1, 7;
@@ -350,6 +351,7 @@ subtest 'Postgres unreachable: 503 DB_UNAVAILABLE' => sub {
     my $srv = start_server( home => $home, env => $QUIET, db => $url );
     my $id = $srv->post( '/api/bots', bot_body('omega') )->{json}{bot}{id};
     ok( $id, 'a bot' );
+    $srv->fresh_2fa;    # so the trading PUT below reaches the database
     ($rc) = $pg->( 'stop', $pgdir );
     is( $rc, 0, 'Postgres stopped' );
     error_ok( $srv->get('/api/bots'), 503, 'DB_UNAVAILABLE', 'list' );

@@ -21,11 +21,21 @@ my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 
 
+# A LIVE bot needs an autonomy tier that allows LIVE (issue 6): it earns one honestly, as an operator would —
+# one PAPER tick (bars, risk check, decision trace, a simulated order), then the switch to LIVE and a scoring.
+# Its PAPER order stays unfilled (it fills at the next bar), so the LIVE tick still starts flat.
 sub new_bot {
     my ( $srv, $name ) = @_;
     my ($row) = psql_rows( $srv->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) VALUES "
-          . "('$name', 'flip', 'ESZ6', '1m', 'LIVE', '{}'::jsonb) RETURNING id" );
-    return $row->[0];
+          . "('$name', 'flip', 'ESZ6', '1m', 'PAPER', '{}'::jsonb) RETURNING id" );
+    my $id = $row->[0];
+    is( tick( $srv, $id )->{tick}{outcome}, 'TRADED', "$name: one PAPER tick" );
+    ok( wait_for( sub { @{ rows( $srv, "SELECT 1 FROM integration_usage_events WHERE bot_id = '$id' AND operation = 'risk.check'" ) } }, 5, 'ev' ),
+        "$name: its events are recorded" );
+    is( $srv->request( 'PATCH', "/api/bots/$id", { body => { stage => 'LIVE' } } )->{status}, 200, "$name: switched to LIVE" );
+    my $tier = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score}{autonomy_tier} // '';
+    like( $tier, qr/^(LIMITED_AUTONOMY|FULL_AUTONOMY)$/, "$name: autonomy tier $tier allows LIVE" );
+    return $id;
 }
 
 sub tick { my ( $srv, $id ) = @_; $srv->post("/api/bots/$id/tick")->{json} }
@@ -34,6 +44,7 @@ sub places { [ grep { $_->{path} =~ m{^/v2/order/[^/]+/place$} } @{ $sim->reques
 
 sub set_trading {
     my ( $srv, $on ) = @_;
+    $srv->fresh_2fa if $on;    # turning live trading on needs a fresh 2FA
     my $r = $srv->request( 'PUT', '/api/settings/trading', { body => { enabled => $on ? JSON::PP::true : JSON::PP::false } } );
     is( $r->{status}, 200, 'PUT /api/settings/trading enabled=' . ( $on ? 'true' : 'false' ) );
     ok( wait_for( sub { my $s = $srv->get('/api/system/status')->{json}; ( $s->{trading}{enabled} ? 1 : 0 ) == $on }, 6, 'status' ),
@@ -72,10 +83,10 @@ subtest 'every LIVE gate passes: order SUBMITTED at Ironbeam, one place request,
     my $id = new_bot( $srv, 'live_on' );
     my $t  = tick( $srv, $id )->{tick};
     is( $t->{outcome}, 'TRADED', 'tick TRADED' );
-    is( $t->{order}{status}, "SUBMITTED", "order SUBMITTED" ) or diag explain [ $t, rows( $srv, "SELECT blocked_reason_human FROM orders" ), [ map { [ $_->{method}, $_->{path}, $_->{body} ] } @{ $sim->requests("ironbeam") } ] ];
+    is( $t->{order}{status}, "SUBMITTED", "order SUBMITTED" ) or diag explain [ $t, rows( $srv, "SELECT blocked_reason_human FROM orders WHERE stage = 'LIVE'" ), [ map { [ $_->{method}, $_->{path}, $_->{body} ] } @{ $sim->requests("ironbeam") } ] ];
     is( $t->{order}{broker}, 'ironbeam', 'broker ironbeam' );
     ok( $t->{order}{broker_order_id}, 'with the broker order id' );
-    my $o = wait_for( sub { rows( $srv, "SELECT status, broker, broker_order_id FROM orders WHERE bot_id = '$id'" )->[0] }, 5, 'order row' );
+    my $o = wait_for( sub { rows( $srv, "SELECT status, broker, broker_order_id FROM orders WHERE bot_id = '$id' AND stage = 'LIVE'" )->[0] }, 5, 'order row' );
     is_deeply( $o, [ 'SUBMITTED', 'ironbeam', $t->{order}{broker_order_id} ], 'the order row: SUBMITTED, broker, broker_order_id' );
 
     my $pl = places();
@@ -118,7 +129,7 @@ subtest 'broker rejection: order REJECTED with the reason, one attempt, no fill'
     my $t  = tick( $srv, $id )->{tick};
     is( $t->{order}{status}, 'REJECTED', 'order REJECTED' ) or diag explain $t;
     is( $t->{order}{blocked_reason_code}, 'BROKER_REJECTED', 'reason code BROKER_REJECTED' );
-    my $o = wait_for( sub { rows( $srv, "SELECT status, broker, broker_order_id, blocked_reason_human FROM orders WHERE bot_id = '$id'" )->[0] }, 5, 'order row' );
+    my $o = wait_for( sub { rows( $srv, "SELECT status, broker, broker_order_id, blocked_reason_human FROM orders WHERE bot_id = '$id' AND stage = 'LIVE'" )->[0] }, 5, 'order row' );
     is( $o->[0], 'REJECTED', 'the order row is REJECTED' );
     is( $o->[1], 'ironbeam', 'broker ironbeam' );
     ok( !defined $o->[2] || $o->[2] eq '', 'no broker order id' );

@@ -27,14 +27,15 @@ local function rep(x, n)
   return r
 end
 
-spec.same(F.keys, { "close", "ret_1", "ret_5", "sma_fast", "sma_slow", "ema_20", "vwap", "atr_14",
+spec.same(F.keys, { "open", "high", "low", "close", "volume", "ret_1", "ret_5", "sma_fast", "sma_slow", "ema_20", "vwap", "atr_14",
                     "realized_vol_20", "bars", "last_t", "minute_of_day_ct" }, "keys lists every feature")
 
 -- No bars / one bar: only what one bar defines; the rest nil, never 0.
 spec.same(F.compute({}), { bars = 0 }, "no bars: only bars = 0")
 local one = F.compute({ { t = T0, o = 10, h = 11, l = 9, c = 10.5, v = 4 } })
-spec.same(one, { bars = 1, close = 10.5, last_t = T0, minute_of_day_ct = 570, vwap = (11 + 9 + 10.5) / 3 },
-          "one bar: close, last_t, minute_of_day_ct (09:30 CT = 570), vwap = typical price")
+spec.same(one, { bars = 1, open = 10, high = 11, low = 9, close = 10.5, volume = 4, last_t = T0,
+                 minute_of_day_ct = 570, vwap = (11 + 9 + 10.5) / 3 },
+          "one bar: OHLCV of the bar, last_t, minute_of_day_ct (09:30 CT = 570), vwap = typical price")
 
 -- Returns and SMAs on closes 100..105 with fast = 3, slow = 5.
 local f = F.compute(series({ 100, 101, 102, 103, 104, 105 }), { fast = 3, slow = 5 })

@@ -64,6 +64,7 @@ local function snapshot(states, over)
     priority = P.priority,
     providers = {},
     breakers = {},
+    security = { app_enc_key = true },
   }
   for i, p in ipairs(P.providers) do
     local st = states[p.id] or nil -- false: no keys
@@ -258,6 +259,19 @@ spec.is(r.system_status, "DEGRADED", "policy reload error: DEGRADED")
 spec.same(codes(r.blockers), { "POLICY_ERROR" }, "policy reload error: POLICY_ERROR")
 spec.is(r.blockers[1].severity, "SEV-2", "policy reload error: SEV-2 (old generation serving)")
 spec.ok(has_text(r.blockers[1].suggested_fix, "Fix gates.lua:42"), "policy reload error: the fix names file:line")
+-- APP_ENC_KEY missing: 2FA fails closed; a SEV-2 system notice (starts are not blocked by it)
+for _, sec in ipairs({ { app_enc_key = false }, {} }) do
+  r = G.evaluate(snapshot(HEALTHY, { security = sec }))
+  spec.is(r.system_status, "DEGRADED", "APP_ENC_KEY missing: DEGRADED")
+  spec.same(codes(r.blockers), { "ENCRYPTION_KEY_MISSING" }, "APP_ENC_KEY missing: ENCRYPTION_KEY_MISSING")
+  spec.same({ r.blockers[1].severity, r.blockers[1].scope }, { "SEV-2", "system" }, "APP_ENC_KEY missing: SEV-2 system")
+  spec.ok(has_text(r.blockers[1].suggested_fix, "gatehouse keygen"), "APP_ENC_KEY missing: the fix names keygen")
+  spec.is(G.safe_start({ stage = "LIVE" }, snapshot(HEALTHY, { security = sec })).allowed, true,
+    "APP_ENC_KEY missing: a LIVE start is not blocked by it")
+end
+r = G.evaluate(snapshot(HEALTHY, { security = nil }))
+spec.same(codes(r.blockers), {}, "security table given: no ENCRYPTION_KEY_MISSING")
+
 r = G.evaluate(snapshot(HEALTHY, { policy = { loaded = false } }))
 spec.is(r.system_status, "BLOCKED", "policy not loaded: BLOCKED")
 spec.same({ r.blockers[1].code, r.blockers[1].severity }, { "POLICY_ERROR", "SEV-1" },
@@ -372,6 +386,16 @@ decide({ stage = "PAPER", autonomy_tier = "LOCKED", bot_id = BOT }, snapshot(HEA
 decide({ stage = "PAPER", autonomy_tier = "SUPERVISED" }, snapshot(HEALTHY), {}, "SUPERVISED may start PAPER")
 decide({ stage = "LIVE", autonomy_tier = "SUPERVISED" }, snapshot(HEALTHY), { "AUTONOMY_TIER_LOCKED" },
   "SUPERVISED may not start LIVE")
+d = decide({ stage = "PAPER", autonomy_tier = "LOCKED", bot_id = BOT, autonomy_score = 12,
+             autonomy_reason = "The bot's own bars calls are failing.", autonomy_fix = "Check the symbol." },
+           snapshot(HEALTHY), { "AUTONOMY_TIER_LOCKED" }, "LOCKED with the autonomy blocker's words")
+spec.ok(has_text(d.blockers[1].reason_human, "LOCKED (score 12)") and has_text(d.blockers[1].reason_human, "bars calls are failing"),
+  "the tier blocker says the score and why")
+spec.ok(has_text(d.blockers[1].suggested_fix, "Check the symbol."), "and carries the autonomy fix")
+decide({ stage = "PAPER", autonomy_tier = "LOCKED", autonomy_score = "low" }, snapshot(HEALTHY), { "VALIDATION_FAILED" },
+  "autonomy_score of the wrong type denied")
+decide({ stage = "LIVE", autonomy_tier = "LIMITED_AUTONOMY" }, snapshot(HEALTHY), {},
+  "LIMITED_AUTONOMY may start LIVE (risk.lua reduces its limits)")
 spec.ok(not pcall(G.evaluate, nil), "evaluate(nil) raises (C fails closed)")
 r = G.evaluate({})
 spec.same({ r.system_status, r.autonomy_allowed }, { "BLOCKED", false }, "an empty snapshot fails closed")

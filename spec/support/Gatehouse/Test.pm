@@ -36,6 +36,7 @@ use JSON::PP;
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(:sys_wait_h);
 use Test::More;
+use Gatehouse::OpenAPI ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
@@ -48,6 +49,7 @@ our @EXPORT = qw(
   parse_log_line log_records
   is_hex32 envelope_ok error_ok json_bool
   canary_forms find_leaks response_leaks
+  totp_code base32_decode
 );
 
 # ---- names the runtime defines (keep them here) ----------------------------------
@@ -83,6 +85,12 @@ our %GH = (
 
     # migrations bookkeeping
     migrations_table => 'schema_migrations',
+
+    # auth: the admin every start_server() registers and signs in (unless auth => 0)
+    admin_user     => 'admin',
+    admin_password => 'gatehouse-test-admin-pw',
+    test_enc_key   => '7f3c1e9a5b2d4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8',
+    test_service_token => 'gh-test-service-token-5d1f0c9e8b7a',
 );
 
 # ---- paths ------------------------------------------------------------------------
@@ -606,6 +614,32 @@ sub find_leaks {
     return @hits;
 }
 
+# ---- TOTP (RFC 6238, SHA1 / 6 digits / 30 s), computed in Perl ---------------------------------
+
+# base32_decode('GEZD...') → bytes (RFC 4648; case, spaces, dashes and padding ignored).
+sub base32_decode {
+    my ($s) = @_;
+    ( my $t = uc $s ) =~ s/[\s=-]//g;
+    my $bits = join '', map {
+        my $i = index( 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567', $_ );
+        croak "not base32: $_" if $i < 0;
+        sprintf '%05b', $i
+    } split //, $t;
+    $bits = substr( $bits, 0, length($bits) - length($bits) % 8 );
+    return pack 'B*', $bits;
+}
+
+# totp_code($base32_secret, $step = now / 30) → the 6-digit code of that time step.
+sub totp_code {
+    my ( $secret, $step ) = @_;
+    $step //= int( time() / 30 );
+    require Digest::SHA;
+    my $h   = Digest::SHA::hmac_sha1( pack( 'NN', int( $step / 4294967296 ), $step % 4294967296 ), base32_decode($secret) );
+    my $off = ord( substr( $h, -1 ) ) & 0x0f;
+    my $bin = unpack( 'N', substr( $h, $off, 4 ) ) & 0x7fffffff;
+    return sprintf '%06d', $bin % 1000000;
+}
+
 # ---- servers ------------------------------------------------------------------------------
 
 # start_server(%opt) → Gatehouse::Test::Server
@@ -616,6 +650,9 @@ sub find_leaks {
 #   cmd     => [...]          run this instead of `bin/gatehouse serve @args`
 #   wait    => 0              return at once (then call ->wait_healthy)
 #   timeout => s              how long to wait for GET /healthz = 200 (default 15)
+#   auth    => 0              do not register/sign in the test admin (default: once healthy, POST
+#                             /api/auth/register as $GH{admin_user}, or log in when users exist already)
+# APP_ENC_KEY and GATEHOUSE_SERVICE_TOKEN get test values unless env names them (undef = unset).
 # Every string of a decoded JSON value (keys and values), for leak scans.
 sub _json_strings {
     my $v = shift;
@@ -655,6 +692,8 @@ sub _start_once {
         $GH{env_listen} => "127.0.0.1:$port",
         $GH{env_home}   => $home,
         ( defined $db ? ( $GH{env_db} => $db ) : () ),
+        APP_ENC_KEY             => $GH{test_enc_key},
+        GATEHOUSE_SERVICE_TOKEN => $GH{test_service_token},
         %{ $o{env} || {} },
     );
     my $env = _clean_env(%env);
@@ -675,6 +714,7 @@ sub _start_once {
         argv     => \@argv,
         jar      => Gatehouse::Test::CookieJar->new,
         timeout  => $o{timeout} // 15,
+        auto_auth => ( $o{auth} // 1 ) ? 1 : 0,
     }, 'Gatehouse::Test::Server';
     $srv->{http} = HTTP::Tiny->new(
         timeout    => 10,
@@ -795,7 +835,10 @@ sub wait_healthy {
               . $self->log_text . "\n";
         }
         my $r = $probe->get( $self->{url} . $Gatehouse::Test::GH{healthz} );
-        return $self if $r->{status} == 200;
+        if ( $r->{status} == 200 ) {
+            $self->_auto_auth if $self->{auto_auth} && !$self->{auth_done};
+            return $self;
+        }
         if ( time > $deadline ) {
             my $log = $self->log_text;
             kill 'KILL', $self->{pid};
@@ -816,6 +859,11 @@ sub request {
     $opts ||= {};
     my %h = %{ $opts->{headers} || {} };
     my %args;
+    # browsers send Origin on state-changing requests; so does the harness (Origin => undef: send none)
+    if ( $method =~ /^(?:POST|PUT|PATCH|DELETE)$/ && !grep { lc eq 'origin' } keys %h ) {
+        $h{Origin} = $self->{url};
+    }
+    delete $h{$_} for grep { !defined $h{$_} } keys %h;
     if ( exists $opts->{body} && defined $opts->{body} ) {
         my $b = $opts->{body};
         $args{content} = ref $b ? $JSON->encode($b) : $b;
@@ -838,7 +886,20 @@ sub request {
         $res{json} = eval { $JSON->decode( $res{content} ) };
     }
     push @{ $self->{responses} }, \%res;
+    $self->_check_contract( $method, $path, \%res ) unless $opts->{no_contract};
     return \%res;
+}
+
+# Every response is checked against docs/openapi.json (Gatehouse::OpenAPI); a mismatch is a failed test
+# naming the route and the field. Set GH_CONTRACT=0 to switch the check off while drafting a route.
+sub _check_contract {
+    my ( $self, $method, $path, $res ) = @_;
+    return if defined $ENV{GH_CONTRACT} && !$ENV{GH_CONTRACT};
+    my @problems = Gatehouse::OpenAPI::check_response( $method, $path, $res );
+    return unless @problems;
+    Test::More::fail("response honours docs/openapi.json: $method $path");
+    Test::More::diag($_) for @problems[ 0 .. ( $#problems < 9 ? $#problems : 9 ) ];
+    return;
 }
 
 sub get  { my ( $self, $path, $headers ) = @_; $self->request( 'GET', $path, { headers => $headers } ) }
@@ -846,6 +907,104 @@ sub post { my ( $self, $path, $body, $headers ) = @_; $self->request( 'POST', $p
 
 # every response this server object has returned, for leak scans
 sub responses { @{ $_[0]{responses} || [] } }
+
+# ---- auth helpers ----
+
+sub admin_password { $Gatehouse::Test::GH{admin_password} }
+
+# Registers the test admin (first user) or, when the database has users already (a second server on
+# the same database), logs in as it. Dies when neither works.
+sub _auto_auth {
+    my ($self) = @_;
+    $self->{auth_done} = 1;
+    my ( $u, $p ) = ( $Gatehouse::Test::GH{admin_user}, $Gatehouse::Test::GH{admin_password} );
+    my $r = $self->post( '/api/auth/register', { username => $u, password => $p } );
+    return $self if $r->{status} == 201;
+    $r = $self->login( $u, $p );
+    die "harness: cannot register or log in the test admin (HTTP $r->{status}): $r->{content}\n"
+      unless $r->{status} == 200 && !$r->{json}{requires_2fa};
+    return $self;
+}
+
+# login($username, $password) → the login response; on success the jar holds the session cookie.
+# With 2FA on, the response carries requires_2fa and temp_token (see login_2fa).
+sub login {
+    my ( $self, $u, $p ) = @_;
+    $u //= $Gatehouse::Test::GH{admin_user};
+    $p //= $Gatehouse::Test::GH{admin_password};
+    return $self->post( '/api/auth/login', { username => $u, password => $p } );
+}
+
+# login_2fa($username, $password, $secret) → the 2fa/verify response (password, then a fresh TOTP).
+sub login_2fa {
+    my ( $self, $u, $p, $secret ) = @_;
+    my $r = $self->login( $u, $p );
+    return $r unless $r->{status} == 200 && $r->{json}{requires_2fa};
+    return $self->post( '/api/auth/2fa/verify', { temp_token => $r->{json}{temp_token}, code => $self->next_totp($secret) } );
+}
+
+sub logout { $_[0]->post('/api/auth/logout') }
+
+# next_totp($secret) → a code of a time step not used before by this object (each step is accepted once):
+# the current step, else the next one (accepted as ±1 clock skew), else waits for the clock.
+sub next_totp {
+    my ( $self, $secret ) = @_;
+    $secret //= $self->{totp_secret} or croak 'next_totp: no secret (enroll_2fa first)';
+    my $last = $self->{totp_last_step}{$secret} // -1;
+    my $now  = int( time() / 30 );
+    my $step = $now > $last ? $now : $last + 1;
+    while ( $step > int( time() / 30 ) + 1 ) { sleep 0.2 }
+    $self->{totp_last_step}{$secret} = $step;
+    return Gatehouse::Test::totp_code( $secret, $step );
+}
+
+# enroll_2fa() → { secret, otpauth_url, backup_codes => [10] } after 2fa/setup + 2fa/confirm for the
+# signed-in user (dies on failure). The session counts as freshly 2FA-verified afterwards.
+sub enroll_2fa {
+    my ($self) = @_;
+    my $s = $self->post('/api/auth/2fa/setup');
+    die "harness: 2fa/setup failed (HTTP $s->{status}): $s->{content}\n" unless $s->{status} == 200;
+    my $secret = $s->{json}{secret_base32};
+    my $c = $self->post( '/api/auth/2fa/confirm', { code => $self->next_totp($secret) } );
+    die "harness: 2fa/confirm failed (HTTP $c->{status}): $c->{content}\n" unless $c->{status} == 200;
+    $self->{totp_secret} = $secret;
+    return { secret => $secret, otpauth_url => $s->{json}{otpauth_url}, backup_codes => $c->{json}{backup_codes} };
+}
+
+# fresh_2fa() — makes the session 2FA-verified now (enrolls first when needed); returns the response.
+sub fresh_2fa {
+    my ($self) = @_;
+    unless ( $self->{totp_secret} ) {
+        $self->enroll_2fa;
+        return $self->get('/api/auth/me');
+    }
+    my $r = $self->post( '/api/auth/2fa/step-up', { code => $self->next_totp } );
+    die "harness: 2fa/step-up failed (HTTP $r->{status}): $r->{content}\n" unless $r->{status} == 200;
+    return $r;
+}
+
+# client() → a second client of the same server with its own (empty) cookie jar, e.g. to sign in as
+# another user or to call unauthenticated. Use it for requests only (it does not own the process).
+sub client {
+    my ($self) = @_;
+    my $c = bless { %$self, jar => Gatehouse::Test::CookieJar->new, responses => [], auto_auth => 0, auth_done => 1,
+                    totp_secret => undef, totp_last_step => {}, is_client => 1 }, ref $self;
+    $c->{http} = HTTP::Tiny->new( timeout => 10, keep_alive => 0, cookie_jar => $c->{jar}, agent => 'gatehouse-e2e/1' );
+    return $c;
+}
+
+# auth_headers() → { Cookie, Origin } of this object's session, for raw clients (http_parallel).
+sub auth_headers {
+    my ($self) = @_;
+    return { Cookie => $self->{jar}->cookie_header, Origin => $self->{url} };
+}
+
+# service_headers() → { Authorization: Bearer <the test service token> }.
+sub service_headers {
+    my ($self) = @_;
+    my $t = $self->{env}{GATEHOUSE_SERVICE_TOKEN} // $Gatehouse::Test::GH{test_service_token};
+    return { Authorization => "Bearer $t" };
+}
 
 sub signal {
     my ( $self, $name ) = @_;
@@ -858,6 +1017,7 @@ sub signal {
 # signal n). A server that hangs is SIGKILLed and the stop counts as a failed test.
 sub stop {
     my ( $self, %o ) = @_;
+    croak 'stop: a client() does not own the server process' if $self->{is_client};
     return $self->{exit_code} unless $self->alive;
     kill 'TERM', $self->{pid};
     my $deadline = time + ( $o{timeout} // 10 );

@@ -1,0 +1,480 @@
+/* api_2fa.c — TOTP enrollment, backup codes, step-up, and the second-factor check (see api_auth.h). */
+#include "api_auth.h"
+
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_bots.h"
+#include "auth.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "session.h"
+#include "telemetry.h"
+#include "totp.h"
+
+#define DB_TIMEOUT_MS 3000
+#define ISSUER "gatehouse"
+
+/* ---- the second-factor check ---- */
+
+struct factor {
+    struct http_ctx *ctx;
+    char user_id[37], username[300];
+    char code[8];
+    char backup[AUTH_BACKUP_CODE_LEN + 1];
+    int use_backup, enrolled_only;
+    factor_cb cb;
+    void *arg;
+    char **hashes; /* backup-code hashes (strings copied for the worker) */
+    int nhashes, match;
+    int64_t step;
+};
+
+static void factor_done(struct factor *f, enum factor_outcome outcome)
+{
+    f->cb(f->ctx, outcome, f->arg);
+    for (int i = 0; i < f->nhashes; i++) free(f->hashes[i]);
+    free(f->hashes);
+    sodium_memzero(f, sizeof *f);
+    free(f);
+}
+
+static void on_step_recorded(struct pg_result *res, const char *err, void *arg)
+{
+    struct factor *f = arg;
+    if (!res) {
+        factor_done(f, FACTOR_DB_ERROR);
+        return;
+    }
+    if (PQntuples(res) == 1) {
+        factor_done(f, FACTOR_OK);
+        return;
+    }
+    /* another request used this step (or a later one) between our read and this write */
+    api_auth_log(f->ctx, "totp", "deny", "replay", f->username);
+    factor_done(f, FACTOR_REPLAY);
+}
+
+static void replay_event(struct factor *f)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "TOTP code replayed: a code of an already used time step was presented again (refused)");
+    json_t *meta = json_pack("{s:s, s:s}", "ip", http_peer_ip(f->ctx), "user_id", f->user_id);
+    telemetry_system_event("auth.totp_replay", "warning", f->username, msg, f->ctx->trace_id, meta);
+    json_decref(meta);
+}
+
+static void check_totp(struct factor *f, const char *secret_bytea, int64_t last_step)
+{
+    unsigned char key[64];
+    int n = auth_decrypt_secret(secret_bytea, f->user_id, key, sizeof key);
+    if (n <= 0) {
+        if (auth_enc_key_ok())
+            LOG_ERROR(f->ctx->trace_id, "totp secret unreadable",
+                      "user_id=%s reason=\"decryption failed: APP_ENC_KEY changed or the row was tampered with\"",
+                      f->user_id);
+        factor_done(f, FACTOR_NO_KEY);
+        return;
+    }
+    enum totp_result r = totp_verify(key, (size_t)n, f->code, time(NULL), last_step, &f->step);
+    sodium_memzero(key, sizeof key);
+    if (r == TOTP_REPLAY) {
+        api_auth_log(f->ctx, "totp", "deny", "replay", f->username);
+        replay_event(f);
+        factor_done(f, FACTOR_REPLAY);
+        return;
+    }
+    if (r != TOTP_OK) {
+        api_auth_log(f->ctx, "totp", "deny", "wrong_code", f->username);
+        factor_done(f, FACTOR_INVALID);
+        return;
+    }
+    char step[24];
+    snprintf(step, sizeof step, "%lld", (long long)f->step);
+    const char *p[2] = {f->user_id, step};
+    /* compare-and-set: a step is accepted once, even by two requests racing */
+    if (db_query("UPDATE users SET two_factor_last_step = $2::bigint, two_factor_last_verified_at = now()"
+                 " WHERE id = $1 AND coalesce(two_factor_last_step, -1) < $2::bigint RETURNING 1",
+                 2, p, DB_TIMEOUT_MS, on_step_recorded, f) < 0)
+        on_step_recorded(NULL, NULL, f);
+}
+
+static void on_backup_removed(struct pg_result *res, const char *err, void *arg)
+{
+    struct factor *f = arg;
+    if (!res) {
+        factor_done(f, FACTOR_DB_ERROR);
+        return;
+    }
+    if (PQntuples(res) != 1) { /* spent by a concurrent request */
+        api_auth_log(f->ctx, "backup_code", "deny", "already_used", f->username);
+        factor_done(f, FACTOR_INVALID);
+        return;
+    }
+    LOG_INFO(f->ctx->trace_id, "backup code used", "user_id=%s remaining=%s", f->user_id, PQgetvalue(res, 0, 0));
+    factor_done(f, FACTOR_OK);
+}
+
+static void backup_work(void *arg)
+{
+    struct factor *f = arg;
+    f->match = -1;
+    /* every hash is tried, so the time does not tell which code matched */
+    for (int i = 0; i < f->nhashes; i++)
+        if (crypto_pwhash_str_verify(f->hashes[i], f->backup, strlen(f->backup)) == 0 && f->match < 0) f->match = i;
+}
+
+static void backup_checked(void *arg)
+{
+    struct factor *f = arg;
+    char idx[16];
+    if (f->match < 0) {
+        api_auth_log(f->ctx, "backup_code", "deny", "wrong_or_used_code", f->username);
+        factor_done(f, FACTOR_INVALID);
+        return;
+    }
+    snprintf(idx, sizeof idx, "%d", f->match);
+    const char *p[3] = {f->user_id, idx, f->hashes[f->match]};
+    if (db_query("UPDATE users SET two_factor_backup_codes_hash = two_factor_backup_codes_hash - $2::int,"
+                 " two_factor_last_verified_at = now()"
+                 " WHERE id = $1 AND two_factor_backup_codes_hash ->> $2::int = $3"
+                 " RETURNING jsonb_array_length(two_factor_backup_codes_hash)",
+                 3, p, DB_TIMEOUT_MS, on_backup_removed, f) < 0)
+        on_backup_removed(NULL, NULL, f);
+}
+
+static void on_factor_user(struct pg_result *res, const char *err, void *arg)
+{
+    struct factor *f = arg;
+    if (!res) {
+        factor_done(f, FACTOR_DB_ERROR);
+        return;
+    }
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1) ||
+        (f->enrolled_only && strcmp(PQgetvalue(res, 0, 0), "t") != 0)) {
+        factor_done(f, FACTOR_NOT_ENROLLED);
+        return;
+    }
+    if (!f->use_backup) {
+        if (!auth_enc_key_ok()) { /* backup codes are hashes and need no key: they stay a recovery path */
+            factor_done(f, FACTOR_NO_KEY);
+            return;
+        }
+        check_totp(f, PQgetvalue(res, 0, 1), atoll(PQgetvalue(res, 0, 2)));
+        return;
+    }
+    json_t *arr = json_loads(PQgetvalue(res, 0, 3), 0, NULL), *h;
+    size_t i;
+    f->hashes = calloc(json_array_size(arr) + 1, sizeof *f->hashes);
+    json_array_foreach(arr, i, h) if (json_is_string(h)) f->hashes[f->nhashes++] = strdup(json_string_value(h));
+    json_decref(arr);
+    if (auth_work(backup_work, backup_checked, f) < 0) factor_done(f, FACTOR_DB_ERROR);
+}
+
+void api_2fa_check(struct http_ctx *ctx, const char *user_id, const char *username, const char *code,
+                   const char *backup_code, int enrolled_only, factor_cb cb, void *arg)
+{
+    struct factor *f = calloc(1, sizeof *f);
+    f->ctx = ctx;
+    f->cb = cb;
+    f->arg = arg;
+    f->enrolled_only = enrolled_only;
+    snprintf(f->user_id, sizeof f->user_id, "%s", user_id);
+    snprintf(f->username, sizeof f->username, "%s", username);
+    if (code) {
+        if (strlen(code) != TOTP_DIGITS) {
+            api_auth_log(ctx, "totp", "deny", "malformed_code", username);
+            factor_done(f, FACTOR_INVALID);
+            return;
+        }
+        snprintf(f->code, sizeof f->code, "%s", code);
+    } else {
+        f->use_backup = 1;
+        if (!backup_code || auth_backup_normalise(backup_code, f->backup) < 0) {
+            api_auth_log(ctx, "backup_code", "deny", "malformed_code", username);
+            factor_done(f, FACTOR_INVALID);
+            return;
+        }
+    }
+    const char *p[1] = {user_id};
+    if (db_query("SELECT two_factor_enabled, two_factor_secret_encrypted, coalesce(two_factor_last_step, -1),"
+                 " coalesce(two_factor_backup_codes_hash, '[]'::jsonb)::text FROM users"
+                 " WHERE id = $1 AND disabled_at IS NULL",
+                 1, p, DB_TIMEOUT_MS, on_factor_user, f) < 0)
+        on_factor_user(NULL, NULL, f);
+}
+
+void api_2fa_reply_failure(struct http_ctx *ctx, enum factor_outcome outcome, const char *username)
+{
+    switch (outcome) {
+    case FACTOR_REPLAY:
+        api_auth_failure(ctx, username);
+        http_reply_error(ctx, 401, "UNAUTHENTICATED",
+                         "This code was already used: a TOTP code is accepted once only. The attempt was refused and "
+                         "recorded (if you did not just use it, someone else may have your code).",
+                         "Wait for the next code in your authenticator app (up to 30 s) and enter that one.",
+                         json_pack("{s:b}", "replay", 1));
+        return;
+    case FACTOR_INVALID:
+        api_auth_failure(ctx, username);
+        http_reply_error(ctx, 401, "UNAUTHENTICATED", "The code is wrong (or the backup code was already used).",
+                         "Enter the current 6-digit code from your authenticator app, or an unused backup code.", NULL);
+        return;
+    case FACTOR_NOT_ENROLLED:
+        http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is not set up for this account.",
+                         "Enroll with POST /api/auth/2fa/setup, then /api/auth/2fa/confirm.",
+                         json_pack("{s:s}", "field", "code"));
+        return;
+    case FACTOR_NO_KEY:
+        api_auth_reply_no_key(ctx);
+        return;
+    default:
+        api_bots_reply_db_error(ctx, NULL, "second factor check");
+        return;
+    }
+}
+
+/* ---- setup ---- */
+
+static void url_encode(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+            out[o++] = (char)*p;
+        else
+            o += (size_t)snprintf(out + o, len - o, "%%%02X", *p);
+    }
+    out[o] = '\0';
+}
+
+struct setup {
+    struct http_ctx *ctx;
+    char b32[64];
+};
+
+static void on_setup(struct pg_result *res, const char *err, void *arg)
+{
+    struct setup *s = arg;
+    struct http_ctx *ctx = s->ctx;
+    if (!res) {
+        api_bots_reply_db_error(ctx, err, "2fa setup");
+    } else if (PQntuples(res) != 1) {
+        http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is already enabled for this account.",
+                         "Regenerate backup codes with POST /api/auth/2fa/backup-codes; an admin can reset 2FA with "
+                         "`gatehouse user add USERNAME --reset-2fa`.",
+                         json_pack("{s:s}", "field", "two_factor_enabled"));
+    } else {
+        char label[200], url[400];
+        url_encode(ctx->auth.username, label, sizeof label);
+        snprintf(url, sizeof url, "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%d&period=%d", ISSUER,
+                 label, s->b32, ISSUER, TOTP_DIGITS, TOTP_PERIOD_S);
+        api_auth_log(ctx, "2fa_setup", "allow", "secret_issued", ctx->auth.username);
+        http_reply_json(ctx, 200, json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i, s:i}", "otpauth_url", url,
+                                            "secret_base32", s->b32, "qr", "format", "otpauth", "text", url, "issuer",
+                                            ISSUER, "algorithm", "SHA1", "digits", TOTP_DIGITS, "period",
+                                            TOTP_PERIOD_S));
+        sodium_memzero(url, sizeof url);
+    }
+    sodium_memzero(s, sizeof *s);
+    free(s);
+}
+
+void api_auth_2fa_setup(struct http_ctx *ctx)
+{
+    unsigned char secret[TOTP_SECRET_BYTES];
+    char *enc = NULL;
+    if (!auth_enc_key_ok()) {
+        api_auth_log(ctx, "2fa_setup", "deny", "encryption_key_missing", ctx->auth.username);
+        api_auth_reply_no_key(ctx);
+        return;
+    }
+    struct setup *s = calloc(1, sizeof *s);
+    s->ctx = ctx;
+    randombytes_buf(secret, sizeof secret);
+    totp_base32_encode(secret, sizeof secret, s->b32, sizeof s->b32);
+    int rc = auth_encrypt_secret(secret, sizeof secret, ctx->auth.user_id, &enc);
+    sodium_memzero(secret, sizeof secret);
+    if (rc < 0) {
+        free(enc);
+        free(s);
+        api_auth_reply_no_key(ctx);
+        return;
+    }
+    const char *p[2] = {ctx->auth.user_id, enc};
+    /* a new secret replaces an unconfirmed one; an enabled 2FA is never replaced here */
+    if (db_query("UPDATE users SET two_factor_secret_encrypted = $2::bytea, two_factor_last_step = NULL"
+                 " WHERE id = $1 AND NOT two_factor_enabled RETURNING 1",
+                 2, p, DB_TIMEOUT_MS, on_setup, s) < 0)
+        on_setup(NULL, NULL, s);
+    free(enc);
+}
+
+/* ---- confirm and backup-code regeneration ---- */
+
+struct codes {
+    struct http_ctx *ctx;
+    int confirm; /* 1: 2fa/confirm (enables 2FA), 0: regeneration */
+    char plain[AUTH_BACKUP_CODES][AUTH_BACKUP_CODE_LEN + 1];
+    char hashes[AUTH_BACKUP_CODES][AUTH_PWHASH_LEN];
+    int ok;
+};
+
+static void codes_free(struct codes *c)
+{
+    sodium_memzero(c, sizeof *c);
+    free(c);
+}
+
+static void on_codes_stored(struct pg_result *res, const char *err, void *arg)
+{
+    struct codes *c = arg;
+    struct http_ctx *ctx = c->ctx;
+    if (!res) {
+        api_bots_reply_db_error(ctx, err, "backup codes store");
+    } else if (PQntuples(res) != 1) {
+        http_reply_error(ctx, 409, "VALIDATION_FAILED",
+                         c->confirm ? "Two-factor authentication is already enabled (or was not set up)."
+                                    : "Two-factor authentication is not enabled for this account.",
+                         c->confirm ? "Use POST /api/auth/2fa/setup first." : "Enroll first.",
+                         json_pack("{s:s}", "field", "code"));
+    } else {
+        json_t *list = json_array();
+        for (int i = 0; i < AUTH_BACKUP_CODES; i++) json_array_append_new(list, json_string(c->plain[i]));
+        session_mark_2fa(ctx->auth.session_hash);
+        api_auth_log(ctx, c->confirm ? "2fa_confirm" : "backup_codes", "allow",
+                     c->confirm ? "two_factor_enabled" : "regenerated", ctx->auth.username);
+        telemetry_system_event(c->confirm ? "auth.2fa_enabled" : "auth.backup_codes", "info", ctx->auth.username,
+                               c->confirm ? "two-factor authentication enabled (TOTP)" : "backup codes regenerated",
+                               ctx->trace_id, NULL);
+        http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "backup_codes", list, "user", api_bots_decode(PQgetvalue(res, 0, 0))));
+    }
+    codes_free(c);
+}
+
+static void codes_work(void *arg)
+{
+    struct codes *c = arg;
+    c->ok = 1;
+    for (int i = 0; i < AUTH_BACKUP_CODES; i++)
+        if (auth_backup_hash(c->plain[i], c->hashes[i]) < 0) c->ok = 0;
+}
+
+static void codes_hashed(void *arg)
+{
+    struct codes *c = arg;
+    char hex[AUTH_HASH_HEX];
+    if (!c->ok) {
+        http_reply_error(c->ctx, 500, "INTERNAL", "The backup codes could not be hashed (out of memory).", NULL, NULL);
+        codes_free(c);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < AUTH_BACKUP_CODES; i++) json_array_append_new(arr, json_string(c->hashes[i]));
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    sodium_bin2hex(hex, sizeof hex, c->ctx->auth.session_hash, 32);
+    const char *p[4] = {c->ctx->auth.user_id, text, c->confirm ? "t" : "f", hex};
+    if (db_query("WITH u AS (UPDATE users SET two_factor_backup_codes_hash = $2::jsonb,"
+                 "    two_factor_enabled = true,"
+                 "    two_factor_enrolled_at = CASE WHEN $3::boolean THEN now() ELSE two_factor_enrolled_at END,"
+                 "    two_factor_last_verified_at = now()"
+                 "  WHERE id = $1 AND two_factor_secret_encrypted IS NOT NULL AND two_factor_enabled <> $3::boolean"
+                 "  RETURNING *),"
+                 " s AS (UPDATE sessions SET two_factor_verified_at = now()"
+                 "  WHERE id_hash = decode($4, 'hex') AND EXISTS (SELECT 1 FROM u))"
+                 " SELECT " API_AUTH_USER_JSON " FROM u",
+                 4, p, DB_TIMEOUT_MS, on_codes_stored, c) < 0)
+        on_codes_stored(NULL, NULL, c);
+    free(text);
+}
+
+static void on_codes_factor(struct http_ctx *ctx, enum factor_outcome outcome, void *arg)
+{
+    struct codes *c = arg;
+    if (outcome != FACTOR_OK) {
+        api_2fa_reply_failure(ctx, outcome, ctx->auth.username);
+        codes_free(c);
+        return;
+    }
+    for (int i = 0; i < AUTH_BACKUP_CODES; i++) auth_new_backup_code(c->plain[i]);
+    if (auth_work(codes_work, codes_hashed, c) < 0) {
+        http_reply_error(ctx, 500, "INTERNAL", "The hashing worker is not running.", NULL, NULL);
+        codes_free(c);
+    }
+}
+
+/* The 6-digit code field of confirm / backup-codes; NULL after answering 400. */
+static const char *code_field(struct http_ctx *ctx)
+{
+    const char *code = json_string_value(ctx->body ? json_object_get(ctx->body, "code") : NULL);
+    if (!code) api_bots_invalid(ctx, "code", "Field 'code' must be the 6-digit code of your authenticator app.");
+    return code;
+}
+
+static void codes_route(struct http_ctx *ctx, int confirm)
+{
+    const char *code = code_field(ctx);
+    if (!code || api_auth_banned(ctx, ctx->auth.username)) return;
+    struct codes *c = calloc(1, sizeof *c);
+    c->ctx = ctx;
+    c->confirm = confirm;
+    api_2fa_check(ctx, ctx->auth.user_id, ctx->auth.username, code, NULL, !confirm, on_codes_factor, c);
+}
+
+void api_auth_2fa_confirm(struct http_ctx *ctx)
+{
+    codes_route(ctx, 1);
+}
+
+void api_auth_2fa_backup_codes(struct http_ctx *ctx)
+{
+    codes_route(ctx, 0);
+}
+
+/* ---- step-up ---- */
+
+static void on_stepped_up(struct pg_result *res, const char *err, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    if (!res) {
+        api_bots_reply_db_error(ctx, err, "step-up");
+        return;
+    }
+    session_mark_2fa(ctx->auth.session_hash);
+    api_auth_log(ctx, "2fa_step_up", "allow", "fresh_2fa", ctx->auth.username);
+    http_reply_json(ctx, 200, json_pack("{s:b, s:i}", "fresh_2fa", 1, "fresh_for_s", auth_cfg.fresh_2fa_s));
+}
+
+static void on_step_up_factor(struct http_ctx *ctx, enum factor_outcome outcome, void *arg)
+{
+    char hex[AUTH_HASH_HEX];
+    if (outcome != FACTOR_OK) {
+        api_2fa_reply_failure(ctx, outcome, ctx->auth.username);
+        return;
+    }
+    sodium_bin2hex(hex, sizeof hex, ctx->auth.session_hash, 32);
+    const char *p[1] = {hex};
+    if (db_query("UPDATE sessions SET two_factor_verified_at = now() WHERE id_hash = decode($1, 'hex')", 1, p,
+                 DB_TIMEOUT_MS, on_stepped_up, ctx) < 0)
+        on_stepped_up(NULL, NULL, ctx);
+}
+
+void api_auth_2fa_step_up(struct http_ctx *ctx)
+{
+    json_t *c = ctx->body ? json_object_get(ctx->body, "code") : NULL;
+    json_t *b = ctx->body ? json_object_get(ctx->body, "backup_code") : NULL;
+    if ((c && !json_is_string(c)) || (b && !json_is_string(b)) || !c == !b) {
+        api_bots_invalid(ctx, "code", "Send exactly one of 'code' (6 digits) or 'backup_code'.");
+        return;
+    }
+    if (api_auth_banned(ctx, ctx->auth.username)) return;
+    api_2fa_check(ctx, ctx->auth.user_id, ctx->auth.username, json_string_value(c), json_string_value(b), 1,
+                  on_step_up_factor, NULL);
+}

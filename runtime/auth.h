@@ -1,0 +1,106 @@
+/* auth.h — the primitives of runtime-native auth (PRODUCT.md §6 "Auth and 2FA"): settings, the argon2id
+ * worker thread, password and backup-code hashing, random tokens, the APP_ENC_KEY encryption of TOTP
+ * secrets, and the brute-force limiter. Sessions are session.c; the routes are api_auth.c, api_2fa.c and
+ * api_users.c.
+ *
+ * Nothing here logs a password, a code, a token or a secret; callers log only user ids, usernames, IPs
+ * and outcomes. */
+#ifndef GATEHOUSE_AUTH_H
+#define GATEHOUSE_AUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct event_base;
+
+struct auth_settings {
+    int idle_s;        /* GATEHOUSE_SESSION_IDLE_S (1800): a session unused this long is over */
+    int absolute_s;    /* GATEHOUSE_SESSION_ABSOLUTE_S (43200): a session never lives longer */
+    int temp_ttl_s;    /* GATEHOUSE_2FA_TEMP_TTL_S (300): life of the login -> 2fa/verify temp token */
+    int fresh_2fa_s;   /* GATEHOUSE_FRESH_2FA_S (300): how recent a 2FA must be for trading on / kill-all */
+    int max_failures;  /* GATEHOUSE_AUTH_MAX_FAILURES (5): failures within the window that start a ban */
+    int window_s;      /* GATEHOUSE_AUTH_WINDOW_S (120): the failure-counting window */
+    int ban_s;         /* GATEHOUSE_AUTH_BAN_S (300): how long a ban lasts */
+};
+
+extern struct auth_settings auth_cfg;
+
+#define AUTH_TOKEN_LEN 43      /* 32 random bytes, base64url without padding */
+#define AUTH_HASH_HEX 65       /* sha256 as 64 hex characters + NUL */
+#define AUTH_PWHASH_LEN 128    /* crypto_pwhash_STRBYTES */
+#define AUTH_BACKUP_CODES 10
+#define AUTH_BACKUP_CODE_LEN 11 /* "xxxxx-xxxxx": 10 characters of a 32-letter alphabet = 50 bits */
+#define AUTH_PASSWORD_MIN 12
+#define AUTH_PASSWORD_MAX 1024
+
+/* Reads the settings above from the environment. Returns 0, or -1 with err for a malformed value. */
+int auth_settings_load(char *err, size_t errlen);
+
+/* Loads the settings and starts the hashing worker (a thread + a completion pipe watched by the loop).
+ * Returns 0, or -1 with err. */
+int auth_start(struct event_base *base, char *err, size_t errlen);
+
+/* Stops the worker after its current job; queued jobs still get their done callback (with the work not
+ * run when cancelled is set in their arg by the caller's own design: see auth_work). */
+void auth_stop(void);
+
+/* Runs work(arg) on the worker thread, then done(arg) on the loop. work must touch only arg (no loop
+ * state, no logging). Returns 0, or -1 when the worker is not running (nothing is called then). */
+int auth_work(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+
+/* ---- hashing (blocking: the worker thread or the CLI) ---- */
+
+/* argon2id (libsodium crypto_pwhash_str, 64 MiB, 2 passes) of pw into out. Returns 0 or -1. */
+int auth_password_hash(const char *pw, char out[AUTH_PWHASH_LEN]);
+
+/* 1 when pw matches hash (a PHC argon2id string); 0 otherwise. A NULL hash burns the same time against a
+ * dummy hash and answers 0, so an unknown username costs what a known one does. */
+int auth_password_verify(const char *hash, const char *pw);
+
+/* argon2id with OWASP's floor (19 MiB, 2 passes) for backup codes: ten are hashed and tried at once. */
+int auth_backup_hash(const char *code, char out[AUTH_PWHASH_LEN]);
+
+/* Normalises a typed backup code (lower case, dashes and spaces dropped, then "xxxxx-xxxxx") into out;
+ * -1 when it cannot be one. */
+int auth_backup_normalise(const char *in, char out[AUTH_BACKUP_CODE_LEN + 1]);
+
+/* ---- tokens ---- */
+
+/* A fresh session id / temp token: 32 random bytes as base64url (out) and its sha256 as hex (hash_hex),
+ * the only form stored. */
+void auth_new_token(char out[AUTH_TOKEN_LEN + 1], char hash_hex[AUTH_HASH_HEX]);
+
+/* sha256 hex of a presented token; -1 when it is not AUTH_TOKEN_LEN base64url characters. */
+int auth_token_hash(const char *token, char hash_hex[AUTH_HASH_HEX], unsigned char raw[32]);
+
+/* A fresh backup code "xxxxx-xxxxx" (alphabet without look-alikes). */
+void auth_new_backup_code(char out[AUTH_BACKUP_CODE_LEN + 1]);
+
+/* ---- APP_ENC_KEY: TOTP secrets at rest ---- */
+
+/* 1 when APP_ENC_KEY is set to 64 hex characters (32 bytes). */
+int auth_enc_key_ok(void);
+
+/* XChaCha20-Poly1305 of secret with AD "users.two_factor_secret_encrypted|<user_id>|v1"; writes
+ * "\\x" + hex(nonce || ciphertext+tag) (a bytea literal) into a malloc'd *out. Returns 0 or -1 (no key). */
+int auth_encrypt_secret(const unsigned char *secret, size_t len, const char *user_id, char **out);
+
+/* Opens what auth_encrypt_secret produced (as Postgres prints bytea: "\\x..."), for user_id only. Returns
+ * the secret length, or -1 (no key, malformed, or the tag/AD does not match). */
+int auth_decrypt_secret(const char *bytea_hex, const char *user_id, unsigned char *out, size_t outlen);
+
+/* ---- brute-force limiter (per account and per IP, in memory of this instance) ---- */
+
+/* 1 when key (e.g. "user:alice" or "ip:127.0.0.1") is banned now; *retry_after_s gets the seconds left. */
+int auth_limit_banned(const char *key, long *retry_after_s);
+
+/* Records a failure of key. Returns 1 when this failure starts a ban (max_failures within window_s). */
+int auth_limit_fail(const char *key);
+
+/* Forgets the failures of key (after a successful sign-in). */
+void auth_limit_clear(const char *key);
+
+/* Drops every counter and ban (tests, shutdown). */
+void auth_limit_reset(void);
+
+#endif

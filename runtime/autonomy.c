@@ -1,0 +1,424 @@
+/* autonomy.c — evidence SQL → scripts/autonomy.lua score_all() → autonomy_scores upsert (model in autonomy.h). */
+#include "autonomy.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "status.h"
+#include "supervisor.h"
+#include "telemetry.h"
+
+#define MODULE "scripts/autonomy.lua"
+#define DB_TIMEOUT_MS 10000
+#define MAX_PENDING 256
+#define DEBOUNCE_MS 250
+
+static const char *const TIERS[] = {"LOCKED", "SUPERVISED", "LIMITED_AUTONOMY", "FULL_AUTONOMY", NULL};
+static const char *const SUBS[] = {"autonomy_score",        "data_reliability_score", "decision_quality_score",
+                                   "risk_discipline_score", "execution_health_score", "supervisor_trust_score",
+                                   NULL};
+
+struct round {
+    char trace_id[33];
+    char *ids;       /* Postgres uuid[] literal, or NULL for every bot */
+    int periodic;
+    struct policy_gen *gen;
+    autonomy_done_cb cb;
+    void *arg;
+};
+
+static struct {
+    struct event_base *base;
+    struct event *debounce;
+    char pending[MAX_PENDING][37];
+    int n_pending, pending_all, periodic_running;
+    char pending_trace[33];
+    time_t last_periodic;
+} S;
+
+/* ---- round lifecycle ---- */
+
+static void finish(struct round *r, const json_t *rows, const char *code, const char *err)
+{
+    if (code) LOG_ERROR(r->trace_id, "autonomy scoring failed", "code=%s error=\"%s\"", code, err ? err : "");
+    if (r->cb) r->cb(rows, code, err, r->arg);
+    if (r->periodic) S.periodic_running = 0;
+    policy_release(r->gen);
+    free(r->ids);
+    free(r);
+}
+
+/* ---- the evidence ---- */
+
+/* $1 uuid[] | NULL (every bot), $2 window s, $3..$6 samples: bars, traces, risk checks, orders. */
+static const char EVIDENCE_SQL[] =
+    "WITH win AS (SELECT now() - make_interval(secs => $2::int) AS since), "
+    "lease AS (SELECT coalesce((SELECT (value->>'expires_at')::timestamptz > now() FROM app_settings "
+    "  WHERE key = 'scheduler_leader'), false) AS alive) "
+    "SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', (SELECT alive FROM lease), json_build_object("
+    " 'bot_id', b.id, 'name', b.name, 'stage', b.stage, 'desired_state', b.desired_state,"
+    " 'bars', (SELECT json_build_object('ok', count(*) FILTER (WHERE status = 'OK'), 'err', count(*) FILTER (WHERE status = 'ERROR'),"
+    "   'last_ok_at', extract(epoch FROM max(created_at) FILTER (WHERE status = 'OK')),"
+    "   'last_err_at', extract(epoch FROM max(created_at) FILTER (WHERE status = 'ERROR')),"
+    "   'last_error_code', (array_agg(error_code ORDER BY created_at DESC) FILTER (WHERE status = 'ERROR'))[1])"
+    "   FROM (SELECT e.status, e.created_at, e.error_code FROM integration_usage_events e WHERE e.bot_id = b.id"
+    "     AND e.operation = 'marketdata.bars' AND e.status IN ('OK', 'ERROR') AND e.created_at > (SELECT since FROM win)"
+    "     ORDER BY e.created_at DESC LIMIT $3::int) x),"
+    " 'proof_24h', (SELECT count(*) FROM (SELECT 1 FROM integration_usage_events e WHERE e.bot_id = b.id AND e.status = 'OK'"
+    "   AND e.provider_id NOT IN ('runner', 'risk_engine', 'scheduler') AND e.created_at > (SELECT since FROM win) LIMIT 1000) p),"
+    " 'traces', (SELECT json_build_object('decisions', count(*) FILTER (WHERE k = 'D'), 'no_trades', count(*) FILTER (WHERE k = 'N'),"
+    "   'policy_errors', count(*) FILTER (WHERE perr), 'last_decision_at', extract(epoch FROM max(created_at) FILTER (WHERE k = 'D')),"
+    "   'last_no_trade_at', extract(epoch FROM max(created_at) FILTER (WHERE k = 'N')), 'avg_confidence', avg(confidence),"
+    "   'confidence_n', count(confidence))"
+    "   FROM ((SELECT 'D' AS k, d.created_at, d.confidence, false AS perr FROM decision_traces d WHERE d.bot_id = b.id"
+    "       AND d.created_at > (SELECT since FROM win) ORDER BY d.created_at DESC LIMIT $4::int)"
+    "     UNION ALL (SELECT 'N', n.created_at, NULL, n.reason_code = 'POLICY_ERROR' OR n.suppression_type = 'POLICY'"
+    "       FROM no_trade_traces n WHERE n.bot_id = b.id AND n.created_at > (SELECT since FROM win)"
+    "       ORDER BY n.created_at DESC LIMIT $4::int)) t),"
+    " 'risk', (SELECT json_build_object('ok', count(*) FILTER (WHERE status = 'OK'), 'blocked', count(*) FILTER (WHERE status = 'BLOCKED'),"
+    "   'error', count(*) FILTER (WHERE status = 'ERROR'),"
+    "   'by_code', coalesce((SELECT json_object_agg(c, n) FROM (SELECT y.error_code AS c, count(*) AS n FROM (SELECT e.status, e.error_code"
+    "       FROM integration_usage_events e WHERE e.bot_id = b.id AND e.operation = 'risk.check' AND e.created_at > (SELECT since FROM win)"
+    "       ORDER BY e.created_at DESC LIMIT $5::int) y WHERE y.status = 'BLOCKED' AND y.error_code IS NOT NULL GROUP BY y.error_code) g), '{}'::json),"
+    "   'usage', (SELECT d.risk_snapshot->'usage' FROM decision_traces d WHERE d.bot_id = b.id"
+    "     AND d.created_at > (SELECT since FROM win) ORDER BY d.created_at DESC LIMIT 1))"
+    "   FROM (SELECT e.status FROM integration_usage_events e WHERE e.bot_id = b.id AND e.operation = 'risk.check'"
+    "     AND e.created_at > (SELECT since FROM win) ORDER BY e.created_at DESC LIMIT $5::int) x),"
+    " 'orders', (SELECT json_build_object('total', count(*), 'filled', count(*) FILTER (WHERE status IN ('FILLED', 'PARTIALLY_FILLED')),"
+    "   'submitted', count(*) FILTER (WHERE status = 'SUBMITTED'), 'intents', count(*) FILTER (WHERE status = 'INTENT'),"
+    "   'blocked', count(*) FILTER (WHERE status = 'BLOCKED'), 'rejected', count(*) FILTER (WHERE status = 'REJECTED'),"
+    "   'cancelled', count(*) FILTER (WHERE status = 'CANCELLED'), 'live', count(*) FILTER (WHERE stage = 'LIVE'),"
+    "   'simulated_fills', coalesce(sum(n_sim), 0), 'real_fills', coalesce(sum(n_real), 0),"
+    "   'avg_real_fill_latency_ms', avg(real_ms), 'avg_sim_fill_latency_ms', avg(sim_ms), 'avg_slippage_ticks', avg(slip))"
+    "   FROM (SELECT o.status, o.stage, f.* FROM orders o LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE fl.simulated) AS n_sim,"
+    "       count(*) FILTER (WHERE NOT fl.simulated) AS n_real,"
+    "       avg(extract(epoch FROM fl.filled_at - o.created_at) * 1000) FILTER (WHERE NOT fl.simulated) AS real_ms,"
+    "       avg(extract(epoch FROM fl.filled_at - o.created_at) * 1000) FILTER (WHERE fl.simulated) AS sim_ms,"
+    "       avg(fl.slippage_ticks) AS slip FROM fills fl WHERE fl.order_id = o.id) f ON true"
+    "     WHERE o.bot_id = b.id AND o.created_at > (SELECT since FROM win) ORDER BY o.created_at DESC LIMIT $6::int) x),"
+    " 'instance', (SELECT json_build_object('state', i.state, 'breaker_state', i.breaker_state, 'restart_count', i.restart_count,"
+    "   'heartbeat_age_s', extract(epoch FROM now() - coalesce(i.last_heartbeat_at, i.started_at)))"
+    "   FROM bot_instances i WHERE i.bot_id = b.id ORDER BY i.started_at DESC LIMIT 1),"
+    " 'deaths', (SELECT count(*) FROM jobs j WHERE j.bot_id = b.id AND j.kind = 'RUNNER' AND j.state IN ('FAILED', 'TIMEOUT')"
+    "   AND j.created_at > (SELECT since FROM win)),"
+    " 'kills', (SELECT count(*) FROM system_events s WHERE s.kind = 'kill' AND s.subject = b.id::text"
+    "   AND s.metadata->>'by' = 'supervisor' AND s.created_at > (SELECT since FROM win))"
+    ")::text FROM bots b WHERE $1::uuid[] IS NULL OR b.id = ANY($1::uuid[]) ORDER BY b.id";
+
+/* ---- the upsert ---- */
+
+static const char UPSERT_SQL[] =
+    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(bot_id uuid, autonomy_score int, "
+    "  data_reliability_score int, decision_quality_score int, risk_discipline_score int, execution_health_score int, "
+    "  supervisor_trust_score int, autonomy_tier text, breakdown jsonb)), "
+    "prev AS (SELECT a.bot_id, a.autonomy_tier FROM autonomy_scores a JOIN x USING (bot_id)), "
+    "up AS (INSERT INTO autonomy_scores AS a (bot_id, autonomy_score, data_reliability_score, decision_quality_score, "
+    "  risk_discipline_score, execution_health_score, supervisor_trust_score, autonomy_tier, breakdown, last_updated_at) "
+    "  SELECT x.bot_id, x.autonomy_score, x.data_reliability_score, x.decision_quality_score, x.risk_discipline_score, "
+    "  x.execution_health_score, x.supervisor_trust_score, x.autonomy_tier, x.breakdown, now() FROM x "
+    "  WHERE EXISTS (SELECT 1 FROM bots WHERE id = x.bot_id) "
+    "  ON CONFLICT (bot_id) DO UPDATE SET autonomy_score = EXCLUDED.autonomy_score, "
+    "  data_reliability_score = EXCLUDED.data_reliability_score, decision_quality_score = EXCLUDED.decision_quality_score, "
+    "  risk_discipline_score = EXCLUDED.risk_discipline_score, execution_health_score = EXCLUDED.execution_health_score, "
+    "  supervisor_trust_score = EXCLUDED.supervisor_trust_score, autonomy_tier = EXCLUDED.autonomy_tier, "
+    "  breakdown = EXCLUDED.breakdown, last_updated_at = EXCLUDED.last_updated_at RETURNING a.*) "
+    "SELECT json_build_object('bot_id', up.bot_id, 'autonomy_score', up.autonomy_score, "
+    "  'data_reliability_score', up.data_reliability_score, 'decision_quality_score', up.decision_quality_score, "
+    "  'risk_discipline_score', up.risk_discipline_score, 'execution_health_score', up.execution_health_score, "
+    "  'supervisor_trust_score', up.supervisor_trust_score, 'autonomy_tier', up.autonomy_tier, "
+    "  'blockers', coalesce(up.breakdown->'blockers', '[]'::jsonb), 'breakdown', up.breakdown, "
+    "  'last_updated_at', to_char(up.last_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text, "
+    "  prev.autonomy_tier FROM up LEFT JOIN prev USING (bot_id) ORDER BY up.bot_id";
+
+/* A tier change is news: a system event with from, to, the score and the explaining blocker. */
+static void record_tier_change(const json_t *row, const char *from, const char *trace_id)
+{
+    const char *to = json_string_value(json_object_get(row, "autonomy_tier"));
+    const char *bot = json_string_value(json_object_get(row, "bot_id"));
+    const json_t *why = autonomy_explaining_blocker(row);
+    const char *code = json_string_value(json_object_get(why, "code"));
+    char msg[200];
+    int down = 0;
+    for (int i = 0; TIERS[i]; i++) {
+        if (from && strcmp(TIERS[i], from) == 0) down = 1; /* from seen before to: upgrade */
+        if (strcmp(TIERS[i], to) == 0) {
+            down = !down;
+            break;
+        }
+    }
+    snprintf(msg, sizeof msg, "autonomy tier %s -> %s (score %lld)%s%s", from ? from : "(none)", to,
+             (long long)json_integer_value(json_object_get(row, "autonomy_score")), code ? ": " : "", code ? code : "");
+    telemetry_system_event("autonomy.tier", from && down ? "warning" : "info", bot, msg, trace_id,
+                           json_pack("{s:o, s:s, s:O, s:o}", "from", from ? json_string(from) : json_null(), "to", to,
+                                     "autonomy_score", json_object_get(row, "autonomy_score"), "blocker",
+                                     why ? json_deep_copy(why) : json_null()));
+}
+
+static void on_upserted(struct pg_result *res, const char *err, void *arg)
+{
+    struct round *r = arg;
+    if (!res) {
+        finish(r, NULL, "DB_UNAVAILABLE", err);
+        return;
+    }
+    json_t *rows = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_t *row = json_loads(PQgetvalue(res, i, 0), 0, NULL);
+        if (!row) continue;
+        const char *prev = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+        if (!prev || strcmp(prev, json_string_value(json_object_get(row, "autonomy_tier"))) != 0)
+            record_tier_change(row, prev, r->trace_id);
+        json_array_append_new(rows, row);
+    }
+    finish(r, rows, NULL, NULL);
+    json_decref(rows);
+}
+
+/* ---- the policy call ---- */
+
+/* 1 when one result of score_all() has the shape the table needs; fills why otherwise. */
+static int valid_result(const json_t *v, char *why, size_t len)
+{
+    const char *tier = json_string_value(json_object_get(v, "autonomy_tier"));
+    int known = 0;
+    if (!json_is_object(v) || !json_is_string(json_object_get(v, "bot_id"))) {
+        snprintf(why, len, "a result lacks bot_id");
+        return 0;
+    }
+    for (int i = 0; SUBS[i]; i++) {
+        json_t *s = json_object_get(v, SUBS[i]);
+        if (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > 100) {
+            snprintf(why, len, "%s must be an integer 0-100", SUBS[i]);
+            return 0;
+        }
+    }
+    for (int i = 0; tier && TIERS[i]; i++) known |= strcmp(TIERS[i], tier) == 0;
+    if (!known) {
+        snprintf(why, len, "autonomy_tier must be LOCKED, SUPERVISED, LIMITED_AUTONOMY or FULL_AUTONOMY");
+        return 0;
+    }
+    if (!json_is_object(json_object_get(v, "breakdown")) || !json_is_array(json_object_get(v, "blockers"))) {
+        snprintf(why, len, "a result lacks breakdown or blockers");
+        return 0;
+    }
+    return 1;
+}
+
+/* The system facts, from the cached gate decision (no second computation of the gates). */
+static json_t *system_facts(const char *lease_alive)
+{
+    const json_t *d = status_decision();
+    const json_t *stack = json_object_get(d, "live_stack");
+    json_t *blockers = json_array(), *b;
+    size_t i;
+    json_array_foreach(json_object_get(d, "blockers"), i, b)
+        json_array_append_new(blockers, json_pack("{s:O, s:O, s:O}", "code", json_object_get(b, "code"), "severity",
+                                                  json_object_get(b, "severity"), "scope",
+                                                  json_object_get(b, "scope") ? json_object_get(b, "scope") : json_null()));
+    json_t *md = json_object_get(json_object_get(stack, "marketData"), "primary");
+    json_t *ex = json_object_get(json_object_get(stack, "execution"), "primary");
+    return json_pack("{s:I, s:O, s:o, s:O, s:O, s:b}", "now", (json_int_t)time(NULL), "system_status",
+                     json_object_get(d, "system_status") ? json_object_get(d, "system_status") : json_null(), "blockers",
+                     blockers, "market_data_primary", json_is_object(md) ? md : json_null(), "execution_primary",
+                     json_is_object(ex) ? ex : json_null(), "leader_alive", lease_alive && strcmp(lease_alive, "t") == 0);
+}
+
+static void on_evidence(struct pg_result *res, const char *err, void *arg)
+{
+    struct round *r = arg;
+    char perr[1024], why[160];
+    if (!res) {
+        finish(r, NULL, "DB_UNAVAILABLE", err);
+        return;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        json_t *none = json_array();
+        finish(r, none, NULL, NULL);
+        json_decref(none);
+        return;
+    }
+    json_t *bots = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *bot = json_loads(PQgetvalue(res, i, 4), 0, NULL);
+        if (!bot) continue;
+        json_t *inst = json_object_get(bot, "instance");
+        if (json_is_object(inst))
+            json_object_set_new(inst, "heartbeat_timeout_s",
+                                json_integer(supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 1),
+                                                                            PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2))));
+        json_array_append_new(bots, bot);
+    }
+    json_t *input = json_pack("{s:o, s:o}", "system", system_facts(PQgetvalue(res, 0, 3)), "bots", bots);
+    double t0 = clock_now_ms();
+    json_t *out = policy_call(r->gen, MODULE, "score_all", input, perr, sizeof perr);
+    double policy_ms = clock_now_ms() - t0;
+    json_decref(input);
+    json_t *results = json_array_get(out, 0), *v;
+    size_t i;
+    int ok = json_is_array(results);
+    if (!ok) snprintf(perr, sizeof perr, "%s", out ? "scripts/autonomy.lua score_all() did not return a list" : perr);
+    json_array_foreach(results, i, v) if (ok && !valid_result(v, why, sizeof why)) {
+        snprintf(perr, sizeof perr, "scripts/autonomy.lua score_all() result %zu: %s", i + 1, why);
+        ok = 0;
+    }
+    if (!ok) {
+        json_decref(out);
+        finish(r, NULL, "POLICY_ERROR", perr);
+        return;
+    }
+    LOG_INFO(r->trace_id, "autonomy scored", "bots=%zu policy_ms=%.2f periodic=%d", json_array_size(results), policy_ms,
+             r->periodic);
+    char *text = json_dumps(results, JSON_COMPACT);
+    json_decref(out);
+    const char *p[1] = {text};
+    if (!text || db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0) {
+        free(text);
+        finish(r, NULL, "DB_UNAVAILABLE", "the upsert could not be queued");
+        return;
+    }
+    free(text);
+}
+
+/* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL). Returns 0 or -1 (cb not called). */
+static int start_round(char *ids, const char *trace_id, int periodic, autonomy_done_cb cb, void *arg)
+{
+    char perr[512], window[16], samples[4][16];
+    static const char *const keys[] = {"bars", "traces", "risk", "orders"};
+    struct policy_gen *g = policy_current();
+    if (!g || !policy_has_function(g, MODULE, "score_all") || !policy_has_function(g, MODULE, "evidence_spec")) {
+        if (cb) cb(NULL, "POLICY_ERROR", "scripts/autonomy.lua is not loaded or lacks score_all()/evidence_spec()", arg);
+        free(ids);
+        return 0;
+    }
+    json_t *spec = policy_call(g, MODULE, "evidence_spec", NULL, perr, sizeof perr);
+    json_t *o = json_array_get(spec, 0);
+    snprintf(window, sizeof window, "%lld", (long long)json_number_value(json_object_get(o, "window_s")));
+    for (int i = 0; i < 4; i++)
+        snprintf(samples[i], sizeof samples[i], "%lld", (long long)json_number_value(json_object_get(o, keys[i])));
+    int ok = json_is_object(o) && atoll(window) > 0;
+    json_decref(spec);
+    if (!ok) {
+        if (cb) cb(NULL, "POLICY_ERROR", "scripts/autonomy.lua evidence_spec() failed or returned no window_s", arg);
+        free(ids);
+        return 0;
+    }
+    struct round *r = calloc(1, sizeof *r);
+    snprintf(r->trace_id, sizeof r->trace_id, "%s", trace_id);
+    r->ids = ids;
+    r->periodic = periodic;
+    r->gen = policy_retain(g);
+    r->cb = cb;
+    r->arg = arg;
+    const char *params[6] = {ids, window, samples[0], samples[1], samples[2], samples[3]};
+    if (db_query(EVIDENCE_SQL, 6, params, DB_TIMEOUT_MS, on_evidence, r) < 0) {
+        policy_release(r->gen);
+        free(r->ids);
+        free(r);
+        return -1;
+    }
+    if (periodic) S.periodic_running = 1;
+    return 0;
+}
+
+int autonomy_score(const char *bot_id, const char *trace_id, autonomy_done_cb cb, void *arg)
+{
+    char *ids = NULL;
+    if (bot_id) {
+        if (!http_is_uuid(bot_id)) return -1;
+        ids = malloc(40);
+        snprintf(ids, 40, "{%s}", bot_id);
+    }
+    return start_round(ids, trace_id, 0, cb, arg);
+}
+
+/* ---- event-driven and periodic rounds ---- */
+
+static void on_debounce(evutil_socket_t fd, short what, void *arg)
+{
+    char *ids = NULL;
+    if (!S.pending_all && S.n_pending > 0) {
+        size_t len = (size_t)S.n_pending * 37 + 3, at = 0;
+        ids = malloc(len);
+        ids[at++] = '{';
+        for (int i = 0; i < S.n_pending; i++) at += (size_t)snprintf(ids + at, len - at, "%s%s", i ? "," : "", S.pending[i]);
+        snprintf(ids + at, len - at, "}");
+    }
+    int any = S.pending_all || S.n_pending > 0;
+    S.n_pending = S.pending_all = 0;
+    if (any && start_round(ids, S.pending_trace, 0, NULL, NULL) < 0)
+        LOG_WARN(S.pending_trace, "autonomy rescore not queued", NULL);
+}
+
+void autonomy_request(const char *bot_id, const char *trace_id)
+{
+    if (!S.debounce) return;
+    if (!bot_id || !http_is_uuid(bot_id)) {
+        S.pending_all = 1;
+    } else {
+        int known = 0;
+        for (int i = 0; i < S.n_pending; i++) known |= strcmp(S.pending[i], bot_id) == 0;
+        if (!known && S.n_pending < MAX_PENDING) snprintf(S.pending[S.n_pending++], 37, "%s", bot_id);
+        else if (!known) S.pending_all = 1;
+    }
+    if (trace_id) snprintf(S.pending_trace, sizeof S.pending_trace, "%s", trace_id);
+    else http_new_trace_id(S.pending_trace);
+    if (!evtimer_pending(S.debounce, NULL)) {
+        struct timeval tv = {0, DEBOUNCE_MS * 1000};
+        evtimer_add(S.debounce, &tv);
+    }
+}
+
+static int interval_s(void)
+{
+    const char *v = getenv("GATEHOUSE_AUTONOMY_INTERVAL_S");
+    return v && atoi(v) > 0 ? atoi(v) : 30;
+}
+
+void autonomy_leader_tick(void)
+{
+    time_t now = time(NULL);
+    char trace[33];
+    if (S.periodic_running || now - S.last_periodic < interval_s()) return;
+    S.last_periodic = now;
+    http_new_trace_id(trace);
+    if (start_round(NULL, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);
+}
+
+const json_t *autonomy_explaining_blocker(const json_t *row)
+{
+    const char *tier = json_string_value(json_object_get(row, "autonomy_tier"));
+    const json_t *b;
+    size_t i;
+    if (tier && strcmp(tier, "LOCKED") == 0) {
+        json_array_foreach(json_object_get(row, "blockers"), i, b) {
+            const char *sev = json_string_value(json_object_get(b, "severity"));
+            if (sev && strcmp(sev, "SEV-1") == 0) return b;
+        }
+    }
+    b = json_array_get(json_object_get(json_object_get(row, "breakdown"), "missing_for_next_tier"), 0);
+    return b ? b : json_array_get(json_object_get(row, "blockers"), 0);
+}
+
+int autonomy_init(struct event_base *base)
+{
+    memset(&S, 0, sizeof S);
+    S.base = base;
+    S.debounce = evtimer_new(base, on_debounce, NULL);
+    return S.debounce ? 0 : -1;
+}
+
+void autonomy_stop(void)
+{
+    if (S.debounce) event_free(S.debounce);
+    S.debounce = NULL;
+}

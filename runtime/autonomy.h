@@ -1,0 +1,44 @@
+/* autonomy.h — the autonomy score of every bot (PRODUCT.md §6 "Autonomy score"; rules in scripts/autonomy.lua).
+ *
+ * A scoring round: scripts/autonomy.lua evidence_spec() says how much evidence to read; one SQL statement
+ * gathers it for the bots of the round (bars calls, proof of use, traces, risk checks, orders and fills,
+ * the latest instance with its breaker and heartbeat, deaths and supervisor kills in the window); the gate
+ * decision cached by status.c adds the system facts (market-data and broker primaries, risk engine, scheduler)
+ * and the scheduler lease says whether a leader is alive; one score_all() call scores the whole batch; one
+ * INSERT ... ON CONFLICT upserts autonomy_scores. A tier change writes a system event "autonomy.tier".
+ *
+ * Rounds run on the scheduler leader every GATEHOUSE_AUTONOMY_INTERVAL_S (default 30) for every bot, and
+ * soon after events that move the evidence (autonomy_request: breaker open/half-open/close, kill, start,
+ * stop) for the bots concerned; start/restart score the bot right before the safe-start gates. */
+#ifndef GATEHOUSE_AUTONOMY_H
+#define GATEHOUSE_AUTONOMY_H
+
+#include <jansson.h>
+
+struct event_base;
+
+/* rows (borrowed): the upserted rows, one object per bot {bot_id, autonomy_score, data_reliability_score,
+ * decision_quality_score, risk_discipline_score, execution_health_score, supervisor_trust_score,
+ * autonomy_tier, blockers, breakdown, last_updated_at}; NULL with err_code (POLICY_ERROR | DB_UNAVAILABLE)
+ * and err on failure. */
+typedef void (*autonomy_done_cb)(const json_t *rows, const char *err_code, const char *err, void *arg);
+
+/* Sets up the debounce timer of autonomy_request. Returns 0 or -1. */
+int autonomy_init(struct event_base *base);
+void autonomy_stop(void);
+
+/* Scores bot_id (a UUID), or every bot when bot_id is NULL, and upserts the rows; cb is called exactly once
+ * (cb may be NULL). Returns 0, or -1 when the round could not be queued (cb is then not called). */
+int autonomy_score(const char *bot_id, const char *trace_id, autonomy_done_cb cb, void *arg);
+
+/* Asks for bot_id to be rescored soon (debounced, batched). Never blocks. */
+void autonomy_request(const char *bot_id, const char *trace_id);
+
+/* Called by the scheduler every second while it is the leader: the periodic round of every bot. */
+void autonomy_leader_tick(void);
+
+/* The blocker of row (a scored bot) that explains its tier: the first SEV-1 blocker of a LOCKED bot, else the
+ * first requirement missing for the next tier; NULL when none. Borrowed from row. */
+const json_t *autonomy_explaining_blocker(const json_t *row);
+
+#endif

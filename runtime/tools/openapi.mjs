@@ -1,0 +1,500 @@
+#!/usr/bin/env node
+// openapi.mjs — the source of docs/openapi.json (OpenAPI 3.1), the contract every end-to-end response is
+// validated against (spec/support/Gatehouse/OpenAPI.pm). Edit this file, then `make openapi`; spec 90 fails
+// when docs/openapi.json is stale or when a route of runtime/main.c is missing here (or the reverse).
+//
+//   node runtime/tools/openapi.mjs            print the document
+//   node runtime/tools/openapi.mjs --write    write docs/openapi.json
+//
+// Schemas are JSON Schema 2020-12 (OpenAPI 3.1): `type: ["string", "null"]` for nullable fields. Objects stay
+// open (extra fields allowed) so that adding a field is not a breaking change; `required` lists what a
+// client may rely on.
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ref = (name) => ({ $ref: `#/components/schemas/${name}` });
+const str = { type: 'string' };
+const nstr = { type: ['string', 'null'] };
+const int = { type: 'integer' };
+const nint = { type: ['integer', 'null'] };
+const num = { type: 'number' };
+const nnum = { type: ['number', 'null'] };
+const bool = { type: 'boolean' };
+const time = { type: 'string', format: 'date-time' };
+const ntime = { type: ['string', 'null'], format: 'date-time' };
+const obj = (properties = {}, required = []) => ({ type: 'object', properties, required });
+const nobj = (properties = {}, required = []) => ({ type: ['object', 'null'], properties, required });
+const arr = (items) => ({ type: 'array', items });
+const strs = arr(str);
+const enumOf = (...values) => ({ type: 'string', enum: values });
+const anyObj = { type: 'object' };
+
+// The envelope every JSON response shares, extended with the route's own fields.
+const envelope = (properties = {}, required = []) => ({
+  allOf: [ref('Envelope'), obj(properties, required)],
+});
+const list = (plural, item, extra = {}) =>
+  envelope({ [plural]: arr(item), next_cursor: nstr, ...extra }, [plural]);
+
+const json = (schema) => ({ 'application/json': { schema } });
+const ok = (description, schema, status = '200') => ({ [status]: { description, content: json(schema) } });
+const err = (status, description) => ({ [status]: { description, content: json(ref('Error')) } });
+
+// Errors every route can answer (auth, limits, bad input, outages): one shared response object each.
+const errorResponses = {
+  400: 'INVALID_JSON or VALIDATION_FAILED (field names the field)',
+  401: 'UNAUTHENTICATED or TWO_FACTOR_REQUIRED',
+  403: 'FORBIDDEN (role or Origin check) or TWO_FACTOR_REQUIRED',
+  404: 'NOT_FOUND / UNKNOWN_PROVIDER / unknown bot or job',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'a gate refused (blockers[] say why) or a conflicting state',
+  413: 'PAYLOAD_TOO_LARGE',
+  429: 'RATE_LIMITED (Retry-After)',
+  500: 'INTERNAL',
+  501: 'NOT_IMPLEMENTED',
+  503: 'DB_UNAVAILABLE / POLICY_ERROR / a missing server-side prerequisite',
+};
+const sharedResponses = Object.fromEntries(
+  Object.entries(errorResponses).map(([status, description]) => [`Error${status}`, { description, content: json(ref('Error')) }]),
+);
+const commonErrors = Object.fromEntries(
+  Object.keys(errorResponses).map((status) => [status, { $ref: `#/components/responses/Error${status}` }]),
+);
+
+const listParams = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
+  { name: 'cursor', in: 'query', schema: str },
+];
+const windowParams = [
+  { name: 'since', in: 'query', schema: time },
+  { name: 'until', in: 'query', schema: time },
+];
+const idParam = { name: 'id', in: 'path', required: true, schema: str };
+
+const schemas = {
+  Envelope: obj({ success: bool, trace_id: { type: 'string', pattern: '^[0-9a-f]{32}$' } }, ['success', 'trace_id']),
+  Error: {
+    allOf: [
+      ref('Envelope'),
+      obj(
+        { success: { const: false }, error_code: str, reason_human: str, suggested_fix: nstr, field: str },
+        ['error_code', 'reason_human'],
+      ),
+    ],
+  },
+  Blocker: obj(
+    {
+      code: str,
+      severity: enumOf('SEV-1', 'SEV-2'),
+      message: str,
+      reason_human: str,
+      suggested_fix: nstr,
+      integration: nstr,
+      scope: nstr,
+      bot_id: nstr,
+      trace_id: nstr,
+    },
+    ['code', 'severity', 'reason_human'],
+  ),
+  Latency: obj({ last: nint, p50: nint, p95: nint }),
+  Provider: obj(
+    {
+      id: str,
+      label: str,
+      category: str,
+      configured: bool,
+      verified: bool,
+      connected: bool,
+      in_use: bool,
+      state: enumOf('NOT_CONFIGURED', 'CONFIGURED', 'VERIFIED', 'DEGRADED'),
+      status: enumOf('OK', 'DEGRADED', 'BLOCKED'),
+      required_for_autonomy: bool,
+      supports_verify: bool,
+      required_env_vars: strs,
+      optional_env_vars: strs,
+      missing_env_vars: strs,
+      masked: { type: 'object', additionalProperties: str },
+      base_url_host: nstr,
+      base_url_overridden: bool,
+      last_verified_at: ntime,
+      verify_ttl_s: int,
+      last_ok_at: ntime,
+      last_used_at: ntime,
+      last_used_by_bot_id: nstr,
+      last_feature_used: nstr,
+      proof_of_use_count_24h: int,
+      last_error_code: nstr,
+      last_error_code_24h: nstr,
+      latency_ms: ref('Latency'),
+      error_code: nstr,
+      suggested_fix: nstr,
+      setup_instructions: str,
+      last_trace_id: nstr,
+    },
+    [
+      'id', 'label', 'category', 'configured', 'verified', 'connected', 'in_use', 'state', 'status',
+      'required_for_autonomy', 'supports_verify', 'required_env_vars', 'optional_env_vars',
+      'missing_env_vars', 'masked', 'base_url_host', 'last_verified_at', 'verify_ttl_s', 'last_used_at',
+      'last_used_by_bot_id', 'last_feature_used', 'proof_of_use_count_24h', 'last_error_code',
+      'last_error_code_24h', 'latency_ms', 'setup_instructions',
+    ],
+  ),
+  StackEntry: obj(
+    {
+      providerId: str,
+      configured: bool,
+      verified: bool,
+      connected: bool,
+      in_use: bool,
+      last_verified_at: ntime,
+      last_used_at: ntime,
+      proof_24h: int,
+      missing_env_vars: strs,
+      error_code: nstr,
+      suggested_fix: nstr,
+    },
+    ['providerId', 'configured', 'verified', 'connected', 'in_use', 'proof_24h', 'missing_env_vars'],
+  ),
+  UsageEvent: obj(
+    {
+      id: { type: ['string', 'integer'] },
+      created_at: time,
+      provider_id: str,
+      operation: str,
+      status: str,
+      bot_id: nstr,
+      latency_ms: nint,
+      error_code: nstr,
+      trace_id: nstr,
+      metadata: { type: ['object', 'null'] },
+    },
+    ['created_at', 'operation', 'status'],
+  ),
+  SystemEvent: obj(
+    {
+      id: { type: ['string', 'integer'] },
+      created_at: time,
+      kind: str,
+      severity: str,
+      subject: nstr,
+      message: str,
+      trace_id: nstr,
+      metadata: { type: ['object', 'null'] },
+    },
+    ['created_at', 'kind', 'severity', 'message'],
+  ),
+  Policy: obj(
+    { loaded: bool, version: nstr, loaded_at: ntime, files: strs, last_reload_error: nstr, last_reload_at: ntime },
+    ['loaded', 'version', 'files'],
+  ),
+  Bot: obj(
+    {
+      id: str,
+      name: str,
+      strategy: str,
+      symbol: str,
+      timeframe: str,
+      stage: enumOf('PAPER', 'SHADOW', 'LIVE'),
+      params: anyObj,
+      requires_ai: bool,
+      desired_state: str,
+      created_at: time,
+      updated_at: time,
+      instance: { type: ['object', 'null'] },
+    },
+    ['id', 'name', 'strategy', 'symbol', 'timeframe', 'stage', 'params', 'requires_ai', 'created_at'],
+  ),
+  Gate: obj({ allowed: bool, blockers: arr(ref('Blocker')) }, ['allowed', 'blockers']),
+  DecisionTrace: obj(
+    {
+      id: str,
+      bot_id: str,
+      created_at: time,
+      action: str,
+      reason_human: str,
+      reason_code: str,
+      signals: anyObj,
+      variables_snapshot: anyObj,
+      confidence: nnum,
+      expected_value: nnum,
+      risk_snapshot: { type: ['object', 'null'] },
+      trace_id: nstr,
+    },
+    ['id', 'bot_id', 'created_at', 'reason_human', 'reason_code'],
+  ),
+  NoTradeTrace: obj(
+    {
+      id: str,
+      bot_id: str,
+      created_at: time,
+      suppression_type: str,
+      suppression_decision: nstr,
+      reason_human: str,
+      reason_code: str,
+      blocked_by: arr({}),
+      signals: { type: ['object', 'null'] },
+      variables_snapshot: { type: ['object', 'null'] },
+      trace_id: nstr,
+    },
+    ['id', 'bot_id', 'created_at', 'suppression_type', 'reason_human', 'reason_code', 'blocked_by'],
+  ),
+  Job: obj(
+    {
+      id: str,
+      bot_id: nstr,
+      kind: str,
+      state: enumOf('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'TIMEOUT', 'CANCELLED'),
+      params: { type: ['object', 'null'] },
+      result: { type: ['object', 'null'] },
+      error_code: nstr,
+      created_at: time,
+      started_at: ntime,
+      finished_at: ntime,
+      trace_id: nstr,
+      transitions: arr(
+        obj({ from_state: nstr, to_state: str, reason_code: nstr, trace_id: nstr, created_at: time, metadata: { type: ['object', 'null'] } }, ['to_state']),
+      ),
+    },
+    ['id', 'kind', 'state', 'created_at'],
+  ),
+  Tick: obj(
+    {
+      bot_id: str,
+      trace_id: str,
+      run_id: nstr,
+      outcome: enumOf('TRADED', 'SUPPRESSED', 'BLOCKED', 'ERROR'),
+      reason_code: nstr,
+      provider: nstr,
+      data_attempts: arr(anyObj),
+      bars: nint,
+      action: nstr,
+      order: { type: ['object', 'null'] },
+      decision_trace_id: nstr,
+      suppression_type: nstr,
+      blocked_by: arr({}),
+      blockers: arr(ref('Blocker')),
+      latency_ms: int,
+    },
+    ['bot_id', 'outcome', 'latency_ms'],
+  ),
+  Trading: obj({ enabled: bool, mode: str, updated_at: ntime }, ['enabled', 'mode']),
+  VerifyResult: obj(
+    {
+      provider_id: str,
+      status: enumOf('VERIFIED', 'DEGRADED'),
+      reason_code: enumOf('OK', 'AUTH_FAILED', 'NOT_ENTITLED', 'RATE_LIMITED', 'TIMEOUT', 'NETWORK_ERROR', 'PROVIDER_ERROR'),
+      reason_human: str,
+      latency_ms: nint,
+      verified_at: time,
+    },
+    ['provider_id', 'status', 'reason_code', 'reason_human', 'verified_at'],
+  ),
+};
+
+// paths: pattern → method → { summary, access, params, body, responses }
+const paths = {};
+function route(method, pattern, { summary, access, params = [], body, responses }) {
+  const openapiPath = pattern.replace(/:([a-z_]+)/g, '{$1}');
+  const pathParams = [...pattern.matchAll(/:([a-z_]+)/g)].map((m) => ({ ...idParam, name: m[1] }));
+  paths[openapiPath] ??= {};
+  const op = {
+    summary,
+    'x-access': access,
+    parameters: [...pathParams, ...params],
+    responses: { ...commonErrors, ...responses },
+  };
+  if (body) op.requestBody = { required: true, content: json(body) };
+  if (access !== 'public') op.security = access === 'service' ? [{ serviceToken: [] }] : [{ session: [] }];
+  paths[openapiPath][method.toLowerCase()] = op;
+}
+
+route('GET', '/healthz', {
+  summary: 'Liveness', access: 'public',
+  responses: ok('alive', envelope({ status: { const: 'ok' } }, ['status'])),
+});
+route('GET', '/readyz', {
+  summary: 'Readiness: Postgres reachable and a policy generation loaded', access: 'public',
+  responses: ok('ready (503 when not)', envelope({ ready: bool, db: anyObj, policy: ref('Policy') }, ['ready', 'db', 'policy'])),
+});
+route('GET', '/metrics', {
+  summary: 'Prometheus text format 0.0.4', access: 'public',
+  responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: str } } } },
+});
+route('GET', '/api/openapi.json', {
+  summary: 'This document', access: 'public',
+  responses: { 200: { description: 'OpenAPI 3.1 document', content: json(anyObj) } },
+});
+route('GET', '/api/integrations/status', {
+  summary: 'The Secrets Checklist: every provider with configured / verified / connected / in use', access: 'viewer',
+  responses: ok('providers', envelope({ providers: arr(ref('Provider')), priority: anyObj, infrastructure: anyObj }, ['providers'])),
+});
+route('POST', '/api/integrations/verify', {
+  summary: "Run a provider's verify probe now ({provider_id} or {provider}), or every configured one ({all: true})",
+  access: 'operator',
+  body: obj({ provider_id: str, provider: str, all: bool }),
+  responses: ok('a completed probe (whatever its outcome) or the batch',
+    { allOf: [ref('Envelope'), { anyOf: [ref('VerifyResult'), obj({ results: arr(anyObj), verified: int, ok: int }, ['results'])] }] }),
+});
+route('GET', '/api/integrations/:id/events', {
+  summary: "The provider's usage events, newest first", access: 'viewer', params: listParams,
+  responses: ok('events', list('events', ref('UsageEvent'), { provider_id: str })),
+});
+route('POST', '/api/telemetry/usage-events', {
+  summary: 'Usage events from external runners', access: 'service',
+  body: obj({ events: arr(obj({ provider_id: str, operation: str, status: str }, ['provider_id', 'operation', 'status'])) }, ['events']),
+  responses: ok('accepted', envelope({ accepted: int }, ['accepted']), '202'),
+});
+route('GET', '/api/system/status', {
+  summary: 'The canonical health view (one cached evaluation of gates.lua)', access: 'viewer',
+  responses: ok('status', envelope({
+    ts: time,
+    system_status: enumOf('OK', 'DEGRADED', 'BLOCKED'),
+    autonomy_allowed: bool,
+    blockers: arr(ref('Blocker')),
+    integrations: arr(obj({ name: str, connected: bool, status: str, required_for_autonomy: bool, last_probe_at: ntime, last_ok_at: ntime, latency_ms: nint, reason_code: nstr }, ['name', 'connected', 'status'])),
+    live_stack: obj({
+      marketData: obj({ primary: { anyOf: [ref('StackEntry'), { type: 'null' }] }, backups: arr(ref('StackEntry')) }, ['primary', 'backups']),
+      execution: obj({ primary: { anyOf: [ref('StackEntry'), { type: 'null' }] }, backups: arr(ref('StackEntry')) }, ['primary', 'backups']),
+      llm: obj({ primary: { anyOf: [ref('StackEntry'), { type: 'null' }] }, fallbacks: arr(ref('StackEntry')) }, ['primary', 'fallbacks']),
+      infra: obj({ db: str, redis: str, queue: str }, ['db', 'redis', 'queue']),
+      autonomyGates: obj({ system_status: str, autonomy_allowed: bool, blockers: arr(ref('Blocker')) }, ['system_status', 'autonomy_allowed', 'blockers']),
+    }, ['marketData', 'execution', 'llm', 'infra', 'autonomyGates']),
+    autonomy: obj({ global_status: str, blockers: arr(ref('Blocker')) }, ['global_status', 'blockers']),
+    bots: obj({ byAutonomyTier: obj({ LOCKED: int, SUPERVISED: int, LIMITED_AUTONOMY: int, FULL_AUTONOMY: int }, ['LOCKED', 'SUPERVISED', 'LIMITED_AUTONOMY', 'FULL_AUTONOMY']) }, ['byAutonomyTier']),
+    scheduler: obj({ active: bool, leader: bool, last_tick_at: ntime, loop_health: str, circuit_breakers: arr(anyObj) }, ['active', 'leader', 'circuit_breakers']),
+    infra: obj({ db: str, redis: str, scheduler: str }, ['db', 'redis', 'scheduler']),
+    policy: ref('Policy'),
+    trading: ref('Trading'),
+  }, ['ts', 'system_status', 'autonomy_allowed', 'blockers', 'integrations', 'live_stack', 'autonomy', 'bots', 'scheduler', 'infra', 'policy', 'trading'])),
+});
+route('GET', '/api/system/events', {
+  summary: 'System events, newest first', access: 'viewer',
+  params: [...listParams, { name: 'since', in: 'query', schema: time }, { name: 'kind', in: 'query', schema: str }],
+  responses: ok('events', list('events', ref('SystemEvent'))),
+});
+route('POST', '/api/gates/check', {
+  summary: "gates.safe_start's answer for a stage", access: 'viewer',
+  body: obj({ stage: enumOf('PAPER', 'SHADOW', 'LIVE'), requires_ai: bool, bot_id: str }, ['stage']),
+  responses: ok('the gate answer', envelope({ allowed: bool, blockers: arr(ref('Blocker')) }, ['allowed', 'blockers'])),
+});
+route('POST', '/api/policy/reload', {
+  summary: 'Rebuild the policy generation now', access: 'admin',
+  body: obj({ reason: str }),
+  responses: ok('installed, or rejected (success false, POLICY_ERROR)', envelope({ policy: ref('Policy'), error_code: str }, [])),
+});
+route('POST', '/api/policy/dry-run', {
+  summary: 'Evaluate candidate policy texts without installing them', access: 'operator',
+  body: obj({ files: { type: 'object', additionalProperties: str } }, ['files']),
+  responses: ok('the comparison', envelope({ valid: bool, candidate_version: nstr, current: anyObj, candidate: anyObj, changes: anyObj, error: str }, ['valid'])),
+});
+route('GET', '/api/bots', {
+  summary: 'Bots, oldest first', access: 'viewer', params: listParams,
+  responses: ok('bots', list('bots', ref('Bot'))),
+});
+route('POST', '/api/bots', {
+  summary: 'Create a bot', access: 'operator',
+  body: obj({ name: str, strategy: str, symbol: str, timeframe: str, stage: str, params: anyObj, requires_ai: bool }, ['name', 'strategy', 'symbol', 'timeframe', 'stage']),
+  responses: ok('created', envelope({ bot: ref('Bot') }, ['bot']), '201'),
+});
+route('GET', '/api/bots/:id', {
+  summary: 'One bot with its instance and what the start gates say now', access: 'viewer',
+  responses: ok('the bot', envelope({ bot: ref('Bot'), safe_start: ref('Gate') }, ['bot'])),
+});
+route('PATCH', '/api/bots/:id', {
+  summary: 'Change name, params, stage, timeframe, requires_ai', access: 'operator',
+  body: obj({ name: str, params: anyObj, stage: str, timeframe: str, requires_ai: bool }),
+  responses: ok('the bot', envelope({ bot: ref('Bot') }, ['bot'])),
+});
+route('GET', '/api/settings/trading', {
+  summary: 'The global trading switch', access: 'viewer',
+  responses: ok('the switch', envelope({ trading: ref('Trading') }, ['trading'])),
+});
+route('PUT', '/api/settings/trading', {
+  summary: 'Turn trading on or off (on needs a 2FA verification within 5 minutes)', access: 'admin',
+  body: obj({ enabled: bool }, ['enabled']),
+  responses: ok('the switch', envelope({ trading: ref('Trading') }, ['trading'])),
+});
+for (const [kind, schema] of [['decision-traces', 'DecisionTrace'], ['no-trade-traces', 'NoTradeTrace']]) {
+  route('GET', `/api/bots/:id/${kind}`, {
+    summary: `The bot's ${kind.replace('-', ' ')}, newest first`, access: 'viewer', params: [...listParams, ...windowParams],
+    responses: ok('traces', list('traces', ref(schema), { bot_id: str })),
+  });
+  route('POST', `/api/bots/:id/${kind}`, {
+    summary: `Record a ${kind.replace(/s$/, '').replace('-', ' ')} (external runners)`, access: 'service',
+    body: anyObj,
+    responses: ok('created', envelope({ trace: ref(schema) }, ['trace']), '201'),
+  });
+}
+for (const action of ['start', 'restart']) {
+  route('POST', `/api/bots/:id/${action}`, {
+    summary: `${action} the bot after gates.safe_start (fail closed: 409 with blockers)`, access: 'operator',
+    responses: ok('running', envelope({ bot: ref('Bot'), instance: anyObj }, [])),
+  });
+}
+for (const action of ['stop', 'kill']) {
+  route('POST', `/api/bots/:id/${action}`, {
+    summary: `${action} the running instance`, access: 'operator',
+    responses: ok('stopped', envelope({ bot: ref('Bot'), instance: anyObj }, [])),
+  });
+}
+route('POST', '/api/bots/:id/tick', {
+  summary: 'One tick now', access: 'operator',
+  responses: ok('the tick summary', envelope({ tick: ref('Tick') }, ['tick'])),
+});
+route('POST', '/api/bots/:id/backtests', {
+  summary: 'Queue a backtest over historical bars', access: 'operator',
+  body: obj({ start: time, end: time }, ['start', 'end']),
+  responses: ok('queued', envelope({ job: ref('Job') }, ['job']), '202'),
+});
+route('GET', '/api/bots/:id/runs', {
+  summary: 'Instances and jobs of the bot, newest first', access: 'viewer', params: listParams,
+  responses: ok('runs', list('runs', anyObj, { bot_id: str })),
+});
+route('GET', '/api/bots/:id/proof', {
+  summary: 'Per-bot proof of use over 24 h', access: 'viewer',
+  responses: ok('proof', envelope({
+    proof: obj({
+      bot_id: str,
+      integrations: arr(obj({ provider_id: str, calls: int, errors: int, blocked: int, bars: int, order_intents: int, fills: int, llm_calls: int, models: strs, last_trace_id: nstr, last_used_at: ntime }, ['provider_id', 'calls'])),
+      last_run: { type: ['object', 'null'] },
+      last_job: { type: ['object', 'null'] },
+      heartbeat_age_s: nint,
+      terminal_state: nstr,
+    }, ['bot_id', 'integrations']),
+  }, ['proof'])),
+});
+route('GET', '/api/jobs/:id', {
+  summary: 'A job with its FSM transitions', access: 'viewer',
+  responses: ok('the job', envelope({ job: ref('Job') }, ['job'])),
+});
+
+const doc = {
+  openapi: '3.1.0',
+  info: {
+    title: 'gatehouse',
+    version: '1',
+    description:
+      'Control plane for autonomous trading bots. Every JSON response is {success, trace_id, ...}; errors add ' +
+      'error_code (docs/error-codes.md), reason_human and suggested_fix. x-access names the least role a route ' +
+      'needs: public, viewer, operator, admin, or service (Authorization: Bearer GATEHOUSE_SERVICE_TOKEN).',
+  },
+  servers: [{ url: 'http://127.0.0.1:8080' }],
+  components: {
+    schemas,
+    responses: sharedResponses,
+    securitySchemes: {
+      session: { type: 'apiKey', in: 'cookie', name: 'gh_session' },
+      serviceToken: { type: 'http', scheme: 'bearer' },
+    },
+  },
+  paths,
+};
+
+const text = JSON.stringify(doc, null, 2) + '\n';
+if (process.argv.includes('--write')) {
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'openapi.json');
+  writeFileSync(out, text);
+} else {
+  process.stdout.write(text);
+}
