@@ -305,7 +305,9 @@ function route(method, pattern, { summary, access, params = [], body, responses 
     responses: { ...commonErrors, ...responses },
   };
   if (body) op.requestBody = { required: true, content: json(body) };
-  if (access !== 'public') op.security = access === 'service' ? [{ serviceToken: [] }] : [{ session: [] }];
+  if (access === 'service') op.security = [{ serviceToken: [] }];
+  else if (access === 'operator_or_service') op.security = [{ session: [] }, { serviceToken: [] }];
+  else if (access !== 'public') op.security = [{ session: [] }];
   paths[openapiPath][method.toLowerCase()] = op;
 }
 
@@ -374,7 +376,7 @@ route('GET', '/api/system/events', {
   responses: ok('events', list('events', ref('SystemEvent'))),
 });
 route('POST', '/api/gates/check', {
-  summary: "gates.safe_start's answer for a stage", access: 'viewer',
+  summary: "gates.safe_start's answer for a stage", access: 'operator',
   body: obj({ stage: enumOf('PAPER', 'SHADOW', 'LIVE'), requires_ai: bool, bot_id: str }, ['stage']),
   responses: ok('the gate answer', envelope({ allowed: bool, blockers: arr(ref('Blocker')) }, ['allowed', 'blockers'])),
 });
@@ -439,7 +441,7 @@ for (const action of ['stop', 'kill']) {
   });
 }
 route('POST', '/api/bots/:id/tick', {
-  summary: 'One tick now', access: 'operator',
+  summary: 'One tick now', access: 'operator_or_service',
   responses: ok('the tick summary', envelope({ tick: ref('Tick') }, ['tick'])),
 });
 route('POST', '/api/bots/:id/backtests', {
@@ -467,6 +469,137 @@ route('GET', '/api/bots/:id/proof', {
 route('GET', '/api/jobs/:id', {
   summary: 'A job with its FSM transitions', access: 'viewer',
   responses: ok('the job', envelope({ job: ref('Job') }, ['job'])),
+});
+
+// ---- auth (issue 7): users, sessions, TOTP 2FA ----
+const User = obj({
+  id: str, username: str, email: nstr, role: enumOf('admin', 'operator', 'viewer'),
+  two_factor_enabled: bool, two_factor_enrolled_at: ntime, two_factor_last_verified_at: ntime,
+  disabled: bool, created_at: time, session_id: str, fresh_2fa: bool,
+}, ['id', 'username', 'role', 'two_factor_enabled', 'disabled']);
+const userBody = envelope({ user: User }, ['user']);
+const codeBody = obj({ code: { type: 'string', pattern: '^[0-9]{6}$' }, backup_code: str });
+const backupCodes = envelope({ backup_codes: { type: 'array', items: str, minItems: 10, maxItems: 10 }, user: User }, ['backup_codes']);
+route('POST', '/api/auth/register', {
+  summary: 'Create the first user (admin) while no user exists; sets the session cookie', access: 'public',
+  body: obj({ username: str, password: str, email: str }, ['username', 'password']),
+  responses: ok('the admin, signed in', userBody, '201'),
+});
+route('POST', '/api/auth/login', {
+  summary: 'Password sign-in: a session, or a single-use temp token when 2FA is on', access: 'public',
+  body: obj({ username: str, password: str }, ['username', 'password']),
+  responses: ok('signed in, or the second factor is required', envelope({
+    requires_2fa: bool, user: User, temp_token: str, expires_in_s: int,
+  }, ['requires_2fa'])),
+});
+route('POST', '/api/auth/2fa/verify', {
+  summary: 'Second factor (TOTP code or backup code) for a temp token; sets a 2FA-verified session', access: 'public',
+  body: obj({ temp_token: str, code: str, backup_code: str }, ['temp_token']),
+  responses: ok('signed in', envelope({ user: User, method: enumOf('totp', 'backup_code') }, ['user', 'method'])),
+});
+route('POST', '/api/auth/2fa/setup', {
+  summary: 'Start TOTP enrollment: a new secret (stored encrypted) as an otpauth URL and QR payload', access: 'viewer',
+  responses: ok('the enrollment', envelope({
+    otpauth_url: { type: 'string', pattern: '^otpauth://totp/' }, secret_base32: str,
+    qr: obj({ format: str, text: str }, ['text']), issuer: str, algorithm: { const: 'SHA1' },
+    digits: { const: 6 }, period: { const: 30 },
+  }, ['otpauth_url', 'qr'])),
+});
+route('POST', '/api/auth/2fa/confirm', {
+  summary: 'Confirm enrollment with a code: 2FA on, ten backup codes shown once', access: 'viewer',
+  body: obj({ code: str }, ['code']), responses: ok('2FA on', backupCodes),
+});
+route('POST', '/api/auth/2fa/backup-codes', {
+  summary: 'Replace the backup codes (needs a fresh TOTP code)', access: 'viewer',
+  body: obj({ code: str }, ['code']), responses: ok('new codes', backupCodes),
+});
+route('POST', '/api/auth/2fa/step-up', {
+  summary: 'Mark the session 2FA-verified now (trading on and kill-all need it within 5 minutes)', access: 'viewer',
+  body: codeBody, responses: ok('fresh', envelope({ fresh_2fa: { const: true }, fresh_for_s: int }, ['fresh_2fa'])),
+});
+route('POST', '/api/auth/logout', {
+  summary: 'End the session server-side and clear the cookie', access: 'viewer',
+  responses: ok('signed out', envelope({ logged_out: { const: true } }, ['logged_out'])),
+});
+route('GET', '/api/auth/me', {
+  summary: 'The signed-in user and session', access: 'viewer', responses: ok('me', userBody),
+});
+route('GET', '/api/auth/sessions', {
+  summary: "The caller's live sessions, oldest first", access: 'viewer', params: listParams,
+  responses: ok('sessions', list('sessions', obj({
+    id: str, created_at: time, last_seen_at: time, expires_at: time, idle_expires_at: time,
+    ip: nstr, user_agent: nstr, two_factor_verified_at: ntime, current: bool,
+  }, ['id', 'created_at', 'expires_at', 'current']))),
+});
+route('DELETE', '/api/auth/sessions/:id', {
+  summary: "Revoke one of the caller's sessions", access: 'viewer',
+  responses: ok('revoked', envelope({ revoked: bool, id: str, current: bool }, ['revoked', 'id'])),
+});
+route('GET', '/api/users', {
+  summary: 'Users, oldest first', access: 'admin', params: listParams, responses: ok('users', list('users', User)),
+});
+route('POST', '/api/users', {
+  summary: 'Create a user with a role', access: 'admin',
+  body: obj({ username: str, password: str, role: enumOf('admin', 'operator', 'viewer'), email: str }, ['username', 'password', 'role']),
+  responses: ok('created', userBody, '201'),
+});
+route('PATCH', '/api/users/:id', {
+  summary: "Change a user's role or disable it (ends its sessions)", access: 'admin',
+  body: obj({ role: enumOf('admin', 'operator', 'viewer'), disabled: bool }),
+  responses: ok('the user', userBody),
+});
+route('POST', '/api/bots/kill-all', {
+  summary: 'Kill every running instance (SEV-2 alert); needs a 2FA verification within 5 minutes', access: 'operator_2fa',
+  responses: ok('killed', envelope({ killed: int, bots: arr(anyObj) }, ['killed', 'bots'])),
+});
+
+// ---- autonomy, variables, AI Ops (issue 6) ----
+const tier = enumOf('LOCKED', 'SUPERVISED', 'LIMITED_AUTONOMY', 'FULL_AUTONOMY');
+const sub = { type: ['integer', 'number'], minimum: 0, maximum: 100 };
+const AutonomyScore = {
+  type: ['object', 'null'],
+  properties: {
+    bot_id: str, autonomy_score: sub, data_reliability_score: sub, decision_quality_score: sub,
+    risk_discipline_score: sub, execution_health_score: sub, supervisor_trust_score: sub,
+    autonomy_tier: tier, blockers: arr(ref('Blocker')), breakdown: anyObj, last_updated_at: time,
+  },
+  required: ['bot_id', 'autonomy_score', 'autonomy_tier', 'blockers', 'breakdown'],
+};
+route('GET', '/api/bots/:id/autonomy-score', {
+  summary: "The bot's latest autonomy score, tier and breakdown (null before its first scoring)", access: 'viewer',
+  responses: ok('the score', envelope({ autonomy_score: AutonomyScore }, ['autonomy_score'])),
+});
+route('POST', '/api/bots/:id/autonomy-score', {
+  summary: 'Score the bot now from its evidence (scripts/autonomy.lua) and store it', access: 'operator',
+  responses: ok('the score', envelope({ autonomy_score: AutonomyScore }, ['autonomy_score'])),
+});
+route('GET', '/api/variables', {
+  summary: 'The variable catalog with availability, last_seen_at and used_by_bot_ids (never values)', access: 'viewer',
+  params: [...listParams, { name: 'category', in: 'query', schema: str }, { name: 'availability', in: 'query', schema: str },
+    { name: 'state', in: 'query', schema: str }],
+  responses: ok('variables', list('variables', obj({
+    name: str, category: enumOf('market_data', 'execution', 'risk', 'ai'), source_integration: nstr,
+    source_kind: str, variable_type: str, state: enumOf('ACTIVE', 'DEPRECATED'), description: nstr,
+    profit_contribution_estimate: nnum, last_updated_at: ntime, availability: enumOf('OK', 'DEGRADED', 'BLOCKED'),
+    availability_reason: nstr, last_seen_at: ntime, used_by_bot_ids: strs,
+  }, ['name', 'category', 'state', 'availability', 'used_by_bot_ids']), { synced: bool })),
+});
+const llmCounters = {
+  calls: int, ok: int, errors: int, errors_by_code: anyObj, latency_ms: obj({ p50: nnum, p95: nnum }),
+  input_tokens: nint, output_tokens: nint, purposes: anyObj, last_call_at: ntime, last_trace_id: nstr,
+  last_status: nstr, last_error_code: nstr,
+};
+route('GET', '/api/ai-ops', {
+  summary: 'LLM calls per provider and model over a window (from llm.chat usage events)', access: 'viewer',
+  params: [{ name: 'window_h', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 720 } }],
+  responses: ok('AI Ops', envelope({
+    window_h: int, since: time, until: time,
+    totals: obj({ calls: int, errors: int, input_tokens: int, output_tokens: int }, ['calls', 'errors']),
+    providers: arr(obj({
+      provider_id: str, label: str, configured: bool, connected: bool, state: str, ...llmCounters,
+      models: arr(obj({ model: str, ...llmCounters }, ['model', 'calls'])),
+    }, ['provider_id', 'calls', 'errors', 'models'])),
+  }, ['window_h', 'totals', 'providers'])),
 });
 
 const doc = {

@@ -23,8 +23,8 @@ cmp_ok( scalar @ROUTES, '>=', 45, 'the route table has ' . scalar(@ROUTES) . ' r
 ok( !( grep { $_->[2] eq 'UNSET' } @ROUTES ), 'no route has access UNSET' );
 my %PUBLIC = map { ( "$_->[0] $_->[1]" => 1 ) } grep { $_->[2] eq 'PUBLIC' } @ROUTES;
 is_deeply( [ sort keys %PUBLIC ],
-    [ sort 'GET /healthz', 'GET /readyz', 'GET /metrics', 'POST /api/auth/register', 'POST /api/auth/login', 'POST /api/auth/2fa/verify' ],
-    'public routes: health, readiness, metrics, register, login, 2fa/verify — nothing else' );
+    [ sort 'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /api/openapi.json', 'POST /api/auth/register', 'POST /api/auth/login', 'POST /api/auth/2fa/verify' ],
+    'public routes: health, readiness, metrics, the OpenAPI document, register, login, 2fa/verify — nothing else' );
 
 my $docs = read_file( repo_root() . '/docs/api.md' );
 for my $r (@ROUTES) {

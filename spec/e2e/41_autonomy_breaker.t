@@ -64,7 +64,7 @@ is( $srv->post("/api/bots/$id/tick")->{json}{tick}{outcome}, 'TRADED', 'tick 1 t
 rows("UPDATE orders SET created_at = created_at - interval '3 minutes' WHERE bot_id = '$id'");
 is( $srv->post("/api/bots/$id/tick")->{json}{tick}{fills}, 1, 'tick 2 filled' );
 my $before = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score};
-is( $before->{autonomy_tier}, 'LIMITED_AUTONOMY', 'the healthy bot is LIMITED_AUTONOMY' );
+is( $before->{autonomy_tier}, 'LIMITED_AUTONOMY', 'the healthy bot is LIMITED_AUTONOMY' ) or diag explain $before->{blockers};
 ok( !( grep { $_->{code} eq 'CIRCUIT_OPEN' } @{ $before->{blockers} } ), 'no CIRCUIT_OPEN blocker yet' );
 
 # the strategy fails: deaths, breaker OPEN

@@ -24,6 +24,7 @@ my $srv = start_server( env => { %{ $sim->base_env( only => [qw(databento ironbe
 for my $p (qw(databento ironbeam)) {
     is( $srv->post( '/api/integrations/verify', { provider_id => $p } )->{json}{reason_code}, 'OK', "$p verified" );
 }
+$srv->fresh_2fa;    # turning live trading on needs a 2FA verification within 5 minutes
 is( $srv->request( 'PUT', '/api/settings/trading', { body => { enabled => JSON::PP::true } } )->{status}, 200, 'trading enabled' );
 ok( wait_for( sub { $srv->get('/api/system/status')->{json}{trading}{enabled} }, 6, 'status' ), 'status shows trading enabled' );
 select( undef, undef, undef, 2.5 );    # the gate decision re-reads the db facts every 2 s

@@ -23,11 +23,13 @@ ok( $gen_out eq read_file($file), 'docs/openapi.json is up to date (run: make op
 
 # 2. The document and the route table name the same routes.
 my $main = read_file("$root/runtime/main.c");
-my %table;
-while ( $main =~ /\{\s*"(GET|POST|PUT|PATCH|DELETE)"\s*,\s*"([^"]+)"/g ) {
-    my ( $method, $p ) = ( $1, $2 );
+my %table;    # "METHOD /path" => the access of its row (HTTP_ACCESS_X in runtime/http.h)
+my %ACCESS = ( PUBLIC => 'public', SERVICE => 'service', VIEWER => 'viewer', OPERATOR => 'operator',
+    OPERATOR_OR_SERVICE => 'operator_or_service', ADMIN => 'admin', OPERATOR_FRESH_2FA => 'operator_2fa' );
+while ( $main =~ /\{\s*"(GET|POST|PUT|PATCH|DELETE)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*,\s*HTTP_ACCESS_(\w+)\s*\}/g ) {
+    my ( $method, $p, $access ) = ( $1, $2, $3 );
     $p =~ s/:([a-z_]+)/{$1}/g;
-    $table{"$method $p"} = 1;
+    $table{"$method $p"} = $ACCESS{$access} // "unknown HTTP_ACCESS_$access";
 }
 cmp_ok( scalar keys %table, '>=', 30, 'the route table was read from runtime/main.c' );
 my %documented = map { $_ => 1 } route_keys();
@@ -40,7 +42,8 @@ is_deeply( \@phantom,      [], 'docs/openapi.json documents no route the server 
 for my $key ( sort keys %documented ) {
     my ( $m, $p ) = split / /, $key, 2;
     my $op = $doc->{paths}{$p}{ lc $m };
-    like( $op->{'x-access'} // '', qr/\A(public|viewer|operator|admin|service|operator_2fa|admin_2fa)\z/, "$key names its access" );
+    is( $op->{'x-access'} // '', $table{$key} // '', "$key: x-access is the access of its route row ($table{$key})" )
+        if $table{$key};
     ok( ( grep { /\A2\d\d\z/ } keys %{ $op->{responses} } ), "$key documents a 2xx response" );
 }
 
