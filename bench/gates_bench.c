@@ -11,9 +11,8 @@
  *   per_bot    gates.lua safe_start(req, snapshot) once per bot (one policy call each);
  *   runtime    status_safe_start(req) for every bot — the runtime's own entry point, which builds the
  *              snapshot on each call (what a tick pays);
- *   autonomy   scripts/autonomy.lua, when that policy exists (issue: autonomy scoring, another branch), called
- *              once per bot with the bot's facts; "absent" until then. The first function of
- *              AUTONOMY_FUNCTIONS the module defines is used.
+ * (The autonomy policy, scripts/autonomy.lua score_all(), needs the evidence autonomy.c gathers in SQL: the
+ * bench measures it in the running server instead, bench/bench.pl step 5b.)
  * Prints one JSON line with the median over ROUNDS of each, in milliseconds. */
 #include <jansson.h>
 #include <stdio.h>
@@ -25,8 +24,6 @@
 #include "policy.h"
 #include "secret.h"
 #include "status.h"
-
-static const char *const AUTONOMY_FUNCTIONS[] = {"score", "evaluate", "score_bot", NULL};
 
 static int cmp(const void *a, const void *b)
 {
@@ -61,12 +58,9 @@ int main(int argc, char **argv)
     }
     json_t *all_reqs = json_array();
     for (int i = 0; i < bots; i++) json_array_append(all_reqs, reqs[i]);
-    const char *afn = NULL;
-    for (const char *const *f = AUTONOMY_FUNCTIONS; *f && !afn; f++)
-        if (policy_has_function(g, "scripts/autonomy.lua", *f)) afn = *f;
 
     double *t_eval = calloc((size_t)rounds, sizeof(double)), *t_gates = calloc((size_t)rounds, sizeof(double));
-    double *t_rt = calloc((size_t)rounds, sizeof(double)), *t_auto = calloc((size_t)rounds, sizeof(double));
+    double *t_rt = calloc((size_t)rounds, sizeof(double));
     double *t_many = calloc((size_t)rounds, sizeof(double));
     long allowed_many = 0;
     long allowed = 0, failures = 0;
@@ -102,32 +96,17 @@ int main(int argc, char **argv)
         json_array_foreach(answers, ai, a) allowed_many += json_is_true(json_object_get(a, "allowed"));
         json_decref(many);
 
-        if (afn) {
-            t0 = clock_now_ms();
-            for (int i = 0; i < bots; i++) {
-                const json_t *args[2] = {reqs[i], snap};
-                json_t *res = policy_call_n(g, "scripts/autonomy.lua", afn, args, 2, err, sizeof err);
-                if (!res) failures++;
-                json_decref(res);
-            }
-            t_auto[r] = clock_now_ms() - t0;
-        }
         json_decref(snap);
 
         t0 = clock_now_ms();
         for (int i = 0; i < bots; i++) json_decref(status_safe_start(reqs[i], "00000000000000000000000000000001"));
         t_rt[r] = clock_now_ms() - t0;
     }
-    char auto_name[64] = "null", auto_ms[32] = "null";
-    if (afn) {
-        snprintf(auto_name, sizeof auto_name, "\"%s\"", afn);
-        snprintf(auto_ms, sizeof auto_ms, "%.3f", median(t_auto, rounds));
-    }
     printf("{\"bots\": %d, \"rounds\": %d, \"evaluate_ms\": %.3f, \"gates_ms\": %.3f, \"per_bot_ms\": %.3f, "
-           "\"runtime_safe_start_ms\": %.3f, \"autonomy_function\": %s, \"autonomy_ms\": %s, \"allowed\": %ld, "
+           "\"runtime_safe_start_ms\": %.3f, \"allowed\": %ld, "
            "\"allowed_many\": %ld, \"failures\": %ld}\n",
            bots, rounds, median(t_eval, rounds), median(t_many, rounds), median(t_gates, rounds), median(t_rt, rounds),
-           auto_name, auto_ms, allowed / rounds, allowed_many / rounds, failures);
+           allowed / rounds, allowed_many / rounds, failures);
     for (int i = 0; i < bots; i++) json_decref(reqs[i]);
     json_decref(all_reqs);
     policy_shutdown();

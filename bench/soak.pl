@@ -73,7 +73,18 @@ my @rows = (
     [ 'server alive and healthy at the end', 'yes', $alive ? 'yes' : 'no', $alive ? 'PASS' : 'FAIL' ],
 );
 print "\nsoak: $CONNS connections, ${SECS}s\n";
-printf "| %-48s | %-8s | %-36s | %-6s |\n", @$_ for [ 'figure', 'target', 'measured', 'result' ], @rows;
+my @w = ( 0, 0, 0, 0 );
+for my $r ( [ 'figure', 'target', 'measured', 'result' ], @rows ) { $w[$_] = length $r->[$_] > $w[$_] ? length $r->[$_] : $w[$_] for 0 .. 3 }
+my $table = '';
+for my $r ( [ 'figure', 'target', 'measured', 'result' ], [ map { '-' x $_ } @w ], @rows ) {
+    $table .= sprintf "| %-*s | %-*s | %-*s | %-*s |\n", map { ( $w[$_], $r->[$_] ) } 0 .. 3;
+}
+print $table;
+my $m = machine_info();
+open my $md, '>', "$DIR/soak-results.md" or die $!;
+print $md "gatehouse soak — $m->{date}, commit $m->{commit}; $CONNS connections, ${SECS}s, warm-up ${WARM}s, $NBOTS bots; "
+  . "load average at the end: $m->{load}\n\n$table";
+close $md;
 open my $fh, '>', "$DIR/soak-results.json" or die $!;
 print $fh json_encode( { wrk => { map { $_ => $wrk->{$_} } grep { $_ ne 'raw' } keys %$wrk }, rss_kb => \@samples,
     base_kb => $base, max_kb => $max, growth_pct => $growth, alive => $alive ? 1 : 0 } );
