@@ -260,10 +260,18 @@ unless ( $SKIP{bots} ) {
         my ( $label, $extra_pid ) = @_;
         my $pid = $srv->pid;
         my $started = 0;
-        my $refused;
+        # while earlier bots already tick, a start can be refused (503/409 DB_UNAVAILABLE) when its query waited
+        # out its deadline in the saturated query pool (correct behaviour under overload): retried, and counted
+        my ( $refused, $retries ) = ( undef, 0 );
         for my $id (@ids) {
-            my $r = $srv->post("/api/bots/$id/start");
-            if ( $r->{status} =~ /^20/ ) { $started++ } else { $refused //= "$r->{status} $r->{content}" }
+            for my $try ( 1 .. 6 ) {
+                my $r = $srv->post("/api/bots/$id/start");
+                if ( $r->{status} =~ /^20/ ) { $started++; last }
+                $refused //= "$r->{status} $r->{content}";
+                last if !( $r->{status} == 503 || ( $r->{content} // '' ) =~ /DB_UNAVAILABLE/ ) || $try == 6;
+                $retries++;
+                sleep 0.5;
+            }
         }
         die "only $started of $NBOTS bots started; first refusal: $refused\n" if $started < $NBOTS;
         BenchKit::say_step("$label: $started bots running; 5 s warm-up, then ${BOTSECS}s measured");
@@ -295,7 +303,7 @@ unless ( $SKIP{bots} ) {
             tick_p50_ms => ( $p50 || 0 ) + 0, tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0,
             tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0, ticks_not_ok => $not_ok + 0, cpu_cores => $cpu,
             rss_mb => $rss_max / 1024, ( defined $xcpu ? ( bars_server_cpu_cores => $xcpu ) : () ),
-            postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $ticks ? $xacts / $dt / ( $ticks / $BOTSECS ) : 0 };
+            start_retries => $retries, postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $ticks ? $xacts / $dt / ( $ticks / $BOTSECS ) : 0 };
     };
     $res{bots_sim} = $measure->('through the simulator (real rate limits)') unless $SKIP{bots_sim};
 
@@ -410,7 +418,7 @@ if ( my $b = $res{bots_sim} ) {
         $b->{ticks_per_s} >= 0.9 * $b->{bots} && $b->{tick_p99_ms} <= 50 ? 'PASS' : 'FAIL' );
 }
 if ( my $b = $res{bots} ) {
-    row( "$b->{bots} PAPER bots, bars replayed: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms)', $b->{tick_p99_ms}, $b->{ticks_per_s}, $b->{tick_p50_ms} ),
+    row( "$b->{bots} PAPER bots, bars replayed: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms; %d start retries)', $b->{tick_p99_ms}, $b->{ticks_per_s}, $b->{tick_p50_ms}, $b->{start_retries} ),
         $b->{tick_p99_ms} <= 50 && $b->{ticks_per_s} >= 0.9 * $b->{bots} ? 'PASS' : 'FAIL' );
     row( "$b->{bots} PAPER bots, bars replayed: CPU of gatehouse", '< 1 core', sprintf( '%.2f cores', $b->{cpu_cores} ), $b->{cpu_cores} < 1 ? 'PASS' : 'FAIL' );
     row( "$b->{bots} PAPER bots, bars replayed: RSS of gatehouse", '<= 128 MB', sprintf( '%.1f MB', $b->{rss_mb} ), $b->{rss_mb} <= 128 ? 'PASS' : 'FAIL' );

@@ -93,6 +93,13 @@ static void unlink_queued(struct query *q)
 
 /* ---- connections ---- */
 
+/* 1 when Postgres is reachable and answered a query within the last PING_DEADLINE_MS: a timeout now means a
+ * busy pool, not a database that is down. */
+static int busy_not_down(void)
+{
+    return pool.reachable && pool.last_answer_ms > 0 && clock_now_ms() - pool.last_answer_ms < PING_DEADLINE_MS;
+}
+
 static void conn_watch(struct conn *c, short what);
 
 static void record_failure(const char *what, const char *detail)
@@ -270,8 +277,10 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct query *q = arg;
     if (q->running_on) {
-        /* libpq 15 has no non-blocking cancel: drop the connection; it reconnects in the background. */
-        record_failure("query", "deadline exceeded");
+        /* libpq 15 has no non-blocking cancel: drop the connection; it reconnects in the background. The
+         * deadline counts from queueing: a query that spent it waiting for a busy pool says nothing about
+         * Postgres while Postgres keeps answering other queries. */
+        if (!busy_not_down()) record_failure("query", "deadline exceeded");
         conn_drop(q->running_on, "query deadline exceeded");
     } else {
         unlink_queued(q);
@@ -321,8 +330,7 @@ static void on_ping(struct pg_result *res, const char *err, void *arg)
     if (!res) {
         /* failures of a running query or of a connection were recorded where they happened; a ping that
          * only waited too long for a connection while Postgres kept answering means busy, not down */
-        if (!(pool.reachable && pool.last_answer_ms && clock_now_ms() - pool.last_answer_ms < PING_DEADLINE_MS))
-            record_failure("ping", err);
+        if (!busy_not_down()) record_failure("ping", err);
         return;
     }
     if (!pool.reachable) LOG_INFO(NULL, "database reachable", NULL);
