@@ -7,6 +7,8 @@
 #   make faults the fault suite (spec/faults: database killed, gatehouse killed, hostile providers, runaway policies)
 #   make fuzz   the libFuzzer targets of spec/fuzz, FUZZ_SECONDS (60) each, with ASan + UBSan
 #   make valgrind  gatehouse serve under valgrind: no leak at shutdown, no invalid access
+#   make bench  measure every PRODUCT.md §8 target (bench/bench.sh; results in docs/PERFORMANCE.md)
+#   make soak   200 connections for 60 s mixing status reads, verifies and ticks (bench/soak.sh)
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
 PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
@@ -34,7 +36,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi web
+.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi web acceptance bench soak bench-tools
 all: build
 
 deps:
@@ -120,6 +122,30 @@ openapi:
 acceptance: deps
 	@$(MAKE) --no-print-directory build
 	@GATEHOUSE_BIN=$(abspath $(BINARY)) spec/run.sh --exec perl spec/acceptance/acceptance.pl --out docs/ACCEPTANCE.md
+# bench/: load and comparison tools (see bench/bench.sh). gates_bench links the runtime like a unit test.
+BENCH_TOOLS := $(BUILD)/bench/gen_events $(BUILD)/bench/static_evhttp $(BUILD)/bench/loadgen $(BUILD)/bench/gates_bench
+bench-tools: $(BENCH_TOOLS)
+
+$(BUILD)/bench/gen_events: bench/gen_events.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) -O2 -o $@ $<
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) -O2 -pthread -o $@ $<
+$(BUILD)/bench/static_evhttp: bench/static_evhttp.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(WARN) -O2 $(shell pkg-config --cflags libevent) -o $@ $< $(shell pkg-config --libs libevent)
+$(BUILD)/bench/gates_bench: bench/gates_bench.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIBOBJS) $(PKG_LIBS) $(LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory build bench-tools
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) BENCH_TOOLS=$(abspath $(BUILD)/bench) bench/bench.sh
+
+soak: deps
+	@$(MAKE) --no-print-directory build bench-tools
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) BENCH_TOOLS=$(abspath $(BUILD)/bench) bench/soak.sh
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h

@@ -532,12 +532,11 @@ local function invalid_request(req)
     type(req) == "table" and type(req.bot_id) == "string" and req.bot_id or nil)
 end
 
-function M.safe_start(req, snapshot)
-  if type(snapshot) ~= "table" then error("gates.safe_start: snapshot must be a table", 2) end
+-- safe_start's answer for one request, given the blockers gathered from its snapshot.
+local function start_answer(req, snapshot, all)
   local bad = invalid_request(req)
   if bad then return { allowed = false, blockers = { bad } } end
   local live = req.stage == "LIVE"
-  local all = gather(snapshot, tbl(M.thresholds), false)
   local out = {}
   for _, b in ipairs(all) do
     if (b.scope == "system" and b.severity == SEV1) or (live and b.scope == "live")
@@ -568,6 +567,23 @@ function M.safe_start(req, snapshot)
       nil, req.bot_id)
   end
   return { allowed = out[1] == nil, blockers = sorted(out) }
+end
+
+function M.safe_start(req, snapshot)
+  if type(snapshot) ~= "table" then error("gates.safe_start: snapshot must be a table", 2) end
+  if invalid_request(req) then return start_answer(req, snapshot, {}) end
+  return start_answer(req, snapshot, gather(snapshot, tbl(M.thresholds), false))
+end
+
+-- safe_start for many bots against one snapshot (PRODUCT.md §8: 1,000 bots in <= 20 ms): the system
+-- blockers are gathered once; answers[i] is exactly what safe_start(reqs[i], snapshot) returns.
+function M.safe_start_many(reqs, snapshot)
+  if type(snapshot) ~= "table" then error("gates.safe_start_many: snapshot must be a table", 2) end
+  if type(reqs) ~= "table" then error("gates.safe_start_many: reqs must be a list", 2) end
+  local all = gather(snapshot, tbl(M.thresholds), false)
+  local answers = {}
+  for i = 1, #reqs do answers[i] = start_answer(reqs[i], snapshot, all) end
+  return answers
 end
 
 return M

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_cache.h"
 #include "config.h"
+#include "usage_stats.h"
 #include <libpq-fe.h>
 #include "telemetry.h"
 #include "verify.h"
@@ -138,10 +140,29 @@ json_t *api_integrations_provider_json(const struct provider_def *p, int default
     return o;
 }
 
+uint64_t api_integrations_state_key(void)
+{
+    struct policy_gen *g = policy_current();
+    uint64_t k = body_cache_mix_str(body_cache_mix(0, (uint64_t)(uintptr_t)g), policy_version_of(g));
+    k = body_cache_mix(k, (uint64_t)time(NULL)); /* TTLs, 24 h windows and timestamps move by the second */
+    k = body_cache_mix(k, usage_stats_version());
+    k = body_cache_mix(k, verify_version());
+    k = body_cache_mix(k, (uint64_t)db_reachable());
+    return body_cache_mix(k, (uint64_t)secret_count()); /* a new redaction literal re-redacts */
+}
+
+static struct body_cache status_cache;
+
 void api_integrations_status(struct http_ctx *ctx)
 {
     const struct provider_registry *reg = policy_providers(policy_current());
-    json_t *list = json_array();
+    uint64_t key = api_integrations_state_key();
+    json_t *list;
+    if (reg && body_cache_fresh(&status_cache, key, 0)) {
+        http_reply_members(ctx, 200, status_cache.members, status_cache.len);
+        return;
+    }
+    list = json_array();
     if (!reg) {
         json_decref(list);
         http_reply_error(ctx, 503, "POLICY_ERROR", "No provider registry is loaded.",
@@ -156,9 +177,14 @@ void api_integrations_status(struct http_ctx *ctx)
     json_t *not_needed = json_pack("{s:[s,s,s], s:s}", "env_vars", "SUPABASE_URL", "SUPABASE_ANON_KEY",
                                    "SUPABASE_SERVICE_ROLE_KEY", "reason",
                                    "gatehouse does not use Supabase: SUPABASE_* variables are no longer needed.");
-    http_reply_json(ctx, 200,
-                    json_pack("{s:o, s:o, s:o, s:o}", "providers", list, "priority", json_copy(reg->priority),
-                              "infrastructure", infra, "no_longer_needed", not_needed));
+    json_t *body = json_pack("{s:o, s:o, s:o, s:o}", "providers", list, "priority", json_copy(reg->priority),
+                             "infrastructure", infra, "no_longer_needed", not_needed);
+    if (body_cache_store(&status_cache, key, json_incref(body)) == 0) {
+        json_decref(body);
+        http_reply_members(ctx, 200, status_cache.members, status_cache.len);
+    } else {
+        http_reply_json(ctx, 200, body);
+    }
 }
 
 /* ---- POST /api/integrations/verify ---- */

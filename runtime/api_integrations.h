@@ -3,6 +3,7 @@
 #define GATEHOUSE_API_INTEGRATIONS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "telemetry.h"
 #include "verify.h"
@@ -24,7 +25,13 @@ struct provider_facts {
 /* Fills f for p. */
 void api_integrations_facts(const struct provider_def *p, int default_ttl_s, struct provider_facts *f);
 
-/* GET /api/integrations/status — every provider with its configuration state (PRODUCT.md §6). */
+/* Fingerprint of everything a provider's status view is derived from (policy generation, verify results,
+ * usage aggregates, database reachability, the clock's second, the redactor's literals): equal keys mean
+ * equal views, so the serialised body can be reused (body_cache.h). */
+uint64_t api_integrations_state_key(void);
+
+/* GET /api/integrations/status — every provider with its configuration state (PRODUCT.md §6); the body is
+ * rebuilt only when api_integrations_state_key() changes. */
 void api_integrations_status(struct http_ctx *ctx);
 
 /* POST /api/integrations/verify {provider_id | provider} or {all: true} — runs the probe(s) and answers with

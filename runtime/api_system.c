@@ -9,6 +9,7 @@
 
 #include "alerts.h"
 #include "api_integrations.h"
+#include "body_cache.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -120,11 +121,25 @@ static void live_stack_view(json_t *live, const char *redis)
                                                      "redis", redis, "queue", "DEGRADED"));
 }
 
+/* Counters that are not versioned (telemetry queue and totals, alert and policy-reload counters) may lag the
+ * body by at most this much; everything else is part of the key. */
+#define SYSTEM_STATUS_MAX_AGE_MS 100
+
+static struct body_cache system_cache;
+
 void api_system_status(struct http_ctx *ctx)
 {
     const json_t *d = status_decision(), *facts = status_db_facts();
     const struct provider_registry *reg = policy_providers(policy_current());
     struct scheduler_status sch;
+    scheduler_status(&sch);
+    uint64_t key = body_cache_mix(api_integrations_state_key(), status_version());
+    key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.active), (uint64_t)sch.leader);
+    key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
+    if (body_cache_fresh(&system_cache, key, SYSTEM_STATUS_MAX_AGE_MS)) {
+        http_reply_members(ctx, 200, system_cache.members, system_cache.len);
+        return;
+    }
     json_t *integrations = json_array(), *blockers = json_deep_copy(json_object_get(d, "blockers"));
     json_t *live = json_deep_copy(json_object_get(d, "live_stack"));
     const char *st = json_string_value(json_object_get(d, "system_status"));
@@ -134,7 +149,6 @@ void api_system_status(struct http_ctx *ctx)
         json_decref(live);
         live = json_object();
     }
-    scheduler_status(&sch);
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(integrations, integration_view(&reg->providers[i]));
     json_object_set_new(live, "autonomyGates", json_pack("{s:s, s:b, s:O}", "system_status", st, "autonomy_allowed",
                                                          allowed, "blockers", blockers));
@@ -153,7 +167,12 @@ void api_system_status(struct http_ctx *ctx)
         "telemetry", telemetry_status_json(), "alerts", alerts_status_json(), "evaluated_at",
         json_object_get(d, "evaluated_at"), "evaluation_trace_id", json_object_get(d, "trace_id"));
     json_decref(blockers);
-    http_reply_json(ctx, 200, body);
+    if (body_cache_store(&system_cache, key, json_incref(body)) == 0) {
+        json_decref(body);
+        http_reply_members(ctx, 200, system_cache.members, system_cache.len);
+    } else {
+        http_reply_json(ctx, 200, body);
+    }
 }
 
 /* ---- POST /api/gates/check ---- */

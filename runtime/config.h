@@ -14,6 +14,7 @@ struct config {
     int verify_ttl_s;         /* GATEHOUSE_VERIFY_TTL_S: default verify TTL when a provider sets none */
     int retention_days;       /* GATEHOUSE_RETENTION_DAYS */
     int db_wait_s;            /* GATEHOUSE_DB_WAIT_S: how long serve waits for Postgres at start-up */
+    int db_pool_size;         /* GATEHOUSE_DB_POOL_SIZE: connections of the query pool (1..16, default 8) */
     int policy_watch_ms;      /* GATEHOUSE_POLICY_WATCH_MS: policy file change polling period (0 = off) */
     size_t policy_mem_bytes;  /* GATEHOUSE_POLICY_MEM_MB: memory cap of one policy generation */
     long policy_instr_budget; /* GATEHOUSE_POLICY_INSTR_BUDGET: VM instructions per policy call */

@@ -1,6 +1,8 @@
 /* db.c — the async query pool and the reachability monitor. One connection runs one query at a time;
- * queries wait in a FIFO for an idle connection. Every query has a deadline timer from the moment it is
- * queued. */
+ * queries wait in a FIFO for an idle connection (the monitor's ping goes to the front). Every query has a
+ * deadline timer from the moment it is queued. A busy pool is not an unreachable database: a ping that
+ * timed out waiting for a connection while Postgres answered another query within PING_DEADLINE_MS does
+ * not mark it unreachable. */
 #include "db.h"
 
 #include <event2/event.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "secret.h"
 
@@ -50,6 +53,7 @@ static struct {
     int ping_pending;
     int reachable;
     time_t last_ok_at;
+    double last_answer_ms; /* clock_now_ms() of the last answer Postgres sent to any query */
     char last_error[512];
 } pool;
 
@@ -88,6 +92,13 @@ static void unlink_queued(struct query *q)
 }
 
 /* ---- connections ---- */
+
+/* 1 when Postgres is reachable and answered a query within the last PING_DEADLINE_MS: a timeout now means a
+ * busy pool, not a database that is down. */
+static int busy_not_down(void)
+{
+    return pool.reachable && pool.last_answer_ms > 0 && clock_now_ms() - pool.last_answer_ms < PING_DEADLINE_MS;
+}
 
 static void conn_watch(struct conn *c, short what);
 
@@ -176,10 +187,12 @@ static void on_query_input(struct conn *c)
     c->io = NULL;
     c->query = NULL;
     /* Settle the connection before the callback runs: it may queue the next query onto c. */
-    if (PQstatus(c->pg) != CONNECTION_OK)
+    if (PQstatus(c->pg) != CONNECTION_OK) {
         conn_drop(c, "connection lost");
-    else
+    } else {
         c->state = CONN_IDLE;
+        if (last) pool.last_answer_ms = clock_now_ms();
+    }
     ExecStatusType st = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         finish_query(q, last, NULL);
@@ -264,8 +277,10 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct query *q = arg;
     if (q->running_on) {
-        /* libpq 15 has no non-blocking cancel: drop the connection; it reconnects in the background. */
-        record_failure("query", "deadline exceeded");
+        /* libpq 15 has no non-blocking cancel: drop the connection; it reconnects in the background. The
+         * deadline counts from queueing: a query that spent it waiting for a busy pool says nothing about
+         * Postgres while Postgres keeps answering other queries. */
+        if (!busy_not_down()) record_failure("query", "deadline exceeded");
         conn_drop(q->running_on, "query deadline exceeded");
     } else {
         unlink_queued(q);
@@ -273,7 +288,9 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg)
+/* Queues a query at the back of the FIFO, or at its front (the monitor's ping). */
+static int enqueue(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg,
+                   int front)
 {
     struct query *q;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -286,12 +303,23 @@ int db_query(const char *sql, int nparams, const char *const *params, int timeou
     q->arg = arg;
     q->deadline = evtimer_new(pool.base, on_query_deadline, q);
     evtimer_add(q->deadline, &tv);
-    if (pool.tail) pool.tail->next = q;
-    else pool.head = q;
-    pool.tail = q;
+    if (front) {
+        q->next = pool.head;
+        pool.head = q;
+        if (!pool.tail) pool.tail = q;
+    } else {
+        if (pool.tail) pool.tail->next = q;
+        else pool.head = q;
+        pool.tail = q;
+    }
     pool.queued++;
     dispatch();
     return 0;
+}
+
+int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg)
+{
+    return enqueue(sql, nparams, params, timeout_ms, cb, arg, 0);
 }
 
 /* ---- monitor ---- */
@@ -300,7 +328,9 @@ static void on_ping(struct pg_result *res, const char *err, void *arg)
 {
     pool.ping_pending = 0;
     if (!res) {
-        record_failure("ping", err);
+        /* failures of a running query or of a connection were recorded where they happened; a ping that
+         * only waited too long for a connection while Postgres kept answering means busy, not down */
+        if (!busy_not_down()) record_failure("ping", err);
         return;
     }
     if (!pool.reachable) LOG_INFO(NULL, "database reachable", NULL);
@@ -312,7 +342,7 @@ static void on_ping(struct pg_result *res, const char *err, void *arg)
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
     if (pool.ping_pending) return;
-    if (db_query("SELECT 1", 0, NULL, PING_DEADLINE_MS, on_ping, NULL) == 0) pool.ping_pending = 1;
+    if (enqueue("SELECT 1", 0, NULL, PING_DEADLINE_MS, on_ping, NULL, 1) == 0) pool.ping_pending = 1;
 }
 
 int db_pool_start(struct event_base *base, const char *conninfo, int size, char *err, size_t errlen)

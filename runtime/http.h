@@ -114,6 +114,11 @@ void http_free(void);
 /* Sends body (stolen) wrapped in the envelope: "success" defaults to status < 400, "trace_id" is set. */
 void http_reply_json(struct http_ctx *ctx, int status, json_t *body);
 
+/* Sends a successful envelope around pre-serialised members: {"success":<status < 400>,"trace_id":"..",
+ * members}. members is the compact JSON of an object's members without its braces ("\"a\":1"), already
+ * redacted (see body_cache.h); it is copied. */
+void http_reply_members(struct http_ctx *ctx, int status, const char *members, size_t len);
+
 /* Sends a non-JSON body (e.g. Prometheus text) with content_type; still redacted, still X-Trace-Id. */
 void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len);
 

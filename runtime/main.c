@@ -281,7 +281,7 @@ static int start_subsystems(char *err, size_t errlen)
     char spill[4300];
     const char *bg = getenv("GATEHOUSE_BACKGROUND_VERIFY");
     spill_path(spill, sizeof spill);
-    if (db_pool_start(base, cfg.database_url, 4, err, errlen) < 0) return -1;
+    if (db_pool_start(base, cfg.database_url, (int)cfg.db_pool_size, err, errlen) < 0) return -1;
     if (fetch_init(base) < 0 || resp_init(base) < 0) {
         snprintf(err, errlen, "cannot initialise outbound I/O (curl multi / DNS)");
         return -1;

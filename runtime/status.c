@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "body_cache.h"
 #include "api_integrations.h"
 #include "auth.h"
 #include "config.h"
@@ -31,6 +32,7 @@ static struct {
     json_t *blocker_traces; /* "code|integration|bot" -> trace id of the evaluation that first raised it */
     json_t *facts;          /* from the database */
     int facts_pending;
+    unsigned long version; /* bumped by every new decision and every facts refresh */
 } S;
 
 /* ---- snapshot ---- */
@@ -252,6 +254,7 @@ void status_refresh(const char *trace_id)
     json_decref(S.blocker_traces);
     S.decision = d;
     S.blocker_traces = traces;
+    S.version++;
     const char *st = json_string_value(json_object_get(d, "system_status"));
     metrics_set_system_status(strcmp(st, "OK") == 0 ? 0 : strcmp(st, "DEGRADED") == 0 ? 1 : 2,
                               json_is_true(json_object_get(d, "autonomy_allowed")));
@@ -260,6 +263,27 @@ void status_refresh(const char *trace_id)
 const json_t *status_decision(void)
 {
     return S.decision;
+}
+
+/* The snapshot for safe_start, rebuilt only when what it is made of changes (every bot tick asks twice). */
+static json_t *shared_snap;
+static uint64_t snap_key;
+
+static json_t *shared_snapshot(struct policy_gen *g)
+{
+    struct scheduler_status sch;
+    scheduler_status(&sch);
+    uint64_t k = body_cache_mix(api_integrations_state_key(), (uint64_t)(uintptr_t)g);
+    k = body_cache_mix(body_cache_mix(k, S.version), (uint64_t)db_last_ok_at());
+    k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.active), (uint64_t)sch.leader);
+    k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
+    k = body_cache_mix_str(k, policy_last_error());
+    if (!shared_snap || k != snap_key) {
+        json_decref(shared_snap);
+        shared_snap = status_snapshot(g);
+        snap_key = k;
+    }
+    return json_incref(shared_snap);
 }
 
 json_t *status_safe_start(const json_t *req, const char *trace_id)
@@ -273,7 +297,7 @@ json_t *status_safe_start(const json_t *req, const char *trace_id)
         json_decref(fc);
         return out;
     }
-    snap = status_snapshot(g);
+    snap = shared_snapshot(g);
     const json_t *args[2] = {req, snap};
     res = policy_call_n(g, "gates.lua", "safe_start", args, 2, err, sizeof err);
     json_decref(snap);
@@ -301,6 +325,7 @@ static void on_fact(struct pg_result *res, const char *err, void *arg)
     enum fact which = (enum fact)(long)arg;
     S.facts_pending--;
     if (!res) return; /* keep the last known facts; the DB blocker covers an outage */
+    S.version++;
     if (which == FACT_TRADING && PQntuples(res) == 1) {
         json_t *v = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
         if (json_is_object(v))
@@ -342,6 +367,11 @@ const json_t *status_db_facts(void)
     return S.facts;
 }
 
+unsigned long status_version(void)
+{
+    return S.version;
+}
+
 static void on_eval_timer(evutil_socket_t fd, short what, void *arg)
 {
     status_refresh(NULL);
@@ -355,7 +385,9 @@ static void on_probe_done(const char *provider_id, const char *trace_id)
 int status_start(struct event_base *base)
 {
     struct timeval eval = {0, EVALUATE_EVERY_MS * 1000}, facts = {FACTS_EVERY_MS / 1000, 0};
+    unsigned long version = S.version;
     memset(&S, 0, sizeof S);
+    S.version = version + 1; /* a restarted engine never matches a body cached before */
     S.facts = json_pack("{s:{s:b, s:s}, s:{s:i, s:i, s:i, s:i}, s:[]}", "trading", "enabled", 0, "mode", "PAPER", "tiers",
                         "LOCKED", 0, "SUPERVISED", 0, "LIMITED_AUTONOMY", 0, "FULL_AUTONOMY", 0, "breakers");
     S.eval_timer = event_new(base, -1, EV_PERSIST, on_eval_timer, NULL);
@@ -376,5 +408,7 @@ void status_stop(void)
     json_decref(S.decision);
     json_decref(S.blocker_traces);
     json_decref(S.facts);
+    json_decref(shared_snap);
+    shared_snap = NULL;
     memset(&S, 0, sizeof S);
 }

@@ -38,4 +38,7 @@ json_t *status_evaluate_with(struct policy_gen *g, const char *trace_id, char *e
 /* Facts read from the database every 2 s: {trading {enabled, mode}, tiers {...}, breakers [...]}. */
 const json_t *status_db_facts(void);
 
+/* A number that changes with every new decision and every facts refresh (cache key for status views). */
+unsigned long status_version(void);
+
 #endif

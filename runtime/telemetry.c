@@ -1,15 +1,13 @@
 /* telemetry.c — proof of use: record queue, batch writer, spill file + replay, aggregates; see telemetry.h.
  *
  * Records are held as rows of text parameters (one allocation each) in a bounded FIFO. One batch at a time
- * (≤ BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as a multi-row INSERT with $n
- * parameters only. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure
+ * (≤ BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as one INSERT with parameters
+ * only: usage events as INSERT ... SELECT FROM unnest() of one array per column, the others as a VALUES list. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure
  * is harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system
  * events (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS,
  * which is exactly once except for the narrow race of a re-send overlapping a still-running first attempt.
  *
- * Spill file: JSON lines, one record per line, {"table": "<table name>", "<column>": "<text>" | null, ...}
- * (every value as text, metadata as its compact JSON text), opened O_APPEND|O_CREAT, mode 0600, fsync'd
- * after each batch written. A failed batch is spilled and the writer turns "down": from then on the queue
+ * Spill file (format and file handling in telemetry_spill.c): fsync'd after each batch written. A failed batch is spilled and the writer turns "down": from then on the queue
  * drains into the file every tick, and every second one chunk of the file is re-sent as a probe. Once a
  * chunk goes in, the writer is up again and replays the rest back to back; when the whole file is in the
  * database it is truncated. The replay position lives in memory only: after a crash the file is replayed
@@ -38,75 +36,16 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "telemetry_spill.h"
 #include "usage_stats.h"
 
 #define QUEUE_CAP 65536
-#define BATCH_MAX 1000        /* 16 columns × 1000 rows stays far below libpq's 65535 parameters */
 #define BATCH_SOON 500        /* queued rows that trigger a flush before the next tick */
 #define BATCH_TIMEOUT_MS 5000 /* queueing + execution of one batch on the pool */
 #define FLUSH_EVERY_MS 100
 #define REPLAY_EVERY_S 1
 #define PARTITION_EVERY_S 3600
 #define POISON_TRIES 5 /* a chunk refused this often while the database answers pings is bisected */
-#define MAX_COLS 16
-
-enum rec_table { T_USAGE, T_VERIFY, T_SYSTEM, T_COUNT };
-
-struct table_def {
-    const char *name;
-    const char *const *cols;
-    int ncols;
-    const char *sql_head, *sql_tail; /* the statement is head + "($1,..),(..)" + tail */
-};
-
-static const char *const usage_cols[] = {
-    "id",     "created_at", "user_id", "bot_id",    "run_id",  "job_id",     "provider_id", "operation",
-    "status", "latency_ms", "symbol",  "timeframe", "records", "error_code", "trace_id",    "metadata"};
-static const char *const verify_cols[] = {"id",          "provider_id",   "outcome",      "http_status",
-                                          "latency_ms",  "base_url_host", "reason_human", "trace_id",
-                                          "verified_at", "user_id"};
-static const char *const system_cols[] = {"event_uuid", "created_at", "kind",     "severity",
-                                          "subject",    "message",    "trace_id", "metadata"};
-
-static const struct table_def tables[T_COUNT] = {
-    {"integration_usage_events", usage_cols, 16,
-     "INSERT INTO integration_usage_events (id, created_at, user_id, bot_id, run_id, job_id, provider_id, "
-     "operation, status, latency_ms, symbol, timeframe, records, error_code, trace_id, metadata) VALUES ",
-     " ON CONFLICT DO NOTHING"},
-    /* user_id references users: a user deleted meanwhile becomes NULL (the FK's own ON DELETE SET NULL)
-     * instead of failing the whole batch forever */
-    {"verifications", verify_cols, 10,
-     "INSERT INTO verifications (id, provider_id, outcome, http_status, latency_ms, base_url_host, "
-     "reason_human, "
-     "trace_id, verified_at, user_id) SELECT v.id::uuid, v.provider_id, v.outcome, v.http_status::int, "
-     "v.latency_ms::int, v.base_url_host, v.reason_human, v.trace_id, v.verified_at::timestamptz, "
-     "(SELECT u.id FROM users u WHERE u.id = v.user_id::uuid) FROM (VALUES ",
-     ") AS v(id, provider_id, outcome, http_status, latency_ms, base_url_host, reason_human, trace_id, "
-     "verified_at, user_id) ON CONFLICT DO NOTHING"},
-    {"system_events", system_cols, 8,
-     "INSERT INTO system_events (created_at, kind, severity, subject, message, trace_id, metadata) "
-     "SELECT v.created_at::timestamptz, v.kind, v.severity, v.subject, v.message, v.trace_id, "
-     "v.metadata::jsonb || jsonb_build_object('event_uuid', v.event_uuid) FROM (VALUES ",
-     ") AS v(event_uuid, created_at, kind, severity, subject, message, trace_id, metadata) WHERE NOT EXISTS "
-     "(SELECT 1 FROM system_events e WHERE e.created_at = v.created_at::timestamptz "
-     "AND e.metadata->>'event_uuid' = v.event_uuid)"},
-};
-
-/* One accepted record: column values as text (NULL = SQL NULL) pointing into data. */
-struct rec {
-    enum rec_table table;
-    const char *v[MAX_COLS];
-    char data[];
-};
-
-/* The batch being written: from the queue (owned rows) or a chunk of the spill file ending at spill_end. */
-struct batch {
-    struct rec *rows[BATCH_MAX];
-    int n;
-    int from_spill;
-    off_t spill_end;
-    unsigned id; /* matches the db_query callback to this batch; 0 = none in flight */
-};
 
 static struct {
     struct event_base *base;
@@ -115,48 +54,16 @@ static struct {
     int q_head, q_count; /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
     struct batch b;
     unsigned next_id;
-    char spill_path[4096];
-    int spill_fd, spill_dirty;
-    FILE *spill_rf;
-    off_t spill_bytes, replay_off;
     int poison_tries, chunk_max;
-    long written_total, spilled_total, replayed_total, replayed_since_down, dropped_total, rejected_total;
+    long written_total, replayed_total, replayed_since_down, dropped_total;
     time_t last_flush_at;
     char last_error[256];
-} W = {.spill_fd = -1, .chunk_max = BATCH_MAX};
+} W = {.chunk_max = BATCH_MAX};
 
 static struct rec *queue[QUEUE_CAP];
 
 /* ---------------------------------------------------------------- records */
 
-/* Copies the values into one allocation. Every value passes the redactor first: rows leave the process too
- * (PRODUCT.md §3), and a message may quote a secret (e.g. a policy error near a pasted key). */
-static struct rec *rec_new(enum rec_table t, const char *const *vals)
-{
-    size_t total = 0, off = 0, lens[MAX_COLS] = {0};
-    char *clean[MAX_COLS] = {0};
-    int n = tables[t].ncols;
-    struct rec *r = NULL;
-    for (int i = 0; i < n; i++) {
-        if (!vals[i]) continue;
-        if (!(clean[i] = secret_redact(vals[i], strlen(vals[i]), &lens[i]))) goto out;
-        total += lens[i] + 1;
-    }
-    if (!(r = malloc(sizeof *r + total))) goto out;
-    r->table = t;
-    for (int i = 0; i < MAX_COLS; i++)
-        r->v[i] = NULL;
-    for (int i = 0; i < n; i++) {
-        if (!clean[i]) continue;
-        memcpy(r->data + off, clean[i], lens[i] + 1);
-        r->v[i] = r->data + off;
-        off += lens[i] + 1;
-    }
-out:
-    for (int i = 0; i < n; i++)
-        free(clean[i]);
-    return r;
-}
 
 /* RFC 3339 UTC with microseconds of t (0 = now); returns the seconds. */
 static time_t rfc3339(time_t t, char out[32])
@@ -232,144 +139,22 @@ static const char *feature_of(const json_t *md, const char *operation)
 
 /* ---------------------------------------------------------------- spill file */
 
-static json_t *rec_to_json(const struct rec *r)
-{
-    const struct table_def *t = &tables[r->table];
-    json_t *o = json_pack("{s:s}", "table", t->name);
-    for (int i = 0; o && i < t->ncols; i++)
-        json_object_set_new(o, t->cols[i], r->v[i] ? json_string(r->v[i]) : json_null());
-    return o;
-}
 
-/* Parses one spill line; NULL when it is not a record of a known table. */
-static struct rec *rec_from_line(const char *line)
-{
-    json_t *o = json_loads(line, 0, NULL);
-    const char *vals[MAX_COLS] = {0};
-    struct rec *r = NULL;
-    const char *name = json_string_value(json_object_get(o, "table"));
-    for (int t = 0; name && t < T_COUNT && !r; t++) {
-        if (strcmp(name, tables[t].name) != 0) continue;
-        for (int i = 0; i < tables[t].ncols; i++)
-            vals[i] = json_string_value(json_object_get(o, tables[t].cols[i]));
-        r = rec_new((enum rec_table)t, vals);
-    }
-    json_decref(o);
-    return r;
-}
 
-static int spill_open(void)
-{
-    struct stat st;
-    if (W.spill_fd >= 0) return 0;
-    if (!W.spill_path[0]) return -1;
-    W.spill_fd = open(W.spill_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (W.spill_fd < 0 || fstat(W.spill_fd, &st) < 0) return -1;
-    if ((st.st_mode & 0777) != 0600 && fchmod(W.spill_fd, 0600) < 0) return -1; /* an older file, say */
-    W.spill_bytes = st.st_size;
-    return 0;
-}
 
-/* Appends rows as JSON lines with one write(2); fsync when sync. A failed write is cut back off the file, so
- * the file only ever holds whole lines. Returns 0 or -1 (nothing written). */
-static int spill_write(struct rec *const *rows, int n, int sync)
-{
-    char *buf = NULL;
-    size_t len = 0, done = 0;
-    ssize_t w;
-    int rc = -1;
-    FILE *m = open_memstream(&buf, &len);
-    for (int i = 0; m && i < n; i++) {
-        json_t *o = rec_to_json(rows[i]);
-        int bad = !o || json_dumpf(o, m, JSON_COMPACT) < 0 || fputc('\n', m) == EOF;
-        json_decref(o);
-        if (bad) n = -1;
-    }
-    if (!m || fclose(m) != 0 || n < 0 || spill_open() < 0) goto out;
-    for (; done < len; done += (size_t)w)
-        if ((w = write(W.spill_fd, buf + done, len - done)) < 0) {
-            if (errno == EINTR)
-                w = 0;
-            else {
-                if (ftruncate(W.spill_fd, W.spill_bytes) < 0) errno = EIO; /* keep whole lines: best effort */
-                goto out;
-            }
-        }
-    W.spill_bytes += (off_t)len;
-    W.spilled_total += n;
-    W.spill_dirty = !sync || fdatasync(W.spill_fd) < 0;
-    rc = 0;
-out:
-    if (rc < 0)
-        snprintf(W.last_error, sizeof W.last_error, "cannot write the spill file: %s", strerror(errno));
-    free(buf);
-    return rc;
-}
 
-/* Copies a line the replay could not use to <spill>.rejected (kept for an operator; never silently lost). */
-static void reject_line(const char *line, const char *why)
-{
-    char path[4200], esc[256];
-    int fd;
-    snprintf(path, sizeof path, "%s.rejected", W.spill_path);
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        size_t len = strlen(line);
-        if (write(fd, line, len) != (ssize_t)len || (len && line[len - 1] != '\n' && write(fd, "\n", 1) != 1))
-            LOG_ERROR(NULL, "telemetry cannot write the rejected-records file", NULL);
-        fdatasync(fd);
-        close(fd);
-    }
-    W.rejected_total++;
-    LOG_ERROR(NULL, "telemetry record rejected", "why=\"%s\" file=\"%s\"", log_escape(why, esc, sizeof esc),
-              log_escape(path, esc + 128, 128));
-}
 
-/* Loads into b the next spill lines from replay_off: up to chunk_max consecutive records of one table.
- * Unparseable lines go to the rejected file and are skipped. Returns the rows loaded (b->spill_end = where
- * the chunk ends), 0 when nothing is left to replay. */
-static int spill_load_chunk(struct batch *b)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    off_t pos = W.replay_off;
-    b->n = 0;
-    b->from_spill = 1;
-    if (!W.spill_rf && !(W.spill_rf = fopen(W.spill_path, "re"))) return 0;
-    if (fseeko(W.spill_rf, pos, SEEK_SET) < 0) return 0;
-    while (b->n < W.chunk_max && (len = getline(&line, &cap, W.spill_rf)) > 0) {
-        if (line[len - 1] != '\n') break; /* a line still being written, or a crash's torn tail (see start) */
-        struct rec *r = rec_from_line(line);
-        if (!r && b->n) break; /* set aside as the first line of the next chunk, so only once */
-        if (!r) {
-            reject_line(line, "unreadable spill line");
-        } else if (b->n && r->table != b->rows[0]->table) {
-            free(r);
-            break;
-        } else {
-            b->rows[b->n++] = r;
-        }
-        pos += len;
-        if (!b->n) W.replay_off = pos; /* only rejected lines so far: skip them for good */
-    }
-    free(line);
-    b->spill_end = pos;
-    return b->n;
-}
 
-static void spill_truncate_if_replayed(void)
+
+/* ---------------------------------------------------------------- batches */
+
+/* Empties the spill file once every line of it is in the database. */
+static void replay_finished_check(void)
 {
-    if (!W.spill_bytes || W.replay_off < W.spill_bytes || W.spill_fd < 0) return;
-    if (ftruncate(W.spill_fd, 0) < 0) return; /* kept: replayed again later, harmlessly */
-    fdatasync(W.spill_fd);
-    W.spill_bytes = W.replay_off = 0;
-    W.spill_dirty = 0;
+    if (!spill_truncate_if_replayed()) return;
     LOG_WARN(NULL, "telemetry replay complete", "replayed=%ld", W.replayed_since_down);
     W.replayed_since_down = 0;
 }
-
-/* ---------------------------------------------------------------- batches */
 
 static void batch_free_rows(struct batch *b)
 {
@@ -378,8 +163,44 @@ static void batch_free_rows(struct batch *b)
     b->n = 0;
 }
 
-/* Builds head + "($1,...),(...)" + tail for n rows of t. Caller frees. */
-static char *batch_sql(const struct table_def *t, int n)
+/* The statement of one batch: its SQL and text parameters. */
+struct stmt {
+    char *sql;
+    const char **params;
+    int nparams;
+    char *arrays[MAX_COLS]; /* owned array literals (unnest form) */
+};
+
+/* Postgres array literal of column col over the batch's rows: {"v1",NULL,"v\"2"}. Caller frees. */
+static char *array_literal(const struct batch *b, int col)
+{
+    size_t cap = 3, len = 0;
+    for (int r = 0; r < b->n; r++) cap += b->rows[r]->v[col] ? 2 * strlen(b->rows[r]->v[col]) + 3 : 5;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    out[len++] = '{';
+    for (int r = 0; r < b->n; r++) {
+        const char *v = b->rows[r]->v[col];
+        if (r) out[len++] = ',';
+        if (!v) {
+            memcpy(out + len, "NULL", 4);
+            len += 4;
+            continue;
+        }
+        out[len++] = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\') out[len++] = '\\';
+            out[len++] = *v;
+        }
+        out[len++] = '"';
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}
+
+/* head + "($1,...),(...)" + tail for n rows of t. Caller frees. */
+static char *values_sql(const struct table_def *t, int n)
 {
     size_t cap = strlen(t->sql_head) + strlen(t->sql_tail) + (size_t)n * (size_t)t->ncols * 9 + 16, len;
     char *sql = malloc(cap);
@@ -394,14 +215,37 @@ static char *batch_sql(const struct table_def *t, int n)
     return sql;
 }
 
-static const char **batch_params(const struct batch *b)
+static void stmt_free(struct stmt *st)
 {
-    int nc = tables[b->rows[0]->table].ncols;
-    const char **params = malloc(sizeof *params * (size_t)(b->n * nc));
-    for (int r = 0; params && r < b->n; r++)
-        for (int c = 0; c < nc; c++)
-            params[r * nc + c] = b->rows[r]->v[c];
-    return params;
+    free(st->sql);
+    free(st->params);
+    for (int c = 0; c < MAX_COLS; c++) free(st->arrays[c]);
+    memset(st, 0, sizeof *st);
+}
+
+/* Builds the INSERT of batch b: one array per column where the table has an unnest form, else a VALUES
+ * list with one parameter per value. Returns 0, or -1 (out of memory; st is then empty). */
+static int stmt_build(const struct batch *b, struct stmt *st)
+{
+    const struct table_def *t = &telemetry_tables[b->rows[0]->table];
+    memset(st, 0, sizeof *st);
+    if (t->unnest_sql) {
+        st->nparams = t->ncols;
+        st->sql = strdup(t->unnest_sql);
+        st->params = malloc(sizeof *st->params * (size_t)t->ncols);
+        for (int c = 0; st->params && c < t->ncols; c++)
+            if (!(st->params[c] = st->arrays[c] = array_literal(b, c))) break;
+        if (st->sql && st->params && st->params[t->ncols - 1]) return 0;
+    } else {
+        st->nparams = b->n * t->ncols;
+        st->sql = values_sql(t, b->n);
+        st->params = malloc(sizeof *st->params * (size_t)st->nparams);
+        for (int r = 0; st->params && r < b->n; r++)
+            for (int c = 0; c < t->ncols; c++) st->params[r * t->ncols + c] = b->rows[r]->v[c];
+        if (st->sql && st->params) return 0;
+    }
+    stmt_free(st);
+    return -1;
 }
 
 static void set_down(const char *err)
@@ -411,7 +255,7 @@ static void set_down(const char *err)
     if (W.down) return;
     W.down = 1;
     LOG_WARN(NULL, "telemetry database down, spilling", "spill=\"%s\" error=\"%s\"",
-             log_escape(W.spill_path, path, sizeof path), log_escape(W.last_error, esc, sizeof esc));
+             log_escape(spill.path, path, sizeof path), log_escape(W.last_error, esc, sizeof esc));
 }
 
 static void set_up(void)
@@ -419,7 +263,7 @@ static void set_up(void)
     if (!W.down) return;
     W.down = 0;
     LOG_WARN(NULL, "telemetry database back, replaying", "spill_bytes=%lld",
-             (long long)(W.spill_bytes - W.replay_off));
+             (long long)(spill.bytes - spill.replay_off));
 }
 
 /* A replay chunk that keeps failing while the database answers pings holds a row the database refuses:
@@ -434,11 +278,11 @@ static void replay_failed_while_reachable(struct batch *b, const char *err)
         W.chunk_max = 1;
         return;
     }
-    json_t *o = rec_to_json(b->rows[0]);
+    json_t *o = telemetry_rec_to_json(b->rows[0]);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (line) {
-        reject_line(line, W.last_error);
-        W.replay_off = b->spill_end;
+        spill_reject_line(line, W.last_error);
+        spill.replay_off = b->spill_end;
     }
     free(line);
     json_decref(o);
@@ -450,7 +294,7 @@ static void batch_done(struct batch *b)
     if (b->from_spill) {
         W.replayed_total += b->n;
         W.replayed_since_down += b->n;
-        W.replay_off = b->spill_end;
+        spill.replay_off = b->spill_end;
         W.poison_tries = 0;
         if (W.chunk_max == 1) W.chunk_max = BATCH_MAX; /* past the suspect row */
     } else {
@@ -458,7 +302,7 @@ static void batch_done(struct batch *b)
     }
     batch_free_rows(b);
     set_up();
-    spill_truncate_if_replayed();
+    replay_finished_check();
 }
 
 /* The batch did not go in: queue rows are spilled (kept in b if even that fails, retried next tick); a
@@ -469,7 +313,7 @@ static void batch_failed(struct batch *b, const char *err)
     if (b->from_spill) {
         replay_failed_while_reachable(b, err);
         batch_free_rows(b);
-    } else if (spill_write(b->rows, b->n, 1) == 0) {
+    } else if (spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
         batch_free_rows(b);
     }
 }
@@ -485,23 +329,20 @@ static void on_batch_result(struct pg_result *res, const char *err, void *arg)
         batch_done(&W.b);
     else
         batch_failed(&W.b, err);
-    if (!W.down && (W.q_count > 0 || W.replay_off < W.spill_bytes)) pump(); /* keep draining: a batch holds one table only */
+    if (!W.down && (W.q_count > 0 || spill.replay_off < spill.bytes)) pump(); /* keep draining: a batch holds one table only */
 }
 
 static void batch_send(struct batch *b)
 {
-    char *sql = batch_sql(&tables[b->rows[0]->table], b->n);
-    const char **params = batch_params(b);
+    struct stmt st;
+    int built = stmt_build(b, &st) == 0;
     unsigned id = ++W.next_id ? W.next_id : ++W.next_id;
-    int nparams = b->n * tables[b->rows[0]->table].ncols;
     b->id = id;
-    if (!sql || !params ||
-        db_query(sql, nparams, params, BATCH_TIMEOUT_MS, on_batch_result, (void *)(uintptr_t)id) < 0) {
+    if (!built || db_query(st.sql, st.nparams, st.params, BATCH_TIMEOUT_MS, on_batch_result, (void *)(uintptr_t)id) < 0) {
         b->id = 0;
-        batch_failed(b, sql && params ? "the database pool refused the query" : "out of memory");
+        batch_failed(b, built ? "the database pool refused the query" : "out of memory");
     }
-    free(sql);
-    free(params);
+    stmt_free(&st);
 }
 
 /* Moves up to BATCH_MAX consecutive queued rows of the head's table into b. */
@@ -525,7 +366,7 @@ static void queue_spill_all(void)
     for (;;) {
         if (!W.b.n) queue_take(&W.b); /* rows a failed spill write left in W.b go first */
         if (!W.b.n) return;
-        if (!W.b.from_spill && spill_write(W.b.rows, W.b.n, 0) < 0) return; /* kept, retried next tick */
+        if (!W.b.from_spill && spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) < 0) return; /* kept, retried next tick */
         batch_free_rows(&W.b);
     }
 }
@@ -537,7 +378,7 @@ static void pump(void)
     static int prefer_spill;
     if (W.stopping || W.b.id) return;
     if (W.b.n) { /* rows a failed spill write left behind: the file, else the database (also a probe) */
-        if (W.down && spill_write(W.b.rows, W.b.n, 1) == 0)
+        if (W.down && spill_write(W.b.rows, W.b.n, 1, W.last_error, sizeof W.last_error) == 0)
             batch_free_rows(&W.b);
         else
             batch_send(&W.b);
@@ -545,7 +386,7 @@ static void pump(void)
     }
     if (W.down) return; /* the replay timer probes */
     prefer_spill = !prefer_spill;
-    if (W.replay_off < W.spill_bytes && (prefer_spill || !W.q_count) && spill_load_chunk(&W.b))
+    if (spill.replay_off < spill.bytes && (prefer_spill || !W.q_count) && spill_load_chunk(&W.b, W.chunk_max))
         batch_send(&W.b);
     else if (W.q_count) {
         queue_take(&W.b);
@@ -556,18 +397,18 @@ static void pump(void)
 static void on_flush_tick(evutil_socket_t fd, short what, void *arg)
 {
     if (W.down) queue_spill_all();
-    if (W.spill_dirty && W.spill_fd >= 0 && fdatasync(W.spill_fd) == 0) W.spill_dirty = 0;
+    spill_sync_if_dirty();
     pump();
 }
 
 static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
 {
-    if (W.stopping || W.b.id || W.b.n || W.replay_off >= W.spill_bytes) return;
-    if (W.spill_dirty && fdatasync(W.spill_fd) == 0) W.spill_dirty = 0;
-    if (spill_load_chunk(&W.b))
+    if (W.stopping || W.b.id || W.b.n || spill.replay_off >= spill.bytes) return;
+    spill_sync_if_dirty();
+    if (spill_load_chunk(&W.b, W.chunk_max))
         batch_send(&W.b);
     else
-        spill_truncate_if_replayed(); /* only rejected lines were left */
+        replay_finished_check(); /* only rejected lines were left */
 }
 
 /* ---------------------------------------------------------------- accepting records */
@@ -577,7 +418,7 @@ static int accept_rec(struct rec *r)
 {
     if (!r) return -1;
     if (W.q_count >= QUEUE_CAP || W.stopping) {
-        int rc = spill_write(&r, 1, W.stopping);
+        int rc = spill_write(&r, 1, W.stopping, W.last_error, sizeof W.last_error);
         if (rc < 0) {
             W.dropped_total++;
             LOG_ERROR(NULL, "telemetry record lost: queue full and spill file unwritable", NULL);
@@ -631,7 +472,7 @@ int telemetry_usage(const struct usage_event *ev)
                             ev->status, ev->latency_ms < 0 ? NULL : lat, ev->symbol, ev->timeframe,
                             ev->records < 0 ? NULL : recs, ev->error_code, ev->trace_id, md};
     // clang-format on
-    int rc = accept_rec(rec_new(T_USAGE, vals));
+    int rc = accept_rec(telemetry_rec_new(T_USAGE, vals));
     if (rc == 0) {
         usage_stats_record(ev->provider_id, now, ev->status, ev->bot_id,
                            feature_of(ev->metadata, ev->operation), ev->error_code, ev->latency_ms,
@@ -660,7 +501,7 @@ int telemetry_verification(const struct verification_record *v)
                             v->latency_ms < 0 ? NULL : lat, v->base_url_host, v->reason_human ? v->reason_human : "",
                             v->trace_id, at, v->user_id};
     // clang-format on
-    return accept_rec(rec_new(T_VERIFY, vals));
+    return accept_rec(telemetry_rec_new(T_VERIFY, vals));
 }
 
 /* The kind CHECK of system_events: ^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$ */
@@ -688,7 +529,7 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
     http_new_uuid(id);
     rfc3339(0, at);
     const char *vals[8] = {id, at, kind, severity, subject, message ? message : "", trace_id, md};
-    int rc = accept_rec(rec_new(T_SYSTEM, vals));
+    int rc = accept_rec(telemetry_rec_new(T_SYSTEM, vals));
     free(md);
     return rc;
 }
@@ -708,11 +549,11 @@ json_t *telemetry_status_json(void)
     char at[32];
     if (W.last_flush_at) rfc3339(W.last_flush_at, at);
     return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
-                     "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)(W.spill_bytes - W.replay_off),
+                     "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)(spill.bytes - spill.replay_off),
                      "written_total", (json_int_t)W.written_total, "spilled_total",
-                     (json_int_t)W.spilled_total, "replayed_total", (json_int_t)W.replayed_total,
+                     (json_int_t)spill.spilled_total, "replayed_total", (json_int_t)W.replayed_total,
                      "dropped_total", (json_int_t)W.dropped_total, "rejected_total",
-                     (json_int_t)W.rejected_total, "database_down", W.down, "last_flush_at",
+                     (json_int_t)spill.rejected_total, "database_down", W.down, "last_flush_at",
                      W.last_flush_at ? json_string(at) : json_null(), "last_error",
                      W.last_error[0] ? json_string(W.last_error) : json_null());
 }
@@ -749,13 +590,9 @@ static PGresult *sync_exec(PGconn *c, const char *sql, int n, const char *const 
 
 static int sync_send(PGconn *c, struct batch *b)
 {
-    char *sql = batch_sql(&tables[b->rows[0]->table], b->n);
-    const char **params = batch_params(b);
-    PGresult *res = sql && params
-                        ? sync_exec(c, sql, b->n * tables[b->rows[0]->table].ncols, params, PGRES_COMMAND_OK)
-                        : NULL;
-    free(sql);
-    free(params);
+    struct stmt st;
+    PGresult *res = stmt_build(b, &st) == 0 ? sync_exec(c, st.sql, st.nparams, st.params, PGRES_COMMAND_OK) : NULL;
+    stmt_free(&st);
     PQclear(res);
     if (!res) return -1;
     batch_done(b);
@@ -766,38 +603,14 @@ static int sync_send(PGconn *c, struct batch *b)
 static void sync_replay(PGconn *c, time_t deadline)
 {
     struct batch *b = &W.b;
-    while (W.replay_off < W.spill_bytes && time(NULL) < deadline && spill_load_chunk(b))
+    while (spill.replay_off < spill.bytes && time(NULL) < deadline && spill_load_chunk(b, W.chunk_max))
         if (sync_send(c, b) < 0) {
             batch_free_rows(b);
             return;
         }
-    spill_truncate_if_replayed();
+    replay_finished_check();
 }
 
-/* A crash may leave a torn last line: set it aside so the file holds whole lines only. */
-static void spill_repair_tail(void)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    off_t pos = 0;
-    FILE *f = fopen(W.spill_path, "re");
-    if (!f) return;
-    if (fseeko(f, -1, SEEK_END) < 0 || fgetc(f) == '\n' || fseeko(f, 0, SEEK_SET) < 0) { /* whole lines */
-        fclose(f);
-        return;
-    }
-    while ((len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] != '\n') {
-            reject_line(line, "torn last line of the spill file");
-            if (ftruncate(W.spill_fd, pos) == 0) W.spill_bytes = pos;
-            break;
-        }
-        pos += len;
-    }
-    free(line);
-    fclose(f);
-}
 
 /* ---------------------------------------------------------------- seeding */
 
@@ -916,11 +729,11 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
         snprintf(err, errlen, "telemetry is already started");
         return -1;
     }
-    if (!spill_path || !*spill_path || strlen(spill_path) >= sizeof W.spill_path) {
+    if (!spill_path || !*spill_path || strlen(spill_path) >= sizeof spill.path) {
         snprintf(err, errlen, "telemetry spill path is empty or too long");
         return -1;
     }
-    snprintf(W.spill_path, sizeof W.spill_path, "%s", spill_path);
+    snprintf(spill.path, sizeof spill.path, "%s", spill_path);
     if (spill_open() < 0) {
         snprintf(err, errlen, "cannot open the telemetry spill file %s: %s", spill_path, strerror(errno));
         return -1;
@@ -930,7 +743,7 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     W.stopping = W.down = 0;
     spill_repair_tail();
     if ((c = sync_connect(10000))) {
-        if (W.spill_bytes) sync_replay(c, time(NULL) + 30); /* before seeding, so the aggregates include it */
+        if (spill.bytes) sync_replay(c, time(NULL) + 30); /* before seeding, so the aggregates include it */
         if (seed(c, time(NULL)) < 0)
             LOG_WARN(NULL, "telemetry aggregates not seeded", "error=\"%s\"",
                      log_escape(W.last_error, esc, sizeof esc));
@@ -948,9 +761,9 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     }
     on_partition_tick(-1, 0, NULL);
     W.started = 1;
-    if (W.spill_bytes > W.replay_off)
+    if (spill.bytes > spill.replay_off)
         LOG_WARN(NULL, "telemetry spill file pending", "spill=\"%s\" bytes=%lld",
-                 log_escape(W.spill_path, esc, sizeof esc), (long long)(W.spill_bytes - W.replay_off));
+                 log_escape(spill.path, esc, sizeof esc), (long long)(spill.bytes - spill.replay_off));
     return 0;
 }
 
@@ -970,7 +783,7 @@ static void stop_drain(PGconn *c, time_t deadline)
         if (!b->n) return;
         if (c && time(NULL) < deadline && sync_send(c, b) == 0) continue;
         c = NULL; /* one failure: the rest goes to the file without further waiting */
-        if (spill_write(b->rows, b->n, 1) < 0) W.dropped_total += b->n;
+        if (spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0) W.dropped_total += b->n;
         batch_free_rows(b);
     }
 }
@@ -984,20 +797,13 @@ void telemetry_stop(int timeout_ms)
     free_timer(&W.flush_ev);
     free_timer(&W.replay_ev);
     free_timer(&W.partition_ev);
-    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || W.replay_off < W.spill_bytes))
+    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || spill.replay_off < spill.bytes))
         c = sync_connect(timeout_ms);
     stop_drain(c, deadline);
-    if (c && W.replay_off < W.spill_bytes) sync_replay(c, deadline);
+    if (c && spill.replay_off < spill.bytes) sync_replay(c, deadline);
     if (c) PQfinish(c);
     if (W.dropped_total) LOG_ERROR(NULL, "telemetry records lost at stop", "count=%ld", W.dropped_total);
-    if (W.spill_fd >= 0) {
-        fdatasync(W.spill_fd);
-        close(W.spill_fd);
-    }
-    if (W.spill_rf) fclose(W.spill_rf);
-    W.spill_fd = -1;
-    W.spill_rf = NULL;
-    W.spill_bytes = W.replay_off = 0;
+    spill_close();
     W.started = 0;
     usage_stats_reset();
 }

@@ -63,8 +63,16 @@ static struct provider_stats *find(const char *id)
 }
 
 /* The entry for id, created on first use. NULL when the id is unusable or the table is full. */
+static unsigned long version; /* bumped by every change: lets readers cache what they derive */
+
+unsigned long usage_stats_version(void)
+{
+    return version;
+}
+
 static struct provider_stats *find_or_add(const char *id)
 {
+    version++;
     struct provider_stats *p = find(id);
     unsigned h;
     if (p || !id || !*id || strlen(id) > USAGE_STATS_ID_MAX || n_providers >= USAGE_STATS_MAX_PROVIDERS)
@@ -238,4 +246,5 @@ void usage_stats_reset(void)
         slots[i] = NULL;
     }
     n_providers = 0;
+    version++;
 }

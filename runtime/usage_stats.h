@@ -30,6 +30,9 @@
 int usage_stats_record(const char *provider, time_t at, const char *status, const char *bot_id,
                        const char *feature, const char *error_code, int latency_ms, const char *trace_id);
 
+/* A number that changes whenever any aggregate may have changed (cache key for derived views). */
+unsigned long usage_stats_version(void);
+
 /* Seeding: adds count use rows (errors of them ERROR) to the minute of `at`. 0 or -1 as above. */
 int usage_stats_add_counts(const char *provider, time_t at, long count, long errors);
 

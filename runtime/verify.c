@@ -72,6 +72,7 @@ static struct {
     struct entry entries[MAX_TRACKED];
     int count, running, background;
     struct event *tick;
+    unsigned long version; /* bumped whenever a provider's verify status changes */
 } vs;
 
 static struct entry *entry_for(const char *id, int create)
@@ -137,6 +138,7 @@ static void finish(struct probe *pr)
     e->st.has_result = 1;
     e->st.running = 0;
     e->st.verified_at = now;
+    vs.version++;
     e->st.latency_ms = latency;
     e->st.http_status = pr->http_status;
     if (strcmp(pr->outcome, "OK") == 0) e->st.last_ok_at = now;
@@ -403,6 +405,7 @@ int verify_start(const char *provider_id, const char *trace_id, const char *user
     e->running = pr;
     e->st.running = 1;
     e->hold_background = 0;
+    vs.version++;
     vs.running++;
     run_step(pr);
     return 0;
@@ -425,6 +428,11 @@ int verify_connected(const struct verify_status *st, int ttl_s, time_t now)
 int verify_running(void)
 {
     return vs.running;
+}
+
+unsigned long verify_version(void)
+{
+    return vs.version;
 }
 
 /* ---- background re-verification ---- */
@@ -500,6 +508,7 @@ static int seed_from_database(const char *conninfo, char *err, size_t errlen)
         e->st.latency_ms = atoi(PQgetvalue(res, i, 4));
         e->st.http_status = atoi(PQgetvalue(res, i, 5));
         e->st.last_ok_at = (time_t)atoll(PQgetvalue(res, i, 6));
+        vs.version++;
     }
     PQclear(res);
     PQfinish(conn);

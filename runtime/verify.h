@@ -63,4 +63,7 @@ void verify_set_listener(verify_listener fn);
 /* Probes running now. */
 int verify_running(void);
 
+/* A number that changes whenever any provider's verify status changes (cache key for derived views). */
+unsigned long verify_version(void);
+
 #endif

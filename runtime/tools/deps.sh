@@ -18,6 +18,7 @@ PACKAGES=(
   postgresql postgresql-client
   perl
   oathtool
+  wrk # HTTP load generator: make bench, make soak, spec/e2e/70_soak_short.t
 )
 # The provider simulator of the test suite runs on Node.js; use the machine's node when there is one
 # (any version >= 18), else Debian's nodejs package.

@@ -1,0 +1,462 @@
+#!/usr/bin/env perl
+# bench.pl — measures every PRODUCT.md §8 target in one unattended run and prints one table
+# (figure | target | measured | pass/fail), with the comparison rows measured in the same run.
+# Called by bench/bench.sh (`make bench`), which builds the tools and starts the embedded Postgres cluster.
+#
+# Environment: BENCH_DIR (work directory), BENCH_TOOLS (compiled bench/ tools), GATEHOUSE_BIN, DATABASE_URL
+# (maintenance database of the bench cluster), BENCH_SECONDS (each wrk/loadgen run, default 10),
+# BENCH_EVENTS ("1000000 10000000": the table sizes the status endpoints are measured at),
+# BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_SKIP (space-separated step names to skip).
+use strict;
+use warnings;
+use FindBin qw($Bin);
+use lib "$Bin/lib", "$Bin/../spec/support";
+use BenchKit;
+use Gatehouse::Sim ();
+use POSIX qw(floor);
+use Time::HiRes qw(sleep time);
+use HTTP::Tiny;
+use JSON::PP ();
+
+my $DIR     = $ENV{BENCH_DIR}   or die "BENCH_DIR is not set (run make bench)\n";
+my $TOOLS   = $ENV{BENCH_TOOLS} or die "BENCH_TOOLS is not set (run make bench)\n";
+my $BIN     = $ENV{GATEHOUSE_BIN} or die "GATEHOUSE_BIN is not set\n";
+my $ADMIN   = $ENV{DATABASE_URL} or die "DATABASE_URL (bench cluster) is not set\n";
+my $SECS    = $ENV{BENCH_SECONDS} || 10;
+my @SIZES   = split ' ', ( $ENV{BENCH_EVENTS} || '1000000 10000000' );
+my $NBOTS   = $ENV{BENCH_BOTS} || 500;
+my $BOTSECS = $ENV{BENCH_BOT_SECONDS} || 20;
+my %SKIP    = map { $_ => 1 } split ' ', ( $ENV{BENCH_SKIP} || '' );
+my $DAYS    = 14;                                     # spread of the seeded events (retention is 30 days)
+my $TOKEN   = 'bench-service-token-' . int( rand 1e9 );
+my @rows;                                             # [figure, target, measured, verdict]
+my %res;                                              # everything measured, for results.json
+
+sub row { push @rows, [@_] }
+# CPU seconds used so far by every process of the bench's Postgres cluster (postmaster and its children)
+sub pg_cpu_s {
+    open my $fh, '<', "$DIR/pg/pgdata/postmaster.pid" or return 0;
+    my $pm = <$fh> + 0;
+    close $fh;
+    my $sum = proc_cpu_s($pm) // 0;
+    for my $st ( glob '/proc/[0-9]*/stat' ) {
+        open my $f, '<', $st or next;
+        my $line = <$f> // '';
+        close $f;
+        $line =~ s/^.*\)\s+//;
+        my @x = split ' ', $line;
+        next unless @x > 12 && $x[1] == $pm;
+        $sum += ( $x[11] + $x[12] ) / ( POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100 );
+    }
+    return $sum;
+}
+sub fmt_int { my $n = sprintf '%.0f', $_[0]; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
+
+# ---- database --------------------------------------------------------------------------------------
+( my $DB = $ADMIN ) =~ s{:///postgres\?}{:///gatehouse_bench?};
+BenchKit::say_step("fresh database gatehouse_bench");
+psql( $ADMIN, 'DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)' );
+psql( $ADMIN, 'CREATE DATABASE gatehouse_bench' );
+my $HOME = BenchKit::Server->make_home("$DIR/home");
+sh( 'env', "GATEHOUSE_HOME=$HOME", "DATABASE_URL=$DB", 'GATEHOUSE_LOG_LEVEL=warn', $BIN, 'migrate' );
+psql( $DB, "SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date) - $DAYS, $DAYS + 9)" );
+
+my $loaded = 0;
+my $pgbin  = BenchKit::pg_bin();
+# Seeding (nothing else uses the database meanwhile): the table's indexes are dropped, the rows COPYed in,
+# and the indexes rebuilt in bulk — the same indexes, from their own definitions — which is several times
+# faster than maintaining four B-trees (two of them on random keys) row by row. Returns rows/s overall.
+sub seed_to {
+    my ($want) = @_;
+    my $n = $want - $loaded;
+    return undef if $n <= 0;
+    BenchKit::say_step( "seeding ", fmt_int($n), " usage events with COPY (", fmt_int($want), " in all; indexes rebuilt after)" );
+    my $t0 = time;
+    my @defs = map { s/ ON ONLY / ON /r } split /\n/, psql( $DB, "SELECT indexdef FROM pg_indexes WHERE tablename = 'integration_usage_events' "
+          . "AND indexname <> 'integration_usage_events_pkey' ORDER BY indexname" );
+    my @names = split /\n/, psql( $DB, "SELECT indexname FROM pg_indexes WHERE tablename = 'integration_usage_events' "
+          . "AND indexname <> 'integration_usage_events_pkey'" );
+    psql( $DB, "DROP INDEX $_" ) for @names;
+    psql( $DB, 'ALTER TABLE integration_usage_events DROP CONSTRAINT integration_usage_events_pkey' );
+    sh( 'bash', '-o', 'pipefail', '-c',
+        "'$TOOLS/gen_events' $n $DAYS $want | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' "
+          . "-c 'COPY integration_usage_events FROM STDIN'" );
+    BenchKit::say_step( "rebuilding the primary key and ", scalar(@defs), " indexes" );
+    psql( $DB, "SET maintenance_work_mem = '256MB'; ALTER TABLE integration_usage_events ADD PRIMARY KEY (id, created_at)" );
+    psql( $DB, "SET maintenance_work_mem = '256MB'; $_" ) for @defs;
+    # vacuumed and analysed now, so that autovacuum does not pick the fresh rows up during the measurements
+    psql( $DB, 'VACUUM (ANALYZE) integration_usage_events' );
+    psql( $DB, 'CHECKPOINT' );
+    $loaded = $want;
+    return $n / ( time - $t0 );
+}
+
+# ---- simulator and server ------------------------------------------------------------------------------
+BenchKit::say_step("provider simulator");
+my $sim = Gatehouse::Sim::start_sim( quiet => 1 );
+my %SRV_ENV = (
+    %{ $sim->base_env },
+    GATEHOUSE_SERVICE_TOKEN     => $TOKEN,
+    GATEHOUSE_ALERTS            => 0,
+    GATEHOUSE_BACKGROUND_VERIFY => 0,
+    GATEHOUSE_TICK_INTERVAL_S   => 1,
+    GATEHOUSE_LOG_LEVEL         => $ENV{BENCH_LOG_LEVEL} || 'info',
+    GATEHOUSE_SPILL_FILE        => "$DIR/spill.jsonl",
+);
+sub start_server {
+    my $srv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $DB, env => \%SRV_ENV, log => "$DIR/gatehouse.log" );
+    my $v = $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
+    die "verify-all failed: $v->{status} $v->{content}\n" unless $v->{status} == 200;
+    sleep 1;    # one status evaluation after the probes
+    return $srv;
+}
+
+my $static_pid;
+END { kill 'TERM', $static_pid if $static_pid }
+
+sub status_reads {    # wrk on both status endpoints; returns {endpoint => wrk result}
+    my ( $srv, $label ) = @_;
+    my %out;
+    for my $ep ( '/api/integrations/status', '/api/system/status' ) {
+        BenchKit::say_step("wrk $ep, 32 connections, ${SECS}s ($label)");
+        my $r = wrk_run( url => $srv->url . $ep, conns => 32, threads => 2, seconds => $SECS, headers => [ $srv->auth_headers ] );
+        $r->{bytes} = length( $srv->get($ep)->{content} );
+        delete $r->{raw};
+        $out{$ep} = $r;
+    }
+    return \%out;
+}
+
+# ---- 1. status reads at the first size, and the static evhttp comparison ---------------------------
+my $copy_seed_rate = seed_to( $SIZES[0] );
+BenchKit::say_step("gatehouse serve");
+my $srv = start_server();
+$res{auth} = $srv->{auth};
+$res{startup_s}{ $SIZES[0] } = $srv->{ready_s};
+$res{status}{ $SIZES[0] } = status_reads( $srv, fmt_int( $SIZES[0] ) . ' events' );
+
+unless ( $SKIP{static} ) {
+    my $body = $srv->get('/api/integrations/status')->{content};
+    open my $fh, '>', "$DIR/static_body.json" or die $!;
+    print $fh $body;
+    close $fh;
+    my $port = BenchKit::free_port();
+    $static_pid = fork // die;
+    if ( !$static_pid ) { open STDOUT, '>', '/dev/null'; { exec "$TOOLS/static_evhttp", $port, "$DIR/static_body.json" }; POSIX::_exit(127) }
+    sleep 0.3;
+    BenchKit::say_step("wrk static evhttp body of the same size (", length $body, " bytes)");
+    my $r = wrk_run( url => "http://127.0.0.1:$port/", conns => 32, threads => 2, seconds => $SECS );
+    delete $r->{raw};
+    $r->{bytes} = length $body;
+    $res{static} = $r;
+    kill 'TERM', $static_pid;
+    waitpid( $static_pid, 0 );
+    $static_pid = undef;
+}
+
+# ---- 2. telemetry ingest ------------------------------------------------------------------------------
+unless ( $SKIP{ingest} ) {
+    my $per_req = 500;
+    my $trace   = sprintf '%08x%08x%08x%08x', map { int rand 0xffffffff } 1 .. 4;
+    my @ev;
+    my @prov = qw(databento polygon runner risk_engine openai);
+    for my $i ( 1 .. $per_req ) {
+        my $p = $prov[ $i % @prov ];
+        push @ev, { provider_id => $p, operation => ( $p eq 'runner' ? 'runner.tick' : $p eq 'risk_engine' ? 'risk.check' : $p eq 'openai' ? 'llm.chat' : 'marketdata.bars' ),
+            status => ( $i % 50 ? 'OK' : 'ERROR' ), ( $i % 50 ? () : ( error_code => 'TIMEOUT' ) ), latency_ms => 10 + $i % 90,
+            symbol => 'ESZ6', timeframe => '1m', records => $i % 400, trace_id => $trace,
+            bot_id => sprintf( '00000000-0000-4000-8000-%012d', $i % 100 ),
+            metadata => { feature_keys_used => ['close'], endpoint => 'bars' } };
+    }
+    open my $fh, '>', "$DIR/ingest_body.json" or die $!;
+    print $fh json_encode( { events => \@ev } );
+    close $fh;
+    BenchKit::say_step("telemetry ingest: $per_req events per POST, 4 connections, ${SECS}s");
+    my $t0 = time;
+    my $lg = loadgen_run( tools => $TOOLS, port => $srv->port, method => 'POST', path => '/api/telemetry/usage-events',
+        headers => ["Authorization: Bearer $TOKEN"], body_file => "$DIR/ingest_body.json", conns => 4, seconds => $SECS );
+    my $t_send = time - $t0;
+    my $accepted = $lg->{s2xx} * $per_req;
+    my ( $rows, $t_done ) = ( 0, undef );
+    my $deadline = time + 120;
+    while ( time < $deadline ) {
+        if ( $srv->metric('gatehouse_telemetry_queue_depth') == 0 ) {
+            $rows = psql_value( $DB, "SELECT count(*) FROM integration_usage_events WHERE trace_id = '$trace'" );
+            if ( $rows >= $accepted ) { $t_done = time - $t0; last }
+        }
+        sleep 0.05;
+    }
+    $t_done //= time - $t0;
+    $rows = psql_value( $DB, "SELECT count(*) FROM integration_usage_events WHERE trace_id = '$trace'" );
+    $res{ingest} = { %$lg, events_per_request => $per_req, accepted => $accepted, rows => $rows + 0,
+        send_s => $t_send, until_written_s => $t_done, events_per_s => $rows / $t_done, accept_per_s => $accepted / $t_send,
+        lost => $accepted - $rows };
+    $loaded += $rows;
+
+    # comparison: Postgres COPY of the same number of rows into the same table (same indexes, same cluster)
+    my $n = $ENV{BENCH_COPY_ROWS} || 500000;
+    BenchKit::say_step( "comparison: COPY ", fmt_int($n), " rows into integration_usage_events" );
+    my $t1 = time;
+    sh( 'bash', '-o', 'pipefail', '-c',
+        "'$TOOLS/gen_events' $n 1 7 | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' -c 'COPY integration_usage_events FROM STDIN'" );
+    $res{copy} = { rows => $n, seconds => time - $t1, rows_per_s => $n / ( time - $t1 ) };
+    $loaded += $n;
+}
+
+# ---- 3. 17 verify probes concurrently vs the slowest single probe --------------------------------------
+unless ( $SKIP{verify} ) {
+    my @ids = @Gatehouse::Sim::SIM_PROVIDER_IDS;
+    my %delay;
+    my $i = 0;
+    for my $id (@ids) { $delay{$id} = 150 + 40 * $i++ }    # 150 .. 790 ms per simulated request, each different
+    $sim->clear_faults;
+    $sim->faults( [ map { { provider => $_, mode => 'latency', delay_ms => $delay{$_} } } @ids ] );
+    BenchKit::say_step("verify: each of the 17 probes alone (simulated delays 150..790 ms per request)");
+    my %single;
+    for my $id (@ids) {
+        my $t0 = time;
+        my $r = $srv->post( '/api/integrations/verify', { provider_id => $id } );
+        $single{$id} = ( time - $t0 ) * 1000;
+    }
+    my ($slowest) = sort { $single{$b} <=> $single{$a} } @ids;
+    BenchKit::say_step("verify: all 17 at once (3 rounds)");
+    my @all;
+    for ( 1 .. 3 ) {
+        my $t0 = time;
+        my $r = $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
+        push @all, ( time - $t0 ) * 1000;
+        $res{verify}{verified} = $r->{json}{verified};
+        $res{verify}{ok}       = $r->{json}{ok};
+    }
+    my @s = sort { $a <=> $b } @all;
+    $res{verify} = { %{ $res{verify} }, all_ms => $s[1], all_runs_ms => \@all, single_ms => \%single,
+        slowest => $slowest, slowest_single_ms => $single{$slowest}, ratio => $s[1] / $single{$slowest} };
+    $sim->clear_faults;
+    $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
+}
+
+# ---- 4. 500 paper bots ticking every second -----------------------------------------------------------
+# Every tick fetches its bars. Through the simulator that cannot reach 500 ticks/s: Databento's rate limit in
+# providers.lua is 20 requests/s (Databento documents 100/s for timeseries), and the Node simulator spends
+# about 55 ms of CPU on each 600-minute bars answer. So the bench first records the limited run (real
+# providers.lua, simulator), then measures the tick pipeline itself: one simulator answer is replayed by
+# static_evhttp as the Databento base URL, and the bench home's copy of providers.lua lifts Databento's
+# rate limit. Verification results carry over through the verifications table.
+unless ( $SKIP{bots} ) {
+    BenchKit::say_step("$NBOTS PAPER bots (sma_cross, ESZ6 1m, tick every 1 s): create + start");
+    my $make_bots = sub {    # $NBOTS new PAPER bots named prefix-N; returns their ids
+        my ($prefix) = @_;
+        psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT '$prefix-' || g, 'sma_cross', "
+              . "'ESZ6', '1m', 'PAPER', '{\"tick_interval_s\": 1}'::jsonb FROM generate_series(1, $NBOTS) g" );
+        return split /\n/, psql( $DB, "SELECT id FROM bots WHERE name LIKE '$prefix-%' ORDER BY name" );
+    };
+    my @ids = $make_bots->('bench');
+    $sim->clear_requests;
+    my $t = $srv->post("/api/bots/$ids[0]/tick");
+    my ($bars_req) = grep { ( $_->{path} // '' ) =~ /timeseries/ } @{ $sim->requests('databento') };
+    die "bench: no Databento bars request seen by the simulator (tick: $t->{content})\n" unless $bars_req;
+
+    my $measure = sub {    # ticks, latencies, CPU and RSS over $BOTSECS seconds
+        my ( $label, $extra_pid ) = @_;
+        my $pid = $srv->pid;
+        my $started = 0;
+        # while earlier bots already tick, a start can be refused (503/409 DB_UNAVAILABLE) when its query waited
+        # out its deadline in the saturated query pool (correct behaviour under overload): retried, and counted
+        my ( $refused, $retries ) = ( undef, 0 );
+        for my $id (@ids) {
+            for my $try ( 1 .. 6 ) {
+                my $r = $srv->post("/api/bots/$id/start");
+                if ( $r->{status} =~ /^20/ ) { $started++; last }
+                $refused //= "$r->{status} $r->{content}";
+                last if !( $r->{status} == 503 || ( $r->{content} // '' ) =~ /DB_UNAVAILABLE/ ) || $try == 6;
+                $retries++;
+                sleep 0.5;
+            }
+        }
+        die "only $started of $NBOTS bots started; first refusal: $refused\n" if $started < $NBOTS;
+        BenchKit::say_step("$label: $started bots running; 5 s warm-up, then ${BOTSECS}s measured");
+        sleep 5;
+        my ( $cpu0, $xcpu0, $pgcpu0, $t0 ) = ( proc_cpu_s($pid), $extra_pid ? proc_cpu_s($extra_pid) : 0, pg_cpu_s(), time );
+        my $xact0 = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
+        my $from = psql_value( $DB, 'SELECT now()' );
+        my $rss_max = 0;
+        while ( time - $t0 < $BOTSECS ) { my $r = proc_rss_kb($pid); $rss_max = $r if $r > $rss_max; sleep 0.5 }
+        my $dt = time - $t0;
+        my $cpu = ( proc_cpu_s($pid) - $cpu0 ) / $dt;
+        my $xcpu = $extra_pid ? ( proc_cpu_s($extra_pid) - $xcpu0 ) / $dt : undef;
+        my $pgcpu = ( pg_cpu_s() - $pgcpu0 ) / $dt;
+        my $xacts = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
+        my $to = psql_value( $DB, 'SELECT now()' );
+        BenchKit::say_step("$label: stopping the bots");
+        $srv->post("/api/bots/$_/stop") for @ids;
+        sleep 2;    # let the last ticks' events reach the table
+        my $q = psql( $DB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
+              . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
+              . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation = 'marketdata.bars' "
+              . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
+              . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), "
+              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), max(t.latency_ms), "
+              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)), "
+              . "count(*) FILTER (WHERE t.status <> 'OK') FROM t LEFT JOIN m USING (trace_id)" );
+        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = split /\|/, $q;
+        return { bots => $NBOTS, seconds => $BOTSECS, ticks => $ticks + 0, ticks_per_s => $ticks / $BOTSECS,
+            tick_p50_ms => ( $p50 || 0 ) + 0, tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0,
+            tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0, ticks_not_ok => $not_ok + 0, cpu_cores => $cpu,
+            rss_mb => $rss_max / 1024, ( defined $xcpu ? ( bars_server_cpu_cores => $xcpu ) : () ),
+            start_retries => $retries, postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $ticks ? $xacts / $dt / ( $ticks / $BOTSECS ) : 0 };
+    };
+    $res{bots_sim} = $measure->('through the simulator (real rate limits)') unless $SKIP{bots_sim};
+
+    # the pipeline at full rate: Databento answered by static_evhttp with one recorded answer
+    my $q = join '&', map { my $v = $bars_req->{query}{$_}; "$_=" . ( ref $v ? $v->[0] : $v ) } sort keys %{ $bars_req->{query} || {} };
+    my $path = $bars_req->{path} =~ m{^/databento} ? $bars_req->{path} : "/databento$bars_req->{path}";
+    my $bars = HTTP::Tiny->new( timeout => 30 )->get( $sim->url . $path . ( $q ? "?$q" : '' ),
+        { headers => { map { $_ => $bars_req->{headers}{$_} } grep { /^authorization$/i } keys %{ $bars_req->{headers} || {} } } } );
+    die "bench: cannot record a bars answer ($bars->{status})\n" unless $bars->{status} == 200;
+    open my $fh, '>', "$DIR/bars_body.json" or die $!;
+    print $fh $bars->{content};
+    close $fh;
+    my $bport = BenchKit::free_port();
+    $static_pid = fork // die;
+    if ( !$static_pid ) { open STDOUT, '>', '/dev/null'; { exec "$TOOLS/static_evhttp", $bport, "$DIR/bars_body.json" }; POSIX::_exit(127) }
+    my $fast_home = BenchKit::Server->make_home("$DIR/home-fastbars");
+    BenchKit::sh( 'perl', '-0pi', '-e', 's/(id\s*=\s*"databento".*?rate_limit = \{)[^}]*\}/$1 requests_per_s = 5000, burst = 500, max_concurrency = 256 }/s',
+        "$fast_home/providers.lua" );
+    $srv->stop;
+    $srv = BenchKit::Server->start( bin => $BIN, home => $fast_home, db => $DB, log => "$DIR/gatehouse.log",
+        env => { %SRV_ENV, DATABENTO_BASE_URL => "http://127.0.0.1:$bport" } );
+    # a fresh set of bots: the rate-limited run above opens breakers and lowers autonomy tiers of some of its
+    # bots (as it should), which would then refuse to start
+    @ids = $make_bots->('benchfast');
+    $res{bots} = $measure->( 'Databento replayed by static_evhttp', $static_pid );
+    $res{bots}{bars_bytes} = length $bars->{content};
+    kill 'TERM', $static_pid;
+    waitpid( $static_pid, 0 );
+    $static_pid = undef;
+    $srv->stop;
+    $srv = start_server();
+}
+
+# ---- 5. gates (+ autonomy) for 1,000 bots, in process -------------------------------------------------
+unless ( $SKIP{gates} ) {
+    BenchKit::say_step("gates for 1,000 bots (bench/gates_bench.c, in process)");
+    local %ENV = ( %ENV, %SRV_ENV, GATEHOUSE_HOME => $HOME, DATABASE_URL => $DB, GATEHOUSE_LOG_LEVEL => 'warn' );
+    my $out = sh_out("'$TOOLS/gates_bench' 1000 7");
+    $res{gates} = json_decode($out);
+}
+
+# ---- 5b. autonomy policy for 1,000 bots, in the running server --------------------------------------------
+# scripts/autonomy.lua score_all() scores every bot in one call from the evidence autonomy.c gathers in SQL;
+# the server logs each round ("autonomy scored" bots=N policy_ms=X). The bench makes sure 1,000 bots exist
+# (the two 500-bot sets above, topped up), restarts gatehouse with a 2 s round interval and reads the
+# policy time of the periodic rounds over all 1,000 bots from its log.
+unless ( $SKIP{autonomy} ) {
+    my $have = psql_value( $DB, 'SELECT count(*) FROM bots' );
+    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'benchauto-' || g, 'sma_cross', "
+          . "'ESZ6', '1m', 'PAPER', '{\"tick_interval_s\": 1}'::jsonb FROM generate_series(1, " . ( 1000 - $have ) . ") g" ) if $have < 1000;
+    my $nb = psql_value( $DB, 'SELECT count(*) FROM bots' );
+    BenchKit::say_step("autonomy policy: periodic rounds over all $nb bots (2 s interval, 12 s)");
+    $srv->stop;
+    my $off = -s "$DIR/gatehouse.log" // 0;
+    $srv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $DB, log => "$DIR/gatehouse.log",
+        env => { %SRV_ENV, GATEHOUSE_AUTONOMY_INTERVAL_S => 2, GATEHOUSE_LOG_LEVEL => 'info' } );
+    sleep 12;
+    open my $lf, '<', "$DIR/gatehouse.log" or die $!;
+    seek $lf, $off, 0;
+    my @ms;
+    while (<$lf>) { push @ms, $1 if /msg="autonomy scored".* bots=$nb policy_ms=([\d.]+) periodic=1/ }
+    close $lf;
+    my @s = sort { $a <=> $b } @ms;
+    $res{autonomy} = { bots => $nb + 0, rounds => scalar @s, policy_ms_runs => \@ms, policy_ms => @s ? $s[ $#s / 2 ] : undef };
+    $srv->stop;
+    $srv = start_server();
+}
+
+# ---- 6. status reads at the larger sizes --------------------------------------------------------------
+for my $size ( @SIZES[ 1 .. $#SIZES ] ) {
+    $srv->stop;
+    seed_to($size);
+    BenchKit::say_step( "gatehouse serve (restart: aggregates seeded from ", fmt_int($loaded), " events)" );
+    $srv = start_server();
+    $res{startup_s}{$size} = $srv->{ready_s};
+    $res{status}{$size} = status_reads( $srv, fmt_int($size) . ' events' );
+}
+$res{events_total} = psql_value( $DB, 'SELECT count(*) FROM integration_usage_events' ) + 0;
+$res{rss_mb_end}   = proc_rss_kb( $srv->pid ) / 1024;
+$srv->stop;
+$sim->stop;
+
+# ---- the table ----------------------------------------------------------------------------------------
+my $static = $res{static};
+for my $size (@SIZES) {
+    for my $ep ( '/api/integrations/status', '/api/system/status' ) {
+        my $r = $res{status}{$size}{$ep} or next;
+        my $tag = "GET $ep @ " . fmt_int($size) . ' events';
+        row( "$tag: req/s", '>= 30,000', fmt_int( $r->{rps} ), $r->{rps} >= 30000 && !$r->{non2xx} ? 'PASS' : 'FAIL' );
+        row( "$tag: p99", '<= 3 ms', sprintf( '%.2f ms', $r->{p99} ), $r->{p99} <= 3 ? 'PASS' : 'FAIL' );
+        if ( $size != $SIZES[0] ) {
+            my $base = $res{status}{ $SIZES[0] }{$ep};
+            my $d = ( $r->{rps} - $base->{rps} ) / $base->{rps} * 100;
+            row( "$tag: vs " . fmt_int( $SIZES[0] ), 'within 10 %', sprintf( '%+.1f %%', $d ), abs($d) <= 10 ? 'PASS' : 'FAIL' );
+        }
+    }
+}
+row( "comparison: static evhttp body of $static->{bytes} bytes", '(about 51,000/s)', fmt_int( $static->{rps} ) . sprintf( ' req/s, p99 %.2f ms', $static->{p99} ), 'info' ) if $static;
+if ( my $i = $res{ingest} ) {
+    row( 'telemetry ingest, sustained (POST -> rows committed)', '>= 40,000 events/s', fmt_int( $i->{events_per_s} ) . ' events/s',
+        $i->{events_per_s} >= 40000 ? 'PASS' : 'FAIL' );
+    row( 'telemetry ingest: events lost (202-acknowledged - rows)', '0', "$i->{lost} of " . fmt_int( $i->{accepted} ),
+        $i->{lost} == 0 && $i->{s5xx} == 0 ? 'PASS' : 'FAIL' );
+}
+row( 'comparison: Postgres COPY into integration_usage_events', '(about 80,000/s)', fmt_int( $res{copy}{rows_per_s} ) . ' rows/s', 'info' ) if $res{copy};
+if ( my $v = $res{verify} ) {
+    row( "17 verify probes concurrently vs slowest alone ($v->{slowest})", 'total ~ slowest',
+        sprintf( '%.0f ms vs %.0f ms (x%.2f)', $v->{all_ms}, $v->{slowest_single_ms}, $v->{ratio} ), $v->{ratio} <= 1.25 ? 'PASS' : 'FAIL' );
+}
+if ( my $b = $res{bots_sim} ) {
+    row( "$b->{bots} PAPER bots via the simulator: ticks/s (Databento limit 20/s)", "$b->{bots}/s", sprintf( '%.0f/s, tick p99 %.0f ms', $b->{ticks_per_s}, $b->{tick_p99_ms} ),
+        $b->{ticks_per_s} >= 0.9 * $b->{bots} && $b->{tick_p99_ms} <= 50 ? 'PASS' : 'FAIL' );
+}
+if ( my $b = $res{bots} ) {
+    row( "$b->{bots} PAPER bots, bars replayed: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms; %d start retries)', $b->{tick_p99_ms}, $b->{ticks_per_s}, $b->{tick_p50_ms}, $b->{start_retries} ),
+        $b->{tick_p99_ms} <= 50 && $b->{ticks_per_s} >= 0.9 * $b->{bots} ? 'PASS' : 'FAIL' );
+    row( "$b->{bots} PAPER bots, bars replayed: CPU of gatehouse", '< 1 core', sprintf( '%.2f cores', $b->{cpu_cores} ), $b->{cpu_cores} < 1 ? 'PASS' : 'FAIL' );
+    row( "$b->{bots} PAPER bots, bars replayed: RSS of gatehouse", '<= 128 MB', sprintf( '%.1f MB', $b->{rss_mb} ), $b->{rss_mb} <= 128 ? 'PASS' : 'FAIL' );
+    row( "$b->{bots} PAPER bots, bars replayed: Postgres (same 2 cores)", 'info',
+        sprintf( '%.2f cores, %.0f commits/s (%.1f per tick)', $b->{postgres_cpu_cores}, $b->{commits_per_s}, $b->{commits_per_tick} ), 'info' );
+}
+if ( my $g = $res{gates} ) {
+    row( 'gates for 1,000 bots (safe_start_many, one snapshot)', '<= 20 ms', sprintf( '%.1f ms', $g->{gates_ms} ), $g->{gates_ms} <= 20 ? 'PASS' : 'FAIL' );
+    row( 'gates for 1,000 bots, one safe_start call per bot', 'info', sprintf( '%.1f ms', $g->{per_bot_ms} ), 'info' );
+    if ( my $a = $res{autonomy} ) {
+        my $ok = defined $a->{policy_ms};
+        row( "autonomy policy (score_all) for $a->{bots} bots, in the server", 'info',
+            $ok ? sprintf( '%.1f ms (median of %d rounds)', $a->{policy_ms}, $a->{rounds} ) : 'no periodic round over every bot logged', $ok ? 'info' : 'FAIL' );
+        row( 'gates + autonomy policy for 1,000 bots', '<= 20 ms',
+            $ok ? sprintf( '%.1f ms (%.1f + %.1f)', $g->{gates_ms} + $a->{policy_ms}, $g->{gates_ms}, $a->{policy_ms} ) : 'n/a',
+            $ok ? ( $g->{gates_ms} + $a->{policy_ms} <= 20 ? 'PASS' : 'FAIL' ) : 'FAIL' );
+    }
+    row( 'gates.lua evaluate() (the system decision)', 'info', sprintf( '%.2f ms', $g->{evaluate_ms} ), 'info' );
+    row( 'status_safe_start x 1,000 (runtime path, shared snapshot)', 'info', sprintf( '%.1f ms', $g->{runtime_safe_start_ms} ), 'info' );
+}
+
+my $m = machine_info();
+$res{machine} = $m;
+my @w = ( 0, 0, 0, 0 );
+for my $r ( [ 'figure', 'target', 'measured', 'result' ], @rows ) { $w[$_] = length $r->[$_] > $w[$_] ? length $r->[$_] : $w[$_] for 0 .. 3 }
+my $table = '';
+for my $r ( [ 'figure', 'target', 'measured', 'result' ], [ map { '-' x $_ } @w ], @rows ) {
+    $table .= sprintf "| %-*s | %-*s | %-*s | %-*s |\n", map { ( $w[$_], $r->[$_] ) } 0 .. 3;
+}
+my $head = sprintf "gatehouse bench — %s, commit %s\nmachine: %s cores (%s), %s MB RAM, kernel %s, %s, %s\nload average at the end: %s; auth: %s\n",
+  $m->{date}, $m->{commit}, $m->{nproc}, $m->{cpu}, $m->{ram_mb}, $m->{kernel}, $m->{pg}, $m->{wrk}, $m->{load}, $res{auth};
+print "\n$head\n$table";
+open my $out, '>', "$DIR/results.md" or die $!;
+print $out "$head\n$table";
+close $out;
+open $out, '>', "$DIR/results.json" or die $!;
+print $out json_encode( \%res );
+close $out;
+print "\nresults: $DIR/results.md, $DIR/results.json; server log: $DIR/gatehouse.log\n";
+my $failed = grep { $_->[3] eq 'FAIL' } @rows;
+exit( $ENV{BENCH_STRICT} && $failed ? 1 : 0 );

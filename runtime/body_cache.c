@@ -1,0 +1,55 @@
+/* body_cache.c — pre-serialised response bodies; see body_cache.h. */
+#include "body_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "secret.h"
+
+uint64_t body_cache_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return h ^ (h >> 31);
+}
+
+uint64_t body_cache_mix_str(uint64_t h, const char *s)
+{
+    uint64_t f = 1469598103934665603ULL; /* FNV-1a */
+    for (; s && *s; s++) f = (f ^ (unsigned char)*s) * 1099511628211ULL;
+    return body_cache_mix(h, s ? f : 0);
+}
+
+int body_cache_fresh(const struct body_cache *c, uint64_t key, double max_age_ms)
+{
+    return c->members && c->key == key && (max_age_ms <= 0 || clock_now_ms() - c->built_ms <= max_age_ms);
+}
+
+int body_cache_store(struct body_cache *c, uint64_t key, json_t *body)
+{
+    char *text = json_is_object(body) ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t len = 0;
+    char *clean = text ? secret_redact(text, strlen(text), &len) : NULL;
+    json_decref(body);
+    free(text);
+    body_cache_clear(c);
+    if (!clean || len < 2 || clean[0] != '{' || clean[len - 1] != '}') {
+        free(clean);
+        return -1;
+    }
+    memmove(clean, clean + 1, len - 2); /* drop the braces: the envelope supplies them */
+    clean[len - 2] = '\0';
+    c->members = clean;
+    c->len = len - 2;
+    c->key = key;
+    c->built_ms = clock_now_ms();
+    return 0;
+}
+
+void body_cache_clear(struct body_cache *c)
+{
+    free(c->members);
+    c->members = NULL;
+    c->len = 0;
+}

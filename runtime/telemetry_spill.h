@@ -1,0 +1,95 @@
+/* telemetry_spill.h — the records of the telemetry writer and their life on disk (internal to telemetry.c).
+ *
+ * A record is one row for integration_usage_events, verifications or system_events: its column values as
+ * text (NULL = SQL NULL), redacted, in one allocation. When Postgres cannot take them, records go to the
+ * spill file: JSON lines, one record per line, {"table": "<table name>", "<column>": "<text>" | null, ...}
+ * (every value as text, metadata as its compact JSON text), opened O_APPEND|O_CREAT, mode 0600. The writer
+ * (telemetry.c) decides when to spill and when to replay; this module writes whole lines (a failed write is
+ * cut back off the file), reads them back in chunks of one table, sets unreadable lines aside in
+ * <spill>.rejected (never silently lost), repairs a torn last line after a crash and empties the file once
+ * it has been replayed. Single-threaded (the loop thread, or start/stop outside the loop). */
+#ifndef GATEHOUSE_TELEMETRY_SPILL_H
+#define GATEHOUSE_TELEMETRY_SPILL_H
+
+#include <jansson.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define MAX_COLS 16
+#define BATCH_MAX 1000 /* rows per batch; 16 columns × 1000 rows stays below libpq's 65535 parameters */
+
+enum rec_table { T_USAGE, T_VERIFY, T_SYSTEM, T_COUNT };
+
+struct table_def {
+    const char *name;
+    const char *const *cols;
+    int ncols;
+    const char *sql_head, *sql_tail; /* the statement is head + "($1,..),(..)" + tail */
+    const char *unnest_sql; /* when set, the statement instead: one array parameter per column ($1 = ids ...) */
+};
+
+/* One accepted record: column values as text (NULL = SQL NULL) pointing into data. */
+struct rec {
+    enum rec_table table;
+    const char *v[MAX_COLS];
+    char data[];
+};
+
+/* The batch being written: from the queue (owned rows) or a chunk of the spill file ending at spill_end. */
+struct batch {
+    struct rec *rows[BATCH_MAX];
+    int n;
+    int from_spill;
+    off_t spill_end;
+    unsigned id; /* matches the db_query callback to this batch; 0 = none in flight */
+};
+
+extern const struct table_def telemetry_tables[T_COUNT];
+
+/* The spill file. path is set by telemetry_start; fd -1 while closed. */
+struct spill_state {
+    char path[4096];
+    int fd, dirty;         /* dirty: written since the last fdatasync */
+    FILE *rf;              /* reader used by the replay */
+    off_t bytes, replay_off; /* size of the file; where the replay has reached */
+    long spilled_total, rejected_total;
+};
+extern struct spill_state spill;
+
+/* A new record of table t from its column values (copied, each through the redactor); NULL when out of
+ * memory. Free with free(). */
+struct rec *telemetry_rec_new(enum rec_table t, const char *const *vals);
+
+/* The record as its spill-line object (new reference), NULL when out of memory. */
+json_t *telemetry_rec_to_json(const struct rec *r);
+
+/* Parses one spill line; NULL when it is not a record of a known table. */
+struct rec *telemetry_rec_from_line(const char *line);
+
+/* Opens the spill file for appending (no-op when open); 0 or -1. */
+int spill_open(void);
+
+/* Appends rows as JSON lines with one write(2); fdatasync when sync. Returns 0, or -1 with err filled
+ * (nothing written). */
+int spill_write(struct rec *const *rows, int n, int sync, char *err, size_t errlen);
+
+/* Copies a line the replay cannot use to <spill>.rejected, with the reason in the log. */
+void spill_reject_line(const char *line, const char *why);
+
+/* Loads into b the next spill lines from replay_off: up to chunk_max consecutive records of one table.
+ * Returns the rows loaded (b->spill_end = where the chunk ends), 0 when nothing is left to replay. */
+int spill_load_chunk(struct batch *b, int chunk_max);
+
+/* Empties the file when every line of it has been replayed; 1 when it did. */
+int spill_truncate_if_replayed(void);
+
+/* A crash may leave a torn last line: sets it aside so the file holds whole lines only. */
+void spill_repair_tail(void);
+
+/* fdatasyncs the file when it was written since the last sync. */
+void spill_sync_if_dirty(void);
+
+/* Syncs, closes and forgets the file (telemetry_stop). */
+void spill_close(void);
+
+#endif
