@@ -257,7 +257,9 @@ static void test_failures(void)
     struct result r = exchange("redis://127.0.0.1:%d", port, 200);
     srv_silent = 0;
     tap_is_int(r.status, FETCH_ETIMEOUT, "silent server: FETCH_ETIMEOUT");
-    tap_ok(r.total_ms >= 195 && r.total_ms < 400, "at the deadline (%.0f ms)", r.total_ms);
+    /* libevent schedules timers on CLOCK_MONOTONIC_COARSE (one kernel tick, 4-10 ms, behind the precise clock
+     * the result is measured with), so a 200 ms deadline may fire up to one tick early. */
+    tap_ok(r.total_ms >= 185 && r.total_ms < 400, "at the deadline (%.0f ms)", r.total_ms);
     tap_ok(!r.has_reply && r.has_error, "no reply, an error: %s", r.error);
     r = exchange("redis://:topsecret@127.0.0.1:%d", closed_port(), 2000);
     tap_is_int(r.status, FETCH_ENETWORK, "refused port: FETCH_ENETWORK");
