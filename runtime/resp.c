@@ -414,7 +414,6 @@ int resp_start(const struct resp_request *req, resp_cb cb, void *arg)
     const char *payload;
     if (!c) return -1;
     struct timeval tv = {req->timeout_ms / 1000, (req->timeout_ms % 1000) * 1000};
-    event_base_update_cache_time(loop_base); /* the deadline counts from now, not from the loop's cached time */
     evtimer_add(c->timer, &tv);
     if (parse_url(c, req->url, err, sizeof err) < 0) {
         conn_finish(c, FETCH_EINTERNAL, NULL, err);
