@@ -93,7 +93,7 @@ sub pg_postmaster_pid {
     my $f = _pgdata($pg) . '/postmaster.pid';
     return undef unless -f $f;
     my ($pid) = split /\n/, Gatehouse::Test::read_file($f);
-    return ( $pid && kill( 0, $pid ) ) ? $pid : undef;
+    return ( $pid && _running($pid) ) ? $pid : undef;
 }
 
 sub _children_of {
@@ -108,6 +108,16 @@ sub _children_of {
     return @kids;
 }
 
+# 1 when pid runs: it exists and is not a zombie (a killed process stays a zombie until its parent — for an
+# orphaned backend, init — reaps it, which can take seconds and says nothing about the crash).
+sub _running {
+    my ($pid) = @_;
+    return 0 unless kill 0, $pid;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$fh> // '';
+    return $stat =~ /\)\s+Z\s/ ? 0 : 1;
+}
+
 # pg_kill9($pg) — SIGKILL the postmaster and every backend of it at once (a crash, not a shutdown); waits
 # until they are gone. Returns the time of the kill (Time::HiRes).
 sub pg_kill9 {
@@ -117,7 +127,7 @@ sub pg_kill9 {
     my $t = time;
     kill 'KILL', @all;
     my $deadline = time + 10;
-    while ( grep { kill 0, $_ } @all ) {
+    while ( grep { _running($_) } @all ) {
         croak "pg_kill9: processes @all still alive" if time > $deadline;
         sleep 0.02;
     }
