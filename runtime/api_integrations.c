@@ -377,3 +377,8 @@ void api_integrations_events(struct http_ctx *ctx)
                  4, params, 3000, on_events, ctx) < 0)
         http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The database queue is full or stopped.", NULL, NULL);
 }
+
+void api_integrations_free(void)
+{
+    body_cache_clear(&status_cache);
+}

@@ -48,4 +48,7 @@ json_t *api_integrations_provider_json(const struct provider_def *p, int default
 /* Extracts the host (and port, when present) of a URL into out; "" when it has none. Never copies userinfo. */
 void api_integrations_url_host(const char *url, char *out, size_t outlen);
 
+/* Frees the cached status body (shutdown, after http_free). */
+void api_integrations_free(void);
+
 #endif

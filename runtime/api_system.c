@@ -392,8 +392,9 @@ void api_system_openapi(struct http_ctx *ctx)
     http_reply_raw(ctx, 200, "application/json", openapi_text, openapi_len);
 }
 
-void api_system_openapi_free(void)
+void api_system_free(void)
 {
+    body_cache_clear(&system_cache);
     free(openapi_text);
     openapi_text = NULL;
     openapi_len = 0;

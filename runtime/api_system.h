@@ -33,7 +33,7 @@ void api_system_metrics(struct http_ctx *ctx);
  * of the process; 404 NOT_FOUND when the file is missing. */
 void api_system_openapi(struct http_ctx *ctx);
 
-/* Frees the cached OpenAPI document (shutdown). */
-void api_system_openapi_free(void);
+/* Frees the cached OpenAPI document and the cached system status body (shutdown, after http_free). */
+void api_system_free(void);
 
 #endif

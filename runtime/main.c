@@ -357,7 +357,8 @@ out:
     telemetry_stop(1000);
     http_free();
     static_free();
-    api_system_openapi_free();
+    api_system_free();
+    api_integrations_free();
     db_pool_stop();
     telemetry_set_usage_listener(NULL);
     variables_stop();
