@@ -18,6 +18,7 @@ my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 my $env   = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
 my $srv   = start_server( env => $env, home => fixture_home( market => 'open' ) );
+ok( wait_supervisor($srv), 'the supervisor runs and leads (autonomy above SUPERVISED needs it)' );
 is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'databento verified' );
 
 sub rows { my ($sql) = @_; [ psql_rows( $srv->db, $sql ) ] }

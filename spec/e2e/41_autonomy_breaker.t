@@ -46,6 +46,7 @@ my $srv = start_server(
     env => { %{ $sim->base_env( only => ['databento'] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0,
              GATEHOUSE_TICK_INTERVAL_S => 1, GATEHOUSE_BREAKER_COOLDOWN_S => 6 },
     home => $home );
+ok( wait_supervisor($srv), 'the supervisor runs and leads (autonomy above SUPERVISED needs it)' );
 is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'databento verified' );
 
 sub rows { my ($sql) = @_; [ psql_rows( $srv->db, $sql ) ] }

@@ -4,12 +4,13 @@ package Gatehouse::Fixtures;
 #     market  'open' / 'closed' replaces scripts/market_hours.lua with an always-RTH / always-WEEKEND stub,
 #             so specs do not depend on the wall clock; undef keeps the real CME hours.
 #     flip    (default 1) adds scripts/strategies/flip.lua: ENTRY BUY 1 when flat, EXIT when in a position.
+#   wait_supervisor($srv): waits until the scheduler runs and leads (autonomy above SUPERVISED needs it).
 use strict;
 use warnings;
 use Exporter 'import';
 use Gatehouse::Test qw(copy_home write_file);
 
-our @EXPORT = qw(fixture_home);
+our @EXPORT = qw(fixture_home wait_supervisor);
 
 my $FLIP = <<'LUA';
 -- Test fixture: ENTRY BUY 1 when flat, EXIT when in a position. Input ctx, output a decision.
@@ -41,6 +42,15 @@ sub fixture_home {
     write_file( "$home/scripts/strategies/flip.lua", $FLIP ) if $o{flip} // 1;
     write_file( "$home/scripts/market_hours.lua", market_stub( $o{market} eq 'open' ) ) if defined $o{market};
     return $home;
+}
+
+# wait_supervisor($srv) → true once /api/system/status says the scheduler runs and this instance holds the
+# leader lease. Autonomy above SUPERVISED requires an active supervisor, and the first lease is taken on the
+# scheduler's first tick (about 1 s after start): specs that expect LIMITED_AUTONOMY wait for it first.
+sub wait_supervisor {
+    my ($srv) = @_;
+    return Gatehouse::Test::wait_for( sub { my $s = $srv->get('/api/system/status')->{json}{scheduler} || {};
+                                            $s->{active} && $s->{leader} }, 15, 'scheduler active and leading' );
 }
 
 1;
