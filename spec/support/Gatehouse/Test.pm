@@ -824,6 +824,27 @@ sub exit_code { $_[0]{exit_code} }
 
 # wait_healthy() — wait until GET /healthz answers 200; dies with the log if the
 # process exits first or the time runs out.
+# 1 when this server's process holds the listening socket of its port (/proc/net/tcp LISTEN inode among the
+# process's fds), so a 200 from another suite's server that won the port race is never taken for ours.
+sub _owns_port {
+    my ($self) = @_;
+    my $hex = sprintf '%04X', $self->{port};
+    my %listen;
+    for my $f (qw(/proc/net/tcp /proc/net/tcp6)) {
+        open my $fh, '<', $f or next;
+        while (<$fh>) {
+            my @c = split ' ';
+            $listen{ $c[9] } = 1 if ( $c[1] // '' ) =~ /:$hex\z/ && ( $c[3] // '' ) eq '0A';
+        }
+    }
+    opendir my $d, "/proc/$self->{pid}/fd" or return 0;
+    for my $fd ( readdir $d ) {
+        my $t = readlink "/proc/$self->{pid}/fd/$fd" // next;
+        return 1 if $t =~ /^socket:\[(\d+)\]$/ && $listen{$1};
+    }
+    return 0;
+}
+
 sub wait_healthy {
     my ( $self, $timeout ) = @_;
     $timeout //= $self->{timeout};
@@ -834,8 +855,14 @@ sub wait_healthy {
             die "server (@{ $self->{argv} }) exited with status $self->{exit_code} before it was healthy; log:\n"
               . $self->log_text . "\n";
         }
+        # Only our own process counts: another suite's server may answer on a port we lost the race for.
+        my $log = $self->log_text;
+        if ( $log =~ /msg="cannot start"/ ) {
+            for ( 1 .. 100 ) { last unless $self->alive; sleep 0.05 }
+            next unless $self->alive;    # reported above as an exit (and retried on another port by _start_once)
+        }
         my $r = $probe->get( $self->{url} . $Gatehouse::Test::GH{healthz} );
-        if ( $r->{status} == 200 ) {
+        if ( $r->{status} == 200 && $self->_owns_port ) {
             $self->_auto_auth if $self->{auto_auth} && !$self->{auth_done};
             return $self;
         }
