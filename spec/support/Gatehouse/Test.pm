@@ -832,8 +832,8 @@ sub _owns_port {
     my %listen;
     for my $f (qw(/proc/net/tcp /proc/net/tcp6)) {
         open my $fh, '<', $f or next;
-        while (<$fh>) {
-            my @c = split ' ';
+        while ( my $line = <$fh> ) {    # never the implicit $_: callers loop over servers with it
+            my @c = split ' ', $line;
             $listen{ $c[9] } = 1 if ( $c[1] // '' ) =~ /:$hex\z/ && ( $c[3] // '' ) eq '0A';
         }
     }
