@@ -21,6 +21,7 @@
 #define DB_TIMEOUT_MS 10000
 #define MAX_PENDING 256
 #define DEBOUNCE_MS 250
+#define SLICE_BOTS 50 /* bots scored per event-loop turn: a 1,000-bot round never holds the loop for long */
 
 static const char *const TIERS[] = {"LOCKED", "SUPERVISED", "LIMITED_AUTONOMY", "FULL_AUTONOMY", NULL};
 static const char *const SUBS[] = {"autonomy_score",        "data_reliability_score", "decision_quality_score",
@@ -28,12 +29,18 @@ static const char *const SUBS[] = {"autonomy_score",        "data_reliability_sc
                                    NULL};
 
 struct round {
+    struct round *next_round; /* rounds scoring now (S.scoring) */
     char trace_id[33];
     char *ids;       /* Postgres uuid[] literal, or NULL for every bot */
     int periodic;
     struct policy_gen *gen;
     autonomy_done_cb cb;
     void *arg;
+    /* scoring in slices, one per loop turn */
+    json_t *system, *bots, *results;
+    size_t next;
+    double policy_ms;
+    struct event *slice;
 };
 
 static struct {
@@ -43,15 +50,30 @@ static struct {
     int n_pending, pending_all, periodic_running;
     char pending_trace[33];
     time_t last_periodic;
+    struct round *scoring;
 } S;
 
 /* ---- round lifecycle ---- */
+
+static void unlink_scoring(struct round *r)
+{
+    for (struct round **p = &S.scoring; *p; p = &(*p)->next_round)
+        if (*p == r) {
+            *p = r->next_round;
+            return;
+        }
+}
 
 static void finish(struct round *r, const json_t *rows, const char *code, const char *err)
 {
     if (code) LOG_ERROR(r->trace_id, "autonomy scoring failed", "code=%s error=\"%s\"", code, err ? err : "");
     if (r->cb) r->cb(rows, code, err, r->arg);
     if (r->periodic) S.periodic_running = 0;
+    unlink_scoring(r);
+    if (r->slice) event_free(r->slice);
+    json_decref(r->system);
+    json_decref(r->bots);
+    json_decref(r->results);
     policy_release(r->gen);
     free(r->ids);
     free(r);
@@ -71,10 +93,12 @@ static const char EVIDENCE_SQL[] =
     "   'last_err_at', extract(epoch FROM max(created_at) FILTER (WHERE status = 'ERROR')),"
     "   'last_error_code', (array_agg(error_code ORDER BY created_at DESC) FILTER (WHERE status = 'ERROR'))[1])"
     "   FROM (SELECT e.status, e.created_at, e.error_code FROM integration_usage_events e WHERE e.bot_id = b.id"
-    "     AND e.operation = 'marketdata.bars' AND e.status IN ('OK', 'ERROR') AND e.created_at > (SELECT since FROM win)"
+    "     AND e.operation IN ('marketdata.bars', 'marketdata.bars.shared') AND e.status IN ('OK', 'ERROR')"
+    "     AND e.created_at > (SELECT since FROM win)"
     "     ORDER BY e.created_at DESC LIMIT $3::int) x),"
     " 'proof_24h', (SELECT count(*) FROM (SELECT 1 FROM integration_usage_events e WHERE e.bot_id = b.id AND e.status = 'OK'"
-    "   AND e.provider_id NOT IN ('runner', 'risk_engine', 'scheduler') AND e.created_at > (SELECT since FROM win) LIMIT 1000) p),"
+    "   AND (e.provider_id NOT IN ('runner', 'risk_engine', 'scheduler') OR e.operation = 'marketdata.bars.shared')"
+    "   AND e.created_at > (SELECT since FROM win) LIMIT 1000) p),"
     " 'traces', (SELECT json_build_object('decisions', count(*) FILTER (WHERE k = 'D'), 'no_trades', count(*) FILTER (WHERE k = 'N'),"
     "   'policy_errors', count(*) FILTER (WHERE perr), 'last_decision_at', extract(epoch FROM max(created_at) FILTER (WHERE k = 'D')),"
     "   'last_no_trade_at', extract(epoch FROM max(created_at) FILTER (WHERE k = 'N')), 'avg_confidence', avg(confidence),"
@@ -233,10 +257,67 @@ static json_t *system_facts(const char *lease_alive)
                      json_is_object(ex) ? ex : json_null(), "leader_alive", lease_alive && strcmp(lease_alive, "t") == 0);
 }
 
+/* The upsert of every result, once the last slice is scored. */
+static void store_results(struct round *r)
+{
+    LOG_INFO(r->trace_id, "autonomy scored", "bots=%zu policy_ms=%.2f periodic=%d", json_array_size(r->results),
+             r->policy_ms, r->periodic);
+    char *text = json_dumps(r->results, JSON_COMPACT);
+    const char *p[1] = {text};
+    if (!text || db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0) {
+        free(text);
+        finish(r, NULL, "DB_UNAVAILABLE", "the upsert could not be queued");
+        return;
+    }
+    free(text);
+}
+
+/* Scores the next SLICE_BOTS bots with one score_all() call. Returns 0, or -1 after finishing the round
+ * with POLICY_ERROR. */
+static int score_slice(struct round *r)
+{
+    char perr[1024], why[160];
+    size_t n = json_array_size(r->bots), end = r->next + SLICE_BOTS < n ? r->next + SLICE_BOTS : n;
+    json_t *slice = json_array();
+    for (size_t i = r->next; i < end; i++) json_array_append(slice, json_array_get(r->bots, i));
+    json_t *input = json_pack("{s:O, s:o}", "system", r->system, "bots", slice);
+    double t0 = clock_now_ms();
+    json_t *out = policy_call(r->gen, MODULE, "score_all", input, perr, sizeof perr);
+    r->policy_ms += clock_now_ms() - t0;
+    json_decref(input);
+    json_t *results = json_array_get(out, 0), *v;
+    size_t i;
+    int ok = json_is_array(results) && json_array_size(results) == end - r->next;
+    if (!ok)
+        snprintf(perr, sizeof perr, "%s", !out ? perr : json_is_array(results) ? "scripts/autonomy.lua score_all() returned "
+                                                 "another number of results than bots" : "scripts/autonomy.lua score_all() did not return a list");
+    json_array_foreach(results, i, v) if (ok && !valid_result(v, why, sizeof why)) {
+        snprintf(perr, sizeof perr, "scripts/autonomy.lua score_all() result %zu: %s", r->next + i + 1, why);
+        ok = 0;
+    }
+    if (ok) json_array_extend(r->results, results);
+    json_decref(out);
+    r->next = end;
+    if (!ok) finish(r, NULL, "POLICY_ERROR", perr);
+    return ok ? 0 : -1;
+}
+
+/* One slice per loop turn (a zero timeout lets the loop serve I/O in between), then the upsert. */
+static void on_slice(evutil_socket_t fd, short what, void *arg)
+{
+    struct round *r = arg;
+    if (score_slice(r) < 0) return;
+    if (r->next >= json_array_size(r->bots)) {
+        store_results(r);
+        return;
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(r->slice, &now);
+}
+
 static void on_evidence(struct pg_result *res, const char *err, void *arg)
 {
     struct round *r = arg;
-    char perr[1024], why[160];
     if (!res) {
         finish(r, NULL, "DB_UNAVAILABLE", err);
         return;
@@ -248,7 +329,7 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
         json_decref(none);
         return;
     }
-    json_t *bots = json_array();
+    r->bots = json_array();
     for (int i = 0; i < n; i++) {
         json_t *bot = json_loads(PQgetvalue(res, i, 4), 0, NULL);
         if (!bot) continue;
@@ -257,37 +338,18 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
             json_object_set_new(inst, "heartbeat_timeout_s",
                                 json_integer(supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 1),
                                                                             PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2))));
-        json_array_append_new(bots, bot);
+        json_array_append_new(r->bots, bot);
     }
-    json_t *input = json_pack("{s:o, s:o}", "system", system_facts(PQgetvalue(res, 0, 3)), "bots", bots);
-    double t0 = clock_now_ms();
-    json_t *out = policy_call(r->gen, MODULE, "score_all", input, perr, sizeof perr);
-    double policy_ms = clock_now_ms() - t0;
-    json_decref(input);
-    json_t *results = json_array_get(out, 0), *v;
-    size_t i;
-    int ok = json_is_array(results);
-    if (!ok) snprintf(perr, sizeof perr, "%s", out ? "scripts/autonomy.lua score_all() did not return a list" : perr);
-    json_array_foreach(results, i, v) if (ok && !valid_result(v, why, sizeof why)) {
-        snprintf(perr, sizeof perr, "scripts/autonomy.lua score_all() result %zu: %s", i + 1, why);
-        ok = 0;
-    }
-    if (!ok) {
-        json_decref(out);
-        finish(r, NULL, "POLICY_ERROR", perr);
+    r->system = system_facts(PQgetvalue(res, 0, 3));
+    r->results = json_array();
+    r->slice = evtimer_new(S.base, on_slice, r);
+    if (!r->slice) {
+        finish(r, NULL, "POLICY_ERROR", "out of memory");
         return;
     }
-    LOG_INFO(r->trace_id, "autonomy scored", "bots=%zu policy_ms=%.2f periodic=%d", json_array_size(results), policy_ms,
-             r->periodic);
-    char *text = json_dumps(results, JSON_COMPACT);
-    json_decref(out);
-    const char *p[1] = {text};
-    if (!text || db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0) {
-        free(text);
-        finish(r, NULL, "DB_UNAVAILABLE", "the upsert could not be queued");
-        return;
-    }
-    free(text);
+    r->next_round = S.scoring;
+    S.scoring = r;
+    on_slice(-1, 0, r); /* the first slice now: a one-bot round answers without another loop turn */
 }
 
 /* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL). Returns 0 or -1 (cb not called). */
@@ -420,6 +482,7 @@ int autonomy_init(struct event_base *base)
 
 void autonomy_stop(void)
 {
+    while (S.scoring) finish(S.scoring, NULL, "INTERNAL", "gatehouse stopped while scoring");
     if (S.debounce) event_free(S.debounce);
     S.debounce = NULL;
 }

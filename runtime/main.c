@@ -20,6 +20,7 @@
 #include "api_integrations.h"
 #include "api_autonomy.h"
 #include "autonomy.h"
+#include "bar_share.h"
 #include "api_bots.h"
 #include "api_jobs.h"
 #include "backtest.h"
@@ -351,6 +352,7 @@ out:
     alerts_shutdown();
     verify_shutdown();
     fetch_shutdown(); /* running probes complete (cancelled) and record their outcome */
+    bar_share_clear(); /* after the fetches: a share still pending has freed itself */
     resp_shutdown();
     auth_stop(); /* answers requests whose hashing finished; after the drain nothing is queued */
     session_shutdown();

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bar_share.h"
 #include "bars.h"
 #include "broker.h"
 #include "db.h"
@@ -23,6 +24,7 @@
 #include "telemetry.h"
 
 #define LOOKBACK_MINUTES 240
+#define BARS_FOR_FEATURES 300 /* newest bars handed to features.lua */
 #define MAX_TICKING 1024
 #define DB_TIMEOUT_MS 3000
 
@@ -35,6 +37,8 @@ struct tick {
     struct policy_gen *gen;
     json_t *bars, *features, *prev_features, *decision, *risk, *market;
     char provider[64];
+    struct bar_share *share; /* the bars of this tick (shared with the other bots of its second, or private) */
+    int share_bars;          /* scheduled ticks share market data; manual ticks fetch fresh */
     double started_ms;
     runner_done_cb cb;
     void *arg;
@@ -118,6 +122,8 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
     json_t *meta = json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
                              "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null()));
     /* the variables the strategy decided on: the variable catalog's last_seen_at / used_by_bot_ids come from here */
+    if (json_object_get(t->summary, "bars_source_trace_id"))
+        json_object_set(meta, "bars_source_trace_id", json_object_get(t->summary, "bars_source_trace_id"));
     if (json_is_array(json_object_get(t->summary, "feature_keys_used")))
         json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
     usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
@@ -139,6 +145,7 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
     json_decref(t->decision);
     json_decref(t->risk);
     json_decref(t->market);
+    bar_share_release(t->share);
     policy_release(t->gen);
     free(t);
 }
@@ -416,15 +423,12 @@ static void on_llm(const struct llm_result *r, void *arg)
 
 static void decide_and_act(struct tick *t)
 {
-    char module[160];
+    char module[160], err[1024];
     const json_t *params = json_object_get(t->bot, "params");
-    size_t n = json_array_size(t->bars);
-    json_t *prev_bars = json_array();
-    for (size_t i = 0; i + 1 < n; i++) json_array_append(prev_bars, json_array_get(t->bars, i));
-    t->features = call1(t, "scripts/features.lua", "compute", t->bars, params);
-    t->prev_features = call1(t, "scripts/features.lua", "compute", prev_bars, params);
-    json_decref(prev_bars);
-    if (!json_is_object(t->features)) {
+    /* features over the tick's bars (and without the newest bar), computed once per share and params */
+    if (bar_share_features(t->share, BARS_FOR_FEATURES, t->gen, params, &t->features, &t->prev_features, err,
+                           sizeof err) < 0) {
+        LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/features.lua fn=compute error=\"%s\"", err);
         no_trade(t, "POLICY", "POLICY_ERROR", "scripts/features.lua failed; the tick fails closed.",
                  json_pack("[s]", "POLICY_ERROR"), "ERROR");
         return;
@@ -528,10 +532,13 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
 
 /* ---- bars ---- */
 
-static void on_bars(const struct marketdata_result *r, void *arg)
+static void on_bars(struct bar_share *share, const struct marketdata_result *r, int shared, void *arg)
 {
     struct tick *t = arg;
+    t->share = share;
     json_object_set(t->summary, "data_attempts", (json_t *)r->attempts);
+    /* served by the fetch of another bot's tick in this second: which one, for the trail */
+    if (shared) json_object_set_new(t->summary, "bars_source_trace_id", json_string(bar_share_source_trace(share)));
     if (r->provider_id) snprintf(t->provider, sizeof t->provider, "%s", r->provider_id);
     if (!r->ok) {
         json_object_set_new(t->summary, "provider", json_null());
@@ -540,7 +547,7 @@ static void on_bars(const struct marketdata_result *r, void *arg)
                  json_pack("[s]", "DATA_UNAVAILABLE"), "SUPPRESSED");
         return;
     }
-    t->bars = bars_to_json(r->bars, 300);
+    t->bars = json_incref(bar_share_bars_json(share, BARS_FOR_FEATURES));
     json_object_set_new(t->summary, "provider", json_string(r->provider_id));
     json_object_set_new(t->summary, "bars", json_integer((json_int_t)json_array_size(t->bars)));
     if (json_array_size(t->bars) == 0) {
@@ -608,16 +615,17 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     if (gate(t) < 0) return;
     struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), LOOKBACK_MINUTES, 0, t->bot_id,
                                     t->run_id, NULL, t->trace_id};
-    if (marketdata_fetch(&mr, on_bars, t) < 0)
+    if (bar_share_fetch(&mr, t->share_bars, on_bars, t) < 0)
         no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
 }
 
-int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
+static int start_tick(const char *bot_id, const char *trace_id, int share_bars, runner_done_cb cb, void *arg)
 {
     struct tick *t;
     if (!bot_id || !http_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
     t = calloc(1, sizeof *t);
+    t->share_bars = share_bars;
     snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
     http_new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
@@ -644,4 +652,14 @@ int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, voi
         return -1;
     }
     return 0;
+}
+
+int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
+{
+    return start_tick(bot_id, trace_id, 0, cb, arg);
+}
+
+int runner_tick_scheduled(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
+{
+    return start_tick(bot_id, trace_id, 1, cb, arg);
 }

@@ -2,7 +2,8 @@
  *
  * 1 gate check for the bot's stage (data gates; LIVE gates again at execution) — fail closed with a
  *   no-trade trace and a BLOCKED runner.tick event;
- * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call;
+ * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call —
+ *   scheduled ticks share one fetch per symbol/timeframe and second (bar_share.c);
  *   pending PAPER orders fill at the open of the first newer bar plus slippage ticks;
  * 3 features (scripts/features.lua) and the strategy's decision (scripts/strategies/<name>.lua);
  * 4 market hours (scripts/market_hours.lua) and the risk check (scripts/risk.lua) → risk.check event;
@@ -23,6 +24,11 @@ typedef void (*runner_done_cb)(const json_t *summary, const char *err_code, cons
 /* Runs one tick of bot_id (a UUID). Returns 0, or -1 if a tick of this bot is already running (ticks of one
  * bot never overlap). */
 int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg);
+
+/* The scheduler's tick: as runner_tick, but the bars come from the fetch shared by every bot of the same
+ * symbol/timeframe that ticks in this second (bar_share.h); the summary then names the fetch's tick in
+ * bars_source_trace_id. */
+int runner_tick_scheduled(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg);
 
 /* Ticks running now. */
 int runner_active(void);

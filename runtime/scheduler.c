@@ -23,16 +23,17 @@
 #define LEASE_S 7 /* renewed every 2 s: a dead leader is replaced within 9 s */
 
 #define MAX_BOTS 4096
+#define DISPATCH_MS 10 /* granularity of the staggered bot ticks */
 
 struct due_bot {
     char id[37];
     int interval_s;
-    time_t last_tick_at;
+    double next_due_ms; /* clock_now_ms() at which its next tick starts */
 };
 
 static struct {
-    struct event *tick;
-    struct due_bot bots[MAX_BOTS];
+    struct event *tick, *dispatch;
+    struct due_bot bots[MAX_BOTS], fresh[MAX_BOTS];
     int n_bots, list_pending, ticks_started;
     double expected_ms;
     time_t last_tick_at;
@@ -82,38 +83,74 @@ static int interval_for(const char *timeframe, const char *param)
     return 60;
 }
 
+/* A bot's fixed offset within its interval (at most 1 s), from its id: the fleet's ticks spread evenly over
+ * each second instead of all starting at once, and a bot keeps its slot across list refreshes and leaders. */
+static double phase_ms(const char *id, int interval_s)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    unsigned span = interval_s * 1000 < 1000 ? (unsigned)interval_s * 1000 : 1000;
+    return (double)(h % span);
+}
+
+/* The first slot of a bot new to the list: its phase, and not before its interval since the last tick the
+ * heartbeat recorded (a new leader does not tick a bot again early). */
+static double first_due_ms(const char *id, int interval_s, const char *last_tick_epoch, double now_ms)
+{
+    double due = now_ms + phase_ms(id, interval_s);
+    if (last_tick_epoch) {
+        double wait_ms = ((double)atoll(last_tick_epoch) + interval_s - (double)time(NULL)) * 1000.0;
+        if (now_ms + wait_ms > due) due = now_ms + wait_ms;
+    }
+    return due;
+}
+
+/* Rows come ordered by id, as the current list is: bots already known keep their next slot (a merge). */
 static void on_bot_list(struct pg_result *res, const char *err, void *arg)
 {
+    double now_ms = clock_now_ms();
+    int n = 0, old = 0;
     S.list_pending = 0;
     if (!res) return; /* keep the last list: a DB outage blocks ticks through the gates anyway */
-    S.n_bots = 0;
-    for (int i = 0; i < PQntuples(res) && S.n_bots < MAX_BOTS; i++) {
-        struct due_bot *b = &S.bots[S.n_bots++];
+    for (int i = 0; i < PQntuples(res) && n < MAX_BOTS; i++) {
+        struct due_bot *b = &S.fresh[n++];
         snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
         b->interval_s = interval_for(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
-        b->last_tick_at = PQgetisnull(res, i, 3) ? 0 : (time_t)atoll(PQgetvalue(res, i, 3));
+        while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0) old++;
+        if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s)
+            b->next_due_ms = S.bots[old].next_due_ms;
+        else
+            b->next_due_ms = first_due_ms(b->id, b->interval_s, PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3), now_ms);
     }
+    memcpy(S.bots, S.fresh, (size_t)n * sizeof *S.bots);
+    S.n_bots = n;
 }
 
 static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg) {}
 
-static void tick_due_bots(void)
+static void refresh_bot_list(void)
 {
-    time_t now = time(NULL);
-    char trace[33];
     if (!S.list_pending && db_query("SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', "
                                     "extract(epoch FROM i.last_tick_at)::bigint FROM bots b JOIN bot_instances i "
-                                    "ON i.bot_id = b.id AND i.state = 'RUNNING'",
+                                    "ON i.bot_id = b.id AND i.state = 'RUNNING' ORDER BY b.id::text COLLATE \"C\"",
                                     0, NULL, 1500, on_bot_list, NULL) == 0)
         S.list_pending = 1;
+}
+
+/* Starts the ticks whose slot has come. A tick still running (or not startable) skips its slot: ticks of
+ * one bot never overlap, and a late fleet keeps its cadence instead of bunching up. */
+static void on_dispatch(evutil_socket_t fd, short what, void *arg)
+{
+    double now = clock_now_ms();
+    char trace[33];
+    if (!S.leader) return;
     for (int i = 0; i < S.n_bots; i++) {
         struct due_bot *b = &S.bots[i];
-        if (now - b->last_tick_at < b->interval_s) continue;
+        if (b->next_due_ms > now) continue;
         http_new_trace_id(trace);
-        if (runner_tick(b->id, trace, on_scheduled_tick, NULL) == 0) {
-            b->last_tick_at = now; /* the list refresh brings the heartbeat's value back */
-            S.ticks_started++;
-        }
+        if (runner_tick_scheduled(b->id, trace, on_scheduled_tick, NULL) == 0) S.ticks_started++;
+        b->next_due_ms += b->interval_s * 1000.0;
+        if (b->next_due_ms <= now) b->next_due_ms = now + b->interval_s * 1000.0;
     }
 }
 
@@ -125,7 +162,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.last_tick_at = time(NULL);
     if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
     if (S.leader) {
-        tick_due_bots(); /* exactly one instance ticks bots */
+        refresh_bot_list(); /* exactly one instance ticks bots (on_dispatch) */
         supervisor_leader_tick();
         autonomy_leader_tick(); /* the periodic autonomy round of every bot */
     }
@@ -136,8 +173,11 @@ int scheduler_start(struct event_base *base)
     struct timeval every = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
     memset(&S, 0, sizeof S);
     http_new_uuid(S.instance);
+    struct timeval dispatch_every = {0, DISPATCH_MS * 1000};
     S.tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     if (!S.tick || event_add(S.tick, &every) < 0) return -1;
+    S.dispatch = event_new(base, -1, EV_PERSIST, on_dispatch, NULL);
+    if (!S.dispatch || event_add(S.dispatch, &dispatch_every) < 0) return -1;
     on_tick(-1, 0, NULL);
     return 0;
 }
@@ -152,7 +192,8 @@ void scheduler_stop(void)
                  500, on_release, NULL);
     }
     if (S.tick) event_free(S.tick);
-    S.tick = NULL;
+    if (S.dispatch) event_free(S.dispatch);
+    S.tick = S.dispatch = NULL;
     S.leader = 0;
 }
 

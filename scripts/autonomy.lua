@@ -11,8 +11,9 @@ INPUT
                execution_primary   = nil | { providerId, connected },
                leader_alive = bool }                                   -- a scheduler lease is held
     bot = { bot_id, name, stage, desired_state,
-            bars   = { ok, err, last_ok_at, last_err_at, last_error_code },   -- its last marketdata.bars calls
-            proof_24h = n,                   -- its OK provider calls (not runner/risk_engine) in the window
+            bars   = { ok, err, last_ok_at, last_err_at, last_error_code },   -- its last marketdata.bars calls,
+                                                         -- or bars served to it by another bot's fetch of the same second
+            proof_24h = n,                   -- its OK provider calls (not runner/risk_engine) and shared bars in the window
             traces = { decisions, no_trades, policy_errors, last_decision_at, last_no_trade_at,
                        avg_confidence, confidence_n },                        -- its latest traces
             risk   = { ok, blocked, error, by_code = { CODE = n },      -- its last risk.check events
