@@ -11,7 +11,7 @@
 #   make soak   200 connections for 60 s mixing status reads, verifies and ticks (bench/soak.sh)
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
-PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson
+PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson zlib
 
 CC      ?= cc
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -D_GNU_SOURCE

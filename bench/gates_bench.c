@@ -11,13 +11,16 @@
  *   per_bot    gates.lua safe_start(req, snapshot) once per bot (one policy call each);
  *   runtime    status_safe_start(req) for every bot — the runtime's own entry point, which builds the
  *              snapshot on each call (what a tick pays);
- * (The autonomy policy, scripts/autonomy.lua score_all(), needs the evidence autonomy.c gathers in SQL: the
- * bench measures it in the running server instead, bench/bench.pl step 5b.)
+ *   autonomy   scripts/autonomy.lua score_all({system, bots}) for BOTS bots, called as autonomy.c calls it, on
+ *              synthetic evidence of the shape autonomy.c's SQL returns (running PAPER bots with bars,
+ *              traces, risk checks, orders, a heartbeat; every 7th with errors, every 11th stopped);
+ *              bench/bench.pl also reads the same figure from the running server's rounds over real rows.
  * Prints one JSON line with the median over ROUNDS of each, in milliseconds. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "config.h"
@@ -35,6 +38,49 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp);
     return v[n / 2];
+}
+
+/* The evidence of bot i, as autonomy.c's EVIDENCE_SQL builds it (plus heartbeat_timeout_s). */
+static json_t *synthetic_evidence(int i, const char *id, json_int_t now)
+{
+    int errs = i % 7 == 0 ? 3 : 0, stopped = i % 11 == 0;
+    json_t *by_code = json_object();
+    if (i % 5 == 0) json_object_set_new(by_code, "MARKET_CLOSED", json_integer(4));
+    return json_pack("{s:s, s:s, s:s, s:s, "
+                     "s:{s:i, s:i, s:I, s:o, s:o}, s:i, "
+                     "s:{s:i, s:i, s:i, s:I, s:I, s:f, s:i}, "
+                     "s:{s:i, s:i, s:i, s:o, s:{s:f, s:f, s:f, s:f}}, "
+                     "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:n, s:f, s:f}, "
+                     "s:{s:s, s:s, s:i, s:f, s:i}, s:i, s:i}",
+                     "bot_id", id, "name", "bench", "stage", "PAPER", "desired_state", stopped ? "STOPPED" : "RUNNING",
+                     "bars", "ok", 50 - errs, "err", errs, "last_ok_at", now - 1,
+                     "last_err_at", errs ? json_integer(now - 30) : json_null(),
+                     "last_error_code", errs ? json_string("TIMEOUT") : json_null(), "proof_24h", 1000,
+                     "traces", "decisions", 12, "no_trades", 38, "policy_errors", 0, "last_decision_at", now - 20,
+                     "last_no_trade_at", now - 1, "avg_confidence", 0.62, "confidence_n", 12,
+                     "risk", "ok", 45, "blocked", i % 5 == 0 ? 4 : 0, "error", 0, "by_code", by_code, "usage",
+                     "contracts", 0.2, "daily_loss", 0.1, "drawdown", 0.05, "order_rate", 0.1,
+                     "orders", "total", 12, "filled", 10, "submitted", 2, "intents", 0, "blocked", 0, "rejected", 0,
+                     "cancelled", 0, "live", 0, "simulated_fills", 10, "real_fills", 0, "avg_real_fill_latency_ms",
+                     "avg_sim_fill_latency_ms", 950.0, "avg_slippage_ticks", 1.0,
+                     "instance", "state", stopped ? "STOPPED" : "RUNNING", "breaker_state", "CLOSED", "restart_count", 0,
+                     "heartbeat_age_s", 0.8, "heartbeat_timeout_s", 30, "deaths", 0, "kills", 0);
+}
+
+/* score_all's input for bots bots: the system facts autonomy.c passes, and the evidence. */
+static json_t *autonomy_input(int bots)
+{
+    json_int_t now = (json_int_t)time(NULL);
+    json_t *list = json_array();
+    for (int i = 0; i < bots; i++) {
+        char id[37];
+        snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", i);
+        json_array_append_new(list, synthetic_evidence(i, id, now));
+    }
+    return json_pack("{s:{s:I, s:s, s:[], s:{s:s, s:b, s:i, s:I}, s:{s:s, s:b}, s:b}, s:o}", "system", "now", now,
+                     "system_status", "OK", "blockers", "market_data_primary", "providerId", "databento", "connected", 1,
+                     "proof_24h", 30000, "last_used_at", now - 1, "execution_primary", "providerId", "ironbeam",
+                     "connected", 1, "leader_alive", 1, "bots", list);
 }
 
 int main(int argc, char **argv)
@@ -61,7 +107,9 @@ int main(int argc, char **argv)
 
     double *t_eval = calloc((size_t)rounds, sizeof(double)), *t_gates = calloc((size_t)rounds, sizeof(double));
     double *t_rt = calloc((size_t)rounds, sizeof(double));
-    double *t_many = calloc((size_t)rounds, sizeof(double));
+    double *t_many = calloc((size_t)rounds, sizeof(double)), *t_auto = calloc((size_t)rounds, sizeof(double));
+    json_t *auto_in = autonomy_input(bots);
+    long scored = 0;
     long allowed_many = 0;
     long allowed = 0, failures = 0;
     for (int r = 0; r < rounds; r++) {
@@ -101,12 +149,23 @@ int main(int argc, char **argv)
         t0 = clock_now_ms();
         for (int i = 0; i < bots; i++) json_decref(status_safe_start(reqs[i], "00000000000000000000000000000001"));
         t_rt[r] = clock_now_ms() - t0;
+
+        t0 = clock_now_ms();
+        json_t *scores = policy_call(g, "scripts/autonomy.lua", "score_all", auto_in, err, sizeof err);
+        t_auto[r] = clock_now_ms() - t0;
+        if (json_array_size(json_array_get(scores, 0)) != (size_t)bots) {
+            fprintf(stderr, "gates_bench: score_all: %s\n", scores ? "wrong number of results" : err);
+            failures++;
+        }
+        scored = (long)json_array_size(json_array_get(scores, 0));
+        json_decref(scores);
     }
     printf("{\"bots\": %d, \"rounds\": %d, \"evaluate_ms\": %.3f, \"gates_ms\": %.3f, \"per_bot_ms\": %.3f, "
-           "\"runtime_safe_start_ms\": %.3f, \"allowed\": %ld, "
+           "\"runtime_safe_start_ms\": %.3f, \"autonomy_ms\": %.3f, \"scored\": %ld, \"allowed\": %ld, "
            "\"allowed_many\": %ld, \"failures\": %ld}\n",
            bots, rounds, median(t_eval, rounds), median(t_many, rounds), median(t_gates, rounds), median(t_rt, rounds),
-           allowed / rounds, allowed_many / rounds, failures);
+           median(t_auto, rounds), scored, allowed / rounds, allowed_many / rounds, failures);
+    json_decref(auto_in);
     for (int i = 0; i < bots; i++) json_decref(reqs[i]);
     json_decref(all_reqs);
     policy_shutdown();

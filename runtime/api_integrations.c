@@ -159,7 +159,7 @@ void api_integrations_status(struct http_ctx *ctx)
     uint64_t key = api_integrations_state_key();
     json_t *list;
     if (reg && body_cache_fresh(&status_cache, key, 0)) {
-        http_reply_members(ctx, 200, status_cache.members, status_cache.len);
+        http_reply_cached(ctx, 200, &status_cache);
         return;
     }
     list = json_array();
@@ -181,7 +181,7 @@ void api_integrations_status(struct http_ctx *ctx)
                              "infrastructure", infra, "no_longer_needed", not_needed);
     if (body_cache_store(&status_cache, key, json_incref(body)) == 0) {
         json_decref(body);
-        http_reply_members(ctx, 200, status_cache.members, status_cache.len);
+        http_reply_cached(ctx, 200, &status_cache);
     } else {
         http_reply_json(ctx, 200, body);
     }

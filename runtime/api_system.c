@@ -137,7 +137,7 @@ void api_system_status(struct http_ctx *ctx)
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.active), (uint64_t)sch.leader);
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
     if (body_cache_fresh(&system_cache, key, SYSTEM_STATUS_MAX_AGE_MS)) {
-        http_reply_members(ctx, 200, system_cache.members, system_cache.len);
+        http_reply_cached(ctx, 200, &system_cache);
         return;
     }
     json_t *integrations = json_array(), *blockers = json_deep_copy(json_object_get(d, "blockers"));
@@ -169,7 +169,7 @@ void api_system_status(struct http_ctx *ctx)
     json_decref(blockers);
     if (body_cache_store(&system_cache, key, json_incref(body)) == 0) {
         json_decref(body);
-        http_reply_members(ctx, 200, system_cache.members, system_cache.len);
+        http_reply_cached(ctx, 200, &system_cache);
     } else {
         http_reply_json(ctx, 200, body);
     }

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "clock.h"
 #include "secret.h"
@@ -47,9 +48,35 @@ int body_cache_store(struct body_cache *c, uint64_t key, json_t *body)
     return 0;
 }
 
+int body_cache_deflate(struct body_cache *c)
+{
+    z_stream z = {0};
+    if (c->deflated) return 0;
+    if (!c->members || deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+    size_t cap = deflateBound(&z, c->len) + 16;
+    unsigned char *out = malloc(cap);
+    z.next_in = (unsigned char *)c->members;
+    z.avail_in = (uInt)c->len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = out ? deflate(&z, Z_SYNC_FLUSH) : Z_MEM_ERROR; /* ends byte-aligned, without a final block */
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    if (rc != Z_OK || z.avail_in != 0) {
+        free(out);
+        return -1;
+    }
+    c->deflated = out;
+    c->deflated_len = n;
+    c->crc = (uint32_t)crc32(0L, (const unsigned char *)c->members, (uInt)c->len);
+    return 0;
+}
+
 void body_cache_clear(struct body_cache *c)
 {
     free(c->members);
+    free(c->deflated);
     c->members = NULL;
-    c->len = 0;
+    c->deflated = NULL;
+    c->len = c->deflated_len = 0;
 }

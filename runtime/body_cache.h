@@ -18,6 +18,11 @@ struct body_cache {
     size_t len;
     uint64_t key;    /* fingerprint of the state it was built from */
     double built_ms; /* clock_now_ms() when built */
+    /* members as raw deflate data ending in a sync flush (byte-aligned, no final block), built on the first
+     * request that accepts gzip: http_reply_cached() frames it between the per-request envelope and "}" */
+    unsigned char *deflated;
+    size_t deflated_len;
+    uint32_t crc;    /* CRC-32 of members */
 };
 
 /* Mixes v into the fingerprint h (start with h = 0). */
@@ -32,6 +37,9 @@ int body_cache_fresh(const struct body_cache *c, uint64_t key, double max_age_ms
 /* Serialises body (stolen; a JSON object) compactly, redacts it and keeps it as c's members for key.
  * Returns 0, or -1 (out of memory; c is then empty). */
 int body_cache_store(struct body_cache *c, uint64_t key, json_t *body);
+
+/* Builds c->deflated from c->members unless it is there. Returns 0, or -1 (no body, or zlib failed). */
+int body_cache_deflate(struct body_cache *c);
 
 /* Frees the stored body. */
 void body_cache_clear(struct body_cache *c);

@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include <zlib.h>
+#include "body_cache.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -237,6 +240,89 @@ void http_reply_members(struct http_ctx *ctx, int status, const char *members, s
     evhttp_send_reply(ctx->req, status, NULL, out);
     LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
              log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, (size_t)n + len + 1);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
+    evbuffer_free(out);
+    free_ctx(ctx);
+}
+
+int http_accepts_gzip(const char *v)
+{
+    while (v && *v) {
+        while (*v == ' ' || *v == '\t' || *v == ',') v++;
+        const char *tok = v;
+        while (*v && *v != ',' && *v != ';' && *v != ' ' && *v != '\t') v++;
+        size_t n = (size_t)(v - tok);
+        double q = 1;
+        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ';') { /* parameters: only q matters */
+            v++;
+            while (*v == ' ' || *v == '\t') v++;
+            if ((v[0] == 'q' || v[0] == 'Q') && v[1] == '=') q = strtod(v + 2, NULL);
+            while (*v && *v != ',' && *v != ';') v++;
+        }
+        if (((n == 4 && strncasecmp(tok, "gzip", 4) == 0) || (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0)) && q > 0)
+            return 1;
+        while (*v && *v != ',') v++;
+    }
+    return 0;
+}
+
+/* A stored (uncompressed) deflate block of len <= 65535 bytes; final marks the last block of the stream. */
+static void add_stored_block(struct evbuffer *out, const char *data, size_t len, int final)
+{
+    unsigned char h[5] = {final ? 1 : 0, (unsigned char)(len & 0xff), (unsigned char)(len >> 8),
+                          (unsigned char)(~len & 0xff), (unsigned char)((~len >> 8) & 0xff)};
+    evbuffer_add(out, h, sizeof h);
+    evbuffer_add(out, data, len);
+}
+
+/* gzip member: header, the envelope head as a stored block, the cached deflate data, "}" as the final stored
+ * block, then CRC-32 and length of the whole text (the members' CRC combined, not recomputed). */
+static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_len, const struct body_cache *c)
+{
+    static const unsigned char gz_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    uLong crc = crc32(0L, (const unsigned char *)head, (uInt)head_len);
+    crc = crc32_combine(crc, c->crc, (z_off_t)c->len);
+    crc = crc32_combine(crc, crc32(0L, (const unsigned char *)"}", 1), 1);
+    size_t total = head_len + c->len + 1;
+    unsigned char trailer[8];
+    for (int i = 0; i < 4; i++) {
+        trailer[i] = (unsigned char)(crc >> (8 * i));
+        trailer[4 + i] = (unsigned char)(total >> (8 * i));
+    }
+    evbuffer_add(out, gz_header, sizeof gz_header);
+    add_stored_block(out, head, head_len, 0);
+    evbuffer_add(out, c->deflated, c->deflated_len);
+    add_stored_block(out, "}", 1, 1);
+    evbuffer_add(out, trailer, sizeof trailer);
+    return sizeof gz_header + 5 + head_len + c->deflated_len + 6 + sizeof trailer;
+}
+
+void http_reply_cached(struct http_ctx *ctx, int status, struct body_cache *c)
+{
+    const char *ae = evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "Accept-Encoding");
+    if (!http_accepts_gzip(ae) || body_cache_deflate(c) < 0) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
+        evhttp_add_header(h, "Vary", "Accept-Encoding");
+        http_reply_members(ctx, status, c->members, c->len);
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
+    char head[80], esc[512];
+    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    evhttp_add_header(h, "Content-Encoding", "gzip");
+    evhttp_add_header(h, "Vary", "Accept-Encoding");
+    evhttp_add_header(h, "X-Trace-Id", ctx->trace_id);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    int n = snprintf(head, sizeof head, "{\"success\":%s,\"trace_id\":\"%s\"%s", status < 400 ? "true" : "false",
+                     ctx->trace_id, c->len ? "," : "");
+    evbuffer_expand(out, (size_t)n + c->deflated_len + 64);
+    size_t sent = add_gzip_body(out, head, (size_t)n, c);
+    evhttp_send_reply(ctx->req, status, NULL, out);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu encoding=gzip", ctx->method,
+             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, sent);
     metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
     evbuffer_free(out);
     free_ctx(ctx);

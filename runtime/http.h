@@ -119,6 +119,16 @@ void http_reply_json(struct http_ctx *ctx, int status, json_t *body);
  * redacted (see body_cache.h); it is copied. */
 void http_reply_members(struct http_ctx *ctx, int status, const char *members, size_t len);
 
+struct body_cache;
+
+/* http_reply_members for a cached body, gzip-encoded (Content-Encoding: gzip, Vary: Accept-Encoding) when
+ * the request accepts gzip: the cached members are deflated once per body (body_cache_deflate), each
+ * request only frames its own envelope around them. Identity otherwise, or when deflating fails. */
+void http_reply_cached(struct http_ctx *ctx, int status, struct body_cache *c);
+
+/* 1 when the Accept-Encoding value names gzip (or x-gzip) with a q-value above 0. NULL is 0. */
+int http_accepts_gzip(const char *accept_encoding);
+
 /* Sends a non-JSON body (e.g. Prometheus text) with content_type; still redacted, still X-Trace-Id. */
 void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len);
 

@@ -14,7 +14,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config
   liblua5.4-dev lua-cjson-dev
-  libevent-dev libcurl4-openssl-dev libpq-dev libsodium-dev libssl-dev libjansson-dev
+  libevent-dev libcurl4-openssl-dev libpq-dev libsodium-dev libssl-dev libjansson-dev zlib1g-dev
   postgresql postgresql-client
   perl
   oathtool

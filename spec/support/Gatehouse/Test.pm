@@ -909,6 +909,12 @@ sub request {
         content => $r->{content} // '',
         json    => undef,
     );
+    if ( ( $res{headers}{'content-encoding'} // '' ) eq 'gzip' ) {    # decoded as a browser does; raw bytes kept
+        require IO::Uncompress::Gunzip;
+        my ( $raw, $plain ) = ( $res{content} );
+        IO::Uncompress::Gunzip::gunzip( \$raw, \$plain, Strict => 1 ) or die "gzip body of $method $path does not decode: $IO::Uncompress::Gunzip::GunzipError\n";
+        @res{qw(raw_content content)} = ( $raw, $plain );
+    }
     if ( length $res{content} && ( ( $res{headers}{'content-type'} // '' ) =~ /json/i || $res{content} =~ /^\s*[\{\[]/ ) ) {
         $res{json} = eval { $JSON->decode( $res{content} ) };
     }
