@@ -449,6 +449,8 @@ if ( my $g = $res{gates} ) {
             $ok ? sprintf( '%.1f ms (%.1f + %.1f)', $g->{gates_ms} + $a->{policy_ms}, $g->{gates_ms}, $a->{policy_ms} ) : 'n/a',
             $ok ? ( $g->{gates_ms} + $a->{policy_ms} <= 20 ? 'PASS' : 'FAIL' ) : 'FAIL' );
     }
+    row( 'autonomy policy (score_all) for 1,000 bots, in process (synthetic evidence)', 'info', sprintf( '%.1f ms', $g->{autonomy_ms} ), 'info' )
+        if defined $g->{autonomy_ms};
     row( 'gates.lua evaluate() (the system decision)', 'info', sprintf( '%.2f ms', $g->{evaluate_ms} ), 'info' );
     row( 'status_safe_start x 1,000 (runtime path, shared snapshot)', 'info', sprintf( '%.1f ms', $g->{runtime_safe_start_ms} ), 'info' );
 }
