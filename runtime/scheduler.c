@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,7 +139,7 @@ static void refresh_bot_list(void)
 }
 
 /* Starts the ticks whose slot has come. A tick still running (or not startable) skips its slot: ticks of
- * one bot never overlap, and a late fleet keeps its cadence instead of bunching up. */
+ * one bot never overlap, and a late fleet keeps its slots instead of bunching up. */
 static void on_dispatch(evutil_socket_t fd, short what, void *arg)
 {
     double now = clock_now_ms();
@@ -149,8 +150,9 @@ static void on_dispatch(evutil_socket_t fd, short what, void *arg)
         if (b->next_due_ms > now) continue;
         http_new_trace_id(trace);
         if (runner_tick_scheduled(b->id, trace, on_scheduled_tick, NULL) == 0) S.ticks_started++;
-        b->next_due_ms += b->interval_s * 1000.0;
-        if (b->next_due_ms <= now) b->next_due_ms = now + b->interval_s * 1000.0;
+        /* the next slot after now, in whole intervals: a late loop (or a regained lease) keeps each bot's slot */
+        double every = b->interval_s * 1000.0;
+        b->next_due_ms += every * (floor((now - b->next_due_ms) / every) + 1);
     }
 }
 

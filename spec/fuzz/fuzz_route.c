@@ -7,7 +7,8 @@
  * input's own pattern with http_match. Checked contract: a match substitutes back — putting the captured
  * params into the pattern's :name segments gives the decoded path again; params are non-empty and hold no '/';
  * at most HTTP_MAX_PARAMS; a miss with a non-empty Allow list means another method's route matched; the
- * traceparent parser yields 32 lower-case hex characters, never all zeros. */
+ * traceparent parser yields 32 lower-case hex characters, never all zeros. The same trailing header value also
+ * goes through http_accepts_gzip: it never reads past the string, and says yes only to a value naming gzip. */
 #include <event2/http.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,11 @@ static void fuzz_traceparent(const char *s)
     }
 }
 
+static void fuzz_accept_encoding(const char *s)
+{
+    if (http_accepts_gzip(s) && !strcasestr(s, "gzip")) abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *in = malloc(size + 1), *pattern = NULL, *raw = in, *tp;
@@ -75,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((tp = memchr(in, '\x01', size)) != NULL) {
         *tp++ = '\0';
         fuzz_traceparent(tp);
+        fuzz_accept_encoding(tp);
     }
     char *nl = strchr(in, '\n');
     if (nl) {

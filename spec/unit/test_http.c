@@ -104,6 +104,22 @@ static void test_parse_body(void)
     tap_ok(j == NULL, "body: ... and nothing is returned");
 }
 
+static void test_accepts_gzip(void)
+{
+    tap_ok(http_accepts_gzip("gzip"), "gzip");
+    tap_ok(http_accepts_gzip("gzip, deflate, br"), "gzip first in a browser's list");
+    tap_ok(http_accepts_gzip("br;q=1.0, gzip;q=0.8, *;q=0.1"), "gzip with a q-value");
+    tap_ok(http_accepts_gzip("deflate,GZIP"), "case-insensitive, no spaces");
+    tap_ok(http_accepts_gzip("x-gzip"), "x-gzip");
+    tap_ok(!http_accepts_gzip("gzip;q=0"), "q=0 refuses gzip");
+    tap_ok(!http_accepts_gzip("gzip ; q=0.0, identity"), "q=0.0 with spaces refuses gzip");
+    tap_ok(!http_accepts_gzip("identity"), "identity only");
+    tap_ok(!http_accepts_gzip("gzipped, xgzip"), "a token merely containing gzip is not gzip");
+    tap_ok(!http_accepts_gzip(""), "empty");
+    tap_ok(!http_accepts_gzip(NULL), "absent");
+    tap_ok(!http_accepts_gzip(";;;,,, q=1"), "junk");
+}
+
 int main(void)
 {
     secret_init();
@@ -112,6 +128,7 @@ int main(void)
     test_new_trace_id();
     test_route_find();
     test_parse_body();
+    test_accepts_gzip();
     secret_shutdown();
     return tap_done();
 }
