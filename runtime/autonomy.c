@@ -29,16 +29,20 @@ static const char *const SUBS[] = {"autonomy_score",        "data_reliability_sc
                                    NULL};
 
 struct round {
-    struct round *next_round; /* rounds scoring now (S.scoring) */
+    struct round *next_round; /* rounds being scored (S.scoring) */
     char trace_id[33];
     char *ids;       /* Postgres uuid[] literal, or NULL for every bot */
     int periodic;
     struct policy_gen *gen;
     autonomy_done_cb cb;
     void *arg;
-    /* scoring in slices, one per loop turn */
-    json_t *system, *bots, *results;
-    size_t next;
+    /* scored in slices of SLICE_BOTS, one per loop turn, each slice upserted on its own */
+    char **evidence;      /* each bot's evidence JSON text, parsed when its slice is scored */
+    int *hb_timeout_s;    /* each bot's heartbeat timeout (timeframe and tick interval rule) */
+    size_t n_bots, next;
+    json_t *system, *rows; /* rows: the stored rows, kept only for a caller (cb) */
+    int upserts_pending, scored, scored_bots;
+    char fail_code[32], fail_err[1024];
     double policy_ms;
     struct event *slice;
 };
@@ -64,6 +68,24 @@ static void unlink_scoring(struct round *r)
         }
 }
 
+static int by_bot_id(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "bot_id")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "bot_id")));
+}
+
+/* The caller's rows in bot id order (slices may be stored out of order). */
+static json_t *sorted_rows(const json_t *rows)
+{
+    size_t n = json_array_size(rows);
+    json_t **v = calloc(n ? n : 1, sizeof *v), *out = json_array();
+    for (size_t i = 0; i < n; i++) v[i] = json_array_get(rows, i);
+    qsort(v, n, sizeof *v, by_bot_id);
+    for (size_t i = 0; i < n; i++) json_array_append(out, v[i]);
+    free(v);
+    return out;
+}
+
 static void finish(struct round *r, const json_t *rows, const char *code, const char *err)
 {
     if (code) LOG_ERROR(r->trace_id, "autonomy scoring failed", "code=%s error=\"%s\"", code, err ? err : "");
@@ -71,12 +93,36 @@ static void finish(struct round *r, const json_t *rows, const char *code, const 
     if (r->periodic) S.periodic_running = 0;
     unlink_scoring(r);
     if (r->slice) event_free(r->slice);
+    for (size_t i = 0; i < r->n_bots; i++) free(r->evidence[i]);
+    free(r->evidence);
+    free(r->hb_timeout_s);
     json_decref(r->system);
-    json_decref(r->bots);
-    json_decref(r->results);
+    json_decref(r->rows);
     policy_release(r->gen);
     free(r->ids);
     free(r);
+}
+
+/* Records a failure; the round ends once no upsert of it is in flight any more. */
+static void fail(struct round *r, const char *code, const char *err)
+{
+    if (r->fail_code[0]) return;
+    snprintf(r->fail_code, sizeof r->fail_code, "%s", code);
+    snprintf(r->fail_err, sizeof r->fail_err, "%s", err ? err : "");
+}
+
+/* Ends the round when every slice is scored (or it failed) and every upsert answered. */
+static void maybe_finish(struct round *r)
+{
+    if (r->upserts_pending > 0 || (!r->scored && !r->fail_code[0])) return;
+    if (r->fail_code[0]) {
+        finish(r, NULL, r->fail_code, r->fail_err);
+        return;
+    }
+    LOG_INFO(r->trace_id, "autonomy scored", "bots=%d policy_ms=%.2f periodic=%d", r->scored_bots, r->policy_ms, r->periodic);
+    json_t *rows = r->cb ? sorted_rows(r->rows) : NULL;
+    finish(r, rows, NULL, NULL);
+    json_decref(rows);
 }
 
 /* ---- the evidence ---- */
@@ -161,7 +207,7 @@ static const char UPSERT_SQL[] =
     "  'supervisor_trust_score', up.supervisor_trust_score, 'autonomy_tier', up.autonomy_tier, "
     "  'blockers', coalesce(up.breakdown->'blockers', '[]'::jsonb), 'breakdown', up.breakdown, "
     "  'last_updated_at', to_char(up.last_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text, "
-    "  prev.autonomy_tier FROM up LEFT JOIN prev USING (bot_id) ORDER BY up.bot_id";
+    "  prev.autonomy_tier, up.autonomy_tier FROM up LEFT JOIN prev USING (bot_id) ORDER BY up.bot_id";
 
 /* A tier change is news: a system event with from, to, the score and the explaining blocker. */
 static void record_tier_change(const json_t *row, const char *from, const char *trace_id)
@@ -188,24 +234,28 @@ static void record_tier_change(const json_t *row, const char *from, const char *
     json_decref(meta);
 }
 
+/* One slice's rows: a tier change becomes a system event; the rows are parsed only for those and for a
+ * caller (a periodic round does not parse 1,000 breakdowns it does not need). */
 static void on_upserted(struct pg_result *res, const char *err, void *arg)
 {
     struct round *r = arg;
+    r->upserts_pending--;
     if (!res) {
-        finish(r, NULL, "DB_UNAVAILABLE", err);
+        fail(r, "DB_UNAVAILABLE", err);
+        maybe_finish(r);
         return;
     }
-    json_t *rows = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
+        const char *prev = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+        int changed = !prev || strcmp(prev, PQgetvalue(res, i, 2)) != 0;
+        if (!changed && !r->cb) continue;
         json_t *row = json_loads(PQgetvalue(res, i, 0), 0, NULL);
         if (!row) continue;
-        const char *prev = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
-        if (!prev || strcmp(prev, json_string_value(json_object_get(row, "autonomy_tier"))) != 0)
-            record_tier_change(row, prev, r->trace_id);
-        json_array_append_new(rows, row);
+        if (changed) record_tier_change(row, prev, r->trace_id);
+        if (r->cb) json_array_append(r->rows, row);
+        json_decref(row);
     }
-    finish(r, rows, NULL, NULL);
-    json_decref(rows);
+    maybe_finish(r);
 }
 
 /* ---- the policy call ---- */
@@ -257,37 +307,48 @@ static json_t *system_facts(const char *lease_alive)
                      json_is_object(ex) ? ex : json_null(), "leader_alive", lease_alive && strcmp(lease_alive, "t") == 0);
 }
 
-/* The upsert of every result, once the last slice is scored. */
-static void store_results(struct round *r)
+/* Stores one slice's results (its own upsert, in flight while the next slice is scored). */
+static void store_slice(struct round *r, const json_t *results)
 {
-    LOG_INFO(r->trace_id, "autonomy scored", "bots=%zu policy_ms=%.2f periodic=%d", json_array_size(r->results),
-             r->policy_ms, r->periodic);
-    char *text = json_dumps(r->results, JSON_COMPACT);
+    char *text = json_dumps(results, JSON_COMPACT);
     const char *p[1] = {text};
-    if (!text || db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0) {
-        free(text);
-        finish(r, NULL, "DB_UNAVAILABLE", "the upsert could not be queued");
-        return;
-    }
+    if (!text || db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0)
+        fail(r, "DB_UNAVAILABLE", "the upsert could not be queued");
+    else
+        r->upserts_pending++;
     free(text);
 }
 
-/* Scores the next SLICE_BOTS bots with one score_all() call. Returns 0, or -1 after finishing the round
- * with POLICY_ERROR. */
+/* The evidence of bots [from, to) as score_all() takes it. */
+static json_t *slice_bots(const struct round *r, size_t from, size_t to)
+{
+    json_t *bots = json_array();
+    for (size_t i = from; i < to; i++) {
+        json_t *bot = json_loads(r->evidence[i], 0, NULL);
+        if (!bot) continue;
+        json_t *inst = json_object_get(bot, "instance");
+        if (json_is_object(inst)) json_object_set_new(inst, "heartbeat_timeout_s", json_integer(r->hb_timeout_s[i]));
+        json_array_append_new(bots, bot);
+    }
+    return bots;
+}
+
+/* Scores and stores the next SLICE_BOTS bots with one score_all() call. Returns 0, or -1 on a policy failure
+ * (recorded with fail()). */
 static int score_slice(struct round *r)
 {
     char perr[1024], why[160];
-    size_t n = json_array_size(r->bots), end = r->next + SLICE_BOTS < n ? r->next + SLICE_BOTS : n;
-    json_t *slice = json_array();
-    for (size_t i = r->next; i < end; i++) json_array_append(slice, json_array_get(r->bots, i));
-    json_t *input = json_pack("{s:O, s:o}", "system", r->system, "bots", slice);
+    size_t end = r->next + SLICE_BOTS < r->n_bots ? r->next + SLICE_BOTS : r->n_bots;
+    json_t *bots = slice_bots(r, r->next, end);
+    size_t n = json_array_size(bots);
+    json_t *input = json_pack("{s:O, s:o}", "system", r->system, "bots", bots);
     double t0 = clock_now_ms();
     json_t *out = policy_call(r->gen, MODULE, "score_all", input, perr, sizeof perr);
     r->policy_ms += clock_now_ms() - t0;
     json_decref(input);
     json_t *results = json_array_get(out, 0), *v;
     size_t i;
-    int ok = json_is_array(results) && json_array_size(results) == end - r->next;
+    int ok = json_is_array(results) && json_array_size(results) == n;
     if (!ok)
         snprintf(perr, sizeof perr, "%s", !out ? perr : json_is_array(results) ? "scripts/autonomy.lua score_all() returned "
                                                  "another number of results than bots" : "scripts/autonomy.lua score_all() did not return a list");
@@ -295,20 +356,22 @@ static int score_slice(struct round *r)
         snprintf(perr, sizeof perr, "scripts/autonomy.lua score_all() result %zu: %s", r->next + i + 1, why);
         ok = 0;
     }
-    if (ok) json_array_extend(r->results, results);
+    if (ok && n) store_slice(r, results);
     json_decref(out);
     r->next = end;
-    if (!ok) finish(r, NULL, "POLICY_ERROR", perr);
+    r->scored_bots += ok ? (int)n : 0;
+    if (!ok) fail(r, "POLICY_ERROR", perr);
     return ok ? 0 : -1;
 }
 
-/* One slice per loop turn (a zero timeout lets the loop serve I/O in between), then the upsert. */
+/* One slice per loop turn (a zero timeout lets the loop serve I/O in between); the round ends when the last
+ * slice's upsert has answered. */
 static void on_slice(evutil_socket_t fd, short what, void *arg)
 {
     struct round *r = arg;
-    if (score_slice(r) < 0) return;
-    if (r->next >= json_array_size(r->bots)) {
-        store_results(r);
+    if (score_slice(r) < 0 || r->next >= r->n_bots) {
+        r->scored = r->next >= r->n_bots;
+        maybe_finish(r);
         return;
     }
     struct timeval now = {0, 0};
@@ -329,22 +392,19 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
         json_decref(none);
         return;
     }
-    r->bots = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *bot = json_loads(PQgetvalue(res, i, 4), 0, NULL);
-        if (!bot) continue;
-        json_t *inst = json_object_get(bot, "instance");
-        if (json_is_object(inst))
-            json_object_set_new(inst, "heartbeat_timeout_s",
-                                json_integer(supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 1),
-                                                                            PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2))));
-        json_array_append_new(r->bots, bot);
+    /* kept as text: each slice parses its own bots, so no loop turn parses all of them */
+    r->evidence = calloc((size_t)n, sizeof *r->evidence);
+    r->hb_timeout_s = calloc((size_t)n, sizeof *r->hb_timeout_s);
+    for (int i = 0; r->evidence && r->hb_timeout_s && i < n; i++) {
+        if (!(r->evidence[i] = strdup(PQgetvalue(res, i, 4)))) break;
+        r->hb_timeout_s[i] = supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        r->n_bots++;
     }
     r->system = system_facts(PQgetvalue(res, 0, 3));
-    r->results = json_array();
+    r->rows = json_array();
     r->slice = evtimer_new(S.base, on_slice, r);
-    if (!r->slice) {
-        finish(r, NULL, "POLICY_ERROR", "out of memory");
+    if (r->n_bots < (size_t)n || !r->slice) {
+        finish(r, NULL, "INTERNAL", "out of memory");
         return;
     }
     r->next_round = S.scoring;
@@ -482,7 +542,15 @@ int autonomy_init(struct event_base *base)
 
 void autonomy_stop(void)
 {
-    while (S.scoring) finish(S.scoring, NULL, "INTERNAL", "gatehouse stopped while scoring");
+    /* rounds with an upsert in flight end when the pool answers it (db_pool_stop fails what is queued) */
+    for (struct round *r = S.scoring, *next; r; r = next) {
+        next = r->next_round;
+        if (r->slice) event_free(r->slice);
+        r->slice = NULL;
+        fail(r, "INTERNAL", "gatehouse stopped while scoring");
+        r->scored = 1;
+        if (r->upserts_pending == 0) finish(r, NULL, r->fail_code, r->fail_err);
+    }
     if (S.debounce) event_free(S.debounce);
     S.debounce = NULL;
 }
