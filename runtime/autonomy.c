@@ -21,7 +21,7 @@
 #define DB_TIMEOUT_MS 10000
 #define MAX_PENDING 256
 #define DEBOUNCE_MS 250
-#define SLICE_BOTS 50 /* bots scored per event-loop turn: a 1,000-bot round never holds the loop for long */
+#define SLICE_BOTS 25 /* bots scored per event-loop turn (~2-3 ms): a 1,000-bot round never holds the loop for long */
 
 static const char *const TIERS[] = {"LOCKED", "SUPERVISED", "LIMITED_AUTONOMY", "FULL_AUTONOMY", NULL};
 static const char *const SUBS[] = {"autonomy_score",        "data_reliability_score", "decision_quality_score",

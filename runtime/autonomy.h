@@ -4,8 +4,11 @@
  * gathers it for the bots of the round (bars calls, proof of use, traces, risk checks, orders and fills,
  * the latest instance with its breaker and heartbeat, deaths and supervisor kills in the window); the gate
  * decision cached by status.c adds the system facts (market-data and broker primaries, risk engine, scheduler)
- * and the scheduler lease says whether a leader is alive; one score_all() call scores the whole batch; one
- * INSERT ... ON CONFLICT upserts autonomy_scores. A tier change writes a system event "autonomy.tier".
+ * and the scheduler lease says whether a leader is alive; then, in slices of 25 bots, one per event-loop turn
+ * (so a 1,000-bot round never holds the loop for more than a few ms), one score_all() call scores the slice and
+ * one INSERT ... ON CONFLICT upserts its rows into autonomy_scores. A tier change writes a system event
+ * "autonomy.tier". The round ends when the last slice's upsert has answered; a policy failure in a slice ends
+ * it with POLICY_ERROR (slices stored before it keep their rows).
  *
  * Rounds run on the scheduler leader every GATEHOUSE_AUTONOMY_INTERVAL_S (default 30) for every bot, and
  * soon after events that move the evidence (autonomy_request: breaker open/half-open/close, kill, start,

@@ -1,4 +1,4 @@
-# A periodic autonomy round over many bots is scored in slices of 50 (one score_all() call per event-loop
+# A periodic autonomy round over many bots is scored in slices of 25 (one score_all() call per event-loop
 # turn) and each slice is upserted on its own: every bot gets its row, each first tier is recorded once as
 # an autonomy.tier system event, the round logs one "autonomy scored" line for all bots, and status reads
 # keep being answered while it runs.
@@ -9,7 +9,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Gatehouse::Test;
 
-my $N = 130;    # three slices: 50 + 50 + 30
+my $N = 130;    # six slices: 5 x 25 + 5
 my $db = new_database();
 my $srv = start_server( db => $db, env => { GATEHOUSE_AUTONOMY_INTERVAL_S => 1, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 } );
 psql_rows( $db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) SELECT 'slice-' || g, 'sma_cross', 'ESZ6', '1m', 'PAPER' "
