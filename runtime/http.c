@@ -191,13 +191,44 @@ static void free_ctx(struct http_ctx *ctx)
     inflight--;
 }
 
+/* Sends out (freed here) with status, then the request log line, the metrics sample, and frees ctx. bytes is
+ * what the body holds; encoding is named in the log line when not NULL. */
+static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, size_t bytes, const char *encoding)
+{
+    char esc[512];
+    evhttp_send_reply(ctx->req, status, NULL, out);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu%s%s", ctx->method,
+             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, bytes,
+             encoding ? " encoding=" : "", encoding ? encoding : "");
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
+    evbuffer_free(out);
+    free_ctx(ctx);
+}
+
+/* The envelope's head for pre-serialised members: {"success":..,"trace_id":".."[,]. Returns its length. */
+static size_t envelope_head(const struct http_ctx *ctx, int status, int has_members, char head[80])
+{
+    return (size_t)snprintf(head, 80, "{\"success\":%s,\"trace_id\":\"%s\"%s", status < 400 ? "true" : "false",
+                            ctx->trace_id, has_members ? "," : "");
+}
+
+/* JSON response headers; the values are constants and a hex trace id (nothing for the redactor). */
+static void add_json_headers(struct http_ctx *ctx, const char *encoding)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
+    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    if (encoding) evhttp_add_header(h, "Content-Encoding", encoding);
+    evhttp_add_header(h, "X-Trace-Id", ctx->trace_id);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+}
+
 static void send_json(struct http_ctx *ctx, int status, json_t *envelope)
 {
     struct evbuffer *out = evbuffer_new();
     char *text = json_dumps(envelope, JSON_COMPACT);
     size_t len = 0;
     char *clean = text ? secret_redact(text, strlen(text), &len) : NULL;
-    char esc[512];
 
     if (!clean) { /* out of memory: still answer, without details */
         status = 500;
@@ -210,39 +241,23 @@ static void send_json(struct http_ctx *ctx, int status, json_t *envelope)
     set_header(ctx->req, "Cache-Control", "no-store");
     set_header(ctx->req, "X-Content-Type-Options", "nosniff");
     if (clean) evbuffer_add(out, clean, len);
-    evhttp_send_reply(ctx->req, status, NULL, out);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, len);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
-    evbuffer_free(out);
     free(clean);
     free(text);
     json_decref(envelope);
-    free_ctx(ctx);
+    send_logged(ctx, status, out, len, NULL);
 }
 
 void http_reply_members(struct http_ctx *ctx, int status, const char *members, size_t len)
 {
     struct evbuffer *out = evbuffer_new();
-    struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
-    char head[80], esc[512];
-    /* constant values and a hex trace id: nothing here for the redactor to find */
-    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-    evhttp_add_header(h, "X-Trace-Id", ctx->trace_id);
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    int n = snprintf(head, sizeof head, "{\"success\":%s,\"trace_id\":\"%s\"%s", status < 400 ? "true" : "false",
-                     ctx->trace_id, len ? "," : "");
-    evbuffer_expand(out, (size_t)n + len + 1);
-    evbuffer_add(out, head, (size_t)n);
+    char head[80];
+    add_json_headers(ctx, NULL);
+    size_t n = envelope_head(ctx, status, len > 0, head);
+    evbuffer_expand(out, n + len + 1);
+    evbuffer_add(out, head, n);
     evbuffer_add(out, members, len);
     evbuffer_add(out, "}", 1);
-    evhttp_send_reply(ctx->req, status, NULL, out);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, (size_t)n + len + 1);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
-    evbuffer_free(out);
-    free_ctx(ctx);
+    send_logged(ctx, status, out, n + len + 1, NULL);
 }
 
 int http_accepts_gzip(const char *v)
@@ -301,31 +316,18 @@ static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_
 void http_reply_cached(struct http_ctx *ctx, int status, struct body_cache *c)
 {
     const char *ae = evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "Accept-Encoding");
+    evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Vary", "Accept-Encoding");
     if (!http_accepts_gzip(ae) || body_cache_deflate(c) < 0) {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
-        evhttp_add_header(h, "Vary", "Accept-Encoding");
         http_reply_members(ctx, status, c->members, c->len);
         return;
     }
     struct evbuffer *out = evbuffer_new();
-    struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
-    char head[80], esc[512];
-    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-    evhttp_add_header(h, "Content-Encoding", "gzip");
-    evhttp_add_header(h, "Vary", "Accept-Encoding");
-    evhttp_add_header(h, "X-Trace-Id", ctx->trace_id);
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    int n = snprintf(head, sizeof head, "{\"success\":%s,\"trace_id\":\"%s\"%s", status < 400 ? "true" : "false",
-                     ctx->trace_id, c->len ? "," : "");
-    evbuffer_expand(out, (size_t)n + c->deflated_len + 64);
-    size_t sent = add_gzip_body(out, head, (size_t)n, c);
-    evhttp_send_reply(ctx->req, status, NULL, out);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu encoding=gzip", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, sent);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
-    evbuffer_free(out);
-    free_ctx(ctx);
+    char head[80];
+    add_json_headers(ctx, "gzip");
+    size_t n = envelope_head(ctx, status, c->len > 0, head);
+    evbuffer_expand(out, n + c->deflated_len + 64);
+    size_t sent = add_gzip_body(out, head, n, c);
+    send_logged(ctx, status, out, sent, "gzip");
 }
 
 void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len)
@@ -333,34 +335,23 @@ void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, 
     struct evbuffer *out = evbuffer_new();
     size_t clean_len = 0;
     char *clean = secret_redact(body ? body : "", body ? len : 0, &clean_len);
-    char esc[512];
     set_header(ctx->req, "Content-Type", content_type);
     set_header(ctx->req, "X-Trace-Id", ctx->trace_id);
     set_header(ctx->req, "Cache-Control", "no-store");
     if (clean) evbuffer_add(out, clean, clean_len);
-    evhttp_send_reply(ctx->req, status, NULL, out);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, clean_len);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
-    evbuffer_free(out);
     free(clean);
-    free_ctx(ctx);
+    send_logged(ctx, status, out, clean_len, NULL);
 }
+
 
 void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body, size_t len)
 {
     struct evbuffer *out = evbuffer_new();
-    char esc[512];
     for (const char *const *h = headers; h && h[0] && h[1]; h += 2)
         evhttp_add_header(evhttp_request_get_output_headers(ctx->req), h[0], h[1]);
     set_header(ctx->req, "X-Trace-Id", ctx->trace_id);
     if (body && len) evbuffer_add(out, body, len);
-    evhttp_send_reply(ctx->req, status, NULL, out);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, len);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
-    evbuffer_free(out);
-    free_ctx(ctx);
+    send_logged(ctx, status, out, len, NULL);
 }
 
 void http_set_fallback(http_handler handler)
