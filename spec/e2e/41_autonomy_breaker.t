@@ -64,6 +64,11 @@ my $id = rows("INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUE
 is( $srv->post("/api/bots/$id/tick")->{json}{tick}{outcome}, 'TRADED', 'tick 1 traded' );
 rows("UPDATE orders SET created_at = created_at - interval '3 minutes' WHERE bot_id = '$id'");
 is( $srv->post("/api/bots/$id/tick")->{json}{tick}{fills}, 1, 'tick 2 filled' );
+# usage events reach the table within a flush (~100 ms), not with the tick's answer: score once they are there
+ok( wait_for( sub { my $c = rows("SELECT count(*) FILTER (WHERE operation = 'marketdata.bars' AND status = 'OK'), "
+                                 . "count(*) FILTER (WHERE operation = 'risk.check') FROM integration_usage_events WHERE bot_id = '$id'")->[0];
+                    $c->[0] >= 2 && $c->[1] >= 2 }, 5, 'events' ),
+    "the two ticks' bars calls and risk checks are recorded" );
 my $before = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score};
 is( $before->{autonomy_tier}, 'LIMITED_AUTONOMY', 'the healthy bot is LIMITED_AUTONOMY' ) or diag explain $before->{blockers};
 ok( !( grep { $_->{code} eq 'CIRCUIT_OPEN' } @{ $before->{blockers} } ), 'no CIRCUIT_OPEN blocker yet' );
