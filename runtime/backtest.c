@@ -165,11 +165,7 @@ static json_t *call(struct bt *b, const char *module, const char *fn, const json
                     size_t errlen)
 {
     const json_t *args[2] = {a, c};
-    json_t *res = policy_call_n(b->gen, module, fn, args, c ? 2 : 1, err, errlen);
-    json_t *first = res ? json_incref(json_array_get(res, 0)) : NULL;
-    json_decref(res);
-    if (!first && res) snprintf(err, errlen, "%s %s returned nothing", module, fn);
-    return first;
+    return policy_call_first(b->gen, module, fn, args, c ? 2 : 1, err, errlen);
 }
 
 static json_t *result_json(struct bt *b)

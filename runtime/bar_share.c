@@ -242,10 +242,7 @@ json_t *bar_share_bars_json(struct bar_share *s, size_t last_n)
 static json_t *compute(struct policy_gen *gen, const json_t *bars, const json_t *params, char *err, size_t errlen)
 {
     const json_t *args[2] = {bars, params};
-    json_t *res = policy_call_n(gen, "scripts/features.lua", "compute", args, params ? 2 : 1, err, errlen);
-    json_t *first = res ? json_incref(json_array_get(res, 0)) : NULL;
-    json_decref(res);
-    return first;
+    return policy_call_first(gen, "scripts/features.lua", "compute", args, params ? 2 : 1, err, errlen);
 }
 
 static struct memo *memo_find(struct bar_share *s, const struct policy_gen *gen, const char *params_key)
@@ -306,11 +303,6 @@ int bar_share_features(struct bar_share *s, size_t last_n, struct policy_gen *ge
 const char *bar_share_source_trace(const struct bar_share *s)
 {
     return s ? s->source_trace : "";
-}
-
-int bar_share_cached(void)
-{
-    return n_cached;
 }
 
 void bar_share_clear(void)

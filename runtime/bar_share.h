@@ -48,9 +48,6 @@ const char *bar_share_source_trace(const struct bar_share *s);
 /* Drops one reference. NULL is allowed. */
 void bar_share_release(struct bar_share *s);
 
-/* Shares cached now (for tests and metrics). */
-int bar_share_cached(void);
-
 /* Drops every cached share (shutdown; pending fetches finish and free their own). */
 void bar_share_clear(void);
 

@@ -553,6 +553,16 @@ json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_p
     return results;
 }
 
+json_t *policy_call_first(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
+                          int nargs, char *err, size_t errlen)
+{
+    json_t *res = policy_call_n(g, module, fn_path, args, nargs, err, errlen);
+    json_t *first = res ? json_incref(json_array_get(res, 0)) : NULL;
+    if (res && !first) snprintf(err, errlen, "%s %s returned nothing", module, fn_path);
+    json_decref(res);
+    return first;
+}
+
 /* ---- watching: SIGHUP and file changes ---- */
 
 /* Fingerprint of the policy file set: names, sizes and modification times. */

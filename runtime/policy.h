@@ -83,6 +83,11 @@ json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_pat
 json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
                       int nargs, char *err, size_t errlen);
 
+/* policy_call_n's first result (a new reference), or NULL with err filled — also when the function returned
+ * nothing ("<module> <fn_path> returned nothing"). */
+json_t *policy_call_first(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
+                          int nargs, char *err, size_t errlen);
+
 /* `gatehouse spec FILE...`: runs Lua spec files in the sandbox and prints TAP. Returns the exit status. */
 int policy_run_specs(int argc, char **argv);
 

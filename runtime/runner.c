@@ -203,9 +203,7 @@ static json_t *call1(struct tick *t, const char *module, const char *fn, const j
 {
     char err[1024];
     const json_t *args[2] = {a, b};
-    json_t *res = policy_call_n(t->gen, module, fn, args, b ? 2 : 1, err, sizeof err);
-    json_t *first = res ? json_incref(json_array_get(res, 0)) : NULL;
-    json_decref(res);
+    json_t *first = policy_call_first(t->gen, module, fn, args, b ? 2 : 1, err, sizeof err);
     if (!first) LOG_ERROR(t->trace_id, "policy call failed", "module=%s fn=%s error=\"%s\"", module, fn, err);
     return first;
 }

@@ -149,16 +149,15 @@ static void attach_traces(json_t *blockers, json_t *known, json_t *next, const c
 
 json_t *status_evaluate_with(struct policy_gen *g, const char *trace_id, char *err, size_t errlen)
 {
-    json_t *snap = status_snapshot(g), *res, *d;
+    json_t *snap = status_snapshot(g), *d;
     char why[256];
     if (!g || !policy_has_function(g, "gates.lua", "evaluate")) {
         json_decref(snap);
         return fail_closed("gates.lua is not loaded or has no evaluate()", trace_id);
     }
-    res = policy_call(g, "gates.lua", "evaluate", snap, err, errlen);
+    const json_t *args[1] = {snap};
+    d = policy_call_first(g, "gates.lua", "evaluate", args, snap ? 1 : 0, err, errlen);
     json_decref(snap);
-    d = res ? json_incref(json_array_get(res, 0)) : NULL;
-    json_decref(res);
     if (!d || !valid_decision(d, why, sizeof why)) {
         json_t *fc = fail_closed(d ? why : err, trace_id);
         LOG_ERROR(trace_id, "gate policy failed", "error=\"%s\"", d ? why : err);
@@ -290,7 +289,7 @@ json_t *status_safe_start(const json_t *req, const char *trace_id)
 {
     struct policy_gen *g = policy_current();
     char err[1024];
-    json_t *snap, *res, *out;
+    json_t *snap, *out;
     if (!g || !policy_has_function(g, "gates.lua", "safe_start")) {
         json_t *fc = fail_closed("gates.lua is not loaded or has no safe_start()", trace_id);
         out = json_pack("{s:b, s:O}", "allowed", 0, "blockers", json_object_get(fc, "blockers"));
@@ -299,10 +298,8 @@ json_t *status_safe_start(const json_t *req, const char *trace_id)
     }
     snap = shared_snapshot(g);
     const json_t *args[2] = {req, snap};
-    res = policy_call_n(g, "gates.lua", "safe_start", args, 2, err, sizeof err);
+    out = policy_call_first(g, "gates.lua", "safe_start", args, 2, err, sizeof err);
     json_decref(snap);
-    out = res ? json_incref(json_array_get(res, 0)) : NULL;
-    json_decref(res);
     if (!json_is_object(out) || !json_is_boolean(json_object_get(out, "allowed")) ||
         !json_is_array(json_object_get(out, "blockers"))) {
         json_t *fc = fail_closed(out ? "gates.lua safe_start() returned a malformed answer" : err, trace_id);
