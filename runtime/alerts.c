@@ -191,7 +191,7 @@ static char *build_body(const char *kind, const char *severity, const char *titl
     sprintf(head, "[%s] %s", sev, t);
     if (!(c = clean_text(head, CONTENT_MAX, 0))) goto done;
     snprintf(footer, sizeof footer, "trace_id %s", trace_id);
-    clock_rfc3339(time(NULL), ts);
+    clock_rfc3339(clock_wall_s(), ts);
     root = json_pack("{s:s, s:[{s:s, s:s, s:i, s:{s:s}, s:s}], s:{s:[]}}", "content", c, "embeds", "title", t,
                      "description", d, "color", severity_color(severity), "footer", "text", footer,
                      "timestamp", ts, "allowed_mentions", "parse");

@@ -11,6 +11,7 @@
 
 #include "api_bots.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -82,7 +83,7 @@ static void check_totp(struct factor *f, const char *secret_bytea, int64_t last_
         factor_done(f, FACTOR_NO_KEY);
         return;
     }
-    enum totp_result r = totp_verify(key, (size_t)n, f->code, time(NULL), last_step, &f->step);
+    enum totp_result r = totp_verify(key, (size_t)n, f->code, clock_wall_s(), last_step, &f->step);
     sodium_memzero(key, sizeof key);
     if (r == TOTP_REPLAY) {
         api_auth_log(f->ctx, "totp", "deny", "replay", f->username);
@@ -99,7 +100,7 @@ static void check_totp(struct factor *f, const char *secret_bytea, int64_t last_
     snprintf(step, sizeof step, "%lld", (long long)f->step);
     const char *p[2] = {f->user_id, step};
     /* compare-and-set: a step is accepted once, even by two requests racing */
-    if (db_query("UPDATE users SET two_factor_last_step = $2::bigint, two_factor_last_verified_at = now()"
+    if (db_query("UPDATE users SET two_factor_last_step = $2::bigint, two_factor_last_verified_at = gh_now()"
                  " WHERE id = $1 AND coalesce(two_factor_last_step, -1) < $2::bigint RETURNING 1",
                  2, p, DB_TIMEOUT_MS, on_step_recorded, f) < 0)
         on_step_recorded(NULL, NULL, f);
@@ -142,7 +143,7 @@ static void backup_checked(void *arg)
     snprintf(idx, sizeof idx, "%d", f->match);
     const char *p[3] = {f->user_id, idx, f->hashes[f->match]};
     if (db_query("UPDATE users SET two_factor_backup_codes_hash = two_factor_backup_codes_hash - $2::int,"
-                 " two_factor_last_verified_at = now()"
+                 " two_factor_last_verified_at = gh_now()"
                  " WHERE id = $1 AND two_factor_backup_codes_hash ->> $2::int = $3"
                  " RETURNING jsonb_array_length(two_factor_backup_codes_hash)",
                  3, p, DB_TIMEOUT_MS, on_backup_removed, f) < 0)
@@ -383,11 +384,11 @@ static void codes_hashed(void *arg)
     const char *p[4] = {c->ctx->auth.user_id, text, c->confirm ? "t" : "f", hex};
     if (db_query("WITH u AS (UPDATE users SET two_factor_backup_codes_hash = $2::jsonb,"
                  "    two_factor_enabled = true,"
-                 "    two_factor_enrolled_at = CASE WHEN $3::boolean THEN now() ELSE two_factor_enrolled_at END,"
-                 "    two_factor_last_verified_at = now()"
+                 "    two_factor_enrolled_at = CASE WHEN $3::boolean THEN gh_now() ELSE two_factor_enrolled_at END,"
+                 "    two_factor_last_verified_at = gh_now()"
                  "  WHERE id = $1 AND two_factor_secret_encrypted IS NOT NULL AND two_factor_enabled <> $3::boolean"
                  "  RETURNING *),"
-                 " s AS (UPDATE sessions SET two_factor_verified_at = now()"
+                 " s AS (UPDATE sessions SET two_factor_verified_at = gh_now()"
                  "  WHERE id_hash = decode($4, 'hex') AND EXISTS (SELECT 1 FROM u))"
                  " SELECT " API_AUTH_USER_JSON " FROM u",
                  4, p, DB_TIMEOUT_MS, on_codes_stored, c) < 0)
@@ -461,7 +462,7 @@ static void on_step_up_factor(struct http_ctx *ctx, enum factor_outcome outcome,
     }
     sodium_bin2hex(hex, sizeof hex, ctx->auth.session_hash, 32);
     const char *p[1] = {hex};
-    if (db_query("UPDATE sessions SET two_factor_verified_at = now() WHERE id_hash = decode($1, 'hex')", 1, p,
+    if (db_query("UPDATE sessions SET two_factor_verified_at = gh_now() WHERE id_hash = decode($1, 'hex')", 1, p,
                  DB_TIMEOUT_MS, on_stepped_up, ctx) < 0)
         on_stepped_up(NULL, NULL, ctx);
 }

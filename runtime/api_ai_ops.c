@@ -10,6 +10,7 @@
 
 #include "api_bots.h"
 #include "api_integrations.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -28,7 +29,7 @@ static const char *AI_OPS_SQL =
     "  CASE WHEN jsonb_typeof(e.metadata->'output_tokens') = 'number' THEN (e.metadata->>'output_tokens')::numeric END AS out_tok, "
     "  CASE WHEN jsonb_typeof(e.metadata->'purpose') = 'string' THEN e.metadata->>'purpose' ELSE 'untagged' END AS purpose "
     "  FROM integration_usage_events e WHERE e.operation = 'llm.chat' AND e.provider_id = ANY($1::text[]) "
-    "  AND e.created_at > now() - make_interval(hours => $2::int)), "
+    "  AND e.created_at > gh_now() - make_interval(hours => $2::int)), "
     "agg AS (SELECT provider_id, CASE WHEN GROUPING(model) = 1 THEN NULL ELSE model END AS model, count(*) AS calls, "
     "  count(*) FILTER (WHERE status = 'OK') AS ok, count(*) FILTER (WHERE status = 'ERROR') AS errors, "
     "  percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, "
@@ -51,7 +52,7 @@ static const char *AI_OPS_SQL =
     "  'p95', a.p95), 'input_tokens', a.in_tok, 'output_tokens', a.out_tok, 'purposes', coalesce(p.j, '{}'::json), "
     "  'last_call_at', " API_TS("l.created_at") ", 'last_trace_id', l.trace_id, 'last_status', l.status, "
     "  'last_error_code', l.error_code)::text, "
-    "  " API_TS("(now() - make_interval(hours => $2::int))") ", " API_TS("now()") " "
+    "  " API_TS("(gh_now() - make_interval(hours => $2::int))") ", " API_TS("gh_now()") " "
     "FROM agg a LEFT JOIN codes c ON c.provider_id = a.provider_id AND c.model IS NOT DISTINCT FROM a.model "
     "LEFT JOIN purposes p ON p.provider_id = a.provider_id AND p.model IS NOT DISTINCT FROM a.model "
     "LEFT JOIN last l ON l.provider_id = a.provider_id AND l.model IS NOT DISTINCT FROM a.model "
@@ -133,7 +134,7 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
         json_decref(row);
     }
     const char *since = PQntuples(res) ? PQgetvalue(res, 0, 1) : NULL, *until = PQntuples(res) ? PQgetvalue(res, 0, 2) : NULL;
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     json_t *since_j = since ? json_string(since) : http_json_time(now - (time_t)r->window_h * 3600);
     json_t *until_j = until ? json_string(until) : http_json_time(now);
     http_reply_json(r->ctx, 200, json_pack("{s:i, s:o, s:o, s:o, s:o}", "window_h", r->window_h, "since", since_j, "until",

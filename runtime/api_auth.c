@@ -340,7 +340,7 @@ static void login_checked(void *arg)
         snprintf(ttl, sizeof ttl, "%d", auth_cfg.temp_ttl_s);
         const char *p[3] = {hex, l->user_id, ttl};
         if (db_query("INSERT INTO auth_temp_tokens (token_hash, user_id, expires_at)"
-                     " VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3::int))",
+                     " VALUES (decode($1, 'hex'), $2, gh_now() + make_interval(secs => $3::int))",
                      3, p, DB_TIMEOUT_MS, on_temp_token, l) < 0)
             on_temp_token(NULL, NULL, l);
         return;
@@ -505,9 +505,9 @@ void api_auth_2fa_verify(struct http_ctx *ctx)
     v->ctx = ctx;
     const char *p[1] = {hex};
     /* spend the token first (single use whatever the outcome), then read its user */
-    if (db_query("WITH t AS (UPDATE auth_temp_tokens SET used_at = now()"
-                 "  WHERE token_hash = decode($1, 'hex') AND used_at IS NULL AND expires_at > now() RETURNING user_id),"
-                 " gone AS (DELETE FROM auth_temp_tokens WHERE expires_at < now() - interval '1 day')"
+    if (db_query("WITH t AS (UPDATE auth_temp_tokens SET used_at = gh_now()"
+                 "  WHERE token_hash = decode($1, 'hex') AND used_at IS NULL AND expires_at > gh_now() RETURNING user_id),"
+                 " gone AS (DELETE FROM auth_temp_tokens WHERE expires_at < gh_now() - interval '1 day')"
                  " SELECT u.id, u.username, u.disabled_at IS NOT NULL, " API_AUTH_USER_JSON
                  " FROM t JOIN users u ON u.id = t.user_id",
                  1, p, DB_TIMEOUT_MS, on_temp_spent, v) < 0)
@@ -604,8 +604,8 @@ void api_auth_sessions_list(struct http_ctx *ctx)
                  "  'ip', s.ip, 'user_agent', s.user_agent, 'two_factor_verified_at', "
                  API_TS("s.two_factor_verified_at") ", 'current', s.public_id::text = $2)::text,"
                  "  " API_TS("s.created_at") " || '_' || s.public_id"
-                 " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()"
-                 "  AND s.last_seen_at > now() - make_interval(secs => $6::int)"
+                 " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > gh_now()"
+                 "  AND s.last_seen_at > gh_now() - make_interval(secs => $6::int)"
                  "  AND ($3::timestamptz IS NULL OR (s.created_at, s.public_id) > ($3::timestamptz, $4::uuid))"
                  " ORDER BY s.created_at, s.public_id LIMIT $5::int",
                  6, p, DB_TIMEOUT_MS, on_sessions, pg) < 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "body_cache.h"
+#include "clock.h"
 #include "config.h"
 #include "usage_stats.h"
 #include <libpq-fe.h>
@@ -93,7 +94,7 @@ void api_integrations_facts(const struct provider_def *p, int default_ttl_s, str
     verify_status_of(p->id, &f->vst);
     telemetry_provider_usage(p->id, &f->use);
     f->verified = f->vst.has_result && strcmp(f->vst.outcome, "OK") == 0;
-    f->connected = f->configured && verify_connected(&f->vst, f->ttl_s, time(NULL));
+    f->connected = f->configured && verify_connected(&f->vst, f->ttl_s, clock_wall_s());
     derive_state(f->configured, &f->vst, f->connected, &f->state, &f->status, &f->error_code);
 }
 
@@ -144,7 +145,7 @@ uint64_t api_integrations_state_key(void)
 {
     struct policy_gen *g = policy_current();
     uint64_t k = body_cache_mix_str(body_cache_mix(0, (uint64_t)(uintptr_t)g), policy_version_of(g));
-    k = body_cache_mix(k, (uint64_t)time(NULL)); /* TTLs, 24 h windows and timestamps move by the second */
+    k = body_cache_mix(k, (uint64_t)clock_wall_s()); /* TTLs, 24 h windows and timestamps move by the second */
     k = body_cache_mix(k, usage_stats_version());
     k = body_cache_mix(k, verify_version());
     k = body_cache_mix(k, (uint64_t)db_reachable());

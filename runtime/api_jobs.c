@@ -145,10 +145,10 @@ void api_bots_proof(struct http_ctx *ctx)
     const char *p[1] = {ctx->params[0]};
     if (db_query(
             "WITH ev AS (SELECT * FROM integration_usage_events WHERE bot_id = $1::uuid "
-            "    AND created_at > now() - interval '24 hours'), "
+            "    AND created_at > gh_now() - interval '24 hours'), "
             "ord AS (SELECT count(*) AS n FROM orders WHERE bot_id = $1::uuid AND status IN ('INTENT', 'SUBMITTED') "
-            "    AND created_at > now() - interval '24 hours'), "
-            "fl AS (SELECT count(*) AS n FROM fills WHERE bot_id = $1::uuid AND filled_at > now() - interval '24 hours'), "
+            "    AND created_at > gh_now() - interval '24 hours'), "
+            "fl AS (SELECT count(*) AS n FROM fills WHERE bot_id = $1::uuid AND filled_at > gh_now() - interval '24 hours'), "
             "agg AS (SELECT provider_id, count(*) AS calls, count(*) FILTER (WHERE status = 'ERROR') AS errors, "
             "    count(*) FILTER (WHERE status = 'BLOCKED') AS blocked, "
             "    COALESCE(sum(records) FILTER (WHERE operation = 'marketdata.bars'), 0) AS bars, "
@@ -170,7 +170,7 @@ void api_bots_proof(struct http_ctx *ctx)
             ", 'last_heartbeat_at', " API_TS("li.last_heartbeat_at") ", 'restart_count', li.restart_count, "
             "     'breaker_state', li.breaker_state) FROM li), "
             "  'last_job', (SELECT json_build_object('id', lj.id, 'kind', lj.kind, 'state', lj.state) FROM lj), "
-            "  'heartbeat_age_s', (SELECT floor(extract(epoch FROM now() - li.last_heartbeat_at))::bigint FROM li), "
+            "  'heartbeat_age_s', (SELECT floor(extract(epoch FROM gh_now() - li.last_heartbeat_at))::bigint FROM li), "
             "  'terminal_state', (SELECT CASE WHEN li.state IN ('STOPPED', 'DEAD', 'KILLED') THEN li.state END FROM li)"
             ") END::text FROM (SELECT $1::uuid AS q) q LEFT JOIN bots b ON b.id = q.q",
             1, p, DB_TIMEOUT_MS, on_proof, ctx) < 0)

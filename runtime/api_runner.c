@@ -84,7 +84,7 @@ static void write_lifecycle(struct call *c)
     scheduler_status(&sch);
     snprintf(inst, sizeof inst, "%s", sch.instance_id);
     if (c->what == LC_STOP || c->what == LC_KILL) {
-        if (db_query("WITH i AS (UPDATE bot_instances SET state = $2, stopped_at = now() WHERE bot_id = $1 "
+        if (db_query("WITH i AS (UPDATE bot_instances SET state = $2, stopped_at = gh_now() WHERE bot_id = $1 "
                      "  AND state IN ('STARTING', 'RUNNING') RETURNING row_to_json(bot_instances)::text AS j), "
                      "b AS (UPDATE bots SET desired_state = $2 WHERE id = $1) SELECT j FROM i",
                      2, params, DB_TIMEOUT_MS, on_instance, c) < 0)
@@ -96,7 +96,7 @@ static void write_lifecycle(struct call *c)
     if (db_query("WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE id = $1) "
                  "INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, restart_count, "
                  "  breaker_state, breaker_failures, breaker_opened_at) "
-                 "SELECT $1, 'RUNNING', now(), now(), $2, $3, "
+                 "SELECT $1, 'RUNNING', gh_now(), gh_now(), $2, $3, "
                  "  coalesce((SELECT restart_count + 1 FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 0), "
                  "  coalesce((SELECT breaker_state FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 'CLOSED'), "
                  "  coalesce((SELECT breaker_failures FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 0), "
@@ -170,7 +170,7 @@ static void on_scored(const json_t *rows, const char *code, const char *err, voi
     json_decref(answer);
     if (c->what == LC_RESTART && c->running) {
         const char *p[1] = {c->ctx->params[0]};
-        if (db_query("UPDATE bot_instances SET state = 'STOPPED', stopped_at = now() WHERE bot_id = $1 "
+        if (db_query("UPDATE bot_instances SET state = 'STOPPED', stopped_at = gh_now() WHERE bot_id = $1 "
                      "AND state IN ('STARTING', 'RUNNING')", 1, p, DB_TIMEOUT_MS, on_stopped_for_restart, c) < 0)
             on_stopped_for_restart(NULL, "queue full", c);
         return;
@@ -273,7 +273,7 @@ static void on_killed_all(struct pg_result *res, const char *err, void *arg)
 void api_runner_kill_all(struct http_ctx *ctx)
 {
     /* the kill path of one bot (instance KILLED, desired_state KILLED), for every running instance at once */
-    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = now()"
+    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now()"
                  "  WHERE state IN ('STARTING', 'RUNNING') RETURNING bot_id),"
                  " b AS (UPDATE bots SET desired_state = 'KILLED' WHERE id IN (SELECT bot_id FROM i) RETURNING id, name)"
                  " SELECT id, name FROM b ORDER BY name",

@@ -10,6 +10,7 @@
 #include "alerts.h"
 #include "api_integrations.h"
 #include "body_cache.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -25,6 +26,17 @@ void api_system_healthz(struct http_ctx *ctx)
     http_reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Which clock the runtime reads (clock.h): "system", or "test" with the setting and the offset. A test clock is
+ * shown on /readyz and /api/system/status so it can never pass unnoticed. */
+static json_t *clock_json(void)
+{
+    if (!clock_is_test()) return json_pack("{s:s}", "source", "system");
+    return json_pack("{s:s, s:s, s:I, s:s}", "source", "test", "setting", clock_test_setting(), "offset_ms",
+                     (json_int_t)clock_offset_ms(), "reason_human",
+                     "GATEHOUSE_TEST_CLOCK is set: the runtime's clock is shifted for tests (refused unless every "
+                     "configured provider is a loopback simulator).");
+}
+
 void api_system_readyz(struct http_ctx *ctx)
 {
     int db_ok = db_reachable(), policy_ok = policy_current() != NULL;
@@ -33,6 +45,8 @@ void api_system_readyz(struct http_ctx *ctx)
     json_t *body = json_pack("{s:b, s:b, s:{s:b, s:o, s:o}, s:o}", "success", ready, "ready", ready, "db",
                              "reachable", db_ok, "last_ok_at", http_json_time(db_last_ok_at()), "error",
                              db_err[0] ? json_string(db_err) : json_null(), "policy", policy_status_json());
+    json_object_set_new(body, "clock", clock_json());
+    json_object_set_new(body, "now", http_json_time(clock_wall_s()));
     if (!ready) {
         json_object_set_new(body, "error_code", json_string(db_ok ? "POLICY_ERROR" : "DB_UNAVAILABLE"));
         json_object_set_new(body, "reason_human",
@@ -83,7 +97,7 @@ static json_t *integration_view(const struct provider_def *p)
 static const char *loop_health(const struct scheduler_status *s)
 {
     if (!s->active) return "STOPPED";
-    if (!s->last_tick_at || time(NULL) - s->last_tick_at > 3) return "STALLED";
+    if (!s->last_tick_at || clock_wall_s() - s->last_tick_at > 3) return "STALLED";
     return s->loop_lag_ms >= 250 ? "LATE" : "OK";
 }
 
@@ -157,7 +171,7 @@ void api_system_status(struct http_ctx *ctx)
     json_t *body = json_pack(
         "{s:o, s:s, s:b, s:O, s:o, s:o, s:{s:s, s:O}, s:{s:O}, s:{s:b, s:b, s:o, s:s, s:i, s:s, s:O}, "
         "s:{s:s, s:s, s:s}, s:o, s:O, s:o, s:o, s:O, s:O}",
-        "ts", http_json_time(time(NULL)), "system_status", st, "autonomy_allowed", allowed, "blockers", blockers,
+        "ts", http_json_time(clock_wall_s()), "system_status", st, "autonomy_allowed", allowed, "blockers", blockers,
         "integrations", integrations, "live_stack", live, "autonomy", "global_status", st, "blockers", blockers, "bots",
         "byAutonomyTier", json_object_get(facts, "tiers"), "scheduler", "active", sch.active, "leader", sch.leader,
         "last_tick_at", http_json_time(sch.last_tick_at), "loop_health", loop_health(&sch), "loop_lag_ms",
@@ -166,6 +180,7 @@ void api_system_status(struct http_ctx *ctx)
         sch.active ? "OK" : "BLOCKED", "policy", policy_status_json(), "trading", json_object_get(facts, "trading"),
         "telemetry", telemetry_status_json(), "alerts", alerts_status_json(), "evaluated_at",
         json_object_get(d, "evaluated_at"), "evaluation_trace_id", json_object_get(d, "trace_id"));
+    json_object_set_new(body, "clock", clock_json());
     json_decref(blockers);
     if (body_cache_store(&system_cache, key, json_incref(body)) == 0) {
         json_decref(body);

@@ -205,7 +205,7 @@ void api_users_patch(struct http_ctx *ctx)
                         disabled ? (json_is_true(disabled) ? "t" : "f") : NULL};
     if (db_query("WITH up AS (UPDATE users u SET role = coalesce($2, u.role),"
                  "    disabled_at = CASE WHEN $3::boolean IS NULL THEN u.disabled_at"
-                 "                       WHEN $3::boolean THEN coalesce(u.disabled_at, now()) ELSE NULL END"
+                 "                       WHEN $3::boolean THEN coalesce(u.disabled_at, gh_now()) ELSE NULL END"
                  "  WHERE u.id = $1::uuid AND (EXISTS (SELECT 1 FROM users a WHERE a.role = 'admin'"
                  "        AND a.disabled_at IS NULL AND a.id <> $1::uuid)"
                  "     OR (coalesce($2, u.role) = 'admin' AND NOT coalesce($3::boolean, u.disabled_at IS NOT NULL)))"

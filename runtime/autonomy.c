@@ -129,8 +129,8 @@ static void maybe_finish(struct round *r)
 
 /* $1 uuid[] | NULL (every bot), $2 window s, $3..$6 samples: bars, traces, risk checks, orders. */
 static const char EVIDENCE_SQL[] =
-    "WITH win AS (SELECT now() - make_interval(secs => $2::int) AS since), "
-    "lease AS (SELECT coalesce((SELECT (value->>'expires_at')::timestamptz > now() FROM app_settings "
+    "WITH win AS (SELECT gh_now() - make_interval(secs => $2::int) AS since), "
+    "lease AS (SELECT coalesce((SELECT (value->>'expires_at')::timestamptz > gh_now() FROM app_settings "
     "  WHERE key = 'scheduler_leader'), false) AS alive) "
     "SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', (SELECT alive FROM lease), json_build_object("
     " 'bot_id', b.id, 'name', b.name, 'stage', b.stage, 'desired_state', b.desired_state,"
@@ -176,7 +176,7 @@ static const char EVIDENCE_SQL[] =
     "       avg(fl.slippage_ticks) AS slip FROM fills fl WHERE fl.order_id = o.id) f ON true"
     "     WHERE o.bot_id = b.id AND o.created_at > (SELECT since FROM win) ORDER BY o.created_at DESC LIMIT $6::int) x),"
     " 'instance', (SELECT json_build_object('state', i.state, 'breaker_state', i.breaker_state, 'restart_count', i.restart_count,"
-    "   'heartbeat_age_s', extract(epoch FROM now() - coalesce(i.last_heartbeat_at, i.started_at)))"
+    "   'heartbeat_age_s', extract(epoch FROM gh_now() - coalesce(i.last_heartbeat_at, i.started_at)))"
     "   FROM bot_instances i WHERE i.bot_id = b.id ORDER BY i.started_at DESC LIMIT 1),"
     " 'deaths', (SELECT count(*) FROM jobs j WHERE j.bot_id = b.id AND j.kind = 'RUNNER' AND j.state IN ('FAILED', 'TIMEOUT')"
     "   AND j.created_at > (SELECT since FROM win)),"
@@ -194,7 +194,7 @@ static const char UPSERT_SQL[] =
     "up AS (INSERT INTO autonomy_scores AS a (bot_id, autonomy_score, data_reliability_score, decision_quality_score, "
     "  risk_discipline_score, execution_health_score, supervisor_trust_score, autonomy_tier, breakdown, last_updated_at) "
     "  SELECT x.bot_id, x.autonomy_score, x.data_reliability_score, x.decision_quality_score, x.risk_discipline_score, "
-    "  x.execution_health_score, x.supervisor_trust_score, x.autonomy_tier, x.breakdown, now() FROM x "
+    "  x.execution_health_score, x.supervisor_trust_score, x.autonomy_tier, x.breakdown, gh_now() FROM x "
     "  WHERE EXISTS (SELECT 1 FROM bots WHERE id = x.bot_id) "
     "  ON CONFLICT (bot_id) DO UPDATE SET autonomy_score = EXCLUDED.autonomy_score, "
     "  data_reliability_score = EXCLUDED.data_reliability_score, decision_quality_score = EXCLUDED.decision_quality_score, "
@@ -301,7 +301,7 @@ static json_t *system_facts(const char *lease_alive)
                                                   json_object_get(b, "scope") ? json_object_get(b, "scope") : json_null()));
     json_t *md = json_object_get(json_object_get(stack, "marketData"), "primary");
     json_t *ex = json_object_get(json_object_get(stack, "execution"), "primary");
-    return json_pack("{s:I, s:O, s:o, s:O, s:O, s:b}", "now", (json_int_t)time(NULL), "system_status",
+    return json_pack("{s:I, s:O, s:o, s:O, s:O, s:b}", "now", (json_int_t)clock_wall_s(), "system_status",
                      json_object_get(d, "system_status") ? json_object_get(d, "system_status") : json_null(), "blockers",
                      blockers, "market_data_primary", json_is_object(md) ? md : json_null(), "execution_primary",
                      json_is_object(ex) ? ex : json_null(), "leader_alive", lease_alive && strcmp(lease_alive, "t") == 0);
@@ -509,7 +509,7 @@ static int interval_s(void)
 
 void autonomy_leader_tick(void)
 {
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     char trace[33];
     if (S.periodic_running || now - S.last_periodic < interval_s()) return;
     S.last_periodic = now;

@@ -84,8 +84,8 @@ static void bt_free(struct bt *b)
 
 #define TRANSITION_SQL                                                                                            \
     "WITH j AS (UPDATE jobs SET state = $2, result = COALESCE($3::jsonb, result), error_code = $4, "            \
-    "  started_at = CASE WHEN $2 = 'RUNNING' THEN now() ELSE started_at END, "                                  \
-    "  finished_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN now() ELSE finished_at END "                  \
+    "  started_at = CASE WHEN $2 = 'RUNNING' THEN gh_now() ELSE started_at END, "                                  \
+    "  finished_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN gh_now() ELSE finished_at END "                  \
     "  WHERE id = $1::uuid AND state = $5 RETURNING id) "                                                       \
     "INSERT INTO job_run_events (job_id, from_state, to_state, reason_code, trace_id, metadata) "               \
     "SELECT id, $5, $2, $4, $6, $7::jsonb FROM j RETURNING id"
@@ -526,7 +526,7 @@ void api_backtests_create(struct http_ctx *ctx)
     r->b = b;
     const char *p[3] = {ctx->params[0], start, end};
     if (db_query("SELECT row_to_json(b)::text, extract(epoch FROM $2::timestamptz)::float8, "
-                 "extract(epoch FROM $3::timestamptz)::float8, extract(epoch FROM now())::float8 "
+                 "extract(epoch FROM $3::timestamptz)::float8, extract(epoch FROM gh_now())::float8 "
                  "FROM bots b WHERE b.id = $1::uuid",
                  3, p, DB_TIMEOUT_MS, on_bot, r) < 0) {
         free(r);

@@ -210,7 +210,7 @@ int bar_share_fetch(const struct marketdata_request *req, int share, bar_share_c
 {
     char key[128];
     if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 || !cb) return -1;
-    time_t now = time(NULL), end = req->end ? req->end : now;
+    time_t now = clock_wall_s(), end = req->end ? req->end : now;
     expire(now);
     snprintf(key, sizeof key, "%s|%s|%d|%lld", req->symbol, req->timeframe, req->lookback_minutes, (long long)end);
     struct bar_share *s = share ? find(key, policy_current()) : NULL;

@@ -1,12 +1,49 @@
-/* clock.h — the runtime's two notions of time: a monotonic clock for deadlines and latencies, and RFC 3339
- * UTC text for timestamps that leave the process. */
+/* clock.h — the runtime's one clock.
+ *
+ * Two notions of time, one module:
+ *   - a monotonic clock for deadlines, intervals and latencies (never jumps, never shifted);
+ *   - the wall clock every "now" of the runtime reads: tick instants, bar windows, market hours, TTLs,
+ *     24 h windows, session timeouts, TOTP steps, timestamps written to Postgres (SQL reads the same
+ *     instant through gh_now(): db.c hands the offset to every pool session), the Lua rt.now().
+ *
+ * The wall clock is the system's real time unless a test clock is set (GATEHOUSE_TEST_CLOCK, an RFC 3339
+ * UTC instant): then it starts at that instant when the process starts and runs forward at the real
+ * rate, so specs run at a chosen hour and day whatever the machine's date. `serve` refuses a test clock
+ * unless every configured provider is on loopback (a simulator): see main.c. */
 #ifndef GATEHOUSE_CLOCK_H
 #define GATEHOUSE_CLOCK_H
 
+#include <stddef.h>
 #include <time.h>
 
-/* Milliseconds on CLOCK_MONOTONIC (never jumps with wall-clock changes). */
+/* Milliseconds on CLOCK_MONOTONIC (never jumps with wall-clock changes, never shifted by a test clock). */
 double clock_now_ms(void);
+
+/* The runtime's wall clock as fractional epoch seconds (real time + the test offset). */
+double clock_wall(void);
+
+/* The runtime's wall clock in whole epoch seconds. */
+time_t clock_wall_s(void);
+
+/* The runtime's wall clock as a timespec (CLOCK_REALTIME resolution, shifted by the test offset). */
+void clock_wall_timespec(struct timespec *ts);
+
+/* Sets the test clock from setting, an RFC 3339 UTC instant ("2026-12-08T15:00:00Z"; fractions of a second
+ * are not accepted): from now on clock_wall() reads that instant plus the real time elapsed since this call.
+ * NULL or "" clears it. Returns 0, or -1 with err filled when setting is malformed (the clock is unchanged). */
+int clock_set_test(const char *setting, char *err, size_t errlen);
+
+/* 1 when a test clock is set. */
+int clock_is_test(void);
+
+/* Milliseconds the wall clock is shifted from the real time (0 without a test clock). */
+long long clock_offset_ms(void);
+
+/* The setting the test clock was made from ("" without one). */
+const char *clock_test_setting(void);
+
+/* Parses "YYYY-MM-DDTHH:MM:SSZ" into epoch seconds. Returns 0, or -1 when the text is not exactly that. */
+int clock_parse_rfc3339(const char *text, time_t *out);
 
 /* Writes t as "2026-11-24T12:00:00Z" into out. Returns out. */
 char *clock_rfc3339(time_t t, char out[32]);

@@ -1,6 +1,8 @@
 /* config.c — environment settings with defaults; see README.md "Configuration". */
 #include "config.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,10 @@ int config_load(char *err, size_t errlen)
     cfg.policy_mem_bytes *= 1048576;
     v = getenv("GATEHOUSE_ORIGIN");
     cfg.origin = v && *v ? v : NULL;
+    /* the test clock starts here, before anything reads the time (clock.h; serve checks it is allowed) */
+    v = getenv("GATEHOUSE_TEST_CLOCK");
+    cfg.test_clock = v && *v ? v : NULL;
+    if (clock_set_test(cfg.test_clock, err, errlen) < 0) return -1;
     return 0;
 }
 

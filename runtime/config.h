@@ -21,6 +21,7 @@ struct config {
     int policy_deadline_ms;   /* GATEHOUSE_POLICY_DEADLINE_MS: wall-clock deadline per policy call */
     int cookie_secure;        /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie */
     const char *origin;       /* GATEHOUSE_ORIGIN: the browser origin to expect (default http[s]://<Host>) */
+    const char *test_clock;   /* GATEHOUSE_TEST_CLOCK: the instant the wall clock starts at (tests only), or NULL */
 };
 
 extern struct config cfg;

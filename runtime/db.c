@@ -344,7 +344,7 @@ static void on_ping(struct pg_result *res, const char *err, void *arg)
     }
     if (!pool.reachable) LOG_INFO(NULL, "database reachable", NULL);
     pool.reachable = 1;
-    pool.last_ok_at = time(NULL);
+    pool.last_ok_at = clock_wall_s();
     pool.last_error[0] = '\0';
 }
 
@@ -354,7 +354,13 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
     if (enqueue("SELECT 1", 0, NULL, PING_DEADLINE_MS, on_ping, NULL, 1) == 0) pool.ping_pending = 1;
 }
 
-/* The connection parameters: conninfo's own, with SESSION_OPTIONS appended to its options. A conninfo that
+char *db_clock_option(char *out, size_t len)
+{
+    snprintf(out, len, "-c gatehouse.clock_offset_ms=%lld", clock_offset_ms());
+    return out;
+}
+
+/* The connection parameters: conninfo's own, with SESSION_OPTIONS and the clock offset appended to its options. A conninfo that
  * libpq cannot parse is passed as is (libpq reports the error when connecting). */
 static void build_params(const char *conninfo)
 {
@@ -371,13 +377,15 @@ static void build_params(const char *conninfo)
         pool.keys[n] = o->keyword;
         pool.vals[n++] = o->val;
     }
-    size_t len = (options ? strlen(options) : 0) + sizeof SESSION_OPTIONS + 1;
+    char clock_option[64];
+    db_clock_option(clock_option, sizeof clock_option);
+    size_t len = (options ? strlen(options) : 0) + sizeof SESSION_OPTIONS + strlen(clock_option) + 2;
     pool.options = malloc(len);
     if (!pool.options) {
         pool.keys[0] = NULL;
         return;
     }
-    snprintf(pool.options, len, "%s%s%s", options ? options : "", options ? " " : "", SESSION_OPTIONS);
+    snprintf(pool.options, len, "%s%s%s %s", options ? options : "", options ? " " : "", SESSION_OPTIONS, clock_option);
     pool.keys[n] = "options";
     pool.vals[n++] = pool.options;
     pool.keys[n] = pool.vals[n] = NULL;

@@ -49,6 +49,10 @@ int db_pending(void);
 /* Number of pool connections currently usable. */
 int db_pool_connected(void);
 
+/* Writes the libpq `options` fragment that gives a session the runtime's clock offset (gh_now() in SQL reads
+ * it: migrations/0040_clock.sql), e.g. "-c gatehouse.clock_offset_ms=0". Returns out. */
+char *db_clock_option(char *out, size_t len);
+
 /* Registers the password of conninfo (if any) with the redactor. Returns 0 or -1. */
 int db_register_secret(const char *conninfo);
 

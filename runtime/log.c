@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "secret.h"
 
 enum log_level log_threshold = LOG_LEVEL_INFO;
@@ -52,12 +52,12 @@ char *log_escape(const char *value, char *out, size_t outlen)
 
 static size_t format_timestamp(char *buf, size_t len)
 {
-    struct timeval tv;
+    struct timespec ts;
     struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
+    clock_wall_timespec(&ts);
+    gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+    n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
     return n;
 }
 

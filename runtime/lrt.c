@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "sandbox.h"
 
@@ -27,12 +27,11 @@ static int rt_log(lua_State *L)
     return 0;
 }
 
-/* rt.now() -> seconds since the epoch as a float. Stack: [-0, +1]. */
+/* rt.now() -> the runtime's wall clock (clock.h: real time, or the test clock) in epoch seconds as a float.
+ * Stack: [-0, +1]. */
 static int rt_now(lua_State *L)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    lua_pushnumber(L, (lua_Number)tv.tv_sec + (lua_Number)tv.tv_usec / 1e6);
+    lua_pushnumber(L, (lua_Number)clock_wall());
     return 1;
 }
 

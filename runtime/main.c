@@ -30,6 +30,7 @@
 #include "api_telemetry.h"
 #include "api_users.h"
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "fetch.h"
@@ -37,6 +38,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "policy.h"
+#include "providers.h"
 #include "resp.h"
 #include "secret.h"
 #include "session.h"
@@ -125,6 +127,51 @@ static int fail_startup(const char *what, const char *err)
     char esc[2048];
     LOG_ERROR(NULL, what, "error=\"%s\"", log_escape(err, esc, sizeof esc));
     return 1;
+}
+
+static int is_loopback_host(const char *host)
+{
+    static const char *names[] = {"localhost", "127.", "[::1]", "::1"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncmp(host, names[i], strlen(names[i])) == 0) {
+            char next = host[strlen(names[i])];
+            if (names[i][strlen(names[i]) - 1] == '.' || next == '\0' || next == ':') return 1;
+        }
+    return 0;
+}
+
+/* A test clock (GATEHOUSE_TEST_CLOCK) is a test setting: serve accepts it only when every configured provider
+ * is reached on loopback (the provider simulator), so a shifted clock can never time a real market, a real
+ * broker or a real alert. Returns 0 when allowed (or no test clock), -1 with err naming the first real host. */
+static int test_clock_guard(char *err, size_t errlen)
+{
+    const struct provider_registry *reg = policy_providers(policy_current());
+    char host[256];
+    if (!clock_is_test()) return 0;
+    if (!reg) {
+        snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK is set but providers.lua is not loaded: cannot prove every "
+                              "provider is a loopback simulator");
+        return -1;
+    }
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct provider_def *p = &reg->providers[i];
+        json_t *missing = providers_missing_env(p);
+        int configured = json_array_size(missing) == 0;
+        json_decref(missing);
+        if (!configured) continue;
+        int overridden;
+        const char *url = providers_base_url(p, &overridden);
+        if (!url && p->n_required) url = secret_value(p->required_env[0]); /* REDIS_URL, DISCORD_WEBHOOK_URL */
+        api_integrations_url_host(url, host, sizeof host);
+        if (!is_loopback_host(host)) {
+            snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK is a test setting and %s is configured against %s, not a "
+                                  "loopback simulator: unset GATEHOUSE_TEST_CLOCK (production runs on the real clock)",
+                     p->id, host[0] ? host : "an unknown host");
+            return -1;
+        }
+    }
+    LOG_WARN(NULL, "test clock in effect", "setting=%s offset_ms=%lld", clock_test_setting(), clock_offset_ms());
+    return 0;
 }
 
 static char *migrations_dir(char *out, size_t len)
@@ -324,6 +371,7 @@ static int cmd_serve(void)
     /* Without a valid policy the server still starts, not ready (fail closed): /readyz names the error and
      * the watcher loads the file once it is fixed. */
     if (policy_init(err, sizeof err) < 0) LOG_ERROR(NULL, "serving without a policy generation", NULL);
+    if (test_clock_guard(err, sizeof err) < 0) return fail_startup("cannot start", err);
     if (!(base = event_base_new())) return fail_startup("cannot start", "event_base_new failed");
     signal(SIGPIPE, SIG_IGN);
     sigterm = evsignal_new(base, SIGTERM, on_terminate, NULL);

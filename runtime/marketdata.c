@@ -53,7 +53,7 @@ static json_t *candidates_from_status(void)
 
 static json_t *template_vars(const struct md_call *c)
 {
-    time_t end = c->req.end ? c->req.end : time(NULL);
+    time_t end = c->req.end ? c->req.end : clock_wall_s();
     time_t start = end - (time_t)c->req.lookback_minutes * 60;
     char s[32], e[32];
     const char *dataset = secret_value("DATABENTO_DATASET");

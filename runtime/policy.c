@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -343,7 +344,7 @@ static struct policy_gen *build_generation(char *err, size_t errlen)
     if (build_registry(g, err, errlen) < 0 || build_variables(g, err, errlen) < 0) goto fail;
     crypto_generichash_final(&hash, digest, sizeof digest);
     sodium_bin2hex(g->version, sizeof g->version, digest, 8);
-    g->loaded_at = time(NULL);
+    g->loaded_at = clock_wall_s();
     g->refs = 1;
     free_file_list(&fl);
     return g;
@@ -369,7 +370,7 @@ int policy_reload(const char *reason, char *err, size_t errlen)
 {
     struct policy_gen *g = build_generation(err, errlen);
     char esc[2048];
-    last_reload_at = time(NULL);
+    last_reload_at = clock_wall_s();
     if (!g) {
         snprintf(last_error, sizeof last_error, "%s", err);
         LOG_ERROR(NULL, "policy reload failed", "reason=\"%s\" error=\"%s\" keeping_version=%s", reason,

@@ -128,7 +128,7 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
         json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
     usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
           latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL, meta);
-    write_sql(t, "UPDATE bot_instances SET last_heartbeat_at = now(), last_tick_at = now() "
+    write_sql(t, "UPDATE bot_instances SET last_heartbeat_at = gh_now(), last_tick_at = gh_now() "
                  "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
              reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency);
@@ -252,7 +252,7 @@ static void fill_pending(struct tick *t)
             write_sql(t, "WITH o AS (UPDATE orders SET status = 'FILLED' WHERE id = $1 AND status = 'SUBMITTED' "
                          "  RETURNING id, bot_id, symbol, qty), "
                          "f AS (INSERT INTO fills (order_id, bot_id, price, qty, slippage_ticks, filled_at, simulated, trace_id) "
-                         "  SELECT id, bot_id, $2::numeric, qty, $3::numeric, now(), true, $4 FROM o RETURNING 1) "
+                         "  SELECT id, bot_id, $2::numeric, qty, $3::numeric, gh_now(), true, $4 FROM o RETURNING 1) "
                          "INSERT INTO positions (bot_id, symbol, qty, avg_price, realized_pnl) "
                          "SELECT bot_id, symbol, $5::numeric, $6::numeric, $7::numeric FROM o "
                          "ON CONFLICT (bot_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, avg_price = EXCLUDED.avg_price, "
@@ -473,7 +473,7 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
     json_object_set(t->summary, "feature_keys_used", json_object_get(t->decision, "feature_keys_used"));
 
     /* market hours and risk run on every tick: proof that the risk engine is enforcing */
-    json_t *ts = json_integer((json_int_t)time(NULL)), *sym = json_string(bot_str(t, "symbol"));
+    json_t *ts = json_integer((json_int_t)clock_wall_s()), *sym = json_string(bot_str(t, "symbol"));
     t->market = call1(t, "scripts/market_hours.lua", "session", ts, sym);
     json_decref(ts);
     json_decref(sym);
@@ -635,7 +635,7 @@ static int start_tick(const char *bot_id, const char *trace_id, int share_bars, 
     const char *params[1] = {t->bot_id};
     if (db_query("SELECT row_to_json(b)::text, "
                  "(SELECT row_to_json(p)::text FROM positions p WHERE p.bot_id = b.id AND p.symbol = b.symbol), "
-                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > now() - interval '1 minute'), "
+                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
                  "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty, "
                  "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
                  "   FROM orders o WHERE o.bot_id = b.id AND o.status = 'SUBMITTED' AND o.stage = 'PAPER'), "

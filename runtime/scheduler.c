@@ -62,10 +62,10 @@ static void renew_lease(void)
     snprintf(lease_s, sizeof lease_s, "%d", LEASE_S);
     if (S.lease_pending) return;
     if (db_query("INSERT INTO app_settings (key, value) VALUES ('scheduler_leader', "
-                 "  jsonb_build_object('instance', $1::text, 'expires_at', now() + make_interval(secs => $2::int))) "
+                 "  jsonb_build_object('instance', $1::text, 'expires_at', gh_now() + make_interval(secs => $2::int))) "
                  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value "
                  "  WHERE app_settings.value->>'instance' = $1 "
-                 "     OR (app_settings.value->>'expires_at')::timestamptz < now() "
+                 "     OR (app_settings.value->>'expires_at')::timestamptz < gh_now() "
                  "RETURNING value->>'instance'",
                  2, params, 1500, on_lease, NULL) == 0)
         S.lease_pending = 1;
@@ -100,7 +100,7 @@ static double first_due_ms(const char *id, int interval_s, const char *last_tick
 {
     double due = now_ms + phase_ms(id, interval_s);
     if (last_tick_epoch) {
-        double wait_ms = ((double)atoll(last_tick_epoch) + interval_s - (double)time(NULL)) * 1000.0;
+        double wait_ms = ((double)atoll(last_tick_epoch) + interval_s - (double)clock_wall_s()) * 1000.0;
         if (now_ms + wait_ms > due) due = now_ms + wait_ms;
     }
     return due;
@@ -161,7 +161,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     double now = clock_now_ms();
     S.lag_ms = S.expected_ms > 0 && now > S.expected_ms ? (int)(now - S.expected_ms) : 0;
     S.expected_ms = now + TICK_MS;
-    S.last_tick_at = time(NULL);
+    S.last_tick_at = clock_wall_s();
     if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
     if (S.leader) {
         refresh_bot_list(); /* exactly one instance ticks bots (on_dispatch) */

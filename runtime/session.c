@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -70,7 +71,7 @@ void session_forget_user(const char *user_id)
 void session_mark_2fa(const unsigned char hash[32])
 {
     struct cached *c = cache_find(hash);
-    if (c) c->two_factor_at = time(NULL);
+    if (c) c->two_factor_at = clock_wall_s();
 }
 
 void session_shutdown(void)
@@ -167,7 +168,7 @@ struct lookup {
 static void on_lookup(struct pg_result *res, const char *err, void *arg)
 {
     struct lookup *l = arg;
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     struct cached *c = cache_find(l->hash);
     if (!res) {
         /* Postgres unreachable: a session confirmed recently enough is still good (read-mostly status pages
@@ -201,7 +202,7 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
 {
     char token[128], hex[AUTH_HASH_HEX], idle[16], seen[24];
     unsigned char hash[32];
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     struct cached *c;
     struct lookup *l;
 
@@ -232,11 +233,11 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
     snprintf(seen, sizeof seen, "%lld", c ? (long long)c->last_seen : 0LL);
     const char *p[3] = {hex, idle, seen};
     /* one statement: validity (not expired, not idle), last_seen_at bump, the user's current role */
-    if (db_query("WITH s AS (UPDATE sessions SET last_seen_at = now()"
-                 "  WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > now()"
+    if (db_query("WITH s AS (UPDATE sessions SET last_seen_at = gh_now()"
+                 "  WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > gh_now()"
                  /* the idle base is the later of the row's and this instance's last sighting: requests
                   * served from the cache do not write last_seen_at */
-                 "    AND greatest(last_seen_at, to_timestamp($3::bigint)) > now() - make_interval(secs => $2::int)"
+                 "    AND greatest(last_seen_at, to_timestamp($3::bigint)) > gh_now() - make_interval(secs => $2::int)"
                  "  RETURNING user_id, public_id, expires_at, two_factor_verified_at)"
                  " SELECT " SESSION_COLUMNS " FROM s JOIN users u ON u.id = s.user_id WHERE u.disabled_at IS NULL",
                  3, p, DB_TIMEOUT_MS, on_lookup, l) < 0)
@@ -260,7 +261,7 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
         cr->cb(cr->ctx, -1, NULL, res ? "no row" : err, cr->arg);
     } else {
         /* cached at once: the new session works even if Postgres goes away right after the sign-in */
-        cache_put(cr->hash, res, time(NULL));
+        cache_put(cr->hash, res, clock_wall_s());
         set_cookie(cr->ctx, cr->token, auth_cfg.absolute_s);
         cr->cb(cr->ctx, 0, PQgetvalue(res, 0, 4), NULL, cr->arg);
     }
@@ -290,10 +291,10 @@ void session_create(struct http_ctx *ctx, const char *user_id, int two_factor_ve
     const char *p[7] = {hex, user_id, abs_s, two_factor_verified ? "t" : "f", http_peer_ip(ctx), ua_short,
                         old_hex[0] ? old_hex : NULL};
     if (db_query("WITH gone AS (DELETE FROM sessions WHERE id_hash = decode($7, 'hex')"
-                 "    OR (expires_at < now() - interval '1 day')),"
+                 "    OR (expires_at < gh_now() - interval '1 day')),"
                  " ins AS (INSERT INTO sessions (id_hash, user_id, expires_at, two_factor_verified_at, ip, user_agent)"
-                 "  VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3::int),"
-                 "          CASE WHEN $4::boolean THEN now() END, nullif($5, ''), nullif($6, ''))"
+                 "  VALUES (decode($1, 'hex'), $2, gh_now() + make_interval(secs => $3::int),"
+                 "          CASE WHEN $4::boolean THEN gh_now() END, nullif($5, ''), nullif($6, ''))"
                  "  RETURNING *)"
                  " SELECT " SESSION_COLUMNS " FROM ins s JOIN users u ON u.id = s.user_id",
                  7, p, DB_TIMEOUT_MS, on_created, cr) < 0)

@@ -12,6 +12,7 @@
 #include "body_cache.h"
 #include "api_integrations.h"
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -83,7 +84,7 @@ json_t *status_snapshot(struct policy_gen *g)
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(providers, provider_snapshot(&reg->providers[i]));
     json_t *snap = json_pack(
         "{s:I, s:{s:b, s:o}, s:{s:b, s:o, s:o}, s:{s:b, s:b, s:o, s:i}, s:o, s:{s:b, s:s}, s:o, s:o, s:o}", "now",
-        (json_int_t)time(NULL), "db", "reachable", db_reachable(), "last_ok_at", num_or_null(db_last_ok_at()), "policy",
+        (json_int_t)clock_wall_s(), "db", "reachable", db_reachable(), "last_ok_at", num_or_null(db_last_ok_at()), "policy",
         "loaded", g != NULL, "version", g ? json_string(policy_version_of(g)) : json_null(), "last_reload_error",
         policy_last_error() ? json_string(policy_last_error()) : json_null(), "scheduler", "active", sch.active,
         "leader", sch.leader, "last_tick_at", num_or_null(sch.last_tick_at), "loop_lag_ms", sch.loop_lag_ms,
@@ -246,7 +247,7 @@ void status_refresh(const char *trace_id)
     json_t *d = status_evaluate_with(policy_current(), trace_id, err, sizeof err);
     json_t *traces = json_object();
     attach_traces(json_object_get(d, "blockers"), S.blocker_traces, traces, trace_id);
-    json_object_set_new(d, "evaluated_at", http_json_time(time(NULL)));
+    json_object_set_new(d, "evaluated_at", http_json_time(clock_wall_s()));
     json_object_set_new(d, "trace_id", json_string(trace_id));
     detect_transitions(S.decision, d, trace_id);
     json_decref(S.decision);

@@ -10,6 +10,7 @@
 
 #include "alerts.h"
 #include "autonomy.h"
+#include "clock.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -79,7 +80,7 @@ static void kill_bot(const char *bot_id, const char *why, const char *trace_id)
 {
     char msg[200], dedup[80], *trace = strdup(trace_id);
     const char *p[1] = {bot_id};
-    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = now() WHERE bot_id = $1 "
+    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now() WHERE bot_id = $1 "
                  "  AND state IN ('STARTING', 'RUNNING') RETURNING id) "
                  "UPDATE bots SET desired_state = 'KILLED' WHERE id = $1",
                  1, p, DB_TIMEOUT_MS, on_ignored, trace) < 0)
@@ -124,7 +125,7 @@ static void restart(struct act *a)
                  "  WHERE i.id = $1 AND b.desired_state = 'RUNNING'), "
                  "ins AS (INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, "
                  "  restart_count, breaker_state, breaker_failures, breaker_opened_at) "
-                 "  SELECT bot_id, 'RUNNING', now(), now(), $2, $3, restart_count + 1, breaker_state, breaker_failures, "
+                 "  SELECT bot_id, 'RUNNING', gh_now(), gh_now(), $2, $3, restart_count + 1, breaker_state, breaker_failures, "
                  "  breaker_opened_at FROM prev "
                  "  ON CONFLICT (bot_id) WHERE state IN ('STARTING', 'RUNNING') DO NOTHING "
                  "  RETURNING id, restart_count, breaker_state), "
@@ -193,25 +194,25 @@ static void death(struct act *a)
     if (db_query("WITH cur AS (SELECT i.id, i.bot_id, i.started_at, i.breaker_state, b.stage, "
                  "  least(i.breaker_failures, (SELECT count(*) FROM job_run_events e JOIN jobs j ON j.id = e.job_id "
                  "    WHERE j.bot_id = i.bot_id AND j.kind = 'RUNNER' AND e.from_state = 'RUNNING' "
-                 "    AND e.to_state IN ('FAILED', 'TIMEOUT') AND e.created_at > now() - make_interval(secs => $6::int)))::int "
+                 "    AND e.to_state IN ('FAILED', 'TIMEOUT') AND e.created_at > gh_now() - make_interval(secs => $6::int)))::int "
                  "  + 1 AS failures "
                  "  FROM bot_instances i JOIN bots b ON b.id = i.bot_id "
                  "  WHERE i.bot_id = $1 AND i.state IN ('STARTING', 'RUNNING') AND ($2::text IS NULL OR i.id::text = $2)), "
                  "dec AS (SELECT cur.*, CASE WHEN breaker_state = 'HALF_OPEN' OR failures >= $7::int THEN 'OPEN' "
                  "  ELSE breaker_state END AS new_breaker FROM cur), "
-                 "inst AS (UPDATE bot_instances i SET state = $8, stopped_at = now(), breaker_failures = d.failures, "
+                 "inst AS (UPDATE bot_instances i SET state = $8, stopped_at = gh_now(), breaker_failures = d.failures, "
                  "  breaker_state = d.new_breaker, breaker_opened_at = CASE WHEN d.new_breaker = 'OPEN' AND "
-                 "  i.breaker_state <> 'OPEN' THEN now() ELSE i.breaker_opened_at END "
+                 "  i.breaker_state <> 'OPEN' THEN gh_now() ELSE i.breaker_opened_at END "
                  "  FROM dec d WHERE i.id = d.id AND i.state IN ('STARTING', 'RUNNING') RETURNING i.id), "
                  "job AS (INSERT INTO jobs (bot_id, kind, state, params, error_code, started_at, finished_at, trace_id) "
-                 "  SELECT d.bot_id, 'RUNNER', $3, jsonb_build_object('instance_id', d.id), $4, d.started_at, now(), $5 "
+                 "  SELECT d.bot_id, 'RUNNER', $3, jsonb_build_object('instance_id', d.id), $4, d.started_at, gh_now(), $5 "
                  "  FROM dec d JOIN inst ON inst.id = d.id RETURNING id), "
                  "ev AS (INSERT INTO job_run_events (job_id, from_state, to_state, reason_code, trace_id, metadata, created_at) "
                  "  SELECT job.id, v.f, v.t, v.r, $5, v.m, v.at FROM job, dec d, LATERAL (VALUES "
                  "   (NULL::text, 'QUEUED', 'RUNNER_STARTED', jsonb_build_object('instance_id', d.id), d.started_at), "
                  "   ('QUEUED', 'RUNNING', 'RUNNER_STARTED', jsonb_build_object('instance_id', d.id), d.started_at), "
                  "   ('RUNNING', $3, $4, jsonb_build_object('instance_id', d.id, 'breaker_failures', d.failures, "
-                 "     'breaker_state', d.new_breaker, 'window_s', $6::int, 'instance_state', $8::text), now())) "
+                 "     'breaker_state', d.new_breaker, 'window_s', $6::int, 'instance_state', $8::text), gh_now())) "
                  "   AS v(f, t, r, m, at)) "
                  "SELECT d.id::text, d.bot_id::text, d.stage, d.breaker_state, d.new_breaker, d.failures, job.id::text "
                  "FROM dec d, job",
@@ -333,14 +334,14 @@ static void on_half_open(struct pg_result *res, const char *err, void *arg)
 
 void supervisor_leader_tick(void)
 {
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     char trace[33], cooldown[16];
     if (S.sweep_pending > 0 || now - S.last_sweep < SWEEP_EVERY_S) return;
     S.last_sweep = now;
     http_new_trace_id(trace);
     char *t1 = strdup(trace), *t2 = strdup(trace);
     if (db_query("SELECT i.id::text, i.bot_id::text, b.timeframe, b.params->>'tick_interval_s', "
-                 "extract(epoch FROM now() - coalesce(i.last_heartbeat_at, i.started_at))::bigint "
+                 "extract(epoch FROM gh_now() - coalesce(i.last_heartbeat_at, i.started_at))::bigint "
                  "FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE i.state IN ('STARTING', 'RUNNING')",
                  0, NULL, DB_TIMEOUT_MS, on_live, t1) == 0)
         S.sweep_pending++;
@@ -350,7 +351,7 @@ void supervisor_leader_tick(void)
     /* only the bot's latest instance carries its breaker; no live instance may exist beside it */
     if (db_query("UPDATE bot_instances i SET breaker_state = 'HALF_OPEN' FROM bots b WHERE b.id = i.bot_id "
                  "AND i.breaker_state = 'OPEN' AND i.state IN ('DEAD', 'KILLED') "
-                 "AND i.breaker_opened_at < now() - make_interval(secs => $1::int) "
+                 "AND i.breaker_opened_at < gh_now() - make_interval(secs => $1::int) "
                  "AND NOT EXISTS (SELECT 1 FROM bot_instances j WHERE j.bot_id = i.bot_id AND j.id <> i.id "
                  "  AND (j.started_at > i.started_at OR j.state IN ('STARTING', 'RUNNING'))) "
                  "RETURNING i.id::text, i.bot_id::text, b.desired_state",

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -70,7 +71,7 @@ static time_t rfc3339(time_t t, char out[32])
 {
     struct timespec ts = {t, 0};
     struct tm tm;
-    if (!t) clock_gettime(CLOCK_REALTIME, &ts);
+    if (!t) clock_wall_timespec(&ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%06ldZ", ts.tv_nsec / 1000);
@@ -290,7 +291,7 @@ static void replay_failed_while_reachable(struct batch *b, const char *err)
 
 static void batch_done(struct batch *b)
 {
-    W.last_flush_at = time(NULL);
+    W.last_flush_at = clock_wall_s();
     if (b->from_spill) {
         W.replayed_total += b->n;
         W.replayed_since_down += b->n;
@@ -536,7 +537,7 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
 
 void telemetry_provider_usage(const char *provider_id, struct provider_usage *out)
 {
-    usage_stats_get(provider_id, time(NULL), out);
+    usage_stats_get(provider_id, clock_wall_s(), out);
 }
 
 int telemetry_drain_pending(void)
@@ -562,9 +563,10 @@ json_t *telemetry_status_json(void)
 
 static PGconn *sync_connect(int timeout_ms)
 {
-    char ct[16], opts[64];
+    char ct[16], opts[128], clock_option[64];
     snprintf(ct, sizeof ct, "%d", timeout_ms < 2000 ? 2 : timeout_ms / 1000);
-    snprintf(opts, sizeof opts, "-c statement_timeout=%d", timeout_ms > 0 ? timeout_ms : 1);
+    snprintf(opts, sizeof opts, "-c statement_timeout=%d %s", timeout_ms > 0 ? timeout_ms : 1,
+             db_clock_option(clock_option, sizeof clock_option));
     const char *keys[] = {"dbname", "connect_timeout", "options", NULL};
     const char *vals[] = {cfg.database_url, ct, opts, NULL};
     PGconn *c;
@@ -603,7 +605,7 @@ static int sync_send(PGconn *c, struct batch *b)
 static void sync_replay(PGconn *c, time_t deadline)
 {
     struct batch *b = &W.b;
-    while (spill.replay_off < spill.bytes && time(NULL) < deadline && spill_load_chunk(b, W.chunk_max))
+    while (spill.replay_off < spill.bytes && clock_wall_s() < deadline && spill_load_chunk(b, W.chunk_max))
         if (sync_send(c, b) < 0) {
             batch_free_rows(b);
             return;
@@ -699,11 +701,11 @@ static void on_partition_tick(evutil_socket_t fd, short what, void *arg)
     char days[16];
     const char *p[1] = {days};
     if (W.stopping) return;
-    db_query("SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL, 60000,
+    db_query("SELECT gh_ensure_usage_partitions(((gh_now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL, 60000,
              on_partition_result, "ensure");
     if (W.retention_days <= 0) return;
     snprintf(days, sizeof days, "%d", W.retention_days);
-    db_query("SELECT gh_drop_usage_partitions_before(((now() AT TIME ZONE 'UTC')::date - $1::int))", 1, p,
+    db_query("SELECT gh_drop_usage_partitions_before(((gh_now() AT TIME ZONE 'UTC')::date - $1::int))", 1, p,
              60000, on_partition_result, "drop");
 }
 
@@ -743,8 +745,8 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     W.stopping = W.down = 0;
     spill_repair_tail();
     if ((c = sync_connect(10000))) {
-        if (spill.bytes) sync_replay(c, time(NULL) + 30); /* before seeding, so the aggregates include it */
-        if (seed(c, time(NULL)) < 0)
+        if (spill.bytes) sync_replay(c, clock_wall_s() + 30); /* before seeding, so the aggregates include it */
+        if (seed(c, clock_wall_s()) < 0)
             LOG_WARN(NULL, "telemetry aggregates not seeded", "error=\"%s\"",
                      log_escape(W.last_error, esc, sizeof esc));
         PQfinish(c);
@@ -781,7 +783,7 @@ static void stop_drain(PGconn *c, time_t deadline)
     for (;;) {
         if (!b->n) queue_take(b);
         if (!b->n) return;
-        if (c && time(NULL) < deadline && sync_send(c, b) == 0) continue;
+        if (c && clock_wall_s() < deadline && sync_send(c, b) == 0) continue;
         c = NULL; /* one failure: the rest goes to the file without further waiting */
         if (spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0) W.dropped_total += b->n;
         batch_free_rows(b);
@@ -791,7 +793,7 @@ static void stop_drain(PGconn *c, time_t deadline)
 void telemetry_stop(int timeout_ms)
 {
     PGconn *c = NULL;
-    time_t deadline = time(NULL) + (timeout_ms > 0 ? (timeout_ms + 999) / 1000 : 0);
+    time_t deadline = clock_wall_s() + (timeout_ms > 0 ? (timeout_ms + 999) / 1000 : 0);
     W.stopping = 1; /* late db_query callbacks are ignored from now on */
     W.b.id = 0;
     free_timer(&W.flush_ev);

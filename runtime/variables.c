@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -191,11 +192,11 @@ static const char *SYNC_SQL =
     "  SELECT name, category, source, variable_type, state, description FROM decl "
     "  ON CONFLICT (name) DO UPDATE SET category = EXCLUDED.category, source_integration = EXCLUDED.source_integration, "
     "  variable_type = EXCLUDED.variable_type, state = EXCLUDED.state, description = EXCLUDED.description, "
-    "  last_updated_at = now() "
+    "  last_updated_at = gh_now() "
     "  WHERE (v.category, v.source_integration, v.variable_type, v.state, v.description) IS DISTINCT FROM "
     "  (EXCLUDED.category, EXCLUDED.source_integration, EXCLUDED.variable_type, EXCLUDED.state, EXCLUDED.description) "
     "  RETURNING (xmax = 0) AS inserted), "
-    "dep AS (UPDATE profit_variables SET state = 'DEPRECATED', last_updated_at = now() "
+    "dep AS (UPDATE profit_variables SET state = 'DEPRECATED', last_updated_at = gh_now() "
     "  WHERE state <> 'DEPRECATED' AND name NOT IN (SELECT name FROM decl) RETURNING 1) "
     "SELECT (SELECT count(*) FROM up WHERE inserted), (SELECT count(*) FROM up WHERE NOT inserted), "
     "  (SELECT count(*) FROM dep), (SELECT count(*) FROM decl)";
@@ -304,7 +305,7 @@ void variables_note_usage(const struct usage_event *ev)
     json_array_foreach(keys, i, k) {
         if (i >= 64 || !valid_name(json_string_value(k))) continue;
         json_object_set_new(one, json_string_value(k),
-                            json_pack("{s:f, s:{s:b}}", "seen", (double)time(NULL), "bots", ev->bot_id, 1));
+                            json_pack("{s:f, s:{s:b}}", "seen", (double)clock_wall_s(), "bots", ev->bot_id, 1));
     }
     merge_pending(V.pending, one);
     json_decref(one);

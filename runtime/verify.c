@@ -111,7 +111,7 @@ static void record(struct probe *pr, int latency_ms)
     struct verification_record v = {.provider_id = pr->p->id, .outcome = pr->outcome, .base_url_host = host,
                                     .reason_human = pr->reason, .trace_id = pr->trace_id,
                                     .user_id = pr->user_id[0] ? pr->user_id : NULL, .http_status = pr->http_status,
-                                    .latency_ms = latency_ms, .verified_at = time(NULL)};
+                                    .latency_ms = latency_ms, .verified_at = clock_wall_s()};
     char message[768];
     snprintf(message, sizeof message, "%s verify: %s — %s", pr->p->label, pr->outcome, pr->reason);
     telemetry_usage(&ev);
@@ -125,7 +125,7 @@ static void finish(struct probe *pr)
 {
     struct entry *e = pr->entry;
     int latency = (int)(clock_now_ms() - pr->started_ms);
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     char esc[600];
 
     if (!pr->decided) {
@@ -458,7 +458,7 @@ static time_t due_at(struct entry *e, int ttl_s)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     const struct provider_registry *reg = policy_providers(policy_current());
-    time_t now = time(NULL);
+    time_t now = clock_wall_s();
     char err[256], trace[33];
     for (size_t i = 0; reg && i < reg->count; i++) {
         const struct provider_def *p = &reg->providers[i];
