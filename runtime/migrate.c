@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Arbitrary constant shared by every gatehouse instance: "gatehouse" in ASCII, truncated to 63 bits. */
@@ -177,6 +178,21 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
+/* With a test clock, every new session of this database (psql, a spec's checks, other instances) reads the same
+ * gh_now() as the pool: the offset becomes the database's default of gatehouse.clock_offset_ms. Needs the
+ * database's owner; a failure is logged and the pool's own sessions still carry the offset. */
+static void share_test_clock(PGconn *conn)
+{
+    char offset[32], err[256];
+    const char *p[1] = {offset};
+    snprintf(offset, sizeof offset, "%lld", clock_offset_ms());
+    if (exec_ok(conn, "SELECT set_config('gatehouse.clock_offset_ms', $1, false)", 1, p, err, sizeof err) < 0 ||
+        exec_ok(conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET gatehouse.clock_offset_ms = %L', "
+                      "current_database(), current_setting('gatehouse.clock_offset_ms')); END $$",
+                0, NULL, err, sizeof err) < 0)
+        LOG_WARN(NULL, "test clock not shared with other sessions", "error=\"%s\"", err);
+}
+
 int migrate_run(const char *conninfo, const char *dir, int wait_s, int *applied, char *err, size_t errlen)
 {
     static struct migration list[MAX_MIGRATIONS];
@@ -197,6 +213,7 @@ int migrate_run(const char *conninfo, const char *dir, int wait_s, int *applied,
     char unlock_err[256];
     exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", 0, NULL, unlock_err, sizeof unlock_err);
     if (rc == 0) LOG_INFO(NULL, "migrations complete", "applied=%d known=%d", *applied, n);
+    if (rc == 0 && clock_is_test()) share_test_clock(conn);
 out:
     PQfinish(conn);
     return rc;

@@ -39,6 +39,7 @@ struct tick {
     char provider[64];
     struct bar_share *share; /* the bars of this tick (shared with the other bots of its second, or private) */
     int share_bars;          /* scheduled ticks share market data; manual ticks fetch fresh */
+    time_t now;              /* the tick's instant (clock.h): market hours, the bars' window and risk read it */
     double started_ms;
     runner_done_cb cb;
     void *arg;
@@ -163,6 +164,7 @@ static char *snapshot_text(const struct tick *t)
 {
     json_t *v = t->features ? json_deep_copy(t->features) : json_object();
     json_object_set_new(v, "data_provider", t->provider[0] ? json_string(t->provider) : json_null());
+    if (json_is_object(t->market)) json_object_set(v, "market_session", json_object_get(t->market, "session"));
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     return text;
@@ -472,11 +474,8 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
     json_object_set(t->summary, "action", json_object_get(t->decision, "action"));
     json_object_set(t->summary, "feature_keys_used", json_object_get(t->decision, "feature_keys_used"));
 
-    /* market hours and risk run on every tick: proof that the risk engine is enforcing */
-    json_t *ts = json_integer((json_int_t)clock_wall_s()), *sym = json_string(bot_str(t, "symbol"));
-    t->market = call1(t, "scripts/market_hours.lua", "session", ts, sym);
-    json_decref(ts);
-    json_decref(sym);
+    /* the risk check runs on every tick (proof that the risk engine is enforcing), with the market session the
+     * tick opened with (market_open) */
     const char *action = json_string_value(json_object_get(t->decision, "action"));
     int hold = strcmp(action, "HOLD") == 0;
     double last_close = num(json_array_get(t->bars, n - 1), "c", 0), qty = num(t->position, "qty", 0);
@@ -557,6 +556,100 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
     decide_and_act(t);
 }
 
+/* ---- market hours: asked before any provider is ---- */
+
+/* The market's session at the tick's instant (scripts/market_hours.lua), kept in t->market; NULL when the policy
+ * failed. */
+static json_t *market_session(struct tick *t)
+{
+    json_t *ts = json_integer((json_int_t)t->now), *sym = json_string(bot_str(t, "symbol"));
+    json_t *m = call1(t, "scripts/market_hours.lua", "session", ts, sym);
+    json_decref(ts);
+    json_decref(sym);
+    if (json_is_object(m) && json_is_boolean(json_object_get(m, "open"))) return m;
+    json_decref(m);
+    return NULL;
+}
+
+/* Minutes of wall clock that hold LOOKBACK_MINUTES of open market before the tick (market_hours.lua's
+ * lookback_start walks back over halts and weekends), so the first tick after a closure still sees a full
+ * window of bars. LOOKBACK_MINUTES when the policy has no lookback_start. */
+static int lookback_minutes(struct tick *t)
+{
+    char err[1024];
+    if (!policy_has_function(t->gen, "scripts/market_hours.lua", "lookback_start")) return LOOKBACK_MINUTES;
+    json_t *ts = json_integer((json_int_t)t->now), *mins = json_integer(LOOKBACK_MINUTES);
+    json_t *sym = json_string(bot_str(t, "symbol"));
+    const json_t *args[3] = {ts, mins, sym};
+    json_t *start = policy_call_first(t->gen, "scripts/market_hours.lua", "lookback_start", args, 3, err, sizeof err);
+    if (!start) LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/market_hours.lua fn=lookback_start error=\"%s\"", err);
+    json_decref(ts);
+    json_decref(mins);
+    json_decref(sym);
+    double from = json_is_number(start) ? json_number_value(start) : 0;
+    json_decref(start);
+    if (from <= 0 || from >= (double)t->now) return LOOKBACK_MINUTES;
+    return (int)ceil(((double)t->now - from) / 60.0);
+}
+
+/* The risk check of a closed-market tick: the exit that would flatten the position (or no order when flat), so
+ * the trace states what risk.lua does with exits in a closed market. Writes the risk.check event. */
+static void closed_market_risk(struct tick *t)
+{
+    double qty = num(t->position, "qty", 0);
+    const json_t *params = json_object_get(t->bot, "params");
+    json_t *rctx = json_pack("{s:o, s:{s:f, s:f}, s:O, s:O, s:s}", "order",
+                             qty == 0 ? json_null() : json_pack("{s:s, s:f}", "side", qty > 0 ? "SELL" : "BUY", "qty", fabs(qty)),
+                             "position", "qty", qty, "avg_price", num(t->position, "avg_price", 0), "market", t->market,
+                             "limits", json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(),
+                             "stage", bot_str(t, "stage"));
+    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0) json_object_set_new(rctx, "tier", json_string(t->tier));
+    double r0 = clock_now_ms();
+    t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
+    json_decref(rctx);
+    int allowed = json_is_true(json_object_get(t->risk, "allowed"));
+    const char *code = json_string_value(json_object_get(t->risk, "reason_code"));
+    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(clock_now_ms() - r0),
+          !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : code,
+          json_pack("{s:s, s:O}", "action", qty == 0 ? "NONE" : "EXIT", "violations",
+                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
+}
+
+/* A closed market ends the tick before any provider is called: a MARKET_CLOSED no-trade trace naming the next
+ * open (UTC and exchange time) and, when a position is held, what the risk policy does with its exit. */
+static void market_closed(struct tick *t)
+{
+    char human[1024];
+    double qty = num(t->position, "qty", 0);
+    const char *why = json_string_value(json_object_get(t->market, "reason_human"));
+    closed_market_risk(t);
+    const char *risk_text = json_string_value(json_object_get(t->risk, "reason_human"));
+    if (qty == 0)
+        snprintf(human, sizeof human, "%s. Flat: nothing to do until the open; no market data was requested.",
+                 why ? why : "The market is closed");
+    else
+        snprintf(human, sizeof human, "%s. Holding %g contract%s: the exit waits for the open (risk.lua: %s); no market "
+                 "data was requested.", why ? why : "The market is closed", fabs(qty), fabs(qty) == 1 ? "" : "s",
+                 risk_text ? risk_text : "no risk answer");
+    json_object_set_new(t->summary, "market", json_deep_copy(t->market));
+    no_trade(t, "MARKET_CLOSED", "MARKET_CLOSED", human, json_pack("[s]", "MARKET_CLOSED"), "SUPPRESSED");
+}
+
+/* 1 when the tick goes on to market data; 0 when it ended here (market closed, or the calendar failed: fail
+ * closed with POLICY_ERROR, no provider called). */
+static int market_open(struct tick *t)
+{
+    t->market = market_session(t);
+    if (!t->market) {
+        no_trade(t, "POLICY", "POLICY_ERROR", "scripts/market_hours.lua failed; the tick fails closed before any "
+                 "provider is called.", json_pack("[s]", "POLICY_ERROR"), "ERROR");
+        return 0;
+    }
+    if (json_is_true(json_object_get(t->market, "open"))) return 1;
+    market_closed(t);
+    return 0;
+}
+
 /* ---- start: load the bot, gate it ---- */
 
 static int gate(struct tick *t)
@@ -611,8 +704,9 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     }
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     if (gate(t) < 0) return;
-    struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), LOOKBACK_MINUTES, 0, t->bot_id,
-                                    t->run_id, NULL, t->trace_id};
+    if (!market_open(t)) return;
+    struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), lookback_minutes(t), t->now,
+                                    t->bot_id, t->run_id, NULL, t->trace_id};
     if (bar_share_fetch(&mr, t->share_bars, on_bars, t) < 0)
         no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
@@ -628,6 +722,7 @@ static int start_tick(const char *bot_id, const char *trace_id, int share_bars, 
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
     http_new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
     t->started_ms = clock_now_ms();
+    t->now = clock_wall_s();
     t->cb = cb;
     t->arg = arg;
     t->gen = policy_retain(policy_current());
