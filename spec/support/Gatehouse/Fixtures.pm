@@ -1,16 +1,36 @@
 package Gatehouse::Fixtures;
-# Test-only policy fixtures for runner specs, written into a copied home (never into the product):
-#   fixture_home(market => 'open' | 'closed' | undef, flip => 1 | 0)
-#     market  'open' / 'closed' replaces scripts/market_hours.lua with an always-RTH / always-WEEKEND stub,
-#             so specs do not depend on the wall clock; undef keeps the real CME hours.
+# Test-only fixtures for runner specs, written into a copied home (never into the product):
+#   fixture_home(flip => 1 | 0)
 #     flip    (default 1) adds scripts/strategies/flip.lua: ENTRY BUY 1 when flat, EXIT when in a position.
+#   The instants specs tick at (start_server(clock => AT_OPEN, …)): the real scripts/market_hours.lua decides
+#   whether the market is open, and the provider simulator lives at the same instant, so no spec depends on
+#   the day or hour it runs (issue 15). Each is named for what the CME Globex equity-index calendar says then:
+#     AT_OPEN            Tue 2026-12-08 15:00Z = 09:00 CST, RTH
+#     AT_WEEKEND         Sat 2026-12-05 22:00Z = 16:00 CST, WEEKEND (opens Sun 23:00Z)
+#     AT_HALT            Tue 2026-12-08 22:30Z = 16:30 CST, the daily halt (MAINTENANCE, reopens 23:00Z)
+#     AT_SUMMER_HALT     Tue 2026-07-14 21:30Z = 16:30 CDT, the daily halt in summer time
+#     AT_DST_START_OPEN  Sun 2026-03-08 22:30Z = 17:30 CDT, open (16:30 had the switch to CDT been missed)
+#     AT_DST_END_CLOSED  Sun 2026-11-01 22:30Z = 16:30 CST, WEEKEND (17:30 had the switch to CST been missed)
+#     AT_HOLIDAY         Fri 2026-12-25 15:00Z = Christmas, HOLIDAY
 #   wait_supervisor($srv): waits until the scheduler runs and leads (autonomy above SUPERVISED needs it).
 use strict;
 use warnings;
+use Carp qw(croak);
 use Exporter 'import';
 use Gatehouse::Test qw(copy_home write_file);
 
-our @EXPORT = qw(fixture_home wait_supervisor);
+our @EXPORT = qw(fixture_home wait_supervisor AT_OPEN AT_WEEKEND AT_HALT AT_SUMMER_HALT AT_DST_START_OPEN
+  AT_DST_END_CLOSED AT_HOLIDAY);
+
+use constant {
+    AT_OPEN           => '2026-12-08T15:00:00Z',
+    AT_WEEKEND        => '2026-12-05T22:00:00Z',
+    AT_HALT           => '2026-12-08T22:30:00Z',
+    AT_SUMMER_HALT    => '2026-07-14T21:30:00Z',
+    AT_DST_START_OPEN => '2026-03-08T22:30:00Z',
+    AT_DST_END_CLOSED => '2026-11-01T22:30:00Z',
+    AT_HOLIDAY        => '2026-12-25T15:00:00Z',
+};
 
 my $FLIP = <<'LUA';
 -- Test fixture: ENTRY BUY 1 when flat, EXIT when in a position. Input ctx, output a decision.
@@ -27,20 +47,11 @@ return { name = "flip", requires_ai = false, params = {},
   end }
 LUA
 
-sub market_stub {
-    my ($open) = @_;
-    my ( $flag, $name ) = $open ? ( 'true', 'RTH' ) : ( 'false', 'WEEKEND' );
-    return <<"LUA";
--- Test fixture: the market is always $name. Input (ts, symbol), output a session.
-return { session = function(ts, symbol) return { open = $flag, session = "$name", next_change = ts + 3600 } end }
-LUA
-}
-
 sub fixture_home {
     my (%o) = @_;
+    croak 'fixture_home: market stubs are gone; start the server at an instant (clock => AT_OPEN, …)' if exists $o{market};
     my $home = copy_home();
     write_file( "$home/scripts/strategies/flip.lua", $FLIP ) if $o{flip} // 1;
-    write_file( "$home/scripts/market_hours.lua", market_stub( $o{market} eq 'open' ) ) if defined $o{market};
     return $home;
 }
 

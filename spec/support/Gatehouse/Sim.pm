@@ -71,13 +71,15 @@ my @SIMS;
 #   redis_requirepass => 1   PING without AUTH answers -NOAUTH
 #   args => [...]            more sim.js arguments
 #   quiet => 1               no request log on the sim's stderr
+#   now => '2026-12-08T15:00:00Z'   the instant the simulator's markets live at (it runs on from there); a server
+#                            started with clock => … sets the simulators its env points at to its own clock
 sub start_sim {
     my (%o) = @_;
     my $node = $ENV{GH_NODE} || 'node';
     my $n    = scalar(@SIMS) + 1;
     my ( $out, $err ) = ( "$TMP/sim$n.out", "$TMP/sim$n.err" );
     my @argv = ( $node, $SIM_JS, '--parent-pid', $$, ( $o{redis_requirepass} ? '--redis-requirepass' : () ),
-        ( $o{quiet} ? '--quiet' : () ), @{ $o{args} || [] } );
+        ( $o{quiet} ? '--quiet' : () ), ( defined $o{now} ? ( '--now', $o{now} ) : () ), @{ $o{args} || [] } );
     my $pid = fork;
     croak "fork: $!" unless defined $pid;
     if ( $pid == 0 ) {
@@ -230,6 +232,24 @@ sub requests      { my ( $self, $p ) = @_; $self->_call( 'GET', '/__sim/requests
 sub clear_requests { my ( $self, $p ) = @_; $self->_call( 'DELETE', '/__sim/requests' . _qs($p) ); 1 }
 sub config        { my ( $self, %c ) = @_; $self->_call( %c ? 'POST' : 'GET', '/__sim/config', %c ? \%c : undef )->{config} }
 sub reset         { $_[0]->_call( 'POST', '/__sim/reset' ); 1 }
+
+# set_clock($offset_ms) → the simulator's clock runs $offset_ms ahead of the real time (the server's test clock).
+sub set_clock { my ( $self, $ms ) = @_; $self->_call( 'POST', '/__sim/config', { clock_offset_ms => $ms + 0 } ); 1 }
+
+# clock → { now => ISO, offset_ms => n }
+sub clock { $_[0]->_call( 'GET', '/__sim/config' )->{clock} }
+
+# set_clock_for_env(\%env, $offset_ms): every running simulator of this process that env points at (a value
+# naming its URL or its Redis port) lives at the server's clock.
+sub set_clock_for_env {
+    my ( $env, $ms ) = @_;
+    my @values = grep { defined } values %$env;
+    for my $sim ( grep { $_->alive } @SIMS ) {
+        my $redis = $sim->{redis_port} ? ":$sim->{redis_port}" : undef;
+        $sim->set_clock($ms) if grep { index( $_, $sim->{url} ) >= 0 || ( $redis && /\Q$redis\E(?:\/|$)/ ) } @values;
+    }
+    return 1;
+}
 
 # get($path_or_url, \%headers) / post(...) → { status, headers, content, json } straight to the simulator.
 sub request {

@@ -652,6 +652,11 @@ sub totp_code {
 #   timeout => s              how long to wait for GET /healthz = 200 (default 15)
 #   auth    => 0              do not register/sign in the test admin (default: once healthy, POST
 #                             /api/auth/register as $GH{admin_user}, or log in when users exist already)
+#   clock   => '2026-12-08T15:00:00Z'   GATEHOUSE_TEST_CLOCK: the server's clock starts at this instant and runs
+#                             on (specs that tick must not depend on today's date). Once healthy, the server's
+#                             exact offset is read from /readyz (->clock_offset_ms, ->now) and every simulator
+#                             its env points at is set to the same clock, so bars, market hours, TOTP and SQL
+#                             all read one instant.
 # APP_ENC_KEY and GATEHOUSE_SERVICE_TOKEN get test values unless env names them (undef = unset).
 # Every string of a decoded JSON value (keys and values), for leak scans.
 sub _json_strings {
@@ -680,7 +685,17 @@ sub response_leaks {
 sub start_server {
     my (%o) = @_;
     my $db = exists $o{db} ? $o{db} : new_database();
+    # instances of one database are one fleet on one clock: a later instance joins the clock of a running one
+    if ( defined $o{clock} && defined $db ) {
+        my ($peer) = grep { defined $_->{clock_offset_ms} && ( $_->{db} // '' ) eq $db && $_->alive } @SERVERS;
+        $o{clock} = _iso_utc( int( $peer->now ) ) if $peer;
+    }
     return _start_once( \%o, $db, 1 );
+}
+
+sub _iso_utc {
+    my @t = gmtime( $_[0] );
+    return sprintf '%04d-%02d-%02dT%02d:%02d:%02dZ', $t[5] + 1900, $t[4] + 1, @t[ 3, 2, 1, 0 ];
 }
 
 sub _start_once {
@@ -694,6 +709,7 @@ sub _start_once {
         ( defined $db ? ( $GH{env_db} => $db ) : () ),
         APP_ENC_KEY             => $GH{test_enc_key},
         GATEHOUSE_SERVICE_TOKEN => $GH{test_service_token},
+        ( defined $o{clock} ? ( GATEHOUSE_TEST_CLOCK => $o{clock} ) : () ),
         %{ $o{env} || {} },
     );
     my $env = _clean_env(%env);
@@ -715,6 +731,7 @@ sub _start_once {
         jar      => Gatehouse::Test::CookieJar->new,
         timeout  => $o{timeout} // 15,
         auto_auth => ( $o{auth} // 1 ) ? 1 : 0,
+        clock    => $o{clock},
     }, 'Gatehouse::Test::Server';
     $srv->{http} = HTTP::Tiny->new(
         timeout    => 10,
@@ -863,6 +880,7 @@ sub wait_healthy {
         }
         my $r = $probe->get( $self->{url} . $Gatehouse::Test::GH{healthz} );
         if ( $r->{status} == 200 && $self->_owns_port ) {
+            $self->_sync_clock if $self->{clock} && !defined $self->{clock_offset_ms};
             $self->_auto_auth if $self->{auto_auth} && !$self->{auth_done};
             return $self;
         }
@@ -876,6 +894,25 @@ sub wait_healthy {
         sleep 0.05;
     }
 }
+
+# The server's test clock: its offset from the real time, read from /readyz, then given to every simulator the
+# server's environment points at (Gatehouse::Sim), so the provider simulator lives at the same instant.
+sub _sync_clock {
+    my ($self) = @_;
+    my $r = $self->get('/readyz');
+    my $c = $r->{json} && $r->{json}{clock};
+    die "harness: the server was started with clock => $self->{clock} but /readyz shows no test clock: $r->{content}\n"
+      unless $c && ( $c->{source} // '' ) eq 'test' && defined $c->{offset_ms};
+    $self->{clock_offset_ms} = $c->{offset_ms};
+    Gatehouse::Sim::set_clock_for_env( $self->{env}, $c->{offset_ms} ) if defined &Gatehouse::Sim::set_clock_for_env;
+    return $self;
+}
+
+# clock_offset_ms → ms the server's clock runs ahead of the real time (0 without a test clock).
+sub clock_offset_ms { $_[0]{clock_offset_ms} // 0 }
+
+# now → the server's wall clock in epoch seconds (fractional), as the harness sees it.
+sub now { time() + $_[0]->clock_offset_ms / 1000 }
 
 # request($method, $path, { headers => {...}, body => $string | $ref, timeout => s })
 #   → { status, reason, headers (lower-case names), content, json }
@@ -984,9 +1021,9 @@ sub next_totp {
     my ( $self, $secret ) = @_;
     $secret //= $self->{totp_secret} or croak 'next_totp: no secret (enroll_2fa first)';
     my $last = $self->{totp_last_step}{$secret} // -1;
-    my $now  = int( time() / 30 );
+    my $now  = int( $self->now / 30 );    # the server's clock: a test clock shifts TOTP steps too
     my $step = $now > $last ? $now : $last + 1;
-    while ( $step > int( time() / 30 ) + 1 ) { sleep 0.2 }
+    while ( $step > int( $self->now / 30 ) + 1 ) { sleep 0.2 }
     $self->{totp_last_step}{$secret} = $step;
     return Gatehouse::Test::totp_code( $secret, $step );
 }

@@ -77,9 +77,12 @@
  *   GET    /__sim/requests[?provider=x] → {"requests":[{id, ts, provider, protocol, method, path, query, headers,
  *                                         body, args (redis), fault}]}  (they hold the credentials sent)
  *   DELETE /__sim/requests              → clears
- *   GET|POST /__sim/config              {"requirepass":bool, "ironbeam_live":bool, "tradovate_has_live":bool,
+ *   GET|POST /__sim/config              {"now": ISO instant | "clock_offset_ms": n (the simulator's clock: where
+ *                                        "now" is for bars, quotes and market status; it runs on from there),
+ *                                        "requirepass":bool, "ironbeam_live":bool, "tradovate_has_live":bool,
  *                                        "llm_regime":"trend"|"range"|...|null}
  *   POST   /__sim/reset                 → faults, requests, config, sessions and redis data back to the start state
+ *                                        (the clock stays where it was told to live)
  *   GET    /__sim/health                → {"ok":true,...}
  *
  * DATA — deterministic per symbol (seeded generator; same answer for the same query): Databento ohlcv-1m/1h/1d
@@ -98,7 +101,7 @@ const { URL, URLSearchParams } = require('url');
 // ------------------------------------------------------------------------------------------------ options
 
 function parseArgs(argv) {
-  const o = { httpPort: 0, redisPort: 0, requirepass: false, parentPid: 0, quiet: false };
+  const o = { httpPort: 0, redisPort: 0, requirepass: false, parentPid: 0, quiet: false, now: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -111,8 +114,15 @@ function parseArgs(argv) {
     else if (a === '--redis-requirepass') o.requirepass = true;
     else if (a.startsWith('--parent-pid')) o.parentPid = parseInt(val(), 10) || 0;
     else if (a === '--quiet') o.quiet = true;
+    else if (a.startsWith('--now')) {
+      o.now = Date.parse(val());
+      if (Number.isNaN(o.now)) {
+        process.stderr.write('sim: --now must be an ISO 8601 instant such as 2026-12-08T15:00:00Z\n');
+        process.exit(2);
+      }
+    }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: sim.js [--http-port N] [--redis-port M] [--redis-requirepass] [--parent-pid P] [--quiet]\n');
+      process.stdout.write('usage: sim.js [--http-port N] [--redis-port M] [--redis-requirepass] [--parent-pid P] [--quiet] [--now ISO]\n');
       process.exit(0);
     } else {
       process.stderr.write(`sim: unknown argument ${a}\n`);
@@ -142,7 +152,14 @@ const DEFAULT_CONFIG = () => ({
   requirepass: OPT.requirepass, ironbeam_live: false, tradovate_has_live: true, llm_regime: null,
 });
 
+// The simulator's clock: the instant its markets live at. Real time unless told otherwise (--now, or
+// POST /__sim/config {"now": ISO} | {"clock_offset_ms": n}); it then runs forward from that instant at the real
+// rate, like gatehouse's test clock (GATEHOUSE_TEST_CLOCK). Bars are a function of the requested window alone;
+// the clock only decides where "now" (the newest complete minute, quotes, market status) is.
+const START_OFFSET_MS = OPT.now === null ? 0 : OPT.now - Date.now();
+
 const state = {
+  clockOffsetMs: START_OFFSET_MS,
   faults: [],
   faultSeq: 0,
   requests: [],
@@ -183,7 +200,8 @@ function takeFault(provider, method, path) {
 const isInvalid = (v) => v !== undefined && v !== null && String(v).includes('invalid');
 const hex = (n) => crypto.randomBytes(n).toString('hex');
 const uuid = () => crypto.randomUUID();
-const nowS = () => Math.floor(Date.now() / 1000);
+const simNow = () => Date.now() + state.clockOffsetMs;
+const nowS = () => Math.floor(simNow() / 1000);
 
 function json(status, obj, headers) {
   return { status, headers: Object.assign({ 'content-type': 'application/json' }, headers || {}), body: JSON.stringify(obj) };
@@ -496,7 +514,7 @@ P.databento = {
   routes: [
     ['GET', /^\/v0\/metadata\.list_datasets$/, () => json(200, ['ARCX.PILLAR', 'DBEQ.BASIC', 'GLBX.MDP3', 'IFEU.IMPACT', 'NDEX.IMPACT', 'OPRA.PILLAR', 'XNAS.ITCH', 'XNYS.PILLAR'])],
     ['GET', /^\/v0\/metadata\.get_dataset_range$/, () => json(200, {
-      start: '2010-06-06T00:00:00.000000000Z', end: new Date(Math.floor(Date.now() / 60000) * 60000).toISOString().replace(/\.\d+Z$/, '.000000000Z'),
+      start: '2010-06-06T00:00:00.000000000Z', end: new Date(Math.floor(simNow() / 60000) * 60000).toISOString().replace(/\.\d+Z$/, '.000000000Z'),
     })],
     ['GET|POST', /^\/v0\/metadata\.get_cost$/, () => json(200, 0.0123)],
     ['GET|POST', /^\/v0\/timeseries\.get_range$/, (req) => databentoRange(req)],
@@ -531,7 +549,7 @@ function databentoRange(req) {
   if (symbols.length > 2000) return json(422, { detail: 'Too many symbols (limit 2000).' });
   const start = parseDbTime(q.start);
   if (start === null) return json(422, { detail: [{ loc: ['query', 'start'], msg: 'invalid datetime format', type: 'value_error.datetime' }] });
-  const nowNs = BigInt(Math.floor(Date.now() / 60000)) * NS_PER_MIN;  // the current minute is not complete
+  const nowNs = BigInt(Math.floor(simNow() / 60000)) * NS_PER_MIN;  // the current minute is not complete
   let end = parseDbTime(q.end);
   if (q.end !== undefined && q.end !== '' && end === null) return json(422, { detail: [{ loc: ['query', 'end'], msg: 'invalid datetime format', type: 'value_error.datetime' }] });
   if (end === null || end > nowNs) end = nowNs;
@@ -584,12 +602,12 @@ P.polygon = {
   },
   routes: [
     ['GET', /^\/v1\/marketstatus\/now$/, () => {
-      const open = sessionOpen('eq', Math.floor(Date.now() / 60000)) && regularHours('eq', Math.floor(Date.now() / 60000));
+      const open = sessionOpen('eq', Math.floor(simNow() / 60000)) && regularHours('eq', Math.floor(simNow() / 60000));
       return json(200, {
         afterHours: false, currencies: { crypto: 'open', fx: 'open' }, earlyHours: false,
         exchanges: { nasdaq: open ? 'open' : 'closed', nyse: open ? 'open' : 'closed', otc: open ? 'open' : 'closed' },
         indicesGroups: { s_and_p: open ? 'open' : 'closed', nasdaq: open ? 'open' : 'closed' },
-        market: open ? 'open' : 'closed', serverTime: new Date().toISOString().replace(/\.\d+Z$/, '-00:00'),
+        market: open ? 'open' : 'closed', serverTime: new Date(simNow()).toISOString().replace(/\.\d+Z$/, '-00:00'),
       });
     }],
     ['GET', /^\/v2\/aggs\/ticker\/([^/]+)\/range\/(\d+)\/([a-z]+)\/([^/]+)\/([^/]+)$/, (req, m) => polygonAggs(req, m)],
@@ -631,7 +649,8 @@ function polygonAggs(req, m) {
   const spec = instrumentSpec(ticker, 'eq');
   const px = (t) => Math.round(t * spec.tick * 10000) / 10000;
   const out = [];
-  const fromMin = Math.ceil(from / 60000), toMin = Math.floor(to / 60000);
+  // like Databento, nothing after the simulator's current minute (it is not complete yet)
+  const fromMin = Math.ceil(from / 60000), toMin = Math.min(Math.floor(to / 60000), Math.floor(simNow() / 60000) - 1);
   if ((toMin - fromMin) / (spanMin * mult) > 200000) return json(400, { status: 'ERROR', request_id: rid, error: 'The range is too large for the simulator.' });
   if (spanMin < 1440) {
     const w = spanMin * mult;
@@ -680,7 +699,7 @@ P.finnhub = {
       const sym = String(req.query.symbol || '').toUpperCase();
       if (!sym) return json(422, { error: 'Wrong symbol.' });
       const spec = instrumentSpec(sym, 'eq');
-      const day = Math.floor(Date.now() / 86400000);
+      const day = Math.floor(simNow() / 86400000);
       const c = Math.round(dayOpen(spec, day) * 100) / 100, pc = Math.round(dayOpen(spec, day - 1) * 100) / 100;
       return json(200, { c, d: Math.round((c - pc) * 100) / 100, dp: Math.round((c - pc) / pc * 10000) / 100,
         h: Math.round(c * 1.006 * 100) / 100, l: Math.round(c * 0.994 * 100) / 100, o: pc, pc, t: nowS() });
@@ -716,12 +735,12 @@ P.alphavantage = {
       if (fn === 'GLOBAL_QUOTE') {
         if (!sym) return json(200, { 'Error Message': 'Invalid API call. Please retry or visit the documentation (https://www.alphavantage.co/documentation/) for GLOBAL_QUOTE.' });
         const spec = instrumentSpec(sym, 'eq');
-        const day = Math.floor(Date.now() / 86400000);
+        const day = Math.floor(simNow() / 86400000);
         const c = dayOpen(spec, day), pc = dayOpen(spec, day - 1);
         const f4 = (x) => x.toFixed(4);
         return json(200, { 'Global Quote': {
           '01. symbol': sym, '02. open': f4(pc), '03. high': f4(c * 1.006), '04. low': f4(c * 0.994), '05. price': f4(c),
-          '06. volume': String(spec.vol * 390), '07. latest trading day': new Date().toISOString().slice(0, 10),
+          '06. volume': String(spec.vol * 390), '07. latest trading day': new Date(simNow()).toISOString().slice(0, 10),
           '08. previous close': f4(pc), '09. change': f4(c - pc), '10. change percent': ((c - pc) / pc * 100).toFixed(4) + '%',
         } });
       }
@@ -751,7 +770,7 @@ function avIntraday(req, sym) {
   const spec = instrumentSpec(sym, 'eq');
   const n = req.query.outputsize === 'full' ? 2000 : 100;
   const series = {};
-  let s = Math.floor(Date.now() / 60000 / w) * w - w, got = 0, last = null;
+  let s = Math.floor(simNow() / 60000 / w) * w - w, got = 0, last = null;
   for (let guard = 0; got < n && guard < 200000; guard++, s -= w) {
     const a = w === 1 ? minuteBar(spec, 'eq', s) : aggregate(spec, 'eq', s, s + w);
     if (!a) continue;
@@ -784,7 +803,7 @@ P.fmp = {
       const sym = String(req.query.symbol || '').toUpperCase();
       if (!sym) return json(400, { 'Error Message': 'Query Error: Missing required parameter: symbol' });
       const spec = instrumentSpec(sym, 'eq');
-      const day = Math.floor(Date.now() / 86400000);
+      const day = Math.floor(simNow() / 86400000);
       const c = Math.round(dayOpen(spec, day) * 100) / 100, pc = Math.round(dayOpen(spec, day - 1) * 100) / 100;
       return json(200, [{
         symbol: sym, name: `${sym} (simulated)`, price: c, changePercentage: Math.round((c - pc) / pc * 1e6) / 1e4,
@@ -829,7 +848,7 @@ P.fred = {
       const id = req.query.series_id;
       const asJSON = req.query.file_type === 'json';
       if (!id) return asJSON ? json(400, { error_code: 400, error_message: 'Bad Request.  Variable series_id is not set.' }) : fredXML(400, 'Bad Request.  Variable series_id is not set.');
-      const today = new Date().toISOString().slice(0, 10);
+      const today = new Date(simNow()).toISOString().slice(0, 10);
       const s = { id, realtime_start: today, realtime_end: today, title: id === 'GNPCA' ? 'Real Gross National Product' : `Series ${id}`,
         observation_start: '1929-01-01', observation_end: '2024-01-01', frequency: 'Annual', frequency_short: 'A',
         units: 'Billions of Chained 2017 Dollars', units_short: 'Bil. of Chn. 2017 $', seasonal_adjustment: 'Not Seasonally Adjusted',
@@ -934,7 +953,7 @@ P.tradovate = {
       const accessToken = hex(32), userId = 100000 + (fnv('tv:' + b.name) % 900000);
       state.tradovateTokens.set(accessToken, { name: String(b.name), userId });
       return json(200, {
-        accessToken, mdAccessToken: hex(32), expirationTime: new Date(Date.now() + 90 * 60000).toISOString(),
+        accessToken, mdAccessToken: hex(32), expirationTime: new Date(simNow() + 90 * 60000).toISOString(),
         userStatus: 'Active', userId, name: String(b.name), hasLive: !!state.config.tradovate_has_live,
       });
     }],
@@ -1280,7 +1299,7 @@ P.discord = {
       if (req.query.wait === 'true') {
         return json(200, {
           id: String(BigInt(Date.now()) << 22n), type: 0, content: b.content || '', embeds: hasEmbeds ? b.embeds : [],
-          channel_id: String(BigInt(m[1]) + 1n), webhook_id: m[1], timestamp: new Date().toISOString(),
+          channel_id: String(BigInt(m[1]) + 1n), webhook_id: m[1], timestamp: new Date(simNow()).toISOString(),
         });
       }
       return { status: 204, headers: {}, body: '' };
@@ -1383,9 +1402,20 @@ function controlAPI(req, res) {
   if (req.path === '/__sim/config') {
     if (req.method === 'POST') {
       const b = parseJSON(req.body || '') || {};
+      if ('now' in b) {
+        const at = Date.parse(b.now);
+        if (Number.isNaN(at)) return reply(400, { error: 'now must be an ISO 8601 instant such as 2026-12-08T15:00:00Z' });
+        state.clockOffsetMs = at - Date.now();
+      }
+      if ('clock_offset_ms' in b) {
+        if (!Number.isFinite(b.clock_offset_ms)) return reply(400, { error: 'clock_offset_ms must be a number' });
+        state.clockOffsetMs = b.clock_offset_ms;
+      }
       for (const k of Object.keys(DEFAULT_CONFIG())) if (k in b) state.config[k] = b[k];
     }
-    if (req.method === 'GET' || req.method === 'POST') return reply(200, { config: state.config });
+    if (req.method === 'GET' || req.method === 'POST') {
+      return reply(200, { config: state.config, clock: { now: new Date(simNow()).toISOString(), offset_ms: state.clockOffsetMs } });
+    }
   }
   if (req.path === '/__sim/reset' && req.method === 'POST') {
     state.faults = []; state.requests = []; state.config = DEFAULT_CONFIG();
