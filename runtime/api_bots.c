@@ -13,6 +13,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "markets.h"
 #include "policy.h"
 #include "status.h"
 #include "telemetry.h"
@@ -357,7 +358,9 @@ static void on_bots_list(struct pg_result *res, const char *err, void *arg)
     int n = PQntuples(res);
     for (int i = 0; i < n && i < limit; i++) {
         json_t *b = api_bots_decode(PQgetvalue(res, i, 0));
-        if (b) json_array_append_new(bots, b);
+        if (!b) continue;
+        json_object_set_new(b, "market", markets_for_symbol(json_string_value(json_object_get(b, "symbol"))));
+        json_array_append_new(bots, b);
     }
     if (n > limit && json_array_size(bots) > 0) {
         json_t *last = json_array_get(bots, json_array_size(bots) - 1);
@@ -465,6 +468,8 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
         return;
     }
     json_t *gates = safe_start_for(bot, ctx->trace_id);
+    /* when its market trades: a closed market is not a gate (the bot may run; its ticks wait for the open) */
+    json_object_set_new(bot, "market", markets_for_symbol(json_string_value(json_object_get(bot, "symbol"))));
     http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "bot", bot, "safe_start", gates));
 }
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "markets.h"
 #include "metrics.h"
 #include "policy.h"
 #include "providers.h"
@@ -147,7 +148,7 @@ void api_system_status(struct http_ctx *ctx)
     const struct provider_registry *reg = policy_providers(policy_current());
     struct scheduler_status sch;
     scheduler_status(&sch);
-    uint64_t key = body_cache_mix(api_integrations_state_key(), status_version());
+    uint64_t key = body_cache_mix(body_cache_mix(api_integrations_state_key(), status_version()), markets_version());
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.active), (uint64_t)sch.leader);
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
     if (body_cache_fresh(&system_cache, key, SYSTEM_STATUS_MAX_AGE_MS)) {
@@ -181,6 +182,9 @@ void api_system_status(struct http_ctx *ctx)
         "telemetry", telemetry_status_json(), "alerts", alerts_status_json(), "evaluated_at",
         json_object_get(d, "evaluated_at"), "evaluation_trace_id", json_object_get(d, "trace_id"));
     json_object_set_new(body, "clock", clock_json());
+    /* when the bots' markets trade: info-level facts, never blockers (markets.h) */
+    json_object_set_new(body, "markets", markets_sessions() ? json_deep_copy(markets_sessions()) : json_array());
+    json_object_set_new(body, "notices", markets_notices() ? json_deep_copy(markets_notices()) : json_array());
     json_decref(blockers);
     if (body_cache_store(&system_cache, key, json_incref(body)) == 0) {
         json_decref(body);

@@ -36,6 +36,7 @@
 #include "fetch.h"
 #include "http.h"
 #include "log.h"
+#include "markets.h"
 #include "migrate.h"
 #include "policy.h"
 #include "providers.h"
@@ -351,7 +352,7 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
-    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || status_start(base) < 0) {
+    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || status_start(base) < 0 || markets_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;
     }
@@ -395,6 +396,7 @@ static int cmd_serve(void)
     rc = 0;
 out:
     autonomy_stop();
+    markets_stop();
     status_stop();
     scheduler_stop();
     alerts_shutdown();
