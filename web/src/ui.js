@@ -24,6 +24,29 @@ export function ago(v) {
   return `${Math.round(s / 86400)} d ago`;
 }
 
+// When a closed market opens again, from the API's next_open_at (UTC) and next_open_exchange (the exchange's
+// wall clock with its offset): "Sun 23:00 UTC (17:00 CST)". Central Time is every CME Group venue's clock.
+const ZONES = { '-06:00': 'CST', '-05:00': 'CDT' };
+export function opensText(m) {
+  const d = new Date(m.next_open_at);
+  if (!m.next_open_at || Number.isNaN(d.getTime())) return 'opens: unknown';
+  const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()];
+  const utc = d.toISOString().slice(11, 16);
+  const ex = typeof m.next_open_exchange === 'string' ? m.next_open_exchange : '';
+  const local = ex.length >= 19 ? ` (${ex.slice(11, 16)} ${ZONES[ex.slice(-6)] || `UTC${ex.slice(-6)}`})` : '';
+  return `opens ${day} ${utc} UTC${local}`;
+}
+
+// A market the bots trade on is closed: an info notice, not a blocker (the gates still decide whether bots may
+// run; the calendar says when they can trade). m: a market session of the API (status markets, bot.market).
+export function MarketClosed({ m, testid = 'market-closed', compact = false }) {
+  if (!m || m.open) return null;
+  const text = `Market closed — ${opensText(m)}`;
+  if (compact) return html`<span class="badge tone-info" data-testid=${testid} title=${m.reason_human || ''}>${text}</span>`;
+  return html`<div class="notice" role="status" data-testid=${testid}><strong>${text}</strong>
+    <div class="small">${m.reason_human || ''}</div></div>`;
+}
+
 // A number that may be absent: absent stays "—", never 0.
 export const num = (v) => (v === null || v === undefined ? '—' : String(v));
 

@@ -4,8 +4,8 @@
 import { useState } from 'preact/hooks';
 import { post, usePoll } from '../api.js';
 import { may, roleHint, useSession } from '../session.js';
-import { html, ActionResult, Badge, DegradedBanner, Drawer, Json, Loading, TraceId, Updated, YesNo, fmtTime,
-  useHashRest } from '../ui.js';
+import { html, ActionResult, Badge, DegradedBanner, Drawer, Json, Loading, MarketClosed, TraceId, Updated, YesNo,
+  fmtTime, useHashRest } from '../ui.js';
 import { Blockers } from './overview.js';
 import { ProofBadges } from './proofbadges.js';
 import { AutonomyBreakdown, CompactScore } from './autonomyview.js';
@@ -21,7 +21,9 @@ function BotList() {
     <thead><tr><th>bot</th><th>strategy</th><th>symbol</th><th>stage</th><th>state</th><th>autonomy</th></tr></thead>
     <tbody>${bots.map((b) => html`<tr data-bot=${b.id}>
       <td><a href=${`#/bots/${b.id}`} data-testid=${`bot-link-${b.name}`}>${b.name}</a></td>
-      <td>${b.strategy}</td><td>${b.symbol} · ${b.timeframe}</td><td><${Badge} value=${b.stage} tone="neutral" /></td>
+      <td>${b.strategy}</td><td>${b.symbol} · ${b.timeframe}
+        <div><${MarketClosed} m=${b.market} compact testid=${`market-closed-${b.name}`} /></div></td>
+      <td><${Badge} value=${b.stage} tone="neutral" /></td>
       <td>${b.instance ? html`<${Badge} value=${b.instance.state} />` : html`<span class="muted">never started</span>`}</td>
       <td><${CompactScore} botId=${b.id} /></td></tr>`)}</tbody></table></div></div>`;
 }
@@ -43,13 +45,16 @@ function TraceList({ traces, kind }) {
     <${TraceId} id=${t.trace_id} /></div>`)}</div>`;
 }
 
-function TracesDrawer({ botId, kind, gate, onClose }) {
+function TracesDrawer({ botId, kind, gate, market, onClose }) {
   const path = kind === 'decision' ? 'decision-traces' : 'no-trade-traces';
   const t = usePoll(`/api/bots/${botId}/${path}?limit=20`, 5000);
   const title = kind === 'decision' ? 'Why traded — decision traces' : 'Why not trading';
   return html`<${Drawer} title=${title} onClose=${onClose} testid=${`${kind}-drawer`}>
     ${kind === 'no-trade' && gate && html`<section><h3>The start gates now</h3>
       ${gate.allowed ? html`<p>The gates allow this bot's stage now.</p>` : html`<${Blockers} blockers=${gate.blockers} testid="gate-blockers" />`}</section>`}
+    ${kind === 'no-trade' && market && !market.open && html`<section><h3>The market now</h3>
+      <${MarketClosed} m=${market} testid="drawer-market-closed" />
+      <p class="small">Ticks wait for the open without calling any provider (no-trade traces MARKET_CLOSED).</p></section>`}
     <h3>${kind === 'decision' ? 'Latest decisions' : 'Latest suppressions'}</h3>
     <${DegradedBanner} error=${t.error} what=${title} />
     ${!t.error && !t.data && html`<${Loading} what="traces" />`}
@@ -94,7 +99,8 @@ function BotDetail({ id }) {
       <section class="card"><h2>Used in last 24 h</h2><${ProofBadges} botId=${id} /></section>
     </div>
     <section class="card"><h2>Autonomy</h2><${AutonomyBreakdown} botId=${id} /></section>
-    ${drawer && html`<${TracesDrawer} botId=${id} kind=${drawer} gate=${b.data && b.data.safe_start} onClose=${() => setDrawer(null)} />`}
+    ${drawer && html`<${TracesDrawer} botId=${id} kind=${drawer} gate=${b.data && b.data.safe_start}
+      market=${b.data && b.data.bot.market} onClose=${() => setDrawer(null)} />`}
   </div>`;
 }
 
@@ -107,6 +113,9 @@ function BotHead({ bot, gate, at }) {
       <dt>requires AI</dt><dd><${YesNo} value=${bot.requires_ai} /></dd>
       <dt>desired state</dt><dd>${bot.desired_state || '—'}</dd>
       <dt>instance</dt><dd>${inst ? html`<${Badge} value=${inst.state} testid="instance-state" /> since ${fmtTime(inst.started_at)}${inst.last_heartbeat_at ? ` · heartbeat ${fmtTime(inst.last_heartbeat_at)}` : ''}` : html`<span class="muted">never started</span>`}</dd>
+      <dt>market</dt><dd data-testid="bot-market">${!bot.market ? '—' : bot.market.open
+        ? html`open (${bot.market.session}, ${bot.market.calendar_name})`
+        : html`<${MarketClosed} m=${bot.market} compact testid="bot-market-closed" />`}</dd>
       <dt>start gates now</dt><dd data-testid="safe-start">${gate ? (gate.allowed ? html`<span class="yes">allowed</span>` : html`<span class="no">refused</span> (${gate.blockers.map((x) => x.code).join(', ')})`) : '—'}</dd>
     </dl><${Updated} at=${at} /></section>`;
 }

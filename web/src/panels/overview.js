@@ -1,7 +1,7 @@
 // Overview: system status, autonomy allowed, blockers with fixes and trace ids, the live stack.
 import { usePoll } from '../api.js';
 import { HostLabel } from './connections.js';
-import { html, Badge, DegradedBanner, Loading, TraceId, YesNo, fmtTime, ago, num, Updated } from '../ui.js';
+import { html, Badge, DegradedBanner, Loading, MarketClosed, TraceId, YesNo, fmtTime, ago, num, Updated } from '../ui.js';
 
 export function Blockers({ blockers, testid = 'blockers' }) {
   if (!blockers || blockers.length === 0) return html`<p data-testid=${testid}>No blockers.</p>`;
@@ -40,6 +40,15 @@ function Category({ title, cat, backupsKey = 'backups', hosts }) {
   </ul></section>`;
 }
 
+// The markets the bots trade on that are closed now (system status `markets`): info, never a blocker.
+function MarketNotices({ markets }) {
+  const closed = (markets || []).filter((m) => !m.open);
+  if (closed.length === 0) return null;
+  return html`<section data-testid="market-notices">${closed.map((m) => html`<div data-calendar=${m.calendar}>
+    <${MarketClosed} m=${m} testid="market-closed" />
+    <div class="muted small">${m.calendar_name}: ${(m.symbols || []).join(', ')}</div></div>`)}</section>`;
+}
+
 export function Overview() {
   const s = usePoll('/api/system/status', 5000);
   // which providers are reached at a non-default host (labelled in the live stack)
@@ -57,6 +66,7 @@ export function Overview() {
       <${Updated} at=${s.at} />
     </div>
     <${DegradedBanner} error=${st.error} what="Integrations status (host labels of the live stack)" />
+    <${MarketNotices} markets=${d.markets} />
     <section class="card"><h2>Blockers (${(d.blockers || []).length})</h2><${Blockers} blockers=${d.blockers} /></section>
     <h2>Live stack</h2>
     <div class="grid">
