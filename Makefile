@@ -2,6 +2,8 @@
 #   make run    install missing packages, build, start the embedded Postgres (when DATABASE_URL is unset), serve
 #   make test   the same set-up, then the whole suite through prove
 #   make check  validate the policy files offline (like nginx -t)
+#   make test-at AT='2026-12-12 22:00:00'  the same suite with every process's clock starting at AT (libfaketime):
+#               the suite must pass on a Saturday night as on a Wednesday afternoon (README "The clock")
 #   make asan   build with AddressSanitizer + UBSan and run the suite against that build
 #   make acceptance  the seven proofs of PRODUCT.md §7, written to docs/ACCEPTANCE.md
 #   make faults the fault suite (spec/faults: database killed, gatehouse killed, hostile providers, runaway policies)
@@ -36,7 +38,7 @@ else
 BINARY  := $(BUILD)/gatehouse
 endif
 
-.PHONY: all deps build run test check asan faults fuzz fuzz-build valgrind clean format openapi web acceptance bench soak bench-tools
+.PHONY: all deps build run test test-at check asan faults fuzz fuzz-build valgrind clean format openapi web acceptance bench soak bench-tools
 all: build
 
 deps:
@@ -72,6 +74,14 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory build web
 	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) spec/run.sh
+
+# The build runs at the real time; only the suite runs with the moved clock (make and npm would otherwise
+# judge file times and TLS certificates by it).
+test-at: deps
+	@test -n "$(AT)" || { echo "make test-at: set AT, e.g. make test-at AT='2026-12-12 22:00:00' (a Saturday)" >&2; exit 2; }
+	@runtime/tools/deps.sh faketime
+	@$(MAKE) --no-print-directory build web
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) faketime -f "@$(AT)" spec/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory build

@@ -28,6 +28,15 @@ my $NBOTS   = $ENV{BENCH_BOTS} || 500;
 my $BOTSECS = $ENV{BENCH_BOT_SECONDS} || 20;
 my %SKIP    = map { $_ => 1 } split ' ', ( $ENV{BENCH_SKIP} || '' );
 my $DAYS    = 14;                                     # spread of the seeded events (retention is 30 days)
+# The bench lives at a fixed instant with the market open (GATEHOUSE_TEST_CLOCK; the simulator beside it), so
+# the bots' ticks do real work whatever day it runs: on the real clock a weekend run would measure 500 bots
+# leaving MARKET_CLOSED traces without a single bars call. Seeded events end at that instant. BENCH_AT moves it.
+my $AT       = $ENV{BENCH_AT} || '2026-12-08T15:00:00Z';    # a Tuesday, 09:00 CST (RTH)
+my $AT_EPOCH = do {
+    my @p = $AT =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/ or die "BENCH_AT must be like 2026-12-08T15:00:00Z\n";
+    require Time::Local;
+    Time::Local::timegm( $p[5], $p[4], $p[3], $p[2], $p[1] - 1, $p[0] );
+};
 my $TOKEN   = 'bench-service-token-' . int( rand 1e9 );
 my @rows;                                             # [figure, target, measured, verdict]
 my %res;                                              # everything measured, for results.json
@@ -59,7 +68,7 @@ psql( $ADMIN, 'DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)' );
 psql( $ADMIN, 'CREATE DATABASE gatehouse_bench' );
 my $HOME = BenchKit::Server->make_home("$DIR/home");
 sh( 'env', "GATEHOUSE_HOME=$HOME", "DATABASE_URL=$DB", 'GATEHOUSE_LOG_LEVEL=warn', $BIN, 'migrate' );
-psql( $DB, "SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date) - $DAYS, $DAYS + 9)" );
+psql( $DB, "SELECT gh_ensure_usage_partitions(((to_timestamp($AT_EPOCH) AT TIME ZONE 'UTC')::date) - $DAYS, $DAYS + 9)" );
 
 my $loaded = 0;
 my $pgbin  = BenchKit::pg_bin();
@@ -79,7 +88,7 @@ sub seed_to {
     psql( $DB, "DROP INDEX $_" ) for @names;
     psql( $DB, 'ALTER TABLE integration_usage_events DROP CONSTRAINT integration_usage_events_pkey' );
     sh( 'bash', '-o', 'pipefail', '-c',
-        "'$TOOLS/gen_events' $n $DAYS $want | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' "
+        "'$TOOLS/gen_events' $n $DAYS $want $AT_EPOCH | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' "
           . "-c 'COPY integration_usage_events FROM STDIN'" );
     BenchKit::say_step( "rebuilding the primary key and ", scalar(@defs), " indexes" );
     psql( $DB, "SET maintenance_work_mem = '256MB'; ALTER TABLE integration_usage_events ADD PRIMARY KEY (id, created_at)" );
@@ -102,9 +111,11 @@ my %SRV_ENV = (
     GATEHOUSE_TICK_INTERVAL_S   => 1,
     GATEHOUSE_LOG_LEVEL         => $ENV{BENCH_LOG_LEVEL} || 'info',
     GATEHOUSE_SPILL_FILE        => "$DIR/spill.jsonl",
+    GATEHOUSE_TEST_CLOCK        => $AT,
 );
 sub start_server {
     my $srv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $DB, env => \%SRV_ENV, log => "$DIR/gatehouse.log" );
+    $sim->set_clock( $srv->clock_offset_ms );    # the simulator lives at the server's instant
     my $v = $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
     die "verify-all failed: $v->{status} $v->{content}\n" unless $v->{status} == 200;
     sleep 1;    # one status evaluation after the probes
@@ -207,7 +218,7 @@ unless ( $SKIP{ingest} ) {
     BenchKit::say_step( "comparison: COPY ", fmt_int($n), " rows into integration_usage_events" );
     my $t1 = time;
     sh( 'bash', '-o', 'pipefail', '-c',
-        "'$TOOLS/gen_events' $n 1 7 | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' -c 'COPY integration_usage_events FROM STDIN'" );
+        "'$TOOLS/gen_events' $n 1 7 $AT_EPOCH | '$pgbin/psql' -X -q -v ON_ERROR_STOP=1 -d '$DB' -c 'COPY integration_usage_events FROM STDIN'" );
     $res{copy} = { rows => $n, seconds => time - $t1, rows_per_s => $n / ( time - $t1 ) };
     $loaded += $n;
 }
@@ -287,7 +298,7 @@ unless ( $SKIP{bots} ) {
         sleep 5;
         my ( $cpu0, $xcpu0, $pgcpu0, $t0 ) = ( proc_cpu_s($pid), $extra_pid ? proc_cpu_s($extra_pid) : 0, pg_cpu_s(), time );
         my $xact0 = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
-        my $from = psql_value( $DB, 'SELECT now()' );
+        my $from = psql_value( $DB, 'SELECT gh_now()' );
         my $rss_max = 0;
         while ( time - $t0 < $BOTSECS ) { my $r = proc_rss_kb($pid); $rss_max = $r if $r > $rss_max; sleep 0.5 }
         my $dt = time - $t0;
@@ -295,7 +306,7 @@ unless ( $SKIP{bots} ) {
         my $xcpu = $extra_pid ? ( proc_cpu_s($extra_pid) - $xcpu0 ) / $dt : undef;
         my $pgcpu = ( pg_cpu_s() - $pgcpu0 ) / $dt;
         my $xacts = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
-        my $to = psql_value( $DB, 'SELECT now()' );
+        my $to = psql_value( $DB, 'SELECT gh_now()' );
         BenchKit::say_step("$label: stopping the bots");
         $srv->post("/api/bots/$_/stop") for @ids;
         sleep 2;    # let the last ticks' events reach the table
@@ -369,6 +380,7 @@ unless ( $SKIP{autonomy} ) {
     my $off = -s "$DIR/gatehouse.log" // 0;
     $srv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $DB, log => "$DIR/gatehouse.log",
         env => { %SRV_ENV, GATEHOUSE_AUTONOMY_INTERVAL_S => 2, GATEHOUSE_LOG_LEVEL => 'info' } );
+    $sim->set_clock( $srv->clock_offset_ms );
     sleep 12;
     open my $lf, '<', "$DIR/gatehouse.log" or die $!;
     seek $lf, $off, 0;

@@ -30,7 +30,10 @@ my $home = BenchKit::Server->make_home("$DIR/home-soak");
 my $sim  = Gatehouse::Sim::start_sim( quiet => 1 );
 my $srv  = BenchKit::Server->start( bin => $BIN, home => $home, db => $DB, log => "$DIR/soak-gatehouse.log",
     env => { %{ $sim->base_env }, GATEHOUSE_SERVICE_TOKEN => $TOKEN, GATEHOUSE_ALERTS => 0,
-        GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_TICK_INTERVAL_S => 1, GATEHOUSE_SPILL_FILE => "$DIR/soak-spill.jsonl" } );
+        GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_TICK_INTERVAL_S => 1, GATEHOUSE_SPILL_FILE => "$DIR/soak-spill.jsonl",
+        # a fixed instant with the market open (the simulator beside it): the soak ticks do real work any day
+        GATEHOUSE_TEST_CLOCK => $ENV{SOAK_AT} || '2026-12-08T15:00:00Z' } );
+$sim->set_clock( $srv->clock_offset_ms );
 my $v = $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
 die "verify-all failed: $v->{status}\n" unless $v->{status} == 200;
 psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'soak-' || g, 'sma_cross', "

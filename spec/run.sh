@@ -52,6 +52,8 @@ url=$(GATEHOUSE_PG_FAST=1 "$root/runtime/tools/pg-embedded.sh" start "$tmp/pg" -
 GH_TEST_PG_URL=${url/:\/\/\/gatehouse\?/:\/\/\/postgres\?}
 export GH_TEST_PG_URL
 echo "# test Postgres: $GH_TEST_PG_URL"
+# the machine's clock for this run (make test-at moves it): every spec must pass whatever it says
+echo "# clock: $(date -u '+%A %Y-%m-%dT%H:%M:%SZ')${FAKETIME:+ (faketime $FAKETIME)}"
 
 if [ "${1:-}" = "--exec" ]; then
   shift

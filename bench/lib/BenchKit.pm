@@ -223,7 +223,11 @@ sub start {
     while (1) {
         croak "gatehouse exited during start-up; see $o{log}" if waitpid( $pid, WNOHANG ) == $pid;
         my $r = HTTP::Tiny->new( timeout => 1 )->get("$self->{url}/readyz");
-        last if $r->{status} == 200;
+        if ( $r->{status} == 200 ) {
+            my $clock = eval { JSON::PP->new->decode( $r->{content} )->{clock} } || {};
+            $self->{clock_offset_ms} = $clock->{offset_ms} // 0;    # a test clock (GATEHOUSE_TEST_CLOCK), else 0
+            last;
+        }
         croak "gatehouse not ready after $o{ready_timeout}s; see $o{log}" if time > $deadline;
         sleep 0.1;
     }
@@ -231,6 +235,9 @@ sub start {
     $self->_auth;
     return $self;
 }
+
+# ms the server's clock runs ahead of the real time (its GATEHOUSE_TEST_CLOCK), 0 on the system clock
+sub clock_offset_ms { $_[0]{clock_offset_ms} // 0 }
 
 sub url  { $_[0]{url} }
 sub port { $_[0]{port} }

@@ -4,6 +4,7 @@
 #   deps.sh           what `make run` and `make test` need
 #   deps.sh fuzz      plus clang and libFuzzer (`make fuzz`)
 #   deps.sh valgrind  plus valgrind (`make valgrind`)
+#   deps.sh faketime  plus libfaketime (`make test-at`)
 #
 # Idempotent: asks dpkg which packages are missing and installs only those.
 # When everything is present it is a fast no-op (one dpkg-query call).
@@ -35,6 +36,7 @@ PACKAGES+=(chromium)
 case "${1:-}" in
   fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;; # libclang-rt-14-dev holds libclang_rt.fuzzer for clang 14
   valgrind) PACKAGES+=(valgrind) ;;
+  faketime) PACKAGES+=(faketime) ;;
 esac
 
 missing=()

@@ -129,7 +129,9 @@ sub sql {
 
 sub server {
     my ( $who, %o ) = @_;
-    my $srv = start_server(%o);
+    # every server lives at one fixed instant (Tuesday 09:00 CST, the market open) with the simulator beside it,
+    # so the proofs do not depend on the day they run
+    my $srv = start_server( clock => AT_OPEN, %o );
     $srv->{acc_who} = $who;
     push @SERVERS, $srv;
     return $srv;
@@ -318,7 +320,7 @@ proof( 2, 'Only Databento configured â†’ primary databento; Databento failing â†
 
 # ---- proofs 3, 4 and 5 share one server: Databento valid, Ironbeam configured with rejected credentials ----------
 
-my $home = fixture_home( market => 'open' );
+my $home = fixture_home();
 my $E;
 
 sub new_bot {
@@ -353,7 +355,7 @@ proof( 3, 'A PAPER tick writes marketdata, risk-check and runner events; proof o
             env => sim_env( only => [qw(databento ironbeam)], invalid => ['ironbeam'] ) );
         note_step( 'gatehouse #5: DATABENTO_API_KEY (valid) and the three Ironbeam variables (credentials the simulator rejects); '
               . 'test fixtures in a copied home: the `flip` strategy (ENTRY BUY 1 when flat, EXIT when in a position) and '
-              . 'market hours forced open, so the proof does not depend on the wall clock.' );
+              . 'the clock at Tuesday 2026-12-08 15:00 UTC (market open), so the proof does not depend on the day it runs.' );
         my $v = call( $E, 'POST', '/api/integrations/verify', { provider_id => 'databento' } );
         check( ( $v->{json}{reason_code} // '' ) eq 'OK', 'Databento verified' );
         my $d0 = databento_use();
@@ -509,13 +511,13 @@ proof( 6, 'Opening a breaker lowers the bot\'s autonomy tier',
       . 'dead runner until the circuit breaker opens (3 deaths), and without any request the bot is rescored: its tier '
       . 'drops to LOCKED with a SEV-1 CIRCUIT_OPEN blocker, and the downgrade is a system event.',
     sub {
-        my $h = fixture_home( market => 'open' );
+        my $h = fixture_home();
         write_file( "$h/scripts/strategies/swing.lua", $SWING_FLIP );
         my $s = server( 'gatehouse #6 (supervisor: 1 s ticks)', home => $h,
             env => { %{ sim_env( only => ['databento'] ) }, GATEHOUSE_TICK_INTERVAL_S => 1, GATEHOUSE_BREAKER_COOLDOWN_S => 600 } );
         note_step( 'gatehouse #6: DATABENTO_API_KEY; GATEHOUSE_TICK_INTERVAL_S=1 (a running bot ticks every second) and '
               . 'GATEHOUSE_BREAKER_COOLDOWN_S=600 (the breaker stays open during the proof); fixture strategy `swing` '
-              . '(enter when flat, exit when in a position), market hours forced open.' );
+              . '(enter when flat, exit when in a position), the clock at Tuesday 2026-12-08 15:00 UTC (market open).' );
         $E = $s;    # tick() and new_bot() talk to gatehouse #6 now
         call( $s, 'POST', '/api/integrations/verify', { provider_id => 'databento' } );
         my $r = call( $s, 'POST', '/api/bots', { name => 'acceptance-breaker', strategy => 'swing', symbol => 'ESZ6', timeframe => '1m', stage => 'PAPER' },

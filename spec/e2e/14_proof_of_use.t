@@ -93,7 +93,7 @@ ok( wait_for( sub { db_count( 'SELECT count(*) FROM integration_usage_events WHE
     'the single event is in the database under its own trace id' );
 is( db_count(q{SELECT count(*) FROM integration_usage_events}), $N, "exactly $N rows in all" );
 my ($row) = psql_rows( $db, q{SELECT provider_id, operation, status, bot_id, symbol, timeframe, records, metadata->'feature_keys_used'->>0,
-    created_at > now() - interval '5 minutes' AND created_at <= now() FROM integration_usage_events WHERE trace_id = $1 AND metadata->>'seq' = '3'}, $tid );
+    created_at > gh_now() - interval '5 minutes' AND created_at <= gh_now() FROM integration_usage_events WHERE trace_id = $1 AND metadata->>'seq' = '3'}, $tid );
 is_deeply( $row, [ 'databento', 'marketdata.bars', 'OK', $BOT_A, 'ES', '1m', '60', 'sma_20', 't' ], 'a row holds the fields as sent, created_at is now' );
 is( db_count( q{SELECT latency_ms FROM integration_usage_events WHERE trace_id = $1 AND metadata->>'seq' = '5'}, $tid ), $lat_a[5], 'latency_ms stored' );
 
@@ -126,12 +126,12 @@ is( db_count( q{SELECT count(*) FROM integration_usage_events WHERE status = 'ER
 # One OK row 23 h old (inside the window), one 25 h old (outside), and a VERIFY probe with an
 # error code (not use, but its code is the latest error). A partition 40 days old must go.
 psql_rows( $db, q{INSERT INTO integration_usage_events (provider_id, operation, status, trace_id, created_at, bot_id)
-    VALUES ('databento', 'marketdata.bars', 'OK', $1, now() - interval '23 hours', $2),
-           ('databento', 'marketdata.bars', 'OK', $1, now() - interval '25 hours', $2)}, rand_hex(32), $BOT_A );
+    VALUES ('databento', 'marketdata.bars', 'OK', $1, gh_now() - interval '23 hours', $2),
+           ('databento', 'marketdata.bars', 'OK', $1, gh_now() - interval '25 hours', $2)}, rand_hex(32), $BOT_A );
 psql_rows( $db, q{INSERT INTO integration_usage_events (provider_id, operation, status, error_code, latency_ms, trace_id, created_at)
-    VALUES ('databento', 'verify', 'VERIFY', 'AUTH_FAILED', 5000, $1, now())}, rand_hex(32) );
-psql_rows( $db, q{SELECT gh_ensure_usage_partitions(((now() AT TIME ZONE 'UTC')::date - 40), 1)} );
-my $old_part = 'integration_usage_events_p' . ( psql_rows( $db, q{SELECT to_char((now() AT TIME ZONE 'UTC')::date - 40, 'YYYYMMDD')} ) )[0][0];
+    VALUES ('databento', 'verify', 'VERIFY', 'AUTH_FAILED', 5000, $1, gh_now())}, rand_hex(32) );
+psql_rows( $db, q{SELECT gh_ensure_usage_partitions(((gh_now() AT TIME ZONE 'UTC')::date - 40), 1)} );
+my $old_part = 'integration_usage_events_p' . ( psql_rows( $db, q{SELECT to_char((gh_now() AT TIME ZONE 'UTC')::date - 40, 'YYYYMMDD')} ) )[0][0];
 is( db_count( 'SELECT count(*) FROM pg_class WHERE relname = $1', $old_part ), 1, "an old partition $old_part exists" );
 
 my $before = $srv->providers->{databento};
@@ -150,7 +150,7 @@ is( $p->{latency_ms}{p50}, nearest_rank( 50, @all_lat ), 'p50 survives' );
 is( $p->{latency_ms}{p95}, nearest_rank( 95, @all_lat ), 'p95 survives' );
 ok( wait_for( sub { db_count( 'SELECT count(*) FROM pg_class WHERE relname = $1', $old_part ) == 0 }, 10, 'retention drop' ),
     'partition maintenance dropped the partition past the retention period' );
-my $today = 'integration_usage_events_p' . ( psql_rows( $db, q{SELECT to_char((now() AT TIME ZONE 'UTC')::date + 7, 'YYYYMMDD')} ) )[0][0];
+my $today = 'integration_usage_events_p' . ( psql_rows( $db, q{SELECT to_char((gh_now() AT TIME ZONE 'UTC')::date + 7, 'YYYYMMDD')} ) )[0][0];
 is( db_count( 'SELECT count(*) FROM pg_class WHERE relname = $1', $today ), 1, 'partitions exist a week ahead' );
 
 # new use after the restart adds to the seeded count
@@ -158,7 +158,7 @@ my ($res4) = post_events( $srv, [ event( bot_id => $BOT_A, latency_ms => 1 ) ] )
 is( $res4->{status}, 202, 'after restart: 202' );
 is( $srv->providers->{databento}{proof_of_use_count_24h}, $N + $M + 2, 'and the count keeps growing from the seeded value' );
 is( $srv->stop, 0, 'clean exit' );
-is( db_count(q{SELECT count(*) FROM integration_usage_events WHERE status <> 'VERIFY' AND created_at > now() - interval '24 hours'}),
+is( db_count(q{SELECT count(*) FROM integration_usage_events WHERE status <> 'VERIFY' AND created_at > gh_now() - interval '24 hours'}),
     $N + $M + 2, 'the database agrees with the aggregates' );
 ok( !-s "$tmp/spill.jsonl", 'nothing left in the spill file' );
 

@@ -98,9 +98,9 @@ subtest 'create, read, list' => sub {
     is( ref $r->{json}{safe_start}{blockers}, 'ARRAY', 'safe_start.blockers is an array' );
 
     psql_rows( $srv->db, q{INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, restart_count, breaker_state)
-                           VALUES ($1, 'STOPPED', now() - interval '1 hour', now() - interval '50 minutes', 0, 'CLOSED')}, $beta );
+                           VALUES ($1, 'STOPPED', gh_now() - interval '1 hour', gh_now() - interval '50 minutes', 0, 'CLOSED')}, $beta );
     psql_rows( $srv->db, q{INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, restart_count, breaker_state, breaker_failures)
-                           VALUES ($1, 'RUNNING', now(), now(), 2, 'HALF_OPEN', 1)}, $beta );
+                           VALUES ($1, 'RUNNING', gh_now(), gh_now(), 2, 'HALF_OPEN', 1)}, $beta );
     my $i = $srv->get("/api/bots/$beta")->{json}{bot}{instance};
     is( $i->{state}, 'RUNNING', 'the latest instance: state' );
     is( $i->{restart_count}, 2, 'restart_count' );
@@ -235,7 +235,7 @@ subtest 'patch' => sub {
     is( ( psql_rows( $srv->db, 'SELECT stage FROM bots WHERE id = $1', $id ) )[0][0], 'SHADOW', 'stage unchanged' );
     is( patch( $srv, "/api/bots/$id", { stage => 'PAPER', params => { fast => 4 } } )->{status}, 200,
         'other changes (and non-LIVE stages) are fine while running' );
-    psql_rows( $srv->db, q{UPDATE bot_instances SET state = 'STOPPED', stopped_at = now() WHERE bot_id = $1}, $id );
+    psql_rows( $srv->db, q{UPDATE bot_instances SET state = 'STOPPED', stopped_at = gh_now() WHERE bot_id = $1}, $id );
     psql_rows( $srv->db, q{UPDATE bots SET desired_state = 'RUNNING' WHERE id = $1}, $id );
     error_ok( patch( $srv, "/api/bots/$id", { stage => 'LIVE' } ), 409, 'VALIDATION_FAILED',
               'stage LIVE while the operator wants it running (supervisor about to restart it)' );

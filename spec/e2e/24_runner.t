@@ -5,7 +5,8 @@
 # without market data is refused fail-closed; Databento failing mid-run moves the bars to Polygon.
 #
 # Fixtures (in a copied home, never in the product): a strategy that enters when flat and exits when in a
-# position, and market-hours stubs forced open or closed, so the spec does not depend on the wall clock.
+# position. Every server runs at a fixed instant (AT_OPEN: Tuesday 09:00 CST; AT_WEEKEND: Saturday) with the
+# real market calendar and the simulator at the same instant, so the spec does not depend on the wall clock.
 use strict;
 use warnings;
 use lib 'spec/support';
@@ -31,7 +32,7 @@ sub rows { my ( $srv, $sql ) = @_; [ psql_rows( $srv->db, $sql ) ] }
 
 subtest 'start refused without market data (fail closed)' => sub {
     my $env = { %{ $sim->base_env( only => ['databento'] ) }, %$QUIET };    # configured, never verified
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     my $id  = new_bot( $srv, name => 'nodata', strategy => 'flip', stage => 'PAPER' );
     my $r   = $srv->post("/api/bots/$id/start");
     is( $r->{status}, 409, 'start refused' );
@@ -49,7 +50,7 @@ subtest 'start refused without market data (fail closed)' => sub {
 
 subtest 'PAPER: events, proof, decision trace, order, simulated fill at the next bar' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $before = $srv->providers->{databento}{proof_of_use_count_24h};
     my $id = new_bot( $srv, name => 'paper1', strategy => 'flip', stage => 'PAPER' );
@@ -92,7 +93,7 @@ subtest 'PAPER: events, proof, decision trace, order, simulated fill at the next
 
 subtest 'SHADOW records intents; LIVE without broker or trading is BLOCKED with no fill' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     my $sh = new_bot( $srv, name => 'shadow1', strategy => 'flip', stage => 'SHADOW' );
     my $t = tick( $srv, $sh )->{tick};
@@ -113,30 +114,53 @@ subtest 'SHADOW records intents; LIVE without broker or trading is BLOCKED with 
 
 subtest 'suppressions leave no-trade traces with the matching reason' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'closed' ) );
+    # Saturday: the market is closed, whatever day the suite runs on
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_WEEKEND );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
+    $sim->clear_requests('databento');
     my $id = new_bot( $srv, name => 'closed1', strategy => 'flip', stage => 'PAPER' );
     my $t = tick( $srv, $id )->{tick};
     is( $t->{reason_code}, 'MARKET_CLOSED', 'market closed: MARKET_CLOSED' );
+    is( $t->{outcome}, 'SUPPRESSED', 'a suppressed tick' );
+    is( $t->{market}{next_open_utc}, '2026-12-06T23:00:00Z', 'the tick names the next open (UTC)' );
+    is( $t->{market}{next_open_exchange}, '2026-12-06T17:00:00-06:00', 'and on the exchange clock' );
     my $ns = new_bot( $srv, name => 'nosignal', strategy => 'sma_cross', stage => 'PAPER', params => '{"fast": 5, "slow": 20}' );
-    $t = tick( $srv, $ns )->{tick};
-    ok( $t->{outcome} eq 'SUPPRESSED' || $t->{outcome} eq 'TRADED', 'sma_cross ticks' );
+    is( tick( $srv, $ns )->{tick}{reason_code}, 'MARKET_CLOSED', 'sma_cross: MARKET_CLOSED too' );
     my $rl = new_bot( $srv, name => 'risky', strategy => 'flip', stage => 'PAPER', params => '{"risk": {"max_contracts": 1}}' );
     psql_rows( $srv->db, "INSERT INTO positions (bot_id, symbol, qty, avg_price) VALUES ('$rl', 'ESZ6', -1, 4000)" );
-    # a short of 1 and flip's EXIT (BUY 1) reduces the position: allowed even in a closed market? no — closed blocks all
+    # a short of 1: its exit (BUY 1) would reduce the position, but risk.lua blocks every order in a closed market
     is( tick( $srv, $rl )->{tick}{reason_code}, 'MARKET_CLOSED', 'closed market blocks exits too' );
-    # breaker open: the gate blocks the bot
-    psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state, breaker_state, breaker_opened_at) VALUES ('$id', 'RUNNING', 'OPEN', now())" );
+    is( scalar @{ $sim->requests('databento') }, 0, 'no provider was called for a closed market' );
+    my $tr = wait_for( sub {
+        my $r = rows( $srv, "SELECT bot_id, suppression_type, reason_human, blocked_by::text FROM no_trade_traces WHERE reason_code = 'MARKET_CLOSED'" );
+        @$r == 3 ? { map { $_->[0] => $_ } @$r } : undef }, 5, 'traces' );
+    ok( $tr, 'a MARKET_CLOSED no-trade trace per tick' );
+    is( $tr->{$id}[1], 'MARKET_CLOSED', 'suppression type MARKET_CLOSED' );
+    like( $tr->{$id}[2], qr/closed \(WEEKEND\); it opens Sun 2026-12-06 23:00 UTC \(17:00 CST\)/, 'reason names the next open' );
+    like( $tr->{$rl}[2], qr/Holding 1 contract: the exit waits for the open \(risk\.lua: market is closed .*exits included/,
+          'with a position: the risk rule for exits is stated' );
+    like( $tr->{$id}[3], qr/MARKET_CLOSED/, 'blocked_by names MARKET_CLOSED' );
+    ok( wait_for( sub { @{ rows( $srv, "SELECT 1 FROM integration_usage_events WHERE bot_id = '$rl' AND operation = 'risk.check' AND status = 'BLOCKED' AND error_code = 'MARKET_CLOSED'" ) } }, 5, 'risk event' ),
+        'the closed-market tick still runs the risk check (BLOCKED MARKET_CLOSED for the exit)' );
+    is( rows( $srv, "SELECT count(*) FROM integration_usage_events WHERE bot_id IN ('$id', '$ns', '$rl') AND operation = 'marketdata.bars'" )->[0][0],
+        0, 'and writes no marketdata.bars event' );
+    is( $srv->stop, 0, 'stopped' );
+
+    # Tuesday, market open: a breaker and a failing provider
+    $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
+    $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
+    $id = new_bot( $srv, name => 'open1', strategy => 'flip', stage => 'PAPER' );
+    psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state, breaker_state, breaker_opened_at) VALUES ('$id', 'RUNNING', 'OPEN', gh_now())" );
     ok( wait_for( sub { tick( $srv, $id )->{tick}{reason_code} eq 'CIRCUIT_OPEN' }, 6, 'breaker' ), 'breaker open: CIRCUIT_OPEN' );
     $sim->fault( provider => 'databento', mode => 'status', status => 503 );
     my $nd = new_bot( $srv, name => 'nodata2', strategy => 'flip', stage => 'PAPER' );
     is( tick( $srv, $nd )->{tick}{reason_code}, 'DATA_UNAVAILABLE', 'data unavailable: DATA_UNAVAILABLE' );
     $sim->clear_faults('databento');
-    my $tr = wait_for( sub {
+    $tr = wait_for( sub {
         my $r = rows( $srv, "SELECT reason_code, suppression_type, blocked_by::text FROM no_trade_traces" );
         my %c = map { $_->[0] => $_ } @$r;
-        ( $c{MARKET_CLOSED} && $c{CIRCUIT_OPEN} && $c{DATA_UNAVAILABLE} ) ? \%c : undef }, 5, 'traces' );
-    ok( $tr, 'no-trade traces for market closed, breaker open and data unavailable' );
+        ( $c{CIRCUIT_OPEN} && $c{DATA_UNAVAILABLE} ) ? \%c : undef }, 5, 'traces' );
+    ok( $tr, 'no-trade traces for breaker open and data unavailable' );
     like( $tr->{CIRCUIT_OPEN}[2], qr/CIRCUIT_OPEN/, 'blocked_by names CIRCUIT_OPEN' );
     like( $tr->{DATA_UNAVAILABLE}[2], qr/DATA_UNAVAILABLE/, 'blocked_by names DATA_UNAVAILABLE' );
     is( $srv->stop, 0, 'stopped' );
@@ -144,7 +168,7 @@ subtest 'suppressions leave no-trade traces with the matching reason' => sub {
 
 subtest 'risk limit and no signal' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     my $rl = new_bot( $srv, name => 'risky2', strategy => 'flip', stage => 'PAPER' );
     psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
@@ -157,7 +181,7 @@ subtest 'risk limit and no signal' => sub {
 
 subtest 'Databento failing mid-run: the next ticks take bars from Polygon' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $id = new_bot( $srv, name => 'failover1', strategy => 'sma_cross', stage => 'PAPER' );
     is( tick( $srv, $id )->{tick}{provider}, 'databento', 'first tick: databento' );

@@ -11,6 +11,7 @@ use lib 'spec/support';
 use Test::More;
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
@@ -47,7 +48,7 @@ sub new_bot {
 sub start_verified {
     my (%env) = @_;
     my $env = { %{ $sim->base_env( only => ['databento'] ) }, %$QUIET, GATEHOUSE_TICK_INTERVAL_S => 1, %env };
-    my $srv = start_server( env => $env, home => home_with( delete $env->{_strategy} ) );
+    my $srv = start_server( env => $env, home => home_with( delete $env->{_strategy} ), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     return $srv;
 }
@@ -59,7 +60,7 @@ subtest 'failing ticks: deaths, restarts, breaker OPEN, CIRCUIT_OPEN, half-open 
     # a LIVE bot cannot be started here (no broker): its running instance is written directly
     my ($live) = map { $_->[0] } psql_rows( $srv->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, desired_state) "
           . "VALUES ('liveboom', 'sup', 'ESZ6', '1m', 'LIVE', 'RUNNING') RETURNING id" );
-    psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state, last_heartbeat_at) VALUES ('$live', 'RUNNING', now())" );
+    psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state, last_heartbeat_at) VALUES ('$live', 'RUNNING', gh_now())" );
     my $open = wait_for( sub {
         rows( $srv, "SELECT breaker_state, breaker_failures, state FROM bot_instances WHERE bot_id = '$id' "
               . "AND breaker_state = 'OPEN'" )->[0] }, 20, 'breaker open' );
@@ -135,7 +136,7 @@ subtest 'no heartbeat: TIMEOUT with HEARTBEAT_TIMEOUT, then a restart' => sub {
     my $st = new_bot( $srv, 'stuck' );
     psql_rows( $srv->db, "UPDATE bots SET desired_state = 'RUNNING' WHERE id = '$st'" );
     psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, last_tick_at) "
-          . "VALUES ('$st', 'RUNNING', now() - interval '20 hours', now() - interval '20 hours', now())" );
+          . "VALUES ('$st', 'RUNNING', gh_now() - interval '20 hours', gh_now() - interval '20 hours', gh_now())" );
     my $k = wait_for( sub {
         rows( $srv, "SELECT i.state, b.desired_state FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE i.bot_id = '$st' AND i.state = 'KILLED'" )->[0] }, 10, 'stuck' );
     is_deeply( $k, [ 'KILLED', 'KILLED' ], 'a stuck runner is killed' );

@@ -38,7 +38,7 @@ subtest 'OpenAI verified: llm.chat event with model and tokens, regime in the tr
     $sim->reset;
     $sim->config( llm_regime => 'range' );
     my $env = { %{ $sim->base_env( only => [qw(databento openai)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( flip => 0 ), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $id = new_bot( $srv, 'llm1' );
     my $t  = tick( $srv, $id );
@@ -74,7 +74,7 @@ subtest 'OpenAI failing (503): Anthropic serves' => sub {
     $sim->reset;
     $sim->config( llm_regime => 'trend' );
     my $env = { %{ $sim->base_env( only => [qw(databento openai anthropic)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( flip => 0 ), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     $sim->fault( provider => 'openai', mode => 'status', status => 503, path => 'chat/completions' );
     my $id = new_bot( $srv, 'llm2' );
@@ -99,7 +99,7 @@ subtest 'OpenAI failing (503): Anthropic serves' => sub {
 subtest 'no LLM connected: start refused (requires_ai), a tick does not trade' => sub {
     $sim->reset;
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
+    my $srv = start_server( env => $env, home => fixture_home( flip => 0 ), clock => AT_OPEN );
     $srv->post( '/api/integrations/verify', { all => \1 } );
     my $id = new_bot( $srv, 'llm3' );
     my $r  = $srv->post("/api/bots/$id/start");

@@ -41,10 +41,10 @@ sub run_backtest {
 }
 
 my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
 $srv->post( '/api/integrations/verify', { all => \1 } );
 my $id = new_bot( $srv, 'bt1' );
-my $end = int( time / 60 ) * 60 - 60;
+my $end = int( $srv->now / 60 ) * 60 - 60;
 my $start = $end - 2 * 3600;
 
 subtest 'a backtest over the last 2 hours' => sub {
@@ -77,7 +77,7 @@ subtest 'a backtest over the last 2 hours' => sub {
 };
 
 subtest 'bad windows are 400 VALIDATION_FAILED' => sub {
-    my $now = time;
+    my $now = $srv->now;
     for my $c ( [ 'end before start', iso( $now - 3600 ), iso( $now - 7200 ) ],
                 [ 'end equals start', iso( $now - 3600 ), iso( $now - 3600 ) ],
                 [ 'longer than 7 days', iso( $now - 8 * 86400 ), iso( $now - 3600 ) ],
@@ -90,7 +90,7 @@ subtest 'bad windows are 400 VALIDATION_FAILED' => sub {
         is( $r->{status}, 400, "$c->[0]: 400" );
         is( $r->{json}{error_code}, 'VALIDATION_FAILED', "$c->[0]: VALIDATION_FAILED" );
     }
-    is( $srv->post( "/api/bots/00000000-0000-4000-8000-000000000000/backtests", { start => iso( time - 7200 ), end => iso( time - 60 ) } )->{status},
+    is( $srv->post( "/api/bots/00000000-0000-4000-8000-000000000000/backtests", { start => iso( $srv->now - 7200 ), end => iso( $srv->now - 60 ) } )->{status},
         404, 'unknown bot: 404' );
     is( $srv->get('/api/jobs/00000000-0000-4000-8000-000000000000')->{status}, 404, 'unknown job: 404' );
 };

@@ -8,13 +8,14 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $sim = Gatehouse::Sim::start_sim();
 my $env = { %{ $sim->base_env( only => ['databento'] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0,
             GATEHOUSE_TICK_INTERVAL_S => 1 };
 my $db = new_database();
-my $a  = start_server( env => $env, db => $db );
-my $b  = start_server( env => $env, db => $db );
+my $a  = start_server( env => $env, db => $db, clock => AT_OPEN );
+my $b  = start_server( env => $env, db => $db, clock => AT_OPEN );
 
 sub sched { $_[0]->get('/api/system/status')->{json}{scheduler} }
 ok( wait_for( sub { ( sched($a)->{leader} ? 1 : 0 ) + ( sched($b)->{leader} ? 1 : 0 ) == 1 }, 10, 'one leader' ),
@@ -48,7 +49,7 @@ my ($dups) = psql_rows( $db, "SELECT count(*) FROM (SELECT e1.id FROM integratio
 is( $dups->[0], 0, 'no two ticks of the bot ran at the same time' );
 
 # a leader that dies without releasing its lease (SIGKILL): a third instance takes over within 10 s
-my $c = start_server( env => $env, db => $db );
+my $c = start_server( env => $env, db => $db, clock => AT_OPEN );
 ok( wait_for( sub { !sched($c)->{leader} }, 3, 'follower' ), 'a new instance follows while the leader lives' );
 $t0 = time;
 $other->signal('KILL');

@@ -54,7 +54,7 @@ sub set_trading {
 
 sub start_verified {
     my $env = { %{ $sim->base_env( only => [qw(databento ironbeam)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     for my $p (qw(databento ironbeam)) {
         my $r = $srv->post( '/api/integrations/verify', { provider_id => $p } );
         is( $r->{status}, 200, "verify $p" );
@@ -166,7 +166,7 @@ subtest 'simulator: Tradovate account list and placeorder answer like the refere
 subtest 'Tradovate as the execution primary: one login, one placeorder in the reference shape, zero fills' => sub {
     $sim->reset;
     my $env = { %{ $sim->base_env( only => [qw(databento tradovate)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     for my $p (qw(databento tradovate)) {
         is( $srv->post( '/api/integrations/verify', { provider_id => $p } )->{json}{reason_code}, 'OK', "verify $p" );
     }

@@ -77,7 +77,7 @@ subtest 'service token: runner routes only' => sub {
 subtest 'roles: viewer reads, operator runs bots, admin manages users and the switch' => sub {
     my $sim = Gatehouse::Sim::start_sim( quiet => 1 );
     my $env = { %{ $sim->base_env( only => [qw(databento polygon)] ) }, %$QUIET };
-    my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     my $me  = $srv->get('/api/auth/me');
     is( $me->{json}{user}{role}, 'admin', 'the first (registered) user is admin' );
     is( $srv->post( '/api/integrations/verify', { all => \1 } )->{status}, 200, 'admin verifies' );

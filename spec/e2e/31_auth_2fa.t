@@ -147,7 +147,7 @@ error_ok( $c2->post( '/api/auth/2fa/verify', { temp_token => $l->{json}{temp_tok
 # ---------------------------------------------------------------- fresh 2FA: trading on, kill-all
 my ($bot) = psql_rows( $srv->db, q{INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('k1', 'flip', 'ESZ6', '1m', 'PAPER') RETURNING id} );
 psql_rows( $srv->db, q{INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, restart_count, breaker_state)
-                       VALUES ($1, 'RUNNING', now(), now(), 0, 'CLOSED')}, $bot->[0] );
+                       VALUES ($1, 'RUNNING', gh_now(), gh_now(), 0, 'CLOSED')}, $bot->[0] );
 $c = $srv->client;
 $l = $c->login( 'admin', $PW );
 is( $c->post( '/api/auth/2fa/verify', { temp_token => $l->{json}{temp_token}, backup_code => $regen->{json}{backup_codes}[1] } )->{status},

@@ -36,7 +36,7 @@ is( $v->get('/api/auth/me')->{json}{user}{role}, 'viewer', 'as a viewer' );
 
 # lock the admin out: disable it in the database, enroll 2FA (then "lose the phone")
 $srv->enroll_2fa;
-psql_rows( $db, q{UPDATE users SET role = 'viewer', disabled_at = now() WHERE username = 'root'} );
+psql_rows( $db, q{UPDATE users SET role = 'viewer', disabled_at = gh_now() WHERE username = 'root'} );
 ( $rc, $out, $err ) = run_cmd( [ $bin, 'user', 'add', 'root', '--role', 'admin', '--reset-2fa' ],
     env => { %env, GATEHOUSE_USER_PASSWORD => 'cli-password-two' } );
 is( $rc, 0, 'recovery: user add on an existing user' ) or diag $err;

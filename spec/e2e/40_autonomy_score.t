@@ -17,7 +17,7 @@ use Gatehouse::Fixtures;
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 my $env   = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET };
-my $srv   = start_server( env => $env, home => fixture_home( market => 'open' ) );
+my $srv   = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
 ok( wait_supervisor($srv), 'the supervisor runs and leads (autonomy above SUPERVISED needs it)' );
 is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'databento verified' );
 
@@ -113,7 +113,7 @@ subtest 'errors' => sub {
 };
 
 subtest 'the leader scores every bot on its schedule' => sub {
-    my $s2 = start_server( env => { %$env, GATEHOUSE_AUTONOMY_INTERVAL_S => 1 }, home => fixture_home( market => 'open' ) );
+    my $s2 = start_server( env => { %$env, GATEHOUSE_AUTONOMY_INTERVAL_S => 1 }, home => fixture_home(), clock => AT_OPEN );
     my ($b) = psql_rows( $s2->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('sched', 'flip', 'ESZ6', '1m', 'PAPER') RETURNING id" );
     ok( wait_for( sub { ( psql_rows( $s2->db, "SELECT count(*) FROM autonomy_scores WHERE bot_id = '$b->[0]'" ) )[0][0] }, 10, 'row' ),
         'a bot nobody asked about gets a row' );

@@ -40,12 +40,12 @@ return { name = "swing", requires_ai = false, params = {},
 LUA
 
 my $sim  = Gatehouse::Sim::start_sim();
-my $home = fixture_home( market => 'open' );
+my $home = fixture_home();
 write_file( "$home/scripts/strategies/swing.lua", $FLIP );
 my $srv = start_server(
     env => { %{ $sim->base_env( only => ['databento'] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0,
              GATEHOUSE_TICK_INTERVAL_S => 1, GATEHOUSE_BREAKER_COOLDOWN_S => 6 },
-    home => $home );
+    home => $home, clock => AT_OPEN );
 ok( wait_supervisor($srv), 'the supervisor runs and leads (autonomy above SUPERVISED needs it)' );
 is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'databento verified' );
 

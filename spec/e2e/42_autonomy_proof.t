@@ -15,7 +15,7 @@ use Gatehouse::Fixtures;
 my $sim = Gatehouse::Sim::start_sim();
 my $srv = start_server( env => { %{ $sim->base_env( only => [qw(databento ironbeam)] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0,
                                  GATEHOUSE_ALERTS => 0 },
-                        home => fixture_home( market => 'open' ) );
+                        home => fixture_home(), clock => AT_OPEN );
 for my $p (qw(databento ironbeam)) {
     is( $srv->post( '/api/integrations/verify', { provider_id => $p } )->{json}{reason_code}, 'OK', "$p verified" );
 }
@@ -36,7 +36,7 @@ is( $s->{breakdown}{next_tier}, undef, 'no next tier' );
 
 # the same evidence, 25 hours old
 rows("UPDATE integration_usage_events SET created_at = created_at - interval '25 hours' WHERE bot_id = '$id'");
-is( rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND created_at > now() - interval '24 hours'")->[0][0], 0,
+is( rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND created_at > gh_now() - interval '24 hours'")->[0][0], 0,
     'no usage event of the bot in the last 24 h' );
 $s = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score};
 isnt( $s->{autonomy_tier}, 'FULL_AUTONOMY', "zero proof of use in 24 h: not FULL_AUTONOMY ($s->{autonomy_tier})" );
@@ -53,7 +53,7 @@ like( join( ' ', @{ $s->{breakdown}{sub_scores}{data_reliability}{missing} } ), 
 # a fresh tick brings the proof back
 rows("UPDATE orders SET created_at = created_at - interval '3 minutes' WHERE bot_id = '$id'");
 $srv->post("/api/bots/$id/tick");
-ok( wait_for( sub { rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND created_at > now() - interval '1 hour'")->[0][0] }, 5, 'ev' ),
+ok( wait_for( sub { rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND created_at > gh_now() - interval '1 hour'")->[0][0] }, 5, 'ev' ),
     'the new tick is recorded (the telemetry queue writes in batches)' );
 $s = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score};
 ok( !( grep { $_->{code} eq 'NO_PROOF_OF_USE' } @{ $s->{blockers} } ), "a new tick is new proof (tier $s->{autonomy_tier})" );

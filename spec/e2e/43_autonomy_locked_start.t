@@ -17,7 +17,7 @@ use Gatehouse::Fixtures;
 my $sim = Gatehouse::Sim::start_sim();
 my $srv = start_server( env => { %{ $sim->base_env( only => ['databento'] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0,
                                  GATEHOUSE_ALERTS => 0 },
-                        home => fixture_home( market => 'open' ) );
+                        home => fixture_home(), clock => AT_OPEN );
 ok( wait_supervisor($srv), 'the supervisor runs and leads (autonomy above SUPERVISED needs it)' );
 is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'databento verified' );
 

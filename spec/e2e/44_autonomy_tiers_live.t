@@ -20,7 +20,7 @@ use Gatehouse::Fixtures;
 my $sim = Gatehouse::Sim::start_sim();
 my $srv = start_server( env => { %{ $sim->base_env( only => [qw(databento ironbeam)] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0,
                                  GATEHOUSE_ALERTS => 0 },
-                        home => fixture_home( market => 'open' ) );
+                        home => fixture_home(), clock => AT_OPEN );
 for my $p (qw(databento ironbeam)) {
     is( $srv->post( '/api/integrations/verify', { provider_id => $p } )->{json}{reason_code}, 'OK', "$p verified" );
 }

@@ -16,13 +16,13 @@ use Gatehouse::Fixtures;
 my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 
-my $home = fixture_home( market => 'open' );
+my $home = fixture_home();
 edit_file( "$home/scripts/variables.lua", sub {
     my $t = shift;
     $t =~ s/(  variables = \{\n)/$1    v("fred_gnp", MD, "fred", "number", "Test fixture: a macro series from FRED."),\n/ or die 'variables';
     $t } );
 my $env = { %{ $sim->base_env( only => [qw(databento polygon fred)] ) }, %$QUIET };
-my $srv = start_server( env => $env, home => $home );
+my $srv = start_server( env => $env, home => $home, clock => AT_OPEN );
 
 sub vars {
     my $r = $srv->get('/api/variables?limit=500');

@@ -14,7 +14,7 @@ my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 my $sim   = Gatehouse::Sim::start_sim();
 $sim->config( llm_regime => 'range' );
 my $env = { %{ $sim->base_env( only => [qw(databento openai anthropic)] ) }, %$QUIET };
-my $srv = start_server( env => $env, home => fixture_home( market => 'open', flip => 0 ) );
+my $srv = start_server( env => $env, home => fixture_home( flip => 0 ), clock => AT_OPEN );
 $srv->post( '/api/integrations/verify', { all => \1 } );
 
 my ($bot) = psql_rows( $srv->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, requires_ai) "
@@ -33,11 +33,11 @@ ok( wait_for( sub { llm_events() == 7 }, 10, 'events' ), '7 llm.chat events writ
 
 # an event outside the 24 h window
 psql_rows( $srv->db, "INSERT INTO integration_usage_events (provider_id, operation, status, latency_ms, trace_id, metadata, created_at) "
-      . "VALUES ('openai', 'llm.chat', 'OK', 5, repeat('a', 32), '{\"model\":\"gpt-4o-mini\",\"purpose\":\"old\",\"input_tokens\":1,\"output_tokens\":1}', now() - interval '30 hours')" );
+      . "VALUES ('openai', 'llm.chat', 'OK', 5, repeat('a', 32), '{\"model\":\"gpt-4o-mini\",\"purpose\":\"old\",\"input_tokens\":1,\"output_tokens\":1}', gh_now() - interval '30 hours')" );
 
 my $SQL = "SELECT provider_id, coalesce(metadata->>'model', 'unknown'), count(*), count(*) FILTER (WHERE status = 'ERROR'), "
   . "coalesce(sum((metadata->>'input_tokens')::int), 0), coalesce(sum((metadata->>'output_tokens')::int), 0) "
-  . "FROM integration_usage_events WHERE operation = 'llm.chat' AND created_at > now() - make_interval(hours => %d) "
+  . "FROM integration_usage_events WHERE operation = 'llm.chat' AND created_at > gh_now() - make_interval(hours => %d) "
   . "GROUP BY 1, 2 ORDER BY 1, 2";
 
 subtest 'counts equal the usage events of the 24 h window' => sub {
@@ -57,7 +57,7 @@ subtest 'counts equal the usage events of the 24 h window' => sub {
     is( $r->{json}{totals}{calls}, 7, 'totals.calls = 7' );
     is( $r->{json}{totals}{errors}, 2, 'totals.errors = 2' );
     my ($tok) = psql_rows( $srv->db, "SELECT sum((metadata->>'input_tokens')::int), sum((metadata->>'output_tokens')::int) "
-          . "FROM integration_usage_events WHERE operation = 'llm.chat' AND created_at > now() - interval '24 hours'" );
+          . "FROM integration_usage_events WHERE operation = 'llm.chat' AND created_at > gh_now() - interval '24 hours'" );
     is_deeply( [ $r->{json}{totals}{input_tokens}, $r->{json}{totals}{output_tokens} ], [ map { $_ + 0 } @$tok ], 'token totals equal SQL' );
     cmp_ok( $r->{json}{totals}{output_tokens}, '>', 0, 'tokens are present' );
     for my $pid (qw(openai anthropic)) {
@@ -66,7 +66,7 @@ subtest 'counts equal the usage events of the 24 h window' => sub {
             "$pid: latency p50 $l->{p50} ms, p95 $l->{p95} ms" );
         is_deeply( $p->{$pid}{purposes}, { regime_classification => $p->{$pid}{calls} }, "$pid: purpose tags" );
         my ($last) = psql_rows( $srv->db, "SELECT trace_id, status FROM integration_usage_events WHERE operation = 'llm.chat' "
-              . "AND provider_id = '$pid' AND created_at > now() - interval '24 hours' ORDER BY created_at DESC LIMIT 1" );
+              . "AND provider_id = '$pid' AND created_at > gh_now() - interval '24 hours' ORDER BY created_at DESC LIMIT 1" );
         is( $p->{$pid}{last_trace_id}, $last->[0], "$pid: last call's trace id" );
         is( $p->{$pid}{last_status}, $last->[1], "$pid: last call's status" );
         like( $p->{$pid}{last_call_at}, qr/^\d{4}-\d\d-\d\dT[\d:.]+Z$/, "$pid: last_call_at RFC 3339" );

@@ -10,11 +10,12 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Gatehouse::Test;
 use Gatehouse::Sim;
+use Gatehouse::Fixtures;
 
 my $sim = Gatehouse::Sim::start_sim();
 my $db  = new_database();
 my $srv = start_server( db => $db, env => { %{ $sim->base_env( only => ['databento'] ) }, GATEHOUSE_BACKGROUND_VERIFY => 0,
-                                            GATEHOUSE_ALERTS => 0, GATEHOUSE_TICK_INTERVAL_S => 1 } );
+                                            GATEHOUSE_ALERTS => 0, GATEHOUSE_TICK_INTERVAL_S => 1 }, clock => AT_OPEN );
 is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'databento verified' );
 
 my $N = 12;

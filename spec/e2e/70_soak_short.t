@@ -19,7 +19,7 @@ my $token = 'soak-spec-token-' . int( rand 1e9 );
 my $sim   = start_sim( quiet => 1 );
 my $env   = { %{ $sim->base_env }, GATEHOUSE_SERVICE_TOKEN => $token, GATEHOUSE_ALERTS => 0,
     GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_TICK_INTERVAL_S => 1, GATEHOUSE_LOG_LEVEL => 'warn' };
-my $srv = start_server( env => $env, home => fixture_home( market => 'open' ) );
+my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
 is( $srv->post( '/api/integrations/verify', { all => \1 } )->{status}, 200, 'verify-all before the soak' );
 
 my @bots;

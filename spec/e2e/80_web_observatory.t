@@ -37,17 +37,24 @@ my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0, GATEHOUSE
 my $sim   = start_sim();
 
 # A: no keys at all; one PAPER bot
-my $A = start_server( env => {%$QUIET}, home => fixture_home( market => 'open' ) );
+my $A = start_server( env => {%$QUIET}, home => fixture_home(), clock => AT_OPEN );
 my $a_bot = $A->post( '/api/bots', { name => 'blocked-bot', strategy => 'flip', symbol => 'ESZ6', timeframe => '1m', stage => 'PAPER' } );
 is( $a_bot->{status}, 201, 'A: bot created' );
 
 # B: databento + polygon keys, every provider pointed at the simulator; the admin has 2FA; one PAPER bot
 my $B_env = $sim->base_env( only => [qw(databento polygon)] );
-my $B     = start_server( env => { %$B_env, %$QUIET }, home => fixture_home( market => 'open' ) );
+my $B     = start_server( env => { %$B_env, %$QUIET }, home => fixture_home(), clock => AT_OPEN );
 my $b_bot = $B->post( '/api/bots', { name => 'paper-bot', strategy => 'flip', symbol => 'ESZ6', timeframe => '1m', stage => 'PAPER' } );
 is( $b_bot->{status}, 201, 'B: bot created' );
 my $enrolled = $B->enroll_2fa;
 ok( $enrolled->{secret}, 'B: the admin enrolled 2FA (harness)' );
+
+# C: Saturday (the market is closed), Databento verified on its own simulator; one PAPER bot
+my $sim_c = start_sim();
+my $C = start_server( env => { %{ $sim_c->base_env( only => ['databento'] ) }, %$QUIET }, home => fixture_home(), clock => AT_WEEKEND );
+is( $C->post( '/api/integrations/verify', { provider_id => 'databento' } )->{json}{reason_code}, 'OK', 'C: databento verified' );
+my $c_bot = $C->post( '/api/bots', { name => 'weekend-bot', strategy => 'flip', symbol => 'ESZ6', timeframe => '1m', stage => 'PAPER' } );
+is( $c_bot->{status}, 201, 'C: bot created' );
 
 remove_tree($OUT);
 make_path($OUT);
@@ -56,13 +63,17 @@ print {$cfh} $JSON->encode( {
     chromium => $CHROMIUM,
     out_dir  => $OUT,
     tabs     => \@TABS,
-    blocked  => { url => $A->url, user => $GH{admin_user}, password => $GH{admin_password}, bot_id => $a_bot->{json}{bot}{id} },
+    blocked  => { url => $A->url, user => $GH{admin_user}, password => $GH{admin_password}, bot_id => $a_bot->{json}{bot}{id},
+                  clock_offset_ms => $A->clock_offset_ms },
     keys     => {
         url => $B->url, user => $GH{admin_user}, password => $GH{admin_password}, bot_id => $b_bot->{json}{bot}{id},
         totp_secret   => $enrolled->{secret},
         totp_min_step => ( $B->{totp_last_step}{ $enrolled->{secret} } // 0 ) + 1,    # the harness spent its steps
         databento_key => $B_env->{DATABENTO_API_KEY},
+        clock_offset_ms => $B->clock_offset_ms,    # the servers run at AT_OPEN: TOTP steps follow their clock
     },
+    closed => { url => $C->url, user => $GH{admin_user}, password => $GH{admin_password}, bot_id => $c_bot->{json}{bot}{id},
+                bot_name => 'weekend-bot' },
 } );
 close $cfh;
 

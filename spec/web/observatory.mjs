@@ -1,6 +1,7 @@
 // spec/web/observatory.mjs — the browser half of spec/e2e/80_web_observatory.t: drives Debian's chromium
 // (playwright-core, executablePath /usr/bin/chromium; never a downloaded browser) through the Observatory of
-// two real servers the Perl half started (one without keys, one with keys on the provider simulator).
+// three real servers the Perl half started (one without keys, one with keys on the provider simulator, one with
+// keys on a Saturday, when the market is closed).
 //
 // Protocol with the Perl half, one JSON object per line:
 //   stdout {"ok": bool, "name": "...", "diag": "..."}   a test result (Perl turns it into ok())
@@ -46,10 +47,11 @@ function base32(s) {
   return Buffer.from(out);
 }
 const usedStep = {};
-async function totp(secret, minStep = 0) {
-  const now = Math.floor(Date.now() / 30000);
-  let step = Math.max(now, minStep, (usedStep[secret] ?? -1) + 1);
-  while (step > Math.floor(Date.now() / 30000) + 1) await new Promise((r) => setTimeout(r, 200));
+// offsetMs: how far the server's test clock runs ahead of the real time (its TOTP steps follow that clock)
+async function totp(secret, minStep = 0, offsetMs = 0) {
+  const stepNow = () => Math.floor((Date.now() + offsetMs) / 30000);
+  let step = Math.max(stepNow(), minStep, (usedStep[secret] ?? -1) + 1);
+  while (step > stepNow() + 1) await new Promise((r) => setTimeout(r, 200));
   usedStep[secret] = step;
   const msg = Buffer.alloc(8);
   msg.writeBigUInt64BE(BigInt(step));
@@ -90,6 +92,7 @@ const browser = await chromium.launch({ executablePath: cfg.chromium, args: ['--
 try {
   await blockedServer();
   await keysServer();
+  await closedServer();
 } finally {
   await check('no Content-Security-Policy violation or page error in the whole run', () => {
     assert(problems.length === 0, problems.join('\n'));
@@ -146,7 +149,7 @@ async function blockedServer() {
     const secret = (await byTest(page, 'totp-secret').textContent()).trim();
     assert(/^[A-Z2-7]{16,}$/.test(secret), 'base32 secret for manual entry');
     await shot(page, 'A-settings-2fa-qr');
-    await byTest(page, 'confirm-code').fill(await totp(secret));
+    await byTest(page, 'confirm-code').fill(await totp(secret, 0, A.clock_offset_ms));
     await byTest(page, 'confirm-2fa').click();
     const codes = byTest(page, 'backup-codes');
     await codes.waitFor({ timeout: T });
@@ -234,7 +237,7 @@ async function keysServer() {
   await check('B: password then a TOTP code signs in (2FA)', async () => {
     await signIn(page, B.url, B.user, B.password);
     await byTest(page, 'second-factor-form').waitFor({ timeout: T });
-    await page.fill('input[name=code]', await totp(B.totp_secret, B.totp_min_step));
+    await page.fill('input[name=code]', await totp(B.totp_secret, B.totp_min_step, B.clock_offset_ms));
     await page.click('button[type=submit]');
     await byTest(page, 'panel-overview').waitFor({ timeout: T });
     await byTest(page, 'signed-in-as').waitFor({ timeout: T });
@@ -384,6 +387,49 @@ async function keysServer() {
     await ask('db_on');
     await byTest(page, 'system-events').waitFor({ timeout: 30000 });
     assert((await byTest(page, 'degraded-banner').count()) === 0, 'the banner is gone once the database is back');
+  });
+  await ctx.close();
+}
+
+// ================= server C: Saturday, the market is closed, Databento verified =================
+async function closedServer() {
+  const C = cfg.closed;
+  const want = 'Market closed — opens Sun 23:00 UTC (17:00 CST)';
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, 'C');
+  await check('C: Saturday → the Overview says "Market closed — opens Sun 23:00 UTC (17:00 CST)", no data blocker', async () => {
+    await signIn(page, C.url, C.user, C.password);
+    const notice = page.locator('[data-testid="market-notices"] [data-testid="market-closed"]');
+    await notice.waitFor({ timeout: T });
+    const text = (await notice.locator('strong').textContent()).trim();
+    assert(text === want, `the notice reads "${text}"`);
+    const codes = await byTest(page, 'blockers').locator('li').evaluateAll((els) => els.map((e) => e.dataset.code));
+    assert(!codes.includes('DATA_UNAVAILABLE') && !codes.includes('MARKET_CLOSED'), `no data blocker (${codes.join(', ') || 'none'})`);
+    await shot(page, 'C-overview-market-closed');
+  });
+  await check('C: the Bots list marks the bot "Market closed" with the next open', async () => {
+    await tab(page, 'bots');
+    const chip = byTest(page, `market-closed-${C.bot_name}`);
+    await chip.waitFor({ timeout: T });
+    assert((await chip.textContent()).trim() === want, `the chip reads "${(await chip.textContent()).trim()}"`);
+  });
+  await check('C: the bot page: market closed; Tick now → SUPPRESSED MARKET_CLOSED; Why not trading names the next open', async () => {
+    await page.goto(`${C.url}/?poll=1000#/bots/${C.bot_id}`);
+    await byTest(page, 'bot-market-closed').waitFor({ timeout: T });
+    await byTest(page, 'action-tick').click();
+    const res = page.locator('[data-testid="action-result"]', { hasText: 'SUPPRESSED' });
+    await res.waitFor({ timeout: T });
+    assert(/MARKET_CLOSED/.test(await res.textContent()), 'the tick result names MARKET_CLOSED');
+    await byTest(page, 'why-not-trading').click();
+    const drawer = byTest(page, 'no-trade-drawer');
+    await drawer.locator('[data-testid="drawer-market-closed"]').waitFor({ timeout: T });
+    const item = drawer.locator('[data-testid="trace-item"]').first();
+    await item.waitFor({ timeout: T });
+    assert((await item.locator('[data-testid="reason-code"]').textContent()).trim() === 'MARKET_CLOSED', 'the trace is MARKET_CLOSED');
+    assert(/opens Sun 2026-12-06 23:00 UTC \(17:00 CST\)/.test(await item.locator('[data-testid="reason-human"]').textContent()),
+      'the trace names the next open');
+    await shot(page, 'C-bot-market-closed');
   });
   await ctx.close();
 }
