@@ -202,10 +202,26 @@ const schemas = {
       created_at: time,
       updated_at: time,
       instance: { type: ['object', 'null'] },
+      market: { anyOf: [ref('MarketSession'), { type: 'null' }] },
     },
     ['id', 'name', 'strategy', 'symbol', 'timeframe', 'stage', 'params', 'requires_ai', 'created_at'],
   ),
   Gate: obj({ allowed: bool, blockers: arr(ref('Blocker')) }, ['allowed', 'blockers']),
+  MarketSession: obj(
+    {
+      open: bool,
+      session: enumOf('RTH', 'ETH', 'MAINTENANCE', 'EARLY_CLOSE', 'WEEKEND', 'HOLIDAY'),
+      calendar: str,
+      calendar_name: nstr,
+      exchange: nstr,
+      next_open_at: ntime,
+      next_open_exchange: nstr,
+      next_close_at: ntime,
+      reason_human: nstr,
+    },
+    ['open', 'session', 'calendar'],
+  ),
+  Clock: obj({ source: enumOf('system', 'test'), setting: str, offset_ms: int, reason_human: str }, ['source']),
   DecisionTrace: obj(
     {
       id: str,
@@ -275,6 +291,7 @@ const schemas = {
       blocked_by: arr({}),
       blockers: arr(ref('Blocker')),
       latency_ms: int,
+      market: obj({ open: bool, session: str, next_open_utc: str, next_open_exchange: str, reason_human: str }, ['open', 'session']),
     },
     ['bot_id', 'outcome', 'latency_ms'],
   ),
@@ -317,7 +334,8 @@ route('GET', '/healthz', {
 });
 route('GET', '/readyz', {
   summary: 'Readiness: Postgres reachable and a policy generation loaded', access: 'public',
-  responses: ok('ready (503 when not)', envelope({ ready: bool, db: anyObj, policy: ref('Policy') }, ['ready', 'db', 'policy'])),
+  responses: ok('ready (503 when not)', envelope({ ready: bool, db: anyObj, policy: ref('Policy'), now: time, clock: ref('Clock') },
+    ['ready', 'db', 'policy', 'now', 'clock'])),
 });
 route('GET', '/metrics', {
   summary: 'Prometheus text format 0.0.4', access: 'public',
@@ -368,7 +386,17 @@ route('GET', '/api/system/status', {
     infra: obj({ db: str, redis: str, scheduler: str }, ['db', 'redis', 'scheduler']),
     policy: ref('Policy'),
     trading: ref('Trading'),
-  }, ['ts', 'system_status', 'autonomy_allowed', 'blockers', 'integrations', 'live_stack', 'autonomy', 'bots', 'scheduler', 'infra', 'policy', 'trading'])),
+    clock: ref('Clock'),
+    markets: arr(obj({
+      calendar: str, calendar_name: nstr, exchange: nstr, open: bool, session: str, next_change_at: ntime, next_open_at: ntime,
+      next_open_exchange: nstr, next_close_at: ntime, reason_human: nstr, symbols: strs, bots: int, running_bots: int,
+    }, ['calendar', 'open', 'session', 'symbols', 'bots', 'running_bots'])),
+    notices: arr(obj({
+      code: enumOf('MARKET_CLOSED'), severity: enumOf('INFO'), message: str, reason_human: nstr, calendar: str, symbols: strs,
+      next_open_at: ntime, next_open_exchange: nstr,
+    }, ['code', 'severity', 'message', 'calendar', 'symbols'])),
+  }, ['ts', 'system_status', 'autonomy_allowed', 'blockers', 'integrations', 'live_stack', 'autonomy', 'bots', 'scheduler', 'infra',
+    'policy', 'trading', 'clock', 'markets', 'notices'])),
 });
 route('GET', '/api/system/events', {
   summary: 'System events, newest first', access: 'viewer',

@@ -371,6 +371,42 @@ is( scalar( grep { /_BASE_URL$/ } keys %inv ), 15, 'base_env sets all 15 *_BASE_
 like( $inv{REDIS_URL}, qr{^redis://:[^@]+\@127\.0\.0\.1:\d+/0$}, 'REDIS_URL points at the RESP port' );
 like( $inv{DISCORD_WEBHOOK_URL}, qr{^http://127\.0\.0\.1:\d+/discord/api/webhooks/123/}, 'DISCORD_WEBHOOK_URL points at the sim' );
 
+# ---------------------------------------------------------------- the simulator's clock (issue 15)
+# It lives at the instant it is told (--now, or /__sim/config) and runs on from there; bars are a function of
+# the requested window, the clock only says where "now" is (nothing after its current minute).
+{
+    my $then = start_sim( now => '2026-12-05T22:00:00Z' );    # a Saturday, 16:00 CST
+    like( $then->clock->{now}, qr/^2026-12-05T22:0[01]:/, '--now: the simulator lives at Saturday 2026-12-05 22:00Z' );
+    my $TDB = $then->base_url('databento');
+    my $win = sub { "dataset=GLBX.MDP3&schema=ohlcv-1m&symbols=ESZ6&encoding=json&start=$_[0]&end=$_[1]" };
+    my $sat = $then->get( "$TDB/v0/timeseries.get_range?" . $win->( '2026-12-05T18:00:00Z', '2026-12-05T22:00:00Z' ), $db_auth );
+    is_deeply( [ $sat->{status}, $sat->{content} ], [ 200, '' ], 'Saturday: CME has no bars (200, no records)' );
+    my $fri = $then->get( "$TDB/v0/timeseries.get_range?" . $win->( '2026-12-04T18:00:00Z', '2026-12-04T22:00:00Z' ), $db_auth );
+    my @fri = split /
+/, $fri->{content};
+    ok( @fri > 150, 'the Friday afternoon before has bars (' . scalar(@fri) . ')' );
+    my $future = $then->get( "$TDB/v0/timeseries.get_range?" . $win->( '2026-12-08T14:00:00Z', '2026-12-08T15:00:00Z' ), $db_auth );
+    is( $future->{status}, 422, 'a window after the simulator\'s now is empty: 422 start must be before end' );
+    my $status_at = sub { $then->get( $then->base_url('polygon') . '/v1/marketstatus/now', { Authorization => 'Bearer k' } )->{json} };
+    is( $status_at->()->{market}, 'closed', 'polygon market status: closed on Saturday' );
+    like( $status_at->()->{serverTime}, qr/^2026-12-05T22:0/, 'serverTime is the simulator\'s clock' );
+
+    $then->config( now => '2026-12-08T15:00:00Z' );    # a Tuesday, 10:00 ET
+    like( $then->clock->{now}, qr/^2026-12-08T15:00:/, '/__sim/config {now}: Tuesday 15:00Z' );
+    is( $status_at->()->{market}, 'open', 'polygon market status: open' );
+    my $tue = $then->get( "$TDB/v0/timeseries.get_range?" . $win->( '2026-12-08T14:00:00Z', '2026-12-08T16:00:00Z' ), $db_auth );
+    my @tue = map { JSON::PP->new->decode($_)->{hd}{ts_event} } split /\n/, $tue->{content};
+    ok( @tue > 40, 'bars up to now (' . scalar(@tue) . ')' );
+    cmp_ok( $tue[-1], '<', 1796742000 * 1_000_000_000, 'the newest bar is before the current (incomplete) minute' );
+    my $again = $then->get( "$TDB/v0/timeseries.get_range?" . $win->( '2026-12-04T18:00:00Z', '2026-12-04T22:00:00Z' ), $db_auth );
+    is( $again->{content}, $fri->{content}, 'the same window gives the same bars whatever the clock says' );
+    $then->reset;
+    like( $then->clock->{now}, qr/^2026-12-08T15:0/, 'reset keeps the clock where it was told to live' );
+    $then->set_clock(0);
+    is( $then->clock->{offset_ms}, 0, 'set_clock(0): back on the real time' );
+    is( $then->stop, 0, 'stopped' );
+}
+
 # ---------------------------------------------------------------- stop
 is( $sim->stop, 0, 'SIGTERM: the simulator exits 0' );
 
