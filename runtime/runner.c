@@ -210,6 +210,22 @@ static json_t *call1(struct tick *t, const char *module, const char *fn, const j
     return first;
 }
 
+/* Runs scripts/risk.lua check(rctx) (rctx consumed) into t->risk and writes the risk.check usage event. The
+ * tier sets LIVE limits (risk.lua reduces them for LIMITED_AUTONOMY); PAPER/SHADOW keep the normal ones. */
+static void check_risk(struct tick *t, json_t *rctx, const char *action)
+{
+    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0) json_object_set_new(rctx, "tier", json_string(t->tier));
+    double r0 = clock_now_ms();
+    t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
+    json_decref(rctx);
+    int allowed = json_is_true(json_object_get(t->risk, "allowed"));
+    const char *code = json_string_value(json_object_get(t->risk, "reason_code"));
+    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(clock_now_ms() - r0),
+          !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : code,
+          json_pack("{s:s, s:O}", "action", action, "violations",
+                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
+}
+
 /* ---- paper fills ---- */
 
 /* Applies a fill of signed quantity q_fill at price to the position (qty, avg, realized). */
@@ -494,17 +510,9 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
                              "market", t->market ? t->market : json_null(), "limits",
                              json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
                              bot_str(t, "stage"));
-    /* the tier sets LIVE limits (risk.lua reduces them for LIMITED_AUTONOMY); PAPER/SHADOW keep the normal ones */
-    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0) json_object_set_new(rctx, "tier", json_string(t->tier));
-    double r0 = clock_now_ms();
-    t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
-    json_decref(rctx);
+    check_risk(t, rctx, action);
     int allowed = json_is_true(json_object_get(t->risk, "allowed"));
     const char *risk_code = json_string_value(json_object_get(t->risk, "reason_code"));
-    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(clock_now_ms() - r0),
-          !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : risk_code,
-          json_pack("{s:s, s:O}", "action", action, "violations",
-                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
     if (!json_is_object(t->risk)) {
         no_trade(t, "RISK", "RISK_ENGINE_NOT_ENFORCING", "scripts/risk.lua failed; no order without a risk check.",
                  json_pack("[s]", "RISK_ENGINE_NOT_ENFORCING"), "BLOCKED");
@@ -603,16 +611,7 @@ static void closed_market_risk(struct tick *t)
                              "position", "qty", qty, "avg_price", num(t->position, "avg_price", 0), "market", t->market,
                              "limits", json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(),
                              "stage", bot_str(t, "stage"));
-    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0) json_object_set_new(rctx, "tier", json_string(t->tier));
-    double r0 = clock_now_ms();
-    t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
-    json_decref(rctx);
-    int allowed = json_is_true(json_object_get(t->risk, "allowed"));
-    const char *code = json_string_value(json_object_get(t->risk, "reason_code"));
-    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(clock_now_ms() - r0),
-          !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : code,
-          json_pack("{s:s, s:O}", "action", qty == 0 ? "NONE" : "EXIT", "violations",
-                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
+    check_risk(t, rctx, qty == 0 ? "NONE" : "EXIT");
 }
 
 /* A closed market ends the tick before any provider is called: a MARKET_CLOSED no-trade trace naming the next
