@@ -76,12 +76,16 @@ test: deps
 	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) spec/run.sh
 
 # The build runs at the real time; only the suite runs with the moved clock (make and npm would otherwise
-# judge file times and TLS certificates by it).
+# judge file times and TLS certificates by it). The clock is moved by one offset for every process (libfaketime's
+# "+Ns"), so processes started later in the run agree with the ones started first.
 test-at: deps
 	@test -n "$(AT)" || { echo "make test-at: set AT, e.g. make test-at AT='2026-12-12 22:00:00' (a Saturday)" >&2; exit 2; }
 	@runtime/tools/deps.sh faketime
 	@$(MAKE) --no-print-directory build web
-	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) faketime -f "@$(AT)" spec/run.sh
+	@at=$$(date -u -d "$(AT)" +%s) || exit 2; off=$$(( at - $$(date -u +%s) )); \
+	  echo "make test-at: the suite's clock starts at $$(date -u -d @$$at '+%A %Y-%m-%dT%H:%M:%SZ') (offset $${off} s)"; \
+	  GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) \
+	  faketime -f "$$( [ $$off -ge 0 ] && echo +)$${off}s" spec/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory build
