@@ -130,14 +130,12 @@ static int fail_startup(const char *what, const char *err)
     return 1;
 }
 
+/* 1 for a URL host[:port] on loopback: 127.0.0.0/8, localhost, [::1]. */
 static int is_loopback_host(const char *host)
 {
-    static const char *names[] = {"localhost", "127.", "[::1]", "::1"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strncmp(host, names[i], strlen(names[i])) == 0) {
-            char next = host[strlen(names[i])];
-            if (names[i][strlen(names[i]) - 1] == '.' || next == '\0' || next == ':') return 1;
-        }
+    if (strncmp(host, "127.", 4) == 0) return 1;
+    if (strncmp(host, "localhost", 9) == 0) return host[9] == '\0' || host[9] == ':';
+    if (strncmp(host, "[::1]", 5) == 0) return host[5] == '\0' || host[5] == ':';
     return 0;
 }
 

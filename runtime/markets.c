@@ -67,8 +67,10 @@ static json_t *notices_of(const json_t *sessions)
     json_array_foreach(sessions, i, e) {
         if (json_is_true(json_object_get(e, "open"))) continue;
         char message[160];
-        snprintf(message, sizeof message, "%s closed (%s)", json_string_value(json_object_get(e, "calendar_name")),
-                 json_string_value(json_object_get(e, "session")));
+        const char *name = json_string_value(json_object_get(e, "calendar_name"));
+        const char *session = json_string_value(json_object_get(e, "session"));
+        snprintf(message, sizeof message, "%s closed (%s)", name ? name : json_string_value(json_object_get(e, "calendar")),
+                 session ? session : "closed");
         json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:O}", "code", "MARKET_CLOSED",
                                              "severity", "INFO", "message", message, "reason_human",
                                              json_object_get(e, "reason_human"), "calendar", json_object_get(e, "calendar"),

@@ -2,11 +2,15 @@
  *
  * 1 gate check for the bot's stage (data gates; LIVE gates again at execution) — fail closed with a
  *   no-trade trace and a BLOCKED runner.tick event;
- * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call —
- *   scheduled ticks share one fetch per symbol/timeframe and second (bar_share.c);
- *   pending PAPER orders fill at the open of the first newer bar plus slippage ticks;
+ *   then the market calendar (scripts/market_hours.lua) at the tick's instant (clock.h): a closed market ends
+ *   the tick here, before any provider is called — a MARKET_CLOSED no-trade trace naming the next open, and a
+ *   risk check of the exit a held position would need (risk.lua blocks every order in a closed market);
+ * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call, over the
+ *   last 240 minutes of trading (market_hours.lua lookback_start) — scheduled ticks share one fetch per
+ *   symbol/timeframe and second (bar_share.c); pending PAPER orders fill at the open of the first newer bar
+ *   plus slippage ticks;
  * 3 features (scripts/features.lua) and the strategy's decision (scripts/strategies/<name>.lua);
- * 4 market hours (scripts/market_hours.lua) and the risk check (scripts/risk.lua) → risk.check event;
+ * 4 the risk check (scripts/risk.lua, with the market session of step 1) → risk.check event;
  * 5 a decision trace for ENTRY/EXIT/ADJUST, else a no-trade trace (suppression type, reason, blocked_by);
  * 6 execution: PAPER order SUBMITTED (simulated fill next tick), SHADOW order INTENT (nothing sent), LIVE
  *   only when every LIVE gate passes — otherwise the order is BLOCKED with its reason and no fill exists;
