@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "secret.h"
 
@@ -541,12 +542,12 @@ static void render_gauge(struct buf *b, const char *name, const char *help, doub
     buf_str(b, "\n");
 }
 
-/* Process start from /proc (boot time + the process's start tick), so it is right whichever call comes
- * first; the first render's clock when /proc is unavailable. */
+/* Process start: the runtime's clock now minus the process's age from /proc (uptime - its start tick), so it is
+ * right whichever call comes first; the first render's clock when /proc is unavailable. */
 static double process_start_time(void)
 {
     char line[1024], *p;
-    unsigned long long ticks = 0, btime = 0;
+    unsigned long long ticks = 0;
     long hz = sysconf(_SC_CLK_TCK);
     FILE *f;
     if (start_time > 0) return start_time;
@@ -561,18 +562,16 @@ static double process_start_time(void)
                                                 &ticks) != 1)
             ticks = 0;
     }
-    if ((f = fopen("/proc/stat", "r"))) {
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "btime %llu", &btime) == 1) break;
+    double uptime = 0;
+    if ((f = fopen("/proc/uptime", "r"))) {
+        if (fscanf(f, "%lf", &uptime) != 1) uptime = 0;
         fclose(f);
     }
-    if (btime && ticks && hz > 0) {
-        start_time = (double)btime + (double)ticks / (double)hz;
-    } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-    }
+    /* the process's age from the kernel, placed on the runtime's clock (clock.h): the same instant as every other
+     * timestamp gatehouse writes, also under a test clock */
+    start_time = clock_wall();
+    if (uptime > 0 && ticks && hz > 0 && uptime >= (double)ticks / (double)hz)
+        start_time -= uptime - (double)ticks / (double)hz;
     return start_time;
 }
 
