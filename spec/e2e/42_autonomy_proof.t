@@ -26,8 +26,14 @@ my $id = rows("INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUE
 is( $srv->post("/api/bots/$id/tick")->{json}{tick}{outcome}, 'TRADED', 'tick 1 traded' );
 rows("UPDATE orders SET created_at = created_at - interval '3 minutes' WHERE bot_id = '$id'");
 is( $srv->post("/api/bots/$id/tick")->{json}{tick}{fills}, 1, 'tick 2 filled' );
-ok( wait_for( sub { rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND provider_id = 'databento' AND status = 'OK'")->[0][0] >= 2 }, 5, 'proof' ),
-    'two databento calls of this bot are recorded' );
+# runner.tick is each tick's last usage event and the telemetry queue writes one batch at a time, in order: once
+# both are in, every event of the two ticks is (an event written after the shift below would be 'fresh proof')
+ok( wait_for( sub { rows("SELECT count(*) FILTER (WHERE provider_id = 'databento' AND status = 'OK'), "
+                         . "count(*) FILTER (WHERE operation = 'runner.tick') FROM integration_usage_events WHERE bot_id = '$id'")->[0]
+                    ->[1] >= 2 }, 5, 'proof' ),
+    'the two ticks are recorded' );
+is( rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND provider_id = 'databento' AND status = 'OK'")->[0][0], 2,
+    'with two databento calls of this bot' );
 
 my $s = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score};
 is( $s->{autonomy_tier}, 'FULL_AUTONOMY', 'with proof, traces, orders and a broker: FULL_AUTONOMY' ) or diag explain $s->{breakdown};
@@ -53,8 +59,9 @@ like( join( ' ', @{ $s->{breakdown}{sub_scores}{data_reliability}{missing} } ), 
 # a fresh tick brings the proof back
 rows("UPDATE orders SET created_at = created_at - interval '3 minutes' WHERE bot_id = '$id'");
 $srv->post("/api/bots/$id/tick");
-ok( wait_for( sub { rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND created_at > gh_now() - interval '1 hour'")->[0][0] }, 5, 'ev' ),
-    'the new tick is recorded (the telemetry queue writes in batches)' );
+ok( wait_for( sub { rows("SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND operation = 'runner.tick' "
+                         . "AND created_at > gh_now() - interval '1 hour'")->[0][0] }, 5, 'ev' ),
+    'the new tick is recorded (the telemetry queue writes in batches; runner.tick is its last event)' );
 $s = $srv->post("/api/bots/$id/autonomy-score")->{json}{autonomy_score};
 ok( !( grep { $_->{code} eq 'NO_PROOF_OF_USE' } @{ $s->{blockers} } ), "a new tick is new proof (tier $s->{autonomy_tier})" );
 

@@ -96,6 +96,15 @@ subtest 'the test clock is shown, and refused where it could time a real provide
     my $srv = start_server( env => $QUIET );
     is( $srv->get('/readyz')->{json}{clock}{source}, 'system', 'without GATEHOUSE_TEST_CLOCK: the system clock' );
     is( $srv->get('/api/system/status')->{json}{clock}{source}, 'system', 'and /api/system/status says so' );
+    # the harness's guard: a bot that ticks on a server without a test clock fails the spec that did it
+    my ($id) = map { $_->[0] } psql_rows( $srv->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) "
+          . "VALUES ('wall', 'sma_cross', 'ESZ6', '1m', 'PAPER') RETURNING id" );
+    my $r = $srv->request( 'POST', "/api/bots/$id/tick", { wall_clock_ok => 1 } );
+    is( $r->{status}, 200, 'a tick on the wall clock answers (whatever the day makes of it)' );
+    ok( $srv->ran_on_wall_clock( 'POST', "/api/bots/$id/tick", $r ), 'the harness flags it: such a spec fails' );
+    my $at = start_server( env => $QUIET, clock => AT_OPEN );
+    ok( !$at->ran_on_wall_clock( 'POST', "/api/bots/$id/tick", $r ), 'not on a server started at an instant' );
+    $at->stop;
     $srv->stop;
     $srv = start_server( env => $QUIET, clock => AT_WEEKEND );
     my $c = $srv->get('/api/system/status')->{json}{clock};

@@ -917,7 +917,8 @@ sub clock_offset_ms { $_[0]{clock_offset_ms} // 0 }
 # now → the server's wall clock in epoch seconds (fractional), as the harness sees it.
 sub now { time() + $_[0]->clock_offset_ms / 1000 }
 
-# request($method, $path, { headers => {...}, body => $string | $ref, timeout => s })
+# request($method, $path, { headers => {...}, body => $string | $ref, timeout => s, wall_clock_ok => 1 })
+# (wall_clock_ok: only for the spec of the guard below)
 #   → { status, reason, headers (lower-case names), content, json }
 # A ref body is JSON-encoded; any body is sent as application/json unless the
 # headers say otherwise.
@@ -960,7 +961,24 @@ sub request {
     }
     push @{ $self->{responses} }, \%res;
     $self->_check_contract( $method, $path, \%res ) unless $opts->{no_contract};
+    $self->_check_fixed_instant( $method, $path, \%res, $opts );
     return \%res;
+}
+
+# The guard of issue 15: a bot that ticked (a manual tick ran, or a start put it on the scheduler) on a server
+# without a test clock makes the spec depend on the day and hour it runs — a failed test naming the fix.
+sub ran_on_wall_clock {
+    my ( $self, $method, $path, $res ) = @_;
+    return !$self->{clock} && $method eq 'POST' && $res->{status} == 200
+      && $path =~ m{^/api/bots/[^/?]+/(?:tick|start|restart)(?:\?|\z)} ? 1 : 0;
+}
+
+sub _check_fixed_instant {
+    my ( $self, $method, $path, $res, $opts ) = @_;
+    return if $opts->{wall_clock_ok} || !$self->ran_on_wall_clock( $method, $path, $res );
+    Test::More::fail("$method $path ran a bot on the wall clock: start the server at an instant "
+          . '(start_server(clock => AT_OPEN, ...), Gatehouse::Fixtures)');
+    return;
 }
 
 # Every response is checked against docs/openapi.json (Gatehouse::OpenAPI); a mismatch is a failed test
