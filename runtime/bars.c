@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 #define T_MS_MAX 253402300800000LL /* 10000-01-01T00:00:00Z: times must be below */
 #define NS_PER_MS 1000000LL
 #define NANO 1000000000LL
@@ -237,16 +239,6 @@ struct civil {
     int y, mo, d, h, mi, s, ms, off_min;
 };
 
-static long long days_from_civil(int y, int m, int d) /* proleptic Gregorian, 1970-01-01 = 0 */
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = (int)(y - era * 400);
-    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int days_in_month(int y, int m)
 {
     static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -261,13 +253,13 @@ static int weekday(long long days) /* 0 = Sunday */
 
 static long long nth_sunday(int y, int m, int n)
 {
-    long long first = days_from_civil(y, m, 1);
+    long long first = clock_days_from_civil(y, m, 1);
     return first + (7 - weekday(first)) % 7 + 7 * (n - 1);
 }
 
 static long long last_sunday(int y, int m)
 {
-    long long last = days_from_civil(y, m, days_in_month(y, m));
+    long long last = clock_days_from_civil(y, m, days_in_month(y, m));
     return last - weekday(last);
 }
 
@@ -315,7 +307,7 @@ static int parse_civil(const char *s, size_t len, struct civil *c, int zone)
 /* Local wall-clock time at UTC offset off_min (local = UTC + off) → epoch ms. */
 static long long civil_ms(const struct civil *c, int off_min)
 {
-    long long min = days_from_civil(c->y, c->mo, c->d) * 1440 + c->h * 60 + c->mi - off_min;
+    long long min = clock_days_from_civil(c->y, c->mo, c->d) * 1440 + c->h * 60 + c->mi - off_min;
     return (min * 60 + c->s) * 1000 + c->ms;
 }
 
@@ -324,7 +316,7 @@ static long long eastern_ms(const struct civil *c)
 {
     long long start = c->y >= 2007 ? nth_sunday(c->y, 3, 2) : nth_sunday(c->y, 4, 1);
     long long end = c->y >= 2007 ? nth_sunday(c->y, 11, 1) : last_sunday(c->y, 10);
-    long long local = days_from_civil(c->y, c->mo, c->d) * 1440 + c->h * 60 + c->mi;
+    long long local = clock_days_from_civil(c->y, c->mo, c->d) * 1440 + c->h * 60 + c->mi;
     int dst = local >= start * 1440 + 120 && local < end * 1440 + 120;
     return civil_ms(c, dst ? -240 : -300);
 }

@@ -56,8 +56,7 @@ time_t clock_wall_s(void)
     return ts.tv_sec;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static long long days_from_civil(int y, int m, int d)
+long long clock_days_from_civil(int y, int m, int d)
 {
     y -= m <= 2;
     long long era = (y >= 0 ? y : y - 399) / 400;
@@ -78,7 +77,7 @@ int clock_parse_rfc3339(const char *text, time_t *out)
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) || h > 23 ||
         mi > 59 || s > 59)
         return -1;
-    *out = (time_t)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s);
+    *out = (time_t)(clock_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s);
     return 0;
 }
 

@@ -42,6 +42,9 @@ long long clock_offset_ms(void);
 /* The setting the test clock was made from ("" without one). */
 const char *clock_test_setting(void);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date y-m-d (H. Hinnant's days_from_civil; negative before). */
+long long clock_days_from_civil(int y, int m, int d);
+
 /* Parses "YYYY-MM-DDTHH:MM:SSZ" into epoch seconds. Returns 0, or -1 when the text is not exactly that. */
 int clock_parse_rfc3339(const char *text, time_t *out);
 
