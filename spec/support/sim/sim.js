@@ -149,7 +149,7 @@ const MODES = ['status', 'latency', 'hang', 'drip', 'malformed', 'error200', 'no
 const MAX_REQUESTS = 20000;
 
 const DEFAULT_CONFIG = () => ({
-  requirepass: OPT.requirepass, ironbeam_live: false, tradovate_has_live: true, llm_regime: null,
+  requirepass: OPT.requirepass, ironbeam_live: false, tradovate_has_live: true, llm_regime: null, broker_fill_mode: 'fill',
 });
 
 // The simulator's clock: the instant its markets live at. Real time unless told otherwise (--now, or
@@ -428,6 +428,155 @@ function parseDbTime(v) {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return null;
   return BigInt(ms) * 1000000n + fracNs;
+}
+
+// ------------------------------------------------------------------------------------------------ broker book
+//
+// One order book for the brokers (ironbeam, tradovate): orders, fills and positions per provider and account.
+// The broker routes below render it in each broker's own format; /__sim/broker/* shows a normalized view.
+// status (internal, = the normalized control-API view): WORKING | PARTIALLY_FILLED | FILLED | CANCELLED |
+// REJECTED | EXPIRED.
+
+const FILL_MODES = ['fill', 'working', 'partial', 'reject'];
+const FINAL = new Set(['FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED']);
+const newBook = () => ({ orders: [], fills: [], positions: new Map(), seq: 0, accounts: { ironbeam: [], tradovate: [] } });
+const isoAt = (ms) => new Date(ms).toISOString();
+state.book = newBook();
+
+// Remembers the accounts a broker has handed out (the default account of /__sim/broker/positions).
+function noteAccount(provider, account) {
+  const l = state.book.accounts[provider];
+  const a = String(account);
+  if (!l.includes(a)) l.push(a);
+}
+
+// The instrument of a broker symbol: Ironbeam "XCME:ES.U16" → ES, Tradovate "MNQM1" → MNQ.
+function brokerSpec(symbol) {
+  let s = String(symbol).toUpperCase();
+  const colon = s.indexOf(':');
+  if (colon >= 0) s = s.slice(colon + 1);
+  const dot = s.indexOf('.');
+  if (dot > 0 && !/\.(C|N|V)\.\d+$/.test(s) && !/\.(FUT|OPT)$/.test(s)) s = s.slice(0, dot);
+  return instrumentSpec(s, 'cme');
+}
+function roundTick(px, spec) {
+  const dec = Math.min(9, Math.max(0, (String(spec.tick).split('.')[1] || '').length));
+  return Number((Math.round(px / spec.tick) * spec.tick).toFixed(dec));
+}
+// The default fill price: the close of the newest complete minute bar of the simulator's own bar generator for
+// that symbol at the simulator's clock (searching back up to 7 days over halts and weekends; the generator's
+// price path at "now" if none). Deterministic for a symbol and a clock minute.
+function referencePrice(symbol) {
+  const spec = brokerSpec(symbol);
+  const nowMin = Math.floor(simNow() / 60000);
+  for (let m = nowMin - 1; m > nowMin - 7 * 1440; m--) {
+    const b = minuteBar(spec, 'cme', m);
+    if (b) return roundTick(b.c * spec.tick, spec);
+  }
+  const day = Math.floor(nowMin / 1440);
+  return roundTick(dayPath(spec, day)[nowMin - day * 1440], spec);
+}
+
+function brokerOrderId(provider) {
+  for (;;) {
+    const id = provider === 'ironbeam' ? 'IB-' + hex(8) : String(300000000 + (fnv(hex(4)) % 100000000));
+    if (!state.book.orders.some((o) => o.provider === provider && o.id === id)) return id;
+  }
+}
+
+function positionOf(provider, account, symbol, create) {
+  const key = `${provider}|${account}|${symbol}`;
+  let p = state.book.positions.get(key);
+  if (!p && create) {
+    p = { id: ++state.book.seq + 700000000, provider, account: String(account), symbol, qty: 0, avg: 0, bought: 0,
+      boughtValue: 0, sold: 0, soldValue: 0, opened: simNow(), updated: simNow() };
+    state.book.positions.set(key, p);
+  }
+  return p;
+}
+
+function applyFill(o, qty, price) {
+  const now = simNow();
+  const prevFilled = o.filled;
+  o.filled += qty;
+  o.avg = prevFilled === 0 ? price : (o.avg * prevFilled + price * qty) / o.filled;
+  o.avg = Number(o.avg.toFixed(9));
+  o.status = o.filled >= o.qty ? 'FILLED' : 'PARTIALLY_FILLED';
+  o.updated = now;
+  const f = { id: ++state.book.seq + 500000000, provider: o.provider, account: o.account, order: o, qty, price, ts: now,
+    cumQty: o.filled, cumAvg: o.avg, statusAfter: o.status };
+  state.book.fills.push(f);
+  const p = positionOf(o.provider, o.account, o.symbol, true);
+  const d = o.side === 'BUY' ? qty : -qty;
+  if (o.side === 'BUY') { p.bought += qty; p.boughtValue += qty * price; } else { p.sold += qty; p.soldValue += qty * price; }
+  const q0 = p.qty, q1 = q0 + d;
+  if (q0 === 0 || Math.sign(q0) === Math.sign(d)) p.avg = (Math.abs(q0) * p.avg + qty * price) / Math.abs(q1);
+  else if (q1 === 0) p.avg = 0;
+  else if (Math.sign(q1) !== Math.sign(q0)) p.avg = price;  // crossed through flat: the rest opened at this price
+  p.avg = Number(p.avg.toFixed(9));
+  if (q0 === 0) p.opened = now;
+  p.qty = q1;
+  p.updated = now;
+  return f;
+}
+
+// Records a placed order and applies broker_fill_mode. o: {provider, account, symbol, side, qty, type
+// MARKET|LIMIT|STOP|STOP_LIMIT, limitPrice, stopPrice, tif, raw (the broker's own request fields)}.
+function placeBrokerOrder(o) {
+  const now = simNow();
+  const ord = Object.assign({ id: brokerOrderId(o.provider), filled: 0, avg: 0, status: 'WORKING', created: now, updated: now,
+    strategyId: 0, versions: 1 }, o);
+  ord.account = String(ord.account);
+  if (o.provider === 'ironbeam') ord.strategyId = 100000 + (fnv(ord.id) % 900000);
+  state.book.orders.push(ord);
+  noteAccount(o.provider, ord.account);
+  const mode = state.config.broker_fill_mode;
+  if (mode === 'reject') { ord.status = 'REJECTED'; ord.rejectText = 'Rejected by the simulator (broker_fill_mode reject)'; return ord; }
+  if (mode === 'working') return ord;
+  const ref = referencePrice(ord.symbol);
+  let price = null;
+  if (ord.type === 'MARKET') price = ref;
+  else if (ord.type === 'LIMIT' && Number.isFinite(ord.limitPrice)
+    && (ord.side === 'BUY' ? ord.limitPrice >= ref : ord.limitPrice <= ref)) price = ref;  // marketable limit
+  if (price === null) return ord;  // resting limit, stop and stop-limit orders stay working
+  const q = mode === 'partial' ? Math.floor(ord.qty / 2) : ord.qty;
+  if (q > 0) applyFill(ord, q, price);
+  return ord;
+}
+
+function findBrokerOrder(provider, id) {
+  return state.book.orders.find((o) => o.provider === provider && o.id === String(id));
+}
+function cancelBrokerOrder(o) { o.status = 'CANCELLED'; o.updated = simNow(); }
+// Changes the working quantity (never below the filled quantity); the order is FILLED when nothing remains.
+function modifyBrokerOrder(o, qty, fields) {
+  o.qty = qty;
+  Object.assign(o, fields);
+  o.versions += 1;
+  if (o.filled >= o.qty) o.status = 'FILLED';
+  o.updated = simNow();
+}
+
+function controlOrder(o) {
+  return { provider: o.provider, account: o.account, broker_order_id: o.id, symbol: o.symbol, side: o.side, qty: o.qty,
+    filled_qty: o.filled, avg_fill_price: o.filled ? o.avg : null, status: o.status, created_at: isoAt(o.created),
+    updated_at: isoAt(o.updated) };
+}
+function controlPosition(p) {
+  return { provider: p.provider, account: p.account, symbol: p.symbol, qty: p.qty, avg_price: p.qty ? p.avg : 0 };
+}
+
+// Tradovate contract ids: stable per symbol (upper-cased), the same in contract/find, orders, fills, positions.
+const tvContracts = new Map();  // id -> name
+function tvContractId(symbol) {
+  const name = String(symbol).toUpperCase();
+  const id = 2000000 + (fnv('tvc:' + name) % 7000000);
+  tvContracts.set(id, name);
+  return id;
+}
+function tvTradeDate(ms) {
+  const d = new Date(ms + nyOffsetMin(ms) * 60000 + 6 * 3600000);  // CME trade date: rolls at 18:00 New York
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
 }
 
 // ------------------------------------------------------------------------------------------------ LLM content
@@ -869,6 +1018,49 @@ P.fred = {
   echo: (cred, status) => json(status, { error_code: status, error_message: `Bad Request.  The value for variable api_key (${cred}) is not registered.` }),
 };
 
+// -- Ironbeam renderings of the book (OpenAPI "IronbeamAPI 2.1": Order, OrderFill, Position)
+const IB_STATUS = { WORKING: 'NEW', PARTIALLY_FILLED: 'PARTIALLY_FILLED', FILLED: 'FILLED', CANCELLED: 'CANCELLED', REJECTED: 'REJECTED', EXPIRED: 'EXPIRED' };
+const IB_STATUSES = ['ANY', 'INVALID', 'SUBMITTED', 'NEW', 'PARTIALLY_FILLED', 'FILLED', 'DONE_FOR_DAY', 'CANCELLED', 'REPLACED',
+  'PENDING_CANCEL', 'STOPPED', 'REJECTED', 'SUSPENDED', 'PENDING_NEW', 'CALCULATED', 'EXPIRED', 'ACCEPTED_FOR_BIDDING',
+  'PENDING_REPLACE', 'CANCEL_REJECTED', 'ORDER_NOT_FOUND', 'QUEUED_NEW', 'QUEUED_CANCEL', 'COMPLETE'];
+const IB_TYPE_CODE = { MARKET: '1', LIMIT: '2', STOP: '3', STOP_LIMIT: '4' };
+const IB_TYPE_OF = { 1: 'MARKET', 2: 'LIMIT', 3: 'STOP', 4: 'STOP_LIMIT' };
+function ibOrder(o) {
+  const r = { orderId: o.id, strategyId: o.strategyId, accountId: o.account, exchSym: o.symbol, status: IB_STATUS[o.status],
+    side: o.side, quantity: o.qty };
+  if (Number.isFinite(o.limitPrice)) r.limitPrice = o.limitPrice;
+  if (Number.isFinite(o.stopPrice)) r.stopPrice = o.stopPrice;
+  Object.assign(r, { orderType: IB_TYPE_CODE[o.type], duration: o.tif, fillQuantity: o.filled, fillPrice: o.filled ? o.avg : 0 });
+  const last = o.filled ? state.book.fills.filter((f) => f.order === o).pop() : null;
+  if (last) r.fillDate = isoAt(last.ts);
+  r.childOrders = [];
+  if (o.status === 'REJECTED') r.orderError = { errorCode: 1, errorText: o.rejectText || 'Rejected' };
+  return r;
+}
+function ibFill(f) {
+  const o = f.order;
+  return { orderId: o.id, strategyId: o.strategyId, accountId: o.account, exchSym: o.symbol, status: IB_STATUS[f.statusAfter],
+    side: o.side, quantity: o.qty, price: f.price, fillQuantity: f.qty, fillTotalQuantity: f.cumQty, fillPrice: f.price,
+    avgFillPrice: f.cumAvg, fillDate: isoAt(f.ts), timeOrderEvent: f.ts, orderUpdateId: `${f.id}-${f.cumQty}` };
+}
+function ibPosition(p) {
+  const d = new Date(p.opened);
+  const ymd = `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+  return { accountId: p.account, currencyCode: 'USD', exchSym: p.symbol, positionId: `${p.id}-${Math.abs(p.qty)}`,
+    quantity: Math.abs(p.qty), price: p.avg, dateOpened: ymd, side: p.qty > 0 ? 'LONG' : 'SHORT', unrealizedPL: 0 };
+}
+const IB_UNAUTH = () => json(401, { error: 'Unauthorized', status: 'ERROR' });
+const ibErr = (status, message, error) => json(status, { status: 'ERROR', message, error });
+// The session of a per-account route and its account (the path's accountId must be the trader's), or the refusal.
+function ibAccountRoute(req, m) {
+  const s = ironbeamSession(req);
+  if (!s) return { ans: IB_UNAUTH() };
+  const account = decodeURIComponent(m[1]);
+  if (account !== s.username) return { ans: ibErr(403, 'Forbidden', 'Account is not accessible') };
+  return { account };
+}
+const ibOrdersOf = (account) => state.book.orders.filter((o) => o.provider === 'ironbeam' && o.account === account);
+
 P.ironbeam = {
   cred(req) {
     if (req.path.endsWith('/auth')) {
@@ -889,6 +1081,7 @@ P.ironbeam = {
       }
       const token = 'eyJhbGciOiJIUzI1NiJ9.' + Buffer.from(JSON.stringify({ sub: hex(6), iat: nowS() })).toString('base64url') + '.' + hex(16);
       state.ironbeamTokens.set(token, { username: String(b.username) });
+      noteAccount('ironbeam', String(b.username));
       return json(200, { status: 'OK', message: 'OK', token });
     }],
     ['GET', /^\/v2\/info\/trader$/, (req) => {
@@ -907,7 +1100,64 @@ P.ironbeam = {
       if (!b.exchSym || !['BUY', 'SELL'].includes(b.side) || !(Number(b.quantity) > 0) || !['1', '2', '3', '4'].includes(String(b.orderType))) {
         return json(400, { status: 'ERROR', message: 'Error', error: 'Invalid order: exchSym, side BUY|SELL, quantity > 0 and orderType are required' });
       }
-      return json(200, { status: 'OK', message: 'OK', orderId: 'IB-' + hex(8), strategyId: 100000 + (fnv(hex(4)) % 900000) });
+      const ord = placeBrokerOrder({ provider: 'ironbeam', account, symbol: String(b.exchSym), side: b.side, qty: Number(b.quantity),
+        type: IB_TYPE_OF[String(b.orderType)], limitPrice: b.limitPrice !== undefined ? Number(b.limitPrice) : undefined,
+        stopPrice: b.stopPrice !== undefined ? Number(b.stopPrice) : undefined, tif: String(b.duration !== undefined ? b.duration : '0') });
+      return json(200, { status: 'OK', message: 'OK', orderId: ord.id, strategyId: ord.strategyId });
+    }],
+    // Order fills of the account (OrdersFillsResponse): one OrderFill per execution.
+    ['GET', /^\/v2\/order\/([^/]+)\/fills$/, (req, m) => {
+      const a = ibAccountRoute(req, m);
+      if (a.ans) return a.ans;
+      const fills = state.book.fills.filter((f) => f.provider === 'ironbeam' && f.account === a.account).map(ibFill);
+      return json(200, { status: 'OK', message: 'OK', fills });
+    }],
+    // Cancel (OrdersResponse with the cancelled order); an unknown or final order is a 400 error body.
+    ['DELETE', /^\/v2\/order\/([^/]+)\/cancel\/([^/]+)$/, (req, m) => {
+      const a = ibAccountRoute(req, m);
+      if (a.ans) return a.ans;
+      const o = findBrokerOrder('ironbeam', decodeURIComponent(m[2]));
+      if (!o || o.account !== a.account) return ibErr(400, 'Error', `Order not found: ${decodeURIComponent(m[2])}`);
+      if (FINAL.has(o.status)) return ibErr(400, 'Error', `Order cannot be cancelled: status ${IB_STATUS[o.status]}`);
+      cancelBrokerOrder(o);
+      return json(200, { status: 'OK', message: 'OK', orders: [ibOrder(o)] });
+    }],
+    // Update (OrderUpdateRequest {orderId, quantity, limitPrice?, stopPrice?} → OrdersResponse with the order).
+    ['PUT', /^\/v2\/order\/([^/]+)\/update\/([^/]+)$/, (req, m) => {
+      const a = ibAccountRoute(req, m);
+      if (a.ans) return a.ans;
+      const id = decodeURIComponent(m[2]);
+      const b = parseJSON(req.body || '');
+      if (!b || typeof b !== 'object') return ibErr(400, 'Error', 'Invalid request body');
+      if (b.orderId !== undefined && String(b.orderId) !== id) return ibErr(400, 'Error', 'orderId in the body does not match the path');
+      const q = Number(b.quantity);
+      if (!Number.isInteger(q) || q <= 0) return ibErr(400, 'Error', 'Bad Request - quantity must be a positive integer');
+      const o = findBrokerOrder('ironbeam', id);
+      if (!o || o.account !== a.account) return ibErr(400, 'Error', `Order not found: ${id}`);
+      if (FINAL.has(o.status)) return ibErr(400, 'Error', `Order cannot be updated: status ${IB_STATUS[o.status]}`);
+      if (q < o.filled) return ibErr(400, 'Error', `Quantity ${q} is below the filled quantity ${o.filled}`);
+      const fields = {};
+      if (b.limitPrice !== undefined) fields.limitPrice = Number(b.limitPrice);
+      if (b.stopPrice !== undefined) fields.stopPrice = Number(b.stopPrice);
+      modifyBrokerOrder(o, q, fields);
+      return json(200, { status: 'OK', message: 'OK', orders: [ibOrder(o)] });
+    }],
+    // Orders of the account by status (ANY = all): OrdersResponse.
+    ['GET', /^\/v2\/order\/([^/]+)\/([^/]+)$/, (req, m) => {
+      const a = ibAccountRoute(req, m);
+      if (a.ans) return a.ans;
+      const st = decodeURIComponent(m[2]).toUpperCase();
+      if (!IB_STATUSES.includes(st)) return ibErr(400, 'Error', `Bad Request - invalid order status ${decodeURIComponent(m[2])}`);
+      const orders = ibOrdersOf(a.account).map(ibOrder).filter((o) => st === 'ANY' || o.status === st);
+      return json(200, { status: 'OK', message: 'OK', orders });
+    }],
+    // Positions of the account (PositionsResponse: Response + {accountId, positions}); flat positions are left out.
+    ['GET', /^\/v2\/account\/([^/]+)\/positions$/, (req, m) => {
+      const a = ibAccountRoute(req, m);
+      if (a.ans) return a.ans;
+      const positions = [...state.book.positions.values()]
+        .filter((p) => p.provider === 'ironbeam' && p.account === a.account && p.qty !== 0).map(ibPosition);
+      return json(200, { status: 'OK', message: 'OK', accountId: a.account, positions });
     }],
     ['POST', /^\/v2\/logout$/, (req) => {
       const t = bearer(req) || req.query.token;
@@ -932,6 +1182,42 @@ function ironbeamSession(req) {
   return t ? state.ironbeamTokens.get(t) : undefined;
 }
 
+// -- Tradovate renderings of the book (Order, OrderVersion, Fill, Position, Contract of the REST API docs)
+const TV_STATUS = { WORKING: 'Working', PARTIALLY_FILLED: 'Working', FILLED: 'Filled', CANCELLED: 'Canceled', REJECTED: 'Rejected', EXPIRED: 'Expired' };
+const TV_TYPE_OF = { Market: 'MARKET', Limit: 'LIMIT', Stop: 'STOP', StopLimit: 'STOP_LIMIT' };
+const TV_TYPES = ['Limit', 'MIT', 'Market', 'QTS', 'Stop', 'StopLimit', 'TrailingStop', 'TrailingStopLimit'];
+const tvAction = (side) => (side === 'BUY' ? 'Buy' : 'Sell');
+function tvOrder(o) {
+  return { id: Number(o.id), accountId: Number(o.account), contractId: tvContractId(o.symbol), timestamp: isoAt(o.created),
+    action: tvAction(o.side), ordStatus: TV_STATUS[o.status], executionProviderId: 1, admin: false };
+}
+function tvOrderVersion(o) {
+  const r = { id: o.versionId, orderId: Number(o.id), orderQty: o.qty, orderType: o.tvType };
+  if (Number.isFinite(o.limitPrice)) r.price = o.limitPrice;
+  if (Number.isFinite(o.stopPrice)) r.stopPrice = o.stopPrice;
+  if (o.tif) r.timeInForce = o.tif;
+  return r;
+}
+function tvFill(f) {
+  return { id: f.id, orderId: Number(f.order.id), contractId: tvContractId(f.order.symbol), timestamp: isoAt(f.ts),
+    tradeDate: tvTradeDate(f.ts), action: tvAction(f.order.side), qty: f.qty, price: f.price, active: true, finallyPaired: 0 };
+}
+function tvPosition(p) {
+  const r = { id: p.id, accountId: Number(p.account), contractId: tvContractId(p.symbol), timestamp: isoAt(p.updated),
+    tradeDate: tvTradeDate(p.updated), netPos: p.qty };
+  if (p.qty !== 0) r.netPrice = p.avg;
+  return Object.assign(r, { bought: p.bought, boughtValue: Number(p.boughtValue.toFixed(9)), sold: p.sold,
+    soldValue: Number(p.soldValue.toFixed(9)), prevPos: 0 });
+}
+const TV_UNAUTH = () => text(401, 'Access is denied');
+function tvSession(req) {
+  const t = bearer(req);
+  return (t && state.tradovateTokens.get(t)) || null;
+}
+const tvAccountOf = (s) => 200000 + (s.userId % 100000);
+const tvOrdersOf = (s) => state.book.orders.filter((o) => o.provider === 'tradovate' && o.account === String(tvAccountOf(s)));
+const tvCommandId = () => ++state.book.seq + 600000000;
+
 const TV_BAD = { errorText: 'Incorrect username or password. Please try again, noting that passwords are case-sensitive.' };
 const tvLockout = () => ({ 'p-ticket': hex(24), 'p-time': 3600, 'p-captcha': true });
 P.tradovate = {
@@ -952,6 +1238,7 @@ P.tradovate = {
       if (['name', 'password', 'appId', 'appVersion', 'cid', 'sec', 'deviceId'].some((k) => isInvalid(b[k]))) return json(200, TV_BAD);
       const accessToken = hex(32), userId = 100000 + (fnv('tv:' + b.name) % 900000);
       state.tradovateTokens.set(accessToken, { name: String(b.name), userId });
+      noteAccount('tradovate', 200000 + (userId % 100000));
       return json(200, {
         accessToken, mdAccessToken: hex(32), expirationTime: new Date(simNow() + 90 * 60000).toISOString(),
         userStatus: 'Active', userId, name: String(b.name), hasLive: !!state.config.tradovate_has_live,
@@ -982,7 +1269,103 @@ P.tradovate = {
       if (!b.symbol || !['Buy', 'Sell'].includes(b.action) || !(Number(b.orderQty) > 0) || !b.orderType) {
         return json(200, { failureReason: 'UnknownReason', failureText: 'Invalid order: symbol, action Buy|Sell, orderQty > 0 and orderType are required' });
       }
-      return json(200, { orderId: 300000000 + (fnv(hex(4)) % 100000000), failureReason: 'Success' });
+      const ord = placeBrokerOrder({ provider: 'tradovate', account: accountId, symbol: String(b.symbol), side: b.action === 'Buy' ? 'BUY' : 'SELL',
+        qty: Number(b.orderQty), type: TV_TYPE_OF[b.orderType] || 'STOP', tvType: String(b.orderType),
+        limitPrice: b.price !== undefined ? Number(b.price) : undefined, stopPrice: b.stopPrice !== undefined ? Number(b.stopPrice) : undefined,
+        tif: b.timeInForce !== undefined ? String(b.timeInForce) : undefined, versionId: tvCommandId() });
+      tvContractId(ord.symbol);
+      return json(200, { orderId: Number(ord.id), failureReason: 'Success' });
+    }],
+    ['GET', /^\/v1\/order\/list$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      return json(200, tvOrdersOf(s).map(tvOrder));
+    }],
+    ['GET', /^\/v1\/order\/item$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const o = tvOrdersOf(s).find((x) => x.id === String(req.query.id));
+      return o ? json(200, tvOrder(o)) : json(404, { errorText: `Order ${req.query.id} not found` });
+    }],
+    // The order's quantity, type and prices live in its OrderVersion (the latest one is shown).
+    ['GET', /^\/v1\/orderVersion\/list$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      return json(200, tvOrdersOf(s).map(tvOrderVersion));
+    }],
+    ['GET', /^\/v1\/orderVersion\/deps$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      return json(200, tvOrdersOf(s).filter((o) => o.id === String(req.query.masterid)).map(tvOrderVersion));
+    }],
+    ['GET', /^\/v1\/fill\/list$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const acct = String(tvAccountOf(s));
+      return json(200, state.book.fills.filter((f) => f.provider === 'tradovate' && f.account === acct).map(tvFill));
+    }],
+    ['GET', /^\/v1\/fill\/deps$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const acct = String(tvAccountOf(s));
+      return json(200, state.book.fills.filter((f) => f.provider === 'tradovate' && f.account === acct && f.order.id === String(req.query.masterid)).map(tvFill));
+    }],
+    // Positions of the user's accounts; a position that went flat stays listed with netPos 0 (no netPrice).
+    ['GET', /^\/v1\/position\/list$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const acct = String(tvAccountOf(s));
+      return json(200, [...state.book.positions.values()].filter((p) => p.provider === 'tradovate' && p.account === acct).map(tvPosition));
+    }],
+    // Any name is a contract; its id is stable (the same contractId as in orders, fills and positions).
+    ['GET', /^\/v1\/contract\/find$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const name = String(req.query.name || '').toUpperCase();
+      if (!/^[A-Z0-9]{2,}$/.test(name)) return json(404, { errorText: `Contract ${req.query.name || ''} not found` });
+      const id = tvContractId(name);
+      return json(200, { id, name, contractMaturityId: 40000 + (id % 10000), status: 'DefinitionChecked', providerTickSize: brokerSpec(name).tick });
+    }],
+    ['GET', /^\/v1\/contract\/item$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const id = Number(req.query.id);
+      const name = tvContracts.get(id);
+      if (!name) return json(404, { errorText: `Contract ${req.query.id} not found` });
+      return json(200, { id, name, contractMaturityId: 40000 + (id % 10000), status: 'DefinitionChecked', providerTickSize: brokerSpec(name).tick });
+    }],
+    // Cancel / modify answer a CommandResult: {commandId} on success (the simulator adds orderId), else
+    // {failureReason, failureText}: UnknownReason for an unknown order, TooLate for a final one.
+    ['POST', /^\/v1\/order\/cancelorder$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const b = parseJSON(req.body || '');
+      if (!b || typeof b !== 'object' || b.orderId === undefined) return json(200, { failureReason: 'UnknownReason', failureText: 'orderId is required' });
+      const o = tvOrdersOf(s).find((x) => x.id === String(b.orderId));
+      if (!o) return json(200, { failureReason: 'UnknownReason', failureText: `Order ${b.orderId} not found` });
+      if (FINAL.has(o.status)) return json(200, { failureReason: 'TooLate', failureText: `Order ${b.orderId} is already ${TV_STATUS[o.status]}` });
+      cancelBrokerOrder(o);
+      return json(200, { commandId: tvCommandId(), orderId: Number(o.id) });
+    }],
+    ['POST', /^\/v1\/order\/modifyorder$/, (req) => {
+      const s = tvSession(req);
+      if (!s) return TV_UNAUTH();
+      const b = parseJSON(req.body || '');
+      if (!b || typeof b !== 'object' || b.orderId === undefined) return json(200, { failureReason: 'UnknownReason', failureText: 'orderId is required' });
+      const q = Number(b.orderQty);
+      if (!Number.isInteger(q) || q <= 0 || !TV_TYPES.includes(b.orderType)) {
+        return json(200, { failureReason: 'UnknownReason', failureText: 'Invalid modify: orderQty > 0 and orderType are required' });
+      }
+      const o = tvOrdersOf(s).find((x) => x.id === String(b.orderId));
+      if (!o) return json(200, { failureReason: 'UnknownReason', failureText: `Order ${b.orderId} not found` });
+      if (FINAL.has(o.status)) return json(200, { failureReason: 'TooLate', failureText: `Order ${b.orderId} is already ${TV_STATUS[o.status]}` });
+      if (q < o.filled) return json(200, { failureReason: 'UnknownReason', failureText: `orderQty ${q} is below the filled quantity ${o.filled}` });
+      const fields = { tvType: b.orderType, type: TV_TYPE_OF[b.orderType] || 'STOP', versionId: tvCommandId() };
+      if (b.price !== undefined) fields.limitPrice = Number(b.price);
+      if (b.stopPrice !== undefined) fields.stopPrice = Number(b.stopPrice);
+      if (b.timeInForce !== undefined) fields.tif = String(b.timeInForce);
+      modifyBrokerOrder(o, q, fields);
+      return json(200, { commandId: fields.versionId, orderId: Number(o.id) });
     }],
   ],
   errorFor(status) {
@@ -1411,6 +1794,9 @@ function controlAPI(req, res) {
         if (!Number.isFinite(b.clock_offset_ms)) return reply(400, { error: 'clock_offset_ms must be a number' });
         state.clockOffsetMs = b.clock_offset_ms;
       }
+      if ('broker_fill_mode' in b && !FILL_MODES.includes(b.broker_fill_mode)) {
+        return reply(400, { error: `broker_fill_mode must be one of ${FILL_MODES.join(', ')}` });
+      }
       for (const k of Object.keys(DEFAULT_CONFIG())) if (k in b) state.config[k] = b[k];
     }
     if (req.method === 'GET' || req.method === 'POST') {
@@ -1420,7 +1806,65 @@ function controlAPI(req, res) {
   if (req.path === '/__sim/reset' && req.method === 'POST') {
     state.faults = []; state.requests = []; state.config = DEFAULT_CONFIG();
     state.ironbeamTokens.clear(); state.tradovateTokens.clear(); state.redisData.clear();
+    state.book = newBook();
     return reply(200, { ok: true });
+  }
+  if (req.path.startsWith('/__sim/broker/')) return brokerControl(req, reply, prov);
+  return reply(404, { error: `no control route ${req.method} ${req.path}` });
+}
+
+// /__sim/broker/{orders,positions,fill,expire}: the brokers' books (see the header comment).
+function brokerControl(req, reply, prov) {
+  const BROKERS = ['ironbeam', 'tradovate'];
+  if (prov && !BROKERS.includes(prov)) return reply(400, { error: `provider must be one of ${BROKERS.join(', ')}` });
+  const b = req.method === 'POST' ? parseJSON(req.body || '') || {} : {};
+  const bprov = b.provider !== undefined ? (ALIASES[b.provider] || b.provider) : undefined;
+  const needProvider = () => (BROKERS.includes(bprov) ? null : reply(400, { error: `provider must be one of ${BROKERS.join(', ')}` }));
+  if (req.path === '/__sim/broker/orders' && req.method === 'GET') {
+    return reply(200, { orders: state.book.orders.filter((o) => !prov || o.provider === prov).map(controlOrder) });
+  }
+  if (req.path === '/__sim/broker/positions' && req.method === 'GET') {
+    return reply(200, { positions: [...state.book.positions.values()].filter((p) => !prov || p.provider === prov).map(controlPosition) });
+  }
+  if (req.path === '/__sim/broker/positions' && req.method === 'POST') {
+    const bad = needProvider();
+    if (bad) return bad;
+    if (!b.symbol || typeof b.symbol !== 'string') return reply(400, { error: 'symbol is required' });
+    const qty = Number(b.qty);
+    if (!Number.isInteger(qty)) return reply(400, { error: 'qty must be a signed integer' });
+    let account = b.account !== undefined && b.account !== null ? String(b.account) : null;
+    if (!account) {
+      const known = state.book.accounts[bprov].concat(state.book.orders.filter((o) => o.provider === bprov).map((o) => o.account));
+      account = known[0] || null;
+      if (!account) return reply(400, { error: `no ${bprov} account known yet (log in first, or pass "account")` });
+    }
+    const avg = b.avg_price !== undefined && b.avg_price !== null ? Number(b.avg_price) : (qty ? referencePrice(b.symbol) : 0);
+    if (!Number.isFinite(avg)) return reply(400, { error: 'avg_price must be a number' });
+    const p = positionOf(bprov, account, b.symbol, true);
+    Object.assign(p, { qty, avg: qty ? avg : 0, bought: Math.max(qty, 0), boughtValue: Math.max(qty, 0) * avg, sold: Math.max(-qty, 0),
+      soldValue: Math.max(-qty, 0) * avg, opened: simNow(), updated: simNow() });
+    if (bprov === 'tradovate') tvContractId(b.symbol);
+    return reply(200, { ok: true, position: controlPosition(p) });
+  }
+  if ((req.path === '/__sim/broker/fill' || req.path === '/__sim/broker/expire') && req.method === 'POST') {
+    const bad = needProvider();
+    if (bad) return bad;
+    const o = findBrokerOrder(bprov, b.broker_order_id);
+    if (!o) return reply(404, { error: `no ${bprov} order ${b.broker_order_id}` });
+    if (FINAL.has(o.status)) return reply(409, { error: `order ${o.id} is ${o.status}`, order: controlOrder(o) });
+    if (req.path === '/__sim/broker/expire') {
+      o.status = 'EXPIRED';
+      o.updated = simNow();
+      return reply(200, { ok: true, order: controlOrder(o) });
+    }
+    const remaining = o.qty - o.filled;
+    const qty = b.qty !== undefined && b.qty !== null ? Number(b.qty) : remaining;
+    if (!Number.isInteger(qty) || qty <= 0 || qty > remaining) return reply(400, { error: `qty must be an integer in 1..${remaining}` });
+    const price = b.price !== undefined && b.price !== null ? Number(b.price)
+      : (Number.isFinite(o.limitPrice) ? o.limitPrice : referencePrice(o.symbol));
+    if (!Number.isFinite(price)) return reply(400, { error: 'price must be a number' });
+    applyFill(o, qty, price);
+    return reply(200, { ok: true, order: controlOrder(o) });
   }
   return reply(404, { error: `no control route ${req.method} ${req.path}` });
 }
