@@ -18,9 +18,15 @@
  *   fmp            http://127.0.0.1:N/fmp                 (GET /stable/quote)
  *   fred           http://127.0.0.1:N/fred                (GET /fred/series)
  *   ironbeam       http://127.0.0.1:N/ironbeam            (POST /v2/auth, GET /v2/info/trader, POST /v2/logout,
- *                                                          POST /v2/order/:accountId/place)
+ *                                                          POST /v2/order/:accountId/place, GET /v2/order/:acc/:status,
+ *                                                          GET /v2/order/:acc/fills, DELETE /v2/order/:acc/cancel/:id,
+ *                                                          PUT /v2/order/:acc/update/:id, GET /v2/account/:acc/positions)
  *   tradovate      http://127.0.0.1:N/tradovate           (POST /v1/auth/accesstokenrequest, GET /v1/auth/me,
- *                                                          GET /v1/account/list, POST /v1/order/placeorder)
+ *                                                          GET /v1/account/list, POST /v1/order/placeorder,
+ *                                                          GET /v1/order/list|item, GET /v1/orderVersion/list|deps,
+ *                                                          GET /v1/fill/list|deps, GET /v1/position/list,
+ *                                                          GET /v1/contract/find|item, POST /v1/order/cancelorder,
+ *                                                          POST /v1/order/modifyorder)
  *   openai         http://127.0.0.1:N/openai/v1           (GET /models, POST /chat/completions)
  *   anthropic      http://127.0.0.1:N/anthropic           (GET /v1/models, POST /v1/messages)
  *   google_gemini  http://127.0.0.1:N/google_gemini       (GET /v1beta/models, POST /v1beta/models/M:generateContent)
@@ -80,9 +86,72 @@
  *   GET|POST /__sim/config              {"now": ISO instant | "clock_offset_ms": n (the simulator's clock: where
  *                                        "now" is for bars, quotes and market status; it runs on from there),
  *                                        "requirepass":bool, "ironbeam_live":bool, "tradovate_has_live":bool,
- *                                        "llm_regime":"trend"|"range"|...|null}
- *   POST   /__sim/reset                 → faults, requests, config, sessions and redis data back to the start state
- *                                        (the clock stays where it was told to live)
+ *                                        "llm_regime":"trend"|"range"|...|null,
+ *                                        "broker_fill_mode":"fill"|"working"|"partial"|"reject" (BROKERS below)}
+ *   POST   /__sim/reset                 → faults, requests, config, sessions, redis data and the broker books back to
+ *                                        the start state (the clock stays where it was told to live)
+ *   GET    /__sim/broker/orders[?provider=ironbeam|tradovate]
+ *                                      → {"orders":[{provider, account (string), broker_order_id (string), symbol,
+ *                                         side "BUY"|"SELL", qty, filled_qty, avg_fill_price (null until a fill),
+ *                                         status WORKING|PARTIALLY_FILLED|FILLED|CANCELLED|REJECTED|EXPIRED,
+ *                                         created_at, updated_at (ISO, the simulator's clock)}]}
+ *   GET    /__sim/broker/positions[?provider=] → {"positions":[{provider, account, symbol, qty (signed), avg_price}]}
+ *   POST   /__sim/broker/positions {"provider","symbol","qty" (signed int),"avg_price"?,"account"?} → sets the position
+ *                                        outright (a mismatch to find); account defaults to the provider's first
+ *                                        account (the first login since reset, else the first order's); avg_price
+ *                                        defaults to the reference price → {"ok":true,"position":{..}}
+ *   POST   /__sim/broker/fill   {"provider","broker_order_id","qty"?,"price"?} → fills a working order (qty default:
+ *                                        the rest; price default: its limit price, else the reference price)
+ *                                        → {"ok":true,"order":{..}}; 404 unknown order, 409 final order, 400 bad qty
+ *   POST   /__sim/broker/expire {"provider","broker_order_id"} → status EXPIRED (the rest never fills)
+ *
+ * BROKERS — one order book per provider and account (Ironbeam: the username sent to /v2/auth, as /v2/info/trader
+ * answers; Tradovate: the id of /v1/account/list). placeorder / place record the order (their answers unchanged),
+ * then broker_fill_mode decides: "fill" (default) a MARKET order (and a marketable LIMIT) fills completely at once
+ * at the reference price; "partial" fills floor(qty/2) of it (none when qty = 1) and the rest stays working;
+ * "working" fills nothing; "reject" records the order REJECTED (place still answers OK, as the real brokers do for
+ * an exchange reject). Resting LIMIT, STOP and STOP_LIMIT orders always stay working until /__sim/broker/fill.
+ * The reference price is the close of the newest complete minute bar of this simulator's own bar generator for the
+ * symbol's root (XCME:ES.Z26 → ES, MNQZ6 → MNQ) at the simulator's clock, rounded to the tick. Cancel: working →
+ * cancelled (the rest never fills); modify: the working quantity (not below the filled quantity; equal = FILLED).
+ * A fill moves the position (signed qty; the average price of the open side, reset when it crosses zero).
+ *   Ironbeam (OpenAPI "IronbeamAPI 2.1"; ids: orderId string, strategyId integer, accountId string):
+ *     GET  /v2/order/{acc}/{orderStatus}  ANY or a status name → {"status":"OK","message":"OK","orders":[Order]}
+ *          Order {orderId, strategyId, accountId, exchSym, status (NEW = working without fills, PARTIALLY_FILLED,
+ *          FILLED, CANCELLED, REJECTED, EXPIRED), side, quantity, limitPrice?, stopPrice?, orderType "1".."4",
+ *          duration "0"|"1", fillQuantity (total filled), fillPrice (average fill price; 0 before a fill),
+ *          fillDate? (last fill), childOrders [], orderError? {errorCode, errorText} (REJECTED)}
+ *     GET  /v2/order/{acc}/fills → {"status":"OK","message":"OK","fills":[OrderFill]}: one per execution,
+ *          {orderId, strategyId, accountId, exchSym, status (after it), side, quantity, price (= fillPrice),
+ *          fillQuantity (this fill), fillTotalQuantity, fillPrice, avgFillPrice, fillDate, timeOrderEvent (ms),
+ *          orderUpdateId}
+ *     GET  /v2/account/{acc}/positions → {"status":"OK","message":"OK","accountId","positions":[{accountId,
+ *          currencyCode "USD", exchSym, positionId (string), quantity (unsigned), price (average), dateOpened
+ *          "YYYYMMDD", side "LONG"|"SHORT", unrealizedPL (always 0 here)}]}; flat positions are left out
+ *     DELETE /v2/order/{acc}/cancel/{orderId} → {"status":"OK","message":"OK","orders":[Order]} (CANCELLED);
+ *          unknown or final order → 400 {"status":"ERROR","message":"Error","error":".."}
+ *     PUT  /v2/order/{acc}/update/{orderId} {orderId, quantity, limitPrice?, stopPrice?} → same as cancel
+ *     Another account in the path → 403 {"status":"ERROR","message":"Forbidden","error":"Account is not accessible"};
+ *     no/unknown token → 401 {"error":"Unauthorized","status":"ERROR"}.
+ *   Tradovate (REST API docs / tradovate/example-api-csharp-trading models; every id a JSON number):
+ *     GET  /v1/order/list → [Order {id, accountId, contractId, timestamp, action "Buy"|"Sell", ordStatus
+ *          (Working — also while partially filled —, Filled, Canceled, Rejected, Expired), executionProviderId,
+ *          admin}] — like the real Order it carries no quantity: GET /v1/orderVersion/list (or /deps?masterid=ID)
+ *          → [{id, orderId, orderQty, orderType, price?, stopPrice?, timeInForce?}] (the latest version)
+ *     GET  /v1/order/item?id= → Order (404 {"errorText"} unknown)
+ *     GET  /v1/fill/list (or /deps?masterid=ORDER) → [Fill {id, orderId, contractId, timestamp, tradeDate {year,
+ *          month, day}, action, qty, price, active true, finallyPaired 0}]
+ *     GET  /v1/position/list → [Position {id, accountId, contractId, timestamp, tradeDate, netPos (signed),
+ *          netPrice (absent when flat), bought, boughtValue, sold, soldValue, prevPos 0}] (flat ones stay listed)
+ *     GET  /v1/contract/find?name=SYM → {id, name, contractMaturityId, status, providerTickSize}; /contract/item?id=
+ *          — the id is stable per symbol and is the contractId of orders, fills and positions
+ *     POST /v1/order/cancelorder {orderId} → {commandId, orderId}; POST /v1/order/modifyorder {orderId, orderQty,
+ *          orderType, price?, stopPrice?, timeInForce?} → {commandId, orderId}. Refusals are 200 CommandResult
+ *          {failureReason, failureText}: "UnknownReason" (unknown order, bad fields, qty below filled), "TooLate"
+ *          (the order is final). UNCONFIRMED: the real result is documented as CommandResult {failureReason?,
+ *          failureText?, commandId}; orderId is the simulator's addition, and the refusal reasons are its choice.
+ *     no/unknown token → 401 text "Access is denied".
+ *   Fault injection (/__sim/faults with provider/path/method) applies to every one of these routes.
  *   GET    /__sim/health                → {"ok":true,...}
  *
  * DATA — deterministic per symbol (seeded generator; same answer for the same query): Databento ohlcv-1m/1h/1d
