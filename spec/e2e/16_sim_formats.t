@@ -108,6 +108,164 @@ is( $sim->get( $sim->base_url('openai') . '/models', { Authorization => 'Bearer 
     is( $sim->get( "$tv/v1/auth/me", { Authorization => 'Bearer nope' } )->{status}, 401, 'tradovate /auth/me with a wrong token: 401' );
 }
 
+# broker order books: the real order, fill, position, cancel and modify routes of Ironbeam and Tradovate
+{
+    $sim->reset;
+    my $ib = $sim->base_url('ironbeam');
+    my $tok = $sim->post( "$ib/v2/auth", { username => '5123345', password => 'pw', apiKey => 'key' } )->{json}{token};
+    my %IH = ( Authorization => "Bearer $tok" );
+    my $place = sub {
+        my (%o) = @_;
+        $sim->post( "$ib/v2/order/5123345/place",
+            { accountId => '5123345', exchSym => 'XCME:ES.Z26', side => 'BUY', quantity => 1, orderType => '1', duration => '0', waitForOrderId => JSON::PP::true, %o },
+            \%IH )->{json};
+    };
+    my $orders = sub { $sim->get( "$ib/v2/order/5123345/$_[0]", \%IH )->{json} };
+    my $ctl_order = sub {
+        my ( $prov, $id ) = @_;
+        ( grep { $_->{broker_order_id} eq $id } @{ $sim->_call( 'GET', "/__sim/broker/orders?provider=$prov" )->{orders} } )[0];
+    };
+
+    $sim->config( broker_fill_mode => 'working' );
+    my $p = $place->( side => 'SELL', quantity => 2 );
+    ok( $p->{status} eq 'OK' && $p->{orderId} && $p->{strategyId}, 'ironbeam place (working mode): OK with orderId and strategyId' );
+    my $l = $orders->('ANY');
+    my ($o) = grep { $_->{orderId} eq $p->{orderId} } @{ $l->{orders} };
+    ok( $l->{status} eq 'OK' && $o && $o->{status} eq 'NEW' && $o->{quantity} == 2 && $o->{fillQuantity} == 0 && $o->{side} eq 'SELL'
+          && $o->{exchSym} eq 'XCME:ES.Z26' && $o->{accountId} eq '5123345' && $o->{orderType} eq '1',
+        'ironbeam GET /order/{acc}/ANY: the order, NEW, nothing filled' );
+    is( scalar @{ $orders->('NEW')->{orders} }, 1, 'ironbeam GET /order/{acc}/NEW lists it' );
+    is( scalar @{ $orders->('FILLED')->{orders} }, 0, 'ironbeam GET /order/{acc}/FILLED does not' );
+    is( $ctl_order->( ironbeam => $p->{orderId} )->{status}, 'WORKING', '/__sim/broker/orders: WORKING' );
+    my $u = $sim->request( 'PUT', "$ib/v2/order/5123345/update/$p->{orderId}", headers => \%IH, body => { orderId => $p->{orderId}, quantity => 3 } );
+    ok( $u->{status} == 200 && $u->{json}{orders}[0]{quantity} == 3, 'ironbeam PUT update: the working quantity is 3' );
+    my $c = $sim->request( 'DELETE', "$ib/v2/order/5123345/cancel/$p->{orderId}", headers => \%IH );
+    ok( $c->{status} == 200 && $c->{json}{status} eq 'OK' && $c->{json}{orders}[0]{status} eq 'CANCELLED', 'ironbeam DELETE cancel: CANCELLED' );
+    is( $orders->('CANCELLED')->{orders}[0]{orderId}, $p->{orderId}, 'the list shows it CANCELLED' );
+    is( $ctl_order->( ironbeam => $p->{orderId} )->{status}, 'CANCELLED', '/__sim/broker/orders: CANCELLED' );
+    my $again = $sim->request( 'DELETE', "$ib/v2/order/5123345/cancel/$p->{orderId}", headers => \%IH );
+    ok( $again->{status} == 400 && $again->{json}{status} eq 'ERROR' && $again->{json}{error}, 'cancelling a final order: 400 error body' );
+    is( $sim->request( 'DELETE', "$ib/v2/order/5123345/cancel/IB-nope", headers => \%IH )->{status}, 400, 'cancelling an unknown order: 400' );
+    is( $sim->request( 'POST', '/__sim/broker/fill', body => { provider => 'ironbeam', broker_order_id => $p->{orderId} } )->{status}, 409,
+        'a cancelled order never fills' );
+
+    $sim->config( broker_fill_mode => 'fill' );
+    my $f = $place->( quantity => 3 );
+    my ($fo) = grep { $_->{orderId} eq $f->{orderId} } @{ $orders->('ANY')->{orders} };
+    ok( $fo->{status} eq 'FILLED' && $fo->{fillQuantity} == 3 && $fo->{fillPrice} > 1000, "ironbeam fill mode: FILLED 3 at $fo->{fillPrice}" );
+    my $fills = $sim->get( "$ib/v2/order/5123345/fills", \%IH )->{json}{fills};
+    ok( @$fills == 1 && $fills->[0]{orderId} eq $f->{orderId} && $fills->[0]{fillQuantity} == 3 && $fills->[0]{fillTotalQuantity} == 3
+          && $fills->[0]{fillPrice} == $fo->{fillPrice} && $fills->[0]{avgFillPrice} == $fo->{fillPrice} && $fills->[0]{fillDate},
+        'ironbeam GET /order/{acc}/fills: the fill' );
+    my $pos = $sim->get( "$ib/v2/account/5123345/positions", \%IH )->{json};
+    ok( $pos->{status} eq 'OK' && $pos->{accountId} eq '5123345' && @{ $pos->{positions} } == 1 && $pos->{positions}[0]{side} eq 'LONG'
+          && $pos->{positions}[0]{quantity} == 3 && $pos->{positions}[0]{price} == $fo->{fillPrice} && $pos->{positions}[0]{exchSym} eq 'XCME:ES.Z26',
+        'ironbeam GET /account/{acc}/positions: LONG 3' );
+
+    $sim->config( broker_fill_mode => 'partial' );
+    my $pp = $place->( side => 'SELL', quantity => 5 );
+    my $po = $ctl_order->( ironbeam => $pp->{orderId} );
+    ok( $po->{status} eq 'PARTIALLY_FILLED' && $po->{filled_qty} == 2 && $po->{qty} == 5, 'partial mode: 2 of 5 filled, PARTIALLY_FILLED' );
+    is( $orders->('PARTIALLY_FILLED')->{orders}[0]{fillQuantity}, 2, 'ironbeam lists it PARTIALLY_FILLED' );
+    is( $ctl_order->( ironbeam => $place->( quantity => 1 )->{orderId} )->{filled_qty}, 0, 'partial mode, qty 1: nothing filled' );
+    my $bf = $sim->request( 'POST', '/__sim/broker/fill', body => { provider => 'ironbeam', broker_order_id => $pp->{orderId}, qty => 3, price => 5000 } );
+    ok( $bf->{status} == 200 && $bf->{json}{order}{status} eq 'FILLED' && $bf->{json}{order}{filled_qty} == 5, '/__sim/broker/fill: the rest fills' );
+    is( ( grep { $_->{symbol} eq 'XCME:ES.Z26' } @{ $sim->_call( 'GET', '/__sim/broker/positions?provider=ironbeam' )->{positions} } )[0]{qty}, -2,
+        '/__sim/broker/positions: +3 - 5 = -2' );
+    my $ex = $place->( orderType => '2', limitPrice => 100 );
+    ok( $sim->request( 'POST', '/__sim/broker/expire', body => { provider => 'ironbeam', broker_order_id => $ex->{orderId} } )->{json}{order}{status} eq 'EXPIRED'
+          && $orders->('EXPIRED')->{orders}[0]{orderId} eq $ex->{orderId}, '/__sim/broker/expire: EXPIRED' );
+
+    $sim->request( 'POST', '/__sim/broker/positions', body => { provider => 'ironbeam', symbol => 'XCME:NQ.Z26', qty => -4, avg_price => 17000.25 } );
+    my ($nq) = grep { $_->{exchSym} eq 'XCME:NQ.Z26' } @{ $sim->get( "$ib/v2/account/5123345/positions", \%IH )->{json}{positions} };
+    ok( $nq && $nq->{side} eq 'SHORT' && $nq->{quantity} == 4 && $nq->{price} == 17000.25, 'an injected position appears in the ironbeam positions route' );
+    for my $path ( '/v2/order/5123345/ANY', '/v2/order/5123345/fills', '/v2/account/5123345/positions' ) {
+        my $r = $sim->get("$ib$path");
+        ok( $r->{status} == 401 && $r->{json}{error} eq 'Unauthorized', "ironbeam GET $path without a token: 401" );
+    }
+    is( $sim->request( 'DELETE', "$ib/v2/order/5123345/cancel/$ex->{orderId}" )->{status}, 401, 'ironbeam cancel without a token: 401' );
+    is( $sim->get( "$ib/v2/order/999999/ANY", \%IH )->{status}, 403, 'another account: 403' );
+    $sim->fault( provider => 'ironbeam', mode => 'status', status => 503, path => '/fills', count => 1 );
+    is( $sim->get( "$ib/v2/order/5123345/fills", \%IH )->{status}, 503, 'faults apply to the new routes (path filter)' );
+    is( $sim->get( "$ib/v2/order/5123345/fills", \%IH )->{status}, 200, '... for count requests' );
+
+    # Tradovate
+    my $tv = $sim->base_url('tradovate');
+    my $at = $sim->post( "$tv/v1/auth/accesstokenrequest", { name => 'n', password => 'p', appId => 'a', appVersion => '1.0', cid => 1, sec => 's' } )->{json}{accessToken};
+    my %TH = ( Authorization => "Bearer $at" );
+    my $acct = $sim->get( "$tv/v1/account/list", \%TH )->{json}[0];
+    my $tplace = sub {
+        my (%o) = @_;
+        $sim->post( "$tv/v1/order/placeorder",
+            { accountSpec => $acct->{name}, accountId => $acct->{id}, action => 'Buy', symbol => 'MNQZ6', orderQty => 1, orderType => 'Market',
+              timeInForce => 'Day', isAutomated => JSON::PP::true, %o }, \%TH )->{json};
+    };
+    my $tlist = sub { $sim->get( "$tv/v1/$_[0]", \%TH )->{json} };
+    my $cid = $sim->get( "$tv/v1/contract/find?name=MNQZ6", \%TH )->{json};
+    ok( $cid->{id} && $cid->{name} eq 'MNQZ6', "tradovate contract/find: id $cid->{id}" );
+    is( $sim->get( "$tv/v1/contract/find?name=MNQZ6", \%TH )->{json}{id}, $cid->{id}, 'the contract id is stable' );
+
+    $sim->config( broker_fill_mode => 'working' );
+    my $t1 = $tplace->( action => 'Sell', orderQty => 2, orderType => 'Limit', price => 99999 );
+    is( $t1->{failureReason}, 'Success', 'tradovate placeorder (working mode): Success' );
+    my ($to) = grep { $_->{id} == $t1->{orderId} } @{ $tlist->('order/list') };
+    ok( $to && $to->{ordStatus} eq 'Working' && $to->{accountId} == $acct->{id} && $to->{contractId} == $cid->{id} && $to->{action} eq 'Sell',
+        'tradovate order/list: Working, with the account and the contract id' );
+    my ($tv1) = grep { $_->{orderId} == $t1->{orderId} } @{ $tlist->('orderVersion/list') };
+    ok( $tv1 && $tv1->{orderQty} == 2 && $tv1->{orderType} eq 'Limit' && $tv1->{price} == 99999, 'tradovate orderVersion/list: orderQty 2 Limit 99999' );
+    my $m = $sim->post( "$tv/v1/order/modifyorder", { orderId => $t1->{orderId}, orderQty => 4, orderType => 'Limit', price => 99998 }, \%TH )->{json};
+    ok( $m->{commandId} && !$m->{failureReason}, 'tradovate modifyorder: a commandId' );
+    is( $tlist->("orderVersion/deps?masterid=$t1->{orderId}")->[0]{orderQty}, 4, 'the order version now has orderQty 4' );
+    my $tc = $sim->post( "$tv/v1/order/cancelorder", { orderId => $t1->{orderId} }, \%TH )->{json};
+    ok( $tc->{commandId} && !$tc->{failureReason}, 'tradovate cancelorder: a commandId' );
+    is( ( grep { $_->{id} == $t1->{orderId} } @{ $tlist->('order/list') } )[0]{ordStatus}, 'Canceled', 'order/list: Canceled' );
+    is( $ctl_order->( tradovate => $t1->{orderId} )->{status}, 'CANCELLED', '/__sim/broker/orders: CANCELLED (broker_order_id a string)' );
+    is( $sim->post( "$tv/v1/order/cancelorder", { orderId => $t1->{orderId} }, \%TH )->{json}{failureReason}, 'TooLate', 'cancelling it again: TooLate' );
+    is( $sim->post( "$tv/v1/order/cancelorder", { orderId => 1 }, \%TH )->{json}{failureReason}, 'UnknownReason', 'an unknown order: UnknownReason' );
+
+    $sim->config( broker_fill_mode => 'fill' );
+    my $t2 = $tplace->( orderQty => 3 );
+    is( ( grep { $_->{id} == $t2->{orderId} } @{ $tlist->('order/list') } )[0]{ordStatus}, 'Filled', 'tradovate fill mode: Filled' );
+    my @tf = grep { $_->{orderId} == $t2->{orderId} } @{ $tlist->('fill/list') };
+    ok( @tf == 1 && $tf[0]{qty} == 3 && $tf[0]{price} > 1000 && $tf[0]{action} eq 'Buy' && $tf[0]{contractId} == $cid->{id}
+          && ref $tf[0]{tradeDate} eq 'HASH' && JSON::PP::is_bool( $tf[0]{active} ), "tradovate fill/list: 3 at $tf[0]{price}" );
+    my ($tp) = grep { $_->{contractId} == $cid->{id} } @{ $tlist->('position/list') };
+    ok( $tp && $tp->{netPos} == 3 && $tp->{netPrice} == $tf[0]{price} && $tp->{bought} == 3 && $tp->{accountId} == $acct->{id},
+        'tradovate position/list: netPos 3 at the fill price' );
+
+    $sim->config( broker_fill_mode => 'partial' );
+    my $t3 = $tplace->( action => 'Sell', orderQty => 4 );
+    my ($t3o) = grep { $_->{id} == $t3->{orderId} } @{ $tlist->('order/list') };
+    ok( $t3o->{ordStatus} eq 'Working' && $ctl_order->( tradovate => $t3->{orderId} )->{filled_qty} == 2, 'tradovate partial mode: 2 of 4 filled, still Working' );
+    is( $sim->post( "$tv/v1/order/modifyorder", { orderId => $t3->{orderId}, orderQty => 1, orderType => 'Market' }, \%TH )->{json}{failureReason},
+        'UnknownReason', 'modify below the filled quantity is refused' );
+    $sim->post( "$tv/v1/order/modifyorder", { orderId => $t3->{orderId}, orderQty => 3, orderType => 'Market' }, \%TH );
+    $sim->post( "$tv/v1/order/cancelorder", { orderId => $t3->{orderId} }, \%TH );
+    my $t3c = $ctl_order->( tradovate => $t3->{orderId} );
+    ok( $t3c->{status} eq 'CANCELLED' && $t3c->{filled_qty} == 2 && $t3c->{qty} == 3, 'modify to 3, cancel: CANCELLED with 2 filled' );
+    is( ( grep { $_->{contractId} == $cid->{id} } @{ $tlist->('position/list') } )[0]{netPos}, 1, 'position: 3 - 2 = 1' );
+
+    my $inj = $sim->request( 'POST', '/__sim/broker/positions', body => { provider => 'tradovate', symbol => 'ESZ6', qty => -2, avg_price => 5001.5 } );
+    is( $inj->{json}{position}{account}, "$acct->{id}", 'an injected position lands on the only account' );
+    my $escid = $sim->get( "$tv/v1/contract/find?name=ESZ6", \%TH )->{json}{id};
+    my ($es) = grep { $_->{contractId} == $escid } @{ $tlist->('position/list') };
+    ok( $es && $es->{netPos} == -2 && $es->{netPrice} == 5001.5, 'it appears in tradovate position/list' );
+    for my $path (qw(order/list fill/list position/list orderVersion/list)) {
+        my $r = $sim->get("$tv/v1/$path");
+        ok( $r->{status} == 401 && $r->{content} eq 'Access is denied', "tradovate $path without a token: 401" );
+    }
+    is( $sim->get("$tv/v1/contract/find?name=ESZ6")->{status}, 401, 'tradovate contract/find without a token: 401' );
+    is( $sim->post( "$tv/v1/order/cancelorder", { orderId => $t3->{orderId} } )->{status}, 401, 'tradovate cancelorder without a token: 401' );
+    is( $sim->post( "$tv/v1/order/modifyorder", { orderId => $t3->{orderId}, orderQty => 1, orderType => 'Market' } )->{status}, 401,
+        'tradovate modifyorder without a token: 401' );
+
+    is( $sim->request( 'POST', '/__sim/config', body => { broker_fill_mode => 'sometimes' } )->{status}, 400, 'an unknown broker_fill_mode: 400' );
+    $sim->reset;
+    is( $sim->config->{broker_fill_mode}, 'fill', 'reset: broker_fill_mode back to fill' );
+    ok( !@{ $sim->_call( 'GET', '/__sim/broker/orders' )->{orders} } && !@{ $sim->_call( 'GET', '/__sim/broker/positions' )->{positions} },
+        'reset: the books are empty' );
+}
+
 # discord: the URL is the credential; GET posts nothing
 {
     my $ok = $sim->get( $env{DISCORD_WEBHOOK_URL} );
