@@ -16,6 +16,8 @@ INPUT
                     missing_env_vars, required_env_vars, last_verified_at, last_ok_at, last_used_at,
                     proof_24h, error_code, last_verify_outcome, reason_human, suggested_fix, … },
       breakers  = { { bot_id = "uuid", state = "OPEN" | "HALF_OPEN" | "CLOSED", bot_name = "…" }, … },
+      bot_blockers = { { bot_id, bot_name, code = "POSITION_MISMATCH" | "RISK_BREACH", stages = { "LIVE", … },
+                         reason_human }, … },                   -- open rows of the bot_blockers table
       redis     = nil | <the redis provider entry>,                -- else found in providers by id
       security  = { app_enc_key = bool } }                         -- APP_ENC_KEY set and well formed
     req = { stage = "PAPER" | "SHADOW" | "LIVE", requires_ai = bool | nil, bot_id = "uuid" | nil,
@@ -47,8 +49,9 @@ OUTPUT
     system + SEV-2  nothing; the system is DEGRADED (failover in effect, reload failed, loop lag)
     live            LIVE starts and LIVE orders (SEV-2: PAPER and SHADOW still run)
     ai              AI-dependent actions only (SEV-2)
-    bot             that bot_id only (SEV-2)
-  system_status: any SEV-1 → BLOCKED, else any SEV-2 → DEGRADED, else OK. Blockers come SEV-1 first,
+    bot             that bot_id only (SEV-2; SEV-1 for bot_blockers: an incident on that bot, in its stages)
+  system_status: any system SEV-1 → BLOCKED, else any other blocker → DEGRADED, else OK (one bot's incident
+  never blocks the others). Blockers come SEV-1 first,
   otherwise in the order of the rules below (stable, deterministic). Note that the LIVE gates are
   SEV-2, so with live trading off (the default) the system reads DEGRADED, not OK.
 
@@ -75,11 +78,15 @@ CODES (evaluate)
   LIVE_TRADING_DISABLED        SEV-2 live    trading.enabled is not true
   RISK_ENGINE_NOT_ENFORCING    SEV-2 live    risk.enforcing is not true
   CIRCUIT_OPEN                 SEV-2 bot     one per breaker whose state is not CLOSED or HALF_OPEN
+  POSITION_MISMATCH            SEV-1 bot     the broker's position differs from the bot's LIVE fills (LIVE)
+  RISK_BREACH                  SEV-1 bot     held exposure breached a risk limit; killed until acknowledged
+  DATA_UNAVAILABLE (bars)      SEV-1 system  market data connected, but no connected provider serves bars
 CODES (safe_start only)
   VALIDATION_FAILED            malformed req (unknown stage, tier or field type); returned alone
   AUTONOMY_TIER_LOCKED         tier LOCKED (any stage), or SUPERVISED asking for LIVE
   A start is denied by: every system SEV-1 blocker (every stage needs market data), the live-scope
-  blockers when stage = LIVE, the ai-scope blockers when requires_ai, the CIRCUIT_OPEN of req.bot_id.
+  blockers when stage = LIVE, the ai-scope blockers when requires_ai, the CIRCUIT_OPEN of req.bot_id and
+  its bot_blockers that list req.stage.
 ]]
 
 local SEV1, SEV2 = "SEV-1", "SEV-2"
@@ -375,6 +382,52 @@ local function live_data_blocker(list, primary)
     primary.id)
 end
 
+-- Bars: ticks need OHLCV bars, which only providers with a `bars` description in providers.lua serve
+-- (snapshot field bars = true). A connected quote-only feed (Finnhub, Alpha Vantage) is not enough.
+local function has_bars_feed(list)
+  for _, p in ipairs(list) do
+    if p.connected == true and p.bars == true then return true end
+  end
+  return false
+end
+
+local function no_bars_blocker(list)
+  local connected, able = {}, {}
+  for _, p in ipairs(list) do
+    if p.connected == true then connected[#connected + 1] = label(p) end
+    if p.bars == true then able[#able + 1] = label(p) end
+  end
+  return blocker("DATA_UNAVAILABLE", SEV1, "system", "No connected provider serves bars",
+    "Connected market data (" .. table.concat(connected, ", ") .. ") serves quotes only; every tick needs bars, " ..
+      "so no bot can run.",
+    "Configure and verify a provider that serves bars (" .. (able[1] and table.concat(able, " or ") or
+      "one with a bars description in providers.lua") .. "), then press Verify.")
+end
+
+-- Open bot blockers (bot_blockers table: POSITION_MISMATCH, RISK_BREACH): SEV-1, scope bot; they block the
+-- bot's starts, ticks and orders in the stages they list.
+local BOT_BLOCKER_FIX = {
+  POSITION_MISMATCH = "Compare the broker's position and order history with the bot's fills; once they agree the " ..
+    "next reconciliation (every minute) clears it.",
+  RISK_BREACH = "Review the bot's trades and limits, then acknowledge the breach (POST /api/bots/:id/blockers/" ..
+    "RISK_BREACH/ack, operator) before starting it again.",
+}
+
+local function bot_blocker(x)
+  local name = type(x.bot_name) == "string" and x.bot_name or tostring(x.bot_id)
+  local title = x.code == "RISK_BREACH" and ("Risk breach: " .. name .. " killed")
+    or ("Position mismatch for " .. name)
+  return blocker(x.code, SEV1, "bot", title, type(x.reason_human) == "string" and x.reason_human or title,
+    BOT_BLOCKER_FIX[x.code] or "Resolve the incident, then acknowledge it.", nil, x.bot_id)
+end
+
+local function blocks_stage(x, stage)
+  for _, st in ipairs(type(x.stages) == "table" and x.stages or {}) do
+    if st == stage then return true end
+  end
+  return false
+end
+
 local function breaker_open(b) return b.state ~= "CLOSED" and b.state ~= "HALF_OPEN" end
 
 local function breaker_blocker(b)
@@ -419,6 +472,7 @@ local function gather(s, th, want_stack)
   -- Category gates in a fixed order: market data, execution, LIVE switches, llm.
   local md, md_primary = lists.market_data, primaries.market_data
   if not md_primary then out[#out + 1] = category_blocker(CATEGORIES[1], md) end
+  if md_primary and not has_bars_feed(md) then out[#out + 1] = no_bars_blocker(md) end
   if not primaries.execution then out[#out + 1] = category_blocker(CATEGORIES[2], lists.execution) end
   local trading, risk = tbl(s.trading), tbl(s.risk)
   local risk_why = type(risk.reason) == "string" and risk.reason ~= "" and risk.reason
@@ -497,10 +551,15 @@ function M.evaluate(snapshot)
   for _, b in ipairs(tbl(snapshot.breakers)) do
     if type(b) == "table" and breaker_open(b) then out[#out + 1] = breaker_blocker(b) end
   end
+  for _, x in ipairs(tbl(snapshot.bot_blockers)) do
+    if type(x) == "table" then out[#out + 1] = bot_blocker(x) end
+  end
   local blockers = sorted(out)
-  local first = blockers[1]
   local status = "OK"
-  if first then status = first.severity == SEV1 and "BLOCKED" or "DEGRADED" end
+  for _, b in ipairs(blockers) do
+    if b.severity == SEV1 and b.scope == "system" then status = "BLOCKED" break end
+    status = "DEGRADED"
+  end
   return { system_status = status, autonomy_allowed = status ~= "BLOCKED", blockers = blockers,
            live_stack = stack }
 end
@@ -551,6 +610,13 @@ local function start_answer(req, snapshot, all)
       if type(b) == "table" and b.bot_id == bot_id and breaker_open(b) then
         out[#out + 1] = breaker_blocker(b)
         break
+      end
+    end
+  end
+  if req.bot_id ~= nil then
+    for _, x in ipairs(tbl(snapshot.bot_blockers)) do
+      if type(x) == "table" and x.bot_id == req.bot_id and blocks_stage(x, req.stage) then
+        out[#out + 1] = bot_blocker(x)
       end
     end
   end

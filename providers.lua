@@ -38,6 +38,15 @@ HOW C READS THE FIELDS
 ]]
 
 local OK, AUTH_FAILED, NOT_ENTITLED = "OK", "AUTH_FAILED", "NOT_ENTITLED"
+
+-- Broker order states → gatehouse's (runtime/orders.h). Anything else still working reads ACCEPTED.
+local IRONBEAM_STATUS = { FILLED = "FILLED", PARTIALLY_FILLED = "PARTIALLY_FILLED", CANCELLED = "CANCELLED",
+                          REJECTED = "REJECTED", EXPIRED = "EXPIRED" }
+local TRADOVATE_STATUS = { Filled = "FILLED", Canceled = "CANCELLED", Rejected = "REJECTED", Expired = "EXPIRED" }
+local IRONBEAM_BEARER = { scheme = "token_from", step = "auth", json_field = "token", header = "Authorization",
+                          prefix = "Bearer " }
+local TRADOVATE_BEARER = { scheme = "token_from", step = "auth", json_field = "accessToken",
+                           header = "Authorization", prefix = "Bearer " }
 local RATE_LIMITED, TIMEOUT = "RATE_LIMITED", "TIMEOUT"
 local NETWORK_ERROR, PROVIDER_ERROR = "NETWORK_ERROR", "PROVIDER_ERROR"
 
@@ -788,6 +797,64 @@ return {
             var_fields = { accountId = "account_id", exchSym = "symbol", side = "side", quantity = "qty" },
             result = { order_id = "orderId", reason_fields = { "error", "message" } } },
         },
+        -- Reconciliation, cancel and modify (runtime/broker.h): each action runs the first session_steps
+        -- steps above (login, account), then its own; parse(answer, vars) turns the broker's answer into
+        -- gatehouse's shape. Reference: IronbeamAPI 2.1 — GET /order/{accountId}/{orderStatus},
+        -- GET /order/{accountId}/fills, GET /account/{accountId}/positions (quantity unsigned, side LONG/SHORT),
+        -- DELETE /order/{accountId}/cancel/{orderId}, PUT /order/{accountId}/update/{orderId}.
+        session_steps = 2,
+        actions = {
+          orders = {
+            steps = { { name = "orders", operation = "broker.order_status", method = "GET",
+                        path = "/v2/order/{account_id}/ANY", auth = IRONBEAM_BEARER } },
+            parse = function(a)
+              local out = {}
+              for _, o in ipairs(type(a) == "table" and type(a.orders) == "table" and a.orders or {}) do
+                out[#out + 1] = { broker_order_id = tostring(o.orderId), status = IRONBEAM_STATUS[o.status] or "ACCEPTED",
+                                  qty = o.quantity, filled_qty = o.fillQuantity or 0, avg_fill_price = o.fillPrice,
+                                  reason = type(o.orderError) == "table" and o.orderError.errorText or nil }
+              end
+              return { orders = out }
+            end },
+          fills = {
+            steps = { { name = "fills", operation = "broker.fills", method = "GET",
+                        path = "/v2/order/{account_id}/fills", auth = IRONBEAM_BEARER } },
+            parse = function(a)
+              local out = {}
+              for _, f in ipairs(type(a) == "table" and type(a.fills) == "table" and a.fills or {}) do
+                out[#out + 1] = { broker_fill_id = tostring(f.orderUpdateId), broker_order_id = tostring(f.orderId),
+                                  qty = f.fillQuantity, price = f.price or f.fillPrice,
+                                  filled_at = type(f.timeOrderEvent) == "number" and f.timeOrderEvent / 1000 or nil }
+              end
+              return { fills = out }
+            end },
+          positions = {
+            steps = { { name = "positions", operation = "broker.positions", method = "GET",
+                        path = "/v2/account/{account_id}/positions", auth = IRONBEAM_BEARER } },
+            parse = function(a, vars)
+              local out = {}
+              for _, p in ipairs(type(a) == "table" and type(a.positions) == "table" and a.positions or {}) do
+                if p.exchSym == vars.symbol then
+                  out[#out + 1] = { symbol = p.exchSym, avg_price = p.price,
+                                    qty = (p.side == "SHORT" and -1 or 1) * (tonumber(p.quantity) or 0) }
+                end
+              end
+              return { positions = out }
+            end },
+          cancel = {
+            steps = { { name = "cancel", operation = "broker.cancel_order", method = "DELETE",
+                        path = "/v2/order/{account_id}/cancel/{broker_order_id}", auth = IRONBEAM_BEARER } },
+            parse = function(a)
+              return { ok = type(a) == "table" and a.status == "OK", reason = type(a) == "table" and a.error or nil }
+            end },
+          modify = {
+            steps = { { name = "modify", operation = "broker.modify_order", method = "PUT",
+                        path = "/v2/order/{account_id}/update/{broker_order_id}", auth = IRONBEAM_BEARER,
+                        var_fields = { orderId = "broker_order_id", quantity = "qty" } } },
+            parse = function(a)
+              return { ok = type(a) == "table" and a.status == "OK", reason = type(a) == "table" and a.error or nil }
+            end },
+        },
       },
     },
 
@@ -885,6 +952,65 @@ return {
                            symbol = "symbol", orderQty = "qty" },
             result = { order_id = "orderId", accept_field = "failureReason", accept_value = "Success",
                        reason_fields = { "failureText", "failureReason" } } },
+        },
+        -- Reconciliation, cancel and modify (runtime/broker.h), after the login and account steps. Reference:
+        -- Tradovate REST — GET /order/list (ordStatus, no quantities), GET /fill/list, GET /contract/find?name=,
+        -- GET /position/list (netPos signed, by contractId), POST /order/cancelorder {orderId},
+        -- POST /order/modifyorder {orderId, orderQty, orderType, timeInForce}; refusals are 200 {failureReason}.
+        session_steps = 2,
+        actions = {
+          orders = {
+            steps = { { name = "orders", operation = "broker.order_status", method = "GET", path = "/v1/order/list",
+                        auth = TRADOVATE_BEARER } },
+            parse = function(a)
+              local out = {}
+              for _, o in ipairs(type(a) == "table" and a or {}) do
+                out[#out + 1] = { broker_order_id = tostring(math.tointeger(o.id) or o.id),
+                                  status = TRADOVATE_STATUS[o.ordStatus] or "ACCEPTED" }
+              end
+              return { orders = out }
+            end },
+          fills = {
+            steps = { { name = "fills", operation = "broker.fills", method = "GET", path = "/v1/fill/list",
+                        auth = TRADOVATE_BEARER } },
+            parse = function(a)
+              local out = {}
+              for _, f in ipairs(type(a) == "table" and a or {}) do
+                out[#out + 1] = { broker_fill_id = tostring(math.tointeger(f.id) or f.id),
+                                  broker_order_id = tostring(math.tointeger(f.orderId) or f.orderId),
+                                  qty = f.qty, price = f.price }
+              end
+              return { fills = out }
+            end },
+          positions = {
+            steps = { { name = "contract", operation = "broker.positions", method = "GET", path = "/v1/contract/find",
+                        query = { name = "{symbol}" }, auth = TRADOVATE_BEARER, capture = { contract_id = "id" } },
+                      { name = "positions", operation = "broker.positions", method = "GET", path = "/v1/position/list",
+                        auth = TRADOVATE_BEARER } },
+            parse = function(a, vars)
+              local out = {}
+              for _, p in ipairs(type(a) == "table" and a or {}) do
+                if tostring(math.tointeger(p.contractId) or p.contractId) == tostring(vars.contract_id) then
+                  out[#out + 1] = { symbol = vars.symbol, qty = p.netPos or 0, avg_price = p.netPrice }
+                end
+              end
+              return { positions = out }
+            end },
+          cancel = {
+            steps = { { name = "cancel", operation = "broker.cancel_order", method = "POST", path = "/v1/order/cancelorder",
+                        auth = TRADOVATE_BEARER, var_fields = { orderId = "broker_order_id_number" } } },
+            parse = function(a)
+              local refused = type(a) ~= "table" or (a.failureReason ~= nil and a.failureReason ~= "Success")
+              return { ok = not refused, reason = type(a) == "table" and (a.failureText or a.failureReason) or nil }
+            end },
+          modify = {
+            steps = { { name = "modify", operation = "broker.modify_order", method = "POST", path = "/v1/order/modifyorder",
+                        auth = TRADOVATE_BEARER, body = { orderType = "Market", timeInForce = "Day" },
+                        var_fields = { orderId = "broker_order_id_number", orderQty = "qty" } } },
+            parse = function(a)
+              local refused = type(a) ~= "table" or (a.failureReason ~= nil and a.failureReason ~= "Success")
+              return { ok = not refused, reason = type(a) == "table" and (a.failureText or a.failureReason) or nil }
+            end },
         },
       },
     },

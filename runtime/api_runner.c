@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "orders.h"
 #include "autonomy.h"
 #include "db.h"
 #include "http.h"
@@ -65,7 +66,12 @@ static void on_instance(struct pg_result *res, const char *err, void *arg)
         snprintf(msg, sizeof msg, "%s %s", json_string_value(json_object_get(c->bot, "name")), states[c->what]);
         telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
                                c->ctx->trace_id, NULL);
-        if (c->what == LC_KILL) alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
+        if (c->what == LC_KILL) {
+            alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
+            /* the bot's working orders are cancelled (at the broker for LIVE), then flattened when its params say */
+            orders_cancel_working(c->ctx->params[0], "KILLED", c->ctx->trace_id, c->ctx->auth.user_id,
+                                  json_is_true(json_object_get(json_object_get(c->bot, "params"), "flatten_on_kill")));
+        }
         autonomy_request(c->ctx->params[0], c->ctx->trace_id); /* running or not moves supervisor evidence */
         json_t *inst = PQntuples(res) ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_null();
         http_reply_json(c->ctx, 200, json_pack("{s:O, s:s, s:o}", "bot", c->bot, "state", states[c->what], "instance",
@@ -267,6 +273,10 @@ static void on_killed_all(struct pg_result *res, const char *err, void *arg)
     snprintf(msg, sizeof msg, "kill-all by %s: %d running bot(s) killed", ctx->auth.username, n);
     telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, NULL);
     alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
+    /* every working order of every bot is cancelled; the killed bots whose params say so are flattened */
+    orders_cancel_working(NULL, "KILLED", ctx->trace_id, ctx->auth.user_id, 0);
+    for (int i = 0; i < n; i++)
+        if (strcmp(PQgetvalue(res, i, 2), "t") == 0) orders_cancel_working(PQgetvalue(res, i, 0), "KILLED", ctx->trace_id, ctx->auth.user_id, 1);
     http_reply_json(ctx, 200, json_pack("{s:i, s:o}", "killed", n, "bots", bots));
 }
 
@@ -275,8 +285,8 @@ void api_runner_kill_all(struct http_ctx *ctx)
     /* the kill path of one bot (instance KILLED, desired_state KILLED), for every running instance at once */
     if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now()"
                  "  WHERE state IN ('STARTING', 'RUNNING') RETURNING bot_id),"
-                 " b AS (UPDATE bots SET desired_state = 'KILLED' WHERE id IN (SELECT bot_id FROM i) RETURNING id, name)"
-                 " SELECT id, name FROM b ORDER BY name",
+                 " b AS (UPDATE bots SET desired_state = 'KILLED' WHERE id IN (SELECT bot_id FROM i) RETURNING id, name, params)"
+                 " SELECT id, name, coalesce((params->>'flatten_on_kill')::boolean, false) FROM b ORDER BY name",
                  0, NULL, DB_TIMEOUT_MS, on_killed_all, ctx) < 0)
         on_killed_all(NULL, "queue full", ctx);
 }

@@ -181,7 +181,9 @@ static const char EVIDENCE_SQL[] =
     " 'deaths', (SELECT count(*) FROM jobs j WHERE j.bot_id = b.id AND j.kind = 'RUNNER' AND j.state IN ('FAILED', 'TIMEOUT')"
     "   AND j.created_at > (SELECT since FROM win)),"
     " 'kills', (SELECT count(*) FROM system_events s WHERE s.kind = 'kill' AND s.subject = b.id::text"
-    "   AND s.metadata->>'by' = 'supervisor' AND s.created_at > (SELECT since FROM win))"
+    "   AND s.metadata->>'by' = 'supervisor' AND s.created_at > (SELECT since FROM win)),"
+    " 'incidents', (SELECT coalesce(json_agg(x.code ORDER BY x.code), '[]'::json) FROM bot_blockers x"
+    "   WHERE x.bot_id = b.id AND x.cleared_at IS NULL)"
     ")::text FROM bots b WHERE $1::uuid[] IS NULL OR b.id = ANY($1::uuid[]) ORDER BY b.id";
 
 /* ---- the upsert ---- */

@@ -1,4 +1,5 @@
-/* broker.c — runs a broker's `order` steps (providers.lua) one after another, once, on the loop. */
+/* broker.c — runs a broker's steps (providers.lua `order`: place, and its `actions`) one after another, once,
+ * on the loop. */
 #include "broker.h"
 
 #include <jansson.h>
@@ -18,8 +19,11 @@
 #define MAX_STEPS 8
 
 struct order_call {
-    char symbol[64], side[8], bot_id[37], run_id[37], trace_id[33];
+    char symbol[64], side[8], bot_id[37], run_id[37], trace_id[33], user_id[37];
+    char action[16];                   /* "" = place; else a key of order.actions */
+    char broker_order_id[64];          /* the order an action is about ("" for lists) */
     long long qty;
+    json_t *steps;                     /* the session steps then the action's steps (place: order.steps) */
     struct policy_gen *gen;
     const struct provider_def *p;
     const json_t *doc;                 /* p's table in the registry document (borrowed from gen) */
@@ -38,7 +42,7 @@ static void copy_opt(char *dst, size_t len, const char *src)
 
 static const json_t *steps_of(const struct order_call *c)
 {
-    return json_object_get(c->p->order, "steps");
+    return c->steps;
 }
 
 static const json_t *cur_step(const struct order_call *c)
@@ -117,30 +121,36 @@ static void event(struct order_call *c, const char *status, int latency, const c
                   const char *broker_order_id, long http_status)
 {
     const json_t *step = cur_step(c);
-    json_t *meta = json_pack("{s:s, s:I, s:s, s:s}", "action", c->side, "qty", (json_int_t)c->qty, "symbol", c->symbol,
+    json_t *meta = json_pack("{s:s, s:s, s:s}", "action", c->action[0] ? c->action : c->side, "symbol", c->symbol,
                              "step", json_string_value(json_object_get(step, "name")));
-    if (broker_order_id) json_object_set_new(meta, "broker_order_id", json_string(broker_order_id));
+    if (!c->action[0] || c->qty > 0) json_object_set_new(meta, "qty", json_integer((json_int_t)c->qty));
+    if (broker_order_id || c->broker_order_id[0])
+        json_object_set_new(meta, "broker_order_id", json_string(broker_order_id ? broker_order_id : c->broker_order_id));
     if (http_status > 0) json_object_set_new(meta, "http_status", json_integer(http_status));
     if (c->pr.env_key) json_object_set_new(meta, "env", json_string(c->pr.env_key));
     struct usage_event ev = {.provider_id = c->p->id, .operation = json_string_value(json_object_get(step, "operation")),
                              .status = status, .bot_id = c->bot_id[0] ? c->bot_id : NULL,
-                             .run_id = c->run_id[0] ? c->run_id : NULL, .latency_ms = latency, .symbol = c->symbol,
+                             .run_id = c->run_id[0] ? c->run_id : NULL, .user_id = c->user_id[0] ? c->user_id : NULL,
+                             .latency_ms = latency, .symbol = c->symbol[0] ? c->symbol : NULL,
                              .records = -1, .error_code = error_code, .trace_id = c->trace_id, .metadata = meta};
     telemetry_usage(&ev);
     json_decref(meta);
 }
 
-static void finish(struct order_call *c, const char *broker_order_id, const char *error_code, const char *reason)
+static void finish_with(struct order_call *c, const char *broker_order_id, const char *error_code, const char *reason,
+                        const json_t *data)
 {
     char why[512];
     snprintf(why, sizeof why, "%s", reason ? reason : "");
     if (c->p) scrub(c, why);
     struct broker_result r = {error_code == NULL, c->p ? c->p->id : NULL, broker_order_id, error_code,
-                              error_code ? why : NULL};
+                              error_code ? why : NULL, data};
+    const char *what = c->action[0] ? c->action : "place";
     if (error_code)
-        LOG_WARN(c->trace_id, "broker order not placed", "broker=%s code=%s", c->p ? c->p->id : "-", error_code);
+        LOG_WARN(c->trace_id, "broker call failed", "broker=%s action=%s code=%s", c->p ? c->p->id : "-", what, error_code);
     else
-        LOG_INFO(c->trace_id, "broker order placed", "broker=%s order=%s", c->p->id, broker_order_id);
+        LOG_INFO(c->trace_id, "broker call done", "broker=%s action=%s order=%s", c->p->id, what,
+                 broker_order_id ? broker_order_id : c->broker_order_id[0] ? c->broker_order_id : "-");
     c->cb(&r, c->arg);
     probe_request_free(&c->pr);
     for (int i = 0; i < MAX_STEPS; i++)
@@ -149,8 +159,42 @@ static void finish(struct order_call *c, const char *broker_order_id, const char
             free(c->tokens[i]);
         }
     json_decref(c->vars);
+    json_decref(c->steps);
     policy_release(c->gen);
     free(c);
+}
+
+static void finish(struct order_call *c, const char *broker_order_id, const char *error_code, const char *reason)
+{
+    finish_with(c, broker_order_id, error_code, reason, NULL);
+}
+
+/* The last step of an action answered 2xx: the provider's Lua parse(answer, vars) normalizes it. */
+static void finish_action(struct order_call *c, const json_t *answer, int latency, long hs)
+{
+    char path[160], err[512];
+    snprintf(path, sizeof path, "providers.%zu.order.actions.%s.parse", c->p->index, c->action);
+    json_t *vars = json_deep_copy(c->vars);
+    const json_t *args[2] = {answer ? answer : json_null(), vars};
+    json_t *data = policy_call_first(c->gen, "providers.lua", path, args, 2, err, sizeof err);
+    json_decref(vars);
+    const char *refused = json_is_false(json_object_get(data, "ok")) ? json_string_value(json_object_get(data, "reason")) : NULL;
+    if (!json_is_object(data)) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s %s answer could not be read: %s", c->p->label, c->action, err);
+        event(c, "ERROR", latency, "PROVIDER_ERROR", NULL, hs);
+        finish_with(c, NULL, "PROVIDER_ERROR", reason, NULL);
+    } else if (json_is_false(json_object_get(data, "ok"))) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s refused the %s%s%s", c->p->label, c->action, refused ? ": " : "",
+                 refused ? refused : "");
+        event(c, "ERROR", latency, "BROKER_REJECTED", NULL, hs);
+        finish_with(c, NULL, "BROKER_REJECTED", reason, data);
+    } else {
+        event(c, "OK", latency, NULL, NULL, hs);
+        finish_with(c, NULL, NULL, NULL, data);
+    }
+    json_decref(data);
 }
 
 static void run_step(struct order_call *c);
@@ -193,7 +237,8 @@ static void on_answer(const struct fetch_response *resp, void *arg)
         const char *said = broker_reason(step, answer);
         if (!said) said = json_string_value(json_object_get(answer, "error"));
         if (hs < 200 || hs >= 300) {
-            code = hs == 429 ? "RATE_LIMITED" : is_place && hs >= 400 && hs < 500 ? "BROKER_REJECTED"
+            int is_final = is_place || (c->action[0] && c->step + 1 == json_array_size(steps_of(c)));
+            code = hs == 429 ? "RATE_LIMITED" : is_final && hs >= 400 && hs < 500 ? "BROKER_REJECTED"
                                                : hs == 401 || hs == 403 ? "AUTH_FAILED" : "PROVIDER_ERROR";
             snprintf(reason, sizeof reason, "%s refused the %s request (HTTP %ld)%s%s", label,
                      json_string_value(json_object_get(step, "name")), hs, said ? ": " : "", said ? said : "");
@@ -224,6 +269,12 @@ static void on_answer(const struct fetch_response *resp, void *arg)
                 snprintf(reason, sizeof reason, "%s answer to %s has no %s", label,
                          json_string_value(json_object_get(step, "name")), json_string_value(v));
             }
+        }
+        if (!code && c->action[0] && c->step + 1 == json_array_size(steps_of(c))) {
+            finish_action(c, answer, latency, hs);
+            wipe_json(answer);
+            json_decref(answer);
+            return;
         }
         if (!code && is_place) {
             const char *accept = json_string_value(json_object_get(result, "accept_field"));
@@ -291,35 +342,86 @@ static void run_step(struct order_call *c)
     finish(c, NULL, "NETWORK_ERROR", "the broker request could not be started");
 }
 
+/* A call with its copied inputs and a retained generation; p and doc are looked up by the caller. */
+static struct order_call *call_new(const char *symbol, const char *bot_id, const char *run_id, const char *trace_id,
+                                   const char *user_id, broker_cb cb, void *arg)
+{
+    struct order_call *c = calloc(1, sizeof *c);
+    copy_opt(c->symbol, sizeof c->symbol, symbol);
+    copy_opt(c->bot_id, sizeof c->bot_id, bot_id);
+    copy_opt(c->run_id, sizeof c->run_id, run_id);
+    copy_opt(c->trace_id, sizeof c->trace_id, trace_id);
+    copy_opt(c->user_id, sizeof c->user_id, user_id);
+    c->cb = cb;
+    c->arg = arg;
+    c->gen = policy_retain(policy_current());
+    return c;
+}
+
+/* Finds provider id's order description in c's generation: 0, or -1 after finishing c with NO_BROKER. */
+static int bind_provider(struct order_call *c, const char *id)
+{
+    const struct provider_registry *reg = policy_providers(c->gen);
+    c->p = id && reg ? providers_find(reg, id) : NULL;
+    if (!c->p || !c->p->order) {
+        c->p = NULL;
+        finish(c, NULL, "NO_BROKER", id ? "The broker has no order description in providers.lua; nothing was sent."
+                                        : "No broker is connected (live_stack.execution.primary); nothing was sent.");
+        return -1;
+    }
+    c->doc = json_array_get(json_object_get(reg->doc, "providers"), c->p->index - 1);
+    return 0;
+}
+
 int broker_place_order(const struct broker_order *o, broker_cb cb, void *arg)
 {
     if (!o || !cb || !o->symbol || !o->side || !o->trace_id || o->qty <= 0 ||
         (strcmp(o->side, "BUY") != 0 && strcmp(o->side, "SELL") != 0))
         return -1;
-    struct order_call *c = calloc(1, sizeof *c);
-    copy_opt(c->symbol, sizeof c->symbol, o->symbol);
+    struct order_call *c = call_new(o->symbol, o->bot_id, o->run_id, o->trace_id, o->user_id, cb, arg);
     copy_opt(c->side, sizeof c->side, o->side);
-    copy_opt(c->bot_id, sizeof c->bot_id, o->bot_id);
-    copy_opt(c->run_id, sizeof c->run_id, o->run_id);
-    copy_opt(c->trace_id, sizeof c->trace_id, o->trace_id);
     c->qty = o->qty;
-    c->cb = cb;
-    c->arg = arg;
-    c->gen = policy_retain(policy_current());
-    const struct provider_registry *reg = policy_providers(c->gen);
-    const char *id = json_string_value(json_object_get(
+    const char *id = o->provider_id ? o->provider_id : json_string_value(json_object_get(
         json_object_get(json_object_get(json_object_get(status_decision(), "live_stack"), "execution"), "primary"), "providerId"));
-    c->p = id ? providers_find(reg, id) : NULL;
-    if (!c->p || !c->p->order) {
-        const struct provider_def *none = NULL;
-        c->p = none;
-        finish(c, NULL, "NO_BROKER", id ? "The connected broker has no order description in providers.lua; nothing was sent."
-                                         : "No broker is connected (live_stack.execution.primary); nothing was sent.");
-        return 0;
-    }
-    c->doc = json_array_get(json_object_get(reg->doc, "providers"), c->p->index - 1);
+    if (bind_provider(c, id) < 0) return 0;
+    c->steps = json_incref(json_object_get(c->p->order, "steps"));
     const char *side = json_string_value(json_object_get(json_object_get(c->p->order, "side_values"), c->side));
     c->vars = json_pack("{s:s, s:s, s:I}", "symbol", c->symbol, "side", side ? side : c->side, "qty", (json_int_t)c->qty);
+    run_step(c);
+    return 0;
+}
+
+int broker_has_action(const char *provider_id, const char *action)
+{
+    struct policy_gen *g = policy_current();
+    const struct provider_registry *reg = g ? policy_providers(g) : NULL;
+    const struct provider_def *p = reg && provider_id ? providers_find(reg, provider_id) : NULL;
+    return p && p->order && json_is_object(json_object_get(json_object_get(p->order, "actions"), action));
+}
+
+int broker_action(const struct broker_action_req *a, broker_cb cb, void *arg)
+{
+    if (!a || !cb || !a->provider_id || !a->action || !a->trace_id || strlen(a->action) >= 16) return -1;
+    struct order_call *c = call_new(a->symbol, a->bot_id, NULL, a->trace_id, a->user_id, cb, arg);
+    snprintf(c->action, sizeof c->action, "%s", a->action);
+    copy_opt(c->broker_order_id, sizeof c->broker_order_id, a->broker_order_id);
+    c->qty = a->qty;
+    if (bind_provider(c, a->provider_id) < 0) return 0;
+    const json_t *act = json_object_get(json_object_get(c->p->order, "actions"), a->action);
+    json_int_t session = json_integer_value(json_object_get(c->p->order, "session_steps"));
+    if (!json_is_object(act)) {
+        finish(c, NULL, "NO_BROKER", "The broker's order description has no such action in providers.lua; nothing was sent.");
+        return 0;
+    }
+    c->steps = json_array();
+    for (json_int_t i = 0; i < session; i++) json_array_append(c->steps, json_array_get(json_object_get(c->p->order, "steps"), (size_t)i));
+    json_array_extend(c->steps, json_object_get(act, "steps"));
+    c->vars = json_pack("{s:s, s:s}", "symbol", c->symbol, "broker_order_id", c->broker_order_id);
+    /* brokers with numeric order ids (Tradovate) send them as JSON numbers */
+    char *end = NULL;
+    long long numeric = c->broker_order_id[0] ? strtoll(c->broker_order_id, &end, 10) : 0;
+    if (end && *end == '\0') json_object_set_new(c->vars, "broker_order_id_number", json_integer((json_int_t)numeric));
+    if (a->qty > 0) json_object_set_new(c->vars, "qty", json_integer((json_int_t)a->qty));
     run_step(c);
     return 0;
 }

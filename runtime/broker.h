@@ -1,4 +1,5 @@
-/* broker.h — one LIVE market order sent to the live stack's execution primary (Ironbeam or Tradovate).
+/* broker.h — LIVE market orders sent to the live stack's execution primary (Ironbeam or Tradovate), and the
+ * broker's other actions (cancel, modify, orders, fills, positions) used by reconciliation and kill.
  *
  * The request sequence comes from the provider's `order` description in providers.lua (login, account lookup,
  * place); secrets are substituted in C (probe.c) and never logged or put in events. Every broker call is a
@@ -8,11 +9,15 @@
 #ifndef GATEHOUSE_BROKER_H
 #define GATEHOUSE_BROKER_H
 
+#include <jansson.h>
+
 struct broker_order {
     const char *symbol;                /* sent as the broker symbol as is */
     const char *side;                  /* "BUY" | "SELL" */
     long long qty;                     /* > 0 contracts */
     const char *bot_id, *run_id, *trace_id;
+    const char *user_id;               /* the operator who caused it (flatten on kill), or NULL */
+    const char *provider_id;           /* NULL = the live stack's execution primary */
 };
 
 struct broker_result {
@@ -22,6 +27,7 @@ struct broker_result {
     const char *error_code;            /* when !ok: NO_BROKER, AUTH_FAILED, BROKER_REJECTED, TIMEOUT, NETWORK_ERROR,
                                         * RATE_LIMITED, PROVIDER_ERROR, INVALID_ORDER */
     const char *reason;                /* when !ok: secret-free human reason (the broker's text when it gave one) */
+    const json_t *data;                /* actions: what the provider's parse() returned (borrowed; NULL for place) */
 };
 
 typedef void (*broker_cb)(const struct broker_result *r, void *arg);
@@ -29,5 +35,24 @@ typedef void (*broker_cb)(const struct broker_result *r, void *arg);
 /* Starts placing the order; cb runs exactly once (before this returns when nothing can be sent). Returns 0,
  * or -1 on invalid input (no callback then). */
 int broker_place_order(const struct broker_order *o, broker_cb cb, void *arg);
+
+/* One broker action of providers.lua `order.actions` (after the `order.session_steps` login steps):
+ *   cancel    {broker_order_id}        → parse returns {ok = bool, reason?}
+ *   modify    {broker_order_id, qty}   → {ok = bool, reason?}
+ *   orders    {symbol?}                → {orders = {{broker_order_id, status, filled_qty, avg_fill_price?, qty?}, …}}
+ *   fills     {symbol?}                → {fills = {{broker_fill_id, broker_order_id, qty, price, filled_at?}, …}}
+ *   positions {symbol}                 → {positions = {{symbol, qty (signed), avg_price?}, …}}
+ * status is one of the order states of orders.h. Every call is a usage event under the broker's provider id
+ * (operation from the step, e.g. broker.cancel_order). cb runs exactly once. Returns 0, or -1 on bad input. */
+struct broker_action_req {
+    const char *provider_id, *action;
+    const char *broker_order_id;       /* cancel / modify */
+    long long qty;                     /* modify: the new quantity */
+    const char *symbol, *bot_id, *trace_id, *user_id;
+};
+int broker_action(const struct broker_action_req *a, broker_cb cb, void *arg);
+
+/* 1 when the provider declares the action in providers.lua (order.actions). */
+int broker_has_action(const char *provider_id, const char *action);
 
 #endif

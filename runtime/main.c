@@ -24,6 +24,7 @@
 #include "api_bots.h"
 #include "api_jobs.h"
 #include "backtest.h"
+#include "api_orders.h"
 #include "api_runner.h"
 #include "api_traces.h"
 #include "api_system.h"
@@ -91,6 +92,10 @@ static const struct http_route routes[] = {
     {"GET", "/api/bots/:id/proof", api_bots_proof, HTTP_ACCESS_VIEWER},
     {"GET", "/api/jobs/:id", api_jobs_get, HTTP_ACCESS_VIEWER},
     {"POST", "/api/bots/kill-all", api_runner_kill_all, HTTP_ACCESS_OPERATOR_FRESH_2FA},
+    {"POST", "/api/orders/:id/cancel", api_orders_cancel, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/orders/:id/modify", api_orders_modify, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/bots/:id/blockers/:code/ack", api_bots_blocker_ack, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/system/reconcile", api_system_reconcile, HTTP_ACCESS_OPERATOR},
     {"POST", "/api/auth/register", api_auth_register, HTTP_ACCESS_PUBLIC},
     {"POST", "/api/auth/login", api_auth_login, HTTP_ACCESS_PUBLIC},
     {"POST", "/api/auth/2fa/verify", api_auth_2fa_verify, HTTP_ACCESS_PUBLIC},

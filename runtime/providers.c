@@ -183,36 +183,63 @@ static int check_verify_steps(struct checker *c, json_t *verify)
     return 0;
 }
 
-/* order = {timeout_ms, side_values {BUY, SELL}, steps [...]}: steps as in verify (name, known auth scheme), the
- * last one carrying result.order_id; capture and var_fields are tables of strings. */
-static int check_order(struct checker *c, json_t *order)
+/* One step list of `order` (place steps or an action's): name, operation and path; a known auth scheme; capture
+ * and var_fields tables of strings; body a table. what names the list in errors ("order.steps"). */
+static int check_steps(struct checker *c, const json_t *steps, const char *what)
 {
-    json_t *steps = json_object_get(order, "steps"), *step, *sides = json_object_get(order, "side_values"), *v;
+    json_t *step, *v;
     const char *key;
     size_t i;
-    if (!json_is_object(order) || !json_is_integer(json_object_get(order, "timeout_ms")) ||
-        json_integer_value(json_object_get(order, "timeout_ms")) <= 0)
-        return fail(c, "order must be a table with a positive integer timeout_ms");
-    if (!json_is_string(json_object_get(sides, "BUY")) || !json_is_string(json_object_get(sides, "SELL")))
-        return fail(c, "order.side_values needs BUY and SELL strings");
-    if (!json_is_array(steps) || json_array_size(steps) == 0) return fail(c, "order.steps must be a non-empty array");
+    if (!json_is_array(steps) || json_array_size(steps) == 0) return fail(c, "%s must be a non-empty array", what);
     json_array_foreach(steps, i, step) {
         const char *scheme = json_string_value(json_object_get(json_object_get(step, "auth"), "scheme"));
         int known = 0;
         if (!json_is_object(step) || !json_is_string(json_object_get(step, "name")) ||
             !json_is_string(json_object_get(step, "path")) || !json_is_string(json_object_get(step, "operation")))
-            return fail(c, "order.steps[%zu] must be a table with a name, an operation and a path", i + 1);
+            return fail(c, "%s[%zu] must be a table with a name, an operation and a path", what, i + 1);
         for (const char *const *s = known_auth_schemes; scheme && *s; s++) known |= strcmp(*s, scheme) == 0;
-        if (json_object_get(step, "auth") && !known) return fail(c, "order.steps[%zu].auth.scheme is not a known scheme", i + 1);
+        if (json_object_get(step, "auth") && !known) return fail(c, "%s[%zu].auth.scheme is not a known scheme", what, i + 1);
         json_object_foreach(json_object_get(step, "capture"), key, v) if (!json_is_string(v))
-            return fail(c, "order.steps[%zu].capture.%s must be a string", i + 1, key);
+            return fail(c, "%s[%zu].capture.%s must be a string", what, i + 1, key);
         json_object_foreach(json_object_get(step, "var_fields"), key, v) if (!json_is_string(v))
-            return fail(c, "order.steps[%zu].var_fields.%s must be a string", i + 1, key);
+            return fail(c, "%s[%zu].var_fields.%s must be a string", what, i + 1, key);
         if (json_object_get(step, "body") && !json_is_object(json_object_get(step, "body")))
-            return fail(c, "order.steps[%zu].body must be a table", i + 1);
+            return fail(c, "%s[%zu].body must be a table", what, i + 1);
     }
+    return 0;
+}
+
+/* order = {timeout_ms, side_values {BUY, SELL}, steps [...], session_steps?, actions?}: the place steps, the last
+ * one carrying result.order_id; session_steps = how many leading steps log in (run before every action);
+ * actions = {cancel|modify|orders|fills|positions = {steps [...], parse = function}}. */
+static int check_order(struct checker *c, json_t *order)
+{
+    static const char *const action_names[] = {"cancel", "modify", "orders", "fills", "positions", NULL};
+    json_t *steps = json_object_get(order, "steps"), *sides = json_object_get(order, "side_values"), *v;
+    json_t *actions = json_object_get(order, "actions"), *session = json_object_get(order, "session_steps");
+    const char *key;
+    char what[64];
+    if (!json_is_object(order) || !json_is_integer(json_object_get(order, "timeout_ms")) ||
+        json_integer_value(json_object_get(order, "timeout_ms")) <= 0)
+        return fail(c, "order must be a table with a positive integer timeout_ms");
+    if (!json_is_string(json_object_get(sides, "BUY")) || !json_is_string(json_object_get(sides, "SELL")))
+        return fail(c, "order.side_values needs BUY and SELL strings");
+    if (check_steps(c, steps, "order.steps") < 0) return -1;
     if (!json_is_string(json_object_get(json_object_get(json_array_get(steps, json_array_size(steps) - 1), "result"), "order_id")))
         return fail(c, "order: the last step needs result.order_id");
+    if (session && (!json_is_integer(session) || json_integer_value(session) < 0 ||
+                    (size_t)json_integer_value(session) >= json_array_size(steps)))
+        return fail(c, "order.session_steps must be an integer from 0 to the number of steps before place");
+    if (actions && !json_is_object(actions)) return fail(c, "order.actions must be a table");
+    json_object_foreach(actions, key, v) {
+        int known = 0;
+        for (const char *const *n = action_names; *n; n++) known |= strcmp(*n, key) == 0;
+        if (!known) return fail(c, "order.actions.%s is not an action (cancel, modify, orders, fills, positions)", key);
+        snprintf(what, sizeof what, "order.actions.%s.steps", key);
+        if (check_steps(c, json_object_get(v, "steps"), what) < 0) return -1;
+        if (!json_is_true(json_object_get(json_object_get(v, "parse"), "__function__")))
+            return fail(c, "order.actions.%s.parse must be a function", key);
+    }
     return 0;
 }
 

@@ -18,6 +18,8 @@
 #include "llm.h"
 #include "log.h"
 #include "marketdata.h"
+#include "orders.h"
+#include "risk_watch.h"
 #include "policy.h"
 #include "status.h"
 #include "supervisor.h"
@@ -32,6 +34,10 @@ struct tick {
     char bot_id[37], run_id[37], trace_id[33];
     json_t *bot, *position, *pending, *summary;
     int orders_last_minute;
+    double working_buy, working_sell; /* contracts of this bot's working orders (stage of the bot), not yet filled */
+    double realized_today;            /* realized P&L of today's fills (UTC day), points x contracts */
+    size_t next_fill;                 /* fill_pending: index of the next pending paper order */
+    int fills;
     char tier[24];       /* autonomy_scores.autonomy_tier, "" when the bot was never scored */
     int autonomy_score;
     struct policy_gen *gen;
@@ -226,64 +232,96 @@ static void check_risk(struct tick *t, json_t *rctx, const char *action)
                     json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
 }
 
-/* ---- paper fills ---- */
+static json_t *risk_context(struct tick *t, double mark);
+static int held_breach(struct tick *t);
 
-/* Applies a fill of signed quantity q_fill at price to the position (qty, avg, realized). */
-static void apply_fill(double *qty, double *avg, double *realized, double q_fill, double price)
+/* ---- paper fills: the same path as broker fills (orders.h) ---- */
+
+static void decide_and_act(struct tick *t);
+
+/* The fill price of a pending paper order: the open of the first bar that started after the order, plus
+ * slippage against the order; 0 when no such bar is in the window yet. */
+static double paper_fill_price(const struct tick *t, const json_t *o)
 {
-    double q = *qty;
-    if (q == 0 || (q > 0) == (q_fill > 0)) {
-        *avg = (*avg * fabs(q) + price * fabs(q_fill)) / (fabs(q) + fabs(q_fill));
-        *qty = q + q_fill;
-        return;
-    }
-    double closing = fmin(fabs(q), fabs(q_fill));
-    *realized += closing * (price - *avg) * (q > 0 ? 1 : -1);
-    *qty = q + q_fill;
-    if (*qty == 0) *avg = 0;
-    else if ((*qty > 0) != (q > 0)) *avg = price; /* flipped: the remainder opened at this price */
+    const json_t *params_obj = json_object_get(t->bot, "params"), *bar;
+    double tick_size = num(params_obj, "tick_size", 0.25), slip = num(params_obj, "slippage_ticks", 1);
+    double created = num(o, "created_epoch", 0);
+    int buy = strcmp(json_string_value(json_object_get(o, "side")) ? json_string_value(json_object_get(o, "side")) : "", "BUY") == 0;
+    size_t j;
+    json_array_foreach(t->bars, j, bar) if (num(bar, "t", 0) > created)
+        return num(bar, "o", 0) + (buy ? 1 : -1) * slip * tick_size;
+    return 0;
 }
 
-/* Fills pending PAPER orders at the open of the first bar that started after the order, plus slippage. */
-static void fill_pending(struct tick *t)
+static void fill_next(struct tick *t);
+
+static void on_position_reloaded(struct pg_result *res, const char *err, void *arg)
 {
-    const json_t *params_obj = json_object_get(t->bot, "params");
-    double tick_size = num(params_obj, "tick_size", 0.25), slip = num(params_obj, "slippage_ticks", 1);
-    double qty = num(t->position, "qty", 0), avg = num(t->position, "avg_price", 0), realized = num(t->position, "realized_pnl", 0);
-    size_t i, j;
-    json_t *o, *bar;
-    int fills = 0;
-    json_array_foreach(t->pending, i, o) {
-        double created = num(o, "created_epoch", 0);
-        json_array_foreach(t->bars, j, bar) {
-            if (num(bar, "t", 0) <= created) continue;
-            int buy = strcmp(json_string_value(json_object_get(o, "side")), "BUY") == 0;
-            double q = num(o, "qty", 0), price = num(bar, "o", 0) + (buy ? 1 : -1) * slip * tick_size;
-            char sprice[32], sslip[32], sqty[32], savg[32], sreal[32];
-            apply_fill(&qty, &avg, &realized, buy ? q : -q, price);
-            snprintf(sprice, sizeof sprice, "%.6f", price);
-            snprintf(sslip, sizeof sslip, "%.2f", slip);
-            snprintf(sqty, sizeof sqty, "%.6f", qty);
-            snprintf(savg, sizeof savg, "%.6f", avg);
-            snprintf(sreal, sizeof sreal, "%.6f", realized);
-            const char *p[7] = {json_string_value(json_object_get(o, "id")), sprice, sslip, t->trace_id, sqty, savg, sreal};
-            write_sql(t, "WITH o AS (UPDATE orders SET status = 'FILLED' WHERE id = $1 AND status = 'SUBMITTED' "
-                         "  RETURNING id, bot_id, symbol, qty), "
-                         "f AS (INSERT INTO fills (order_id, bot_id, price, qty, slippage_ticks, filled_at, simulated, trace_id) "
-                         "  SELECT id, bot_id, $2::numeric, qty, $3::numeric, gh_now(), true, $4 FROM o RETURNING 1) "
-                         "INSERT INTO positions (bot_id, symbol, qty, avg_price, realized_pnl) "
-                         "SELECT bot_id, symbol, $5::numeric, $6::numeric, $7::numeric FROM o "
-                         "ON CONFLICT (bot_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, avg_price = EXCLUDED.avg_price, "
-                         "realized_pnl = EXCLUDED.realized_pnl",
-                      7, p);
-            fills++;
-            break;
-        }
+    struct tick *t = arg;
+    if (res && PQntuples(res) == 1) {
+        json_decref(t->position);
+        t->position = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        if (!t->position) t->position = json_object();
+        t->realized_today = atof(PQgetvalue(res, 0, 1));
+        t->working_buy = atof(PQgetvalue(res, 0, 2));
+        t->working_sell = atof(PQgetvalue(res, 0, 3));
+    } else if (!res) {
+        no_trade(t, "POLICY", "DB_UNAVAILABLE", "The position could not be read after the fills; no order without it.",
+                 json_pack("[s]", "DB_UNAVAILABLE"), "ERROR");
+        return;
     }
-    json_object_set_new(t->position, "qty", json_real(qty));
-    json_object_set_new(t->position, "avg_price", json_real(avg));
-    json_object_set_new(t->position, "realized_pnl", json_real(realized));
-    json_object_set_new(t->summary, "fills", json_integer(fills));
+    json_object_set_new(t->summary, "fills", json_integer(t->fills));
+    decide_and_act(t);
+}
+
+#define POSITION_SQL(bot, stage) \
+    "(SELECT row_to_json(p) FROM positions p WHERE p.bot_id = " bot " AND p.stage = " stage " AND p.symbol = b.symbol)"
+#define TODAY_REALIZED_SQL(bot, stage) \
+    "(SELECT coalesce(sum(f.realized_pnl), 0) FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.bot_id = " bot \
+    " AND o.stage = " stage " AND f.filled_at >= date_trunc('day', gh_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+#define WORKING_SQL(bot, stage, side) \
+    "(SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = " bot " AND o.stage = " stage \
+    " AND o.side = '" side "' AND (o.status IN " ORDERS_WORKING_SQL " OR (o.status = 'INTENT' AND o.stage = 'LIVE')))"
+
+/* After the fills: the position, today's realized P&L and the working orders as they now are. */
+static void reload_position(struct tick *t)
+{
+    const char *p[1] = {t->bot_id};
+    if (db_query("SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " TODAY_REALIZED_SQL("b.id", "b.stage")
+                 "::text, " WORKING_SQL("b.id", "b.stage", "BUY") "::text, " WORKING_SQL("b.id", "b.stage", "SELL")
+                 "::text FROM bots b WHERE b.id = $1",
+                 1, p, DB_TIMEOUT_MS, on_position_reloaded, t) < 0)
+        no_trade(t, "POLICY", "DB_UNAVAILABLE", "The position could not be read after the fills.",
+                 json_pack("[s]", "DB_UNAVAILABLE"), "ERROR");
+}
+
+static void on_paper_fill(int ok, const char *code, const char *human, void *arg)
+{
+    struct tick *t = arg;
+    if (ok) t->fills++;
+    else LOG_ERROR(t->trace_id, "paper fill failed", "code=%s error=\"%s\"", code ? code : "-", human ? human : "");
+    fill_next(t);
+}
+
+/* Fills pending PAPER orders one after another (each its own transaction through gh_apply_fill), then reloads
+ * the position; a tick with nothing to fill goes straight on. */
+static void fill_next(struct tick *t)
+{
+    while (t->next_fill < json_array_size(t->pending)) {
+        const json_t *o = json_array_get(t->pending, t->next_fill++);
+        double price = paper_fill_price(t, o);
+        if (price <= 0) continue;
+        const json_t *params_obj = json_object_get(t->bot, "params");
+        struct order_fill f = {json_string_value(json_object_get(o, "id")), t->trace_id, num(o, "qty", 0), price, 1, NULL,
+                               num(params_obj, "slippage_ticks", 1), 0};
+        if (orders_apply_fill(&f, on_paper_fill, t) == 0) return;
+        LOG_ERROR(t->trace_id, "paper fill not queued", NULL);
+    }
+    if (t->fills > 0) reload_position(t);
+    else {
+        json_object_set_new(t->summary, "fills", json_integer(0));
+        decide_and_act(t);
+    }
 }
 
 /* ---- execution ---- */
@@ -312,22 +350,73 @@ static const char *order_status_for(const struct tick *t, json_t **blockers)
     return "SUBMITTED";
 }
 
+/* The tick's outcome is the order's fate: BLOCKED and REJECTED orders end the tick BLOCKED with their code. */
+static void finish_with_order(struct tick *t)
+{
+    json_t *order = json_object_get(t->summary, "order");
+    const char *status = json_string_value(json_object_get(order, "status"));
+    const char *code = json_string_value(json_object_get(order, "blocked_reason_code"));
+    if (status && (strcmp(status, "BLOCKED") == 0 || strcmp(status, "REJECTED") == 0))
+        finish(t, "BLOCKED", code ? code : status);
+    else
+        finish(t, "TRADED", json_string_value(json_object_get(t->decision, "reason_code")));
+}
+
+static void on_live_moved(int ok, const char *code, const char *human, void *arg)
+{
+    struct tick *t = arg;
+    if (!ok) LOG_ERROR(t->trace_id, "LIVE order state not recorded", "code=%s error=\"%s\"", code ? code : "-", human ? human : "");
+    finish_with_order(t);
+}
+
+/* The broker's answer to a LIVE order: INTENT → SUBMITTED with its order id, or → REJECTED with its reason.
+ * Never a fill: fills come from the broker (reconcile.h). */
+static void on_broker(const struct broker_result *r, void *arg)
+{
+    struct tick *t = arg;
+    json_t *order = json_object_get(t->summary, "order");
+    json_object_set_new(order, "status", json_string(r->ok ? "SUBMITTED" : "REJECTED"));
+    if (r->provider_id) json_object_set_new(order, "broker", json_string(r->provider_id));
+    if (r->ok) json_object_set_new(order, "broker_order_id", json_string(r->broker_order_id));
+    else json_object_set_new(order, "blocked_reason_code", json_string(r->error_code));
+    struct order_move m = {.order_id = json_string_value(json_object_get(order, "id")), .to = r->ok ? "SUBMITTED" : "REJECTED",
+                           .trace_id = t->trace_id, .code = r->ok ? NULL : r->error_code, .human = r->ok ? NULL : r->reason,
+                           .broker = r->provider_id, .broker_order_id = r->ok ? r->broker_order_id : NULL};
+    if (orders_transition(&m, on_live_moved, t) < 0) finish_with_order(t);
+}
+
+static void send_live(struct tick *t)
+{
+    double q = num(t->decision, "qty", 1);
+    struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
+                             (long long)llround(q), t->bot_id, t->run_id, t->trace_id, NULL, NULL};
+    if (broker_place_order(&o, on_broker, t) == 0) return;
+    struct broker_result bad = {0, NULL, NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL.", NULL};
+    on_broker(&bad, t);
+}
+
 static void on_trade_written(struct pg_result *res, const char *err, void *arg)
 {
     struct tick *t = arg;
-    if (res && PQntuples(res) == 1) {
-        json_object_set_new(t->summary, "decision_trace_id", json_string(PQgetvalue(res, 0, 1)));
-        json_object_set_new(json_object_get(t->summary, "order"), "id", json_string(PQgetvalue(res, 0, 0)));
-    } else {
+    if (!res || PQntuples(res) != 1) {
         LOG_ERROR(t->trace_id, "trade write failed", "error=\"%s\"", err ? err : "no row");
+        finish(t, "ERROR", "DB_UNAVAILABLE");
+        return;
     }
-    finish(t, "TRADED", json_string_value(json_object_get(t->decision, "reason_code")));
+    json_object_set_new(t->summary, "decision_trace_id", json_string(PQgetvalue(res, 0, 1)));
+    json_object_set_new(json_object_get(t->summary, "order"), "id", json_string(PQgetvalue(res, 0, 0)));
+    const char *status = json_string_value(json_object_get(json_object_get(t->summary, "order"), "status"));
+    if (strcmp(bot_str(t, "stage"), "LIVE") == 0 && strcmp(status, "INTENT") == 0) {
+        send_live(t);
+        return;
+    }
+    finish_with_order(t);
 }
 
-/* Writes the decision trace and the order row. broker/broker_order_id: LIVE orders the broker took (or NULL);
- * code/human: the blocked or rejected reason (or NULL). blockers (may be NULL) is only read. */
-static void write_trade(struct tick *t, const char *status, const json_t *blockers, const char *code, const char *human,
-                        const char *broker, const char *broker_order_id)
+/* Writes the decision trace and the order row (status INTENT, BLOCKED, or SUBMITTED for PAPER: the creations
+ * orders.h allows). code/human: the blocked reason (or NULL). blockers (may be NULL) is only read. A LIVE INTENT
+ * is committed before the broker is called (on_trade_written sends it). */
+static void write_trade(struct tick *t, const char *status, const json_t *blockers, const char *code, const char *human)
 {
     char *sig = json_text_or_empty(json_object_get(t->decision, "signals"));
     char *vars = snapshot_text(t);
@@ -346,11 +435,9 @@ static void write_trade(struct tick *t, const char *status, const json_t *blocke
     memcpy(p2, p, sizeof p);
     p2[15] = code;
     p2[16] = code ? (human ? human : code) : NULL;
-    p2[17] = broker;
-    p2[18] = broker_order_id;
+    p2[17] = NULL;
+    p2[18] = NULL;
     json_t *order = json_pack("{s:s, s:o}", "status", status, "blocked_reason_code", code ? json_string(code) : json_null());
-    if (broker) json_object_set_new(order, "broker", json_string(broker));
-    if (broker_order_id) json_object_set_new(order, "broker_order_id", json_string(broker_order_id));
     json_object_set_new(t->summary, "order", order);
     if (blockers) json_object_set_new(t->summary, "blocked_by", codes_of(blockers));
     if (db_query("WITH tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
@@ -367,15 +454,14 @@ static void write_trade(struct tick *t, const char *status, const json_t *blocke
     free(risk);
 }
 
-/* The broker's answer to a LIVE order: SUBMITTED with its order id, or REJECTED with its reason. Never a fill:
- * fills come from the broker later. */
-static void on_broker(const struct broker_result *r, void *arg)
+/* The execution broker's provider id for events about LIVE orders (the live stack's primary, else its first
+ * backup), or "runner" when no broker is listed. */
+static const char *execution_provider(void)
 {
-    struct tick *t = arg;
-    if (r->ok)
-        write_trade(t, "SUBMITTED", NULL, NULL, NULL, r->provider_id, r->broker_order_id);
-    else
-        write_trade(t, "REJECTED", NULL, r->error_code, r->reason, r->provider_id, NULL);
+    const json_t *ex = json_object_get(json_object_get(status_decision(), "live_stack"), "execution");
+    const char *id = json_string_value(json_object_get(json_object_get(ex, "primary"), "providerId"));
+    if (!id) id = json_string_value(json_object_get(json_array_get(json_object_get(ex, "backups"), 0), "providerId"));
+    return id ? id : "runner";
 }
 
 static void trade(struct tick *t)
@@ -385,20 +471,21 @@ static void trade(struct tick *t)
     const char *code = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
     const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
     int live = strcmp(bot_str(t, "stage"), "LIVE") == 0;
+    double q = num(t->decision, "qty", 1);
     if (live && strcmp(status, "SUBMITTED") == 0) {
-        double q = num(t->decision, "qty", 1);
-        struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
-                                 (long long)llround(q), t->bot_id, t->run_id, t->trace_id};
-        if (q == (double)o.qty && broker_place_order(&o, on_broker, t) == 0) return;
-        write_trade(t, "REJECTED", NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL and the quantity a whole number of contracts.",
-                    NULL, NULL);
-        return;
+        if (q == (double)llround(q) && q >= 1) {
+            write_trade(t, "INTENT", NULL, NULL, NULL); /* committed first; on_trade_written sends it */
+            return;
+        }
+        status = "BLOCKED";
+        code = "INVALID_ORDER";
+        human = "The order cannot be sent: the quantity must be a whole number of contracts.";
     }
     if (live)
-        usage(t, "runner", "broker.place_order", "BLOCKED", 0, code,
+        usage(t, execution_provider(), "broker.place_order", "BLOCKED", 0, code,
               json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
-                        "qty", num(t->decision, "qty", 1)));
-    write_trade(t, status, blockers, code, human, NULL, NULL);
+                        "qty", q));
+    write_trade(t, status, blockers, code, human);
     json_decref(blockers); /* code and human point into it: released only after db_query copied them */
 }
 
@@ -441,6 +528,7 @@ static void decide_and_act(struct tick *t)
 {
     char module[160], err[1024];
     const json_t *params = json_object_get(t->bot, "params");
+    if (held_breach(t)) return;
     /* features over the tick's bars (and without the newest bar), computed once per share and params */
     if (bar_share_features(t->share, BARS_FOR_FEATURES, t->gen, params, &t->features, &t->prev_features, err,
                            sizeof err) < 0) {
@@ -475,10 +563,67 @@ static void decide_and_act(struct tick *t)
     decide_with(t, ctx, module);
 }
 
+/* The risk policy's view of the bot at price `mark` (new object): position, working orders, P&L in points x
+ * contracts (risk.lua applies the contract multiplier), the market, limits, stage, symbol. The equity peak is
+ * the stored one (positions.equity_peak) raised to what is seen now. */
+static json_t *risk_context(struct tick *t, double mark)
+{
+    const json_t *params = json_object_get(t->bot, "params");
+    double qty = num(t->position, "qty", 0), avg = num(t->position, "avg_price", 0);
+    double unreal = qty != 0 && mark > 0 ? qty * (mark - avg) : 0;
+    double equity = num(t->position, "realized_pnl", 0) + unreal;
+    double peak = fmax(fmax(num(t->position, "equity_peak", 0), equity), 0.0);
+    return json_pack("{s:{s:f, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:O, s:O, s:s, s:s}", "position", "qty", qty,
+                     "avg_price", avg, "working", "buy", t->working_buy, "sell", t->working_sell, "pnl", "realized_today",
+                     t->realized_today, "unrealized", unreal, "equity_peak", peak, "equity", equity, "market",
+                     t->market ? t->market : json_null(), "limits",
+                     json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
+                     bot_str(t, "stage"), "symbol", bot_str(t, "symbol"));
+}
+
+/* The mark of the bot's position (the tick's last close) and its equity peak, kept for the minute sweep. */
+static void write_mark(struct tick *t, double mark, const json_t *rctx)
+{
+    char smark[32], speak[32];
+    if (!(mark > 0) || !json_object_get(t->position, "qty")) return;
+    snprintf(smark, sizeof smark, "%.8f", mark);
+    snprintf(speak, sizeof speak, "%.8f", num(json_object_get(rctx, "pnl"), "equity_peak", 0));
+    const char *p[4] = {t->bot_id, bot_str(t, "stage"), smark, speak};
+    write_sql(t, "UPDATE positions p SET mark_price = $3::numeric, marked_at = gh_now(), "
+                 "equity_peak = greatest(p.equity_peak, $4::numeric) "
+                 "FROM bots b WHERE b.id = $1 AND p.bot_id = b.id AND p.stage = $2 AND p.symbol = b.symbol",
+              4, p);
+}
+
+/* Held exposure after the fills: risk.lua review(ctx). A breach kills the bot (risk_watch.h) and ends the tick
+ * BLOCKED with RISK_BREACH; returns 1 then, else 0. */
+static int held_breach(struct tick *t)
+{
+    double mark = num(json_array_get(t->bars, json_array_size(t->bars) - 1), "c", 0);
+    json_t *ctx = risk_context(t, mark);
+    write_mark(t, mark, ctx);
+    json_t *verdict = risk_watch_review(t->gen, ctx, t->trace_id);
+    json_decref(ctx);
+    if (!json_is_true(json_object_get(verdict, "breached"))) {
+        json_decref(verdict);
+        return 0;
+    }
+    risk_watch_breach(t->bot_id, bot_str(t, "name"), bot_str(t, "stage"), verdict, t->trace_id);
+    json_object_set(t->summary, "risk_breach", verdict);
+    char human[600];
+    snprintf(human, sizeof human, "Risk breach on the held position: %s. The bot is killed and its working orders "
+             "cancelled; an operator must acknowledge the breach.",
+             json_string_value(json_object_get(verdict, "reason_human")) ? json_string_value(json_object_get(verdict, "reason_human")) : "limits exceeded");
+    json_t *codes = json_deep_copy(json_object_get(verdict, "violations"));
+    json_array_insert_new(codes, 0, json_string("RISK_BREACH"));
+    json_decref(verdict);
+    no_trade(t, "RISK", "RISK_BREACH", human, codes, "BLOCKED");
+    return 1;
+}
+
 /* Takes ctx (consumed): decide, market hours, risk, then trade or a no-trade trace. */
 static void decide_with(struct tick *t, json_t *ctx, const char *module)
 {
-    const json_t *params = json_object_get(t->bot, "params");
     size_t n = json_array_size(t->bars);
     t->decision = call1(t, module, "decide", ctx, NULL);
     json_decref(ctx);
@@ -494,22 +639,12 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
      * tick opened with (market_open) */
     const char *action = json_string_value(json_object_get(t->decision, "action"));
     int hold = strcmp(action, "HOLD") == 0;
-    double last_close = num(json_array_get(t->bars, n - 1), "c", 0), qty = num(t->position, "qty", 0);
-    double unreal = qty * (last_close - num(t->position, "avg_price", 0));
-    double realized = num(t->position, "realized_pnl", 0), equity = realized + unreal;
-    /* No equity history is stored yet: the peak is the best of what is known now (equity, realized, flat).
-     * This under-states drawdown after an intraday high; a persisted peak comes with supervision. */
-    double peak = fmax(fmax(equity, realized), 0.0);
-    json_t *rctx = json_pack("{s:o, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:i, s:O, s:O, s:s}", "order",
-                             hold ? json_null()
-                                  : json_pack("{s:s, s:f}", "side", json_string_value(json_object_get(t->decision, "side")) ?
-                                              json_string_value(json_object_get(t->decision, "side")) : "BUY",
-                                              "qty", num(t->decision, "qty", 1)),
-                             "position", "qty", qty, "avg_price", num(t->position, "avg_price", 0), "pnl", "realized_today",
-                             realized, "unrealized", unreal, "equity_peak", peak, "equity", equity, "orders_last_minute", t->orders_last_minute,
-                             "market", t->market ? t->market : json_null(), "limits",
-                             json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
-                             bot_str(t, "stage"));
+    json_t *rctx = risk_context(t, num(json_array_get(t->bars, n - 1), "c", 0));
+    json_object_set_new(rctx, "order", hold ? json_null()
+                                            : json_pack("{s:s, s:f}", "side", json_string_value(json_object_get(t->decision, "side")) ?
+                                                        json_string_value(json_object_get(t->decision, "side")) : "BUY",
+                                                        "qty", num(t->decision, "qty", 1)));
+    json_object_set_new(rctx, "orders_last_minute", json_integer(t->orders_last_minute));
     check_risk(t, rctx, action);
     int allowed = json_is_true(json_object_get(t->risk, "allowed"));
     const char *risk_code = json_string_value(json_object_get(t->risk, "reason_code"));
@@ -560,8 +695,7 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
                  json_pack("[s]", "DATA_UNAVAILABLE"), "SUPPRESSED");
         return;
     }
-    fill_pending(t);
-    decide_and_act(t);
+    fill_next(t);
 }
 
 /* ---- market hours: asked before any provider is ---- */
@@ -605,12 +739,9 @@ static int lookback_minutes(struct tick *t)
 static void closed_market_risk(struct tick *t)
 {
     double qty = num(t->position, "qty", 0);
-    const json_t *params = json_object_get(t->bot, "params");
-    json_t *rctx = json_pack("{s:o, s:{s:f, s:f}, s:O, s:O, s:s}", "order",
-                             qty == 0 ? json_null() : json_pack("{s:s, s:f}", "side", qty > 0 ? "SELL" : "BUY", "qty", fabs(qty)),
-                             "position", "qty", qty, "avg_price", num(t->position, "avg_price", 0), "market", t->market,
-                             "limits", json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(),
-                             "stage", bot_str(t, "stage"));
+    json_t *rctx = risk_context(t, num(t->position, "mark_price", 0));
+    json_object_set_new(rctx, "order", qty == 0 ? json_null()
+                                                : json_pack("{s:s, s:f}", "side", qty > 0 ? "SELL" : "BUY", "qty", fabs(qty)));
     check_risk(t, rctx, qty == 0 ? "NONE" : "EXIT");
 }
 
@@ -701,6 +832,9 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
         snprintf(t->tier, sizeof t->tier, "%s", PQgetvalue(res, 0, 5));
         t->autonomy_score = atoi(PQgetvalue(res, 0, 6));
     }
+    t->realized_today = atof(PQgetvalue(res, 0, 7));
+    t->working_buy = atof(PQgetvalue(res, 0, 8));
+    t->working_sell = atof(PQgetvalue(res, 0, 9));
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     if (gate(t) < 0) return;
     if (!market_open(t)) return;
@@ -727,14 +861,15 @@ static int start_tick(const char *bot_id, const char *trace_id, int share_bars, 
     t->gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
     const char *params[1] = {t->bot_id};
-    if (db_query("SELECT row_to_json(b)::text, "
-                 "(SELECT row_to_json(p)::text FROM positions p WHERE p.bot_id = b.id AND p.symbol = b.symbol), "
+    if (db_query("SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
                  "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
-                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty, "
+                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
                  "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
-                 "   FROM orders o WHERE o.bot_id = b.id AND o.status = 'SUBMITTED' AND o.stage = 'PAPER'), "
+                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
                  "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
-                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score "
+                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
+                 TODAY_REALIZED_SQL("b.id", "b.stage") "::text, " WORKING_SQL("b.id", "b.stage", "BUY") "::text, "
+                 WORKING_SQL("b.id", "b.stage", "SELL") "::text "
                  "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
                  1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
         release_claim(t->bot_id);

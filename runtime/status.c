@@ -57,6 +57,7 @@ static json_t *provider_snapshot(const struct provider_def *p)
                           num_or_null(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at",
                           num_or_null(f.vst.last_ok_at), "last_used_at", num_or_null(f.use.last_used_at), "proof_24h",
                           (json_int_t)f.use.count_24h);
+    json_object_set_new(o, "bars", json_boolean(p->bars != NULL)); /* serves OHLCV bars (gates.lua's bars gate) */
     if (f.error_code) json_object_set_new(o, "error_code", json_string(f.error_code));
     if (f.vst.has_result) {
         json_object_set_new(o, "last_verify_outcome", json_string(f.vst.outcome));
@@ -92,6 +93,7 @@ json_t *status_snapshot(struct policy_gen *g)
         "enforcing", risk, "reason", risk ? "scripts/risk.lua is loaded and enforcing" : "scripts/risk.lua is not loaded, or enforcing = false",
         "priority", reg ? json_deep_copy(reg->priority) : json_object(), "providers", providers, "breakers",
         json_deep_copy(json_object_get(S.facts, "breakers") ? json_object_get(S.facts, "breakers") : json_array()));
+    json_object_set_new(snap, "bot_blockers", json_deep_copy(json_object_get(S.facts, "bot_blockers") ? json_object_get(S.facts, "bot_blockers") : json_array()));
     json_object_set_new(snap, "security", json_pack("{s:b}", "app_enc_key", auth_enc_key_ok()));
     return snap;
 }
@@ -316,7 +318,7 @@ json_t *status_safe_start(const json_t *req, const char *trace_id)
 
 /* ---- database facts: trading switch, autonomy tiers, open breakers ---- */
 
-enum fact { FACT_TRADING, FACT_TIERS, FACT_BREAKERS };
+enum fact { FACT_TRADING, FACT_TIERS, FACT_BREAKERS, FACT_BOT_BLOCKERS };
 
 static void on_fact(struct pg_result *res, const char *err, void *arg)
 {
@@ -344,6 +346,13 @@ static void on_fact(struct pg_result *res, const char *err, void *arg)
                                                   PQgetvalue(res, i, 1), "state", PQgetvalue(res, i, 2), "opened_at",
                                                   PQgetvalue(res, i, 3)));
         json_object_set_new(S.facts, "breakers", list);
+    } else if (which == FACT_BOT_BLOCKERS) {
+        json_t *list = json_array();
+        for (int i = 0; i < PQntuples(res); i++) {
+            json_t *x = json_loads(PQgetvalue(res, i, 0), 0, NULL);
+            if (x) json_array_append_new(list, x);
+        }
+        json_object_set_new(S.facts, "bot_blockers", list);
     }
 }
 
@@ -354,9 +363,12 @@ static void refresh_facts(evutil_socket_t fd, short what, void *arg)
         "SELECT autonomy_tier, count(*) FROM autonomy_scores GROUP BY autonomy_tier",
         "SELECT b.id::text, b.name, i.breaker_state, coalesce(to_char(i.breaker_opened_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM bot_instances i JOIN bots b ON b.id = i.bot_id "
-        "WHERE i.breaker_state <> 'CLOSED' AND i.state IN ('STARTING', 'RUNNING', 'DEAD')"};
+        "WHERE i.breaker_state <> 'CLOSED' AND i.state IN ('STARTING', 'RUNNING', 'DEAD')",
+        "SELECT json_build_object('bot_id', x.bot_id, 'bot_name', b.name, 'code', x.code, 'stages', x.stages, "
+        "'reason_human', x.reason_human, 'raised_at', x.raised_at)::text FROM bot_blockers x JOIN bots b ON b.id = x.bot_id "
+        "WHERE x.cleared_at IS NULL ORDER BY x.raised_at"};
     if (S.facts_pending) return;
-    for (long i = 0; i < 3; i++)
+    for (long i = 0; i < 4; i++)
         if (db_query(sql[i], 0, NULL, 1500, on_fact, (void *)i) == 0) S.facts_pending++;
 }
 
@@ -388,6 +400,7 @@ int status_start(struct event_base *base)
     S.version = version + 1; /* a restarted engine never matches a body cached before */
     S.facts = json_pack("{s:{s:b, s:s}, s:{s:i, s:i, s:i, s:i}, s:[]}", "trading", "enabled", 0, "mode", "PAPER", "tiers",
                         "LOCKED", 0, "SUPERVISED", 0, "LIMITED_AUTONOMY", 0, "FULL_AUTONOMY", 0, "breakers");
+    json_object_set_new(S.facts, "bot_blockers", json_array());
     S.eval_timer = event_new(base, -1, EV_PERSIST, on_eval_timer, NULL);
     S.facts_timer = event_new(base, -1, EV_PERSIST, refresh_facts, NULL);
     if (!S.eval_timer || !S.facts_timer || event_add(S.eval_timer, &eval) < 0 || event_add(S.facts_timer, &facts) < 0)

@@ -9,6 +9,9 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "orders.h"
+#include "reconcile.h"
+#include "risk_watch.h"
 #include "autonomy.h"
 #include "clock.h"
 #include "db.h"
@@ -90,6 +93,7 @@ static void kill_bot(const char *bot_id, const char *why, const char *trace_id)
     event("kill", "SEV-2", bot_id, msg, trace_id, json_pack("{s:s, s:s}", "reason_code", why, "by", "supervisor"));
     autonomy_request(bot_id, trace_id);
     alerts_notify("kill", dedup, "SEV-2", "gatehouse: bot killed", msg, trace_id);
+    orders_cancel_working(bot_id, why, trace_id, NULL, 0);
 }
 
 /* ---- restart ---- */
@@ -335,6 +339,8 @@ static void on_half_open(struct pg_result *res, const char *err, void *arg)
 void supervisor_leader_tick(void)
 {
     time_t now = clock_wall_s();
+    risk_watch_sweep();
+    reconcile_sweep();
     char trace[33], cooldown[16];
     if (S.sweep_pending > 0 || now - S.last_sweep < SWEEP_EVERY_S) return;
     S.last_sweep = now;

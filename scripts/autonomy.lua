@@ -21,7 +21,8 @@ INPUT
             orders = { total, filled, submitted, intents, blocked, rejected, cancelled, live, simulated_fills,
                        real_fills, avg_real_fill_latency_ms, avg_sim_fill_latency_ms, avg_slippage_ticks },
             instance = nil | { state, breaker_state, heartbeat_age_s, heartbeat_timeout_s, restart_count },
-            deaths = n, kills = n }          -- runner deaths (FAILED/TIMEOUT) and kills in the window
+            deaths = n, kills = n,           -- runner deaths (FAILED/TIMEOUT) and kills in the window
+            incidents = { "RISK_BREACH" | "POSITION_MISMATCH", … } }  -- open bot blockers (not yet acknowledged)
   Times are epoch seconds; absent values are nil. Counts cover at most evidence_spec()'s samples.
 
 OUTPUT
@@ -309,6 +310,11 @@ end
 
 local function supervisor_trust(b, sys, th, now, f)
   local s, sv = new_sub(), th.supervisor
+  for _, code in ipairs(type(b.incidents) == "table" and b.incidents or {}) do
+    if code == "RISK_BREACH" then f.risk_breach = true end
+    if code == "POSITION_MISMATCH" then f.position_mismatch = true end
+  end
+  if f.risk_breach then add(s, "risk_breach", true, -100, "risk breach not acknowledged: the bot was killed") end
   f.supervisor_active = not has_blocker(sys, "HEARTBEAT_TIMEOUT", "system", "SEV-1") and sys.leader_alive ~= false
   if not f.supervisor_active then
     add(s, "supervisor", false, -100, "the scheduler/supervisor is not running (no fresh tick or no leader)")
@@ -354,6 +360,14 @@ local SCORERS = { data_reliability = data_reliability, decision_quality = decisi
 ---------------------------------------------------------------------------------------------------
 
 local REQUIREMENTS = {
+  { id = "no_risk_breach", tier = "SUPERVISED", group = "incident", code = "RISK_BREACH",
+    ok = function(f) return not f.risk_breach end,
+    why = function() return "The bot breached a risk limit and was killed; the breach is not acknowledged." end,
+    fix = "Review its trades and limits, then acknowledge the breach (POST /api/bots/:id/blockers/RISK_BREACH/ack)." },
+  { id = "no_position_mismatch", tier = "LIMITED_AUTONOMY", group = "incident", code = "POSITION_MISMATCH",
+    ok = function(f) return not f.position_mismatch end,
+    why = function() return "The broker's position differs from the bot's LIVE fills." end,
+    fix = "Reconcile the position with the broker; the next reconciliation clears it when they agree." },
   { id = "breaker_not_open", tier = "SUPERVISED", group = "breaker", code = "CIRCUIT_OPEN",
     ok = function(f) return f.breaker ~= "OPEN" end,
     why = function() return "The bot's circuit breaker is OPEN after repeated runner failures." end,

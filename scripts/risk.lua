@@ -4,16 +4,28 @@ INPUT
   check(ctx), before every order and also on HOLD ticks (C runs it every tick as proof of enforcement):
     ctx = { order    = { side = "BUY" | "SELL", qty = <positive integer contracts> } | nil (HOLD),
             position = { qty = n (signed: + long, − short, 0 flat), avg_price = n | nil },
-            pnl      = { realized_today = n, unrealized = n, equity_peak = n, equity = n },  -- currency
+            working  = nil | { buy = n, sell = n },  -- contracts of this bot's orders still working (not filled)
+            pnl      = { realized_today = n, unrealized = n, equity_peak = n, equity = n },
+                       -- points x contracts (price difference times contracts); multiplied here by the
+                       -- symbol's contract multiplier into currency
+            symbol   = nil | "ESZ6" …,            -- its root (ES) picks the multiplier; nil or unknown: 1
             orders_last_minute = n,              -- this bot's orders sent in the last 60 s
             market   = market_hours.lua's session(now, symbol) result,
             limits   = nil | { <some keys of `limits`> = n }   -- the bot's params overrides
             stage    = "PAPER" | "SHADOW" | "LIVE",
             tier     = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY" }
     ctx not a table → raises (C fails closed). Any other malformed field is the violation INVALID_INPUT.
+  review(ctx), after every fill and every minute for every running bot: the same ctx without `order`.
 OUTPUT
   The chunk returns { enforcing = true, limits = { … }, check }. C reports `enforcing` to gates.lua
   (risk.enforcing; false makes gates block LIVE with RISK_ENGINE_NOT_ENFORCING).
+  review(ctx) -> { breached = bool, reason_code = first violation | "OK", reason_human, violations,
+                   usage = { contracts, daily_loss, drawdown }, limits }
+    Held exposure against the limits (no order involved): MAX_CONTRACTS when the worst case of the position
+    plus working orders, max(|qty + working.buy|, |qty − working.sell|), is above max_contracts;
+    MAX_DAILY_LOSS / MAX_DRAWDOWN when reached, as in check. A breach makes C kill the bot, cancel its
+    working orders, raise the SEV-1 RISK_BREACH bot blocker and an alert, and lock its autonomy until an
+    operator acknowledges. Malformed input is INVALID_INPUT and is not a breach (check blocks orders then).
   check(ctx) -> { allowed = bool, enforcing = bool, reason_code, reason_human, violations = { code, … },
                   risk_snapshot = { limits = <effective limits>, usage = { contracts, daily_loss, drawdown,
                                     order_rate }, position_after, reduces_position, market_session, stage,
@@ -31,9 +43,13 @@ RULES (in this order)
   MARKET_CLOSED    market.open is not true (MAINTENANCE, WEEKEND, HOLIDAY, or no market info). Blocks
                    every order, exits included: nothing can fill in a closed market and PAPER must not
                    fake a fill. While open (RTH or ETH) entries and exits are both allowed.
-  A reducing order (it moves the position toward 0 without crossing it: an exit or partial exit) is
-  checked by the two rules above only: it lowers risk, so the limits below never trap a position.
-  MAX_CONTRACTS    |position after the order| > max_contracts (a flip past 0 counts as a new position).
+  A reducing order (it moves the worst-case position, working orders of its side included, toward 0
+  without crossing it: an exit or partial exit) is checked by the two rules above only: it lowers risk, so the limits below never trap a position.
+  EXPOSURE         orders in flight count: the order is judged against the worst case of the position plus
+                   every working order of the same side (working.buy for a BUY, working.sell for a SELL), so
+                   orders not yet filled can never take the position past a limit.
+  MAX_CONTRACTS    |worst-case position after the order| > max_contracts (a flip past 0 counts as a new
+                   position).
   MAX_DAILY_LOSS   −(realized_today + unrealized) ≥ max_daily_loss.
   MAX_DRAWDOWN     equity_peak − equity ≥ max_drawdown.
   ORDER_RATE       orders_last_minute ≥ max_orders_per_minute (this order would exceed the rate).
@@ -52,7 +68,21 @@ EFFECTIVE LIMITS
 local M = {
   enforcing = true,
   limits = { max_contracts = 2, max_daily_loss = 1000, max_drawdown = 2000, max_orders_per_minute = 6 },
+  -- Currency per point per contract, by symbol root (CME/NYMEX/COMEX specifications). Operator-edited.
+  multipliers = { ES = 50, MES = 5, NQ = 20, MNQ = 2, YM = 5, MYM = 0.5, RTY = 50, M2K = 5,
+                  CL = 1000, MCL = 100, NG = 10000, GC = 100, MGC = 10, SI = 5000, ZN = 1000, ZB = 1000 },
 }
+
+-- The root of a futures symbol: "ESZ6" → "ES", "MNQH27" → "MNQ"; the symbol itself when it has no month code.
+local function root_of(symbol)
+  if type(symbol) ~= "string" then return nil end
+  return symbol:match("^(%u+)[FGHJKMNQUVXZ]%d+$") or symbol
+end
+
+local function multiplier(symbol)
+  local m = M.multipliers[root_of(symbol) or ""]
+  return type(m) == "number" and m > 0 and m or 1
+end
 
 local STAGES = { PAPER = true, SHADOW = true, LIVE = true }
 local TIERS = { LOCKED = true, SUPERVISED = true, LIMITED_AUTONOMY = true, FULL_AUTONOMY = true }
@@ -92,7 +122,10 @@ local function ratio(used, limit) return used and used / limit or nil end
 -- The numbers the rules need, and the names of the malformed fields (`bad`).
 local function read_inputs(ctx)
   local order, position, pnl = ctx.order, ctx.position or {}, ctx.pnl or {}
-  local x, bad = { has_order = order ~= nil, reduces = false }, {}
+  local working = type(ctx.working) == "table" and ctx.working or {}
+  local x, bad = { has_order = order ~= nil, reduces = false, mult = multiplier(ctx.symbol) }, {}
+  x.wbuy = finite(working.buy) and math.max(0, working.buy) or 0
+  x.wsell = finite(working.sell) and math.max(0, working.sell) or 0
   if not STAGES[ctx.stage] then bad[#bad + 1] = "stage" end
   if ctx.tier ~= nil and not TIERS[ctx.tier] then bad[#bad + 1] = "tier" end
   x.pos = finite(position.qty) and position.qty or nil
@@ -102,15 +135,17 @@ local function read_inputs(ctx)
     local dir = type(order) == "table" and (order.side == "BUY" and 1 or order.side == "SELL" and -1) or nil
     if not dir then bad[#bad + 1] = "order.side" end
     if not qty or qty < 1 then bad[#bad + 1], qty = "order.qty", nil end
-    x.after = (x.pos and dir and qty) and x.pos + dir * qty or nil
-    x.reduces = x.after ~= nil and x.pos ~= 0 and math.abs(x.after) < math.abs(x.pos) and x.after * x.pos >= 0
+    -- the worst case on the order's side: the position plus every working order of that side
+    local before = x.pos and (dir == 1 and x.pos + x.wbuy or dir == -1 and x.pos - x.wsell) or nil
+    x.after = (before and qty) and before + dir * qty or nil
+    x.reduces = x.after ~= nil and before ~= 0 and math.abs(x.after) < math.abs(before) and x.after * before >= 0
   else
-    x.after = x.pos
+    x.after = x.pos and (math.abs(x.pos + x.wbuy) >= math.abs(x.pos - x.wsell) and x.pos + x.wbuy or x.pos - x.wsell)
   end
   if finite(pnl.realized_today) and finite(pnl.unrealized) then
-    x.loss = -(pnl.realized_today + pnl.unrealized)
+    x.loss = -(pnl.realized_today + pnl.unrealized) * x.mult
   end
-  if finite(pnl.equity_peak) and finite(pnl.equity) then x.drawdown = pnl.equity_peak - pnl.equity end
+  if finite(pnl.equity_peak) and finite(pnl.equity) then x.drawdown = (pnl.equity_peak - pnl.equity) * x.mult end
   if finite(ctx.orders_last_minute) then x.rate = ctx.orders_last_minute end
   if x.has_order and x.after ~= nil and not x.reduces then -- the limit rules will need these
     if not x.loss then bad[#bad + 1] = "pnl.realized_today/unrealized" end
@@ -174,11 +209,48 @@ local function check(ctx)
                 daily_loss = ratio(x.loss and math.max(0, x.loss), limits.max_daily_loss),
                 drawdown = ratio(x.drawdown and math.max(0, x.drawdown), limits.max_drawdown),
                 order_rate = ratio(x.rate and x.rate + 1, limits.max_orders_per_minute) },
-      position_after = x.after, reduces_position = x.reduces, stage = STAGES[ctx.stage] and ctx.stage or nil,
+      position_after = x.after, reduces_position = x.reduces, working = { buy = x.wbuy, sell = x.wsell },
+      multiplier = x.mult, stage = STAGES[ctx.stage] and ctx.stage or nil,
       tier = tier, market_session = type(market) == "table" and market.session or nil,
     },
   }
 end
 
+local function review(ctx)
+  if type(ctx) ~= "table" then error("risk.review: ctx must be a table", 2) end
+  local violations, texts = {}, {}
+  local function violate(code, text) violations[#violations + 1], texts[#texts + 1] = code, text end
+  local x, bad = read_inputs({ position = ctx.position, working = ctx.working, pnl = ctx.pnl, symbol = ctx.symbol,
+                               stage = ctx.stage, tier = ctx.tier })
+  local limits = effective_limits(ctx.limits, TIERS[ctx.tier] and ctx.tier or nil)
+  if #bad > 0 or x.after == nil then
+    return { breached = false, reason_code = "INVALID_INPUT", violations = { "INVALID_INPUT" }, limits = limits,
+             reason_human = "risk input missing or malformed: " .. table.concat(bad, ", "), usage = {} }
+  end
+  if math.abs(x.after) > limits.max_contracts then
+    violate("MAX_CONTRACTS", ("held %g contracts with working orders (worst case), limit %g"):format(
+      math.abs(x.after), limits.max_contracts))
+  end
+  if x.loss and x.loss >= limits.max_daily_loss then
+    violate("MAX_DAILY_LOSS", ("daily loss %.2f reached the limit %.2f"):format(x.loss, limits.max_daily_loss))
+  end
+  if x.drawdown and x.drawdown >= limits.max_drawdown then
+    violate("MAX_DRAWDOWN", ("drawdown %.2f from the equity peak reached the limit %.2f"):format(x.drawdown,
+                                                                                               limits.max_drawdown))
+  end
+  return {
+    breached = #violations > 0 and M.enforcing == true,
+    reason_code = violations[1] or "OK",
+    reason_human = #texts > 0 and table.concat(texts, "; ") or "held exposure within limits",
+    violations = violations,
+    limits = limits,
+    usage = { contracts = ratio(math.abs(x.after), limits.max_contracts),
+              daily_loss = ratio(x.loss and math.max(0, x.loss), limits.max_daily_loss),
+              drawdown = ratio(x.drawdown and math.max(0, x.drawdown), limits.max_drawdown) },
+  }
+end
+
 M.check = check
+M.review = review
+M.multiplier = multiplier
 return M

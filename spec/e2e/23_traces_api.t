@@ -115,7 +115,7 @@ subtest 'POST decision traces' => sub {
 
     # order_id must be an order of this bot
     my ($oid) = psql_rows( $srv->db, q{INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id)
-                                       VALUES ($1, 'PAPER', 'ESZ6', 'BUY', 1, 'MARKET', 'FILLED', $2) RETURNING id}, $bot, 'f' x 32 );
+                                       VALUES ($1, 'PAPER', 'ESZ6', 'BUY', 1, 'MARKET', 'SUBMITTED', $2) RETURNING id}, $bot, 'f' x 32 );
     if ($oid) {
         $r = $srv->post( $path, decision( order_id => $oid->[0] ), $AUTH );
         is( $r->{status}, 201, 'order_id of an order of this bot' );

@@ -1,0 +1,162 @@
+/* risk_watch.c — held-exposure review and the breach action (model in risk_watch.h). */
+#include "risk_watch.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts.h"
+#include "autonomy.h"
+#include "clock.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "orders.h"
+#include "policy.h"
+#include "telemetry.h"
+
+#define DB_TIMEOUT_MS 3000
+#define SWEEP_EVERY_S 60
+
+static time_t last_sweep;
+static int sweep_pending;
+
+json_t *risk_watch_review(struct policy_gen *g, const json_t *ctx, const char *trace_id)
+{
+    char err[1024];
+    const json_t *args[1] = {ctx};
+    json_t *v = g ? policy_call_first(g, "scripts/risk.lua", "review", args, 1, err, sizeof err) : NULL;
+    if (!json_is_object(v)) {
+        LOG_ERROR(trace_id, "policy call failed", "module=scripts/risk.lua fn=review error=\"%s\"", g ? err : "no policy");
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+struct breach {
+    char bot_id[37], name[128], stage[8], trace_id[33], human[600];
+};
+
+static void on_killed(struct pg_result *res, const char *err, void *arg)
+{
+    struct breach *b = arg;
+    if (!res) LOG_ERROR(b->trace_id, "risk breach: kill not written", "bot=%s error=\"%s\"", b->bot_id, err);
+    /* working orders are cancelled even when the kill write failed: nothing more may fill */
+    int flatten = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    orders_cancel_working(b->bot_id, "RISK_BREACH", b->trace_id, NULL, flatten);
+    autonomy_request(b->bot_id, b->trace_id);
+    free(b);
+}
+
+static void on_blocker(struct pg_result *res, const char *err, void *arg)
+{
+    struct breach *b = arg;
+    if (!res) {
+        LOG_ERROR(b->trace_id, "risk breach: blocker not written", "bot=%s error=\"%s\"", b->bot_id, err);
+    } else if (PQntuples(res) == 0) { /* already open: the bot was killed then */
+        free(b);
+        return;
+    }
+    char msg[1024], dedup[80];
+    snprintf(msg, sizeof msg, "%s (%s) breached its risk limits: %s. Killed, working orders cancelled; autonomy LOCKED "
+             "until an operator acknowledges.", b->name, b->stage, b->human);
+    snprintf(dedup, sizeof dedup, "risk_breach:%s", b->bot_id);
+    telemetry_system_event("risk_breach", "SEV-1", b->bot_id, msg, b->trace_id, NULL);
+    alerts_notify("risk_breach", dedup, "SEV-1", "gatehouse: risk breach, bot killed", msg, b->trace_id);
+    LOG_WARN(b->trace_id, "risk breach", "bot=%s %s", b->bot_id, b->human);
+    const char *p[1] = {b->bot_id};
+    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now() WHERE bot_id = $1 "
+                 "  AND state IN ('STARTING', 'RUNNING')), "
+                 "u AS (UPDATE bots SET desired_state = 'KILLED' WHERE id = $1 RETURNING params) "
+                 "SELECT coalesce((params->>'flatten_on_kill')::boolean, false) FROM u",
+                 1, p, DB_TIMEOUT_MS, on_killed, b) < 0)
+        on_killed(NULL, "queue full", b);
+}
+
+void risk_watch_breach(const char *bot_id, const char *bot_name, const char *stage, const json_t *verdict,
+                       const char *trace_id)
+{
+    struct breach *b = calloc(1, sizeof *b);
+    snprintf(b->bot_id, sizeof b->bot_id, "%s", bot_id);
+    snprintf(b->name, sizeof b->name, "%s", bot_name ? bot_name : bot_id);
+    snprintf(b->stage, sizeof b->stage, "%s", stage ? stage : "");
+    snprintf(b->trace_id, sizeof b->trace_id, "%s", trace_id);
+    const char *why = json_string_value(json_object_get(verdict, "reason_human"));
+    snprintf(b->human, sizeof b->human, "%s", why ? why : "risk limits exceeded");
+    char *details = json_dumps(verdict, JSON_COMPACT);
+    char human[700];
+    snprintf(human, sizeof human, "Risk breach (%s): %s. The bot was killed; acknowledge the breach to start it again.",
+             b->stage, b->human);
+    const char *p[4] = {bot_id, human, details ? details : "{}", trace_id};
+    if (db_query("INSERT INTO bot_blockers (bot_id, code, stages, reason_human, details, trace_id) "
+                 "VALUES ($1, 'RISK_BREACH', ARRAY['PAPER', 'SHADOW', 'LIVE'], $2, $3::jsonb, $4) "
+                 "ON CONFLICT (bot_id, code) WHERE cleared_at IS NULL DO NOTHING RETURNING id",
+                 4, p, DB_TIMEOUT_MS, on_blocker, b) < 0)
+        on_blocker(NULL, "queue full", b);
+    free(details);
+}
+
+/* ---- the minute sweep ---- */
+
+static void on_sweep_rows(struct pg_result *res, const char *err, void *arg)
+{
+    char *trace = arg;
+    sweep_pending = 0;
+    if (!res) {
+        LOG_ERROR(trace, "risk sweep failed", "error=\"%s\"", err);
+        free(trace);
+        return;
+    }
+    struct policy_gen *g = policy_retain(policy_current());
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_t *ctx = json_loads(PQgetvalue(res, i, 3), 0, NULL);
+        json_t *v = ctx ? risk_watch_review(g, ctx, trace) : NULL;
+        if (json_is_true(json_object_get(v, "breached")))
+            risk_watch_breach(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), v, trace);
+        json_decref(v);
+        json_decref(ctx);
+    }
+    policy_release(g);
+    free(trace);
+}
+
+void risk_watch_sweep(void)
+{
+    time_t now = clock_wall_s();
+    if (sweep_pending || now - last_sweep < SWEEP_EVERY_S) return;
+    last_sweep = now;
+    char trace[33];
+    http_new_trace_id(trace);
+    char *t = strdup(trace);
+    /* every bot running, holding a position or with working orders, and no open RISK_BREACH yet */
+    if (db_query(
+            "SELECT b.id::text, b.name, b.stage, json_build_object("
+            " 'position', json_build_object('qty', coalesce(p.qty, 0), 'avg_price', coalesce(p.avg_price, 0)),"
+            " 'working', json_build_object("
+            "   'buy', (SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = b.id AND o.stage = b.stage"
+            "           AND o.side = 'BUY' AND o.status IN " ORDERS_WORKING_SQL "),"
+            "   'sell', (SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = b.id AND o.stage = b.stage"
+            "           AND o.side = 'SELL' AND o.status IN " ORDERS_WORKING_SQL ")),"
+            " 'pnl', json_build_object("
+            "   'realized_today', (SELECT coalesce(sum(f.realized_pnl), 0) FROM fills f JOIN orders o ON o.id = f.order_id"
+            "      WHERE f.bot_id = b.id AND o.stage = b.stage"
+            "      AND f.filled_at >= date_trunc('day', gh_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),"
+            "   'unrealized', coalesce(p.qty * (p.mark_price - p.avg_price), 0),"
+            "   'equity', coalesce(p.realized_pnl + coalesce(p.qty * (p.mark_price - p.avg_price), 0), 0),"
+            "   'equity_peak', greatest(coalesce(p.equity_peak, 0),"
+            "                           coalesce(p.realized_pnl + coalesce(p.qty * (p.mark_price - p.avg_price), 0), 0), 0)),"
+            " 'limits', b.params->'risk', 'stage', b.stage, 'symbol', b.symbol,"
+            " 'tier', CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END)::text "
+            "FROM bots b LEFT JOIN positions p ON p.bot_id = b.id AND p.stage = b.stage AND p.symbol = b.symbol "
+            "LEFT JOIN autonomy_scores a ON a.bot_id = b.id "
+            "WHERE (b.desired_state = 'RUNNING' OR coalesce(p.qty, 0) <> 0 "
+            "       OR EXISTS (SELECT 1 FROM orders o WHERE o.bot_id = b.id AND o.status IN " ORDERS_WORKING_SQL ")) "
+            "AND NOT EXISTS (SELECT 1 FROM bot_blockers x WHERE x.bot_id = b.id AND x.code = 'RISK_BREACH' "
+            "                AND x.cleared_at IS NULL)",
+            0, NULL, DB_TIMEOUT_MS, on_sweep_rows, t) == 0)
+        sweep_pending = 1;
+    else
+        free(t);
+}
