@@ -106,21 +106,21 @@ static void on_broker_positions(const struct broker_result *r, void *arg)
     const char *params[4] = {pair_symbol(p), sqty, pair_broker(p), p->trace_id};
     /* gatehouse's LIVE position on the symbol vs the broker's: raise (or refresh) or clear POSITION_MISMATCH on
      * every LIVE bot of the symbol */
-    if (db_query("WITH ours AS (SELECT coalesce(sum(qty), 0) AS q FROM positions WHERE stage = 'LIVE' AND symbol = $1), "
-                 "bots_of AS (SELECT id FROM bots WHERE stage = 'LIVE' AND symbol = $1), "
-                 "txt AS (SELECT format('%s position on %s: broker %s says %s, gatehouse''s fills say %s. LIVE is blocked '"
-                 "  'for this bot until they agree (check the broker''s order history; gatehouse re-compares every minute).', "
-                 "  'LIVE', $1, $3, trim_scale($2::numeric), trim_scale(ours.q)) AS h, ours.q FROM ours), "
+    if (db_query("WITH ours AS (SELECT coalesce(sum(qty), 0) AS q FROM positions WHERE stage = 'LIVE' AND symbol = $1::text), "
+                 "bots_of AS (SELECT id FROM bots WHERE stage = 'LIVE' AND symbol = $1::text), "
+                 "txt AS (SELECT format('%s position on %s: broker %s says %s, gatehouse''s fills say %s. LIVE is blocked "
+                 "for this bot until they agree (check the broker''s order history; gatehouse re-compares every minute).', "
+                 "  'LIVE', $1::text, $3::text, trim_scale($2::numeric), trim_scale(ours.q)) AS h, ours.q FROM ours), "
                  "raised AS (INSERT INTO bot_blockers (bot_id, code, stages, reason_human, details, trace_id) "
-                 "  SELECT b.id, 'POSITION_MISMATCH', ARRAY['LIVE'], txt.h, jsonb_build_object('broker', $3, 'symbol', $1, "
-                 "  'broker_qty', $2::numeric, 'gatehouse_qty', txt.q), $4 FROM bots_of b, txt WHERE txt.q <> $2::numeric "
+                 "  SELECT b.id, 'POSITION_MISMATCH', ARRAY['LIVE'], txt.h, jsonb_build_object('broker', $3::text, 'symbol', $1::text, "
+                 "  'broker_qty', $2::numeric, 'gatehouse_qty', txt.q), $4::text FROM bots_of b, txt WHERE txt.q <> $2::numeric "
                  "  ON CONFLICT (bot_id, code) WHERE cleared_at IS NULL DO UPDATE SET reason_human = EXCLUDED.reason_human, "
                  "  details = EXCLUDED.details RETURNING bot_id, (xmax = 0) AS fresh, reason_human), "
                  "cleared AS (UPDATE bot_blockers x SET cleared_at = gh_now(), clear_reason = 'RECONCILED' FROM txt "
                  "  WHERE txt.q = $2::numeric AND x.code = 'POSITION_MISMATCH' AND x.cleared_at IS NULL "
                  "  AND x.bot_id IN (SELECT id FROM bots_of) RETURNING x.bot_id) "
                  "SELECT bot_id::text, 'raised', reason_human FROM raised WHERE fresh "
-                 "UNION ALL SELECT c.bot_id::text, 'cleared', format('Position on %s reconciled with %s: both at %s.', $1, $3, "
+                 "UNION ALL SELECT c.bot_id::text, 'cleared', format('Position on %s reconciled with %s: both at %s.', $1::text, $3::text, "
                  "  trim_scale($2::numeric)) FROM cleared c",
                  4, params, DB_TIMEOUT_MS, on_compared, p) < 0)
         next_pair(p);

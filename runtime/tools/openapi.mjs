@@ -464,8 +464,9 @@ for (const action of ['start', 'restart']) {
 }
 for (const action of ['stop', 'kill']) {
   route('POST', `/api/bots/:id/${action}`, {
-    summary: `${action} the running instance`, access: 'operator',
-    responses: ok('stopped', envelope({ bot: ref('Bot'), instance: anyObj }, [])),
+    summary: `${action} the running instance${action === 'kill' ? '; its working orders are cancelled (at the broker for LIVE)' : ''}`,
+    access: 'operator',
+    responses: ok('stopped', envelope({ bot: ref('Bot'), state: str, instance: { type: ['object', 'null'] } }, [])),
   });
 }
 route('POST', '/api/bots/:id/tick', {
@@ -579,6 +580,27 @@ route('PATCH', '/api/users/:id', {
 route('POST', '/api/bots/kill-all', {
   summary: 'Kill every running instance (SEV-2 alert); needs a 2FA verification within 5 minutes', access: 'operator_2fa',
   responses: ok('killed', envelope({ killed: int, bots: arr(anyObj) }, ['killed', 'bots'])),
+});
+
+// ---- orders and bot incidents (issue 20) ----
+const orderChanged = ok('changed', envelope({ order_id: str, ok: bool }, ['order_id', 'ok']));
+route('POST', '/api/orders/:id/cancel', {
+  summary: 'Cancel a working order (at the broker first for LIVE; CANCELLED once the broker confirmed)', access: 'operator',
+  responses: { ...orderChanged, ...err('502', 'the broker refused or could not be reached (BROKER_REJECTED, TIMEOUT, ...)') },
+});
+route('POST', '/api/orders/:id/modify', {
+  summary: 'Lower the working quantity of an order (never above the current one)', access: 'operator',
+  body: obj({ qty: int }, ['qty']),
+  responses: { ...orderChanged, ...err('502', 'the broker refused or could not be reached') },
+});
+route('POST', '/api/bots/:id/blockers/:code/ack', {
+  summary: 'Acknowledge an open RISK_BREACH or POSITION_MISMATCH of a bot', access: 'operator',
+  body: obj({ reason: str }),
+  responses: ok('cleared', envelope({ bot_id: str, code: str, cleared_at: time, cleared_by: str }, ['bot_id', 'code', 'cleared_at'])),
+});
+route('POST', '/api/system/reconcile', {
+  summary: 'Start a broker reconciliation pass now (fills, order states, positions)', access: 'operator',
+  responses: ok('started', envelope({ started: bool }, ['started']), '202'),
 });
 
 // ---- autonomy, variables, AI Ops (issue 6) ----

@@ -64,6 +64,7 @@ sub start_verified {
 
 subtest 'trading disabled: LIVE order BLOCKED LIVE_TRADING_DISABLED, nothing sent' => sub {
     $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );    # the broker holds orders: fills come only from reconciliation
     my $srv = start_verified();
     $sim->clear_requests;
     my $id = new_bot( $srv, 'live_off' );
@@ -77,6 +78,7 @@ subtest 'trading disabled: LIVE order BLOCKED LIVE_TRADING_DISABLED, nothing sen
 
 subtest 'every LIVE gate passes: order SUBMITTED at Ironbeam, one place request, zero fills' => sub {
     $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );    # the broker holds orders: fills come only from reconciliation
     my $srv = start_verified();
     set_trading( $srv, 1 );
     $sim->clear_requests;
@@ -121,6 +123,7 @@ subtest 'every LIVE gate passes: order SUBMITTED at Ironbeam, one place request,
 
 subtest 'broker rejection: order REJECTED with the reason, one attempt, no fill' => sub {
     $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );    # the broker holds orders: fills come only from reconciliation
     my $srv = start_verified();
     set_trading( $srv, 1 );
     $sim->clear_requests;
@@ -144,6 +147,7 @@ subtest 'broker rejection: order REJECTED with the reason, one attempt, no fill'
 
 subtest 'simulator: Tradovate account list and placeorder answer like the reference' => sub {
     $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );    # the broker holds orders: fills come only from reconciliation
     my $a = $sim->post( '/tradovate/v1/auth/accesstokenrequest',
         { name => 'u1', password => 'p1', appId => 'a', appVersion => '1.0', cid => 1, sec => 's' } );
     my $tok = $a->{json}{accessToken};
@@ -165,6 +169,7 @@ subtest 'simulator: Tradovate account list and placeorder answer like the refere
 
 subtest 'Tradovate as the execution primary: one login, one placeorder in the reference shape, zero fills' => sub {
     $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );    # the broker holds orders: fills come only from reconciliation
     my $env = { %{ $sim->base_env( only => [qw(databento tradovate)] ) }, %$QUIET };
     my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     for my $p (qw(databento tradovate)) {

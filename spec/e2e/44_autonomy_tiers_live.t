@@ -90,6 +90,11 @@ subtest 'FULL min_score 101 after a reload: LIMITED_AUTONOMY trades LIVE with re
     like( $s->{breakdown}{tier_reason}, qr/min_score_full/, "the breakdown says why: $s->{breakdown}{tier_reason}" );
     my ($m) = @{ $s->{breakdown}{missing_for_next_tier} };
     like( $m->{reason_human}, qr/below 101/, 'naming the new threshold' );
+    # the first LIVE order was filled by the broker: reconciliation imports the fill, so the bot holds 1 and its
+    # next order (the exit) is judged against that, not against an order still counted as working
+    ok( wait_for( sub { $srv->post('/api/system/reconcile')->{status} == 202
+                          && rows("SELECT count(*) FROM orders WHERE bot_id = '$id' AND stage = 'LIVE' AND status = 'FILLED'")->[0][0] == 1 }, 10, 'recon' ),
+        'the first LIVE order is reconciled FILLED' );
     $sim->clear_requests;
     my $t = $srv->post("/api/bots/$id/tick")->{json}{tick};
     is( $t->{order}{status}, 'SUBMITTED', 'LIVE order SUBMITTED' ) or diag explain $t;
