@@ -267,6 +267,8 @@ const schemas = {
       created_at: time,
       started_at: ntime,
       finished_at: ntime,
+      deadline_at: ntime,
+      user_id: nstr,
       trace_id: nstr,
       transitions: arr(
         obj({ from_state: nstr, to_state: str, reason_code: nstr, trace_id: nstr, created_at: time, metadata: { type: ['object', 'null'] } }, ['to_state']),
@@ -474,7 +476,7 @@ route('POST', '/api/bots/:id/tick', {
 });
 route('POST', '/api/bots/:id/backtests', {
   summary: 'Queue a backtest over historical bars', access: 'operator',
-  body: obj({ start: time, end: time }, ['start', 'end']),
+  body: obj({ start: time, end: time, deadline_s: int }, ['start', 'end']),
   responses: ok('queued', envelope({ job: ref('Job') }, ['job']), '202'),
 });
 route('GET', '/api/bots/:id/runs', {
