@@ -413,9 +413,9 @@ static void on_bot_created(struct pg_result *res, const char *err, void *arg)
         http_reply_error(ctx, 500, "INTERNAL", "The new bot could not be read back.", "Report the trace id.", NULL);
         return;
     }
-    json_t *meta = json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(bot, "name"), "strategy",
-                             json_object_get(bot, "strategy"), "symbol", json_object_get(bot, "symbol"), "stage",
-                             json_object_get(bot, "stage"));
+    json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(bot, "name"), "strategy",
+                                                 json_object_get(bot, "strategy"), "symbol", json_object_get(bot, "symbol"),
+                                                 "stage", json_object_get(bot, "stage")));
     telemetry_system_event("bot.created", "info", json_string_value(json_object_get(bot, "id")), "Bot created",
                            ctx->trace_id, meta);
     json_decref(meta);
@@ -430,12 +430,12 @@ void api_bots_create(struct http_ctx *ctx)
         return;
     }
     if (parse_fields(ctx, ctx->body, 1, &f) < 0) return;
-    const char *params[7] = {f.name, f.strategy, f.symbol, f.timeframe, f.stage, f.params,
-                             f.requires_ai ? "true" : "false"};
-    if (db_query("INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai) "
-                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean) ON CONFLICT (name) DO NOTHING "
+    const char *params[8] = {f.name, f.strategy, f.symbol, f.timeframe, f.stage, f.params,
+                             f.requires_ai ? "true" : "false", http_user_id(ctx)};
+    if (db_query("INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
+                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean, $8::uuid) ON CONFLICT (name) DO NOTHING "
                  "RETURNING " BOT_JSON "::text",
-                 7, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
+                 8, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
         api_bots_reply_db_error(ctx, NULL, "bot insert");
     free(f.params);
 }
@@ -551,8 +551,8 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
     }
     if (updated) {
         const char *stage = json_string_value(json_object_get(bot, "stage"));
-        json_t *meta = json_pack("{s:O, s:s, s:s}", "fields", changed, "stage_from", COL(P_OLD_STAGE), "stage_to",
-                                 stage ? stage : "");
+        json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:s, s:s}", "fields", changed, "stage_from",
+                                                     COL(P_OLD_STAGE), "stage_to", stage ? stage : ""));
         telemetry_system_event("bot.updated", stage && strcmp(stage, "LIVE") == 0 && strcmp(COL(P_OLD_STAGE), "LIVE")
                                                   ? "warning" : "info",
                                json_string_value(json_object_get(bot, "id")), "Bot updated", ctx->trace_id, meta);
@@ -680,8 +680,9 @@ static void on_trading_put(struct pg_result *res, const char *err, void *arg)
     const char *mode = json_string_value(json_object_get(trading, "mode"));
     char msg[96];
     snprintf(msg, sizeof msg, "Trading switched %s (mode %s)", on ? "on" : "off", mode ? mode : "PAPER");
-    json_t *meta = json_pack("{s:b, s:b, s:s}", "enabled", on, "previous_enabled",
-                             json_is_true(json_object_get(prev, "enabled")), "mode", mode ? mode : "PAPER");
+    json_t *meta = http_user_meta(ctx, json_pack("{s:b, s:b, s:s}", "enabled", on, "previous_enabled",
+                                                 json_is_true(json_object_get(prev, "enabled")), "mode",
+                                                 mode ? mode : "PAPER"));
     telemetry_system_event("trading.switch", on ? "warning" : "info", "trading", msg, ctx->trace_id, meta);
     LOG_INFO(ctx->trace_id, "trading switch", "enabled=%s mode=%s", on ? "true" : "false", mode ? mode : "PAPER");
     json_decref(meta);

@@ -40,8 +40,9 @@ static void refused(struct call *c, json_t *answer)
     const char *bot_id = c->ctx->params[0];
     struct usage_event ev = {.provider_id = "runner", .operation = c->what == LC_RESTART ? "runner.restart" : "runner.start",
                              .status = "BLOCKED", .bot_id = bot_id, .latency_ms = -1, .records = -1,
-                             .error_code = code ? code : "POLICY_ERROR", .trace_id = c->ctx->trace_id};
-    json_t *meta = json_pack("{s:O}", "blocked_by", blockers);
+                             .error_code = code ? code : "POLICY_ERROR", .trace_id = c->ctx->trace_id,
+                             .user_id = http_user_id(c->ctx)};
+    json_t *meta = http_user_meta(c->ctx, json_pack("{s:O}", "blocked_by", blockers));
     ev.metadata = meta;
     telemetry_usage(&ev);
     telemetry_system_event("bot.start_refused", "warning", bot_id, code ? code : "POLICY_ERROR", c->ctx->trace_id, meta);
@@ -63,8 +64,10 @@ static void on_instance(struct pg_result *res, const char *err, void *arg)
     } else {
         char msg[160];
         snprintf(msg, sizeof msg, "%s %s", json_string_value(json_object_get(c->bot, "name")), states[c->what]);
+        json_t *meta = http_user_meta(c->ctx, NULL);
         telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
-                               c->ctx->trace_id, NULL);
+                               c->ctx->trace_id, meta);
+        json_decref(meta);
         if (c->what == LC_KILL) alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
         autonomy_request(c->ctx->params[0], c->ctx->trace_id); /* running or not moves supervisor evidence */
         json_t *inst = PQntuples(res) ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_null();
@@ -260,12 +263,16 @@ static void on_killed_all(struct pg_result *res, const char *err, void *arg)
         char msg[400];
         const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
         snprintf(msg, sizeof msg, "%s KILLED (kill-all by %s)", name, ctx->auth.username);
-        telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, NULL);
+        json_t *meta = http_user_meta(ctx, NULL);
+        telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, meta);
+        json_decref(meta);
         json_array_append_new(bots, json_pack("{s:s, s:s, s:s}", "id", id, "name", name, "state", "KILLED"));
     }
     char msg[400];
     snprintf(msg, sizeof msg, "kill-all by %s: %d running bot(s) killed", ctx->auth.username, n);
-    telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, NULL);
+    json_t *meta = http_user_meta(ctx, NULL);
+    telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, meta);
+    json_decref(meta);
     alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
     http_reply_json(ctx, 200, json_pack("{s:i, s:o}", "killed", n, "bots", bots));
 }

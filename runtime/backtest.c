@@ -385,7 +385,7 @@ static void fetch_next(struct bt *b)
                                     NULL, b->job_id, b->trace_id};
     b->cursor = chunk_end;
     b->chunks++;
-    if (marketdata_fetch(&mr, on_chunk, b) < 0)
+    if (marketdata_fetch_for(&mr, b->user_id[0] ? b->user_id : NULL, on_chunk, b) < 0)
         finish(b, "FAILED", NULL, "DATA_UNAVAILABLE", "The bar request could not be built.");
 }
 
@@ -553,7 +553,7 @@ void api_backtests_create(struct http_ctx *ctx)
     active++;
     snprintf(b->bot_id, sizeof b->bot_id, "%s", ctx->params[0]);
     snprintf(b->trace_id, sizeof b->trace_id, "%s", ctx->trace_id);
-    snprintf(b->user_id, sizeof b->user_id, "%s", ctx->auth.user_id); /* "" for the service token */
+    snprintf(b->user_id, sizeof b->user_id, "%s", http_user_id(ctx) ? http_user_id(ctx) : ""); /* "": service token */
     snprintf(b->deadline_s, sizeof b->deadline_s, "%lld", dl ? (long long)json_integer_value(dl) : (long long)cfg.job_deadline_s);
     b->base = evhttp_connection_get_base(evhttp_request_get_connection(ctx->req));
     b->gen = policy_retain(policy_current());

@@ -467,7 +467,7 @@ for (const action of ['start', 'restart']) {
 for (const action of ['stop', 'kill']) {
   route('POST', `/api/bots/:id/${action}`, {
     summary: `${action} the running instance`, access: 'operator',
-    responses: ok('stopped', envelope({ bot: ref('Bot'), instance: anyObj }, [])),
+    responses: ok('stopped', envelope({ bot: ref('Bot'), instance: { type: ['object', 'null'] } }, [])),
   });
 }
 route('POST', '/api/bots/:id/tick', {
