@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_runner.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "markets.h"
 #include "policy.h"
-#include "status.h"
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -442,13 +442,41 @@ void api_bots_create(struct http_ctx *ctx)
 
 /* ---- GET /api/bots/:id ---- */
 
-static json_t *safe_start_for(const json_t *bot, const char *trace_id)
+/* A reply waiting for the bot's start decision (api_runner_start_gate: the one Start takes, tier included). */
+struct gated_reply {
+    struct http_ctx *ctx;
+    json_t *body; /* the answer, safe_start added when the decision arrives */
+};
+
+/* Without the bot's autonomy evidence the start would answer 503: the page says refused, and why. */
+static json_t *gate_unavailable(const char *trace_id)
 {
-    json_t *req = json_pack("{s:O, s:b, s:O}", "stage", json_object_get(bot, "stage"), "requires_ai",
-                            json_is_true(json_object_get(bot, "requires_ai")), "bot_id", json_object_get(bot, "id"));
-    json_t *answer = status_safe_start(req, trace_id);
-    json_decref(req);
-    return answer;
+    return json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "DB_UNAVAILABLE",
+                     "severity", "SEV-1", "scope", "bot", "reason_human",
+                     "The bot's autonomy evidence could not be read: a start would fail (503).", "suggested_fix",
+                     "Check the database (see /readyz).", "trace_id", trace_id);
+}
+
+static void on_gate(json_t *answer, const char *err_code, void *arg)
+{
+    struct gated_reply *r = arg;
+    json_object_set_new(r->body, "safe_start", answer ? answer : gate_unavailable(r->ctx->trace_id));
+    http_reply_json(r->ctx, 200, r->body);
+    free(r);
+}
+
+/* Replies 200 body once body.safe_start holds the start decision of bot (body is stolen). */
+static void reply_with_gate(struct http_ctx *ctx, json_t *body, const json_t *bot)
+{
+    struct gated_reply *r = malloc(sizeof *r);
+    if (!r) {
+        json_decref(body);
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
+    r->ctx = ctx;
+    r->body = body;
+    api_runner_start_gate(bot, json_string_value(json_object_get(bot, "id")), ctx->trace_id, on_gate, r);
 }
 
 static void on_bot(struct pg_result *res, const char *err, void *arg)
@@ -467,10 +495,10 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
         http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
         return;
     }
-    json_t *gates = safe_start_for(bot, ctx->trace_id);
     /* when its market trades: a closed market is not a gate (the bot may run; its ticks wait for the open) */
     json_object_set_new(bot, "market", markets_for_symbol(json_string_value(json_object_get(bot, "symbol"))));
-    http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "bot", bot, "safe_start", gates));
+    reply_with_gate(ctx, json_pack("{s:O}", "bot", bot), bot);
+    json_decref(bot);
 }
 
 void api_bots_get(struct http_ctx *ctx)
@@ -561,9 +589,10 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
 #undef COL
 #undef TRUE_AT
     json_decref(changed);
-    json_t *body = json_pack("{s:o, s:b}", "bot", bot, "changed", updated);
-    if (to_live) json_object_set_new(body, "safe_start", safe_start_for(bot, ctx->trace_id));
-    http_reply_json(ctx, 200, body);
+    json_t *body = json_pack("{s:O, s:b}", "bot", bot, "changed", updated);
+    if (to_live) reply_with_gate(ctx, body, bot);
+    else http_reply_json(ctx, 200, body);
+    json_decref(bot);
 }
 
 void api_bots_patch(struct http_ctx *ctx)

@@ -207,6 +207,8 @@ const schemas = {
     ['id', 'name', 'strategy', 'symbol', 'timeframe', 'stage', 'params', 'requires_ai', 'created_at'],
   ),
   Gate: obj({ allowed: bool, blockers: arr(ref('Blocker')) }, ['allowed', 'blockers']),
+  // the decision POST /api/bots/:id/start takes (a fresh autonomy score, then the gates with the tier)
+  StartGate: obj({ allowed: bool, blockers: arr(ref('Blocker')), autonomy_tier: nstr, autonomy_score: { type: ['number', 'null'] } }, ['allowed', 'blockers']),
   MarketSession: obj(
     {
       open: bool,
@@ -431,7 +433,7 @@ route('POST', '/api/bots', {
 });
 route('GET', '/api/bots/:id', {
   summary: 'One bot with its instance and what the start gates say now', access: 'viewer',
-  responses: ok('the bot', envelope({ bot: ref('Bot'), safe_start: ref('Gate') }, ['bot'])),
+  responses: ok('the bot', envelope({ bot: ref('Bot'), safe_start: ref('StartGate') }, ['bot'])),
 });
 route('PATCH', '/api/bots/:id', {
   summary: 'Change name, params, stage, timeframe, requires_ai', access: 'operator',
