@@ -5,7 +5,8 @@ INPUT
   absent optional values are nil) and calls evaluate(snapshot) or safe_start(req, snapshot):
     snapshot = {
       now       = <epoch s>,                       -- rt.now() is used only when it is absent
-      db        = { reachable = bool, last_ok_at = <epoch s> },
+      db        = { reachable = bool, state = "unknown" | "up" | "down", last_ok_at = <epoch s> },
+                                                   -- unknown: no ping answered yet (reads as unreachable)
       policy    = { loaded = bool, version = "…", last_reload_error = nil | "gates.lua:42: …" },
       scheduler = { active = bool, leader = bool, last_tick_at = <epoch s>, loop_lag_ms = n },
       trading   = { enabled = bool, mode = "PAPER" | … },              -- global switch, default off

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_runner.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "markets.h"
 #include "policy.h"
-#include "status.h"
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -413,9 +413,9 @@ static void on_bot_created(struct pg_result *res, const char *err, void *arg)
         http_reply_error(ctx, 500, "INTERNAL", "The new bot could not be read back.", "Report the trace id.", NULL);
         return;
     }
-    json_t *meta = json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(bot, "name"), "strategy",
-                             json_object_get(bot, "strategy"), "symbol", json_object_get(bot, "symbol"), "stage",
-                             json_object_get(bot, "stage"));
+    json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(bot, "name"), "strategy",
+                                                 json_object_get(bot, "strategy"), "symbol", json_object_get(bot, "symbol"),
+                                                 "stage", json_object_get(bot, "stage")));
     telemetry_system_event("bot.created", "info", json_string_value(json_object_get(bot, "id")), "Bot created",
                            ctx->trace_id, meta);
     json_decref(meta);
@@ -430,25 +430,53 @@ void api_bots_create(struct http_ctx *ctx)
         return;
     }
     if (parse_fields(ctx, ctx->body, 1, &f) < 0) return;
-    const char *params[7] = {f.name, f.strategy, f.symbol, f.timeframe, f.stage, f.params,
-                             f.requires_ai ? "true" : "false"};
-    if (db_query("INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai) "
-                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean) ON CONFLICT (name) DO NOTHING "
+    const char *params[8] = {f.name, f.strategy, f.symbol, f.timeframe, f.stage, f.params,
+                             f.requires_ai ? "true" : "false", http_user_id(ctx)};
+    if (db_query("INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
+                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean, $8::uuid) ON CONFLICT (name) DO NOTHING "
                  "RETURNING " BOT_JSON "::text",
-                 7, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
+                 8, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
         api_bots_reply_db_error(ctx, NULL, "bot insert");
     free(f.params);
 }
 
 /* ---- GET /api/bots/:id ---- */
 
-static json_t *safe_start_for(const json_t *bot, const char *trace_id)
+/* A reply waiting for the bot's start decision (api_runner_start_gate: the one Start takes, tier included). */
+struct gated_reply {
+    struct http_ctx *ctx;
+    json_t *body; /* the answer, safe_start added when the decision arrives */
+};
+
+/* Without the bot's autonomy evidence the start would answer 503: the page says refused, and why. */
+static json_t *gate_unavailable(const char *trace_id)
 {
-    json_t *req = json_pack("{s:O, s:b, s:O}", "stage", json_object_get(bot, "stage"), "requires_ai",
-                            json_is_true(json_object_get(bot, "requires_ai")), "bot_id", json_object_get(bot, "id"));
-    json_t *answer = status_safe_start(req, trace_id);
-    json_decref(req);
-    return answer;
+    return json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "DB_UNAVAILABLE",
+                     "severity", "SEV-1", "scope", "bot", "reason_human",
+                     "The bot's autonomy evidence could not be read: a start would fail (503).", "suggested_fix",
+                     "Check the database (see /readyz).", "trace_id", trace_id);
+}
+
+static void on_gate(json_t *answer, const char *err_code, void *arg)
+{
+    struct gated_reply *r = arg;
+    json_object_set_new(r->body, "safe_start", answer ? answer : gate_unavailable(r->ctx->trace_id));
+    http_reply_json(r->ctx, 200, r->body);
+    free(r);
+}
+
+/* Replies 200 body once body.safe_start holds the start decision of bot (body is stolen). */
+static void reply_with_gate(struct http_ctx *ctx, json_t *body, const json_t *bot)
+{
+    struct gated_reply *r = malloc(sizeof *r);
+    if (!r) {
+        json_decref(body);
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
+    r->ctx = ctx;
+    r->body = body;
+    api_runner_start_gate(bot, json_string_value(json_object_get(bot, "id")), ctx->trace_id, on_gate, r);
 }
 
 static void on_bot(struct pg_result *res, const char *err, void *arg)
@@ -467,10 +495,10 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
         http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
         return;
     }
-    json_t *gates = safe_start_for(bot, ctx->trace_id);
     /* when its market trades: a closed market is not a gate (the bot may run; its ticks wait for the open) */
     json_object_set_new(bot, "market", markets_for_symbol(json_string_value(json_object_get(bot, "symbol"))));
-    http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "bot", bot, "safe_start", gates));
+    reply_with_gate(ctx, json_pack("{s:O}", "bot", bot), bot);
+    json_decref(bot);
 }
 
 void api_bots_get(struct http_ctx *ctx)
@@ -551,8 +579,8 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
     }
     if (updated) {
         const char *stage = json_string_value(json_object_get(bot, "stage"));
-        json_t *meta = json_pack("{s:O, s:s, s:s}", "fields", changed, "stage_from", COL(P_OLD_STAGE), "stage_to",
-                                 stage ? stage : "");
+        json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:s, s:s}", "fields", changed, "stage_from",
+                                                     COL(P_OLD_STAGE), "stage_to", stage ? stage : ""));
         telemetry_system_event("bot.updated", stage && strcmp(stage, "LIVE") == 0 && strcmp(COL(P_OLD_STAGE), "LIVE")
                                                   ? "warning" : "info",
                                json_string_value(json_object_get(bot, "id")), "Bot updated", ctx->trace_id, meta);
@@ -561,9 +589,10 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
 #undef COL
 #undef TRUE_AT
     json_decref(changed);
-    json_t *body = json_pack("{s:o, s:b}", "bot", bot, "changed", updated);
-    if (to_live) json_object_set_new(body, "safe_start", safe_start_for(bot, ctx->trace_id));
-    http_reply_json(ctx, 200, body);
+    json_t *body = json_pack("{s:O, s:b}", "bot", bot, "changed", updated);
+    if (to_live) reply_with_gate(ctx, body, bot);
+    else http_reply_json(ctx, 200, body);
+    json_decref(bot);
 }
 
 void api_bots_patch(struct http_ctx *ctx)
@@ -680,8 +709,9 @@ static void on_trading_put(struct pg_result *res, const char *err, void *arg)
     const char *mode = json_string_value(json_object_get(trading, "mode"));
     char msg[96];
     snprintf(msg, sizeof msg, "Trading switched %s (mode %s)", on ? "on" : "off", mode ? mode : "PAPER");
-    json_t *meta = json_pack("{s:b, s:b, s:s}", "enabled", on, "previous_enabled",
-                             json_is_true(json_object_get(prev, "enabled")), "mode", mode ? mode : "PAPER");
+    json_t *meta = http_user_meta(ctx, json_pack("{s:b, s:b, s:s}", "enabled", on, "previous_enabled",
+                                                 json_is_true(json_object_get(prev, "enabled")), "mode",
+                                                 mode ? mode : "PAPER"));
     telemetry_system_event("trading.switch", on ? "warning" : "info", "trading", msg, ctx->trace_id, meta);
     LOG_INFO(ctx->trace_id, "trading switch", "enabled=%s mode=%s", on ? "true" : "false", mode ? mode : "PAPER");
     json_decref(meta);

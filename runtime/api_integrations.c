@@ -242,7 +242,8 @@ static void verify_all(struct http_ctx *ctx, const struct provider_registry *reg
         json_t *missing = providers_missing_env(p);
         if (p->supports_verify && json_array_size(missing) == 0) {
             call->pending++;
-            if (verify_start(p->id, ctx->trace_id, NULL, on_one_of_all_verified, call, err, sizeof err) < 0) call->pending--;
+            if (verify_start(p->id, ctx->trace_id, http_user_id(ctx), on_one_of_all_verified, call, err, sizeof err) < 0)
+                call->pending--;
         }
         json_decref(missing);
     }
@@ -292,7 +293,7 @@ void api_integrations_verify(struct http_ctx *ctx)
     json_decref(missing);
     struct verify_call *call = calloc(1, sizeof *call);
     call->ctx = ctx;
-    if (verify_start(p->id, ctx->trace_id, NULL, on_single_verified, call, err, sizeof err) < 0) {
+    if (verify_start(p->id, ctx->trace_id, http_user_id(ctx), on_single_verified, call, err, sizeof err) < 0) {
         free(call);
         http_reply_error(ctx, 400, "VALIDATION_FAILED", err, NULL, json_pack("{s:s}", "field", "provider_id"));
     }

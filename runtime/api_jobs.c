@@ -49,7 +49,8 @@ void api_jobs_get(struct http_ctx *ctx)
     if (db_query("SELECT json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, "
                  "'params', j.params, 'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at")
                  ", 'started_at', " API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at")
-                 ", 'deadline_at', " API_TS("j.deadline_at") ", 'trace_id', j.trace_id, 'transitions', "
+                 ", 'deadline_at', " API_TS("j.deadline_at") ", 'user_id', j.user_id, 'trace_id', j.trace_id, "
+                 "'transitions', "
                  "(SELECT COALESCE(json_agg(json_build_object('id', e.id, 'from_state', e.from_state, 'to_state', "
                  "e.to_state, 'reason_code', e.reason_code, 'trace_id', e.trace_id, 'metadata', e.metadata, "
                  "'created_at', " API_TS("e.created_at") ") ORDER BY e.id), '[]'::json) "

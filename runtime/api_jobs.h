@@ -5,7 +5,7 @@
 struct http_ctx;
 
 /* GET /api/jobs/:id — {job: {id, bot_id, kind, state, params, result, error_code, created_at, started_at,
- * finished_at, deadline_at, trace_id, transitions: [{id, from_state, to_state, reason_code, trace_id, metadata,
+ * finished_at, deadline_at, user_id (who asked; null for the runtime's own jobs), trace_id, transitions: [{id, from_state, to_state, reason_code, trace_id, metadata,
  * created_at}]}}. 404 NOT_FOUND for an unknown (or non-UUID) id. */
 void api_jobs_get(struct http_ctx *ctx);
 

@@ -41,8 +41,9 @@ static void refused(struct call *c, json_t *answer)
     const char *bot_id = c->ctx->params[0];
     struct usage_event ev = {.provider_id = "runner", .operation = c->what == LC_RESTART ? "runner.restart" : "runner.start",
                              .status = "BLOCKED", .bot_id = bot_id, .latency_ms = -1, .records = -1,
-                             .error_code = code ? code : "POLICY_ERROR", .trace_id = c->ctx->trace_id};
-    json_t *meta = json_pack("{s:O}", "blocked_by", blockers);
+                             .error_code = code ? code : "POLICY_ERROR", .trace_id = c->ctx->trace_id,
+                             .user_id = http_user_id(c->ctx)};
+    json_t *meta = http_user_meta(c->ctx, json_pack("{s:O}", "blocked_by", blockers));
     ev.metadata = meta;
     telemetry_usage(&ev);
     telemetry_system_event("bot.start_refused", "warning", bot_id, code ? code : "POLICY_ERROR", c->ctx->trace_id, meta);
@@ -64,8 +65,10 @@ static void on_instance(struct pg_result *res, const char *err, void *arg)
     } else {
         char msg[160];
         snprintf(msg, sizeof msg, "%s %s", json_string_value(json_object_get(c->bot, "name")), states[c->what]);
+        json_t *meta = http_user_meta(c->ctx, NULL);
         telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
-                               c->ctx->trace_id, NULL);
+                               c->ctx->trace_id, meta);
+        json_decref(meta);
         if (c->what == LC_KILL) {
             alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
             /* the bot's working orders are cancelled (at the broker for LIVE), then flattened when its params say */
@@ -125,10 +128,10 @@ static void on_stopped_for_restart(struct pg_result *res, const char *err, void 
 }
 
 /* The safe-start request of the bot: stage, AI, and its autonomy tier with the blocker that explains it. */
-static json_t *start_request(const struct call *c, const json_t *row)
+static json_t *start_request(const json_t *bot, const char *bot_id, const json_t *row)
 {
-    json_t *req = json_pack("{s:O, s:b, s:s}", "stage", json_object_get(c->bot, "stage"), "requires_ai",
-                            json_is_true(json_object_get(c->bot, "requires_ai")), "bot_id", c->ctx->params[0]);
+    json_t *req = json_pack("{s:O, s:b, s:s}", "stage", json_object_get(bot, "stage"), "requires_ai",
+                            json_is_true(json_object_get(bot, "requires_ai")), "bot_id", bot_id);
     const json_t *why = autonomy_explaining_blocker(row);
     char reason[600];
     json_object_set(req, "autonomy_tier", json_object_get(row, "autonomy_tier"));
@@ -143,28 +146,69 @@ static json_t *start_request(const struct call *c, const json_t *row)
     return req;
 }
 
+/* ---- the start decision (Start, Restart, and every place that shows whether a start would pass) ---- */
+
+struct gate_call {
+    json_t *bot;
+    char bot_id[37], trace_id[33];
+    api_runner_gate_cb cb;
+    void *arg;
+};
+
 /* The bot's fresh autonomy score arrived: run the safe-start gates with its tier (fail closed without one). */
-static void on_scored(const json_t *rows, const char *code, const char *err, void *arg)
+static void on_gate_scored(const json_t *rows, const char *code, const char *err, void *arg)
 {
-    struct call *c = arg;
+    struct gate_call *g = arg;
     const json_t *row = json_array_get(rows, 0);
-    json_t *answer;
+    json_t *answer = NULL;
     if (!row && code && strcmp(code, "POLICY_ERROR") == 0) {
         answer = json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "POLICY_ERROR",
                            "severity", "SEV-1", "scope", "bot", "reason_human",
                            "The bot's autonomy tier could not be computed (scripts/autonomy.lua failed); the start fails closed.",
                            "suggested_fix", "Fix scripts/autonomy.lua (the log and `gatehouse check` name the error), then reload.",
-                           "trace_id", c->ctx->trace_id);
-    } else if (!row) {
+                           "trace_id", g->trace_id);
+    } else if (row) {
+        json_t *req = start_request(g->bot, g->bot_id, row);
+        answer = status_safe_start(req, g->trace_id);
+        json_decref(req);
+        json_object_set(answer, "autonomy_tier", json_object_get(row, "autonomy_tier"));
+        json_object_set(answer, "autonomy_score", json_object_get(row, "autonomy_score"));
+    }
+    g->cb(answer, answer ? NULL : "DB_UNAVAILABLE", g->arg);
+    json_decref(g->bot);
+    free(g);
+}
+
+int api_runner_start_gate(const json_t *bot, const char *bot_id, const char *trace_id, api_runner_gate_cb cb, void *arg)
+{
+    struct gate_call *g = calloc(1, sizeof *g);
+    if (!g) {
+        cb(NULL, "INTERNAL", arg);
+        return -1;
+    }
+    g->bot = json_deep_copy(bot);
+    snprintf(g->bot_id, sizeof g->bot_id, "%s", bot_id);
+    snprintf(g->trace_id, sizeof g->trace_id, "%s", trace_id);
+    g->cb = cb;
+    g->arg = arg;
+    /* the tier gate needs the bot's score from fresh evidence: score it, then gate (on_gate_scored) */
+    if (autonomy_score(bot_id, trace_id, on_gate_scored, g) < 0) {
+        on_gate_scored(NULL, "DB_UNAVAILABLE", "the autonomy scoring could not be queued", g);
+        return -1;
+    }
+    return 0;
+}
+
+/* The start decision arrived: refuse (409) or write the lifecycle change. */
+static void on_start_gate(json_t *answer, const char *code, void *arg)
+{
+    struct call *c = arg;
+    if (!answer) {
         http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot's autonomy evidence could not be read.",
                          "Check the database, then start again.", NULL);
         json_decref(c->bot);
         free(c);
         return;
-    } else {
-        json_t *req = start_request(c, row);
-        answer = status_safe_start(req, c->ctx->trace_id);
-        json_decref(req);
     }
     if (!json_is_true(json_object_get(answer, "allowed"))) {
         refused(c, answer);
@@ -204,9 +248,7 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
             return;
         }
         c->running = running;
-        /* the tier gate needs the bot's score from fresh evidence: score it, then gate (on_scored) */
-        if (autonomy_score(c->ctx->params[0], c->ctx->trace_id, on_scored, c) < 0)
-            on_scored(NULL, "DB_UNAVAILABLE", "the autonomy scoring could not be queued", c);
+        api_runner_start_gate(c->bot, c->ctx->params[0], c->ctx->trace_id, on_start_gate, c);
         return;
     }
     write_lifecycle(c);
@@ -247,7 +289,7 @@ static void on_ticked(const json_t *summary, const char *code, const char *err, 
 void api_runner_tick(struct http_ctx *ctx)
 {
     if (require_uuid(ctx) < 0) return;
-    if (runner_tick(ctx->params[0], ctx->trace_id, on_ticked, ctx) < 0)
+    if (runner_tick(ctx->params[0], ctx->trace_id, http_user_id(ctx), on_ticked, ctx) < 0)
         http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.", "Retry in a second.", NULL);
 }
 
@@ -266,12 +308,16 @@ static void on_killed_all(struct pg_result *res, const char *err, void *arg)
         char msg[400];
         const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
         snprintf(msg, sizeof msg, "%s KILLED (kill-all by %s)", name, ctx->auth.username);
-        telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, NULL);
+        json_t *meta = http_user_meta(ctx, NULL);
+        telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, meta);
+        json_decref(meta);
         json_array_append_new(bots, json_pack("{s:s, s:s, s:s}", "id", id, "name", name, "state", "KILLED"));
     }
     char msg[400];
     snprintf(msg, sizeof msg, "kill-all by %s: %d running bot(s) killed", ctx->auth.username, n);
-    telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, NULL);
+    json_t *meta = http_user_meta(ctx, NULL);
+    telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, meta);
+    json_decref(meta);
     alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
     /* every working order of every bot is cancelled; the killed bots whose params say so are flattened */
     orders_cancel_working(NULL, "KILLED", ctx->trace_id, ctx->auth.user_id, 0);

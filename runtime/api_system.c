@@ -43,15 +43,17 @@ void api_system_readyz(struct http_ctx *ctx)
     int db_ok = db_reachable(), policy_ok = policy_current() != NULL;
     int ready = db_ok && policy_ok;
     const char *db_err = db_last_error();
-    json_t *body = json_pack("{s:b, s:b, s:{s:b, s:o, s:o}, s:o}", "success", ready, "ready", ready, "db",
-                             "reachable", db_ok, "last_ok_at", http_json_time(db_last_ok_at()), "error",
+    json_t *body = json_pack("{s:b, s:b, s:{s:b, s:s, s:o, s:o}, s:o}", "success", ready, "ready", ready, "db",
+                             "reachable", db_ok, "state", db_state(), "last_ok_at", http_json_time(db_last_ok_at()), "error",
                              db_err[0] ? json_string(db_err) : json_null(), "policy", policy_status_json());
     json_object_set_new(body, "clock", clock_json());
     json_object_set_new(body, "now", http_json_time(clock_wall_s()));
     if (!ready) {
         json_object_set_new(body, "error_code", json_string(db_ok ? "POLICY_ERROR" : "DB_UNAVAILABLE"));
         json_object_set_new(body, "reason_human",
-                            json_string(db_ok ? "No policy generation is loaded." : "Postgres is not reachable."));
+                            json_string(db_ok                ? "No policy generation is loaded."
+                                        : db_state_known() ? "Postgres is not reachable."
+                                                           : "Postgres has not answered its first ping yet."));
     }
     http_reply_json(ctx, ready ? 200 : 503, body);
 }

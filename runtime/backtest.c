@@ -14,7 +14,9 @@
 #include "api_bots.h"
 #include "bars.h"
 #include "db.h"
+#include "config.h"
 #include "http.h"
+#include "jobs.h"
 #include "log.h"
 #include "marketdata.h"
 #include "policy.h"
@@ -25,7 +27,8 @@
 #define FUTURE_SLACK_S 5
 
 struct bt {
-    char bot_id[37], job_id[37], trace_id[33], module[160];
+    char bot_id[37], job_id[37], trace_id[33], module[160], user_id[37], deadline_s[16];
+    int registered, cancelled; /* in the jobs registry; the sweep ended the job (callbacks free, nothing more) */
     json_t *bot, *params, *job;
     struct event_base *base;
     struct event *timer;
@@ -66,6 +69,7 @@ static const char *bot_str(const struct bt *b, const char *key)
 
 static void bt_free(struct bt *b)
 {
+    if (b->registered) jobs_unregister(b->job_id);
     if (b->timer) event_free(b->timer);
     bars_free(&b->series);
     json_decref(b->bot);
@@ -78,6 +82,19 @@ static void bt_free(struct bt *b)
     policy_release(b->gen);
     free(b);
     active--;
+}
+
+/* jobs.c ended the job (deadline: state TIMEOUT; or another instance ended its row: state NULL). The row is
+ * written already; the work stops: freed now when only the replay timer is pending, else by the pending
+ * callback (bars fetch or query), which checks cancelled first. */
+static void bt_cancel(void *arg, const char *state, const char *code)
+{
+    struct bt *b = arg;
+    LOG_WARN(b->trace_id, "backtest stopped", "job=%s bot=%s state=%s code=%s", b->job_id, b->bot_id,
+             state ? state : "ended elsewhere", code ? code : "-");
+    b->registered = 0; /* jobs.c has forgotten it */
+    b->cancelled = 1;
+    if (b->timer && evtimer_pending(b->timer, NULL)) bt_free(b);
 }
 
 /* ---- job transitions ---- */
@@ -321,6 +338,10 @@ static int all_no_data(const json_t *attempts)
 static void on_chunk(const struct marketdata_result *r, void *arg)
 {
     struct bt *b = arg;
+    if (b->cancelled) {
+        bt_free(b);
+        return;
+    }
     if (r->provider_id && !b->provider[0] && r->ok) snprintf(b->provider, sizeof b->provider, "%s", r->provider_id);
     if (!r->ok && !all_no_data(r->attempts)) {
         char reason[256];
@@ -364,7 +385,7 @@ static void fetch_next(struct bt *b)
                                     NULL, b->job_id, b->trace_id};
     b->cursor = chunk_end;
     b->chunks++;
-    if (marketdata_fetch(&mr, on_chunk, b) < 0)
+    if (marketdata_fetch_for(&mr, b->user_id[0] ? b->user_id : NULL, on_chunk, b) < 0)
         finish(b, "FAILED", NULL, "DATA_UNAVAILABLE", "The bar request could not be built.");
 }
 
@@ -384,6 +405,10 @@ static long timeframe_seconds(const char *tf)
 static void on_running(struct pg_result *res, const char *err, void *arg)
 {
     struct bt *b = arg;
+    if (b->cancelled) {
+        bt_free(b);
+        return;
+    }
     if (!res || PQntuples(res) != 1) {
         LOG_ERROR(b->trace_id, "backtest could not start", "job=%s error=\"%s\"", b->job_id, err ? err : "no row");
         bt_free(b);
@@ -412,6 +437,7 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
     json_t *job = api_bots_decode(PQgetvalue(res, 0, 0));
     snprintf(b->job_id, sizeof b->job_id, "%s", json_string_value(json_object_get(job, "id")));
     http_reply_json(ctx, 202, json_pack("{s:o}", "job", job ? job : json_null()));
+    if (jobs_register(b->job_id, bt_cancel, b) == 0) b->registered = 1;
     const char *p[7] = {b->job_id, "RUNNING", NULL, NULL, "QUEUED", b->trace_id, "{}"};
     if (db_query(TRANSITION_SQL, 7, p, DB_TIMEOUT_MS, on_running, b) < 0) {
         LOG_ERROR(b->trace_id, "backtest start not queued", "job=%s", b->job_id);
@@ -422,7 +448,8 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
 #define JOB_JSON                                                                                                 \
     "json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, 'params', j.params, "  \
     "'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', "   \
-    API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'trace_id', j.trace_id)"
+    API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at")   \
+    ", 'user_id', j.user_id, 'trace_id', j.trace_id)"
 
 static void on_bot(struct pg_result *res, const char *err, void *arg)
 {
@@ -476,14 +503,18 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
                            b->tick_size);
     char *jp_text = json_dumps(jp, JSON_COMPACT);
     json_decref(jp);
-    const char *p[3] = {b->bot_id, jp_text, b->trace_id};
+    const char *p[9] = {b->bot_id, jp_text, b->trace_id, b->deadline_s, b->user_id[0] ? b->user_id : NULL,
+                        jobs_owner_instance(), jobs_owner_host(), jobs_owner_node(), jobs_owner_pid()};
     b->job = (json_t *)ctx;
-    int rc = db_query("WITH j AS (INSERT INTO jobs (bot_id, kind, state, params, trace_id) "
-                      "  VALUES ($1::uuid, 'BACKTEST', 'QUEUED', $2::jsonb, $3) RETURNING *), "
-                      "e AS (INSERT INTO job_run_events (job_id, from_state, to_state, trace_id) "
-                      "  SELECT id, NULL, 'QUEUED', $3 FROM j) "
+    int rc = db_query("WITH j AS (INSERT INTO jobs (bot_id, kind, state, params, trace_id, deadline_at, user_id, "
+                      "  owner_instance, owner_host, owner_node, owner_pid) "
+                      "  VALUES ($1::uuid, 'BACKTEST', 'QUEUED', $2::jsonb, $3, gh_now() + make_interval(secs => $4::int), "
+                      "  $5::uuid, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9::int) RETURNING *), "
+                      "e AS (INSERT INTO job_run_events (job_id, from_state, to_state, trace_id, metadata) "
+                      "  SELECT id, NULL, 'QUEUED', $3, jsonb_build_object('user_id', user_id, 'deadline_at', deadline_at) "
+                      "  FROM j) "
                       "SELECT " JOB_JSON "::text FROM j",
-                      3, p, DB_TIMEOUT_MS, on_created, b);
+                      9, p, DB_TIMEOUT_MS, on_created, b);
     free(jp_text);
     if (rc < 0) {
         b->job = NULL;
@@ -506,6 +537,11 @@ void api_backtests_create(struct http_ctx *ctx)
         api_bots_invalid(ctx, "end", "end must be an RFC 3339 timestamp, e.g. 2026-01-31T16:00:00Z.");
         return;
     }
+    json_t *dl = json_object_get(ctx->body, "deadline_s");
+    if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 1 || json_integer_value(dl) > 7 * 86400)) {
+        api_bots_invalid(ctx, "deadline_s", "deadline_s must be an integer number of seconds, 1 to 604800.");
+        return;
+    }
     struct bt *b = calloc(1, sizeof *b);
     struct create_req *r = malloc(sizeof *r);
     if (!b || !r) {
@@ -517,6 +553,8 @@ void api_backtests_create(struct http_ctx *ctx)
     active++;
     snprintf(b->bot_id, sizeof b->bot_id, "%s", ctx->params[0]);
     snprintf(b->trace_id, sizeof b->trace_id, "%s", ctx->trace_id);
+    snprintf(b->user_id, sizeof b->user_id, "%s", http_user_id(ctx) ? http_user_id(ctx) : ""); /* "": service token */
+    snprintf(b->deadline_s, sizeof b->deadline_s, "%lld", dl ? (long long)json_integer_value(dl) : (long long)cfg.job_deadline_s);
     b->base = evhttp_connection_get_base(evhttp_request_get_connection(ctx->req));
     b->gen = policy_retain(policy_current());
     b->trades = json_array();

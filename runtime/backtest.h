@@ -2,7 +2,9 @@
  * window of bars from the market-data primary (PRODUCT.md §6 "Bots, runner, jobs").
  *
  * The job row goes QUEUED -> RUNNING -> SUCCEEDED | FAILED (error_code DATA_UNAVAILABLE or POLICY_ERROR), each
- * transition a job_run_events row with the request's trace id. Bars are fetched in chunks (marketdata caps one
+ * transition a job_run_events row with the request's trace id. The row records the signed-in user, the owner
+ * process (runtime/jobs.h) and a deadline (the body's deadline_s, else GATEHOUSE_JOB_DEADLINE_S): the job sweep
+ * ends it TIMEOUT past the deadline and cancels the work here (bt_cancel), or FAILED if this process dies. Bars are fetched in chunks (marketdata caps one
  * call at ~2000 bars); every attempt is a marketdata.bars usage event carrying the bot and job ids. The replay
  * runs on the event loop in slices (BACKTEST_SLICE bars per turn, zero timer between) so the server stays
  * responsive (the loop is the request's own). Per bar: features.compute over the last <= 300 bars, the strategy's decide, market_hours.session

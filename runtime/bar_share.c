@@ -172,7 +172,7 @@ static struct waiter *waiter_new(const struct marketdata_request *req, int leade
 
 /* A new share for req and its first waiter; the fetch starts (and may finish) here. */
 static int start_share(const struct marketdata_request *req, time_t end, const char *key, int share,
-                       bar_share_cb cb, void *arg)
+                       const char *user_id, bar_share_cb cb, void *arg)
 {
     struct bar_share *s = calloc(1, sizeof *s);
     if (!s) return -1;
@@ -195,7 +195,7 @@ static int start_share(const struct marketdata_request *req, time_t end, const c
     }
     struct marketdata_request mr = *req;
     mr.end = end;
-    if (marketdata_fetch(&mr, on_fetched, s) < 0) {
+    if (marketdata_fetch_for(&mr, user_id, on_fetched, s) < 0) {
         /* cannot happen for a request validated above; answer the waiter as a failed fetch */
         struct marketdata_result r = {0, NULL, NULL, "DATA_UNAVAILABLE", NULL};
         json_t *none = json_array();
@@ -208,13 +208,20 @@ static int start_share(const struct marketdata_request *req, time_t end, const c
 
 int bar_share_fetch(const struct marketdata_request *req, int share, bar_share_cb cb, void *arg)
 {
+    return bar_share_fetch_for(req, share, NULL, cb, arg);
+}
+
+int bar_share_fetch_for(const struct marketdata_request *req, int share, const char *user_id, bar_share_cb cb,
+                        void *arg)
+{
     char key[128];
     if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 || !cb) return -1;
     time_t now = clock_wall_s(), end = req->end ? req->end : now;
     expire(now);
     snprintf(key, sizeof key, "%s|%s|%d|%lld", req->symbol, req->timeframe, req->lookback_minutes, (long long)end);
     struct bar_share *s = share ? find(key, policy_current()) : NULL;
-    if (!s) return start_share(req, end, key, share, cb, arg);
+    /* a shared fetch serves many bots' scheduled ticks: it is nobody's in particular */
+    if (!s) return start_share(req, end, key, share, share ? NULL : user_id, cb, arg);
     struct waiter *w = waiter_new(req, 0, cb, arg);
     if (!w) return -1;
     s->refs++;

@@ -32,6 +32,11 @@ typedef void (*bar_share_cb)(struct bar_share *s, const struct marketdata_result
  * invalid input (cb is then not called). */
 int bar_share_fetch(const struct marketdata_request *req, int share, bar_share_cb cb, void *arg);
 
+/* As bar_share_fetch, for a tick a signed-in user asked for (uuid text or NULL): a private fetch (share 0)
+ * records its marketdata.bars usage events with the user; a shared fetch ignores it. */
+int bar_share_fetch_for(const struct marketdata_request *req, int share, const char *user_id, bar_share_cb cb,
+                        void *arg);
+
 /* The newest last_n bars of the answer as JSON (bars_to_json shape), built once; borrowed, valid while s is
  * held, never to be modified. NULL when the fetch failed. */
 json_t *bar_share_bars_json(struct bar_share *s, size_t last_n);

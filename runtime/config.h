@@ -19,6 +19,7 @@ struct config {
     size_t policy_mem_bytes;  /* GATEHOUSE_POLICY_MEM_MB: memory cap of one policy generation */
     long policy_instr_budget; /* GATEHOUSE_POLICY_INSTR_BUDGET: VM instructions per policy call */
     int policy_deadline_ms;   /* GATEHOUSE_POLICY_DEADLINE_MS: wall-clock deadline per policy call */
+    int job_deadline_s;       /* GATEHOUSE_JOB_DEADLINE_S: a job's deadline when its request sets none (600) */
     int cookie_secure;        /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie */
     const char *origin;       /* GATEHOUSE_ORIGIN: the browser origin to expect (default http[s]://<Host>) */
     const char *test_clock;   /* GATEHOUSE_TEST_CLOCK: the instant the wall clock starts at (tests only), or NULL */

@@ -60,6 +60,7 @@ static struct {
     int stopped;
     struct event *ping_timer;
     int ping_pending;
+    int ping_answered; /* 0 until the first ping answered (ok or not): the state is "unknown" till then */
     int reachable;
     time_t last_ok_at;
     double last_answer_ms; /* clock_now_ms() of the last answer Postgres sent to any query */
@@ -336,6 +337,7 @@ int db_query(const char *sql, int nparams, const char *const *params, int timeou
 static void on_ping(struct pg_result *res, const char *err, void *arg)
 {
     pool.ping_pending = 0;
+    pool.ping_answered = 1;
     if (!res) {
         /* failures of a running query or of a connection were recorded where they happened; a ping that
          * only waited too long for a connection while Postgres kept answering means busy, not down */
@@ -447,6 +449,16 @@ int db_pool_connected(void)
 int db_reachable(void)
 {
     return pool.reachable;
+}
+
+const char *db_state(void)
+{
+    return !pool.ping_answered ? "unknown" : pool.reachable ? "up" : "down";
+}
+
+int db_state_known(void)
+{
+    return pool.ping_answered;
 }
 
 time_t db_last_ok_at(void)

@@ -16,6 +16,13 @@ struct event_base;
 /* 1 when the last ping succeeded within its deadline and no later failure was seen. */
 int db_reachable(void);
 
+/* "unknown" until the monitor's first ping has answered (success, error or deadline), then "up" or "down".
+ * Nothing may report a database transition out of "unknown": before the first answer nobody knows. */
+const char *db_state(void);
+
+/* 1 once the first ping has answered (db_state() is no longer "unknown"). */
+int db_state_known(void);
+
 /* Wall-clock time of the last successful ping (0 if none). */
 time_t db_last_ok_at(void);
 

@@ -740,3 +740,18 @@ void http_free(void)
     server = NULL;
     bound = NULL;
 }
+
+const char *http_user_id(const struct http_ctx *ctx)
+{
+    return ctx && ctx->auth.session && ctx->auth.user_id[0] ? ctx->auth.user_id : NULL;
+}
+
+json_t *http_user_meta(const struct http_ctx *ctx, json_t *meta)
+{
+    const char *uid = http_user_id(ctx);
+    if (!uid) return meta;
+    if (!meta) meta = json_object();
+    json_object_set_new(meta, "user_id", json_string(uid));
+    json_object_set_new(meta, "username", json_string(ctx->auth.username));
+    return meta;
+}

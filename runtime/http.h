@@ -61,6 +61,15 @@ struct http_ctx {
     enum http_access access;                 /* the matched route's access */
 };
 
+/* The signed-in user on whose behalf the request runs (uuid text, valid for the request), or NULL (service token,
+ * public route). Work a request starts passes it on to the rows and events it causes. */
+const char *http_user_id(const struct http_ctx *ctx);
+
+/* Adds {user_id, username} of the signed-in user to meta (a new object when meta is NULL) and returns it; meta
+ * unchanged without one. For the metadata of the system events a request causes (system_events has no user
+ * column). */
+json_t *http_user_meta(const struct http_ctx *ctx, json_t *meta);
+
 typedef void (*http_handler)(struct http_ctx *ctx);
 
 struct http_route {

@@ -16,7 +16,7 @@
 #define MAX_ANSWER_BYTES (1u << 20)
 
 struct llm_call {
-    char purpose[64], bot_id[37], run_id[37], trace_id[33];
+    char purpose[64], bot_id[37], run_id[37], trace_id[33], user_id[37];
     char *system, *prompt;
     int max_tokens;
     struct policy_gen *gen;
@@ -80,6 +80,7 @@ static void record_attempt(struct llm_call *c, const char *model, const char *er
                              (json_int_t)c->attempts, "failover", c->attempts > 1);
     struct usage_event ev = {.provider_id = c->p->id, .operation = "llm.chat", .status = error_code ? "ERROR" : "OK",
                              .bot_id = c->bot_id[0] ? c->bot_id : NULL, .run_id = c->run_id[0] ? c->run_id : NULL,
+                             .user_id = c->user_id[0] ? c->user_id : NULL,
                              .latency_ms = latency, .records = -1, .error_code = error_code,
                              .trace_id = c->trace_id, .metadata = meta};
     telemetry_usage(&ev);
@@ -187,9 +188,15 @@ static void try_next(struct llm_call *c)
 
 int llm_chat(const struct llm_request *req, llm_cb cb, void *arg)
 {
+    return llm_chat_for(req, NULL, cb, arg);
+}
+
+int llm_chat_for(const struct llm_request *req, const char *user_id, llm_cb cb, void *arg)
+{
     if (!req || !req->system || !req->prompt || !req->trace_id || !cb) return -1;
     struct llm_call *c = calloc(1, sizeof *c);
     if (!c) return -1;
+    snprintf(c->user_id, sizeof c->user_id, "%s", user_id ? user_id : "");
     snprintf(c->purpose, sizeof c->purpose, "%s", req->purpose ? req->purpose : "unspecified");
     snprintf(c->bot_id, sizeof c->bot_id, "%s", req->bot_id ? req->bot_id : "");
     snprintf(c->run_id, sizeof c->run_id, "%s", req->run_id ? req->run_id : "");

@@ -28,4 +28,8 @@ typedef void (*llm_cb)(const struct llm_result *r, void *arg);
  * Returns 0, or -1 when req is invalid (cb is not called). */
 int llm_chat(const struct llm_request *req, llm_cb cb, void *arg);
 
+/* As llm_chat, on behalf of a signed-in user (uuid text, copied; NULL = none): its llm.chat usage events carry
+ * it. */
+int llm_chat_for(const struct llm_request *req, const char *user_id, llm_cb cb, void *arg);
+
 #endif

@@ -36,6 +36,7 @@
 #include "db.h"
 #include "fetch.h"
 #include "http.h"
+#include "jobs.h"
 #include "log.h"
 #include "markets.h"
 #include "migrate.h"
@@ -299,6 +300,11 @@ static double gauge_spill_bytes(void)
     return v;
 }
 
+static double gauge_job_sweeps(void)
+{
+    return (double)jobs_sweeps();
+}
+
 static double gauge_db_up(void)
 {
     return db_reachable();
@@ -320,6 +326,8 @@ static void register_gauges(void)
                            gauge_queue_depth);
     metrics_register_gauge("gatehouse_telemetry_spill_bytes", "Bytes in the telemetry spill file (Postgres outage).",
                            gauge_spill_bytes);
+    metrics_register_gauge("gatehouse_job_sweeps", "Job sweeps (heartbeat, deadline, recovery) completed since start.",
+                           gauge_job_sweeps);
     metrics_register_gauge("gatehouse_db_up", "1 when Postgres answered the last readiness ping.", gauge_db_up);
     metrics_register_gauge("gatehouse_http_inflight_requests", "HTTP requests received and not yet answered.",
                            gauge_inflight);
@@ -355,7 +363,8 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
-    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || status_start(base) < 0 || markets_start(base) < 0) {
+    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 || status_start(base) < 0 ||
+        markets_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;
     }
@@ -401,6 +410,7 @@ out:
     autonomy_stop();
     markets_stop();
     status_stop();
+    jobs_stop();
     scheduler_stop();
     alerts_shutdown();
     verify_shutdown();

@@ -19,7 +19,7 @@
 
 struct md_call {
     struct marketdata_request req;
-    char symbol[32], timeframe[8], bot_id[37], run_id[37], job_id[37], trace_id[33];
+    char symbol[32], timeframe[8], bot_id[37], run_id[37], job_id[37], trace_id[33], user_id[37];
     struct policy_gen *gen;
     json_t *candidates;                /* provider ids still to try */
     size_t next;
@@ -91,7 +91,8 @@ static void record_attempt(struct md_call *c, const char *outcome, int latency, 
     struct usage_event ev = {.provider_id = c->p->id, .operation = "marketdata.bars",
                              .status = strcmp(outcome, "OK") == 0 ? "OK" : "ERROR",
                              .bot_id = c->bot_id[0] ? c->bot_id : NULL, .run_id = c->run_id[0] ? c->run_id : NULL,
-                             .job_id = c->job_id[0] ? c->job_id : NULL, .latency_ms = latency, .symbol = c->symbol,
+                             .job_id = c->job_id[0] ? c->job_id : NULL, .user_id = c->user_id[0] ? c->user_id : NULL,
+                             .latency_ms = latency, .symbol = c->symbol,
                              .timeframe = c->timeframe, .records = records,
                              .error_code = strcmp(outcome, "OK") == 0 ? NULL : outcome, .trace_id = c->trace_id,
                              .metadata = meta};
@@ -165,6 +166,11 @@ static void try_next(struct md_call *c)
 
 int marketdata_fetch(const struct marketdata_request *req, marketdata_cb cb, void *arg)
 {
+    return marketdata_fetch_for(req, NULL, cb, arg);
+}
+
+int marketdata_fetch_for(const struct marketdata_request *req, const char *user_id, marketdata_cb cb, void *arg)
+{
     struct md_call *c;
     if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 || !cb) return -1;
     c = calloc(1, sizeof *c);
@@ -174,6 +180,7 @@ int marketdata_fetch(const struct marketdata_request *req, marketdata_cb cb, voi
     copy_opt(c->bot_id, sizeof c->bot_id, req->bot_id);
     copy_opt(c->run_id, sizeof c->run_id, req->run_id);
     copy_opt(c->job_id, sizeof c->job_id, req->job_id);
+    copy_opt(c->user_id, sizeof c->user_id, user_id);
     copy_opt(c->trace_id, sizeof c->trace_id, req->trace_id);
     c->gen = policy_retain(policy_current());
     c->candidates = candidates_from_status();

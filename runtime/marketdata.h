@@ -30,4 +30,8 @@ typedef void (*marketdata_cb)(const struct marketdata_result *r, void *arg);
  * connected). Returns 0, or -1 on invalid input (no callback). */
 int marketdata_fetch(const struct marketdata_request *req, marketdata_cb cb, void *arg);
 
+/* As marketdata_fetch, on behalf of a signed-in user (uuid text, copied; NULL = none): every marketdata.bars
+ * usage event of the fetch carries it. */
+int marketdata_fetch_for(const struct marketdata_request *req, const char *user_id, marketdata_cb cb, void *arg);
+
 #endif

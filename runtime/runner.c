@@ -32,6 +32,7 @@
 
 struct tick {
     char bot_id[37], run_id[37], trace_id[33];
+    char user_id[37];                 /* the operator who pressed Tick, "" for scheduled ticks */
     json_t *bot, *position, *pending, *summary;
     int orders_last_minute;
     double working_buy, working_sell; /* contracts of this bot's working orders (stage of the bot), not yet filled */
@@ -111,7 +112,8 @@ static void usage(const struct tick *t, const char *provider, const char *op, co
                   const char *error_code, json_t *meta)
 {
     struct usage_event ev = {.provider_id = provider, .operation = op, .status = status, .bot_id = t->bot_id,
-                             .run_id = t->run_id, .latency_ms = latency, .symbol = bot_str(t, "symbol"),
+                             .run_id = t->run_id, .user_id = t->user_id[0] ? t->user_id : NULL, .latency_ms = latency,
+                             .symbol = bot_str(t, "symbol"),
                              .timeframe = bot_str(t, "timeframe"), .records = -1, .error_code = error_code,
                              .trace_id = t->trace_id, .metadata = meta};
     telemetry_usage(&ev);
@@ -389,7 +391,8 @@ static void send_live(struct tick *t)
 {
     double q = num(t->decision, "qty", 1);
     struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
-                             (long long)llround(q), t->bot_id, t->run_id, t->trace_id, NULL, NULL};
+                             (long long)llround(q), t->bot_id, t->run_id, t->trace_id,
+                             t->user_id[0] ? t->user_id : NULL, NULL};
     if (broker_place_order(&o, on_broker, t) == 0) return;
     struct broker_result bad = {0, NULL, NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL.", NULL};
     on_broker(&bad, t);
@@ -552,7 +555,7 @@ static void decide_and_act(struct tick *t)
         w->ctx = ctx;
         snprintf(w->module, sizeof w->module, "%s", module);
         /* no request (llm_request failed): decide runs without ctx.llm and holds LLM_UNAVAILABLE */
-        int started = json_is_object(q) && lr.system && lr.prompt && llm_chat(&lr, on_llm, w) == 0;
+        int started = json_is_object(q) && lr.system && lr.prompt && llm_chat_for(&lr, t->user_id[0] ? t->user_id : NULL, on_llm, w) == 0;
         json_decref(q);
         if (!started) {
             free(w);
@@ -840,17 +843,19 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     if (!market_open(t)) return;
     struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), lookback_minutes(t), t->now,
                                     t->bot_id, t->run_id, NULL, t->trace_id};
-    if (bar_share_fetch(&mr, t->share_bars, on_bars, t) < 0)
+    if (bar_share_fetch_for(&mr, t->share_bars, t->user_id[0] ? t->user_id : NULL, on_bars, t) < 0)
         no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
 }
 
-static int start_tick(const char *bot_id, const char *trace_id, int share_bars, runner_done_cb cb, void *arg)
+static int start_tick(const char *bot_id, const char *trace_id, const char *user_id, int share_bars, runner_done_cb cb,
+                      void *arg)
 {
     struct tick *t;
     if (!bot_id || !http_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
     t = calloc(1, sizeof *t);
     t->share_bars = share_bars;
+    snprintf(t->user_id, sizeof t->user_id, "%s", user_id && http_is_uuid(user_id) ? user_id : "");
     snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
     http_new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
@@ -881,12 +886,12 @@ static int start_tick(const char *bot_id, const char *trace_id, int share_bars, 
     return 0;
 }
 
-int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
+int runner_tick(const char *bot_id, const char *trace_id, const char *user_id, runner_done_cb cb, void *arg)
 {
-    return start_tick(bot_id, trace_id, 0, cb, arg);
+    return start_tick(bot_id, trace_id, user_id, 0, cb, arg);
 }
 
 int runner_tick_scheduled(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
 {
-    return start_tick(bot_id, trace_id, 1, cb, arg);
+    return start_tick(bot_id, trace_id, NULL, 1, cb, arg);
 }

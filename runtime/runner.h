@@ -25,9 +25,10 @@
  * NULL and err when the bot does not exist or the database is unavailable. */
 typedef void (*runner_done_cb)(const json_t *summary, const char *err_code, const char *err, void *arg);
 
-/* Runs one tick of bot_id (a UUID). Returns 0, or -1 if a tick of this bot is already running (ticks of one
- * bot never overlap). */
-int runner_tick(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg);
+/* Runs one tick of bot_id (a UUID) on behalf of user_id (the operator who pressed Tick, or NULL): its usage
+ * events, bar and LLM calls and LIVE broker calls carry that user id. Returns 0, or -1 if a tick of this bot is
+ * already running (ticks of one bot never overlap). */
+int runner_tick(const char *bot_id, const char *trace_id, const char *user_id, runner_done_cb cb, void *arg);
 
 /* The scheduler's tick: as runner_tick, but the bars come from the fetch shared by every bot of the same
  * symbol/timeframe that ticks in this second (bar_share.h); the summary then names the fetch's tick in

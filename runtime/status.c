@@ -34,6 +34,7 @@ static struct {
     json_t *facts;          /* from the database */
     int facts_pending;
     unsigned long version; /* bumped by every new decision and every facts refresh */
+    int baseline;          /* 1 once a decision was made with the database state known: transitions count from it */
 } S;
 
 /* ---- snapshot ---- */
@@ -84,8 +85,9 @@ json_t *status_snapshot(struct policy_gen *g)
     scheduler_status(&sch);
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(providers, provider_snapshot(&reg->providers[i]));
     json_t *snap = json_pack(
-        "{s:I, s:{s:b, s:o}, s:{s:b, s:o, s:o}, s:{s:b, s:b, s:o, s:i}, s:o, s:{s:b, s:s}, s:o, s:o, s:o}", "now",
-        (json_int_t)clock_wall_s(), "db", "reachable", db_reachable(), "last_ok_at", num_or_null(db_last_ok_at()), "policy",
+        "{s:I, s:{s:b, s:s, s:o}, s:{s:b, s:o, s:o}, s:{s:b, s:b, s:o, s:i}, s:o, s:{s:b, s:s}, s:o, s:o, s:o}", "now",
+        (json_int_t)clock_wall_s(), "db", "reachable", db_reachable(), "state", db_state(), "last_ok_at",
+        num_or_null(db_last_ok_at()), "policy",
         "loaded", g != NULL, "version", g ? json_string(policy_version_of(g)) : json_null(), "last_reload_error",
         policy_last_error() ? json_string(policy_last_error()) : json_null(), "scheduler", "active", sch.active,
         "leader", sch.leader, "last_tick_at", num_or_null(sch.last_tick_at), "loop_lag_ms", sch.loop_lag_ms,
@@ -251,7 +253,12 @@ void status_refresh(const char *trace_id)
     attach_traces(json_object_get(d, "blockers"), S.blocker_traces, traces, trace_id);
     json_object_set_new(d, "evaluated_at", http_json_time(clock_wall_s()));
     json_object_set_new(d, "trace_id", json_string(trace_id));
-    detect_transitions(S.decision, d, trace_id);
+    /* Before the first database ping answers, the database is "unknown", not down: the decision fails closed
+     * (DB_UNAVAILABLE) but is no transition; the first decision with a known state is the one announced. */
+    if (db_state_known()) {
+        detect_transitions(S.baseline ? S.decision : NULL, d, trace_id);
+        S.baseline = 1;
+    }
     json_decref(S.decision);
     json_decref(S.blocker_traces);
     S.decision = d;

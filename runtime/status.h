@@ -18,7 +18,9 @@ struct policy_gen;
 int status_start(struct event_base *base);
 void status_stop(void);
 
-/* Re-evaluates now; trace_id (may be NULL) is the cause recorded on any transition. */
+/* Re-evaluates now; trace_id (may be NULL) is the cause recorded on any transition. While the database state is
+ * unknown (no ping answered yet: db_state()) the decision is cached but no transition is recorded; the first
+ * decision with a known state is announced as the transition from "(start)". */
 void status_refresh(const char *trace_id);
 
 /* The cached decision (borrowed; valid until the next evaluation): {system_status, autonomy_allowed,

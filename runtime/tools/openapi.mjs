@@ -207,6 +207,8 @@ const schemas = {
     ['id', 'name', 'strategy', 'symbol', 'timeframe', 'stage', 'params', 'requires_ai', 'created_at'],
   ),
   Gate: obj({ allowed: bool, blockers: arr(ref('Blocker')) }, ['allowed', 'blockers']),
+  // the decision POST /api/bots/:id/start takes (a fresh autonomy score, then the gates with the tier)
+  StartGate: obj({ allowed: bool, blockers: arr(ref('Blocker')), autonomy_tier: nstr, autonomy_score: { type: ['number', 'null'] } }, ['allowed', 'blockers']),
   MarketSession: obj(
     {
       open: bool,
@@ -267,6 +269,8 @@ const schemas = {
       created_at: time,
       started_at: ntime,
       finished_at: ntime,
+      deadline_at: ntime,
+      user_id: nstr,
       trace_id: nstr,
       transitions: arr(
         obj({ from_state: nstr, to_state: str, reason_code: nstr, trace_id: nstr, created_at: time, metadata: { type: ['object', 'null'] } }, ['to_state']),
@@ -429,7 +433,7 @@ route('POST', '/api/bots', {
 });
 route('GET', '/api/bots/:id', {
   summary: 'One bot with its instance and what the start gates say now', access: 'viewer',
-  responses: ok('the bot', envelope({ bot: ref('Bot'), safe_start: ref('Gate') }, ['bot'])),
+  responses: ok('the bot', envelope({ bot: ref('Bot'), safe_start: ref('StartGate') }, ['bot'])),
 });
 route('PATCH', '/api/bots/:id', {
   summary: 'Change name, params, stage, timeframe, requires_ai', access: 'operator',
@@ -475,7 +479,7 @@ route('POST', '/api/bots/:id/tick', {
 });
 route('POST', '/api/bots/:id/backtests', {
   summary: 'Queue a backtest over historical bars', access: 'operator',
-  body: obj({ start: time, end: time }, ['start', 'end']),
+  body: obj({ start: time, end: time, deadline_s: int }, ['start', 'end']),
   responses: ok('queued', envelope({ job: ref('Job') }, ['job']), '202'),
 });
 route('GET', '/api/bots/:id/runs', {

@@ -80,6 +80,9 @@ subtest 'PAPER: 5 ticks with max_contracts 2 never hold more than 2' => sub {
         'each fill is an order_events row SUBMITTED -> FILLED' );
     is( one( $srv, "SELECT count(DISTINCT trace_id) FROM order_events e WHERE e.bot_id = '$id'" ) + 0, 3,
         'every transition carries its trace id (two creating ticks, one filling tick)' );
+    ok( wait_for( sub { one( $srv, "SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND operation = 'runner.tick' "
+                    . "AND user_id = (SELECT id FROM users WHERE username = 'admin')" ) == 6 }, 5, 'user' ),
+        'every manual tick is in the trail with the user who pressed it' );
     is( $srv->stop, 0, 'stopped' );
 };
 

@@ -51,7 +51,7 @@ function TracesDrawer({ botId, kind, gate, market, onClose }) {
   const title = kind === 'decision' ? 'Why traded — decision traces' : 'Why not trading';
   return html`<${Drawer} title=${title} onClose=${onClose} testid=${`${kind}-drawer`}>
     ${kind === 'no-trade' && gate && html`<section><h3>The start gates now</h3>
-      ${gate.allowed ? html`<p>The gates allow this bot's stage now.</p>` : html`<${Blockers} blockers=${gate.blockers} testid="gate-blockers" />`}</section>`}
+      ${gate.allowed ? html`<p>Start would pass now: the gates allow this bot's stage at its autonomy tier${gate.autonomy_tier ? ` (${gate.autonomy_tier})` : ''}.</p>` : html`<${Blockers} blockers=${gate.blockers} testid="gate-blockers" />`}</section>`}
     ${kind === 'no-trade' && market && !market.open && html`<section><h3>The market now</h3>
       <${MarketClosed} m=${market} testid="drawer-market-closed" />
       <p class="small">Ticks wait for the open without calling any provider (no-trade traces MARKET_CLOSED).</p></section>`}
@@ -116,7 +116,7 @@ function BotHead({ bot, gate, at }) {
       <dt>market</dt><dd data-testid="bot-market">${!bot.market ? '—' : bot.market.open
         ? html`open (${bot.market.session}, ${bot.market.calendar_name})`
         : html`<${MarketClosed} m=${bot.market} compact testid="bot-market-closed" />`}</dd>
-      <dt>start gates now</dt><dd data-testid="safe-start">${gate ? (gate.allowed ? html`<span class="yes">allowed</span>` : html`<span class="no">refused</span> (${gate.blockers.map((x) => x.code).join(', ')})`) : '—'}</dd>
+      <dt>start gates now</dt><dd data-testid="safe-start">${gate ? (gate.allowed ? html`<span class="yes">allowed</span>` : html`<span class="no">refused</span> (${gate.blockers.map((x) => x.code).join(', ')})`) : '—'}${gate && gate.autonomy_tier ? html` <span class="small muted">· tier ${gate.autonomy_tier}</span>` : ''}</dd>
     </dl><${Updated} at=${at} /></section>`;
 }
 
