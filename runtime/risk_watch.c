@@ -17,7 +17,7 @@
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
-#define SWEEP_EVERY_S 60
+#define SWEEP_EVERY_S 60 /* GATEHOUSE_RISK_SWEEP_EVERY_S overrides */
 
 static time_t last_sweep;
 static int sweep_pending;
@@ -125,7 +125,9 @@ static void on_sweep_rows(struct pg_result *res, const char *err, void *arg)
 void risk_watch_sweep(void)
 {
     time_t now = clock_wall_s();
-    if (sweep_pending || now - last_sweep < SWEEP_EVERY_S) return;
+    const char *env = getenv("GATEHOUSE_RISK_SWEEP_EVERY_S");
+    int every = env && atoi(env) > 0 ? atoi(env) : SWEEP_EVERY_S;
+    if (sweep_pending || now - last_sweep < every) return;
     last_sweep = now;
     char trace[33];
     http_new_trace_id(trace);

@@ -26,7 +26,8 @@ json_t *risk_watch_review(struct policy_gen *g, const json_t *ctx, const char *t
 void risk_watch_breach(const char *bot_id, const char *bot_name, const char *stage, const json_t *verdict,
                        const char *trace_id);
 
-/* The minute sweep; call every second from the leader: runs at most once per 60 s. */
+/* The minute sweep; call every second from the leader: runs at most once per 60 s (GATEHOUSE_RISK_SWEEP_EVERY_S
+ * overrides). It judges the last mark a tick stored (positions.mark_price): no provider is called. */
 void risk_watch_sweep(void);
 
 #endif

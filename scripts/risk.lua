@@ -163,11 +163,11 @@ local function closed_text(market)
   return ("market is closed (%s%s): no orders, exits included"):format(name, until_)
 end
 
--- Violations of an order that does not reduce the position, in rule order.
-local function limit_rules(x, l, violate)
+-- MAX_CONTRACTS, MAX_DAILY_LOSS and MAX_DRAWDOWN of x against limits l (an order's, or held exposure's when held).
+local function exposure_rules(x, l, violate, held)
   if math.abs(x.after) > l.max_contracts then
-    violate("MAX_CONTRACTS", ("position would be %g contracts, limit %g"):format(math.abs(x.after),
-                                                                                 l.max_contracts))
+    violate("MAX_CONTRACTS", (held and "held %g contracts with working orders (worst case), limit %g"
+                                   or "position would be %g contracts, limit %g"):format(math.abs(x.after), l.max_contracts))
   end
   if x.loss and x.loss >= l.max_daily_loss then
     violate("MAX_DAILY_LOSS", ("daily loss %.2f reached the limit %.2f"):format(x.loss, l.max_daily_loss))
@@ -176,6 +176,11 @@ local function limit_rules(x, l, violate)
     violate("MAX_DRAWDOWN", ("drawdown %.2f from the equity peak reached the limit %.2f"):format(x.drawdown,
                                                                                                l.max_drawdown))
   end
+end
+
+-- Violations of an order that does not reduce the position, in rule order.
+local function limit_rules(x, l, violate)
+  exposure_rules(x, l, violate, false)
   if x.rate and x.rate >= l.max_orders_per_minute then
     violate("ORDER_RATE", ("%g orders in the last minute, limit %g per minute"):format(x.rate,
                                                                                       l.max_orders_per_minute))
@@ -227,17 +232,7 @@ local function review(ctx)
     return { breached = false, reason_code = "INVALID_INPUT", violations = { "INVALID_INPUT" }, limits = limits,
              reason_human = "risk input missing or malformed: " .. table.concat(bad, ", "), usage = {} }
   end
-  if math.abs(x.after) > limits.max_contracts then
-    violate("MAX_CONTRACTS", ("held %g contracts with working orders (worst case), limit %g"):format(
-      math.abs(x.after), limits.max_contracts))
-  end
-  if x.loss and x.loss >= limits.max_daily_loss then
-    violate("MAX_DAILY_LOSS", ("daily loss %.2f reached the limit %.2f"):format(x.loss, limits.max_daily_loss))
-  end
-  if x.drawdown and x.drawdown >= limits.max_drawdown then
-    violate("MAX_DRAWDOWN", ("drawdown %.2f from the equity peak reached the limit %.2f"):format(x.drawdown,
-                                                                                               limits.max_drawdown))
-  end
+  exposure_rules(x, limits, violate, true)
   return {
     breached = #violations > 0 and M.enforcing == true,
     reason_code = violations[1] or "OK",

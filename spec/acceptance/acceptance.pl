@@ -1,5 +1,5 @@
 #!/usr/bin/env perl
-# spec/acceptance/acceptance.pl — the seven acceptance proofs of PRODUCT.md §7, run for real (bin/gatehouse, a real
+# spec/acceptance/acceptance.pl — the acceptance proofs of PRODUCT.md §7 (1–7) and of the money path (8–12), run for real (bin/gatehouse, a real
 # Postgres, the provider simulator spec/support/sim/sim.js) and written as evidence to docs/ACCEPTANCE.md: for each
 # proof the requests made, excerpts of the responses, the SQL rows that prove it and every check with PASS/FAIL.
 #
@@ -26,6 +26,7 @@ use Time::HiRes qw(time sleep);
 use Gatehouse::Test;
 use Gatehouse::Sim;
 use Gatehouse::Fixtures;
+use Gatehouse::Property;
 
 binmode( Test::More->builder->$_, ':encoding(UTF-8)' ) for qw(output failure_output todo_output);
 
@@ -623,6 +624,220 @@ proof( 7, '2FA: enroll, confirm, login requires 2FA, a backup code works once',
         check( $s->stop == 0, 'gatehouse #7 stopped' );
     } );
 
+# ---- proofs 8–12: the money path (issue 20) -------------------------------------------------------------------------
+
+my $order_view = sub { my $t = $_[0]{tick} || {}; +{ tick => pick( $t, qw(outcome reason_code order fills blocked_by trace_id) ) } };
+sub bot_tick { my ( $srv, $id ) = @_; call( $srv, 'POST', "/api/bots/$id/tick", undef, $order_view )->{json}{tick} || {} }
+sub sim_book {
+    my ($p) = @_;
+    my $o = $sim->_call( 'GET', "/__sim/broker/orders?provider=$p" )->{orders} || [];
+    note_step( "Simulator order book (`GET /__sim/broker/orders?provider=$p`): "
+          . ( join( ', ', map { "$_->{broker_order_id} $_->{side} $_->{qty} $_->{status}" } @$o ) || 'empty' ) . '.' );
+    return $o;
+}
+sub one_row { my ( $srv, $q, @a ) = @_; ( psql_rows( $srv->db, $q, @a ) )[0] || [] }
+sub reconcile_pass {
+    my ($srv) = @_;
+    wait_until( sub { $srv->post('/api/system/reconcile')->{status} == 202 }, 10, 'reconcile' );
+    call( $srv, 'POST', '/api/system/reconcile', undef );    # accepted only once the pass above has ended
+}
+sub risk_bot {
+    my ( $srv, $name, $params ) = @_;
+    my $r = call( $srv, 'POST', '/api/bots', { name => $name, strategy => 'flip', symbol => 'ESZ6', timeframe => '1m', stage => 'PAPER',
+                                               params => $params }, sub { +{ bot => pick( $_[0]{bot}, qw(id name stage params) ) } } );
+    return $r->{json}{bot}{id} // die "bot $name was not created: $r->{content}\n";
+}
+sub earn_live {
+    my ( $srv, $id ) = @_;
+    my $t = bot_tick( $srv, $id );
+    check( ( $t->{outcome} // '' ) eq 'TRADED', 'one PAPER tick traded (the evidence of its tier)' );
+    wait_until( sub { one_row( $srv, "SELECT count(*) FROM integration_usage_events WHERE bot_id = \$1 AND operation = 'risk.check'", $id )->[0] }, 5, 'ev' );
+    call( $srv, 'PATCH', "/api/bots/$id", { stage => 'LIVE' }, sub { +{ bot => pick( $_[0]{bot}, qw(id stage) ) } } );
+    my $sc = call( $srv, 'POST', "/api/bots/$id/autonomy-score", undef, sub { +{ autonomy_score => pick( $_[0]{autonomy_score}, qw(autonomy_tier autonomy_score) ) } } );
+    my $tier = $sc->{json}{autonomy_score}{autonomy_tier} // '';
+    check( $tier =~ /^(LIMITED_AUTONOMY|FULL_AUTONOMY)$/, "switched to LIVE with a tier that allows it ($tier)" );
+}
+
+my ( $L, $LIVE_BOT );
+proof( 8, 'Exposure counts working orders: 5 ticks with max_contracts 2 never hold more than 2 (PAPER and LIVE)',
+    'A signalling strategy (flip: BUY 1 whenever flat) ticks five times with max_contracts 2. Orders not yet filled are '
+      . 'exposure: the risk check judges each order against the position plus the working orders of its side, so the '
+      . 'first two ticks send an order and the next three are refused MAX_CONTRACTS — in PAPER, and in LIVE against the '
+      . 'simulated Ironbeam holding the orders (its order book shows two). Once the paper orders fill, the position (2) '
+      . 'equals its fills.',
+    sub {
+        my $p = server( 'gatehouse #8 (PAPER, Databento)', home => $home, env => sim_env( only => [qw(databento)] ) );
+        call( $p, 'POST', '/api/integrations/verify', { provider_id => 'databento' } );
+        my $id = risk_bot( $p, 'exposure-paper', { risk => { max_contracts => 2 } } );
+        my @o = map { my $t = bot_tick( $p, $id ); ( $t->{outcome} // '' ) . ':' . ( $t->{order}{status} // $t->{reason_code} // '' ) } 1 .. 5;
+        check( "@o" eq 'TRADED:SUBMITTED TRADED:SUBMITTED SUPPRESSED:MAX_CONTRACTS SUPPRESSED:MAX_CONTRACTS SUPPRESSED:MAX_CONTRACTS',
+            "PAPER: two orders, then MAX_CONTRACTS three times (@o)" );
+        my @rows = sql( $p, "SELECT o.side, o.qty, o.status, o.filled_qty, o.trace_id FROM orders o WHERE o.bot_id = '$id' ORDER BY o.created_at" );
+        check( @rows == 2, 'two orders written, never a third while they work' );
+        psql_rows( $p->db, "UPDATE orders SET created_at = created_at - interval '3 minutes' WHERE bot_id = \$1", $id );
+        note_step('The two orders are moved three minutes back (`UPDATE orders SET created_at = created_at - interval \'3 minutes\'`), so the next bar of the window fills them.');
+        my $t = bot_tick( $p, $id );
+        check( ( $t->{fills} // 0 ) == 2, 'the next tick fills both through the one fill path' );
+        my ($pos) = sql( $p, "SELECT p.stage, p.qty, p.avg_price, (SELECT sum(CASE o.side WHEN 'BUY' THEN f.qty ELSE -f.qty END) FROM fills f "
+                           . "JOIN orders o ON o.id = f.order_id WHERE f.bot_id = p.bot_id) AS qty_from_fills FROM positions p WHERE p.bot_id = '$id'" );
+        check( $pos && $pos->{qty} == 2 && $pos->{qty_from_fills} == 2, 'the PAPER position is 2 and equals its fills' );
+        check( $p->stop == 0, 'gatehouse #8 stopped' );
+
+        $sim->reset;
+        $sim->config( broker_fill_mode => 'working' );
+        note_step('Simulator: `POST /__sim/config {"broker_fill_mode":"working"}` — Ironbeam holds market orders working.');
+        $L = server( 'gatehouse #9 (LIVE: Databento, Ironbeam)', home => $home, env => sim_env( only => [qw(databento ironbeam)] ) );
+        call( $L, 'POST', '/api/integrations/verify', { provider_id => $_ } ) for qw(databento ironbeam);
+        $L->fresh_2fa;
+        push @SECRETS, $L->{totp_secret};
+        call( $L, 'PUT', '/api/settings/trading', { enabled => JSON::PP::true } );
+        wait_until( sub { my $d = $L->post( '/api/gates/check', { stage => 'LIVE' } )->{json}; $d && $d->{allowed} }, 8, 'gates' );
+        $LIVE_BOT = risk_bot( $L, 'exposure-live', { risk => { max_contracts => 2 } } );
+        earn_live( $L, $LIVE_BOT );
+        @o = map { my $t = bot_tick( $L, $LIVE_BOT ); ( $t->{outcome} // '' ) . ':' . ( $t->{order}{status} // $t->{reason_code} // '' ) } 1 .. 5;
+        check( "@o" eq 'TRADED:SUBMITTED TRADED:SUBMITTED SUPPRESSED:MAX_CONTRACTS SUPPRESSED:MAX_CONTRACTS SUPPRESSED:MAX_CONTRACTS',
+            "LIVE: two orders sent, then MAX_CONTRACTS three times (@o)" );
+        my $book = sim_book('ironbeam');
+        check( ( grep { $_->{status} eq 'WORKING' } @$book ) == 2 && @$book == 2, 'Ironbeam holds exactly two working orders' );
+        sql( $L, "SELECT o.stage, o.side, o.qty, o.status, o.broker, o.broker_order_id, o.trace_id FROM orders o WHERE o.bot_id = '$LIVE_BOT' ORDER BY o.created_at" );
+    } );
+
+proof( 9, 'A LIVE kill cancels the working orders at the broker',
+    'Killing the LIVE bot of proof 8 cancels its two working orders at Ironbeam (DELETE /v2/order/{account}/cancel/{id}): '
+      . 'the simulator\'s order book shows both CANCELLED, gatehouse\'s orders move SUBMITTED → CANCELLED (reason KILLED) '
+      . 'with an order_events row carrying the operator\'s user id, and each cancel is a broker.cancel_order usage event '
+      . 'under the broker\'s provider id.',
+    sub {
+        die "gatehouse #9 did not start\n" unless $L && $LIVE_BOT;
+        my $k = call( $L, 'POST', "/api/bots/$LIVE_BOT/kill", undef, sub { pick( $_[0], qw(state) ) } );
+        check( $k->{status} == 200, 'Kill answered 200' );
+        my $ok = wait_until( sub { my $b = $sim->_call( 'GET', '/__sim/broker/orders?provider=ironbeam' )->{orders}; @$b == 2 && !grep { $_->{status} ne 'CANCELLED' } @$b }, 10, 'cancelled' );
+        sim_book('ironbeam');
+        check( $ok, "the simulator's order book shows both orders CANCELLED" );
+        wait_until( sub { one_row( $L, "SELECT count(*) FROM orders WHERE bot_id = \$1 AND status = 'CANCELLED'", $LIVE_BOT )->[0] == 2 }, 10, 'db' );
+        my @ev = sql( $L, "SELECT e.created_at, e.from_status, e.to_status, e.reason_code, e.user_id IS NOT NULL AS by_operator, e.trace_id "
+                        . "FROM order_events e JOIN orders o ON o.id = e.order_id WHERE o.bot_id = '$LIVE_BOT' AND o.stage = 'LIVE' ORDER BY e.id" );
+        check( ( grep { $_->{from_status} eq 'SUBMITTED' && $_->{to_status} eq 'CANCELLED' && $_->{reason_code} eq 'KILLED' && $_->{by_operator} eq 't' } @ev ) == 2,
+            'two order_events rows SUBMITTED → CANCELLED, reason KILLED, with the operator\'s user id' );
+        wait_until( sub { one_row( $L, "SELECT count(*) FROM integration_usage_events WHERE bot_id = \$1 AND operation = 'broker.cancel_order'", $LIVE_BOT )->[0] == 2 }, 10, 'ue' );
+        my @ue = sql( $L, "SELECT created_at, provider_id, operation, status, metadata->>'broker_order_id' AS broker_order_id, trace_id "
+                        . "FROM integration_usage_events WHERE bot_id = '$LIVE_BOT' AND operation = 'broker.cancel_order' ORDER BY created_at" );
+        check( @ue == 2 && !( grep { $_->{provider_id} ne 'ironbeam' || $_->{status} ne 'OK' } @ue ), 'two broker.cancel_order OK usage events under ironbeam' );
+    } );
+
+proof( 10, 'Broker reconciliation: fills imported; a position mismatch raises POSITION_MISMATCH and blocks LIVE',
+    'With Ironbeam filling market orders, a LIVE order is SUBMITTED and reconciliation (every minute; here `POST '
+      . '/api/system/reconcile`) imports the broker\'s fill: the order becomes FILLED with a real fill and the LIVE '
+      . 'position 1. A position changed at the broker (3 contracts) raises the SEV-1 bot blocker POSITION_MISMATCH stating '
+      . 'both numbers, the next LIVE order of the bot is BLOCKED with it, and the blocker clears once the numbers agree.',
+    sub {
+        die "gatehouse #9 did not start\n" unless $L;
+        $sim->config( broker_fill_mode => 'fill' );
+        note_step('Simulator: `POST /__sim/config {"broker_fill_mode":"fill"}` — Ironbeam fills market orders at once.');
+        my $id = risk_bot( $L, 'reconciled-live', { risk => { max_contracts => 2 } } );
+        earn_live( $L, $id );
+        my $t = bot_tick( $L, $id );
+        check( ( $t->{order}{status} // '' ) eq 'SUBMITTED', 'the LIVE order is SUBMITTED at Ironbeam' );
+        reconcile_pass($L);
+        wait_until( sub { one_row( $L, "SELECT status FROM orders WHERE bot_id = \$1 AND stage = 'LIVE'", $id )->[0] eq 'FILLED' }, 10, 'filled' );
+        my ($o) = sql( $L, "SELECT o.status, o.filled_qty, o.avg_fill_price, f.simulated, f.broker_fill_id, p.qty AS live_position FROM orders o "
+                         . "JOIN fills f ON f.order_id = o.id JOIN positions p ON p.bot_id = o.bot_id AND p.stage = 'LIVE' WHERE o.bot_id = '$id' AND o.stage = 'LIVE'" );
+        check( $o && $o->{status} eq 'FILLED' && $o->{simulated} eq 'f' && $o->{broker_fill_id} && $o->{live_position} == 1,
+            'the broker fill is imported: order FILLED, a real fill with the broker\'s id, LIVE position 1' );
+        $sim->_call( 'POST', '/__sim/broker/positions', { provider => 'ironbeam', symbol => 'ESZ6', qty => 3 } );
+        note_step('Simulator: `POST /__sim/broker/positions {"provider":"ironbeam","symbol":"ESZ6","qty":3}` — the broker now reports 3 contracts.');
+        reconcile_pass($L);
+        wait_until( sub { one_row( $L, "SELECT count(*) FROM bot_blockers WHERE bot_id = \$1 AND code = 'POSITION_MISMATCH' AND cleared_at IS NULL", $id )->[0] }, 10, 'mm' );
+        my ($b) = sql( $L, "SELECT code, stages, reason_human, details->>'broker_qty' AS broker_qty, details->>'gatehouse_qty' AS gatehouse_qty, trace_id "
+                         . "FROM bot_blockers WHERE bot_id = '$id' AND cleared_at IS NULL" );
+        check( $b && $b->{broker_qty} == 3 && $b->{gatehouse_qty} == 1 && $b->{reason_human} =~ /says 3, gatehouse's fills say 1/,
+            'POSITION_MISMATCH raised with both numbers (broker 3, gatehouse 1)' );
+        my $seen = wait_until( sub { grep { $_->{code} eq 'POSITION_MISMATCH' } @{ status_json($L)->{blockers} || [] } }, 6, 'status' );
+        my $st = call( $L, 'GET', '/api/system/status', undef, sub { +{ system_status => $_[0]{system_status}, blockers => blocker_view( [ grep { $_->{code} eq 'POSITION_MISMATCH' } @{ $_[0]{blockers} || [] } ] ) } } );
+        check( $seen && ( grep { $_->{code} eq 'POSITION_MISMATCH' && $_->{severity} eq 'SEV-1' } @{ $st->{json}{blockers} || [] } ), 'a SEV-1 POSITION_MISMATCH blocker in the system status' );
+        $t = bot_tick( $L, $id );
+        check( ( $t->{outcome} // '' ) eq 'BLOCKED' && ( $t->{order}{blocked_reason_code} // '' ) eq 'POSITION_MISMATCH', 'the next LIVE order is BLOCKED POSITION_MISMATCH (tick outcome BLOCKED)' );
+        $sim->_call( 'POST', '/__sim/broker/positions', { provider => 'ironbeam', symbol => 'ESZ6', qty => 1 } );
+        note_step('Simulator: the broker reports 1 contract again.');
+        reconcile_pass($L);
+        wait_until( sub { one_row( $L, "SELECT count(*) FROM bot_blockers WHERE bot_id = \$1 AND cleared_at IS NULL", $id )->[0] == 0 }, 10, 'cleared' );
+        my @c = sql( $L, "SELECT code, raised_at, cleared_at, clear_reason FROM bot_blockers WHERE bot_id = '$id'" );
+        check( @c == 1 && $c[0]{cleared_at} && $c[0]{clear_reason} eq 'RECONCILED', 'equal numbers clear it (RECONCILED)' );
+        check( $L->stop == 0, 'gatehouse #9 stopped' );
+    } );
+
+proof( 11, 'Positions equal their fills: 1,000 random fill sequences applied concurrently',
+    'One thousand bots each get random orders (BUY or SELL, 1–5 contracts) filled in random partial chunks — positions '
+      . 'open, add, close partially, flatten and reverse — and the fills are applied from four concurrent database '
+      . 'sessions through gh_apply_fill, the one path paper and broker fills share. Every position equals an independent '
+      . 'recomputation from its fills in application order (average cost), and every order\'s filled quantity equals its fills.',
+    sub {
+        my $s = server( 'gatehouse #10 (a database for the property)', home => $home, env => sim_env( only => [qw(databento)] ) );
+        my $seq = Gatehouse::Property::fill_sequences( 1000, 20261206 );
+        Gatehouse::Property::load_sequences( $s->db, $seq, 'prop-' );
+        note_step( sprintf 'Generated (seed 20261206): 1000 bots, %d orders, %d fills; loaded as SUBMITTED PAPER orders; fills dealt round-robin to 4 psql sessions run at once.',
+            scalar @{ $seq->{orders} }, scalar @{ $seq->{fills} } );
+        check( Gatehouse::Property::apply_concurrently( $s->db, $seq, 4 ) == 0, 'four concurrent sessions applied every fill without an error' );
+        my @bad = Gatehouse::Property::recompute_mismatches( $s->db, $seq );
+        check( !@bad, '1000 of 1000 positions equal the recomputation from their fills (qty, average price, realized P&L)' );
+        call( $s, 'GET', "/api/bots/$seq->{bots}[0]", undef, sub { +{ bot => pick( $_[0]{bot}, qw(id name stage) ) } } );
+        my ($sum) = sql( $s, "SELECT count(*) AS positions, sum(CASE WHEN qty > 0 THEN 1 ELSE 0 END) AS long, sum(CASE WHEN qty < 0 THEN 1 ELSE 0 END) AS short, "
+                           . "sum(CASE WHEN qty = 0 THEN 1 ELSE 0 END) AS flat, (SELECT count(*) FROM fills) AS fills, "
+                           . "(SELECT count(*) FROM fills WHERE realized_pnl <> 0) AS closing_fills FROM positions" );
+        check( $sum->{positions} == 1000 && $sum->{closing_fills} > 250, "long, short and flat positions, $sum->{closing_fills} fills realized P&L" );
+        my ($ord) = sql( $s, "SELECT count(*) AS orders, sum(CASE WHEN o.filled_qty = (SELECT sum(qty) FROM fills f WHERE f.order_id = o.id) AND o.status = 'FILLED' "
+                           . "THEN 1 ELSE 0 END) AS filled_by_their_fills FROM orders o" );
+        check( $ord->{orders} == $ord->{filled_by_their_fills}, "every order is FILLED by exactly its fills ($ord->{filled_by_their_fills}/$ord->{orders})" );
+        sql( $s, "SELECT p.bot_id, p.qty, round(p.avg_price, 4) AS avg_price, round(p.realized_pnl, 4) AS realized_pnl, "
+               . "(SELECT count(*) FROM fills f WHERE f.bot_id = p.bot_id) AS fills FROM positions p ORDER BY p.bot_id LIMIT 5" );
+        check( $s->stop == 0, 'gatehouse #10 stopped' );
+    } );
+
+proof( 12, 'A breach kills, cancels, alerts and locks until an operator acknowledges',
+    'A running PAPER bot holds a position bought far above the market (a loss of thousands, beyond max_daily_loss). The '
+      . 'review after its fills finds the breach: the bot is killed, its working order cancelled, the SEV-1 RISK_BREACH '
+      . 'blocker raised, a Discord alert sent and its autonomy capped at LOCKED; Start is refused with RISK_BREACH until '
+      . 'an operator acknowledges, and the lock lifts then.',
+    sub {
+        $sim->clear_requests('discord');
+        my %env = %{ sim_env( only => [qw(databento discord)] ) };
+        delete $env{GATEHOUSE_ALERTS};
+        my $s = server( 'gatehouse #11 (Databento, Discord alerts on)', home => $home, env => \%env );
+        call( $s, 'POST', '/api/integrations/verify', { provider_id => 'databento' } );
+        my $id = risk_bot( $s, 'breacher', { risk => { max_daily_loss => 500 } } );
+        my $t = bot_tick( $s, $id );
+        check( ( $t->{outcome} // '' ) eq 'TRADED', 'a PAPER tick: one working order' );
+        call( $s, 'POST', "/api/bots/$id/autonomy-score", undef, sub { +{ autonomy_score => pick( $_[0]{autonomy_score}, qw(autonomy_tier autonomy_score) ) } } );
+        check( call( $s, 'POST', "/api/bots/$id/start", undef, sub { pick( $_[0], qw(state) ) } )->{status} == 200, 'the bot is started' );
+        my ($oid) = psql_rows( $s->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+              . "VALUES (\$1, 'PAPER', 'ESZ6', 'BUY', 1, 'MARKET', 'SUBMITTED', 'acceptance') RETURNING id", $id );
+        psql_rows( $s->db, "SELECT gh_apply_fill(\$1, 1, 99999, true, 'acceptance')", $oid->[0] );
+        note_step('A losing position is injected through the one fill path: a PAPER BUY 1 filled at 99,999 (`SELECT gh_apply_fill(...)`), about 95,000 points above the market.');
+        $t = bot_tick( $s, $id );
+        check( ( $t->{outcome} // '' ) eq 'BLOCKED' && ( $t->{reason_code} // '' ) eq 'RISK_BREACH', 'the tick ends BLOCKED RISK_BREACH' );
+        wait_until( sub { one_row( $s, "SELECT count(*) FROM orders WHERE bot_id = \$1 AND status = 'SUBMITTED'", $id )->[0] == 0 }, 5, 'cancel' );
+        my ($b) = sql( $s, "SELECT b.desired_state, (SELECT count(*) FROM bot_instances i WHERE i.bot_id = b.id AND i.state = 'KILLED') AS killed_instances, "
+                         . "(SELECT string_agg(status || ':' || coalesce(blocked_reason_code, ''), ', ') FROM orders o WHERE o.bot_id = b.id) AS orders "
+                         . "FROM bots b WHERE b.id = '$id'" );
+        check( $b->{desired_state} eq 'KILLED' && $b->{killed_instances} == 1 && $b->{orders} =~ /CANCELLED:RISK_BREACH/, 'killed, and its working order CANCELLED (RISK_BREACH)' );
+        my ($x) = sql( $s, "SELECT code, stages, reason_human, details->'violations' AS violations, cleared_at FROM bot_blockers WHERE bot_id = '$id'" );
+        check( $x && $x->{code} eq 'RISK_BREACH' && $x->{violations} =~ /MAX_DAILY_LOSS/, 'the RISK_BREACH blocker names the violated limit' );
+        my $alert = wait_until( sub { grep { $_->{method} eq 'POST' && ( $_->{body} // '' ) =~ /risk breach/i } @{ $sim->requests('discord') } }, 10, 'alert' );
+        note_step( 'Simulator request log for Discord (`GET /__sim/requests?provider=discord`): ' . ( $alert ? 'a webhook POST titled "gatehouse: risk breach, bot killed".' : 'no alert.' ) );
+        check( $alert, 'a Discord alert was sent' );
+        sql( $s, "SELECT created_at, kind, severity, subject, message, trace_id FROM system_events WHERE kind = 'risk_breach'" );
+        my $sc = call( $s, 'POST', "/api/bots/$id/autonomy-score", undef, sub { +{ autonomy_score => pick( $_[0]{autonomy_score}, qw(autonomy_tier autonomy_score) ) } } );
+        check( ( $sc->{json}{autonomy_score}{autonomy_tier} // '' ) eq 'LOCKED', 'autonomy capped at LOCKED' );
+        wait_until( sub { grep { $_->{code} eq 'RISK_BREACH' } @{ status_json($s)->{blockers} || [] } }, 6, 'facts' );
+        my $r = call( $s, 'POST', "/api/bots/$id/start", undef, sub { pick( $_[0], qw(error_code reason_human) ) } );
+        check( $r->{status} == 409 && ( $r->{json}{error_code} // '' ) eq 'RISK_BREACH', 'Start refused: 409 RISK_BREACH' );
+        my $a = call( $s, 'POST', "/api/bots/$id/blockers/RISK_BREACH/ack", { reason => 'reviewed: injected position' } );
+        check( $a->{status} == 200, 'an operator acknowledges the breach' );
+        $sc = call( $s, 'POST', "/api/bots/$id/autonomy-score", undef, sub { +{ autonomy_score => pick( $_[0]{autonomy_score}, qw(autonomy_tier autonomy_score) ) } } );
+        check( ( $sc->{json}{autonomy_score}{autonomy_tier} // 'LOCKED' ) ne 'LOCKED', 'the lock is lifted (' . ( $sc->{json}{autonomy_score}{autonomy_tier} // '?' ) . ')' );
+        check( $s->stop == 0, 'gatehouse #11 stopped' );
+    } );
+
 # ---- sanitization, document -----------------------------------------------------------------------------------------
 
 push @SECRETS, @PROVIDER_SECRETS, $GH{admin_password}, $GH{test_enc_key}, $GH{test_service_token};
@@ -660,7 +875,7 @@ if (@doc_leaks) {
 write_file( $OUT, encode( 'UTF-8', $doc ) );
 my $passed = grep { $_->{pass} } @PROOFS;
 note( sprintf '%d/%d proofs PASS; %s written (%.0f s)', $passed, scalar @PROOFS, $OUT, time - $T0 );
-ok( $passed == 7 && @PROOFS == 7, "all seven proofs pass ($passed/" . scalar(@PROOFS) . ')' );
+ok( $passed == 12 && @PROOFS == 12, "all twelve proofs pass ($passed/" . scalar(@PROOFS) . ')' );
 done_testing;
 
 # ---- rendering ------------------------------------------------------------------------------------------------------

@@ -226,4 +226,21 @@ subtest 'a breach kills, cancels, alerts and locks until acknowledged' => sub {
     is( $srv->stop, 0, 'stopped' );
 };
 
+subtest 'the minute sweep acts without a tick: a held position breaching its limit' => sub {
+    my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET, GATEHOUSE_RISK_SWEEP_EVERY_S => 1 };
+    my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
+    my $id = paper_bot( $srv, 'swept', '{"risk": {"max_contracts": 1}}' );
+    # the bot is not running and never ticks: it holds 2 contracts (one filled order) with a mark from an earlier tick
+    my ($oid) = psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+          . "VALUES ('$id', 'PAPER', 'ESZ6', 'BUY', 2, 'MARKET', 'SUBMITTED', 'spec') RETURNING id" );
+    psql_rows( $srv->db, "SELECT gh_apply_fill('$oid->[0]', 2, 5000, true, 'spec')" );
+    psql_rows( $srv->db, "UPDATE positions SET mark_price = 5001 WHERE bot_id = '$id'" );
+    my $x = wait_for( sub { rows( $srv, "SELECT details->>'reason_code', trace_id FROM bot_blockers WHERE bot_id = '$id' AND code = 'RISK_BREACH'" )->[0] }, 10, 'sweep' );
+    is( $x->[0], 'MAX_CONTRACTS', 'the sweep raised RISK_BREACH for 2 held against max_contracts 1' );
+    is( one( $srv, "SELECT desired_state FROM bots WHERE id = '$id'" ), 'KILLED', 'and killed the bot' );
+    is( one( $srv, "SELECT count(*) FROM integration_usage_events WHERE bot_id = '$id' AND operation = 'marketdata.bars'" ), 0,
+        'without calling any provider' );
+    is( $srv->stop, 0, 'stopped' );
+};
+
 done_testing;

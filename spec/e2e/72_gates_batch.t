@@ -25,7 +25,8 @@ local function snapshot(connected, failing)
   for i, p in ipairs(P.providers) do
     local e = { id = p.id, label = p.label, category = p.category, required_for_autonomy = p.required_for_autonomy,
                 required_env_vars = p.required_env_vars, missing_env_vars = {}, configured = true, verified = false,
-                connected = false, in_use = false, proof_24h = 0, state = "CONFIGURED" }
+                connected = false, in_use = false, proof_24h = 0, state = "CONFIGURED",
+                bars = type(p.bars) == "table" }  -- as C derives it: the provider serves bars
     if connected then
       e.verified, e.connected, e.state, e.last_verify_outcome = true, true, "VERIFIED", "OK"
       e.last_verified_at, e.last_ok_at = NOW - 60, NOW - 60

@@ -30,7 +30,8 @@ end
 local function provider(p, st, outcome)
   local e = { id = p.id, label = p.label, category = p.category, required_for_autonomy = p.required_for_autonomy,
               required_env_vars = copy(p.required_env_vars), missing_env_vars = {}, configured = st ~= nil,
-              verified = st == "connected", connected = st == "connected", in_use = false, proof_24h = 0 }
+              verified = st == "connected", connected = st == "connected", in_use = false, proof_24h = 0,
+              bars = type(p.bars) == "table" }   -- C: the provider has a bars description
   if st == nil then
     e.state, e.error_code = "NOT_CONFIGURED", "INTEGRATION_KEY_MISSING"
     e.missing_env_vars = copy(p.required_env_vars)
@@ -64,6 +65,7 @@ local function snapshot(states, over)
     priority = P.priority,
     providers = {},
     breakers = {},
+    bot_blockers = {},
     security = { app_enc_key = true },
   }
   for i, p in ipairs(P.providers) do
@@ -361,8 +363,12 @@ spec.ok(has_text(d.blockers[1].suggested_fix,
 decide(LIVE, snapshot(with(HEALTHY, { ironbeam = false, tradovate = "connected" })), {},
   "LIVE allowed on the backup broker (tradovate)")
 local on_fallback = snapshot(with(HEALTHY, { databento = false, polygon = false, finnhub = "connected" }))
-decide(LIVE, on_fallback, { "DATA_UNAVAILABLE" }, "LIVE denied on a fallback feed: DATA_UNAVAILABLE")
-decide({ stage = "PAPER" }, on_fallback, {}, "PAPER runs on the fallback feed")
+-- Finnhub serves quotes, not bars (no bars description in providers.lua): no stage can tick on it (issue 20);
+-- LIVE gets the bars blocker and the fallback-feed blocker.
+decide(LIVE, on_fallback, { "DATA_UNAVAILABLE", "DATA_UNAVAILABLE" }, "LIVE denied on a quote-only fallback feed")
+decide({ stage = "PAPER" }, on_fallback, { "DATA_UNAVAILABLE" }, "PAPER refused on a quote-only feed (ticks need bars)")
+local on_polygon = snapshot(with(HEALTHY, { databento = false, polygon = "connected" }))
+decide({ stage = "PAPER" }, on_polygon, {}, "PAPER runs on the bars backup (polygon)")
 decide({ stage = "LIVE", requires_ai = true, bot_id = BOT, autonomy_tier = "FULL_AUTONOMY" }, snapshot(HEALTHY), {},
   "LIVE allowed when every gate passes")
 decide(LIVE, snapshot(failover), {}, "LIVE allowed during failover to polygon (the notice blocks nothing)")
@@ -428,3 +434,38 @@ local t_starts = (rt.now() - t0) * 1000
 spec.is(denied, 1000, "1,000 safe_start calls, one per bot: each denied by its own breaker")
 spec.ok(true, string.format("timing: evaluate 1,000 breakers %.2f ms (500 open), %.2f ms (1,000 open); " ..
   "1,000 safe_start calls %.2f ms", t_eval, t_eval_all, t_starts))
+
+---------------------------------------------------------------------------------------------------
+-- Bars gate and bot blockers (issue 20)
+---------------------------------------------------------------------------------------------------
+
+-- Only quote feeds connected (Finnhub): no bot can run — every tick needs bars.
+r = G.evaluate(snapshot({ finnhub = "connected", ironbeam = "connected", openai = "connected" }))
+local bars_b = r.blockers[1]
+spec.same({ r.system_status, bars_b.code, bars_b.severity, bars_b.scope }, { "BLOCKED", "DATA_UNAVAILABLE", "SEV-1", "system" },
+          "only Finnhub connected: DATA_UNAVAILABLE SEV-1 (no provider serves bars)")
+spec.ok(bars_b.message:find("serves bars", 1, true) ~= nil, "... saying no connected provider serves bars")
+spec.ok(bars_b.suggested_fix:find("Databento", 1, true) ~= nil, "... and naming the providers that do")
+spec.is(G.safe_start({ stage = "PAPER" }, snapshot({ finnhub = "connected" })).allowed, false, "PAPER start refused on Finnhub alone")
+spec.is(G.safe_start({ stage = "PAPER" }, snapshot({ polygon = "connected", finnhub = "connected" })).allowed, true,
+        "PAPER start allowed once a bars provider is connected")
+
+local incidents = snapshot(HEALTHY, { bot_blockers = {
+  { bot_id = "bot-a", bot_name = "alpha", code = "RISK_BREACH", stages = { "PAPER", "SHADOW", "LIVE" },
+    reason_human = "Risk breach (PAPER): daily loss 1250.00 reached the limit 1000.00." },
+  { bot_id = "bot-b", bot_name = "beta", code = "POSITION_MISMATCH", stages = { "LIVE" },
+    reason_human = "LIVE position on ESZ6: broker ironbeam says 3, gatehouse's fills say 1." } } })
+r = G.evaluate(incidents)
+spec.same({ r.system_status, r.autonomy_allowed }, { "DEGRADED", true }, "bot incidents: DEGRADED, never BLOCKED for the others")
+spec.same({ r.blockers[1].code, r.blockers[1].severity, r.blockers[1].scope, r.blockers[1].bot_id },
+          { "RISK_BREACH", "SEV-1", "bot", "bot-a" }, "RISK_BREACH: SEV-1, scope bot, its bot_id")
+spec.is(r.blockers[2].code, "POSITION_MISMATCH", "POSITION_MISMATCH listed")
+local function start_codes(req)
+  local out = {}
+  for _, b in ipairs(G.safe_start(req, incidents).blockers) do out[#out + 1] = b.code end
+  return out
+end
+spec.same(start_codes({ stage = "PAPER", bot_id = "bot-a" }), { "RISK_BREACH" }, "RISK_BREACH refuses every stage of its bot")
+spec.same(start_codes({ stage = "PAPER", bot_id = "bot-b" }), {}, "POSITION_MISMATCH leaves PAPER alone")
+spec.same(start_codes({ stage = "LIVE", bot_id = "bot-b" }), { "POSITION_MISMATCH" }, "POSITION_MISMATCH refuses LIVE of its bot")
+spec.same(start_codes({ stage = "LIVE", bot_id = "bot-c" }), {}, "other bots are not touched")

@@ -46,7 +46,8 @@ spec.same(r.risk_snapshot, {
   limits = { max_contracts = 2, max_daily_loss = 1000, max_drawdown = 2000, max_orders_per_minute = 6 },
   usage = { contracts = 0.5, daily_loss = 0, drawdown = 0, order_rate = 1 / 6 },
   position_after = 1, reduces_position = false, stage = "PAPER", market_session = "RTH",
-}, "risk_snapshot: effective limits, usage ratios, position after, session, stage")
+  working = { buy = 0, sell = 0 }, multiplier = 1,
+}, "risk_snapshot: effective limits, usage ratios, position after, working orders, multiplier, session, stage")
 
 -- MARKET_CLOSED: every order while closed; entries and exits while open (RTH or ETH).
 blocked({ market = WEEKEND }, { "MARKET_CLOSED" }, "entry on the weekend")
@@ -195,3 +196,48 @@ R.enforcing = true
 local t0 = rt.now()
 for i = 1, 1000 do R.check(ctx({ orders_last_minute = i % 7, position = pos(i % 3) })) end
 spec.ok(true, ("diagnostic: 1000 risk.check calls took %.2f ms"):format((rt.now() - t0) * 1000))
+
+-- Exposure = position + working orders (issue 20): orders in flight count against max_contracts.
+local function working(buy, sell) return { buy = buy, sell = sell } end
+allowed({ working = working(1, 0) }, "flat, 1 BUY working, BUY 1 (worst case 2)")
+blocked({ working = working(2, 0) }, { "MAX_CONTRACTS" }, "flat, 2 BUY working, BUY 1 (worst case 3)")
+blocked({ position = pos(1), working = working(1, 0) }, { "MAX_CONTRACTS" }, "long 1, 1 BUY working, BUY 1 (worst case 3)")
+allowed({ position = pos(2), working = working(0, 1), order = order("SELL", 1) }, "long 2, 1 SELL working, SELL 1: reducing")
+allowed({ position = pos(1), working = working(5, 0), order = order("SELL", 1) }, "a SELL is judged on the sell side only")
+blocked({ position = pos(-2), working = working(0, 0), order = order("SELL", 1) }, { "MAX_CONTRACTS" }, "short 2, SELL 1")
+spec.same(R.check(ctx({ working = working(1, 0) })).risk_snapshot.working, { buy = 1, sell = 0 }, "the snapshot shows the working orders")
+allowed({ working = "bad" }, "a malformed working table reads as none")
+
+-- Contract multipliers: P&L comes in points x contracts; the limits are currency.
+spec.is(R.multiplier("ESZ6"), 50, "ES: 50 per point")
+spec.is(R.multiplier("MNQH27"), 2, "MNQ: 2 per point")
+spec.is(R.multiplier("GCZ6"), 100, "GC: 100 per point")
+spec.is(R.multiplier("XYZ"), 1, "an unknown root: 1")
+blocked({ symbol = "ESZ6", pnl = { realized_today = -20, unrealized = 0, equity_peak = 0, equity = -20 } },
+        { "MAX_DAILY_LOSS" }, "ES: -20 points = -1000 currency reaches max_daily_loss 1000")
+allowed({ symbol = "MESZ6", pnl = { realized_today = -20, unrealized = 0, equity_peak = 0, equity = -20 } },
+        "MES: -20 points = -100 currency")
+spec.is(R.check(ctx({ symbol = "ESZ6" })).risk_snapshot.multiplier, 50, "the snapshot names the multiplier")
+
+-- review: held exposure, no order.
+local function review(over)
+  local c = ctx(over)
+  c.order = nil
+  local r = R.review(c)
+  return { r.breached, r.reason_code }
+end
+spec.same(review({}), { false, "OK" }, "review: flat, no loss → no breach")
+spec.same(review({ position = pos(2) }), { false, "OK" }, "review: long 2 (the limit) → no breach")
+spec.same(review({ position = pos(2), working = working(1, 0) }), { true, "MAX_CONTRACTS" }, "review: long 2 + 1 working → breach")
+spec.same(review({ position = pos(-1), working = working(0, 2) }), { true, "MAX_CONTRACTS" }, "review: short 1 + 2 SELL working → breach")
+spec.same(review({ symbol = "ESZ6", pnl = { realized_today = 0, unrealized = -25, equity_peak = 0, equity = -25 } }),
+          { true, "MAX_DAILY_LOSS" }, "review: ES -25 points held = -1250 → breach")
+spec.same(review({ pnl = { realized_today = 0, unrealized = 0, equity_peak = 3000, equity = 500 } }),
+          { true, "MAX_DRAWDOWN" }, "review: drawdown 2500 → breach")
+spec.same(review({ position = { qty = "x" } }), { false, "INVALID_INPUT" }, "review: malformed input is not a breach")
+spec.same(review({ position = pos(1), tier = "LIMITED_AUTONOMY", stage = "LIVE", working = working(1, 0) }),
+          { true, "MAX_CONTRACTS" }, "review: LIMITED_AUTONOMY halves max_contracts (2 held > 1)")
+spec.ok(not pcall(R.review, nil), "review: a ctx that is not a table raises")
+R.enforcing = false
+spec.same(review({ position = pos(3) }), { false, "MAX_CONTRACTS" }, "review: monitor-only never acts on a breach")
+R.enforcing = true
