@@ -141,10 +141,11 @@ for my $broker (qw(ironbeam tradovate)) {
     };
 }
 
-subtest 'reconciliation: broker fills imported; a position mismatch blocks LIVE until it agrees' => sub {
+for my $broker (qw(ironbeam tradovate)) {
+subtest "reconciliation at $broker: broker fills imported; a position mismatch blocks LIVE until it agrees" => sub {
     $sim->reset;    # fill mode: the broker fills market orders at once
-    my $srv = live_server('ironbeam');
-    my $id  = live_bot( $srv, 'recon' );
+    my $srv = live_server($broker);
+    my $id  = live_bot( $srv, "recon_$broker" );
     my $t   = tick( $srv, $id );
     is( $t->{order}{status}, 'SUBMITTED', 'LIVE order SUBMITTED' );
     reconcile_pass($srv);
@@ -156,12 +157,12 @@ subtest 'reconciliation: broker fills imported; a position mismatch blocks LIVE 
     reconcile_pass($srv);
     is( one( $srv, "SELECT count(*) FROM fills WHERE bot_id = '$id' AND NOT simulated" ), 1, 'a repeat import adds nothing' );
 
-    $sim->_call( 'POST', '/__sim/broker/positions', { provider => 'ironbeam', symbol => 'ESZ6', qty => 3 } );
+    $sim->_call( 'POST', '/__sim/broker/positions', { provider => $broker, symbol => 'ESZ6', qty => 3 } );
     reconcile_pass($srv);
     my $b = wait_for( sub { rows( $srv, "SELECT reason_human, details->>'broker_qty', details->>'gatehouse_qty' FROM bot_blockers "
                 . "WHERE bot_id = '$id' AND code = 'POSITION_MISMATCH' AND cleared_at IS NULL" )->[0] }, 10, 'mismatch' );
     ok( $b, 'POSITION_MISMATCH raised' ) or diag join "\n", grep { /reconcile|mismatch|broker call|policy call/ } $srv->log_lines;
-    like( $b->[0] // '', qr/broker ironbeam says 3, gatehouse's fills say 1/, 'with both numbers' );
+    like( $b->[0] // '', qr/broker $broker says 3, gatehouse's fills say 1/, 'with both numbers' );
     ok( wait_for( sub { grep { $_->{code} eq 'POSITION_MISMATCH' && $_->{severity} eq 'SEV-1' && ( $_->{bot_id} // '' ) eq $id }
                     @{ $srv->get('/api/system/status')->{json}{blockers} || [] } }, 6, 'status' ),
         'a SEV-1 POSITION_MISMATCH blocker for that bot in the system status' );
@@ -171,12 +172,13 @@ subtest 'reconciliation: broker fills imported; a position mismatch blocks LIVE 
     is( $t->{outcome}, 'BLOCKED', 'the next LIVE tick is BLOCKED' );
     is( $t->{order}{blocked_reason_code}, 'POSITION_MISMATCH', 'its order BLOCKED with POSITION_MISMATCH' );
 
-    $sim->_call( 'POST', '/__sim/broker/positions', { provider => 'ironbeam', symbol => 'ESZ6', qty => 1 } );
+    $sim->_call( 'POST', '/__sim/broker/positions', { provider => $broker, symbol => 'ESZ6', qty => 1 } );
     reconcile_pass($srv);
     ok( wait_for( sub { one( $srv, "SELECT count(*) FROM bot_blockers WHERE bot_id = '$id' AND code = 'POSITION_MISMATCH' "
                     . "AND cleared_at IS NULL" ) == 0 }, 10, 'cleared' ), 'equal numbers clear it' );
     is( $srv->stop, 0, 'stopped' );
 };
+}
 
 subtest 'a breach kills, cancels, alerts and locks until acknowledged' => sub {
     $sim->reset;
