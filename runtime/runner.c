@@ -364,10 +364,27 @@ static void finish_with_order(struct tick *t)
         finish(t, "TRADED", json_string_value(json_object_get(t->decision, "reason_code")));
 }
 
+/* A kill that landed while the broker call was in flight found the order still INTENT and could not cancel it:
+ * once SUBMITTED, an order of a bot no longer desired RUNNING is cancelled at the broker at once. */
+static void on_desired_state(struct pg_result *res, const char *err, void *arg)
+{
+    struct tick *t = arg;
+    const char *order_id = json_string_value(json_object_get(json_object_get(t->summary, "order"), "id"));
+    if (res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "KILLED") == 0 && order_id &&
+        orders_cancel(order_id, "KILLED", t->trace_id, NULL, NULL, NULL) < 0)
+        LOG_ERROR(t->trace_id, "order of a killed bot not cancelled", "order=%s", order_id);
+    finish_with_order(t);
+}
+
 static void on_live_moved(int ok, const char *code, const char *human, void *arg)
 {
     struct tick *t = arg;
+    const char *status = json_string_value(json_object_get(json_object_get(t->summary, "order"), "status"));
+    const char *p[1] = {t->bot_id};
     if (!ok) LOG_ERROR(t->trace_id, "LIVE order state not recorded", "code=%s error=\"%s\"", code ? code : "-", human ? human : "");
+    if (ok && status && strcmp(status, "SUBMITTED") == 0 &&
+        db_query("SELECT desired_state FROM bots WHERE id = $1", 1, p, DB_TIMEOUT_MS, on_desired_state, t) == 0)
+        return;
     finish_with_order(t);
 }
 

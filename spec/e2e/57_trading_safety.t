@@ -15,6 +15,8 @@ use strict;
 use warnings;
 use lib 'spec/support';
 use Test::More;
+use POSIX ();
+use Time::HiRes qw(sleep);
 use JSON::PP;
 use Gatehouse::Test;
 use Gatehouse::Sim;
@@ -140,6 +142,29 @@ for my $broker (qw(ironbeam tradovate)) {
         is( $srv->stop, 0, 'stopped' );
     };
 }
+
+subtest 'a kill while the LIVE order is in flight still cancels it at the broker' => sub {
+    $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );
+    my $srv = live_server('ironbeam');
+    my $id  = live_bot( $srv, 'inflight' );
+    $sim->fault( provider => 'ironbeam', mode => 'latency', delay_ms => 1500, path => '/place', method => 'POST', count => 1 );
+    my $pid = fork // die "fork: $!";
+    if ( !$pid ) {    # the operator presses Kill while the place request waits at the broker
+        sleep 0.5;
+        $srv->post("/api/bots/$id/kill");
+        POSIX::_exit(0);
+    }
+    my $t = tick( $srv, $id );
+    waitpid $pid, 0;
+    is( $t->{order}{status}, 'SUBMITTED', 'the broker took the order after the kill was recorded' );
+    is( one( $srv, "SELECT desired_state FROM bots WHERE id = '$id'" ), 'KILLED', 'the bot was killed meanwhile' );
+    ok( wait_for( sub { my $b = book('ironbeam'); @$b == 1 && $b->[0]{status} eq 'CANCELLED' }, 10, 'cancelled' ),
+        'the order is cancelled at the broker as soon as it is known' ) or diag explain book('ironbeam');
+    ok( wait_for( sub { one( $srv, "SELECT status || ':' || blocked_reason_code FROM orders WHERE bot_id = '$id' AND stage = 'LIVE'" ) eq 'CANCELLED:KILLED' }, 10, 'db' ),
+        'and CANCELLED (KILLED) in gatehouse' );
+    is( $srv->stop, 0, 'stopped' );
+};
 
 for my $broker (qw(ironbeam tradovate)) {
 subtest "reconciliation at $broker: broker fills imported; a position mismatch blocks LIVE until it agrees" => sub {
