@@ -253,6 +253,70 @@ subtest 'a breach kills, cancels, alerts and locks until acknowledged' => sub {
     is( $srv->stop, 0, 'stopped' );
 };
 
+subtest 'operator actions: cancel and modify (PAPER and at the broker), kill-all flattens when the params say so' => sub {
+    $sim->reset;
+    $sim->config( broker_fill_mode => 'working' );
+    my $srv = live_server('ironbeam');
+    my $admin = one( $srv, "SELECT id FROM users WHERE username = 'admin'" );
+
+    # PAPER: a working order of 3 lowered to 2, then cancelled
+    my $pb = paper_bot( $srv, 'ops_paper', '{"flatten_on_kill": true}' );
+    my ($po) = psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+          . "VALUES ('$pb', 'PAPER', 'ESZ6', 'BUY', 3, 'MARKET', 'SUBMITTED', 'spec') RETURNING id" );
+    $po = $po->[0];
+    my $r = $srv->post( "/api/orders/$po/modify", { qty => 5 } );
+    is( $r->{status}, 400, 'modify upwards refused (a modify never adds exposure)' );
+    is( $r->{json}{error_code}, 'VALIDATION_FAILED', 'VALIDATION_FAILED' );
+    is( $srv->post( "/api/orders/$po/modify", { qty => 2 } )->{status}, 200, 'PAPER order lowered to 2' );
+    is( one( $srv, "SELECT qty FROM orders WHERE id = '$po'" ) + 0, 2, 'qty 2' );
+    is( one( $srv, "SELECT count(*) FROM order_events WHERE order_id = '$po' AND reason_code = 'MODIFIED' AND user_id = '$admin'" ), 1,
+        'a MODIFIED order_events row with the operator' );
+    is( $srv->post("/api/orders/$po/cancel")->{status}, 200, 'PAPER order cancelled' );
+    is( one( $srv, "SELECT status || ':' || blocked_reason_code FROM orders WHERE id = '$po'" ), 'CANCELLED:CANCELLED_BY_OPERATOR', 'CANCELLED_BY_OPERATOR' );
+    $r = $srv->post("/api/orders/$po/cancel");
+    is( $r->{status}, 409, 'cancelling it again: 409' );
+    is( $r->{json}{error_code}, 'ORDER_NOT_WORKING', 'ORDER_NOT_WORKING' );
+
+    # LIVE: an order of 3 working at Ironbeam (placed through its real routes), lowered to 2, then cancelled there
+    my %env = $sim->base_env( only => ['ironbeam'] );
+    my $ib = $sim->base_url('ironbeam');
+    my $tok = $sim->post( "$ib/v2/auth", { username => $env{IRONBEAM_USERNAME}, password => $env{IRONBEAM_PASSWORD}, apiKey => $env{IRONBEAM_API_KEY} } )->{json}{token};
+    my $pl = $sim->post( "$ib/v2/order/$env{IRONBEAM_USERNAME}/place",
+        { accountId => $env{IRONBEAM_USERNAME}, exchSym => 'ESZ6', side => 'BUY', quantity => 3, orderType => '1', duration => '0', waitForOrderId => JSON::PP::true },
+        { Authorization => "Bearer $tok" } )->{json};
+    ok( $pl->{orderId}, "Ironbeam holds order $pl->{orderId}" );
+    my $lb = paper_bot( $srv, 'ops_live' );
+    psql_rows( $srv->db, "UPDATE bots SET stage = 'LIVE' WHERE id = '$lb'" );
+    my ($lo) = psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+          . "VALUES ('$lb', 'LIVE', 'ESZ6', 'BUY', 3, 'MARKET', 'INTENT', 'spec') RETURNING id" );
+    $lo = $lo->[0];
+    psql_rows( $srv->db, "SELECT gh_order_transition('$lo', 'SUBMITTED', NULL, NULL, 'spec', NULL, '{}', 'ironbeam', '$pl->{orderId}')" );
+    is( $srv->post( "/api/orders/$lo/modify", { qty => 2 } )->{status}, 200, 'LIVE order lowered to 2' );
+    my ($at) = grep { $_->{broker_order_id} eq $pl->{orderId} } @{ book('ironbeam') };
+    is( $at->{qty}, 2, 'Ironbeam shows quantity 2 (PUT /v2/order/{account}/update/{id})' );
+    is( $srv->post("/api/orders/$lo/cancel")->{status}, 200, 'LIVE order cancelled' );
+    ($at) = grep { $_->{broker_order_id} eq $pl->{orderId} } @{ book('ironbeam') };
+    is( $at->{status}, 'CANCELLED', 'Ironbeam shows it CANCELLED' );
+    ok( wait_for( sub { one( $srv, "SELECT count(*) FROM integration_usage_events WHERE provider_id = 'ironbeam' AND status = 'OK' "
+                    . "AND operation IN ('broker.modify_order', 'broker.cancel_order') AND user_id = '$admin'" ) == 2 }, 5, 'ev' ),
+        'modify and cancel are usage events under ironbeam with the operator' );
+
+    # kill-all: a running PAPER bot holding 1 with flatten_on_kill is flattened at its last mark
+    my ($fo) = psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+          . "VALUES ('$pb', 'PAPER', 'ESZ6', 'BUY', 1, 'MARKET', 'SUBMITTED', 'spec') RETURNING id" );
+    psql_rows( $srv->db, "SELECT gh_apply_fill('$fo->[0]', 1, 5000, true, 'spec')" );
+    psql_rows( $srv->db, "UPDATE positions SET mark_price = 5002 WHERE bot_id = '$pb'" );
+    psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state) VALUES ('$pb', 'RUNNING')" );
+    $srv->fresh_2fa;
+    is( $srv->post('/api/bots/kill-all')->{status}, 200, 'kill-all' );
+    ok( wait_for( sub { one( $srv, "SELECT qty FROM positions WHERE bot_id = '$pb' AND stage = 'PAPER'" ) == 0 }, 10, 'flat' ),
+        'the PAPER position is flattened' );
+    is( one( $srv, "SELECT realized_pnl FROM positions WHERE bot_id = '$pb' AND stage = 'PAPER'" ) + 0, 2, 'at the last mark (+2 points realized)' );
+    is( one( $srv, "SELECT side || ' ' || qty::int || ' ' || status FROM orders WHERE bot_id = '$pb' ORDER BY created_at DESC LIMIT 1" ),
+        'SELL 1 FILLED', 'by a SELL 1 filled through the fill path' );
+    is( $srv->stop, 0, 'stopped' );
+};
+
 subtest 'the minute sweep acts without a tick: a held position breaching its limit' => sub {
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET, GATEHOUSE_RISK_SWEEP_EVERY_S => 1 };
     my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
