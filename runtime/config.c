@@ -3,7 +3,10 @@
 
 #include "clock.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,105 @@ bad:
     return -1;
 }
 
+/* Adds host (n bytes, lower-cased) to the allowed Host values, once. Returns 0, or -1 with err. */
+static int add_host(const char *host, size_t n, char *err, size_t errlen)
+{
+    char h[264];
+    if (n == 0) return 0;
+    if (n >= sizeof h || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") < n) {
+        snprintf(err, errlen, "GATEHOUSE_ALLOWED_HOSTS: \"%.*s\" is not a host or host:port", (int)(n > 80 ? 80 : n),
+                 host);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) h[i] = (char)tolower((unsigned char)host[i]);
+    h[n] = '\0';
+    for (int i = 0; i < cfg.n_allowed_hosts; i++)
+        if (strcmp(cfg.allowed_hosts[i], h) == 0) return 0;
+    if (cfg.n_allowed_hosts >= CONFIG_MAX_HOSTS) {
+        snprintf(err, errlen, "GATEHOUSE_ALLOWED_HOSTS: at most %d hosts", CONFIG_MAX_HOSTS - 12);
+        return -1;
+    }
+    memcpy(cfg.allowed_hosts[cfg.n_allowed_hosts++], h, n + 1);
+    return 0;
+}
+
+/* host, and host:<listen port>. */
+static int add_host_and_port(const char *host, char *err, size_t errlen)
+{
+    char hp[300];
+    snprintf(hp, sizeof hp, "%s:%d", host, cfg.listen_port);
+    return add_host(host, strlen(host), err, errlen) < 0 || add_host(hp, strlen(hp), err, errlen) < 0 ? -1 : 0;
+}
+
+/* The allowed Host values: the defaults, GATEHOUSE_ORIGIN's host, then the comma list GATEHOUSE_ALLOWED_HOSTS. */
+static int load_allowed_hosts(char *err, size_t errlen)
+{
+    char listen[300];
+    snprintf(listen, sizeof listen, strchr(cfg.listen_host, ':') ? "[%s]" : "%s", cfg.listen_host);
+    if (add_host_and_port(listen, err, errlen) < 0 || add_host_and_port("localhost", err, errlen) < 0 ||
+        add_host_and_port("127.0.0.1", err, errlen) < 0 || add_host_and_port("[::1]", err, errlen) < 0)
+        return -1;
+    if (cfg.origin && strstr(cfg.origin, "://")) {
+        const char *h = strstr(cfg.origin, "://") + 3;
+        if (add_host(h, strcspn(h, "/"), err, errlen) < 0) return -1;
+    }
+    const char *v = getenv("GATEHOUSE_ALLOWED_HOSTS");
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ",");
+        size_t t = n;
+        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t')) t--;
+        if (add_host(v, t, err, errlen) < 0) return -1;
+        v += n;
+    }
+    return 0;
+}
+
+int config_parse_cidr(const char *text, struct config_cidr *out)
+{
+    char addr[64];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (n == 0 || n >= sizeof addr) return -1;
+    memcpy(addr, text, n);
+    addr[n] = '\0';
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, addr, out->addr) == 1) out->family = AF_INET, out->bits = 32;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1) out->family = AF_INET6, out->bits = 128;
+    else return -1;
+    if (slash) {
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || bits < 0 || bits > out->bits) return -1;
+        out->bits = (int)bits;
+    }
+    return 0;
+}
+
+/* GATEHOUSE_TRUSTED_PROXIES: a comma list of addresses or CIDR blocks (default none). */
+static int load_trusted_proxies(char *err, size_t errlen)
+{
+    const char *v = getenv("GATEHOUSE_TRUSTED_PROXIES");
+    while (v && *v) {
+        char item[80];
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ", \t");
+        if (n == 0) break;
+        if (n >= sizeof item || cfg.n_trusted_proxies >= CONFIG_MAX_PROXIES) goto bad;
+        memcpy(item, v, n);
+        item[n] = '\0';
+        if (config_parse_cidr(item, &cfg.trusted_proxies[cfg.n_trusted_proxies]) < 0) goto bad;
+        cfg.n_trusted_proxies++;
+        v += n;
+        continue;
+    bad:
+        snprintf(err, errlen, "GATEHOUSE_TRUSTED_PROXIES must be a comma list of at most %d addresses or CIDR "
+                 "blocks (e.g. 127.0.0.1,10.0.0.0/8)", CONFIG_MAX_PROXIES);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(char *err, size_t errlen)
 {
     const char *v;
@@ -83,10 +185,13 @@ int config_load(char *err, size_t errlen)
     LOAD(policy_deadline_ms, "GATEHOUSE_POLICY_DEADLINE_MS", 1000, 10, 600000)
     LOAD(job_deadline_s, "GATEHOUSE_JOB_DEADLINE_S", 600, 1, 7 * 86400)
     LOAD(cookie_secure, "GATEHOUSE_COOKIE_SECURE", 0, 0, 1)
+    LOAD(read_timeout_s, "GATEHOUSE_READ_TIMEOUT_S", 10, 1, 3600)
+    LOAD(max_header_bytes, "GATEHOUSE_MAX_HEADER_BYTES", 16384, 1024, 1048576)
 #undef LOAD
     cfg.policy_mem_bytes *= 1048576;
     v = getenv("GATEHOUSE_ORIGIN");
     cfg.origin = v && *v ? v : NULL;
+    if (load_allowed_hosts(err, errlen) < 0 || load_trusted_proxies(err, errlen) < 0) return -1;
     /* the test clock starts here, before anything reads the time (clock.h; serve checks it is allowed) */
     v = getenv("GATEHOUSE_TEST_CLOCK");
     cfg.test_clock = v && *v ? v : NULL;

@@ -5,6 +5,17 @@
 
 #include <stddef.h>
 
+#define CONFIG_MAX_HOSTS 64
+#define CONFIG_MAX_PROXIES 32
+
+/* An address block of GATEHOUSE_TRUSTED_PROXIES: family AF_INET or AF_INET6, the address in network order
+ * (4 or 16 bytes used) and the prefix length. */
+struct config_cidr {
+    int family;
+    unsigned char addr[16];
+    int bits;
+};
+
 struct config {
     char listen_host[256];
     int listen_port;
@@ -22,6 +33,15 @@ struct config {
     int job_deadline_s;       /* GATEHOUSE_JOB_DEADLINE_S: a job's deadline when its request sets none (600) */
     int cookie_secure;        /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie */
     const char *origin;       /* GATEHOUSE_ORIGIN: the browser origin to expect (default http[s]://<Host>) */
+    /* Host header values served (lower case; "name" or "name:port"): the listen address, localhost,
+     * 127.0.0.1 and [::1] (each with and without the listen port), GATEHOUSE_ORIGIN's host, and
+     * GATEHOUSE_ALLOWED_HOSTS. Any other Host is 421 MISDIRECTED_REQUEST (DNS rebinding). */
+    char allowed_hosts[CONFIG_MAX_HOSTS][264];
+    int n_allowed_hosts;
+    struct config_cidr trusted_proxies[CONFIG_MAX_PROXIES]; /* GATEHOUSE_TRUSTED_PROXIES (default none) */
+    int n_trusted_proxies;
+    int read_timeout_s;       /* GATEHOUSE_READ_TIMEOUT_S: headers and body of a request must arrive within it */
+    size_t max_header_bytes;  /* GATEHOUSE_MAX_HEADER_BYTES: request line + headers limit (431 above) */
     const char *test_clock;   /* GATEHOUSE_TEST_CLOCK: the instant the wall clock starts at (tests only), or NULL */
 };
 
@@ -30,6 +50,10 @@ extern struct config cfg;
 /* Fills cfg from the environment with the documented defaults. Returns 0, or -1 with err filled when a
  * value is malformed (e.g. GATEHOUSE_LISTEN without a port). */
 int config_load(char *err, size_t errlen);
+
+/* Parses "10.0.0.0/8", "::1" or "192.168.1.7" into out (a bare address is a full-length prefix). Returns 0, or
+ * -1 when text is not an address or the prefix is out of range. Pure. */
+int config_parse_cidr(const char *text, struct config_cidr *out);
 
 /* Joins cfg.home and a relative path into out. Returns out. */
 char *config_path(const char *relative, char *out, size_t outlen);

@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -404,15 +405,22 @@ const char *http_peer_ip(const struct http_ctx *ctx)
     return addr ? addr : "";
 }
 
+int http_host_allowed(const char *host)
+{
+    if (!host) return 0;
+    for (int i = 0; i < cfg.n_allowed_hosts; i++)
+        if (strcasecmp(host, cfg.allowed_hosts[i]) == 0) return 1;
+    return 0;
+}
+
 int http_origin_ok(const struct http_ctx *ctx)
 {
-    const char *origin = http_header(ctx, "Origin"), *host = http_header(ctx, "Host");
-    char want[600];
+    const char *origin = http_header(ctx, "Origin");
+    const char *scheme = cfg.cookie_secure ? "https://" : "http://";
     if (!origin) return 0;
     if (cfg.origin) return strcmp(origin, cfg.origin) == 0;
-    if (!host || !*host || strlen(host) > 512) return 0;
-    snprintf(want, sizeof want, "%s://%s", cfg.cookie_secure ? "https" : "http", host);
-    return strcmp(origin, want) == 0;
+    /* never the request's own Host (a rebinding page controls both): one of the configured hosts */
+    return strncasecmp(origin, scheme, strlen(scheme)) == 0 && http_host_allowed(origin + strlen(scheme));
 }
 
 void http_set_auth_hooks(http_session_resolver resolver, int (*has_service_token)(const struct http_ctx *ctx))
@@ -635,6 +643,32 @@ static void authorize(struct http_ctx *ctx)
     session_resolver(ctx, on_session);
 }
 
+/* 0 when the request names one of the allowed hosts (its Host header, and the authority of an absolute URI);
+ * else answers 421 MISDIRECTED_REQUEST and returns -1. HTTP/1.0 may omit Host. */
+static int check_host(struct http_ctx *ctx)
+{
+    const char *host = http_header(ctx, "Host");
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ctx->req);
+    const char *uri_host = uri ? evhttp_uri_get_host(uri) : NULL;
+    char authority[300], esc[128], reason[400];
+    int ok = host ? http_host_allowed(host) : ctx->req->major == 1 && ctx->req->minor == 0;
+    if (ok && uri_host) {
+        int port = evhttp_uri_get_port(uri);
+        snprintf(authority, sizeof authority, port >= 0 ? "%s:%d" : "%s", uri_host, port);
+        ok = http_host_allowed(authority);
+    }
+    if (ok) return 0;
+    snprintf(reason, sizeof reason,
+             "This server does not answer for %s%s (DNS rebinding protection): only its configured host names are "
+             "served.", host ? "Host " : "a request without a Host header", host ? log_escape(host, esc, sizeof esc) : "");
+    LOG_WARN(ctx->trace_id, "host refused", "host=\"%s\" method=%s path=\"%s\"", host ? esc : "",
+             ctx->method, log_escape(ctx->path ? ctx->path : "", authority, sizeof authority));
+    http_reply_error(ctx, 421, "MISDIRECTED_REQUEST", reason,
+                     "Open gatehouse by its listen address or localhost, or add the name to GATEHOUSE_ALLOWED_HOSTS.",
+                     NULL);
+    return -1;
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_ctx *ctx = new_ctx(req);
@@ -642,6 +676,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     char *scratch;
     http_handler handler;
 
+    if (check_host(ctx) < 0) return;
     if (!ctx->path || ctx->path[0] != '/') {
         if (!ctx->path) ctx->path = strdup("?");
         http_reply_error(ctx, 400, "VALIDATION_FAILED", "The request path is not valid.", NULL,

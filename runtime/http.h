@@ -102,9 +102,13 @@ void http_add_header(struct http_ctx *ctx, const char *name, const char *value);
 const char *http_peer_ip(const struct http_ctx *ctx);
 
 /* 1 when the request's Origin header names this server (GATEHOUSE_ORIGIN when set, else
- * http[s]://<Host header>, https when GATEHOUSE_COOKIE_SECURE=1), 0 when it names another origin or is
- * absent. */
+ * http[s]://<one of the allowed hosts> — never the request's own Host —, https when GATEHOUSE_COOKIE_SECURE=1),
+ * 0 when it names another origin or is absent. */
 int http_origin_ok(const struct http_ctx *ctx);
+
+/* 1 when host ("name" or "name:port", any case) is one of cfg.allowed_hosts, else 0 (NULL is 0). Every request
+ * is checked before routing: another Host is 421 MISDIRECTED_REQUEST. */
+int http_host_allowed(const char *host);
 
 /* Binds cfg.listen_host:cfg.listen_port and serves routes (a table ending with a NULL method, kept by the
  * caller for the server's lifetime). Returns 0, or -1 with err filled — also when a route's access is
