@@ -3,6 +3,7 @@
 #include "http.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
@@ -31,6 +32,7 @@ static int inflight;
 static http_handler fallback_handler;
 static http_session_resolver session_resolver;
 static int (*service_token_check)(const struct http_ctx *ctx);
+static struct event *deadline_timer;
 
 /* ---- trace ids ---- */
 
@@ -669,14 +671,128 @@ static int check_host(struct http_ctx *ctx)
     return -1;
 }
 
+/* Bytes of the request line and headers as received (approximately: names, values, separators). */
+static size_t header_bytes(struct evhttp_request *req)
+{
+    const char *uri = evhttp_request_get_uri(req);
+    size_t n = (uri ? strlen(uri) : 0) + 16;
+    for (struct evkeyval *h = evhttp_request_get_input_headers(req)->tqh_first; h; h = h->next.tqe_next)
+        n += strlen(h->key) + strlen(h->value) + 4;
+    return n;
+}
+
+/* 0 when the request's headers fit and its method is one HTTP defines; else answers 431 HEADERS_TOO_LARGE or
+ * 501 NOT_IMPLEMENTED as JSON and returns -1. */
+static int check_request_shape(struct http_ctx *ctx)
+{
+    char reason[200];
+    size_t n = header_bytes(ctx->req);
+    if (n > cfg.max_header_bytes) {
+        snprintf(reason, sizeof reason, "The request line and headers are %zu bytes; the limit is %zu bytes.", n,
+                 cfg.max_header_bytes);
+        http_reply_error(ctx, 431, "HEADERS_TOO_LARGE", reason, "Send fewer or shorter headers (cookies included).",
+                         json_pack("{s:I}", "limit_bytes", (json_int_t)cfg.max_header_bytes));
+        return -1;
+    }
+    if (strcmp(ctx->method, "UNKNOWN") == 0 || strcmp(ctx->method, "CONNECT") == 0) {
+        http_reply_error(ctx, 501, "NOT_IMPLEMENTED", "This request method is not implemented by gatehouse.",
+                         "Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS as docs/api.md lists per route.", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- read deadline: a request's line, headers and body must arrive within cfg.read_timeout_s ----
+ * libevent's timeout is an inactivity timeout (reset by every byte), so a client trickling one byte a second
+ * would hold its connection for ever. Each accepted connection gets a deadline, cleared when a complete request
+ * reaches dispatch() and set again (the idle keep-alive allowance plus the read timeout) when its reply is sent.
+ * A connection past its deadline is shut down (libevent then frees it). We hold a reference on each
+ * connection's bufferevent so the pointer stays valid; evhttp freeing it clears its callbacks, and the sweep
+ * then drops our reference (the socket closes within one sweep, HTTP_SWEEP_MS). */
+#define HTTP_SWEEP_MS 250
+#define HTTP_IDLE_S 30
+
+struct conn_deadline {
+    struct bufferevent *bev;
+    double deadline_ms; /* 0: a request is being served (no deadline) */
+    struct conn_deadline *next;
+};
+static struct conn_deadline *deadlines;
+
+static struct conn_deadline *deadline_of(struct bufferevent *bev)
+{
+    for (struct conn_deadline *d = deadlines; d; d = d->next)
+        if (d->bev == bev) return d;
+    return NULL;
+}
+
+static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
+{
+    (void)arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct conn_deadline *d = bev ? calloc(1, sizeof *d) : NULL;
+    if (!d) return bev; /* out of memory: served without a deadline rather than not at all */
+    bufferevent_incref(bev);
+    d->bev = bev;
+    d->deadline_ms = clock_now_ms() + cfg.read_timeout_s * 1000.0;
+    d->next = deadlines;
+    deadlines = d;
+    return bev;
+}
+
+static void sweep_deadlines(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    double now = clock_now_ms();
+    for (struct conn_deadline **p = &deadlines; *p;) {
+        struct conn_deadline *d = *p;
+        bufferevent_event_cb eventcb = NULL;
+        void *cbarg = NULL;
+        bufferevent_getcb(d->bev, NULL, NULL, &eventcb, &cbarg);
+        if (!eventcb && !cbarg) { /* evhttp freed the connection: drop our reference (closes the socket) */
+            *p = d->next;
+            bufferevent_decref(d->bev);
+            free(d);
+            continue;
+        }
+        if (d->deadline_ms > 0 && now > d->deadline_ms) {
+            evutil_socket_t s = bufferevent_getfd(d->bev);
+            LOG_WARN(NULL, "slow request dropped", "timeout_s=%d", cfg.read_timeout_s);
+            if (s >= 0) shutdown(s, SHUT_RDWR); /* libevent sees the end of the stream and frees the connection */
+            d->deadline_ms = 0;
+        }
+        p = &d->next;
+    }
+}
+
+/* A complete request arrived on req's connection: no deadline while it is served. */
+static void deadline_clear(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct conn_deadline *d = conn ? deadline_of(evhttp_connection_get_bufferevent(conn)) : NULL;
+    if (d) d->deadline_ms = 0;
+}
+
+/* The reply to req was sent: the next request on the connection must arrive (idle allowance + read timeout). */
+static void deadline_rearm(struct evhttp_request *req, void *arg)
+{
+    struct bufferevent *bev = arg;
+    struct conn_deadline *d = deadline_of(bev);
+    (void)req;
+    if (d) d->deadline_ms = clock_now_ms() + (HTTP_IDLE_S + cfg.read_timeout_s) * 1000.0;
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    deadline_clear(req);
+    if (conn) evhttp_request_set_on_complete_cb(req, deadline_rearm, evhttp_connection_get_bufferevent(conn));
     struct http_ctx *ctx = new_ctx(req);
     char allow[128];
     char *scratch;
     http_handler handler;
 
-    if (check_host(ctx) < 0) return;
+    if (check_request_shape(ctx) < 0 || check_host(ctx) < 0) return;
     if (!ctx->path || ctx->path[0] != '/') {
         if (!ctx->path) ctx->path = strdup("?");
         http_reply_error(ctx, 400, "VALIDATION_FAILED", "The request path is not valid.", NULL,
@@ -736,13 +852,22 @@ int http_start(struct event_base *base, const struct http_route *routes, char *e
         snprintf(err, errlen, "evhttp_new failed");
         return -1;
     }
-    evhttp_set_allowed_methods(server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                           EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    /* every method reaches dispatch(), unknown ones too, so they get the JSON envelope (501), not libevent's page */
+    evhttp_set_allowed_methods(server, 0xffff);
     /* libevent 2.1 cannot answer an over-long body with our JSON error before reading it, so it reads up to
      * a transport cap and dispatch() answers 413 as JSON; only bodies above the cap get libevent's own 413. */
     evhttp_set_max_body_size(server, (ev_ssize_t)(cfg.max_body_bytes * 4 + 65536));
-    evhttp_set_max_headers_size(server, 65536);
-    evhttp_set_timeout(server, 30);
+    /* the same for headers: dispatch() answers 431 as JSON above cfg.max_header_bytes; only headers above this
+     * transport cap get libevent's own 413 page */
+    evhttp_set_max_headers_size(server, (ev_ssize_t)(cfg.max_header_bytes * 4 > 65536 ? cfg.max_header_bytes * 4 : 65536));
+    evhttp_set_timeout(server, HTTP_IDLE_S); /* inactivity (idle keep-alive, stalled writes) */
+    evhttp_set_bevcb(server, new_conn_bev, NULL);
+    deadline_timer = event_new(base, -1, EV_PERSIST, sweep_deadlines, NULL);
+    struct timeval every = {0, HTTP_SWEEP_MS * 1000};
+    if (!deadline_timer || event_add(deadline_timer, &every) < 0) {
+        snprintf(err, errlen, "cannot start the request deadline timer");
+        return -1;
+    }
     evhttp_set_gencb(server, dispatch, NULL);
     bound = evhttp_bind_socket_with_handle(server, cfg.listen_host, (ev_uint16_t)cfg.listen_port);
     if (!bound) {
@@ -774,6 +899,14 @@ void http_free(void)
     if (server) evhttp_free(server);
     server = NULL;
     bound = NULL;
+    if (deadline_timer) event_free(deadline_timer);
+    deadline_timer = NULL;
+    while (deadlines) {
+        struct conn_deadline *d = deadlines;
+        deadlines = d->next;
+        bufferevent_decref(d->bev);
+        free(d);
+    }
 }
 
 const char *http_user_id(const struct http_ctx *ctx)
