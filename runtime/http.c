@@ -8,6 +8,7 @@
 #include <event2/http.h>
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sodium.h>
@@ -400,11 +401,62 @@ void http_add_header(struct http_ctx *ctx, const char *name, const char *value)
 
 const char *http_peer_ip(const struct http_ctx *ctx)
 {
+    return ctx->client_ip;
+}
+
+int http_ip_trusted(const char *ip)
+{
+    unsigned char a[16];
+    int family = inet_pton(AF_INET, ip, a) == 1 ? AF_INET : inet_pton(AF_INET6, ip, a) == 1 ? AF_INET6 : 0;
+    for (int i = 0; family && i < cfg.n_trusted_proxies; i++) {
+        const struct config_cidr *c = &cfg.trusted_proxies[i];
+        if (c->family != family) continue;
+        int full = c->bits / 8, rest = c->bits % 8;
+        if (memcmp(a, c->addr, (size_t)full) != 0) continue;
+        if (rest && ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff)) continue;
+        return 1;
+    }
+    return 0;
+}
+
+void http_client_ip(const char *peer, const char *xff, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", peer ? peer : "");
+    if (!xff || !cfg.n_trusted_proxies) return;
+    size_t end = strlen(xff);
+    while (http_ip_trusted(out) && end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',') start--;
+        size_t a = start, b = end;
+        while (a < b && (xff[a] == ' ' || xff[a] == '\t')) a++;
+        while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t')) b--;
+        char item[64];
+        unsigned char bin[16];
+        if (b - a == 0 || b - a >= sizeof item) return;
+        memcpy(item, xff + a, b - a);
+        item[b - a] = '\0';
+        if (inet_pton(AF_INET, item, bin) != 1 && inet_pton(AF_INET6, item, bin) != 1) return; /* malformed: stop */
+        snprintf(out, outlen, "%s", item);
+        end = start > 0 ? start - 1 : 0;
+    }
+}
+
+/* Fills ctx->client_ip from the TCP peer and, behind a trusted proxy, X-Forwarded-For (every line of it). */
+static void set_client_ip(struct http_ctx *ctx)
+{
     struct evhttp_connection *conn = evhttp_request_get_connection(ctx->req);
     const char *addr = NULL;
     ev_uint16_t port = 0;
+    char xff[2048];
+    size_t n = 0;
     if (conn) evhttp_connection_get_peer(conn, (char **)&addr, &port);
-    return addr ? addr : "";
+    xff[0] = '\0';
+    if (cfg.n_trusted_proxies && addr && http_ip_trusted(addr)) {
+        for (struct evkeyval *h = evhttp_request_get_input_headers(ctx->req)->tqh_first; h; h = h->next.tqe_next)
+            if (strcasecmp(h->key, "X-Forwarded-For") == 0 && n + strlen(h->value) + 2 < sizeof xff)
+                n += (size_t)snprintf(xff + n, sizeof xff - n, "%s%s", n ? "," : "", h->value);
+    }
+    http_client_ip(addr, xff[0] ? xff : NULL, ctx->client_ip, sizeof ctx->client_ip);
 }
 
 int http_host_allowed(const char *host)
@@ -506,6 +558,7 @@ static struct http_ctx *new_ctx(struct evhttp_request *req)
     ctx->started_ms = clock_now_ms();
     ctx->method = method_name(evhttp_request_get_command(req));
     if (http_parse_traceparent(tp, ctx->trace_id) < 0) http_new_trace_id(ctx->trace_id);
+    set_client_ip(ctx);
     ctx->path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, &plen);
     if (ctx->path && strlen(ctx->path) != plen) ctx->path[0] = '\0'; /* NUL inside the path: reject below */
     if (raw_query) {

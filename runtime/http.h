@@ -59,6 +59,7 @@ struct http_ctx {
     struct http_principal auth;              /* who is calling (zeroed for public routes without a session) */
     void (*handler)(struct http_ctx *ctx);   /* the matched route's handler (run after the access check) */
     enum http_access access;                 /* the matched route's access */
+    char client_ip[64];                      /* the client's address (http_peer_ip) */
 };
 
 /* The signed-in user on whose behalf the request runs (uuid text, valid for the request), or NULL (service token,
@@ -98,8 +99,19 @@ const char *http_header(const struct http_ctx *ctx, const char *name);
 /* Adds a response header (e.g. Set-Cookie) to be sent with the reply; redacted like every header. */
 void http_add_header(struct http_ctx *ctx, const char *name, const char *value);
 
-/* The peer's IP address as text ("127.0.0.1"), or "" when unknown. */
+/* The client's IP address as text ("127.0.0.1"), or "" when unknown: the TCP peer, or — when the peer is one of
+ * GATEHOUSE_TRUSTED_PROXIES — the right-most address of X-Forwarded-For that is not a trusted proxy. Used by
+ * logs, the sign-in limiter and sessions. */
 const char *http_peer_ip(const struct http_ctx *ctx);
+
+/* 1 when the address text ip lies in one of cfg.trusted_proxies, else 0 (also for text that is no address). */
+int http_ip_trusted(const char *ip);
+
+/* The client address of a request from peer with X-Forwarded-For values xff (all the header's lines joined
+ * with ",", or NULL): peer itself unless it is trusted; else, walking xff from the right, the first address that
+ * is not trusted (the left-most when all are; a malformed entry stops the walk at the last trusted hop). Writes
+ * it into out. Pure but for cfg. */
+void http_client_ip(const char *peer, const char *xff, char *out, size_t outlen);
 
 /* 1 when the request's Origin header names this server (GATEHOUSE_ORIGIN when set, else
  * http[s]://<one of the allowed hosts> — never the request's own Host —, https when GATEHOUSE_COOKIE_SECURE=1),
