@@ -50,6 +50,25 @@ char *log_escape(const char *value, char *out, size_t outlen)
     return out;
 }
 
+/* Escapes, in place, every control character left in line[0..n) by a value a caller did not pass through
+ * log_escape (\n as "\\n", others as "\\xHH"), so one call is always one line: no value can forge a record.
+ * Keeps at most cap bytes (truncating the tail). Returns the new length. */
+static size_t escape_controls(char *line, size_t n, size_t cap)
+{
+    char tmp[8192];
+    size_t o = 0, i = 0;
+    for (; i < n && !((unsigned char)line[i] < 0x20 || line[i] == 0x7f); i++) {}
+    if (i == n) return n; /* the usual case: nothing to do */
+    for (i = 0; i < n && o + 4 < sizeof tmp && o + 4 < cap; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c == '\n') o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\n");
+        else if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\x%02x", c);
+        else tmp[o++] = (char)c;
+    }
+    memcpy(line, tmp, o);
+    return o;
+}
+
 static size_t format_timestamp(char *buf, size_t len)
 {
     struct timespec ts;
@@ -80,6 +99,7 @@ void log_line(enum log_level level, const char *trace_id, const char *msg, const
     }
     if (n < 0) return;
     if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2; /* truncated: keep one line */
+    n = (int)escape_controls(line, (size_t)n, sizeof line - 1);
     line[n++] = '\n';
 
     size_t outlen = 0;

@@ -373,16 +373,18 @@ int policy_reload(const char *reason, char *err, size_t errlen)
     last_reload_at = clock_wall_s();
     if (!g) {
         snprintf(last_error, sizeof last_error, "%s", err);
-        LOG_ERROR(NULL, "policy reload failed", "reason=\"%s\" error=\"%s\" keeping_version=%s", reason,
-                  log_escape(err, esc, sizeof esc), current ? current->version : "none");
+        char resc[512];
+        LOG_ERROR(NULL, "policy reload failed", "reason=\"%s\" error=\"%s\" keeping_version=%s",
+                  log_escape(reason, resc, sizeof resc), log_escape(err, esc, sizeof esc),
+                  current ? current->version : "none");
         if (reload_listener) reload_listener(0, reason, current ? current->version : NULL, err);
         return -1;
     }
     policy_release(current);
     current = g;
     last_error[0] = '\0';
-    LOG_INFO(NULL, "policy loaded", "reason=\"%s\" version=%s files=%zu providers=%zu", reason, g->version,
-             json_array_size(g->files), g->providers->count);
+    LOG_INFO(NULL, "policy loaded", "reason=\"%s\" version=%s files=%zu providers=%zu",
+             log_escape(reason, esc, sizeof esc), g->version, json_array_size(g->files), g->providers->count);
     if (reload_listener) reload_listener(1, reason, g->version, NULL);
     return 0;
 }
