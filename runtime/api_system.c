@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "api_bots.h"
 #include "api_integrations.h"
 #include "body_cache.h"
 #include "clock.h"
@@ -38,11 +39,23 @@ static json_t *clock_json(void)
                      "configured provider is a loopback simulator).");
 }
 
+/* The database error for public responses: only what failed ("connect", "query", "ping"), never libpq's text
+ * (it names the socket path, host and port); the full text is in the log. "" when there is none. */
+static const char *public_db_error(char *out, size_t outlen)
+{
+    const char *e = db_last_error();
+    size_t n = strcspn(e, ":");
+    if (!e[0]) return "";
+    snprintf(out, outlen, "%.*s failed (details in the server log)", (int)(n > 16 ? 16 : n), e);
+    return out;
+}
+
 void api_system_readyz(struct http_ctx *ctx)
 {
     int db_ok = db_reachable(), policy_ok = policy_current() != NULL;
     int ready = db_ok && policy_ok;
-    const char *db_err = db_last_error();
+    char pub[64];
+    const char *db_err = public_db_error(pub, sizeof pub);
     json_t *body = json_pack("{s:b, s:b, s:{s:b, s:s, s:o, s:o}, s:o}", "success", ready, "ready", ready, "db",
                              "reachable", db_ok, "state", db_state(), "last_ok_at", http_json_time(db_last_ok_at()), "error",
                              db_err[0] ? json_string(db_err) : json_null(), "policy", policy_status_json());
@@ -266,11 +279,14 @@ void api_system_events(struct http_ctx *ctx)
                          json_pack("{s:s}", "field", "limit"));
         return;
     }
-    if (since && (strlen(since) < 10 || strlen(since) > 40 || strspn(since, "0123456789-:.TZ+ ") != strlen(since))) {
-        http_reply_error(ctx, 400, "VALIDATION_FAILED", "since must be an RFC 3339 timestamp.", NULL,
-                         json_pack("{s:s}", "field", "since"));
+    char since_norm[48];
+    if (since && !api_bots_rfc3339(since, since_norm, sizeof since_norm)) { /* checked here, never by Postgres */
+        http_reply_error(ctx, 400, "VALIDATION_FAILED",
+                         "since must be an RFC 3339 timestamp such as 2026-12-01T10:00:00Z (a real date and time).",
+                         NULL, json_pack("{s:s}", "field", "since"));
         return;
     }
+    if (since) since = since_norm;
     if (kind && (strlen(kind) > 64 || strspn(kind, "abcdefghijklmnopqrstuvwxyz_.") != strlen(kind))) {
         http_reply_error(ctx, 400, "VALIDATION_FAILED", "kind must be an event kind such as verify or failover.", NULL,
                          json_pack("{s:s}", "field", "kind"));
