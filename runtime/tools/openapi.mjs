@@ -50,9 +50,11 @@ const errorResponses = {
   405: 'METHOD_NOT_ALLOWED',
   409: 'a gate refused (blockers[] say why) or a conflicting state',
   413: 'PAYLOAD_TOO_LARGE',
+  421: 'MISDIRECTED_REQUEST (the Host is not an allowed host: DNS rebinding protection)',
+  431: 'HEADERS_TOO_LARGE (limit_bytes)',
   429: 'RATE_LIMITED (Retry-After)',
   500: 'INTERNAL',
-  501: 'NOT_IMPLEMENTED',
+  501: 'NOT_IMPLEMENTED (also an unknown request method)',
   503: 'DB_UNAVAILABLE / POLICY_ERROR / a missing server-side prerequisite',
 };
 const sharedResponses = Object.fromEntries(

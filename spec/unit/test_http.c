@@ -1,6 +1,7 @@
 /* test_http.c — router matching and W3C traceparent parsing. */
 #include <string.h>
 
+#include "config.h"
 #include "http.h"
 #include "secret.h"
 #include "tap.h"
@@ -120,6 +121,37 @@ static void test_accepts_gzip(void)
     tap_ok(!http_accepts_gzip(";;;,,, q=1"), "junk");
 }
 
+/* Trusted proxies (issue 21): CIDR parsing, membership, and the right-most untrusted X-Forwarded-For entry. */
+static void test_client_ip(void)
+{
+    char out[64];
+    struct config_cidr c;
+    tap_ok(config_parse_cidr("10.0.0.0/8", &c) == 0 && c.bits == 8, "a v4 block parses");
+    tap_ok(config_parse_cidr("::1", &c) == 0 && c.bits == 128, "a bare v6 address is a /128");
+    tap_ok(config_parse_cidr("10.0.0.0/33", &c) < 0, "a prefix beyond 32 is refused");
+    tap_ok(config_parse_cidr("example.com", &c) < 0, "a name is refused");
+    tap_ok(config_parse_cidr("10.0.0.1/", &c) < 0, "an empty prefix is refused");
+
+    memset(&cfg, 0, sizeof cfg);
+    http_client_ip("127.0.0.1", "203.0.113.7", out, sizeof out);
+    tap_is_str(out, "127.0.0.1", "no trusted proxies: X-Forwarded-For is ignored");
+    config_parse_cidr("127.0.0.1", &cfg.trusted_proxies[0]);
+    config_parse_cidr("10.9.0.0/16", &cfg.trusted_proxies[1]);
+    cfg.n_trusted_proxies = 2;
+    tap_ok(http_ip_trusted("10.9.200.1") && !http_ip_trusted("10.10.0.1"), "/16 membership");
+    http_client_ip("127.0.0.1", "203.0.113.7", out, sizeof out);
+    tap_is_str(out, "203.0.113.7", "a trusted peer: the forwarded address");
+    http_client_ip("127.0.0.1", "198.51.100.1, 203.0.113.7 ,10.9.3.4", out, sizeof out);
+    tap_is_str(out, "203.0.113.7", "the right-most untrusted entry, past a trusted hop");
+    http_client_ip("127.0.0.1", "10.9.0.1,10.9.0.2", out, sizeof out);
+    tap_is_str(out, "10.9.0.1", "all trusted: the left-most");
+    http_client_ip("127.0.0.1", "1.2.3.4, garbage", out, sizeof out);
+    tap_is_str(out, "127.0.0.1", "a malformed entry stops at the last trusted hop");
+    http_client_ip("192.0.2.1", "203.0.113.7", out, sizeof out);
+    tap_is_str(out, "192.0.2.1", "an untrusted peer: its own address");
+    memset(&cfg, 0, sizeof cfg);
+}
+
 int main(void)
 {
     secret_init();
@@ -129,6 +161,7 @@ int main(void)
     test_route_find();
     test_parse_body();
     test_accepts_gzip();
+    test_client_ip();
     secret_shutdown();
     return tap_done();
 }
