@@ -81,6 +81,7 @@ subtest 'slow senders are dropped within the read timeout; /healthz keeps answer
     my $pid = fork // die "fork: $!";
     if ( !$pid ) {
         my $t = trickle( "GET /healthz HTTP/1.1\r\n${host}X-Slow: " . ( 'd' x 100 ) . "\r\n\r\n", 1 );
+        print STDERR '# headers at 1 byte/s: closed after ' . ( defined $t ? sprintf( '%.2f', $t ) : 'never' ) . " s\n";
         POSIX::_exit( defined $t && $t <= 4.5 ? 0 : 1 );    # never the harness's END (it stops the servers)
     }
     my $healthy = 0;
