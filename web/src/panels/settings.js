@@ -31,9 +31,12 @@ function TwoFactor() {
   const [codes, setCodes] = useState(null);
   const [busy, setBusy] = useState(false);
 
-  const start = async () => {
+  const start = async (e) => {
+    e.preventDefault();
+    // setting up 2FA needs the account password again (a stolen session alone cannot enroll a second factor)
+    const password = String(new FormData(e.currentTarget).get('password') || '');
     setBusy(true);
-    const r = await post('/api/auth/2fa/setup');
+    const r = await post('/api/auth/2fa/setup', { password });
     setBusy(false);
     setResult(r.ok ? null : r);
     if (r.ok) setSetup(r.data);
@@ -72,7 +75,9 @@ function TwoFactor() {
       <dt>enrolled</dt><dd>${fmtTime(u.two_factor_enrolled_at)}</dd>
       <dt>last verified</dt><dd>${fmtTime(u.two_factor_last_verified_at)}</dd></dl>
     ${codes && html`<${BackupCodes} codes=${codes} onDone=${() => setCodes(null)} />`}
-    ${!u.two_factor_enabled && !setup && html`<button type="button" class="primary" onClick=${start} disabled=${busy} data-testid="enroll-2fa">Set up two-factor authentication</button>`}
+    ${!u.two_factor_enabled && !setup && html`<form onSubmit=${start} data-testid="enroll-form"><p class="small">Setting up two-factor authentication needs your password again. It signs out your other sessions; live actions still need a step-up with a new code afterwards.</p>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required data-testid="enroll-password" /></label>
+      <button type="submit" class="primary" disabled=${busy} data-testid="enroll-2fa">Set up two-factor authentication</button></form>`}
     ${setup && html`<div data-testid="enroll">
       <p>Scan this code with an authenticator app (TOTP, ${setup.algorithm || 'SHA1'}, ${setup.digits || 6} digits, ${setup.period || 30} s), then enter the code it shows.</p>
       <${Qr} text=${setup.otpauth_url} />
