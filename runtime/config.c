@@ -82,6 +82,8 @@ int config_load(char *err, size_t errlen)
     LOAD(policy_instr_budget, "GATEHOUSE_POLICY_INSTR_BUDGET", 50000000, 1000, 2000000000)
     LOAD(policy_deadline_ms, "GATEHOUSE_POLICY_DEADLINE_MS", 1000, 10, 600000)
     LOAD(job_deadline_s, "GATEHOUSE_JOB_DEADLINE_S", 600, 1, 7 * 86400)
+    LOAD(verify_cooldown_ms, "GATEHOUSE_VERIFY_COOLDOWN_MS", 2000, 0, 3600000)
+    LOAD(max_backtests, "GATEHOUSE_MAX_BACKTESTS", 4, 1, 1000)
     LOAD(cookie_secure, "GATEHOUSE_COOKIE_SECURE", 0, 0, 1)
 #undef LOAD
     cfg.policy_mem_bytes *= 1048576;
