@@ -122,6 +122,17 @@ function Trading() {
     setResult(r);
     t.refresh();
   };
+  // a fresh 2FA is a step-up with a new code (enrollment is not one): offered when the switch asks for it
+  const stepUp = async (e) => {
+    e.preventDefault();
+    const code = String(new FormData(e.currentTarget).get('code') || '').replace(/\s+/g, '');
+    setBusy(true);
+    const r = await post('/api/auth/2fa/step-up', { code });
+    setBusy(false);
+    setResult(r.ok ? null : r);
+    if (r.ok) session.reload();
+  };
+  const needs2fa = result && !result.ok && result.error && result.error.code === 'TWO_FACTOR_REQUIRED';
   const can = may(session, 'admin') && !t.error && !!t.data;
   return html`<section class="card"><h2>Live trading switch</h2>
     <${DegradedBanner} error=${t.error} what="Trading switch" />
@@ -129,7 +140,9 @@ function Trading() {
       Turning it on needs the admin role and a two-factor verification within the last 5 minutes.</p>`}
     <div class="actions"><button type="button" class="danger" disabled=${!can || busy || (t.data && t.data.trading.enabled)} onClick=${() => flip(true)}>Enable live trading</button>
       <button type="button" disabled=${!can || busy || (t.data && !t.data.trading.enabled)} onClick=${() => flip(false)}>Disable live trading</button></div>
-    <${ActionResult} result=${result} okText="Trading switch changed." /></section>`;
+    <${ActionResult} result=${result} okText="Trading switch changed." />
+    ${needs2fa && html`<form onSubmit=${stepUp} data-testid="step-up-form"><label>Code from the app <input name="code" inputmode="numeric" autocomplete="one-time-code" required data-testid="step-up-code" /></label>
+      <button type="submit" disabled=${busy} data-testid="step-up">Verify (step-up)</button></form>`}</section>`;
 }
 
 function Users() {
