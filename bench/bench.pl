@@ -108,6 +108,7 @@ my %SRV_ENV = (
     GATEHOUSE_SERVICE_TOKEN     => $TOKEN,
     GATEHOUSE_ALERTS            => 0,
     GATEHOUSE_BACKGROUND_VERIFY => 0,
+    GATEHOUSE_VERIFY_COOLDOWN_MS => 0,    # the verify bench repeats probes back to back (3 rounds of verify-all)
     GATEHOUSE_TICK_INTERVAL_S   => 1,
     GATEHOUSE_LOG_LEVEL         => $ENV{BENCH_LOG_LEVEL} || 'info',
     GATEHOUSE_SPILL_FILE        => "$DIR/spill.jsonl",

@@ -287,15 +287,11 @@ static void on_setup(struct pg_result *res, const char *err, void *arg)
     free(s);
 }
 
-void api_auth_2fa_setup(struct http_ctx *ctx)
+/* Issues a new secret (the password was checked): replaces an unconfirmed one, never an enabled 2FA. */
+static void setup_issue(struct http_ctx *ctx)
 {
     unsigned char secret[TOTP_SECRET_BYTES];
     char *enc = NULL;
-    if (!auth_enc_key_ok()) {
-        api_auth_log(ctx, "2fa_setup", "deny", "encryption_key_missing", ctx->auth.username);
-        api_auth_reply_no_key(ctx);
-        return;
-    }
     struct setup *s = calloc(1, sizeof *s);
     s->ctx = ctx;
     randombytes_buf(secret, sizeof secret);
@@ -315,6 +311,83 @@ void api_auth_2fa_setup(struct http_ctx *ctx)
                  2, p, DB_TIMEOUT_MS, on_setup, s) < 0)
         on_setup(NULL, NULL, s);
     free(enc);
+}
+
+/* The password re-check of setup: a stolen session cookie alone must not enroll a second factor. */
+struct reauth {
+    struct http_ctx *ctx;
+    char *password;
+    char *hash;
+    int ok;
+};
+
+static void reauth_free(struct reauth *r)
+{
+    if (r->password) {
+        sodium_memzero(r->password, strlen(r->password));
+        free(r->password);
+    }
+    free(r->hash);
+    sodium_memzero(r, sizeof *r);
+    free(r);
+}
+
+static void reauth_work(void *arg)
+{
+    struct reauth *r = arg;
+    r->ok = auth_password_verify(r->hash, r->password);
+}
+
+static void reauth_checked(void *arg)
+{
+    struct reauth *r = arg;
+    struct http_ctx *ctx = r->ctx;
+    if (!r->ok) {
+        api_auth_log(ctx, "2fa_setup", "deny", "bad_password", ctx->auth.username);
+        api_auth_failure(ctx, ctx->auth.username); /* counted like a failed sign-in */
+        http_reply_error(ctx, 401, "UNAUTHENTICATED", "The password is wrong: setting up 2FA needs the account password.",
+                         "Enter the password of this account.", json_pack("{s:s}", "field", "password"));
+    } else {
+        setup_issue(ctx);
+    }
+    reauth_free(r);
+}
+
+static void on_reauth_user(struct pg_result *res, const char *err, void *arg)
+{
+    struct reauth *r = arg;
+    if (!res) {
+        api_bots_reply_db_error(r->ctx, err, "user read");
+        reauth_free(r);
+        return;
+    }
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) r->hash = strdup(PQgetvalue(res, 0, 0));
+    if (auth_work(reauth_work, reauth_checked, r) < 0) {
+        http_reply_error(r->ctx, 500, "INTERNAL", "The hashing worker is not running.", NULL, NULL);
+        reauth_free(r);
+    }
+}
+
+void api_auth_2fa_setup(struct http_ctx *ctx)
+{
+    const char *pw = json_string_value(ctx->body ? json_object_get(ctx->body, "password") : NULL);
+    if (!auth_enc_key_ok()) {
+        api_auth_log(ctx, "2fa_setup", "deny", "encryption_key_missing", ctx->auth.username);
+        api_auth_reply_no_key(ctx);
+        return;
+    }
+    if (!pw || !*pw || strlen(pw) > AUTH_PASSWORD_MAX) {
+        api_bots_invalid(ctx, "password", "Field 'password' must be the account password (setting up 2FA needs it again).");
+        return;
+    }
+    if (api_auth_banned(ctx, ctx->auth.username)) return;
+    struct reauth *r = calloc(1, sizeof *r);
+    r->ctx = ctx;
+    r->password = strdup(pw);
+    const char *p[1] = {ctx->auth.user_id};
+    if (db_query("SELECT password_hash FROM users WHERE id = $1 AND disabled_at IS NULL", 1, p, DB_TIMEOUT_MS,
+                 on_reauth_user, r) < 0)
+        on_reauth_user(NULL, NULL, r);
 }
 
 /* ---- confirm and backup-code regeneration ---- */
@@ -348,7 +421,13 @@ static void on_codes_stored(struct pg_result *res, const char *err, void *arg)
     } else {
         json_t *list = json_array();
         for (int i = 0; i < AUTH_BACKUP_CODES; i++) json_array_append_new(list, json_string(c->plain[i]));
-        session_mark_2fa(ctx->auth.session_hash);
+        if (c->confirm) {
+            /* enrollment is not a step-up (the session keeps its own 2FA time), and it ends the user's other
+             * sessions, on this instance at once (their rows are gone: the current one re-reads its row) */
+            session_forget_user(ctx->auth.user_id);
+        } else {
+            session_mark_2fa(ctx->auth.session_hash);
+        }
         api_auth_log(ctx, c->confirm ? "2fa_confirm" : "backup_codes", "allow",
                      c->confirm ? "two_factor_enabled" : "regenerated", ctx->auth.username);
         telemetry_system_event(c->confirm ? "auth.2fa_enabled" : "auth.backup_codes", "info", ctx->auth.username,
@@ -388,8 +467,11 @@ static void codes_hashed(void *arg)
                  "    two_factor_last_verified_at = gh_now()"
                  "  WHERE id = $1 AND two_factor_secret_encrypted IS NOT NULL AND two_factor_enabled <> $3::boolean"
                  "  RETURNING *),"
+                 /* regeneration (a current code) is a step-up; confirm is not, and ends the other sessions */
                  " s AS (UPDATE sessions SET two_factor_verified_at = gh_now()"
-                 "  WHERE id_hash = decode($4, 'hex') AND EXISTS (SELECT 1 FROM u))"
+                 "  WHERE id_hash = decode($4, 'hex') AND NOT $3::boolean AND EXISTS (SELECT 1 FROM u)),"
+                 " gone AS (DELETE FROM sessions WHERE user_id = $1 AND id_hash <> decode($4, 'hex')"
+                 "  AND $3::boolean AND EXISTS (SELECT 1 FROM u))"
                  " SELECT " API_AUTH_USER_JSON " FROM u",
                  4, p, DB_TIMEOUT_MS, on_codes_stored, c) < 0)
         on_codes_stored(NULL, NULL, c);

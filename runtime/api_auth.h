@@ -34,7 +34,9 @@ void api_auth_sessions_list(struct http_ctx *ctx);
 /* DELETE /api/auth/sessions/:id — revokes one of the caller's sessions (by public id). */
 void api_auth_sessions_revoke(struct http_ctx *ctx);
 
-/* POST /api/auth/2fa/setup, /confirm {code}, /backup-codes {code}, /step-up {code | backup_code}: api_2fa.c */
+/* POST /api/auth/2fa/setup {password} (the password again; a wrong one counts as a failed sign-in), /confirm
+ * {code} (enables 2FA, ends the user's other sessions, is NOT a step-up), /backup-codes {code}, /step-up
+ * {code | backup_code}: api_2fa.c */
 void api_auth_2fa_setup(struct http_ctx *ctx);
 void api_auth_2fa_confirm(struct http_ctx *ctx);
 void api_auth_2fa_backup_codes(struct http_ctx *ctx);

@@ -194,7 +194,55 @@ struct verify_call {
     struct http_ctx *ctx;
     int pending;
     json_t *results; /* verify-all: one entry per provider */
+    char key[64];    /* the cool-down key: a provider id, or "*" for verify-all */
 };
+
+/* ---- the cool-down: a requested probe of a provider is not repeated back to back ---- */
+
+#define COOLDOWN_SLOTS 128
+
+static struct {
+    char key[64];
+    double done_ms; /* when the last requested probe of key completed (clock_now_ms) */
+} cooldowns[COOLDOWN_SLOTS];
+
+/* The cool-down entry of key, created (recycling the oldest) when create is set; NULL otherwise. */
+static double *cooldown_of(const char *key, int create)
+{
+    int oldest = 0;
+    for (int i = 0; i < COOLDOWN_SLOTS; i++) {
+        if (strcmp(cooldowns[i].key, key) == 0) return &cooldowns[i].done_ms;
+        if (cooldowns[i].done_ms < cooldowns[oldest].done_ms) oldest = i;
+    }
+    if (!create) return NULL;
+    snprintf(cooldowns[oldest].key, sizeof cooldowns[oldest].key, "%s", key);
+    return &cooldowns[oldest].done_ms;
+}
+
+static void cooldown_mark(const char *key)
+{
+    double *d = cooldown_of(key, 1);
+    if (d) *d = clock_now_ms();
+}
+
+/* Answers 429 RATE_LIMITED and returns 1 when key completed a requested probe less than
+ * GATEHOUSE_VERIFY_COOLDOWN_MS ago (a probe still running is joined instead: never refused). */
+static int cooldown_refused(struct http_ctx *ctx, const char *key, const char *what)
+{
+    double *d = cooldown_of(key, 0);
+    double left = d && cfg.verify_cooldown_ms > 0 ? *d + cfg.verify_cooldown_ms - clock_now_ms() : 0;
+    char reason[300], retry[24];
+    if (left <= 0) return 0;
+    long retry_s = (long)((left + 999) / 1000);
+    snprintf(retry, sizeof retry, "%ld", retry_s);
+    snprintf(reason, sizeof reason, "%s was verified less than %d ms ago; verify probes are not repeated back to back.",
+             what, cfg.verify_cooldown_ms);
+    http_add_header(ctx, "Retry-After", retry);
+    http_reply_error(ctx, 429, "RATE_LIMITED", reason, "Wait for the time in Retry-After (its last result is in GET /api/integrations/status).",
+                     json_pack("{s:s, s:I, s:i}", "provider_id", key, "retry_after_ms", (json_int_t)left, "cooldown_ms",
+                               cfg.verify_cooldown_ms));
+    return 1;
+}
 
 static json_t *result_json(const struct verify_result *r)
 {
@@ -211,6 +259,7 @@ static void on_single_verified(const struct verify_result *r, void *arg)
     json_t *body = result_json(r);
     if (strcmp(r->trace_id, call->ctx->trace_id) != 0) /* joined a probe another request started */
         json_object_set_new(body, "probe_trace_id", json_string(r->trace_id));
+    cooldown_mark(call->key);
     http_reply_json(call->ctx, 200, body);
     free(call);
 }
@@ -223,6 +272,7 @@ static void on_one_of_all_verified(const struct verify_result *r, void *arg)
     size_t i, ok = 0;
     json_t *v;
     json_array_foreach(call->results, i, v) ok += json_is_true(json_object_get(v, "success"));
+    cooldown_mark("*");
     http_reply_json(call->ctx, 200,
                     json_pack("{s:b, s:o, s:I, s:I}", "success", ok == json_array_size(call->results), "results",
                               call->results, "verified", (json_int_t)json_array_size(call->results), "ok",
@@ -267,6 +317,7 @@ void api_integrations_verify(struct http_ctx *ctx)
         return;
     }
     if (ctx->body && json_is_true(json_object_get(ctx->body, "all"))) {
+        if (cooldown_refused(ctx, "*", "Every provider")) return;
         verify_all(ctx, reg);
         return;
     }
@@ -291,8 +342,12 @@ void api_integrations_verify(struct http_ctx *ctx)
         return;
     }
     json_decref(missing);
+    struct verify_status vst;
+    verify_status_of(p->id, &vst);
+    if (!vst.running && cooldown_refused(ctx, p->id, p->label)) return;
     struct verify_call *call = calloc(1, sizeof *call);
     call->ctx = ctx;
+    snprintf(call->key, sizeof call->key, "%s", p->id);
     if (verify_start(p->id, ctx->trace_id, http_user_id(ctx), on_single_verified, call, err, sizeof err) < 0) {
         free(call);
         http_reply_error(ctx, 400, "VALIDATION_FAILED", err, NULL, json_pack("{s:s}", "field", "provider_id"));

@@ -353,17 +353,22 @@ static double now_s(void)
     return clock_now_ms() / 1000.0;
 }
 
-/* The entry of key, created when create is set (evicting the stalest when full). */
+/* The entry of key, created when create is set. When the table is full, the least recently used entry
+ * without an active ban is evicted: a ban is never lifted by filling the table (4,200 failures from
+ * different addresses used to evict it). NULL when every slot holds an active ban (see
+ * auth_limit_banned: fail closed). */
 static struct limit_entry *limit_find(const char *key, int create)
 {
     double now = now_s(), oldest = 0;
     int victim = -1;
     for (int i = 0; i < nlimits; i++) {
         if (strcmp(limits[i].key, key) == 0) return &limits[i];
+        if (limits[i].banned_until > now) continue;
         if (victim < 0 || limits[i].last < oldest) victim = i, oldest = limits[i].last;
     }
     if (!create) return NULL;
     if (!limits && !(limits = calloc(LIMIT_SLOTS, sizeof *limits))) return NULL;
+    if (nlimits >= LIMIT_SLOTS && victim < 0) return NULL;
     struct limit_entry *e = nlimits < LIMIT_SLOTS ? &limits[nlimits++] : &limits[victim];
     memset(e, 0, sizeof *e);
     snprintf(e->key, sizeof e->key, "%s", key);
@@ -371,10 +376,27 @@ static struct limit_entry *limit_find(const char *key, int create)
     return e;
 }
 
+/* 1 when every slot holds an active ban (a new key could not be counted); *soonest gets the first end. */
+static int limit_full_of_bans(double now, double *soonest)
+{
+    if (nlimits < LIMIT_SLOTS) return 0;
+    *soonest = 0;
+    for (int i = 0; i < nlimits; i++) {
+        if (limits[i].banned_until <= now) return 0;
+        if (*soonest == 0 || limits[i].banned_until < *soonest) *soonest = limits[i].banned_until;
+    }
+    return 1;
+}
+
 int auth_limit_banned(const char *key, long *retry_after_s)
 {
     struct limit_entry *e = limit_find(key, 0);
-    double now = now_s();
+    double now = now_s(), soonest;
+    if (!e && limit_full_of_bans(now, &soonest)) {
+        /* fail closed: a key that could not be counted is refused until a ban ends and frees a slot */
+        if (retry_after_s) *retry_after_s = (long)(soonest - now) + 1;
+        return 1;
+    }
     if (!e || e->banned_until <= now) return 0;
     if (retry_after_s) *retry_after_s = (long)(e->banned_until - now) + 1;
     return 1;

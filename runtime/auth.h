@@ -91,7 +91,10 @@ int auth_decrypt_secret(const char *bytea_hex, const char *user_id, unsigned cha
 
 /* ---- brute-force limiter (per account and per IP, in memory of this instance) ---- */
 
-/* 1 when key (e.g. "user:alice" or "ip:127.0.0.1") is banned now; *retry_after_s gets the seconds left. */
+/* 1 when key (e.g. "user:alice" or "ip:127.0.0.1") is banned now; *retry_after_s gets the seconds left.
+ * The table holds 4096 keys; an active ban is never evicted (the least recently used counter without a
+ * ban is). When every slot holds an active ban, any key not in the table is refused too (fail closed)
+ * until the first ban ends. */
 int auth_limit_banned(const char *key, long *retry_after_s);
 
 /* Records a failure of key. Returns 1 when this failure starts a ban (max_failures within window_s). */

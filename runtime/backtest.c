@@ -49,7 +49,9 @@ struct bt {
     int n_orders, n_fills;
 };
 
-static int active;
+static int active; /* backtests from the request to their end; at most cfg.max_backtests */
+
+#define BACKTEST_RETRY_AFTER_S 5
 
 int backtest_active(void)
 {
@@ -540,6 +542,18 @@ void api_backtests_create(struct http_ctx *ctx)
     json_t *dl = json_object_get(ctx->body, "deadline_s");
     if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 1 || json_integer_value(dl) > 7 * 86400)) {
         api_bots_invalid(ctx, "deadline_s", "deadline_s must be an integer number of seconds, 1 to 604800.");
+        return;
+    }
+    if (active >= cfg.max_backtests) { /* refused, not queued: a queue would be one more thing to bound */
+        char reason[200], detail[24];
+        snprintf(reason, sizeof reason, "%d backtests are running on this instance, the most it runs at once "
+                 "(GATEHOUSE_MAX_BACKTESTS).", active);
+        snprintf(detail, sizeof detail, "%d", BACKTEST_RETRY_AFTER_S);
+        http_add_header(ctx, "Retry-After", detail);
+        http_reply_error(ctx, 429, "RATE_LIMITED", reason,
+                         "Wait for a running backtest to finish (GET /api/jobs/:id), then send it again.",
+                         json_pack("{s:i, s:i, s:i}", "running", active, "max_backtests", cfg.max_backtests,
+                                   "retry_after_s", BACKTEST_RETRY_AFTER_S));
         return;
     }
     struct bt *b = calloc(1, sizeof *b);

@@ -19,7 +19,8 @@ struct http_ctx;
 #define BACKTEST_MAX_DAYS 7
 
 /* POST /api/bots/:id/backtests {start, end} — 202 {job}. 400 VALIDATION_FAILED for a bad window (not RFC
- * 3339, end <= start, longer than 7 days, end in the future), 404 for an unknown bot. */
+ * 3339, end <= start, longer than 7 days, end in the future), 404 for an unknown bot, 429 RATE_LIMITED
+ * (refused, not queued) while GATEHOUSE_MAX_BACKTESTS backtests run on this instance. */
 void api_backtests_create(struct http_ctx *ctx);
 
 /* Backtests currently running. */

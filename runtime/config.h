@@ -31,6 +31,8 @@ struct config {
     long policy_instr_budget; /* GATEHOUSE_POLICY_INSTR_BUDGET: VM instructions per policy call */
     int policy_deadline_ms;   /* GATEHOUSE_POLICY_DEADLINE_MS: wall-clock deadline per policy call */
     int job_deadline_s;       /* GATEHOUSE_JOB_DEADLINE_S: a job's deadline when its request sets none (600) */
+    int verify_cooldown_ms;   /* GATEHOUSE_VERIFY_COOLDOWN_MS: a requested verify of a provider again within this after the last one completed → 429 (2000; 0 = off) */
+    int max_backtests;        /* GATEHOUSE_MAX_BACKTESTS: backtests running at once on this instance; one more → 429 (4) */
     int cookie_secure;        /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie */
     const char *origin;       /* GATEHOUSE_ORIGIN: the browser origin to expect (default http[s]://<Host>) */
     /* Host header values served (lower case; "name" or "name:port"): the listen address, localhost,

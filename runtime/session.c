@@ -86,6 +86,14 @@ static int locally_valid(const struct cached *c, time_t now)
     return c && now < c->expires_at && now - c->last_seen < auth_cfg.idle_s;
 }
 
+/* Whether c may stand in for Postgres when a re-check failed: confirmed within the last SESSION_RECHECK_S
+ * seconds (docs/api.md "Access"). A failed re-check never extends the trust, so a cached session stops
+ * working SESSION_RECHECK_S after its last confirmation however long the outage lasts. */
+static int outage_trusted(const struct cached *c, time_t now)
+{
+    return locally_valid(c, now) && now - c->checked_at < SESSION_RECHECK_S;
+}
+
 static void fill_principal(struct http_ctx *ctx, struct cached *c, time_t now)
 {
     ctx->auth = c->who;
@@ -173,7 +181,8 @@ static void on_lookup(struct pg_result *res, const char *err, void *arg)
     if (!res) {
         /* Postgres unreachable: a session confirmed recently enough is still good (read-mostly status pages
          * keep working in an outage); anything else fails closed */
-        if (locally_valid(c, now)) {
+        if (c) c->recheck_at = 0; /* the next request tries Postgres again, not the cache */
+        if (outage_trusted(c, now)) {
             fill_principal(l->ctx, c, now);
             l->done(l->ctx, 0);
         } else {
@@ -218,8 +227,10 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
     }
     /* one re-check in flight per session: requests arriving meanwhile are served from the cache (as they
      * were a moment before), not each sent to Postgres (~20 identical UPDATEs per re-check at 20,000 req/s) */
+    /* (a re-check in flight covers at most the second it fell due in: a hung Postgres does not stretch
+     * the cache's trust past SESSION_RECHECK_S + 1 s) */
     if (c && (now - c->checked_at < SESSION_RECHECK_S ||
-              (c->recheck_at && now - c->recheck_at < DB_TIMEOUT_MS / 1000))) {
+              (c->recheck_at && now - c->recheck_at < DB_TIMEOUT_MS / 1000 && now - c->checked_at <= SESSION_RECHECK_S))) {
         fill_principal(ctx, c, now);
         done(ctx, 0);
         return;

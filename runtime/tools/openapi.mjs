@@ -533,7 +533,8 @@ route('POST', '/api/auth/2fa/verify', {
   responses: ok('signed in', envelope({ user: User, method: enumOf('totp', 'backup_code') }, ['user', 'method'])),
 });
 route('POST', '/api/auth/2fa/setup', {
-  summary: 'Start TOTP enrollment: a new secret (stored encrypted) as an otpauth URL and QR payload', access: 'viewer',
+  summary: 'Start TOTP enrollment (needs the account password again): a new secret (stored encrypted) as an otpauth URL and QR payload', access: 'viewer',
+  body: obj({ password: str }, ['password']),
   responses: ok('the enrollment', envelope({
     otpauth_url: { type: 'string', pattern: '^otpauth://totp/' }, secret_base32: str,
     qr: obj({ format: str, text: str }, ['text']), issuer: str, algorithm: { const: 'SHA1' },
@@ -541,7 +542,7 @@ route('POST', '/api/auth/2fa/setup', {
   }, ['otpauth_url', 'qr'])),
 });
 route('POST', '/api/auth/2fa/confirm', {
-  summary: 'Confirm enrollment with a code: 2FA on, ten backup codes shown once', access: 'viewer',
+  summary: 'Confirm enrollment with a code: 2FA on, ten backup codes shown once; ends the other sessions of the user; not a step-up', access: 'viewer',
   body: obj({ code: str }, ['code']), responses: ok('2FA on', backupCodes),
 });
 route('POST', '/api/auth/2fa/backup-codes', {

@@ -417,7 +417,7 @@ proof( 4, 'Broker not connected → LIVE order intents BLOCKED with the reason, 
         check( $tier =~ /^(LIMITED_AUTONOMY|FULL_AUTONOMY)$/, "its autonomy tier allows LIVE ($tier)" );
         $E->fresh_2fa;
         push @SECRETS, $E->{totp_secret};
-        note_step('The admin enrolls TOTP 2FA and is freshly verified (harness `fresh_2fa`: 2fa/setup + 2fa/confirm; codes and secret not shown) — turning live trading on requires it.');
+        note_step('The admin enrolls TOTP 2FA and is freshly verified (harness `fresh_2fa`: 2fa/setup with the password + 2fa/confirm, then a 2fa/step-up with the next code, as enrollment alone is not a step-up; codes and secret not shown) — turning live trading on requires it.');
         my $tr = call( $E, 'PUT', '/api/settings/trading', { enabled => JSON::PP::true } );
         check( $tr->{status} == 200 && $tr->{json}{trading}{enabled}, 'live trading turned on' );
         wait_until( sub { status_json($E)->{trading}{enabled} }, 6, 'trading on' );
@@ -577,11 +577,11 @@ proof( 7, '2FA: enroll, confirm, login requires 2FA, a backup code works once',
         note_step( 'gatehouse #7 (fresh database): the first user `admin` registered and signed in (`POST /api/auth/register`, '
               . 'password not shown). TOTP codes below are computed by the harness (Gatehouse::Test::totp_code, RFC 6238).' );
         my $PW = $GH{admin_password};
-        my $setup = call( $s, 'POST', '/api/auth/2fa/setup', undef );
+        my $setup = call( $s, 'POST', '/api/auth/2fa/setup', { password => $PW } );    # the password again (issue 21)
         my $secret = $setup->{json}{secret_base32};
         push @SECRETS, grep {defined} $secret, $secret && unpack( 'H*', base32_decode($secret) ), $setup->{json}{otpauth_url};
         check( $setup->{status} == 200 && ( $setup->{json}{otpauth_url} // '' ) =~ m{^otpauth://totp/gatehouse:admin\?secret=[A-Z2-7]+&issuer=gatehouse&algorithm=SHA1&digits=6&period=30$},
-            'enroll: 2fa/setup returns an otpauth:// TOTP URL (SHA1, 6 digits, 30 s)' );
+            'enroll: 2fa/setup (with the account password again) returns an otpauth:// TOTP URL (SHA1, 6 digits, 30 s)' );
         my $conf = call( $s, 'POST', '/api/auth/2fa/confirm', { code => $s->next_totp($secret) } );
         my @backup = @{ $conf->{json}{backup_codes} || [] };
         push @SECRETS, @backup;

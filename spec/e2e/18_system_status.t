@@ -142,6 +142,8 @@ subtest 'Postgres stopped: BLOCKED DB_UNAVAILABLE within 2 s, recovery without r
     $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     my $before = wait_for( sub { my $x = status($srv); $x->{system_status} ne 'BLOCKED' ? $x->{system_status} : undef }, 5, 'not blocked' );
     ok( $before, "status before the outage: $before" );
+    # a session confirmed just now: a cached session is trusted for 5 s of an outage only (issue 21, spec 68)
+    is( $srv->login->{status}, 200, 'a fresh sign-in right before the outage' );
     ( $rc ) = $pg->( 'stop', $pgdir );
     my $t0 = time;
     my $s = wait_for( sub { my $x = status($srv); $x->{system_status} eq 'BLOCKED' ? $x : undef }, 5, 'BLOCKED' );

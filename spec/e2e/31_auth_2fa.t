@@ -37,7 +37,7 @@ my $srv = start_server( env => { %$QUIET, GATEHOUSE_2FA_TEMP_TTL_S => 3, GATEHOU
 push @SECRETS, $PW, $srv->jar->get('gh_session');
 
 # ---------------------------------------------------------------- enrollment
-my $setup = $srv->post('/api/auth/2fa/setup');
+my $setup = $srv->post( '/api/auth/2fa/setup', { password => $PW } );    # the password again (issue 21, spec 66)
 is( $setup->{status}, 200, 'POST /api/auth/2fa/setup' );
 envelope_ok( $setup, 'setup', success => 1 );
 my $url = $setup->{json}{otpauth_url} // '';
@@ -62,7 +62,7 @@ my $me = $srv->get('/api/auth/me')->{json}{user};
 ok( $me->{two_factor_enabled}, '/me: two_factor_enabled' );
 like( $me->{two_factor_enrolled_at} // '', qr/^\d{4}-\d\d-\d\dT/, '/me: two_factor_enrolled_at' );
 like( $me->{two_factor_last_verified_at} // '', qr/^\d{4}-\d\d-\d\dT/, '/me: two_factor_last_verified_at' );
-error_ok( $srv->post('/api/auth/2fa/setup'), 409, 'VALIDATION_FAILED', 'setup again once enabled' );
+error_ok( $srv->post( '/api/auth/2fa/setup', { password => $PW } ), 409, 'VALIDATION_FAILED', 'setup again once enabled' );
 
 # ---------------------------------------------------------------- replay
 my $replay = $srv->post( '/api/auth/2fa/step-up', { code => $code1 } );
@@ -217,7 +217,7 @@ ok( $st && $st->{system_status} ne 'OK', 'the system is not OK' );
 is( $nokey->stop, 0, 'stopped' );
 
 my $fresh = start_server( env => { %$QUIET, APP_ENC_KEY => undef } );
-error_ok( $fresh->post('/api/auth/2fa/setup'), 503, 'ENCRYPTION_KEY_MISSING', '2fa/setup without APP_ENC_KEY' );
+error_ok( $fresh->post( '/api/auth/2fa/setup', { password => $PW } ), 503, 'ENCRYPTION_KEY_MISSING', '2fa/setup without APP_ENC_KEY' );
 ok( !( psql_rows( $fresh->db, q{SELECT 1 FROM users WHERE two_factor_secret_encrypted IS NOT NULL} ) ), 'no secret stored' );
 my $t = $fresh->request( 'PUT', '/api/settings/trading', { body => { enabled => \1 } } );
 error_ok( $t, 403, 'TWO_FACTOR_REQUIRED', 'an admin without 2FA cannot turn live trading on' );

@@ -302,12 +302,14 @@ subtest 'operator actions: cancel and modify (PAPER and at the broker), kill-all
         'modify and cancel are usage events under ironbeam with the operator' );
 
     # kill-all: a running PAPER bot holding 1 with flatten_on_kill is flattened at its last mark
+    # (the step-up first: enrolling hashes a password and ten backup codes, long enough for a mark refresh
+    # to replace the mark set below)
+    $srv->fresh_2fa;
     my ($fo) = psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
           . "VALUES ('$pb', 'PAPER', 'ESZ6', 'BUY', 1, 'MARKET', 'SUBMITTED', 'spec') RETURNING id" );
     psql_rows( $srv->db, "SELECT gh_apply_fill('$fo->[0]', 1, 5000, true, 'spec')" );
     psql_rows( $srv->db, "UPDATE positions SET mark_price = 5002 WHERE bot_id = '$pb'" );
     psql_rows( $srv->db, "INSERT INTO bot_instances (bot_id, state) VALUES ('$pb', 'RUNNING')" );
-    $srv->fresh_2fa;
     is( $srv->post('/api/bots/kill-all')->{status}, 200, 'kill-all' );
     ok( wait_for( sub { one( $srv, "SELECT qty FROM positions WHERE bot_id = '$pb' AND stage = 'PAPER'" ) == 0 }, 10, 'flat' ),
         'the PAPER position is flattened' );

@@ -139,8 +139,10 @@ async function blockedServer() {
 
   // 2FA enrollment in Settings: QR in the page, secret for manual entry, backup codes once
   let backup = null;
+  let secretA = null;
   await check('A: Settings → 2FA enrollment renders a QR code in the page and shows 10 backup codes once', async () => {
     await tab(page, 'settings');
+    await byTest(page, 'enroll-password').fill(A.password); // 2fa/setup needs the password again (issue 21)
     await byTest(page, 'enroll-2fa').click();
     const qr = byTest(page, 'qr');
     await qr.waitFor({ timeout: T });
@@ -148,6 +150,7 @@ async function blockedServer() {
     assert(size > 50, `QR image decoded (${size} px wide)`);
     const secret = (await byTest(page, 'totp-secret').textContent()).trim();
     assert(/^[A-Z2-7]{16,}$/.test(secret), 'base32 secret for manual entry');
+    secretA = secret;
     await shot(page, 'A-settings-2fa-qr');
     await byTest(page, 'confirm-code').fill(await totp(secret, 0, A.clock_offset_ms));
     await byTest(page, 'confirm-2fa').click();
@@ -158,6 +161,22 @@ async function blockedServer() {
     await page.locator('[data-testid="2fa-status"]', { hasText: 'on' }).waitFor({ timeout: T });
     await byTest(page, 'codes-saved').click();
     assert((await byTest(page, 'backup-codes').count()) === 0, 'the codes are gone once acknowledged');
+  });
+  await check('A: enrollment is not a step-up: the trading switch asks for one, a new code turns trading on (then off again)', async () => {
+    assert(secretA, 'the secret from the enrollment');
+    const enable = page.getByRole('button', { name: 'Enable live trading', exact: true });
+    const disable = page.getByRole('button', { name: 'Disable live trading', exact: true });
+    await enable.click();
+    const form = byTest(page, 'step-up-form');
+    await form.waitFor({ timeout: T });
+    await byTest(page, 'step-up-code').fill(await totp(secretA, 0, A.clock_offset_ms));
+    await byTest(page, 'step-up').click();
+    await form.waitFor({ state: 'detached', timeout: T });
+    await enable.click();
+    await page.locator('text=Trading switch changed.').waitFor({ timeout: T });
+    await disable.click();
+    for (let i = 0; i < 50 && !(await enable.isEnabled()); i++) await new Promise((r) => setTimeout(r, 200));
+    assert(await enable.isEnabled(), 'trading is off again');
   });
   await check('A: sign out, then password + a backup code signs in (2FA backup-code path)', async () => {
     assert(backup, 'backup codes from the enrollment');

@@ -712,6 +712,7 @@ sub _start_once {
         ( defined $db ? ( $GH{env_db} => $db ) : () ),
         APP_ENC_KEY             => $GH{test_enc_key},
         GATEHOUSE_SERVICE_TOKEN => $GH{test_service_token},
+        GATEHOUSE_VERIFY_COOLDOWN_MS => 0,    # specs verify back to back; spec 69 sets its own cool-down
         ( defined $o{clock} ? ( GATEHOUSE_TEST_CLOCK => $o{clock} ) : () ),
         %{ $o{env} || {} },
     );
@@ -1023,7 +1024,9 @@ sub login {
     my ( $self, $u, $p ) = @_;
     $u //= $Gatehouse::Test::GH{admin_user};
     $p //= $Gatehouse::Test::GH{admin_password};
-    return $self->post( '/api/auth/login', { username => $u, password => $p } );
+    my $r = $self->post( '/api/auth/login', { username => $u, password => $p } );
+    $self->{password} = $p if $r->{status} == 200;    # enroll_2fa sends it again (2fa/setup needs it)
+    return $r;
 }
 
 # login_2fa($username, $password, $secret) → the 2fa/verify response (password, then a fresh TOTP).
@@ -1049,11 +1052,14 @@ sub next_totp {
     return Gatehouse::Test::totp_code( $secret, $step );
 }
 
-# enroll_2fa() → { secret, otpauth_url, backup_codes => [10] } after 2fa/setup + 2fa/confirm for the
-# signed-in user (dies on failure). The session counts as freshly 2FA-verified afterwards.
+# enroll_2fa($password) → { secret, otpauth_url, backup_codes => [10] } after 2fa/setup {password} +
+# 2fa/confirm for the signed-in user (dies on failure). The password defaults to the one of this object's
+# last sign-in, else the test admin's. Enrollment is not a step-up (fresh_2fa does one), and it ends the
+# user's other sessions.
 sub enroll_2fa {
-    my ($self) = @_;
-    my $s = $self->post('/api/auth/2fa/setup');
+    my ( $self, $password ) = @_;
+    $password //= $self->{password} // $Gatehouse::Test::GH{admin_password};
+    my $s = $self->post( '/api/auth/2fa/setup', { password => $password } );
     die "harness: 2fa/setup failed (HTTP $s->{status}): $s->{content}\n" unless $s->{status} == 200;
     my $secret = $s->{json}{secret_base32};
     my $c = $self->post( '/api/auth/2fa/confirm', { code => $self->next_totp($secret) } );
@@ -1062,13 +1068,11 @@ sub enroll_2fa {
     return { secret => $secret, otpauth_url => $s->{json}{otpauth_url}, backup_codes => $c->{json}{backup_codes} };
 }
 
-# fresh_2fa() — makes the session 2FA-verified now (enrolls first when needed); returns the response.
+# fresh_2fa() — makes the session 2FA-verified now (enrolls first when needed, then steps up: enrollment
+# alone is not fresh); returns the step-up response.
 sub fresh_2fa {
     my ($self) = @_;
-    unless ( $self->{totp_secret} ) {
-        $self->enroll_2fa;
-        return $self->get('/api/auth/me');
-    }
+    $self->enroll_2fa unless $self->{totp_secret};
     my $r = $self->post( '/api/auth/2fa/step-up', { code => $self->next_totp } );
     die "harness: 2fa/step-up failed (HTTP $r->{status}): $r->{content}\n" unless $r->{status} == 200;
     return $r;
@@ -1079,7 +1083,7 @@ sub fresh_2fa {
 sub client {
     my ($self) = @_;
     my $c = bless { %$self, jar => Gatehouse::Test::CookieJar->new, responses => [], auto_auth => 0, auth_done => 1,
-                    totp_secret => undef, totp_last_step => {}, is_client => 1 }, ref $self;
+                    totp_secret => undef, totp_last_step => {}, is_client => 1, password => undef }, ref $self;
     $c->{http} = HTTP::Tiny->new( timeout => 10, keep_alive => 0, cookie_jar => $c->{jar}, agent => 'gatehouse-e2e/1' );
     return $c;
 }

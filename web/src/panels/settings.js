@@ -31,9 +31,12 @@ function TwoFactor() {
   const [codes, setCodes] = useState(null);
   const [busy, setBusy] = useState(false);
 
-  const start = async () => {
+  const start = async (e) => {
+    e.preventDefault();
+    // setting up 2FA needs the account password again (a stolen session alone cannot enroll a second factor)
+    const password = String(new FormData(e.currentTarget).get('password') || '');
     setBusy(true);
-    const r = await post('/api/auth/2fa/setup');
+    const r = await post('/api/auth/2fa/setup', { password });
     setBusy(false);
     setResult(r.ok ? null : r);
     if (r.ok) setSetup(r.data);
@@ -72,7 +75,9 @@ function TwoFactor() {
       <dt>enrolled</dt><dd>${fmtTime(u.two_factor_enrolled_at)}</dd>
       <dt>last verified</dt><dd>${fmtTime(u.two_factor_last_verified_at)}</dd></dl>
     ${codes && html`<${BackupCodes} codes=${codes} onDone=${() => setCodes(null)} />`}
-    ${!u.two_factor_enabled && !setup && html`<button type="button" class="primary" onClick=${start} disabled=${busy} data-testid="enroll-2fa">Set up two-factor authentication</button>`}
+    ${!u.two_factor_enabled && !setup && html`<form onSubmit=${start} data-testid="enroll-form"><p class="small">Setting up two-factor authentication needs your password again. It signs out your other sessions; live actions still need a step-up with a new code afterwards.</p>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required data-testid="enroll-password" /></label>
+      <button type="submit" class="primary" disabled=${busy} data-testid="enroll-2fa">Set up two-factor authentication</button></form>`}
     ${setup && html`<div data-testid="enroll">
       <p>Scan this code with an authenticator app (TOTP, ${setup.algorithm || 'SHA1'}, ${setup.digits || 6} digits, ${setup.period || 30} s), then enter the code it shows.</p>
       <${Qr} text=${setup.otpauth_url} />
@@ -117,6 +122,17 @@ function Trading() {
     setResult(r);
     t.refresh();
   };
+  // a fresh 2FA is a step-up with a new code (enrollment is not one): offered when the switch asks for it
+  const stepUp = async (e) => {
+    e.preventDefault();
+    const code = String(new FormData(e.currentTarget).get('code') || '').replace(/\s+/g, '');
+    setBusy(true);
+    const r = await post('/api/auth/2fa/step-up', { code });
+    setBusy(false);
+    setResult(r.ok ? null : r);
+    if (r.ok) session.reload();
+  };
+  const needs2fa = result && !result.ok && result.error && result.error.code === 'TWO_FACTOR_REQUIRED';
   const can = may(session, 'admin') && !t.error && !!t.data;
   return html`<section class="card"><h2>Live trading switch</h2>
     <${DegradedBanner} error=${t.error} what="Trading switch" />
@@ -124,7 +140,9 @@ function Trading() {
       Turning it on needs the admin role and a two-factor verification within the last 5 minutes.</p>`}
     <div class="actions"><button type="button" class="danger" disabled=${!can || busy || (t.data && t.data.trading.enabled)} onClick=${() => flip(true)}>Enable live trading</button>
       <button type="button" disabled=${!can || busy || (t.data && !t.data.trading.enabled)} onClick=${() => flip(false)}>Disable live trading</button></div>
-    <${ActionResult} result=${result} okText="Trading switch changed." /></section>`;
+    <${ActionResult} result=${result} okText="Trading switch changed." />
+    ${needs2fa && html`<form onSubmit=${stepUp} data-testid="step-up-form"><label>Code from the app <input name="code" inputmode="numeric" autocomplete="one-time-code" required data-testid="step-up-code" /></label>
+      <button type="submit" disabled=${busy} data-testid="step-up">Verify (step-up)</button></form>`}</section>`;
 }
 
 function Users() {
