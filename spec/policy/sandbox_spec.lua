@@ -84,3 +84,4 @@ ok, err = pcall(setmetatable, {}, { __close = function() end })
 spec.ok(not ok and tostring(err):find("__close", 1, true), "setmetatable refuses __close")
 local mt = { __index = function() return 1 end }
 spec.is(setmetatable({}, mt).x, 1, "other metatables still work")
+spec.is(("a\0b"):find("%z"), 2, "%z (deprecated in Lua, still accepted) is the NUL byte")
