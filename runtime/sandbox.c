@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "lrt.h"
+#include "sandbox_match.h"
 
 /* Debian's lua-cjson static archive exports this without declaring it in a header. */
 int luaopen_cjson_safe(lua_State *L);
@@ -89,6 +90,24 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     }
     if ((sb->instructions / HOOK_EVERY) % 64 == 0 && past_deadline(&sb->deadline)) {
         snprintf(sb->budget_what, sizeof sb->budget_what, "deadline budget (%d ms)", sb->limits.deadline_ms);
+        spend_budget(L, sb, "deadline");
+    }
+}
+
+void sandbox_charge_steps(lua_State *L, long steps)
+{
+    struct sandbox *sb;
+    lua_getallocf(L, (void **)&sb);
+    if (sb->budget_hit && strcmp(sb->budget_hit, "memory") != 0) spend_budget(L, sb, sb->budget_hit);
+    sb->instructions += steps;
+    if (sb->instructions > sb->limits.instr_budget) {
+        snprintf(sb->budget_what, sizeof sb->budget_what, "instruction budget (%ld instructions, pattern matching)",
+                 sb->limits.instr_budget);
+        spend_budget(L, sb, "instruction");
+    }
+    if (past_deadline(&sb->deadline)) {
+        snprintf(sb->budget_what, sizeof sb->budget_what, "deadline budget (%d ms, pattern matching)",
+                 sb->limits.deadline_ms);
         spend_budget(L, sb, "deadline");
     }
 }
@@ -238,6 +257,27 @@ static int sandbox_xpcall(lua_State *L)
     return lua_gettop(L) - 1;
 }
 
+/* setmetatable(t, mt) that refuses a metatable with __gc or __close (issue 21): finalizers run with the
+ * debug hooks off (Lua's GCTM), so a looping __gc ran outside every budget — during a collection or when
+ * lua_close freed the generation — and froze the server for good. Upvalue 1 is the base setmetatable.
+ * Lua marks a table for finalization only when setmetatable sees __gc, so checking here is enough. */
+static int sandbox_setmetatable(lua_State *L)
+{
+    static const char *refused[] = {"__gc", "__close", NULL};
+    if (lua_type(L, 2) == LUA_TTABLE)
+        for (const char **name = refused; *name; name++) {
+            lua_pushstring(L, *name);
+            if (lua_rawget(L, 2) != LUA_TNIL) /* Lua finds __gc with a raw read too */
+                return luaL_error(L, "setmetatable: a metatable with %s is not allowed in policies "
+                                     "(finalizers and to-be-closed handlers would run outside the budgets)", *name);
+            lua_settop(L, 2);
+        }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static void open_allowed_libraries(lua_State *L)
 {
     static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_STRLIBNAME, luaopen_string},
@@ -255,9 +295,13 @@ static void open_allowed_libraries(lua_State *L)
     }
     lua_pushcfunction(L, sandbox_xpcall);
     lua_setglobal(L, "xpcall");
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, sandbox_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    sandbox_match_install(L); /* bounded find/match/gmatch/gsub (also the string metatable's __index) */
     lua_pop(L, 1);
     luaL_requiref(L, "cjson", luaopen_cjson_safe, 1);
     lua_pop(L, 1);
@@ -288,6 +332,10 @@ struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *err, size
 void sandbox_free(struct sandbox *sb)
 {
     if (!sb) return;
+    /* Closed under a fresh budget: whatever Lua code lua_close runs with hooks on (to-be-closed handlers)
+     * stops at the budget. Finalizers run with hooks off, which is why setmetatable refuses __gc. */
+    sb->depth = 1;
+    arm_budgets(sb);
     lua_close(sb->L);
     free(sb);
 }

@@ -3,7 +3,8 @@
  * Libraries: base (minus load, loadfile, dofile, require, print, rawset, collectgarbage), string (minus dump),
  * table, math, utf8, cjson (cjson.safe) and rt. Text chunks only. Every call runs under an instruction budget,
  * a wall-clock deadline and the state's memory cap; exceeding one raises a Lua error that names the budget.
- * Only policy.c, sandbox.c and lrt.c include Lua headers. */
+ * string.find/match/gmatch/gsub are sandbox_match.c's bounded copies; setmetatable refuses __gc and __close.
+ * Only policy.c, sandbox.c, sandbox_match.c and lrt.c include Lua headers. */
 #ifndef GATEHOUSE_SANDBOX_H
 #define GATEHOUSE_SANDBOX_H
 
@@ -44,6 +45,10 @@ int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const cha
 /* Calls the function below nargs arguments on the stack under the budgets, with a traceback handler.
  * Stack effect: -(nargs+1), +nresults on success; -(nargs+1) on failure. Returns 0 or -1 with err. */
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults, char *err, size_t errlen);
+
+/* For sandbox_match.c: counts steps of work done inside one C call against the current call's instruction
+ * budget and checks its deadline; raises the budget's Lua error (does not return) once one is spent. */
+void sandbox_charge_steps(struct lua_State *L, long steps);
 
 /* Converts the Lua value at idx into JSON: strings, numbers, booleans, nil -> null; tables with keys 1..n
  * become arrays (an empty table is an array), tables with string keys objects; functions become the object

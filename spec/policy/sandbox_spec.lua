@@ -32,3 +32,56 @@ spec.is(type(rt.now()), "number", "rt.now returns a number")
 spec.ok(rt.now() > 1.7e9, "rt.now is wall-clock seconds")
 ok = pcall(rt.log, "loud", "x")
 spec.ok(not ok, "rt.log rejects an unknown level")
+
+-- issue 21: string.find/match/gmatch/gsub are the sandbox's bounded matcher. Normal patterns behave as in Lua.
+spec.same({ ("key = value"):find("(%w+)%s*=%s*(%w+)") }, { 1, 11, "key", "value" }, "find with captures")
+spec.same({ ("hello world"):find("o w", 1, true) }, { 5, 7 }, "plain find")
+spec.same({ ("hello"):find("l", -2) }, { 4, 4 }, "find from a negative init")
+spec.is(("hello"):find("x"), nil, "find without a match returns nil")
+spec.same({ ("2026-12-06"):match("^(%d+)%-(%d+)%-(%d+)$") }, { "2026", "12", "06" }, "match with anchored captures")
+spec.same({ ("abc"):match("()b()") }, { 2, 3 }, "position captures")
+spec.is(("f(a(b)c)d"):match("%b()"), "(a(b)c)", "%b balanced match")
+spec.same({ ("THE (quick) fox"):find("%f[%a]%a+%f[%A]", 5) }, { 6, 10 }, "frontier pattern")
+spec.is(("hello hello"):match("(h%a+) %1"), "hello", "back-reference %1")
+spec.same({ ("a,b,,c"):gsub(",", ";") }, { "a;b;;c", 3 }, "gsub with a string")
+spec.same({ ("abc"):gsub("%w", "%0%0") }, { "aabbcc", 3 }, "gsub with %0")
+spec.same({ ("hello world"):gsub("(%w+)", "<%1>", 1) }, { "<hello> world", 1 }, "gsub with a limit")
+spec.same({ ("$name is $age"):gsub("%$(%w+)", { name = "bob", age = 42 }) }, { "bob is 42", 2 }, "gsub with a table")
+spec.same({ ("1 2 3"):gsub("%d", function(d) return tostring(d * 2) end) }, { "2 4 6", 3 }, "gsub with a function")
+spec.same({ ("abc"):gsub("", "-") }, { "-a-b-c-", 4 }, "gsub with an empty pattern")
+local words = {}
+for k, v in ("a=1, b=2, c=3"):gmatch("(%w+)=(%w+)") do words[#words + 1] = k .. v end
+spec.same(words, { "a1", "b2", "c3" }, "gmatch iteration with captures")
+local n = 0
+for _ in string.gmatch("one two three", "%a+") do n = n + 1 end
+spec.is(n, 3, "gmatch without captures")
+spec.is(string.match("  trim me  ", "^%s*(.-)%s*$"), "trim me", "lazy .- trimming")
+spec.is(("[x]"):match("[%[%]]"), "[", "escaped brackets in a set")
+spec.is(("x-9"):match("[a-z]%-[0-9]"), "x-9", "ranges in sets")
+ok, err = pcall(string.find, "x", "[a")
+spec.ok(not ok and tostring(err):find("malformed pattern", 1, true), "malformed patterns raise as in Lua")
+ok, err = pcall(string.rep, "x", 1) -- keeps the library reachable
+spec.ok(ok, "string.rep still works")
+
+-- A pathological pattern raises instead of running for seconds inside one C call.
+local t0 = rt.now()
+ok, err = pcall(string.find, string.rep("a", 30) .. "b", ("a?"):rep(30) .. ("a"):rep(30))
+spec.ok(not ok and tostring(err):find("pattern", 1, true), "a backtracking pattern raises: " .. tostring(err))
+spec.ok(rt.now() - t0 < 1, "within a second")
+t0 = rt.now()
+ok, err = pcall(function() return string.rep("x", 20000):match(".-.-.-.-y") end)
+spec.ok(not ok and tostring(err):find("pattern", 1, true), "nested .- on a long subject raises: " .. tostring(err))
+ok, err = pcall(function() return string.rep("a", 5000):gsub("a*a*a*b", "") end)
+spec.ok(not ok, "gsub with a backtracking pattern raises")
+ok, err = pcall(function() for _ in string.rep("a", 5000):gmatch("a-a-a-b") do end end)
+spec.ok(not ok, "gmatch with a backtracking pattern raises")
+spec.ok(rt.now() - t0 < 2, "all within two seconds")
+
+-- issue 21: no finalizers, no to-be-closed handlers (they run outside the budgets).
+ok, err = pcall(setmetatable, {}, { __gc = function() end })
+spec.ok(not ok and tostring(err):find("__gc", 1, true), "setmetatable refuses __gc")
+ok, err = pcall(setmetatable, {}, { __close = function() end })
+spec.ok(not ok and tostring(err):find("__close", 1, true), "setmetatable refuses __close")
+local mt = { __index = function() return 1 end }
+spec.is(setmetatable({}, mt).x, 1, "other metatables still work")
+spec.is(("a\0b"):find("%z"), 2, "%z (deprecated in Lua, still accepted) is the NUL byte")
