@@ -9,6 +9,7 @@ use Test::More;
 use Gatehouse::Test;
 use JSON::PP ();
 use File::Path qw(make_path);
+use Encode ();
 
 my $BULLETS = "\x{2022}" x 4;
 sub mask { length $_[0] > 8 ? $BULLETS . substr( $_[0], -4 ) : $BULLETS x 2 }
@@ -126,6 +127,15 @@ SKIP: {
     my $u = $srv->post( '/api/users', { username => "u-$run", password => 'at-rest-password-1234', role => 'viewer',
             email => "$env{OPENROUTER_API_KEY}\@example.com" } );
     ok( $u->{status} == 201 || $u->{status} == 400, "a user whose e-mail holds a canary: $u->{status}" );
+}
+
+# the rows were written, with the mask in place of each secret (redacted, not dropped)
+if ($bot_id) {
+    my ($row) = psql_rows( $srv->db, 'SELECT params::text FROM bots WHERE id = $1', $bot_id );
+    my $params = Encode::decode_utf8( $row->[0] // '' );
+    ok( index( $params, 'key ' . mask($canary) ) >= 0, 'the bot params hold the mask where the canary was' ) or diag $params;
+    my ($tr) = psql_rows( $srv->db, 'SELECT count(*) FROM decision_traces WHERE bot_id = $1', $bot_id );
+    is( $tr->[0], 1, 'the decision trace was written' );
 }
 
 # ---- nothing leaked -----------------------------------------------------------------------
