@@ -11,10 +11,13 @@
  * drains into the file every tick, and every second one chunk of the file is re-sent as a probe. Once a
  * chunk goes in, the writer is up again and replays the rest back to back; when the whole file is in the
  * database it is truncated. The replay position lives in memory only: after a crash the file is replayed
- * from its start, which the idempotent INSERTs make harmless.
+ * from its start, which the idempotent INSERTs make harmless. Before the writer knows the database is down, a
+ * queue batch unanswered for SUSPECT_AFTER_MS makes it suspect: the batch in flight is copied to the file, the
+ * queue drains into it and new records are appended at acceptance, so a crash in the first seconds of an
+ * outage loses at most what was accepted in the last SUSPECT_AFTER_MS + one tick (docs/faults.md).
  *
- * I/O in a caller's stack happens only when the queue is full: the record is then appended to the spill
- * file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
+ * I/O in a caller's stack happens only when the queue is full or the writer is down or suspect: the record is
+ * then appended to the spill file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
  * (after the loop has exited) use a short-lived blocking connection to cfg.database_url. */
 #include "telemetry.h"
 #include "secret.h"
