@@ -516,7 +516,78 @@ enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t l
     return HTTP_BODY_OK;
 }
 
-/* Parses the body into ctx->body. Returns 0, or -1 after replying with the error. */
+/* A string value passed through the redactor: a new reference. A redacted text that is no longer valid
+ * UTF-8 (a match cut a multi-byte character) becomes "[redacted]". NULL on allocation failure. */
+static json_t *redact_string(const char *s, size_t n)
+{
+    size_t outn = 0;
+    char *r;
+    json_t *o;
+
+    if (!secret_contains(s, n)) return json_stringn(s, n);
+    if (!(r = secret_redact(s, n, &outn))) return NULL;
+    o = json_stringn(r, outn);
+    free(r);
+    return o ? o : json_string("[redacted]");
+}
+
+/* A copy of v in which every string, object keys included, has passed the redactor (new reference; NULL on
+ * allocation failure). Numbers, booleans and null are shared. */
+static json_t *redact_json(json_t *v)
+{
+    json_t *out, *e, *k, *c;
+    const char *key;
+    size_t i;
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return redact_string(json_string_value(v), json_string_length(v));
+    case JSON_ARRAY:
+        if (!(out = json_array())) return NULL;
+        json_array_foreach(v, i, e) {
+            if (!(c = redact_json(e)) || json_array_append_new(out, c) < 0) goto fail;
+        }
+        return out;
+    case JSON_OBJECT:
+        if (!(out = json_object())) return NULL;
+        json_object_foreach(v, key, e) {
+            if (!(k = redact_string(key, strlen(key)))) goto fail;
+            c = redact_json(e);
+            if (!c || json_object_set_new(out, json_string_value(k), c) < 0) {
+                json_decref(k);
+                goto fail;
+            }
+            json_decref(k);
+        }
+        return out;
+    default:
+        return json_incref(v);
+    }
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* Secrets at rest (PRODUCT.md §3, docs/faults.md "Secrets at rest"): the one choke point for request bodies.
+ * When the raw body holds a tracked secret in any form the redactor knows, ctx->body is replaced by a copy
+ * whose every string and key is redacted, so no handler can write the secret to Postgres, a log or a reply.
+ * Returns 0, or -1 on allocation failure (after a 500). */
+static int redact_body(struct http_ctx *ctx, const char *buf, size_t len)
+{
+    json_t *r;
+
+    if (!ctx->body || !secret_contains(buf, len)) return 0;
+    if (!(r = redact_json(ctx->body))) {
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory while redacting the request body.",
+                         "Retry the request.", NULL);
+        return -1;
+    }
+    json_decref(ctx->body);
+    ctx->body = r;
+    return 0;
+}
+
+/* Parses the body into ctx->body (redacted: see redact_body). Returns 0, or -1 after replying with the error. */
 static int read_json_body(struct http_ctx *ctx)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
@@ -526,8 +597,9 @@ static int read_json_body(struct http_ctx *ctx)
 
     switch (http_parse_json_body(buf, len, cfg.max_body_bytes, &ctx->body, reason, sizeof reason)) {
     case HTTP_BODY_NONE:
-    case HTTP_BODY_OK:
         return 0;
+    case HTTP_BODY_OK:
+        return redact_body(ctx, buf, len);
     case HTTP_BODY_TOO_LARGE:
         http_reply_error(ctx, 413, "PAYLOAD_TOO_LARGE", reason, "Send a smaller JSON body.",
                          json_pack("{s:I}", "limit_bytes", (json_int_t)cfg.max_body_bytes));

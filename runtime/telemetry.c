@@ -11,10 +11,13 @@
  * drains into the file every tick, and every second one chunk of the file is re-sent as a probe. Once a
  * chunk goes in, the writer is up again and replays the rest back to back; when the whole file is in the
  * database it is truncated. The replay position lives in memory only: after a crash the file is replayed
- * from its start, which the idempotent INSERTs make harmless.
+ * from its start, which the idempotent INSERTs make harmless. Before the writer knows the database is down, a
+ * queue batch unanswered for SUSPECT_AFTER_MS makes it suspect: the batch in flight is copied to the file, the
+ * queue drains into it and new records are appended at acceptance, so a crash in the first seconds of an
+ * outage loses at most what was accepted in the last SUSPECT_AFTER_MS + one tick (docs/faults.md).
  *
- * I/O in a caller's stack happens only when the queue is full: the record is then appended to the spill
- * file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
+ * I/O in a caller's stack happens only when the queue is full or the writer is down or suspect: the record is
+ * then appended to the spill file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
  * (after the loop has exited) use a short-lived blocking connection to cfg.database_url. */
 #include "telemetry.h"
 #include "secret.h"
@@ -46,6 +49,7 @@
 #define FLUSH_EVERY_MS 100
 #define REPLAY_EVERY_S 1
 #define PARTITION_EVERY_S 3600
+#define SUSPECT_AFTER_MS 250 /* a queue batch unanswered this long: records stop living only in memory */
 #define POISON_TRIES 5 /* a chunk refused this often while the database answers pings is bisected */
 
 static struct {
@@ -54,6 +58,8 @@ static struct {
     int started, stopping, down, retention_days;
     int q_head, q_count; /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
     struct batch b;
+    double b_sent_ms;  /* clock_now_ms() when the batch in flight was sent */
+    int b_spilled;     /* the queue batch in flight is already in the spill file as well */
     unsigned next_id;
     int poison_tries, chunk_max;
     long written_total, replayed_total, replayed_since_down, dropped_total;
@@ -314,12 +320,14 @@ static void batch_failed(struct batch *b, const char *err)
     if (b->from_spill) {
         replay_failed_while_reachable(b, err);
         batch_free_rows(b);
-    } else if (spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
+    } else if (W.b_spilled || spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
         batch_free_rows(b);
     }
+    W.b_spilled = 0;
 }
 
 static void pump(void);
+static void queue_spill_all(void);
 
 static void on_batch_result(struct pg_result *res, const char *err, void *arg)
 {
@@ -328,8 +336,10 @@ static void on_batch_result(struct pg_result *res, const char *err, void *arg)
     W.b.id = 0;
     if (res)
         batch_done(&W.b);
-    else
+    else {
         batch_failed(&W.b, err);
+        if (W.down) queue_spill_all(); /* at once, not at the next tick: nothing answered 202 waits in memory */
+    }
     if (!W.down && (W.q_count > 0 || spill.replay_off < spill.bytes)) pump(); /* keep draining: a batch holds one table only */
 }
 
@@ -339,6 +349,8 @@ static void batch_send(struct batch *b)
     int built = stmt_build(b, &st) == 0;
     unsigned id = ++W.next_id ? W.next_id : ++W.next_id;
     b->id = id;
+    W.b_sent_ms = clock_now_ms();
+    W.b_spilled = 0;
     if (!built || db_query(st.sql, st.nparams, st.params, BATCH_TIMEOUT_MS, on_batch_result, (void *)(uintptr_t)id) < 0) {
         b->id = 0;
         batch_failed(b, built ? "the database pool refused the query" : "out of memory");
@@ -395,9 +407,41 @@ static void pump(void)
     }
 }
 
+/* 1 while the database may be gone without the writer knowing yet: a queue batch has been in flight for
+ * SUSPECT_AFTER_MS (a hung server, or a pool waiting for a connection, answers only at the BATCH_TIMEOUT_MS
+ * deadline). Records are then not kept in memory only: see suspect_spill. */
+static int suspect(void)
+{
+    if (W.down || W.stopping) return 0;
+    return W.b.id && !W.b.from_spill && clock_now_ms() - W.b_sent_ms >= SUSPECT_AFTER_MS;
+}
+
+/* While suspect: the queue batch in flight is copied to the spill file once (it stays in flight; if it then
+ * commits, the replay of its lines inserts nothing: ids are set at acceptance, the INSERTs are idempotent) and
+ * the queue drains into the file, where the replay picks it up. No fsync here: a write(2) survives a crash of
+ * the process; the tick's spill_sync_if_dirty covers the machine. */
+static void suspect_spill(void)
+{
+    static struct batch tmp;
+    if (W.b.id && !W.b.from_spill && !W.b_spilled &&
+        spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) == 0)
+        W.b_spilled = 1;
+    while (W.q_count) {
+        queue_take(&tmp);
+        if (spill_write(tmp.rows, tmp.n, 0, W.last_error, sizeof W.last_error) < 0) { /* back to the head */
+            W.q_head = (W.q_head - tmp.n + QUEUE_CAP) % QUEUE_CAP;
+            W.q_count += tmp.n;
+            tmp.n = 0;
+            return;
+        }
+        batch_free_rows(&tmp);
+    }
+}
+
 static void on_flush_tick(evutil_socket_t fd, short what, void *arg)
 {
     if (W.down) queue_spill_all();
+    else if (suspect()) suspect_spill();
     spill_sync_if_dirty();
     pump();
 }
@@ -418,6 +462,13 @@ static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
 static int accept_rec(struct rec *r)
 {
     if (!r) return -1;
+    /* down or suspect: straight to the file (one write(2)), so a 202 never rests on memory alone; if the
+     * file cannot take it, the queue keeps it (and the tick retries) */
+    if (!W.stopping && W.q_count < QUEUE_CAP && (W.down || suspect()) &&
+        spill_write(&r, 1, 0, W.last_error, sizeof W.last_error) == 0) {
+        free(r);
+        return 0;
+    }
     if (W.q_count >= QUEUE_CAP || W.stopping) {
         int rc = spill_write(&r, 1, W.stopping, W.last_error, sizeof W.last_error);
         if (rc < 0) {

@@ -66,8 +66,9 @@ void telemetry_stop(int timeout_ms);
  * the loop running during a SIGTERM drain until this is 0 (or its drain deadline passes). */
 int telemetry_drain_pending(void);
 
-/* Accepts a usage event (copied) and updates the aggregates. Never blocks. Returns 0, or -1 when the record
- * is invalid (missing required fields). A full queue spills to the file instead of dropping. */
+/* Accepts a usage event (copied) and updates the aggregates. Never waits on the database. Returns 0, or -1 when
+ * the record is invalid (missing required fields). A full queue spills to the file instead of dropping; so does
+ * a writer that is down or suspects the database (a batch unanswered for 250 ms): one write(2), no fsync. */
 int telemetry_usage(const struct usage_event *ev);
 
 /* Called for every usage event telemetry_usage accepted (after the aggregates), on the loop; ev is borrowed for

@@ -8,6 +8,8 @@ use lib 'spec/support';
 use Test::More;
 use Gatehouse::Test;
 use JSON::PP ();
+use File::Path qw(make_path);
+use Encode ();
 
 my $BULLETS = "\x{2022}" x 4;
 sub mask { length $_[0] > 8 ? $BULLETS . substr( $_[0], -4 ) : $BULLETS x 2 }
@@ -45,6 +47,12 @@ my @secrets = ( ( map { $env{$_} } @SECRET_VARS ), $env{REDIS_URL}, $env{DISCORD
 my $canary = $env{DATABENTO_API_KEY};
 
 my $home = copy_home();
+# a strategy for the bots the at-rest section creates (the real one, or a minimal stand-in)
+make_path("$home/scripts/strategies");
+write_file( "$home/scripts/strategies/sma_cross.lua", <<'LUA' ) unless -f "$home/scripts/strategies/sma_cross.lua";
+return { name = "sma_cross", requires_ai = false,
+         decide = function(ctx) return { action = "HOLD", reason_code = "NO_SIGNAL", reason_human = "test" } end }
+LUA
 my $srv  = start_server( env => \%env, home => $home );
 
 # ---- what may be shown --------------------------------------------------------------
@@ -96,6 +104,39 @@ $srv->signal('HUP');
 ok( wait_for( sub { my $p = $srv->policy; $p && !defined $p->{last_reload_error} }, 10, 'reload ok' ), 'policy restored' );
 $srv->get( $GH{status} );
 $srv->get( $GH{readyz} );
+
+# ---- secrets at rest: rows written from request input carry a canary (PRODUCT.md §3) ----------------
+# Every row below is written from a request body; the pg_dump at the end must hold no canary in any form.
+my $ok_bot = $srv->post( '/api/bots', { name => "at-rest-$run", strategy => 'sma_cross', symbol => 'ESZ6', timeframe => '1m',
+        params => { note => "key $canary", nested => [ { k => $env{OPENAI_API_KEY} } ], $env{POLYGON_API_KEY} => 1 } } );
+is( $ok_bot->{status}, 201, 'a bot with canaries in its params is created' ) or diag explain $ok_bot->{json};
+my $bot_id = ( $ok_bot->{json}{bot} || {} )->{id};
+my $named = $srv->post( '/api/bots', { name => "n $env{ANTHROPIC_API_KEY}", strategy => 'sma_cross', symbol => 'ESZ6', timeframe => '1m' } );
+ok( $named->{status} == 201 || $named->{status} == 400, "a bot named after a canary: $named->{status}" );
+SKIP: {
+    skip 'no bot', 4 unless $bot_id;
+    my $svc = $srv->service_headers;
+    my $d = $srv->post( "/api/bots/$bot_id/decision-traces", { decision_type => 'ENTRY', reason_code => 'SMA_CROSS_UP',
+            reason_human => "crossed; key=$canary", signals => { k => $env{GEMINI_API_KEY} } }, $svc );
+    is( $d->{status}, 201, 'a decision trace with canaries is written' ) or diag explain $d->{json};
+    my $n = $srv->post( "/api/bots/$bot_id/no-trade-traces", { suppression_type => 'RISK_GATE', suppression_decision => 'SKIP',
+            reason_code => 'MARKET_CLOSED', reason_human => "idle $env{GROQ_API_KEY}", blocked_by => [ "gate $env{XAI_API_KEY}" ] }, $svc );
+    ok( $n->{status} == 201 || $n->{status} == 400, "a no-trade trace with canaries: $n->{status}" );
+    my $bt = $srv->post( "/api/bots/$bot_id/backtests", { start => '2026-01-05T15:00:00Z', end => '2026-01-05T16:00:00Z', note => $canary } );
+    ok( $bt->{status} == 202 || $bt->{status} == 400, "a backtest of that bot: $bt->{status}" );
+    my $u = $srv->post( '/api/users', { username => "u-$run", password => 'at-rest-password-1234', role => 'viewer',
+            email => "$env{OPENROUTER_API_KEY}\@example.com" } );
+    ok( $u->{status} == 201 || $u->{status} == 400, "a user whose e-mail holds a canary: $u->{status}" );
+}
+
+# the rows were written, with the mask in place of each secret (redacted, not dropped)
+if ($bot_id) {
+    my ($row) = psql_rows( $srv->db, 'SELECT params::text FROM bots WHERE id = $1', $bot_id );
+    my $params = Encode::decode_utf8( $row->[0] // '' );
+    ok( index( $params, 'key ' . mask($canary) ) >= 0, 'the bot params hold the mask where the canary was' ) or diag $params;
+    my ($tr) = psql_rows( $srv->db, 'SELECT count(*) FROM decision_traces WHERE bot_id = $1', $bot_id );
+    is( $tr->[0], 1, 'the decision trace was written' );
+}
 
 # ---- nothing leaked -----------------------------------------------------------------------
 my ( $i, @leaks ) = response_leaks( $srv, \@secrets, '' );
