@@ -213,10 +213,12 @@ static void test_stop(void)
 {
     for (int i = 0; i < 5; i++)
         usage_ok();
-    tap_is_int(telemetry_drain_pending(), 5, "5 queued at stop");
+    /* the database is down: a record accepted now is appended to the spill file at once (nothing waits in
+     * memory for a flush that cannot succeed), so nothing is queued at stop */
+    tap_is_int(telemetry_drain_pending(), 0, "nothing queued at stop: accepted while down, spilled at once");
     telemetry_stop(500);
     json_t *lines = read_lines(spill);
-    tap_is_int(json_array_size(lines), 18, "telemetry_stop wrote the queue to the spill file");
+    tap_is_int(json_array_size(lines), 18, "the 5 records are in the spill file after telemetry_stop");
     json_decref(lines);
     tap_is_int(usage_ok(), 0, "a record after stop is accepted");
     lines = read_lines(spill);
