@@ -381,8 +381,7 @@ int broker_place_order(const struct broker_order *o, broker_cb cb, void *arg)
     struct order_call *c = call_new(o->symbol, o->bot_id, o->run_id, o->trace_id, o->user_id, cb, arg);
     copy_opt(c->side, sizeof c->side, o->side);
     c->qty = o->qty;
-    const char *id = o->provider_id ? o->provider_id : json_string_value(json_object_get(
-        json_object_get(json_object_get(json_object_get(status_decision(), "live_stack"), "execution"), "primary"), "providerId"));
+    const char *id = o->provider_id ? o->provider_id : status_execution_provider(0);
     if (bind_provider(c, id) < 0) return 0;
     c->steps = json_incref(json_object_get(c->p->order, "steps"));
     const char *side = json_string_value(json_object_get(json_object_get(c->p->order, "side_values"), c->side));

@@ -32,6 +32,8 @@ struct config {
     int policy_deadline_ms;   /* GATEHOUSE_POLICY_DEADLINE_MS: wall-clock deadline per policy call */
     int job_deadline_s;       /* GATEHOUSE_JOB_DEADLINE_S: a job's deadline when its request sets none (600) */
     int verify_cooldown_ms;   /* GATEHOUSE_VERIFY_COOLDOWN_MS: a requested verify of a provider again within this after the last one completed → 429 (2000; 0 = off) */
+    int reconcile_every_s;    /* GATEHOUSE_RECONCILE_EVERY_S: broker reconciliation period on the leader (60) */
+    int risk_sweep_every_s;   /* GATEHOUSE_RISK_SWEEP_EVERY_S: held-exposure review period on the leader (60) */
     int max_backtests;        /* GATEHOUSE_MAX_BACKTESTS: backtests running at once on this instance; one more → 429 (4) */
     int cookie_secure;        /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie */
     const char *origin;       /* GATEHOUSE_ORIGIN: the browser origin to expect (default http[s]://<Host>) */

@@ -12,6 +12,18 @@
 /* SQL list of the working statuses, for IN (...) clauses. */
 #define ORDERS_WORKING_SQL "('SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED')"
 
+/* SQL scalar: the contracts still to fill of bot's orders of one side in stage (bot, stage: SQL expressions;
+ * side: 'BUY' or 'SELL' as a literal) — working orders, and a LIVE INTENT whose broker call is in flight. The
+ * exposure scripts/risk.lua adds to the position (runner ticks and the minute sweep read the same number). */
+#define ORDERS_WORKING_QTY_SQL(bot, stage, side)                                                                   \
+    "(SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = " bot " AND o.stage = " stage \
+    " AND o.side = '" side "' AND (o.status IN " ORDERS_WORKING_SQL " OR (o.status = 'INTENT' AND o.stage = 'LIVE')))"
+
+/* SQL scalar: the P&L realized by bot's fills of stage since 00:00 UTC of today (gh_now()), points x contracts. */
+#define ORDERS_REALIZED_TODAY_SQL(bot, stage)                                                                      \
+    "(SELECT coalesce(sum(f.realized_pnl), 0) FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.bot_id = " bot \
+    " AND o.stage = " stage " AND f.filled_at >= date_trunc('day', gh_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
 /* ok = 1 on success; code is an error code of docs/error-codes.md when !ok (ORDER_NOT_WORKING, NOT_FOUND,
  * DB_UNAVAILABLE, or the broker's code), human its reason. Runs exactly once, from the loop. */
 typedef void (*orders_cb)(int ok, const char *code, const char *human, void *arg);

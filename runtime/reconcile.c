@@ -11,6 +11,7 @@
 #include "alerts.h"
 #include "broker.h"
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -274,8 +275,7 @@ static void on_pairs(struct pg_result *res, const char *err, void *arg)
 int reconcile_now(const char *trace_id)
 {
     if (running) return -1;
-    const char *primary = json_string_value(json_object_get(
-        json_object_get(json_object_get(json_object_get(status_decision(), "live_stack"), "execution"), "primary"), "providerId"));
+    const char *primary = status_execution_provider(0);
     struct pass *p = calloc(1, sizeof *p);
     snprintf(p->trace_id, sizeof p->trace_id, "%s", trace_id);
     running = p;
@@ -298,9 +298,7 @@ int reconcile_now(const char *trace_id)
 
 void reconcile_sweep(void)
 {
-    const char *env = getenv("GATEHOUSE_RECONCILE_EVERY_S");
-    int every = env && atoi(env) > 0 ? atoi(env) : 60;
-    if (running || (last_pass && clock_wall_s() - last_pass < every)) return;
+    if (running || (last_pass && clock_wall_s() - last_pass < cfg.reconcile_every_s)) return;
     char trace[33];
     http_new_trace_id(trace);
     reconcile_now(trace);

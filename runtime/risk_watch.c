@@ -2,6 +2,7 @@
 #include "risk_watch.h"
 
 #include <libpq-fe.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "alerts.h"
 #include "autonomy.h"
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -17,10 +19,28 @@
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
-#define SWEEP_EVERY_S 60 /* GATEHOUSE_RISK_SWEEP_EVERY_S overrides */
 
 static time_t last_sweep;
 static int sweep_pending;
+
+static double field(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : json_is_string(v) ? atof(json_string_value(v)) : 0;
+}
+
+json_t *risk_watch_context(const struct risk_view *v)
+{
+    double qty = field(v->position, "qty"), avg = field(v->position, "avg_price");
+    double unreal = qty != 0 && v->mark > 0 ? qty * (v->mark - avg) : 0;
+    double equity = field(v->position, "realized_pnl") + unreal;
+    double peak = fmax(fmax(field(v->position, "equity_peak"), equity), 0.0);
+    return json_pack("{s:{s:f, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:O, s:O, s:s, s:s}", "position", "qty", qty,
+                     "avg_price", avg, "working", "buy", v->working_buy, "sell", v->working_sell, "pnl",
+                     "realized_today", v->realized_today, "unrealized", unreal, "equity_peak", peak, "equity", equity,
+                     "market", v->market ? v->market : json_null(), "limits", v->limits ? v->limits : json_null(),
+                     "stage", v->stage ? v->stage : "", "symbol", v->symbol ? v->symbol : "");
+}
 
 json_t *risk_watch_review(struct policy_gen *g, const json_t *ctx, const char *trace_id)
 {
@@ -111,12 +131,21 @@ static void on_sweep_rows(struct pg_result *res, const char *err, void *arg)
     }
     struct policy_gen *g = policy_retain(policy_current());
     for (int i = 0; i < PQntuples(res); i++) {
-        json_t *ctx = json_loads(PQgetvalue(res, i, 3), 0, NULL);
-        json_t *v = ctx ? risk_watch_review(g, ctx, trace) : NULL;
+        json_t *pos = json_loads(PQgetvalue(res, i, 3), 0, NULL);
+        json_t *limits = PQgetisnull(res, i, 8) ? NULL : json_loads(PQgetvalue(res, i, 8), 0, NULL);
+        const char *stage = PQgetvalue(res, i, 2);
+        struct risk_view rv = {pos, PQgetisnull(res, i, 4) ? 0 : atof(PQgetvalue(res, i, 4)), atof(PQgetvalue(res, i, 5)),
+                               atof(PQgetvalue(res, i, 6)), atof(PQgetvalue(res, i, 7)), NULL, limits, stage,
+                               PQgetvalue(res, i, 9)};
+        json_t *ctx = risk_watch_context(&rv);
+        if (!PQgetisnull(res, i, 10)) json_object_set_new(ctx, "tier", json_string(PQgetvalue(res, i, 10)));
+        json_t *v = risk_watch_review(g, ctx, trace);
         if (json_is_true(json_object_get(v, "breached")))
-            risk_watch_breach(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), v, trace);
+            risk_watch_breach(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), stage, v, trace);
         json_decref(v);
         json_decref(ctx);
+        json_decref(limits);
+        json_decref(pos);
     }
     policy_release(g);
     free(trace);
@@ -125,32 +154,17 @@ static void on_sweep_rows(struct pg_result *res, const char *err, void *arg)
 void risk_watch_sweep(void)
 {
     time_t now = clock_wall_s();
-    const char *env = getenv("GATEHOUSE_RISK_SWEEP_EVERY_S");
-    int every = env && atoi(env) > 0 ? atoi(env) : SWEEP_EVERY_S;
-    if (sweep_pending || now - last_sweep < every) return;
+    if (sweep_pending || now - last_sweep < cfg.risk_sweep_every_s) return;
     last_sweep = now;
     char trace[33];
     http_new_trace_id(trace);
     char *t = strdup(trace);
     /* every bot running, holding a position or with working orders, and no open RISK_BREACH yet */
     if (db_query(
-            "SELECT b.id::text, b.name, b.stage, json_build_object("
-            " 'position', json_build_object('qty', coalesce(p.qty, 0), 'avg_price', coalesce(p.avg_price, 0)),"
-            " 'working', json_build_object("
-            "   'buy', (SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = b.id AND o.stage = b.stage"
-            "           AND o.side = 'BUY' AND o.status IN " ORDERS_WORKING_SQL "),"
-            "   'sell', (SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = b.id AND o.stage = b.stage"
-            "           AND o.side = 'SELL' AND o.status IN " ORDERS_WORKING_SQL ")),"
-            " 'pnl', json_build_object("
-            "   'realized_today', (SELECT coalesce(sum(f.realized_pnl), 0) FROM fills f JOIN orders o ON o.id = f.order_id"
-            "      WHERE f.bot_id = b.id AND o.stage = b.stage"
-            "      AND f.filled_at >= date_trunc('day', gh_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),"
-            "   'unrealized', coalesce(p.qty * (p.mark_price - p.avg_price), 0),"
-            "   'equity', coalesce(p.realized_pnl + coalesce(p.qty * (p.mark_price - p.avg_price), 0), 0),"
-            "   'equity_peak', greatest(coalesce(p.equity_peak, 0),"
-            "                           coalesce(p.realized_pnl + coalesce(p.qty * (p.mark_price - p.avg_price), 0), 0), 0)),"
-            " 'limits', b.params->'risk', 'stage', b.stage, 'symbol', b.symbol,"
-            " 'tier', CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END)::text "
+            "SELECT b.id::text, b.name, b.stage, coalesce(row_to_json(p)::text, '{}'), p.mark_price::text, "
+            ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY")
+            "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, (b.params->'risk')::text, b.symbol, "
+            "CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END "
             "FROM bots b LEFT JOIN positions p ON p.bot_id = b.id AND p.stage = b.stage AND p.symbol = b.symbol "
             "LEFT JOIN autonomy_scores a ON a.bot_id = b.id "
             "WHERE (b.desired_state = 'RUNNING' OR coalesce(p.qty, 0) <> 0 "

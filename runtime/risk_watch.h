@@ -18,6 +18,21 @@
 
 struct policy_gen;
 
+/* What scripts/risk.lua is told about a bot (check and review alike). position: the positions row as JSON (qty,
+ * avg_price, realized_pnl, equity_peak; NULL or {} when flat and never traded); mark: the last close (0 = none);
+ * market and limits may be NULL. */
+struct risk_view {
+    const json_t *position;
+    double mark, realized_today, working_buy, working_sell;
+    const json_t *market, *limits;
+    const char *stage, *symbol;
+};
+
+/* The risk policy's ctx for v (a new object, without order, orders_last_minute or tier): position, working orders,
+ * P&L in points x contracts (risk.lua applies the contract multiplier): unrealized at the mark, equity = realized +
+ * unrealized, equity_peak = the stored peak raised to what is seen now (never below 0). */
+json_t *risk_watch_context(const struct risk_view *v);
+
 /* risk.lua review(ctx) in generation g: a new object {breached, reason_code, reason_human, violations, usage,
  * limits}, or NULL when the policy failed (logged; no breach is acted on without the policy's verdict). */
 json_t *risk_watch_review(struct policy_gen *g, const json_t *ctx, const char *trace_id);

@@ -278,19 +278,13 @@ static void on_position_reloaded(struct pg_result *res, const char *err, void *a
 
 #define POSITION_SQL(bot, stage) \
     "(SELECT row_to_json(p) FROM positions p WHERE p.bot_id = " bot " AND p.stage = " stage " AND p.symbol = b.symbol)"
-#define TODAY_REALIZED_SQL(bot, stage) \
-    "(SELECT coalesce(sum(f.realized_pnl), 0) FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.bot_id = " bot \
-    " AND o.stage = " stage " AND f.filled_at >= date_trunc('day', gh_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-#define WORKING_SQL(bot, stage, side) \
-    "(SELECT coalesce(sum(o.qty - o.filled_qty), 0) FROM orders o WHERE o.bot_id = " bot " AND o.stage = " stage \
-    " AND o.side = '" side "' AND (o.status IN " ORDERS_WORKING_SQL " OR (o.status = 'INTENT' AND o.stage = 'LIVE')))"
 
 /* After the fills: the position, today's realized P&L and the working orders as they now are. */
 static void reload_position(struct tick *t)
 {
     const char *p[1] = {t->bot_id};
-    if (db_query("SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " TODAY_REALIZED_SQL("b.id", "b.stage")
-                 "::text, " WORKING_SQL("b.id", "b.stage", "BUY") "::text, " WORKING_SQL("b.id", "b.stage", "SELL")
+    if (db_query("SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage")
+                 "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL")
                  "::text FROM bots b WHERE b.id = $1",
                  1, p, DB_TIMEOUT_MS, on_position_reloaded, t) < 0)
         no_trade(t, "POLICY", "DB_UNAVAILABLE", "The position could not be read after the fills.",
@@ -474,16 +468,6 @@ static void write_trade(struct tick *t, const char *status, const json_t *blocke
     free(risk);
 }
 
-/* The execution broker's provider id for events about LIVE orders (the live stack's primary, else its first
- * backup), or "runner" when no broker is listed. */
-static const char *execution_provider(void)
-{
-    const json_t *ex = json_object_get(json_object_get(status_decision(), "live_stack"), "execution");
-    const char *id = json_string_value(json_object_get(json_object_get(ex, "primary"), "providerId"));
-    if (!id) id = json_string_value(json_object_get(json_array_get(json_object_get(ex, "backups"), 0), "providerId"));
-    return id ? id : "runner";
-}
-
 static void trade(struct tick *t)
 {
     json_t *blockers = NULL;
@@ -501,8 +485,9 @@ static void trade(struct tick *t)
         code = "INVALID_ORDER";
         human = "The order cannot be sent: the quantity must be a whole number of contracts.";
     }
+    const char *broker = status_execution_provider(1); /* a refused order is a usage event of the broker it was for */
     if (live)
-        usage(t, execution_provider(), "broker.place_order", "BLOCKED", 0, code,
+        usage(t, broker ? broker : "runner", "broker.place_order", "BLOCKED", 0, code,
               json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
                         "qty", q));
     write_trade(t, status, blockers, code, human);
@@ -589,16 +574,9 @@ static void decide_and_act(struct tick *t)
 static json_t *risk_context(struct tick *t, double mark)
 {
     const json_t *params = json_object_get(t->bot, "params");
-    double qty = num(t->position, "qty", 0), avg = num(t->position, "avg_price", 0);
-    double unreal = qty != 0 && mark > 0 ? qty * (mark - avg) : 0;
-    double equity = num(t->position, "realized_pnl", 0) + unreal;
-    double peak = fmax(fmax(num(t->position, "equity_peak", 0), equity), 0.0);
-    return json_pack("{s:{s:f, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:O, s:O, s:s, s:s}", "position", "qty", qty,
-                     "avg_price", avg, "working", "buy", t->working_buy, "sell", t->working_sell, "pnl", "realized_today",
-                     t->realized_today, "unrealized", unreal, "equity_peak", peak, "equity", equity, "market",
-                     t->market ? t->market : json_null(), "limits",
-                     json_object_get(params, "risk") ? json_object_get(params, "risk") : json_null(), "stage",
-                     bot_str(t, "stage"), "symbol", bot_str(t, "symbol"));
+    struct risk_view v = {t->position, mark, t->realized_today, t->working_buy, t->working_sell, t->market,
+                          json_object_get(params, "risk"), bot_str(t, "stage"), bot_str(t, "symbol")};
+    return risk_watch_context(&v);
 }
 
 /* The mark of the bot's position (the tick's last close) and its equity peak, kept for the minute sweep. */
@@ -890,8 +868,8 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
                  "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
                  "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
                  "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
-                 TODAY_REALIZED_SQL("b.id", "b.stage") "::text, " WORKING_SQL("b.id", "b.stage", "BUY") "::text, "
-                 WORKING_SQL("b.id", "b.stage", "SELL") "::text "
+                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
+                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text "
                  "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
                  1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
         release_claim(t->bot_id);

@@ -274,6 +274,14 @@ const json_t *status_decision(void)
     return S.decision;
 }
 
+const char *status_execution_provider(int or_backup)
+{
+    const json_t *ex = json_object_get(json_object_get(status_decision(), "live_stack"), "execution");
+    const char *id = json_string_value(json_object_get(json_object_get(ex, "primary"), "providerId"));
+    if (!id && or_backup) id = json_string_value(json_object_get(json_array_get(json_object_get(ex, "backups"), 0), "providerId"));
+    return id;
+}
+
 /* The snapshot for safe_start, rebuilt only when what it is made of changes (every bot tick asks twice). */
 static json_t *shared_snap;
 static uint64_t snap_key;

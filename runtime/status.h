@@ -27,6 +27,10 @@ void status_refresh(const char *trace_id);
  * blockers[] (with trace_id), live_stack, evaluated_at, trace_id}. Never NULL after status_start. */
 const json_t *status_decision(void);
 
+/* The provider id of the live stack's execution primary in the cached decision (borrowed, like the decision), or,
+ * with or_backup, its first listed backup when none is connected; NULL when there is none. */
+const char *status_execution_provider(int or_backup);
+
 /* New snapshot as handed to gates.lua, built against generation g (the current one when NULL). */
 json_t *status_snapshot(struct policy_gen *g);
 
