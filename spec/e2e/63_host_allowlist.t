@@ -19,23 +19,13 @@ my $QUIET = { GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 };
 # undef Host = none at all.
 sub raw {
     my ( $srv, $method, $path, $h, $body, $proto ) = @_;
-    my $s = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $srv->port, Timeout => 5 ) or die "connect: $!";
     my $req = "$method $path " . ( $proto // 'HTTP/1.1' ) . "\r\n";
     for my $k ( sort keys %$h ) { $req .= "$k: $h->{$k}\r\n" if defined $h->{$k} }
     $req .= "Connection: close\r\n";
     if ( defined $body ) {
         $req .= "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n";
     }
-    $req .= "\r\n" . ( $body // '' );
-    print {$s} $req;
-    local $/;
-    my $resp = <$s> // '';
-    close $s;
-    my ( $head, $content ) = split /\r\n\r\n/, $resp, 2;
-    my ($status) = ( $head // '' ) =~ m{^HTTP/1\.[01] (\d+)};
-    my %hdr = map { /^([^:]+):\s*(.*)$/ ? ( lc $1 => $2 ) : () } split /\r\n/, $head // '';
-    my $json = eval { $JSON->decode( $content // '' ) };
-    return { status => $status // 0, headers => \%hdr, content => $content // '', json => $json };
+    return raw_http( $srv->port, "$req\r\n" . ( $body // '' ) );
 }
 
 sub misdirected {

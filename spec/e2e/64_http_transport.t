@@ -18,18 +18,7 @@ use Time::HiRes qw(time sleep);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
-sub raw {
-    my ( $srv, $text ) = @_;
-    my $s = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $srv->port, Timeout => 5 ) or die "connect: $!";
-    print {$s} $text;
-    local $/;
-    my $resp = <$s> // '';
-    close $s;
-    my ( $head, $content ) = split /\r\n\r\n/, $resp, 2;
-    my ($status) = ( $head // '' ) =~ m{^HTTP/1\.[01] (\d+)};
-    my %hdr = map { /^([^:]+):\s*(.*)$/ ? ( lc $1 => $2 ) : () } split /\r\n/, $head // '';
-    return { status => $status // 0, headers => \%hdr, content => $content // '', json => eval { $JSON->decode( $content // '' ) } };
-}
+sub raw { my ( $srv, $text ) = @_; raw_http( $srv->port, $text ) }
 
 sub json_error {
     my ( $r, $status, $code, $desc ) = @_;

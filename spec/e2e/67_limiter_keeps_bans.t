@@ -21,17 +21,10 @@ my $JSON  = JSON::PP->new->canonical;
 # post_from($srv, $local_ip, $path, \%body) → (status, headers text, decoded body): one request from that address
 sub post_from {
     my ( $srv, $ip, $path, $body ) = @_;
-    my $sock = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $srv->port, LocalAddr => $ip, Proto => 'tcp', Timeout => 10 )
-      or die "connect from $ip: $!";
     my $b = $JSON->encode($body);
-    print {$sock} "POST $path HTTP/1.1\r\nHost: 127.0.0.1:" . $srv->port . "\r\nContent-Type: application/json\r\n"
-      . "Content-Length: " . length($b) . "\r\nConnection: close\r\n\r\n$b";
-    local $/;
-    my $resp = <$sock> // '';
-    close $sock;
-    my ( $head, $content ) = split /\r\n\r\n/, $resp, 2;
-    my ($status) = ( $head // '' ) =~ m{^HTTP/1\.\d (\d{3})};
-    return ( $status // 0, $head // '', eval { $JSON->decode( $content // '' ) } // {} );
+    my $r = raw_http( $srv->port, "POST $path HTTP/1.1\r\nHost: 127.0.0.1:" . $srv->port . "\r\nContent-Type: application/json\r\n"
+          . "Content-Length: " . length($b) . "\r\nConnection: close\r\n\r\n$b", local_addr => $ip );
+    return ( $r->{status}, $r->{head}, $r->{json} // {} );
 }
 
 my $BAD_VERIFY = { temp_token => 'x' x 10, code => '123456' };    # malformed temp token: a failure per address

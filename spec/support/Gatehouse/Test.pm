@@ -41,6 +41,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
   %GH
+  raw_http
   repo_root gatehouse_bin pg_embedded
   new_database psql_rows db_url_for
   copy_home read_file write_file edit_file
@@ -237,6 +238,25 @@ sub run_cmd {
     unlink $out, $err;
     unlink $stdin_file if $stdin_file;
     return ( _exit_code($status), $o_txt, $e_txt );
+}
+
+# raw_http($port, $text, local_addr => $ip?) → { status, head, headers {lc name => value}, content, json }: sends the
+# bytes of $text as they are to 127.0.0.1:$port on one connection (from $ip when given) and reads the answer to EOF
+# (the request should say Connection: close). For requests the HTTP client cannot or must not build.
+sub raw_http {
+    my ( $port, $text, %o ) = @_;
+    my $s = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 10,
+                                   $o{local_addr} ? ( LocalAddr => $o{local_addr} ) : () )
+      or die "raw_http: connect" . ( $o{local_addr} ? " from $o{local_addr}" : '' ) . ": $!";
+    print {$s} $text;
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+    my ( $head, $content ) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = ( $head // '' ) =~ m{^HTTP/1\.\d (\d{3})};
+    my %hdr = map { /^([^:]+):\s*(.*)$/ ? ( lc $1 => $2 ) : () } split /\r\n/, $head // '';
+    my $json = eval { JSON::PP->new->utf8->decode( $content // '' ) };
+    return { status => $status // 0, head => $head // '', headers => \%hdr, content => $content // '', json => $json };
 }
 
 sub free_port {
