@@ -4,7 +4,7 @@
  * outlive the call. The queue head is the message being sent: it leaves the queue when its POST succeeds or
  * finally fails. While Discord asks us to wait (429 retry_after) nothing else is sent, since its rate limit
  * applies to the whole webhook. */
-#include "http.h"
+#include "id.h"
 #include "clock.h"
 #include "alerts.h"
 
@@ -448,7 +448,7 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
         A.dropped_total++;
         if (A.count >= QUEUE_CAP) {
             char esc[80];
-            LOG_WARN(http_is_trace_id(trace_id) ? trace_id : NULL, "alert dropped: queue full", "kind=\"%s\"",
+            LOG_WARN(id_is_trace_id(trace_id) ? trace_id : NULL, "alert dropped: queue full", "kind=\"%s\"",
                      log_escape(kind, esc, sizeof esc));
         }
         return 0;
@@ -461,7 +461,7 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
               *c == '.' || *c == '-'))
             *c = '_';
     snprintf(m->dedup_key, sizeof m->dedup_key, "%s", key);
-    if (http_is_trace_id(trace_id)) {
+    if (id_is_trace_id(trace_id)) {
         memcpy(m->trace_id, trace_id, 33);
     } else {
         unsigned char raw[16];

@@ -135,8 +135,8 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
     }
     const char *since = PQntuples(res) ? PQgetvalue(res, 0, 1) : NULL, *until = PQntuples(res) ? PQgetvalue(res, 0, 2) : NULL;
     time_t now = clock_wall_s();
-    json_t *since_j = since ? json_string(since) : http_json_time(now - (time_t)r->window_h * 3600);
-    json_t *until_j = until ? json_string(until) : http_json_time(now);
+    json_t *since_j = since ? json_string(since) : clock_json_time(now - (time_t)r->window_h * 3600);
+    json_t *until_j = until ? json_string(until) : clock_json_time(now);
     http_reply_json(r->ctx, 200, json_pack("{s:i, s:o, s:o, s:o, s:o}", "window_h", r->window_h, "since", since_j, "until",
                                            until_j, "totals", totals, "providers", providers));
     json_decref(by_id);

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "log.h"
 #include "session.h"
 #include "telemetry.h"
@@ -634,7 +635,7 @@ static void on_revoked(struct pg_result *res, const char *err, void *arg)
 
 void api_auth_sessions_revoke(struct http_ctx *ctx)
 {
-    if (!http_is_uuid(ctx->params[0])) {
+    if (!id_is_uuid(ctx->params[0])) {
         http_reply_error(ctx, 404, "NOT_FOUND", "No such session of yours.", "Use an id from GET /api/auth/sessions.", NULL);
         return;
     }

@@ -7,12 +7,13 @@
 #include "autonomy.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 
 #define DB_TIMEOUT_MS 3000
 
 static int require_uuid(struct http_ctx *ctx)
 {
-    if (http_is_uuid(ctx->params[0])) return 0;
+    if (id_is_uuid(ctx->params[0])) return 0;
     http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
     return -1;
 }

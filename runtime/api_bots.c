@@ -13,6 +13,7 @@
 #include "api_runner.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "log.h"
 #include "markets.h"
 #include "policy.h"
@@ -52,7 +53,7 @@ void api_bots_not_found(struct http_ctx *ctx)
 
 int api_bots_id_ok(struct http_ctx *ctx)
 {
-    if (http_is_uuid(ctx->params[0])) return 1;
+    if (id_is_uuid(ctx->params[0])) return 1;
     api_bots_not_found(ctx);
     return 0;
 }
@@ -170,7 +171,7 @@ int api_bots_page_params(struct http_ctx *ctx, long *limit, char *ts, size_t tsl
         const char *sep = strrchr(cursor, '_');
         char part[64];
         size_t n = sep ? (size_t)(sep - cursor) : 0;
-        if (!sep || n == 0 || n >= sizeof part || !http_is_uuid(sep + 1) || strlen(sep + 1) >= uuidlen) {
+        if (!sep || n == 0 || n >= sizeof part || !id_is_uuid(sep + 1) || strlen(sep + 1) >= uuidlen) {
             api_bots_invalid(ctx, "cursor", "cursor is not a next_cursor value from this endpoint.");
             return -1;
         }

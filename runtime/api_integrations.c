@@ -14,6 +14,7 @@
 #include <time.h>
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "policy.h"
 #include "providers.h"
 #include "secret.h"
@@ -122,11 +123,11 @@ json_t *api_integrations_provider_json(const struct provider_def *p, int default
         "supports_verify", p->supports_verify, "required_env_vars", string_array(p->required_env, p->n_required),
         "optional_env_vars", string_array(p->optional_env, p->n_optional), "missing_env_vars", missing, "masked",
         masked, "base_url_host", host, "base_url_overridden", overridden, "last_verified_at",
-        http_json_time(vst.has_result ? vst.verified_at : 0), "verify_ttl_s", ttl);
+        clock_json_time(vst.has_result ? vst.verified_at : 0), "verify_ttl_s", ttl);
     json_t *rest = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:s, s:o, s:b, s:o}",
-        "last_ok_at", http_json_time(vst.last_ok_at), "last_verify_outcome", str_or_null(vst.has_result ? vst.outcome : NULL),
-        "last_used_at", http_json_time(use.last_used_at), "last_used_by_bot_id", str_or_null(use.last_used_by_bot_id),
+        "last_ok_at", clock_json_time(vst.last_ok_at), "last_verify_outcome", str_or_null(vst.has_result ? vst.outcome : NULL),
+        "last_used_at", clock_json_time(use.last_used_at), "last_used_by_bot_id", str_or_null(use.last_used_by_bot_id),
         "last_feature_used", str_or_null(use.last_feature_used), "proof_of_use_count_24h", (json_int_t)use.count_24h,
         "last_error_code", str_or_null(use.last_error_code), "last_error_code_24h", str_or_null(use.last_error_code_24h),
         "latency_ms", "last", int_or_null(use.latency_last_ms), "p50", int_or_null(use.latency_p50_ms), "p95",
@@ -248,7 +249,7 @@ static json_t *result_json(const struct verify_result *r)
 {
     json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:i, s:o}", "success", strcmp(r->outcome, "OK") == 0, "status",
                           r->state, "reason_code", r->outcome, "reason_human", r->reason_human, "provider_id",
-                          r->provider_id, "latency_ms", r->latency_ms, "verified_at", http_json_time(r->verified_at));
+                          r->provider_id, "latency_ms", r->latency_ms, "verified_at", clock_json_time(r->verified_at));
     if (r->http_status > 0) json_object_set_new(o, "http_status", json_integer(r->http_status));
     return o;
 }
@@ -360,7 +361,7 @@ static int valid_cursor(const char *c, char *ts, size_t tslen, char *uuid, size_
 {
     const char *sep = c ? strrchr(c, '_') : NULL;
     size_t n = sep ? (size_t)(sep - c) : 0;
-    if (!sep || n == 0 || n >= tslen || strspn(c, "0123456789-:.TZ") != n || !http_is_uuid(sep + 1)) return 0;
+    if (!sep || n == 0 || n >= tslen || strspn(c, "0123456789-:.TZ") != n || !id_is_uuid(sep + 1)) return 0;
     memcpy(ts, c, n);
     ts[n] = '\0';
     snprintf(uuid, uuidlen, "%s", sep + 1);

@@ -9,6 +9,7 @@
 #include "api_bots.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 
 #define DB_TIMEOUT_MS 3000
 
@@ -41,7 +42,7 @@ static void on_job(struct pg_result *res, const char *err, void *arg)
 
 void api_jobs_get(struct http_ctx *ctx)
 {
-    if (!http_is_uuid(ctx->params[0])) {
+    if (!id_is_uuid(ctx->params[0])) {
         http_reply_error(ctx, 404, "NOT_FOUND", "No such job.", "Check the job id.", NULL);
         return;
     }

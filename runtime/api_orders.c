@@ -10,6 +10,7 @@
 #include "autonomy.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "orders.h"
 #include "reconcile.h"
 #include "telemetry.h"
@@ -40,7 +41,7 @@ static void on_order_done(int ok, const char *code, const char *human, void *arg
 
 static int require_order_id(struct http_ctx *ctx)
 {
-    if (http_is_uuid(ctx->params[0])) return 0;
+    if (id_is_uuid(ctx->params[0])) return 0;
     http_reply_error(ctx, 400, "VALIDATION_FAILED", "The order id must be a UUID.", NULL, NULL);
     return -1;
 }
@@ -107,7 +108,7 @@ static void on_acked(struct pg_result *res, const char *err, void *arg)
 void api_bots_blocker_ack(struct http_ctx *ctx)
 {
     const char *code = ctx->params[1];
-    if (!http_is_uuid(ctx->params[0]) || !code || (strcmp(code, "RISK_BREACH") != 0 && strcmp(code, "POSITION_MISMATCH") != 0)) {
+    if (!id_is_uuid(ctx->params[0]) || !code || (strcmp(code, "RISK_BREACH") != 0 && strcmp(code, "POSITION_MISMATCH") != 0)) {
         http_reply_error(ctx, 400, "VALIDATION_FAILED", "The bot id must be a UUID and the code RISK_BREACH or POSITION_MISMATCH.",
                          NULL, NULL);
         return;

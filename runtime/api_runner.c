@@ -11,6 +11,7 @@
 #include "autonomy.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "runner.h"
 #include "scheduler.h"
 #include "status.h"
@@ -29,7 +30,7 @@ struct call {
 
 static int require_uuid(struct http_ctx *ctx)
 {
-    if (http_is_uuid(ctx->params[0])) return 0;
+    if (id_is_uuid(ctx->params[0])) return 0;
     http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
     return -1;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "markets.h"
 #include "metrics.h"
 #include "policy.h"
@@ -57,10 +58,10 @@ void api_system_readyz(struct http_ctx *ctx)
     char pub[64];
     const char *db_err = public_db_error(pub, sizeof pub);
     json_t *body = json_pack("{s:b, s:b, s:{s:b, s:s, s:o, s:o}, s:o}", "success", ready, "ready", ready, "db",
-                             "reachable", db_ok, "state", db_state(), "last_ok_at", http_json_time(db_last_ok_at()), "error",
+                             "reachable", db_ok, "state", db_state(), "last_ok_at", clock_json_time(db_last_ok_at()), "error",
                              db_err[0] ? json_string(db_err) : json_null(), "policy", policy_status_json());
     json_object_set_new(body, "clock", clock_json());
-    json_object_set_new(body, "now", http_json_time(clock_wall_s()));
+    json_object_set_new(body, "now", clock_json_time(clock_wall_s()));
     if (!ready) {
         json_object_set_new(body, "error_code", json_string(db_ok ? "POLICY_ERROR" : "DB_UNAVAILABLE"));
         json_object_set_new(body, "reason_human",
@@ -99,8 +100,8 @@ static json_t *integration_view(const struct provider_def *p)
     api_integrations_facts(p, cfg.verify_ttl_s, &f);
     json_t *o = json_pack("{s:s, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "name", p->id, "connected", f.connected,
                           "status", f.status, "required_for_autonomy", p->required_for_autonomy, "last_probe_at",
-                          http_json_time(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at",
-                          http_json_time(f.vst.last_ok_at), "latency_ms",
+                          clock_json_time(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at",
+                          clock_json_time(f.vst.last_ok_at), "latency_ms",
                           f.vst.has_result ? json_integer(f.vst.latency_ms) : json_null(), "reason_code",
                           f.vst.has_result ? json_string(f.vst.outcome) : f.error_code ? json_string(f.error_code) : json_null(),
                           "reason_human", f.vst.has_result ? json_string(f.vst.reason_human) : json_null());
@@ -123,7 +124,7 @@ static void live_entry_view(json_t *entry)
     static const char *times[] = {"last_verified_at", "last_used_at"};
     for (size_t i = 0; json_is_object(entry) && i < sizeof times / sizeof *times; i++) {
         json_t *t = json_object_get(entry, times[i]);
-        json_object_set_new(entry, times[i], json_is_number(t) ? http_json_time((time_t)json_number_value(t)) : json_null());
+        json_object_set_new(entry, times[i], json_is_number(t) ? clock_json_time((time_t)json_number_value(t)) : json_null());
     }
 }
 
@@ -187,10 +188,10 @@ void api_system_status(struct http_ctx *ctx)
     json_t *body = json_pack(
         "{s:o, s:s, s:b, s:O, s:o, s:o, s:{s:s, s:O}, s:{s:O}, s:{s:b, s:b, s:o, s:s, s:i, s:s, s:O}, "
         "s:{s:s, s:s, s:s}, s:o, s:O, s:o, s:o, s:O, s:O}",
-        "ts", http_json_time(clock_wall_s()), "system_status", st, "autonomy_allowed", allowed, "blockers", blockers,
+        "ts", clock_json_time(clock_wall_s()), "system_status", st, "autonomy_allowed", allowed, "blockers", blockers,
         "integrations", integrations, "live_stack", live, "autonomy", "global_status", st, "blockers", blockers, "bots",
         "byAutonomyTier", json_object_get(facts, "tiers"), "scheduler", "active", sch.active, "leader", sch.leader,
-        "last_tick_at", http_json_time(sch.last_tick_at), "loop_health", loop_health(&sch), "loop_lag_ms",
+        "last_tick_at", clock_json_time(sch.last_tick_at), "loop_health", loop_health(&sch), "loop_lag_ms",
         sch.loop_lag_ms, "instance_id", sch.instance_id, "circuit_breakers", json_object_get(facts, "breakers"), "infra",
         "db", db_reachable() ? "OK" : "BLOCKED", "redis", redis ? redis : "NOT_CONFIGURED", "scheduler",
         sch.active ? "OK" : "BLOCKED", "policy", policy_status_json(), "trading", json_object_get(facts, "trading"),
@@ -226,7 +227,7 @@ void api_system_gates_check(struct http_ctx *ctx)
                          json_pack("{s:s}", "field", "requires_ai"));
         return;
     }
-    if (bot && !json_is_null(bot) && !(json_is_string(bot) && http_is_uuid(json_string_value(bot)))) {
+    if (bot && !json_is_null(bot) && !(json_is_string(bot) && id_is_uuid(json_string_value(bot)))) {
         http_reply_error(ctx, 400, "VALIDATION_FAILED", "Field 'bot_id' must be a UUID.", NULL,
                          json_pack("{s:s}", "field", "bot_id"));
         return;

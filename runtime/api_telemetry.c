@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "id.h"
 #include "policy.h"
 #include "providers.h"
 #include "secret.h"
@@ -85,15 +86,15 @@ const char *api_telemetry_parse_event(json_t *o, const char *trace_id, struct us
     status = json_string_value(json_object_get(o, "status"));
     if (!status || (strcmp(status, "OK") && strcmp(status, "ERROR") && strcmp(status, "BLOCKED"))) return "status";
     ev->status = status;
-    if (opt_string(o, "bot_id", &ev->bot_id, http_is_uuid) < 0) return "bot_id";
-    if (opt_string(o, "run_id", &ev->run_id, http_is_uuid) < 0) return "run_id";
-    if (opt_string(o, "job_id", &ev->job_id, http_is_uuid) < 0) return "job_id";
+    if (opt_string(o, "bot_id", &ev->bot_id, id_is_uuid) < 0) return "bot_id";
+    if (opt_string(o, "run_id", &ev->run_id, id_is_uuid) < 0) return "run_id";
+    if (opt_string(o, "job_id", &ev->job_id, id_is_uuid) < 0) return "job_id";
     if (opt_string(o, "symbol", &ev->symbol, short_text) < 0) return "symbol";
     if (opt_string(o, "timeframe", &ev->timeframe, short_text) < 0) return "timeframe";
     if (opt_string(o, "error_code", &ev->error_code, error_code_text) < 0) return "error_code";
     if (opt_int(o, "latency_ms", &ev->latency_ms) < 0) return "latency_ms";
     if (opt_int(o, "records", &ev->records) < 0) return "records";
-    if (opt_string(o, "trace_id", &tid, http_is_trace_id) < 0) return "trace_id";
+    if (opt_string(o, "trace_id", &tid, id_is_trace_id) < 0) return "trace_id";
     ev->trace_id = tid ? tid : trace_id;
     json_t *meta = json_object_get(o, "metadata");
     if (meta && !json_is_null(meta)) {

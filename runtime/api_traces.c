@@ -11,6 +11,7 @@
 #include "api_telemetry.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "secret.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -214,7 +215,7 @@ static int uuid_field(struct http_ctx *ctx, const char *name, const char **out)
     char reason[120];
     *out = NULL;
     if (!v || json_is_null(v)) return 0;
-    if (json_is_string(v) && http_is_uuid(json_string_value(v))) {
+    if (json_is_string(v) && id_is_uuid(json_string_value(v))) {
         *out = json_string_value(v);
         return 0;
     }

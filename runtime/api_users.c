@@ -13,6 +13,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "id.h"
 #include "log.h"
 #include "session.h"
 #include "telemetry.h"
@@ -189,7 +190,7 @@ void api_users_patch(struct http_ctx *ctx)
 {
     json_t *role = ctx->body ? json_object_get(ctx->body, "role") : NULL;
     json_t *disabled = ctx->body ? json_object_get(ctx->body, "disabled") : NULL;
-    if (!http_is_uuid(ctx->params[0])) {
+    if (!id_is_uuid(ctx->params[0])) {
         http_reply_error(ctx, 404, "NOT_FOUND", "No such user.", "Use an id from GET /api/users.", NULL);
         return;
     }

@@ -10,7 +10,7 @@
 
 #include "clock.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "policy.h"
 #include "status.h"
@@ -459,7 +459,7 @@ int autonomy_score(const char *bot_id, const char *trace_id, autonomy_done_cb cb
 {
     char *ids = NULL;
     if (bot_id) {
-        if (!http_is_uuid(bot_id)) return -1;
+        if (!id_is_uuid(bot_id)) return -1;
         ids = malloc(40);
         snprintf(ids, 40, "{%s}", bot_id);
     }
@@ -487,7 +487,7 @@ static void on_debounce(evutil_socket_t fd, short what, void *arg)
 void autonomy_request(const char *bot_id, const char *trace_id)
 {
     if (!S.debounce) return;
-    if (!bot_id || !http_is_uuid(bot_id)) {
+    if (!bot_id || !id_is_uuid(bot_id)) {
         S.pending_all = 1;
     } else {
         int known = 0;
@@ -496,7 +496,7 @@ void autonomy_request(const char *bot_id, const char *trace_id)
         else if (!known) S.pending_all = 1;
     }
     if (trace_id) snprintf(S.pending_trace, sizeof S.pending_trace, "%s", trace_id);
-    else http_new_trace_id(S.pending_trace);
+    else id_trace_new(S.pending_trace);
     if (!evtimer_pending(S.debounce, NULL)) {
         struct timeval tv = {0, DEBOUNCE_MS * 1000};
         evtimer_add(S.debounce, &tv);
@@ -515,7 +515,7 @@ void autonomy_leader_tick(void)
     char trace[33];
     if (S.periodic_running || now - S.last_periodic < interval_s()) return;
     S.last_periodic = now;
-    http_new_trace_id(trace);
+    id_trace_new(trace);
     if (start_round(NULL, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);
 }
 

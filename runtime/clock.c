@@ -1,5 +1,5 @@
 /* clock.c — monotonic milliseconds, the runtime's wall clock (optionally shifted by a test clock) and
- * RFC 3339 UTC text. */
+ * RFC 3339 UTC text (the one formatter, with or without microseconds). */
 #include "clock.h"
 
 #include <stdio.h>
@@ -113,10 +113,34 @@ const char *clock_test_setting(void)
     return C.setting;
 }
 
-char *clock_rfc3339(time_t t, char out[32])
+char *clock_format_rfc3339(const struct timespec *ts, int with_usec, char *out, size_t len)
 {
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gmtime_r(&ts->tv_sec, &tm);
+    size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (with_usec)
+        snprintf(out + n, len - n, ".%06ldZ", ts->tv_nsec / 1000);
+    else
+        snprintf(out + n, len - n, "Z");
     return out;
+}
+
+char *clock_rfc3339(time_t t, char out[32])
+{
+    struct timespec ts = {t, 0};
+    return clock_format_rfc3339(&ts, 0, out, 32);
+}
+
+time_t clock_rfc3339_us(time_t t, char out[32])
+{
+    struct timespec ts = {t, 0};
+    if (!t) clock_wall_timespec(&ts);
+    clock_format_rfc3339(&ts, 1, out, 32);
+    return ts.tv_sec;
+}
+
+json_t *clock_json_time(time_t t)
+{
+    char buf[32];
+    return t ? json_string(clock_rfc3339(t, buf)) : json_null();
 }

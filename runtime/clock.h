@@ -13,6 +13,7 @@
 #ifndef GATEHOUSE_CLOCK_H
 #define GATEHOUSE_CLOCK_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -48,7 +49,18 @@ long long clock_days_from_civil(int y, int m, int d);
 /* Parses "YYYY-MM-DDTHH:MM:SSZ" into epoch seconds. Returns 0, or -1 when the text is not exactly that. */
 int clock_parse_rfc3339(const char *text, time_t *out);
 
+/* The runtime's one RFC 3339 UTC formatter: writes ts as "2026-11-24T12:00:00Z", or with with_usec as
+ * "2026-11-24T12:00:00.123456Z" (microseconds of ts->tv_nsec), into out (len bytes, 32 is enough). Returns out. */
+char *clock_format_rfc3339(const struct timespec *ts, int with_usec, char *out, size_t len);
+
 /* Writes t as "2026-11-24T12:00:00Z" into out. Returns out. */
 char *clock_rfc3339(time_t t, char out[32]);
+
+/* Writes t with microseconds ("2026-11-24T12:00:00.000000Z") into out; t 0 means the wall clock now (with its
+ * microseconds). Returns the whole seconds written. */
+time_t clock_rfc3339_us(time_t t, char out[32]);
+
+/* An RFC 3339 UTC timestamp ("2026-11-24T12:00:00Z") as a new JSON string, or JSON null when t is 0. */
+json_t *clock_json_time(time_t t);
 
 #endif

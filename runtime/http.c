@@ -1,6 +1,7 @@
 /* http.c — evhttp server on the event loop: routing, envelope, limits, request logs. */
 #include "clock.h"
 #include "http.h"
+#include "id.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -56,44 +57,6 @@ int http_parse_traceparent(const char *v, char out[33])
     memcpy(out, v + 3, 32);
     out[32] = '\0';
     return 0;
-}
-
-void http_new_trace_id(char out[33])
-{
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(out, 33, raw, sizeof raw);
-}
-
-json_t *http_json_time(time_t t)
-{
-    char buf[32];
-    return t ? json_string(clock_rfc3339(t, buf)) : json_null();
-}
-
-int http_is_trace_id(const char *s)
-{
-    return s && strlen(s) == 32 && is_lower_hex(s, 32);
-}
-
-int http_is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36) return 0;
-    for (int i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i])) return 0;
-    }
-    return 1;
-}
-
-void http_new_uuid(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* ---- routing ---- */
@@ -629,7 +592,7 @@ static struct http_ctx *new_ctx(struct evhttp_request *req)
     ctx->req = req;
     ctx->started_ms = clock_now_ms();
     ctx->method = method_name(evhttp_request_get_command(req));
-    if (http_parse_traceparent(tp, ctx->trace_id) < 0) http_new_trace_id(ctx->trace_id);
+    if (http_parse_traceparent(tp, ctx->trace_id) < 0) id_trace_new(ctx->trace_id);
     set_client_ip(ctx);
     ctx->path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, &plen);
     if (ctx->path && strlen(ctx->path) != plen) ctx->path[0] = '\0'; /* NUL inside the path: reject below */

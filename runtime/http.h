@@ -176,22 +176,6 @@ const char *http_query(const struct http_ctx *ctx, const char *name);
 /* Parses a W3C traceparent header value; on success copies its 32-hex trace id into out and returns 0. */
 int http_parse_traceparent(const char *value, char out[33]);
 
-/* Writes a fresh random 32-hex trace id into out. */
-void http_new_trace_id(char out[33]);
-
-/* Writes a fresh random UUID v4 (36 characters, lower-case) into out: ids made here, not by Postgres, so a
- * replayed row keeps its id. */
-void http_new_uuid(char out[37]);
-
-/* An RFC 3339 UTC timestamp ("2026-11-24T12:00:00Z") as a new JSON string, or JSON null when t is 0. */
-json_t *http_json_time(time_t t);
-
-/* 1 when s is a trace id: exactly 32 lower-case hex characters. */
-int http_is_trace_id(const char *s);
-
-/* 1 when s is a canonical 36-character UUID (hex with dashes at 8-4-4-4-12). */
-int http_is_uuid(const char *s);
-
 /* Matches path against pattern ("/a/:id/b"); on success fills params (pointers into path copies kept in
  * scratch, which must be at least strlen(path)+1 bytes) and returns 1, else 0. */
 int http_match(const char *pattern, const char *path, char *scratch, const char **params);

@@ -36,6 +36,7 @@
 #include "db.h"
 #include "fetch.h"
 #include "http.h"
+#include "id.h"
 #include "jobs.h"
 #include "log.h"
 #include "markets.h"
@@ -274,7 +275,7 @@ static void spill_path(char *out, size_t len)
 static void on_policy_reload(int ok, const char *reason, const char *version, const char *error)
 {
     char trace[33], msg[2200];
-    http_new_trace_id(trace);
+    id_trace_new(trace);
     metrics_policy_reload(ok);
     snprintf(msg, sizeof msg, ok ? "policy loaded (%s), version %s" : "policy reload failed (%s): %s", reason,
              ok ? version : error);

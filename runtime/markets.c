@@ -8,7 +8,6 @@
 
 #include "clock.h"
 #include "db.h"
-#include "http.h"
 #include "log.h"
 #include "policy.h"
 
@@ -28,7 +27,7 @@ static struct {
 static json_t *time_of(const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? http_json_time((time_t)json_number_value(v)) : json_null();
+    return json_is_number(v) ? clock_json_time((time_t)json_number_value(v)) : json_null();
 }
 
 static json_t *copy_or_null(const json_t *o, const char *key)

@@ -10,7 +10,7 @@
 #include "broker.h"
 #include "clock.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -48,7 +48,7 @@ static struct op *op_new(const char *order_id, const char *trace_id, const char 
     struct op *o = calloc(1, sizeof *o);
     snprintf(o->order_id, sizeof o->order_id, "%s", order_id ? order_id : "");
     snprintf(o->trace_id, sizeof o->trace_id, "%s", trace_id ? trace_id : "");
-    snprintf(o->user_id, sizeof o->user_id, "%s", user_id && http_is_uuid(user_id) ? user_id : "");
+    snprintf(o->user_id, sizeof o->user_id, "%s", user_id && id_is_uuid(user_id) ? user_id : "");
     o->cb = cb;
     o->arg = arg;
     return o;
@@ -188,7 +188,7 @@ static void on_cancel_loaded(struct pg_result *res, const char *err, void *arg)
 int orders_cancel(const char *order_id, const char *reason_code, const char *trace_id, const char *user_id,
                   orders_cb cb, void *arg)
 {
-    if (!order_id || !http_is_uuid(order_id) || !trace_id) return -1;
+    if (!order_id || !id_is_uuid(order_id) || !trace_id) return -1;
     struct op *o = op_new(order_id, trace_id, user_id, cb, arg);
     snprintf(o->code, sizeof o->code, "%s", reason_code ? reason_code : "CANCELLED_BY_OPERATOR");
     const char *p[1] = {order_id};
@@ -217,7 +217,7 @@ static void on_modify_loaded(struct pg_result *res, const char *err, void *arg)
 int orders_modify(const char *order_id, long long qty, const char *trace_id, const char *user_id, orders_cb cb,
                   void *arg)
 {
-    if (!order_id || !http_is_uuid(order_id) || !trace_id || qty <= 0) return -1;
+    if (!order_id || !id_is_uuid(order_id) || !trace_id || qty <= 0) return -1;
     struct op *o = op_new(order_id, trace_id, user_id, cb, arg);
     o->qty = qty;
     const char *p[1] = {order_id};
@@ -259,7 +259,7 @@ void orders_cancel_working(const char *bot_id, const char *reason_code, const ch
     struct cancel_group *g = calloc(1, sizeof *g);
     snprintf(g->bot_id, sizeof g->bot_id, "%s", bot_id ? bot_id : "");
     snprintf(g->trace_id, sizeof g->trace_id, "%s", trace_id);
-    snprintf(g->user_id, sizeof g->user_id, "%s", user_id && http_is_uuid(user_id) ? user_id : "");
+    snprintf(g->user_id, sizeof g->user_id, "%s", user_id && id_is_uuid(user_id) ? user_id : "");
     snprintf(g->code, sizeof g->code, "%s", reason_code ? reason_code : "KILLED");
     g->flatten = flatten_after;
     const char *p[1] = {opt(g->bot_id)};

@@ -15,7 +15,6 @@
 
 #include "clock.h"
 #include "config.h"
-#include "http.h"
 #include "log.h"
 #include "lrt.h"
 #include "providers.h"
@@ -475,10 +474,10 @@ json_t *policy_status_json(void)
 {
     return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "loaded", current != NULL, "version",
                      current ? json_string(current->version) : json_null(), "loaded_at",
-                     http_json_time(current ? current->loaded_at : 0), "files",
+                     clock_json_time(current ? current->loaded_at : 0), "files",
                      current ? json_copy(current->files) : json_array(), "last_reload_error",
                      last_error[0] ? json_string(last_error) : json_null(), "last_reload_at",
-                     http_json_time(last_reload_at));
+                     clock_json_time(last_reload_at));
 }
 
 /* ---- policy_call ---- */

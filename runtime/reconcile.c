@@ -13,7 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "orders.h"
 #include "status.h"
@@ -300,6 +300,6 @@ void reconcile_sweep(void)
 {
     if (running || (last_pass && clock_wall_s() - last_pass < cfg.reconcile_every_s)) return;
     char trace[33];
-    http_new_trace_id(trace);
+    id_trace_new(trace);
     reconcile_now(trace);
 }

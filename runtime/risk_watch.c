@@ -12,7 +12,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "orders.h"
 #include "policy.h"
@@ -157,7 +157,7 @@ void risk_watch_sweep(void)
     if (sweep_pending || now - last_sweep < cfg.risk_sweep_every_s) return;
     last_sweep = now;
     char trace[33];
-    http_new_trace_id(trace);
+    id_trace_new(trace);
     char *t = strdup(trace);
     /* every bot running, holding a position or with working orders, and no open RISK_BREACH yet */
     if (db_query(

@@ -14,7 +14,7 @@
 #include "bars.h"
 #include "broker.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "llm.h"
 #include "log.h"
 #include "marketdata.h"
@@ -847,13 +847,13 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
                       void *arg)
 {
     struct tick *t;
-    if (!bot_id || !http_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
+    if (!bot_id || !id_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
     t = calloc(1, sizeof *t);
     t->share_bars = share_bars;
-    snprintf(t->user_id, sizeof t->user_id, "%s", user_id && http_is_uuid(user_id) ? user_id : "");
+    snprintf(t->user_id, sizeof t->user_id, "%s", user_id && id_is_uuid(user_id) ? user_id : "");
     snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
-    http_new_uuid(t->run_id); /* a manual tick outside a running instance is its own run */
+    id_uuid_new(t->run_id); /* a manual tick outside a running instance is its own run */
     t->started_ms = clock_now_ms();
     t->now = clock_wall_s();
     t->cb = cb;

@@ -12,7 +12,7 @@
 
 #include "autonomy.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "runner.h"
 #include "supervisor.h"
@@ -148,7 +148,7 @@ static void on_dispatch(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < S.n_bots; i++) {
         struct due_bot *b = &S.bots[i];
         if (b->next_due_ms > now) continue;
-        http_new_trace_id(trace);
+        id_trace_new(trace);
         if (runner_tick_scheduled(b->id, trace, on_scheduled_tick, NULL) == 0) S.ticks_started++;
         /* the next slot after now, in whole intervals: a late loop (or a regained lease) keeps each bot's slot */
         double every = b->interval_s * 1000.0;
@@ -174,7 +174,7 @@ int scheduler_start(struct event_base *base)
 {
     struct timeval every = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
     memset(&S, 0, sizeof S);
-    http_new_uuid(S.instance);
+    id_uuid_new(S.instance);
     struct timeval dispatch_every = {0, DISPATCH_MS * 1000};
     S.tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     if (!S.tick || event_add(S.tick, &every) < 0) return -1;

@@ -15,7 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -245,13 +245,13 @@ void status_refresh(const char *trace_id)
 {
     char err[1024], fresh[33];
     if (!trace_id) {
-        http_new_trace_id(fresh);
+        id_trace_new(fresh);
         trace_id = fresh;
     }
     json_t *d = status_evaluate_with(policy_current(), trace_id, err, sizeof err);
     json_t *traces = json_object();
     attach_traces(json_object_get(d, "blockers"), S.blocker_traces, traces, trace_id);
-    json_object_set_new(d, "evaluated_at", http_json_time(clock_wall_s()));
+    json_object_set_new(d, "evaluated_at", clock_json_time(clock_wall_s()));
     json_object_set_new(d, "trace_id", json_string(trace_id));
     /* Before the first database ping answers, the database is "unknown", not down: the decision fails closed
      * (DB_UNAVAILABLE) but is no transition; the first decision with a known state is the one announced. */

@@ -15,7 +15,7 @@
 #include "autonomy.h"
 #include "clock.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "scheduler.h"
 #include "telemetry.h"
@@ -269,7 +269,7 @@ static void on_risk_stage(struct pg_result *res, const char *err, void *arg)
 void supervisor_tick_finished(const char *bot_id, const char *run_id, const char *outcome, const char *reason_code,
                               const char *trace_id)
 {
-    if (!bot_id || !outcome || !http_is_uuid(bot_id) || !run_id || !http_is_uuid(run_id)) return;
+    if (!bot_id || !outcome || !id_is_uuid(bot_id) || !run_id || !id_is_uuid(run_id)) return;
     if (strcmp(outcome, "ERROR") == 0) {
         /* only a tick of the live instance kills it: run_id is the instance id (a random id outside one) */
         death(new_act(bot_id, run_id, "FAILED", reason_code ? reason_code : "TICK_ERROR", trace_id, 0));
@@ -344,7 +344,7 @@ void supervisor_leader_tick(void)
     char trace[33], cooldown[16];
     if (S.sweep_pending > 0 || now - S.last_sweep < SWEEP_EVERY_S) return;
     S.last_sweep = now;
-    http_new_trace_id(trace);
+    id_trace_new(trace);
     char *t1 = strdup(trace), *t2 = strdup(trace);
     if (db_query("SELECT i.id::text, i.bot_id::text, b.timeframe, b.params->>'tick_interval_s', "
                  "extract(epoch FROM gh_now() - coalesce(i.last_heartbeat_at, i.started_at))::bigint "

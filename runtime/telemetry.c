@@ -38,7 +38,7 @@
 #include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "telemetry_spill.h"
 #include "usage_stats.h"
@@ -72,24 +72,12 @@ static struct rec *queue[QUEUE_CAP];
 /* ---------------------------------------------------------------- records */
 
 
-/* RFC 3339 UTC with microseconds of t (0 = now); returns the seconds. */
-static time_t rfc3339(time_t t, char out[32])
-{
-    struct timespec ts = {t, 0};
-    struct tm tm;
-    if (!t) clock_wall_timespec(&ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%06ldZ", ts.tv_nsec / 1000);
-    return ts.tv_sec;
-}
-
 #define HEX "0123456789abcdefABCDEF"
 
 /* NULL (SQL NULL) or a canonical UUID. */
 static int is_uuid_or_null(const char *s)
 {
-    return !s || http_is_uuid(s);
+    return !s || id_is_uuid(s);
 }
 
 /* Valid UTF-8 (the database refuses anything else, and one bad row would fail its whole batch). */
@@ -505,7 +493,7 @@ int telemetry_usage(const struct usage_event *ev)
     char *md;
     time_t now;
     if (!ev->provider_id || !*ev->provider_id || !ev->operation || !*ev->operation ||
-        !one_of(ev->status, statuses) || !http_is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
+        !one_of(ev->status, statuses) || !id_is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
         !is_uuid_or_null(ev->run_id) || !is_uuid_or_null(ev->job_id) || !is_uuid_or_null(ev->user_id))
         return -1;
     /* every usage row is one provider/subsystem call: count it for /metrics (a verify's outcome is its error code) */
@@ -515,8 +503,8 @@ int telemetry_usage(const struct usage_event *ev)
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
         if (!is_utf8(texts[i])) return -1;
     if (!(md = metadata_text(ev->metadata))) return -1;
-    http_new_uuid(id);
-    now = rfc3339(0, at);
+    id_uuid_new(id);
+    now = clock_rfc3339_us(0, at);
     int_text(ev->latency_ms, lat);
     int_text(ev->records, recs);
     // clang-format off
@@ -540,12 +528,12 @@ int telemetry_verification(const struct verification_record *v)
     static const char *const outcomes[] = {"OK",      "AUTH_FAILED",   "NOT_ENTITLED",   "RATE_LIMITED",
                                            "TIMEOUT", "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
     char id[37], at[32], hs[16], lat[16];
-    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) || !http_is_trace_id(v->trace_id) ||
+    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) || !id_is_trace_id(v->trace_id) ||
         !is_uuid_or_null(v->user_id) || !is_utf8(v->provider_id) || !is_utf8(v->base_url_host) ||
         !is_utf8(v->reason_human))
         return -1;
-    http_new_uuid(id);
-    rfc3339(v->verified_at > 0 ? v->verified_at : 0, at);
+    id_uuid_new(id);
+    clock_rfc3339_us(v->verified_at > 0 ? v->verified_at : 0, at);
     int_text(v->http_status, hs);
     int_text(v->latency_ms, lat);
     // clang-format off
@@ -574,12 +562,12 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
     char id[37], at[32];
     char *md;
     if (!severity) severity = "info";
-    if (!is_kind(kind) || !one_of(severity, severities) || !http_is_trace_id(trace_id) || !is_utf8(subject) ||
+    if (!is_kind(kind) || !one_of(severity, severities) || !id_is_trace_id(trace_id) || !is_utf8(subject) ||
         !is_utf8(message))
         return -1;
     if (!(md = metadata_text(metadata))) return -1;
-    http_new_uuid(id);
-    rfc3339(0, at);
+    id_uuid_new(id);
+    clock_rfc3339_us(0, at);
     const char *vals[8] = {id, at, kind, severity, subject, message ? message : "", trace_id, md};
     int rc = accept_rec(telemetry_rec_new(T_SYSTEM, vals));
     free(md);
@@ -599,7 +587,7 @@ int telemetry_drain_pending(void)
 json_t *telemetry_status_json(void)
 {
     char at[32];
-    if (W.last_flush_at) rfc3339(W.last_flush_at, at);
+    if (W.last_flush_at) clock_rfc3339_us(W.last_flush_at, at);
     return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
                      "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)(spill.bytes - spill.replay_off),
                      "written_total", (json_int_t)W.written_total, "spilled_total",

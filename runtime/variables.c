@@ -10,7 +10,7 @@
 
 #include "clock.h"
 #include "db.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "policy.h"
 #include "providers.h"
@@ -261,10 +261,10 @@ static void run_sync(void)
 
 void variables_sync(const char *trace_id)
 {
-    if (trace_id && http_is_trace_id(trace_id))
+    if (trace_id && id_is_trace_id(trace_id))
         snprintf(V.sync_trace, sizeof V.sync_trace, "%s", trace_id);
     else
-        http_new_trace_id(V.sync_trace);
+        id_trace_new(V.sync_trace);
     if (V.retry) event_del(V.retry);
     run_sync();
 }

@@ -13,7 +13,7 @@
 #include "api_integrations.h"
 #include "config.h"
 #include "fetch.h"
-#include "http.h"
+#include "id.h"
 #include "log.h"
 #include "policy.h"
 #include "probe.h"
@@ -468,7 +468,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         if (now < due_at(e, p->verify_ttl_s ? p->verify_ttl_s : cfg.verify_ttl_s)) continue;
         missing = providers_missing_env(p);
         if (json_array_size(missing) == 0) {
-            http_new_trace_id(trace);
+            id_trace_new(trace);
             verify_start(p->id, trace, NULL, on_background_done, NULL, err, sizeof err);
         }
         json_decref(missing);

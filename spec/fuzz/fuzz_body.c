@@ -17,6 +17,7 @@
 #include "api_telemetry.h"
 #include "config.h"
 #include "http.h"
+#include "id.h"
 #include "log.h"
 #include "policy.h"
 #include "secret.h"
@@ -58,8 +59,8 @@ static void check_event(json_t *o)
     if (!ev.provider_id || !ev.operation || !ev.status || !ev.trace_id) abort();
     if (strcmp(ev.status, "OK") && strcmp(ev.status, "ERROR") && strcmp(ev.status, "BLOCKED")) abort();
     if (!*ev.operation || strlen(ev.operation) > 64) abort();
-    if (ev.bot_id && !http_is_uuid(ev.bot_id)) abort();
-    if (!http_is_trace_id(ev.trace_id)) abort();
+    if (ev.bot_id && !id_is_uuid(ev.bot_id)) abort();
+    if (!id_is_trace_id(ev.trace_id)) abort();
     if (ev.symbol && (!*ev.symbol || strlen(ev.symbol) > 64)) abort();
     if (ev.latency_ms < -1 || ev.records < -1) abort();
     if (ev.metadata && !json_is_object(ev.metadata)) abort();

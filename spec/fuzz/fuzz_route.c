@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "id.h"
 
 static const struct http_route routes[] = {
 #include "routes.inc"
@@ -63,7 +64,7 @@ static void fuzz_traceparent(const char *s)
     char id[33];
     memset(id, 'x', sizeof id);
     if (http_parse_traceparent(s, id) == 0) {
-        if (!http_is_trace_id(id) || strspn(id, "0") == 32) abort();
+        if (!id_is_trace_id(id) || strspn(id, "0") == 32) abort();
     }
 }
 
@@ -89,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pattern = in;
         raw = nl + 1;
     }
-    (void)http_is_uuid(raw);
+    (void)id_is_uuid(raw);
 
     char *path = evhttp_uridecode(*raw ? raw : "/", 0, &plen);
     if (!path) goto out;

@@ -82,8 +82,26 @@ static void test_bad_setting_keeps_clock(void)
     tap_ok(clock_set_test("", err, sizeof err) == 0 && !clock_is_test(), "an empty setting clears it");
 }
 
+static void test_formats(void)
+{
+    char out[32];
+    struct timespec ts = {1796508000, 123456789};
+    tap_is_str(clock_format_rfc3339(&ts, 1, out, sizeof out), "2026-12-05T22:00:00.123456Z", "with microseconds");
+    tap_is_str(clock_format_rfc3339(&ts, 0, out, sizeof out), "2026-12-05T22:00:00Z", "without microseconds");
+    tap_ok(clock_rfc3339_us(1796508000, out) == 1796508000 && strcmp(out, "2026-12-05T22:00:00.000000Z") == 0,
+           "a given instant has zero microseconds");
+    time_t now = clock_rfc3339_us(0, out);
+    tap_ok(now > 0 && strlen(out) == 27 && out[19] == '.', "0 formats the wall clock now, with microseconds");
+    json_t *j = clock_json_time(1796508000), *n = clock_json_time(0);
+    tap_is_str(json_string_value(j), "2026-12-05T22:00:00Z", "JSON time of an instant");
+    tap_ok(json_is_null(n), "JSON time of 0 is null");
+    json_decref(j);
+    json_decref(n);
+}
+
 int main(void)
 {
+    test_formats();
     test_parse();
     test_system_clock();
     test_test_clock();

@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "id.h"
 #include "secret.h"
 #include "tap.h"
 
@@ -51,8 +52,8 @@ static void test_traceparent(void)
 static void test_new_trace_id(void)
 {
     char a[33], b[33];
-    http_new_trace_id(a);
-    http_new_trace_id(b);
+    id_trace_new(a);
+    id_trace_new(b);
     tap_is_int((long)strlen(a), 32, "a fresh trace id has 32 characters");
     tap_ok(strspn(a, "0123456789abcdef") == 32, "it is lower-case hex");
     tap_ok(strcmp(a, b) != 0, "two fresh trace ids differ");
