@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "auth.h"
 #include "clock.h"
 #include "db.h"
@@ -236,7 +236,7 @@ void api_2fa_reply_failure(struct http_ctx *ctx, enum factor_outcome outcome, co
         api_auth_reply_no_key(ctx);
         return;
     default:
-        api_bots_reply_db_error(ctx, NULL, "second factor check");
+        api_reply_db_error(ctx, NULL, "second factor check");
         return;
     }
 }
@@ -265,7 +265,7 @@ static void on_setup(struct pg_result *res, const char *err, void *arg)
     struct setup *s = arg;
     struct http_ctx *ctx = s->ctx;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "2fa setup");
+        api_reply_db_error(ctx, err, "2fa setup");
     } else if (PQntuples(res) != 1) {
         http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is already enabled for this account.",
                          "Regenerate backup codes with POST /api/auth/2fa/backup-codes; an admin can reset 2FA with "
@@ -357,7 +357,7 @@ static void on_reauth_user(struct pg_result *res, const char *err, void *arg)
 {
     struct reauth *r = arg;
     if (!res) {
-        api_bots_reply_db_error(r->ctx, err, "user read");
+        api_reply_db_error(r->ctx, err, "user read");
         reauth_free(r);
         return;
     }
@@ -377,7 +377,7 @@ void api_auth_2fa_setup(struct http_ctx *ctx)
         return;
     }
     if (!pw || !*pw || strlen(pw) > AUTH_PASSWORD_MAX) {
-        api_bots_invalid(ctx, "password", "Field 'password' must be the account password (setting up 2FA needs it again).");
+        api_invalid(ctx, "password", "Field 'password' must be the account password (setting up 2FA needs it again).");
         return;
     }
     if (api_auth_banned(ctx, ctx->auth.username)) return;
@@ -411,7 +411,7 @@ static void on_codes_stored(struct pg_result *res, const char *err, void *arg)
     struct codes *c = arg;
     struct http_ctx *ctx = c->ctx;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "backup codes store");
+        api_reply_db_error(ctx, err, "backup codes store");
     } else if (PQntuples(res) != 1) {
         http_reply_error(ctx, 409, "VALIDATION_FAILED",
                          c->confirm ? "Two-factor authentication is already enabled (or was not set up)."
@@ -433,7 +433,7 @@ static void on_codes_stored(struct pg_result *res, const char *err, void *arg)
         telemetry_system_event(c->confirm ? "auth.2fa_enabled" : "auth.backup_codes", "info", ctx->auth.username,
                                c->confirm ? "two-factor authentication enabled (TOTP)" : "backup codes regenerated",
                                ctx->trace_id, NULL);
-        http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "backup_codes", list, "user", api_bots_decode(PQgetvalue(res, 0, 0))));
+        http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "backup_codes", list, "user", api_decode(PQgetvalue(res, 0, 0))));
     }
     codes_free(c);
 }
@@ -497,7 +497,7 @@ static void on_codes_factor(struct http_ctx *ctx, enum factor_outcome outcome, v
 static const char *code_field(struct http_ctx *ctx)
 {
     const char *code = json_string_value(ctx->body ? json_object_get(ctx->body, "code") : NULL);
-    if (!code) api_bots_invalid(ctx, "code", "Field 'code' must be the 6-digit code of your authenticator app.");
+    if (!code) api_invalid(ctx, "code", "Field 'code' must be the 6-digit code of your authenticator app.");
     return code;
 }
 
@@ -527,7 +527,7 @@ static void on_stepped_up(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "step-up");
+        api_reply_db_error(ctx, err, "step-up");
         return;
     }
     session_mark_2fa(ctx->auth.session_hash);
@@ -554,7 +554,7 @@ void api_auth_2fa_step_up(struct http_ctx *ctx)
     json_t *c = ctx->body ? json_object_get(ctx->body, "code") : NULL;
     json_t *b = ctx->body ? json_object_get(ctx->body, "backup_code") : NULL;
     if ((c && !json_is_string(c)) || (b && !json_is_string(b)) || !c == !b) {
-        api_bots_invalid(ctx, "code", "Send exactly one of 'code' (6 digits) or 'backup_code'.");
+        api_invalid(ctx, "code", "Send exactly one of 'code' (6 digits) or 'backup_code'.");
         return;
     }
     if (api_auth_banned(ctx, ctx->auth.username)) return;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "api_integrations.h"
 #include "clock.h"
 #include "config.h"
@@ -106,7 +106,7 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
     json_t *providers = json_array(), *by_id = json_object();
     json_t *totals = json_pack("{s:i, s:i, s:i, s:i}", "calls", 0, "errors", 0, "input_tokens", 0, "output_tokens", 0);
     if (!res) {
-        api_bots_reply_db_error(r->ctx, err, "AI Ops");
+        api_reply_db_error(r->ctx, err, "AI Ops");
         json_decref(providers);
         json_decref(by_id);
         json_decref(totals);
@@ -149,7 +149,7 @@ void api_ai_ops(struct http_ctx *ctx)
     char *end, hours[16];
     long window_h = w ? strtol(w, &end, 10) : 24;
     if (w && (!*w || *end || window_h < 1 || window_h > MAX_WINDOW_H)) {
-        api_bots_invalid(ctx, "window_h", "window_h must be an integer number of hours from 1 to 720 (default 24).");
+        api_invalid(ctx, "window_h", "window_h must be an integer number of hours from 1 to 720 (default 24).");
         return;
     }
     char *ids = llm_ids_literal(policy_providers(policy_current()));
@@ -160,7 +160,7 @@ void api_ai_ops(struct http_ctx *ctx)
     const char *params[2] = {ids, hours};
     if (!ids || db_query(AI_OPS_SQL, 2, params, DB_TIMEOUT_MS, on_rows, r) < 0) {
         free(r);
-        api_bots_reply_db_error(ctx, NULL, "AI Ops");
+        api_reply_db_error(ctx, NULL, "AI Ops");
     }
     free(ids);
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "auth.h"
 #include "db.h"
 #include "http.h"
@@ -94,7 +94,7 @@ int api_auth_username(struct http_ctx *ctx, const char *field, char out[65])
     if (!ok) {
         char reason[160];
         snprintf(reason, sizeof reason, "Field '%s' must be 1 to 64 characters of a-z, 0-9, '.', '_', '@', '-'.", field);
-        api_bots_invalid(ctx, field, reason);
+        api_invalid(ctx, field, reason);
         return 0;
     }
     out[n] = '\0';
@@ -109,7 +109,7 @@ const char *api_auth_password(struct http_ctx *ctx, const char *field)
         char reason[160];
         snprintf(reason, sizeof reason, "Field '%s' must be a string of %d to %d characters.", field, AUTH_PASSWORD_MIN,
                  AUTH_PASSWORD_MAX);
-        api_bots_invalid(ctx, field, reason);
+        api_invalid(ctx, field, reason);
         return NULL;
     }
     return s;
@@ -156,7 +156,7 @@ static void on_reg_session(struct http_ctx *ctx, int rc, const char *public_id, 
 {
     struct reg *r = arg;
     if (rc < 0) {
-        api_bots_reply_db_error(ctx, err, "session create");
+        api_reply_db_error(ctx, err, "session create");
     } else {
         api_auth_log(ctx, "register", "allow", "first_user_admin", r->username);
         telemetry_system_event("auth.register", "info", r->username, "first user registered (admin)", ctx->trace_id, NULL);
@@ -169,7 +169,7 @@ static void on_reg_insert(struct pg_result *res, const char *err, void *arg)
 {
     struct reg *r = arg;
     if (!res) {
-        api_bots_reply_db_error(r->ctx, err, "user insert");
+        api_reply_db_error(r->ctx, err, "user insert");
         reg_free(r);
         return;
     }
@@ -180,7 +180,7 @@ static void on_reg_insert(struct pg_result *res, const char *err, void *arg)
         reg_free(r);
         return;
     }
-    r->user = api_bots_decode(PQgetvalue(res, 0, 1));
+    r->user = api_decode(PQgetvalue(res, 0, 1));
     session_create(r->ctx, PQgetvalue(res, 0, 0), 0, on_reg_session, r);
 }
 
@@ -211,7 +211,7 @@ static void on_reg_exists(struct pg_result *res, const char *err, void *arg)
 {
     struct reg *r = arg;
     if (!res) {
-        api_bots_reply_db_error(r->ctx, err, "user count");
+        api_reply_db_error(r->ctx, err, "user count");
         reg_free(r);
         return;
     }
@@ -235,7 +235,7 @@ static int optional_email(struct http_ctx *ctx, char **out)
     if (!v || json_is_null(v)) return 1;
     const char *s = json_string_value(v);
     if (!s || strlen(s) < 3 || strlen(s) > 254 || !strchr(s, '@')) {
-        api_bots_invalid(ctx, "email", "Field 'email' must be an e-mail address (or omitted).");
+        api_invalid(ctx, "email", "Field 'email' must be an e-mail address (or omitted).");
         return 0;
     }
     *out = strdup(s);
@@ -248,7 +248,7 @@ void api_auth_register(struct http_ctx *ctx)
     const char *pw;
     r->ctx = ctx;
     if (!ctx->body) {
-        api_bots_invalid(ctx, "body", "Send {username, password, email?}.");
+        api_invalid(ctx, "body", "Send {username, password, email?}.");
         reg_free(r);
         return;
     }
@@ -298,7 +298,7 @@ static void on_login_session(struct http_ctx *ctx, int rc, const char *public_id
 {
     struct login *l = arg;
     if (rc < 0) {
-        api_bots_reply_db_error(ctx, err, "session create");
+        api_reply_db_error(ctx, err, "session create");
     } else {
         char key[320];
         snprintf(key, sizeof key, "user:%s", l->username);
@@ -314,7 +314,7 @@ static void on_temp_token(struct pg_result *res, const char *err, void *arg)
 {
     struct login *l = arg;
     if (!res) {
-        api_bots_reply_db_error(l->ctx, err, "temp token insert");
+        api_reply_db_error(l->ctx, err, "temp token insert");
     } else {
         api_auth_log(l->ctx, "login", "allow", "password_ok_2fa_pending", l->username);
         http_reply_json(l->ctx, 200, json_pack("{s:b, s:s, s:i}", "requires_2fa", 1, "temp_token", l->temp,
@@ -359,7 +359,7 @@ static void on_login_user(struct pg_result *res, const char *err, void *arg)
 {
     struct login *l = arg;
     if (!res) {
-        api_bots_reply_db_error(l->ctx, err, "user read");
+        api_reply_db_error(l->ctx, err, "user read");
         login_free(l);
         return;
     }
@@ -368,7 +368,7 @@ static void on_login_user(struct pg_result *res, const char *err, void *arg)
         l->hash = strdup(PQgetvalue(res, 0, 1));
         l->two_factor = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
         l->disabled = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
-        l->user = api_bots_decode(PQgetvalue(res, 0, 4));
+        l->user = api_decode(PQgetvalue(res, 0, 4));
     }
     if (auth_work(login_work, login_checked, l) < 0) {
         http_reply_error(l->ctx, 500, "INTERNAL", "The hashing worker is not running.", NULL, NULL);
@@ -386,7 +386,7 @@ void api_auth_login(struct http_ctx *ctx)
         return;
     }
     if (!pw || !*pw || strlen(pw) > AUTH_PASSWORD_MAX) {
-        api_bots_invalid(ctx, "password", "Field 'password' must be a non-empty string.");
+        api_invalid(ctx, "password", "Field 'password' must be a non-empty string.");
         login_free(l);
         return;
     }
@@ -421,7 +421,7 @@ static void on_verify_session(struct http_ctx *ctx, int rc, const char *public_i
 {
     struct verify *v = arg;
     if (rc < 0) {
-        api_bots_reply_db_error(ctx, err, "session create");
+        api_reply_db_error(ctx, err, "session create");
     } else {
         char key[320];
         snprintf(key, sizeof key, "user:%s", v->username);
@@ -450,7 +450,7 @@ static void on_temp_spent(struct pg_result *res, const char *err, void *arg)
     struct verify *v = arg;
     struct http_ctx *ctx = v->ctx;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "temp token read");
+        api_reply_db_error(ctx, err, "temp token read");
         verify_free(v);
         return;
     }
@@ -464,7 +464,7 @@ static void on_temp_spent(struct pg_result *res, const char *err, void *arg)
     }
     snprintf(v->user_id, sizeof v->user_id, "%s", PQgetvalue(res, 0, 0));
     snprintf(v->username, sizeof v->username, "%s", PQgetvalue(res, 0, 1));
-    v->user = api_bots_decode(PQgetvalue(res, 0, 3));
+    v->user = api_decode(PQgetvalue(res, 0, 3));
     if (api_auth_banned(ctx, v->username)) {
         verify_free(v);
         return;
@@ -479,9 +479,9 @@ static void on_temp_spent(struct pg_result *res, const char *err, void *arg)
 static int one_factor(struct http_ctx *ctx)
 {
     json_t *c = json_object_get(ctx->body, "code"), *b = json_object_get(ctx->body, "backup_code");
-    if (c && !json_is_string(c)) return api_bots_invalid(ctx, "code", "Field 'code' must be a string of 6 digits."), 0;
-    if (b && !json_is_string(b)) return api_bots_invalid(ctx, "backup_code", "Field 'backup_code' must be a string."), 0;
-    if (!c == !b) return api_bots_invalid(ctx, "code", "Send exactly one of 'code' or 'backup_code'."), 0;
+    if (c && !json_is_string(c)) return api_invalid(ctx, "code", "Field 'code' must be a string of 6 digits."), 0;
+    if (b && !json_is_string(b)) return api_invalid(ctx, "backup_code", "Field 'backup_code' must be a string."), 0;
+    if (!c == !b) return api_invalid(ctx, "code", "Send exactly one of 'code' or 'backup_code'."), 0;
     return 1;
 }
 
@@ -491,7 +491,7 @@ void api_auth_2fa_verify(struct http_ctx *ctx)
     char hex[AUTH_HASH_HEX];
     unsigned char raw[32];
     if (!token) {
-        api_bots_invalid(ctx, "temp_token", "Field 'temp_token' must be the string POST /api/auth/login returned.");
+        api_invalid(ctx, "temp_token", "Field 'temp_token' must be the string POST /api/auth/login returned.");
         return;
     }
     if (!one_factor(ctx) || api_auth_banned(ctx, NULL)) return;
@@ -521,7 +521,7 @@ static void on_logout(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "logout");
+        api_reply_db_error(ctx, err, "logout");
         return;
     }
     session_clear_cookie(ctx);
@@ -544,10 +544,10 @@ static void on_me(struct pg_result *res, const char *err, void *arg)
     struct http_ctx *ctx = arg;
     if (!res || PQntuples(res) != 1) {
         if (res) http_reply_error(ctx, 401, "UNAUTHENTICATED", "The signed-in user no longer exists.", "Sign in again.", NULL);
-        else api_bots_reply_db_error(ctx, err, "user read");
+        else api_reply_db_error(ctx, err, "user read");
         return;
     }
-    json_t *u = api_bots_decode(PQgetvalue(res, 0, 0));
+    json_t *u = api_decode(PQgetvalue(res, 0, 0));
     json_object_set_new(u, "session_id", json_string(ctx->auth.session_id));
     json_object_set_new(u, "fresh_2fa", json_boolean(ctx->auth.fresh_2fa));
     http_reply_json(ctx, 200, json_pack("{s:o}", "user", u));
@@ -562,23 +562,18 @@ void api_auth_me(struct http_ctx *ctx)
 
 /* ---- sessions ---- */
 
-struct page {
-    struct http_ctx *ctx;
-    long limit;
-};
-
 static void on_sessions(struct pg_result *res, const char *err, void *arg)
 {
-    struct page *pg = arg;
+    struct api_page *pg = arg;
     struct http_ctx *ctx = pg->ctx;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "sessions list");
+        api_reply_db_error(ctx, err, "sessions list");
         free(pg);
         return;
     }
     json_t *list = json_array(), *next = json_null();
     int n = PQntuples(res);
-    for (int i = 0; i < n && i < pg->limit; i++) json_array_append_new(list, api_bots_decode(PQgetvalue(res, i, 0)));
+    for (int i = 0; i < n && i < pg->limit; i++) json_array_append_new(list, api_decode(PQgetvalue(res, i, 0)));
     if (n > pg->limit) {
         char cur[128];
         snprintf(cur, sizeof cur, "%s", PQgetvalue(res, (int)pg->limit - 1, 1));
@@ -592,10 +587,8 @@ void api_auth_sessions_list(struct http_ctx *ctx)
 {
     char ts[64], uuid[40], lim[24], idle[16];
     long limit;
-    if (api_bots_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
-    struct page *pg = calloc(1, sizeof *pg);
-    pg->ctx = ctx;
-    pg->limit = limit;
+    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
+    struct api_page *pg = api_page_new(ctx, limit);
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     snprintf(idle, sizeof idle, "%d", auth_cfg.idle_s);
     const char *p[6] = {ctx->auth.user_id, ctx->auth.session_id, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim, idle};
@@ -619,7 +612,7 @@ static void on_revoked(struct pg_result *res, const char *err, void *arg)
     unsigned char hash[32];
     size_t n = 0;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "session revoke");
+        api_reply_db_error(ctx, err, "session revoke");
         return;
     }
     if (PQntuples(res) != 1) {

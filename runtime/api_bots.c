@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "api_runner.h"
 #include "db.h"
 #include "http.h"
@@ -36,155 +37,6 @@
     "i.breaker_state, 'breaker_opened_at', " API_TS("i.breaker_opened_at") ", 'breaker_failures', "          \
     "i.breaker_failures, 'restart_count', i.restart_count) FROM bot_instances i WHERE i.bot_id = b.id "        \
     "ORDER BY i.started_at DESC, i.id DESC LIMIT 1))"
-
-/* ---- shared helpers ---- */
-
-void api_bots_invalid(struct http_ctx *ctx, const char *field, const char *reason_human)
-{
-    http_reply_error(ctx, 400, "VALIDATION_FAILED", reason_human, "Correct the named field and send the request again.",
-                     json_pack("{s:s}", "field", field));
-}
-
-void api_bots_not_found(struct http_ctx *ctx)
-{
-    http_reply_error(ctx, 404, "NOT_FOUND", "No bot has this id.", "Use an id listed by GET /api/bots.",
-                     json_pack("{s:s}", "bot_id", ctx->params[0] ? ctx->params[0] : ""));
-}
-
-int api_bots_id_ok(struct http_ctx *ctx)
-{
-    if (id_is_uuid(ctx->params[0])) return 1;
-    api_bots_not_found(ctx);
-    return 0;
-}
-
-void api_bots_reply_db_error(struct http_ctx *ctx, const char *err, const char *what)
-{
-    char esc[600], reason[256];
-    if (err && strncmp(err, "ERROR:", 6) == 0) { /* the statement itself failed: a bug, not an outage */
-        LOG_ERROR(ctx->trace_id, "query failed", "what=\"%s\" error=\"%s\"", what, log_escape(err, esc, sizeof esc));
-        snprintf(reason, sizeof reason, "Postgres rejected the %s statement.", what);
-        http_reply_error(ctx, 500, "INTERNAL", reason, "Report the trace id; the log line has the details.", NULL);
-        return;
-    }
-    LOG_WARN(ctx->trace_id, "database unavailable", "what=\"%s\" error=\"%s\"", what,
-             log_escape(err ? err : "query queue full or pool stopped", esc, sizeof esc));
-    snprintf(reason, sizeof reason, "Postgres could not run the %s query.", what);
-    http_reply_error(ctx, 503, "DB_UNAVAILABLE", reason, "Check that the database is reachable (see /readyz).", NULL);
-}
-
-json_t *api_bots_decode(const char *text)
-{
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    /* jsonb prints a huge real as a long integer jansson cannot hold: read such a row with reals instead */
-    return v ? v : json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-}
-
-/* Walks v; field holds the path so far (length pos). On failure the path to the bad number is left in field. */
-static int numbers_walk(const json_t *v, char *field, size_t fieldlen, size_t pos)
-{
-    if (json_is_real(v)) return fabs(json_real_value(v)) < 1e18;
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
-            int w = snprintf(field + pos, fieldlen - pos, ".%s", k);
-            size_t next = w < 0 || (size_t)w >= fieldlen - pos ? fieldlen - 1 : pos + (size_t)w;
-            if (!numbers_walk(x, field, fieldlen, next)) return 0;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) {
-            int w = snprintf(field + pos, fieldlen - pos, "[%zu]", i);
-            size_t next = w < 0 || (size_t)w >= fieldlen - pos ? fieldlen - 1 : pos + (size_t)w;
-            if (!numbers_walk(x, field, fieldlen, next)) return 0;
-        }
-    }
-    field[pos] = '\0';
-    return 1;
-}
-
-int api_bots_numbers_ok(const json_t *v, char *field, size_t fieldlen)
-{
-    size_t pos = strlen(field);
-    if (fieldlen == 0 || pos >= fieldlen) return 1;
-    return numbers_walk(v, field, fieldlen, pos);
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-int api_bots_rfc3339(const char *s, char *out, size_t outlen)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, sec, oh, om;
-    size_t n = s ? strlen(s) : 0, i = 19;
-    if (n < 20 || n > 40 || n >= outlen) return 0;
-    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
-        !strchr("Tt ", s[10]) || !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d > mdays[mo - 1] + (mo == 2 && leap)) return 0;
-    if (s[i] == '.') {
-        size_t f = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-        if (i == f || i - f > 9) return 0;
-    }
-    memcpy(out, s, n + 1);
-    out[10] = 'T';
-    if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
-        out[i] = 'Z';
-        return 1;
-    }
-    if (i + 6 != n || !strchr("+- ", s[i]) || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-        !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-        return 0;
-    if (out[i] == ' ') out[i] = '+'; /* an unencoded '+' in a query string arrives as a space */
-    return 1;
-}
-
-int api_bots_page_params(struct http_ctx *ctx, long *limit, char *ts, size_t tslen, char *uuid, size_t uuidlen)
-{
-    const char *lim = http_query(ctx, "limit"), *cursor = http_query(ctx, "cursor");
-    char *end = NULL;
-    *limit = 50;
-    ts[0] = uuid[0] = '\0';
-    if (lim) {
-        *limit = strtol(lim, &end, 10);
-        if (!*lim || *end || *limit < 1 || *limit > 500) {
-            api_bots_invalid(ctx, "limit", "limit must be an integer from 1 to 500 (default 50).");
-            return -1;
-        }
-    }
-    if (cursor) {
-        const char *sep = strrchr(cursor, '_');
-        char part[64];
-        size_t n = sep ? (size_t)(sep - cursor) : 0;
-        if (!sep || n == 0 || n >= sizeof part || !id_is_uuid(sep + 1) || strlen(sep + 1) >= uuidlen) {
-            api_bots_invalid(ctx, "cursor", "cursor is not a next_cursor value from this endpoint.");
-            return -1;
-        }
-        memcpy(part, cursor, n);
-        part[n] = '\0';
-        if (!api_bots_rfc3339(part, ts, tslen)) {
-            api_bots_invalid(ctx, "cursor", "cursor is not a next_cursor value from this endpoint.");
-            return -1;
-        }
-        snprintf(uuid, uuidlen, "%s", sep + 1);
-    }
-    return 0;
-}
 
 /* ---- field validation ---- */
 
@@ -247,7 +99,7 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
         const char *s = json_string_value(v);
         size_t n = s ? utf8_chars(s) : 0;
         if (!s || n < 1 || n > MAX_NAME_CHARS || has_control(s) || strspn(s, " ") == strlen(s)) {
-            api_bots_invalid(ctx, "name", "Field 'name' must be a string of 1 to 64 characters (no control characters).");
+            api_invalid(ctx, "name", "Field 'name' must be a string of 1 to 64 characters (no control characters).");
             return -1;
         }
         f->name = s;
@@ -257,7 +109,7 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
         size_t n = s ? strlen(s) : 0;
         if (!s || n < 1 || n > MAX_STRATEGY_CHARS ||
             strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
-            api_bots_invalid(ctx, "strategy",
+            api_invalid(ctx, "strategy",
                              "Field 'strategy' must name a strategy script: scripts/strategies/<strategy>.lua "
                              "(letters, digits, '_' and '-').");
             return -1;
@@ -284,21 +136,21 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
         s = json_string_value(v = json_object_get(body, "symbol"));
         n = s ? strlen(s) : 0;
         if (!s || n < 1 || n > MAX_SYMBOL_CHARS || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.") != n) {
-            api_bots_invalid(ctx, "symbol", "Field 'symbol' must be 1 to 32 characters of A-Z, 0-9 and '.' (e.g. ESZ6).");
+            api_invalid(ctx, "symbol", "Field 'symbol' must be 1 to 32 characters of A-Z, 0-9 and '.' (e.g. ESZ6).");
             return -1;
         }
         f->symbol = s;
     }
     if ((v = json_object_get(body, "timeframe")) || create) {
         if (!json_is_string(v) || !one_of(json_string_value(v), TIMEFRAMES)) {
-            api_bots_invalid(ctx, "timeframe", "Field 'timeframe' must be one of 1m, 5m, 15m, 1h.");
+            api_invalid(ctx, "timeframe", "Field 'timeframe' must be one of 1m, 5m, 15m, 1h.");
             return -1;
         }
         f->timeframe = json_string_value(v);
     }
     if ((v = json_object_get(body, "stage"))) {
         if (!json_is_string(v) || !one_of(json_string_value(v), STAGES)) {
-            api_bots_invalid(ctx, "stage", "Field 'stage' must be PAPER, SHADOW or LIVE.");
+            api_invalid(ctx, "stage", "Field 'stage' must be PAPER, SHADOW or LIVE.");
             return -1;
         }
         f->stage = json_string_value(v);
@@ -307,7 +159,7 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
     }
     if ((v = json_object_get(body, "requires_ai"))) {
         if (!json_is_boolean(v)) {
-            api_bots_invalid(ctx, "requires_ai", "Field 'requires_ai' must be a boolean.");
+            api_invalid(ctx, "requires_ai", "Field 'requires_ai' must be a boolean.");
             return -1;
         }
         f->requires_ai = json_is_true(v);
@@ -318,18 +170,18 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
     if ((v = json_object_get(body, "params"))) {
         char field[256] = "params";
         if (!json_is_object(v)) {
-            api_bots_invalid(ctx, "params", "Field 'params' must be a JSON object.");
+            api_invalid(ctx, "params", "Field 'params' must be a JSON object.");
             return -1;
         }
-        if (!api_bots_numbers_ok(v, field, sizeof field)) {
-            api_bots_invalid(ctx, field, "Numbers in 'params' must lie within +/-1e18.");
+        if (!api_numbers_ok(v, field, sizeof field)) {
+            api_invalid(ctx, field, "Numbers in 'params' must lie within +/-1e18.");
             return -1;
         }
         f->params = json_dumps(v, JSON_COMPACT);
         if (!f->params || strlen(f->params) > MAX_PARAMS_BYTES) {
             free(f->params);
             f->params = NULL;
-            api_bots_invalid(ctx, "params", "Field 'params' must be at most 4 KiB once serialised.");
+            api_invalid(ctx, "params", "Field 'params' must be at most 4 KiB once serialised.");
             return -1;
         }
     } else if (create) {
@@ -340,25 +192,20 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
 
 /* ---- GET /api/bots ---- */
 
-struct page_req {
-    struct http_ctx *ctx;
-    long limit;
-};
-
 static void on_bots_list(struct pg_result *res, const char *err, void *arg)
 {
-    struct page_req *r = arg;
+    struct api_page *r = arg;
     struct http_ctx *ctx = r->ctx;
     long limit = r->limit;
     free(r);
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "bots list");
+        api_reply_db_error(ctx, err, "bots list");
         return;
     }
     json_t *bots = json_array(), *next = json_null();
     int n = PQntuples(res);
     for (int i = 0; i < n && i < limit; i++) {
-        json_t *b = api_bots_decode(PQgetvalue(res, i, 0));
+        json_t *b = api_decode(PQgetvalue(res, i, 0));
         if (!b) continue;
         json_object_set_new(b, "market", markets_for_symbol(json_string_value(json_object_get(b, "symbol"))));
         json_array_append_new(bots, b);
@@ -375,18 +222,16 @@ void api_bots_list(struct http_ctx *ctx)
 {
     char ts[64], uuid[40], plus_one[24];
     long limit;
-    if (api_bots_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
+    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
     snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
     const char *params[3] = {plus_one, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL};
-    struct page_req *r = malloc(sizeof *r);
-    r->ctx = ctx;
-    r->limit = limit;
+    struct api_page *r = api_page_new(ctx, limit);
     if (db_query("SELECT " BOT_JSON "::text FROM bots b "
                  "WHERE ($2::timestamptz IS NULL OR (b.created_at, b.id) > ($2::timestamptz, $3::uuid)) "
                  "ORDER BY b.created_at, b.id LIMIT $1::int",
                  3, params, DB_TIMEOUT_MS, on_bots_list, r) < 0) {
         free(r);
-        api_bots_reply_db_error(ctx, NULL, "bots list");
+        api_reply_db_error(ctx, NULL, "bots list");
     }
 }
 
@@ -401,7 +246,7 @@ static void on_bot_created(struct pg_result *res, const char *err, void *arg)
                              "Choose another name.", json_pack("{s:s}", "field", "name"));
             return;
         }
-        api_bots_reply_db_error(ctx, err, "bot insert");
+        api_reply_db_error(ctx, err, "bot insert");
         return;
     }
     if (PQntuples(res) == 0) {
@@ -409,7 +254,7 @@ static void on_bot_created(struct pg_result *res, const char *err, void *arg)
                          "Choose another name.", json_pack("{s:s}", "field", "name"));
         return;
     }
-    json_t *bot = api_bots_decode(PQgetvalue(res, 0, 0));
+    json_t *bot = api_decode(PQgetvalue(res, 0, 0));
     if (!bot) {
         http_reply_error(ctx, 500, "INTERNAL", "The new bot could not be read back.", "Report the trace id.", NULL);
         return;
@@ -427,7 +272,7 @@ void api_bots_create(struct http_ctx *ctx)
 {
     struct bot_fields f;
     if (!ctx->body) {
-        api_bots_invalid(ctx, "body", "Send a JSON object {name, strategy, symbol, timeframe, stage?, params?, requires_ai?}.");
+        api_invalid(ctx, "body", "Send a JSON object {name, strategy, symbol, timeframe, stage?, params?, requires_ai?}.");
         return;
     }
     if (parse_fields(ctx, ctx->body, 1, &f) < 0) return;
@@ -437,7 +282,7 @@ void api_bots_create(struct http_ctx *ctx)
                  "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean, $8::uuid) ON CONFLICT (name) DO NOTHING "
                  "RETURNING " BOT_JSON "::text",
                  8, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
-        api_bots_reply_db_error(ctx, NULL, "bot insert");
+        api_reply_db_error(ctx, NULL, "bot insert");
     free(f.params);
 }
 
@@ -484,14 +329,14 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "bot read");
+        api_reply_db_error(ctx, err, "bot read");
         return;
     }
     if (PQntuples(res) == 0) {
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         return;
     }
-    json_t *bot = api_bots_decode(PQgetvalue(res, 0, 0));
+    json_t *bot = api_decode(PQgetvalue(res, 0, 0));
     if (!bot) {
         http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
         return;
@@ -504,11 +349,11 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
 
 void api_bots_get(struct http_ctx *ctx)
 {
-    if (!api_bots_id_ok(ctx)) return;
+    if (!api_id_ok(ctx)) return;
     const char *params[1] = {ctx->params[0]};
     if (db_query("SELECT " BOT_JSON "::text FROM bots b WHERE b.id = $1::uuid", 1, params, DB_TIMEOUT_MS, on_bot,
                  ctx) < 0)
-        api_bots_reply_db_error(ctx, NULL, "bot read");
+        api_reply_db_error(ctx, NULL, "bot read");
 }
 
 /* ---- PATCH /api/bots/:id ---- */
@@ -535,14 +380,14 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
                              "Choose another name.", json_pack("{s:s}", "field", "name"));
             return;
         }
-        api_bots_reply_db_error(ctx, err, "bot update");
+        api_reply_db_error(ctx, err, "bot update");
         return;
     }
 #define COL(c) PQgetvalue(res, 0, c)
 #define TRUE_AT(c) (!PQgetisnull(res, 0, c) && COL(c)[0] == 't')
     if (PQntuples(res) != 1 || atoi(COL(P_FOUND)) == 0) {
         json_decref(changed);
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         return;
     }
     if (TRUE_AT(P_STRATEGY) || TRUE_AT(P_SYMBOL)) {
@@ -572,7 +417,7 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
         return;
     }
     int updated = !PQgetisnull(res, 0, P_UPDATED);
-    json_t *bot = api_bots_decode(COL(updated ? P_UPDATED : P_CURRENT));
+    json_t *bot = api_decode(COL(updated ? P_UPDATED : P_CURRENT));
     if (!bot) {
         json_decref(changed);
         http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
@@ -602,21 +447,21 @@ void api_bots_patch(struct http_ctx *ctx)
     json_t *v;
     const char *strategy = NULL, *symbol = NULL;
     static const char *const patchable[] = {"name", "params", "stage", "timeframe", "requires_ai", NULL};
-    if (!api_bots_id_ok(ctx)) return;
+    if (!api_id_ok(ctx)) return;
     if (!ctx->body) {
-        api_bots_invalid(ctx, "body", "Send a JSON object with any of name, params, stage, timeframe, requires_ai.");
+        api_invalid(ctx, "body", "Send a JSON object with any of name, params, stage, timeframe, requires_ai.");
         return;
     }
     if (parse_fields(ctx, ctx->body, 0, &f) < 0) return;
     /* strategy and symbol are fixed at creation; echoing the current value back (a UI sending the whole bot) is fine */
     if ((v = json_object_get(ctx->body, "strategy")) && !(strategy = json_string_value(v))) {
         free(f.params);
-        api_bots_invalid(ctx, "strategy", "Field 'strategy' cannot be changed after a bot is created.");
+        api_invalid(ctx, "strategy", "Field 'strategy' cannot be changed after a bot is created.");
         return;
     }
     if ((v = json_object_get(ctx->body, "symbol")) && !(symbol = json_string_value(v))) {
         free(f.params);
-        api_bots_invalid(ctx, "symbol", "Field 'symbol' cannot be changed after a bot is created.");
+        api_invalid(ctx, "symbol", "Field 'symbol' cannot be changed after a bot is created.");
         return;
     }
     struct patch_req *r = malloc(sizeof *r);
@@ -659,7 +504,7 @@ void api_bots_patch(struct http_ctx *ctx)
             8, params, DB_TIMEOUT_MS, on_bot_patched, r) < 0) {
         json_decref(r->changed);
         free(r);
-        api_bots_reply_db_error(ctx, NULL, "bot update");
+        api_reply_db_error(ctx, NULL, "bot update");
     }
     free(f.params);
 }
@@ -670,7 +515,7 @@ void api_bots_patch(struct http_ctx *ctx)
 
 static json_t *trading_json(const char *value_text, const char *updated_at)
 {
-    json_t *v = value_text ? api_bots_decode(value_text) : NULL;
+    json_t *v = value_text ? api_decode(value_text) : NULL;
     const char *mode = json_string_value(json_object_get(v, "mode"));
     json_t *out = json_pack("{s:b, s:s, s:o}", "enabled", json_is_true(json_object_get(v, "enabled")), "mode",
                             mode ? mode : "PAPER", "updated_at", updated_at ? json_string(updated_at) : json_null());
@@ -682,7 +527,7 @@ static void on_trading(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "trading settings read");
+        api_reply_db_error(ctx, err, "trading settings read");
         return;
     }
     int found = PQntuples(res) == 1; /* no row: the fail-closed default */
@@ -694,18 +539,18 @@ void api_settings_trading_get(struct http_ctx *ctx)
 {
     if (db_query("SELECT value::text, " API_TS("updated_at") " FROM app_settings WHERE key = 'trading'", 0, NULL,
                  DB_TIMEOUT_MS, on_trading, ctx) < 0)
-        api_bots_reply_db_error(ctx, NULL, "trading settings read");
+        api_reply_db_error(ctx, NULL, "trading settings read");
 }
 
 static void on_trading_put(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res || PQntuples(res) != 1) {
-        api_bots_reply_db_error(ctx, res ? "ERROR: upsert returned no row" : err, "trading settings update");
+        api_reply_db_error(ctx, res ? "ERROR: upsert returned no row" : err, "trading settings update");
         return;
     }
     json_t *trading = trading_json(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-    json_t *prev = PQgetisnull(res, 0, 2) ? NULL : api_bots_decode(PQgetvalue(res, 0, 2));
+    json_t *prev = PQgetisnull(res, 0, 2) ? NULL : api_decode(PQgetvalue(res, 0, 2));
     int on = json_is_true(json_object_get(trading, "enabled"));
     const char *mode = json_string_value(json_object_get(trading, "mode"));
     char msg[96];
@@ -724,7 +569,7 @@ void api_settings_trading_put(struct http_ctx *ctx)
 {
     json_t *enabled = ctx->body ? json_object_get(ctx->body, "enabled") : NULL;
     if (!json_is_boolean(enabled)) {
-        api_bots_invalid(ctx, "enabled", "Field 'enabled' must be a boolean.");
+        api_invalid(ctx, "enabled", "Field 'enabled' must be a boolean.");
         return;
     }
     /* turning live trading ON needs a 2FA verification within the fresh window; turning it off never does */
@@ -742,5 +587,5 @@ void api_settings_trading_put(struct http_ctx *ctx)
                  "        RETURNING s.value, s.updated_at)"
                  " SELECT up.value::text, " API_TS("up.updated_at") ", (SELECT value::text FROM old) FROM up",
                  1, params, DB_TIMEOUT_MS, on_trading_put, ctx) < 0)
-        api_bots_reply_db_error(ctx, NULL, "trading settings update");
+        api_reply_db_error(ctx, NULL, "trading settings update");
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "db.h"
 #include "http.h"
 #include "id.h"
@@ -18,14 +18,14 @@ static void reply_object(struct http_ctx *ctx, struct pg_result *res, const char
                          const char *what)
 {
     if (!res) {
-        api_bots_reply_db_error(ctx, err, what);
+        api_reply_db_error(ctx, err, what);
         return;
     }
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         http_reply_error(ctx, 404, "NOT_FOUND", "No such job or bot.", "Check the id.", NULL);
         return;
     }
-    json_t *v = api_bots_decode(PQgetvalue(res, 0, 0));
+    json_t *v = api_decode(PQgetvalue(res, 0, 0));
     if (!v) {
         http_reply_error(ctx, 500, "INTERNAL", "The answer could not be decoded.", "Report the trace id.", NULL);
         return;
@@ -57,57 +57,44 @@ void api_jobs_get(struct http_ctx *ctx)
                  "'created_at', " API_TS("e.created_at") ") ORDER BY e.id), '[]'::json) "
                  "FROM job_run_events e WHERE e.job_id = j.id))::text FROM jobs j WHERE j.id = $1::uuid",
                  1, p, DB_TIMEOUT_MS, on_job, ctx) < 0)
-        api_bots_reply_db_error(ctx, NULL, "job read");
+        api_reply_db_error(ctx, NULL, "job read");
 }
 
 /* ---- GET /api/bots/:id/runs ---- */
 
-struct runs_req {
-    struct http_ctx *ctx;
-    long limit;
-};
-
 static void on_runs(struct pg_result *res, const char *err, void *arg)
 {
-    struct runs_req *r = arg;
+    struct api_page *r = arg;
     struct http_ctx *ctx = r->ctx;
     long limit = r->limit;
     free(r);
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "runs list");
+        api_reply_db_error(ctx, err, "runs list");
         return;
     }
     if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         return;
     }
-    json_t *runs = api_bots_decode(PQgetvalue(res, 0, 1)), *next = NULL;
+    json_t *runs = api_decode(PQgetvalue(res, 0, 1));
     if (!json_is_array(runs)) {
         json_decref(runs);
         http_reply_error(ctx, 500, "INTERNAL", "The runs could not be decoded.", "Report the trace id.", NULL);
         return;
     }
-    if ((long)json_array_size(runs) > limit) {
-        json_t *last = json_array_get(runs, (size_t)limit - 1);
-        next = json_sprintf("%s_%s", json_string_value(json_object_get(last, "at")),
-                            json_string_value(json_object_get(last, "id")));
-        while ((long)json_array_size(runs) > limit) json_array_remove(runs, json_array_size(runs) - 1);
-    }
     http_reply_json(ctx, 200, json_pack("{s:s, s:o, s:o}", "bot_id", ctx->params[0], "runs", runs, "next_cursor",
-                                        next ? next : json_null()));
+                                        api_page_next(runs, limit, "at")));
 }
 
 void api_bots_runs(struct http_ctx *ctx)
 {
     char ts[64], uuid[40], plus_one[24];
     long limit;
-    if (!api_bots_id_ok(ctx)) return;
-    if (api_bots_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
+    if (!api_id_ok(ctx)) return;
+    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
     snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
     const char *p[4] = {ctx->params[0], plus_one, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL};
-    struct runs_req *r = malloc(sizeof *r);
-    r->ctx = ctx;
-    r->limit = limit;
+    struct api_page *r = api_page_new(ctx, limit);
     if (db_query("SELECT EXISTS (SELECT 1 FROM bots WHERE id = $1::uuid), "
                  "(SELECT COALESCE(json_agg(x.j ORDER BY x.at DESC, x.id DESC), '[]'::json)::text FROM ("
                  "  SELECT u.at, u.id, u.j || jsonb_build_object('at', " API_TS("u.at") ") AS j FROM ("
@@ -125,7 +112,7 @@ void api_bots_runs(struct http_ctx *ctx)
                  "  ORDER BY u.at DESC, u.id DESC LIMIT $2::int) x)",
                  4, p, DB_TIMEOUT_MS, on_runs, r) < 0) {
         free(r);
-        api_bots_reply_db_error(ctx, NULL, "runs list");
+        api_reply_db_error(ctx, NULL, "runs list");
     }
 }
 
@@ -135,7 +122,7 @@ static void on_proof(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (res && PQntuples(res) == 1 && PQgetisnull(res, 0, 0)) {
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         return;
     }
     reply_object(ctx, res, err, "proof", "proof read");
@@ -143,7 +130,7 @@ static void on_proof(struct pg_result *res, const char *err, void *arg)
 
 void api_bots_proof(struct http_ctx *ctx)
 {
-    if (!api_bots_id_ok(ctx)) return;
+    if (!api_id_ok(ctx)) return;
     const char *p[1] = {ctx->params[0]};
     if (db_query(
             "WITH ev AS (SELECT * FROM integration_usage_events WHERE bot_id = $1::uuid "
@@ -176,5 +163,5 @@ void api_bots_proof(struct http_ctx *ctx)
             "  'terminal_state', (SELECT CASE WHEN li.state IN ('STOPPED', 'DEAD', 'KILLED') THEN li.state END FROM li)"
             ") END::text FROM (SELECT $1::uuid AS q) q LEFT JOIN bots b ON b.id = q.q",
             1, p, DB_TIMEOUT_MS, on_proof, ctx) < 0)
-        api_bots_reply_db_error(ctx, NULL, "proof read");
+        api_reply_db_error(ctx, NULL, "proof read");
 }

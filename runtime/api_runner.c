@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "api.h"
 #include "orders.h"
 #include "autonomy.h"
 #include "db.h"
@@ -27,13 +28,6 @@ struct call {
     int running;
     json_t *bot;
 };
-
-static int require_uuid(struct http_ctx *ctx)
-{
-    if (id_is_uuid(ctx->params[0])) return 0;
-    http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
-    return -1;
-}
 
 static void refused(struct call *c, json_t *answer)
 {
@@ -258,7 +252,7 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
 static void lifecycle(struct http_ctx *ctx, enum lifecycle what)
 {
     struct call *c;
-    if (require_uuid(ctx) < 0) return;
+    if (!api_id_ok(ctx)) return;
     c = calloc(1, sizeof *c);
     c->ctx = ctx;
     c->what = what;
@@ -289,7 +283,7 @@ static void on_ticked(const json_t *summary, const char *code, const char *err, 
 
 void api_runner_tick(struct http_ctx *ctx)
 {
-    if (require_uuid(ctx) < 0) return;
+    if (!api_id_ok(ctx)) return;
     if (runner_tick(ctx->params[0], ctx->trace_id, http_user_id(ctx), on_ticked, ctx) < 0)
         http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.", "Retry in a second.", NULL);
 }

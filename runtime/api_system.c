@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "alerts.h"
-#include "api_bots.h"
+#include "api.h"
 #include "api_integrations.h"
 #include "body_cache.h"
 #include "clock.h"
@@ -281,7 +281,7 @@ void api_system_events(struct http_ctx *ctx)
         return;
     }
     char since_norm[48];
-    if (since && !api_bots_rfc3339(since, since_norm, sizeof since_norm)) { /* checked here, never by Postgres */
+    if (since && !api_rfc3339(since, since_norm, sizeof since_norm)) { /* checked here, never by Postgres */
         http_reply_error(ctx, 400, "VALIDATION_FAILED",
                          "since must be an RFC 3339 timestamp such as 2026-12-01T10:00:00Z (a real date and time).",
                          NULL, json_pack("{s:s}", "field", "since"));

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "api_telemetry.h"
 #include "db.h"
 #include "http.h"
@@ -45,39 +45,28 @@
 
 /* ---- GET ---- */
 
-struct list_req {
-    struct http_ctx *ctx;
-    long limit;
-};
-
 static void on_list(struct pg_result *res, const char *err, void *arg)
 {
-    struct list_req *r = arg;
+    struct api_page *r = arg;
     struct http_ctx *ctx = r->ctx;
     long limit = r->limit;
     free(r);
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "traces list");
+        api_reply_db_error(ctx, err, "traces list");
         return;
     }
     if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         return;
     }
-    json_t *traces = api_bots_decode(PQgetvalue(res, 0, 1)), *next = NULL;
+    json_t *traces = api_decode(PQgetvalue(res, 0, 1));
     if (!json_is_array(traces)) {
         json_decref(traces);
         http_reply_error(ctx, 500, "INTERNAL", "The traces could not be decoded.", "Report the trace id.", NULL);
         return;
     }
-    if ((long)json_array_size(traces) > limit) {
-        json_t *last = json_array_get(traces, (size_t)limit - 1);
-        next = json_sprintf("%s_%s", json_string_value(json_object_get(last, "created_at")),
-                            json_string_value(json_object_get(last, "id")));
-        while ((long)json_array_size(traces) > limit) json_array_remove(traces, json_array_size(traces) - 1);
-    }
     http_reply_json(ctx, 200, json_pack("{s:s, s:o, s:o}", "bot_id", ctx->params[0], "traces", traces, "next_cursor",
-                                        next ? next : json_null()));
+                                        api_page_next(traces, limit, "created_at")));
 }
 
 static void list(struct http_ctx *ctx, const char *sql)
@@ -85,25 +74,23 @@ static void list(struct http_ctx *ctx, const char *sql)
     char ts[64], uuid[40], plus_one[24], since[64] = "", until[64] = "";
     const char *s = http_query(ctx, "since"), *u = http_query(ctx, "until");
     long limit;
-    if (!api_bots_id_ok(ctx)) return;
-    if (api_bots_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
-    if (s && !api_bots_rfc3339(s, since, sizeof since)) {
-        api_bots_invalid(ctx, "since", "since must be an RFC 3339 timestamp, e.g. 2026-01-31T14:00:00Z.");
+    if (!api_id_ok(ctx)) return;
+    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
+    if (s && !api_rfc3339(s, since, sizeof since)) {
+        api_invalid(ctx, "since", "since must be an RFC 3339 timestamp, e.g. 2026-01-31T14:00:00Z.");
         return;
     }
-    if (u && !api_bots_rfc3339(u, until, sizeof until)) {
-        api_bots_invalid(ctx, "until", "until must be an RFC 3339 timestamp, e.g. 2026-01-31T15:00:00Z.");
+    if (u && !api_rfc3339(u, until, sizeof until)) {
+        api_invalid(ctx, "until", "until must be an RFC 3339 timestamp, e.g. 2026-01-31T15:00:00Z.");
         return;
     }
     snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
     const char *params[6] = {ctx->params[0], plus_one, s ? since : NULL, u ? until : NULL, ts[0] ? ts : NULL,
                              uuid[0] ? uuid : NULL};
-    struct list_req *r = malloc(sizeof *r);
-    r->ctx = ctx;
-    r->limit = limit;
+    struct api_page *r = api_page_new(ctx, limit);
     if (db_query(sql, 6, params, DB_TIMEOUT_MS, on_list, r) < 0) {
         free(r);
-        api_bots_reply_db_error(ctx, NULL, "traces list");
+        api_reply_db_error(ctx, NULL, "traces list");
     }
 }
 
@@ -130,9 +117,9 @@ static int post_preamble(struct http_ctx *ctx)
                          NULL);
         return 0;
     }
-    if (!api_bots_id_ok(ctx)) return 0;
+    if (!api_id_ok(ctx)) return 0;
     if (!ctx->body) {
-        api_bots_invalid(ctx, "body", "Send the trace as a JSON object.");
+        api_invalid(ctx, "body", "Send the trace as a JSON object.");
         return 0;
     }
     return 1;
@@ -166,7 +153,7 @@ static const char *text_field(struct http_ctx *ctx, const char *name, size_t max
     if (ok) return s;
     snprintf(reason, sizeof reason, "Field '%s' must be a string of 1 to %zu characters%s.", name, max,
              code ? " of A-Z, a-z, 0-9, '_', '.', ':' and '-'" : "");
-    api_bots_invalid(ctx, name, reason);
+    api_invalid(ctx, name, reason);
     return NULL;
 }
 
@@ -179,12 +166,12 @@ static char *object_field(struct http_ctx *ctx, const char *name)
     snprintf(field, sizeof field, "%s", name);
     if (!json_is_object(v)) {
         snprintf(reason, sizeof reason, "Field '%s' must be a JSON object.", name);
-        api_bots_invalid(ctx, name, reason);
+        api_invalid(ctx, name, reason);
         return NULL;
     }
-    if (!api_bots_numbers_ok(v, field, sizeof field)) {
+    if (!api_numbers_ok(v, field, sizeof field)) {
         snprintf(reason, sizeof reason, "Numbers in '%s' must lie within +/-1e18.", name);
-        api_bots_invalid(ctx, field, reason);
+        api_invalid(ctx, field, reason);
         return NULL;
     }
     return json_dumps(v, JSON_COMPACT);
@@ -200,7 +187,7 @@ static int trace_id_field(struct http_ctx *ctx, char out[33])
         return 0;
     }
     if (!s || strlen(s) != 32 || strspn(s, "0123456789abcdefABCDEF") != 32 || strspn(s, "0") == 32) {
-        api_bots_invalid(ctx, "trace_id", "Field 'trace_id' must be 32 hex characters (a W3C trace id, not all zeros).");
+        api_invalid(ctx, "trace_id", "Field 'trace_id' must be 32 hex characters (a W3C trace id, not all zeros).");
         return -1;
     }
     for (int i = 0; i < 32; i++) out[i] = (char)tolower((unsigned char)s[i]);
@@ -220,7 +207,7 @@ static int uuid_field(struct http_ctx *ctx, const char *name, const char **out)
         return 0;
     }
     snprintf(reason, sizeof reason, "Field '%s' must be a UUID or null.", name);
-    api_bots_invalid(ctx, name, reason);
+    api_invalid(ctx, name, reason);
     return -1;
 }
 
@@ -237,7 +224,7 @@ static int number_field(struct http_ctx *ctx, const char *name, double lo, doubl
         return 0;
     }
     snprintf(reason, sizeof reason, "Field '%s' must be %s.", name, range);
-    api_bots_invalid(ctx, name, reason);
+    api_invalid(ctx, name, reason);
     return -1;
 }
 
@@ -247,18 +234,18 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "trace insert");
+        api_reply_db_error(ctx, err, "trace insert");
         return;
     }
     if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         return;
     }
     if (PQgetvalue(res, 0, 1)[0] != 't') {
-        api_bots_invalid(ctx, "order_id", "Field 'order_id' does not name an order of this bot.");
+        api_invalid(ctx, "order_id", "Field 'order_id' does not name an order of this bot.");
         return;
     }
-    json_t *trace = PQgetisnull(res, 0, 2) ? NULL : api_bots_decode(PQgetvalue(res, 0, 2));
+    json_t *trace = PQgetisnull(res, 0, 2) ? NULL : api_decode(PQgetvalue(res, 0, 2));
     if (!trace) {
         http_reply_error(ctx, 500, "INTERNAL", "The new trace could not be read back.", "Report the trace id.", NULL);
         return;
@@ -279,7 +266,7 @@ void api_traces_decision_create(struct http_ctx *ctx)
     type = json_string_value(t);
     for (const char *const *d = DECISION_TYPES; type && *d; d++) ok |= strcmp(type, *d) == 0;
     if (!ok) {
-        api_bots_invalid(ctx, "decision_type", "Field 'decision_type' must be ENTRY, EXIT or ADJUST.");
+        api_invalid(ctx, "decision_type", "Field 'decision_type' must be ENTRY, EXIT or ADJUST.");
         return;
     }
     if (!(reason_human = text_field(ctx, "reason_human", MAX_REASON_CHARS, 0))) return;
@@ -308,7 +295,7 @@ void api_traces_decision_create(struct http_ctx *ctx)
                      "        RETURNING " DECISION_JSON "::text AS j)"
                      " SELECT EXISTS (SELECT 1 FROM b), (SELECT ok FROM o), (SELECT j FROM ins)",
                      12, params, DB_TIMEOUT_MS, on_created, ctx) < 0)
-            api_bots_reply_db_error(ctx, NULL, "trace insert");
+            api_reply_db_error(ctx, NULL, "trace insert");
     }
 out:
     free(signals);
@@ -329,7 +316,7 @@ void api_traces_no_trade_create(struct http_ctx *ctx)
     if (!(reason_code = text_field(ctx, "reason_code", MAX_CODE_CHARS, 1))) return;
     b = json_object_get(ctx->body, "blocked_by");
     if (b && (!json_is_array(b) || json_array_size(b) > MAX_BLOCKED_BY)) {
-        api_bots_invalid(ctx, "blocked_by", "Field 'blocked_by' must be an array of at most 64 strings (the gates that blocked).");
+        api_invalid(ctx, "blocked_by", "Field 'blocked_by' must be an array of at most 64 strings (the gates that blocked).");
         return;
     }
     json_array_foreach(b, i, x) {
@@ -337,7 +324,7 @@ void api_traces_no_trade_create(struct http_ctx *ctx)
         if (!s || !*s || utf8_chars(s) > 128 || !printable(s)) {
             char field[40];
             snprintf(field, sizeof field, "blocked_by[%zu]", i);
-            api_bots_invalid(ctx, field, "Each 'blocked_by' entry must be a string of 1 to 128 characters.");
+            api_invalid(ctx, field, "Each 'blocked_by' entry must be a string of 1 to 128 characters.");
             return;
         }
     }
@@ -355,7 +342,7 @@ void api_traces_no_trade_create(struct http_ctx *ctx)
                      "        RETURNING " NO_TRADE_JSON "::text AS j)"
                      " SELECT EXISTS (SELECT 1 FROM b), true, (SELECT j FROM ins)",
                      9, params, DB_TIMEOUT_MS, on_created, ctx) < 0)
-            api_bots_reply_db_error(ctx, NULL, "trace insert");
+            api_reply_db_error(ctx, NULL, "trace insert");
     }
 out:
     free(blocked);

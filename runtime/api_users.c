@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "api_auth.h"
-#include "api_bots.h"
+#include "api.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -27,22 +27,17 @@ static int role_ok(const char *r)
 
 /* ---- list ---- */
 
-struct page {
-    struct http_ctx *ctx;
-    long limit;
-};
-
 static void on_list(struct pg_result *res, const char *err, void *arg)
 {
-    struct page *pg = arg;
+    struct api_page *pg = arg;
     if (!res) {
-        api_bots_reply_db_error(pg->ctx, err, "users list");
+        api_reply_db_error(pg->ctx, err, "users list");
         free(pg);
         return;
     }
     json_t *list = json_array(), *next = json_null();
     int n = PQntuples(res);
-    for (int i = 0; i < n && i < pg->limit; i++) json_array_append_new(list, api_bots_decode(PQgetvalue(res, i, 0)));
+    for (int i = 0; i < n && i < pg->limit; i++) json_array_append_new(list, api_decode(PQgetvalue(res, i, 0)));
     if (n > pg->limit) next = json_string(PQgetvalue(res, (int)pg->limit - 1, 1));
     http_reply_json(pg->ctx, 200, json_pack("{s:o, s:o}", "users", list, "next_cursor", next));
     free(pg);
@@ -52,10 +47,8 @@ void api_users_list(struct http_ctx *ctx)
 {
     char ts[64], uuid[40], lim[24];
     long limit;
-    if (api_bots_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
-    struct page *pg = calloc(1, sizeof *pg);
-    pg->ctx = ctx;
-    pg->limit = limit;
+    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
+    struct api_page *pg = api_page_new(ctx, limit);
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     const char *p[3] = {ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim};
     if (db_query("SELECT " API_AUTH_USER_JSON ", " API_TS("u.created_at") " || '_' || u.id FROM users u"
@@ -90,7 +83,7 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
 {
     struct create *c = arg;
     if (!res) {
-        api_bots_reply_db_error(c->ctx, err, "user insert");
+        api_reply_db_error(c->ctx, err, "user insert");
     } else if (PQntuples(res) != 1) {
         http_reply_error(c->ctx, 409, "VALIDATION_FAILED", "username taken: another user already has this username (or e-mail).",
                          "Choose another username.", json_pack("{s:s}", "field", "username"));
@@ -99,7 +92,7 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
         snprintf(msg, sizeof msg, "user %s created with role %s by %s", c->username, c->role, c->ctx->auth.username);
         api_auth_log(c->ctx, "user_create", "allow", c->role, c->username);
         telemetry_system_event("auth.user_created", "info", c->username, msg, c->ctx->trace_id, NULL);
-        http_reply_json(c->ctx, 201, json_pack("{s:o}", "user", api_bots_decode(PQgetvalue(res, 0, 0))));
+        http_reply_json(c->ctx, 201, json_pack("{s:o}", "user", api_decode(PQgetvalue(res, 0, 0))));
     }
     create_free(c);
 }
@@ -132,7 +125,7 @@ void api_users_create(struct http_ctx *ctx)
     json_t *email = ctx->body ? json_object_get(ctx->body, "email") : NULL;
     c->ctx = ctx;
     if (!ctx->body) {
-        api_bots_invalid(ctx, "body", "Send {username, password, role, email?}.");
+        api_invalid(ctx, "body", "Send {username, password, role, email?}.");
         create_free(c);
         return;
     }
@@ -141,13 +134,13 @@ void api_users_create(struct http_ctx *ctx)
         return;
     }
     if (!role_ok(role)) {
-        api_bots_invalid(ctx, "role", "Field 'role' must be admin, operator or viewer.");
+        api_invalid(ctx, "role", "Field 'role' must be admin, operator or viewer.");
         create_free(c);
         return;
     }
     if (email && !json_is_null(email) &&
         (!json_is_string(email) || !strchr(json_string_value(email), '@') || strlen(json_string_value(email)) > 254)) {
-        api_bots_invalid(ctx, "email", "Field 'email' must be an e-mail address (or omitted).");
+        api_invalid(ctx, "email", "Field 'email' must be an e-mail address (or omitted).");
         create_free(c);
         return;
     }
@@ -166,7 +159,7 @@ static void on_patched(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "user update");
+        api_reply_db_error(ctx, err, "user update");
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
@@ -183,7 +176,7 @@ static void on_patched(struct pg_result *res, const char *err, void *arg)
     snprintf(msg, sizeof msg, "user %s changed by %s", ctx->params[0], ctx->auth.username);
     api_auth_log(ctx, "user_update", "allow", "patched", ctx->auth.username);
     telemetry_system_event("auth.user_updated", "info", ctx->params[0], msg, ctx->trace_id, NULL);
-    http_reply_json(ctx, 200, json_pack("{s:o}", "user", api_bots_decode(PQgetvalue(res, 0, 1))));
+    http_reply_json(ctx, 200, json_pack("{s:o}", "user", api_decode(PQgetvalue(res, 0, 1))));
 }
 
 void api_users_patch(struct http_ctx *ctx)
@@ -195,11 +188,11 @@ void api_users_patch(struct http_ctx *ctx)
         return;
     }
     if (role && !role_ok(json_string_value(role))) {
-        api_bots_invalid(ctx, "role", "Field 'role' must be admin, operator or viewer.");
+        api_invalid(ctx, "role", "Field 'role' must be admin, operator or viewer.");
         return;
     }
     if (disabled && !json_is_boolean(disabled)) {
-        api_bots_invalid(ctx, "disabled", "Field 'disabled' must be a boolean.");
+        api_invalid(ctx, "disabled", "Field 'disabled' must be a boolean.");
         return;
     }
     const char *p[3] = {ctx->params[0], role ? json_string_value(role) : NULL,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "api_integrations.h"
 #include "config.h"
 #include "db.h"
@@ -155,7 +155,7 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
     json_t *vars = json_array(), *health = json_object(), *next = json_null();
     int n;
     if (!res) {
-        api_bots_reply_db_error(ctx, err, "variables list");
+        api_reply_db_error(ctx, err, "variables list");
         goto out;
     }
     n = PQntuples(res);
@@ -212,23 +212,23 @@ static int read_filters(struct http_ctx *ctx, struct list_req *r, const char **c
     *cursor = http_query(ctx, "cursor");
     r->limit = lim ? strtol(lim, &end, 10) : 50;
     if (lim && (!*lim || *end || r->limit < 1 || r->limit > 500)) {
-        api_bots_invalid(ctx, "limit", "limit must be an integer from 1 to 500 (default 50).");
+        api_invalid(ctx, "limit", "limit must be an integer from 1 to 500 (default 50).");
         return -1;
     }
     if (*category && !valid_name(*category)) {
-        api_bots_invalid(ctx, "category", "category must be a category name such as market_data, execution, risk or ai.");
+        api_invalid(ctx, "category", "category must be a category name such as market_data, execution, risk or ai.");
         return -1;
     }
     if (avail && strcmp(avail, "OK") && strcmp(avail, "DEGRADED") && strcmp(avail, "BLOCKED")) {
-        api_bots_invalid(ctx, "availability", "availability must be OK, DEGRADED or BLOCKED.");
+        api_invalid(ctx, "availability", "availability must be OK, DEGRADED or BLOCKED.");
         return -1;
     }
     if (*state && strcmp(*state, "ACTIVE") && strcmp(*state, "DEPRECATED")) {
-        api_bots_invalid(ctx, "state", "state must be ACTIVE or DEPRECATED.");
+        api_invalid(ctx, "state", "state must be ACTIVE or DEPRECATED.");
         return -1;
     }
     if (*cursor && !valid_name(*cursor)) {
-        api_bots_invalid(ctx, "cursor", "cursor is not a next_cursor value from this endpoint.");
+        api_invalid(ctx, "cursor", "cursor is not a next_cursor value from this endpoint.");
         return -1;
     }
     snprintf(r->availability, sizeof r->availability, "%s", avail ? avail : "");
@@ -257,6 +257,6 @@ void api_variables_list(struct http_ctx *ctx)
                  "AND ($3::text IS NULL OR v.name > $3) ORDER BY v.name",
                  3, params, DB_TIMEOUT_MS, on_rows, r) < 0) {
         free(r);
-        api_bots_reply_db_error(ctx, NULL, "variables list");
+        api_reply_db_error(ctx, NULL, "variables list");
     }
 }

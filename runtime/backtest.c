@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api_bots.h"
+#include "api.h"
 #include "bars.h"
 #include "db.h"
 #include "config.h"
@@ -432,11 +432,11 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
     struct http_ctx *ctx = (struct http_ctx *)b->job; /* parked here until the job exists */
     b->job = NULL;
     if (!res || PQntuples(res) != 1) {
-        api_bots_reply_db_error(ctx, err ? err : "no row", "backtest job insert");
+        api_reply_db_error(ctx, err ? err : "no row", "backtest job insert");
         bt_free(b);
         return;
     }
-    json_t *job = api_bots_decode(PQgetvalue(res, 0, 0));
+    json_t *job = api_decode(PQgetvalue(res, 0, 0));
     snprintf(b->job_id, sizeof b->job_id, "%s", json_string_value(json_object_get(job, "id")));
     http_reply_json(ctx, 202, json_pack("{s:o}", "job", job ? job : json_null()));
     if (jobs_register(b->job_id, bt_cancel, b) == 0) b->registered = 1;
@@ -461,14 +461,14 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
     free(r);
     if (!res) {
         if (err && (strstr(err, "timestamp") || strstr(err, "out of range") || strstr(err, "date/time")))
-            api_bots_invalid(ctx, "start", "start and end must be valid RFC 3339 timestamps.");
+            api_invalid(ctx, "start", "start and end must be valid RFC 3339 timestamps.");
         else
-            api_bots_reply_db_error(ctx, err, "bot read");
+            api_reply_db_error(ctx, err, "bot read");
         bt_free(b);
         return;
     }
     if (PQntuples(res) == 0) {
-        api_bots_not_found(ctx);
+        api_bot_not_found(ctx);
         bt_free(b);
         return;
     }
@@ -478,11 +478,11 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
     else if (end - start > BACKTEST_MAX_DAYS * 86400.0) field = "end", why = "A backtest window is at most 7 days.";
     else if (end > now + FUTURE_SLACK_S) field = "end", why = "end must not be in the future.";
     if (field) {
-        api_bots_invalid(ctx, field, why);
+        api_invalid(ctx, field, why);
         bt_free(b);
         return;
     }
-    b->bot = api_bots_decode(PQgetvalue(res, 0, 0));
+    b->bot = api_decode(PQgetvalue(res, 0, 0));
     if (!json_is_object(b->bot)) {
         http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
         bt_free(b);
@@ -520,7 +520,7 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
     free(jp_text);
     if (rc < 0) {
         b->job = NULL;
-        api_bots_reply_db_error(ctx, NULL, "backtest job insert");
+        api_reply_db_error(ctx, NULL, "backtest job insert");
         bt_free(b);
     }
 }
@@ -528,20 +528,20 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
 void api_backtests_create(struct http_ctx *ctx)
 {
     char start[64], end[64];
-    if (!api_bots_id_ok(ctx)) return;
+    if (!api_id_ok(ctx)) return;
     const char *s = json_string_value(json_object_get(ctx->body, "start"));
     const char *e = json_string_value(json_object_get(ctx->body, "end"));
-    if (!s || !api_bots_rfc3339(s, start, sizeof start)) {
-        api_bots_invalid(ctx, "start", "start must be an RFC 3339 timestamp, e.g. 2026-01-31T14:00:00Z.");
+    if (!s || !api_rfc3339(s, start, sizeof start)) {
+        api_invalid(ctx, "start", "start must be an RFC 3339 timestamp, e.g. 2026-01-31T14:00:00Z.");
         return;
     }
-    if (!e || !api_bots_rfc3339(e, end, sizeof end)) {
-        api_bots_invalid(ctx, "end", "end must be an RFC 3339 timestamp, e.g. 2026-01-31T16:00:00Z.");
+    if (!e || !api_rfc3339(e, end, sizeof end)) {
+        api_invalid(ctx, "end", "end must be an RFC 3339 timestamp, e.g. 2026-01-31T16:00:00Z.");
         return;
     }
     json_t *dl = json_object_get(ctx->body, "deadline_s");
     if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 1 || json_integer_value(dl) > 7 * 86400)) {
-        api_bots_invalid(ctx, "deadline_s", "deadline_s must be an integer number of seconds, 1 to 604800.");
+        api_invalid(ctx, "deadline_s", "deadline_s must be an integer number of seconds, 1 to 604800.");
         return;
     }
     if (active >= cfg.max_backtests) { /* refused, not queued: a queue would be one more thing to bound */
@@ -583,6 +583,6 @@ void api_backtests_create(struct http_ctx *ctx)
                  3, p, DB_TIMEOUT_MS, on_bot, r) < 0) {
         free(r);
         bt_free(b);
-        api_bots_reply_db_error(ctx, NULL, "bot read");
+        api_reply_db_error(ctx, NULL, "bot read");
     }
 }
