@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "api.h"
-#include "api_integrations.h"
+#include "integrations.h"
 #include "clock.h"
 #include "config.h"
 #include "db.h"
@@ -83,7 +83,7 @@ static char *llm_ids_literal(const struct provider_registry *reg)
 static json_t *empty_provider(const struct provider_def *p)
 {
     struct provider_facts f;
-    api_integrations_facts(p, cfg.verify_ttl_s, &f);
+    integrations_facts(p, cfg.verify_ttl_s, &f);
     json_decref(f.missing);
     return json_pack("{s:s, s:s, s:b, s:b, s:s, s:i, s:i, s:i, s:{}, s:{s:n, s:n}, s:n, s:n, s:{}, s:n, s:n, s:n, s:n, s:[]}",
                      "provider_id", p->id, "label", p->label, "configured", f.configured, "connected", f.connected,

@@ -1,5 +1,6 @@
 /* api_integrations.c — GET /api/integrations/status. */
 #include "api_integrations.h"
+#include "integrations.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,22 +19,6 @@
 #include "policy.h"
 #include "providers.h"
 #include "secret.h"
-
-void api_integrations_url_host(const char *url, char *out, size_t outlen)
-{
-    const char *start, *end, *at;
-    size_t n;
-    out[0] = '\0';
-    if (!url || !(start = strstr(url, "://"))) return;
-    start += 3;
-    end = start + strcspn(start, "/?#");
-    at = memchr(start, '@', (size_t)(end - start));
-    if (at) start = at + 1; /* userinfo may hold a password: never part of the host */
-    n = (size_t)(end - start);
-    if (n >= outlen) n = outlen - 1;
-    memcpy(out, start, n);
-    out[n] = '\0';
-}
 
 static json_t *string_array(const char **list, size_t n)
 {
@@ -56,7 +41,7 @@ static json_t *base_url_host(const struct provider_def *p, int *overridden)
     char host[256];
     const char *url = providers_base_url(p, overridden);
     if (!url && p->n_required == 1 && strstr(p->required_env[0], "URL")) url = secret_value(p->required_env[0]);
-    api_integrations_url_host(url, host, sizeof host);
+    providers_url_host(url, host, sizeof host);
     return host[0] ? json_string(host) : json_null();
 }
 
@@ -70,39 +55,10 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
-/* state / status / error_code from configuration and the latest verification (PRODUCT.md §4). */
-static void derive_state(int configured, const struct verify_status *vst, int connected, const char **state,
-                         const char **status, const char **error_code)
-{
-    *error_code = NULL;
-    if (!configured) {
-        *state = "NOT_CONFIGURED", *status = "BLOCKED", *error_code = "INTEGRATION_KEY_MISSING";
-    } else if (connected) {
-        *state = "VERIFIED", *status = "OK";
-    } else if (vst->has_result && strcmp(vst->outcome, "OK") != 0) {
-        *state = "DEGRADED", *status = "DEGRADED", *error_code = vst->outcome;
-    } else {
-        *state = "CONFIGURED", *status = "DEGRADED"; /* not verified yet, or its OK result outlived the TTL */
-    }
-}
-
-void api_integrations_facts(const struct provider_def *p, int default_ttl_s, struct provider_facts *f)
-{
-    memset(f, 0, sizeof *f);
-    f->missing = providers_missing_env(p);
-    f->configured = json_array_size(f->missing) == 0;
-    f->ttl_s = p->verify_ttl_s ? p->verify_ttl_s : default_ttl_s;
-    verify_status_of(p->id, &f->vst);
-    telemetry_provider_usage(p->id, &f->use);
-    f->verified = f->vst.has_result && strcmp(f->vst.outcome, "OK") == 0;
-    f->connected = f->configured && verify_connected(&f->vst, f->ttl_s, clock_wall_s());
-    derive_state(f->configured, &f->vst, f->connected, &f->state, &f->status, &f->error_code);
-}
-
 json_t *api_integrations_provider_json(const struct provider_def *p, int default_ttl_s)
 {
     struct provider_facts f;
-    api_integrations_facts(p, default_ttl_s, &f);
+    integrations_facts(p, default_ttl_s, &f);
     json_t *missing = f.missing, *masked = json_object();
     int configured = f.configured, connected = f.connected, overridden = 0, ttl = f.ttl_s;
     struct verify_status vst = f.vst;
@@ -142,23 +98,12 @@ json_t *api_integrations_provider_json(const struct provider_def *p, int default
     return o;
 }
 
-uint64_t api_integrations_state_key(void)
-{
-    struct policy_gen *g = policy_current();
-    uint64_t k = body_cache_mix_str(body_cache_mix(0, (uint64_t)(uintptr_t)g), policy_version_of(g));
-    k = body_cache_mix(k, (uint64_t)clock_wall_s()); /* TTLs, 24 h windows and timestamps move by the second */
-    k = body_cache_mix(k, usage_stats_version());
-    k = body_cache_mix(k, verify_version());
-    k = body_cache_mix(k, (uint64_t)db_reachable());
-    return body_cache_mix(k, (uint64_t)secret_count()); /* a new redaction literal re-redacts */
-}
-
 static struct body_cache status_cache;
 
 void api_integrations_status(struct http_ctx *ctx)
 {
     const struct provider_registry *reg = policy_providers(policy_current());
-    uint64_t key = api_integrations_state_key();
+    uint64_t key = integrations_state_key();
     json_t *list;
     if (reg && body_cache_fresh(&status_cache, key, 0)) {
         http_reply_cached(ctx, 200, &status_cache);

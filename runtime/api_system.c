@@ -9,7 +9,7 @@
 
 #include "alerts.h"
 #include "api.h"
-#include "api_integrations.h"
+#include "integrations.h"
 #include "body_cache.h"
 #include "clock.h"
 #include "config.h"
@@ -97,7 +97,7 @@ void api_system_policy_reload(struct http_ctx *ctx)
 static json_t *integration_view(const struct provider_def *p)
 {
     struct provider_facts f;
-    api_integrations_facts(p, cfg.verify_ttl_s, &f);
+    integrations_facts(p, cfg.verify_ttl_s, &f);
     json_t *o = json_pack("{s:s, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "name", p->id, "connected", f.connected,
                           "status", f.status, "required_for_autonomy", p->required_for_autonomy, "last_probe_at",
                           clock_json_time(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at",
@@ -164,7 +164,7 @@ void api_system_status(struct http_ctx *ctx)
     const struct provider_registry *reg = policy_providers(policy_current());
     struct scheduler_status sch;
     scheduler_status(&sch);
-    uint64_t key = body_cache_mix(body_cache_mix(api_integrations_state_key(), status_version()), markets_version());
+    uint64_t key = body_cache_mix(body_cache_mix(integrations_state_key(), status_version()), markets_version());
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.active), (uint64_t)sch.leader);
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
     if (body_cache_fresh(&system_cache, key, SYSTEM_STATUS_MAX_AGE_MS)) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "api_integrations.h"
+#include "integrations.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -86,7 +86,7 @@ static json_t *provider_health(const struct provider_def *p)
 {
     struct provider_facts f;
     char reason[512];
-    api_integrations_facts(p, cfg.verify_ttl_s, &f);
+    integrations_facts(p, cfg.verify_ttl_s, &f);
     if (!f.configured) {
         char *missing = json_dumps(f.missing, JSON_COMPACT);
         snprintf(reason, sizeof reason, "%s is not configured (missing %s).", p->label, missing ? missing : "variables");

@@ -168,7 +168,7 @@ static int test_clock_guard(char *err, size_t errlen)
         int overridden;
         const char *url = providers_base_url(p, &overridden);
         if (!url && p->n_required) url = secret_value(p->required_env[0]); /* REDIS_URL, DISCORD_WEBHOOK_URL */
-        api_integrations_url_host(url, host, sizeof host);
+        providers_url_host(url, host, sizeof host);
         if (!is_loopback_host(host)) {
             snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK is a test setting and %s is configured against %s, not a "
                                   "loopback simulator: unset GATEHOUSE_TEST_CLOCK (production runs on the real clock)",

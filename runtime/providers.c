@@ -521,3 +521,19 @@ char *providers_expand(const struct provider_def *p, const char *tmpl, const jso
     }
     return buf;
 }
+
+void providers_url_host(const char *url, char *out, size_t outlen)
+{
+    const char *start, *end, *at;
+    size_t n;
+    out[0] = '\0';
+    if (!url || !(start = strstr(url, "://"))) return;
+    start += 3;
+    end = start + strcspn(start, "/?#");
+    at = memchr(start, '@', (size_t)(end - start));
+    if (at) start = at + 1; /* userinfo may hold a password: never part of the host */
+    n = (size_t)(end - start);
+    if (n >= outlen) n = outlen - 1;
+    memcpy(out, start, n);
+    out[n] = '\0';
+}

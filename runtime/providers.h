@@ -68,4 +68,7 @@ const char *providers_base_url(const struct provider_def *p, int *overridden);
 /* Expands ${MISSING} ${REQUIRED} ${LABEL} ${ID} in tmpl for p. Returns a malloc'd string. */
 char *providers_expand(const struct provider_def *p, const char *tmpl, const json_t *missing);
 
+/* Extracts the host (and port, when present) of a URL into out; "" when it has none. Never copies userinfo. */
+void providers_url_host(const char *url, char *out, size_t outlen);
+
 #endif

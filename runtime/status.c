@@ -10,7 +10,7 @@
 
 #include "alerts.h"
 #include "body_cache.h"
-#include "api_integrations.h"
+#include "integrations.h"
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
@@ -47,7 +47,7 @@ static json_t *num_or_null(time_t t)
 static json_t *provider_snapshot(const struct provider_def *p)
 {
     struct provider_facts f;
-    api_integrations_facts(p, cfg.verify_ttl_s, &f);
+    integrations_facts(p, cfg.verify_ttl_s, &f);
     json_t *req = json_array();
     for (size_t i = 0; i < p->n_required; i++) json_array_append_new(req, json_string(p->required_env[i]));
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:I}", "id", p->id,
@@ -290,7 +290,7 @@ static json_t *shared_snapshot(struct policy_gen *g)
 {
     struct scheduler_status sch;
     scheduler_status(&sch);
-    uint64_t k = body_cache_mix(api_integrations_state_key(), (uint64_t)(uintptr_t)g);
+    uint64_t k = body_cache_mix(integrations_state_key(), (uint64_t)(uintptr_t)g);
     k = body_cache_mix(body_cache_mix(k, S.version), (uint64_t)db_last_ok_at());
     k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.active), (uint64_t)sch.leader);
     k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);

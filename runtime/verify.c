@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "api_integrations.h"
 #include "config.h"
 #include "fetch.h"
 #include "id.h"
@@ -102,7 +101,7 @@ static void record(struct probe *pr, int latency_ms)
     char host[256] = "";
     int overridden;
     const char *base = providers_base_url(pr->p, &overridden);
-    api_integrations_url_host(base, host, sizeof host);
+    providers_url_host(base, host, sizeof host);
     json_t *meta = json_pack("{s:s, s:i, s:s}", "endpoint", "verify", "http_status", pr->http_status, "outcome", pr->outcome);
     struct usage_event ev = {.provider_id = pr->p->id, .operation = "verify", .status = "VERIFY",
                              .user_id = pr->user_id[0] ? pr->user_id : NULL, .latency_ms = latency_ms,

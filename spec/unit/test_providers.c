@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_integrations.h"
 #include "providers.h"
 #include "secret.h"
 #include "tap.h"
@@ -100,11 +99,11 @@ static void test_presence_and_templates(void)
 static void test_url_host(void)
 {
     char host[128];
-    api_integrations_url_host("https://hist.databento.com/v0/x?y=1", host, sizeof host);
+    providers_url_host("https://hist.databento.com/v0/x?y=1", host, sizeof host);
     tap_is_str(host, "hist.databento.com", "host of an https URL");
-    api_integrations_url_host("redis://user:s3cretpass@cache.internal:6380/0", host, sizeof host);
+    providers_url_host("redis://user:s3cretpass@cache.internal:6380/0", host, sizeof host);
     tap_is_str(host, "cache.internal:6380", "userinfo (password) is never part of the host");
-    api_integrations_url_host("not a url", host, sizeof host);
+    providers_url_host("not a url", host, sizeof host);
     tap_is_str(host, "", "no host without a scheme");
 }
 
