@@ -1,7 +1,7 @@
 /* telemetry.c — proof of use: record queue, batch writer, spill file + replay, aggregates; see telemetry.h.
  *
  * Records are held as rows of text parameters (one allocation each) in a bounded FIFO. One batch at a time
- * (≤ BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as one INSERT with parameters
+ * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as one INSERT with parameters
  * only: usage events as INSERT ... SELECT FROM unnest() of one array per column, the others as a VALUES list. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure
  * is harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system
  * events (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS,
@@ -57,7 +57,7 @@ static struct {
     struct event *flush_ev, *replay_ev, *partition_ev;
     int started, stopping, down, retention_days;
     int q_head, q_count; /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
-    struct batch b;
+    struct telemetry_batch b;
     double b_sent_ms;  /* clock_now_ms() when the batch in flight was sent */
     int b_spilled;     /* the queue batch in flight is already in the spill file as well */
     unsigned next_id;
@@ -65,9 +65,9 @@ static struct {
     long written_total, replayed_total, replayed_since_down, dropped_total;
     time_t last_flush_at;
     char last_error[256];
-} W = {.chunk_max = BATCH_MAX};
+} W = {.chunk_max = TELEMETRY_BATCH_MAX};
 
-static struct rec *queue[QUEUE_CAP];
+static struct telemetry_rec *queue[QUEUE_CAP];
 
 /* ---------------------------------------------------------------- records */
 
@@ -146,12 +146,12 @@ static const char *feature_of(const json_t *md, const char *operation)
 /* Empties the spill file once every line of it is in the database. */
 static void replay_finished_check(void)
 {
-    if (!spill_truncate_if_replayed()) return;
+    if (!telemetry_spill_truncate_if_replayed()) return;
     LOG_WARN(NULL, "telemetry replay complete", "replayed=%ld", W.replayed_since_down);
     W.replayed_since_down = 0;
 }
 
-static void batch_free_rows(struct batch *b)
+static void batch_free_rows(struct telemetry_batch *b)
 {
     for (int i = 0; i < b->n; i++)
         free(b->rows[i]);
@@ -163,11 +163,11 @@ struct stmt {
     char *sql;
     const char **params;
     int nparams;
-    char *arrays[MAX_COLS]; /* owned array literals (unnest form) */
+    char *arrays[TELEMETRY_MAX_COLS]; /* owned array literals (unnest form) */
 };
 
 /* Postgres array literal of column col over the batch's rows: {"v1",NULL,"v\"2"}. Caller frees. */
-static char *array_literal(const struct batch *b, int col)
+static char *array_literal(const struct telemetry_batch *b, int col)
 {
     size_t cap = 3, len = 0;
     for (int r = 0; r < b->n; r++) cap += b->rows[r]->v[col] ? 2 * strlen(b->rows[r]->v[col]) + 3 : 5;
@@ -195,7 +195,7 @@ static char *array_literal(const struct batch *b, int col)
 }
 
 /* head + "($1,...),(...)" + tail for n rows of t. Caller frees. */
-static char *values_sql(const struct table_def *t, int n)
+static char *values_sql(const struct telemetry_table_def *t, int n)
 {
     size_t cap = strlen(t->sql_head) + strlen(t->sql_tail) + (size_t)n * (size_t)t->ncols * 9 + 16, len;
     char *sql = malloc(cap);
@@ -214,15 +214,15 @@ static void stmt_free(struct stmt *st)
 {
     free(st->sql);
     free(st->params);
-    for (int c = 0; c < MAX_COLS; c++) free(st->arrays[c]);
+    for (int c = 0; c < TELEMETRY_MAX_COLS; c++) free(st->arrays[c]);
     memset(st, 0, sizeof *st);
 }
 
 /* Builds the INSERT of batch b: one array per column where the table has an unnest form, else a VALUES
  * list with one parameter per value. Returns 0, or -1 (out of memory; st is then empty). */
-static int stmt_build(const struct batch *b, struct stmt *st)
+static int stmt_build(const struct telemetry_batch *b, struct stmt *st)
 {
-    const struct table_def *t = &telemetry_tables[b->rows[0]->table];
+    const struct telemetry_table_def *t = &telemetry_tables[b->rows[0]->table];
     memset(st, 0, sizeof *st);
     if (t->unnest_sql) {
         st->nparams = t->ncols;
@@ -250,7 +250,7 @@ static void set_down(const char *err)
     if (W.down) return;
     W.down = 1;
     LOG_WARN(NULL, "telemetry database down, spilling", "spill=\"%s\" error=\"%s\"",
-             log_escape(spill.path, path, sizeof path), log_escape(W.last_error, esc, sizeof esc));
+             log_escape(telemetry_spill_state()->path, path, sizeof path), log_escape(W.last_error, esc, sizeof esc));
 }
 
 static void set_up(void)
@@ -258,12 +258,12 @@ static void set_up(void)
     if (!W.down) return;
     W.down = 0;
     LOG_WARN(NULL, "telemetry database back, replaying", "spill_bytes=%lld",
-             (long long)(spill.bytes - spill.replay_off));
+             (long long)telemetry_spill_pending());
 }
 
 /* A replay chunk that keeps failing while the database answers pings holds a row the database refuses:
  * shrink the chunk to one row, and set that row aside once it alone keeps failing. */
-static void replay_failed_while_reachable(struct batch *b, const char *err)
+static void replay_failed_while_reachable(struct telemetry_batch *b, const char *err)
 {
     /* a timeout says nothing about the rows (a lock, a slow disk): never count it */
     if (!db_reachable() || (err && (strcasestr(err, "timeout") || strcasestr(err, "timed out")))) return;
@@ -276,22 +276,22 @@ static void replay_failed_while_reachable(struct batch *b, const char *err)
     json_t *o = telemetry_rec_to_json(b->rows[0]);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (line) {
-        spill_reject_line(line, W.last_error);
-        spill.replay_off = b->spill_end;
+        telemetry_spill_reject_line(line, W.last_error);
+        telemetry_spill_replayed_to(b->spill_end);
     }
     free(line);
     json_decref(o);
 }
 
-static void batch_done(struct batch *b)
+static void batch_done(struct telemetry_batch *b)
 {
     W.last_flush_at = clock_wall_s();
     if (b->from_spill) {
         W.replayed_total += b->n;
         W.replayed_since_down += b->n;
-        spill.replay_off = b->spill_end;
+        telemetry_spill_replayed_to(b->spill_end);
         W.poison_tries = 0;
-        if (W.chunk_max == 1) W.chunk_max = BATCH_MAX; /* past the suspect row */
+        if (W.chunk_max == 1) W.chunk_max = TELEMETRY_BATCH_MAX; /* past the suspect row */
     } else {
         W.written_total += b->n;
     }
@@ -302,13 +302,13 @@ static void batch_done(struct batch *b)
 
 /* The batch did not go in: queue rows are spilled (kept in b if even that fails, retried next tick); a
  * spill chunk is simply dropped from memory, its lines are still in the file. */
-static void batch_failed(struct batch *b, const char *err)
+static void batch_failed(struct telemetry_batch *b, const char *err)
 {
     set_down(err);
     if (b->from_spill) {
         replay_failed_while_reachable(b, err);
         batch_free_rows(b);
-    } else if (W.b_spilled || spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
+    } else if (W.b_spilled || telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
         batch_free_rows(b);
     }
     W.b_spilled = 0;
@@ -328,10 +328,10 @@ static void on_batch_result(struct pg_result *res, const char *err, void *arg)
         batch_failed(&W.b, err);
         if (W.down) queue_spill_all(); /* at once, not at the next tick: nothing answered 202 waits in memory */
     }
-    if (!W.down && (W.q_count > 0 || spill.replay_off < spill.bytes)) pump(); /* keep draining: a batch holds one table only */
+    if (!W.down && (W.q_count > 0 || telemetry_spill_pending() > 0)) pump(); /* keep draining: a batch holds one table only */
 }
 
-static void batch_send(struct batch *b)
+static void batch_send(struct telemetry_batch *b)
 {
     struct stmt st;
     int built = stmt_build(b, &st) == 0;
@@ -346,13 +346,13 @@ static void batch_send(struct batch *b)
     stmt_free(&st);
 }
 
-/* Moves up to BATCH_MAX consecutive queued rows of the head's table into b. */
-static void queue_take(struct batch *b)
+/* Moves up to TELEMETRY_BATCH_MAX consecutive queued rows of the head's table into b. */
+static void queue_take(struct telemetry_batch *b)
 {
     b->n = 0;
     b->from_spill = 0;
-    while (W.q_count && b->n < BATCH_MAX) {
-        struct rec *r = queue[W.q_head];
+    while (W.q_count && b->n < TELEMETRY_BATCH_MAX) {
+        struct telemetry_rec *r = queue[W.q_head];
         if (b->n && r->table != b->rows[0]->table) break;
         b->rows[b->n++] = r;
         W.q_head = (W.q_head + 1) % QUEUE_CAP;
@@ -367,7 +367,7 @@ static void queue_spill_all(void)
     for (;;) {
         if (!W.b.n) queue_take(&W.b); /* rows a failed spill write left in W.b go first */
         if (!W.b.n) return;
-        if (!W.b.from_spill && spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) < 0) return; /* kept, retried next tick */
+        if (!W.b.from_spill && telemetry_spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) < 0) return; /* kept, retried next tick */
         batch_free_rows(&W.b);
     }
 }
@@ -379,7 +379,7 @@ static void pump(void)
     static int prefer_spill;
     if (W.stopping || W.b.id) return;
     if (W.b.n) { /* rows a failed spill write left behind: the file, else the database (also a probe) */
-        if (W.down && spill_write(W.b.rows, W.b.n, 1, W.last_error, sizeof W.last_error) == 0)
+        if (W.down && telemetry_spill_write(W.b.rows, W.b.n, 1, W.last_error, sizeof W.last_error) == 0)
             batch_free_rows(&W.b);
         else
             batch_send(&W.b);
@@ -387,7 +387,7 @@ static void pump(void)
     }
     if (W.down) return; /* the replay timer probes */
     prefer_spill = !prefer_spill;
-    if (spill.replay_off < spill.bytes && (prefer_spill || !W.q_count) && spill_load_chunk(&W.b, W.chunk_max))
+    if (telemetry_spill_pending() > 0 && (prefer_spill || !W.q_count) && telemetry_spill_load_chunk(&W.b, W.chunk_max))
         batch_send(&W.b);
     else if (W.q_count) {
         queue_take(&W.b);
@@ -407,16 +407,16 @@ static int suspect(void)
 /* While suspect: the queue batch in flight is copied to the spill file once (it stays in flight; if it then
  * commits, the replay of its lines inserts nothing: ids are set at acceptance, the INSERTs are idempotent) and
  * the queue drains into the file, where the replay picks it up. No fsync here: a write(2) survives a crash of
- * the process; the tick's spill_sync_if_dirty covers the machine. */
+ * the process; the tick's telemetry_spill_sync_if_dirty covers the machine. */
 static void suspect_spill(void)
 {
-    static struct batch tmp;
+    static struct telemetry_batch tmp;
     if (W.b.id && !W.b.from_spill && !W.b_spilled &&
-        spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) == 0)
+        telemetry_spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) == 0)
         W.b_spilled = 1;
     while (W.q_count) {
         queue_take(&tmp);
-        if (spill_write(tmp.rows, tmp.n, 0, W.last_error, sizeof W.last_error) < 0) { /* back to the head */
+        if (telemetry_spill_write(tmp.rows, tmp.n, 0, W.last_error, sizeof W.last_error) < 0) { /* back to the head */
             W.q_head = (W.q_head - tmp.n + QUEUE_CAP) % QUEUE_CAP;
             W.q_count += tmp.n;
             tmp.n = 0;
@@ -430,15 +430,15 @@ static void on_flush_tick(evutil_socket_t fd, short what, void *arg)
 {
     if (W.down) queue_spill_all();
     else if (suspect()) suspect_spill();
-    spill_sync_if_dirty();
+    telemetry_spill_sync_if_dirty();
     pump();
 }
 
 static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
 {
-    if (W.stopping || W.b.id || W.b.n || spill.replay_off >= spill.bytes) return;
-    spill_sync_if_dirty();
-    if (spill_load_chunk(&W.b, W.chunk_max))
+    if (W.stopping || W.b.id || W.b.n || telemetry_spill_pending() <= 0) return;
+    telemetry_spill_sync_if_dirty();
+    if (telemetry_spill_load_chunk(&W.b, W.chunk_max))
         batch_send(&W.b);
     else
         replay_finished_check(); /* only rejected lines were left */
@@ -447,18 +447,18 @@ static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
 /* ---------------------------------------------------------------- accepting records */
 
 /* Queues r (owned), or when the queue is full appends it to the spill file right here. */
-static int accept_rec(struct rec *r)
+static int accept_rec(struct telemetry_rec *r)
 {
     if (!r) return -1;
     /* down or suspect: straight to the file (one write(2)), so a 202 never rests on memory alone; if the
      * file cannot take it, the queue keeps it (and the tick retries) */
     if (!W.stopping && W.q_count < QUEUE_CAP && (W.down || suspect()) &&
-        spill_write(&r, 1, 0, W.last_error, sizeof W.last_error) == 0) {
+        telemetry_spill_write(&r, 1, 0, W.last_error, sizeof W.last_error) == 0) {
         free(r);
         return 0;
     }
     if (W.q_count >= QUEUE_CAP || W.stopping) {
-        int rc = spill_write(&r, 1, W.stopping, W.last_error, sizeof W.last_error);
+        int rc = telemetry_spill_write(&r, 1, W.stopping, W.last_error, sizeof W.last_error);
         if (rc < 0) {
             W.dropped_total++;
             LOG_ERROR(NULL, "telemetry record lost: queue full and spill file unwritable", NULL);
@@ -512,7 +512,7 @@ int telemetry_usage(const struct usage_event *ev)
                             ev->status, ev->latency_ms < 0 ? NULL : lat, ev->symbol, ev->timeframe,
                             ev->records < 0 ? NULL : recs, ev->error_code, ev->trace_id, md};
     // clang-format on
-    int rc = accept_rec(telemetry_rec_new(T_USAGE, vals));
+    int rc = accept_rec(telemetry_rec_new(TELEMETRY_T_USAGE, vals));
     if (rc == 0) {
         usage_stats_record(ev->provider_id, now, ev->status, ev->bot_id,
                            feature_of(ev->metadata, ev->operation), ev->error_code, ev->latency_ms,
@@ -541,7 +541,7 @@ int telemetry_verification(const struct verification_record *v)
                             v->latency_ms < 0 ? NULL : lat, v->base_url_host, v->reason_human ? v->reason_human : "",
                             v->trace_id, at, v->user_id};
     // clang-format on
-    return accept_rec(telemetry_rec_new(T_VERIFY, vals));
+    return accept_rec(telemetry_rec_new(TELEMETRY_T_VERIFY, vals));
 }
 
 /* The kind CHECK of system_events: ^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$ */
@@ -569,7 +569,7 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
     id_uuid_new(id);
     clock_rfc3339_us(0, at);
     const char *vals[8] = {id, at, kind, severity, subject, message ? message : "", trace_id, md};
-    int rc = accept_rec(telemetry_rec_new(T_SYSTEM, vals));
+    int rc = accept_rec(telemetry_rec_new(TELEMETRY_T_SYSTEM, vals));
     free(md);
     return rc;
 }
@@ -589,11 +589,11 @@ json_t *telemetry_status_json(void)
     char at[32];
     if (W.last_flush_at) clock_rfc3339_us(W.last_flush_at, at);
     return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
-                     "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)(spill.bytes - spill.replay_off),
+                     "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)telemetry_spill_pending(),
                      "written_total", (json_int_t)W.written_total, "spilled_total",
-                     (json_int_t)spill.spilled_total, "replayed_total", (json_int_t)W.replayed_total,
+                     (json_int_t)telemetry_spill_state()->spilled_total, "replayed_total", (json_int_t)W.replayed_total,
                      "dropped_total", (json_int_t)W.dropped_total, "rejected_total",
-                     (json_int_t)spill.rejected_total, "database_down", W.down, "last_flush_at",
+                     (json_int_t)telemetry_spill_state()->rejected_total, "database_down", W.down, "last_flush_at",
                      W.last_flush_at ? json_string(at) : json_null(), "last_error",
                      W.last_error[0] ? json_string(W.last_error) : json_null());
 }
@@ -629,7 +629,7 @@ static PGresult *sync_exec(PGconn *c, const char *sql, int n, const char *const 
     return NULL;
 }
 
-static int sync_send(PGconn *c, struct batch *b)
+static int sync_send(PGconn *c, struct telemetry_batch *b)
 {
     struct stmt st;
     PGresult *res = stmt_build(b, &st) == 0 ? sync_exec(c, st.sql, st.nparams, st.params, PGRES_COMMAND_OK) : NULL;
@@ -643,8 +643,8 @@ static int sync_send(PGconn *c, struct batch *b)
 /* Replays the spill file through c until it is empty, a chunk fails, or the deadline passes. */
 static void sync_replay(PGconn *c, time_t deadline)
 {
-    struct batch *b = &W.b;
-    while (spill.replay_off < spill.bytes && clock_wall_s() < deadline && spill_load_chunk(b, W.chunk_max))
+    struct telemetry_batch *b = &W.b;
+    while (telemetry_spill_pending() > 0 && clock_wall_s() < deadline && telemetry_spill_load_chunk(b, W.chunk_max))
         if (sync_send(c, b) < 0) {
             batch_free_rows(b);
             return;
@@ -770,21 +770,20 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
         snprintf(err, errlen, "telemetry is already started");
         return -1;
     }
-    if (!spill_path || !*spill_path || strlen(spill_path) >= sizeof spill.path) {
+    if (telemetry_spill_set_path(spill_path) < 0) {
         snprintf(err, errlen, "telemetry spill path is empty or too long");
         return -1;
     }
-    snprintf(spill.path, sizeof spill.path, "%s", spill_path);
-    if (spill_open() < 0) {
+    if (telemetry_spill_open() < 0) {
         snprintf(err, errlen, "cannot open the telemetry spill file %s: %s", spill_path, strerror(errno));
         return -1;
     }
     W.base = base;
     W.retention_days = retention_days;
     W.stopping = W.down = 0;
-    spill_repair_tail();
+    telemetry_spill_repair_tail();
     if ((c = sync_connect(10000))) {
-        if (spill.bytes) sync_replay(c, clock_wall_s() + 30); /* before seeding, so the aggregates include it */
+        if (telemetry_spill_state()->bytes) sync_replay(c, clock_wall_s() + 30); /* before seeding, so the aggregates include it */
         if (seed(c, clock_wall_s()) < 0)
             LOG_WARN(NULL, "telemetry aggregates not seeded", "error=\"%s\"",
                      log_escape(W.last_error, esc, sizeof esc));
@@ -802,9 +801,9 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     }
     on_partition_tick(-1, 0, NULL);
     W.started = 1;
-    if (spill.bytes > spill.replay_off)
+    if (telemetry_spill_pending() > 0)
         LOG_WARN(NULL, "telemetry spill file pending", "spill=\"%s\" bytes=%lld",
-                 log_escape(spill.path, esc, sizeof esc), (long long)(spill.bytes - spill.replay_off));
+                 log_escape(telemetry_spill_state()->path, esc, sizeof esc), (long long)telemetry_spill_pending());
     return 0;
 }
 
@@ -817,14 +816,14 @@ static void free_timer(struct event **ev)
 /* Writes the batch in hand and the queue through c (when not NULL) or else to the spill file. */
 static void stop_drain(PGconn *c, time_t deadline)
 {
-    struct batch *b = &W.b;
+    struct telemetry_batch *b = &W.b;
     if (b->from_spill) batch_free_rows(b); /* still in the file */
     for (;;) {
         if (!b->n) queue_take(b);
         if (!b->n) return;
         if (c && clock_wall_s() < deadline && sync_send(c, b) == 0) continue;
         c = NULL; /* one failure: the rest goes to the file without further waiting */
-        if (spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0) W.dropped_total += b->n;
+        if (telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0) W.dropped_total += b->n;
         batch_free_rows(b);
     }
 }
@@ -838,13 +837,13 @@ void telemetry_stop(int timeout_ms)
     free_timer(&W.flush_ev);
     free_timer(&W.replay_ev);
     free_timer(&W.partition_ev);
-    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || spill.replay_off < spill.bytes))
+    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || telemetry_spill_pending() > 0))
         c = sync_connect(timeout_ms);
     stop_drain(c, deadline);
-    if (c && spill.replay_off < spill.bytes) sync_replay(c, deadline);
+    if (c && telemetry_spill_pending() > 0) sync_replay(c, deadline);
     if (c) PQfinish(c);
     if (W.dropped_total) LOG_ERROR(NULL, "telemetry records lost at stop", "count=%ld", W.dropped_total);
-    spill_close();
+    telemetry_spill_close();
     W.started = 0;
     usage_stats_reset();
 }

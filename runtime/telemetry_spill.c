@@ -12,7 +12,7 @@
 #include "log.h"
 #include "secret.h"
 
-struct spill_state spill = {.fd = -1};
+static struct telemetry_spill_state spill = {.fd = -1};
 
 static const char *const usage_cols[] = {
     "id",     "created_at", "user_id", "bot_id",    "run_id",  "job_id",     "provider_id", "operation",
@@ -23,7 +23,7 @@ static const char *const verify_cols[] = {"id",          "provider_id",   "outco
 static const char *const system_cols[] = {"event_uuid", "created_at", "kind",     "severity",
                                           "subject",    "message",    "trace_id", "metadata"};
 
-const struct table_def telemetry_tables[T_COUNT] = {
+const struct telemetry_table_def telemetry_tables[TELEMETRY_T_COUNT] = {
     {"integration_usage_events", usage_cols, 16,
      "INSERT INTO integration_usage_events (id, created_at, user_id, bot_id, run_id, job_id, provider_id, "
      "operation, status, latency_ms, symbol, timeframe, records, error_code, trace_id, metadata) VALUES ",
@@ -58,12 +58,12 @@ const struct table_def telemetry_tables[T_COUNT] = {
 
 /* Copies the values into one allocation. Every value passes the redactor first: rows leave the process too
  * (PRODUCT.md §3), and a message may quote a secret (e.g. a policy error near a pasted key). */
-struct rec *telemetry_rec_new(enum rec_table t, const char *const *vals)
+struct telemetry_rec *telemetry_rec_new(enum telemetry_table t, const char *const *vals)
 {
-    size_t total = 0, off = 0, lens[MAX_COLS] = {0};
-    char *clean[MAX_COLS] = {0};
+    size_t total = 0, off = 0, lens[TELEMETRY_MAX_COLS] = {0};
+    char *clean[TELEMETRY_MAX_COLS] = {0};
     int n = telemetry_tables[t].ncols;
-    struct rec *r = NULL;
+    struct telemetry_rec *r = NULL;
     for (int i = 0; i < n; i++) {
         if (!vals[i]) continue;
         if (!(clean[i] = secret_redact(vals[i], strlen(vals[i]), &lens[i]))) goto out;
@@ -71,7 +71,7 @@ struct rec *telemetry_rec_new(enum rec_table t, const char *const *vals)
     }
     if (!(r = malloc(sizeof *r + total))) goto out;
     r->table = t;
-    for (int i = 0; i < MAX_COLS; i++)
+    for (int i = 0; i < TELEMETRY_MAX_COLS; i++)
         r->v[i] = NULL;
     for (int i = 0; i < n; i++) {
         if (!clean[i]) continue;
@@ -85,9 +85,9 @@ out:
     return r;
 }
 
-json_t *telemetry_rec_to_json(const struct rec *r)
+json_t *telemetry_rec_to_json(const struct telemetry_rec *r)
 {
-    const struct table_def *t = &telemetry_tables[r->table];
+    const struct telemetry_table_def *t = &telemetry_tables[r->table];
     json_t *o = json_pack("{s:s}", "table", t->name);
     for (int i = 0; o && i < t->ncols; i++)
         json_object_set_new(o, t->cols[i], r->v[i] ? json_string(r->v[i]) : json_null());
@@ -95,23 +95,23 @@ json_t *telemetry_rec_to_json(const struct rec *r)
 }
 
 /* Parses one spill line; NULL when it is not a record of a known table. */
-struct rec *telemetry_rec_from_line(const char *line)
+struct telemetry_rec *telemetry_rec_from_line(const char *line)
 {
     json_t *o = json_loads(line, 0, NULL);
-    const char *vals[MAX_COLS] = {0};
-    struct rec *r = NULL;
+    const char *vals[TELEMETRY_MAX_COLS] = {0};
+    struct telemetry_rec *r = NULL;
     const char *name = json_string_value(json_object_get(o, "table"));
-    for (int t = 0; name && t < T_COUNT && !r; t++) {
+    for (int t = 0; name && t < TELEMETRY_T_COUNT && !r; t++) {
         if (strcmp(name, telemetry_tables[t].name) != 0) continue;
         for (int i = 0; i < telemetry_tables[t].ncols; i++)
             vals[i] = json_string_value(json_object_get(o, telemetry_tables[t].cols[i]));
-        r = telemetry_rec_new((enum rec_table)t, vals);
+        r = telemetry_rec_new((enum telemetry_table)t, vals);
     }
     json_decref(o);
     return r;
 }
 
-int spill_open(void)
+int telemetry_spill_open(void)
 {
     struct stat st;
     if (spill.fd >= 0) return 0;
@@ -125,7 +125,7 @@ int spill_open(void)
 
 /* Appends rows as JSON lines with one write(2); fsync when sync. A failed write is cut back off the file, so
  * the file only ever holds whole lines. Returns 0 or -1 (nothing written). */
-int spill_write(struct rec *const *rows, int n, int sync, char *err, size_t errlen)
+int telemetry_spill_write(struct telemetry_rec *const *rows, int n, int sync, char *err, size_t errlen)
 {
     char *buf = NULL;
     size_t len = 0, done = 0;
@@ -138,7 +138,7 @@ int spill_write(struct rec *const *rows, int n, int sync, char *err, size_t errl
         json_decref(o);
         if (bad) n = -1;
     }
-    if (!m || fclose(m) != 0 || n < 0 || spill_open() < 0) goto out;
+    if (!m || fclose(m) != 0 || n < 0 || telemetry_spill_open() < 0) goto out;
     for (; done < len; done += (size_t)w)
         if ((w = write(spill.fd, buf + done, len - done)) < 0) {
             if (errno == EINTR)
@@ -160,7 +160,7 @@ out:
 }
 
 /* Copies a line the replay could not use to <spill>.rejected (kept for an operator; never silently lost). */
-void spill_reject_line(const char *line, const char *why)
+void telemetry_spill_reject_line(const char *line, const char *why)
 {
     char path[4200], esc[256];
     int fd;
@@ -181,7 +181,7 @@ void spill_reject_line(const char *line, const char *why)
 /* Loads into b the next spill lines from replay_off: up to chunk_max consecutive records of one table.
  * Unparseable lines go to the rejected file and are skipped. Returns the rows loaded (b->spill_end = where
  * the chunk ends), 0 when nothing is left to replay. */
-int spill_load_chunk(struct batch *b, int chunk_max)
+int telemetry_spill_load_chunk(struct telemetry_batch *b, int chunk_max)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -193,10 +193,10 @@ int spill_load_chunk(struct batch *b, int chunk_max)
     if (fseeko(spill.rf, pos, SEEK_SET) < 0) return 0;
     while (b->n < chunk_max && (len = getline(&line, &cap, spill.rf)) > 0) {
         if (line[len - 1] != '\n') break; /* a line still being written, or a crash's torn tail (see start) */
-        struct rec *r = telemetry_rec_from_line(line);
+        struct telemetry_rec *r = telemetry_rec_from_line(line);
         if (!r && b->n) break; /* set aside as the first line of the next chunk, so only once */
         if (!r) {
-            spill_reject_line(line, "unreadable spill line");
+            telemetry_spill_reject_line(line, "unreadable spill line");
         } else if (b->n && r->table != b->rows[0]->table) {
             free(r);
             break;
@@ -211,7 +211,7 @@ int spill_load_chunk(struct batch *b, int chunk_max)
     return b->n;
 }
 
-int spill_truncate_if_replayed(void)
+int telemetry_spill_truncate_if_replayed(void)
 {
     if (!spill.bytes || spill.replay_off < spill.bytes || spill.fd < 0) return 0;
     if (ftruncate(spill.fd, 0) < 0) return 0; /* kept: replayed again later, harmlessly */
@@ -222,7 +222,7 @@ int spill_truncate_if_replayed(void)
 }
 
 /* A crash may leave a torn last line: set it aside so the file holds whole lines only. */
-void spill_repair_tail(void)
+void telemetry_spill_repair_tail(void)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -236,7 +236,7 @@ void spill_repair_tail(void)
     }
     while ((len = getline(&line, &cap, f)) > 0) {
         if (line[len - 1] != '\n') {
-            spill_reject_line(line, "torn last line of the spill file");
+            telemetry_spill_reject_line(line, "torn last line of the spill file");
             if (ftruncate(spill.fd, pos) == 0) spill.bytes = pos;
             break;
         }
@@ -246,12 +246,12 @@ void spill_repair_tail(void)
     fclose(f);
 }
 
-void spill_sync_if_dirty(void)
+void telemetry_spill_sync_if_dirty(void)
 {
     if (spill.dirty && spill.fd >= 0 && fdatasync(spill.fd) == 0) spill.dirty = 0;
 }
 
-void spill_close(void)
+void telemetry_spill_close(void)
 {
     if (spill.fd >= 0) {
         fdatasync(spill.fd);
@@ -261,4 +261,26 @@ void spill_close(void)
     spill.fd = -1;
     spill.rf = NULL;
     spill.bytes = spill.replay_off = 0;
+}
+
+const struct telemetry_spill_state *telemetry_spill_state(void)
+{
+    return &spill;
+}
+
+off_t telemetry_spill_pending(void)
+{
+    return spill.bytes - spill.replay_off;
+}
+
+void telemetry_spill_replayed_to(off_t end)
+{
+    spill.replay_off = end;
+}
+
+int telemetry_spill_set_path(const char *path)
+{
+    if (!path || !*path || strlen(path) >= sizeof spill.path) return -1;
+    snprintf(spill.path, sizeof spill.path, "%s", path);
+    return 0;
 }

@@ -15,12 +15,12 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define MAX_COLS 16
-#define BATCH_MAX 1000 /* rows per batch; 16 columns × 1000 rows stays below libpq's 65535 parameters */
+#define TELEMETRY_MAX_COLS 16
+#define TELEMETRY_BATCH_MAX 1000 /* rows per batch; 16 columns × 1000 rows stays below libpq's 65535 parameters */
 
-enum rec_table { T_USAGE, T_VERIFY, T_SYSTEM, T_COUNT };
+enum telemetry_table { TELEMETRY_T_USAGE, TELEMETRY_T_VERIFY, TELEMETRY_T_SYSTEM, TELEMETRY_T_COUNT };
 
-struct table_def {
+struct telemetry_table_def {
     const char *name;
     const char *const *cols;
     int ncols;
@@ -29,67 +29,78 @@ struct table_def {
 };
 
 /* One accepted record: column values as text (NULL = SQL NULL) pointing into data. */
-struct rec {
-    enum rec_table table;
-    const char *v[MAX_COLS];
+struct telemetry_rec {
+    enum telemetry_table table;
+    const char *v[TELEMETRY_MAX_COLS];
     char data[];
 };
 
 /* The batch being written: from the queue (owned rows) or a chunk of the spill file ending at spill_end. */
-struct batch {
-    struct rec *rows[BATCH_MAX];
+struct telemetry_batch {
+    struct telemetry_rec *rows[TELEMETRY_BATCH_MAX];
     int n;
     int from_spill;
     off_t spill_end;
     unsigned id; /* matches the db_query callback to this batch; 0 = none in flight */
 };
 
-extern const struct table_def telemetry_tables[T_COUNT];
+extern const struct telemetry_table_def telemetry_tables[TELEMETRY_T_COUNT];
 
-/* The spill file. path is set by telemetry_start; fd -1 while closed. */
-struct spill_state {
+/* The spill file (private to telemetry_spill.c; read through telemetry_spill_state()). fd -1 while closed. */
+struct telemetry_spill_state {
     char path[4096];
     int fd, dirty;         /* dirty: written since the last fdatasync */
     FILE *rf;              /* reader used by the replay */
     off_t bytes, replay_off; /* size of the file; where the replay has reached */
     long spilled_total, rejected_total;
 };
-extern struct spill_state spill;
+
+/* The spill file's state, read-only (its path, size, replay position and totals). */
+const struct telemetry_spill_state *telemetry_spill_state(void);
+
+/* Bytes of the file not replayed yet (size - replay position); 0 when everything has been replayed. */
+off_t telemetry_spill_pending(void);
+
+/* Records that the replay has reached offset end (a chunk written, or a rejected line set aside). */
+void telemetry_spill_replayed_to(off_t end);
+
+/* Sets the file's path (before telemetry_spill_open). 0, or -1 when path is empty or too long. */
+int telemetry_spill_set_path(const char *path);
 
 /* A new record of table t from its column values (copied, each through the redactor); NULL when out of
  * memory. Free with free(). */
-struct rec *telemetry_rec_new(enum rec_table t, const char *const *vals);
+struct telemetry_rec *telemetry_rec_new(enum telemetry_table t, const char *const *vals);
 
 /* The record as its spill-line object (new reference), NULL when out of memory. */
-json_t *telemetry_rec_to_json(const struct rec *r);
+json_t *telemetry_rec_to_json(const struct telemetry_rec *r);
 
 /* Parses one spill line; NULL when it is not a record of a known table. */
-struct rec *telemetry_rec_from_line(const char *line);
+struct telemetry_rec *telemetry_rec_from_line(const char *line);
 
 /* Opens the spill file for appending (no-op when open); 0 or -1. */
-int spill_open(void);
+int telemetry_spill_open(void);
 
 /* Appends rows as JSON lines with one write(2); fdatasync when sync. Returns 0, or -1 with err filled
  * (nothing written). */
-int spill_write(struct rec *const *rows, int n, int sync, char *err, size_t errlen);
+int telemetry_spill_write(struct telemetry_rec *const *rows, int n, int sync, char *err, size_t errlen);
 
 /* Copies a line the replay cannot use to <spill>.rejected, with the reason in the log. */
-void spill_reject_line(const char *line, const char *why);
+void telemetry_spill_reject_line(const char *line, const char *why);
 
 /* Loads into b the next spill lines from replay_off: up to chunk_max consecutive records of one table.
  * Returns the rows loaded (b->spill_end = where the chunk ends), 0 when nothing is left to replay. */
-int spill_load_chunk(struct batch *b, int chunk_max);
+int telemetry_spill_load_chunk(struct telemetry_batch *b, int chunk_max);
 
 /* Empties the file when every line of it has been replayed; 1 when it did. */
-int spill_truncate_if_replayed(void);
+int telemetry_spill_truncate_if_replayed(void);
 
 /* A crash may leave a torn last line: sets it aside so the file holds whole lines only. */
-void spill_repair_tail(void);
+void telemetry_spill_repair_tail(void);
 
 /* fdatasyncs the file when it was written since the last sync. */
-void spill_sync_if_dirty(void);
+void telemetry_spill_sync_if_dirty(void);
 
 /* Syncs, closes and forgets the file (telemetry_stop). */
-void spill_close(void);
+void telemetry_spill_close(void);
 
 #endif
