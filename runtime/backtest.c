@@ -3,7 +3,6 @@
 #include "backtest.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,11 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "api.h"
 #include "bars.h"
 #include "db.h"
 #include "config.h"
-#include "http.h"
 #include "jobs.h"
 #include "log.h"
 #include "marketdata.h"
@@ -26,10 +23,10 @@
 #define CHUNK_BARS 1500 /* below marketdata's 2000-bar cap per call */
 #define FUTURE_SLACK_S 5
 
-struct bt {
-    char bot_id[37], job_id[37], trace_id[33], module[160], user_id[37], deadline_s[16];
+struct backtest {
+    char bot_id[37], job_id[37], trace_id[33], module[160], user_id[37];
     int registered, cancelled; /* in the jobs registry; the sweep ended the job (callbacks free, nothing more) */
-    json_t *bot, *params, *job;
+    json_t *bot, *params;
     struct event_base *base;
     struct event *timer;
     struct policy_gen *gen;
@@ -51,8 +48,6 @@ struct bt {
 
 static int active; /* backtests from the request to their end; at most cfg.max_backtests */
 
-#define BACKTEST_RETRY_AFTER_S 5
-
 int backtest_active(void)
 {
     return active;
@@ -64,18 +59,17 @@ static double num(const json_t *o, const char *key, double def)
     return json_is_number(v) ? json_number_value(v) : json_is_string(v) ? atof(json_string_value(v)) : def;
 }
 
-static const char *bot_str(const struct bt *b, const char *key)
+static const char *bot_str(const struct backtest *b, const char *key)
 {
     return json_string_value(json_object_get(b->bot, key));
 }
 
-static void bt_free(struct bt *b)
+static void bt_free(struct backtest *b)
 {
     if (b->registered) jobs_unregister(b->job_id);
     if (b->timer) event_free(b->timer);
     bars_free(&b->series);
     json_decref(b->bot);
-    json_decref(b->job);
     json_decref(b->jbars);
     json_decref(b->prev_features);
     json_decref(b->trades);
@@ -91,7 +85,7 @@ static void bt_free(struct bt *b)
  * callback (bars fetch or query), which checks cancelled first. */
 static void bt_cancel(void *arg, const char *state, const char *code)
 {
-    struct bt *b = arg;
+    struct backtest *b = arg;
     LOG_WARN(b->trace_id, "backtest stopped", "job=%s bot=%s state=%s code=%s", b->job_id, b->bot_id,
              state ? state : "ended elsewhere", code ? code : "-");
     b->registered = 0; /* jobs.c has forgotten it */
@@ -111,14 +105,14 @@ static void bt_cancel(void *arg, const char *state, const char *code)
 
 static void on_finished(struct pg_result *res, const char *err, void *arg)
 {
-    struct bt *b = arg;
+    struct backtest *b = arg;
     if (!res || PQntuples(res) != 1)
         LOG_ERROR(b->trace_id, "backtest job update failed", "job=%s error=\"%s\"", b->job_id, err ? err : "no row");
     bt_free(b);
 }
 
 /* Ends the job (state SUCCEEDED or FAILED); frees b once written. result is stolen (may be NULL). */
-static void finish(struct bt *b, const char *state, json_t *result, const char *error_code, const char *reason)
+static void finish(struct backtest *b, const char *state, json_t *result, const char *error_code, const char *reason)
 {
     char *res_text = result ? json_dumps(result, JSON_COMPACT) : NULL;
     json_t *meta = json_pack("{s:s, s:I, s:i}", "reason_human", reason ? reason : "", "bars",
@@ -148,7 +142,7 @@ static json_t *new_trade(long long t, double q, double price)
 }
 
 /* Fills signed q at price at bar time t: position, realized PnL and round-trip trades. */
-static void fill(struct bt *b, long long t, double q, double price)
+static void fill(struct backtest *b, long long t, double q, double price)
 {
     double old = b->qty, before = b->realized;
     if (old == 0 || (old > 0) == (q > 0)) {
@@ -180,14 +174,14 @@ static void fill(struct bt *b, long long t, double q, double price)
     b->n_fills++;
 }
 
-static json_t *call(struct bt *b, const char *module, const char *fn, const json_t *a, const json_t *c, char *err,
+static json_t *call(struct backtest *b, const char *module, const char *fn, const json_t *a, const json_t *c, char *err,
                     size_t errlen)
 {
     const json_t *args[2] = {a, c};
     return policy_call_first(b->gen, module, fn, args, c ? 2 : 1, err, errlen);
 }
 
-static json_t *result_json(struct bt *b)
+static json_t *result_json(struct backtest *b)
 {
     size_t i, wins = 0, n = json_array_size(b->trades);
     json_t *tr;
@@ -202,7 +196,7 @@ static json_t *result_json(struct bt *b)
 }
 
 /* One bar: fill the pending order at its open, then features, decide, session + risk. 0, or -1 after finish. */
-static int step(struct bt *b)
+static int step(struct backtest *b)
 {
     char err[1024] = "";
     size_t i = b->i, n = json_array_size(b->jbars);
@@ -293,7 +287,7 @@ static int step(struct bt *b)
 
 static void on_slice(evutil_socket_t fd, short what, void *arg)
 {
-    struct bt *b = arg;
+    struct backtest *b = arg;
     (void)fd;
     (void)what;
     size_t n = json_array_size(b->jbars);
@@ -307,7 +301,7 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
     finish(b, "SUCCEEDED", result_json(b), NULL, NULL);
 }
 
-static void replay(struct bt *b)
+static void replay(struct backtest *b)
 {
     if (b->series.n == 0) {
         finish(b, "FAILED", NULL, "DATA_UNAVAILABLE", "The market-data providers served no bars for this window.");
@@ -326,7 +320,7 @@ static void replay(struct bt *b)
 
 /* ---- bars, chunk by chunk ---- */
 
-static void fetch_next(struct bt *b);
+static void fetch_next(struct backtest *b);
 
 static int all_no_data(const json_t *attempts)
 {
@@ -339,7 +333,7 @@ static int all_no_data(const json_t *attempts)
 
 static void on_chunk(const struct marketdata_result *r, void *arg)
 {
-    struct bt *b = arg;
+    struct backtest *b = arg;
     if (b->cancelled) {
         bt_free(b);
         return;
@@ -374,7 +368,7 @@ static void on_chunk(const struct marketdata_result *r, void *arg)
     fetch_next(b);
 }
 
-static void fetch_next(struct bt *b)
+static void fetch_next(struct backtest *b)
 {
     if (b->cursor >= b->end) {
         replay(b);
@@ -406,7 +400,7 @@ static long timeframe_seconds(const char *tf)
 
 static void on_running(struct pg_result *res, const char *err, void *arg)
 {
-    struct bt *b = arg;
+    struct backtest *b = arg;
     if (b->cancelled) {
         bt_free(b);
         return;
@@ -419,75 +413,36 @@ static void on_running(struct pg_result *res, const char *err, void *arg)
     fetch_next(b);
 }
 
-/* ---- POST /api/bots/:id/backtests ---- */
+/* ---- the exported lifecycle: new, window, run (or discard) ---- */
 
-struct create_req {
-    struct http_ctx *ctx;
-    struct bt *b;
-};
-
-static void on_created(struct pg_result *res, const char *err, void *arg)
+struct backtest *backtest_new(struct event_base *base, const char *bot_id, const char *trace_id, const char *user_id)
 {
-    struct bt *b = arg;
-    struct http_ctx *ctx = (struct http_ctx *)b->job; /* parked here until the job exists */
-    b->job = NULL;
-    if (!res || PQntuples(res) != 1) {
-        api_reply_db_error(ctx, err ? err : "no row", "backtest job insert");
-        bt_free(b);
-        return;
-    }
-    json_t *job = api_decode(PQgetvalue(res, 0, 0));
-    snprintf(b->job_id, sizeof b->job_id, "%s", json_string_value(json_object_get(job, "id")));
-    http_reply_json(ctx, 202, json_pack("{s:o}", "job", job ? job : json_null()));
-    if (jobs_register(b->job_id, bt_cancel, b) == 0) b->registered = 1;
-    const char *p[7] = {b->job_id, "RUNNING", NULL, NULL, "QUEUED", b->trace_id, "{}"};
-    if (db_query(TRANSITION_SQL, 7, p, DB_TIMEOUT_MS, on_running, b) < 0) {
-        LOG_ERROR(b->trace_id, "backtest start not queued", "job=%s", b->job_id);
-        bt_free(b);
-    }
+    struct backtest *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    active++;
+    snprintf(b->bot_id, sizeof b->bot_id, "%s", bot_id);
+    snprintf(b->trace_id, sizeof b->trace_id, "%s", trace_id);
+    snprintf(b->user_id, sizeof b->user_id, "%s", user_id ? user_id : ""); /* "": service token */
+    b->base = base;
+    b->gen = policy_retain(policy_current());
+    b->trades = json_array();
+    b->blocked = json_object();
+    b->day = -1;
+    return b;
 }
 
-#define JOB_JSON                                                                                                 \
-    "json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, 'params', j.params, "  \
-    "'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', "   \
-    API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at")   \
-    ", 'user_id', j.user_id, 'trace_id', j.trace_id)"
-
-static void on_bot(struct pg_result *res, const char *err, void *arg)
+int backtest_set_window(struct backtest *b, json_t *bot, double start, double end, double now, const char **field,
+                        const char **why)
 {
-    struct create_req *r = arg;
-    struct http_ctx *ctx = r->ctx;
-    struct bt *b = r->b;
-    free(r);
-    if (!res) {
-        if (err && (strstr(err, "timestamp") || strstr(err, "out of range") || strstr(err, "date/time")))
-            api_invalid(ctx, "start", "start and end must be valid RFC 3339 timestamps.");
-        else
-            api_reply_db_error(ctx, err, "bot read");
-        bt_free(b);
-        return;
+    *field = *why = NULL;
+    if (end <= start) *field = "end", *why = "end must be after start.";
+    else if (end - start > BACKTEST_MAX_DAYS * 86400.0) *field = "end", *why = "A backtest window is at most 7 days.";
+    else if (end > now + FUTURE_SLACK_S) *field = "end", *why = "end must not be in the future.";
+    if (*field) {
+        json_decref(bot);
+        return -1;
     }
-    if (PQntuples(res) == 0) {
-        api_bot_not_found(ctx);
-        bt_free(b);
-        return;
-    }
-    double start = atof(PQgetvalue(res, 0, 1)), end = atof(PQgetvalue(res, 0, 2)), now = atof(PQgetvalue(res, 0, 3));
-    const char *field = NULL, *why = NULL;
-    if (end <= start) field = "end", why = "end must be after start.";
-    else if (end - start > BACKTEST_MAX_DAYS * 86400.0) field = "end", why = "A backtest window is at most 7 days.";
-    else if (end > now + FUTURE_SLACK_S) field = "end", why = "end must not be in the future.";
-    if (field) {
-        api_invalid(ctx, field, why);
-        bt_free(b);
-        return;
-    }
-    b->bot = api_decode(PQgetvalue(res, 0, 0));
-    if (!json_is_object(b->bot)) {
-        http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
-        bt_free(b);
-        return;
-    }
+    b->bot = bot;
     b->params = json_object_get(b->bot, "params");
     if (!json_is_object(b->params)) json_object_set_new(b->bot, "params", json_object()), b->params = json_object_get(b->bot, "params");
     b->start = (time_t)ceil(start);
@@ -496,93 +451,32 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
     b->tf_s = timeframe_seconds(bot_str(b, "timeframe"));
     b->tick_size = num(b->params, "tick_size", 0.25);
     b->slip = num(b->params, "slippage_ticks", 1);
+    return 0;
+}
+
+json_t *backtest_job_params(const struct backtest *b)
+{
     char s_iso[32], e_iso[32];
     clock_rfc3339((time_t)b->start, s_iso);
     clock_rfc3339((time_t)b->end, e_iso);
-    json_t *jp = json_pack("{s:s, s:s, s:O, s:O, s:O, s:f, s:f}", "start", s_iso, "end", e_iso, "symbol",
-                           json_object_get(b->bot, "symbol"), "timeframe", json_object_get(b->bot, "timeframe"),
-                           "strategy", json_object_get(b->bot, "strategy"), "slippage_ticks", b->slip, "tick_size",
-                           b->tick_size);
-    char *jp_text = json_dumps(jp, JSON_COMPACT);
-    json_decref(jp);
-    const char *p[9] = {b->bot_id, jp_text, b->trace_id, b->deadline_s, b->user_id[0] ? b->user_id : NULL,
-                        jobs_owner_instance(), jobs_owner_host(), jobs_owner_node(), jobs_owner_pid()};
-    b->job = (json_t *)ctx;
-    int rc = db_query("WITH j AS (INSERT INTO jobs (bot_id, kind, state, params, trace_id, deadline_at, user_id, "
-                      "  owner_instance, owner_host, owner_node, owner_pid) "
-                      "  VALUES ($1::uuid, 'BACKTEST', 'QUEUED', $2::jsonb, $3, gh_now() + make_interval(secs => $4::int), "
-                      "  $5::uuid, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9::int) RETURNING *), "
-                      "e AS (INSERT INTO job_run_events (job_id, from_state, to_state, trace_id, metadata) "
-                      "  SELECT id, NULL, 'QUEUED', $3, jsonb_build_object('user_id', user_id, 'deadline_at', deadline_at) "
-                      "  FROM j) "
-                      "SELECT " JOB_JSON "::text FROM j",
-                      9, p, DB_TIMEOUT_MS, on_created, b);
-    free(jp_text);
-    if (rc < 0) {
-        b->job = NULL;
-        api_reply_db_error(ctx, NULL, "backtest job insert");
+    return json_pack("{s:s, s:s, s:O, s:O, s:O, s:f, s:f}", "start", s_iso, "end", e_iso, "symbol",
+                     json_object_get(b->bot, "symbol"), "timeframe", json_object_get(b->bot, "timeframe"),
+                     "strategy", json_object_get(b->bot, "strategy"), "slippage_ticks", b->slip, "tick_size",
+                     b->tick_size);
+}
+
+void backtest_run(struct backtest *b, const char *job_id)
+{
+    snprintf(b->job_id, sizeof b->job_id, "%s", job_id);
+    if (jobs_register(b->job_id, bt_cancel, b) == 0) b->registered = 1;
+    const char *p[7] = {b->job_id, "RUNNING", NULL, NULL, "QUEUED", b->trace_id, "{}"};
+    if (db_query(TRANSITION_SQL, 7, p, DB_TIMEOUT_MS, on_running, b) < 0) {
+        LOG_ERROR(b->trace_id, "backtest start not queued", "job=%s", b->job_id);
         bt_free(b);
     }
 }
 
-void api_backtests_create(struct http_ctx *ctx)
+void backtest_discard(struct backtest *b)
 {
-    char start[64], end[64];
-    if (!api_id_ok(ctx)) return;
-    const char *s = json_string_value(json_object_get(ctx->body, "start"));
-    const char *e = json_string_value(json_object_get(ctx->body, "end"));
-    if (!s || !api_rfc3339(s, start, sizeof start)) {
-        api_invalid(ctx, "start", "start must be an RFC 3339 timestamp, e.g. 2026-01-31T14:00:00Z.");
-        return;
-    }
-    if (!e || !api_rfc3339(e, end, sizeof end)) {
-        api_invalid(ctx, "end", "end must be an RFC 3339 timestamp, e.g. 2026-01-31T16:00:00Z.");
-        return;
-    }
-    json_t *dl = json_object_get(ctx->body, "deadline_s");
-    if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 1 || json_integer_value(dl) > 7 * 86400)) {
-        api_invalid(ctx, "deadline_s", "deadline_s must be an integer number of seconds, 1 to 604800.");
-        return;
-    }
-    if (active >= cfg.max_backtests) { /* refused, not queued: a queue would be one more thing to bound */
-        char reason[200], detail[24];
-        snprintf(reason, sizeof reason, "%d backtests are running on this instance, the most it runs at once "
-                 "(GATEHOUSE_MAX_BACKTESTS).", active);
-        snprintf(detail, sizeof detail, "%d", BACKTEST_RETRY_AFTER_S);
-        http_add_header(ctx, "Retry-After", detail);
-        http_reply_error(ctx, 429, "RATE_LIMITED", reason,
-                         "Wait for a running backtest to finish (GET /api/jobs/:id), then send it again.",
-                         json_pack("{s:i, s:i, s:i}", "running", active, "max_backtests", cfg.max_backtests,
-                                   "retry_after_s", BACKTEST_RETRY_AFTER_S));
-        return;
-    }
-    struct bt *b = calloc(1, sizeof *b);
-    struct create_req *r = malloc(sizeof *r);
-    if (!b || !r) {
-        free(b);
-        free(r);
-        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
-        return;
-    }
-    active++;
-    snprintf(b->bot_id, sizeof b->bot_id, "%s", ctx->params[0]);
-    snprintf(b->trace_id, sizeof b->trace_id, "%s", ctx->trace_id);
-    snprintf(b->user_id, sizeof b->user_id, "%s", http_user_id(ctx) ? http_user_id(ctx) : ""); /* "": service token */
-    snprintf(b->deadline_s, sizeof b->deadline_s, "%lld", dl ? (long long)json_integer_value(dl) : (long long)cfg.job_deadline_s);
-    b->base = evhttp_connection_get_base(evhttp_request_get_connection(ctx->req));
-    b->gen = policy_retain(policy_current());
-    b->trades = json_array();
-    b->blocked = json_object();
-    b->day = -1;
-    r->ctx = ctx;
-    r->b = b;
-    const char *p[3] = {ctx->params[0], start, end};
-    if (db_query("SELECT row_to_json(b)::text, extract(epoch FROM $2::timestamptz)::float8, "
-                 "extract(epoch FROM $3::timestamptz)::float8, extract(epoch FROM gh_now())::float8 "
-                 "FROM bots b WHERE b.id = $1::uuid",
-                 3, p, DB_TIMEOUT_MS, on_bot, r) < 0) {
-        free(r);
-        bt_free(b);
-        api_reply_db_error(ctx, NULL, "bot read");
-    }
+    bt_free(b);
 }

@@ -23,7 +23,7 @@
 #include "bar_share.h"
 #include "api_bots.h"
 #include "api_jobs.h"
-#include "backtest.h"
+#include "api_backtests.h"
 #include "api_orders.h"
 #include "api_runner.h"
 #include "api_traces.h"
