@@ -1,4 +1,7 @@
-/* api_2fa.c — TOTP enrollment, backup codes, step-up, and the second-factor check (see api_auth.h). */
+/* api_2fa.c — TOTP enrollment, backup codes and step-up (see api_2fa.h); the second-factor check itself is
+ * auth_factor_check (auth.c). */
+#include "api_2fa.h"
+
 #include "api_auth.h"
 
 #include <libpq-fe.h>
@@ -11,6 +14,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "config.h"
 #include "clock.h"
 #include "db.h"
 #include "http.h"
@@ -22,199 +26,10 @@
 #define DB_TIMEOUT_MS 3000
 #define ISSUER "gatehouse"
 
-/* ---- the second-factor check ---- */
-
-struct factor {
-    struct http_ctx *ctx;
-    char user_id[37], username[300];
-    char code[8];
-    char backup[AUTH_BACKUP_CODE_LEN + 1];
-    int use_backup, enrolled_only;
-    factor_cb cb;
-    void *arg;
-    char **hashes; /* backup-code hashes (strings copied for the worker) */
-    int nhashes, match;
-    int64_t step;
-};
-
-static void factor_done(struct factor *f, enum factor_outcome outcome)
-{
-    f->cb(f->ctx, outcome, f->arg);
-    for (int i = 0; i < f->nhashes; i++) free(f->hashes[i]);
-    free(f->hashes);
-    sodium_memzero(f, sizeof *f);
-    free(f);
-}
-
-static void on_step_recorded(struct pg_result *res, const char *err, void *arg)
-{
-    struct factor *f = arg;
-    if (!res) {
-        factor_done(f, FACTOR_DB_ERROR);
-        return;
-    }
-    if (PQntuples(res) == 1) {
-        factor_done(f, FACTOR_OK);
-        return;
-    }
-    /* another request used this step (or a later one) between our read and this write */
-    api_auth_log(f->ctx, "totp", "deny", "replay", f->username);
-    factor_done(f, FACTOR_REPLAY);
-}
-
-static void replay_event(struct factor *f)
-{
-    char msg[200];
-    snprintf(msg, sizeof msg, "TOTP code replayed: a code of an already used time step was presented again (refused)");
-    json_t *meta = json_pack("{s:s, s:s}", "ip", http_peer_ip(f->ctx), "user_id", f->user_id);
-    telemetry_system_event("auth.totp_replay", "warning", f->username, msg, f->ctx->trace_id, meta);
-    json_decref(meta);
-}
-
-static void check_totp(struct factor *f, const char *secret_bytea, int64_t last_step)
-{
-    unsigned char key[64];
-    int n = auth_decrypt_secret(secret_bytea, f->user_id, key, sizeof key);
-    if (n <= 0) {
-        if (auth_enc_key_ok())
-            LOG_ERROR(f->ctx->trace_id, "totp secret unreadable",
-                      "user_id=%s reason=\"decryption failed: APP_ENC_KEY changed or the row was tampered with\"",
-                      f->user_id);
-        factor_done(f, FACTOR_NO_KEY);
-        return;
-    }
-    enum totp_result r = totp_verify(key, (size_t)n, f->code, clock_wall_s(), last_step, &f->step);
-    sodium_memzero(key, sizeof key);
-    if (r == TOTP_REPLAY) {
-        api_auth_log(f->ctx, "totp", "deny", "replay", f->username);
-        replay_event(f);
-        factor_done(f, FACTOR_REPLAY);
-        return;
-    }
-    if (r != TOTP_OK) {
-        api_auth_log(f->ctx, "totp", "deny", "wrong_code", f->username);
-        factor_done(f, FACTOR_INVALID);
-        return;
-    }
-    char step[24];
-    snprintf(step, sizeof step, "%lld", (long long)f->step);
-    const char *p[2] = {f->user_id, step};
-    /* compare-and-set: a step is accepted once, even by two requests racing */
-    if (db_query("UPDATE users SET two_factor_last_step = $2::bigint, two_factor_last_verified_at = gh_now()"
-                 " WHERE id = $1 AND coalesce(two_factor_last_step, -1) < $2::bigint RETURNING 1",
-                 2, p, DB_TIMEOUT_MS, on_step_recorded, f) < 0)
-        on_step_recorded(NULL, NULL, f);
-}
-
-static void on_backup_removed(struct pg_result *res, const char *err, void *arg)
-{
-    struct factor *f = arg;
-    if (!res) {
-        factor_done(f, FACTOR_DB_ERROR);
-        return;
-    }
-    if (PQntuples(res) != 1) { /* spent by a concurrent request */
-        api_auth_log(f->ctx, "backup_code", "deny", "already_used", f->username);
-        factor_done(f, FACTOR_INVALID);
-        return;
-    }
-    LOG_INFO(f->ctx->trace_id, "backup code used", "user_id=%s remaining=%s", f->user_id, PQgetvalue(res, 0, 0));
-    factor_done(f, FACTOR_OK);
-}
-
-static void backup_work(void *arg)
-{
-    struct factor *f = arg;
-    f->match = -1;
-    /* every hash is tried, so the time does not tell which code matched */
-    for (int i = 0; i < f->nhashes; i++)
-        if (crypto_pwhash_str_verify(f->hashes[i], f->backup, strlen(f->backup)) == 0 && f->match < 0) f->match = i;
-}
-
-static void backup_checked(void *arg)
-{
-    struct factor *f = arg;
-    char idx[16];
-    if (f->match < 0) {
-        api_auth_log(f->ctx, "backup_code", "deny", "wrong_or_used_code", f->username);
-        factor_done(f, FACTOR_INVALID);
-        return;
-    }
-    snprintf(idx, sizeof idx, "%d", f->match);
-    const char *p[3] = {f->user_id, idx, f->hashes[f->match]};
-    if (db_query("UPDATE users SET two_factor_backup_codes_hash = two_factor_backup_codes_hash - $2::int,"
-                 " two_factor_last_verified_at = gh_now()"
-                 " WHERE id = $1 AND two_factor_backup_codes_hash ->> $2::int = $3"
-                 " RETURNING jsonb_array_length(two_factor_backup_codes_hash)",
-                 3, p, DB_TIMEOUT_MS, on_backup_removed, f) < 0)
-        on_backup_removed(NULL, NULL, f);
-}
-
-static void on_factor_user(struct pg_result *res, const char *err, void *arg)
-{
-    struct factor *f = arg;
-    if (!res) {
-        factor_done(f, FACTOR_DB_ERROR);
-        return;
-    }
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1) ||
-        (f->enrolled_only && strcmp(PQgetvalue(res, 0, 0), "t") != 0)) {
-        factor_done(f, FACTOR_NOT_ENROLLED);
-        return;
-    }
-    if (!f->use_backup) {
-        if (!auth_enc_key_ok()) { /* backup codes are hashes and need no key: they stay a recovery path */
-            factor_done(f, FACTOR_NO_KEY);
-            return;
-        }
-        check_totp(f, PQgetvalue(res, 0, 1), atoll(PQgetvalue(res, 0, 2)));
-        return;
-    }
-    json_t *arr = json_loads(PQgetvalue(res, 0, 3), 0, NULL), *h;
-    size_t i;
-    f->hashes = calloc(json_array_size(arr) + 1, sizeof *f->hashes);
-    json_array_foreach(arr, i, h) if (json_is_string(h)) f->hashes[f->nhashes++] = strdup(json_string_value(h));
-    json_decref(arr);
-    if (auth_work(backup_work, backup_checked, f) < 0) factor_done(f, FACTOR_DB_ERROR);
-}
-
-void api_2fa_check(struct http_ctx *ctx, const char *user_id, const char *username, const char *code,
-                   const char *backup_code, int enrolled_only, factor_cb cb, void *arg)
-{
-    struct factor *f = calloc(1, sizeof *f);
-    f->ctx = ctx;
-    f->cb = cb;
-    f->arg = arg;
-    f->enrolled_only = enrolled_only;
-    snprintf(f->user_id, sizeof f->user_id, "%s", user_id);
-    snprintf(f->username, sizeof f->username, "%s", username);
-    if (code) {
-        if (strlen(code) != TOTP_DIGITS) {
-            api_auth_log(ctx, "totp", "deny", "malformed_code", username);
-            factor_done(f, FACTOR_INVALID);
-            return;
-        }
-        snprintf(f->code, sizeof f->code, "%s", code);
-    } else {
-        f->use_backup = 1;
-        if (!backup_code || auth_backup_normalise(backup_code, f->backup) < 0) {
-            api_auth_log(ctx, "backup_code", "deny", "malformed_code", username);
-            factor_done(f, FACTOR_INVALID);
-            return;
-        }
-    }
-    const char *p[1] = {user_id};
-    if (db_query("SELECT two_factor_enabled, two_factor_secret_encrypted, coalesce(two_factor_last_step, -1),"
-                 " coalesce(two_factor_backup_codes_hash, '[]'::jsonb)::text FROM users"
-                 " WHERE id = $1 AND disabled_at IS NULL",
-                 1, p, DB_TIMEOUT_MS, on_factor_user, f) < 0)
-        on_factor_user(NULL, NULL, f);
-}
-
-void api_2fa_reply_failure(struct http_ctx *ctx, enum factor_outcome outcome, const char *username)
+void api_2fa_reply_failure(struct http_ctx *ctx, enum auth_factor outcome, const char *username)
 {
     switch (outcome) {
-    case FACTOR_REPLAY:
+    case AUTH_FACTOR_REPLAY:
         api_auth_failure(ctx, username);
         http_reply_error(ctx, 401, "UNAUTHENTICATED",
                          "This code was already used: a TOTP code is accepted once only. The attempt was refused and "
@@ -222,17 +37,17 @@ void api_2fa_reply_failure(struct http_ctx *ctx, enum factor_outcome outcome, co
                          "Wait for the next code in your authenticator app (up to 30 s) and enter that one.",
                          json_pack("{s:b}", "replay", 1));
         return;
-    case FACTOR_INVALID:
+    case AUTH_FACTOR_INVALID:
         api_auth_failure(ctx, username);
         http_reply_error(ctx, 401, "UNAUTHENTICATED", "The code is wrong (or the backup code was already used).",
                          "Enter the current 6-digit code from your authenticator app, or an unused backup code.", NULL);
         return;
-    case FACTOR_NOT_ENROLLED:
+    case AUTH_FACTOR_NOT_ENROLLED:
         http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is not set up for this account.",
                          "Enroll with POST /api/auth/2fa/setup, then /api/auth/2fa/confirm.",
                          json_pack("{s:s}", "field", "code"));
         return;
-    case FACTOR_NO_KEY:
+    case AUTH_FACTOR_NO_KEY:
         api_auth_reply_no_key(ctx);
         return;
     default:
@@ -478,10 +293,11 @@ static void codes_hashed(void *arg)
     free(text);
 }
 
-static void on_codes_factor(struct http_ctx *ctx, enum factor_outcome outcome, void *arg)
+static void on_codes_factor(enum auth_factor outcome, void *arg)
 {
     struct codes *c = arg;
-    if (outcome != FACTOR_OK) {
+    struct http_ctx *ctx = c->ctx;
+    if (outcome != AUTH_FACTOR_OK) {
         api_2fa_reply_failure(ctx, outcome, ctx->auth.username);
         codes_free(c);
         return;
@@ -508,7 +324,9 @@ static void codes_route(struct http_ctx *ctx, int confirm)
     struct codes *c = calloc(1, sizeof *c);
     c->ctx = ctx;
     c->confirm = confirm;
-    api_2fa_check(ctx, ctx->auth.user_id, ctx->auth.username, code, NULL, !confirm, on_codes_factor, c);
+    struct auth_caller who;
+    auth_factor_check(api_auth_caller(ctx, &who), ctx->auth.user_id, ctx->auth.username, code, NULL, !confirm,
+                      on_codes_factor, c);
 }
 
 void api_auth_2fa_confirm(struct http_ctx *ctx)
@@ -532,13 +350,14 @@ static void on_stepped_up(struct pg_result *res, const char *err, void *arg)
     }
     session_mark_2fa(ctx->auth.session_hash);
     api_auth_log(ctx, "2fa_step_up", "allow", "fresh_2fa", ctx->auth.username);
-    http_reply_json(ctx, 200, json_pack("{s:b, s:i}", "fresh_2fa", 1, "fresh_for_s", auth_cfg.fresh_2fa_s));
+    http_reply_json(ctx, 200, json_pack("{s:b, s:i}", "fresh_2fa", 1, "fresh_for_s", cfg.fresh_2fa_s));
 }
 
-static void on_step_up_factor(struct http_ctx *ctx, enum factor_outcome outcome, void *arg)
+static void on_step_up_factor(enum auth_factor outcome, void *arg)
 {
+    struct http_ctx *ctx = arg;
     char hex[AUTH_HASH_HEX];
-    if (outcome != FACTOR_OK) {
+    if (outcome != AUTH_FACTOR_OK) {
         api_2fa_reply_failure(ctx, outcome, ctx->auth.username);
         return;
     }
@@ -558,6 +377,7 @@ void api_auth_2fa_step_up(struct http_ctx *ctx)
         return;
     }
     if (api_auth_banned(ctx, ctx->auth.username)) return;
-    api_2fa_check(ctx, ctx->auth.user_id, ctx->auth.username, json_string_value(c), json_string_value(b), 1,
-                  on_step_up_factor, NULL);
+    struct auth_caller who;
+    auth_factor_check(api_auth_caller(ctx, &who), ctx->auth.user_id, ctx->auth.username, json_string_value(c),
+                      json_string_value(b), 1, on_step_up_factor, ctx);
 }

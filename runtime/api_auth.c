@@ -1,6 +1,8 @@
 /* api_auth.c — register, login, 2fa/verify, logout, me, sessions (see api_auth.h). */
 #include "api_auth.h"
 
+#include "api_2fa.h"
+
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "id.h"
@@ -20,58 +23,32 @@
 
 /* ---- shared helpers ---- */
 
+struct auth_caller *api_auth_caller(const struct http_ctx *ctx, struct auth_caller *who)
+{
+    snprintf(who->trace_id, sizeof who->trace_id, "%s", ctx->trace_id);
+    snprintf(who->ip, sizeof who->ip, "%s", http_peer_ip(ctx));
+    return who;
+}
+
 void api_auth_log(struct http_ctx *ctx, const char *event, const char *decision, const char *reason,
                   const char *username)
 {
-    char esc[300];
-    LOG_INFO(ctx->trace_id, "auth decision", "event=%s decision=%s reason=%s user=\"%s\" ip=%s", event, decision,
-             reason, log_escape(username ? username : "", esc, sizeof esc), http_peer_ip(ctx));
-}
-
-static void key_of(char *out, size_t len, const char *kind, const char *v)
-{
-    snprintf(out, len, "%s:%s", kind, v);
+    struct auth_caller who;
+    auth_log_decision(api_auth_caller(ctx, &who), event, decision, reason, username);
 }
 
 void api_auth_failure(struct http_ctx *ctx, const char *username)
 {
-    char key[320];
-    const char *ip = http_peer_ip(ctx);
-    int banned_ip, banned_user = 0;
-    key_of(key, sizeof key, "ip", ip);
-    banned_ip = auth_limit_fail(key);
-    if (username && *username) {
-        key_of(key, sizeof key, "user", username);
-        banned_user = auth_limit_fail(key);
-    }
-    if (!banned_ip && !banned_user) return;
-    char msg[400];
-    snprintf(msg, sizeof msg, "%d failed sign-in attempts within %d s: %s%s%s banned for %d s", auth_cfg.max_failures,
-             auth_cfg.window_s, banned_user ? "account" : "", banned_user && banned_ip ? " and " : "",
-             banned_ip ? "IP" : "", auth_cfg.ban_s);
-    api_auth_log(ctx, "ban", "deny", banned_user ? (banned_ip ? "account_and_ip_banned" : "account_banned") : "ip_banned",
-                 username);
-    json_t *meta = json_pack("{s:s, s:b, s:b, s:i}", "ip", ip, "account", banned_user, "ip_banned", banned_ip,
-                             "ban_s", auth_cfg.ban_s);
-    telemetry_system_event("auth.ban", "warning", username && *username ? username : ip, msg, ctx->trace_id, meta);
-    json_decref(meta);
+    struct auth_caller who;
+    auth_failure(api_auth_caller(ctx, &who), username);
 }
 
 int api_auth_banned(struct http_ctx *ctx, const char *username)
 {
-    char key[320], retry[24];
-    long left = 0, l2 = 0;
-    key_of(key, sizeof key, "ip", http_peer_ip(ctx));
-    int b = auth_limit_banned(key, &left);
-    if (username && *username) {
-        key_of(key, sizeof key, "user", username);
-        if (auth_limit_banned(key, &l2)) {
-            b = 1;
-            if (l2 > left) left = l2;
-        }
-    }
-    if (!b) return 0;
-    api_auth_log(ctx, "rate_limit", "deny", "banned", username);
+    struct auth_caller who;
+    char retry[24];
+    long left;
+    if (!auth_banned(api_auth_caller(ctx, &who), username, &left)) return 0;
     snprintf(retry, sizeof retry, "%ld", left);
     http_add_header(ctx, "Retry-After", retry);
     http_reply_error(ctx, 429, "RATE_LIMITED", "Too many failed sign-in attempts; this account or address is locked for a while.",
@@ -135,8 +112,6 @@ struct reg {
     char username[65];
     char *password;
     char *email;
-    char hash[AUTH_PWHASH_LEN];
-    int hashed;
     json_t *user;
 };
 
@@ -184,21 +159,15 @@ static void on_reg_insert(struct pg_result *res, const char *err, void *arg)
     session_create(r->ctx, PQgetvalue(res, 0, 0), 0, on_reg_session, r);
 }
 
-static void reg_work(void *arg)
+static void reg_hashed(const char *hash, void *arg)
 {
     struct reg *r = arg;
-    r->hashed = auth_password_hash(r->password, r->hash) == 0;
-}
-
-static void reg_hashed(void *arg)
-{
-    struct reg *r = arg;
-    if (!r->hashed) {
+    if (!hash) {
         http_reply_error(r->ctx, 500, "INTERNAL", "The password could not be hashed (out of memory).", NULL, NULL);
         reg_free(r);
         return;
     }
-    const char *p[3] = {r->username, r->hash, r->email};
+    const char *p[3] = {r->username, hash, r->email};
     if (db_query("WITH u AS (INSERT INTO users (username, email, password_hash, role, registered_first)"
                  "  SELECT $1, lower($3), $2, 'admin', true WHERE NOT EXISTS (SELECT 1 FROM users)"
                  "  ON CONFLICT DO NOTHING RETURNING *)"
@@ -222,7 +191,7 @@ static void on_reg_exists(struct pg_result *res, const char *err, void *arg)
         reg_free(r);
         return;
     }
-    if (auth_work(reg_work, reg_hashed, r) < 0) {
+    if (auth_hash_then(r->password, reg_hashed, r) < 0) {
         http_reply_error(r->ctx, 500, "INTERNAL", "The hashing worker is not running.", NULL, NULL);
         reg_free(r);
     }
@@ -318,7 +287,7 @@ static void on_temp_token(struct pg_result *res, const char *err, void *arg)
     } else {
         api_auth_log(l->ctx, "login", "allow", "password_ok_2fa_pending", l->username);
         http_reply_json(l->ctx, 200, json_pack("{s:b, s:s, s:i}", "requires_2fa", 1, "temp_token", l->temp,
-                                               "expires_in_s", auth_cfg.temp_ttl_s));
+                                               "expires_in_s", cfg.temp_ttl_2fa_s));
     }
     login_free(l);
 }
@@ -338,7 +307,7 @@ static void login_checked(void *arg)
     if (l->two_factor) {
         char hex[AUTH_HASH_HEX], ttl[16];
         auth_new_token(l->temp, hex);
-        snprintf(ttl, sizeof ttl, "%d", auth_cfg.temp_ttl_s);
+        snprintf(ttl, sizeof ttl, "%d", cfg.temp_ttl_2fa_s);
         const char *p[3] = {hex, l->user_id, ttl};
         if (db_query("INSERT INTO auth_temp_tokens (token_hash, user_id, expires_at)"
                      " VALUES (decode($1, 'hex'), $2, gh_now() + make_interval(secs => $3::int))",
@@ -434,10 +403,11 @@ static void on_verify_session(struct http_ctx *ctx, int rc, const char *public_i
     verify_free(v);
 }
 
-static void on_factor(struct http_ctx *ctx, enum factor_outcome outcome, void *arg)
+static void on_factor(enum auth_factor outcome, void *arg)
 {
     struct verify *v = arg;
-    if (outcome != FACTOR_OK) {
+    struct http_ctx *ctx = v->ctx;
+    if (outcome != AUTH_FACTOR_OK) {
         api_2fa_reply_failure(ctx, outcome, v->username);
         verify_free(v);
         return;
@@ -472,7 +442,8 @@ static void on_temp_spent(struct pg_result *res, const char *err, void *arg)
     const char *code = json_string_value(json_object_get(ctx->body, "code"));
     const char *backup = json_string_value(json_object_get(ctx->body, "backup_code"));
     v->backup = code == NULL;
-    api_2fa_check(ctx, v->user_id, v->username, code, backup, 1, on_factor, v);
+    struct auth_caller who;
+    auth_factor_check(api_auth_caller(ctx, &who), v->user_id, v->username, code, backup, 1, on_factor, v);
 }
 
 /* Exactly one of code (string) / backup_code (string). 0 after answering 400. */
@@ -590,7 +561,7 @@ void api_auth_sessions_list(struct http_ctx *ctx)
     if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
     struct api_page *pg = api_page_new(ctx, limit);
     snprintf(lim, sizeof lim, "%ld", limit + 1);
-    snprintf(idle, sizeof idle, "%d", auth_cfg.idle_s);
+    snprintf(idle, sizeof idle, "%d", cfg.session_idle_s);
     const char *p[6] = {ctx->auth.user_id, ctx->auth.session_id, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim, idle};
     if (db_query("SELECT json_build_object('id', s.public_id, 'created_at', " API_TS("s.created_at") ","
                  "  'last_seen_at', " API_TS("s.last_seen_at") ", 'expires_at', " API_TS("s.expires_at") ","

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 struct http_ctx;
+struct auth_caller;
 
 /* POST /api/auth/register {username, password, email?} — 201 {user} + session cookie; only while no user
  * exists (the first user is admin), else 403 FORBIDDEN. */
@@ -34,14 +35,6 @@ void api_auth_sessions_list(struct http_ctx *ctx);
 /* DELETE /api/auth/sessions/:id — revokes one of the caller's sessions (by public id). */
 void api_auth_sessions_revoke(struct http_ctx *ctx);
 
-/* POST /api/auth/2fa/setup {password} (the password again; a wrong one counts as a failed sign-in), /confirm
- * {code} (enables 2FA, ends the user's other sessions, is NOT a step-up), /backup-codes {code}, /step-up
- * {code | backup_code}: api_2fa.c */
-void api_auth_2fa_setup(struct http_ctx *ctx);
-void api_auth_2fa_confirm(struct http_ctx *ctx);
-void api_auth_2fa_backup_codes(struct http_ctx *ctx);
-void api_auth_2fa_step_up(struct http_ctx *ctx);
-
 /* ---- shared by api_auth.c, api_2fa.c, api_users.c ---- */
 
 /* SQL: the public JSON text of user row alias u (id, username, email, role, two_factor_enabled,
@@ -53,16 +46,19 @@ void api_auth_2fa_step_up(struct http_ctx *ctx);
     " 'two_factor_last_verified_at', " API_TS("u.two_factor_last_verified_at") ","                                \
     " 'disabled', u.disabled_at IS NOT NULL, 'created_at', " API_TS("u.created_at") ")::text"
 
-/* Logs one auth decision: event (login, register, 2fa_verify, ...), decision (allow|deny), reason, the
+/* Fills who with ctx's trace id and client IP (http_peer_ip) for the auth.c calls; returns who. */
+struct auth_caller *api_auth_caller(const struct http_ctx *ctx, struct auth_caller *who);
+
+/* Logs one auth decision (auth_log_decision for ctx): event (login, register, 2fa_verify, ...), decision (allow|deny), reason, the
  * username (escaped) and the peer IP. */
 void api_auth_log(struct http_ctx *ctx, const char *event, const char *decision, const char *reason,
                   const char *username);
 
-/* Records a failure for the account (username may be NULL) and the IP; a failure that starts a ban is logged
+/* auth_failure for ctx: records a failure for the account (username may be NULL) and the IP; a failure that starts a ban is logged
  * and becomes an auth.ban system event. */
 void api_auth_failure(struct http_ctx *ctx, const char *username);
 
-/* 1 (after answering 429 RATE_LIMITED with Retry-After) when the IP or the account (username may be NULL)
+/* auth_banned for ctx: 1 (after answering 429 RATE_LIMITED with Retry-After) when the IP or the account (username may be NULL)
  * is banned; 0 otherwise. */
 int api_auth_banned(struct http_ctx *ctx, const char *username);
 
@@ -76,20 +72,5 @@ const char *api_auth_password(struct http_ctx *ctx, const char *field);
 
 /* 503 ENCRYPTION_KEY_MISSING. */
 void api_auth_reply_no_key(struct http_ctx *ctx);
-
-/* The second-factor check shared by 2fa/verify, confirm, backup-codes and step-up. */
-enum factor_outcome { FACTOR_OK, FACTOR_INVALID, FACTOR_REPLAY, FACTOR_NOT_ENROLLED, FACTOR_NO_KEY, FACTOR_DB_ERROR };
-
-typedef void (*factor_cb)(struct http_ctx *ctx, enum factor_outcome outcome, void *arg);
-
-/* Checks code (6 digits, TOTP) or backup_code for user_id. enrolled_only: the user's 2FA must be enabled
- * (confirm passes 0: the secret is set up but not enabled yet). A matched TOTP step is recorded with a
- * compare-and-set on users.two_factor_last_step (a second use of it is FACTOR_REPLAY, logged, an
- * auth.totp_replay event); a matched backup code is removed (single use). cb runs once. */
-void api_2fa_check(struct http_ctx *ctx, const char *user_id, const char *username, const char *code,
-                   const char *backup_code, int enrolled_only, factor_cb cb, void *arg);
-
-/* Answers a failed factor check (401 UNAUTHENTICATED naming a replay, 409, 503) and records the failure. */
-void api_2fa_reply_failure(struct http_ctx *ctx, enum factor_outcome outcome, const char *username);
 
 #endif

@@ -64,8 +64,6 @@ struct create {
     struct http_ctx *ctx;
     char username[65], role[16];
     char *password, *email;
-    char hash[AUTH_PWHASH_LEN];
-    int hashed;
 };
 
 static void create_free(struct create *c)
@@ -97,21 +95,15 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
     create_free(c);
 }
 
-static void create_work(void *arg)
+static void create_hashed(const char *hash, void *arg)
 {
     struct create *c = arg;
-    c->hashed = auth_password_hash(c->password, c->hash) == 0;
-}
-
-static void create_hashed(void *arg)
-{
-    struct create *c = arg;
-    if (!c->hashed) {
+    if (!hash) {
         http_reply_error(c->ctx, 500, "INTERNAL", "The password could not be hashed (out of memory).", NULL, NULL);
         create_free(c);
         return;
     }
-    const char *p[4] = {c->username, c->hash, c->role, c->email};
+    const char *p[4] = {c->username, hash, c->role, c->email};
     if (db_query("WITH u AS (INSERT INTO users (username, password_hash, role, email) VALUES ($1, $2, $3, lower($4))"
                  "  ON CONFLICT DO NOTHING RETURNING *) SELECT " API_AUTH_USER_JSON " FROM u",
                  4, p, DB_TIMEOUT_MS, on_created, c) < 0)
@@ -147,7 +139,7 @@ void api_users_create(struct http_ctx *ctx)
     snprintf(c->role, sizeof c->role, "%s", role);
     c->password = strdup(pw);
     c->email = json_is_string(email) ? strdup(json_string_value(email)) : NULL;
-    if (auth_work(create_work, create_hashed, c) < 0) {
+    if (auth_hash_then(c->password, create_hashed, c) < 0) {
         http_reply_error(ctx, 500, "INTERNAL", "The hashing worker is not running.", NULL, NULL);
         create_free(c);
     }
@@ -213,6 +205,9 @@ void api_users_patch(struct http_ctx *ctx)
 
 /* ---- gatehouse user add ---- */
 
+/* The new password: GATEHOUSE_USER_PASSWORD, else the first line of stdin. Read here, not in config.c: it is
+ * an input of this one command (never a command-line argument, so it stays out of ps and shell history), not
+ * a setting of the server, and it is read only when the command runs, then never kept. */
 static int read_password(char *out, size_t len)
 {
     const char *v = getenv("GATEHOUSE_USER_PASSWORD");

@@ -1,5 +1,5 @@
-/* auth.c — settings, the hashing worker, password/backup-code hashing, tokens, secret encryption and the
- * brute-force limiter (see auth.h). */
+/* auth.c — the hashing worker, password/backup-code hashing, tokens, secret encryption, the
+ * brute-force limiter with its ban accounting, and the second-factor check (see auth.h). */
 #include "auth.h"
 
 #include <errno.h>
@@ -12,45 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+
 #include "clock.h"
+#include "config.h"
+#include "db.h"
 #include "log.h"
 #include "secret.h"
+#include "telemetry.h"
+#include "totp.h"
 
-struct auth_settings auth_cfg = {1800, 43200, 300, 300, 5, 120, 300};
-
-/* ---- settings ---- */
-
-static int env_int(const char *name, int def, int min, int max, int *out, char *err, size_t errlen)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n;
-    if (!v || !*v) {
-        *out = def;
-        return 0;
-    }
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || *end || n < min || n > max) {
-        snprintf(err, errlen, "%s must be an integer between %d and %d", name, min, max);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
-}
-
-int auth_settings_load(char *err, size_t errlen)
-{
-    if (env_int("GATEHOUSE_SESSION_IDLE_S", 1800, 1, 86400 * 30, &auth_cfg.idle_s, err, errlen) < 0 ||
-        env_int("GATEHOUSE_SESSION_ABSOLUTE_S", 43200, 1, 86400 * 90, &auth_cfg.absolute_s, err, errlen) < 0 ||
-        env_int("GATEHOUSE_2FA_TEMP_TTL_S", 300, 1, 3600, &auth_cfg.temp_ttl_s, err, errlen) < 0 ||
-        env_int("GATEHOUSE_FRESH_2FA_S", 300, 1, 86400, &auth_cfg.fresh_2fa_s, err, errlen) < 0 ||
-        env_int("GATEHOUSE_AUTH_MAX_FAILURES", 5, 1, 1000, &auth_cfg.max_failures, err, errlen) < 0 ||
-        env_int("GATEHOUSE_AUTH_WINDOW_S", 120, 1, 86400, &auth_cfg.window_s, err, errlen) < 0 ||
-        env_int("GATEHOUSE_AUTH_BAN_S", 300, 1, 86400, &auth_cfg.ban_s, err, errlen) < 0)
-        return -1;
-    return 0;
-}
+#define DB_TIMEOUT_MS 3000
 
 /* ---- the worker: argon2id off the event loop ---- */
 
@@ -107,7 +81,6 @@ static void on_done(evutil_socket_t fd, short what, void *unused)
 int auth_start(struct event_base *base, char *err, size_t errlen)
 {
     int fds[2];
-    if (auth_settings_load(err, errlen) < 0) return -1;
     if (pipe(fds) < 0) {
         snprintf(err, errlen, "auth worker pipe: %s", strerror(errno));
         return -1;
@@ -406,14 +379,14 @@ int auth_limit_fail(const char *key)
 {
     struct limit_entry *e = limit_find(key, 1);
     double now = now_s();
-    int recent = 0, cap = auth_cfg.max_failures < LIMIT_MAX_FAILS ? auth_cfg.max_failures : LIMIT_MAX_FAILS;
+    int recent = 0, cap = cfg.auth_max_failures < LIMIT_MAX_FAILS ? cfg.auth_max_failures : LIMIT_MAX_FAILS;
     if (!e) return 0;
     e->last = now;
     e->fails[e->nfails++ % LIMIT_MAX_FAILS] = now;
     for (int i = 0; i < LIMIT_MAX_FAILS && i < e->nfails; i++)
-        if (now - e->fails[i] <= auth_cfg.window_s) recent++;
+        if (now - e->fails[i] <= cfg.auth_window_s) recent++;
     if (recent >= cap && e->banned_until <= now) {
-        e->banned_until = now + auth_cfg.ban_s;
+        e->banned_until = now + cfg.auth_ban_s;
         e->nfails = 0; /* a new ban needs new failures after this one ends */
         return 1;
     }
@@ -431,4 +404,299 @@ void auth_limit_reset(void)
     free(limits);
     limits = NULL;
     nlimits = 0;
+}
+
+/* ---- hash, then continue on the loop ---- */
+
+struct hash_then {
+    char *password;
+    char hash[AUTH_PWHASH_LEN];
+    int ok;
+    auth_hashed_cb done;
+    void *arg;
+};
+
+static void hash_then_work(void *arg)
+{
+    struct hash_then *h = arg;
+    h->ok = auth_password_hash(h->password, h->hash) == 0;
+}
+
+static void hash_then_free(struct hash_then *h)
+{
+    sodium_memzero(h->password, strlen(h->password));
+    free(h->password);
+    sodium_memzero(h, sizeof *h);
+    free(h);
+}
+
+static void hash_then_done(void *arg)
+{
+    struct hash_then *h = arg;
+    h->done(h->ok ? h->hash : NULL, h->arg);
+    hash_then_free(h);
+}
+
+int auth_hash_then(const char *password, auth_hashed_cb done, void *arg)
+{
+    struct hash_then *h = calloc(1, sizeof *h);
+    if (!h) return -1;
+    if (!(h->password = strdup(password))) {
+        free(h);
+        return -1;
+    }
+    h->done = done;
+    h->arg = arg;
+    if (auth_work(hash_then_work, hash_then_done, h) < 0) {
+        hash_then_free(h);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- decisions and ban accounting ---- */
+
+void auth_log_decision(const struct auth_caller *who, const char *event, const char *decision, const char *reason,
+                       const char *username)
+{
+    char esc[300];
+    LOG_INFO(who->trace_id, "auth decision", "event=%s decision=%s reason=%s user=\"%s\" ip=%s", event, decision,
+             reason, log_escape(username ? username : "", esc, sizeof esc), who->ip);
+}
+
+static void key_of(char *out, size_t len, const char *kind, const char *v)
+{
+    snprintf(out, len, "%s:%s", kind, v);
+}
+
+void auth_failure(const struct auth_caller *who, const char *username)
+{
+    char key[320];
+    const char *ip = who->ip;
+    int banned_ip, banned_user = 0;
+    key_of(key, sizeof key, "ip", ip);
+    banned_ip = auth_limit_fail(key);
+    if (username && *username) {
+        key_of(key, sizeof key, "user", username);
+        banned_user = auth_limit_fail(key);
+    }
+    if (!banned_ip && !banned_user) return;
+    char msg[400];
+    snprintf(msg, sizeof msg, "%d failed sign-in attempts within %d s: %s%s%s banned for %d s", cfg.auth_max_failures,
+             cfg.auth_window_s, banned_user ? "account" : "", banned_user && banned_ip ? " and " : "",
+             banned_ip ? "IP" : "", cfg.auth_ban_s);
+    auth_log_decision(who, "ban", "deny", banned_user ? (banned_ip ? "account_and_ip_banned" : "account_banned") : "ip_banned",
+                      username);
+    json_t *meta = json_pack("{s:s, s:b, s:b, s:i}", "ip", ip, "account", banned_user, "ip_banned", banned_ip,
+                             "ban_s", cfg.auth_ban_s);
+    telemetry_system_event("auth.ban", "warning", username && *username ? username : ip, msg, who->trace_id, meta);
+    json_decref(meta);
+}
+
+int auth_banned(const struct auth_caller *who, const char *username, long *retry_after_s)
+{
+    char key[320];
+    long left = 0, l2 = 0;
+    key_of(key, sizeof key, "ip", who->ip);
+    int b = auth_limit_banned(key, &left);
+    if (username && *username) {
+        key_of(key, sizeof key, "user", username);
+        if (auth_limit_banned(key, &l2)) {
+            b = 1;
+            if (l2 > left) left = l2;
+        }
+    }
+    *retry_after_s = left;
+    if (!b) return 0;
+    auth_log_decision(who, "rate_limit", "deny", "banned", username);
+    return 1;
+}
+
+/* ---- the second factor ---- */
+
+struct factor {
+    struct auth_caller who;
+    char user_id[37], username[300];
+    char code[8];
+    char backup[AUTH_BACKUP_CODE_LEN + 1];
+    int use_backup, enrolled_only;
+    auth_factor_cb cb;
+    void *arg;
+    char **hashes; /* backup-code hashes (strings copied for the worker) */
+    int nhashes, match;
+    int64_t step;
+};
+
+static void factor_done(struct factor *f, enum auth_factor outcome)
+{
+    f->cb(outcome, f->arg);
+    for (int i = 0; i < f->nhashes; i++) free(f->hashes[i]);
+    free(f->hashes);
+    sodium_memzero(f, sizeof *f);
+    free(f);
+}
+
+static void on_step_recorded(struct pg_result *res, const char *err, void *arg)
+{
+    struct factor *f = arg;
+    if (!res) {
+        factor_done(f, AUTH_FACTOR_DB_ERROR);
+        return;
+    }
+    if (PQntuples(res) == 1) {
+        factor_done(f, AUTH_FACTOR_OK);
+        return;
+    }
+    /* another request used this step (or a later one) between our read and this write */
+    auth_log_decision(&f->who, "totp", "deny", "replay", f->username);
+    factor_done(f, AUTH_FACTOR_REPLAY);
+}
+
+static void replay_event(struct factor *f)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "TOTP code replayed: a code of an already used time step was presented again (refused)");
+    json_t *meta = json_pack("{s:s, s:s}", "ip", f->who.ip, "user_id", f->user_id);
+    telemetry_system_event("auth.totp_replay", "warning", f->username, msg, f->who.trace_id, meta);
+    json_decref(meta);
+}
+
+static void check_totp(struct factor *f, const char *secret_bytea, int64_t last_step)
+{
+    unsigned char key[64];
+    int n = auth_decrypt_secret(secret_bytea, f->user_id, key, sizeof key);
+    if (n <= 0) {
+        if (auth_enc_key_ok())
+            LOG_ERROR(f->who.trace_id, "totp secret unreadable",
+                      "user_id=%s reason=\"decryption failed: APP_ENC_KEY changed or the row was tampered with\"",
+                      f->user_id);
+        factor_done(f, AUTH_FACTOR_NO_KEY);
+        return;
+    }
+    enum totp_result r = totp_verify(key, (size_t)n, f->code, clock_wall_s(), last_step, &f->step);
+    sodium_memzero(key, sizeof key);
+    if (r == TOTP_REPLAY) {
+        auth_log_decision(&f->who, "totp", "deny", "replay", f->username);
+        replay_event(f);
+        factor_done(f, AUTH_FACTOR_REPLAY);
+        return;
+    }
+    if (r != TOTP_OK) {
+        auth_log_decision(&f->who, "totp", "deny", "wrong_code", f->username);
+        factor_done(f, AUTH_FACTOR_INVALID);
+        return;
+    }
+    char step[24];
+    snprintf(step, sizeof step, "%lld", (long long)f->step);
+    const char *p[2] = {f->user_id, step};
+    /* compare-and-set: a step is accepted once, even by two requests racing */
+    if (db_query("UPDATE users SET two_factor_last_step = $2::bigint, two_factor_last_verified_at = gh_now()"
+                 " WHERE id = $1 AND coalesce(two_factor_last_step, -1) < $2::bigint RETURNING 1",
+                 2, p, DB_TIMEOUT_MS, on_step_recorded, f) < 0)
+        on_step_recorded(NULL, NULL, f);
+}
+
+static void on_backup_removed(struct pg_result *res, const char *err, void *arg)
+{
+    struct factor *f = arg;
+    if (!res) {
+        factor_done(f, AUTH_FACTOR_DB_ERROR);
+        return;
+    }
+    if (PQntuples(res) != 1) { /* spent by a concurrent request */
+        auth_log_decision(&f->who, "backup_code", "deny", "already_used", f->username);
+        factor_done(f, AUTH_FACTOR_INVALID);
+        return;
+    }
+    LOG_INFO(f->who.trace_id, "backup code used", "user_id=%s remaining=%s", f->user_id, PQgetvalue(res, 0, 0));
+    factor_done(f, AUTH_FACTOR_OK);
+}
+
+static void backup_work(void *arg)
+{
+    struct factor *f = arg;
+    f->match = -1;
+    /* every hash is tried, so the time does not tell which code matched */
+    for (int i = 0; i < f->nhashes; i++)
+        if (crypto_pwhash_str_verify(f->hashes[i], f->backup, strlen(f->backup)) == 0 && f->match < 0) f->match = i;
+}
+
+static void backup_checked(void *arg)
+{
+    struct factor *f = arg;
+    char idx[16];
+    if (f->match < 0) {
+        auth_log_decision(&f->who, "backup_code", "deny", "wrong_or_used_code", f->username);
+        factor_done(f, AUTH_FACTOR_INVALID);
+        return;
+    }
+    snprintf(idx, sizeof idx, "%d", f->match);
+    const char *p[3] = {f->user_id, idx, f->hashes[f->match]};
+    if (db_query("UPDATE users SET two_factor_backup_codes_hash = two_factor_backup_codes_hash - $2::int,"
+                 " two_factor_last_verified_at = gh_now()"
+                 " WHERE id = $1 AND two_factor_backup_codes_hash ->> $2::int = $3"
+                 " RETURNING jsonb_array_length(two_factor_backup_codes_hash)",
+                 3, p, DB_TIMEOUT_MS, on_backup_removed, f) < 0)
+        on_backup_removed(NULL, NULL, f);
+}
+
+static void on_factor_user(struct pg_result *res, const char *err, void *arg)
+{
+    struct factor *f = arg;
+    if (!res) {
+        factor_done(f, AUTH_FACTOR_DB_ERROR);
+        return;
+    }
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1) ||
+        (f->enrolled_only && strcmp(PQgetvalue(res, 0, 0), "t") != 0)) {
+        factor_done(f, AUTH_FACTOR_NOT_ENROLLED);
+        return;
+    }
+    if (!f->use_backup) {
+        if (!auth_enc_key_ok()) { /* backup codes are hashes and need no key: they stay a recovery path */
+            factor_done(f, AUTH_FACTOR_NO_KEY);
+            return;
+        }
+        check_totp(f, PQgetvalue(res, 0, 1), atoll(PQgetvalue(res, 0, 2)));
+        return;
+    }
+    json_t *arr = json_loads(PQgetvalue(res, 0, 3), 0, NULL), *h;
+    size_t i;
+    f->hashes = calloc(json_array_size(arr) + 1, sizeof *f->hashes);
+    json_array_foreach(arr, i, h) if (json_is_string(h)) f->hashes[f->nhashes++] = strdup(json_string_value(h));
+    json_decref(arr);
+    if (auth_work(backup_work, backup_checked, f) < 0) factor_done(f, AUTH_FACTOR_DB_ERROR);
+}
+
+void auth_factor_check(const struct auth_caller *who, const char *user_id, const char *username, const char *code,
+                       const char *backup_code, int enrolled_only, auth_factor_cb cb, void *arg)
+{
+    struct factor *f = calloc(1, sizeof *f);
+    f->who = *who;
+    f->cb = cb;
+    f->arg = arg;
+    f->enrolled_only = enrolled_only;
+    snprintf(f->user_id, sizeof f->user_id, "%s", user_id);
+    snprintf(f->username, sizeof f->username, "%s", username);
+    if (code) {
+        if (strlen(code) != TOTP_DIGITS) {
+            auth_log_decision(who, "totp", "deny", "malformed_code", username);
+            factor_done(f, AUTH_FACTOR_INVALID);
+            return;
+        }
+        snprintf(f->code, sizeof f->code, "%s", code);
+    } else {
+        f->use_backup = 1;
+        if (!backup_code || auth_backup_normalise(backup_code, f->backup) < 0) {
+            auth_log_decision(who, "backup_code", "deny", "malformed_code", username);
+            factor_done(f, AUTH_FACTOR_INVALID);
+            return;
+        }
+    }
+    const char *p[1] = {user_id};
+    if (db_query("SELECT two_factor_enabled, two_factor_secret_encrypted, coalesce(two_factor_last_step, -1),"
+                 " coalesce(two_factor_backup_codes_hash, '[]'::jsonb)::text FROM users"
+                 " WHERE id = $1 AND disabled_at IS NULL",
+                 1, p, DB_TIMEOUT_MS, on_factor_user, f) < 0)
+        on_factor_user(NULL, NULL, f);
 }

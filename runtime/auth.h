@@ -1,10 +1,11 @@
-/* auth.h — the primitives of runtime-native auth (PRODUCT.md §6 "Auth and 2FA"): settings, the argon2id
+/* auth.h — the primitives of runtime-native auth (PRODUCT.md §6 "Auth and 2FA"): the argon2id
  * worker thread, password and backup-code hashing, random tokens, the APP_ENC_KEY encryption of TOTP
- * secrets, and the brute-force limiter. Sessions are session.c; the routes are api_auth.c, api_2fa.c and
- * api_users.c.
+ * secrets, the brute-force limiter with its ban accounting, and the second-factor check. Sessions are
+ * session.c; the routes are api_auth.c, api_2fa.c and api_users.c.
  *
  * Nothing here logs a password, a code, a token or a secret; callers log only user ids, usernames, IPs
- * and outcomes. */
+ * and outcomes. The settings (session timeouts, the brute-force limits) are cfg.session_* / cfg.auth_* / cfg.*_2fa_s
+ * (config.h). */
 #ifndef GATEHOUSE_AUTH_H
 #define GATEHOUSE_AUTH_H
 
@@ -12,18 +13,6 @@
 #include <time.h>
 
 struct event_base;
-
-struct auth_settings {
-    int idle_s;        /* GATEHOUSE_SESSION_IDLE_S (1800): a session unused this long is over */
-    int absolute_s;    /* GATEHOUSE_SESSION_ABSOLUTE_S (43200): a session never lives longer */
-    int temp_ttl_s;    /* GATEHOUSE_2FA_TEMP_TTL_S (300): life of the login -> 2fa/verify temp token */
-    int fresh_2fa_s;   /* GATEHOUSE_FRESH_2FA_S (300): how recent a 2FA must be for trading on / kill-all */
-    int max_failures;  /* GATEHOUSE_AUTH_MAX_FAILURES (5): failures within the window that start a ban */
-    int window_s;      /* GATEHOUSE_AUTH_WINDOW_S (120): the failure-counting window */
-    int ban_s;         /* GATEHOUSE_AUTH_BAN_S (300): how long a ban lasts */
-};
-
-extern struct auth_settings auth_cfg;
 
 #define AUTH_TOKEN_LEN 43      /* 32 random bytes, base64url without padding */
 #define AUTH_HASH_HEX 65       /* sha256 as 64 hex characters + NUL */
@@ -33,10 +22,7 @@ extern struct auth_settings auth_cfg;
 #define AUTH_PASSWORD_MIN 12
 #define AUTH_PASSWORD_MAX 1024
 
-/* Reads the settings above from the environment. Returns 0, or -1 with err for a malformed value. */
-int auth_settings_load(char *err, size_t errlen);
-
-/* Loads the settings and starts the hashing worker (a thread + a completion pipe watched by the loop).
+/* Starts the hashing worker (a thread + a completion pipe watched by the loop).
  * Returns 0, or -1 with err. */
 int auth_start(struct event_base *base, char *err, size_t errlen);
 
@@ -47,6 +33,15 @@ void auth_stop(void);
 /* Runs work(arg) on the worker thread, then done(arg) on the loop. work must touch only arg (no loop
  * state, no logging). Returns 0, or -1 when the worker is not running (nothing is called then). */
 int auth_work(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+
+/* Called on the loop with the argon2id PHC string of a password (valid during the call only), or NULL when it
+ * could not be hashed (out of memory). */
+typedef void (*auth_hashed_cb)(const char *hash, void *arg);
+
+/* Hashes a copy of password (auth_password_hash) on the worker, then calls done(hash, arg) on the loop; the copy
+ * and the hash are wiped afterwards. Returns 0, or -1 when the worker is not running or memory is short (done
+ * is not called then). */
+int auth_hash_then(const char *password, auth_hashed_cb done, void *arg);
 
 /* ---- hashing (blocking: the worker thread or the CLI) ---- */
 
@@ -105,5 +100,46 @@ void auth_limit_clear(const char *key);
 
 /* Drops every counter and ban (tests, shutdown). */
 void auth_limit_reset(void);
+
+/* ---- decisions, ban accounting, the second factor (domain: callers pass ids, never a request) ---- */
+
+/* Who is asking: the request's trace id and client IP (copied by whoever keeps it). */
+struct auth_caller {
+    char trace_id[33];
+    char ip[64];
+};
+
+/* Logs one auth decision as msg="auth decision": event (login, register, 2fa_verify, ...), decision
+ * (allow|deny), reason, the username (escaped) and who->ip. */
+void auth_log_decision(const struct auth_caller *who, const char *event, const char *decision, const char *reason,
+                       const char *username);
+
+/* Records a failed attempt for who->ip and the account username (may be NULL); a failure that starts a ban is
+ * logged and becomes an auth.ban system event. */
+void auth_failure(const struct auth_caller *who, const char *username);
+
+/* 1 when who->ip or the account (username may be NULL) is banned now (the refusal is logged), 0 otherwise;
+ * *retry_after_s gets the longest time left (0 when not banned). */
+int auth_banned(const struct auth_caller *who, const char *username, long *retry_after_s);
+
+/* Outcome of a second-factor check. */
+enum auth_factor {
+    AUTH_FACTOR_OK,
+    AUTH_FACTOR_INVALID,      /* wrong or malformed code, or a used backup code */
+    AUTH_FACTOR_REPLAY,       /* the TOTP step was already used */
+    AUTH_FACTOR_NOT_ENROLLED, /* no (enabled) 2FA for the user */
+    AUTH_FACTOR_NO_KEY,       /* APP_ENC_KEY missing, or the secret cannot be decrypted */
+    AUTH_FACTOR_DB_ERROR,     /* Postgres could not answer, or the worker is not running */
+};
+
+typedef void (*auth_factor_cb)(enum auth_factor outcome, void *arg);
+
+/* Checks code (6 digits, TOTP) or backup_code for user_id. enrolled_only: the user's 2FA must be enabled
+ * (confirm passes 0: the secret is set up but not enabled yet). A matched TOTP step is recorded with a
+ * compare-and-set on users.two_factor_last_step (a second use of it is AUTH_FACTOR_REPLAY, logged, an
+ * auth.totp_replay event); a matched backup code is removed (single use). Denials are logged with
+ * auth_log_decision. cb runs once, maybe later from the loop. */
+void auth_factor_check(const struct auth_caller *who, const char *user_id, const char *username, const char *code,
+                       const char *backup_code, int enrolled_only, auth_factor_cb cb, void *arg);
 
 #endif

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "id.h"
 #include "log.h"
@@ -503,17 +504,11 @@ void autonomy_request(const char *bot_id, const char *trace_id)
     }
 }
 
-static int interval_s(void)
-{
-    const char *v = getenv("GATEHOUSE_AUTONOMY_INTERVAL_S");
-    return v && atoi(v) > 0 ? atoi(v) : 30;
-}
-
 void autonomy_leader_tick(void)
 {
     time_t now = clock_wall_s();
     char trace[33];
-    if (S.periodic_running || now - S.last_periodic < interval_s()) return;
+    if (S.periodic_running || now - S.last_periodic < cfg.autonomy_interval_s) return;
     S.last_periodic = now;
     id_trace_new(trace);
     if (start_round(NULL, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);

@@ -89,7 +89,7 @@ int clock_set_test(const char *setting, char *err, size_t errlen)
         return 0;
     }
     if (clock_parse_rfc3339(setting, &at) < 0) {
-        snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK must be an RFC 3339 UTC instant such as 2026-12-08T15:00:00Z");
+        snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK: must be an RFC 3339 UTC instant such as 2026-12-08T15:00:00Z");
         return -1;
     }
     C.offset_ms = (long long)at * 1000 - real_ms();

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "clock.h"
+#include "log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -24,7 +25,7 @@ static long env_long(const char *name, long def, long min, long max, char *err, 
     errno = 0;
     n = strtol(v, &end, 10);
     if (errno || *end || n < min || n > max) {
-        snprintf(err, errlen, "%s must be an integer between %ld and %ld", name, min, max);
+        snprintf(err, errlen, "%s: must be an integer between %ld and %ld", name, min, max);
         return -1;
     }
     return n;
@@ -50,7 +51,7 @@ static int parse_listen(const char *v, char *err, size_t errlen)
     cfg.listen_port = (int)port;
     return 0;
 bad:
-    snprintf(err, errlen, "GATEHOUSE_LISTEN must be host:port (got \"%s\")", v);
+    snprintf(err, errlen, "GATEHOUSE_LISTEN: must be host:port (got \"%s\")", v);
     return -1;
 }
 
@@ -146,8 +147,20 @@ static int load_trusted_proxies(char *err, size_t errlen)
         v += n;
         continue;
     bad:
-        snprintf(err, errlen, "GATEHOUSE_TRUSTED_PROXIES must be a comma list of at most %d addresses or CIDR "
+        snprintf(err, errlen, "GATEHOUSE_TRUSTED_PROXIES: must be a comma list of at most %d addresses or CIDR "
                  "blocks (e.g. 127.0.0.1,10.0.0.0/8)", CONFIG_MAX_PROXIES);
+        return -1;
+    }
+    return 0;
+}
+
+/* GATEHOUSE_LOG_LEVEL (default info), applied at once so everything after start-up logs at it. */
+static int load_log_level(char *err, size_t errlen)
+{
+    const char *v = getenv("GATEHOUSE_LOG_LEVEL");
+    snprintf(cfg.log_level, sizeof cfg.log_level, "%s", v && *v ? v : "info");
+    if ((v && *v && strlen(v) >= sizeof cfg.log_level) || log_set_level(cfg.log_level) < 0) {
+        snprintf(err, errlen, "GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error");
         return -1;
     }
     return 0;
@@ -191,10 +204,25 @@ int config_load(char *err, size_t errlen)
     LOAD(cookie_secure, "GATEHOUSE_COOKIE_SECURE", 0, 0, 1)
     LOAD(read_timeout_s, "GATEHOUSE_READ_TIMEOUT_S", 10, 1, 3600)
     LOAD(max_header_bytes, "GATEHOUSE_MAX_HEADER_BYTES", 16384, 1024, 1048576)
+    LOAD(background_verify, "GATEHOUSE_BACKGROUND_VERIFY", 1, 0, 1)
+    LOAD(alerts, "GATEHOUSE_ALERTS", 1, 0, 1)
+    LOAD(autonomy_interval_s, "GATEHOUSE_AUTONOMY_INTERVAL_S", 30, 1, 86400)
+    LOAD(session_idle_s, "GATEHOUSE_SESSION_IDLE_S", 1800, 1, 86400 * 30)
+    LOAD(session_absolute_s, "GATEHOUSE_SESSION_ABSOLUTE_S", 43200, 1, 86400 * 90)
+    LOAD(temp_ttl_2fa_s, "GATEHOUSE_2FA_TEMP_TTL_S", 300, 1, 3600)
+    LOAD(fresh_2fa_s, "GATEHOUSE_FRESH_2FA_S", 300, 1, 86400)
+    LOAD(auth_max_failures, "GATEHOUSE_AUTH_MAX_FAILURES", 5, 1, 1000)
+    LOAD(auth_window_s, "GATEHOUSE_AUTH_WINDOW_S", 120, 1, 86400)
+    LOAD(auth_ban_s, "GATEHOUSE_AUTH_BAN_S", 300, 1, 86400)
 #undef LOAD
     cfg.policy_mem_bytes *= 1048576;
     v = getenv("GATEHOUSE_ORIGIN");
     cfg.origin = v && *v ? v : NULL;
+    v = getenv("GATEHOUSE_SPILL_FILE");
+    cfg.spill_file = v && *v ? v : NULL;
+    v = getenv("GATEHOUSE_WEB_DIR");
+    cfg.web_dir = v && *v ? v : NULL;
+    if (load_log_level(err, errlen) < 0) return -1;
     if (load_allowed_hosts(err, errlen) < 0 || load_trusted_proxies(err, errlen) < 0) return -1;
     /* the test clock starts here, before anything reads the time (clock.h; serve checks it is allowed) */
     v = getenv("GATEHOUSE_TEST_CLOCK");

@@ -1,5 +1,5 @@
-/* config.h — gatehouse's own settings, read once from the environment (PRODUCT.md §9).
- * Provider variables are NOT read here: secret.c owns them. */
+/* config.h — gatehouse's own settings, read once from the environment at start-up into one struct config
+ * (PRODUCT.md §9, README.md "Configuration"). Provider variables are NOT read here: secret.c owns them. */
 #ifndef GATEHOUSE_CONFIG_H
 #define GATEHOUSE_CONFIG_H
 
@@ -47,12 +47,29 @@ struct config {
     int read_timeout_s;       /* GATEHOUSE_READ_TIMEOUT_S: headers and body of a request must arrive within it */
     size_t max_header_bytes;  /* GATEHOUSE_MAX_HEADER_BYTES: request line + headers limit (431 above) */
     const char *test_clock;   /* GATEHOUSE_TEST_CLOCK: the instant the wall clock starts at (tests only), or NULL */
+    char log_level[16];       /* GATEHOUSE_LOG_LEVEL: debug, info, warn (or warning), error (info); applied by config_load */
+    const char *spill_file;   /* GATEHOUSE_SPILL_FILE: the telemetry spill file, or NULL (var/spill/<hash>.jsonl) */
+    int background_verify;    /* GATEHOUSE_BACKGROUND_VERIFY: 0 turns background re-verification off (1) */
+    int alerts;               /* GATEHOUSE_ALERTS: 0 turns Discord alerts off (1) */
+    const char *web_dir;      /* GATEHOUSE_WEB_DIR: the built web Observatory, or NULL (<home>/web/dist) */
+    int autonomy_interval_s;  /* GATEHOUSE_AUTONOMY_INTERVAL_S: period of the leader's autonomy scoring round (30) */
+    int session_idle_s;       /* GATEHOUSE_SESSION_IDLE_S (1800): a session unused this long is over */
+    int session_absolute_s;   /* GATEHOUSE_SESSION_ABSOLUTE_S (43200): a session never lives longer */
+    int temp_ttl_2fa_s;       /* GATEHOUSE_2FA_TEMP_TTL_S (300): life of the login -> 2fa/verify temp token */
+    int fresh_2fa_s;          /* GATEHOUSE_FRESH_2FA_S (300): how recent a 2FA must be for trading on / kill-all */
+    int auth_max_failures;    /* GATEHOUSE_AUTH_MAX_FAILURES (5): failures within the window that start a ban */
+    int auth_window_s;        /* GATEHOUSE_AUTH_WINDOW_S (120): the failure-counting window */
+    int auth_ban_s;           /* GATEHOUSE_AUTH_BAN_S (300): how long a ban lasts */
 };
 
 extern struct config cfg;
 
-/* Fills cfg from the environment with the documented defaults. Returns 0, or -1 with err filled when a
- * value is malformed (e.g. GATEHOUSE_LISTEN without a port). */
+/* Fills cfg from the environment with the documented defaults (README.md "Configuration"), checking every
+ * value against its bounds, and applies the two settings that take effect at once (the log level, the test
+ * clock). Returns 0, or -1 with err naming the variable when a value is malformed or out of range
+ * ("GATEHOUSE_X: must be an integer between A and B"). Every GATEHOUSE_* setting is read here, except
+ * GATEHOUSE_USER_PASSWORD (an input of `gatehouse user add`, not a setting: api_users.c) and
+ * GATEHOUSE_SERVICE_TOKEN (a secret: secret.c). */
 int config_load(char *err, size_t errlen);
 
 /* Parses "10.0.0.0/8", "::1" or "192.168.1.7" into out (a bare address is a full-length prefix). Returns 0, or

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_2fa.h"
 #include "api_auth.h"
 #include "api_integrations.h"
 #include "api_autonomy.h"
@@ -198,8 +199,6 @@ static int cmd_migrate(void)
 /* gatehouse user add ...: migrate (a fresh database works), then create or recover the user. */
 static int cmd_user(int argc, char **argv)
 {
-    char err[2048];
-    if (auth_settings_load(err, sizeof err) < 0) return fail_startup("cannot add a user", err);
     if (cmd_migrate() != 0) return 1;
     return api_users_cli(argc, argv);
 }
@@ -257,11 +256,10 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
  * GATEHOUSE_HOME, so servers sharing a checkout but not a database never replay each other's events. */
 static void spill_path(char *out, size_t len)
 {
-    const char *v = getenv("GATEHOUSE_SPILL_FILE");
     unsigned char digest[8];
     char hex[17], dir[4200];
-    if (v && *v) {
-        snprintf(out, len, "%s", v);
+    if (cfg.spill_file) {
+        snprintf(out, len, "%s", cfg.spill_file);
         return;
     }
     crypto_generichash(digest, sizeof digest, (const unsigned char *)cfg.database_url, strlen(cfg.database_url), NULL, 0);
@@ -340,7 +338,6 @@ static void register_gauges(void)
 static int start_subsystems(char *err, size_t errlen)
 {
     char spill[4300];
-    const char *bg = getenv("GATEHOUSE_BACKGROUND_VERIFY");
     spill_path(spill, sizeof spill);
     if (db_pool_start(base, cfg.database_url, (int)cfg.db_pool_size, err, errlen) < 0) return -1;
     if (fetch_init(base) < 0 || resp_init(base) < 0) {
@@ -357,9 +354,8 @@ static int start_subsystems(char *err, size_t errlen)
     http_set_auth_hooks(session_resolve, api_telemetry_has_service_token);
     if (!auth_enc_key_ok())
         LOG_WARN(NULL, "APP_ENC_KEY missing", "effect=\"2FA setup and verification fail closed (ENCRYPTION_KEY_MISSING)\"");
-    if (verify_init(base, cfg.database_url, !(bg && strcmp(bg, "0") == 0), err, errlen) < 0) return -1;
-    const char *alerts = getenv("GATEHOUSE_ALERTS");
-    if (alerts && strcmp(alerts, "0") == 0)
+    if (verify_init(base, cfg.database_url, cfg.background_verify, err, errlen) < 0) return -1;
+    if (!cfg.alerts)
         LOG_INFO(NULL, "alerts disabled", "by=GATEHOUSE_ALERTS");
     else
         alerts_init(base);
@@ -447,9 +443,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "gatehouse: libsodium failed to initialise\n");
         return 1;
     }
-    if (log_set_level(getenv("GATEHOUSE_LOG_LEVEL") && *getenv("GATEHOUSE_LOG_LEVEL") ? getenv("GATEHOUSE_LOG_LEVEL")
-                                                                                      : "info") < 0)
-        fprintf(stderr, "gatehouse: unknown GATEHOUSE_LOG_LEVEL, using info\n");
     if (config_load(err, sizeof err) < 0) {
         fprintf(stderr, "gatehouse: %s\n", err);
         return 2;

@@ -83,7 +83,7 @@ void session_shutdown(void)
 
 static int locally_valid(const struct cached *c, time_t now)
 {
-    return c && now < c->expires_at && now - c->last_seen < auth_cfg.idle_s;
+    return c && now < c->expires_at && now - c->last_seen < cfg.session_idle_s;
 }
 
 /* Whether c may stand in for Postgres when a re-check failed: confirmed within the last SESSION_RECHECK_S
@@ -100,7 +100,7 @@ static void fill_principal(struct http_ctx *ctx, struct cached *c, time_t now)
     ctx->auth.session = 1;
     memcpy(ctx->auth.session_hash, c->hash, 32);
     /* whole seconds, rounded down on both sides: the window may close up to 1 s early, never late */
-    ctx->auth.fresh_2fa = c->two_factor_at && now - c->two_factor_at < auth_cfg.fresh_2fa_s;
+    ctx->auth.fresh_2fa = c->two_factor_at && now - c->two_factor_at < cfg.fresh_2fa_s;
     c->last_seen = now;
 }
 
@@ -240,7 +240,7 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
     l->ctx = ctx;
     l->done = done;
     memcpy(l->hash, hash, 32);
-    snprintf(idle, sizeof idle, "%d", auth_cfg.idle_s);
+    snprintf(idle, sizeof idle, "%d", cfg.session_idle_s);
     snprintf(seen, sizeof seen, "%lld", c ? (long long)c->last_seen : 0LL);
     const char *p[3] = {hex, idle, seen};
     /* one statement: validity (not expired, not idle), last_seen_at bump, the user's current role */
@@ -273,7 +273,7 @@ static void on_created(struct pg_result *res, const char *err, void *arg)
     } else {
         /* cached at once: the new session works even if Postgres goes away right after the sign-in */
         cache_put(cr->hash, res, clock_wall_s());
-        set_cookie(cr->ctx, cr->token, auth_cfg.absolute_s);
+        set_cookie(cr->ctx, cr->token, cfg.session_absolute_s);
         cr->cb(cr->ctx, 0, PQgetvalue(res, 0, 4), NULL, cr->arg);
     }
     sodium_memzero(cr, sizeof *cr);
@@ -297,7 +297,7 @@ void session_create(struct http_ctx *ctx, const char *user_id, int two_factor_ve
     /* rotation: the session the request came with (if any) ends here */
     if (read_cookie(ctx, old, sizeof old) == 0 && auth_token_hash(old, old_hex, old_hash) == 0) session_forget(old_hash);
     sodium_memzero(old, sizeof old);
-    snprintf(abs_s, sizeof abs_s, "%d", auth_cfg.absolute_s);
+    snprintf(abs_s, sizeof abs_s, "%d", cfg.session_absolute_s);
     snprintf(ua_short, sizeof ua_short, "%s", ua ? ua : "");
     const char *p[7] = {hex, user_id, abs_s, two_factor_verified ? "t" : "f", http_peer_ip(ctx), ua_short,
                         old_hex[0] ? old_hex : NULL};

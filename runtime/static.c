@@ -33,8 +33,7 @@ static int next_victim;
 
 void static_init(void)
 {
-    const char *dir = getenv("GATEHOUSE_WEB_DIR");
-    if (dir && *dir) snprintf(web_dir, sizeof web_dir, "%s", dir);
+    if (cfg.web_dir) snprintf(web_dir, sizeof web_dir, "%s", cfg.web_dir);
     else config_path("web/dist", web_dir, sizeof web_dir);
     LOG_INFO(NULL, "web files", "dir=\"%s\"", web_dir);
 }

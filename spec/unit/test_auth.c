@@ -83,9 +83,9 @@ static void encryption(void)
 
 static void limiter(void)
 {
-    auth_cfg.max_failures = 5;
-    auth_cfg.window_s = 120;
-    auth_cfg.ban_s = 1;
+    cfg.auth_max_failures = 5;
+    cfg.auth_window_s = 120;
+    cfg.auth_ban_s = 1;
     long left = 0;
     for (int i = 1; i <= 4; i++) tap_ok(auth_limit_fail("user:alice") == 0, "failure %d: no ban", i);
     tap_is_int(auth_limit_banned("user:alice", &left), 0, "4 failures: not banned");
