@@ -2,6 +2,7 @@
  * argon2id parameters, the brute-force limiter) and http.c's refusal to start with a route of unset access. */
 #include "auth.h"
 #include "config.h"
+#include "log.h"
 #include "http.h"
 #include "secret.h"
 #include "tap.h"
@@ -102,6 +103,29 @@ static void limiter(void)
     auth_limit_reset();
 }
 
+/* auth_failure / auth_banned: the IP and the account are counted apart, the longest ban wins. */
+static void ban_accounting(void)
+{
+    struct auth_caller who = {"0123456789abcdef0123456789abcdef", "192.0.2.7"};
+    struct auth_caller other = {"0123456789abcdef0123456789abcdef", "192.0.2.8"};
+    long left = -1;
+    log_set_level("warn"); /* the decisions are logged at info */
+    cfg.auth_max_failures = 3;
+    cfg.auth_window_s = 120;
+    cfg.auth_ban_s = 60;
+    auth_limit_reset();
+    tap_is_int(auth_banned(&who, "carol", &left), 0, "nothing recorded: not banned");
+    tap_is_int((int)left, 0, "... and no time left");
+    for (int i = 0; i < 3; i++) auth_failure(&who, "carol");
+    tap_is_int(auth_banned(&who, NULL, &left), 1, "3 failures ban the IP");
+    tap_ok(left > 0 && left <= 60, "... for up to ban_s (got %ld)", left);
+    tap_is_int(auth_banned(&other, "carol", &left), 1, "and the account, from another IP too");
+    tap_is_int(auth_banned(&other, "dave", &left), 0, "another account from another IP is not banned");
+    auth_failure(&other, NULL);
+    tap_is_int(auth_banned(&other, NULL, &left), 0, "a failure without a username counts only for the IP");
+    auth_limit_reset();
+}
+
 static void noop(struct http_ctx *ctx) { (void)ctx; }
 
 static void unset_access(void)
@@ -129,6 +153,7 @@ int main(void)
     passwords();
     encryption();
     limiter();
+    ban_accounting();
     unset_access();
     secret_shutdown();
     return tap_done();
