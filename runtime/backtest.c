@@ -20,6 +20,7 @@
 #include "log.h"
 #include "marketdata.h"
 #include "policy.h"
+#include "status.h"
 
 #define DB_TIMEOUT_MS 3000
 #define FEATURE_BARS 300
@@ -33,6 +34,7 @@ struct bt {
     struct event_base *base;
     struct event *timer;
     struct policy_gen *gen;
+    json_t *md_candidates;     /* market-data provider ids, taken once when the job starts (every chunk uses them) */
     time_t start, end, cursor;
     long tf_s;
     struct bar_series series;
@@ -81,6 +83,7 @@ static void bt_free(struct bt *b)
     json_decref(b->trades);
     json_decref(b->open_trade);
     json_decref(b->blocked);
+    json_decref(b->md_candidates);
     policy_release(b->gen);
     free(b);
     active--;
@@ -384,7 +387,7 @@ static void fetch_next(struct bt *b)
     if (chunk_end > b->end) chunk_end = b->end;
     int minutes = (int)((chunk_end - b->cursor + 59) / 60);
     struct marketdata_request mr = {bot_str(b, "symbol"), bot_str(b, "timeframe"), minutes, chunk_end, b->bot_id,
-                                    NULL, b->job_id, b->trace_id};
+                                    NULL, b->job_id, b->trace_id, b->gen, b->md_candidates};
     b->cursor = chunk_end;
     b->chunks++;
     if (marketdata_fetch_for(&mr, b->user_id[0] ? b->user_id : NULL, on_chunk, b) < 0)
@@ -571,6 +574,7 @@ void api_backtests_create(struct http_ctx *ctx)
     snprintf(b->deadline_s, sizeof b->deadline_s, "%lld", dl ? (long long)json_integer_value(dl) : (long long)cfg.job_deadline_s);
     b->base = evhttp_connection_get_base(evhttp_request_get_connection(ctx->req));
     b->gen = policy_retain(policy_current());
+    b->md_candidates = status_candidates(status_decision(), "market_data");
     b->trades = json_array();
     b->blocked = json_object();
     b->day = -1;
