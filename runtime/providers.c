@@ -445,109 +445,6 @@ const struct provider_def *providers_find(const struct provider_registry *reg, c
     return NULL;
 }
 
-static int track_list(const struct provider_def *p, const char **vars, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int is_secret = !list_has(p->public_env, p->n_public, vars[i]);
-        const char *v;
-        if (secret_track(vars[i], is_secret) < 0) return -1;
-        if (is_secret && (v = secret_value(vars[i])) && strlen(v) < SECRET_MIN_REDACT)
-            LOG_WARN(NULL, "secret too short to redact", "var=%s min_length=%d", vars[i], SECRET_MIN_REDACT);
-    }
-    return 0;
-}
-
-int providers_track_env(const struct provider_registry *reg)
-{
-    for (size_t i = 0; i < reg->count; i++) {
-        const struct provider_def *p = &reg->providers[i];
-        if (track_list(p, p->required_env, p->n_required) < 0 || track_list(p, p->optional_env, p->n_optional) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int providers_var_present(const struct provider_def *p, const char *var)
-{
-    if (secret_present(var)) return 1;
-    for (size_t i = 0; i < p->n_aliases; i++)
-        if (strcmp(p->aliases[i].var, var) == 0 && secret_present(p->aliases[i].alias)) return 1;
-    return 0;
-}
-
-json_t *providers_missing_env(const struct provider_def *p)
-{
-    json_t *missing = json_array();
-    for (size_t i = 0; i < p->n_required; i++)
-        if (!providers_var_present(p, p->required_env[i])) json_array_append_new(missing, json_string(p->required_env[i]));
-    return missing;
-}
-
-const char *providers_base_url(const struct provider_def *p, int *overridden)
-{
-    const char *v;
-    *overridden = 0;
-    if (p->base_url_env && (v = secret_value(p->base_url_env))) {
-        *overridden = 1;
-        return v;
-    }
-    if (p->env_hosts) {
-        const char *key = p->host_selector_env ? secret_value(p->host_selector_env) : NULL;
-        json_t *url = key ? json_object_get(p->env_hosts, key) : NULL;
-        if (!url) url = json_object_get(p->env_hosts, p->host_default_key);
-        return json_string_value(url);
-    }
-    return p->default_base_url;
-}
-
-static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        *cap = (*len + n + 1) * 2;
-        *buf = realloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
-static void append_joined(char **buf, size_t *len, size_t *cap, const json_t *arr, const char **list, size_t n)
-{
-    size_t count = arr ? json_array_size(arr) : n;
-    for (size_t i = 0; i < count; i++) {
-        const char *s = arr ? json_string_value(json_array_get(arr, i)) : list[i];
-        if (i) append(buf, len, cap, ", ", 2);
-        append(buf, len, cap, s, strlen(s));
-    }
-}
-
-char *providers_expand(const struct provider_def *p, const char *tmpl, const json_t *missing)
-{
-    size_t len = 0, cap = strlen(tmpl) + 64;
-    char *buf = malloc(cap);
-    buf[0] = '\0';
-    for (const char *s = tmpl; *s;) {
-        if (strncmp(s, "${MISSING}", 10) == 0) {
-            append_joined(&buf, &len, &cap, missing, NULL, 0);
-            s += 10;
-        } else if (strncmp(s, "${REQUIRED}", 11) == 0) {
-            append_joined(&buf, &len, &cap, NULL, p->required_env, p->n_required);
-            s += 11;
-        } else if (strncmp(s, "${LABEL}", 8) == 0) {
-            append(&buf, &len, &cap, p->label, strlen(p->label));
-            s += 8;
-        } else if (strncmp(s, "${ID}", 5) == 0) {
-            append(&buf, &len, &cap, p->id, strlen(p->id));
-            s += 5;
-        } else {
-            append(&buf, &len, &cap, s, 1);
-            s++;
-        }
-    }
-    return buf;
-}
-
-
 /* ---- the provider-call engine ---- */
 
 static const char *const outcomes[] = {"OK", "AUTH_FAILED", "NOT_ENTITLED", "RATE_LIMITED", "TIMEOUT",
@@ -783,3 +680,106 @@ int providers_call(const struct provider_call *c, providers_call_cb cb, void *ar
     call_next(k);
     return 0;
 }
+
+static int track_list(const struct provider_def *p, const char **vars, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int is_secret = !list_has(p->public_env, p->n_public, vars[i]);
+        const char *v;
+        if (secret_track(vars[i], is_secret) < 0) return -1;
+        if (is_secret && (v = secret_value(vars[i])) && strlen(v) < SECRET_MIN_REDACT)
+            LOG_WARN(NULL, "secret too short to redact", "var=%s min_length=%d", vars[i], SECRET_MIN_REDACT);
+    }
+    return 0;
+}
+
+int providers_track_env(const struct provider_registry *reg)
+{
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct provider_def *p = &reg->providers[i];
+        if (track_list(p, p->required_env, p->n_required) < 0 || track_list(p, p->optional_env, p->n_optional) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int providers_var_present(const struct provider_def *p, const char *var)
+{
+    if (secret_present(var)) return 1;
+    for (size_t i = 0; i < p->n_aliases; i++)
+        if (strcmp(p->aliases[i].var, var) == 0 && secret_present(p->aliases[i].alias)) return 1;
+    return 0;
+}
+
+json_t *providers_missing_env(const struct provider_def *p)
+{
+    json_t *missing = json_array();
+    for (size_t i = 0; i < p->n_required; i++)
+        if (!providers_var_present(p, p->required_env[i])) json_array_append_new(missing, json_string(p->required_env[i]));
+    return missing;
+}
+
+const char *providers_base_url(const struct provider_def *p, int *overridden)
+{
+    const char *v;
+    *overridden = 0;
+    if (p->base_url_env && (v = secret_value(p->base_url_env))) {
+        *overridden = 1;
+        return v;
+    }
+    if (p->env_hosts) {
+        const char *key = p->host_selector_env ? secret_value(p->host_selector_env) : NULL;
+        json_t *url = key ? json_object_get(p->env_hosts, key) : NULL;
+        if (!url) url = json_object_get(p->env_hosts, p->host_default_key);
+        return json_string_value(url);
+    }
+    return p->default_base_url;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+static void append_joined(char **buf, size_t *len, size_t *cap, const json_t *arr, const char **list, size_t n)
+{
+    size_t count = arr ? json_array_size(arr) : n;
+    for (size_t i = 0; i < count; i++) {
+        const char *s = arr ? json_string_value(json_array_get(arr, i)) : list[i];
+        if (i) append(buf, len, cap, ", ", 2);
+        append(buf, len, cap, s, strlen(s));
+    }
+}
+
+char *providers_expand(const struct provider_def *p, const char *tmpl, const json_t *missing)
+{
+    size_t len = 0, cap = strlen(tmpl) + 64;
+    char *buf = malloc(cap);
+    buf[0] = '\0';
+    for (const char *s = tmpl; *s;) {
+        if (strncmp(s, "${MISSING}", 10) == 0) {
+            append_joined(&buf, &len, &cap, missing, NULL, 0);
+            s += 10;
+        } else if (strncmp(s, "${REQUIRED}", 11) == 0) {
+            append_joined(&buf, &len, &cap, NULL, p->required_env, p->n_required);
+            s += 11;
+        } else if (strncmp(s, "${LABEL}", 8) == 0) {
+            append(&buf, &len, &cap, p->label, strlen(p->label));
+            s += 8;
+        } else if (strncmp(s, "${ID}", 5) == 0) {
+            append(&buf, &len, &cap, p->id, strlen(p->id));
+            s += 5;
+        } else {
+            append(&buf, &len, &cap, s, 1);
+            s++;
+        }
+    }
+    return buf;
+}
+

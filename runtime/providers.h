@@ -61,23 +61,6 @@ void providers_free(struct provider_registry *reg);
 /* Looks a provider up by id; NULL when unknown. */
 const struct provider_def *providers_find(const struct provider_registry *reg, const char *id);
 
-/* Calls secret_track for every variable the registry names (secret unless listed in public_env_vars).
- * Returns 0 or -1 on allocation failure. */
-int providers_track_env(const struct provider_registry *reg);
-
-/* 1 when the required variable `var` of p is present directly or through its alias. */
-int providers_var_present(const struct provider_def *p, const char *var);
-
-/* Array of the required variables of p that are missing (new reference). Empty means configured. */
-json_t *providers_missing_env(const struct provider_def *p);
-
-/* The base URL in effect for p: its *_BASE_URL override, else the env_hosts choice, else the default.
- * *overridden is set to 1 when the override variable supplied it. NULL for providers without HTTP. */
-const char *providers_base_url(const struct provider_def *p, int *overridden);
-
-/* Expands ${MISSING} ${REQUIRED} ${LABEL} ${ID} in tmpl for p. Returns a malloc'd string. */
-char *providers_expand(const struct provider_def *p, const char *tmpl, const json_t *missing);
-
 /* ---- the provider-call engine ----
  *
  * One outbound provider call, for every subsystem that talks to providers (market data, LLM, broker, verify):
@@ -170,5 +153,22 @@ int providers_is_outcome(const char *s);
  * classifier fails closed: PROVIDER_ERROR, logged under trace_id. */
 const char *providers_classify(struct policy_gen *gen, const struct provider_def *p, const json_t *arg,
                                const char *trace_id, char *reason, size_t reasonlen);
+
+/* Calls secret_track for every variable the registry names (secret unless listed in public_env_vars).
+ * Returns 0 or -1 on allocation failure. */
+int providers_track_env(const struct provider_registry *reg);
+
+/* 1 when the required variable `var` of p is present directly or through its alias. */
+int providers_var_present(const struct provider_def *p, const char *var);
+
+/* Array of the required variables of p that are missing (new reference). Empty means configured. */
+json_t *providers_missing_env(const struct provider_def *p);
+
+/* The base URL in effect for p: its *_BASE_URL override, else the env_hosts choice, else the default.
+ * *overridden is set to 1 when the override variable supplied it. NULL for providers without HTTP. */
+const char *providers_base_url(const struct provider_def *p, int *overridden);
+
+/* Expands ${MISSING} ${REQUIRED} ${LABEL} ${ID} in tmpl for p. Returns a malloc'd string. */
+char *providers_expand(const struct provider_def *p, const char *tmpl, const json_t *missing);
 
 #endif
