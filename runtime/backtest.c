@@ -34,7 +34,7 @@ struct bt {
     struct event_base *base;
     struct event *timer;
     struct policy_gen *gen;
-    json_t *md_candidates;     /* market-data provider ids, taken once when the job starts (every chunk uses them) */
+    json_t *md_candidates;     /* market-data provider ids, taken once at the first chunk (every chunk uses them) */
     time_t start, end, cursor;
     long tf_s;
     struct bar_series series;
@@ -386,6 +386,7 @@ static void fetch_next(struct bt *b)
     time_t chunk_end = b->cursor + (time_t)CHUNK_BARS * b->tf_s;
     if (chunk_end > b->end) chunk_end = b->end;
     int minutes = (int)((chunk_end - b->cursor + 59) / 60);
+    if (!b->md_candidates) b->md_candidates = status_candidates(status_decision(), "market_data"); /* once per job */
     struct marketdata_request mr = {bot_str(b, "symbol"), bot_str(b, "timeframe"), minutes, chunk_end, b->bot_id,
                                     NULL, b->job_id, b->trace_id, b->gen, b->md_candidates};
     b->cursor = chunk_end;
@@ -574,7 +575,6 @@ void api_backtests_create(struct http_ctx *ctx)
     snprintf(b->deadline_s, sizeof b->deadline_s, "%lld", dl ? (long long)json_integer_value(dl) : (long long)cfg.job_deadline_s);
     b->base = evhttp_connection_get_base(evhttp_request_get_connection(ctx->req));
     b->gen = policy_retain(policy_current());
-    b->md_candidates = status_candidates(status_decision(), "market_data");
     b->trades = json_array();
     b->blocked = json_object();
     b->day = -1;

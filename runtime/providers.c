@@ -782,4 +782,3 @@ char *providers_expand(const struct provider_def *p, const char *tmpl, const jso
     }
     return buf;
 }
-
