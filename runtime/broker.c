@@ -384,6 +384,35 @@ int broker_place_order(const struct broker_order *o, broker_cb cb, void *arg)
     return 0;
 }
 
+const char *broker_stage_status(const char *stage, int live_allowed)
+{
+    if (stage && strcmp(stage, "PAPER") == 0) return "SUBMITTED";
+    if (stage && strcmp(stage, "SHADOW") == 0) return "INTENT";
+    return live_allowed ? "INTENT" : "BLOCKED";
+}
+
+int broker_submit(const char *stage, const char *status, const struct broker_order *o, broker_cb cb, void *arg)
+{
+    if (!stage || !status || strcmp(stage, "LIVE") != 0 || strcmp(status, "INTENT") != 0) return 0;
+    return broker_place_order(o, cb, arg) == 0 ? 1 : -1;
+}
+
+static double number(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : json_is_string(v) ? atof(json_string_value(v)) : 0;
+}
+
+double broker_paper_fill_price(const json_t *bars, double created_epoch, int buy, double tick_size,
+                               double slippage_ticks)
+{
+    const json_t *bar;
+    size_t i;
+    json_array_foreach(bars, i, bar) if (number(bar, "t") > created_epoch)
+        return number(bar, "o") + (buy ? 1 : -1) * slippage_ticks * tick_size;
+    return 0;
+}
+
 int broker_has_action(struct policy_gen *gen, const char *provider_id, const char *action)
 {
     const struct provider_registry *reg = gen ? policy_providers(gen) : NULL;

@@ -63,6 +63,29 @@ struct broker_action_req {
 };
 int broker_action(const struct broker_action_req *a, broker_cb cb, void *arg);
 
+/* ---- stage semantics: what "submit this order" means for a bot's stage ----
+ * PAPER  simulated: the order is written SUBMITTED, nothing is sent, and it fills at the open of the first bar
+ *        that started after it plus slippage against it (broker_paper_fill_price), through the fill path broker
+ *        fills take (orders.h);
+ * SHADOW an INTENT: written, never sent, never filled;
+ * LIVE   an INTENT written first, then sent to the broker once (broker_submit); BLOCKED when the caller's LIVE
+ *        gate refused it (the broker never reads the gates: the caller passes their answer). */
+
+/* The status an order of stage is written with: PAPER SUBMITTED, SHADOW INTENT, LIVE (and any other stage, which
+ * takes LIVE's rule) INTENT when live_allowed, else BLOCKED. */
+const char *broker_stage_status(const char *stage, int live_allowed);
+
+/* Submits a written order for its stage. Returns 1 when it was sent (LIVE INTENT: broker_place_order; cb runs
+ * exactly once), 0 when the stage sends nothing (PAPER, SHADOW, or any order not a LIVE INTENT; cb is not
+ * called), -1 on invalid input (no callback). */
+int broker_submit(const char *stage, const char *status, const struct broker_order *o, broker_cb cb, void *arg);
+
+/* The PAPER fill price of an order (BUY when buy) created at created_epoch: the open of the first of bars
+ * (bars_to_json shape: {t (epoch s), o, ...}, oldest first) that started after it, plus slippage_ticks x
+ * tick_size against the order; 0 when no such bar exists yet. */
+double broker_paper_fill_price(const json_t *bars, double created_epoch, int buy, double tick_size,
+                               double slippage_ticks);
+
 /* 1 when the provider declares the action in generation gen's providers.lua (order.actions). */
 int broker_has_action(struct policy_gen *gen, const char *provider_id, const char *action);
 

@@ -265,20 +265,6 @@ static int held_breach(struct tick *t);
 
 static void decide_and_act(struct tick *t);
 
-/* The fill price of a pending paper order: the open of the first bar that started after the order, plus
- * slippage against the order; 0 when no such bar is in the window yet. */
-static double paper_fill_price(const struct tick *t, const json_t *o)
-{
-    const json_t *params_obj = json_object_get(t->bot, "params"), *bar;
-    double tick_size = num(params_obj, "tick_size", 0.25), slip = num(params_obj, "slippage_ticks", 1);
-    double created = num(o, "created_epoch", 0);
-    int buy = strcmp(json_string_value(json_object_get(o, "side")) ? json_string_value(json_object_get(o, "side")) : "", "BUY") == 0;
-    size_t j;
-    json_array_foreach(t->bars, j, bar) if (num(bar, "t", 0) > created)
-        return num(bar, "o", 0) + (buy ? 1 : -1) * slip * tick_size;
-    return 0;
-}
-
 static void fill_next(struct tick *t);
 
 static void on_position_reloaded(struct pg_result *res, const char *err, void *arg)
@@ -329,9 +315,11 @@ static void fill_next(struct tick *t)
 {
     while (t->next_fill < json_array_size(t->pending)) {
         const json_t *o = json_array_get(t->pending, t->next_fill++);
-        double price = paper_fill_price(t, o);
-        if (price <= 0) continue;
         const json_t *params_obj = json_object_get(t->bot, "params");
+        const char *side = json_string_value(json_object_get(o, "side"));
+        double price = broker_paper_fill_price(t->bars, num(o, "created_epoch", 0), side && strcmp(side, "BUY") == 0,
+                                               num(params_obj, "tick_size", 0.25), num(params_obj, "slippage_ticks", 1));
+        if (price <= 0) continue;
         struct order_fill f = {json_string_value(json_object_get(o, "id")), t->trace_id, num(o, "qty", 0), price, 1, NULL,
                                num(params_obj, "slippage_ticks", 1), 0};
         if (orders_apply_fill(&f, on_paper_fill, t) == 0) return;
@@ -346,12 +334,13 @@ static void fill_next(struct tick *t)
 
 /* ---- execution ---- */
 
+/* The status the order is written with (broker_stage_status); a LIVE order passes the LIVE gates first, here at
+ * execution (a refusal fills blockers). */
 static const char *order_status_for(const struct tick *t, json_t **blockers)
 {
     const char *stage = bot_str(t, "stage");
     *blockers = NULL;
-    if (strcmp(stage, "PAPER") == 0) return "SUBMITTED";
-    if (strcmp(stage, "SHADOW") == 0) return "INTENT";
+    if (strcmp(stage, "PAPER") == 0 || strcmp(stage, "SHADOW") == 0) return broker_stage_status(stage, 0);
     json_t *req = json_pack("{s:s, s:b, s:s}", "stage", "LIVE", "requires_ai",
                             json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
     /* LIVE orders need an autonomy tier that allows LIVE (gates.lua); a bot never scored has none: fail closed */
@@ -360,14 +349,11 @@ static const char *order_status_for(const struct tick *t, json_t **blockers)
     else json_object_set_new(req, "autonomy_reason", json_string("The bot has no autonomy score yet."));
     json_t *answer = status_safe_start(req, t->trace_id);
     json_decref(req);
-    if (!json_is_true(json_object_get(answer, "allowed"))) {
-        *blockers = json_incref(json_object_get(answer, "blockers"));
-        json_decref(answer);
-        return "BLOCKED";
-    }
+    int allowed = json_is_true(json_object_get(answer, "allowed"));
+    if (!allowed) *blockers = json_incref(json_object_get(answer, "blockers"));
     json_decref(answer);
-    /* every LIVE gate passed: the order goes to the broker (trade() sends it; SUBMITTED or REJECTED by its answer) */
-    return "SUBMITTED";
+    /* allowed: an INTENT that trade() writes and on_trade_written submits (SUBMITTED or REJECTED by the answer) */
+    return broker_stage_status(stage, allowed);
 }
 
 /* The tick's outcome is the order's fate: BLOCKED and REJECTED orders end the tick BLOCKED with their code. */
@@ -422,13 +408,20 @@ static void on_broker(const struct broker_result *r, void *arg)
     if (orders_transition(&m, on_live_moved, t) < 0) finish_with_order(t);
 }
 
-static void send_live(struct tick *t)
+/* Submits the written order for the bot's stage: a LIVE INTENT goes to the broker (on_broker records its
+ * answer); PAPER and SHADOW orders send nothing and the tick ends with the order as written. */
+static void submit(struct tick *t, const char *status)
 {
     double q = num(t->decision, "qty", 1);
     struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
                              (long long)llround(q), t->bot_id, t->run_id, t->trace_id,
                              t->user_id[0] ? t->user_id : NULL, NULL, t->env.gen, t->env.execution};
-    if (broker_place_order(&o, on_broker, t) == 0) return;
+    int sent = broker_submit(bot_str(t, "stage"), status, &o, on_broker, t);
+    if (sent > 0) return;
+    if (sent == 0) {
+        finish_with_order(t);
+        return;
+    }
     struct broker_result bad = {0, NULL, NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL.", NULL};
     on_broker(&bad, t);
 }
@@ -443,12 +436,7 @@ static void on_trade_written(struct pg_result *res, const char *err, void *arg)
     }
     json_object_set_new(t->summary, "decision_trace_id", json_string(PQgetvalue(res, 0, 1)));
     json_object_set_new(json_object_get(t->summary, "order"), "id", json_string(PQgetvalue(res, 0, 0)));
-    const char *status = json_string_value(json_object_get(json_object_get(t->summary, "order"), "status"));
-    if (strcmp(bot_str(t, "stage"), "LIVE") == 0 && strcmp(status, "INTENT") == 0) {
-        send_live(t);
-        return;
-    }
-    finish_with_order(t);
+    submit(t, json_string_value(json_object_get(json_object_get(t->summary, "order"), "status")));
 }
 
 /* Writes the decision trace and the order row (status INTENT, BLOCKED, or SUBMITTED for PAPER: the creations
@@ -500,7 +488,7 @@ static void trade(struct tick *t)
     const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
     int live = strcmp(bot_str(t, "stage"), "LIVE") == 0;
     double q = num(t->decision, "qty", 1);
-    if (live && strcmp(status, "SUBMITTED") == 0) {
+    if (live && strcmp(status, "INTENT") == 0) {
         if (q == (double)llround(q) && q >= 1) {
             write_trade(t, "INTENT", NULL, NULL, NULL); /* committed first; on_trade_written sends it */
             return;
