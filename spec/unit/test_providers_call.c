@@ -94,7 +94,9 @@ static void provider(char *buf, size_t len, const char *id, int p, const char *p
 {
     size_t n = strlen(buf);
     char up[16];
-    for (size_t i = 0; i < sizeof up; i++) up[i] = (char)(id[i] >= 'a' && id[i] <= 'z' ? id[i] - 32 : id[i]);
+    size_t i;
+    for (i = 0; id[i] && i + 1 < sizeof up; i++) up[i] = (char)(id[i] >= 'a' && id[i] <= 'z' ? id[i] - 32 : id[i]);
+    up[i] = '\0';
     snprintf(buf + n, len - n,
              "{ id = '%s', label = '%s', category = 'market_data', required_env_vars = { 'TEST_%s_KEY' },"
              " optional_env_vars = { 'TEST_%s_DATASET' }, public_env_vars = { 'TEST_%s_DATASET' },"
