@@ -504,7 +504,9 @@ return {
       docs_url = "https://databento.com/docs/api-reference-historical",
       -- OHLCV for the runner: JSON lines, ts_event in ns, prices 1e-9 fixed point, no bar for a minute
       -- without trades (reference: databento ohlcv schema). {name} values are filled in by C.
+      -- vars: {dataset} is DATABENTO_DATASET when set, else CME futures' GLBX.MDP3.
       bars = { method = "GET", path = "/v0/timeseries.get_range", format = "databento_json", timeout_ms = 5000,
+               vars = { dataset = { env = "DATABENTO_DATASET", default = "GLBX.MDP3" } },
                query = { dataset = "{dataset}", symbols = "{symbol}", schema = "ohlcv-1m", encoding = "json",
                          stype_in = "raw_symbol", start = "{start_iso}", ["end"] = "{end_iso}" },
                auth = { scheme = "basic", user_env = "DATABENTO_API_KEY", password = "" } },

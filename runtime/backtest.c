@@ -17,6 +17,7 @@
 #include "log.h"
 #include "marketdata.h"
 #include "policy.h"
+#include "status.h"
 
 #define DB_TIMEOUT_MS 3000
 #define FEATURE_BARS 300
@@ -30,6 +31,7 @@ struct backtest {
     struct event_base *base;
     struct event *timer;
     struct policy_gen *gen;
+    json_t *md_candidates;     /* market-data provider ids, taken once at the first chunk (every chunk uses them) */
     time_t start, end, cursor;
     long tf_s;
     struct bar_series series;
@@ -75,6 +77,7 @@ static void bt_free(struct backtest *b)
     json_decref(b->trades);
     json_decref(b->open_trade);
     json_decref(b->blocked);
+    json_decref(b->md_candidates);
     policy_release(b->gen);
     free(b);
     active--;
@@ -377,8 +380,9 @@ static void fetch_next(struct backtest *b)
     time_t chunk_end = b->cursor + (time_t)CHUNK_BARS * b->tf_s;
     if (chunk_end > b->end) chunk_end = b->end;
     int minutes = (int)((chunk_end - b->cursor + 59) / 60);
+    if (!b->md_candidates) b->md_candidates = status_candidates(status_decision(), "market_data"); /* once per job */
     struct marketdata_request mr = {bot_str(b, "symbol"), bot_str(b, "timeframe"), minutes, chunk_end, b->bot_id,
-                                    NULL, b->job_id, b->trace_id};
+                                    NULL, b->job_id, b->trace_id, b->gen, b->md_candidates};
     b->cursor = chunk_end;
     b->chunks++;
     if (marketdata_fetch_for(&mr, b->user_id[0] ? b->user_id : NULL, on_chunk, b) < 0)

@@ -186,7 +186,7 @@ static int start_share(const struct marketdata_request *req, time_t end, const c
     snprintf(s->timeframe, sizeof s->timeframe, "%s", req->timeframe);
     snprintf(s->source_trace, sizeof s->source_trace, "%s", req->trace_id);
     s->end = end;
-    s->gen = policy_retain(policy_current());
+    s->gen = policy_retain(req->gen);
     s->refs = 2; /* the first waiter's, and the fetch's */
     if (share && n_cached < MAX_CACHED) {
         s->refs++;
@@ -215,11 +215,12 @@ int bar_share_fetch_for(const struct marketdata_request *req, int share, const c
                         void *arg)
 {
     char key[128];
-    if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 || !cb) return -1;
+    if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 || !req->gen || !cb)
+        return -1;
     time_t now = clock_wall_s(), end = req->end ? req->end : now;
     expire(now);
     snprintf(key, sizeof key, "%s|%s|%d|%lld", req->symbol, req->timeframe, req->lookback_minutes, (long long)end);
-    struct bar_share *s = share ? find(key, policy_current()) : NULL;
+    struct bar_share *s = share ? find(key, req->gen) : NULL;
     /* a shared fetch serves many bots' scheduled ticks: it is nobody's in particular */
     if (!s) return start_share(req, end, key, share, share ? NULL : user_id, cb, arg);
     struct waiter *w = waiter_new(req, 0, cb, arg);

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,6 @@
 #include "policy.h"
 #include "probe.h"
 #include "providers.h"
-#include "status.h"
-#include "telemetry.h"
 
 #define MAX_STEPS 8
 
@@ -30,7 +29,12 @@ struct order_call {
     size_t step;                       /* index of the step in flight */
     char *tokens[MAX_STEPS];           /* secret: token captured from step i's answer; wiped on free */
     json_t *vars;
-    struct probe_request pr;
+    /* the verdict of the step in flight (set by judge) */
+    const char *code;                  /* NULL = the step succeeded */
+    char reason[512];
+    char order_id[64];                 /* the placed order's id */
+    int final;                         /* the step ended the call (place or the action's parse) */
+    json_t *data;                      /* an action's parse result */
     broker_cb cb;
     void *arg;
 };
@@ -117,24 +121,17 @@ static const char *broker_reason(const json_t *step, const json_t *answer)
     return NULL;
 }
 
-static void event(struct order_call *c, const char *status, int latency, const char *error_code,
-                  const char *broker_order_id, long http_status)
+/* The usage-event metadata of the current step: {action, symbol, step, qty?, broker_order_id?, http_status?, env?}. */
+static json_t *step_meta(const struct order_call *c, const char *broker_order_id, long http_status, const char *env)
 {
-    const json_t *step = cur_step(c);
     json_t *meta = json_pack("{s:s, s:s, s:s}", "action", c->action[0] ? c->action : c->side, "symbol", c->symbol,
-                             "step", json_string_value(json_object_get(step, "name")));
+                             "step", json_string_value(json_object_get(cur_step(c), "name")));
     if (!c->action[0] || c->qty > 0) json_object_set_new(meta, "qty", json_integer((json_int_t)c->qty));
     if (broker_order_id || c->broker_order_id[0])
         json_object_set_new(meta, "broker_order_id", json_string(broker_order_id ? broker_order_id : c->broker_order_id));
     if (http_status > 0) json_object_set_new(meta, "http_status", json_integer(http_status));
-    if (c->pr.env_key) json_object_set_new(meta, "env", json_string(c->pr.env_key));
-    struct usage_event ev = {.provider_id = c->p->id, .operation = json_string_value(json_object_get(step, "operation")),
-                             .status = status, .bot_id = c->bot_id[0] ? c->bot_id : NULL,
-                             .run_id = c->run_id[0] ? c->run_id : NULL, .user_id = c->user_id[0] ? c->user_id : NULL,
-                             .latency_ms = latency, .symbol = c->symbol[0] ? c->symbol : NULL,
-                             .records = -1, .error_code = error_code, .trace_id = c->trace_id, .metadata = meta};
-    telemetry_usage(&ev);
-    json_decref(meta);
+    if (env) json_object_set_new(meta, "env", json_string(env));
+    return meta;
 }
 
 static void finish_with(struct order_call *c, const char *broker_order_id, const char *error_code, const char *reason,
@@ -152,7 +149,6 @@ static void finish_with(struct order_call *c, const char *broker_order_id, const
         LOG_INFO(c->trace_id, "broker call done", "broker=%s action=%s order=%s", c->p->id, what,
                  broker_order_id ? broker_order_id : c->broker_order_id[0] ? c->broker_order_id : "-");
     c->cb(&r, c->arg);
-    probe_request_free(&c->pr);
     for (int i = 0; i < MAX_STEPS; i++)
         if (c->tokens[i]) {
             sodium_memzero(c->tokens[i], strlen(c->tokens[i]));
@@ -160,6 +156,7 @@ static void finish_with(struct order_call *c, const char *broker_order_id, const
         }
     json_decref(c->vars);
     json_decref(c->steps);
+    json_decref(c->data);
     policy_release(c->gen);
     free(c);
 }
@@ -169,8 +166,19 @@ static void finish(struct order_call *c, const char *broker_order_id, const char
     finish_with(c, broker_order_id, error_code, reason, NULL);
 }
 
-/* The last step of an action answered 2xx: the provider's Lua parse(answer, vars) normalizes it. */
-static void finish_action(struct order_call *c, const json_t *answer, int latency, long hs)
+/* Sets the current step's verdict: code NULL = the step succeeded. */
+static void verdict(struct order_call *c, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void verdict(struct order_call *c, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    c->code = code;
+    va_start(ap, fmt);
+    vsnprintf(c->reason, sizeof c->reason, fmt, ap);
+    va_end(ap);
+}
+
+/* The last step of an action answered 2xx: the provider's Lua parse(answer, vars) normalizes it into c->data. */
+static void parse_action(struct order_call *c, const json_t *answer)
 {
     char path[160], err[512];
     snprintf(path, sizeof path, "providers.%zu.order.actions.%s.parse", c->p->index, c->action);
@@ -179,25 +187,17 @@ static void finish_action(struct order_call *c, const json_t *answer, int latenc
     json_t *data = policy_call_first(c->gen, "providers.lua", path, args, 2, err, sizeof err);
     json_decref(vars);
     const char *refused = json_is_false(json_object_get(data, "ok")) ? json_string_value(json_object_get(data, "reason")) : NULL;
+    c->final = 1;
     if (!json_is_object(data)) {
-        char reason[600];
-        snprintf(reason, sizeof reason, "%s %s answer could not be read: %s", c->p->label, c->action, err);
-        event(c, "ERROR", latency, "PROVIDER_ERROR", NULL, hs);
-        finish_with(c, NULL, "PROVIDER_ERROR", reason, NULL);
-    } else if (json_is_false(json_object_get(data, "ok"))) {
-        char reason[600];
-        snprintf(reason, sizeof reason, "%s refused the %s%s%s", c->p->label, c->action, refused ? ": " : "",
-                 refused ? refused : "");
-        event(c, "ERROR", latency, "BROKER_REJECTED", NULL, hs);
-        finish_with(c, NULL, "BROKER_REJECTED", reason, data);
-    } else {
-        event(c, "OK", latency, NULL, NULL, hs);
-        finish_with(c, NULL, NULL, NULL, data);
+        verdict(c, "PROVIDER_ERROR", "%s %s answer could not be read: %s", c->p->label, c->action, err);
+        json_decref(data);
+        return;
     }
-    json_decref(data);
+    if (json_is_false(json_object_get(data, "ok")))
+        verdict(c, "BROKER_REJECTED", "%s refused the %s%s%s", c->p->label, c->action, refused ? ": " : "",
+                refused ? refused : "");
+    c->data = data;
 }
-
-static void run_step(struct order_call *c);
 
 /* Wipes every string in an answer (it may hold a token) before it is freed. */
 static void wipe_json(json_t *j)
@@ -210,141 +210,134 @@ static void wipe_json(json_t *j)
     else if (json_is_array(j)) json_array_foreach(j, i, v) wipe_json(v);
 }
 
-static void on_answer(const struct fetch_response *resp, void *arg)
+/* Transport and HTTP status of a step's answer: sets the verdict on failure. */
+static void judge_transport(struct order_call *c, const struct fetch_response *resp, const json_t *answer, int is_place)
 {
-    struct order_call *c = arg;
     const json_t *step = cur_step(c);
-    const char *label = c->p->label;
-    const json_t *result = json_object_get(step, "result");
-    int is_place = result != NULL;
-    int latency = (int)resp->total_ms;
+    const char *label = c->p->label, *name = json_string_value(json_object_get(step, "name"));
     long hs = resp->http_status;
-    char reason[400];
-    const char *code = NULL;
-    json_t *answer = NULL;
-
     if (resp->status == FETCH_ETIMEOUT) {
-        code = "TIMEOUT";
-        snprintf(reason, sizeof reason, "%s did not answer the %s request in time%s", label,
-                 json_string_value(json_object_get(step, "name")),
-                 is_place ? "; the order's fate is unknown, check the broker before acting" : "");
+        verdict(c, "TIMEOUT", "%s did not answer the %s request in time%s", label, name,
+                is_place ? "; the order's fate is unknown, check the broker before acting" : "");
     } else if (resp->status != FETCH_OK) {
-        code = "NETWORK_ERROR";
-        snprintf(reason, sizeof reason, "%s %s request failed: %s", label, json_string_value(json_object_get(step, "name")),
-                 resp->error ? resp->error : "network error");
-    } else {
-        answer = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, NULL);
+        verdict(c, "NETWORK_ERROR", "%s %s request failed: %s", label, name, resp->error ? resp->error : "network error");
+    } else if (hs < 200 || hs >= 300) {
         const char *said = broker_reason(step, answer);
+        int is_final = is_place || (c->action[0] && c->step + 1 == json_array_size(steps_of(c)));
         if (!said) said = json_string_value(json_object_get(answer, "error"));
-        if (hs < 200 || hs >= 300) {
-            int is_final = is_place || (c->action[0] && c->step + 1 == json_array_size(steps_of(c)));
-            code = hs == 429 ? "RATE_LIMITED" : is_final && hs >= 400 && hs < 500 ? "BROKER_REJECTED"
-                                               : hs == 401 || hs == 403 ? "AUTH_FAILED" : "PROVIDER_ERROR";
-            snprintf(reason, sizeof reason, "%s refused the %s request (HTTP %ld)%s%s", label,
-                     json_string_value(json_object_get(step, "name")), hs, said ? ": " : "", said ? said : "");
-        }
+        verdict(c, hs == 429 ? "RATE_LIMITED" : is_final && hs >= 400 && hs < 500 ? "BROKER_REJECTED"
+                                              : hs == 401 || hs == 403 ? "AUTH_FAILED" : "PROVIDER_ERROR",
+                "%s refused the %s request (HTTP %ld)%s%s", label, name, hs, said ? ": " : "", said ? said : "");
     }
-    if (!code) {
-        const char *token_field = json_string_value(json_object_get(step, "token_field"));
-        const char *key, *said = broker_reason(step, answer);
-        json_t *v;
-        if (token_field) {
-            const char *tok = json_string_value(json_object_get(answer, token_field));
-            if (!tok || !*tok) {
-                int locked = json_object_get(answer, "p-ticket") != NULL;
-                code = locked ? "RATE_LIMITED" : "AUTH_FAILED";
-                snprintf(reason, sizeof reason, "%s login failed%s%s", label,
-                         locked ? ": locked out (time penalty); do not retry" : said ? ": " : " (no token in the answer)",
-                         locked ? "" : said ? said : "");
-            } else if (c->step < MAX_STEPS) {
-                c->tokens[c->step] = strdup(tok);
-            }
-        }
-        json_object_foreach(json_object_get(step, "capture"), key, v) if (!code) {
-            json_t *got = dig_path(answer, json_string_value(v));
-            if (json_is_string(got) || json_is_integer(got)) {
-                json_object_set_new(c->vars, key, json_deep_copy(got)); /* the answer is wiped below */
-            } else {
-                code = "PROVIDER_ERROR";
-                snprintf(reason, sizeof reason, "%s answer to %s has no %s", label,
-                         json_string_value(json_object_get(step, "name")), json_string_value(v));
-            }
-        }
-        if (!code && c->action[0] && c->step + 1 == json_array_size(steps_of(c))) {
-            finish_action(c, answer, latency, hs);
-            wipe_json(answer);
-            json_decref(answer);
+}
+
+/* A 2xx answer: the login token, the captures, then (last step) the action's parse or the placed order's id. */
+static void judge_answer(struct order_call *c, json_t *answer, const json_t *result)
+{
+    const json_t *step = cur_step(c);
+    const char *label = c->p->label, *key, *said = broker_reason(step, answer);
+    const char *token_field = json_string_value(json_object_get(step, "token_field"));
+    json_t *v;
+    if (token_field) {
+        const char *tok = json_string_value(json_object_get(answer, token_field));
+        if (!tok || !*tok) {
+            int locked = json_object_get(answer, "p-ticket") != NULL;
+            verdict(c, locked ? "RATE_LIMITED" : "AUTH_FAILED", "%s login failed%s%s", label,
+                    locked ? ": locked out (time penalty); do not retry" : said ? ": " : " (no token in the answer)",
+                    locked ? "" : said ? said : "");
             return;
         }
-        if (!code && is_place) {
-            const char *accept = json_string_value(json_object_get(result, "accept_field"));
-            const char *want = json_string_value(json_object_get(result, "accept_value"));
-            const char *got = accept ? json_string_value(json_object_get(answer, accept)) : NULL;
-            json_t *oid = json_object_get(answer, json_string_value(json_object_get(result, "order_id")));
-            char idbuf[64] = "";
-            if (json_is_string(oid)) snprintf(idbuf, sizeof idbuf, "%s", json_string_value(oid));
-            else if (json_is_integer(oid)) snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(oid));
-            if (accept && (!got || !want || strcmp(got, want) != 0)) {
-                code = "BROKER_REJECTED";
-                snprintf(reason, sizeof reason, "%s rejected the order%s%s", label, said ? ": " : "", said ? said : "");
-            } else if (!idbuf[0]) {
-                code = "PROVIDER_ERROR";
-                snprintf(reason, sizeof reason, "%s answered without an order id; check the broker before acting", label);
-            } else {
-                event(c, "OK", latency, NULL, idbuf, hs);
-                wipe_json(answer);
-                json_decref(answer);
-                finish(c, idbuf, NULL, NULL);
-                return;
-            }
+        if (c->step < MAX_STEPS) c->tokens[c->step] = strdup(tok);
+    }
+    json_object_foreach(json_object_get(step, "capture"), key, v) {
+        json_t *got = dig_path(answer, json_string_value(v));
+        if (!json_is_string(got) && !json_is_integer(got)) {
+            verdict(c, "PROVIDER_ERROR", "%s answer to %s has no %s", label, json_string_value(json_object_get(step, "name")),
+                    json_string_value(v));
+            return;
         }
+        json_object_set_new(c->vars, key, json_deep_copy(got)); /* the answer is wiped after the step */
+    }
+    if (c->action[0] && c->step + 1 == json_array_size(steps_of(c))) {
+        parse_action(c, answer);
+        return;
+    }
+    if (!result) return;
+    const char *accept = json_string_value(json_object_get(result, "accept_field"));
+    const char *want = json_string_value(json_object_get(result, "accept_value"));
+    const char *got = accept ? json_string_value(json_object_get(answer, accept)) : NULL;
+    json_t *oid = json_object_get(answer, json_string_value(json_object_get(result, "order_id")));
+    if (json_is_string(oid)) snprintf(c->order_id, sizeof c->order_id, "%s", json_string_value(oid));
+    else if (json_is_integer(oid)) snprintf(c->order_id, sizeof c->order_id, "%lld", (long long)json_integer_value(oid));
+    c->final = 1;
+    if (accept && (!got || !want || strcmp(got, want) != 0))
+        verdict(c, "BROKER_REJECTED", "%s rejected the order%s%s", label, said ? ": " : "", said ? said : "");
+    else if (!c->order_id[0])
+        verdict(c, "PROVIDER_ERROR", "%s answered without an order id; check the broker before acting", label);
+}
+
+/* The engine's judge hook: the broker's reading of one step's answer (or of why it was never sent). */
+static void judge(const struct provider_answer *a, struct provider_verdict *v, void *arg)
+{
+    struct order_call *c = arg;
+    const json_t *result = json_object_get(cur_step(c), "result");
+    json_t *answer = NULL;
+    c->code = NULL;
+    c->final = 0;
+    c->order_id[0] = '\0';
+    if (!a->resp && !a->req) {
+        verdict(c, "AUTH_FAILED", "%s order request could not be built: %s", c->p->label, a->error);
+    } else if (!a->resp) {
+        verdict(c, "NETWORK_ERROR", "the broker request could not be started");
+    } else {
+        if (a->resp->status == FETCH_OK)
+            answer = json_loadb(a->resp->body ? a->resp->body : "", a->resp->body_len, 0, NULL);
+        judge_transport(c, a->resp, answer, result != NULL);
+        if (!c->code) judge_answer(c, answer, result);
     }
     wipe_json(answer);
     json_decref(answer);
-    if (code) {
-        event(c, "ERROR", latency, code, NULL, hs);
-        finish(c, NULL, code, reason);
-        return;
+    v->outcome = c->code ? c->code : "OK";
+    v->meta = step_meta(c, !c->code && c->order_id[0] ? c->order_id : NULL, a->resp ? a->resp->http_status : 0,
+                        a->req ? a->req->env_key : NULL);
+}
+
+static void run_step(struct order_call *c);
+
+static void on_step(const struct provider_call_result *r, void *arg)
+{
+    struct order_call *c = arg;
+    if (!r->p) finish(c, NULL, "NO_BROKER", "The broker is not in providers.lua; nothing was sent.");
+    else if (c->code) finish_with(c, NULL, c->code, c->reason, c->data);
+    else if (c->final) finish_with(c, c->order_id[0] ? c->order_id : NULL, NULL, NULL, c->data);
+    else {
+        c->step++;
+        run_step(c);
     }
-    event(c, "OK", latency, NULL, NULL, hs);
-    probe_request_free(&c->pr);
-    c->step++;
-    run_step(c);
 }
 
 static void run_step(struct order_call *c)
 {
     const json_t *step = cur_step(c);
-    char err[256];
     if (!step) {
         finish(c, NULL, "PROVIDER_ERROR", "the broker's order description has no place step");
         return;
     }
-    if (probe_build_with(c->p, c->doc, step, c->vars, token_of, c, &c->pr, err, sizeof err) < 0) {
-        char reason[400];
-        snprintf(reason, sizeof reason, "%s order request could not be built: %s", c->p->label, err);
-        event(c, "ERROR", 0, "AUTH_FAILED", NULL, 0);
-        finish(c, NULL, "AUTH_FAILED", reason);
-        return;
-    }
-    const json_t *rl = c->p->rate_limit;
-    json_int_t tmo = json_integer_value(json_object_get(c->p->order, "timeout_ms"));
-    struct fetch_request fr = {.method = c->pr.method, .url = c->pr.url, .headers = (const char *const *)c->pr.headers,
-                               .body = c->pr.body, .body_len = c->pr.body_len, .userpwd = c->pr.userpwd,
-                               .timeout_ms = tmo > 0 ? (int)tmo : 10000, .max_response_bytes = 1u << 20,
-                               .limit_key = c->p->id,
-                               .rate_per_s = json_number_value(json_object_get(rl, "requests_per_s")),
-                               .burst = (int)json_integer_value(json_object_get(rl, "burst")),
-                               .max_concurrency = (int)json_integer_value(json_object_get(rl, "max_concurrency"))};
-    if (fr.burst < 1) fr.burst = 1;
-    if (fetch_start(&fr, on_answer, c) > 0) return;
-    event(c, "ERROR", 0, "NETWORK_ERROR", NULL, 0);
-    finish(c, NULL, "NETWORK_ERROR", "the broker request could not be started");
+    json_t *candidate = json_pack("[s]", c->p->id);
+    struct provider_call pc = {.gen = c->gen, .candidates = candidate, .op = c->action[0] ? c->action : "order",
+                               .step = step, .vars = c->vars,
+                               .operation = json_string_value(json_object_get(step, "operation")),
+                               .trace_id = c->trace_id, .bot_id = c->bot_id, .run_id = c->run_id, .user_id = c->user_id,
+                               .symbol = c->symbol, .failover = 0, .max_response_bytes = 1u << 20,
+                               .token_of = token_of, .token_ctx = c, .judge = judge, .hook_arg = c};
+    int rc = providers_call(&pc, on_step, c);
+    json_decref(candidate);
+    if (rc < 0) finish(c, NULL, "NETWORK_ERROR", "the broker request could not be started");
 }
 
 /* A call with its copied inputs and a retained generation; p and doc are looked up by the caller. */
-static struct order_call *call_new(const char *symbol, const char *bot_id, const char *run_id, const char *trace_id,
-                                   const char *user_id, broker_cb cb, void *arg)
+static struct order_call *call_new(struct policy_gen *gen, const char *symbol, const char *bot_id, const char *run_id,
+                                   const char *trace_id, const char *user_id, broker_cb cb, void *arg)
 {
     struct order_call *c = calloc(1, sizeof *c);
     copy_opt(c->symbol, sizeof c->symbol, symbol);
@@ -354,7 +347,7 @@ static struct order_call *call_new(const char *symbol, const char *bot_id, const
     copy_opt(c->user_id, sizeof c->user_id, user_id);
     c->cb = cb;
     c->arg = arg;
-    c->gen = policy_retain(policy_current());
+    c->gen = policy_retain(gen);
     return c;
 }
 
@@ -375,13 +368,14 @@ static int bind_provider(struct order_call *c, const char *id)
 
 int broker_place_order(const struct broker_order *o, broker_cb cb, void *arg)
 {
-    if (!o || !cb || !o->symbol || !o->side || !o->trace_id || o->qty <= 0 ||
+    if (!o || !cb || !o->symbol || !o->side || !o->trace_id || o->qty <= 0 || !o->gen ||
         (strcmp(o->side, "BUY") != 0 && strcmp(o->side, "SELL") != 0))
         return -1;
-    struct order_call *c = call_new(o->symbol, o->bot_id, o->run_id, o->trace_id, o->user_id, cb, arg);
+    struct order_call *c = call_new(o->gen, o->symbol, o->bot_id, o->run_id, o->trace_id, o->user_id, cb, arg);
     copy_opt(c->side, sizeof c->side, o->side);
     c->qty = o->qty;
-    const char *id = o->provider_id ? o->provider_id : status_execution_provider(0);
+    /* one broker per order: the first candidate, never a second one */
+    const char *id = o->provider_id ? o->provider_id : json_string_value(json_array_get(o->candidates, 0));
     if (bind_provider(c, id) < 0) return 0;
     c->steps = json_incref(json_object_get(c->p->order, "steps"));
     const char *side = json_string_value(json_object_get(json_object_get(c->p->order, "side_values"), c->side));
@@ -390,18 +384,46 @@ int broker_place_order(const struct broker_order *o, broker_cb cb, void *arg)
     return 0;
 }
 
-int broker_has_action(const char *provider_id, const char *action)
+const char *broker_stage_status(const char *stage, int live_allowed)
 {
-    struct policy_gen *g = policy_current();
-    const struct provider_registry *reg = g ? policy_providers(g) : NULL;
+    if (stage && strcmp(stage, "PAPER") == 0) return "SUBMITTED";
+    if (stage && strcmp(stage, "SHADOW") == 0) return "INTENT";
+    return live_allowed ? "INTENT" : "BLOCKED";
+}
+
+int broker_submit(const char *stage, const char *status, const struct broker_order *o, broker_cb cb, void *arg)
+{
+    if (!stage || !status || strcmp(stage, "LIVE") != 0 || strcmp(status, "INTENT") != 0) return 0;
+    return broker_place_order(o, cb, arg) == 0 ? 1 : -1;
+}
+
+static double number(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : json_is_string(v) ? atof(json_string_value(v)) : 0;
+}
+
+double broker_paper_fill_price(const json_t *bars, double created_epoch, int buy, double tick_size,
+                               double slippage_ticks)
+{
+    const json_t *bar;
+    size_t i;
+    json_array_foreach(bars, i, bar) if (number(bar, "t") > created_epoch)
+        return number(bar, "o") + (buy ? 1 : -1) * slippage_ticks * tick_size;
+    return 0;
+}
+
+int broker_has_action(struct policy_gen *gen, const char *provider_id, const char *action)
+{
+    const struct provider_registry *reg = gen ? policy_providers(gen) : NULL;
     const struct provider_def *p = reg && provider_id ? providers_find(reg, provider_id) : NULL;
     return p && p->order && json_is_object(json_object_get(json_object_get(p->order, "actions"), action));
 }
 
 int broker_action(const struct broker_action_req *a, broker_cb cb, void *arg)
 {
-    if (!a || !cb || !a->provider_id || !a->action || !a->trace_id || strlen(a->action) >= 16) return -1;
-    struct order_call *c = call_new(a->symbol, a->bot_id, NULL, a->trace_id, a->user_id, cb, arg);
+    if (!a || !cb || !a->provider_id || !a->action || !a->trace_id || !a->gen || strlen(a->action) >= 16) return -1;
+    struct order_call *c = call_new(a->gen, a->symbol, a->bot_id, NULL, a->trace_id, a->user_id, cb, arg);
     snprintf(c->action, sizeof c->action, "%s", a->action);
     copy_opt(c->broker_order_id, sizeof c->broker_order_id, a->broker_order_id);
     c->qty = a->qty;

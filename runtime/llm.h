@@ -1,9 +1,14 @@
-/* llm.h — one LLM chat call for a bot: the live stack's LLM primary, then each connected fallback that has a
- * `chat` description in providers.lua, until one answers. The body is built in C (OpenAI chat completions or
- * Anthropic messages); secrets are substituted by probe.c. One usage event per attempt (operation "llm.chat",
+/* llm.h — one LLM chat call for a bot: the caller's LLM candidates (the live stack's connected primary, then its
+ * connected fallbacks) that have a `chat` description in providers.lua, until one answers, on the provider-call
+ * engine (providers_call, op "chat"). This file builds the body (OpenAI chat completions or Anthropic messages)
+ * and reads the answer; secrets are substituted by probe.c. One usage event per attempt (operation "llm.chat",
  * metadata {model, purpose, input_tokens, output_tokens, attempt, failover}); never the prompt or the answer. */
 #ifndef GATEHOUSE_LLM_H
 #define GATEHOUSE_LLM_H
+
+#include <jansson.h>
+
+struct policy_gen;
 
 struct llm_request {
     const char *purpose;          /* short tag, e.g. "regime_classification" (copied) */
@@ -11,6 +16,8 @@ struct llm_request {
     int max_tokens;               /* <= 0: 64 */
     const char *bot_id, *run_id;  /* uuid text or NULL */
     const char *trace_id;         /* required, 32 hex */
+    struct policy_gen *gen;       /* required: caller's reference, valid for the call (retained inside) */
+    const json_t *candidates;     /* ordered LLM provider ids (copied); NULL or [] = none */
 };
 
 struct llm_result {
@@ -24,8 +31,8 @@ struct llm_result {
 
 typedef void (*llm_cb)(const struct llm_result *r, void *arg);
 
-/* Starts the call; cb runs exactly once (possibly before llm_chat returns when no LLM is connected).
- * Returns 0, or -1 when req is invalid (cb is not called). */
+/* Starts the call; cb runs exactly once (possibly before llm_chat returns when there is no candidate).
+ * Returns 0, or -1 when req is invalid (no system, prompt, trace id or generation; cb is not called). */
 int llm_chat(const struct llm_request *req, llm_cb cb, void *arg);
 
 /* As llm_chat, on behalf of a signed-in user (uuid text, copied; NULL = none): its llm.chat usage events carry

@@ -1,6 +1,8 @@
-/* marketdata.h — OHLCV bars for the runner from the live stack's market-data primary, failing over to
- * the connected backups in priority order. Requests are built from each provider's `bars` description in
- * providers.lua (secrets substituted in C); every attempt is a marketdata.bars usage event. */
+/* marketdata.h — OHLCV bars from the caller's market-data candidates (the live stack's primary, then its
+ * connected backups, in priority order), on the provider-call engine (providers_call, op "bars"): requests are
+ * built from each provider's `bars` description in providers.lua (secrets substituted in C), failover and
+ * classification are the engine's; this file parses the answer into bars. Every attempt is a marketdata.bars
+ * usage event (metadata {format, attempt, failover}). */
 #ifndef GATEHOUSE_MARKETDATA_H
 #define GATEHOUSE_MARKETDATA_H
 
@@ -8,12 +10,15 @@
 #include <time.h>
 
 struct bar_series;
+struct policy_gen;
 
 struct marketdata_request {
     const char *symbol, *timeframe;
     int lookback_minutes;
     time_t end;                        /* exclusive end of the window (0 = now) */
     const char *bot_id, *run_id, *job_id, *trace_id;
+    struct policy_gen *gen;            /* required: caller's reference, valid for the call (retained inside) */
+    const json_t *candidates;          /* ordered market-data provider ids (copied); NULL or [] = none */
 };
 
 struct marketdata_result {
@@ -26,8 +31,8 @@ struct marketdata_result {
 
 typedef void (*marketdata_cb)(const struct marketdata_result *r, void *arg);
 
-/* Starts fetching; cb runs exactly once — before this returns when no provider can be tried (nothing
- * connected). Returns 0, or -1 on invalid input (no callback). */
+/* Starts fetching; cb runs exactly once — before this returns when no provider can be tried (no candidate).
+ * Returns 0, or -1 on invalid input (no callback, no generation). */
 int marketdata_fetch(const struct marketdata_request *req, marketdata_cb cb, void *arg);
 
 /* As marketdata_fetch, on behalf of a signed-in user (uuid text, copied; NULL = none): every marketdata.bars

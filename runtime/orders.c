@@ -12,6 +12,8 @@
 #include "db.h"
 #include "id.h"
 #include "log.h"
+#include "policy.h"
+#include "status.h"
 
 #define DB_TIMEOUT_MS 3000
 
@@ -177,7 +179,7 @@ static void on_cancel_loaded(struct pg_result *res, const char *err, void *arg)
     }
     struct broker_action_req a = {.provider_id = o->broker, .action = "cancel", .broker_order_id = o->broker_order_id,
                                   .symbol = o->symbol, .bot_id = o->bot_id, .trace_id = o->trace_id,
-                                  .user_id = opt(o->user_id)};
+                                  .user_id = opt(o->user_id), .gen = policy_current()};
     const char *p[1] = {o->order_id};
     struct op *mark = op_new(o->order_id, o->trace_id, NULL, NULL, NULL);
     if (run(mark, "UPDATE orders SET cancel_requested_at = gh_now() WHERE id = $1::uuid", 1, p, on_written) < 0)
@@ -206,7 +208,7 @@ static void on_modify_loaded(struct pg_result *res, const char *err, void *arg)
     if (strcmp(o->stage, "LIVE") == 0 && o->broker_order_id[0]) {
         struct broker_action_req a = {.provider_id = o->broker, .action = "modify", .broker_order_id = o->broker_order_id,
                                       .qty = o->qty, .symbol = o->symbol, .bot_id = o->bot_id, .trace_id = o->trace_id,
-                                      .user_id = opt(o->user_id)};
+                                      .user_id = opt(o->user_id), .gen = policy_current()};
         if (broker_action(&a, on_broker_modify, o) < 0) done(o, 0, "INVALID_ORDER", "the modify request could not be built");
         return;
     }
@@ -305,7 +307,8 @@ static void on_flat_order(struct pg_result *res, const char *err, void *arg)
     }
     snprintf(f->order_id, sizeof f->order_id, "%s", PQgetvalue(res, 0, 0));
     if (strcmp(PQgetvalue(res, 0, 1), "LIVE") == 0) {
-        struct broker_order o = {f->symbol, f->side, f->qty, f->bot_id, NULL, f->trace_id, opt(f->user_id), NULL};
+        struct broker_order o = {f->symbol, f->side, f->qty, f->bot_id, NULL, f->trace_id, opt(f->user_id),
+                                 status_execution_provider(0), policy_current(), NULL};
         if (broker_place_order(&o, on_flat_sent, f) < 0) free(f);
         return;
     }

@@ -16,6 +16,7 @@
 #include "id.h"
 #include "log.h"
 #include "orders.h"
+#include "policy.h"
 #include "status.h"
 #include "telemetry.h"
 
@@ -63,7 +64,7 @@ static void end_pass(struct pass *p)
 static void call(struct pass *p, const char *action, broker_cb cb)
 {
     struct broker_action_req a = {.provider_id = pair_broker(p), .action = action, .symbol = pair_symbol(p),
-                                  .trace_id = p->trace_id};
+                                  .trace_id = p->trace_id, .gen = policy_current()};
     if (broker_action(&a, cb, p) < 0) next_pair(p);
 }
 

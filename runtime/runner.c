@@ -41,7 +41,7 @@ struct tick {
     int fills;
     char tier[24];       /* autonomy_scores.autonomy_tier, "" when the bot was never scored */
     int autonomy_score;
-    struct policy_gen *gen;
+    struct tick_env env;
     json_t *bars, *features, *prev_features, *decision, *risk, *market;
     char provider[64];
     struct bar_share *share; /* the bars of this tick (shared with the other bots of its second, or private) */
@@ -108,6 +108,30 @@ static void write_sql(const struct tick *t, const char *sql, int n, const char *
     }
 }
 
+/* ---- the tick's environment ---- */
+
+static void env_release(struct tick_env *env)
+{
+    json_decref(env->safe_start);
+    json_decref(env->market_data);
+    json_decref(env->llm);
+    json_decref(env->execution);
+    json_decref(env->execution_backups);
+    policy_release(env->gen);
+    memset(env, 0, sizeof *env);
+}
+
+/* The gate's answer and the candidates of the decision it was taken against (the same loop turn). */
+static void env_gated(struct tick_env *env, json_t *answer)
+{
+    const json_t *decision = status_decision();
+    env->safe_start = answer;
+    env->market_data = status_candidates(decision, "market_data");
+    env->llm = status_candidates(decision, "llm");
+    env->execution = status_candidates(decision, "execution");
+    env->execution_backups = status_candidates(decision, "execution_backups");
+}
+
 static void usage(const struct tick *t, const char *provider, const char *op, const char *status, int latency,
                   const char *error_code, json_t *meta)
 {
@@ -155,7 +179,7 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
     json_decref(t->risk);
     json_decref(t->market);
     bar_share_release(t->share);
-    policy_release(t->gen);
+    env_release(&t->env);
     free(t);
 }
 
@@ -213,7 +237,7 @@ static json_t *call1(struct tick *t, const char *module, const char *fn, const j
 {
     char err[1024];
     const json_t *args[2] = {a, b};
-    json_t *first = policy_call_first(t->gen, module, fn, args, b ? 2 : 1, err, sizeof err);
+    json_t *first = policy_call_first(t->env.gen, module, fn, args, b ? 2 : 1, err, sizeof err);
     if (!first) LOG_ERROR(t->trace_id, "policy call failed", "module=%s fn=%s error=\"%s\"", module, fn, err);
     return first;
 }
@@ -240,20 +264,6 @@ static int held_breach(struct tick *t);
 /* ---- paper fills: the same path as broker fills (orders.h) ---- */
 
 static void decide_and_act(struct tick *t);
-
-/* The fill price of a pending paper order: the open of the first bar that started after the order, plus
- * slippage against the order; 0 when no such bar is in the window yet. */
-static double paper_fill_price(const struct tick *t, const json_t *o)
-{
-    const json_t *params_obj = json_object_get(t->bot, "params"), *bar;
-    double tick_size = num(params_obj, "tick_size", 0.25), slip = num(params_obj, "slippage_ticks", 1);
-    double created = num(o, "created_epoch", 0);
-    int buy = strcmp(json_string_value(json_object_get(o, "side")) ? json_string_value(json_object_get(o, "side")) : "", "BUY") == 0;
-    size_t j;
-    json_array_foreach(t->bars, j, bar) if (num(bar, "t", 0) > created)
-        return num(bar, "o", 0) + (buy ? 1 : -1) * slip * tick_size;
-    return 0;
-}
 
 static void fill_next(struct tick *t);
 
@@ -305,9 +315,11 @@ static void fill_next(struct tick *t)
 {
     while (t->next_fill < json_array_size(t->pending)) {
         const json_t *o = json_array_get(t->pending, t->next_fill++);
-        double price = paper_fill_price(t, o);
-        if (price <= 0) continue;
         const json_t *params_obj = json_object_get(t->bot, "params");
+        const char *side = json_string_value(json_object_get(o, "side"));
+        double price = broker_paper_fill_price(t->bars, num(o, "created_epoch", 0), side && strcmp(side, "BUY") == 0,
+                                               num(params_obj, "tick_size", 0.25), num(params_obj, "slippage_ticks", 1));
+        if (price <= 0) continue;
         struct order_fill f = {json_string_value(json_object_get(o, "id")), t->trace_id, num(o, "qty", 0), price, 1, NULL,
                                num(params_obj, "slippage_ticks", 1), 0};
         if (orders_apply_fill(&f, on_paper_fill, t) == 0) return;
@@ -322,12 +334,13 @@ static void fill_next(struct tick *t)
 
 /* ---- execution ---- */
 
+/* The status the order is written with (broker_stage_status); a LIVE order passes the LIVE gates first, here at
+ * execution (a refusal fills blockers). */
 static const char *order_status_for(const struct tick *t, json_t **blockers)
 {
     const char *stage = bot_str(t, "stage");
     *blockers = NULL;
-    if (strcmp(stage, "PAPER") == 0) return "SUBMITTED";
-    if (strcmp(stage, "SHADOW") == 0) return "INTENT";
+    if (strcmp(stage, "PAPER") == 0 || strcmp(stage, "SHADOW") == 0) return broker_stage_status(stage, 0);
     json_t *req = json_pack("{s:s, s:b, s:s}", "stage", "LIVE", "requires_ai",
                             json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
     /* LIVE orders need an autonomy tier that allows LIVE (gates.lua); a bot never scored has none: fail closed */
@@ -336,14 +349,11 @@ static const char *order_status_for(const struct tick *t, json_t **blockers)
     else json_object_set_new(req, "autonomy_reason", json_string("The bot has no autonomy score yet."));
     json_t *answer = status_safe_start(req, t->trace_id);
     json_decref(req);
-    if (!json_is_true(json_object_get(answer, "allowed"))) {
-        *blockers = json_incref(json_object_get(answer, "blockers"));
-        json_decref(answer);
-        return "BLOCKED";
-    }
+    int allowed = json_is_true(json_object_get(answer, "allowed"));
+    if (!allowed) *blockers = json_incref(json_object_get(answer, "blockers"));
     json_decref(answer);
-    /* every LIVE gate passed: the order goes to the broker (trade() sends it; SUBMITTED or REJECTED by its answer) */
-    return "SUBMITTED";
+    /* allowed: an INTENT that trade() writes and on_trade_written submits (SUBMITTED or REJECTED by the answer) */
+    return broker_stage_status(stage, allowed);
 }
 
 /* The tick's outcome is the order's fate: BLOCKED and REJECTED orders end the tick BLOCKED with their code. */
@@ -398,13 +408,20 @@ static void on_broker(const struct broker_result *r, void *arg)
     if (orders_transition(&m, on_live_moved, t) < 0) finish_with_order(t);
 }
 
-static void send_live(struct tick *t)
+/* Submits the written order for the bot's stage: a LIVE INTENT goes to the broker (on_broker records its
+ * answer); PAPER and SHADOW orders send nothing and the tick ends with the order as written. */
+static void submit(struct tick *t, const char *status)
 {
     double q = num(t->decision, "qty", 1);
     struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
                              (long long)llround(q), t->bot_id, t->run_id, t->trace_id,
-                             t->user_id[0] ? t->user_id : NULL, NULL};
-    if (broker_place_order(&o, on_broker, t) == 0) return;
+                             t->user_id[0] ? t->user_id : NULL, NULL, t->env.gen, t->env.execution};
+    int sent = broker_submit(bot_str(t, "stage"), status, &o, on_broker, t);
+    if (sent > 0) return;
+    if (sent == 0) {
+        finish_with_order(t);
+        return;
+    }
     struct broker_result bad = {0, NULL, NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL.", NULL};
     on_broker(&bad, t);
 }
@@ -419,12 +436,7 @@ static void on_trade_written(struct pg_result *res, const char *err, void *arg)
     }
     json_object_set_new(t->summary, "decision_trace_id", json_string(PQgetvalue(res, 0, 1)));
     json_object_set_new(json_object_get(t->summary, "order"), "id", json_string(PQgetvalue(res, 0, 0)));
-    const char *status = json_string_value(json_object_get(json_object_get(t->summary, "order"), "status"));
-    if (strcmp(bot_str(t, "stage"), "LIVE") == 0 && strcmp(status, "INTENT") == 0) {
-        send_live(t);
-        return;
-    }
-    finish_with_order(t);
+    submit(t, json_string_value(json_object_get(json_object_get(t->summary, "order"), "status")));
 }
 
 /* Writes the decision trace and the order row (status INTENT, BLOCKED, or SUBMITTED for PAPER: the creations
@@ -476,7 +488,7 @@ static void trade(struct tick *t)
     const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
     int live = strcmp(bot_str(t, "stage"), "LIVE") == 0;
     double q = num(t->decision, "qty", 1);
-    if (live && strcmp(status, "SUBMITTED") == 0) {
+    if (live && strcmp(status, "INTENT") == 0) {
         if (q == (double)llround(q) && q >= 1) {
             write_trade(t, "INTENT", NULL, NULL, NULL); /* committed first; on_trade_written sends it */
             return;
@@ -485,7 +497,9 @@ static void trade(struct tick *t)
         code = "INVALID_ORDER";
         human = "The order cannot be sent: the quantity must be a whole number of contracts.";
     }
-    const char *broker = status_execution_provider(1); /* a refused order is a usage event of the broker it was for */
+    /* a refused order is a usage event of the broker it was for: the primary, else the first backup */
+    const char *broker = json_string_value(json_array_get(t->env.execution, 0));
+    if (!broker) broker = json_string_value(json_array_get(t->env.execution_backups, 0));
     if (live)
         usage(t, broker ? broker : "runner", "broker.place_order", "BLOCKED", 0, code,
               json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
@@ -535,7 +549,7 @@ static void decide_and_act(struct tick *t)
     const json_t *params = json_object_get(t->bot, "params");
     if (held_breach(t)) return;
     /* features over the tick's bars (and without the newest bar), computed once per share and params */
-    if (bar_share_features(t->share, BARS_FOR_FEATURES, t->gen, params, &t->features, &t->prev_features, err,
+    if (bar_share_features(t->share, BARS_FOR_FEATURES, t->env.gen, params, &t->features, &t->prev_features, err,
                            sizeof err) < 0) {
         LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/features.lua fn=compute error=\"%s\"", err);
         no_trade(t, "POLICY", "POLICY_ERROR", "scripts/features.lua failed; the tick fails closed.",
@@ -547,11 +561,11 @@ static void decide_and_act(struct tick *t)
                             t->prev_features ? t->prev_features : json_null(), "position", "qty",
                             num(t->position, "qty", 0), "avg_price", num(t->position, "avg_price", 0), "params",
                             params ? json_incref((json_t *)params) : json_object());
-    if (policy_has_function(t->gen, module, "llm_request")) {
+    if (policy_has_function(t->env.gen, module, "llm_request")) {
         json_t *q = call1(t, module, "llm_request", ctx, NULL);
         struct llm_request lr = {json_string_value(json_object_get(q, "purpose")), json_string_value(json_object_get(q, "system")),
                                  json_string_value(json_object_get(q, "prompt")), (int)json_integer_value(json_object_get(q, "max_tokens")),
-                                 t->bot_id, t->run_id, t->trace_id};
+                                 t->bot_id, t->run_id, t->trace_id, t->env.gen, t->env.llm};
         struct llm_wait *w = calloc(1, sizeof *w);
         w->t = t;
         w->ctx = ctx;
@@ -600,7 +614,7 @@ static int held_breach(struct tick *t)
     double mark = num(json_array_get(t->bars, json_array_size(t->bars) - 1), "c", 0);
     json_t *ctx = risk_context(t, mark);
     write_mark(t, mark, ctx);
-    json_t *verdict = risk_watch_review(t->gen, ctx, t->trace_id);
+    json_t *verdict = risk_watch_review(t->env.gen, ctx, t->trace_id);
     json_decref(ctx);
     if (!json_is_true(json_object_get(verdict, "breached"))) {
         json_decref(verdict);
@@ -717,11 +731,11 @@ static json_t *market_session(struct tick *t)
 static int lookback_minutes(struct tick *t)
 {
     char err[1024];
-    if (!policy_has_function(t->gen, "scripts/market_hours.lua", "lookback_start")) return LOOKBACK_MINUTES;
+    if (!policy_has_function(t->env.gen, "scripts/market_hours.lua", "lookback_start")) return LOOKBACK_MINUTES;
     json_t *ts = json_integer((json_int_t)t->now), *mins = json_integer(LOOKBACK_MINUTES);
     json_t *sym = json_string(bot_str(t, "symbol"));
     const json_t *args[3] = {ts, mins, sym};
-    json_t *start = policy_call_first(t->gen, "scripts/market_hours.lua", "lookback_start", args, 3, err, sizeof err);
+    json_t *start = policy_call_first(t->env.gen, "scripts/market_hours.lua", "lookback_start", args, 3, err, sizeof err);
     if (!start) LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/market_hours.lua fn=lookback_start error=\"%s\"", err);
     json_decref(ts);
     json_decref(mins);
@@ -788,10 +802,8 @@ static int gate(struct tick *t)
                             json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
     json_t *answer = status_safe_start(req, t->trace_id);
     json_decref(req);
-    if (json_is_true(json_object_get(answer, "allowed"))) {
-        json_decref(answer);
-        return 0;
-    }
+    env_gated(&t->env, answer); /* the tick's answer and candidates: every later stage reads these */
+    if (json_is_true(json_object_get(answer, "allowed"))) return 0;
     json_t *blockers = json_object_get(answer, "blockers"), *first = json_array_get(blockers, 0);
     const char *code = json_string_value(json_object_get(first, "code"));
     json_object_set(t->summary, "blockers", blockers);
@@ -799,7 +811,6 @@ static int gate(struct tick *t)
              json_string_value(json_object_get(first, "reason_human")) ? json_string_value(json_object_get(first, "reason_human"))
                                                                        : "A gate refused the tick.",
              codes_of(blockers), "BLOCKED");
-    json_decref(answer);
     return -1;
 }
 
@@ -817,7 +828,7 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
         t->cb(NULL, res ? "NOT_FOUND" : "DB_UNAVAILABLE", res ? "No such bot." : err, t->arg);
         release_claim(t->bot_id);
         json_decref(t->summary);
-        policy_release(t->gen);
+        env_release(&t->env);
         free(t);
         return;
     }
@@ -837,7 +848,7 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     if (gate(t) < 0) return;
     if (!market_open(t)) return;
     struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), lookback_minutes(t), t->now,
-                                    t->bot_id, t->run_id, NULL, t->trace_id};
+                                    t->bot_id, t->run_id, NULL, t->trace_id, t->env.gen, t->env.market_data};
     if (bar_share_fetch_for(&mr, t->share_bars, t->user_id[0] ? t->user_id : NULL, on_bars, t) < 0)
         no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
@@ -858,7 +869,7 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
     t->now = clock_wall_s();
     t->cb = cb;
     t->arg = arg;
-    t->gen = policy_retain(policy_current());
+    t->env.gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
     const char *params[1] = {t->bot_id};
     if (db_query("SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
@@ -874,7 +885,7 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
                  1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
         release_claim(t->bot_id);
         json_decref(t->summary);
-        policy_release(t->gen);
+        env_release(&t->env);
         free(t);
         return -1;
     }

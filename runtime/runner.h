@@ -20,6 +20,20 @@
 
 #include <jansson.h>
 
+struct policy_gen;
+
+/* What a tick carries down its stages, taken once: the policy generation retained when the tick starts (features,
+ * strategy, risk, bar_share, llm and broker all use it, so a reload mid-tick cannot mix two generations), and at
+ * the gate the safe_start answer with the provider candidates of the status decision read in the same turn of
+ * the loop (status_candidates): bars, the LLM and a LIVE order go to the providers the tick was gated with. */
+struct tick_env {
+    struct policy_gen *gen;            /* retained; released when the tick ends */
+    json_t *safe_start;                /* the gate's {allowed, blockers}; NULL before the gate */
+    json_t *market_data, *llm;         /* ordered provider ids (failover order) */
+    json_t *execution;                 /* [primary] or []: where a LIVE order goes (never a second broker) */
+    json_t *execution_backups;         /* who a refused LIVE order is attributed to when there is no primary */
+};
+
 /* Called once with the tick's summary (borrowed): {bot_id, run_id, trace_id, outcome (TRADED|SUPPRESSED|
  * BLOCKED|ERROR), reason_code, provider, bars, action, order {id, status}?, fills, latency_ms}, or with
  * NULL and err when the bot does not exist or the database is unavailable. */

@@ -282,6 +282,36 @@ const char *status_execution_provider(int or_backup)
     return id;
 }
 
+json_t *status_candidates(const json_t *decision, const char *category)
+{
+    const json_t *stack = json_object_get(decision, "live_stack"), *entry;
+    json_t *out = json_array();
+    size_t i;
+    if (!category) return out;
+    if (strcmp(category, "market_data") == 0) {
+        const json_t *md = json_object_get(stack, "marketData"), *primary = json_object_get(md, "primary");
+        if (json_is_object(primary)) json_array_append(out, json_object_get(primary, "providerId"));
+        json_array_foreach(json_object_get(md, "backups"), i, entry) if (json_is_true(json_object_get(entry, "connected")))
+            json_array_append(out, json_object_get(entry, "providerId"));
+    } else if (strcmp(category, "llm") == 0) {
+        const json_t *llm = json_object_get(stack, "llm"), *primary = json_object_get(llm, "primary");
+        if (json_is_object(primary) && json_is_true(json_object_get(primary, "connected")))
+            json_array_append(out, json_object_get(primary, "providerId"));
+        json_array_foreach(json_object_get(llm, "fallbacks"), i, entry) if (json_is_true(json_object_get(entry, "connected")))
+            json_array_append(out, json_object_get(entry, "providerId"));
+    } else if (strcmp(category, "execution") == 0) {
+        const json_t *id = json_object_get(json_object_get(json_object_get(stack, "execution"), "primary"), "providerId");
+        if (json_is_string(id)) json_array_append(out, (json_t *)id);
+    } else if (strcmp(category, "execution_backups") == 0) {
+        json_array_foreach(json_object_get(json_object_get(stack, "execution"), "backups"), i, entry)
+            if (json_is_string(json_object_get(entry, "providerId"))) json_array_append(out, json_object_get(entry, "providerId"));
+    }
+    /* a malformed entry (no providerId) would be a null: drop it */
+    for (i = json_array_size(out); i-- > 0;)
+        if (!json_is_string(json_array_get(out, i))) json_array_remove(out, i);
+    return out;
+}
+
 /* The snapshot for safe_start, rebuilt only when what it is made of changes (every bot tick asks twice). */
 static json_t *shared_snap;
 static uint64_t snap_key;

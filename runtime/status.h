@@ -31,6 +31,13 @@ const json_t *status_decision(void);
  * with or_backup, its first listed backup when none is connected; NULL when there is none. */
 const char *status_execution_provider(int or_backup);
 
+/* The ordered provider ids of one live-stack category of decision (a status_decision(), or a reference the caller
+ * kept), as a new array: "market_data" = the primary, then the connected backups; "llm" = the primary when
+ * connected, then the connected fallbacks; "execution" = the primary (orders never fail over; empty when there is
+ * none); "execution_backups" = the listed execution backups. Callers take the lists once per unit of work (a
+ * tick, a backtest, an order) and pass them down (marketdata, llm, broker). NULL decision or unknown category: []. */
+json_t *status_candidates(const json_t *decision, const char *category);
+
 /* New snapshot as handed to gates.lua, built against generation g (the current one when NULL). */
 json_t *status_snapshot(struct policy_gen *g);
 

@@ -26,9 +26,6 @@
 #define BODY_CAP_FOR_POLICY 8192
 #define TICK_MS 2000
 
-static const char *const outcomes[] = {"OK", "AUTH_FAILED", "NOT_ENTITLED", "RATE_LIMITED", "TIMEOUT",
-                                       "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
-
 struct waiter {
     verify_done_cb cb;
     void *arg;
@@ -46,7 +43,8 @@ struct probe {
     char *tokens[MAX_STEPS];       /* token captured from each step's answer (sodium-wiped) */
     char outcome[24], reason[512];
     int decided, http_status;
-    struct probe_request req;
+    int cancelled;                 /* the step in flight was cancelled (shutdown): the probe ends */
+    struct probe_request req;      /* the RESP step's request (HTTP steps are built by the engine) */
     struct waiter *waiters;
     struct entry *entry;
 };
@@ -83,13 +81,6 @@ static struct entry *entry_for(const char *id, int create)
     memset(e, 0, sizeof *e);
     snprintf(e->id, sizeof e->id, "%s", id);
     return e;
-}
-
-static int is_outcome(const char *s)
-{
-    for (const char *const *o = outcomes; s && *o; o++)
-        if (strcmp(*o, s) == 0) return 1;
-    return 0;
 }
 
 static void run_step(struct probe *pr);
@@ -220,11 +211,14 @@ static char *body_for_policy(struct probe *pr, const char *body, size_t len, siz
     return clean;
 }
 
-static void classify(struct probe *pr, int http_status, const char *body, size_t len, const char *transport_error)
+/* Judges one step's answer with the provider's Lua classify (redacted, capped body; tokens masked); the first
+ * non-OK step decides the probe. Returns the step's outcome. */
+static const char *classify(struct probe *pr, int http_status, const char *body, size_t len, const char *transport_error,
+                            const char *env_key)
 {
     const json_t *step = json_array_get(pr->steps, pr->step);
     const char *name = json_string_value(json_object_get(step, "name"));
-    char err[1024], path[64], esc[1100];
+    char reason[512];
     size_t clean_len = 0;
     json_t *raw = body && len ? json_loadb(body, len, 0, NULL) : NULL;
     if (raw) capture_tokens(pr, raw);
@@ -234,31 +228,22 @@ static void classify(struct probe *pr, int http_status, const char *body, size_t
     json_t *arg = json_pack("{s:s, s:i, s:s}", "step", name, "status", http_status, "body", clean ? clean : "");
     if (decoded) json_object_set_new(arg, "json", decoded);
     if (transport_error) json_object_set_new(arg, "transport_error", json_string(transport_error));
-    if (pr->req.env_key) json_object_set_new(arg, "env", json_string(pr->req.env_key));
+    if (env_key) json_object_set_new(arg, "env", json_string(env_key));
     json_decref(raw);
     free(clean);
 
-    snprintf(path, sizeof path, "providers.%zu.classify", pr->p->index);
-    json_t *res = policy_call(pr->gen, "providers.lua", path, arg, err, sizeof err);
+    const char *outcome = providers_classify(pr->gen, pr->p, arg, pr->trace_id, reason, sizeof reason);
     json_decref(arg);
-    const char *outcome = json_string_value(json_array_get(res, 0));
-    const char *reason = json_string_value(json_array_get(res, 1));
-    if (!is_outcome(outcome)) { /* a broken classifier fails closed */
-        LOG_ERROR(pr->trace_id, "classifier failed", "provider=%s error=\"%s\"", pr->p->id,
-                  log_escape(res ? "returned an unknown outcome" : err, esc, sizeof esc));
-        outcome = "PROVIDER_ERROR";
-        reason = "The provider's classifier in providers.lua failed (POLICY_ERROR); see the log.";
-    }
     if (!pr->decided && strcmp(outcome, "OK") != 0) {
         pr->decided = 1;
         pr->http_status = http_status;
         snprintf(pr->outcome, sizeof pr->outcome, "%s", outcome);
-        snprintf(pr->reason, sizeof pr->reason, "%s", reason ? reason : outcome);
+        snprintf(pr->reason, sizeof pr->reason, "%s", reason);
     } else if (!pr->decided && (pr->step == 0 || !json_is_true(json_object_get(step, "always_run")))) {
         pr->http_status = http_status; /* the last substantive step speaks for an OK probe, not the logout */
-        snprintf(pr->reason, sizeof pr->reason, "%s", reason ? reason : "OK");
+        snprintf(pr->reason, sizeof pr->reason, "%s", reason);
     }
-    json_decref(res);
+    return outcome;
 }
 
 /* ---- step execution ---- */
@@ -275,44 +260,87 @@ static void next_step(struct probe *pr)
     run_step(pr);
 }
 
-static void on_http_done(const struct fetch_response *resp, void *arg)
+/* The engine's judge hook for an HTTP step: the provider's Lua classify, or the probe's own verdicts when the
+ * step could not be built or was cancelled (shutdown). */
+static void judge_step(const struct provider_answer *a, struct provider_verdict *v, void *arg)
 {
     struct probe *pr = arg;
-    if (resp->status == FETCH_ECANCELLED) {
+    const struct fetch_response *resp = a->resp;
+    if (!resp && !a->req) {
+        if (!pr->decided) {
+            pr->decided = 1;
+            snprintf(pr->outcome, sizeof pr->outcome, "AUTH_FAILED");
+            snprintf(pr->reason, sizeof pr->reason, "The probe could not be built: %s.", a->error);
+        }
+        v->outcome = "AUTH_FAILED";
+    } else if (!resp) {
+        v->outcome = classify(pr, 0, NULL, 0, "network", a->req->env_key);
+    } else if (resp->status == FETCH_ECANCELLED) {
         if (!pr->decided) {
             pr->decided = 1;
             snprintf(pr->outcome, sizeof pr->outcome, "NETWORK_ERROR");
             snprintf(pr->reason, sizeof pr->reason, "The probe was cancelled (gatehouse is shutting down).");
         }
+        pr->cancelled = 1;
+        v->outcome = "NETWORK_ERROR";
+    } else {
+        v->outcome = classify(pr, (int)resp->http_status, resp->body, resp->body_len,
+                              resp->status == FETCH_ETOOBIG ? NULL : transport_name(resp->status), a->req->env_key);
+    }
+}
+
+static void on_step_done(const struct provider_call_result *r, void *arg)
+{
+    struct probe *pr = arg;
+    (void)r;
+    if (pr->cancelled) {
         pr->step = json_array_size(pr->steps);
         finish(pr);
         return;
     }
-    classify(pr, (int)resp->http_status, resp->body, resp->body_len,
-             resp->status == FETCH_ETOOBIG ? NULL : transport_name(resp->status));
     next_step(pr);
 }
 
 static void on_resp_done(enum fetch_status status, const char *reply, double total_ms, const char *error, void *arg)
 {
     struct probe *pr = arg;
-    classify(pr, 0, reply, reply ? strlen(reply) : 0, transport_name(status == FETCH_EINTERNAL ? FETCH_ENETWORK : status));
+    classify(pr, 0, reply, reply ? strlen(reply) : 0, transport_name(status == FETCH_EINTERNAL ? FETCH_ENETWORK : status),
+             NULL);
     next_step(pr);
 }
 
-static void start_http(struct probe *pr, int remaining_ms)
+/* An HTTP step on the provider-call engine: one attempt at this provider, within the probe's remaining time. */
+static void start_http(struct probe *pr, const json_t *step, int remaining_ms)
 {
-    const json_t *rl = pr->p->rate_limit;
-    struct fetch_request fr = {.method = pr->req.method, .url = pr->req.url,
-                               .headers = (const char *const *)pr->req.headers, .body = pr->req.body,
-                               .body_len = pr->req.body_len, .userpwd = pr->req.userpwd, .timeout_ms = remaining_ms,
-                               .max_response_bytes = 256 * 1024, .limit_key = pr->p->id,
-                               .rate_per_s = json_number_value(json_object_get(rl, "requests_per_s")),
-                               .burst = (int)json_integer_value(json_object_get(rl, "burst")),
-                               .max_concurrency = (int)json_integer_value(json_object_get(rl, "max_concurrency"))};
-    if (fr.burst < 1) fr.burst = 1;
-    if (fetch_start(&fr, on_http_done, pr) < 0) {
-        classify(pr, 0, NULL, 0, "network");
+    json_t *candidate = json_pack("[s]", pr->p->id);
+    struct provider_call pc = {.gen = pr->gen, .candidates = candidate, .op = "verify", .step = step,
+                               .trace_id = pr->trace_id, .user_id = pr->user_id, .timeout_ms = remaining_ms,
+                               .max_response_bytes = 256 * 1024, .token_of = token_of, .token_ctx = pr,
+                               .judge = judge_step, .hook_arg = pr};
+    int rc = providers_call(&pc, on_step_done, pr);
+    json_decref(candidate);
+    if (rc < 0) {
+        classify(pr, 0, NULL, 0, "network", NULL);
+        next_step(pr);
+    }
+}
+
+/* A Redis step: RESP over a socket (resp.c), outside the HTTP engine. */
+static void start_resp(struct probe *pr, const json_t *step, int remaining_ms)
+{
+    char err[256];
+    if (probe_build(pr->p, pr->doc, step, token_of, pr, &pr->req, err, sizeof err) < 0) {
+        if (!pr->decided) {
+            pr->decided = 1;
+            snprintf(pr->outcome, sizeof pr->outcome, "AUTH_FAILED");
+            snprintf(pr->reason, sizeof pr->reason, "The probe could not be built: %s.", err);
+        }
+        next_step(pr);
+        return;
+    }
+    struct resp_request rr = {pr->req.url, pr->req.resp_command, remaining_ms};
+    if (resp_start(&rr, on_resp_done, pr) < 0) {
+        classify(pr, 0, NULL, 0, "network", NULL);
         next_step(pr);
     }
 }
@@ -328,7 +356,6 @@ static int should_run(struct probe *pr, const json_t *step)
 
 static void run_step(struct probe *pr)
 {
-    char err[256];
     int remaining;
     const json_t *step;
 
@@ -342,29 +369,14 @@ static void run_step(struct probe *pr)
     }
     remaining = (int)(pr->deadline_ms - clock_now_ms());
     if (remaining <= 0) {
-        classify(pr, 0, NULL, 0, "timeout");
+        classify(pr, 0, NULL, 0, "timeout", NULL);
         pr->step = json_array_size(pr->steps);
         finish(pr);
         return;
     }
-    if (probe_build(pr->p, pr->doc, step, token_of, pr, &pr->req, err, sizeof err) < 0) {
-        if (!pr->decided) {
-            pr->decided = 1;
-            snprintf(pr->outcome, sizeof pr->outcome, "AUTH_FAILED");
-            snprintf(pr->reason, sizeof pr->reason, "The probe could not be built: %s.", err);
-        }
-        next_step(pr);
-        return;
-    }
-    if (pr->req.is_resp) {
-        struct resp_request rr = {pr->req.url, pr->req.resp_command, remaining};
-        if (resp_start(&rr, on_resp_done, pr) < 0) {
-            classify(pr, 0, NULL, 0, "network");
-            next_step(pr);
-        }
-        return;
-    }
-    start_http(pr, remaining);
+    const char *scheme = json_string_value(json_object_get(json_object_get(step, "auth"), "scheme"));
+    if (scheme && strcmp(scheme, "resp") == 0) start_resp(pr, step, remaining);
+    else start_http(pr, step, remaining);
 }
 
 /* ---- public ---- */
