@@ -9,12 +9,13 @@
 #include <time.h>
 
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "policy.h"
+#include "scheduler.h"
 #include "status.h"
-#include "supervisor.h"
 #include "telemetry.h"
 
 #define MODULE "scripts/autonomy.lua"
@@ -399,7 +400,7 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
     r->hb_timeout_s = calloc((size_t)n, sizeof *r->hb_timeout_s);
     for (int i = 0; r->evidence && r->hb_timeout_s && i < n; i++) {
         if (!(r->evidence[i] = strdup(PQgetvalue(res, i, 4)))) break;
-        r->hb_timeout_s[i] = supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        r->hb_timeout_s[i] = scheduler_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         r->n_bots++;
     }
     r->system = system_facts(PQgetvalue(res, 0, 3));
@@ -503,17 +504,11 @@ void autonomy_request(const char *bot_id, const char *trace_id)
     }
 }
 
-static int interval_s(void)
-{
-    const char *v = getenv("GATEHOUSE_AUTONOMY_INTERVAL_S");
-    return v && atoi(v) > 0 ? atoi(v) : 30;
-}
-
 void autonomy_leader_tick(void)
 {
     time_t now = clock_wall_s();
     char trace[33];
-    if (S.periodic_running || now - S.last_periodic < interval_s()) return;
+    if (S.periodic_running || now - S.last_periodic < cfg.autonomy_interval_s) return;
     S.last_periodic = now;
     http_new_trace_id(trace);
     if (start_round(NULL, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);

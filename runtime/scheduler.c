@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "autonomy.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -73,15 +74,22 @@ static void renew_lease(void)
 
 /* ---- bot ticks (leader only) ---- */
 
-static int interval_for(const char *timeframe, const char *param)
+int scheduler_interval_s(const char *timeframe, const char *tick_interval_param)
 {
-    const char *env = getenv("GATEHOUSE_TICK_INTERVAL_S");
-    if (env && atoi(env) > 0) return atoi(env);
-    if (param && atoi(param) > 0) return atoi(param);
+    if (cfg.tick_interval_s > 0) return cfg.tick_interval_s;
+    if (tick_interval_param && atoi(tick_interval_param) > 0) return atoi(tick_interval_param);
+    if (!timeframe) return 60;
     if (strcmp(timeframe, "5m") == 0) return 300;
     if (strcmp(timeframe, "15m") == 0) return 900;
     if (strcmp(timeframe, "1h") == 0) return 3600;
     return 60;
+}
+
+int scheduler_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param)
+{
+    int interval = scheduler_interval_s(timeframe, tick_interval_param);
+    if (cfg.heartbeat_timeout_s > 0) return cfg.heartbeat_timeout_s;
+    return 3 * interval < 30 ? 30 : 3 * interval;
 }
 
 /* A bot's fixed offset within its interval (at most 1 s), from its id: the fleet's ticks spread evenly over
@@ -116,7 +124,7 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     for (int i = 0; i < PQntuples(res) && n < MAX_BOTS; i++) {
         struct due_bot *b = &S.fresh[n++];
         snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
-        b->interval_s = interval_for(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        b->interval_s = scheduler_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0) old++;
         if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s)
             b->next_due_ms = S.bots[old].next_due_ms;

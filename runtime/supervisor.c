@@ -14,6 +14,7 @@
 #include "risk_watch.h"
 #include "autonomy.h"
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -34,33 +35,9 @@ static struct {
     int sweep_pending;
 } S;
 
-static int env_int(const char *name, int def)
-{
-    const char *v = getenv(name);
-    return v && atoi(v) > 0 ? atoi(v) : def;
-}
-
 static void str_copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
-}
-
-/* The scheduler's tick interval of a bot (same rule as scheduler.c). */
-static int interval_for(const char *timeframe, const char *param)
-{
-    int env = env_int("GATEHOUSE_TICK_INTERVAL_S", 0);
-    if (env > 0) return env;
-    if (param && atoi(param) > 0) return atoi(param);
-    if (strcmp(timeframe, "5m") == 0) return 300;
-    if (strcmp(timeframe, "15m") == 0) return 900;
-    if (strcmp(timeframe, "1h") == 0) return 3600;
-    return 60;
-}
-
-int supervisor_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param)
-{
-    int override = env_int("GATEHOUSE_HEARTBEAT_TIMEOUT_S", 0), interval = interval_for(timeframe, tick_interval_param);
-    return override > 0 ? override : (3 * interval < 30 ? 30 : 3 * interval);
 }
 
 static void on_ignored(struct pg_result *res, const char *err, void *arg)
@@ -189,8 +166,8 @@ static void on_death(struct pg_result *res, const char *err, void *arg)
 static void death(struct act *a)
 {
     char window[16], threshold[16];
-    snprintf(window, sizeof window, "%d", env_int("GATEHOUSE_BREAKER_WINDOW_S", 1800));
-    snprintf(threshold, sizeof threshold, "%d", env_int("GATEHOUSE_BREAKER_FAILURES", 3));
+    snprintf(window, sizeof window, "%d", cfg.breaker_window_s);
+    snprintf(threshold, sizeof threshold, "%d", cfg.breaker_failures);
     const char *p[7] = {a->bot_id, a->inst_id[0] ? a->inst_id : NULL, a->to_state, a->reason, a->trace_id, window,
                         threshold};
     const char *final_state = a->kill ? "KILLED" : "DEAD";
@@ -304,8 +281,8 @@ static void on_live(struct pg_result *res, const char *err, void *arg)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        int interval = interval_for(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
-        int timeout = supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
+        int interval = scheduler_interval_s(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
+        int timeout = scheduler_heartbeat_timeout_s(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
         long stuck = 10L * interval, age = atol(PQgetvalue(res, i, 4));
         if (age > stuck && stuck > timeout)
             death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "RUNNER_STUCK", trace, 1));
@@ -352,7 +329,7 @@ void supervisor_leader_tick(void)
                  0, NULL, DB_TIMEOUT_MS, on_live, t1) == 0)
         S.sweep_pending++;
     else free(t1);
-    snprintf(cooldown, sizeof cooldown, "%d", env_int("GATEHOUSE_BREAKER_COOLDOWN_S", 600));
+    snprintf(cooldown, sizeof cooldown, "%d", cfg.breaker_cooldown_s);
     const char *p[1] = {cooldown};
     /* only the bot's latest instance carries its breaker; no live instance may exist beside it */
     if (db_query("UPDATE bot_instances i SET breaker_state = 'HALF_OPEN' FROM bots b WHERE b.id = i.bot_id "

@@ -35,10 +35,6 @@
 void supervisor_tick_finished(const char *bot_id, const char *run_id, const char *outcome, const char *reason_code,
                               const char *trace_id);
 
-/* The heartbeat timeout of a bot (seconds): GATEHOUSE_HEARTBEAT_TIMEOUT_S, else 3 × its tick interval, at least
- * 30. timeframe is the bot's ("1m" ...), tick_interval_param its params.tick_interval_s text (may be NULL). */
-int supervisor_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param);
-
 /* Called by the scheduler every second while it is the leader: heartbeat and cool-down sweeps. */
 void supervisor_leader_tick(void);
 
