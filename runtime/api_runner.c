@@ -14,6 +14,7 @@
 #include "runner.h"
 #include "scheduler.h"
 #include "status.h"
+#include "supervisor.h"
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -283,6 +284,7 @@ static void on_ticked(const json_t *summary, const char *code, const char *err, 
             http_reply_error(ctx, 503, "DB_UNAVAILABLE", err ? err : "The database is unavailable.", "Check the database.", NULL);
         return;
     }
+    supervisor_tick_finished(summary); /* a manual tick of the live instance counts like a scheduled one */
     http_reply_json(ctx, 200, json_pack("{s:O}", "tick", summary));
 }
 

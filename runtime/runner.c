@@ -22,7 +22,6 @@
 #include "risk_watch.h"
 #include "policy.h"
 #include "status.h"
-#include "supervisor.h"
 #include "telemetry.h"
 
 #define LOOKBACK_MINUTES 240
@@ -141,7 +140,6 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
                  "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
              reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency);
-    supervisor_tick_finished(t->bot_id, t->run_id, outcome, reason_code, t->trace_id);
     t->cb(t->summary, NULL, NULL, t->arg);
     release_claim(t->bot_id);
     json_decref(t->bot);

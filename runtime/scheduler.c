@@ -135,7 +135,11 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     S.n_bots = n;
 }
 
-static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg) {}
+/* The done-callback of a scheduled tick: the supervisor judges its outcome (death, risk kill, breaker close). */
+static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg)
+{
+    if (summary) supervisor_tick_finished(summary);
+}
 
 static void refresh_bot_list(void)
 {

@@ -243,9 +243,13 @@ static void on_risk_stage(struct pg_result *res, const char *err, void *arg)
     free(a);
 }
 
-void supervisor_tick_finished(const char *bot_id, const char *run_id, const char *outcome, const char *reason_code,
-                              const char *trace_id)
+void supervisor_tick_finished(const json_t *summary)
 {
+    const char *bot_id = json_string_value(json_object_get(summary, "bot_id"));
+    const char *run_id = json_string_value(json_object_get(summary, "run_id"));
+    const char *trace_id = json_string_value(json_object_get(summary, "trace_id"));
+    const char *outcome = json_string_value(json_object_get(summary, "outcome"));
+    const char *reason_code = json_string_value(json_object_get(summary, "reason_code"));
     if (!bot_id || !outcome || !http_is_uuid(bot_id) || !run_id || !http_is_uuid(run_id)) return;
     if (strcmp(outcome, "ERROR") == 0) {
         /* only a tick of the live instance kills it: run_id is the instance id (a random id outside one) */
