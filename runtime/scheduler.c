@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "runner.h"
+#include "status.h"
 #include "supervisor.h"
 
 #include <stdlib.h>
@@ -44,6 +45,14 @@ static struct {
     char instance[37];
 } S;
 
+/* Hands the scheduler's facts to status (the snapshot gates.lua judges); called whenever one changes. */
+static void push_facts(void)
+{
+    struct status_scheduler_facts f = {.active = S.tick != NULL, .leader = S.leader, .last_tick_at = S.last_tick_at,
+                                       .loop_lag_ms = S.lag_ms};
+    status_note_scheduler(&f);
+}
+
 static void on_lease(struct pg_result *res, const char *err, void *arg)
 {
     int was = S.leader;
@@ -53,6 +62,7 @@ static void on_lease(struct pg_result *res, const char *err, void *arg)
     if (S.leader != was)
         LOG_INFO(NULL, S.leader ? "scheduler leadership acquired" : "scheduler leadership lost", "instance=%s",
                  S.instance);
+    push_facts();
 }
 
 /* Takes the lease when it is free or expired, renews it when ours; answers with the holder. */
@@ -174,6 +184,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.lag_ms = S.expected_ms > 0 && now > S.expected_ms ? (int)(now - S.expected_ms) : 0;
     S.expected_ms = now + TICK_MS;
     S.last_tick_at = clock_wall_s();
+    push_facts();
     if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
     if (S.leader) {
         refresh_bot_list(); /* exactly one instance ticks bots (on_dispatch) */
@@ -209,6 +220,7 @@ void scheduler_stop(void)
     if (S.dispatch) event_free(S.dispatch);
     S.tick = S.dispatch = NULL;
     S.leader = 0;
+    push_facts();
 }
 
 void scheduler_status(struct scheduler_status *out)
