@@ -193,7 +193,7 @@ int api_runner_start_gate(const json_t *bot, const char *bot_id, const char *tra
     g->cb = cb;
     g->arg = arg;
     /* the tier gate needs the bot's score from fresh evidence: score it, then gate (on_gate_scored) */
-    if (autonomy_score(bot_id, trace_id, on_gate_scored, g) < 0) {
+    if (autonomy_score(bot_id, status_decision(), trace_id, on_gate_scored, g) < 0) {
         on_gate_scored(NULL, "DB_UNAVAILABLE", "the autonomy scoring could not be queued", g);
         return -1;
     }

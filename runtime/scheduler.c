@@ -189,7 +189,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (S.leader) {
         refresh_bot_list(); /* exactly one instance ticks bots (on_dispatch) */
         supervisor_leader_tick();
-        autonomy_leader_tick(); /* the periodic autonomy round of every bot */
+        autonomy_leader_tick(status_decision()); /* the periodic autonomy round of every bot */
     }
 }
 
