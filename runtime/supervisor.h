@@ -28,7 +28,9 @@
  * restart; a risk breach (tick reason MAX_DAILY_LOSS or MAX_DRAWDOWN) → kill for LIVE bots, a
  * "supervisor.risk_breach" event for the others.
  * Every action writes a system event with a trace id: the tick's for tick-driven actions, one new trace id
- * per sweep otherwise. Sweeps run on the scheduler leader only, at most every 2 s. */
+ * per sweep otherwise. Sweeps run on the scheduler leader only, at most every 2 s.
+ * The supervisor decides what to do; the breaker's transitions are breaker_next() (breaker.h) and every write
+ * to instances, desired state and breaker columns is instances.c's. */
 #ifndef GATEHOUSE_SUPERVISOR_H
 #define GATEHOUSE_SUPERVISOR_H
 
