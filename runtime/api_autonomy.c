@@ -8,6 +8,7 @@
 #include "db.h"
 #include "http.h"
 #include "id.h"
+#include "status.h"
 
 #define DB_TIMEOUT_MS 3000
 
@@ -38,7 +39,7 @@ static void on_scored(const json_t *rows, const char *code, const char *err, voi
 
 static void score_now(struct http_ctx *ctx)
 {
-    if (autonomy_score(ctx->params[0], ctx->trace_id, on_scored, ctx) < 0)
+    if (autonomy_score(ctx->params[0], status_decision(), ctx->trace_id, on_scored, ctx) < 0)
         http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The scoring could not be queued.", "Retry in a second.", NULL);
 }
 

@@ -13,9 +13,11 @@
 #include "db.h"
 #include "http.h"
 #include "id.h"
+#include "instances.h"
 #include "runner.h"
 #include "scheduler.h"
 #include "status.h"
+#include "supervisor.h"
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -50,12 +52,12 @@ static void refused(struct call *c, json_t *answer)
                      json_pack("{s:O, s:s}", "blockers", blockers, "bot_id", bot_id));
 }
 
-static void on_instance(struct pg_result *res, const char *err, void *arg)
+/* The lifecycle change was written (instance_json: the started or ended instance, NULL when none), or failed. */
+static void lifecycle_written(struct call *c, const char *err, const char *instance_json)
 {
-    struct call *c = arg;
     static const char *states[] = {"RUNNING", "RUNNING", "STOPPED", "KILLED"};
     static const char *kinds[] = {"bot.start", "bot.restart", "bot.stop", "kill"};
-    if (!res) {
+    if (err) {
         http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot's instance could not be written.", "Check the database.", NULL);
     } else {
         char msg[160];
@@ -64,14 +66,10 @@ static void on_instance(struct pg_result *res, const char *err, void *arg)
         telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
                                c->ctx->trace_id, meta);
         json_decref(meta);
-        if (c->what == LC_KILL) {
-            alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
-            /* the bot's working orders are cancelled (at the broker for LIVE), then flattened when its params say */
-            orders_cancel_working(c->ctx->params[0], "KILLED", c->ctx->trace_id, c->ctx->auth.user_id,
-                                  json_is_true(json_object_get(json_object_get(c->bot, "params"), "flatten_on_kill")));
-        }
+        /* a kill's working orders were cancelled by instance_kill (flattened when the bot's params say) */
+        if (c->what == LC_KILL) alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
         autonomy_request(c->ctx->params[0], c->ctx->trace_id); /* running or not moves supervisor evidence */
-        json_t *inst = PQntuples(res) ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_null();
+        json_t *inst = instance_json ? json_loads(instance_json, 0, NULL) : json_null();
         http_reply_json(c->ctx, 200, json_pack("{s:O, s:s, s:o}", "bot", c->bot, "state", states[c->what], "instance",
                                                inst ? inst : json_null()));
     }
@@ -79,41 +77,40 @@ static void on_instance(struct pg_result *res, const char *err, void *arg)
     free(c);
 }
 
-/* Writes the lifecycle change: stop any running instance, then (start/restart) open a new RUNNING one. */
-static void write_lifecycle(struct call *c)
+static void on_ended(const char *err, const struct instance_ended *rows, int n, void *arg)
 {
-    char inst[37];
-    struct scheduler_status sch;
-    const char *params[3] = {c->ctx->params[0], c->what == LC_KILL ? "KILLED" : "STOPPED", c->ctx->trace_id};
-    scheduler_status(&sch);
-    snprintf(inst, sizeof inst, "%s", sch.instance_id);
-    if (c->what == LC_STOP || c->what == LC_KILL) {
-        if (db_query("WITH i AS (UPDATE bot_instances SET state = $2, stopped_at = gh_now() WHERE bot_id = $1 "
-                     "  AND state IN ('STARTING', 'RUNNING') RETURNING row_to_json(bot_instances)::text AS j), "
-                     "b AS (UPDATE bots SET desired_state = $2 WHERE id = $1) SELECT j FROM i",
-                     2, params, DB_TIMEOUT_MS, on_instance, c) < 0)
-            on_instance(NULL, "queue full", c);
-        return;
-    }
-    const char *p2[3] = {c->ctx->params[0], inst, c->ctx->trace_id};
-    /* two statements: the unique "one live instance per bot" index must see the old one stopped first */
-    if (db_query("WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE id = $1) "
-                 "INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, restart_count, "
-                 "  breaker_state, breaker_failures, breaker_opened_at) "
-                 "SELECT $1, 'RUNNING', gh_now(), gh_now(), $2, $3, "
-                 "  coalesce((SELECT restart_count + 1 FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 0), "
-                 "  coalesce((SELECT breaker_state FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 'CLOSED'), "
-                 "  coalesce((SELECT breaker_failures FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), 0), "
-                 "  (SELECT breaker_opened_at FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1) "
-                 "RETURNING row_to_json(bot_instances)::text",
-                 3, p2, DB_TIMEOUT_MS, on_instance, c) < 0)
-        on_instance(NULL, "queue full", c);
+    lifecycle_written(arg, err, n ? rows[0].instance_json : NULL);
 }
 
-static void on_stopped_for_restart(struct pg_result *res, const char *err, void *arg)
+static void on_opened(const char *err, const struct instance_row *row, void *arg)
+{
+    lifecycle_written(arg, err, row ? row->json : NULL);
+}
+
+/* Writes the lifecycle change: stop (or kill) any running instance, or (start/restart) open a new RUNNING one. */
+static void write_lifecycle(struct call *c)
+{
+    struct scheduler_status sch;
+    const char *bot_id = c->ctx->params[0];
+    scheduler_status(&sch);
+    if (c->what == LC_KILL) {
+        struct instance_kill_req k = {.bot_id = bot_id, .reason = "KILLED", .trace_id = c->ctx->trace_id,
+                                      .user_id = c->ctx->auth.user_id, .flatten = 1};
+        if (instance_kill(&k, on_ended, c) < 0) lifecycle_written(c, "queue full", NULL);
+        return;
+    }
+    if (c->what == LC_STOP) {
+        if (instance_stop(bot_id, 1, on_ended, c) < 0) lifecycle_written(c, "queue full", NULL);
+        return;
+    }
+    struct instance_open_req req = {.bot_id = bot_id, .host = sch.instance_id, .trace_id = c->ctx->trace_id};
+    if (instance_open(&req, on_opened, c) < 0) lifecycle_written(c, "queue full", NULL);
+}
+
+static void on_stopped_for_restart(const char *err, const struct instance_ended *rows, int n, void *arg)
 {
     struct call *c = arg;
-    if (!res) {
+    if (err) {
         http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The running instance could not be stopped.", NULL, NULL);
         json_decref(c->bot);
         free(c);
@@ -187,7 +184,7 @@ int api_runner_start_gate(const json_t *bot, const char *bot_id, const char *tra
     g->cb = cb;
     g->arg = arg;
     /* the tier gate needs the bot's score from fresh evidence: score it, then gate (on_gate_scored) */
-    if (autonomy_score(bot_id, trace_id, on_gate_scored, g) < 0) {
+    if (autonomy_score(bot_id, status_decision(), trace_id, on_gate_scored, g) < 0) {
         on_gate_scored(NULL, "DB_UNAVAILABLE", "the autonomy scoring could not be queued", g);
         return -1;
     }
@@ -214,10 +211,9 @@ static void on_start_gate(json_t *answer, const char *code, void *arg)
     }
     json_decref(answer);
     if (c->what == LC_RESTART && c->running) {
-        const char *p[1] = {c->ctx->params[0]};
-        if (db_query("UPDATE bot_instances SET state = 'STOPPED', stopped_at = gh_now() WHERE bot_id = $1 "
-                     "AND state IN ('STARTING', 'RUNNING')", 1, p, DB_TIMEOUT_MS, on_stopped_for_restart, c) < 0)
-            on_stopped_for_restart(NULL, "queue full", c);
+        /* two statements: the unique "one live instance per bot" index must see the old one stopped first */
+        if (instance_stop(c->ctx->params[0], 0, on_stopped_for_restart, c) < 0)
+            on_stopped_for_restart("queue full", NULL, 0, c);
         return;
     }
     write_lifecycle(c);
@@ -278,6 +274,7 @@ static void on_ticked(const json_t *summary, const char *code, const char *err, 
             http_reply_error(ctx, 503, "DB_UNAVAILABLE", err ? err : "The database is unavailable.", "Check the database.", NULL);
         return;
     }
+    supervisor_tick_finished(summary); /* a manual tick of the live instance counts like a scheduled one */
     http_reply_json(ctx, 200, json_pack("{s:O}", "tick", summary));
 }
 
@@ -290,18 +287,17 @@ void api_runner_tick(struct http_ctx *ctx)
 
 /* ---- kill-all ---- */
 
-static void on_killed_all(struct pg_result *res, const char *err, void *arg)
+static void on_killed_all(const char *err, const struct instance_ended *rows, int n, void *arg)
 {
     struct http_ctx *ctx = arg;
-    if (!res) {
+    if (err) {
         http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The running instances could not be killed.", "Check the database.", NULL);
         return;
     }
     json_t *bots = json_array();
-    int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
         char msg[400];
-        const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+        const char *id = rows[i].bot_id, *name = rows[i].name ? rows[i].name : rows[i].bot_id;
         snprintf(msg, sizeof msg, "%s KILLED (kill-all by %s)", name, ctx->auth.username);
         json_t *meta = http_user_meta(ctx, NULL);
         telemetry_system_event("kill", "SEV-2", id, msg, ctx->trace_id, meta);
@@ -314,20 +310,14 @@ static void on_killed_all(struct pg_result *res, const char *err, void *arg)
     telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, meta);
     json_decref(meta);
     alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
-    /* every working order of every bot is cancelled; the killed bots whose params say so are flattened */
-    orders_cancel_working(NULL, "KILLED", ctx->trace_id, ctx->auth.user_id, 0);
-    for (int i = 0; i < n; i++)
-        if (strcmp(PQgetvalue(res, i, 2), "t") == 0) orders_cancel_working(PQgetvalue(res, i, 0), "KILLED", ctx->trace_id, ctx->auth.user_id, 1);
+    /* instance_kill cancelled every working order of every bot and flattened the killed bots whose params say so */
     http_reply_json(ctx, 200, json_pack("{s:i, s:o}", "killed", n, "bots", bots));
 }
 
 void api_runner_kill_all(struct http_ctx *ctx)
 {
     /* the kill path of one bot (instance KILLED, desired_state KILLED), for every running instance at once */
-    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now()"
-                 "  WHERE state IN ('STARTING', 'RUNNING') RETURNING bot_id),"
-                 " b AS (UPDATE bots SET desired_state = 'KILLED' WHERE id IN (SELECT bot_id FROM i) RETURNING id, name, params)"
-                 " SELECT id, name, coalesce((params->>'flatten_on_kill')::boolean, false) FROM b ORDER BY name",
-                 0, NULL, DB_TIMEOUT_MS, on_killed_all, ctx) < 0)
-        on_killed_all(NULL, "queue full", ctx);
+    struct instance_kill_req k = {.bot_id = NULL, .reason = "KILLED", .trace_id = ctx->trace_id,
+                                  .user_id = ctx->auth.user_id, .flatten = 1};
+    if (instance_kill(&k, on_killed_all, ctx) < 0) on_killed_all("queue full", NULL, 0, ctx);
 }

@@ -14,8 +14,7 @@
 #include "id.h"
 #include "log.h"
 #include "policy.h"
-#include "status.h"
-#include "supervisor.h"
+#include "scheduler.h"
 #include "telemetry.h"
 
 #define MODULE "scripts/autonomy.lua"
@@ -35,6 +34,7 @@ struct round {
     char *ids;       /* Postgres uuid[] literal, or NULL for every bot */
     int periodic;
     struct policy_gen *gen;
+    json_t *decision; /* the gate decision the round was started with (its system facts) */
     autonomy_done_cb cb;
     void *arg;
     /* scored in slices of SLICE_BOTS, one per loop turn, each slice upserted on its own */
@@ -51,6 +51,7 @@ struct round {
 static struct {
     struct event_base *base;
     struct event *debounce;
+    autonomy_decision_fn decision; /* the gate decision of a debounced round (autonomy_init) */
     char pending[MAX_PENDING][37];
     int n_pending, pending_all, periodic_running;
     char pending_trace[33];
@@ -98,6 +99,7 @@ static void finish(struct round *r, const json_t *rows, const char *code, const 
     free(r->evidence);
     free(r->hb_timeout_s);
     json_decref(r->system);
+    json_decref(r->decision);
     json_decref(r->rows);
     policy_release(r->gen);
     free(r->ids);
@@ -291,10 +293,9 @@ static int valid_result(const json_t *v, char *why, size_t len)
     return 1;
 }
 
-/* The system facts, from the cached gate decision (no second computation of the gates). */
-static json_t *system_facts(const char *lease_alive)
+/* The system facts, from the gate decision the round was given (no second computation of the gates). */
+static json_t *system_facts(const json_t *d, const char *lease_alive)
 {
-    const json_t *d = status_decision();
     const json_t *stack = json_object_get(d, "live_stack");
     json_t *blockers = json_array(), *b;
     size_t i;
@@ -400,10 +401,10 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
     r->hb_timeout_s = calloc((size_t)n, sizeof *r->hb_timeout_s);
     for (int i = 0; r->evidence && r->hb_timeout_s && i < n; i++) {
         if (!(r->evidence[i] = strdup(PQgetvalue(res, i, 4)))) break;
-        r->hb_timeout_s[i] = supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        r->hb_timeout_s[i] = scheduler_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         r->n_bots++;
     }
-    r->system = system_facts(PQgetvalue(res, 0, 3));
+    r->system = system_facts(r->decision, PQgetvalue(res, 0, 3));
     r->rows = json_array();
     r->slice = evtimer_new(S.base, on_slice, r);
     if (r->n_bots < (size_t)n || !r->slice) {
@@ -415,8 +416,9 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
     on_slice(-1, 0, r); /* the first slice now: a one-bot round answers without another loop turn */
 }
 
-/* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL). Returns 0 or -1 (cb not called). */
-static int start_round(char *ids, const char *trace_id, int periodic, autonomy_done_cb cb, void *arg)
+/* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL), judged with the gate decision d (retained).
+ * Returns 0 or -1 (cb not called). */
+static int start_round(char *ids, const json_t *d, const char *trace_id, int periodic, autonomy_done_cb cb, void *arg)
 {
     char perr[512], window[16], samples[4][16];
     static const char *const keys[] = {"bars", "traces", "risk", "orders"};
@@ -443,11 +445,13 @@ static int start_round(char *ids, const char *trace_id, int periodic, autonomy_d
     r->ids = ids;
     r->periodic = periodic;
     r->gen = policy_retain(g);
+    r->decision = json_incref((json_t *)d);
     r->cb = cb;
     r->arg = arg;
     const char *params[6] = {ids, window, samples[0], samples[1], samples[2], samples[3]};
     if (db_query(EVIDENCE_SQL, 6, params, DB_TIMEOUT_MS, on_evidence, r) < 0) {
         policy_release(r->gen);
+        json_decref(r->decision);
         free(r->ids);
         free(r);
         return -1;
@@ -456,7 +460,7 @@ static int start_round(char *ids, const char *trace_id, int periodic, autonomy_d
     return 0;
 }
 
-int autonomy_score(const char *bot_id, const char *trace_id, autonomy_done_cb cb, void *arg)
+int autonomy_score(const char *bot_id, const json_t *decision, const char *trace_id, autonomy_done_cb cb, void *arg)
 {
     char *ids = NULL;
     if (bot_id) {
@@ -464,7 +468,7 @@ int autonomy_score(const char *bot_id, const char *trace_id, autonomy_done_cb cb
         ids = malloc(40);
         snprintf(ids, 40, "{%s}", bot_id);
     }
-    return start_round(ids, trace_id, 0, cb, arg);
+    return start_round(ids, decision, trace_id, 0, cb, arg);
 }
 
 /* ---- event-driven and periodic rounds ---- */
@@ -481,7 +485,7 @@ static void on_debounce(evutil_socket_t fd, short what, void *arg)
     }
     int any = S.pending_all || S.n_pending > 0;
     S.n_pending = S.pending_all = 0;
-    if (any && start_round(ids, S.pending_trace, 0, NULL, NULL) < 0)
+    if (any && start_round(ids, S.decision ? S.decision() : NULL, S.pending_trace, 0, NULL, NULL) < 0)
         LOG_WARN(S.pending_trace, "autonomy rescore not queued", NULL);
 }
 
@@ -504,14 +508,14 @@ void autonomy_request(const char *bot_id, const char *trace_id)
     }
 }
 
-void autonomy_leader_tick(void)
+void autonomy_leader_tick(const json_t *decision)
 {
     time_t now = clock_wall_s();
     char trace[33];
     if (S.periodic_running || now - S.last_periodic < cfg.autonomy_interval_s) return;
     S.last_periodic = now;
     id_trace_new(trace);
-    if (start_round(NULL, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);
+    if (start_round(NULL, decision, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);
 }
 
 const json_t *autonomy_explaining_blocker(const json_t *row)
@@ -529,10 +533,11 @@ const json_t *autonomy_explaining_blocker(const json_t *row)
     return b ? b : json_array_get(json_object_get(row, "blockers"), 0);
 }
 
-int autonomy_init(struct event_base *base)
+int autonomy_init(struct event_base *base, autonomy_decision_fn decision)
 {
     memset(&S, 0, sizeof S);
     S.base = base;
+    S.decision = decision;
     S.debounce = evtimer_new(base, on_debounce, NULL);
     return S.debounce ? 0 : -1;
 }

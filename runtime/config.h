@@ -34,6 +34,12 @@ struct config {
     int verify_cooldown_ms;   /* GATEHOUSE_VERIFY_COOLDOWN_MS: a requested verify of a provider again within this after the last one completed → 429 (2000; 0 = off) */
     int reconcile_every_s;    /* GATEHOUSE_RECONCILE_EVERY_S: broker reconciliation period on the leader (60) */
     int risk_sweep_every_s;   /* GATEHOUSE_RISK_SWEEP_EVERY_S: held-exposure review period on the leader (60) */
+    int tick_interval_s;      /* GATEHOUSE_TICK_INTERVAL_S: every running bot's tick interval (0 = unset: params/timeframe) */
+    int heartbeat_timeout_s;  /* GATEHOUSE_HEARTBEAT_TIMEOUT_S: a bot's heartbeat timeout (0 = unset: 3 x interval, >= 30) */
+    int breaker_failures;     /* GATEHOUSE_BREAKER_FAILURES: deaths in the window that open a bot's circuit breaker (3) */
+    int breaker_window_s;     /* GATEHOUSE_BREAKER_WINDOW_S: the window those deaths are counted in (1800) */
+    int breaker_cooldown_s;   /* GATEHOUSE_BREAKER_COOLDOWN_S: OPEN for this long, then HALF_OPEN (600) */
+    int autonomy_interval_s;  /* GATEHOUSE_AUTONOMY_INTERVAL_S: period of the leader's autonomy round of every bot (30) */
     int max_backtests;        /* GATEHOUSE_MAX_BACKTESTS: backtests running at once on this instance; one more → 429 (4) */
     int cookie_secure;        /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie */
     const char *origin;       /* GATEHOUSE_ORIGIN: the browser origin to expect (default http[s]://<Host>) */
@@ -52,7 +58,6 @@ struct config {
     int background_verify;    /* GATEHOUSE_BACKGROUND_VERIFY: 0 turns background re-verification off (1) */
     int alerts;               /* GATEHOUSE_ALERTS: 0 turns Discord alerts off (1) */
     const char *web_dir;      /* GATEHOUSE_WEB_DIR: the built web Observatory, or NULL (<home>/web/dist) */
-    int autonomy_interval_s;  /* GATEHOUSE_AUTONOMY_INTERVAL_S: period of the leader's autonomy scoring round (30) */
     int session_idle_s;       /* GATEHOUSE_SESSION_IDLE_S (1800): a session unused this long is over */
     int session_absolute_s;   /* GATEHOUSE_SESSION_ABSOLUTE_S (43200): a session never lives longer */
     int temp_ttl_2fa_s;       /* GATEHOUSE_2FA_TEMP_TTL_S (300): life of the login -> 2fa/verify temp token */

@@ -360,7 +360,7 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
-    if (autonomy_init(base) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 || status_start(base) < 0 ||
+    if (autonomy_init(base, status_decision) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 || status_start(base) < 0 ||
         markets_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;

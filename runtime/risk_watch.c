@@ -13,6 +13,7 @@
 #include "config.h"
 #include "db.h"
 #include "id.h"
+#include "instances.h"
 #include "log.h"
 #include "orders.h"
 #include "policy.h"
@@ -59,13 +60,10 @@ struct breach {
     char bot_id[37], name[128], stage[8], trace_id[33], human[600];
 };
 
-static void on_killed(struct pg_result *res, const char *err, void *arg)
+static void on_killed(const char *err, const struct instance_ended *rows, int n, void *arg)
 {
     struct breach *b = arg;
-    if (!res) LOG_ERROR(b->trace_id, "risk breach: kill not written", "bot=%s error=\"%s\"", b->bot_id, err);
-    /* working orders are cancelled even when the kill write failed: nothing more may fill */
-    int flatten = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    orders_cancel_working(b->bot_id, "RISK_BREACH", b->trace_id, NULL, flatten);
+    if (err) LOG_ERROR(b->trace_id, "risk breach: kill not written", "bot=%s error=\"%s\"", b->bot_id, err);
     autonomy_request(b->bot_id, b->trace_id);
     free(b);
 }
@@ -86,13 +84,9 @@ static void on_blocker(struct pg_result *res, const char *err, void *arg)
     telemetry_system_event("risk_breach", "SEV-1", b->bot_id, msg, b->trace_id, NULL);
     alerts_notify("risk_breach", dedup, "SEV-1", "gatehouse: risk breach, bot killed", msg, b->trace_id);
     LOG_WARN(b->trace_id, "risk breach", "bot=%s %s", b->bot_id, b->human);
-    const char *p[1] = {b->bot_id};
-    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now() WHERE bot_id = $1 "
-                 "  AND state IN ('STARTING', 'RUNNING')), "
-                 "u AS (UPDATE bots SET desired_state = 'KILLED' WHERE id = $1 RETURNING params) "
-                 "SELECT coalesce((params->>'flatten_on_kill')::boolean, false) FROM u",
-                 1, p, DB_TIMEOUT_MS, on_killed, b) < 0)
-        on_killed(NULL, "queue full", b);
+    /* working orders are cancelled (flattened when the bot's params say so) even when the kill write fails */
+    struct instance_kill_req k = {.bot_id = b->bot_id, .reason = "RISK_BREACH", .trace_id = b->trace_id, .flatten = 1};
+    if (instance_kill(&k, on_killed, b) < 0) on_killed("queue full", NULL, 0, b);
 }
 
 void risk_watch_breach(const char *bot_id, const char *bot_name, const char *stage, const json_t *verdict,

@@ -15,6 +15,7 @@
 #include "broker.h"
 #include "db.h"
 #include "id.h"
+#include "instances.h"
 #include "llm.h"
 #include "log.h"
 #include "marketdata.h"
@@ -22,7 +23,6 @@
 #include "risk_watch.h"
 #include "policy.h"
 #include "status.h"
-#include "supervisor.h"
 #include "telemetry.h"
 
 #define LOOKBACK_MINUTES 240
@@ -148,7 +148,6 @@ static void usage(const struct tick *t, const char *provider, const char *op, co
 static void finish(struct tick *t, const char *outcome, const char *reason_code)
 {
     int latency = (int)(clock_now_ms() - t->started_ms);
-    const char *params[1] = {t->bot_id};
     json_object_set_new(t->summary, "outcome", json_string(outcome));
     json_object_set_new(t->summary, "reason_code", reason_code ? json_string(reason_code) : json_null());
     json_object_set_new(t->summary, "latency_ms", json_integer(latency));
@@ -161,11 +160,9 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
         json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
     usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
           latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL, meta);
-    write_sql(t, "UPDATE bot_instances SET last_heartbeat_at = gh_now(), last_tick_at = gh_now() "
-                 "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')", 1, params);
+    instance_heartbeat(t->bot_id, t->trace_id);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
              reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency);
-    supervisor_tick_finished(t->bot_id, t->run_id, outcome, reason_code, t->trace_id);
     t->cb(t->summary, NULL, NULL, t->arg);
     release_claim(t->bot_id);
     json_decref(t->bot);

@@ -11,10 +11,12 @@
 #include <time.h>
 
 #include "autonomy.h"
+#include "config.h"
 #include "db.h"
 #include "id.h"
 #include "log.h"
 #include "runner.h"
+#include "status.h"
 #include "supervisor.h"
 
 #include <stdlib.h>
@@ -43,6 +45,14 @@ static struct {
     char instance[37];
 } S;
 
+/* Hands the scheduler's facts to status (the snapshot gates.lua judges); called whenever one changes. */
+static void push_facts(void)
+{
+    struct status_scheduler_facts f = {.active = S.tick != NULL, .leader = S.leader, .last_tick_at = S.last_tick_at,
+                                       .loop_lag_ms = S.lag_ms};
+    status_note_scheduler(&f);
+}
+
 static void on_lease(struct pg_result *res, const char *err, void *arg)
 {
     int was = S.leader;
@@ -52,6 +62,7 @@ static void on_lease(struct pg_result *res, const char *err, void *arg)
     if (S.leader != was)
         LOG_INFO(NULL, S.leader ? "scheduler leadership acquired" : "scheduler leadership lost", "instance=%s",
                  S.instance);
+    push_facts();
 }
 
 /* Takes the lease when it is free or expired, renews it when ours; answers with the holder. */
@@ -73,15 +84,22 @@ static void renew_lease(void)
 
 /* ---- bot ticks (leader only) ---- */
 
-static int interval_for(const char *timeframe, const char *param)
+int scheduler_interval_s(const char *timeframe, const char *tick_interval_param)
 {
-    const char *env = getenv("GATEHOUSE_TICK_INTERVAL_S");
-    if (env && atoi(env) > 0) return atoi(env);
-    if (param && atoi(param) > 0) return atoi(param);
+    if (cfg.tick_interval_s > 0) return cfg.tick_interval_s;
+    if (tick_interval_param && atoi(tick_interval_param) > 0) return atoi(tick_interval_param);
+    if (!timeframe) return 60;
     if (strcmp(timeframe, "5m") == 0) return 300;
     if (strcmp(timeframe, "15m") == 0) return 900;
     if (strcmp(timeframe, "1h") == 0) return 3600;
     return 60;
+}
+
+int scheduler_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param)
+{
+    int interval = scheduler_interval_s(timeframe, tick_interval_param);
+    if (cfg.heartbeat_timeout_s > 0) return cfg.heartbeat_timeout_s;
+    return 3 * interval < 30 ? 30 : 3 * interval;
 }
 
 /* A bot's fixed offset within its interval (at most 1 s), from its id: the fleet's ticks spread evenly over
@@ -116,7 +134,7 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     for (int i = 0; i < PQntuples(res) && n < MAX_BOTS; i++) {
         struct due_bot *b = &S.fresh[n++];
         snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
-        b->interval_s = interval_for(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        b->interval_s = scheduler_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0) old++;
         if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s)
             b->next_due_ms = S.bots[old].next_due_ms;
@@ -127,7 +145,11 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     S.n_bots = n;
 }
 
-static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg) {}
+/* The done-callback of a scheduled tick: the supervisor judges its outcome (death, risk kill, breaker close). */
+static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg)
+{
+    if (summary) supervisor_tick_finished(summary);
+}
 
 static void refresh_bot_list(void)
 {
@@ -162,11 +184,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.lag_ms = S.expected_ms > 0 && now > S.expected_ms ? (int)(now - S.expected_ms) : 0;
     S.expected_ms = now + TICK_MS;
     S.last_tick_at = clock_wall_s();
+    push_facts();
     if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
     if (S.leader) {
         refresh_bot_list(); /* exactly one instance ticks bots (on_dispatch) */
         supervisor_leader_tick();
-        autonomy_leader_tick(); /* the periodic autonomy round of every bot */
+        autonomy_leader_tick(status_decision()); /* the periodic autonomy round of every bot */
     }
 }
 
@@ -197,6 +220,7 @@ void scheduler_stop(void)
     if (S.dispatch) event_free(S.dispatch);
     S.tick = S.dispatch = NULL;
     S.leader = 0;
+    push_facts();
 }
 
 void scheduler_status(struct scheduler_status *out)

@@ -20,7 +20,6 @@
 #include "metrics.h"
 #include "policy.h"
 #include "providers.h"
-#include "scheduler.h"
 #include "telemetry.h"
 #include "verify.h"
 
@@ -36,6 +35,14 @@ static struct {
     unsigned long version; /* bumped by every new decision and every facts refresh */
     int baseline;          /* 1 once a decision was made with the database state known: transitions count from it */
 } S;
+
+/* kept outside S: the scheduler starts (and pushes) before status_start clears S */
+static struct status_scheduler_facts sched;
+
+void status_note_scheduler(const struct status_scheduler_facts *facts)
+{
+    sched = *facts;
+}
 
 /* ---- snapshot ---- */
 
@@ -76,13 +83,12 @@ static json_t *provider_snapshot(const struct provider_def *p)
 
 json_t *status_snapshot(struct policy_gen *g)
 {
-    struct scheduler_status sch;
+    const struct status_scheduler_facts sch = sched;
     if (!g) g = policy_current();
     const struct provider_registry *reg = policy_providers(g);
     /* enforcing = the risk policy is loaded, has check(), and declares itself enforcing (not monitor-only) */
     int risk = policy_has_function(g, "scripts/risk.lua", "check") && policy_module_flag(g, "scripts/risk.lua", "enforcing");
     json_t *providers = json_array(), *trading = json_object_get(S.facts, "trading");
-    scheduler_status(&sch);
     for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(providers, provider_snapshot(&reg->providers[i]));
     json_t *snap = json_pack(
         "{s:I, s:{s:b, s:s, s:o}, s:{s:b, s:o, s:o}, s:{s:b, s:b, s:o, s:i}, s:o, s:{s:b, s:s}, s:o, s:o, s:o}", "now",
@@ -318,8 +324,7 @@ static uint64_t snap_key;
 
 static json_t *shared_snapshot(struct policy_gen *g)
 {
-    struct scheduler_status sch;
-    scheduler_status(&sch);
+    const struct status_scheduler_facts sch = sched;
     uint64_t k = body_cache_mix(integrations_state_key(), (uint64_t)(uintptr_t)g);
     k = body_cache_mix(body_cache_mix(k, S.version), (uint64_t)db_last_ok_at());
     k = body_cache_mix(body_cache_mix(k, (uint64_t)sch.active), (uint64_t)sch.leader);

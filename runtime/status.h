@@ -10,9 +10,22 @@
 #define GATEHOUSE_STATUS_H
 
 #include <jansson.h>
+#include <time.h>
 
 struct event_base;
 struct policy_gen;
+
+/* The scheduler's facts as the snapshot shows them (pushed by scheduler.c; status does not read the scheduler). */
+struct status_scheduler_facts {
+    int active;          /* the tick timer is armed */
+    int leader;          /* this instance holds the lease */
+    time_t last_tick_at; /* 0 before the first tick */
+    int loop_lag_ms;     /* how late the last tick fired */
+};
+
+/* Records the scheduler's facts (copied); the scheduler calls it whenever one of them changes (each loop tick,
+ * a lease answer, start and stop). Until the first call they are all zero (no scheduler). */
+void status_note_scheduler(const struct status_scheduler_facts *facts);
 
 /* Starts the evaluation timer and the database facts refresh. Returns 0 or -1. */
 int status_start(struct event_base *base);

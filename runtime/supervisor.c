@@ -9,11 +9,13 @@
 #include <time.h>
 
 #include "alerts.h"
-#include "orders.h"
+#include "breaker.h"
+#include "instances.h"
 #include "reconcile.h"
 #include "risk_watch.h"
 #include "autonomy.h"
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "id.h"
 #include "log.h"
@@ -34,39 +36,9 @@ static struct {
     int sweep_pending;
 } S;
 
-static int env_int(const char *name, int def)
-{
-    const char *v = getenv(name);
-    return v && atoi(v) > 0 ? atoi(v) : def;
-}
-
 static void str_copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
-}
-
-/* The scheduler's tick interval of a bot (same rule as scheduler.c). */
-static int interval_for(const char *timeframe, const char *param)
-{
-    int env = env_int("GATEHOUSE_TICK_INTERVAL_S", 0);
-    if (env > 0) return env;
-    if (param && atoi(param) > 0) return atoi(param);
-    if (strcmp(timeframe, "5m") == 0) return 300;
-    if (strcmp(timeframe, "15m") == 0) return 900;
-    if (strcmp(timeframe, "1h") == 0) return 3600;
-    return 60;
-}
-
-int supervisor_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param)
-{
-    int override = env_int("GATEHOUSE_HEARTBEAT_TIMEOUT_S", 0), interval = interval_for(timeframe, tick_interval_param);
-    return override > 0 ? override : (3 * interval < 30 ? 30 : 3 * interval);
-}
-
-static void on_ignored(struct pg_result *res, const char *err, void *arg)
-{
-    if (!res) LOG_ERROR((const char *)arg, "supervisor write failed", "error=\"%s\"", err);
-    free(arg);
 }
 
 static void event(const char *kind, const char *severity, const char *bot_id, const char *msg, const char *trace_id,
@@ -81,36 +53,32 @@ static void event(const char *kind, const char *severity, const char *bot_id, co
 
 static void kill_bot(const char *bot_id, const char *why, const char *trace_id)
 {
-    char msg[200], dedup[80], *trace = strdup(trace_id);
-    const char *p[1] = {bot_id};
-    if (db_query("WITH i AS (UPDATE bot_instances SET state = 'KILLED', stopped_at = gh_now() WHERE bot_id = $1 "
-                 "  AND state IN ('STARTING', 'RUNNING') RETURNING id) "
-                 "UPDATE bots SET desired_state = 'KILLED' WHERE id = $1",
-                 1, p, DB_TIMEOUT_MS, on_ignored, trace) < 0)
-        free(trace);
+    char msg[200], dedup[80];
+    /* the supervisor's kill cancels the working orders without flattening */
+    struct instance_kill_req k = {.bot_id = bot_id, .reason = why, .trace_id = trace_id, .user_id = NULL, .flatten = 0};
+    if (instance_kill(&k, NULL, NULL) < 0) LOG_ERROR(trace_id, "supervisor kill not queued", "bot=%s", bot_id);
     snprintf(msg, sizeof msg, "bot %s killed by the supervisor: %s", bot_id, why);
     snprintf(dedup, sizeof dedup, "kill:%s", bot_id);
     event("kill", "SEV-2", bot_id, msg, trace_id, json_pack("{s:s, s:s}", "reason_code", why, "by", "supervisor"));
     autonomy_request(bot_id, trace_id);
     alerts_notify("kill", dedup, "SEV-2", "gatehouse: bot killed", msg, trace_id);
-    orders_cancel_working(bot_id, why, trace_id, NULL, 0);
 }
 
 /* ---- restart ---- */
 
-static void on_restarted(struct pg_result *res, const char *err, void *arg)
+static void on_restarted(const char *err, const struct instance_row *row, void *arg)
 {
     struct act *a = arg;
-    if (!res) {
+    if (err) {
         LOG_ERROR(a->trace_id, "supervisor restart failed", "bot=%s error=\"%s\"", a->bot_id, err);
-    } else if (PQntuples(res) == 1) {
+    } else if (row) {
         char msg[160];
-        snprintf(msg, sizeof msg, "runner restarted (restart_count %s, breaker %s)", PQgetvalue(res, 0, 1),
-                 PQgetvalue(res, 0, 2));
+        snprintf(msg, sizeof msg, "runner restarted (restart_count %d, breaker %s)", row->restart_count,
+                 row->breaker_state);
         event("supervisor.restart", "warning", a->bot_id, msg, a->trace_id,
-              json_pack("{s:s, s:s, s:i, s:s, s:s}", "instance_id", PQgetvalue(res, 0, 0), "previous_instance_id",
-                        a->inst_id, "restart_count", atoi(PQgetvalue(res, 0, 1)), "breaker_state", PQgetvalue(res, 0, 2),
-                        "reason_code", a->reason));
+              json_pack("{s:s, s:s, s:i, s:s, s:s}", "instance_id", row->id, "previous_instance_id", a->inst_id,
+                        "restart_count", row->restart_count, "breaker_state", row->breaker_state, "reason_code",
+                        a->reason));
     } else {
         event("supervisor.restart_skipped", "info", a->bot_id, "no restart: the bot is not desired RUNNING or already runs",
               a->trace_id, json_pack("{s:s}", "previous_instance_id", a->inst_id));
@@ -118,25 +86,15 @@ static void on_restarted(struct pg_result *res, const char *err, void *arg)
     free(a);
 }
 
-/* Opens a new RUNNING instance after the dead one (a->inst_id), carrying restart_count + 1 and the breaker; the
- * dead instance hands its breaker over so only the latest instance carries it. */
+/* Opens a new RUNNING instance after the dead one (a->inst_id), carrying restart_count + 1 and the breaker
+ * (instance_open hands it over). Takes a. */
 static void restart(struct act *a)
 {
     struct scheduler_status sch;
     scheduler_status(&sch);
-    const char *p[3] = {a->inst_id, sch.instance_id, a->trace_id};
-    if (db_query("WITH prev AS (SELECT i.* FROM bot_instances i JOIN bots b ON b.id = i.bot_id "
-                 "  WHERE i.id = $1 AND b.desired_state = 'RUNNING'), "
-                 "ins AS (INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, "
-                 "  restart_count, breaker_state, breaker_failures, breaker_opened_at) "
-                 "  SELECT bot_id, 'RUNNING', gh_now(), gh_now(), $2, $3, restart_count + 1, breaker_state, breaker_failures, "
-                 "  breaker_opened_at FROM prev "
-                 "  ON CONFLICT (bot_id) WHERE state IN ('STARTING', 'RUNNING') DO NOTHING "
-                 "  RETURNING id, restart_count, breaker_state), "
-                 "old AS (UPDATE bot_instances SET breaker_state = 'CLOSED', breaker_opened_at = NULL "
-                 "  WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)) "
-                 "SELECT id::text, restart_count, breaker_state FROM ins",
-                 3, p, DB_TIMEOUT_MS, on_restarted, a) < 0) {
+    struct instance_open_req req = {.bot_id = a->bot_id, .host = sch.instance_id, .trace_id = a->trace_id,
+                                    .after_instance_id = a->inst_id};
+    if (instance_open(&req, on_restarted, a) < 0) {
         LOG_ERROR(a->trace_id, "supervisor restart not queued", "bot=%s", a->bot_id);
         free(a);
     }
@@ -144,83 +102,52 @@ static void restart(struct act *a)
 
 /* ---- death ---- */
 
-static void on_death(struct pg_result *res, const char *err, void *arg)
+static void on_death(const char *err, const struct instance_death *d, void *arg)
 {
     struct act *a = arg;
-    if (!res || PQntuples(res) != 1) {
-        if (!res) LOG_ERROR(a->trace_id, "supervisor death not recorded", "bot=%s error=\"%s\"", a->bot_id, err);
+    if (!d) {
+        if (err) LOG_ERROR(a->trace_id, "supervisor death not recorded", "bot=%s error=\"%s\"", a->bot_id, err);
         free(a);
         return;
     }
-    const char *stage = PQgetvalue(res, 0, 2), *was = PQgetvalue(res, 0, 3), *now_state = PQgetvalue(res, 0, 4);
-    int failures = atoi(PQgetvalue(res, 0, 5));
+    const char *was = breaker_state_name(d->was), *now_state = breaker_state_name(d->now);
     char msg[200];
-    str_copy(a->inst_id, sizeof a->inst_id, PQgetvalue(res, 0, 0));
+    str_copy(a->inst_id, sizeof a->inst_id, d->instance_id);
     snprintf(msg, sizeof msg, "runner %s %s (%s); breaker %s, %d failure(s) in the window", a->inst_id, a->to_state,
-             a->reason, now_state, failures);
+             a->reason, now_state, d->failures);
     autonomy_request(a->bot_id, a->trace_id); /* a death, and maybe an open breaker, lower its trust */
     event("supervisor.death", "warning", a->bot_id, msg, a->trace_id,
-          json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "instance_id", a->inst_id, "job_id", PQgetvalue(res, 0, 6),
-                    "to_state", a->to_state, "reason_code", a->reason, "breaker_failures", failures, "breaker_state",
-                    now_state, "stage", stage));
+          json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "instance_id", a->inst_id, "job_id", d->job_id,
+                    "to_state", a->to_state, "reason_code", a->reason, "breaker_failures", d->failures, "breaker_state",
+                    now_state, "stage", d->stage));
     if (a->kill) {
         kill_bot(a->bot_id, a->reason, a->trace_id);
         free(a);
         return;
     }
-    if (strcmp(now_state, "OPEN") == 0) {
+    if (d->now == BREAKER_OPEN) {
         char dedup[80];
         snprintf(msg, sizeof msg, "circuit breaker OPEN for bot %s after %d failure(s)%s; restarts blocked", a->bot_id,
-                 failures, strcmp(was, "HALF_OPEN") == 0 ? " (half-open probe died)" : "");
+                 d->failures, d->was == BREAKER_HALF_OPEN ? " (half-open probe died)" : "");
         snprintf(dedup, sizeof dedup, "breaker:%s", a->bot_id);
         event("breaker", "SEV-2", a->bot_id, msg, a->trace_id,
               json_pack("{s:s, s:s, s:s, s:i, s:s}", "from", was, "to", "OPEN", "instance_id", a->inst_id,
-                        "breaker_failures", failures, "reason_code", a->reason));
+                        "breaker_failures", d->failures, "reason_code", a->reason));
         alerts_notify("breaker", dedup, "SEV-2", "gatehouse: circuit breaker open", msg, a->trace_id);
-        if (strcmp(stage, "LIVE") == 0) kill_bot(a->bot_id, "CIRCUIT_OPEN", a->trace_id);
+        if (strcmp(d->stage, "LIVE") == 0) kill_bot(a->bot_id, "CIRCUIT_OPEN", a->trace_id);
         free(a);
         return;
     }
     restart(a); /* takes a */
 }
 
-/* Marks the live instance a->inst_id (or, when empty, the bot's live instance) dead and records its RUNNER job
- * with the FSM transitions; the breaker decision is taken in the same statement. */
+/* Records the death of the live instance a->inst_id (or, when empty, the bot's live instance): instance_death
+ * persists breaker_next()'s decision and the RUNNER job. Takes a. */
 static void death(struct act *a)
 {
-    char window[16], threshold[16];
-    snprintf(window, sizeof window, "%d", env_int("GATEHOUSE_BREAKER_WINDOW_S", 1800));
-    snprintf(threshold, sizeof threshold, "%d", env_int("GATEHOUSE_BREAKER_FAILURES", 3));
-    const char *p[7] = {a->bot_id, a->inst_id[0] ? a->inst_id : NULL, a->to_state, a->reason, a->trace_id, window,
-                        threshold};
-    const char *final_state = a->kill ? "KILLED" : "DEAD";
-    const char *p8[8] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], final_state};
-    if (db_query("WITH cur AS (SELECT i.id, i.bot_id, i.started_at, i.breaker_state, b.stage, "
-                 "  least(i.breaker_failures, (SELECT count(*) FROM job_run_events e JOIN jobs j ON j.id = e.job_id "
-                 "    WHERE j.bot_id = i.bot_id AND j.kind = 'RUNNER' AND e.from_state = 'RUNNING' "
-                 "    AND e.to_state IN ('FAILED', 'TIMEOUT') AND e.created_at > gh_now() - make_interval(secs => $6::int)))::int "
-                 "  + 1 AS failures "
-                 "  FROM bot_instances i JOIN bots b ON b.id = i.bot_id "
-                 "  WHERE i.bot_id = $1 AND i.state IN ('STARTING', 'RUNNING') AND ($2::text IS NULL OR i.id::text = $2)), "
-                 "dec AS (SELECT cur.*, CASE WHEN breaker_state = 'HALF_OPEN' OR failures >= $7::int THEN 'OPEN' "
-                 "  ELSE breaker_state END AS new_breaker FROM cur), "
-                 "inst AS (UPDATE bot_instances i SET state = $8, stopped_at = gh_now(), breaker_failures = d.failures, "
-                 "  breaker_state = d.new_breaker, breaker_opened_at = CASE WHEN d.new_breaker = 'OPEN' AND "
-                 "  i.breaker_state <> 'OPEN' THEN gh_now() ELSE i.breaker_opened_at END "
-                 "  FROM dec d WHERE i.id = d.id AND i.state IN ('STARTING', 'RUNNING') RETURNING i.id), "
-                 "job AS (INSERT INTO jobs (bot_id, kind, state, params, error_code, started_at, finished_at, trace_id) "
-                 "  SELECT d.bot_id, 'RUNNER', $3, jsonb_build_object('instance_id', d.id), $4, d.started_at, gh_now(), $5 "
-                 "  FROM dec d JOIN inst ON inst.id = d.id RETURNING id), "
-                 "ev AS (INSERT INTO job_run_events (job_id, from_state, to_state, reason_code, trace_id, metadata, created_at) "
-                 "  SELECT job.id, v.f, v.t, v.r, $5, v.m, v.at FROM job, dec d, LATERAL (VALUES "
-                 "   (NULL::text, 'QUEUED', 'RUNNER_STARTED', jsonb_build_object('instance_id', d.id), d.started_at), "
-                 "   ('QUEUED', 'RUNNING', 'RUNNER_STARTED', jsonb_build_object('instance_id', d.id), d.started_at), "
-                 "   ('RUNNING', $3, $4, jsonb_build_object('instance_id', d.id, 'breaker_failures', d.failures, "
-                 "     'breaker_state', d.new_breaker, 'window_s', $6::int, 'instance_state', $8::text), gh_now())) "
-                 "   AS v(f, t, r, m, at)) "
-                 "SELECT d.id::text, d.bot_id::text, d.stage, d.breaker_state, d.new_breaker, d.failures, job.id::text "
-                 "FROM dec d, job",
-                 8, p8, DB_TIMEOUT_MS, on_death, a) < 0) {
+    struct instance_death_req req = {.bot_id = a->bot_id, .instance_id = a->inst_id, .to_state = a->to_state,
+                                     .reason = a->reason, .trace_id = a->trace_id, .kill = a->kill};
+    if (instance_death(&req, on_death, a) < 0) {
         LOG_ERROR(a->trace_id, "supervisor death not queued", "bot=%s", a->bot_id);
         free(a);
     }
@@ -241,15 +168,14 @@ static struct act *new_act(const char *bot_id, const char *inst_id, const char *
 
 /* ---- tick results ---- */
 
-static void on_closed(struct pg_result *res, const char *err, void *arg)
+static void on_closed(const char *err, int closed, void *arg)
 {
     struct act *a = arg;
-    if (res && PQntuples(res) > 0) {
+    if (closed) {
         event("breaker", "info", a->bot_id, "circuit breaker CLOSED: the half-open probe ticked successfully", a->trace_id,
               json_pack("{s:s, s:s, s:s}", "from", "HALF_OPEN", "to", "CLOSED", "instance_id", a->inst_id));
         autonomy_request(a->bot_id, a->trace_id);
-    }
-    else if (!res)
+    } else if (err)
         LOG_ERROR(a->trace_id, "supervisor breaker close failed", "bot=%s error=\"%s\"", a->bot_id, err);
     free(a);
 }
@@ -266,9 +192,13 @@ static void on_risk_stage(struct pg_result *res, const char *err, void *arg)
     free(a);
 }
 
-void supervisor_tick_finished(const char *bot_id, const char *run_id, const char *outcome, const char *reason_code,
-                              const char *trace_id)
+void supervisor_tick_finished(const json_t *summary)
 {
+    const char *bot_id = json_string_value(json_object_get(summary, "bot_id"));
+    const char *run_id = json_string_value(json_object_get(summary, "run_id"));
+    const char *trace_id = json_string_value(json_object_get(summary, "trace_id"));
+    const char *outcome = json_string_value(json_object_get(summary, "outcome"));
+    const char *reason_code = json_string_value(json_object_get(summary, "reason_code"));
     if (!bot_id || !outcome || !id_is_uuid(bot_id) || !run_id || !id_is_uuid(run_id)) return;
     if (strcmp(outcome, "ERROR") == 0) {
         /* only a tick of the live instance kills it: run_id is the instance id (a random id outside one) */
@@ -282,13 +212,7 @@ void supervisor_tick_finished(const char *bot_id, const char *run_id, const char
     }
     if (strcmp(outcome, "TRADED") == 0 || strcmp(outcome, "SUPPRESSED") == 0) {
         struct act *a = new_act(bot_id, run_id, "", "", trace_id, 0);
-        const char *p[2] = {bot_id, run_id};
-        if (db_query("UPDATE bot_instances SET breaker_state = 'CLOSED', breaker_failures = 0, breaker_opened_at = NULL "
-                     "WHERE bot_id = $1 AND breaker_state <> 'CLOSED' AND state IN ('STARTING', 'RUNNING', 'DEAD') "
-                     "AND EXISTS (SELECT 1 FROM bot_instances r WHERE r.id::text = $2 AND r.bot_id = $1 "
-                     "  AND r.state IN ('STARTING', 'RUNNING') AND r.breaker_state = 'HALF_OPEN') RETURNING id",
-                     2, p, DB_TIMEOUT_MS, on_closed, a) < 0)
-            free(a);
+        if (instance_close_breaker(bot_id, run_id, on_closed, a) < 0) free(a);
     }
 }
 
@@ -304,8 +228,8 @@ static void on_live(struct pg_result *res, const char *err, void *arg)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        int interval = interval_for(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
-        int timeout = supervisor_heartbeat_timeout_s(PQgetvalue(res, i, 2), PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
+        const char *tf = PQgetvalue(res, i, 2), *param = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
+        int interval = scheduler_interval_s(tf, param), timeout = scheduler_heartbeat_timeout_s(tf, param);
         long stuck = 10L * interval, age = atol(PQgetvalue(res, i, 4));
         if (age > stuck && stuck > timeout)
             death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "RUNNER_STUCK", trace, 1));
@@ -315,18 +239,18 @@ static void on_live(struct pg_result *res, const char *err, void *arg)
     free(trace);
 }
 
-static void on_half_open(struct pg_result *res, const char *err, void *arg)
+static void on_half_open(const char *err, const struct instance_half_open *rows, int n, void *arg)
 {
     char *trace = arg;
     S.sweep_pending--;
-    if (!res) {
+    if (err) {
         LOG_ERROR(trace, "supervisor cool-down sweep failed", "error=\"%s\"", err);
         free(trace);
         return;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *inst = PQgetvalue(res, i, 0), *bot = PQgetvalue(res, i, 1);
-        int probe = strcmp(PQgetvalue(res, i, 2), "RUNNING") == 0;
+    for (int i = 0; i < n; i++) {
+        const char *inst = rows[i].instance_id, *bot = rows[i].bot_id;
+        int probe = rows[i].desired_running;
         event("breaker", "warning", bot, probe ? "circuit breaker HALF_OPEN after the cool-down; one probe restart"
                                                : "circuit breaker HALF_OPEN after the cool-down; the bot is not desired RUNNING",
               trace, json_pack("{s:s, s:s, s:s, s:b}", "from", "OPEN", "to", "HALF_OPEN", "instance_id", inst, "probe", probe));
@@ -341,7 +265,7 @@ void supervisor_leader_tick(void)
     time_t now = clock_wall_s();
     risk_watch_sweep();
     reconcile_sweep();
-    char trace[33], cooldown[16];
+    char trace[33];
     if (S.sweep_pending > 0 || now - S.last_sweep < SWEEP_EVERY_S) return;
     S.last_sweep = now;
     id_trace_new(trace);
@@ -352,16 +276,8 @@ void supervisor_leader_tick(void)
                  0, NULL, DB_TIMEOUT_MS, on_live, t1) == 0)
         S.sweep_pending++;
     else free(t1);
-    snprintf(cooldown, sizeof cooldown, "%d", env_int("GATEHOUSE_BREAKER_COOLDOWN_S", 600));
-    const char *p[1] = {cooldown};
     /* only the bot's latest instance carries its breaker; no live instance may exist beside it */
-    if (db_query("UPDATE bot_instances i SET breaker_state = 'HALF_OPEN' FROM bots b WHERE b.id = i.bot_id "
-                 "AND i.breaker_state = 'OPEN' AND i.state IN ('DEAD', 'KILLED') "
-                 "AND i.breaker_opened_at < gh_now() - make_interval(secs => $1::int) "
-                 "AND NOT EXISTS (SELECT 1 FROM bot_instances j WHERE j.bot_id = i.bot_id AND j.id <> i.id "
-                 "  AND (j.started_at > i.started_at OR j.state IN ('STARTING', 'RUNNING'))) "
-                 "RETURNING i.id::text, i.bot_id::text, b.desired_state",
-                 1, p, DB_TIMEOUT_MS, on_half_open, t2) == 0)
+    if (instance_half_open_sweep(on_half_open, t2) == 0)
         S.sweep_pending++;
     else free(t2);
 }

@@ -1,8 +1,9 @@
 /* supervisor.h — runner supervision (PRODUCT.md §6 "Supervision"; seed 003 B2/B3).
  *
  * Model. The runner of a bot is its RUNNING (or STARTING) bot_instances row. It dies when
- *   - a tick ends in outcome ERROR (strategy/feature/risk policy failure, DB failure), reported by runner.c
- *     through supervisor_tick_finished() — only when the tick ran for that instance (run_id = instance id);
+ *   - a tick ends in outcome ERROR (strategy/feature/risk policy failure, DB failure), reported by the tick's
+ *     starter (the scheduler's done-callback, api_runner.c's for manual ticks) through supervisor_tick_finished()
+ *     — only when the tick ran for that instance (run_id = instance id);
  *   - its heartbeat (last_heartbeat_at, written by every tick; started_at if none yet) is older than
  *     3 × its tick interval, at least 30 s (GATEHOUSE_HEARTBEAT_TIMEOUT_S overrides), seen by the sweep.
  * A death marks the instance DEAD and records a RUNNER job for it (created lazily at its death, one per
@@ -27,17 +28,18 @@
  * restart; a risk breach (tick reason MAX_DAILY_LOSS or MAX_DRAWDOWN) → kill for LIVE bots, a
  * "supervisor.risk_breach" event for the others.
  * Every action writes a system event with a trace id: the tick's for tick-driven actions, one new trace id
- * per sweep otherwise. Sweeps run on the scheduler leader only, at most every 2 s. */
+ * per sweep otherwise. Sweeps run on the scheduler leader only, at most every 2 s.
+ * The supervisor decides what to do; the breaker's transitions are breaker_next() (breaker.h) and every write
+ * to instances, desired state and breaker columns is instances.c's. */
 #ifndef GATEHOUSE_SUPERVISOR_H
 #define GATEHOUSE_SUPERVISOR_H
 
-/* Called by runner.c at the end of every tick (outcome TRADED|SUPPRESSED|BLOCKED|ERROR). Never blocks. */
-void supervisor_tick_finished(const char *bot_id, const char *run_id, const char *outcome, const char *reason_code,
-                              const char *trace_id);
+#include <jansson.h>
 
-/* The heartbeat timeout of a bot (seconds): GATEHOUSE_HEARTBEAT_TIMEOUT_S, else 3 × its tick interval, at least
- * 30. timeframe is the bot's ("1m" ...), tick_interval_param its params.tick_interval_s text (may be NULL). */
-int supervisor_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param);
+/* A tick ended: summary is runner.h's tick summary {bot_id, run_id, trace_id, outcome (TRADED|SUPPRESSED|BLOCKED|
+ * ERROR), reason_code, ...} (borrowed). Called by whoever started the tick, from its done-callback: the scheduler
+ * for scheduled ticks, api_runner.c for manual ones. Never blocks. */
+void supervisor_tick_finished(const json_t *summary);
 
 /* Called by the scheduler every second while it is the leader: heartbeat and cool-down sweeps. */
 void supervisor_leader_tick(void);
