@@ -91,7 +91,7 @@ CODES (safe_start only)
 ]]
 
 local SEV1, SEV2 = "SEV-1", "SEV-2"
-local EMPTY = {} -- read-only stand-in for an absent sub-table; never returned
+local util = lib.util -- EMPTY, tbl(v), num(v, default): scripts/lib/util.lua
 
 ---------------------------------------------------------------------------------------------------
 -- Thresholds (operator-edited; read through the module table on every call)
@@ -136,13 +136,7 @@ local TIERS = { LOCKED = true, SUPERVISED = true, LIMITED_AUTONOMY = true, FULL_
 -- Small pure helpers
 ---------------------------------------------------------------------------------------------------
 
-local function tbl(v) return type(v) == "table" and v or EMPTY end
-
-local function num(v, default)
-  v = tonumber(v)
-  if v == nil then return default end
-  return v
-end
+local tbl, num = util.tbl, util.num
 
 local function label(p) return type(p.label) == "string" and p.label or tostring(p.id) end
 
