@@ -94,7 +94,9 @@ local SEV1, SEV2 = "SEV-1", "SEV-2"
 local util = lib.util -- EMPTY, tbl(v), num(v, default): scripts/lib/util.lua
 
 ---------------------------------------------------------------------------------------------------
--- Thresholds (operator-edited; read through the module table on every call)
+-- Thresholds (operator-edited; read through the module table on every call). The single owner of these
+-- facts: C reads scheduler_stale_s and loop_lag_warn_ms from here for /api/system/status
+-- scheduler.loop_health (STALLED / LATE), so the API and the HEARTBEAT_TIMEOUT blockers always agree.
 ---------------------------------------------------------------------------------------------------
 
 local M = {

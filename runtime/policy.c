@@ -575,18 +575,24 @@ json_t *policy_status_json(void)
 
 /* ---- policy_call ---- */
 
-/* Pushes the value at fn_path inside module's table (+1), or returns -1 with err and pushes nothing. */
-static int push_path(lua_State *L, const char *module, const char *fn_path, char *err, size_t errlen)
+/* Pushes the value at path inside module's table (+1; nil when a step is missing or not a table). Keys are
+ * dot-separated; numbers index arrays. -1 (value pushed all the same) when a key is too long. */
+static int push_value(lua_State *L, const char *module, const char *path)
 {
     char seg[128];
     lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
     lua_getfield(L, -1, module);
     lua_remove(L, -2);
-    for (const char *p = fn_path; p && *p;) {
+    for (const char *p = path; p && *p;) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
         char *end;
-        if (n >= sizeof seg || lua_type(L, -1) != LUA_TTABLE) goto bad;
+        if (n >= sizeof seg) return -1;
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+            return 0;
+        }
         memcpy(seg, p, n);
         seg[n] = '\0';
         long idx = strtol(seg, &end, 10);
@@ -597,11 +603,29 @@ static int push_path(lua_State *L, const char *module, const char *fn_path, char
         lua_remove(L, -2);
         p = dot ? dot + 1 : NULL;
     }
-    if (lua_type(L, -1) == LUA_TFUNCTION) return 0;
-bad:
+    return 0;
+}
+
+/* Pushes the function at fn_path inside module's table (+1), or returns -1 with err and pushes nothing. */
+static int push_path(lua_State *L, const char *module, const char *fn_path, char *err, size_t errlen)
+{
+    if (push_value(L, module, fn_path) == 0 && lua_type(L, -1) == LUA_TFUNCTION) return 0;
     lua_pop(L, 1);
     snprintf(err, errlen, "%s: %s is not a function", module, fn_path);
     return -1;
+}
+
+int policy_module_number(struct policy_gen *g, const char *module, const char *path, double *out)
+{
+    lua_State *L;
+    int top, found;
+    if (!g) return -1;
+    L = sandbox_state(g->sb);
+    top = lua_gettop(L);
+    found = push_value(L, module, path) == 0 && lua_type(L, -1) == LUA_TNUMBER;
+    if (found) *out = lua_tonumber(L, -1);
+    lua_settop(L, top);
+    return found ? 0 : -1;
 }
 
 json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg, char *err,
