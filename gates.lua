@@ -91,10 +91,12 @@ CODES (safe_start only)
 ]]
 
 local SEV1, SEV2 = "SEV-1", "SEV-2"
-local EMPTY = {} -- read-only stand-in for an absent sub-table; never returned
+local util = lib.util -- EMPTY, tbl(v), num(v, default): scripts/lib/util.lua
 
 ---------------------------------------------------------------------------------------------------
--- Thresholds (operator-edited; read through the module table on every call)
+-- Thresholds (operator-edited; read through the module table on every call). The single owner of these
+-- facts: C reads scheduler_stale_s and loop_lag_warn_ms from here for /api/system/status
+-- scheduler.loop_health (STALLED / LATE), so the API and the HEARTBEAT_TIMEOUT blockers always agree.
 ---------------------------------------------------------------------------------------------------
 
 local M = {
@@ -136,13 +138,7 @@ local TIERS = { LOCKED = true, SUPERVISED = true, LIMITED_AUTONOMY = true, FULL_
 -- Small pure helpers
 ---------------------------------------------------------------------------------------------------
 
-local function tbl(v) return type(v) == "table" and v or EMPTY end
-
-local function num(v, default)
-  v = tonumber(v)
-  if v == nil then return default end
-  return v
-end
+local tbl, num = util.tbl, util.num
 
 local function label(p) return type(p.label) == "string" and p.label or tostring(p.id) end
 

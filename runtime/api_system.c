@@ -111,11 +111,19 @@ static json_t *integration_view(const struct provider_def *p)
     return o;
 }
 
+/* The scheduler's health judged with gates.lua's own thresholds (its `thresholds` table is their single owner,
+ * so scheduler.loop_health agrees with the HEARTBEAT_TIMEOUT blockers): STALLED past scheduler_stale_s without a
+ * tick (its SEV-1), LATE above loop_lag_warn_ms of lag (its SEV-2). UNKNOWN when no gates.lua thresholds load. */
 static const char *loop_health(const struct scheduler_status *s)
 {
+    struct policy_gen *g = policy_current();
+    double stale_s, lag_warn_ms;
     if (!s->active) return "STOPPED";
-    if (!s->last_tick_at || clock_wall_s() - s->last_tick_at > 3) return "STALLED";
-    return s->loop_lag_ms >= 250 ? "LATE" : "OK";
+    if (policy_module_number(g, "gates.lua", "thresholds.scheduler_stale_s", &stale_s) < 0 ||
+        policy_module_number(g, "gates.lua", "thresholds.loop_lag_warn_ms", &lag_warn_ms) < 0)
+        return "UNKNOWN";
+    if (!s->last_tick_at || (double)(clock_wall_s() - s->last_tick_at) > stale_s) return "STALLED";
+    return s->loop_lag_ms > lag_warn_ms ? "LATE" : "OK";
 }
 
 /* gates.lua speaks epoch seconds and drops nil keys; the API speaks RFC 3339 and names every field. */
@@ -129,7 +137,8 @@ static void live_entry_view(json_t *entry)
 }
 
 /* Normalises the live stack of the decision for the API: every category present (a fail-closed decision, made
- * when gates.lua did not evaluate, has none: primary null, no backups), times RFC 3339, infra always named. */
+ * when gates.lua did not evaluate, has none: primary null, no backups), times RFC 3339, infra always named with
+ * at least db and redis (the top-level infra block repeats them). */
 static void live_stack_view(json_t *live, const char *redis)
 {
     static const char *cats[][2] = {{"marketData", "backups"}, {"execution", "backups"}, {"llm", "fallbacks"}};
@@ -147,9 +156,14 @@ static void live_stack_view(json_t *live, const char *redis)
             json_object_set_new(cat, cats[i][1], json_array());
         json_array_foreach(json_object_get(cat, cats[i][1]), j, entry) live_entry_view(entry);
     }
-    if (!json_is_object(json_object_get(live, "infra"))) /* no gates.lua verdict: the queue is not known to work */
-        json_object_set_new(live, "infra", json_pack("{s:s, s:s, s:s}", "db", db_reachable() ? "OK" : "BLOCKED",
-                                                     "redis", redis, "queue", "DEGRADED"));
+    json_t *infra = json_object_get(live, "infra");
+    if (!json_is_object(infra)) { /* no gates.lua verdict: the queue is not known to work */
+        infra = json_pack("{s:s}", "queue", "DEGRADED");
+        json_object_set_new(live, "infra", infra);
+    }
+    if (!json_is_string(json_object_get(infra, "db")))
+        json_object_set_new(infra, "db", json_string(db_reachable() ? "OK" : "BLOCKED"));
+    if (!json_is_string(json_object_get(infra, "redis"))) json_object_set_new(infra, "redis", json_string(redis));
 }
 
 /* Counters that are not versioned (telemetry queue and totals, alert and policy-reload counters) may lag the
@@ -185,15 +199,17 @@ void api_system_status(struct http_ctx *ctx)
                                                          allowed, "blockers", blockers));
     const char *redis = json_string_value(json_object_get(json_object_get(json_object_get(d, "live_stack"), "infra"), "redis"));
     live_stack_view(live, redis ? redis : "NOT_CONFIGURED");
+    /* the top-level infra repeats gates.lua's live_stack.infra verdict (one source), plus the scheduler */
+    json_t *infra = json_object_get(live, "infra");
     json_t *body = json_pack(
         "{s:o, s:s, s:b, s:O, s:o, s:o, s:{s:s, s:O}, s:{s:O}, s:{s:b, s:b, s:o, s:s, s:i, s:s, s:O}, "
-        "s:{s:s, s:s, s:s}, s:o, s:O, s:o, s:o, s:O, s:O}",
+        "s:{s:O, s:O, s:s}, s:o, s:O, s:o, s:o, s:O, s:O}",
         "ts", clock_json_time(clock_wall_s()), "system_status", st, "autonomy_allowed", allowed, "blockers", blockers,
         "integrations", integrations, "live_stack", live, "autonomy", "global_status", st, "blockers", blockers, "bots",
         "byAutonomyTier", json_object_get(facts, "tiers"), "scheduler", "active", sch.active, "leader", sch.leader,
         "last_tick_at", clock_json_time(sch.last_tick_at), "loop_health", loop_health(&sch), "loop_lag_ms",
         sch.loop_lag_ms, "instance_id", sch.instance_id, "circuit_breakers", json_object_get(facts, "breakers"), "infra",
-        "db", db_reachable() ? "OK" : "BLOCKED", "redis", redis ? redis : "NOT_CONFIGURED", "scheduler",
+        "db", json_object_get(infra, "db"), "redis", json_object_get(infra, "redis"), "scheduler",
         sch.active ? "OK" : "BLOCKED", "policy", policy_status_json(), "trading", json_object_get(facts, "trading"),
         "telemetry", telemetry_status_json(), "alerts", alerts_status_json(), "evaluated_at",
         json_object_get(d, "evaluated_at"), "evaluation_trace_id", json_object_get(d, "trace_id"));

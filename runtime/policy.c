@@ -25,6 +25,8 @@
 #define MODULES_KEY "gatehouse.modules"
 #define MAX_POLICY_FILES 128
 #define MAX_POLICY_BYTES (4 * 1024 * 1024)
+#define LIB_KEY "gatehouse.lib" /* the table behind the read-only global `lib` */
+#define LIB_DIR "scripts/lib"
 
 struct policy_gen {
     struct sandbox *sb;
@@ -74,12 +76,14 @@ static void add_lua_files_in(struct file_list *fl, const char *reldir)
     qsort(fl->names + first, fl->count - first, sizeof fl->names[0], compare_names);
 }
 
-/* providers.lua is mandatory; gates.lua and scripts/ (and scripts/strategies/) are loaded when present. */
+/* scripts/lib/ first (every other file may use `lib`), then providers.lua (mandatory); gates.lua and scripts/
+ * (and scripts/strategies/) are loaded when present. */
 static void list_policy_files(struct file_list *fl)
 {
     char path[4200];
     struct stat st;
     fl->count = 0;
+    add_lua_files_in(fl, LIB_DIR);
     fl->names[fl->count++] = strdup("providers.lua");
     if (stat(config_path("gates.lua", path, sizeof path), &st) == 0) fl->names[fl->count++] = strdup("gates.lua");
     add_lua_files_in(fl, "scripts");
@@ -164,6 +168,36 @@ static char *source_of(const char *rel, size_t *len, char *err, size_t errlen)
     return read_file(rel, len, err, errlen);
 }
 
+/* ---- the shared library: scripts/lib/<name>.lua is lib.<name> ---- */
+
+/* Creates the table behind `lib` and sets the global (before sandbox_seal, which makes it read-only). */
+static void open_lib_table(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LIB_KEY);
+    lua_setglobal(L, "lib");
+}
+
+/* 1 when rel is a file of scripts/lib/. */
+static int is_lib_file(const char *rel)
+{
+    return strncmp(rel, LIB_DIR "/", sizeof LIB_DIR) == 0;
+}
+
+/* Adds the table on top of the stack, frozen, to `lib` under rel's base name (scripts/lib/util.lua: lib.util).
+ * Stack unchanged. */
+static void add_to_lib(lua_State *L, const char *rel)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s", rel + sizeof LIB_DIR);
+    name[strlen(name) - 4] = '\0'; /* drop ".lua" */
+    lua_getfield(L, LUA_REGISTRYINDEX, LIB_KEY);
+    sandbox_freeze(L, -2, name);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
 /* Runs one policy file; on success stores its table in the modules registry table (stack unchanged). */
 static int load_module(struct policy_gen *g, const char *rel, crypto_generichash_state *hash, char *err, size_t errlen)
 {
@@ -179,6 +213,7 @@ static int load_module(struct policy_gen *g, const char *rel, crypto_generichash
             snprintf(err, errlen, "%s: must return a table (got %s)", rel, luaL_typename(L, -1));
             lua_pop(L, 1);
         } else {
+            if (is_lib_file(rel)) add_to_lib(L, rel);
             lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
             lua_insert(L, -2);
             lua_setfield(L, -2, rel);
@@ -315,6 +350,61 @@ static int build_variables(struct policy_gen *g, char *err, size_t errlen)
     return g->variables ? 0 : -1;
 }
 
+/* ---- contracts: what each policy file must export, checked when a generation is built ---- */
+
+struct policy_contract {
+    const char *file;               /* a file name, or "<dir>/" then "*.lua": each .lua file directly in <dir> */
+    int required;                   /* the file must be present */
+    const char *const *functions;   /* what its table must hold as functions: what C calls unconditionally */
+    int (*validate)(struct policy_gen *g, char *err, size_t errlen); /* run once every file is loaded */
+};
+
+/* Functions that C guards with policy_has_function (gates.lua safe_start_many, market_hours.lua
+ * lookback_start, a strategy's llm_request) and plain data (a strategy's name, params) are not required. */
+static const struct policy_contract contracts[] = {
+    {"providers.lua", 1, NULL, build_registry},
+    {"gates.lua", 0, (const char *const[]){"evaluate", "safe_start", NULL}, NULL},
+    {"scripts/risk.lua", 0, (const char *const[]){"check", "review", NULL}, NULL},
+    {"scripts/features.lua", 0, (const char *const[]){"compute", NULL}, NULL},
+    {"scripts/market_hours.lua", 0, (const char *const[]){"session", "calendar_of", NULL}, NULL},
+    {"scripts/autonomy.lua", 0, (const char *const[]){"score_all", "evidence_spec", NULL}, NULL},
+    {"scripts/variables.lua", 0, NULL, build_variables},
+    {"scripts/strategies/*.lua", 0, (const char *const[]){"decide", NULL}, NULL},
+};
+
+/* 1 when rel is the contract's file, or a .lua file directly in the directory of a directory contract. */
+static int contract_matches(const struct policy_contract *c, const char *rel)
+{
+    const char *star = strstr(c->file, "/*.lua");
+    size_t dir;
+    if (!star) return strcmp(c->file, rel) == 0;
+    dir = (size_t)(star - c->file) + 1;
+    return strncmp(rel, c->file, dir) == 0 && !strchr(rel + dir, '/');
+}
+
+/* Checks that module rel's table holds every function its contract names ("gates.lua: missing function
+ * evaluate"). 0, or -1 with err. */
+static int check_functions(struct policy_gen *g, const char *rel, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof contracts / sizeof *contracts; i++) {
+        if (!contract_matches(&contracts[i], rel) || !contracts[i].functions) continue;
+        for (const char *const *fn = contracts[i].functions; *fn; fn++)
+            if (!policy_has_function(g, rel, *fn)) {
+                snprintf(err, errlen, "%s: missing function %s", rel, *fn);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* Runs the validators of the contracts, in table order, once every file is loaded. 0, or -1 with err. */
+static int run_validators(struct policy_gen *g, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof contracts / sizeof *contracts; i++)
+        if (contracts[i].validate && contracts[i].validate(g, err, errlen) < 0) return -1;
+    return 0;
+}
+
 /* Creates a generation: every file loaded, the registry validated. NULL with err on any failure. */
 static struct policy_gen *build_generation(char *err, size_t errlen)
 {
@@ -332,15 +422,17 @@ static struct policy_gen *build_generation(char *err, size_t errlen)
     L = sandbox_state(g->sb);
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
+    open_lib_table(L);
     sandbox_seal(g->sb);
     g->files = json_array();
     crypto_generichash_init(&hash, NULL, 0, sizeof digest);
     list_policy_files(&fl);
     for (size_t i = 0; i < fl.count; i++) {
         json_array_append_new(g->files, json_string(fl.names[i]));
-        if (load_module(g, fl.names[i], &hash, err, errlen) < 0) goto fail;
+        if (load_module(g, fl.names[i], &hash, err, errlen) < 0 || check_functions(g, fl.names[i], err, errlen) < 0)
+            goto fail;
     }
-    if (build_registry(g, err, errlen) < 0 || build_variables(g, err, errlen) < 0) goto fail;
+    if (run_validators(g, err, errlen) < 0) goto fail;
     crypto_generichash_final(&hash, digest, sizeof digest);
     sodium_bin2hex(g->version, sizeof g->version, digest, 8);
     g->loaded_at = clock_wall_s();
@@ -482,18 +574,24 @@ json_t *policy_status_json(void)
 
 /* ---- policy_call ---- */
 
-/* Pushes the value at fn_path inside module's table (+1), or returns -1 with err and pushes nothing. */
-static int push_path(lua_State *L, const char *module, const char *fn_path, char *err, size_t errlen)
+/* Pushes the value at path inside module's table (+1; nil when a step is missing or not a table). Keys are
+ * dot-separated; numbers index arrays. -1 (value pushed all the same) when a key is too long. */
+static int push_value(lua_State *L, const char *module, const char *path)
 {
     char seg[128];
     lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
     lua_getfield(L, -1, module);
     lua_remove(L, -2);
-    for (const char *p = fn_path; p && *p;) {
+    for (const char *p = path; p && *p;) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
         char *end;
-        if (n >= sizeof seg || lua_type(L, -1) != LUA_TTABLE) goto bad;
+        if (n >= sizeof seg) return -1;
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+            return 0;
+        }
         memcpy(seg, p, n);
         seg[n] = '\0';
         long idx = strtol(seg, &end, 10);
@@ -504,11 +602,29 @@ static int push_path(lua_State *L, const char *module, const char *fn_path, char
         lua_remove(L, -2);
         p = dot ? dot + 1 : NULL;
     }
-    if (lua_type(L, -1) == LUA_TFUNCTION) return 0;
-bad:
+    return 0;
+}
+
+/* Pushes the function at fn_path inside module's table (+1), or returns -1 with err and pushes nothing. */
+static int push_path(lua_State *L, const char *module, const char *fn_path, char *err, size_t errlen)
+{
+    if (push_value(L, module, fn_path) == 0 && lua_type(L, -1) == LUA_TFUNCTION) return 0;
     lua_pop(L, 1);
     snprintf(err, errlen, "%s: %s is not a function", module, fn_path);
     return -1;
+}
+
+int policy_module_number(struct policy_gen *g, const char *module, const char *path, double *out)
+{
+    lua_State *L;
+    int top, found;
+    if (!g) return -1;
+    L = sandbox_state(g->sb);
+    top = lua_gettop(L);
+    found = push_value(L, module, path) == 0 && lua_type(L, -1) == LUA_TNUMBER;
+    if (found) *out = lua_tonumber(L, -1);
+    lua_settop(L, top);
+    return found ? 0 : -1;
 }
 
 json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg, char *err,
@@ -649,6 +765,31 @@ static int spec_load_policy(lua_State *L, const char *name, char *err, size_t er
     return rc;
 }
 
+/* Loads the files of scripts/lib/ into `lib` for a spec sandbox, as a generation does. 0, or -1 with err. */
+static int spec_load_lib(struct sandbox *sb, char *err, size_t errlen)
+{
+    struct file_list fl = {.count = 0};
+    lua_State *L = sandbox_state(sb);
+    int rc = 0;
+    add_lua_files_in(&fl, LIB_DIR);
+    for (size_t i = 0; i < fl.count; i++) {
+        size_t len;
+        char *src = read_file(fl.names[i], &len, err, errlen);
+        rc = src ? sandbox_run_chunk(sb, src, len, fl.names[i], err, errlen) : -1;
+        free(src);
+        if (rc < 0) break;
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            add_to_lib(L, fl.names[i]);
+        } else {
+            snprintf(err, errlen, "%s: must return a table (got %s)", fl.names[i], luaL_typename(L, -1));
+            rc = -1;
+        }
+        lua_pop(L, 1);
+    }
+    free_file_list(&fl);
+    return rc;
+}
+
 static int spec_validate_providers(json_t *doc, char *err, size_t errlen)
 {
     struct provider_registry *reg = providers_from_json(doc, err, errlen);
@@ -681,8 +822,9 @@ static int spec_file(const char *file, const struct lrt_spec_hooks *hooks)
     lua_pushlightuserdata(L, sb);
     lua_setfield(L, LUA_REGISTRYINDEX, "gatehouse.sandbox");
     lrt_open_spec(L, hooks);
+    open_lib_table(L);
     sandbox_seal(sb);
-    if (!(src = slurp(file, &len, err, sizeof err))) goto out;
+    if (spec_load_lib(sb, err, sizeof err) < 0 || !(src = slurp(file, &len, err, sizeof err))) goto out;
     if (sandbox_run_chunk(sb, src, len, file, err, sizeof err) == 0) {
         lua_pop(L, 1);
         rc = 0;

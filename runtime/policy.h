@@ -50,6 +50,11 @@ int policy_has_function(struct policy_gen *g, const char *module, const char *fn
 /* 1 when module's returned table has key set to a true value (rawget-free read of plain data). */
 int policy_module_flag(struct policy_gen *g, const char *module, const char *key);
 
+/* Reads the number at path (dot-separated keys, e.g. "thresholds.loop_lag_warn_ms") inside the table policy
+ * file `module` returned, in generation g: 0 with *out set, or -1 when g is NULL or the value is absent or not
+ * a number. A plain read: no policy code runs, nothing is allocated. */
+int policy_module_number(struct policy_gen *g, const char *module, const char *path, double *out);
+
 /* The version hash of g (NULL for NULL). */
 const char *policy_version_of(const struct policy_gen *g);
 

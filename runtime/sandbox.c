@@ -55,6 +55,7 @@ static int past_deadline(const struct timespec *deadline)
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
+static void set_own_environment(lua_State *L);
 
 /* Raises "file:line: <what> exceeded" at the Lua code that was running when the hook fired. */
 static void raise_budget(lua_State *L, const char *what)
@@ -185,8 +186,9 @@ int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const cha
     status = luaL_loadbufferx(sb->L, buf, len, chunkname, "t");
     if (status != LUA_OK) {
         describe_error(sb, status, err, errlen);
-    } else if (sandbox_pcall(sb, 0, 1, err, errlen) == 0) {
-        return 0;
+    } else {
+        set_own_environment(sb->L);
+        if (sandbox_pcall(sb, 0, 1, err, errlen) == 0) return 0;
     }
     /* Loading reports one line, "file:line: message": the traceback of a main chunk adds nothing. */
     err[strcspn(err, "\n")] = '\0';
@@ -211,9 +213,87 @@ static int strict_newindex(lua_State *L)
                       lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
 }
 
+/* ---- read-only library proxies and per-file environments ---- */
+
+/* The metatable every file's environment shares (registry key: its address). */
+static const char env_mt_key = 'e';
+
+/* __newindex of a read-only proxy; upvalue 1 names the table. */
+static int readonly_newindex(lua_State *L)
+{
+    return luaL_error(L, "attempt to modify read-only table '%s' (key '%s')", lua_tostring(L, lua_upvalueindex(1)),
+                      lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
+}
+
+/* __pairs of a read-only proxy: iterates the table behind it (upvalue 1). */
+static int readonly_pairs(lua_State *L)
+{
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushnil(L);
+    return 3;
+}
+
+/* __len of a read-only proxy: the length of the table behind it (upvalue 1). */
+static int readonly_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+    return 1;
+}
+
+void sandbox_freeze(lua_State *L, int idx, const char *name)
+{
+    idx = lua_absindex(L, idx);
+    lua_newtable(L);                /* the proxy: always empty, so every write reaches __newindex */
+    lua_createtable(L, 0, 5);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "__index"); /* reads go straight to the table (no function call, no allocation) */
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, readonly_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, idx);
+    lua_pushcclosure(L, readonly_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushvalue(L, idx);
+    lua_pushcclosure(L, readonly_len, 1);
+    lua_setfield(L, -2, "__len");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
+/* Replaces every table held by a global (the libraries, rt, spec, lib) with its read-only proxy, _G with a
+ * read-only proxy of the globals, and hides the string metatable. Stack effect: 0. */
+static void freeze_globals(lua_State *L)
+{
+    lua_pushglobaltable(L);
+    int g = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, g)) {
+        if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TSTRING && !lua_rawequal(L, -1, g)) {
+            sandbox_freeze(L, -1, lua_tostring(L, -2));
+            lua_pushvalue(L, -3);
+            lua_insert(L, -2);
+            lua_rawset(L, g); /* an existing key: replacing its value during lua_next is allowed */
+        }
+        lua_pop(L, 1);
+    }
+    sandbox_freeze(L, g, "_G");
+    lua_setfield(L, g, "_G"); /* exists already: a raw write, before the strict metatable */
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) {
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable"); /* getmetatable("") no longer hands out the string library */
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 void sandbox_seal(struct sandbox *sb)
 {
     lua_State *L = sb->L;
+    freeze_globals(L);
     lua_pushglobaltable(L);
     lua_newtable(L);
     lua_pushcfunction(L, strict_index);
@@ -223,7 +303,29 @@ void sandbox_seal(struct sandbox *sb)
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable"); /* setmetatable(_G, nil) cannot undo this */
     lua_setmetatable(L, -2);
+    /* A file's environment: empty, reads fall through to the (strict) globals, every write raises. */
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, strict_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &env_mt_key);
     lua_pop(L, 1);
+}
+
+/* Gives the chunk on top of the stack a fresh environment of its own (after sandbox_seal). Stack effect: 0. */
+static void set_own_environment(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &env_mt_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_newtable(L);
+    lua_insert(L, -2);
+    lua_setmetatable(L, -2);
+    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1); /* a main chunk's first upvalue is _ENV */
 }
 
 /* Message handler of the sandbox's xpcall; upvalue 1 is the policy's handler. After a budget is spent the
@@ -278,6 +380,22 @@ static int sandbox_setmetatable(lua_State *L)
     return 1;
 }
 
+/* Keeps only encode, decode and null in the cjson table on top of the stack: its configuration setters
+ * (encode_sparse_array, encode_max_depth, ...) change one state-wide setting, so one file could change how
+ * every other file's cjson behaves. Stack effect: 0. */
+static void restrict_cjson(lua_State *L)
+{
+    static const char *kept[] = {"encode", "decode", "null", NULL};
+    lua_createtable(L, 0, 3);
+    for (const char **name = kept; *name; name++) {
+        lua_getfield(L, -2, *name);
+        lua_setfield(L, -2, *name);
+    }
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "cjson");
+    lua_replace(L, -2);
+}
+
 static void open_allowed_libraries(lua_State *L)
 {
     static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_STRLIBNAME, luaopen_string},
@@ -304,6 +422,7 @@ static void open_allowed_libraries(lua_State *L)
     sandbox_match_install(L); /* bounded find/match/gmatch/gsub (also the string metatable's __index) */
     lua_pop(L, 1);
     luaL_requiref(L, "cjson", luaopen_cjson_safe, 1);
+    restrict_cjson(L);
     lua_pop(L, 1);
     lrt_open(L);
     /* The loaded-modules table would hand out the unrestricted library tables again. */

@@ -4,6 +4,10 @@
  * table, math, utf8, cjson (cjson.safe) and rt. Text chunks only. Every call runs under an instruction budget,
  * a wall-clock deadline and the state's memory cap; exceeding one raises a Lua error that names the budget.
  * string.find/match/gmatch/gsub are sandbox_match.c's bounded copies; setmetatable refuses __gc and __close.
+ * cjson keeps only encode, decode and null (its setters change a state-wide setting).
+ * Once sealed, every global table (the libraries, rt, lib, spec) and _G are read-only proxies whose metatable
+ * is hidden, the string metatable is hidden, and each chunk runs in an environment of its own, so one policy
+ * file cannot change what another one sees.
  * Only policy.c, sandbox.c, sandbox_match.c and lrt.c include Lua headers. */
 #ifndef GATEHOUSE_SANDBOX_H
 #define GATEHOUSE_SANDBOX_H
@@ -24,8 +28,15 @@ struct sandbox_limits {
  * caller may add globals, then calls sandbox_seal). Returns NULL with err filled on failure. */
 struct sandbox *sandbox_new(const struct sandbox_limits *limits, char *err, size_t errlen);
 
-/* Makes globals strict: reading an undefined global or assigning any global raises. */
+/* Makes globals strict and frozen: reading an undefined global or assigning any global raises, every table
+ * held by a global (and _G) becomes a read-only proxy, getmetatable("") returns false, and every later
+ * sandbox_run_chunk gives its chunk its own environment (reads fall through to the globals, writes raise). */
 void sandbox_seal(struct sandbox *sb);
+
+/* Pushes a read-only proxy of the table at idx (+1): reads, pairs, ipairs and # see the table; a write raises
+ * "attempt to modify read-only table '<name>' (key '<k>')"; getmetatable returns false. Shallow: tables held
+ * by the table stay as they are. No allocation on reads. */
+void sandbox_freeze(struct lua_State *L, int idx, const char *name);
 
 /* Closes the state and frees everything. NULL is a no-op. */
 void sandbox_free(struct sandbox *sb);
@@ -37,7 +48,7 @@ struct lua_State *sandbox_state(struct sandbox *sb);
 size_t sandbox_memory(const struct sandbox *sb);
 
 /* Loads the text chunk in buf (chunkname "@name" so errors read "name:line: message") and runs it under
- * the budgets. Stack effect: +1 (the chunk's first result) on success, 0 on failure.
+ * the budgets, in an environment of its own once the sandbox is sealed. Stack effect: +1 (the chunk's first result) on success, 0 on failure.
  * Returns 0, or -1 with err filled ("name:line: message", or the budget that was exceeded). */
 int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const char *name, char *err,
                       size_t errlen);

@@ -99,9 +99,7 @@ local USAGE_KEYS = { "contracts", "daily_loss", "drawdown", "order_rate" }  -- s
 -- Helpers
 ---------------------------------------------------------------------------------------------------
 
-local EMPTY = {}
-local function tbl(v) return type(v) == "table" and v or EMPTY end
-local function num(v, d) v = tonumber(v); if v == nil or v ~= v then return d end return v end
+local tbl, num = lib.util.tbl, lib.util.num -- scripts/lib/util.lua
 local function clamp(x) return math.max(0, math.min(100, math.floor(x + 0.5))) end
 local function pct(x) return math.floor(x * 100 + 0.5) end
 

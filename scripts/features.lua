@@ -35,39 +35,9 @@ OUTPUT
 local KEYS = { "open", "high", "low", "close", "volume", "ret_1", "ret_5", "sma_fast", "sma_slow", "ema_20",
                "vwap", "atr_14", "realized_vol_20", "bars", "last_t", "minute_of_day_ct" }
 
-local DAY = 86400
-local CST, CDT = -6 * 3600, -5 * 3600
+local DAY, CST, CDT = lib.calendar.DAY, lib.calendar.CST, lib.calendar.CDT
+local utc_offset_ct = lib.calendar.utc_offset_ct -- America/Chicago offset at a UTC second (scripts/lib/)
 local TRADE_DAY_START = 17 * 3600 -- CT second of day at which a Globex trade date begins
-
--- America/Chicago offset at UTC second ts. Same rules as market_hours.lua (files cannot share code).
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
-  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-end
-
-local function nth_sunday(y, m, n)
-  local first = days_from_civil(y, m, 1)
-  return first + (7 - (first + 4) % 7) % 7 + 7 * (n - 1)
-end
-
-local function year_of_days(z)
-  z = z + 719468
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local mp = (5 * (doe - (365 * yoe + yoe // 4 - yoe // 100)) + 2) // 153
-  return yoe + era * 400 + (mp >= 10 and 1 or 0)
-end
-
-local function utc_offset_ct(ts)
-  local y = year_of_days(ts // DAY)
-  local dst_start = nth_sunday(y, 3, 2) * DAY + 2 * 3600 - CST
-  local dst_end = nth_sunday(y, 11, 1) * DAY + 2 * 3600 - CDT
-  return (ts >= dst_start and ts < dst_end) and CDT or CST
-end
 
 local function period(params, name, default)
   local p = params and params[name]

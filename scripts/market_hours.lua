@@ -39,7 +39,7 @@ CALENDARS (all times US Central, America/Chicago; every CME Group venue keeps CT
   EARLY_CLOSE  early_closes[D] = "HH:MM": on D the market halts at that time until `reopen` (on a Friday,
                until the weekend ends).
   DST: US rules (Energy Policy Act 2005) — CDT (UTC−5) from the second Sunday of March 02:00 CST until the
-  first Sunday of November 02:00 CDT, CST (UTC−6) otherwise. Computed here; no os.date.
+  first Sunday of November 02:00 CDT, CST (UTC−6) otherwise. Computed by scripts/lib/calendar.lua; no os.date.
 
 HOLIDAY SOURCE
   CME Group's holiday calendar (cmegroup.com/tools-information/holiday-calendar.html) and the rules of its
@@ -54,8 +54,7 @@ HOLIDAY SOURCE
   published schedule and edit here.
 ]]
 
-local DAY = 86400
-local CST, CDT = -6 * 3600, -5 * 3600
+local DAY, CST, CDT = lib.calendar.DAY, lib.calendar.CST, lib.calendar.CDT
 local SCAN_DAYS = 10          -- longest closure + margin (session edges are searched this far ahead)
 local LOOKBACK_MAX_DAYS = 14  -- lookback_start never reaches further back
 local DEFAULT_CALENDAR = "cme_equity"
@@ -130,50 +129,11 @@ local ROOTS = {
 -- Civil dates and America/Chicago
 ---------------------------------------------------------------------------------------------------
 
--- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
-  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-end
-
--- y, m, d of a day number (civil_from_days).
-local function civil_of_days(z)
-  z = z + 719468
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d, m = doy - (153 * mp + 2) // 5 + 1, mp < 10 and mp + 3 or mp - 9
-  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
-end
-
-local function weekday(days) return (days + 4) % 7 end -- 0 = Sunday; 1970-01-01 was a Thursday
-
--- Day number of the n-th Sunday of month m of year y.
-local function nth_sunday(y, m, n)
-  local first = days_from_civil(y, m, 1)
-  return first + (7 - weekday(first)) % 7 + 7 * (n - 1)
-end
-
-local function utc_offset_ct(ts)
-  local y = civil_of_days(ts // DAY)
-  local dst_start = nth_sunday(y, 3, 2) * DAY + 2 * 3600 - CST -- 02:00 CST = 08:00 UTC
-  local dst_end = nth_sunday(y, 11, 1) * DAY + 2 * 3600 - CDT   -- 02:00 CDT = 07:00 UTC
-  return (ts >= dst_start and ts < dst_end) and CDT or CST
-end
-
--- UTC second of CT wall-clock minute `minute` on CT day `days`. Exact for minutes outside 01:00–03:00
--- (every session edge is), where the DST switch makes wall-clock times missing or repeated.
-local function ct_to_utc(days, minute)
-  local lt = days * DAY + minute * 60
-  local ts = lt - CST
-  if utc_offset_ct(ts) == CDT then ts = lt - CDT end
-  return ts
-end
+-- The shared calendar (scripts/lib/calendar.lua): days_from_civil, civil_of_days, weekday (0 = Sunday),
+-- nth_sunday, utc_offset_ct and ct_to_utc (exact outside 01:00–03:00 CT, where every session edge is).
+local days_from_civil, civil_of_days, weekday = lib.calendar.days_from_civil, lib.calendar.civil_of_days,
+  lib.calendar.weekday
+local utc_offset_ct, ct_to_utc = lib.calendar.utc_offset_ct, lib.calendar.ct_to_utc
 
 local WEEKDAYS = { [0] = "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
 

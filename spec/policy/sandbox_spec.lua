@@ -3,16 +3,24 @@
 
 local G = _G
 
+-- _G is a read-only proxy of the globals (rawget sees nothing in it): a global is available when reading it
+-- through _G does not raise the strict "undefined global" error.
+local function global(name)
+  local ok, v = pcall(function() return G[name] end)
+  if ok then return v end
+  return nil
+end
+
 for _, name in ipairs({ "io", "os", "debug", "package", "require", "load", "loadfile", "dofile",
                         "print", "rawset", "collectgarbage" }) do
-  spec.is(rawget(G, name), nil, name .. " is not available to policies")
+  spec.is(global(name), nil, name .. " is not available to policies")
 end
 spec.is(string.dump, nil, "string.dump is removed")
 spec.is(("x").dump, nil, "string.dump is not reachable through the string metatable either")
 
 for _, name in ipairs({ "string", "table", "math", "utf8", "cjson", "rt", "pairs", "ipairs", "pcall",
                         "error", "type", "tostring", "tonumber", "select", "setmetatable", "rawget" }) do
-  spec.ok(rawget(G, name) ~= nil, name .. " is available")
+  spec.ok(global(name) ~= nil, name .. " is available")
 end
 
 local ok, err = pcall(function() return undefined_name end)
@@ -24,6 +32,33 @@ spec.ok(not ok and tostring(err):find("assignment to global 'new_global'", 1, tr
 ok = pcall(setmetatable, G, nil)
 spec.ok(not ok, "the strict metatable of _G cannot be removed")
 spec.is(getmetatable(G), false, "the metatable of _G is hidden")
+
+-- issue 19: the libraries are read-only proxies and every file has its own environment, so no policy file
+-- can change what another one sees.
+for _, lib in ipairs({ "string", "table", "math", "utf8", "cjson", "rt", "lib", "spec" }) do
+  ok, err = pcall(function() G[lib].injected = 1 end)
+  spec.ok(not ok and tostring(err):find("attempt to modify read-only table '" .. lib .. "'", 1, true),
+          lib .. " is read-only")
+  spec.is(getmetatable(G[lib]), false, "the metatable of " .. lib .. " is hidden")
+end
+ok, err = pcall(function() math.floor = function() return 0 end end)
+spec.ok(not ok and tostring(err):find("attempt to modify read-only table 'math' (key 'floor')", 1, true),
+        "math.floor cannot be replaced")
+ok = pcall(function() G.math = {} end)
+spec.ok(not ok, "_G.math cannot be replaced")
+ok, err = pcall(function() math = {} end)
+spec.ok(not ok and tostring(err):find("assignment to global 'math'", 1, true), "math cannot be reassigned")
+spec.is(getmetatable(""), false, "getmetatable(\"\") does not hand out the string library")
+ok = pcall(function() getmetatable("").__index.upper = nil end)
+spec.ok(not ok, "the string methods cannot be reached through the string metatable")
+spec.is(("abc"):upper(), "ABC", "string methods still work")
+local n = 0
+for _ in pairs(math) do n = n + 1 end
+spec.ok(n > 20, "pairs() iterates a frozen library")
+spec.is(#{ table.unpack({ 1, 2, 3 }) }, 3, "frozen libraries keep working")
+spec.same({ cjson.encode_sparse_array, cjson.encode_max_depth, cjson.new }, {},
+          "cjson's state-wide setters are not exposed")
+spec.is(type(lib), "table", "lib (scripts/lib/*.lua) is available")
 
 local decoded = cjson.decode('{"a":[1,2,3],"b":"x"}')
 spec.same(decoded, { a = { 1, 2, 3 }, b = "x" }, "cjson.decode works")

@@ -1,4 +1,6 @@
-/* test_sandbox.c — the call budgets hold even when the policy catches their errors with pcall. */
+/* test_sandbox.c — the call budgets hold even when the policy catches their errors with pcall; the sealed
+ * sandbox's libraries are read-only and each chunk has its own environment, at no allocation per read. */
+#include <lua.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +27,49 @@ static int run(const char *src, long instr, int deadline_ms, char *err, size_t e
     *took = now_s() - t0;
     sandbox_free(sb);
     return rc;
+}
+
+/* Two chunks in one sealed sandbox: the first tries to change what the second sees. */
+static void test_isolation(void)
+{
+    struct sandbox_limits lim = {16u << 20, 2000000, 1000};
+    char err[512] = "";
+    struct sandbox *sb = sandbox_new(&lim, err, sizeof err);
+    static const char probe[] =
+        "local hits = 0\n"
+        "for _, f in ipairs({ function() math.floor = nil end, function() string.upper = nil end,\n"
+        "                     function() _G.math = {} end, function() math = {} end, function() shared = 1 end,\n"
+        "                     function() getmetatable('').__index.upper = nil end, function() table.insert = nil end }) do\n"
+        "  if pcall(f) then hits = hits + 1 end\n"
+        "end\n"
+        "return hits";
+    static const char victim[] =
+        "assert(math.floor(1.5) == 1 and ('a'):upper() == 'A' and string.upper('b') == 'B')\n"
+        "local ok = pcall(function() return shared end)\n"
+        "assert(not ok, 'a global of another chunk is visible')\n"
+        "return function(n) local s = 0 for i = 1, n do s = s + math.floor(i / 2) + math.max(i, 1) end return s end";
+    lua_State *L;
+    size_t before;
+    if (!sb) {
+        tap_ok(0, "sandbox_new: %s", err);
+        return;
+    }
+    sandbox_seal(sb);
+    L = sandbox_state(sb);
+    tap_ok(sandbox_run_chunk(sb, probe, strlen(probe), "probe.lua", err, sizeof err) == 0 && lua_tointeger(L, -1) == 0,
+           "a chunk can change no library, no global and not the string metatable (%s)", err);
+    lua_settop(L, 0);
+    tap_ok(sandbox_run_chunk(sb, victim, strlen(victim), "victim.lua", err, sizeof err) == 0,
+           "the next chunk sees the real libraries and not the first chunk's globals (%s)", err);
+    lua_pushvalue(L, -1);
+    lua_pushinteger(L, 1000);
+    sandbox_pcall(sb, 1, 1, err, sizeof err);
+    lua_pop(L, 1);
+    before = sandbox_memory(sb);
+    lua_pushinteger(L, 100000);
+    tap_ok(sandbox_pcall(sb, 1, 1, err, sizeof err) == 0, "100,000 reads through the read-only proxies (%s)", err);
+    tap_ok(sandbox_memory(sb) == before, "... allocate nothing (%zu bytes before, %zu after)", before, sandbox_memory(sb));
+    sandbox_free(sb);
 }
 
 int main(void)
@@ -57,5 +102,6 @@ int main(void)
                "assert(ok2 == true and r1 == 1 and r2 == 2)",
                2000000, 1000, err, sizeof err, &took) == 0,
            "xpcall keeps its meaning: the handler sees ordinary errors, arguments and results pass (%s)", err);
+    test_isolation();
     return tap_done();
 }

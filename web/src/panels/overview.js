@@ -74,7 +74,7 @@ export function Overview() {
       <${Category} title="Execution" cat=${ls.execution} hosts=${hosts} />
       <${Category} title="LLM" cat=${ls.llm} backupsKey="fallbacks" hosts=${hosts} />
       <section class="card"><h3>Infrastructure</h3><dl class="kv">
-        ${Object.entries(ls.infra || d.infra || {}).map(([k, v]) => html`<dt>${k}</dt><dd><${Badge} value=${v} /></dd>`)}
+        ${Object.entries(ls.infra || {}).map(([k, v]) => html`<dt>${k}</dt><dd><${Badge} value=${v} /></dd>`)}
       </dl></section>
     </div>
     <div class="grid">
