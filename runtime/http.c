@@ -189,14 +189,10 @@ static void set_header(struct evhttp_request *req, const char *name, const char 
  * A request still unanswered when dispatch() returns waits for async work (a session lookup, a verify, a tick, a
  * password hash). Its client may leave meanwhile. Two signals show it: libevent's close callback (libevent saw
  * the end of the stream and closed the connection; it then detaches the unanswered request from it and leaves
- * the request to us) and an EV_CLOSED watch on the socket (libevent reads nothing while a request with a body
- * is served, so it would notice only when writing the answer). The work then runs to its end as designed and
- * answers; the answer is dropped (drop_gone) without writing to, or touching, a request libevent freed. */
-
-unsigned long http_clients_gone(void)
-{
-    return clients_gone;
-}
+ * the request to us) and an EV_CLOSED watch on the socket (libevent stops reading a connection once its request
+ * has arrived, so alone it would notice only when writing the answer). The work then runs to its end as designed
+ * and answers; the answer is dropped (drop_gone) without writing to, or touching, a request libevent freed. A
+ * client that leaves during the session lookup gets no handler (on_session). */
 
 int http_client_gone(const struct http_ctx *ctx)
 {

@@ -89,12 +89,9 @@ struct http_route {
 /* 1 when the client of ctx disconnected before its answer (seen by libevent's close callback or a peer-close
  * watch on the socket). Async work may check it to skip steps whose only consumer was the client; it must still
  * answer once (http_reply_*): the answer is then dropped — nothing is written, the evhttp request is released
- * without being touched again, the log line says client_gone=1 and the metrics count status 499. */
+ * without being touched again, the log line says client_gone=1 and the metrics count status 499. The gauge
+ * gatehouse_http_clients_gone counts such requests since start. */
 int http_client_gone(const struct http_ctx *ctx);
-
-/* HTTP requests whose client disconnected before the answer, since start (also the gauge
- * gatehouse_http_clients_gone). */
-unsigned long http_clients_gone(void);
 
 /* Resolves the session of ctx (its cookie) and calls done exactly once, maybe later from the loop, with
  * 0 after filling ctx->auth, 1 when there is no valid session, or -1 when the session store (Postgres) is
