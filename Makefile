@@ -1,7 +1,7 @@
 # gatehouse — one entry point. See README.md.
 #   make run    install missing packages, build, start the embedded Postgres (when DATABASE_URL is unset), serve
 #   make test   the same set-up, then the whole suite through prove
-#   make check  validate the policy files offline (like nginx -t)
+#   make check  validate the policy files offline (like nginx -t), then the layers of runtime/ (runtime/tools/layers.pl)
 #   make test-at AT='2026-12-12 22:00:00'  the same suite with every process's clock starting at AT (libfaketime):
 #               the suite must pass on a Saturday night as on a Wednesday afternoon (README "The clock")
 #   make asan   build with AddressSanitizer + UBSan and run the suite against that build
@@ -90,6 +90,7 @@ test-at: deps
 check: deps
 	@$(MAKE) --no-print-directory build
 	@GATEHOUSE_HOME=$(CURDIR) $(BINARY) check
+	@perl runtime/tools/layers.pl runtime
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test

@@ -35,6 +35,8 @@ static http_handler fallback_handler;
 static http_session_resolver session_resolver;
 static int (*service_token_check)(const struct http_ctx *ctx);
 static struct event *deadline_timer;
+static struct http_ctx *dispatching; /* the request dispatch() is serving; NULL once it is answered */
+static unsigned long clients_gone;
 
 /* ---- trace ids ---- */
 
@@ -146,8 +148,85 @@ static void set_header(struct evhttp_request *req, const char *name, const char 
     free(clean);
 }
 
+/* ---- clients that leave mid-request ----
+ * A request still unanswered when dispatch() returns waits for async work (a session lookup, a verify, a tick, a
+ * password hash). Its client may leave meanwhile. Two signals show it: libevent's close callback (libevent saw
+ * the end of the stream and closed the connection; it then detaches the unanswered request from it and leaves
+ * the request to us) and an EV_CLOSED watch on the socket (libevent stops reading a connection once its request
+ * has arrived, so alone it would notice only when writing the answer). The work then runs to its end as designed
+ * and answers; the answer is dropped (drop_gone) without writing to, or touching, a request libevent freed. A
+ * client that leaves during the session lookup gets no handler (on_session). */
+
+int http_client_gone(const struct http_ctx *ctx)
+{
+    return ctx->gone;
+}
+
+static double clients_gone_gauge(void)
+{
+    return (double)clients_gone;
+}
+
+/* Stops watching ctx's client (before its answer is sent, or when it is dropped). */
+static void unwatch_client(struct http_ctx *ctx)
+{
+    if (ctx->watch) event_free(ctx->watch);
+    ctx->watch = NULL;
+    if (ctx->conn) evhttp_connection_set_closecb(ctx->conn, NULL, NULL);
+}
+
+/* The client of ctx left: counted and logged once. */
+static void mark_gone(struct http_ctx *ctx, const char *seen_by)
+{
+    char esc[512];
+    if (ctx->watch) event_free(ctx->watch);
+    ctx->watch = NULL;
+    if (ctx->gone) return;
+    ctx->gone = 1;
+    clients_gone++;
+    LOG_INFO(ctx->trace_id, "client gone", "method=%s path=\"%s\" route=\"%s\" ms=%.2f seen_by=%s", ctx->method,
+             log_escape(ctx->path ? ctx->path : "", esc, sizeof esc), ctx->route ? ctx->route : "unmatched",
+             clock_now_ms() - ctx->started_ms, seen_by);
+}
+
+/* libevent frees ctx's connection. An unanswered request was detached from it first (end of stream, timeout)
+ * and stays ours; one still attached (the server is being freed) is freed with it: never touched again. */
+static void on_conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    struct http_ctx *ctx = arg;
+    (void)conn;
+    if (ctx->req && evhttp_request_get_connection(ctx->req)) ctx->req = NULL;
+    ctx->conn = NULL;
+    mark_gone(ctx, "close");
+}
+
+/* The peer closed its end of ctx's socket (EPOLLRDHUP) while libevent was not reading it. */
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    mark_gone(arg, "socket");
+}
+
+/* ctx is still unanswered after dispatch(): watch its connection for the client leaving. */
+static void watch_client(struct http_ctx *ctx)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(ctx->req);
+    if (!conn) return;
+    ctx->conn = conn;
+    evhttp_connection_set_closecb(conn, on_conn_closed, ctx);
+    struct event_base *base = evhttp_connection_get_base(conn);
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
+    if (fd < 0 || !(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE)) return; /* the close callback only */
+    ctx->watch = event_new(base, fd, EV_CLOSED, on_peer_closed, ctx);
+    if (ctx->watch && event_add(ctx->watch, NULL) < 0) {
+        event_free(ctx->watch);
+        ctx->watch = NULL;
+    }
+}
+
 static void free_ctx(struct http_ctx *ctx)
 {
+    if (ctx == dispatching) dispatching = NULL;
     json_decref(ctx->body);
     if (ctx->query) {
         evhttp_clear_headers(ctx->query);
@@ -158,11 +237,28 @@ static void free_ctx(struct http_ctx *ctx)
     inflight--;
 }
 
+/* The answer (status) to a request whose client left: nothing is written. A connection libevent still holds is
+ * closed, which frees the request with it; a request libevent detached from its closed connection is freed
+ * here. Then the request log line (client_gone=1), the metrics sample (status 499: client closed request) and
+ * the context. */
+static void drop_gone(struct http_ctx *ctx, int status)
+{
+    char esc[512];
+    unwatch_client(ctx);
+    if (ctx->conn) evhttp_connection_free(ctx->conn);
+    else if (ctx->req) evhttp_request_free(ctx->req);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=0 client_gone=1", ctx->method,
+             log_escape(ctx->path ? ctx->path : "", esc, sizeof esc), status, clock_now_ms() - ctx->started_ms);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, 499, clock_now_ms() - ctx->started_ms);
+    free_ctx(ctx);
+}
+
 /* Sends out (freed here) with status, then the request log line, the metrics sample, and frees ctx. bytes is
  * what the body holds; encoding is named in the log line when not NULL. */
 static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, size_t bytes, const char *encoding)
 {
     char esc[512];
+    unwatch_client(ctx); /* the close callback must not outlive ctx: the connection may close after the reply */
     evhttp_send_reply(ctx->req, status, NULL, out);
     LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu%s%s", ctx->method,
              log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, bytes,
@@ -216,6 +312,10 @@ static void send_json(struct http_ctx *ctx, int status, json_t *envelope)
 
 void http_reply_members(struct http_ctx *ctx, int status, const char *members, size_t len)
 {
+    if (ctx->gone) {
+        drop_gone(ctx, status);
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
     char head[80];
     add_json_headers(ctx, NULL);
@@ -282,6 +382,10 @@ static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_
 
 void http_reply_cached(struct http_ctx *ctx, int status, struct body_cache *c)
 {
+    if (ctx->gone) {
+        drop_gone(ctx, status);
+        return;
+    }
     const char *ae = evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "Accept-Encoding");
     evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Vary", "Accept-Encoding");
     if (!http_accepts_gzip(ae) || body_cache_deflate(c) < 0) {
@@ -299,6 +403,10 @@ void http_reply_cached(struct http_ctx *ctx, int status, struct body_cache *c)
 
 void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, const char *body, size_t len)
 {
+    if (ctx->gone) {
+        drop_gone(ctx, status);
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
     size_t clean_len = 0;
     char *clean = secret_redact(body ? body : "", body ? len : 0, &clean_len);
@@ -313,6 +421,10 @@ void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, 
 
 void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body, size_t len)
 {
+    if (ctx->gone) {
+        drop_gone(ctx, status);
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
     for (const char *const *h = headers; h && h[0] && h[1]; h += 2)
         evhttp_add_header(evhttp_request_get_output_headers(ctx->req), h[0], h[1]);
@@ -328,6 +440,11 @@ void http_set_fallback(http_handler handler)
 
 void http_reply_json(struct http_ctx *ctx, int status, json_t *body)
 {
+    if (ctx->gone) {
+        json_decref(body);
+        drop_gone(ctx, status);
+        return;
+    }
     json_t *envelope = json_pack("{s:b, s:s}", "success", status < 400, "trace_id", ctx->trace_id);
     if (body) json_object_update(envelope, body);
     json_object_set_new(envelope, "trace_id", json_string(ctx->trace_id));
@@ -354,11 +471,13 @@ const char *http_query(const struct http_ctx *ctx, const char *name)
 
 const char *http_header(const struct http_ctx *ctx, const char *name)
 {
+    if (!ctx->req) return NULL; /* freed with its connection (on_conn_closed) */
     return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
 }
 
 void http_add_header(struct http_ctx *ctx, const char *name, const char *value)
 {
+    if (ctx->gone) return; /* no answer will be written */
     set_header(ctx->req, name, value);
 }
 
@@ -650,6 +769,12 @@ static const char *role_name(int role)
 static void on_session(struct http_ctx *ctx, int outcome)
 {
     char reason[300];
+    if (ctx->gone) { /* the client left during the lookup: its handler is not started */
+        LOG_INFO(ctx->trace_id, "request cancelled", "stage=session_lookup route=\"%s %s\"", ctx->method,
+                 ctx->route ? ctx->route : "unmatched");
+        drop_gone(ctx, 499);
+        return;
+    }
     if (outcome < 0) {
         http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The session could not be checked: the database is unreachable.",
                          "Check DATABASE_URL and that Postgres is running, then retry.", NULL);
@@ -870,12 +995,9 @@ static void deadline_rearm(struct evhttp_request *req, void *arg)
     if (d) d->deadline_ms = clock_now_ms() + (HTTP_IDLE_S + cfg.read_timeout_s) * 1000.0;
 }
 
-static void dispatch(struct evhttp_request *req, void *arg)
+/* Checks, routes and authorizes ctx, then runs its handler (or answers the error). */
+static void intake(struct http_ctx *ctx, struct evhttp_request *req)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    deadline_clear(req);
-    if (conn) evhttp_request_set_on_complete_cb(req, deadline_rearm, evhttp_connection_get_bufferevent(conn));
-    struct http_ctx *ctx = new_ctx(req);
     char allow[128];
     char *scratch;
     http_handler handler;
@@ -926,6 +1048,17 @@ static void dispatch(struct evhttp_request *req, void *arg)
     authorize(ctx);
 }
 
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    deadline_clear(req);
+    if (conn) evhttp_request_set_on_complete_cb(req, deadline_rearm, evhttp_connection_get_bufferevent(conn));
+    dispatching = new_ctx(req);
+    intake(dispatching, req);
+    if (dispatching) watch_client(dispatching); /* unanswered: async work runs on; its client may leave */
+    dispatching = NULL;
+}
+
 int http_start(struct event_base *base, const struct http_route *routes, char *err, size_t errlen)
 {
     for (const struct http_route *r = routes; r->method; r++)
@@ -957,6 +1090,8 @@ int http_start(struct event_base *base, const struct http_route *routes, char *e
         return -1;
     }
     evhttp_set_gencb(server, dispatch, NULL);
+    metrics_register_gauge("gatehouse_http_clients_gone",
+                           "HTTP requests whose client disconnected before the answer, since start.", clients_gone_gauge);
     bound = evhttp_bind_socket_with_handle(server, cfg.listen_host, (ev_uint16_t)cfg.listen_port);
     if (!bound) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not a local address?)", cfg.listen_host,

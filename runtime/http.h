@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <time.h>
 
+struct event;
 struct event_base;
+struct evhttp_connection;
 struct evhttp_request;
 
 #define HTTP_MAX_PARAMS 4
@@ -60,6 +62,10 @@ struct http_ctx {
     void (*handler)(struct http_ctx *ctx);   /* the matched route's handler (run after the access check) */
     enum http_access access;                 /* the matched route's access */
     char client_ip[64];                      /* the client's address (http_peer_ip) */
+    /* a request still in flight when dispatch returns is watched for its client leaving (http.c only): */
+    int gone;                                /* 1: the client disconnected before the answer */
+    struct evhttp_connection *conn;          /* its connection while libevent holds it, else NULL */
+    struct event *watch;                     /* EV_CLOSED watch on the connection's socket, or NULL */
 };
 
 /* The signed-in user on whose behalf the request runs (uuid text, valid for the request), or NULL (service token,
@@ -79,6 +85,13 @@ struct http_route {
     http_handler handler;
     enum http_access access;
 };
+
+/* 1 when the client of ctx disconnected before its answer (seen by libevent's close callback or a peer-close
+ * watch on the socket). Async work may check it to skip steps whose only consumer was the client; it must still
+ * answer once (http_reply_*): the answer is then dropped — nothing is written, the evhttp request is released
+ * without being touched again, the log line says client_gone=1 and the metrics count status 499. The gauge
+ * gatehouse_http_clients_gone counts such requests since start. */
+int http_client_gone(const struct http_ctx *ctx);
 
 /* Resolves the session of ctx (its cookie) and calls done exactly once, maybe later from the loop, with
  * 0 after filling ctx->auth, 1 when there is no valid session, or -1 when the session store (Postgres) is
