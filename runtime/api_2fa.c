@@ -26,36 +26,6 @@
 #define DB_TIMEOUT_MS 3000
 #define ISSUER "gatehouse"
 
-void api_2fa_reply_failure(struct http_ctx *ctx, enum auth_factor outcome, const char *username)
-{
-    switch (outcome) {
-    case AUTH_FACTOR_REPLAY:
-        api_auth_failure(ctx, username);
-        http_reply_error(ctx, 401, "UNAUTHENTICATED",
-                         "This code was already used: a TOTP code is accepted once only. The attempt was refused and "
-                         "recorded (if you did not just use it, someone else may have your code).",
-                         "Wait for the next code in your authenticator app (up to 30 s) and enter that one.",
-                         json_pack("{s:b}", "replay", 1));
-        return;
-    case AUTH_FACTOR_INVALID:
-        api_auth_failure(ctx, username);
-        http_reply_error(ctx, 401, "UNAUTHENTICATED", "The code is wrong (or the backup code was already used).",
-                         "Enter the current 6-digit code from your authenticator app, or an unused backup code.", NULL);
-        return;
-    case AUTH_FACTOR_NOT_ENROLLED:
-        http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is not set up for this account.",
-                         "Enroll with POST /api/auth/2fa/setup, then /api/auth/2fa/confirm.",
-                         json_pack("{s:s}", "field", "code"));
-        return;
-    case AUTH_FACTOR_NO_KEY:
-        api_auth_reply_no_key(ctx);
-        return;
-    default:
-        api_reply_db_error(ctx, NULL, "second factor check");
-        return;
-    }
-}
-
 /* ---- setup ---- */
 
 static void url_encode(const char *in, char *out, size_t len)
@@ -298,7 +268,7 @@ static void on_codes_factor(enum auth_factor outcome, void *arg)
     struct codes *c = arg;
     struct http_ctx *ctx = c->ctx;
     if (outcome != AUTH_FACTOR_OK) {
-        api_2fa_reply_failure(ctx, outcome, ctx->auth.username);
+        api_auth_reply_factor_failure(ctx, outcome, ctx->auth.username);
         codes_free(c);
         return;
     }
@@ -358,7 +328,7 @@ static void on_step_up_factor(enum auth_factor outcome, void *arg)
     struct http_ctx *ctx = arg;
     char hex[AUTH_HASH_HEX];
     if (outcome != AUTH_FACTOR_OK) {
-        api_2fa_reply_failure(ctx, outcome, ctx->auth.username);
+        api_auth_reply_factor_failure(ctx, outcome, ctx->auth.username);
         return;
     }
     sodium_bin2hex(hex, sizeof hex, ctx->auth.session_hash, 32);

@@ -22,8 +22,5 @@ void api_auth_2fa_backup_codes(struct http_ctx *ctx);
 /* POST /api/auth/2fa/step-up {code | backup_code} — marks the session 2FA-verified now (the fresh window). */
 void api_auth_2fa_step_up(struct http_ctx *ctx);
 
-/* Answers a failed factor check (401 UNAUTHENTICATED naming a replay, 409, 503) and records the failure
- * (api_auth_failure) for a wrong or replayed code. */
-void api_2fa_reply_failure(struct http_ctx *ctx, enum auth_factor outcome, const char *username);
 
 #endif

@@ -1,7 +1,6 @@
 /* api_auth.c — register, login, 2fa/verify, logout, me, sessions (see api_auth.h). */
 #include "api_auth.h"
 
-#include "api_2fa.h"
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -408,7 +407,7 @@ static void on_factor(enum auth_factor outcome, void *arg)
     struct verify *v = arg;
     struct http_ctx *ctx = v->ctx;
     if (outcome != AUTH_FACTOR_OK) {
-        api_2fa_reply_failure(ctx, outcome, v->username);
+        api_auth_reply_factor_failure(ctx, outcome, v->username);
         verify_free(v);
         return;
     }
@@ -607,4 +606,34 @@ void api_auth_sessions_revoke(struct http_ctx *ctx)
     if (db_query("DELETE FROM sessions WHERE public_id = $1::uuid AND user_id = $2 RETURNING encode(id_hash, 'hex')", 2,
                  p, DB_TIMEOUT_MS, on_revoked, ctx) < 0)
         on_revoked(NULL, NULL, ctx);
+}
+
+void api_auth_reply_factor_failure(struct http_ctx *ctx, enum auth_factor outcome, const char *username)
+{
+    switch (outcome) {
+    case AUTH_FACTOR_REPLAY:
+        api_auth_failure(ctx, username);
+        http_reply_error(ctx, 401, "UNAUTHENTICATED",
+                         "This code was already used: a TOTP code is accepted once only. The attempt was refused and "
+                         "recorded (if you did not just use it, someone else may have your code).",
+                         "Wait for the next code in your authenticator app (up to 30 s) and enter that one.",
+                         json_pack("{s:b}", "replay", 1));
+        return;
+    case AUTH_FACTOR_INVALID:
+        api_auth_failure(ctx, username);
+        http_reply_error(ctx, 401, "UNAUTHENTICATED", "The code is wrong (or the backup code was already used).",
+                         "Enter the current 6-digit code from your authenticator app, or an unused backup code.", NULL);
+        return;
+    case AUTH_FACTOR_NOT_ENROLLED:
+        http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is not set up for this account.",
+                         "Enroll with POST /api/auth/2fa/setup, then /api/auth/2fa/confirm.",
+                         json_pack("{s:s}", "field", "code"));
+        return;
+    case AUTH_FACTOR_NO_KEY:
+        api_auth_reply_no_key(ctx);
+        return;
+    default:
+        api_reply_db_error(ctx, NULL, "second factor check");
+        return;
+    }
 }

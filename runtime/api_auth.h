@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "auth.h"
+
 struct http_ctx;
 struct auth_caller;
 
@@ -72,5 +74,9 @@ const char *api_auth_password(struct http_ctx *ctx, const char *field);
 
 /* 503 ENCRYPTION_KEY_MISSING. */
 void api_auth_reply_no_key(struct http_ctx *ctx);
+
+/* Answers a failed factor check (401 UNAUTHENTICATED naming a replay, 409, 503) and records the failure
+ * (api_auth_failure) for a wrong or replayed code. */
+void api_auth_reply_factor_failure(struct http_ctx *ctx, enum auth_factor outcome, const char *username);
 
 #endif

@@ -14,7 +14,7 @@
 #include "id.h"
 #include "log.h"
 #include "policy.h"
-#include "scheduler.h"
+#include "cadence.h"
 #include "telemetry.h"
 
 #define MODULE "scripts/autonomy.lua"
@@ -401,7 +401,7 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
     r->hb_timeout_s = calloc((size_t)n, sizeof *r->hb_timeout_s);
     for (int i = 0; r->evidence && r->hb_timeout_s && i < n; i++) {
         if (!(r->evidence[i] = strdup(PQgetvalue(res, i, 4)))) break;
-        r->hb_timeout_s[i] = scheduler_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        r->hb_timeout_s[i] = cadence_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         r->n_bots++;
     }
     r->system = system_facts(r->decision, PQgetvalue(res, 0, 3));

@@ -43,3 +43,10 @@ void id_uuid_new(char out[37])
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
+
+const char *id_instance(void)
+{
+    static char instance[37];
+    if (!instance[0]) id_uuid_new(instance);
+    return instance;
+}

@@ -18,4 +18,8 @@ int id_is_trace_id(const char *s);
 /* 1 when s is a canonical 36-character UUID (hex with dashes at 8-4-4-4-12; either case; NULL is 0). */
 int id_is_uuid(const char *s);
 
+/* This process's instance id: a random UUID made at the first call and kept for the life of the process
+ * (the scheduler's lease holder and the host of the bot instances it opens). Never NULL. */
+const char *id_instance(void);
+
 #endif

@@ -420,6 +420,7 @@ static struct policy_gen *build_generation(char *err, size_t errlen)
         return NULL;
     }
     L = sandbox_state(g->sb);
+    lrt_open(L); /* the runtime library, installed by the policy layer: the sandbox stays library-agnostic */
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
     open_lib_table(L);
@@ -821,6 +822,7 @@ static int spec_file(const char *file, const struct lrt_spec_hooks *hooks)
     lua_State *L = sandbox_state(sb);
     lua_pushlightuserdata(L, sb);
     lua_setfield(L, LUA_REGISTRYINDEX, "gatehouse.sandbox");
+    lrt_open(L);
     lrt_open_spec(L, hooks);
     open_lib_table(L);
     sandbox_seal(sb);

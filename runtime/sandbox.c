@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "lrt.h"
 #include "sandbox_match.h"
 
 /* Debian's lua-cjson static archive exports this without declaring it in a header. */
@@ -419,12 +418,11 @@ static void open_allowed_libraries(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
-    sandbox_match_install(L); /* bounded find/match/gmatch/gsub (also the string metatable's __index) */
+    sandbox_match_install(L, sandbox_charge_steps); /* bounded find/match/gmatch/gsub (also the string metatable's __index) */
     lua_pop(L, 1);
     luaL_requiref(L, "cjson", luaopen_cjson_safe, 1);
     restrict_cjson(L);
     lua_pop(L, 1);
-    lrt_open(L);
     /* The loaded-modules table would hand out the unrestricted library tables again. */
     lua_pushnil(L);
     lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "sandbox.h"
 
 #define MAXCCALLS 200
 #define MAXCAPTURES 32
@@ -35,6 +34,9 @@ typedef struct MatchState {
     long pending; /* not yet charged to the sandbox */
 } MatchState;
 
+/* The sandbox's budget charge, set by sandbox_match_install (one per process: every sandbox passes the same). */
+static sandbox_match_charge_fn charge_steps;
+
 /* Counts n steps; raises once the call spent SANDBOX_PATTERN_STEPS (or the sandbox's budget is spent). */
 static void step(MatchState *ms, long n)
 {
@@ -46,7 +48,7 @@ static void step(MatchState *ms, long n)
     if (ms->pending >= CHARGE_EVERY) {
         long p = ms->pending;
         ms->pending = 0;
-        sandbox_charge_steps(ms->L, p);
+        charge_steps(ms->L, p);
     }
 }
 
@@ -54,7 +56,7 @@ static void flush(MatchState *ms)
 {
     long p = ms->pending;
     ms->pending = 0;
-    if (p) sandbox_charge_steps(ms->L, p);
+    if (p) charge_steps(ms->L, p);
 }
 
 static const char *match(MatchState *ms, const char *s, const char *p);
@@ -603,8 +605,9 @@ static int str_gsub(lua_State *L)
     return 2;
 }
 
-void sandbox_match_install(lua_State *L)
+void sandbox_match_install(lua_State *L, sandbox_match_charge_fn charge)
 {
+    charge_steps = charge;
     static const luaL_Reg fns[] = {
         {"find", str_find}, {"match", str_match}, {"gmatch", str_gmatch}, {"gsub", str_gsub}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);

@@ -13,6 +13,7 @@
 #include "autonomy.h"
 #include "config.h"
 #include "db.h"
+#include "cadence.h"
 #include "id.h"
 #include "log.h"
 #include "runner.h"
@@ -84,24 +85,6 @@ static void renew_lease(void)
 
 /* ---- bot ticks (leader only) ---- */
 
-int scheduler_interval_s(const char *timeframe, const char *tick_interval_param)
-{
-    if (cfg.tick_interval_s > 0) return cfg.tick_interval_s;
-    if (tick_interval_param && atoi(tick_interval_param) > 0) return atoi(tick_interval_param);
-    if (!timeframe) return 60;
-    if (strcmp(timeframe, "5m") == 0) return 300;
-    if (strcmp(timeframe, "15m") == 0) return 900;
-    if (strcmp(timeframe, "1h") == 0) return 3600;
-    return 60;
-}
-
-int scheduler_heartbeat_timeout_s(const char *timeframe, const char *tick_interval_param)
-{
-    int interval = scheduler_interval_s(timeframe, tick_interval_param);
-    if (cfg.heartbeat_timeout_s > 0) return cfg.heartbeat_timeout_s;
-    return 3 * interval < 30 ? 30 : 3 * interval;
-}
-
 /* A bot's fixed offset within its interval (at most 1 s), from its id: the fleet's ticks spread evenly over
  * each second instead of all starting at once, and a bot keeps its slot across list refreshes and leaders. */
 static double phase_ms(const char *id, int interval_s)
@@ -134,7 +117,7 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     for (int i = 0; i < PQntuples(res) && n < MAX_BOTS; i++) {
         struct due_bot *b = &S.fresh[n++];
         snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
-        b->interval_s = scheduler_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        b->interval_s = cadence_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0) old++;
         if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s)
             b->next_due_ms = S.bots[old].next_due_ms;
@@ -197,7 +180,7 @@ int scheduler_start(struct event_base *base)
 {
     struct timeval every = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
     memset(&S, 0, sizeof S);
-    id_uuid_new(S.instance);
+    snprintf(S.instance, sizeof S.instance, "%s", id_instance());
     struct timeval dispatch_every = {0, DISPATCH_MS * 1000};
     S.tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     if (!S.tick || event_add(S.tick, &every) < 0) return -1;

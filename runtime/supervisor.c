@@ -19,7 +19,7 @@
 #include "db.h"
 #include "id.h"
 #include "log.h"
-#include "scheduler.h"
+#include "cadence.h"
 #include "telemetry.h"
 
 #define DB_TIMEOUT_MS 3000
@@ -90,9 +90,7 @@ static void on_restarted(const char *err, const struct instance_row *row, void *
  * (instance_open hands it over). Takes a. */
 static void restart(struct act *a)
 {
-    struct scheduler_status sch;
-    scheduler_status(&sch);
-    struct instance_open_req req = {.bot_id = a->bot_id, .host = sch.instance_id, .trace_id = a->trace_id,
+    struct instance_open_req req = {.bot_id = a->bot_id, .host = id_instance(), .trace_id = a->trace_id,
                                     .after_instance_id = a->inst_id};
     if (instance_open(&req, on_restarted, a) < 0) {
         LOG_ERROR(a->trace_id, "supervisor restart not queued", "bot=%s", a->bot_id);
@@ -229,7 +227,7 @@ static void on_live(struct pg_result *res, const char *err, void *arg)
     }
     for (int i = 0; i < PQntuples(res); i++) {
         const char *tf = PQgetvalue(res, i, 2), *param = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
-        int interval = scheduler_interval_s(tf, param), timeout = scheduler_heartbeat_timeout_s(tf, param);
+        int interval = cadence_interval_s(tf, param), timeout = cadence_heartbeat_timeout_s(tf, param);
         long stuck = 10L * interval, age = atol(PQgetvalue(res, i, 4));
         if (age > stuck && stuck > timeout)
             death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "RUNNER_STUCK", trace, 1));

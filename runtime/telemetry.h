@@ -13,6 +13,7 @@
 #ifndef GATEHOUSE_TELEMETRY_H
 #define GATEHOUSE_TELEMETRY_H
 
+#include "usage_stats.h" /* struct provider_usage */
 #include <jansson.h>
 #include <stddef.h>
 #include <time.h>
@@ -37,18 +38,6 @@ struct verification_record {
     int http_status;          /* <= 0 = NULL */
     int latency_ms;
     time_t verified_at;
-};
-
-struct provider_usage {
-    long count_24h;           /* usage rows in the last 24 h, VERIFY excluded */
-    long errors_24h;          /* of those, status ERROR */
-    time_t last_used_at;      /* 0 = never (VERIFY excluded) */
-    char last_used_by_bot_id[37];
-    char last_feature_used[64];
-    char last_error_code[64];       /* latest non-null error_code of any row (VERIFY included), "" if none */
-    char last_error_code_24h[64];   /* same, within 24 h */
-    char last_trace_id[33];
-    int latency_last_ms, latency_p50_ms, latency_p95_ms; /* -1 = no sample */
 };
 
 /* Starts the writer on base: seeds aggregates from the database (may block: start-up only), replays a
