@@ -19,7 +19,9 @@ sub codes { [ map { $_->{code} } @{ $_[0]{blockers} } ] }
 
 subtest 'no keys: BLOCKED, one blocker per missing requirement naming the variables' => sub {
     my $srv = start_server( env => $QUIET );
-    my $s = wait_for( sub { my $x = status($srv); $x && $x->{evaluated_at} ? $x : undef }, 10, 'status' );
+    # gates.lua judges the database from the first ping's facts (fail closed until they arrive): wait for them
+    my $s = wait_for( sub { my $x = status($srv); $x && $x->{evaluated_at} && ( $x->{infra}{db} // '' ) eq 'OK' ? $x : undef },
+        10, 'status with the database judged' );
     is( $s->{system_status}, 'BLOCKED', 'BLOCKED' );
     ok( !$s->{autonomy_allowed}, 'autonomy not allowed' );
     my ($data) = grep { $_->{code} eq 'INTEGRATION_KEY_MISSING' && ( $_->{scope} // '' ) eq 'system' } @{ $s->{blockers} };
@@ -43,6 +45,7 @@ subtest 'no keys: BLOCKED, one blocker per missing requirement naming the variab
     ok( $s->{scheduler}{active}, 'scheduler active' );
     ok( wait_for( sub { status($srv)->{scheduler}{leader} }, 5, 'leader' ), 'and leader (the only instance takes the lease)' );
     is( $s->{infra}{db}, 'OK', 'infra.db OK' );
+    is( $s->{infra}{db}, $s->{live_stack}{infra}{db}, 'infra.db is gates.lua\'s verdict (live_stack.infra.db)' );
     ok( !$s->{trading}{enabled}, 'trading disabled by default' );
     ok( $s->{policy}{version}, 'policy version' );
     my $g = $srv->post( '/api/gates/check', { stage => 'PAPER' } );
