@@ -91,6 +91,7 @@ check: deps
 	@$(MAKE) --no-print-directory build
 	@GATEHOUSE_HOME=$(CURDIR) $(BINARY) check
 	@perl runtime/tools/layers.pl runtime
+	@clang-format --dry-run -Werror runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h
 
 asan: deps
 	@$(MAKE) --no-print-directory VARIANT=asan test

@@ -19,6 +19,7 @@ PACKAGES=(
   postgresql postgresql-client
   perl
   oathtool
+  clang-format # make check and spec/e2e/78_structure.t hold runtime/ to .clang-format
   wrk # HTTP load generator: make bench, make soak, spec/e2e/70_soak_short.t
 )
 # The provider simulator of the test suite runs on Node.js; use the machine's node when there is one
