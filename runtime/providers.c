@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "policy.h"
 #include "secret.h"
 
 static const char *const known_auth_schemes[] = {"bearer", "basic", "header", "query", "json_body",
@@ -557,4 +558,55 @@ void providers_url_host(const char *url, char *out, size_t outlen)
     if (n >= outlen) n = outlen - 1;
     memcpy(out, start, n);
     out[n] = '\0';
+}
+
+/* ---- the validator of providers.lua, registered with policy.c ---- */
+
+/* Turns "providers.lua: providers[N] id: msg" into "providers.lua:LINE: providers[N] id: msg" by locating the
+ * entry's id line in the source, so validation errors read like Lua's own file:line errors. */
+static void add_line_to_registry_error(const json_t *doc, char *err, size_t errlen)
+{
+    size_t n;
+    int occurrence = 0, line;
+    const char *id, *at = strstr(err, "providers[");
+    char inner[1024];
+    if (!at || sscanf(at, "providers[%zu]", &n) != 1 || n == 0) return;
+    id = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), n - 1), "id"));
+    if (!id) return;
+    for (size_t i = 0; i < n; i++) {
+        const char *other = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), i), "id"));
+        occurrence += other && strcmp(other, id) == 0;
+    }
+    line = policy_source_line("providers.lua", id, occurrence, 0);
+    if (line == 0) return;
+    snprintf(inner, sizeof inner, "%s", at);
+    snprintf(err, errlen, "providers.lua:%d: %s", line, inner);
+}
+
+/* policy_validator_fn of providers.lua: the registry, its variables tracked by secret.c (not under spec). */
+static void *validate_registry(json_t *doc, const struct policy_gen *g, int spec, char *err, size_t errlen)
+{
+    struct provider_registry *reg = providers_from_json(doc, err, errlen);
+    (void)g;
+    if (spec) return reg;
+    if (!reg) {
+        add_line_to_registry_error(doc, err, errlen);
+        return NULL;
+    }
+    if (providers_track_env(reg) < 0) {
+        snprintf(err, errlen, "providers.lua: out of memory tracking its variables");
+        providers_free(reg);
+        return NULL;
+    }
+    return reg;
+}
+
+static void free_registry(void *reg)
+{
+    providers_free(reg);
+}
+
+int providers_register_validator(void)
+{
+    return policy_register_validator("providers.lua", validate_registry, free_registry);
 }

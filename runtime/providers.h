@@ -1,6 +1,7 @@
 /* providers.h — the provider registry declared by providers.lua, validated and held in C.
  *
- * policy.c converts the table providers.lua returns into JSON; providers_from_json validates it (types,
+ * policy.c converts the table providers.lua returns into JSON and hands it to the validator registered by
+ * providers_register_validator; providers_from_json validates it (types,
  * unique ids, known categories, priority entries naming known providers of that category, env var names)
  * and builds an immutable registry. Presence of environment variables is answered by secret.c. */
 #ifndef GATEHOUSE_PROVIDERS_H
@@ -54,6 +55,11 @@ struct provider_registry {
 /* Validates doc and builds a registry. Takes a new reference to doc. Returns NULL with err filled as
  * "providers.lua: <path>: <problem>" when the document is malformed. */
 struct provider_registry *providers_from_json(json_t *doc, char *err, size_t errlen);
+
+/* Registers providers.lua's validator with policy.c (providers_from_json, error lines, providers_track_env):
+ * a generation then holds the registry, read with policy_providers. Call before policy_init, policy_check,
+ * policy_build_candidate or policy_run_specs. Returns 0 or -1. */
+int providers_register_validator(void);
 
 /* Frees a registry (NULL is a no-op). */
 void providers_free(struct provider_registry *reg);

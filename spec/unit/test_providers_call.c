@@ -22,6 +22,7 @@
 #include "providers.h"
 #include "tap.h"
 #include "telemetry.h"
+#include "variables.h"
 
 static struct event_base *base;
 static struct evhttp *server;
@@ -324,6 +325,7 @@ int main(void)
         return 1;
     }
     telemetry_set_usage_listener(on_usage);
+    if (providers_register_validator() < 0 || variables_register_validator() < 0) return 1;
     if (policy_init(err, sizeof err) < 0) tap_diag("policy_init: %s", err);
     struct policy_gen *g = test_generation();
     if (!g) return 1;
