@@ -25,8 +25,10 @@
 #include "clock.h"
 #include "config.h"
 #include "policy.h"
+#include "providers.h"
 #include "secret.h"
 #include "status.h"
+#include "variables.h"
 
 static int cmp(const void *a, const void *b)
 {
@@ -90,7 +92,8 @@ int main(int argc, char **argv)
     static const char *tiers[] = {"LOCKED", "SUPERVISED", "LIMITED_AUTONOMY", "FULL_AUTONOMY"};
     char err[2048];
     if (bots < 1 || rounds < 1 || bots > 100000 || rounds > 1000) return 2;
-    if (secret_init() < 0 || config_load(err, sizeof err) < 0 || policy_init(err, sizeof err) < 0) {
+    if (secret_init() < 0 || config_load(err, sizeof err) < 0 || providers_register_validator() < 0 ||
+        variables_register_validator() < 0 || policy_init(err, sizeof err) < 0) {
         fprintf(stderr, "gates_bench: %s\n", err);
         return 1;
     }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "policy.h"
 #include "probe.h"
+#include "provider_call.h"
 #include "providers.h"
 
 #define MAX_STEPS 8
@@ -330,7 +331,7 @@ static void run_step(struct order_call *c)
                                .trace_id = c->trace_id, .bot_id = c->bot_id, .run_id = c->run_id, .user_id = c->user_id,
                                .symbol = c->symbol, .failover = 0, .max_response_bytes = 1u << 20,
                                .token_of = token_of, .token_ctx = c, .judge = judge, .hook_arg = c};
-    int rc = providers_call(&pc, on_step, c);
+    int rc = provider_call_start(&pc, on_step, c);
     json_decref(candidate);
     if (rc < 0) finish(c, NULL, "NETWORK_ERROR", "the broker request could not be started");
 }

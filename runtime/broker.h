@@ -7,7 +7,7 @@
  * metadata {action, qty, symbol, step, broker_order_id?}). One attempt per order: nothing is retried (Tradovate
  * locks users out after failed logins). Demo hosts unless the provider's env selector says live.
  *
- * Each step is one call of the provider-call engine (providers_call, op "order" or the action, no failover,
+ * Each step is one call of the provider-call engine (provider_call_start, op "order" or the action, no failover,
  * the provider's order timeout and rate limit); this file sequences the steps and reads the answers (tokens,
  * captures, the order id, the action's Lua parse). */
 #ifndef GATEHOUSE_BROKER_H

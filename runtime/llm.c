@@ -7,6 +7,7 @@
 
 #include "fetch.h"
 #include "probe.h"
+#include "provider_call.h"
 #include "providers.h"
 
 #define MAX_ANSWER_BYTES (1u << 20)
@@ -143,7 +144,7 @@ int llm_chat_for(const struct llm_request *req, const char *user_id, llm_cb cb, 
                                .trace_id = req->trace_id, .bot_id = req->bot_id, .run_id = req->run_id,
                                .user_id = user_id, .failover = 1, .max_response_bytes = MAX_ANSWER_BYTES,
                                .vars_for = vars_for, .prepare = prepare, .judge = judge, .hook_arg = c};
-    if (providers_call(&pc, on_done, c) < 0) {
+    if (provider_call_start(&pc, on_done, c) < 0) {
         call_free(c);
         return -1;
     }

@@ -1,6 +1,6 @@
 /* llm.h — one LLM chat call for a bot: the caller's LLM candidates (the live stack's connected primary, then its
  * connected fallbacks) that have a `chat` description in providers.lua, until one answers, on the provider-call
- * engine (providers_call, op "chat"). This file builds the body (OpenAI chat completions or Anthropic messages)
+ * engine (provider_call_start, op "chat"). This file builds the body (OpenAI chat completions or Anthropic messages)
  * and reads the answer; secrets are substituted by probe.c. One usage event per attempt (operation "llm.chat",
  * metadata {model, purpose, input_tokens, output_tokens, attempt, failover}); never the prompt or the answer. */
 #ifndef GATEHOUSE_LLM_H

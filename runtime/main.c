@@ -447,6 +447,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "gatehouse: %s\n", err);
         return 2;
     }
+    /* what providers.lua and scripts/variables.lua must hold, checked by every generation (serve, check, spec) */
+    if (providers_register_validator() < 0 || variables_register_validator() < 0) {
+        fprintf(stderr, "gatehouse: policy validators could not be registered\n");
+        return 1;
+    }
     /* gatehouse's own secrets: redacted everywhere like provider keys */
     if (secret_track("GATEHOUSE_SERVICE_TOKEN", 1) < 0 || secret_track("APP_ENC_KEY", 1) < 0) {
         fprintf(stderr, "gatehouse: out of memory\n");

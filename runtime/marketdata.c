@@ -8,6 +8,7 @@
 
 #include "bars.h"
 #include "fetch.h"
+#include "provider_call.h"
 #include "providers.h"
 
 #define MAX_BARS 2000
@@ -89,7 +90,7 @@ int marketdata_fetch_for(const struct marketdata_request *req, const char *user_
                                .run_id = req->run_id, .job_id = req->job_id, .user_id = user_id,
                                .symbol = req->symbol, .timeframe = req->timeframe, .failover = 1,
                                .max_response_bytes = MAX_BARS_BYTES, .judge = judge, .hook_arg = c};
-    int rc = providers_call(&pc, on_done, c);
+    int rc = provider_call_start(&pc, on_done, c);
     json_decref(vars);
     if (rc < 0) free(c);
     return rc;

@@ -1,5 +1,5 @@
 /* marketdata.h — OHLCV bars from the caller's market-data candidates (the live stack's primary, then its
- * connected backups, in priority order), on the provider-call engine (providers_call, op "bars"): requests are
+ * connected backups, in priority order), on the provider-call engine (provider_call_start, op "bars"): requests are
  * built from each provider's `bars` description in providers.lua (secrets substituted in C), failover and
  * classification are the engine's; this file parses the answer into bars. Every attempt is a marketdata.bars
  * usage event (metadata {format, attempt, failover}). */

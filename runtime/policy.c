@@ -17,10 +17,8 @@
 #include "config.h"
 #include "log.h"
 #include "lrt.h"
-#include "providers.h"
 #include "sandbox.h"
 #include "secret.h"
-#include "variables.h"
 
 #define MODULES_KEY "gatehouse.modules"
 #define MAX_POLICY_FILES 128
@@ -28,10 +26,11 @@
 #define LIB_KEY "gatehouse.lib" /* the table behind the read-only global `lib` */
 #define LIB_DIR "scripts/lib"
 
+#define MAX_CONTRACTS 16
+
 struct policy_gen {
     struct sandbox *sb;
-    struct provider_registry *providers;
-    json_t *variables; /* validated catalog of scripts/variables.lua (empty array when the file is absent) */
+    void *validated[MAX_CONTRACTS]; /* per contract: what its registered validator kept (opaque), or NULL */
     char version[17];
     time_t loaded_at;
     json_t *files;
@@ -144,12 +143,13 @@ static struct sandbox_limits call_limits(void)
     return lim;
 }
 
+static void free_validated(struct policy_gen *g);
+
 static void free_generation(struct policy_gen *g)
 {
     if (!g) return;
     sandbox_free(g->sb);
-    providers_free(g->providers);
-    json_decref(g->variables);
+    free_validated(g);
     json_decref(g->files);
     free(g);
 }
@@ -261,93 +261,13 @@ static int find_line(const char *src, const char *id, int occurrence, int litera
     return 0;
 }
 
-/* Turns "providers.lua: providers[N] id: msg" into "providers.lua:LINE: providers[N] id: msg" by locating the
- * entry's id line in the source, so validation errors read like Lua's own file:line errors. */
-static void add_line_to_registry_error(const json_t *doc, char *err, size_t errlen)
+int policy_source_line(const char *file, const char *needle, int occurrence, int literal)
 {
-    size_t n, len;
-    int occurrence = 0, line;
-    const char *id, *at = strstr(err, "providers[");
-    char *src, inner[1024], ignored[256];
-    if (!at || sscanf(at, "providers[%zu]", &n) != 1 || n == 0) return;
-    id = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), n - 1), "id"));
-    if (!id) return;
-    for (size_t i = 0; i < n; i++) {
-        const char *other = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), i), "id"));
-        occurrence += other && strcmp(other, id) == 0;
-    }
-    if (!(src = source_of("providers.lua", &len, ignored, sizeof ignored))) return;
-    line = find_line(src, id, occurrence, 0);
+    size_t len;
+    char ignored[256], *src = source_of(file, &len, ignored, sizeof ignored);
+    int line = src ? find_line(src, needle, occurrence, literal) : 0;
     free(src);
-    if (line == 0) return;
-    snprintf(inner, sizeof inner, "%s", at);
-    snprintf(err, errlen, "providers.lua:%d: %s", line, inner);
-}
-
-static int build_registry(struct policy_gen *g, char *err, size_t errlen)
-{
-    lua_State *L = sandbox_state(g->sb);
-    json_t *doc;
-    lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
-    lua_getfield(L, -1, "providers.lua");
-    doc = sandbox_to_json(L, -1, err, errlen);
-    lua_pop(L, 2);
-    if (!doc) {
-        char inner[1024];
-        snprintf(inner, sizeof inner, "%s", err);
-        snprintf(err, errlen, "providers.lua: %s", inner);
-        return -1;
-    }
-    g->providers = providers_from_json(doc, err, errlen);
-    if (!g->providers) add_line_to_registry_error(doc, err, errlen);
-    json_decref(doc);
-    if (!g->providers) return -1;
-    return providers_track_env(g->providers);
-}
-
-/* Prefixes a catalog error with "scripts/variables.lua:LINE: " (the line of the entry's name literal, when found). */
-static void variables_error(const json_t *doc, const char *inner, char *err, size_t errlen)
-{
-    size_t n, len;
-    int occurrence = 0, line = 0;
-    char *src, ignored[256];
-    const json_t *list = json_object_get(doc, "variables");
-    const char *name = NULL;
-    if (sscanf(inner, "variables[%zu]", &n) == 1 && n > 0)
-        name = json_string_value(json_object_get(json_array_get(list, n - 1), "name"));
-    for (size_t i = 0; name && i < n; i++) {
-        const char *other = json_string_value(json_object_get(json_array_get(list, i), "name"));
-        occurrence += other && strcmp(other, name) == 0;
-    }
-    if (name && (src = source_of("scripts/variables.lua", &len, ignored, sizeof ignored))) {
-        line = find_line(src, name, occurrence, 1);
-        free(src);
-    }
-    if (line)
-        snprintf(err, errlen, "scripts/variables.lua:%d: %s", line, inner);
-    else
-        snprintf(err, errlen, "scripts/variables.lua: %s", inner);
-}
-
-/* Validates scripts/variables.lua into g->variables (an empty catalog when the file is absent). */
-static int build_variables(struct policy_gen *g, char *err, size_t errlen)
-{
-    lua_State *L = sandbox_state(g->sb);
-    json_t *doc = NULL;
-    char inner[1024];
-    lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
-    lua_getfield(L, -1, "scripts/variables.lua");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 2);
-        g->variables = json_array();
-        return 0;
-    }
-    doc = sandbox_to_json(L, -1, inner, sizeof inner);
-    lua_pop(L, 2);
-    if (doc) g->variables = variables_catalog_from_json(doc, g->providers, inner, sizeof inner);
-    if (!g->variables) variables_error(doc, inner, err, errlen);
-    json_decref(doc);
-    return g->variables ? 0 : -1;
+    return line;
 }
 
 /* ---- contracts: what each policy file must export, checked when a generation is built ---- */
@@ -356,20 +276,22 @@ struct policy_contract {
     const char *file;               /* a file name, or "<dir>/" then "*.lua": each .lua file directly in <dir> */
     int required;                   /* the file must be present */
     const char *const *functions;   /* what its table must hold as functions: what C calls unconditionally */
-    int (*validate)(struct policy_gen *g, char *err, size_t errlen); /* run once every file is loaded */
+    policy_validator_fn validate;   /* registered from above (policy_register_validator); run once every file is
+                                     * loaded, its result kept in the generation */
+    void (*free_fn)(void *);        /* frees what validate returned */
 };
 
 /* Functions that C guards with policy_has_function (gates.lua safe_start_many, market_hours.lua
  * lookback_start, a strategy's llm_request) and plain data (a strategy's name, params) are not required. */
-static const struct policy_contract contracts[] = {
-    {"providers.lua", 1, NULL, build_registry},
-    {"gates.lua", 0, (const char *const[]){"evaluate", "safe_start", NULL}, NULL},
-    {"scripts/risk.lua", 0, (const char *const[]){"check", "review", NULL}, NULL},
-    {"scripts/features.lua", 0, (const char *const[]){"compute", NULL}, NULL},
-    {"scripts/market_hours.lua", 0, (const char *const[]){"session", "calendar_of", NULL}, NULL},
-    {"scripts/autonomy.lua", 0, (const char *const[]){"score_all", "evidence_spec", NULL}, NULL},
-    {"scripts/variables.lua", 0, NULL, build_variables},
-    {"scripts/strategies/*.lua", 0, (const char *const[]){"decide", NULL}, NULL},
+static struct policy_contract contracts[] = {
+    {"providers.lua", 1, NULL, NULL, NULL},
+    {"gates.lua", 0, (const char *const[]){"evaluate", "safe_start", NULL}, NULL, NULL},
+    {"scripts/risk.lua", 0, (const char *const[]){"check", "review", NULL}, NULL, NULL},
+    {"scripts/features.lua", 0, (const char *const[]){"compute", NULL}, NULL, NULL},
+    {"scripts/market_hours.lua", 0, (const char *const[]){"session", "calendar_of", NULL}, NULL, NULL},
+    {"scripts/autonomy.lua", 0, (const char *const[]){"score_all", "evidence_spec", NULL}, NULL, NULL},
+    {"scripts/variables.lua", 0, NULL, NULL, NULL},
+    {"scripts/strategies/*.lua", 0, (const char *const[]){"decide", NULL}, NULL, NULL},
 };
 
 /* 1 when rel is the contract's file, or a .lua file directly in the directory of a directory contract. */
@@ -397,12 +319,78 @@ static int check_functions(struct policy_gen *g, const char *rel, char *err, siz
     return 0;
 }
 
-/* Runs the validators of the contracts, in table order, once every file is loaded. 0, or -1 with err. */
+#define N_CONTRACTS (sizeof contracts / sizeof *contracts)
+_Static_assert(N_CONTRACTS <= MAX_CONTRACTS, "raise MAX_CONTRACTS");
+
+int policy_register_validator(const char *file, policy_validator_fn build, void (*free_fn)(void *))
+{
+    for (size_t i = 0; file && build && free_fn && i < N_CONTRACTS; i++)
+        if (strcmp(contracts[i].file, file) == 0 && !strstr(file, "*")) {
+            contracts[i].validate = build;
+            contracts[i].free_fn = free_fn;
+            return 0;
+        }
+    return -1;
+}
+
+/* Index of the contract of file with a registered validator, or -1. */
+static int validated_slot(const char *file)
+{
+    for (size_t i = 0; i < N_CONTRACTS; i++)
+        if (contracts[i].validate && strcmp(contracts[i].file, file) == 0) return (int)i;
+    return -1;
+}
+
+const void *policy_validated(const struct policy_gen *g, const char *file)
+{
+    int slot = g ? validated_slot(file) : -1;
+    return slot < 0 ? NULL : g->validated[slot];
+}
+
+static void free_validated(struct policy_gen *g)
+{
+    for (size_t i = 0; i < N_CONTRACTS; i++)
+        if (g->validated[i]) contracts[i].free_fn(g->validated[i]);
+}
+
+/* Runs the registered validators, in contract order, once every file is loaded: each gets its file's table as
+ * JSON (NULL when the file is absent) and its result is kept in g. 0, or -1 with err. */
 static int run_validators(struct policy_gen *g, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof contracts / sizeof *contracts; i++)
-        if (contracts[i].validate && contracts[i].validate(g, err, errlen) < 0) return -1;
+    lua_State *L = sandbox_state(g->sb);
+    for (size_t i = 0; i < N_CONTRACTS; i++) {
+        json_t *doc = NULL;
+        char inner[1024];
+        if (!contracts[i].validate) continue;
+        lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
+        lua_getfield(L, -1, contracts[i].file);
+        if (!lua_isnil(L, -1) && !(doc = sandbox_to_json(L, -1, inner, sizeof inner))) {
+            lua_pop(L, 2);
+            snprintf(err, errlen, "%s: %s", contracts[i].file, inner);
+            return -1;
+        }
+        lua_pop(L, 2);
+        g->validated[i] = contracts[i].validate(doc, g, 0, err, errlen);
+        json_decref(doc);
+        if (!g->validated[i]) return -1;
+    }
     return 0;
+}
+
+/* Number of entries in providers.lua's `providers` array in g (for the load log line). */
+static size_t provider_count(struct policy_gen *g)
+{
+    lua_State *L = sandbox_state(g->sb);
+    size_t n = 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, MODULES_KEY);
+    lua_getfield(L, -1, "providers.lua");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "providers");
+        if (lua_istable(L, -1)) n = (size_t)lua_rawlen(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return n;
 }
 
 /* Creates a generation: every file loaded, the registry validated. NULL with err on any failure. */
@@ -476,7 +464,7 @@ int policy_reload(const char *reason, char *err, size_t errlen)
     current = g;
     last_error[0] = '\0';
     LOG_INFO(NULL, "policy loaded", "reason=\"%s\" version=%s files=%zu providers=%zu",
-             log_escape(reason, esc, sizeof esc), g->version, json_array_size(g->files), g->providers->count);
+             log_escape(reason, esc, sizeof esc), g->version, json_array_size(g->files), provider_count(g));
     if (reload_listener) reload_listener(1, reason, g->version, NULL);
     return 0;
 }
@@ -550,12 +538,12 @@ void policy_release(struct policy_gen *g)
 
 const struct provider_registry *policy_providers(const struct policy_gen *g)
 {
-    return g ? g->providers : NULL;
+    return policy_validated(g, "providers.lua");
 }
 
 const json_t *policy_variables(const struct policy_gen *g)
 {
-    return g ? g->variables : NULL;
+    return policy_validated(g, "scripts/variables.lua");
 }
 
 const char *policy_last_error(void)
@@ -791,23 +779,34 @@ static int spec_load_lib(struct sandbox *sb, char *err, size_t errlen)
     return rc;
 }
 
-static int spec_validate_providers(json_t *doc, char *err, size_t errlen)
+/* Runs file's registered validator on doc in scratch (spec = 1) and keeps the result there. 0, or -1 with err. */
+static int spec_validate(struct policy_gen *scratch, const char *file, json_t *doc, char *err, size_t errlen)
 {
-    struct provider_registry *reg = providers_from_json(doc, err, errlen);
-    if (!reg) return -1;
-    providers_free(reg);
-    return 0;
+    int slot = validated_slot(file);
+    if (slot < 0) {
+        snprintf(err, errlen, "%s: no validator registered", file);
+        return -1;
+    }
+    scratch->validated[slot] = contracts[slot].validate(doc, scratch, 1, err, errlen);
+    return scratch->validated[slot] ? 0 : -1;
 }
 
+static int spec_validate_providers(json_t *doc, char *err, size_t errlen)
+{
+    struct policy_gen scratch = {.sb = NULL};
+    int rc = spec_validate(&scratch, "providers.lua", doc, err, errlen);
+    free_validated(&scratch);
+    return rc;
+}
+
+/* The variables document is checked against the registry of providers_doc (NULL: no provider ids known). */
 static int spec_validate_variables(json_t *doc, json_t *providers_doc, char *err, size_t errlen)
 {
-    struct provider_registry *reg = NULL;
-    json_t *catalog;
-    if (providers_doc && !(reg = providers_from_json(providers_doc, err, errlen))) return -1;
-    catalog = variables_catalog_from_json(doc, reg, err, errlen);
-    providers_free(reg);
-    json_decref(catalog);
-    return catalog ? 0 : -1;
+    struct policy_gen scratch = {.sb = NULL};
+    int rc = providers_doc ? spec_validate(&scratch, "providers.lua", providers_doc, err, errlen) : 0;
+    if (rc == 0) rc = spec_validate(&scratch, "scripts/variables.lua", doc, err, errlen);
+    free_validated(&scratch);
+    return rc;
 }
 
 static int spec_file(const char *file, const struct lrt_spec_hooks *hooks)

@@ -64,6 +64,36 @@ struct policy_gen *policy_retain(struct policy_gen *g);
 /* Drops a reference taken with policy_retain; frees g when it is no longer current nor used. */
 void policy_release(struct policy_gen *g);
 
+/* ---- validators: the C side of a policy file's contract, registered from above ----
+ *
+ * policy.c knows which files exist and what they must export; what a file's table must look like (providers.lua,
+ * scripts/variables.lua) belongs to the subsystem that uses it, which registers a validator here (providers.c,
+ * variables.c; main.c and every tool that builds generations call their *_register_validator first). */
+
+/* Checks doc, the table the policy file returned converted to JSON (borrowed; NULL when an optional file is
+ * absent), and returns what C keeps of it — stored in the generation, read back with policy_validated, freed
+ * with the registration's free_fn — or NULL with err filled. g is the generation being built: results of the
+ * files validated before (contract order: providers.lua first) are readable through policy_validated. spec is 1
+ * under `gatehouse spec` (rt.spec's validate hooks): g is then a scratch generation holding only those results,
+ * and the validator has no side effects and reports the bare error (no file:line prefix). */
+typedef void *(*policy_validator_fn)(json_t *doc, const struct policy_gen *g, int spec, char *err, size_t errlen);
+
+/* Registers the validator of `file` (a file named in policy.c's contracts table, not a directory pattern),
+ * replacing an earlier one; call before the first generation is built. Returns 0, or -1 when file has no
+ * contract or an argument is NULL. */
+int policy_register_validator(const char *file, policy_validator_fn build, void (*free_fn)(void *));
+
+/* What file's registered validator returned for generation g; NULL for NULL g, or when no validator is
+ * registered for file. Borrowed, lives as long as g. */
+const void *policy_validated(const struct policy_gen *g, const char *file);
+
+/* Line number in file's source (the candidate text during a dry-run) of the occurrence-th (1-based) line that
+ * declares `id = "<needle>"`, or with literal set the occurrence-th line holding the string literal "<needle>";
+ * 0 when not found or unreadable. For validators that point their errors at a line. */
+int policy_source_line(const char *file, const char *needle, int occurrence, int literal);
+
+/* The validated provider registry of g (what providers.c's validator kept); NULL for NULL. Borrowed, lives as
+ * long as g. */
 const struct provider_registry *policy_providers(const struct policy_gen *g);
 
 /* The validated variable catalog of g (see variables.h): an array, empty when scripts/variables.lua is absent;

@@ -371,3 +371,48 @@ void variables_stop(void)
     json_decref(V.in_flight);
     memset(&V, 0, sizeof V);
 }
+
+/* ---- the validator of scripts/variables.lua, registered with policy.c ---- */
+
+/* Prefixes a catalog error with "scripts/variables.lua:LINE: " (the line of the entry's name literal, when found). */
+static void catalog_error(const json_t *doc, const char *inner, char *err, size_t errlen)
+{
+    size_t n;
+    int occurrence = 0, line = 0;
+    const json_t *list = json_object_get(doc, "variables");
+    const char *name = NULL;
+    if (sscanf(inner, "variables[%zu]", &n) == 1 && n > 0)
+        name = json_string_value(json_object_get(json_array_get(list, n - 1), "name"));
+    for (size_t i = 0; name && i < n; i++) {
+        const char *other = json_string_value(json_object_get(json_array_get(list, i), "name"));
+        occurrence += other && strcmp(other, name) == 0;
+    }
+    if (name) line = policy_source_line("scripts/variables.lua", name, occurrence, 1);
+    if (line)
+        snprintf(err, errlen, "scripts/variables.lua:%d: %s", line, inner);
+    else
+        snprintf(err, errlen, "scripts/variables.lua: %s", inner);
+}
+
+/* policy_validator_fn of scripts/variables.lua: the catalog against g's registry (an empty catalog when the file
+ * is absent). */
+static void *validate_catalog(json_t *doc, const struct policy_gen *g, int spec, char *err, size_t errlen)
+{
+    char inner[1024];
+    json_t *catalog;
+    if (!doc) return json_array();
+    if (spec) return variables_catalog_from_json(doc, policy_providers(g), err, errlen);
+    catalog = variables_catalog_from_json(doc, policy_providers(g), inner, sizeof inner);
+    if (!catalog) catalog_error(doc, inner, err, errlen);
+    return catalog;
+}
+
+static void free_catalog(void *catalog)
+{
+    json_decref(catalog);
+}
+
+int variables_register_validator(void)
+{
+    return policy_register_validator("scripts/variables.lua", validate_catalog, free_catalog);
+}

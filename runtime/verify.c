@@ -16,6 +16,7 @@
 #include "log.h"
 #include "policy.h"
 #include "probe.h"
+#include "provider_call.h"
 #include "providers.h"
 #include "resp.h"
 #include "secret.h"
@@ -232,7 +233,7 @@ static const char *classify(struct probe *pr, int http_status, const char *body,
     json_decref(raw);
     free(clean);
 
-    const char *outcome = providers_classify(pr->gen, pr->p, arg, pr->trace_id, reason, sizeof reason);
+    const char *outcome = provider_call_classify(pr->gen, pr->p, arg, pr->trace_id, reason, sizeof reason);
     json_decref(arg);
     if (!pr->decided && strcmp(outcome, "OK") != 0) {
         pr->decided = 1;
@@ -317,7 +318,7 @@ static void start_http(struct probe *pr, const json_t *step, int remaining_ms)
                                .trace_id = pr->trace_id, .user_id = pr->user_id, .timeout_ms = remaining_ms,
                                .max_response_bytes = 256 * 1024, .token_of = token_of, .token_ctx = pr,
                                .judge = judge_step, .hook_arg = pr};
-    int rc = providers_call(&pc, on_step_done, pr);
+    int rc = provider_call_start(&pc, on_step_done, pr);
     json_decref(candidate);
     if (rc < 0) {
         classify(pr, 0, NULL, 0, "network", NULL);

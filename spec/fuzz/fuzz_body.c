@@ -20,8 +20,10 @@
 #include "id.h"
 #include "log.h"
 #include "policy.h"
+#include "providers.h"
 #include "secret.h"
 #include "telemetry.h"
+#include "variables.h"
 
 static const char *const fields[] = {"",          "provider_id", "operation", "status",    "bot_id",
                                      "run_id",    "job_id",      "symbol",    "timeframe", "error_code",
@@ -33,6 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     log_set_level("error"); /* the policy load logs at info */
     if (secret_init() < 0 || config_load(err, sizeof err) < 0) abort();
+    if (providers_register_validator() < 0 || variables_register_validator() < 0) abort();
     if (policy_init(err, sizeof err) < 0) {
         fprintf(stderr, "fuzz_body: cannot load the policy (run from the repository root): %s\n", err);
         abort();

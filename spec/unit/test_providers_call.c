@@ -1,4 +1,4 @@
-/* test_providers_call.c — the provider-call engine (providers_call) against an in-process evhttp server on the
+/* test_providers_call.c — the provider-call engine (provider_call_start) against an in-process evhttp server on the
  * same event loop: failover in candidate order, unknown and description-less candidates skipped, one attempt
  * without failover, the C outcome map (5xx, 401, 403, 429, timeout, refused), the judge hook (format checks,
  * records, metadata), the attempts array and one usage event per attempt, limits parsed once at load, provider
@@ -18,9 +18,11 @@
 #include "marketdata.h"
 #include "bars.h"
 #include "policy.h"
+#include "provider_call.h"
 #include "providers.h"
 #include "tap.h"
 #include "telemetry.h"
+#include "variables.h"
 
 static struct event_base *base;
 static struct evhttp *server;
@@ -169,14 +171,14 @@ static void reset(struct seen *s)
     events = events_ok = events_failover = 0;
 }
 
-static void run(struct policy_gen *g, const char *ids, int failover, providers_judge_fn judge, struct seen *s)
+static void run(struct policy_gen *g, const char *ids, int failover, provider_call_judge_fn judge, struct seen *s)
 {
     json_t *cand = json_loads(ids, 0, NULL);
     json_t *vars = json_pack("{s:s}", "symbol", "ES");
     struct provider_call c = {.gen = g, .candidates = cand, .op = "bars", .vars = vars, .operation = "marketdata.bars",
                               .trace_id = "0123456789abcdef0123456789abcdef", .failover = failover, .judge = judge};
     reset(s);
-    tap_is_int(providers_call(&c, on_done, s), 0, "providers_call starts");
+    tap_is_int(provider_call_start(&c, on_done, s), 0, "provider_call_start starts");
     json_decref(cand);
     json_decref(vars);
     if (!s->calls) event_base_dispatch(base);
@@ -323,6 +325,7 @@ int main(void)
         return 1;
     }
     telemetry_set_usage_listener(on_usage);
+    if (providers_register_validator() < 0 || variables_register_validator() < 0) return 1;
     if (policy_init(err, sizeof err) < 0) tap_diag("policy_init: %s", err);
     struct policy_gen *g = test_generation();
     if (!g) return 1;
