@@ -12,7 +12,8 @@
 
 void api_invalid(struct http_ctx *ctx, const char *field, const char *reason_human)
 {
-    http_reply_error(ctx, 400, "VALIDATION_FAILED", reason_human, "Correct the named field and send the request again.",
+    http_reply_error(ctx, 400, "VALIDATION_FAILED", reason_human,
+                     "Correct the named field and send the request again.",
                      json_pack("{s:s}", "field", field));
 }
 
@@ -33,15 +34,18 @@ void api_reply_db_error(struct http_ctx *ctx, const char *err, const char *what)
 {
     char esc[600], reason[256];
     if (err && strncmp(err, "ERROR:", 6) == 0) { /* the statement itself failed: a bug, not an outage */
-        LOG_ERROR(ctx->trace_id, "query failed", "what=\"%s\" error=\"%s\"", what, log_escape(err, esc, sizeof esc));
+        LOG_ERROR(ctx->trace_id, "query failed", "what=\"%s\" error=\"%s\"", what,
+                  log_escape(err, esc, sizeof esc));
         snprintf(reason, sizeof reason, "Postgres rejected the %s statement.", what);
-        http_reply_error(ctx, 500, "INTERNAL", reason, "Report the trace id; the log line has the details.", NULL);
+        http_reply_error(ctx, 500, "INTERNAL", reason, "Report the trace id; the log line has the details.",
+                         NULL);
         return;
     }
     LOG_WARN(ctx->trace_id, "database unavailable", "what=\"%s\" error=\"%s\"", what,
              log_escape(err ? err : "query queue full or pool stopped", esc, sizeof esc));
     snprintf(reason, sizeof reason, "Postgres could not run the %s query.", what);
-    http_reply_error(ctx, 503, "DB_UNAVAILABLE", reason, "Check that the database is reachable (see /readyz).", NULL);
+    http_reply_error(ctx, 503, "DB_UNAVAILABLE", reason,
+                     "Check that the database is reachable (see /readyz).", NULL);
 }
 
 json_t *api_decode(const char *text)
@@ -51,14 +55,16 @@ json_t *api_decode(const char *text)
     return v ? v : json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
 }
 
-/* Walks v; field holds the path so far (length pos). On failure the path to the bad number is left in field. */
+/* Walks v; field holds the path so far (length pos). On failure the path to the bad number is left in field.
+ */
 static int numbers_walk(const json_t *v, char *field, size_t fieldlen, size_t pos)
 {
     if (json_is_real(v)) return fabs(json_real_value(v)) < 1e18;
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             int w = snprintf(field + pos, fieldlen - pos, ".%s", k);
             size_t next = w < 0 || (size_t)w >= fieldlen - pos ? fieldlen - 1 : pos + (size_t)w;
             if (!numbers_walk(x, field, fieldlen, next)) return 0;
@@ -66,7 +72,8 @@ static int numbers_walk(const json_t *v, char *field, size_t fieldlen, size_t po
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             int w = snprintf(field + pos, fieldlen - pos, "[%zu]", i);
             size_t next = w < 0 || (size_t)w >= fieldlen - pos ? fieldlen - 1 : pos + (size_t)w;
             if (!numbers_walk(x, field, fieldlen, next)) return 0;
@@ -101,15 +108,16 @@ int api_rfc3339(const char *s, char *out, size_t outlen)
     size_t n = s ? strlen(s) : 0, i = 19;
     if (n < 20 || n > 40 || n >= outlen) return 0;
     if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
-        !strchr("Tt ", s[10]) || !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
+        !strchr("Tt ", s[10]) || !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
+        s[16] != ':' || !digits(s + 17, 2, &sec))
         return 0;
     if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return 0;
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (d > mdays[mo - 1] + (mo == 2 && leap)) return 0;
     if (s[i] == '.') {
         size_t f = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
         if (i == f || i - f > 9) return 0;
     }
     memcpy(out, s, n + 1);
@@ -172,6 +180,7 @@ json_t *api_page_next(json_t *rows, long limit, const char *at_key)
     json_t *last = json_array_get(rows, (size_t)limit - 1);
     json_t *next = json_sprintf("%s_%s", json_string_value(json_object_get(last, at_key)),
                                 json_string_value(json_object_get(last, "id")));
-    while ((long)json_array_size(rows) > limit) json_array_remove(rows, json_array_size(rows) - 1);
+    while ((long)json_array_size(rows) > limit)
+        json_array_remove(rows, json_array_size(rows) - 1);
     return next;
 }

@@ -33,8 +33,8 @@ int api_numbers_ok(const json_t *v, char *field, size_t fieldlen);
 /* 400 VALIDATION_FAILED naming field. */
 void api_invalid(struct http_ctx *ctx, const char *field, const char *reason_human);
 
-/* 1 when the bot id route parameter (params[0]) is a UUID; otherwise answers 404 NOT_FOUND (api_bot_not_found)
- * and returns 0. */
+/* 1 when the bot id route parameter (params[0]) is a UUID; otherwise answers 404 NOT_FOUND
+ * (api_bot_not_found) and returns 0. */
 int api_id_ok(struct http_ctx *ctx);
 
 /* 404 NOT_FOUND for the bot of the route. */

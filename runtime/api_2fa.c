@@ -32,7 +32,8 @@ static void url_encode(const char *in, char *out, size_t len)
 {
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < len; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p))
             out[o++] = (char)*p;
         else
             o += (size_t)snprintf(out + o, len - o, "%%%02X", *p);
@@ -52,20 +53,23 @@ static void on_setup(struct pg_result *res, const char *err, void *arg)
     if (!res) {
         api_reply_db_error(ctx, err, "2fa setup");
     } else if (PQntuples(res) != 1) {
-        http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is already enabled for this account.",
-                         "Regenerate backup codes with POST /api/auth/2fa/backup-codes; an admin can reset 2FA with "
-                         "`gatehouse user add USERNAME --reset-2fa`.",
-                         json_pack("{s:s}", "field", "two_factor_enabled"));
+        http_reply_error(
+            ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is already enabled for this account.",
+            "Regenerate backup codes with POST /api/auth/2fa/backup-codes; an admin can reset 2FA with "
+            "`gatehouse user add USERNAME --reset-2fa`.",
+            json_pack("{s:s}", "field", "two_factor_enabled"));
     } else {
         char label[200], url[400];
         url_encode(ctx->auth.username, label, sizeof label);
-        snprintf(url, sizeof url, "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%d&period=%d", ISSUER,
-                 label, s->b32, ISSUER, TOTP_DIGITS, TOTP_PERIOD_S);
+        snprintf(url, sizeof url,
+                 "otpauth://totp/%s:%s?secret=%s&issuer=%s&algorithm=SHA1&digits=%d&period=%d", ISSUER, label,
+                 s->b32, ISSUER, TOTP_DIGITS, TOTP_PERIOD_S);
         api_auth_log(ctx, "2fa_setup", "allow", "secret_issued", ctx->auth.username);
-        http_reply_json(ctx, 200, json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i, s:i}", "otpauth_url", url,
-                                            "secret_base32", s->b32, "qr", "format", "otpauth", "text", url, "issuer",
-                                            ISSUER, "algorithm", "SHA1", "digits", TOTP_DIGITS, "period",
-                                            TOTP_PERIOD_S));
+        http_reply_json(ctx, 200,
+                        json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i, s:i}", "otpauth_url", url,
+                                  "secret_base32", s->b32, "qr", "format", "otpauth", "text", url, "issuer",
+                                  ISSUER, "algorithm", "SHA1", "digits", TOTP_DIGITS, "period",
+                                  TOTP_PERIOD_S));
         sodium_memzero(url, sizeof url);
     }
     sodium_memzero(s, sizeof *s);
@@ -130,7 +134,8 @@ static void reauth_checked(void *arg)
     if (!r->ok) {
         api_auth_log(ctx, "2fa_setup", "deny", "bad_password", ctx->auth.username);
         api_auth_failure(ctx, ctx->auth.username); /* counted like a failed sign-in */
-        http_reply_error(ctx, 401, "UNAUTHENTICATED", "The password is wrong: setting up 2FA needs the account password.",
+        http_reply_error(ctx, 401, "UNAUTHENTICATED",
+                         "The password is wrong: setting up 2FA needs the account password.",
                          "Enter the password of this account.", json_pack("{s:s}", "field", "password"));
     } else {
         setup_issue(ctx);
@@ -162,7 +167,8 @@ void api_auth_2fa_setup(struct http_ctx *ctx)
         return;
     }
     if (!pw || !*pw || strlen(pw) > AUTH_PASSWORD_MAX) {
-        api_invalid(ctx, "password", "Field 'password' must be the account password (setting up 2FA needs it again).");
+        api_invalid(ctx, "password",
+                    "Field 'password' must be the account password (setting up 2FA needs it again).");
         return;
     }
     if (api_auth_banned(ctx, ctx->auth.username)) return;
@@ -205,7 +211,8 @@ static void on_codes_stored(struct pg_result *res, const char *err, void *arg)
                          json_pack("{s:s}", "field", "code"));
     } else {
         json_t *list = json_array();
-        for (int i = 0; i < AUTH_BACKUP_CODES; i++) json_array_append_new(list, json_string(c->plain[i]));
+        for (int i = 0; i < AUTH_BACKUP_CODES; i++)
+            json_array_append_new(list, json_string(c->plain[i]));
         if (c->confirm) {
             /* enrollment is not a step-up (the session keeps its own 2FA time), and it ends the user's other
              * sessions, on this instance at once (their rows are gone: the current one re-reads its row) */
@@ -215,10 +222,13 @@ static void on_codes_stored(struct pg_result *res, const char *err, void *arg)
         }
         api_auth_log(ctx, c->confirm ? "2fa_confirm" : "backup_codes", "allow",
                      c->confirm ? "two_factor_enabled" : "regenerated", ctx->auth.username);
-        telemetry_system_event(c->confirm ? "auth.2fa_enabled" : "auth.backup_codes", "info", ctx->auth.username,
-                               c->confirm ? "two-factor authentication enabled (TOTP)" : "backup codes regenerated",
-                               ctx->trace_id, NULL);
-        http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "backup_codes", list, "user", api_decode(PQgetvalue(res, 0, 0))));
+        telemetry_system_event(
+            c->confirm ? "auth.2fa_enabled" : "auth.backup_codes", "info", ctx->auth.username,
+            c->confirm ? "two-factor authentication enabled (TOTP)" : "backup codes regenerated",
+            ctx->trace_id, NULL);
+        http_reply_json(
+            ctx, 200,
+            json_pack("{s:o, s:o}", "backup_codes", list, "user", api_decode(PQgetvalue(res, 0, 0))));
     }
     codes_free(c);
 }
@@ -236,29 +246,32 @@ static void codes_hashed(void *arg)
     struct codes *c = arg;
     char hex[AUTH_HASH_HEX];
     if (!c->ok) {
-        http_reply_error(c->ctx, 500, "INTERNAL", "The backup codes could not be hashed (out of memory).", NULL, NULL);
+        http_reply_error(c->ctx, 500, "INTERNAL", "The backup codes could not be hashed (out of memory).",
+                         NULL, NULL);
         codes_free(c);
         return;
     }
     json_t *arr = json_array();
-    for (int i = 0; i < AUTH_BACKUP_CODES; i++) json_array_append_new(arr, json_string(c->hashes[i]));
+    for (int i = 0; i < AUTH_BACKUP_CODES; i++)
+        json_array_append_new(arr, json_string(c->hashes[i]));
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     sodium_bin2hex(hex, sizeof hex, c->ctx->auth.session_hash, 32);
     const char *p[4] = {c->ctx->auth.user_id, text, c->confirm ? "t" : "f", hex};
-    if (db_query("WITH u AS (UPDATE users SET two_factor_backup_codes_hash = $2::jsonb,"
-                 "    two_factor_enabled = true,"
-                 "    two_factor_enrolled_at = CASE WHEN $3::boolean THEN gh_now() ELSE two_factor_enrolled_at END,"
-                 "    two_factor_last_verified_at = gh_now()"
-                 "  WHERE id = $1 AND two_factor_secret_encrypted IS NOT NULL AND two_factor_enabled <> $3::boolean"
-                 "  RETURNING *),"
-                 /* regeneration (a current code) is a step-up; confirm is not, and ends the other sessions */
-                 " s AS (UPDATE sessions SET two_factor_verified_at = gh_now()"
-                 "  WHERE id_hash = decode($4, 'hex') AND NOT $3::boolean AND EXISTS (SELECT 1 FROM u)),"
-                 " gone AS (DELETE FROM sessions WHERE user_id = $1 AND id_hash <> decode($4, 'hex')"
-                 "  AND $3::boolean AND EXISTS (SELECT 1 FROM u))"
-                 " SELECT " API_AUTH_USER_JSON " FROM u",
-                 4, p, DB_TIMEOUT_MS, on_codes_stored, c) < 0)
+    if (db_query(
+            "WITH u AS (UPDATE users SET two_factor_backup_codes_hash = $2::jsonb,"
+            "    two_factor_enabled = true,"
+            "    two_factor_enrolled_at = CASE WHEN $3::boolean THEN gh_now() ELSE two_factor_enrolled_at END,"
+            "    two_factor_last_verified_at = gh_now()"
+            "  WHERE id = $1 AND two_factor_secret_encrypted IS NOT NULL AND two_factor_enabled <> $3::boolean"
+            "  RETURNING *),"
+            /* regeneration (a current code) is a step-up; confirm is not, and ends the other sessions */
+            " s AS (UPDATE sessions SET two_factor_verified_at = gh_now()"
+            "  WHERE id_hash = decode($4, 'hex') AND NOT $3::boolean AND EXISTS (SELECT 1 FROM u)),"
+            " gone AS (DELETE FROM sessions WHERE user_id = $1 AND id_hash <> decode($4, 'hex')"
+            "  AND $3::boolean AND EXISTS (SELECT 1 FROM u))"
+            " SELECT " API_AUTH_USER_JSON " FROM u",
+            4, p, DB_TIMEOUT_MS, on_codes_stored, c) < 0)
         on_codes_stored(NULL, NULL, c);
     free(text);
 }
@@ -272,7 +285,8 @@ static void on_codes_factor(enum auth_factor outcome, void *arg)
         codes_free(c);
         return;
     }
-    for (int i = 0; i < AUTH_BACKUP_CODES; i++) auth_new_backup_code(c->plain[i]);
+    for (int i = 0; i < AUTH_BACKUP_CODES; i++)
+        auth_new_backup_code(c->plain[i]);
     if (auth_work(codes_work, codes_hashed, c) < 0) {
         http_reply_error(ctx, 500, "INTERNAL", "The hashing worker is not running.", NULL, NULL);
         codes_free(c);
@@ -333,8 +347,8 @@ static void on_step_up_factor(enum auth_factor outcome, void *arg)
     }
     sodium_bin2hex(hex, sizeof hex, ctx->auth.session_hash, 32);
     const char *p[1] = {hex};
-    if (db_query("UPDATE sessions SET two_factor_verified_at = gh_now() WHERE id_hash = decode($1, 'hex')", 1, p,
-                 DB_TIMEOUT_MS, on_stepped_up, ctx) < 0)
+    if (db_query("UPDATE sessions SET two_factor_verified_at = gh_now() WHERE id_hash = decode($1, 'hex')", 1,
+                 p, DB_TIMEOUT_MS, on_stepped_up, ctx) < 0)
         on_stepped_up(NULL, NULL, ctx);
 }
 

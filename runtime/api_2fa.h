@@ -12,8 +12,8 @@ struct http_ctx;
  * the new TOTP secret and its otpauth:// URL. 2FA stays off until /confirm. */
 void api_auth_2fa_setup(struct http_ctx *ctx);
 
-/* POST /api/auth/2fa/confirm {code} — enables 2FA, answers the backup codes and ends the user's other sessions;
- * NOT a step-up. */
+/* POST /api/auth/2fa/confirm {code} — enables 2FA, answers the backup codes and ends the user's other
+ * sessions; NOT a step-up. */
 void api_auth_2fa_confirm(struct http_ctx *ctx);
 
 /* POST /api/auth/2fa/backup-codes {code} — a fresh set of backup codes (a step-up). */
@@ -21,6 +21,5 @@ void api_auth_2fa_backup_codes(struct http_ctx *ctx);
 
 /* POST /api/auth/2fa/step-up {code | backup_code} — marks the session 2FA-verified now (the fresh window). */
 void api_auth_2fa_step_up(struct http_ctx *ctx);
-
 
 #endif

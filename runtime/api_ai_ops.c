@@ -50,13 +50,15 @@ static const char *AI_OPS_SQL =
     "SELECT json_build_object('provider_id', a.provider_id, 'model', a.model, 'calls', a.calls, 'ok', a.ok, "
     "  'errors', a.errors, 'errors_by_code', coalesce(c.j, '{}'::json), 'latency_ms', json_build_object('p50', a.p50, "
     "  'p95', a.p95), 'input_tokens', a.in_tok, 'output_tokens', a.out_tok, 'purposes', coalesce(p.j, '{}'::json), "
-    "  'last_call_at', " API_TS("l.created_at") ", 'last_trace_id', l.trace_id, 'last_status', l.status, "
-    "  'last_error_code', l.error_code)::text, "
-    "  " API_TS("(gh_now() - make_interval(hours => $2::int))") ", " API_TS("gh_now()") " "
-    "FROM agg a LEFT JOIN codes c ON c.provider_id = a.provider_id AND c.model IS NOT DISTINCT FROM a.model "
-    "LEFT JOIN purposes p ON p.provider_id = a.provider_id AND p.model IS NOT DISTINCT FROM a.model "
-    "LEFT JOIN last l ON l.provider_id = a.provider_id AND l.model IS NOT DISTINCT FROM a.model "
-    "ORDER BY a.provider_id, a.model NULLS FIRST";
+    "  'last_call_at', " API_TS(
+        "l.created_at") ", 'last_trace_id', l.trace_id, 'last_status', l.status, "
+                        "  'last_error_code', l.error_code)::text, "
+                        "  " API_TS("(gh_now() - make_interval(hours => $2::int))") ", " API_TS(
+                            "gh_now()") " "
+                                        "FROM agg a LEFT JOIN codes c ON c.provider_id = a.provider_id AND c.model IS NOT DISTINCT FROM a.model "
+                                        "LEFT JOIN purposes p ON p.provider_id = a.provider_id AND p.model IS NOT DISTINCT FROM a.model "
+                                        "LEFT JOIN last l ON l.provider_id = a.provider_id AND l.model IS NOT DISTINCT FROM a.model "
+                                        "ORDER BY a.provider_id, a.model NULLS FIRST";
 
 struct ai_req {
     struct http_ctx *ctx;
@@ -67,7 +69,8 @@ struct ai_req {
 static char *llm_ids_literal(const struct provider_registry *reg)
 {
     size_t cap = 3, n = 0;
-    for (size_t i = 0; reg && i < reg->count; i++) cap += strlen(reg->providers[i].id) + 1;
+    for (size_t i = 0; reg && i < reg->count; i++)
+        cap += strlen(reg->providers[i].id) + 1;
     char *out = malloc(cap);
     if (!out) return NULL;
     out[n++] = '{';
@@ -85,18 +88,20 @@ static json_t *empty_provider(const struct provider_def *p)
     struct provider_facts f;
     integrations_facts(p, cfg.verify_ttl_s, &f);
     json_decref(f.missing);
-    return json_pack("{s:s, s:s, s:b, s:b, s:s, s:i, s:i, s:i, s:{}, s:{s:n, s:n}, s:n, s:n, s:{}, s:n, s:n, s:n, s:n, s:[]}",
-                     "provider_id", p->id, "label", p->label, "configured", f.configured, "connected", f.connected,
-                     "state", f.state, "calls", 0, "ok", 0, "errors", 0, "errors_by_code", "latency_ms", "p50", "p95",
-                     "input_tokens", "output_tokens", "purposes", "last_call_at", "last_trace_id", "last_status",
-                     "last_error_code", "models");
+    return json_pack(
+        "{s:s, s:s, s:b, s:b, s:s, s:i, s:i, s:i, s:{}, s:{s:n, s:n}, s:n, s:n, s:{}, s:n, s:n, s:n, s:n, s:[]}",
+        "provider_id", p->id, "label", p->label, "configured", f.configured, "connected", f.connected,
+        "state", f.state, "calls", 0, "ok", 0, "errors", 0, "errors_by_code", "latency_ms", "p50", "p95",
+        "input_tokens", "output_tokens", "purposes", "last_call_at", "last_trace_id", "last_status",
+        "last_error_code", "models");
 }
 
 static void add_total(json_t *totals, const char *key, const json_t *v)
 {
     if (!json_is_number(v)) return;
     json_t *cur = json_object_get(totals, key);
-    json_object_set_new(totals, key, json_integer((json_int_t)(json_number_value(cur) + json_number_value(v))));
+    json_object_set_new(totals, key,
+                        json_integer((json_int_t)(json_number_value(cur) + json_number_value(v))));
 }
 
 static void on_rows(struct pg_result *res, const char *err, void *arg)
@@ -104,7 +109,8 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
     struct ai_req *r = arg;
     const struct provider_registry *reg = policy_providers(policy_current());
     json_t *providers = json_array(), *by_id = json_object();
-    json_t *totals = json_pack("{s:i, s:i, s:i, s:i}", "calls", 0, "errors", 0, "input_tokens", 0, "output_tokens", 0);
+    json_t *totals =
+        json_pack("{s:i, s:i, s:i, s:i}", "calls", 0, "errors", 0, "input_tokens", 0, "output_tokens", 0);
     if (!res) {
         api_reply_db_error(r->ctx, err, "AI Ops");
         json_decref(providers);
@@ -126,19 +132,22 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
             json_object_del(row, "model");
             json_object_update_existing(p, row);
             const char *keys[] = {"calls", "errors", "input_tokens", "output_tokens"};
-            for (int k = 0; k < 4; k++) add_total(totals, keys[k], json_object_get(row, keys[k]));
+            for (int k = 0; k < 4; k++)
+                add_total(totals, keys[k], json_object_get(row, keys[k]));
         } else if (p) {
             json_object_del(row, "provider_id");
             json_array_append(json_object_get(p, "models"), row);
         }
         json_decref(row);
     }
-    const char *since = PQntuples(res) ? PQgetvalue(res, 0, 1) : NULL, *until = PQntuples(res) ? PQgetvalue(res, 0, 2) : NULL;
+    const char *since = PQntuples(res) ? PQgetvalue(res, 0, 1) : NULL,
+               *until = PQntuples(res) ? PQgetvalue(res, 0, 2) : NULL;
     time_t now = clock_wall_s();
     json_t *since_j = since ? json_string(since) : clock_json_time(now - (time_t)r->window_h * 3600);
     json_t *until_j = until ? json_string(until) : clock_json_time(now);
-    http_reply_json(r->ctx, 200, json_pack("{s:i, s:o, s:o, s:o, s:o}", "window_h", r->window_h, "since", since_j, "until",
-                                           until_j, "totals", totals, "providers", providers));
+    http_reply_json(r->ctx, 200,
+                    json_pack("{s:i, s:o, s:o, s:o, s:o}", "window_h", r->window_h, "since", since_j, "until",
+                              until_j, "totals", totals, "providers", providers));
     json_decref(by_id);
     free(r);
 }
@@ -149,7 +158,8 @@ void api_ai_ops(struct http_ctx *ctx)
     char *end, hours[16];
     long window_h = w ? strtol(w, &end, 10) : 24;
     if (w && (!*w || *end || window_h < 1 || window_h > MAX_WINDOW_H)) {
-        api_invalid(ctx, "window_h", "window_h must be an integer number of hours from 1 to 720 (default 24).");
+        api_invalid(ctx, "window_h",
+                    "window_h must be an integer number of hours from 1 to 720 (default 24).");
         return;
     }
     char *ids = llm_ids_literal(policy_providers(policy_current()));

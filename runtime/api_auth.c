@@ -1,7 +1,6 @@
 /* api_auth.c — register, login, 2fa/verify, logout, me, sessions (see api_auth.h). */
 #include "api_auth.h"
 
-
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -50,8 +49,10 @@ int api_auth_banned(struct http_ctx *ctx, const char *username)
     if (!auth_banned(api_auth_caller(ctx, &who), username, &left)) return 0;
     snprintf(retry, sizeof retry, "%ld", left);
     http_add_header(ctx, "Retry-After", retry);
-    http_reply_error(ctx, 429, "RATE_LIMITED", "Too many failed sign-in attempts; this account or address is locked for a while.",
-                     "Wait for the time in Retry-After, then try again.", json_pack("{s:I}", "retry_after_s", (json_int_t)left));
+    http_reply_error(ctx, 429, "RATE_LIMITED",
+                     "Too many failed sign-in attempts; this account or address is locked for a while.",
+                     "Wait for the time in Retry-After, then try again.",
+                     json_pack("{s:I}", "retry_after_s", (json_int_t)left));
     return 1;
 }
 
@@ -64,12 +65,15 @@ int api_auth_username(struct http_ctx *ctx, const char *field, char out[65])
     for (size_t i = 0; ok && i < n; i++) {
         char c = s[i];
         if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' || c == '-')) ok = 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
+              c == '-'))
+            ok = 0;
         out[i] = c;
     }
     if (!ok) {
         char reason[160];
-        snprintf(reason, sizeof reason, "Field '%s' must be 1 to 64 characters of a-z, 0-9, '.', '_', '@', '-'.", field);
+        snprintf(reason, sizeof reason,
+                 "Field '%s' must be 1 to 64 characters of a-z, 0-9, '.', '_', '@', '-'.", field);
         api_invalid(ctx, field, reason);
         return 0;
     }
@@ -83,8 +87,8 @@ const char *api_auth_password(struct http_ctx *ctx, const char *field)
     size_t n = s ? strlen(s) : 0;
     if (!s || n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX) {
         char reason[160];
-        snprintf(reason, sizeof reason, "Field '%s' must be a string of %d to %d characters.", field, AUTH_PASSWORD_MIN,
-                 AUTH_PASSWORD_MAX);
+        snprintf(reason, sizeof reason, "Field '%s' must be a string of %d to %d characters.", field,
+                 AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
         api_invalid(ctx, field, reason);
         return NULL;
     }
@@ -93,15 +97,17 @@ const char *api_auth_password(struct http_ctx *ctx, const char *field)
 
 void api_auth_reply_no_key(struct http_ctx *ctx)
 {
-    http_reply_error(ctx, 503, "ENCRYPTION_KEY_MISSING",
-                     "APP_ENC_KEY is not set (or is not 64 hex characters), so TOTP secrets cannot be stored or read; "
-                     "2FA fails closed.",
-                     "Set APP_ENC_KEY to the output of `gatehouse keygen` and restart gatehouse.", NULL);
+    http_reply_error(
+        ctx, 503, "ENCRYPTION_KEY_MISSING",
+        "APP_ENC_KEY is not set (or is not 64 hex characters), so TOTP secrets cannot be stored or read; "
+        "2FA fails closed.",
+        "Set APP_ENC_KEY to the output of `gatehouse keygen` and restart gatehouse.", NULL);
 }
 
 static void reply_unauthenticated(struct http_ctx *ctx, const char *reason)
 {
-    http_reply_error(ctx, 401, "UNAUTHENTICATED", reason, "Check the username and password and try again.", NULL);
+    http_reply_error(ctx, 401, "UNAUTHENTICATED", reason, "Check the username and password and try again.",
+                     NULL);
 }
 
 /* ---- register ---- */
@@ -133,7 +139,8 @@ static void on_reg_session(struct http_ctx *ctx, int rc, const char *public_id, 
         api_reply_db_error(ctx, err, "session create");
     } else {
         api_auth_log(ctx, "register", "allow", "first_user_admin", r->username);
-        telemetry_system_event("auth.register", "info", r->username, "first user registered (admin)", ctx->trace_id, NULL);
+        telemetry_system_event("auth.register", "info", r->username, "first user registered (admin)",
+                               ctx->trace_id, NULL);
         http_reply_json(ctx, 201, json_pack("{s:O}", "user", r->user));
     }
     reg_free(r);
@@ -162,7 +169,8 @@ static void reg_hashed(const char *hash, void *arg)
 {
     struct reg *r = arg;
     if (!hash) {
-        http_reply_error(r->ctx, 500, "INTERNAL", "The password could not be hashed (out of memory).", NULL, NULL);
+        http_reply_error(r->ctx, 500, "INTERNAL", "The password could not be hashed (out of memory).", NULL,
+                         NULL);
         reg_free(r);
         return;
     }
@@ -255,7 +263,8 @@ static void login_free(struct login *l)
     free(l);
 }
 
-static void login_event(struct http_ctx *ctx, const char *kind, const char *severity, const char *who, const char *msg)
+static void login_event(struct http_ctx *ctx, const char *kind, const char *severity, const char *who,
+                        const char *msg)
 {
     json_t *meta = json_pack("{s:s}", "ip", http_peer_ip(ctx));
     telemetry_system_event(kind, severity, who, msg, ctx->trace_id, meta);
@@ -285,8 +294,9 @@ static void on_temp_token(struct pg_result *res, const char *err, void *arg)
         api_reply_db_error(l->ctx, err, "temp token insert");
     } else {
         api_auth_log(l->ctx, "login", "allow", "password_ok_2fa_pending", l->username);
-        http_reply_json(l->ctx, 200, json_pack("{s:b, s:s, s:i}", "requires_2fa", 1, "temp_token", l->temp,
-                                               "expires_in_s", cfg.temp_ttl_2fa_s));
+        http_reply_json(l->ctx, 200,
+                        json_pack("{s:b, s:s, s:i}", "requires_2fa", 1, "temp_token", l->temp, "expires_in_s",
+                                  cfg.temp_ttl_2fa_s));
     }
     login_free(l);
 }
@@ -295,7 +305,10 @@ static void login_checked(void *arg)
 {
     struct login *l = arg;
     if (!l->ok || l->disabled) {
-        api_auth_log(l->ctx, "login", "deny", !l->hash ? "unknown_user" : l->disabled && l->ok ? "disabled" : "bad_password",
+        api_auth_log(l->ctx, "login", "deny",
+                     !l->hash               ? "unknown_user"
+                     : l->disabled && l->ok ? "disabled"
+                                            : "bad_password",
                      l->username);
         api_auth_failure(l->ctx, l->username);
         login_event(l->ctx, "auth.login_failed", "info", l->username, "sign-in refused (bad credentials)");
@@ -364,9 +377,10 @@ void api_auth_login(struct http_ctx *ctx)
     }
     l->password = strdup(pw);
     const char *p[1] = {l->username};
-    if (db_query("SELECT u.id, u.password_hash, u.two_factor_enabled, u.disabled_at IS NOT NULL, " API_AUTH_USER_JSON
-                 " FROM users u WHERE lower(u.username) = lower($1)",
-                 1, p, DB_TIMEOUT_MS, on_login_user, l) < 0)
+    if (db_query(
+            "SELECT u.id, u.password_hash, u.two_factor_enabled, u.disabled_at IS NOT NULL, " API_AUTH_USER_JSON
+            " FROM users u WHERE lower(u.username) = lower($1)",
+            1, p, DB_TIMEOUT_MS, on_login_user, l) < 0)
         on_login_user(NULL, NULL, l);
 }
 
@@ -395,9 +409,10 @@ static void on_verify_session(struct http_ctx *ctx, int rc, const char *public_i
         snprintf(key, sizeof key, "user:%s", v->username);
         auth_limit_clear(key);
         api_auth_log(ctx, "2fa_verify", "allow", v->backup ? "backup_code" : "totp", v->username);
-        login_event(ctx, "auth.login", "info", v->username, v->backup ? "signed in (password + backup code)"
-                                                                     : "signed in (password + TOTP)");
-        http_reply_json(ctx, 200, json_pack("{s:O, s:s}", "user", v->user, "method", v->backup ? "backup_code" : "totp"));
+        login_event(ctx, "auth.login", "info", v->username,
+                    v->backup ? "signed in (password + backup code)" : "signed in (password + TOTP)");
+        http_reply_json(
+            ctx, 200, json_pack("{s:O, s:s}", "user", v->user, "method", v->backup ? "backup_code" : "totp"));
     }
     verify_free(v);
 }
@@ -449,8 +464,10 @@ static void on_temp_spent(struct pg_result *res, const char *err, void *arg)
 static int one_factor(struct http_ctx *ctx)
 {
     json_t *c = json_object_get(ctx->body, "code"), *b = json_object_get(ctx->body, "backup_code");
-    if (c && !json_is_string(c)) return api_invalid(ctx, "code", "Field 'code' must be a string of 6 digits."), 0;
-    if (b && !json_is_string(b)) return api_invalid(ctx, "backup_code", "Field 'backup_code' must be a string."), 0;
+    if (c && !json_is_string(c))
+        return api_invalid(ctx, "code", "Field 'code' must be a string of 6 digits."), 0;
+    if (b && !json_is_string(b))
+        return api_invalid(ctx, "backup_code", "Field 'backup_code' must be a string."), 0;
     if (!c == !b) return api_invalid(ctx, "code", "Send exactly one of 'code' or 'backup_code'."), 0;
     return 1;
 }
@@ -461,7 +478,8 @@ void api_auth_2fa_verify(struct http_ctx *ctx)
     char hex[AUTH_HASH_HEX];
     unsigned char raw[32];
     if (!token) {
-        api_invalid(ctx, "temp_token", "Field 'temp_token' must be the string POST /api/auth/login returned.");
+        api_invalid(ctx, "temp_token",
+                    "Field 'temp_token' must be the string POST /api/auth/login returned.");
         return;
     }
     if (!one_factor(ctx) || api_auth_banned(ctx, NULL)) return;
@@ -476,12 +494,13 @@ void api_auth_2fa_verify(struct http_ctx *ctx)
     v->ctx = ctx;
     const char *p[1] = {hex};
     /* spend the token first (single use whatever the outcome), then read its user */
-    if (db_query("WITH t AS (UPDATE auth_temp_tokens SET used_at = gh_now()"
-                 "  WHERE token_hash = decode($1, 'hex') AND used_at IS NULL AND expires_at > gh_now() RETURNING user_id),"
-                 " gone AS (DELETE FROM auth_temp_tokens WHERE expires_at < gh_now() - interval '1 day')"
-                 " SELECT u.id, u.username, u.disabled_at IS NOT NULL, " API_AUTH_USER_JSON
-                 " FROM t JOIN users u ON u.id = t.user_id",
-                 1, p, DB_TIMEOUT_MS, on_temp_spent, v) < 0)
+    if (db_query(
+            "WITH t AS (UPDATE auth_temp_tokens SET used_at = gh_now()"
+            "  WHERE token_hash = decode($1, 'hex') AND used_at IS NULL AND expires_at > gh_now() RETURNING user_id),"
+            " gone AS (DELETE FROM auth_temp_tokens WHERE expires_at < gh_now() - interval '1 day')"
+            " SELECT u.id, u.username, u.disabled_at IS NOT NULL, " API_AUTH_USER_JSON
+            " FROM t JOIN users u ON u.id = t.user_id",
+            1, p, DB_TIMEOUT_MS, on_temp_spent, v) < 0)
         on_temp_spent(NULL, NULL, v);
 }
 
@@ -505,7 +524,8 @@ void api_auth_logout(struct http_ctx *ctx)
     sodium_bin2hex(hex, sizeof hex, ctx->auth.session_hash, 32);
     session_forget(ctx->auth.session_hash);
     const char *p[1] = {hex};
-    if (db_query("DELETE FROM sessions WHERE id_hash = decode($1, 'hex')", 1, p, DB_TIMEOUT_MS, on_logout, ctx) < 0)
+    if (db_query("DELETE FROM sessions WHERE id_hash = decode($1, 'hex')", 1, p, DB_TIMEOUT_MS, on_logout,
+                 ctx) < 0)
         on_logout(NULL, NULL, ctx);
 }
 
@@ -513,8 +533,11 @@ static void on_me(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res || PQntuples(res) != 1) {
-        if (res) http_reply_error(ctx, 401, "UNAUTHENTICATED", "The signed-in user no longer exists.", "Sign in again.", NULL);
-        else api_reply_db_error(ctx, err, "user read");
+        if (res)
+            http_reply_error(ctx, 401, "UNAUTHENTICATED", "The signed-in user no longer exists.",
+                             "Sign in again.", NULL);
+        else
+            api_reply_db_error(ctx, err, "user read");
         return;
     }
     json_t *u = api_decode(PQgetvalue(res, 0, 0));
@@ -526,7 +549,8 @@ static void on_me(struct pg_result *res, const char *err, void *arg)
 void api_auth_me(struct http_ctx *ctx)
 {
     const char *p[1] = {ctx->auth.user_id};
-    if (db_query("SELECT " API_AUTH_USER_JSON " FROM users u WHERE u.id = $1", 1, p, DB_TIMEOUT_MS, on_me, ctx) < 0)
+    if (db_query("SELECT " API_AUTH_USER_JSON " FROM users u WHERE u.id = $1", 1, p, DB_TIMEOUT_MS, on_me,
+                 ctx) < 0)
         on_me(NULL, NULL, ctx);
 }
 
@@ -543,7 +567,8 @@ static void on_sessions(struct pg_result *res, const char *err, void *arg)
     }
     json_t *list = json_array(), *next = json_null();
     int n = PQntuples(res);
-    for (int i = 0; i < n && i < pg->limit; i++) json_array_append_new(list, api_decode(PQgetvalue(res, i, 0)));
+    for (int i = 0; i < n && i < pg->limit; i++)
+        json_array_append_new(list, api_decode(PQgetvalue(res, i, 0)));
     if (n > pg->limit) {
         char cur[128];
         snprintf(cur, sizeof cur, "%s", PQgetvalue(res, (int)pg->limit - 1, 1));
@@ -561,18 +586,24 @@ void api_auth_sessions_list(struct http_ctx *ctx)
     struct api_page *pg = api_page_new(ctx, limit);
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     snprintf(idle, sizeof idle, "%d", cfg.session_idle_s);
-    const char *p[6] = {ctx->auth.user_id, ctx->auth.session_id, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim, idle};
-    if (db_query("SELECT json_build_object('id', s.public_id, 'created_at', " API_TS("s.created_at") ","
-                 "  'last_seen_at', " API_TS("s.last_seen_at") ", 'expires_at', " API_TS("s.expires_at") ","
-                 "  'idle_expires_at', " API_TS("(s.last_seen_at + make_interval(secs => $6::int))") ","
-                 "  'ip', s.ip, 'user_agent', s.user_agent, 'two_factor_verified_at', "
-                 API_TS("s.two_factor_verified_at") ", 'current', s.public_id::text = $2)::text,"
-                 "  " API_TS("s.created_at") " || '_' || s.public_id"
-                 " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > gh_now()"
-                 "  AND s.last_seen_at > gh_now() - make_interval(secs => $6::int)"
-                 "  AND ($3::timestamptz IS NULL OR (s.created_at, s.public_id) > ($3::timestamptz, $4::uuid))"
-                 " ORDER BY s.created_at, s.public_id LIMIT $5::int",
-                 6, p, DB_TIMEOUT_MS, on_sessions, pg) < 0)
+    const char *p[6] = {
+        ctx->auth.user_id, ctx->auth.session_id, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim, idle};
+    if (db_query(
+            "SELECT json_build_object('id', s.public_id, 'created_at', " API_TS(
+                "s.created_at") ","
+                                "  'last_seen_at', " API_TS("s.last_seen_at") ", 'expires_at', " API_TS(
+                                    "s.expires_at") ","
+                                                    "  'idle_expires_at', " API_TS(
+                                                        "(s.last_seen_at + make_interval(secs => $6::int))") ","
+                                                                                                             "  'ip', s.ip, 'user_agent', s.user_agent, 'two_factor_verified_at', " API_TS(
+                                                                                                                 "s.two_factor_verified_at") ", 'current', s.public_id::text = $2)::text,"
+                                                                                                                                             "  " API_TS(
+                                                                                                                                                 "s.created_at") " || '_' || s.public_id"
+                                                                                                                                                                 " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > gh_now()"
+                                                                                                                                                                 "  AND s.last_seen_at > gh_now() - make_interval(secs => $6::int)"
+                                                                                                                                                                 "  AND ($3::timestamptz IS NULL OR (s.created_at, s.public_id) > ($3::timestamptz, $4::uuid))"
+                                                                                                                                                                 " ORDER BY s.created_at, s.public_id LIMIT $5::int",
+            6, p, DB_TIMEOUT_MS, on_sessions, pg) < 0)
         on_sessions(NULL, NULL, pg);
 }
 
@@ -586,25 +617,31 @@ static void on_revoked(struct pg_result *res, const char *err, void *arg)
         return;
     }
     if (PQntuples(res) != 1) {
-        http_reply_error(ctx, 404, "NOT_FOUND", "No such session of yours.", "Use an id from GET /api/auth/sessions.", NULL);
+        http_reply_error(ctx, 404, "NOT_FOUND", "No such session of yours.",
+                         "Use an id from GET /api/auth/sessions.", NULL);
         return;
     }
-    if (sodium_hex2bin(hash, sizeof hash, PQgetvalue(res, 0, 0), 64, NULL, &n, NULL) == 0 && n == 32) session_forget(hash);
+    if (sodium_hex2bin(hash, sizeof hash, PQgetvalue(res, 0, 0), 64, NULL, &n, NULL) == 0 && n == 32)
+        session_forget(hash);
     int current = strcmp(ctx->params[0], ctx->auth.session_id) == 0;
     if (current) session_clear_cookie(ctx);
-    api_auth_log(ctx, "session_revoke", "allow", current ? "current_session" : "other_session", ctx->auth.username);
-    http_reply_json(ctx, 200, json_pack("{s:b, s:s, s:b}", "revoked", 1, "id", ctx->params[0], "current", current));
+    api_auth_log(ctx, "session_revoke", "allow", current ? "current_session" : "other_session",
+                 ctx->auth.username);
+    http_reply_json(ctx, 200,
+                    json_pack("{s:b, s:s, s:b}", "revoked", 1, "id", ctx->params[0], "current", current));
 }
 
 void api_auth_sessions_revoke(struct http_ctx *ctx)
 {
     if (!id_is_uuid(ctx->params[0])) {
-        http_reply_error(ctx, 404, "NOT_FOUND", "No such session of yours.", "Use an id from GET /api/auth/sessions.", NULL);
+        http_reply_error(ctx, 404, "NOT_FOUND", "No such session of yours.",
+                         "Use an id from GET /api/auth/sessions.", NULL);
         return;
     }
     const char *p[2] = {ctx->params[0], ctx->auth.user_id};
-    if (db_query("DELETE FROM sessions WHERE public_id = $1::uuid AND user_id = $2 RETURNING encode(id_hash, 'hex')", 2,
-                 p, DB_TIMEOUT_MS, on_revoked, ctx) < 0)
+    if (db_query(
+            "DELETE FROM sessions WHERE public_id = $1::uuid AND user_id = $2 RETURNING encode(id_hash, 'hex')",
+            2, p, DB_TIMEOUT_MS, on_revoked, ctx) < 0)
         on_revoked(NULL, NULL, ctx);
 }
 
@@ -613,19 +650,22 @@ void api_auth_reply_factor_failure(struct http_ctx *ctx, enum auth_factor outcom
     switch (outcome) {
     case AUTH_FACTOR_REPLAY:
         api_auth_failure(ctx, username);
-        http_reply_error(ctx, 401, "UNAUTHENTICATED",
-                         "This code was already used: a TOTP code is accepted once only. The attempt was refused and "
-                         "recorded (if you did not just use it, someone else may have your code).",
-                         "Wait for the next code in your authenticator app (up to 30 s) and enter that one.",
-                         json_pack("{s:b}", "replay", 1));
+        http_reply_error(
+            ctx, 401, "UNAUTHENTICATED",
+            "This code was already used: a TOTP code is accepted once only. The attempt was refused and "
+            "recorded (if you did not just use it, someone else may have your code).",
+            "Wait for the next code in your authenticator app (up to 30 s) and enter that one.",
+            json_pack("{s:b}", "replay", 1));
         return;
     case AUTH_FACTOR_INVALID:
         api_auth_failure(ctx, username);
-        http_reply_error(ctx, 401, "UNAUTHENTICATED", "The code is wrong (or the backup code was already used).",
-                         "Enter the current 6-digit code from your authenticator app, or an unused backup code.", NULL);
+        http_reply_error(
+            ctx, 401, "UNAUTHENTICATED", "The code is wrong (or the backup code was already used).",
+            "Enter the current 6-digit code from your authenticator app, or an unused backup code.", NULL);
         return;
     case AUTH_FACTOR_NOT_ENROLLED:
-        http_reply_error(ctx, 409, "VALIDATION_FAILED", "Two-factor authentication is not set up for this account.",
+        http_reply_error(ctx, 409, "VALIDATION_FAILED",
+                         "Two-factor authentication is not set up for this account.",
                          "Enroll with POST /api/auth/2fa/setup, then /api/auth/2fa/confirm.",
                          json_pack("{s:s}", "field", "code"));
         return;

@@ -41,27 +41,30 @@ void api_auth_sessions_revoke(struct http_ctx *ctx);
 
 /* SQL: the public JSON text of user row alias u (id, username, email, role, two_factor_enabled,
  * two_factor_enrolled_at, two_factor_last_verified_at, disabled, created_at). */
-#define API_AUTH_USER_JSON                                                                                       \
-    "json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'role', u.role,"                    \
-    " 'two_factor_enabled', u.two_factor_enabled,"                                                               \
-    " 'two_factor_enrolled_at', " API_TS("u.two_factor_enrolled_at") ","                                          \
-    " 'two_factor_last_verified_at', " API_TS("u.two_factor_last_verified_at") ","                                \
-    " 'disabled', u.disabled_at IS NOT NULL, 'created_at', " API_TS("u.created_at") ")::text"
+#define API_AUTH_USER_JSON                                                                                                                \
+    "json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'role', u.role,"                                             \
+    " 'two_factor_enabled', u.two_factor_enabled,"                                                                                        \
+    " 'two_factor_enrolled_at', " API_TS(                                                                                                 \
+        "u.two_factor_enrolled_at") ","                                                                                                   \
+                                    " 'two_factor_last_verified_at', " API_TS(                                                            \
+                                        "u.two_factor_last_verified_at") ","                                                              \
+                                                                         " 'disabled', u.disabled_at IS NOT NULL, 'created_at', " API_TS( \
+                                                                             "u.created_at") ")::text"
 
 /* Fills who with ctx's trace id and client IP (http_peer_ip) for the auth.c calls; returns who. */
 struct auth_caller *api_auth_caller(const struct http_ctx *ctx, struct auth_caller *who);
 
-/* Logs one auth decision (auth_log_decision for ctx): event (login, register, 2fa_verify, ...), decision (allow|deny), reason, the
- * username (escaped) and the peer IP. */
+/* Logs one auth decision (auth_log_decision for ctx): event (login, register, 2fa_verify, ...), decision
+ * (allow|deny), reason, the username (escaped) and the peer IP. */
 void api_auth_log(struct http_ctx *ctx, const char *event, const char *decision, const char *reason,
                   const char *username);
 
-/* auth_failure for ctx: records a failure for the account (username may be NULL) and the IP; a failure that starts a ban is logged
- * and becomes an auth.ban system event. */
+/* auth_failure for ctx: records a failure for the account (username may be NULL) and the IP; a failure that
+ * starts a ban is logged and becomes an auth.ban system event. */
 void api_auth_failure(struct http_ctx *ctx, const char *username);
 
-/* auth_banned for ctx: 1 (after answering 429 RATE_LIMITED with Retry-After) when the IP or the account (username may be NULL)
- * is banned; 0 otherwise. */
+/* auth_banned for ctx: 1 (after answering 429 RATE_LIMITED with Retry-After) when the IP or the account
+ * (username may be NULL) is banned; 0 otherwise. */
 int api_auth_banned(struct http_ctx *ctx, const char *username);
 
 /* Username rule: 1..64 characters of a-z 0-9 . _ @ -, lower-cased into out. 0 (after answering 400) when

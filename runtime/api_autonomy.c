@@ -25,10 +25,13 @@ static void on_scored(const json_t *rows, const char *code, const char *err, voi
     json_t *row = json_array_get(rows, 0);
     if (!rows) {
         if (strcmp(code, "POLICY_ERROR") == 0)
-            http_reply_error(ctx, 503, "POLICY_ERROR", err ? err : "scripts/autonomy.lua failed.",
-                             "Fix scripts/autonomy.lua (`gatehouse check` and the log name the error), then reload.", NULL);
+            http_reply_error(
+                ctx, 503, "POLICY_ERROR", err ? err : "scripts/autonomy.lua failed.",
+                "Fix scripts/autonomy.lua (`gatehouse check` and the log name the error), then reload.",
+                NULL);
         else
-            http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The evidence could not be read or the score written.",
+            http_reply_error(ctx, 503, "DB_UNAVAILABLE",
+                             "The evidence could not be read or the score written.",
                              "Check the database; the previous score is kept.", NULL);
     } else if (!row) {
         http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
@@ -40,14 +43,16 @@ static void on_scored(const json_t *rows, const char *code, const char *err, voi
 static void score_now(struct http_ctx *ctx)
 {
     if (autonomy_score(ctx->params[0], status_decision(), ctx->trace_id, on_scored, ctx) < 0)
-        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The scoring could not be queued.", "Retry in a second.", NULL);
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The scoring could not be queued.", "Retry in a second.",
+                         NULL);
 }
 
 static void on_row(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
     if (!res) {
-        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The score could not be read.", "Check the database.", NULL);
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The score could not be read.", "Check the database.",
+                         NULL);
         return;
     }
     if (PQntuples(res) == 0) {
@@ -66,15 +71,17 @@ void api_autonomy_get(struct http_ctx *ctx)
 {
     if (require_uuid(ctx) < 0) return;
     const char *p[1] = {ctx->params[0]};
-    if (db_query("SELECT (SELECT json_build_object('bot_id', a.bot_id, 'autonomy_score', a.autonomy_score, "
-                 "  'data_reliability_score', a.data_reliability_score, 'decision_quality_score', a.decision_quality_score, "
-                 "  'risk_discipline_score', a.risk_discipline_score, 'execution_health_score', a.execution_health_score, "
-                 "  'supervisor_trust_score', a.supervisor_trust_score, 'autonomy_tier', a.autonomy_tier, "
-                 "  'blockers', coalesce(a.breakdown->'blockers', '[]'::jsonb), 'breakdown', a.breakdown, "
-                 "  'last_updated_at', to_char(a.last_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text "
-                 "  FROM autonomy_scores a WHERE a.bot_id = b.id) FROM bots b WHERE b.id = $1",
-                 1, p, DB_TIMEOUT_MS, on_row, ctx) < 0)
-        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The score could not be read.", "Retry in a second.", NULL);
+    if (db_query(
+            "SELECT (SELECT json_build_object('bot_id', a.bot_id, 'autonomy_score', a.autonomy_score, "
+            "  'data_reliability_score', a.data_reliability_score, 'decision_quality_score', a.decision_quality_score, "
+            "  'risk_discipline_score', a.risk_discipline_score, 'execution_health_score', a.execution_health_score, "
+            "  'supervisor_trust_score', a.supervisor_trust_score, 'autonomy_tier', a.autonomy_tier, "
+            "  'blockers', coalesce(a.breakdown->'blockers', '[]'::jsonb), 'breakdown', a.breakdown, "
+            "  'last_updated_at', to_char(a.last_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text "
+            "  FROM autonomy_scores a WHERE a.bot_id = b.id) FROM bots b WHERE b.id = $1",
+            1, p, DB_TIMEOUT_MS, on_row, ctx) < 0)
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The score could not be read.", "Retry in a second.",
+                         NULL);
 }
 
 void api_autonomy_recompute(struct http_ctx *ctx)

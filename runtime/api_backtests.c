@@ -24,11 +24,10 @@ struct create_req {
     char deadline_s[16];
 };
 
-#define JOB_JSON                                                                                                 \
-    "json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, 'params', j.params, "  \
-    "'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', "   \
-    API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at")   \
-    ", 'user_id', j.user_id, 'trace_id', j.trace_id)"
+#define JOB_JSON                                                                                                       \
+    "json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, 'params', j.params, "         \
+    "'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', " API_TS( \
+        "j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at") ", 'user_id', j.user_id, 'trace_id', j.trace_id)"
 
 static void on_created(struct pg_result *res, const char *err, void *arg)
 {
@@ -56,17 +55,25 @@ static void insert_job(struct create_req *r)
     char *jp_text = json_dumps(jp, JSON_COMPACT);
     json_decref(jp);
     const char *user = http_user_id(ctx);
-    const char *p[9] = {ctx->params[0], jp_text, ctx->trace_id, r->deadline_s, user && *user ? user : NULL,
-                        jobs_owner_instance(), jobs_owner_host(), jobs_owner_node(), jobs_owner_pid()};
-    int rc = db_query("WITH j AS (INSERT INTO jobs (bot_id, kind, state, params, trace_id, deadline_at, user_id, "
-                      "  owner_instance, owner_host, owner_node, owner_pid) "
-                      "  VALUES ($1::uuid, 'BACKTEST', 'QUEUED', $2::jsonb, $3, gh_now() + make_interval(secs => $4::int), "
-                      "  $5::uuid, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9::int) RETURNING *), "
-                      "e AS (INSERT INTO job_run_events (job_id, from_state, to_state, trace_id, metadata) "
-                      "  SELECT id, NULL, 'QUEUED', $3, jsonb_build_object('user_id', user_id, 'deadline_at', deadline_at) "
-                      "  FROM j) "
-                      "SELECT " JOB_JSON "::text FROM j",
-                      9, p, DB_TIMEOUT_MS, on_created, r);
+    const char *p[9] = {ctx->params[0],
+                        jp_text,
+                        ctx->trace_id,
+                        r->deadline_s,
+                        user && *user ? user : NULL,
+                        jobs_owner_instance(),
+                        jobs_owner_host(),
+                        jobs_owner_node(),
+                        jobs_owner_pid()};
+    int rc = db_query(
+        "WITH j AS (INSERT INTO jobs (bot_id, kind, state, params, trace_id, deadline_at, user_id, "
+        "  owner_instance, owner_host, owner_node, owner_pid) "
+        "  VALUES ($1::uuid, 'BACKTEST', 'QUEUED', $2::jsonb, $3, gh_now() + make_interval(secs => $4::int), "
+        "  $5::uuid, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9::int) RETURNING *), "
+        "e AS (INSERT INTO job_run_events (job_id, from_state, to_state, trace_id, metadata) "
+        "  SELECT id, NULL, 'QUEUED', $3, jsonb_build_object('user_id', user_id, 'deadline_at', deadline_at) "
+        "  FROM j) "
+        "SELECT " JOB_JSON "::text FROM j",
+        9, p, DB_TIMEOUT_MS, on_created, r);
     free(jp_text);
     if (rc < 0) {
         api_reply_db_error(ctx, NULL, "backtest job insert");
@@ -88,12 +95,14 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
     } else if (PQntuples(res) == 0) {
         api_bot_not_found(ctx);
     } else {
-        double start = atof(PQgetvalue(res, 0, 1)), end = atof(PQgetvalue(res, 0, 2)), now = atof(PQgetvalue(res, 0, 3));
+        double start = atof(PQgetvalue(res, 0, 1)), end = atof(PQgetvalue(res, 0, 2)),
+               now = atof(PQgetvalue(res, 0, 3));
         json_t *bot = api_decode(PQgetvalue(res, 0, 0));
         if (backtest_set_window(r->b, bot, start, end, now, &field, &why) < 0) {
             api_invalid(ctx, field, why);
         } else if (!json_is_object(bot)) {
-            http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.", NULL);
+            http_reply_error(ctx, 500, "INTERNAL", "The bot could not be decoded.", "Report the trace id.",
+                             NULL);
         } else {
             insert_job(r);
             return;
@@ -125,8 +134,10 @@ void api_backtests_create(struct http_ctx *ctx)
     int active = backtest_active();
     if (active >= cfg.max_backtests) { /* refused, not queued: a queue would be one more thing to bound */
         char reason[200], detail[24];
-        snprintf(reason, sizeof reason, "%d backtests are running on this instance, the most it runs at once "
-                 "(GATEHOUSE_MAX_BACKTESTS).", active);
+        snprintf(reason, sizeof reason,
+                 "%d backtests are running on this instance, the most it runs at once "
+                 "(GATEHOUSE_MAX_BACKTESTS).",
+                 active);
         snprintf(detail, sizeof detail, "%d", BACKTEST_RETRY_AFTER_S);
         http_add_header(ctx, "Retry-After", detail);
         http_reply_error(ctx, 429, "RATE_LIMITED", reason,

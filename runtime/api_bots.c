@@ -27,16 +27,15 @@
 #define MAX_STRATEGY_CHARS 64
 
 /* One bot as JSON; the table alias must be b. "instance" is its latest runner instance, or null. */
-#define BOT_JSON                                                                                               \
-    "json_build_object('id', b.id, 'name', b.name, 'strategy', b.strategy, 'symbol', b.symbol, 'timeframe', "  \
-    "b.timeframe, 'stage', b.stage, 'params', b.params, 'requires_ai', b.requires_ai, 'desired_state', "       \
-    "b.desired_state, 'created_at', " API_TS("b.created_at") ", 'updated_at', " API_TS("b.updated_at")         \
-    ", 'instance', (SELECT json_build_object('id', i.id, 'state', i.state, 'started_at', "                    \
-    API_TS("i.started_at") ", 'stopped_at', " API_TS("i.stopped_at") ", 'last_heartbeat_at', "                \
-    API_TS("i.last_heartbeat_at") ", 'last_tick_at', " API_TS("i.last_tick_at") ", 'breaker_state', "         \
-    "i.breaker_state, 'breaker_opened_at', " API_TS("i.breaker_opened_at") ", 'breaker_failures', "          \
-    "i.breaker_failures, 'restart_count', i.restart_count) FROM bot_instances i WHERE i.bot_id = b.id "        \
-    "ORDER BY i.started_at DESC, i.id DESC LIMIT 1))"
+#define BOT_JSON                                                                                                                                                                                                                                             \
+    "json_build_object('id', b.id, 'name', b.name, 'strategy', b.strategy, 'symbol', b.symbol, 'timeframe', "                                                                                                                                                \
+    "b.timeframe, 'stage', b.stage, 'params', b.params, 'requires_ai', b.requires_ai, 'desired_state', "                                                                                                                                                     \
+    "b.desired_state, 'created_at', " API_TS("b.created_at") ", 'updated_at', " API_TS("b.updated_at") ", 'instance', (SELECT json_build_object('id', i.id, 'state', i.state, 'started_at', " API_TS("i.started_at") ", 'stopped_at', " API_TS(              \
+        "i.stopped_at") ", 'last_heartbeat_at', " API_TS("i.last_heartbeat_at") ", 'last_tick_at', " API_TS("i.last_tick_at") ", 'breaker_state', "                                                                                                          \
+                                                                                                                              "i.breaker_state, 'breaker_opened_at', " API_TS(                                                                               \
+                                                                                                                                  "i.breaker_opened_at") ", 'breaker_failures', "                                                                            \
+                                                                                                                                                         "i.breaker_failures, 'restart_count', i.restart_count) FROM bot_instances i WHERE i.bot_id = b.id " \
+                                                                                                                                                         "ORDER BY i.started_at DESC, i.id DESC LIMIT 1))"
 
 /* ---- field validation ---- */
 
@@ -76,7 +75,8 @@ static json_t *available_strategies(struct policy_gen *g)
 {
     json_t *st = policy_status_json(), *out = json_array(), *f;
     size_t i;
-    json_array_foreach(json_object_get(st, "files"), i, f) {
+    json_array_foreach(json_object_get(st, "files"), i, f)
+    {
         const char *name = json_string_value(f);
         size_t n = name ? strlen(name) : 0;
         if (n > 23 && strncmp(name, "scripts/strategies/", 19) == 0 && strcmp(name + n - 4, ".lua") == 0 &&
@@ -99,7 +99,8 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
         const char *s = json_string_value(v);
         size_t n = s ? utf8_chars(s) : 0;
         if (!s || n < 1 || n > MAX_NAME_CHARS || has_control(s) || strspn(s, " ") == strlen(s)) {
-            api_invalid(ctx, "name", "Field 'name' must be a string of 1 to 64 characters (no control characters).");
+            api_invalid(ctx, "name",
+                        "Field 'name' must be a string of 1 to 64 characters (no control characters).");
             return -1;
         }
         f->name = s;
@@ -110,21 +111,22 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
         if (!s || n < 1 || n > MAX_STRATEGY_CHARS ||
             strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
             api_invalid(ctx, "strategy",
-                             "Field 'strategy' must name a strategy script: scripts/strategies/<strategy>.lua "
-                             "(letters, digits, '_' and '-').");
+                        "Field 'strategy' must name a strategy script: scripts/strategies/<strategy>.lua "
+                        "(letters, digits, '_' and '-').");
             return -1;
         }
         struct policy_gen *g = policy_current();
         char module[128];
         if (!g) {
-            http_reply_error(ctx, 503, "POLICY_ERROR", "No policy generation is loaded, so strategies cannot be checked.",
+            http_reply_error(ctx, 503, "POLICY_ERROR",
+                             "No policy generation is loaded, so strategies cannot be checked.",
                              "Fix the policy files (see /readyz policy.last_reload_error) and reload.", NULL);
             return -1;
         }
         snprintf(module, sizeof module, "scripts/strategies/%s.lua", s);
         if (!policy_has_function(g, module, "decide")) {
-            snprintf(reason, sizeof reason, "Unknown strategy '%s': %s is not loaded or has no decide() function.", s,
-                     module);
+            snprintf(reason, sizeof reason,
+                     "Unknown strategy '%s': %s is not loaded or has no decide() function.", s, module);
             http_reply_error(ctx, 400, "VALIDATION_FAILED", reason,
                              "Use one of available_strategies, or add the script and reload the policies.",
                              json_pack("{s:s, s:o}", "field", "strategy", "available_strategies",
@@ -136,7 +138,8 @@ static int parse_fields(struct http_ctx *ctx, const json_t *body, int create, st
         s = json_string_value(v = json_object_get(body, "symbol"));
         n = s ? strlen(s) : 0;
         if (!s || n < 1 || n > MAX_SYMBOL_CHARS || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.") != n) {
-            api_invalid(ctx, "symbol", "Field 'symbol' must be 1 to 32 characters of A-Z, 0-9 and '.' (e.g. ESZ6).");
+            api_invalid(ctx, "symbol",
+                        "Field 'symbol' must be 1 to 32 characters of A-Z, 0-9 and '.' (e.g. ESZ6).");
             return -1;
         }
         f->symbol = s;
@@ -215,7 +218,8 @@ static void on_bots_list(struct pg_result *res, const char *err, void *arg)
         next = json_sprintf("%s_%s", json_string_value(json_object_get(last, "created_at")),
                             json_string_value(json_object_get(last, "id")));
     }
-    http_reply_json(ctx, 200, json_pack("{s:o, s:o}", "bots", bots, "next_cursor", next ? next : json_null()));
+    http_reply_json(ctx, 200,
+                    json_pack("{s:o, s:o}", "bots", bots, "next_cursor", next ? next : json_null()));
 }
 
 void api_bots_list(struct http_ctx *ctx)
@@ -256,14 +260,16 @@ static void on_bot_created(struct pg_result *res, const char *err, void *arg)
     }
     json_t *bot = api_decode(PQgetvalue(res, 0, 0));
     if (!bot) {
-        http_reply_error(ctx, 500, "INTERNAL", "The new bot could not be read back.", "Report the trace id.", NULL);
+        http_reply_error(ctx, 500, "INTERNAL", "The new bot could not be read back.", "Report the trace id.",
+                         NULL);
         return;
     }
-    json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(bot, "name"), "strategy",
-                                                 json_object_get(bot, "strategy"), "symbol", json_object_get(bot, "symbol"),
-                                                 "stage", json_object_get(bot, "stage")));
-    telemetry_system_event("bot.created", "info", json_string_value(json_object_get(bot, "id")), "Bot created",
-                           ctx->trace_id, meta);
+    json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(bot, "name"),
+                                                 "strategy", json_object_get(bot, "strategy"), "symbol",
+                                                 json_object_get(bot, "symbol"), "stage",
+                                                 json_object_get(bot, "stage")));
+    telemetry_system_event("bot.created", "info", json_string_value(json_object_get(bot, "id")),
+                           "Bot created", ctx->trace_id, meta);
     json_decref(meta);
     http_reply_json(ctx, 201, json_pack("{s:o}", "bot", bot));
 }
@@ -272,23 +278,32 @@ void api_bots_create(struct http_ctx *ctx)
 {
     struct bot_fields f;
     if (!ctx->body) {
-        api_invalid(ctx, "body", "Send a JSON object {name, strategy, symbol, timeframe, stage?, params?, requires_ai?}.");
+        api_invalid(ctx, "body",
+                    "Send a JSON object {name, strategy, symbol, timeframe, stage?, params?, requires_ai?}.");
         return;
     }
     if (parse_fields(ctx, ctx->body, 1, &f) < 0) return;
-    const char *params[8] = {f.name, f.strategy, f.symbol, f.timeframe, f.stage, f.params,
-                             f.requires_ai ? "true" : "false", http_user_id(ctx)};
-    if (db_query("INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
-                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean, $8::uuid) ON CONFLICT (name) DO NOTHING "
-                 "RETURNING " BOT_JSON "::text",
-                 8, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
+    const char *params[8] = {f.name,
+                             f.strategy,
+                             f.symbol,
+                             f.timeframe,
+                             f.stage,
+                             f.params,
+                             f.requires_ai ? "true" : "false",
+                             http_user_id(ctx)};
+    if (db_query(
+            "INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::boolean, $8::uuid) ON CONFLICT (name) DO NOTHING "
+            "RETURNING " BOT_JSON "::text",
+            8, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
         api_reply_db_error(ctx, NULL, "bot insert");
     free(f.params);
 }
 
 /* ---- GET /api/bots/:id ---- */
 
-/* A reply waiting for the bot's start decision (api_runner_start_gate: the one Start takes, tier included). */
+/* A reply waiting for the bot's start decision (api_runner_start_gate: the one Start takes, tier included).
+ */
 struct gated_reply {
     struct http_ctx *ctx;
     json_t *body; /* the answer, safe_start added when the decision arrives */
@@ -297,10 +312,10 @@ struct gated_reply {
 /* Without the bot's autonomy evidence the start would answer 503: the page says refused, and why. */
 static json_t *gate_unavailable(const char *trace_id)
 {
-    return json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "DB_UNAVAILABLE",
-                     "severity", "SEV-1", "scope", "bot", "reason_human",
-                     "The bot's autonomy evidence could not be read: a start would fail (503).", "suggested_fix",
-                     "Check the database (see /readyz).", "trace_id", trace_id);
+    return json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code",
+                     "DB_UNAVAILABLE", "severity", "SEV-1", "scope", "bot", "reason_human",
+                     "The bot's autonomy evidence could not be read: a start would fail (503).",
+                     "suggested_fix", "Check the database (see /readyz).", "trace_id", trace_id);
 }
 
 static void on_gate(json_t *answer, const char *err_code, void *arg)
@@ -351,8 +366,8 @@ void api_bots_get(struct http_ctx *ctx)
 {
     if (!api_id_ok(ctx)) return;
     const char *params[1] = {ctx->params[0]};
-    if (db_query("SELECT " BOT_JSON "::text FROM bots b WHERE b.id = $1::uuid", 1, params, DB_TIMEOUT_MS, on_bot,
-                 ctx) < 0)
+    if (db_query("SELECT " BOT_JSON "::text FROM bots b WHERE b.id = $1::uuid", 1, params, DB_TIMEOUT_MS,
+                 on_bot, ctx) < 0)
         api_reply_db_error(ctx, NULL, "bot read");
 }
 
@@ -364,7 +379,18 @@ struct patch_req {
     int to_live;
 };
 
-enum { P_FOUND, P_LIVE_REFUSED, P_STRATEGY, P_SYMBOL, P_NAME_TAKEN, P_RUNNING, P_DESIRED, P_OLD_STAGE, P_UPDATED, P_CURRENT };
+enum {
+    P_FOUND,
+    P_LIVE_REFUSED,
+    P_STRATEGY,
+    P_SYMBOL,
+    P_NAME_TAKEN,
+    P_RUNNING,
+    P_DESIRED,
+    P_OLD_STAGE,
+    P_UPDATED,
+    P_CURRENT
+};
 
 static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
 {
@@ -395,7 +421,8 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
         char reason[160];
         json_decref(changed);
         snprintf(reason, sizeof reason, "Field '%s' cannot be changed after a bot is created.", field);
-        http_reply_error(ctx, 400, "VALIDATION_FAILED", reason, "Create a new bot with the other value instead.",
+        http_reply_error(ctx, 400, "VALIDATION_FAILED", reason,
+                         "Create a new bot with the other value instead.",
                          json_pack("{s:s}", "field", field));
         return;
     }
@@ -408,12 +435,14 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
     if (TRUE_AT(P_LIVE_REFUSED)) {
         char fix[200];
         json_decref(changed);
-        snprintf(fix, sizeof fix, "Stop it first (POST /api/bots/%s/stop), then change the stage; starting it as LIVE "
-                 "runs the safe-start gates.", ctx->params[0]);
+        snprintf(fix, sizeof fix,
+                 "Stop it first (POST /api/bots/%s/stop), then change the stage; starting it as LIVE "
+                 "runs the safe-start gates.",
+                 ctx->params[0]);
         http_reply_error(ctx, 409, "VALIDATION_FAILED",
                          "The bot is running: its stage cannot be changed to LIVE while it runs.", fix,
-                         json_pack("{s:s, s:s, s:b, s:s}", "field", "stage", "stage_now", COL(P_OLD_STAGE), "running",
-                                   TRUE_AT(P_RUNNING), "desired_state", COL(P_DESIRED)));
+                         json_pack("{s:s, s:s, s:b, s:s}", "field", "stage", "stage_now", COL(P_OLD_STAGE),
+                                   "running", TRUE_AT(P_RUNNING), "desired_state", COL(P_DESIRED)));
         return;
     }
     int updated = !PQgetisnull(res, 0, P_UPDATED);
@@ -427,17 +456,20 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
         const char *stage = json_string_value(json_object_get(bot, "stage"));
         json_t *meta = http_user_meta(ctx, json_pack("{s:O, s:s, s:s}", "fields", changed, "stage_from",
                                                      COL(P_OLD_STAGE), "stage_to", stage ? stage : ""));
-        telemetry_system_event("bot.updated", stage && strcmp(stage, "LIVE") == 0 && strcmp(COL(P_OLD_STAGE), "LIVE")
-                                                  ? "warning" : "info",
-                               json_string_value(json_object_get(bot, "id")), "Bot updated", ctx->trace_id, meta);
+        telemetry_system_event(
+            "bot.updated",
+            stage && strcmp(stage, "LIVE") == 0 && strcmp(COL(P_OLD_STAGE), "LIVE") ? "warning" : "info",
+            json_string_value(json_object_get(bot, "id")), "Bot updated", ctx->trace_id, meta);
         json_decref(meta);
     }
 #undef COL
 #undef TRUE_AT
     json_decref(changed);
     json_t *body = json_pack("{s:O, s:b}", "bot", bot, "changed", updated);
-    if (to_live) reply_with_gate(ctx, body, bot);
-    else http_reply_json(ctx, 200, body);
+    if (to_live)
+        reply_with_gate(ctx, body, bot);
+    else
+        http_reply_json(ctx, 200, body);
     json_decref(bot);
 }
 
@@ -449,11 +481,13 @@ void api_bots_patch(struct http_ctx *ctx)
     static const char *const patchable[] = {"name", "params", "stage", "timeframe", "requires_ai", NULL};
     if (!api_id_ok(ctx)) return;
     if (!ctx->body) {
-        api_invalid(ctx, "body", "Send a JSON object with any of name, params, stage, timeframe, requires_ai.");
+        api_invalid(ctx, "body",
+                    "Send a JSON object with any of name, params, stage, timeframe, requires_ai.");
         return;
     }
     if (parse_fields(ctx, ctx->body, 0, &f) < 0) return;
-    /* strategy and symbol are fixed at creation; echoing the current value back (a UI sending the whole bot) is fine */
+    /* strategy and symbol are fixed at creation; echoing the current value back (a UI sending the whole bot)
+     * is fine */
     if ((v = json_object_get(ctx->body, "strategy")) && !(strategy = json_string_value(v))) {
         free(f.params);
         api_invalid(ctx, "strategy", "Field 'strategy' cannot be changed after a bot is created.");
@@ -470,8 +504,10 @@ void api_bots_patch(struct http_ctx *ctx)
     r->to_live = f.stage && strcmp(f.stage, "LIVE") == 0;
     for (const char *const *p = patchable; *p; p++)
         if (json_object_get(ctx->body, *p)) json_array_append_new(r->changed, json_string(*p));
-    const char *params[8] = {ctx->params[0], f.name, f.params, f.stage, f.timeframe,
-                             f.requires_ai < 0 ? NULL : f.requires_ai ? "true" : "false", strategy, symbol};
+    const char *params[8] = {ctx->params[0], f.name,
+                             f.params,       f.stage,
+                             f.timeframe,    f.requires_ai < 0 ? NULL : f.requires_ai ? "true" : "false",
+                             strategy,       symbol};
     if (db_query(
             "WITH cur AS ("
             "  SELECT b.id, b.stage, b.strategy, b.symbol, b.desired_state,"
@@ -517,8 +553,9 @@ static json_t *trading_json(const char *value_text, const char *updated_at)
 {
     json_t *v = value_text ? api_decode(value_text) : NULL;
     const char *mode = json_string_value(json_object_get(v, "mode"));
-    json_t *out = json_pack("{s:b, s:s, s:o}", "enabled", json_is_true(json_object_get(v, "enabled")), "mode",
-                            mode ? mode : "PAPER", "updated_at", updated_at ? json_string(updated_at) : json_null());
+    json_t *out =
+        json_pack("{s:b, s:s, s:o}", "enabled", json_is_true(json_object_get(v, "enabled")), "mode",
+                  mode ? mode : "PAPER", "updated_at", updated_at ? json_string(updated_at) : json_null());
     json_decref(v);
     return out;
 }
@@ -531,14 +568,16 @@ static void on_trading(struct pg_result *res, const char *err, void *arg)
         return;
     }
     int found = PQntuples(res) == 1; /* no row: the fail-closed default */
-    http_reply_json(ctx, 200, json_pack("{s:o}", "trading", trading_json(found ? PQgetvalue(res, 0, 0) : NULL,
-                                                                         found ? PQgetvalue(res, 0, 1) : NULL)));
+    http_reply_json(
+        ctx, 200,
+        json_pack("{s:o}", "trading",
+                  trading_json(found ? PQgetvalue(res, 0, 0) : NULL, found ? PQgetvalue(res, 0, 1) : NULL)));
 }
 
 void api_settings_trading_get(struct http_ctx *ctx)
 {
-    if (db_query("SELECT value::text, " API_TS("updated_at") " FROM app_settings WHERE key = 'trading'", 0, NULL,
-                 DB_TIMEOUT_MS, on_trading, ctx) < 0)
+    if (db_query("SELECT value::text, " API_TS("updated_at") " FROM app_settings WHERE key = 'trading'", 0,
+                 NULL, DB_TIMEOUT_MS, on_trading, ctx) < 0)
         api_reply_db_error(ctx, NULL, "trading settings read");
 }
 
@@ -559,7 +598,8 @@ static void on_trading_put(struct pg_result *res, const char *err, void *arg)
                                                  json_is_true(json_object_get(prev, "enabled")), "mode",
                                                  mode ? mode : "PAPER"));
     telemetry_system_event("trading.switch", on ? "warning" : "info", "trading", msg, ctx->trace_id, meta);
-    LOG_INFO(ctx->trace_id, "trading switch", "enabled=%s mode=%s", on ? "true" : "false", mode ? mode : "PAPER");
+    LOG_INFO(ctx->trace_id, "trading switch", "enabled=%s mode=%s", on ? "true" : "false",
+             mode ? mode : "PAPER");
     json_decref(meta);
     json_decref(prev);
     http_reply_json(ctx, 200, json_pack("{s:o}", "trading", trading));

@@ -36,42 +36,54 @@ static void refused(struct call *c, json_t *answer)
     json_t *blockers = json_object_get(answer, "blockers"), *first = json_array_get(blockers, 0);
     const char *code = json_string_value(json_object_get(first, "code"));
     const char *bot_id = c->ctx->params[0];
-    struct usage_event ev = {.provider_id = "runner", .operation = c->what == LC_RESTART ? "runner.restart" : "runner.start",
-                             .status = "BLOCKED", .bot_id = bot_id, .latency_ms = -1, .records = -1,
-                             .error_code = code ? code : "POLICY_ERROR", .trace_id = c->ctx->trace_id,
+    struct usage_event ev = {.provider_id = "runner",
+                             .operation = c->what == LC_RESTART ? "runner.restart" : "runner.start",
+                             .status = "BLOCKED",
+                             .bot_id = bot_id,
+                             .latency_ms = -1,
+                             .records = -1,
+                             .error_code = code ? code : "POLICY_ERROR",
+                             .trace_id = c->ctx->trace_id,
                              .user_id = http_user_id(c->ctx)};
     json_t *meta = http_user_meta(c->ctx, json_pack("{s:O}", "blocked_by", blockers));
     ev.metadata = meta;
     telemetry_usage(&ev);
-    telemetry_system_event("bot.start_refused", "warning", bot_id, code ? code : "POLICY_ERROR", c->ctx->trace_id, meta);
+    telemetry_system_event("bot.start_refused", "warning", bot_id, code ? code : "POLICY_ERROR",
+                           c->ctx->trace_id, meta);
     json_decref(meta);
     http_reply_error(c->ctx, 409, code ? code : "POLICY_ERROR",
-                     json_string_value(json_object_get(first, "reason_human")) ? json_string_value(json_object_get(first, "reason_human"))
-                                                                               : "A safe-start gate refused the start.",
+                     json_string_value(json_object_get(first, "reason_human"))
+                         ? json_string_value(json_object_get(first, "reason_human"))
+                         : "A safe-start gate refused the start.",
                      json_string_value(json_object_get(first, "suggested_fix")),
                      json_pack("{s:O, s:s}", "blockers", blockers, "bot_id", bot_id));
 }
 
-/* The lifecycle change was written (instance_json: the started or ended instance, NULL when none), or failed. */
+/* The lifecycle change was written (instance_json: the started or ended instance, NULL when none), or failed.
+ */
 static void lifecycle_written(struct call *c, const char *err, const char *instance_json)
 {
     static const char *states[] = {"RUNNING", "RUNNING", "STOPPED", "KILLED"};
     static const char *kinds[] = {"bot.start", "bot.restart", "bot.stop", "kill"};
     if (err) {
-        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot's instance could not be written.", "Check the database.", NULL);
+        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot's instance could not be written.",
+                         "Check the database.", NULL);
     } else {
         char msg[160];
-        snprintf(msg, sizeof msg, "%s %s", json_string_value(json_object_get(c->bot, "name")), states[c->what]);
+        snprintf(msg, sizeof msg, "%s %s", json_string_value(json_object_get(c->bot, "name")),
+                 states[c->what]);
         json_t *meta = http_user_meta(c->ctx, NULL);
         telemetry_system_event(kinds[c->what], c->what == LC_KILL ? "SEV-2" : "info", c->ctx->params[0], msg,
                                c->ctx->trace_id, meta);
         json_decref(meta);
         /* a kill's working orders were cancelled by instance_kill (flattened when the bot's params say) */
-        if (c->what == LC_KILL) alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
+        if (c->what == LC_KILL)
+            alerts_notify("kill", NULL, "SEV-2", "gatehouse: bot killed", msg, c->ctx->trace_id);
         autonomy_request(c->ctx->params[0], c->ctx->trace_id); /* running or not moves supervisor evidence */
         json_t *inst = instance_json ? json_loads(instance_json, 0, NULL) : json_null();
-        http_reply_json(c->ctx, 200, json_pack("{s:O, s:s, s:o}", "bot", c->bot, "state", states[c->what], "instance",
-                                               inst ? inst : json_null()));
+        http_reply_json(c->ctx, 200,
+                        json_pack("{s:O, s:s, s:o}", "bot", c->bot, "state", states[c->what], "instance",
+                                  inst ? inst : json_null()));
     }
     json_decref(c->bot);
     free(c);
@@ -87,15 +99,19 @@ static void on_opened(const char *err, const struct instance_row *row, void *arg
     lifecycle_written(arg, err, row ? row->json : NULL);
 }
 
-/* Writes the lifecycle change: stop (or kill) any running instance, or (start/restart) open a new RUNNING one. */
+/* Writes the lifecycle change: stop (or kill) any running instance, or (start/restart) open a new RUNNING
+ * one. */
 static void write_lifecycle(struct call *c)
 {
     struct scheduler_status sch;
     const char *bot_id = c->ctx->params[0];
     scheduler_status(&sch);
     if (c->what == LC_KILL) {
-        struct instance_kill_req k = {.bot_id = bot_id, .reason = "KILLED", .trace_id = c->ctx->trace_id,
-                                      .user_id = c->ctx->auth.user_id, .flatten = 1};
+        struct instance_kill_req k = {.bot_id = bot_id,
+                                      .reason = "KILLED",
+                                      .trace_id = c->ctx->trace_id,
+                                      .user_id = c->ctx->auth.user_id,
+                                      .flatten = 1};
         if (instance_kill(&k, on_ended, c) < 0) lifecycle_written(c, "queue full", NULL);
         return;
     }
@@ -111,7 +127,8 @@ static void on_stopped_for_restart(const char *err, const struct instance_ended 
 {
     struct call *c = arg;
     if (err) {
-        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The running instance could not be stopped.", NULL, NULL);
+        http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The running instance could not be stopped.", NULL,
+                         NULL);
         json_decref(c->bot);
         free(c);
         return;
@@ -130,7 +147,9 @@ static json_t *start_request(const json_t *bot, const char *bot_id, const json_t
     json_object_set(req, "autonomy_score", json_object_get(row, "autonomy_score"));
     if (why) {
         snprintf(reason, sizeof reason, "%s: %s", json_string_value(json_object_get(why, "code")),
-                 json_string_value(json_object_get(why, "reason_human")) ? json_string_value(json_object_get(why, "reason_human")) : "");
+                 json_string_value(json_object_get(why, "reason_human"))
+                     ? json_string_value(json_object_get(why, "reason_human"))
+                     : "");
         json_object_set_new(req, "autonomy_reason", json_string(reason));
         if (json_is_string(json_object_get(why, "suggested_fix")))
             json_object_set(req, "autonomy_fix", json_object_get(why, "suggested_fix"));
@@ -147,18 +166,21 @@ struct gate_call {
     void *arg;
 };
 
-/* The bot's fresh autonomy score arrived: run the safe-start gates with its tier (fail closed without one). */
+/* The bot's fresh autonomy score arrived: run the safe-start gates with its tier (fail closed without one).
+ */
 static void on_gate_scored(const json_t *rows, const char *code, const char *err, void *arg)
 {
     struct gate_call *g = arg;
     const json_t *row = json_array_get(rows, 0);
     json_t *answer = NULL;
     if (!row && code && strcmp(code, "POLICY_ERROR") == 0) {
-        answer = json_pack("{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "POLICY_ERROR",
-                           "severity", "SEV-1", "scope", "bot", "reason_human",
-                           "The bot's autonomy tier could not be computed (scripts/autonomy.lua failed); the start fails closed.",
-                           "suggested_fix", "Fix scripts/autonomy.lua (the log and `gatehouse check` name the error), then reload.",
-                           "trace_id", g->trace_id);
+        answer = json_pack(
+            "{s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "allowed", 0, "blockers", "code", "POLICY_ERROR",
+            "severity", "SEV-1", "scope", "bot", "reason_human",
+            "The bot's autonomy tier could not be computed (scripts/autonomy.lua failed); the start fails closed.",
+            "suggested_fix",
+            "Fix scripts/autonomy.lua (the log and `gatehouse check` name the error), then reload.",
+            "trace_id", g->trace_id);
     } else if (row) {
         json_t *req = start_request(g->bot, g->bot_id, row);
         answer = status_safe_start(req, g->trace_id);
@@ -171,7 +193,8 @@ static void on_gate_scored(const json_t *rows, const char *code, const char *err
     free(g);
 }
 
-int api_runner_start_gate(const json_t *bot, const char *bot_id, const char *trace_id, api_runner_gate_cb cb, void *arg)
+int api_runner_start_gate(const json_t *bot, const char *bot_id, const char *trace_id, api_runner_gate_cb cb,
+                          void *arg)
 {
     struct gate_call *g = calloc(1, sizeof *g);
     if (!g) {
@@ -223,8 +246,11 @@ static void on_bot(struct pg_result *res, const char *err, void *arg)
 {
     struct call *c = arg;
     if (!res || PQntuples(res) != 1) {
-        if (res) http_reply_error(c->ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
-        else http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot could not be read.", "Check the database.", NULL);
+        if (res)
+            http_reply_error(c->ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
+        else
+            http_reply_error(c->ctx, 503, "DB_UNAVAILABLE", "The bot could not be read.",
+                             "Check the database.", NULL);
         free(c);
         return;
     }
@@ -259,10 +285,22 @@ static void lifecycle(struct http_ctx *ctx, enum lifecycle what)
         on_bot(NULL, "queue full", c);
 }
 
-void api_runner_start(struct http_ctx *ctx) { lifecycle(ctx, LC_START); }
-void api_runner_restart(struct http_ctx *ctx) { lifecycle(ctx, LC_RESTART); }
-void api_runner_stop(struct http_ctx *ctx) { lifecycle(ctx, LC_STOP); }
-void api_runner_kill(struct http_ctx *ctx) { lifecycle(ctx, LC_KILL); }
+void api_runner_start(struct http_ctx *ctx)
+{
+    lifecycle(ctx, LC_START);
+}
+void api_runner_restart(struct http_ctx *ctx)
+{
+    lifecycle(ctx, LC_RESTART);
+}
+void api_runner_stop(struct http_ctx *ctx)
+{
+    lifecycle(ctx, LC_STOP);
+}
+void api_runner_kill(struct http_ctx *ctx)
+{
+    lifecycle(ctx, LC_KILL);
+}
 
 static void on_ticked(const json_t *summary, const char *code, const char *err, void *arg)
 {
@@ -271,7 +309,8 @@ static void on_ticked(const json_t *summary, const char *code, const char *err, 
         if (strcmp(code, "NOT_FOUND") == 0)
             http_reply_error(ctx, 404, "NOT_FOUND", "No such bot.", "Use an id from GET /api/bots.", NULL);
         else
-            http_reply_error(ctx, 503, "DB_UNAVAILABLE", err ? err : "The database is unavailable.", "Check the database.", NULL);
+            http_reply_error(ctx, 503, "DB_UNAVAILABLE", err ? err : "The database is unavailable.",
+                             "Check the database.", NULL);
         return;
     }
     supervisor_tick_finished(summary); /* a manual tick of the live instance counts like a scheduled one */
@@ -282,7 +321,8 @@ void api_runner_tick(struct http_ctx *ctx)
 {
     if (!api_id_ok(ctx)) return;
     if (runner_tick(ctx->params[0], ctx->trace_id, http_user_id(ctx), on_ticked, ctx) < 0)
-        http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.", "Retry in a second.", NULL);
+        http_reply_error(ctx, 429, "RATE_LIMITED", "A tick of this bot is already running.",
+                         "Retry in a second.", NULL);
 }
 
 /* ---- kill-all ---- */
@@ -291,7 +331,8 @@ static void on_killed_all(const char *err, const struct instance_ended *rows, in
 {
     struct http_ctx *ctx = arg;
     if (err) {
-        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The running instances could not be killed.", "Check the database.", NULL);
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The running instances could not be killed.",
+                         "Check the database.", NULL);
         return;
     }
     json_t *bots = json_array();
@@ -310,14 +351,18 @@ static void on_killed_all(const char *err, const struct instance_ended *rows, in
     telemetry_system_event("kill.all", "SEV-2", "bots", msg, ctx->trace_id, meta);
     json_decref(meta);
     alerts_notify("kill", NULL, "SEV-2", "gatehouse: all bots killed", msg, ctx->trace_id);
-    /* instance_kill cancelled every working order of every bot and flattened the killed bots whose params say so */
+    /* instance_kill cancelled every working order of every bot and flattened the killed bots whose params say
+     * so */
     http_reply_json(ctx, 200, json_pack("{s:i, s:o}", "killed", n, "bots", bots));
 }
 
 void api_runner_kill_all(struct http_ctx *ctx)
 {
     /* the kill path of one bot (instance KILLED, desired_state KILLED), for every running instance at once */
-    struct instance_kill_req k = {.bot_id = NULL, .reason = "KILLED", .trace_id = ctx->trace_id,
-                                  .user_id = ctx->auth.user_id, .flatten = 1};
+    struct instance_kill_req k = {.bot_id = NULL,
+                                  .reason = "KILLED",
+                                  .trace_id = ctx->trace_id,
+                                  .user_id = ctx->auth.user_id,
+                                  .flatten = 1};
     if (instance_kill(&k, on_killed_all, ctx) < 0) on_killed_all("queue full", NULL, 0, ctx);
 }

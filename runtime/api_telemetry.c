@@ -84,7 +84,8 @@ const char *api_telemetry_parse_event(json_t *o, const char *trace_id, struct us
     ev->operation = json_string_value(json_object_get(o, "operation"));
     if (!ev->operation || !short_text(ev->operation)) return "operation";
     status = json_string_value(json_object_get(o, "status"));
-    if (!status || (strcmp(status, "OK") && strcmp(status, "ERROR") && strcmp(status, "BLOCKED"))) return "status";
+    if (!status || (strcmp(status, "OK") && strcmp(status, "ERROR") && strcmp(status, "BLOCKED")))
+        return "status";
     ev->status = status;
     if (opt_string(o, "bot_id", &ev->bot_id, id_is_uuid) < 0) return "bot_id";
     if (opt_string(o, "run_id", &ev->run_id, id_is_uuid) < 0) return "run_id";
@@ -115,32 +116,37 @@ void api_telemetry_ingest(struct http_ctx *ctx)
     char field[64];
 
     if (!api_telemetry_has_service_token(ctx)) {
-        http_reply_error(ctx, 401, "UNAUTHENTICATED", "This route needs the runners' service token.",
-                         secret_value("GATEHOUSE_SERVICE_TOKEN")
-                             ? "Send Authorization: Bearer <GATEHOUSE_SERVICE_TOKEN>."
-                             : "Set GATEHOUSE_SERVICE_TOKEN in gatehouse's environment and give it to the runners.",
-                         NULL);
+        http_reply_error(
+            ctx, 401, "UNAUTHENTICATED", "This route needs the runners' service token.",
+            secret_value("GATEHOUSE_SERVICE_TOKEN")
+                ? "Send Authorization: Bearer <GATEHOUSE_SERVICE_TOKEN>."
+                : "Set GATEHOUSE_SERVICE_TOKEN in gatehouse's environment and give it to the runners.",
+            NULL);
         return;
     }
     if (!json_is_array(events) || (n = json_array_size(events)) == 0 || n > MAX_EVENTS) {
-        http_reply_error(ctx, 400, "VALIDATION_FAILED", "Field 'events' must be an array of 1 to 1000 usage events.",
-                         NULL, json_pack("{s:s}", "field", "events"));
+        http_reply_error(ctx, 400, "VALIDATION_FAILED",
+                         "Field 'events' must be an array of 1 to 1000 usage events.", NULL,
+                         json_pack("{s:s}", "field", "events"));
         return;
     }
     parsed = calloc(n, sizeof *parsed);
-    json_array_foreach(events, i, o) {
+    json_array_foreach(events, i, o)
+    {
         const char *bad = api_telemetry_parse_event(o, ctx->trace_id, &parsed[i]);
         if (bad) {
             char reason[160];
             snprintf(field, sizeof field, "events[%zu]%s%s", i, *bad ? "." : "", bad);
             snprintf(reason, sizeof reason, "Field '%s' is missing or invalid.", field);
             free(parsed);
-            http_reply_error(ctx, 400, "VALIDATION_FAILED", reason, "See docs/api.md for the usage event fields.",
+            http_reply_error(ctx, 400, "VALIDATION_FAILED", reason,
+                             "See docs/api.md for the usage event fields.",
                              json_pack("{s:s}", "field", field));
             return;
         }
     }
-    for (i = 0; i < n; i++) telemetry_usage(&parsed[i]);
+    for (i = 0; i < n; i++)
+        telemetry_usage(&parsed[i]);
     free(parsed);
     http_reply_json(ctx, 202, json_pack("{s:I}", "accepted", (json_int_t)n));
 }

@@ -15,8 +15,8 @@ int api_telemetry_has_service_token(const struct http_ctx *ctx);
 
 struct usage_event;
 /* Validates one usage event of an ingest body and fills ev (pointers borrowed from o; trace_id is the default
- * trace id). Returns NULL, or the name of the first bad field ("" when o is not an object). provider_id must be
- * a subsystem or a provider of the policy in force. No I/O. */
+ * trace id). Returns NULL, or the name of the first bad field ("" when o is not an object). provider_id must
+ * be a subsystem or a provider of the policy in force. No I/O. */
 const char *api_telemetry_parse_event(json_t *o, const char *trace_id, struct usage_event *ev);
 
 #endif

@@ -1,4 +1,5 @@
-/* api_variables.c — GET /api/variables: catalog rows from profit_variables, availability from cached health. */
+/* api_variables.c — GET /api/variables: catalog rows from profit_variables, availability from cached health.
+ */
 #include "api_variables.h"
 
 #include <libpq-fe.h>
@@ -36,9 +37,12 @@ static const json_t *blocker_with(const char *code, const char *severity)
 {
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(status_decision(), "blockers"), i, b) {
-        const char *c = json_string_value(json_object_get(b, "code")), *s = json_string_value(json_object_get(b, "severity"));
-        if ((!code || (c && strcmp(c, code) == 0)) && (!severity || (s && strcmp(s, severity) == 0))) return b;
+    json_array_foreach(json_object_get(status_decision(), "blockers"), i, b)
+    {
+        const char *c = json_string_value(json_object_get(b, "code")),
+                   *s = json_string_value(json_object_get(b, "severity"));
+        if ((!code || (c && strcmp(c, code) == 0)) && (!severity || (s && strcmp(s, severity) == 0)))
+            return b;
     }
     return NULL;
 }
@@ -47,12 +51,14 @@ static const json_t *stack_entry(const json_t *list, const char *id)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e) if (strcmp(or_else(json_string_value(json_object_get(e, "providerId")), ""), id) == 0) return e;
+    json_array_foreach(list, i,
+                       e) if (strcmp(or_else(json_string_value(json_object_get(e, "providerId")), ""), id) ==
+                              0) return e;
     return NULL;
 }
 
-/* live-stack source: BLOCKED without a primary, DEGRADED when a configured provider ranked above the primary is
- * not connected (failover in effect), else OK. */
+/* live-stack source: BLOCKED without a primary, DEGRADED when a configured provider ranked above the primary
+ * is not connected (failover in effect), else OK. */
 static json_t *live_stack_health(const char *category, const struct provider_registry *reg)
 {
     const char *key = strcmp(category, "market_data") == 0 ? "marketData" : category;
@@ -63,18 +69,21 @@ static json_t *live_stack_health(const char *category, const struct provider_reg
     char reason[512];
     size_t i;
     if (!pid) {
-        snprintf(reason, sizeof reason, "No %s provider of the live stack is connected, so nothing serves this variable.",
-                 category);
+        snprintf(reason, sizeof reason,
+                 "No %s provider of the live stack is connected, so nothing serves this variable.", category);
         return verdict("BLOCKED", reason);
     }
-    json_array_foreach(json_object_get(reg ? reg->priority : NULL, category), i, id) {
+    json_array_foreach(json_object_get(reg ? reg->priority : NULL, category), i, id)
+    {
         const char *above = json_string_value(id);
         if (!above || strcmp(above, pid) == 0) break;
         const json_t *e = stack_entry(rest, above);
-        if (e && json_is_true(json_object_get(e, "configured")) && !json_is_true(json_object_get(e, "connected"))) {
+        if (e && json_is_true(json_object_get(e, "configured")) &&
+            !json_is_true(json_object_get(e, "connected"))) {
             const char *code = json_string_value(json_object_get(e, "error_code"));
-            snprintf(reason, sizeof reason, "Served by %s, a backup: %s ranks above it but is not connected%s%s%s.", pid,
-                     above, code ? " (" : "", code ? code : "", code ? ")" : "");
+            snprintf(reason, sizeof reason,
+                     "Served by %s, a backup: %s ranks above it but is not connected%s%s%s.", pid, above,
+                     code ? " (" : "", code ? code : "", code ? ")" : "");
             return verdict("DEGRADED", reason);
         }
     }
@@ -89,7 +98,8 @@ static json_t *provider_health(const struct provider_def *p)
     integrations_facts(p, cfg.verify_ttl_s, &f);
     if (!f.configured) {
         char *missing = json_dumps(f.missing, JSON_COMPACT);
-        snprintf(reason, sizeof reason, "%s is not configured (missing %s).", p->label, missing ? missing : "variables");
+        snprintf(reason, sizeof reason, "%s is not configured (missing %s).", p->label,
+                 missing ? missing : "variables");
         free(missing);
     } else if (f.connected) {
         snprintf(reason, sizeof reason, "%s is connected (verified within its TTL).", p->label);
@@ -107,7 +117,8 @@ static json_t *internal_health(const char *source)
     const json_t *b;
     if (strcmp(source, "risk_engine") == 0) {
         if ((b = blocker_with("RISK_ENGINE_NOT_ENFORCING", NULL)))
-            return verdict("BLOCKED", or_else(json_string_value(json_object_get(b, "reason_human")), "The risk engine is not enforcing."));
+            return verdict("BLOCKED", or_else(json_string_value(json_object_get(b, "reason_human")),
+                                              "The risk engine is not enforcing."));
         return verdict("OK", "Computed by scripts/risk.lua's check() on every tick (enforcing).");
     }
     if (strcmp(source, "market_hours") == 0)
@@ -124,7 +135,9 @@ json_t *api_variables_availability(const char *source, const char *state)
     const json_t *b;
     char reason[600];
     if (state && strcmp(state, "DEPRECATED") == 0)
-        return verdict("BLOCKED", "Deprecated: no longer declared ACTIVE in scripts/variables.lua; strategies should stop using it.");
+        return verdict(
+            "BLOCKED",
+            "Deprecated: no longer declared ACTIVE in scripts/variables.lua; strategies should stop using it.");
     if ((b = blocker_with(NULL, "SEV-1"))) {
         snprintf(reason, sizeof reason, "The system is BLOCKED (%s): no tick runs. %s",
                  or_else(json_string_value(json_object_get(b, "code")), "?"),
@@ -132,7 +145,8 @@ json_t *api_variables_availability(const char *source, const char *state)
         return verdict("BLOCKED", reason);
     }
     if (!kind) {
-        snprintf(reason, sizeof reason, "Source '%.64s' is not known to the policy in force.", source ? source : "");
+        snprintf(reason, sizeof reason, "Source '%.64s' is not known to the policy in force.",
+                 source ? source : "");
         return verdict("BLOCKED", reason);
     }
     if (strcmp(kind, "live_stack") == 0) return live_stack_health(source, reg);
@@ -175,16 +189,22 @@ static void on_rows(struct pg_result *res, const char *err, void *arg)
         }
         if ((long)json_array_size(vars) == r->limit) { /* one more matches: there is a next page */
             json_decref(next);
-            next = json_string(json_string_value(json_object_get(json_array_get(vars, r->limit - 1), "name")));
+            next =
+                json_string(json_string_value(json_object_get(json_array_get(vars, r->limit - 1), "name")));
             json_decref(v);
             break;
         }
-        json_object_set_new(v, "source_kind", json_string(or_else(variables_source_kind(source, policy_providers(policy_current())), "unknown")));
+        json_object_set_new(
+            v, "source_kind",
+            json_string(
+                or_else(variables_source_kind(source, policy_providers(policy_current())), "unknown")));
         json_object_set(v, "availability", json_object_get(h, "availability"));
         json_object_set(v, "availability_reason", json_object_get(h, "reason"));
         json_array_append_new(vars, v);
     }
-    http_reply_json(ctx, 200, json_pack("{s:O, s:O, s:b}", "variables", vars, "next_cursor", next, "synced", variables_synced()));
+    http_reply_json(
+        ctx, 200,
+        json_pack("{s:O, s:O, s:b}", "variables", vars, "next_cursor", next, "synced", variables_synced()));
 out:
     json_decref(vars);
     json_decref(health);
@@ -216,7 +236,8 @@ static int read_filters(struct http_ctx *ctx, struct list_req *r, const char **c
         return -1;
     }
     if (*category && !valid_name(*category)) {
-        api_invalid(ctx, "category", "category must be a category name such as market_data, execution, risk or ai.");
+        api_invalid(ctx, "category",
+                    "category must be a category name such as market_data, execution, risk or ai.");
         return -1;
     }
     if (avail && strcmp(avail, "OK") && strcmp(avail, "DEGRADED") && strcmp(avail, "BLOCKED")) {
@@ -245,17 +266,20 @@ void api_variables_list(struct http_ctx *ctx)
         return;
     }
     const char *params[3] = {category, state, cursor};
-    /* the catalog is small (at most a few hundred rows): availability is derived in C, so the filter on it and
-     * the page cut happen there, over the rows after the cursor */
-    if (db_query("SELECT json_build_object('name', v.name, 'category', v.category, "
-                 "'source_integration', v.source_integration, 'variable_type', v.variable_type, 'state', v.state, "
-                 "'description', v.description, 'profit_contribution_estimate', v.profit_contribution_estimate, "
-                 "'last_updated_at', " API_TS("v.last_updated_at") ", 'last_seen_at', " API_TS("v.last_seen_at") ", "
-                 "'used_by_bot_ids', coalesce((SELECT json_agg(b.id::text ORDER BY b.id::text) FROM bots b WHERE b.id IN "
-                 "  (SELECT e::uuid FROM jsonb_array_elements_text(v.used_by_bot_ids) e WHERE e ~ " UUID_RE ")), '[]'::json))::text "
-                 "FROM profit_variables v WHERE ($1::text IS NULL OR v.category = $1) AND ($2::text IS NULL OR v.state = $2) "
-                 "AND ($3::text IS NULL OR v.name > $3) ORDER BY v.name",
-                 3, params, DB_TIMEOUT_MS, on_rows, r) < 0) {
+    /* the catalog is small (at most a few hundred rows): availability is derived in C, so the filter on it
+     * and the page cut happen there, over the rows after the cursor */
+    if (db_query(
+            "SELECT json_build_object('name', v.name, 'category', v.category, "
+            "'source_integration', v.source_integration, 'variable_type', v.variable_type, 'state', v.state, "
+            "'description', v.description, 'profit_contribution_estimate', v.profit_contribution_estimate, "
+            "'last_updated_at', " API_TS("v.last_updated_at") ", 'last_seen_at', " API_TS(
+                "v.last_seen_at") ", "
+                                  "'used_by_bot_ids', coalesce((SELECT json_agg(b.id::text ORDER BY b.id::text) FROM bots b WHERE b.id IN "
+                                  "  (SELECT e::uuid FROM jsonb_array_elements_text(v.used_by_bot_ids) e WHERE e ~ " UUID_RE
+                                  ")), '[]'::json))::text "
+                                  "FROM profit_variables v WHERE ($1::text IS NULL OR v.category = $1) AND ($2::text IS NULL OR v.state = $2) "
+                                  "AND ($3::text IS NULL OR v.name > $3) ORDER BY v.name",
+            3, params, DB_TIMEOUT_MS, on_rows, r) < 0) {
         free(r);
         api_reply_db_error(ctx, NULL, "variables list");
     }

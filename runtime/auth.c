@@ -50,7 +50,8 @@ static void *worker_main(void *unused)
     (void)unused;
     for (;;) {
         pthread_mutex_lock(&W.mu);
-        while (!W.head && !W.stopping) pthread_cond_wait(&W.cv, &W.mu);
+        while (!W.head && !W.stopping)
+            pthread_cond_wait(&W.cv, &W.mu);
         struct job *j = W.head;
         if (j) {
             W.head = j->next;
@@ -62,7 +63,8 @@ static void *worker_main(void *unused)
         j->work(j->arg);
         /* hand the finished job back to the loop; a pointer write to a pipe is atomic */
         ssize_t n;
-        do n = write(W.pipe_wr, &j, sizeof j);
+        do
+            n = write(W.pipe_wr, &j, sizeof j);
         while (n < 0 && errno == EINTR);
     }
 }
@@ -145,7 +147,8 @@ int auth_work(void (*work)(void *), void (*done)(void *), void *arg)
 
 int auth_password_hash(const char *pw, char out[AUTH_PWHASH_LEN])
 {
-    return crypto_pwhash_str_alg(out, pw, strlen(pw), PW_OPS, PW_MEM, crypto_pwhash_ALG_ARGON2ID13) == 0 ? 0 : -1;
+    return crypto_pwhash_str_alg(out, pw, strlen(pw), PW_OPS, PW_MEM, crypto_pwhash_ALG_ARGON2ID13) == 0 ? 0
+                                                                                                         : -1;
 }
 
 static char dummy_hash[AUTH_PWHASH_LEN];
@@ -166,7 +169,8 @@ int auth_password_verify(const char *hash, const char *pw)
 {
     if (!hash || strncmp(hash, "$argon2id$", 10) != 0) {
         pthread_once(&dummy_once, make_dummy);
-        if (crypto_pwhash_str_verify(dummy_hash, pw, strlen(pw)) == 0) return 0; /* same work, always a miss */
+        if (crypto_pwhash_str_verify(dummy_hash, pw, strlen(pw)) == 0)
+            return 0; /* same work, always a miss */
         return 0;
     }
     return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
@@ -174,7 +178,8 @@ int auth_password_verify(const char *hash, const char *pw)
 
 int auth_backup_hash(const char *code, char out[AUTH_PWHASH_LEN])
 {
-    return crypto_pwhash_str_alg(out, code, strlen(code), BACKUP_OPS, BACKUP_MEM, crypto_pwhash_ALG_ARGON2ID13) == 0
+    return crypto_pwhash_str_alg(out, code, strlen(code), BACKUP_OPS, BACKUP_MEM,
+                                 crypto_pwhash_ALG_ARGON2ID13) == 0
                ? 0
                : -1;
 }
@@ -265,7 +270,8 @@ int auth_encrypt_secret(const unsigned char *secret, size_t len, const char *use
     unsigned char key[32], *buf;
     char ad[128];
     unsigned long long clen = 0;
-    size_t total = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + len + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    size_t total =
+        crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + len + crypto_aead_xchacha20poly1305_ietf_ABYTES;
     *out = NULL;
     if (enc_key(key) < 0 || !(buf = malloc(total)) || !(*out = malloc(2 + total * 2 + 1))) {
         sodium_memzero(key, sizeof key);
@@ -273,8 +279,9 @@ int auth_encrypt_secret(const unsigned char *secret, size_t len, const char *use
     }
     secret_ad(user_id, ad, sizeof ad);
     randombytes_buf(buf, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(buf + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, secret, len,
-                                               (const unsigned char *)ad, strlen(ad), NULL, buf, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(buf + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
+                                               secret, len, (const unsigned char *)ad, strlen(ad), NULL, buf,
+                                               key);
     memcpy(*out, "\\x", 2);
     sodium_bin2hex(*out + 2, total * 2 + 1, buf, total);
     sodium_memzero(key, sizeof key);
@@ -288,14 +295,16 @@ int auth_decrypt_secret(const char *bytea_hex, const char *user_id, unsigned cha
     char ad[128];
     size_t n = 0;
     unsigned long long mlen = 0;
-    const size_t overhead = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    const size_t overhead =
+        crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES;
     int rc = -1;
     if (!bytea_hex || strncmp(bytea_hex, "\\x", 2) != 0 || enc_key(key) < 0) return -1;
-    if (sodium_hex2bin(buf, sizeof buf, bytea_hex + 2, strlen(bytea_hex + 2), NULL, &n, NULL) != 0 || n <= overhead ||
-        n - overhead > outlen)
+    if (sodium_hex2bin(buf, sizeof buf, bytea_hex + 2, strlen(bytea_hex + 2), NULL, &n, NULL) != 0 ||
+        n <= overhead || n - overhead > outlen)
         goto out;
     secret_ad(user_id, ad, sizeof ad);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, buf + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL,
+                                                   buf + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
                                                    n - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
                                                    (const unsigned char *)ad, strlen(ad), buf, key) == 0)
         rc = (int)mlen;
@@ -456,12 +465,12 @@ int auth_hash_then(const char *password, auth_hashed_cb done, void *arg)
 
 /* ---- decisions and ban accounting ---- */
 
-void auth_log_decision(const struct auth_caller *who, const char *event, const char *decision, const char *reason,
-                       const char *username)
+void auth_log_decision(const struct auth_caller *who, const char *event, const char *decision,
+                       const char *reason, const char *username)
 {
     char esc[300];
-    LOG_INFO(who->trace_id, "auth decision", "event=%s decision=%s reason=%s user=\"%s\" ip=%s", event, decision,
-             reason, log_escape(username ? username : "", esc, sizeof esc), who->ip);
+    LOG_INFO(who->trace_id, "auth decision", "event=%s decision=%s reason=%s user=\"%s\" ip=%s", event,
+             decision, reason, log_escape(username ? username : "", esc, sizeof esc), who->ip);
 }
 
 static void key_of(char *out, size_t len, const char *kind, const char *v)
@@ -482,14 +491,16 @@ void auth_failure(const struct auth_caller *who, const char *username)
     }
     if (!banned_ip && !banned_user) return;
     char msg[400];
-    snprintf(msg, sizeof msg, "%d failed sign-in attempts within %d s: %s%s%s banned for %d s", cfg.auth_max_failures,
-             cfg.auth_window_s, banned_user ? "account" : "", banned_user && banned_ip ? " and " : "",
-             banned_ip ? "IP" : "", cfg.auth_ban_s);
-    auth_log_decision(who, "ban", "deny", banned_user ? (banned_ip ? "account_and_ip_banned" : "account_banned") : "ip_banned",
+    snprintf(msg, sizeof msg, "%d failed sign-in attempts within %d s: %s%s%s banned for %d s",
+             cfg.auth_max_failures, cfg.auth_window_s, banned_user ? "account" : "",
+             banned_user && banned_ip ? " and " : "", banned_ip ? "IP" : "", cfg.auth_ban_s);
+    auth_log_decision(who, "ban", "deny",
+                      banned_user ? (banned_ip ? "account_and_ip_banned" : "account_banned") : "ip_banned",
                       username);
     json_t *meta = json_pack("{s:s, s:b, s:b, s:i}", "ip", ip, "account", banned_user, "ip_banned", banned_ip,
                              "ban_s", cfg.auth_ban_s);
-    telemetry_system_event("auth.ban", "warning", username && *username ? username : ip, msg, who->trace_id, meta);
+    telemetry_system_event("auth.ban", "warning", username && *username ? username : ip, msg, who->trace_id,
+                           meta);
     json_decref(meta);
 }
 
@@ -530,7 +541,8 @@ struct factor {
 static void factor_done(struct factor *f, enum auth_factor outcome)
 {
     f->cb(outcome, f->arg);
-    for (int i = 0; i < f->nhashes; i++) free(f->hashes[i]);
+    for (int i = 0; i < f->nhashes; i++)
+        free(f->hashes[i]);
     free(f->hashes);
     sodium_memzero(f, sizeof *f);
     free(f);
@@ -555,7 +567,8 @@ static void on_step_recorded(struct pg_result *res, const char *err, void *arg)
 static void replay_event(struct factor *f)
 {
     char msg[200];
-    snprintf(msg, sizeof msg, "TOTP code replayed: a code of an already used time step was presented again (refused)");
+    snprintf(msg, sizeof msg,
+             "TOTP code replayed: a code of an already used time step was presented again (refused)");
     json_t *meta = json_pack("{s:s, s:s}", "ip", f->who.ip, "user_id", f->user_id);
     telemetry_system_event("auth.totp_replay", "warning", f->username, msg, f->who.trace_id, meta);
     json_decref(meta);
@@ -567,9 +580,10 @@ static void check_totp(struct factor *f, const char *secret_bytea, int64_t last_
     int n = auth_decrypt_secret(secret_bytea, f->user_id, key, sizeof key);
     if (n <= 0) {
         if (auth_enc_key_ok())
-            LOG_ERROR(f->who.trace_id, "totp secret unreadable",
-                      "user_id=%s reason=\"decryption failed: APP_ENC_KEY changed or the row was tampered with\"",
-                      f->user_id);
+            LOG_ERROR(
+                f->who.trace_id, "totp secret unreadable",
+                "user_id=%s reason=\"decryption failed: APP_ENC_KEY changed or the row was tampered with\"",
+                f->user_id);
         factor_done(f, AUTH_FACTOR_NO_KEY);
         return;
     }
@@ -608,7 +622,8 @@ static void on_backup_removed(struct pg_result *res, const char *err, void *arg)
         factor_done(f, AUTH_FACTOR_INVALID);
         return;
     }
-    LOG_INFO(f->who.trace_id, "backup code used", "user_id=%s remaining=%s", f->user_id, PQgetvalue(res, 0, 0));
+    LOG_INFO(f->who.trace_id, "backup code used", "user_id=%s remaining=%s", f->user_id,
+             PQgetvalue(res, 0, 0));
     factor_done(f, AUTH_FACTOR_OK);
 }
 
@@ -618,7 +633,8 @@ static void backup_work(void *arg)
     f->match = -1;
     /* every hash is tried, so the time does not tell which code matched */
     for (int i = 0; i < f->nhashes; i++)
-        if (crypto_pwhash_str_verify(f->hashes[i], f->backup, strlen(f->backup)) == 0 && f->match < 0) f->match = i;
+        if (crypto_pwhash_str_verify(f->hashes[i], f->backup, strlen(f->backup)) == 0 && f->match < 0)
+            f->match = i;
 }
 
 static void backup_checked(void *arg)
@@ -663,13 +679,15 @@ static void on_factor_user(struct pg_result *res, const char *err, void *arg)
     json_t *arr = json_loads(PQgetvalue(res, 0, 3), 0, NULL), *h;
     size_t i;
     f->hashes = calloc(json_array_size(arr) + 1, sizeof *f->hashes);
-    json_array_foreach(arr, i, h) if (json_is_string(h)) f->hashes[f->nhashes++] = strdup(json_string_value(h));
+    json_array_foreach(arr, i, h) if (json_is_string(h)) f->hashes[f->nhashes++] =
+        strdup(json_string_value(h));
     json_decref(arr);
     if (auth_work(backup_work, backup_checked, f) < 0) factor_done(f, AUTH_FACTOR_DB_ERROR);
 }
 
-void auth_factor_check(const struct auth_caller *who, const char *user_id, const char *username, const char *code,
-                       const char *backup_code, int enrolled_only, auth_factor_cb cb, void *arg)
+void auth_factor_check(const struct auth_caller *who, const char *user_id, const char *username,
+                       const char *code, const char *backup_code, int enrolled_only, auth_factor_cb cb,
+                       void *arg)
 {
     struct factor *f = calloc(1, sizeof *f);
     f->who = *who;

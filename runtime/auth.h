@@ -4,8 +4,8 @@
  * session.c; the routes are api_auth.c, api_2fa.c and api_users.c.
  *
  * Nothing here logs a password, a code, a token or a secret; callers log only user ids, usernames, IPs
- * and outcomes. The settings (session timeouts, the brute-force limits) are cfg.session_* / cfg.auth_* / cfg.*_2fa_s
- * (config.h). */
+ * and outcomes. The settings (session timeouts, the brute-force limits) are cfg.session_* / cfg.auth_* /
+ * cfg.*_2fa_s (config.h). */
 #ifndef GATEHOUSE_AUTH_H
 #define GATEHOUSE_AUTH_H
 
@@ -14,9 +14,9 @@
 
 struct event_base;
 
-#define AUTH_TOKEN_LEN 43      /* 32 random bytes, base64url without padding */
-#define AUTH_HASH_HEX 65       /* sha256 as 64 hex characters + NUL */
-#define AUTH_PWHASH_LEN 128    /* crypto_pwhash_STRBYTES */
+#define AUTH_TOKEN_LEN 43   /* 32 random bytes, base64url without padding */
+#define AUTH_HASH_HEX 65    /* sha256 as 64 hex characters + NUL */
+#define AUTH_PWHASH_LEN 128 /* crypto_pwhash_STRBYTES */
 #define AUTH_BACKUP_CODES 10
 #define AUTH_BACKUP_CODE_LEN 11 /* "xxxxx-xxxxx": 10 characters of a 32-letter alphabet = 50 bits */
 #define AUTH_PASSWORD_MIN 12
@@ -38,9 +38,9 @@ int auth_work(void (*work)(void *arg), void (*done)(void *arg), void *arg);
  * could not be hashed (out of memory). */
 typedef void (*auth_hashed_cb)(const char *hash, void *arg);
 
-/* Hashes a copy of password (auth_password_hash) on the worker, then calls done(hash, arg) on the loop; the copy
- * and the hash are wiped afterwards. Returns 0, or -1 when the worker is not running or memory is short (done
- * is not called then). */
+/* Hashes a copy of password (auth_password_hash) on the worker, then calls done(hash, arg) on the loop; the
+ * copy and the hash are wiped afterwards. Returns 0, or -1 when the worker is not running or memory is short
+ * (done is not called then). */
 int auth_hash_then(const char *password, auth_hashed_cb done, void *arg);
 
 /* ---- hashing (blocking: the worker thread or the CLI) ---- */
@@ -111,8 +111,8 @@ struct auth_caller {
 
 /* Logs one auth decision as msg="auth decision": event (login, register, 2fa_verify, ...), decision
  * (allow|deny), reason, the username (escaped) and who->ip. */
-void auth_log_decision(const struct auth_caller *who, const char *event, const char *decision, const char *reason,
-                       const char *username);
+void auth_log_decision(const struct auth_caller *who, const char *event, const char *decision,
+                       const char *reason, const char *username);
 
 /* Records a failed attempt for who->ip and the account username (may be NULL); a failure that starts a ban is
  * logged and becomes an auth.ban system event. */
@@ -139,7 +139,8 @@ typedef void (*auth_factor_cb)(enum auth_factor outcome, void *arg);
  * compare-and-set on users.two_factor_last_step (a second use of it is AUTH_FACTOR_REPLAY, logged, an
  * auth.totp_replay event); a matched backup code is removed (single use). Denials are logged with
  * auth_log_decision. cb runs once, maybe later from the loop. */
-void auth_factor_check(const struct auth_caller *who, const char *user_id, const char *username, const char *code,
-                       const char *backup_code, int enrolled_only, auth_factor_cb cb, void *arg);
+void auth_factor_check(const struct auth_caller *who, const char *user_id, const char *username,
+                       const char *code, const char *backup_code, int enrolled_only, auth_factor_cb cb,
+                       void *arg);
 
 #endif

@@ -1,4 +1,5 @@
-/* autonomy.c — evidence SQL → scripts/autonomy.lua score_all() → autonomy_scores upsert (model in autonomy.h). */
+/* autonomy.c — evidence SQL → scripts/autonomy.lua score_all() → autonomy_scores upsert (model in
+ * autonomy.h). */
 #include "autonomy.h"
 
 #include <event2/event.h>
@@ -21,25 +22,30 @@
 #define DB_TIMEOUT_MS 10000
 #define MAX_PENDING 256
 #define DEBOUNCE_MS 250
-#define SLICE_BOTS 25 /* bots scored per event-loop turn (~2-3 ms): a 1,000-bot round never holds the loop for long */
+#define SLICE_BOTS                                                                                           \
+    25 /* bots scored per event-loop turn (~2-3 ms): a 1,000-bot round never holds the loop for long */
 
 static const char *const TIERS[] = {"LOCKED", "SUPERVISED", "LIMITED_AUTONOMY", "FULL_AUTONOMY", NULL};
-static const char *const SUBS[] = {"autonomy_score",        "data_reliability_score", "decision_quality_score",
-                                   "risk_discipline_score", "execution_health_score", "supervisor_trust_score",
+static const char *const SUBS[] = {"autonomy_score",
+                                   "data_reliability_score",
+                                   "decision_quality_score",
+                                   "risk_discipline_score",
+                                   "execution_health_score",
+                                   "supervisor_trust_score",
                                    NULL};
 
 struct round {
     struct round *next_round; /* rounds being scored (S.scoring) */
     char trace_id[33];
-    char *ids;       /* Postgres uuid[] literal, or NULL for every bot */
+    char *ids; /* Postgres uuid[] literal, or NULL for every bot */
     int periodic;
     struct policy_gen *gen;
     json_t *decision; /* the gate decision the round was started with (its system facts) */
     autonomy_done_cb cb;
     void *arg;
     /* scored in slices of SLICE_BOTS, one per loop turn, each slice upserted on its own */
-    char **evidence;      /* each bot's evidence JSON text, parsed when its slice is scored */
-    int *hb_timeout_s;    /* each bot's heartbeat timeout (timeframe and tick interval rule) */
+    char **evidence;   /* each bot's evidence JSON text, parsed when its slice is scored */
+    int *hb_timeout_s; /* each bot's heartbeat timeout (timeframe and tick interval rule) */
     size_t n_bots, next;
     json_t *system, *rows; /* rows: the stored rows, kept only for a caller (cb) */
     int upserts_pending, scored, scored_bots;
@@ -81,9 +87,11 @@ static json_t *sorted_rows(const json_t *rows)
 {
     size_t n = json_array_size(rows);
     json_t **v = calloc(n ? n : 1, sizeof *v), *out = json_array();
-    for (size_t i = 0; i < n; i++) v[i] = json_array_get(rows, i);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(rows, i);
     qsort(v, n, sizeof *v, by_bot_id);
-    for (size_t i = 0; i < n; i++) json_array_append(out, v[i]);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, v[i]);
     free(v);
     return out;
 }
@@ -95,7 +103,8 @@ static void finish(struct round *r, const json_t *rows, const char *code, const 
     if (r->periodic) S.periodic_running = 0;
     unlink_scoring(r);
     if (r->slice) event_free(r->slice);
-    for (size_t i = 0; i < r->n_bots; i++) free(r->evidence[i]);
+    for (size_t i = 0; i < r->n_bots; i++)
+        free(r->evidence[i]);
     free(r->evidence);
     free(r->hb_timeout_s);
     json_decref(r->system);
@@ -122,7 +131,8 @@ static void maybe_finish(struct round *r)
         finish(r, NULL, r->fail_code, r->fail_err);
         return;
     }
-    LOG_INFO(r->trace_id, "autonomy scored", "bots=%d policy_ms=%.2f periodic=%d", r->scored_bots, r->policy_ms, r->periodic);
+    LOG_INFO(r->trace_id, "autonomy scored", "bots=%d policy_ms=%.2f periodic=%d", r->scored_bots,
+             r->policy_ms, r->periodic);
     json_t *rows = r->cb ? sorted_rows(r->rows) : NULL;
     finish(r, rows, NULL, NULL);
     json_decref(rows);
@@ -231,11 +241,13 @@ static void record_tier_change(const json_t *row, const char *from, const char *
         }
     }
     snprintf(msg, sizeof msg, "autonomy tier %s -> %s (score %lld)%s%s", from ? from : "(none)", to,
-             (long long)json_integer_value(json_object_get(row, "autonomy_score")), code ? ": " : "", code ? code : "");
+             (long long)json_integer_value(json_object_get(row, "autonomy_score")), code ? ": " : "",
+             code ? code : "");
     json_t *meta = json_pack("{s:o, s:s, s:O, s:o}", "from", from ? json_string(from) : json_null(), "to", to,
                              "autonomy_score", json_object_get(row, "autonomy_score"), "blocker",
                              why ? json_deep_copy(why) : json_null());
-    telemetry_system_event("autonomy.tier", from && down ? "warning" : "info", bot, msg, trace_id, meta); /* copies */
+    telemetry_system_event("autonomy.tier", from && down ? "warning" : "info", bot, msg, trace_id,
+                           meta); /* copies */
     json_decref(meta);
 }
 
@@ -281,7 +293,8 @@ static int valid_result(const json_t *v, char *why, size_t len)
             return 0;
         }
     }
-    for (int i = 0; tier && TIERS[i]; i++) known |= strcmp(TIERS[i], tier) == 0;
+    for (int i = 0; tier && TIERS[i]; i++)
+        known |= strcmp(TIERS[i], tier) == 0;
     if (!known) {
         snprintf(why, len, "autonomy_tier must be LOCKED, SUPERVISED, LIMITED_AUTONOMY or FULL_AUTONOMY");
         return 0;
@@ -299,16 +312,17 @@ static json_t *system_facts(const json_t *d, const char *lease_alive)
     const json_t *stack = json_object_get(d, "live_stack");
     json_t *blockers = json_array(), *b;
     size_t i;
-    json_array_foreach(json_object_get(d, "blockers"), i, b)
-        json_array_append_new(blockers, json_pack("{s:O, s:O, s:O}", "code", json_object_get(b, "code"), "severity",
-                                                  json_object_get(b, "severity"), "scope",
-                                                  json_object_get(b, "scope") ? json_object_get(b, "scope") : json_null()));
+    json_array_foreach(json_object_get(d, "blockers"), i, b) json_array_append_new(
+        blockers, json_pack("{s:O, s:O, s:O}", "code", json_object_get(b, "code"), "severity",
+                            json_object_get(b, "severity"), "scope",
+                            json_object_get(b, "scope") ? json_object_get(b, "scope") : json_null()));
     json_t *md = json_object_get(json_object_get(stack, "marketData"), "primary");
     json_t *ex = json_object_get(json_object_get(stack, "execution"), "primary");
     return json_pack("{s:I, s:O, s:o, s:O, s:O, s:b}", "now", (json_int_t)clock_wall_s(), "system_status",
-                     json_object_get(d, "system_status") ? json_object_get(d, "system_status") : json_null(), "blockers",
-                     blockers, "market_data_primary", json_is_object(md) ? md : json_null(), "execution_primary",
-                     json_is_object(ex) ? ex : json_null(), "leader_alive", lease_alive && strcmp(lease_alive, "t") == 0);
+                     json_object_get(d, "system_status") ? json_object_get(d, "system_status") : json_null(),
+                     "blockers", blockers, "market_data_primary", json_is_object(md) ? md : json_null(),
+                     "execution_primary", json_is_object(ex) ? ex : json_null(), "leader_alive",
+                     lease_alive && strcmp(lease_alive, "t") == 0);
 }
 
 /* Stores one slice's results (its own upsert, in flight while the next slice is scored). */
@@ -331,7 +345,8 @@ static json_t *slice_bots(const struct round *r, size_t from, size_t to)
         json_t *bot = json_loads(r->evidence[i], 0, NULL);
         if (!bot) continue;
         json_t *inst = json_object_get(bot, "instance");
-        if (json_is_object(inst)) json_object_set_new(inst, "heartbeat_timeout_s", json_integer(r->hb_timeout_s[i]));
+        if (json_is_object(inst))
+            json_object_set_new(inst, "heartbeat_timeout_s", json_integer(r->hb_timeout_s[i]));
         json_array_append_new(bots, bot);
     }
     return bots;
@@ -354,9 +369,13 @@ static int score_slice(struct round *r)
     size_t i;
     int ok = json_is_array(results) && json_array_size(results) == n;
     if (!ok)
-        snprintf(perr, sizeof perr, "%s", !out ? perr : json_is_array(results) ? "scripts/autonomy.lua score_all() returned "
-                                                 "another number of results than bots" : "scripts/autonomy.lua score_all() did not return a list");
-    json_array_foreach(results, i, v) if (ok && !valid_result(v, why, sizeof why)) {
+        snprintf(perr, sizeof perr, "%s",
+                 !out                     ? perr
+                 : json_is_array(results) ? "scripts/autonomy.lua score_all() returned "
+                                            "another number of results than bots"
+                                          : "scripts/autonomy.lua score_all() did not return a list");
+    json_array_foreach(results, i, v) if (ok && !valid_result(v, why, sizeof why))
+    {
         snprintf(perr, sizeof perr, "scripts/autonomy.lua score_all() result %zu: %s", r->next + i + 1, why);
         ok = 0;
     }
@@ -401,7 +420,8 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
     r->hb_timeout_s = calloc((size_t)n, sizeof *r->hb_timeout_s);
     for (int i = 0; r->evidence && r->hb_timeout_s && i < n; i++) {
         if (!(r->evidence[i] = strdup(PQgetvalue(res, i, 4)))) break;
-        r->hb_timeout_s[i] = cadence_heartbeat_timeout_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        r->hb_timeout_s[i] = cadence_heartbeat_timeout_s(
+            PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
         r->n_bots++;
     }
     r->system = system_facts(r->decision, PQgetvalue(res, 0, 3));
@@ -416,15 +436,19 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
     on_slice(-1, 0, r); /* the first slice now: a one-bot round answers without another loop turn */
 }
 
-/* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL), judged with the gate decision d (retained).
- * Returns 0 or -1 (cb not called). */
-static int start_round(char *ids, const json_t *d, const char *trace_id, int periodic, autonomy_done_cb cb, void *arg)
+/* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL), judged with the gate decision d
+ * (retained). Returns 0 or -1 (cb not called). */
+static int start_round(char *ids, const json_t *d, const char *trace_id, int periodic, autonomy_done_cb cb,
+                       void *arg)
 {
     char perr[512], window[16], samples[4][16];
     static const char *const keys[] = {"bars", "traces", "risk", "orders"};
     struct policy_gen *g = policy_current();
-    if (!g || !policy_has_function(g, MODULE, "score_all") || !policy_has_function(g, MODULE, "evidence_spec")) {
-        if (cb) cb(NULL, "POLICY_ERROR", "scripts/autonomy.lua is not loaded or lacks score_all()/evidence_spec()", arg);
+    if (!g || !policy_has_function(g, MODULE, "score_all") ||
+        !policy_has_function(g, MODULE, "evidence_spec")) {
+        if (cb)
+            cb(NULL, "POLICY_ERROR",
+               "scripts/autonomy.lua is not loaded or lacks score_all()/evidence_spec()", arg);
         free(ids);
         return 0;
     }
@@ -432,11 +456,14 @@ static int start_round(char *ids, const json_t *d, const char *trace_id, int per
     json_t *o = json_array_get(spec, 0);
     snprintf(window, sizeof window, "%lld", (long long)json_number_value(json_object_get(o, "window_s")));
     for (int i = 0; i < 4; i++)
-        snprintf(samples[i], sizeof samples[i], "%lld", (long long)json_number_value(json_object_get(o, keys[i])));
+        snprintf(samples[i], sizeof samples[i], "%lld",
+                 (long long)json_number_value(json_object_get(o, keys[i])));
     int ok = json_is_object(o) && atoll(window) > 0;
     json_decref(spec);
     if (!ok) {
-        if (cb) cb(NULL, "POLICY_ERROR", "scripts/autonomy.lua evidence_spec() failed or returned no window_s", arg);
+        if (cb)
+            cb(NULL, "POLICY_ERROR", "scripts/autonomy.lua evidence_spec() failed or returned no window_s",
+               arg);
         free(ids);
         return 0;
     }
@@ -460,7 +487,8 @@ static int start_round(char *ids, const json_t *d, const char *trace_id, int per
     return 0;
 }
 
-int autonomy_score(const char *bot_id, const json_t *decision, const char *trace_id, autonomy_done_cb cb, void *arg)
+int autonomy_score(const char *bot_id, const json_t *decision, const char *trace_id, autonomy_done_cb cb,
+                   void *arg)
 {
     char *ids = NULL;
     if (bot_id) {
@@ -480,7 +508,8 @@ static void on_debounce(evutil_socket_t fd, short what, void *arg)
         size_t len = (size_t)S.n_pending * 37 + 3, at = 0;
         ids = malloc(len);
         ids[at++] = '{';
-        for (int i = 0; i < S.n_pending; i++) at += (size_t)snprintf(ids + at, len - at, "%s%s", i ? "," : "", S.pending[i]);
+        for (int i = 0; i < S.n_pending; i++)
+            at += (size_t)snprintf(ids + at, len - at, "%s%s", i ? "," : "", S.pending[i]);
         snprintf(ids + at, len - at, "}");
     }
     int any = S.pending_all || S.n_pending > 0;
@@ -496,12 +525,17 @@ void autonomy_request(const char *bot_id, const char *trace_id)
         S.pending_all = 1;
     } else {
         int known = 0;
-        for (int i = 0; i < S.n_pending; i++) known |= strcmp(S.pending[i], bot_id) == 0;
-        if (!known && S.n_pending < MAX_PENDING) snprintf(S.pending[S.n_pending++], 37, "%s", bot_id);
-        else if (!known) S.pending_all = 1;
+        for (int i = 0; i < S.n_pending; i++)
+            known |= strcmp(S.pending[i], bot_id) == 0;
+        if (!known && S.n_pending < MAX_PENDING)
+            snprintf(S.pending[S.n_pending++], 37, "%s", bot_id);
+        else if (!known)
+            S.pending_all = 1;
     }
-    if (trace_id) snprintf(S.pending_trace, sizeof S.pending_trace, "%s", trace_id);
-    else id_trace_new(S.pending_trace);
+    if (trace_id)
+        snprintf(S.pending_trace, sizeof S.pending_trace, "%s", trace_id);
+    else
+        id_trace_new(S.pending_trace);
     if (!evtimer_pending(S.debounce, NULL)) {
         struct timeval tv = {0, DEBOUNCE_MS * 1000};
         evtimer_add(S.debounce, &tv);
@@ -515,7 +549,8 @@ void autonomy_leader_tick(const json_t *decision)
     if (S.periodic_running || now - S.last_periodic < cfg.autonomy_interval_s) return;
     S.last_periodic = now;
     id_trace_new(trace);
-    if (start_round(NULL, decision, trace, 1, NULL, NULL) < 0) LOG_WARN(trace, "autonomy round not queued", NULL);
+    if (start_round(NULL, decision, trace, 1, NULL, NULL) < 0)
+        LOG_WARN(trace, "autonomy round not queued", NULL);
 }
 
 const json_t *autonomy_explaining_blocker(const json_t *row)
@@ -524,7 +559,8 @@ const json_t *autonomy_explaining_blocker(const json_t *row)
     const json_t *b;
     size_t i;
     if (tier && strcmp(tier, "LOCKED") == 0) {
-        json_array_foreach(json_object_get(row, "blockers"), i, b) {
+        json_array_foreach(json_object_get(row, "blockers"), i, b)
+        {
             const char *sev = json_string_value(json_object_get(b, "severity"));
             if (sev && strcmp(sev, "SEV-1") == 0) return b;
         }

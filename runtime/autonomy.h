@@ -1,14 +1,16 @@
-/* autonomy.h — the autonomy score of every bot (PRODUCT.md §6 "Autonomy score"; rules in scripts/autonomy.lua).
+/* autonomy.h — the autonomy score of every bot (PRODUCT.md §6 "Autonomy score"; rules in
+ * scripts/autonomy.lua).
  *
  * A scoring round: scripts/autonomy.lua evidence_spec() says how much evidence to read; one SQL statement
  * gathers it for the bots of the round (bars calls, proof of use, traces, risk checks, orders and fills,
  * the latest instance with its breaker and heartbeat, deaths and supervisor kills in the window); the gate
- * decision the round is given (status.c's cached one, passed by whoever starts the round) adds the system facts (market-data and broker primaries, risk engine, scheduler)
- * and the scheduler lease says whether a leader is alive; then, in slices of 25 bots, one per event-loop turn
- * (so a 1,000-bot round never holds the loop for more than a few ms), one score_all() call scores the slice and
- * one INSERT ... ON CONFLICT upserts its rows into autonomy_scores. A tier change writes a system event
- * "autonomy.tier". The round ends when the last slice's upsert has answered; a policy failure in a slice ends
- * it with POLICY_ERROR (slices stored before it keep their rows).
+ * decision the round is given (status.c's cached one, passed by whoever starts the round) adds the system
+ * facts (market-data and broker primaries, risk engine, scheduler) and the scheduler lease says whether a
+ * leader is alive; then, in slices of 25 bots, one per event-loop turn (so a 1,000-bot round never holds the
+ * loop for more than a few ms), one score_all() call scores the slice and one INSERT ... ON CONFLICT upserts
+ * its rows into autonomy_scores. A tier change writes a system event "autonomy.tier". The round ends when the
+ * last slice's upsert has answered; a policy failure in a slice ends it with POLICY_ERROR (slices stored
+ * before it keep their rows).
  *
  * Rounds run on the scheduler leader every GATEHOUSE_AUTONOMY_INTERVAL_S (default 30) for every bot, and
  * soon after events that move the evidence (autonomy_request: breaker open/half-open/close, kill, start,
@@ -26,24 +28,27 @@ struct event_base;
  * and err on failure. */
 typedef void (*autonomy_done_cb)(const json_t *rows, const char *err_code, const char *err, void *arg);
 
-/* The gate decision (status.h's {system_status, blockers, live_stack, ...}, borrowed) a round is judged with. */
+/* The gate decision (status.h's {system_status, blockers, live_stack, ...}, borrowed) a round is judged with.
+ */
 typedef const json_t *(*autonomy_decision_fn)(void);
 
-/* Sets up the debounce timer of autonomy_request; decision supplies the gate decision of those debounced rounds
- * (main.c wires status_decision). Returns 0 or -1. */
+/* Sets up the debounce timer of autonomy_request; decision supplies the gate decision of those debounced
+ * rounds (main.c wires status_decision). Returns 0 or -1. */
 int autonomy_init(struct event_base *base, autonomy_decision_fn decision);
 void autonomy_stop(void);
 
 /* Scores bot_id (a UUID), or every bot when bot_id is NULL, and upserts the rows, with the system facts of
  * decision (the cached gate decision, status_decision(); retained for the round, may be NULL); cb is called
- * exactly once (cb may be NULL). Returns 0, or -1 when the round could not be queued (cb is then not called). */
-int autonomy_score(const char *bot_id, const json_t *decision, const char *trace_id, autonomy_done_cb cb, void *arg);
+ * exactly once (cb may be NULL). Returns 0, or -1 when the round could not be queued (cb is then not called).
+ */
+int autonomy_score(const char *bot_id, const json_t *decision, const char *trace_id, autonomy_done_cb cb,
+                   void *arg);
 
 /* Asks for bot_id to be rescored soon (debounced, batched). Never blocks. */
 void autonomy_request(const char *bot_id, const char *trace_id);
 
-/* Called by the scheduler every second while it is the leader, with the cached gate decision: the periodic round
- * of every bot. */
+/* Called by the scheduler every second while it is the leader, with the cached gate decision: the periodic
+ * round of every bot. */
 void autonomy_leader_tick(const json_t *decision);
 
 /* The blocker of row (a scored bot) that explains its tier: the first SEV-1 blocker of a LOCKED bot, else the

@@ -26,12 +26,14 @@
 
 struct backtest {
     char bot_id[37], job_id[37], trace_id[33], module[160], user_id[37];
-    int registered, cancelled; /* in the jobs registry; the sweep ended the job (callbacks free, nothing more) */
+    int registered,
+        cancelled; /* in the jobs registry; the sweep ended the job (callbacks free, nothing more) */
     json_t *bot, *params;
     struct event_base *base;
     struct event *timer;
     struct policy_gen *gen;
-    json_t *md_candidates;     /* market-data provider ids, taken once at the first chunk (every chunk uses them) */
+    json_t
+        *md_candidates; /* market-data provider ids, taken once at the first chunk (every chunk uses them) */
     time_t start, end, cursor;
     long tf_s;
     struct bar_series series;
@@ -98,24 +100,26 @@ static void bt_cancel(void *arg, const char *state, const char *code)
 
 /* ---- job transitions ---- */
 
-#define TRANSITION_SQL                                                                                            \
-    "WITH j AS (UPDATE jobs SET state = $2, result = COALESCE($3::jsonb, result), error_code = $4, "            \
-    "  started_at = CASE WHEN $2 = 'RUNNING' THEN gh_now() ELSE started_at END, "                                  \
-    "  finished_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN gh_now() ELSE finished_at END "                  \
-    "  WHERE id = $1::uuid AND state = $5 RETURNING id) "                                                       \
-    "INSERT INTO job_run_events (job_id, from_state, to_state, reason_code, trace_id, metadata) "               \
+#define TRANSITION_SQL                                                                                       \
+    "WITH j AS (UPDATE jobs SET state = $2, result = COALESCE($3::jsonb, result), error_code = $4, "         \
+    "  started_at = CASE WHEN $2 = 'RUNNING' THEN gh_now() ELSE started_at END, "                            \
+    "  finished_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN gh_now() ELSE finished_at END "            \
+    "  WHERE id = $1::uuid AND state = $5 RETURNING id) "                                                    \
+    "INSERT INTO job_run_events (job_id, from_state, to_state, reason_code, trace_id, metadata) "            \
     "SELECT id, $5, $2, $4, $6, $7::jsonb FROM j RETURNING id"
 
 static void on_finished(struct pg_result *res, const char *err, void *arg)
 {
     struct backtest *b = arg;
     if (!res || PQntuples(res) != 1)
-        LOG_ERROR(b->trace_id, "backtest job update failed", "job=%s error=\"%s\"", b->job_id, err ? err : "no row");
+        LOG_ERROR(b->trace_id, "backtest job update failed", "job=%s error=\"%s\"", b->job_id,
+                  err ? err : "no row");
     bt_free(b);
 }
 
 /* Ends the job (state SUCCEEDED or FAILED); frees b once written. result is stolen (may be NULL). */
-static void finish(struct backtest *b, const char *state, json_t *result, const char *error_code, const char *reason)
+static void finish(struct backtest *b, const char *state, json_t *result, const char *error_code,
+                   const char *reason)
 {
     char *res_text = result ? json_dumps(result, JSON_COMPACT) : NULL;
     json_t *meta = json_pack("{s:s, s:I, s:i}", "reason_human", reason ? reason : "", "bars",
@@ -123,8 +127,8 @@ static void finish(struct backtest *b, const char *state, json_t *result, const 
     if (b->provider[0]) json_object_set_new(meta, "provider", json_string(b->provider));
     char *meta_text = json_dumps(meta, JSON_COMPACT);
     const char *p[7] = {b->job_id, state, res_text, error_code, "RUNNING", b->trace_id, meta_text};
-    LOG_INFO(b->trace_id, "backtest done", "job=%s bot=%s state=%s error=%s bars=%zu", b->job_id, b->bot_id, state,
-             error_code ? error_code : "-", b->series.n);
+    LOG_INFO(b->trace_id, "backtest done", "job=%s bot=%s state=%s error=%s bars=%zu", b->job_id, b->bot_id,
+             state, error_code ? error_code : "-", b->series.n);
     int rc = db_query(TRANSITION_SQL, 7, p, DB_TIMEOUT_MS, on_finished, b);
     free(res_text);
     free(meta_text);
@@ -140,8 +144,8 @@ static void finish(struct backtest *b, const char *state, json_t *result, const 
 
 static json_t *new_trade(long long t, double q, double price)
 {
-    return json_pack("{s:I, s:s, s:f, s:f, s:f}", "entry_t", (json_int_t)t, "side", q > 0 ? "BUY" : "SELL", "qty",
-                     fabs(q), "entry_price", price, "pnl", 0.0);
+    return json_pack("{s:I, s:s, s:f, s:f, s:f}", "entry_t", (json_int_t)t, "side", q > 0 ? "BUY" : "SELL",
+                     "qty", fabs(q), "entry_price", price, "pnl", 0.0);
 }
 
 /* Fills signed q at price at bar time t: position, realized PnL and round-trip trades. */
@@ -151,7 +155,8 @@ static void fill(struct backtest *b, long long t, double q, double price)
     if (old == 0 || (old > 0) == (q > 0)) {
         b->avg = (b->avg * fabs(old) + price * fabs(q)) / (fabs(old) + fabs(q));
         b->qty = old + q;
-        if (!b->open_trade) b->open_trade = new_trade(t, q, price);
+        if (!b->open_trade)
+            b->open_trade = new_trade(t, q, price);
         else {
             json_object_set_new(b->open_trade, "qty", json_real(fabs(b->qty)));
             json_object_set_new(b->open_trade, "entry_price", json_real(b->avg));
@@ -162,8 +167,10 @@ static void fill(struct backtest *b, long long t, double q, double price)
         b->qty = old + q;
         if (fabs(b->qty) < 1e-12) b->qty = 0;
         int flipped = b->qty != 0 && (b->qty > 0) != (old > 0);
-        if (b->qty == 0) b->avg = 0;
-        else if (flipped) b->avg = price;
+        if (b->qty == 0)
+            b->avg = 0;
+        else if (flipped)
+            b->avg = price;
         double pnl = num(b->open_trade, "pnl", 0) + (b->realized - before);
         json_object_set_new(b->open_trade, "pnl", json_real(pnl));
         if (b->qty == 0 || flipped) {
@@ -177,8 +184,8 @@ static void fill(struct backtest *b, long long t, double q, double price)
     b->n_fills++;
 }
 
-static json_t *call(struct backtest *b, const char *module, const char *fn, const json_t *a, const json_t *c, char *err,
-                    size_t errlen)
+static json_t *call(struct backtest *b, const char *module, const char *fn, const json_t *a, const json_t *c,
+                    char *err, size_t errlen)
 {
     const json_t *args[2] = {a, c};
     return policy_call_first(b->gen, module, fn, args, c ? 2 : 1, err, errlen);
@@ -190,15 +197,17 @@ static json_t *result_json(struct backtest *b)
     json_t *tr;
     json_array_foreach(b->trades, i, tr) if (num(tr, "pnl", 0) > 0) wins++;
     double last_close = b->series.n ? b->series.bars[b->series.n - 1].c : 0;
-    return json_pack("{s:O, s:I, s:f, s:f, s:f, s:I, s:s, s:i, s:i, s:O, s:{s:f, s:f, s:f}, s:f, s:f}", "trades",
-                     b->trades, "trade_count", (json_int_t)n, "pnl", b->realized, "max_drawdown", b->max_dd,
-                     "win_rate", n ? (double)wins / (double)n : 0.0, "bars", (json_int_t)b->series.n, "provider",
-                     b->provider, "orders", b->n_orders, "fills", b->n_fills, "blocked", b->blocked,
-                     "open_position", "qty", b->qty, "avg_price", b->avg, "unrealized",
-                     b->qty * (last_close - b->avg), "slippage_ticks", b->slip, "tick_size", b->tick_size);
+    return json_pack("{s:O, s:I, s:f, s:f, s:f, s:I, s:s, s:i, s:i, s:O, s:{s:f, s:f, s:f}, s:f, s:f}",
+                     "trades", b->trades, "trade_count", (json_int_t)n, "pnl", b->realized, "max_drawdown",
+                     b->max_dd, "win_rate", n ? (double)wins / (double)n : 0.0, "bars",
+                     (json_int_t)b->series.n, "provider", b->provider, "orders", b->n_orders, "fills",
+                     b->n_fills, "blocked", b->blocked, "open_position", "qty", b->qty, "avg_price", b->avg,
+                     "unrealized", b->qty * (last_close - b->avg), "slippage_ticks", b->slip, "tick_size",
+                     b->tick_size);
 }
 
-/* One bar: fill the pending order at its open, then features, decide, session + risk. 0, or -1 after finish. */
+/* One bar: fill the pending order at its open, then features, decide, session + risk. 0, or -1 after finish.
+ */
 static int step(struct backtest *b)
 {
     char err[1024] = "";
@@ -228,8 +237,8 @@ static int step(struct backtest *b)
         return -1;
     }
     json_t *ctx = json_pack("{s:O, s:O, s:{s:f, s:f}, s:O}", "features", features, "prev_features",
-                            b->prev_features ? b->prev_features : json_null(), "position", "qty", b->qty, "avg_price",
-                            b->avg, "params", b->params);
+                            b->prev_features ? b->prev_features : json_null(), "position", "qty", b->qty,
+                            "avg_price", b->avg, "params", b->params);
     json_t *decision = call(b, b->module, "decide", ctx, NULL, err, sizeof err);
     json_decref(ctx);
     json_decref(b->prev_features);
@@ -238,10 +247,12 @@ static int step(struct backtest *b)
     if (!json_is_object(decision) || !action) {
         json_decref(decision);
         LOG_ERROR(b->trace_id, "backtest decide failed", "job=%s error=\"%s\"", b->job_id, err);
-        finish(b, "FAILED", NULL, "POLICY_ERROR", "The strategy failed or returned no action during the replay.");
+        finish(b, "FAILED", NULL, "POLICY_ERROR",
+               "The strategy failed or returned no action during the replay.");
         return -1;
     }
-    if (strcmp(action, "HOLD") != 0 && i + 1 < n) { /* an order on the last bar could never fill: not placed */
+    if (strcmp(action, "HOLD") != 0 &&
+        i + 1 < n) { /* an order on the last bar could never fill: not placed */
         const char *side = json_string_value(json_object_get(decision, "side"));
         double q = num(decision, "qty", 1), unreal = b->qty * (close - b->avg), equity = b->realized + unreal;
         int recent = 0;
@@ -251,13 +262,13 @@ static int step(struct backtest *b)
         json_t *market = call(b, "scripts/market_hours.lua", "session", ts, sym, err, sizeof err);
         json_decref(ts);
         json_decref(sym);
-        json_t *rctx = json_pack("{s:{s:s, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:i, s:O, s:O, s:s}",
-                                 "order", "side", side ? side : "BUY", "qty", q, "position", "qty", b->qty,
-                                 "avg_price", b->avg, "pnl", "realized_today", b->realized_today, "unrealized",
-                                 unreal, "equity_peak", fmax(b->peak, equity), "equity", equity,
-                                 "orders_last_minute", recent, "market", market ? market : json_null(), "limits",
-                                 json_object_get(b->params, "risk") ? json_object_get(b->params, "risk") : json_null(),
-                                 "stage", bot_str(b, "stage"));
+        json_t *rctx = json_pack(
+            "{s:{s:s, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:i, s:O, s:O, s:s}", "order", "side",
+            side ? side : "BUY", "qty", q, "position", "qty", b->qty, "avg_price", b->avg, "pnl",
+            "realized_today", b->realized_today, "unrealized", unreal, "equity_peak", fmax(b->peak, equity),
+            "equity", equity, "orders_last_minute", recent, "market", market ? market : json_null(), "limits",
+            json_object_get(b->params, "risk") ? json_object_get(b->params, "risk") : json_null(), "stage",
+            bot_str(b, "stage"));
         json_t *risk = call(b, "scripts/risk.lua", "check", rctx, NULL, err, sizeof err);
         json_decref(rctx);
         json_decref(market);
@@ -276,7 +287,8 @@ static int step(struct backtest *b)
         } else {
             const char *code = json_string_value(json_object_get(risk, "reason_code"));
             if (!code) code = "RISK_LIMIT";
-            json_object_set_new(b->blocked, code, json_integer(json_integer_value(json_object_get(b->blocked, code)) + 1));
+            json_object_set_new(b->blocked, code,
+                                json_integer(json_integer_value(json_object_get(b->blocked, code)) + 1));
         }
         json_decref(risk);
     }
@@ -307,7 +319,8 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
 static void replay(struct backtest *b)
 {
     if (b->series.n == 0) {
-        finish(b, "FAILED", NULL, "DATA_UNAVAILABLE", "The market-data providers served no bars for this window.");
+        finish(b, "FAILED", NULL, "DATA_UNAVAILABLE",
+               "The market-data providers served no bars for this window.");
         return;
     }
     snprintf(b->module, sizeof b->module, "scripts/strategies/%s.lua", bot_str(b, "strategy"));
@@ -330,7 +343,8 @@ static int all_no_data(const json_t *attempts)
     size_t i;
     json_t *a;
     if (json_array_size(attempts) == 0) return 0;
-    json_array_foreach(attempts, i, a) if (strcmp(json_string_value(json_object_get(a, "outcome")), "NO_DATA")) return 0;
+    json_array_foreach(attempts, i,
+                       a) if (strcmp(json_string_value(json_object_get(a, "outcome")), "NO_DATA")) return 0;
     return 1;
 }
 
@@ -341,10 +355,12 @@ static void on_chunk(const struct marketdata_result *r, void *arg)
         bt_free(b);
         return;
     }
-    if (r->provider_id && !b->provider[0] && r->ok) snprintf(b->provider, sizeof b->provider, "%s", r->provider_id);
+    if (r->provider_id && !b->provider[0] && r->ok)
+        snprintf(b->provider, sizeof b->provider, "%s", r->provider_id);
     if (!r->ok && !all_no_data(r->attempts)) {
         char reason[256];
-        snprintf(reason, sizeof reason, "No market-data provider served bars for the window (last outcome %s).",
+        snprintf(reason, sizeof reason,
+                 "No market-data provider served bars for the window (last outcome %s).",
                  r->error_code ? r->error_code : "DATA_UNAVAILABLE");
         finish(b, "FAILED", NULL, "DATA_UNAVAILABLE", reason);
         return;
@@ -380,9 +396,18 @@ static void fetch_next(struct backtest *b)
     time_t chunk_end = b->cursor + (time_t)CHUNK_BARS * b->tf_s;
     if (chunk_end > b->end) chunk_end = b->end;
     int minutes = (int)((chunk_end - b->cursor + 59) / 60);
-    if (!b->md_candidates) b->md_candidates = status_candidates(status_decision(), "market_data"); /* once per job */
-    struct marketdata_request mr = {bot_str(b, "symbol"), bot_str(b, "timeframe"), minutes, chunk_end, b->bot_id,
-                                    NULL, b->job_id, b->trace_id, b->gen, b->md_candidates};
+    if (!b->md_candidates)
+        b->md_candidates = status_candidates(status_decision(), "market_data"); /* once per job */
+    struct marketdata_request mr = {bot_str(b, "symbol"),
+                                    bot_str(b, "timeframe"),
+                                    minutes,
+                                    chunk_end,
+                                    b->bot_id,
+                                    NULL,
+                                    b->job_id,
+                                    b->trace_id,
+                                    b->gen,
+                                    b->md_candidates};
     b->cursor = chunk_end;
     b->chunks++;
     if (marketdata_fetch_for(&mr, b->user_id[0] ? b->user_id : NULL, on_chunk, b) < 0)
@@ -395,10 +420,14 @@ static long timeframe_seconds(const char *tf)
     long n = tf ? strtol(tf, &endp, 10) : 0;
     if (n <= 0) return 60;
     switch (*endp) {
-    case 's': return n;
-    case 'h': return n * 3600;
-    case 'd': return n * 86400;
-    default: return n * 60;
+    case 's':
+        return n;
+    case 'h':
+        return n * 3600;
+    case 'd':
+        return n * 86400;
+    default:
+        return n * 60;
     }
 }
 
@@ -410,7 +439,8 @@ static void on_running(struct pg_result *res, const char *err, void *arg)
         return;
     }
     if (!res || PQntuples(res) != 1) {
-        LOG_ERROR(b->trace_id, "backtest could not start", "job=%s error=\"%s\"", b->job_id, err ? err : "no row");
+        LOG_ERROR(b->trace_id, "backtest could not start", "job=%s error=\"%s\"", b->job_id,
+                  err ? err : "no row");
         bt_free(b);
         return;
     }
@@ -419,7 +449,8 @@ static void on_running(struct pg_result *res, const char *err, void *arg)
 
 /* ---- the exported lifecycle: new, window, run (or discard) ---- */
 
-struct backtest *backtest_new(struct event_base *base, const char *bot_id, const char *trace_id, const char *user_id)
+struct backtest *backtest_new(struct event_base *base, const char *bot_id, const char *trace_id,
+                              const char *user_id)
 {
     struct backtest *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -435,20 +466,24 @@ struct backtest *backtest_new(struct event_base *base, const char *bot_id, const
     return b;
 }
 
-int backtest_set_window(struct backtest *b, json_t *bot, double start, double end, double now, const char **field,
-                        const char **why)
+int backtest_set_window(struct backtest *b, json_t *bot, double start, double end, double now,
+                        const char **field, const char **why)
 {
     *field = *why = NULL;
-    if (end <= start) *field = "end", *why = "end must be after start.";
-    else if (end - start > BACKTEST_MAX_DAYS * 86400.0) *field = "end", *why = "A backtest window is at most 7 days.";
-    else if (end > now + FUTURE_SLACK_S) *field = "end", *why = "end must not be in the future.";
+    if (end <= start)
+        *field = "end", *why = "end must be after start.";
+    else if (end - start > BACKTEST_MAX_DAYS * 86400.0)
+        *field = "end", *why = "A backtest window is at most 7 days.";
+    else if (end > now + FUTURE_SLACK_S)
+        *field = "end", *why = "end must not be in the future.";
     if (*field) {
         json_decref(bot);
         return -1;
     }
     b->bot = bot;
     b->params = json_object_get(b->bot, "params");
-    if (!json_is_object(b->params)) json_object_set_new(b->bot, "params", json_object()), b->params = json_object_get(b->bot, "params");
+    if (!json_is_object(b->params))
+        json_object_set_new(b->bot, "params", json_object()), b->params = json_object_get(b->bot, "params");
     b->start = (time_t)ceil(start);
     b->end = (time_t)floor(end);
     b->cursor = b->start;

@@ -18,7 +18,7 @@ struct waiter {
     struct waiter *next;
     char bot_id[37], run_id[37], trace_id[33];
     double since_ms;
-    int leader;        /* the bot whose fetch this is: its marketdata.bars rows are already recorded */
+    int leader; /* the bot whose fetch this is: its marketdata.bars rows are already recorded */
     bar_share_cb cb;
     void *arg;
 };
@@ -108,14 +108,21 @@ static int copy_series(struct bar_series *dst, const struct bar_series *src)
 /* The row of a bot served by another bot's fetch: a use of the shared answer, not a provider call. */
 static void record_shared_use(const struct bar_share *s, const struct waiter *w)
 {
-    json_t *meta = json_pack("{s:o, s:s}", "provider", s->provider[0] ? json_string(s->provider) : json_null(),
-                             "source_trace_id", s->source_trace);
-    struct usage_event ev = {.provider_id = "runner", .operation = "marketdata.bars.shared",
-                             .status = s->ok ? "OK" : "ERROR", .bot_id = w->bot_id[0] ? w->bot_id : NULL,
+    json_t *meta =
+        json_pack("{s:o, s:s}", "provider", s->provider[0] ? json_string(s->provider) : json_null(),
+                  "source_trace_id", s->source_trace);
+    struct usage_event ev = {.provider_id = "runner",
+                             .operation = "marketdata.bars.shared",
+                             .status = s->ok ? "OK" : "ERROR",
+                             .bot_id = w->bot_id[0] ? w->bot_id : NULL,
                              .run_id = w->run_id[0] ? w->run_id : NULL,
-                             .latency_ms = (int)(clock_now_ms() - w->since_ms), .symbol = s->symbol,
-                             .timeframe = s->timeframe, .records = s->ok ? (int)s->bars.n : 0,
-                             .error_code = s->ok ? NULL : s->error_code, .trace_id = w->trace_id, .metadata = meta};
+                             .latency_ms = (int)(clock_now_ms() - w->since_ms),
+                             .symbol = s->symbol,
+                             .timeframe = s->timeframe,
+                             .records = s->ok ? (int)s->bars.n : 0,
+                             .error_code = s->ok ? NULL : s->error_code,
+                             .trace_id = w->trace_id,
+                             .metadata = meta};
     telemetry_usage(&ev);
     json_decref(meta);
 }
@@ -135,11 +142,14 @@ static void on_fetched(const struct marketdata_result *r, void *arg)
     struct bar_share *s = arg;
     s->ok = r->ok && copy_series(&s->bars, r->bars) == 0;
     snprintf(s->provider, sizeof s->provider, "%s", r->provider_id ? r->provider_id : "");
-    snprintf(s->error_code, sizeof s->error_code, "%s", r->ok ? (s->ok ? "" : "DATA_UNAVAILABLE")
-                                                              : r->error_code ? r->error_code : "DATA_UNAVAILABLE");
+    snprintf(s->error_code, sizeof s->error_code, "%s",
+             r->ok           ? (s->ok ? "" : "DATA_UNAVAILABLE")
+             : r->error_code ? r->error_code
+                             : "DATA_UNAVAILABLE");
     s->attempts = json_incref((json_t *)r->attempts);
     s->done = 1;
-    /* a failed answer is not shared beyond the bots already waiting: the next bot of the second tries again */
+    /* a failed answer is not shared beyond the bots already waiting: the next bot of the second tries again
+     */
     if (!r->ok && s->cached)
         for (int i = 0; i < n_cached; i++)
             if (cache[i] == s) {
@@ -215,11 +225,13 @@ int bar_share_fetch_for(const struct marketdata_request *req, int share, const c
                         void *arg)
 {
     char key[128];
-    if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 || !req->gen || !cb)
+    if (!req || !req->symbol || !req->timeframe || !req->trace_id || req->lookback_minutes <= 0 ||
+        !req->gen || !cb)
         return -1;
     time_t now = clock_wall_s(), end = req->end ? req->end : now;
     expire(now);
-    snprintf(key, sizeof key, "%s|%s|%d|%lld", req->symbol, req->timeframe, req->lookback_minutes, (long long)end);
+    snprintf(key, sizeof key, "%s|%s|%d|%lld", req->symbol, req->timeframe, req->lookback_minutes,
+             (long long)end);
     struct bar_share *s = share ? find(key, req->gen) : NULL;
     /* a shared fetch serves many bots' scheduled ticks: it is nobody's in particular */
     if (!s) return start_share(req, end, key, share, share ? NULL : user_id, cb, arg);
@@ -247,7 +259,8 @@ json_t *bar_share_bars_json(struct bar_share *s, size_t last_n)
 }
 
 /* features.lua compute(bars, params): the first result, or NULL (err filled). */
-static json_t *compute(struct policy_gen *gen, const json_t *bars, const json_t *params, char *err, size_t errlen)
+static json_t *compute(struct policy_gen *gen, const json_t *bars, const json_t *params, char *err,
+                       size_t errlen)
 {
     const json_t *args[2] = {bars, params};
     return policy_call_first(gen, "scripts/features.lua", "compute", args, params ? 2 : 1, err, errlen);
@@ -261,7 +274,8 @@ static struct memo *memo_find(struct bar_share *s, const struct policy_gen *gen,
 }
 
 /* Stores a computed pair; when the memo is full the pair is simply not kept. */
-static void memo_put(struct bar_share *s, struct policy_gen *gen, char *params_key, json_t *features, json_t *prev)
+static void memo_put(struct bar_share *s, struct policy_gen *gen, char *params_key, json_t *features,
+                     json_t *prev)
 {
     if (s->n_memo >= MAX_MEMO) {
         free(params_key);
@@ -283,7 +297,8 @@ int bar_share_features(struct bar_share *s, size_t last_n, struct policy_gen *ge
         snprintf(err, errlen, "no bars");
         return -1;
     }
-    char *params_key = params ? json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("");
+    char *params_key =
+        params ? json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("");
     struct memo *m = params_key ? memo_find(s, gen, params_key) : NULL;
     if (m) {
         free(params_key);
@@ -300,7 +315,8 @@ int bar_share_features(struct bar_share *s, size_t last_n, struct policy_gen *ge
     }
     json_t *older = json_array();
     size_t n = json_array_size(bars);
-    for (size_t i = 0; i + 1 < n; i++) json_array_append(older, json_array_get(bars, i));
+    for (size_t i = 0; i + 1 < n; i++)
+        json_array_append(older, json_array_get(bars, i));
     char perr[256];
     *prev = compute(gen, older, params, perr, sizeof perr);
     json_decref(older);
@@ -315,5 +331,6 @@ const char *bar_share_source_trace(const struct bar_share *s)
 
 void bar_share_clear(void)
 {
-    while (n_cached > 0) uncache_at(n_cached - 1);
+    while (n_cached > 0)
+        uncache_at(n_cached - 1);
 }

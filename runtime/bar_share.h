@@ -3,12 +3,11 @@
  * Scheduled ticks of many bots on one symbol would each fetch and parse the same bars (and, through a
  * provider's rate limit, starve each other). A shared fetch is keyed by (symbol, timeframe, lookback,
  * window end second, policy generation): the first bot of a second starts one marketdata_fetch and every
- * bot of that key that ticks while it runs, or later in the same second, is served from it. The generation is the
- * caller's (req->gen, the tick's): a share never mixes two generations. The candidates are the first bot's
- * (every tick of a second is gated against the same cached decision). The bars as
- * JSON and the features computed from them (scripts/features.lua, memoized per bot params) are built once
- * per share. A private (unshared) fetch uses the same handle, so the runner has one code path: manual
- * ticks always fetch fresh.
+ * bot of that key that ticks while it runs, or later in the same second, is served from it. The generation is
+ * the caller's (req->gen, the tick's): a share never mixes two generations. The candidates are the first
+ * bot's (every tick of a second is gated against the same cached decision). The bars as JSON and the features
+ * computed from them (scripts/features.lua, memoized per bot params) are built once per share. A private
+ * (unshared) fetch uses the same handle, so the runner has one code path: manual ticks always fetch fresh.
  *
  * Telemetry stays one row per call: the first bot's fetch records its marketdata.bars rows (the real
  * provider calls). Every other bot served from the share records one `runner` / `marketdata.bars.shared`
@@ -29,9 +28,9 @@ struct bar_share;
  * The callee owns one reference to s and drops it with bar_share_release(). */
 typedef void (*bar_share_cb)(struct bar_share *s, const struct marketdata_result *r, int shared, void *arg);
 
-/* Fetches bars for req (req->end 0 = now; req->gen and req->candidates as marketdata_fetch). share 1 joins or serves from the shared fetch of the key, share 0
- * always starts a private one. cb runs exactly once, possibly before this returns. Returns 0, or -1 on
- * invalid input (cb is then not called). */
+/* Fetches bars for req (req->end 0 = now; req->gen and req->candidates as marketdata_fetch). share 1 joins or
+ * serves from the shared fetch of the key, share 0 always starts a private one. cb runs exactly once,
+ * possibly before this returns. Returns 0, or -1 on invalid input (cb is then not called). */
 int bar_share_fetch(const struct marketdata_request *req, int share, bar_share_cb cb, void *arg);
 
 /* As bar_share_fetch, for a tick a signed-in user asked for (uuid text or NULL): a private fetch (share 0)

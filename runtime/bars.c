@@ -23,7 +23,7 @@ struct rec {
 struct batch {
     struct rec *r;
     size_t n, cap, skipped;
-    char symbol[sizeof ((struct bar_series *)0)->symbol];
+    char symbol[sizeof((struct bar_series *)0)->symbol];
 };
 
 /* ------------------------------------------------------------------------------------------ batch / merge */
@@ -130,7 +130,8 @@ static enum bars_status commit(struct batch *bt, struct bar_series *out, size_t 
             j--;
         }
     }
-    while (i > 0) out->bars[--k] = out->bars[--i];
+    while (i > 0)
+        out->bars[--k] = out->bars[--i];
     size_t count = need - k, start = k + (count > max ? count - max : 0);
     memmove(out->bars, out->bars + start, (need - start) * sizeof *out->bars);
     out->n = need - start;
@@ -168,7 +169,8 @@ static int parse_fixed9(const char *s, size_t len, long long *nanos)
     } else {
         size_t il = (size_t)(dot - s), fl = len - il - 1;
         if (fl == 0 || fl > 9 || !parse_uint(s, il, &ip) || !parse_uint(dot + 1, fl, &frac)) return 0;
-        for (size_t z = fl; z < 9; z++) frac *= 10;
+        for (size_t z = fl; z < 9; z++)
+            frac *= 10;
         if (ip > (LLONG_MAX - frac) / NANO) return 0;
         v = ip * NANO + frac;
     }
@@ -190,14 +192,17 @@ static int parse_decimal(const char *s, size_t len, double *out)
     size_t i = 0, digits = 0;
     if (len == 0 || len >= sizeof buf) return 0;
     if (s[i] == '-') i++;
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
     if (i < len && s[i] == '.')
-        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
     if (digits == 0) return 0;
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         size_t ed = 0;
         if (++i < len && (s[i] == '+' || s[i] == '-')) i++;
-        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) ed++;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            ed++;
         if (ed == 0) return 0;
     }
     if (i != len) return 0;
@@ -275,10 +280,12 @@ static int digits_at(const char *s, size_t len, size_t at, size_t n, int *v)
 static int parse_civil(const char *s, size_t len, struct civil *c, int zone)
 {
     memset(c, 0, sizeof *c);
-    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
+        s[16] != ':')
         return 0;
-    if (!digits_at(s, len, 0, 4, &c->y) || !digits_at(s, len, 5, 2, &c->mo) || !digits_at(s, len, 8, 2, &c->d) ||
-        !digits_at(s, len, 11, 2, &c->h) || !digits_at(s, len, 14, 2, &c->mi) || !digits_at(s, len, 17, 2, &c->s))
+    if (!digits_at(s, len, 0, 4, &c->y) || !digits_at(s, len, 5, 2, &c->mo) ||
+        !digits_at(s, len, 8, 2, &c->d) || !digits_at(s, len, 11, 2, &c->h) ||
+        !digits_at(s, len, 14, 2, &c->mi) || !digits_at(s, len, 17, 2, &c->s))
         return 0;
     if (c->mo < 1 || c->mo > 12 || c->d < 1 || c->d > days_in_month(c->y, c->mo) || c->h > 23 || c->mi > 59 ||
         c->s > 59)
@@ -289,7 +296,8 @@ static int parse_civil(const char *s, size_t len, struct civil *c, int zone)
         for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
             if (i - f0 < 3) c->ms = c->ms * 10 + (s[i] - '0');
         if (i == f0) return 0;
-        for (size_t z = i - f0; z < 3; z++) c->ms *= 10;
+        for (size_t z = i - f0; z < 3; z++)
+            c->ms *= 10;
     }
     if (zone && i < len && s[i] == 'Z') {
         i++;
@@ -369,8 +377,8 @@ static int is_error_doc(const json_t *j, const char *k1, const char *k2)
     return json_is_object(j) && (json_object_get(j, k1) != NULL || json_object_get(j, k2) != NULL);
 }
 
-enum bars_status bars_parse_databento_json(const char *body, size_t len, struct bar_series *out, size_t max_bars,
-                                           size_t *skipped)
+enum bars_status bars_parse_databento_json(const char *body, size_t len, struct bar_series *out,
+                                           size_t max_bars, size_t *skipped)
 {
     struct batch bt;
     size_t lines = 1, pos = 0;
@@ -385,8 +393,10 @@ enum bars_status bars_parse_databento_json(const char *body, size_t len, struct 
         const char *nl = memchr(body + pos, '\n', len - pos);
         size_t a = pos, e = nl ? (size_t)(nl - body) : len;
         pos = e + 1;
-        while (a < e && (body[a] == ' ' || body[a] == '\t' || body[a] == '\r')) a++;
-        while (e > a && (body[e - 1] == ' ' || body[e - 1] == '\t' || body[e - 1] == '\r')) e--;
+        while (a < e && (body[a] == ' ' || body[a] == '\t' || body[a] == '\r'))
+            a++;
+        while (e > a && (body[e - 1] == ' ' || body[e - 1] == '\t' || body[e - 1] == '\r'))
+            e--;
         if (a == e) continue;
         json_error_t err;
         json_t *rec = json_loadb(body + a, e - a, 0, &err);
@@ -408,7 +418,8 @@ enum bars_status bars_parse_databento_json(const char *body, size_t len, struct 
     return commit(&bt, out, max_bars, skipped);
 }
 
-/* ------------------------------------------------------------------------------------------ JSON documents */
+/* ------------------------------------------------------------------------------------------ JSON documents
+ */
 
 static json_t *load_object(const char *body, size_t len)
 {
@@ -431,8 +442,8 @@ static int ohlcv_of(const json_t *o, const json_t *h, const json_t *l, const jso
     return num_of(o, &b->o) && num_of(h, &b->h) && num_of(l, &b->l) && num_of(c, &b->c) && num_of(v, &b->v);
 }
 
-enum bars_status bars_parse_polygon_aggs(const char *body, size_t len, struct bar_series *out, size_t max_bars,
-                                         size_t *skipped)
+enum bars_status bars_parse_polygon_aggs(const char *body, size_t len, struct bar_series *out,
+                                         size_t max_bars, size_t *skipped)
 {
     struct batch bt;
     if (skipped) *skipped = 0;
@@ -440,7 +451,8 @@ enum bars_status bars_parse_polygon_aggs(const char *body, size_t len, struct ba
     json_t *root = load_object(body, len);
     if (root == NULL) return BARS_EMALFORMED;
     const char *status = json_string_value(json_object_get(root, "status"));
-    if (status == NULL) return done(root, is_error_doc(root, "error", "message") ? BARS_EPROVIDER : BARS_EMALFORMED);
+    if (status == NULL)
+        return done(root, is_error_doc(root, "error", "message") ? BARS_EPROVIDER : BARS_EMALFORMED);
     if (strcmp(status, "OK") != 0 && strcmp(status, "DELAYED") != 0) return done(root, BARS_EPROVIDER);
     json_t *res = json_object_get(root, "results"), *rc = json_object_get(root, "resultsCount");
     if (res == NULL || json_is_null(res)) {
@@ -480,8 +492,8 @@ int bars_polygon_next_url(const char *body, size_t len, char *buf, size_t bufsz)
     return rc;
 }
 
-enum bars_status bars_parse_finnhub_candles(const char *body, size_t len, struct bar_series *out, size_t max_bars,
-                                            size_t *skipped)
+enum bars_status bars_parse_finnhub_candles(const char *body, size_t len, struct bar_series *out,
+                                            size_t max_bars, size_t *skipped)
 {
     static const char *const keys[6] = {"o", "h", "l", "c", "v", "t"};
     const json_t *a[6];
@@ -497,7 +509,8 @@ enum bars_status bars_parse_finnhub_candles(const char *body, size_t len, struct
     if (strcmp(s, "ok") == 0) {
         for (int k = 0; k < 6; k++) {
             a[k] = json_object_get(root, keys[k]);
-            if (!json_is_array(a[k]) || (k > 0 && json_array_size(a[k]) != n)) return done(root, BARS_EMALFORMED);
+            if (!json_is_array(a[k]) || (k > 0 && json_array_size(a[k]) != n))
+                return done(root, BARS_EMALFORMED);
             n = json_array_size(a[k]);
         }
     }
@@ -527,20 +540,26 @@ enum bars_status bars_parse_alphavantage_intraday(const char *body, size_t len, 
     json_t *root = load_object(body, len);
     if (root == NULL) return BARS_EMALFORMED;
     if (json_object_get(root, "Error Message") != NULL) return done(root, BARS_EPROVIDER);
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (strncmp(key, "Time Series", 11) == 0 && series == NULL) series = val;
     }
-    if (series == NULL) return done(root, is_error_doc(root, "Note", "Information") ? BARS_EPROVIDER : BARS_EMALFORMED);
+    if (series == NULL)
+        return done(root, is_error_doc(root, "Note", "Information") ? BARS_EPROVIDER : BARS_EMALFORMED);
     const json_t *meta = json_object_get(root, "Meta Data");
-    if (!json_is_object(series) || (meta != NULL && !json_is_object(meta))) return done(root, BARS_EMALFORMED);
-    json_object_foreach((json_t *)meta, key, val) {
-        if (strlen(key) >= 9 && strcmp(key + strlen(key) - 9, "Time Zone") == 0) tz = json_is_string(val) ? json_string_value(val) : "";
+    if (!json_is_object(series) || (meta != NULL && !json_is_object(meta)))
+        return done(root, BARS_EMALFORMED);
+    json_object_foreach((json_t *)meta, key, val)
+    {
+        if (strlen(key) >= 9 && strcmp(key + strlen(key) - 9, "Time Zone") == 0)
+            tz = json_is_string(val) ? json_string_value(val) : "";
     }
     int eastern = tz == NULL || strcmp(tz, "US/Eastern") == 0 || strcmp(tz, "America/New_York") == 0;
     if (!eastern && strcmp(tz, "UTC") != 0 && strcmp(tz, "GMT") != 0) return done(root, BARS_EMALFORMED);
     const char *sym = json_string_value(json_object_get(meta, "2. Symbol"));
     if (batch_init(&bt, json_object_size(series), out)) return done(root, BARS_ENOMEM);
-    json_object_foreach(series, key, val) {
+    json_object_foreach(series, key, val)
+    {
         struct bar b = {0};
         struct civil c;
         int ok = parse_civil(key, strlen(key), &c, 0) && json_is_object(val) &&
@@ -565,11 +584,16 @@ void bars_free(struct bar_series *s)
 const char *bars_status_name(enum bars_status st)
 {
     switch (st) {
-    case BARS_OK: return "OK";
-    case BARS_EMPTY: return "EMPTY";
-    case BARS_EMALFORMED: return "EMALFORMED";
-    case BARS_EPROVIDER: return "EPROVIDER";
-    case BARS_ENOMEM: return "ENOMEM";
+    case BARS_OK:
+        return "OK";
+    case BARS_EMPTY:
+        return "EMPTY";
+    case BARS_EMALFORMED:
+        return "EMALFORMED";
+    case BARS_EPROVIDER:
+        return "EPROVIDER";
+    case BARS_ENOMEM:
+        return "ENOMEM";
     }
     return "UNKNOWN";
 }
@@ -583,8 +607,8 @@ json_t *bars_to_json(const struct bar_series *s, size_t last_n)
     for (size_t i = from; i < s->n; i++) {
         const struct bar *b = &s->bars[i];
         long long t = b->t_ms / 1000 - (b->t_ms % 1000 < 0); /* floor */
-        json_t *o = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "t", (json_int_t)t, "o", b->o, "h", b->h, "l", b->l,
-                              "c", b->c, "v", b->v);
+        json_t *o = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "t", (json_int_t)t, "o", b->o, "h", b->h, "l",
+                              b->l, "c", b->c, "v", b->v);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return NULL;

@@ -51,31 +51,32 @@ enum bars_status {
 /* Databento timeseries.get_range, schema ohlcv-1s/1m/1h/1d (rtype 32..35), encoding=json: one JSON object per
  * line, {"hd":{"ts_event":"<ns>","rtype":33,...},"open":"<int*1e-9>",...,"volume":"<n>"[,"symbol":".."]}.
  * ts_event: ns integer (quoted or not) or ISO 8601 UTC (pretty_ts); prices: fixed-point 1e-9 integers, parsed
- * exactly as int64 (quoted or not), or decimal strings with at most 9 fraction digits (pretty_px). An empty body
- * is BARS_EMPTY (no minute traded); a line that is not JSON (e.g. a truncated last line) makes the whole body
- * BARS_EMALFORMED; {"detail":..} (the FastAPI error shape) is BARS_EPROVIDER. */
-enum bars_status bars_parse_databento_json(const char *body, size_t len, struct bar_series *out, size_t max_bars,
-                                           size_t *skipped);
+ * exactly as int64 (quoted or not), or decimal strings with at most 9 fraction digits (pretty_px). An empty
+ * body is BARS_EMPTY (no minute traded); a line that is not JSON (e.g. a truncated last line) makes the whole
+ * body BARS_EMALFORMED; {"detail":..} (the FastAPI error shape) is BARS_EPROVIDER. */
+enum bars_status bars_parse_databento_json(const char *body, size_t len, struct bar_series *out,
+                                           size_t max_bars, size_t *skipped);
 
 /* Polygon/Massive GET /v2/aggs/ticker/{t}/range/..: {"status":"OK"|"DELAYED","ticker",..,"resultsCount",
  * "results":[{"o","h","l","c","v","vw","t"(ms),"n"}],"next_url"?}. Any other status, or an "error" member,
  * is BARS_EPROVIDER. No "results" (with resultsCount absent or 0) is BARS_EMPTY. next_url is not followed:
  * see bars_polygon_next_url(). */
-enum bars_status bars_parse_polygon_aggs(const char *body, size_t len, struct bar_series *out, size_t max_bars,
-                                         size_t *skipped);
+enum bars_status bars_parse_polygon_aggs(const char *body, size_t len, struct bar_series *out,
+                                         size_t max_bars, size_t *skipped);
 
 /* Finnhub GET /api/v1/stock/candle: {"c":[..],"h":[..],"l":[..],"o":[..],"t":[unix s],"v":[..],"s":"ok"}.
- * "s":"no_data" is BARS_EMPTY; {"error":..} is BARS_EPROVIDER; arrays of unequal length are BARS_EMALFORMED. */
-enum bars_status bars_parse_finnhub_candles(const char *body, size_t len, struct bar_series *out, size_t max_bars,
-                                            size_t *skipped);
+ * "s":"no_data" is BARS_EMPTY; {"error":..} is BARS_EPROVIDER; arrays of unequal length are BARS_EMALFORMED.
+ */
+enum bars_status bars_parse_finnhub_candles(const char *body, size_t len, struct bar_series *out,
+                                            size_t max_bars, size_t *skipped);
 
 /* Alpha Vantage TIME_SERIES_INTRADAY: {"Meta Data":{..,"6. Time Zone":"US/Eastern"},"Time Series (<n>min)":
- * {"YYYY-MM-DD HH:MM:SS":{"1. open":"..","2. high","3. low","4. close","5. volume"}}}. Keys are local times in
- * the meta time zone: US/Eastern (or America/New_York; also assumed when Meta Data has none) is converted to UTC
- * with the US DST rules (2007+: second Sunday of March to first Sunday of November; 1987-2006: first Sunday
- * of April to last Sunday of October; at 02:00 local). The repeated hour at the end of DST is read as daylight
- * time, the skipped hour at its start as daylight time too. UTC/GMT is taken as is; any other zone is
- * BARS_EMALFORMED. "Error Message", or "Note"/"Information" without a time series (quota, premium), is
+ * {"YYYY-MM-DD HH:MM:SS":{"1. open":"..","2. high","3. low","4. close","5. volume"}}}. Keys are local times
+ * in the meta time zone: US/Eastern (or America/New_York; also assumed when Meta Data has none) is converted
+ * to UTC with the US DST rules (2007+: second Sunday of March to first Sunday of November; 1987-2006: first
+ * Sunday of April to last Sunday of October; at 02:00 local). The repeated hour at the end of DST is read as
+ * daylight time, the skipped hour at its start as daylight time too. UTC/GMT is taken as is; any other zone
+ * is BARS_EMALFORMED. "Error Message", or "Note"/"Information" without a time series (quota, premium), is
  * BARS_EPROVIDER. */
 enum bars_status bars_parse_alphavantage_intraday(const char *body, size_t len, struct bar_series *out,
                                                   size_t max_bars, size_t *skipped);

@@ -18,7 +18,8 @@ uint64_t body_cache_mix(uint64_t h, uint64_t v)
 uint64_t body_cache_mix_str(uint64_t h, const char *s)
 {
     uint64_t f = 1469598103934665603ULL; /* FNV-1a */
-    for (; s && *s; s++) f = (f ^ (unsigned char)*s) * 1099511628211ULL;
+    for (; s && *s; s++)
+        f = (f ^ (unsigned char)*s) * 1099511628211ULL;
     return body_cache_mix(h, s ? f : 0);
 }
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 struct body_cache {
-    char *members;   /* "\"a\":1,\"b\":[..]" (redacted), or NULL */
+    char *members; /* "\"a\":1,\"b\":[..]" (redacted), or NULL */
     size_t len;
     uint64_t key;    /* fingerprint of the state it was built from */
     double built_ms; /* clock_now_ms() when built */
@@ -22,7 +22,7 @@ struct body_cache {
      * request that accepts gzip: http_reply_cached() frames it between the per-request envelope and "}" */
     unsigned char *deflated;
     size_t deflated_len;
-    uint32_t crc;    /* CRC-32 of members */
+    uint32_t crc; /* CRC-32 of members */
 };
 
 /* Mixes v into the fingerprint h (start with h = 0). */

@@ -2,11 +2,11 @@
  * the model). instances.c persists what it decides; nothing here touches the database or the clock.
  *
  *   CLOSED    --death, failures in the window >= cfg.failures_to_open-->  OPEN
- *   CLOSED    --death, fewer failures-->                                  CLOSED (the supervisor restarts the bot)
- *   HALF_OPEN --death (the probe died)-->                                 OPEN
- *   HALF_OPEN --good tick (TRADED or SUPPRESSED)-->                       CLOSED (failures reset to 0)
- *   OPEN      --clock, open for longer than cfg.cooldown_s-->             HALF_OPEN (one probe restart)
- * Every other (state, event) pair keeps the state. */
+ *   CLOSED    --death, fewer failures-->                                  CLOSED (the supervisor restarts the
+ * bot) HALF_OPEN --death (the probe died)-->                                 OPEN HALF_OPEN --good tick
+ * (TRADED or SUPPRESSED)-->                       CLOSED (failures reset to 0) OPEN      --clock, open for
+ * longer than cfg.cooldown_s-->             HALF_OPEN (one probe restart) Every other (state, event) pair
+ * keeps the state. */
 #ifndef GATEHOUSE_BREAKER_H
 #define GATEHOUSE_BREAKER_H
 
@@ -24,14 +24,14 @@ struct breaker_cfg {
 };
 
 /* The state after event ev in state s. failures_in_window counts the deaths in the window including this one
- * (breaker_failures(); read for BREAKER_EV_DEATH only); open_for_s is how long the breaker has been OPEN (read
- * for BREAKER_EV_CLOCK only). Pure. */
+ * (breaker_failures(); read for BREAKER_EV_DEATH only); open_for_s is how long the breaker has been OPEN
+ * (read for BREAKER_EV_CLOCK only). Pure. */
 enum breaker_state breaker_next(enum breaker_state s, int failures_in_window, enum breaker_event ev,
                                 const struct breaker_cfg *cfg, double open_for_s);
 
-/* The failure count a death leaves: the carried counter (bot_instances.breaker_failures), capped by the deaths
- * of the bot recounted within the window (so old deaths expire and a closed breaker's reset holds), plus this
- * death. Pure. */
+/* The failure count a death leaves: the carried counter (bot_instances.breaker_failures), capped by the
+ * deaths of the bot recounted within the window (so old deaths expire and a closed breaker's reset holds),
+ * plus this death. Pure. */
 int breaker_failures(int carried, int deaths_in_window);
 
 /* "CLOSED", "OPEN" or "HALF_OPEN" (the bot_instances.breaker_state text). */

@@ -1,5 +1,6 @@
-/* cadence.h — the one cadence rule: a bot's tick interval and heartbeat timeout, used by the scheduler (when to
- * tick), the supervisor (when a silent instance is dead) and autonomy (heartbeat evidence). Pure; reads cfg. */
+/* cadence.h — the one cadence rule: a bot's tick interval and heartbeat timeout, used by the scheduler (when
+ * to tick), the supervisor (when a silent instance is dead) and autonomy (heartbeat evidence). Pure; reads
+ * cfg. */
 #ifndef GATEHOUSE_CADENCE_H
 #define GATEHOUSE_CADENCE_H
 

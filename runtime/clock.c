@@ -74,8 +74,8 @@ int clock_parse_rfc3339(const char *text, time_t *out)
         sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || n != 20)
         return -1;
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) || h > 23 ||
-        mi > 59 || s > 59)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || s > 59)
         return -1;
     *out = (time_t)(clock_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s);
     return 0;
@@ -89,7 +89,8 @@ int clock_set_test(const char *setting, char *err, size_t errlen)
         return 0;
     }
     if (clock_parse_rfc3339(setting, &at) < 0) {
-        snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK: must be an RFC 3339 UTC instant such as 2026-12-08T15:00:00Z");
+        snprintf(err, errlen,
+                 "GATEHOUSE_TEST_CLOCK: must be an RFC 3339 UTC instant such as 2026-12-08T15:00:00Z");
         return -1;
     }
     C.offset_ms = (long long)at * 1000 - real_ms();

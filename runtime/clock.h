@@ -31,7 +31,8 @@ void clock_wall_timespec(struct timespec *ts);
 
 /* Sets the test clock from setting, an RFC 3339 UTC instant ("2026-12-08T15:00:00Z"; fractions of a second
  * are not accepted): from now on clock_wall() reads that instant plus the real time elapsed since this call.
- * NULL or "" clears it. Returns 0, or -1 with err filled when setting is malformed (the clock is unchanged). */
+ * NULL or "" clears it. Returns 0, or -1 with err filled when setting is malformed (the clock is unchanged).
+ */
 int clock_set_test(const char *setting, char *err, size_t errlen);
 
 /* 1 when a test clock is set. */
@@ -43,14 +44,16 @@ long long clock_offset_ms(void);
 /* The setting the test clock was made from ("" without one). */
 const char *clock_test_setting(void);
 
-/* Days since 1970-01-01 of a proleptic Gregorian date y-m-d (H. Hinnant's days_from_civil; negative before). */
+/* Days since 1970-01-01 of a proleptic Gregorian date y-m-d (H. Hinnant's days_from_civil; negative before).
+ */
 long long clock_days_from_civil(int y, int m, int d);
 
 /* Parses "YYYY-MM-DDTHH:MM:SSZ" into epoch seconds. Returns 0, or -1 when the text is not exactly that. */
 int clock_parse_rfc3339(const char *text, time_t *out);
 
 /* The runtime's one RFC 3339 UTC formatter: writes ts as "2026-11-24T12:00:00Z", or with with_usec as
- * "2026-11-24T12:00:00.123456Z" (microseconds of ts->tv_nsec), into out (len bytes, 32 is enough). Returns out. */
+ * "2026-11-24T12:00:00.123456Z" (microseconds of ts->tv_nsec), into out (len bytes, 32 is enough). Returns
+ * out. */
 char *clock_format_rfc3339(const struct timespec *ts, int with_usec, char *out, size_t len);
 
 /* Writes t as "2026-11-24T12:00:00Z" into out. Returns out. */

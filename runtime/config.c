@@ -60,12 +60,14 @@ static int add_host(const char *host, size_t n, char *err, size_t errlen)
 {
     char h[264];
     if (n == 0) return 0;
-    if (n >= sizeof h || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") < n) {
-        snprintf(err, errlen, "GATEHOUSE_ALLOWED_HOSTS: \"%.*s\" is not a host or host:port", (int)(n > 80 ? 80 : n),
-                 host);
+    if (n >= sizeof h ||
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") < n) {
+        snprintf(err, errlen, "GATEHOUSE_ALLOWED_HOSTS: \"%.*s\" is not a host or host:port",
+                 (int)(n > 80 ? 80 : n), host);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) h[i] = (char)tolower((unsigned char)host[i]);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (char)tolower((unsigned char)host[i]);
     h[n] = '\0';
     for (int i = 0; i < cfg.n_allowed_hosts; i++)
         if (strcmp(cfg.allowed_hosts[i], h) == 0) return 0;
@@ -82,10 +84,12 @@ static int add_host_and_port(const char *host, char *err, size_t errlen)
 {
     char hp[300];
     snprintf(hp, sizeof hp, "%s:%d", host, cfg.listen_port);
-    return add_host(host, strlen(host), err, errlen) < 0 || add_host(hp, strlen(hp), err, errlen) < 0 ? -1 : 0;
+    return add_host(host, strlen(host), err, errlen) < 0 || add_host(hp, strlen(hp), err, errlen) < 0 ? -1
+                                                                                                      : 0;
 }
 
-/* The allowed Host values: the defaults, GATEHOUSE_ORIGIN's host, then the comma list GATEHOUSE_ALLOWED_HOSTS. */
+/* The allowed Host values: the defaults, GATEHOUSE_ORIGIN's host, then the comma list
+ * GATEHOUSE_ALLOWED_HOSTS. */
 static int load_allowed_hosts(char *err, size_t errlen)
 {
     char listen[300];
@@ -102,7 +106,8 @@ static int load_allowed_hosts(char *err, size_t errlen)
         v += strspn(v, " \t,");
         size_t n = strcspn(v, ",");
         size_t t = n;
-        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t')) t--;
+        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
         if (add_host(v, t, err, errlen) < 0) return -1;
         v += n;
     }
@@ -118,9 +123,12 @@ int config_parse_cidr(const char *text, struct config_cidr *out)
     memcpy(addr, text, n);
     addr[n] = '\0';
     memset(out, 0, sizeof *out);
-    if (inet_pton(AF_INET, addr, out->addr) == 1) out->family = AF_INET, out->bits = 32;
-    else if (inet_pton(AF_INET6, addr, out->addr) == 1) out->family = AF_INET6, out->bits = 128;
-    else return -1;
+    if (inet_pton(AF_INET, addr, out->addr) == 1)
+        out->family = AF_INET, out->bits = 32;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+        out->family = AF_INET6, out->bits = 128;
+    else
+        return -1;
     if (slash) {
         char *end;
         long bits = strtol(slash + 1, &end, 10);
@@ -147,8 +155,10 @@ static int load_trusted_proxies(char *err, size_t errlen)
         v += n;
         continue;
     bad:
-        snprintf(err, errlen, "GATEHOUSE_TRUSTED_PROXIES: must be a comma list of at most %d addresses or CIDR "
-                 "blocks (e.g. 127.0.0.1,10.0.0.0/8)", CONFIG_MAX_PROXIES);
+        snprintf(err, errlen,
+                 "GATEHOUSE_TRUSTED_PROXIES: must be a comma list of at most %d addresses or CIDR "
+                 "blocks (e.g. 127.0.0.1,10.0.0.0/8)",
+                 CONFIG_MAX_PROXIES);
         return -1;
     }
     return 0;
@@ -184,8 +194,8 @@ int config_load(char *err, size_t errlen)
         return -1;
     }
 
-#define LOAD(field, name, def, min, max)                                                                   \
-    if ((n = env_long(name, def, min, max, err, errlen)) < 0) return -1;                                   \
+#define LOAD(field, name, def, min, max)                                                                     \
+    if ((n = env_long(name, def, min, max, err, errlen)) < 0) return -1;                                     \
     cfg.field = n;
     LOAD(max_body_bytes, "GATEHOUSE_MAX_BODY_BYTES", 1048576, 64, 64L * 1048576)
     LOAD(verify_ttl_s, "GATEHOUSE_VERIFY_TTL_S", 900, 1, 86400 * 30)

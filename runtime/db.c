@@ -50,7 +50,7 @@ struct conn {
 static struct {
     struct event_base *base;
     char *conninfo;
-    PQconninfoOption *parsed;            /* conninfo as keywords, options extended with SESSION_OPTIONS */
+    PQconninfoOption *parsed; /* conninfo as keywords, options extended with SESSION_OPTIONS */
     const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
     char *options;
     struct conn conns[MAX_CONNS];
@@ -74,7 +74,8 @@ static void conn_connect(struct conn *c);
 
 static void free_query(struct query *q)
 {
-    for (int i = 0; i < q->nparams; i++) free(q->params[i]);
+    for (int i = 0; i < q->nparams; i++)
+        free(q->params[i]);
     free(q->params);
     free(q->sql);
     if (q->deadline) event_free(q->deadline);
@@ -107,7 +108,8 @@ static void unlink_queued(struct query *q)
  * busy pool, not a database that is down. */
 static int busy_not_down(void)
 {
-    return pool.reachable && pool.last_answer_ms > 0 && clock_now_ms() - pool.last_answer_ms < PING_DEADLINE_MS;
+    return pool.reachable && pool.last_answer_ms > 0 &&
+           clock_now_ms() - pool.last_answer_ms < PING_DEADLINE_MS;
 }
 
 static void conn_watch(struct conn *c, short what);
@@ -115,7 +117,8 @@ static void conn_watch(struct conn *c, short what);
 static void record_failure(const char *what, const char *detail)
 {
     char esc[512];
-    snprintf(pool.last_error, sizeof pool.last_error, "%s: %s", what, detail && *detail ? detail : "unknown error");
+    snprintf(pool.last_error, sizeof pool.last_error, "%s: %s", what,
+             detail && *detail ? detail : "unknown error");
     pool.last_error[strcspn(pool.last_error, "\n")] = '\0';
     if (pool.reachable)
         LOG_ERROR(NULL, "database unreachable", "error=\"%s\"", log_escape(pool.last_error, esc, sizeof esc));
@@ -294,13 +297,14 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
         conn_drop(q->running_on, "query deadline exceeded");
     } else {
         unlink_queued(q);
-        finish_query(q, NULL, pool.reachable ? "timed out waiting for a database connection" : "database unavailable");
+        finish_query(q, NULL,
+                     pool.reachable ? "timed out waiting for a database connection" : "database unavailable");
     }
 }
 
 /* Queues a query at the back of the FIFO, or at its front (the monitor's ping). */
-static int enqueue(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg,
-                   int front)
+static int enqueue(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
+                   void *arg, int front)
 {
     struct query *q;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -308,7 +312,8 @@ static int enqueue(const char *sql, int nparams, const char *const *params, int 
     q->sql = strdup(sql);
     q->nparams = nparams;
     q->params = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *q->params);
-    for (int i = 0; i < nparams; i++) q->params[i] = params[i] ? strdup(params[i]) : NULL;
+    for (int i = 0; i < nparams; i++)
+        q->params[i] = params[i] ? strdup(params[i]) : NULL;
     q->cb = cb;
     q->arg = arg;
     q->deadline = evtimer_new(pool.base, on_query_deadline, q);
@@ -318,8 +323,10 @@ static int enqueue(const char *sql, int nparams, const char *const *params, int 
         pool.head = q;
         if (!pool.tail) pool.tail = q;
     } else {
-        if (pool.tail) pool.tail->next = q;
-        else pool.head = q;
+        if (pool.tail)
+            pool.tail->next = q;
+        else
+            pool.head = q;
         pool.tail = q;
     }
     pool.queued++;
@@ -327,7 +334,8 @@ static int enqueue(const char *sql, int nparams, const char *const *params, int 
     return 0;
 }
 
-int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg)
+int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
+             void *arg)
 {
     return enqueue(sql, nparams, params, timeout_ms, cb, arg, 0);
 }
@@ -362,8 +370,8 @@ char *db_clock_option(char *out, size_t len)
     return out;
 }
 
-/* The connection parameters: conninfo's own, with SESSION_OPTIONS and the clock offset appended to its options. A conninfo that
- * libpq cannot parse is passed as is (libpq reports the error when connecting). */
+/* The connection parameters: conninfo's own, with SESSION_OPTIONS and the clock offset appended to its
+ * options. A conninfo that libpq cannot parse is passed as is (libpq reports the error when connecting). */
 static void build_params(const char *conninfo)
 {
     int n = 0;
@@ -387,7 +395,8 @@ static void build_params(const char *conninfo)
         pool.keys[0] = NULL;
         return;
     }
-    snprintf(pool.options, len, "%s%s%s %s", options ? options : "", options ? " " : "", SESSION_OPTIONS, clock_option);
+    snprintf(pool.options, len, "%s%s%s %s", options ? options : "", options ? " " : "", SESSION_OPTIONS,
+             clock_option);
     pool.keys[n] = "options";
     pool.vals[n++] = pool.options;
     pool.keys[n] = pool.vals[n] = NULL;
@@ -401,13 +410,15 @@ int db_pool_start(struct event_base *base, const char *conninfo, int size, char 
     pool.conninfo = strdup(conninfo);
     build_params(conninfo);
     pool.size = size < 1 ? 1 : size > MAX_CONNS ? MAX_CONNS : size;
-    for (int i = 0; i < pool.size; i++) pool.conns[i].retry = evtimer_new(base, conn_retry_cb, &pool.conns[i]);
+    for (int i = 0; i < pool.size; i++)
+        pool.conns[i].retry = evtimer_new(base, conn_retry_cb, &pool.conns[i]);
     pool.ping_timer = event_new(base, -1, EV_PERSIST, on_ping_timer, NULL);
     if (!pool.conninfo || !pool.ping_timer || event_add(pool.ping_timer, &every) < 0) {
         snprintf(err, errlen, "cannot start the database pool");
         return -1;
     }
-    for (int i = 0; i < pool.size; i++) conn_connect(&pool.conns[i]);
+    for (int i = 0; i < pool.size; i++)
+        conn_connect(&pool.conns[i]);
     on_ping_timer(-1, 0, NULL);
     return 0;
 }
@@ -442,7 +453,8 @@ int db_pending(void)
 int db_pool_connected(void)
 {
     int n = 0;
-    for (int i = 0; i < pool.size; i++) n += pool.conns[i].state == CONN_IDLE || pool.conns[i].state == CONN_BUSY;
+    for (int i = 0; i < pool.size; i++)
+        n += pool.conns[i].state == CONN_IDLE || pool.conns[i].state == CONN_BUSY;
     return n;
 }
 
@@ -481,7 +493,8 @@ int db_register_secret(const char *conninfo)
         return 0; /* malformed: libpq will report it when connecting */
     }
     for (PQconninfoOption *o = opts; o->keyword; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) rc = secret_add_literal("DATABASE_URL password", o->val);
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            rc = secret_add_literal("DATABASE_URL password", o->val);
     PQconninfoFree(opts);
     return rc;
 }

@@ -48,7 +48,8 @@ void db_pool_stop(void);
 /* Queues a parameterised query (text parameters, NULL = SQL NULL; all copied). timeout_ms bounds queueing
  * plus execution; on expiry the connection running it is dropped (libpq 15 has no non-blocking cancel) and
  * re-opened. Returns 0, or -1 when the queue is full or the pool is stopped (no callback then). */
-int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb, void *arg);
+int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
+             void *arg);
 
 /* Queries queued or running. */
 int db_pending(void);

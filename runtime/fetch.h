@@ -13,39 +13,39 @@
 struct event_base;
 
 enum fetch_status {
-    FETCH_OK = 0,      /* an HTTP answer arrived (any status code) */
-    FETCH_ETIMEOUT,    /* connect or total deadline passed (including time queued for the limiter) */
-    FETCH_ENETWORK,    /* DNS, refused, reset, TLS failure */
-    FETCH_ETOOBIG,     /* the response exceeded max_response_bytes (body holds the first bytes) */
-    FETCH_ECANCELLED,  /* fetch_cancel or fetch_shutdown */
-    FETCH_EINTERNAL    /* out of memory, curl misuse */
+    FETCH_OK = 0,     /* an HTTP answer arrived (any status code) */
+    FETCH_ETIMEOUT,   /* connect or total deadline passed (including time queued for the limiter) */
+    FETCH_ENETWORK,   /* DNS, refused, reset, TLS failure */
+    FETCH_ETOOBIG,    /* the response exceeded max_response_bytes (body holds the first bytes) */
+    FETCH_ECANCELLED, /* fetch_cancel or fetch_shutdown */
+    FETCH_EINTERNAL   /* out of memory, curl misuse */
 };
 
 struct fetch_request {
-    const char *method;               /* "GET", "POST", ... */
-    const char *url;                  /* may contain a secret (query-parameter auth) */
-    const char *const *headers;       /* "Name: value" strings, NULL-terminated, or NULL */
-    const char *body;                 /* request body or NULL */
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;            /* may contain a secret (query-parameter auth) */
+    const char *const *headers; /* "Name: value" strings, NULL-terminated, or NULL */
+    const char *body;           /* request body or NULL */
     size_t body_len;
-    const char *userpwd;              /* "user:password" for HTTP Basic, or NULL */
-    int connect_timeout_ms;           /* 0 = min(timeout_ms, 5000) */
-    int timeout_ms;                   /* total deadline, > 0 */
-    size_t max_response_bytes;        /* 0 = 1 MiB */
-    const char *limit_key;            /* e.g. provider id; NULL = not limited */
-    double rate_per_s;                /* token refill rate for limit_key (<= 0: no rate limit) */
-    int burst;                        /* bucket size (>= 1) */
-    int max_concurrency;              /* in-flight cap for limit_key (<= 0: none) */
+    const char *userpwd;       /* "user:password" for HTTP Basic, or NULL */
+    int connect_timeout_ms;    /* 0 = min(timeout_ms, 5000) */
+    int timeout_ms;            /* total deadline, > 0 */
+    size_t max_response_bytes; /* 0 = 1 MiB */
+    const char *limit_key;     /* e.g. provider id; NULL = not limited */
+    double rate_per_s;         /* token refill rate for limit_key (<= 0: no rate limit) */
+    int burst;                 /* bucket size (>= 1) */
+    int max_concurrency;       /* in-flight cap for limit_key (<= 0: none) */
 };
 
 struct fetch_response {
     enum fetch_status status;
-    long http_status;                 /* 0 when no HTTP answer */
-    const char *body;                 /* NUL-terminated, owned by fetch.c, valid during the callback only */
+    long http_status; /* 0 when no HTTP answer */
+    const char *body; /* NUL-terminated, owned by fetch.c, valid during the callback only */
     size_t body_len;
-    const char *content_type;         /* or NULL; valid during the callback only */
-    double total_ms;                  /* from fetch_start to completion, including limiter wait */
-    double queued_ms;                 /* time spent waiting for the limiter */
-    const char *error;                /* short, secret-free description when status != FETCH_OK */
+    const char *content_type; /* or NULL; valid during the callback only */
+    double total_ms;          /* from fetch_start to completion, including limiter wait */
+    double queued_ms;         /* time spent waiting for the limiter */
+    const char *error;        /* short, secret-free description when status != FETCH_OK */
 };
 
 typedef void (*fetch_cb)(const struct fetch_response *resp, void *arg);

@@ -51,8 +51,8 @@ int http_parse_traceparent(const char *v, char out[33])
 {
     /* version "-" trace-id(32) "-" parent-id(16) "-" flags(2); future versions may append fields. */
     if (!v || strlen(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return -1;
-    if (!is_lower_hex(v, 2) || strncmp(v, "ff", 2) == 0 || !is_lower_hex(v + 3, 32) || !is_lower_hex(v + 36, 16) ||
-        !is_lower_hex(v + 53, 2))
+    if (!is_lower_hex(v, 2) || strncmp(v, "ff", 2) == 0 || !is_lower_hex(v + 3, 32) ||
+        !is_lower_hex(v + 36, 16) || !is_lower_hex(v + 53, 2))
         return -1;
     if (strncmp(v, "00", 2) == 0 && v[55] != '\0') return -1;
     if (strspn(v + 3, "0") >= 32 || strspn(v + 36, "0") >= 16) return -1; /* all-zero ids are invalid */
@@ -89,22 +89,32 @@ int http_match(const char *pattern, const char *path, char *scratch, const char 
 static const char *method_name(enum evhttp_cmd_type cmd)
 {
     switch (cmd) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
     }
     return "UNKNOWN";
 }
 
 static int method_matches(const char *route_method, const char *method)
 {
-    return strcmp(route_method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+    return strcmp(route_method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
 }
 
 const struct http_route *http_route_find(const struct http_route *table, const char *method, const char *path,
@@ -130,8 +140,8 @@ const struct http_route *http_route_find(const struct http_route *table, const c
  * ("GET, POST"). */
 static http_handler route(struct http_ctx *ctx, char *scratch, char *allow, size_t allowlen)
 {
-    const struct http_route *r = http_route_find(route_table, ctx->method, ctx->path, scratch, ctx->params, allow,
-                                                 allowlen);
+    const struct http_route *r =
+        http_route_find(route_table, ctx->method, ctx->path, scratch, ctx->params, allow, allowlen);
     if (!r) return NULL;
     ctx->route = r->pattern;
     ctx->access = r->access;
@@ -149,13 +159,13 @@ static void set_header(struct evhttp_request *req, const char *name, const char 
 }
 
 /* ---- clients that leave mid-request ----
- * A request still unanswered when dispatch() returns waits for async work (a session lookup, a verify, a tick, a
- * password hash). Its client may leave meanwhile. Two signals show it: libevent's close callback (libevent saw
- * the end of the stream and closed the connection; it then detaches the unanswered request from it and leaves
- * the request to us) and an EV_CLOSED watch on the socket (libevent stops reading a connection once its request
- * has arrived, so alone it would notice only when writing the answer). The work then runs to its end as designed
- * and answers; the answer is dropped (drop_gone) without writing to, or touching, a request libevent freed. A
- * client that leaves during the session lookup gets no handler (on_session). */
+ * A request still unanswered when dispatch() returns waits for async work (a session lookup, a verify, a
+ * tick, a password hash). Its client may leave meanwhile. Two signals show it: libevent's close callback
+ * (libevent saw the end of the stream and closed the connection; it then detaches the unanswered request from
+ * it and leaves the request to us) and an EV_CLOSED watch on the socket (libevent stops reading a connection
+ * once its request has arrived, so alone it would notice only when writing the answer). The work then runs to
+ * its end as designed and answers; the answer is dropped (drop_gone) without writing to, or touching, a
+ * request libevent freed. A client that leaves during the session lookup gets no handler (on_session). */
 
 int http_client_gone(const struct http_ctx *ctx)
 {
@@ -184,9 +194,9 @@ static void mark_gone(struct http_ctx *ctx, const char *seen_by)
     if (ctx->gone) return;
     ctx->gone = 1;
     clients_gone++;
-    LOG_INFO(ctx->trace_id, "client gone", "method=%s path=\"%s\" route=\"%s\" ms=%.2f seen_by=%s", ctx->method,
-             log_escape(ctx->path ? ctx->path : "", esc, sizeof esc), ctx->route ? ctx->route : "unmatched",
-             clock_now_ms() - ctx->started_ms, seen_by);
+    LOG_INFO(ctx->trace_id, "client gone", "method=%s path=\"%s\" route=\"%s\" ms=%.2f seen_by=%s",
+             ctx->method, log_escape(ctx->path ? ctx->path : "", esc, sizeof esc),
+             ctx->route ? ctx->route : "unmatched", clock_now_ms() - ctx->started_ms, seen_by);
 }
 
 /* libevent frees ctx's connection. An unanswered request was detached from it first (end of stream, timeout)
@@ -216,7 +226,8 @@ static void watch_client(struct http_ctx *ctx)
     evhttp_connection_set_closecb(conn, on_conn_closed, ctx);
     struct event_base *base = evhttp_connection_get_base(conn);
     evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
-    if (fd < 0 || !(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE)) return; /* the close callback only */
+    if (fd < 0 || !(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
+        return; /* the close callback only */
     ctx->watch = event_new(base, fd, EV_CLOSED, on_peer_closed, ctx);
     if (ctx->watch && event_add(ctx->watch, NULL) < 0) {
         event_free(ctx->watch);
@@ -237,33 +248,40 @@ static void free_ctx(struct http_ctx *ctx)
     inflight--;
 }
 
-/* The answer (status) to a request whose client left: nothing is written. A connection libevent still holds is
- * closed, which frees the request with it; a request libevent detached from its closed connection is freed
+/* The answer (status) to a request whose client left: nothing is written. A connection libevent still holds
+ * is closed, which frees the request with it; a request libevent detached from its closed connection is freed
  * here. Then the request log line (client_gone=1), the metrics sample (status 499: client closed request) and
  * the context. */
 static void drop_gone(struct http_ctx *ctx, int status)
 {
     char esc[512];
     unwatch_client(ctx);
-    if (ctx->conn) evhttp_connection_free(ctx->conn);
-    else if (ctx->req) evhttp_request_free(ctx->req);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=0 client_gone=1", ctx->method,
-             log_escape(ctx->path ? ctx->path : "", esc, sizeof esc), status, clock_now_ms() - ctx->started_ms);
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, 499, clock_now_ms() - ctx->started_ms);
+    if (ctx->conn)
+        evhttp_connection_free(ctx->conn);
+    else if (ctx->req)
+        evhttp_request_free(ctx->req);
+    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=0 client_gone=1",
+             ctx->method, log_escape(ctx->path ? ctx->path : "", esc, sizeof esc), status,
+             clock_now_ms() - ctx->started_ms);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, 499,
+                         clock_now_ms() - ctx->started_ms);
     free_ctx(ctx);
 }
 
 /* Sends out (freed here) with status, then the request log line, the metrics sample, and frees ctx. bytes is
  * what the body holds; encoding is named in the log line when not NULL. */
-static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, size_t bytes, const char *encoding)
+static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, size_t bytes,
+                        const char *encoding)
 {
     char esc[512];
-    unwatch_client(ctx); /* the close callback must not outlive ctx: the connection may close after the reply */
+    unwatch_client(
+        ctx); /* the close callback must not outlive ctx: the connection may close after the reply */
     evhttp_send_reply(ctx->req, status, NULL, out);
     LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu%s%s", ctx->method,
              log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, bytes,
              encoding ? " encoding=" : "", encoding ? encoding : "");
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, clock_now_ms() - ctx->started_ms);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status,
+                         clock_now_ms() - ctx->started_ms);
     evbuffer_free(out);
     free_ctx(ctx);
 }
@@ -271,8 +289,8 @@ static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, 
 /* The envelope's head for pre-serialised members: {"success":..,"trace_id":".."[,]. Returns its length. */
 static size_t envelope_head(const struct http_ctx *ctx, int status, int has_members, char head[80])
 {
-    return (size_t)snprintf(head, 80, "{\"success\":%s,\"trace_id\":\"%s\"%s", status < 400 ? "true" : "false",
-                            ctx->trace_id, has_members ? "," : "");
+    return (size_t)snprintf(head, 80, "{\"success\":%s,\"trace_id\":\"%s\"%s",
+                            status < 400 ? "true" : "false", ctx->trace_id, has_members ? "," : "");
 }
 
 /* JSON response headers; the values are constants and a hex trace id (nothing for the redactor). */
@@ -330,21 +348,29 @@ void http_reply_members(struct http_ctx *ctx, int status, const char *members, s
 int http_accepts_gzip(const char *v)
 {
     while (v && *v) {
-        while (*v == ' ' || *v == '\t' || *v == ',') v++;
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
         const char *tok = v;
-        while (*v && *v != ',' && *v != ';' && *v != ' ' && *v != '\t') v++;
+        while (*v && *v != ',' && *v != ';' && *v != ' ' && *v != '\t')
+            v++;
         size_t n = (size_t)(v - tok);
         double q = 1;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         while (*v == ';') { /* parameters: only q matters */
             v++;
-            while (*v == ' ' || *v == '\t') v++;
+            while (*v == ' ' || *v == '\t')
+                v++;
             if ((v[0] == 'q' || v[0] == 'Q') && v[1] == '=') q = strtod(v + 2, NULL);
-            while (*v && *v != ',' && *v != ';') v++;
+            while (*v && *v != ',' && *v != ';')
+                v++;
         }
-        if (((n == 4 && strncasecmp(tok, "gzip", 4) == 0) || (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0)) && q > 0)
+        if (((n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
+             (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0)) &&
+            q > 0)
             return 1;
-        while (*v && *v != ',') v++;
+        while (*v && *v != ',')
+            v++;
     }
     return 0;
 }
@@ -360,7 +386,8 @@ static void add_stored_block(struct evbuffer *out, const char *data, size_t len,
 
 /* gzip member: header, the envelope head as a stored block, the cached deflate data, "}" as the final stored
  * block, then CRC-32 and length of the whole text (the members' CRC combined, not recomputed). */
-static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_len, const struct body_cache *c)
+static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_len,
+                            const struct body_cache *c)
 {
     static const unsigned char gz_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
     uLong crc = crc32(0L, (const unsigned char *)head, (uInt)head_len);
@@ -418,8 +445,8 @@ void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, 
     send_logged(ctx, status, out, clean_len, NULL);
 }
 
-
-void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body, size_t len)
+void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body,
+                       size_t len)
 {
     if (ctx->gone) {
         drop_gone(ctx, status);
@@ -455,7 +482,8 @@ void http_reply_json(struct http_ctx *ctx, int status, json_t *body)
 void http_reply_error(struct http_ctx *ctx, int status, const char *error_code, const char *reason_human,
                       const char *suggested_fix, json_t *extra)
 {
-    json_t *body = json_pack("{s:b, s:s, s:s}", "success", 0, "error_code", error_code, "reason_human", reason_human);
+    json_t *body =
+        json_pack("{s:b, s:s, s:s}", "success", 0, "error_code", error_code, "reason_human", reason_human);
     if (suggested_fix) json_object_set_new(body, "suggested_fix", json_string(suggested_fix));
     if (extra) {
         json_object_update(body, extra);
@@ -508,16 +536,20 @@ void http_client_ip(const char *peer, const char *xff, char *out, size_t outlen)
     size_t end = strlen(xff);
     while (http_ip_trusted(out) && end > 0) {
         size_t start = end;
-        while (start > 0 && xff[start - 1] != ',') start--;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
         size_t a = start, b = end;
-        while (a < b && (xff[a] == ' ' || xff[a] == '\t')) a++;
-        while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t')) b--;
+        while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
+            a++;
+        while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
+            b--;
         char item[64];
         unsigned char bin[16];
         if (b - a == 0 || b - a >= sizeof item) return;
         memcpy(item, xff + a, b - a);
         item[b - a] = '\0';
-        if (inet_pton(AF_INET, item, bin) != 1 && inet_pton(AF_INET6, item, bin) != 1) return; /* malformed: stop */
+        if (inet_pton(AF_INET, item, bin) != 1 && inet_pton(AF_INET6, item, bin) != 1)
+            return; /* malformed: stop */
         snprintf(out, outlen, "%s", item);
         end = start > 0 ? start - 1 : 0;
     }
@@ -534,7 +566,8 @@ static void set_client_ip(struct http_ctx *ctx)
     if (conn) evhttp_connection_get_peer(conn, (char **)&addr, &port);
     xff[0] = '\0';
     if (cfg.n_trusted_proxies && addr && http_ip_trusted(addr)) {
-        for (struct evkeyval *h = evhttp_request_get_input_headers(ctx->req)->tqh_first; h; h = h->next.tqe_next)
+        for (struct evkeyval *h = evhttp_request_get_input_headers(ctx->req)->tqh_first; h;
+             h = h->next.tqe_next)
             if (strcasecmp(h->key, "X-Forwarded-For") == 0 && n + strlen(h->value) + 2 < sizeof xff)
                 n += (size_t)snprintf(xff + n, sizeof xff - n, "%s%s", n ? "," : "", h->value);
     }
@@ -573,8 +606,8 @@ static int method_has_body(const char *method)
            strcmp(method, "DELETE") == 0;
 }
 
-enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t limit, json_t **out, char *reason,
-                                           size_t reasonlen)
+enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t limit, json_t **out,
+                                           char *reason, size_t reasonlen)
 {
     json_error_t jerr;
     *out = NULL;
@@ -626,13 +659,15 @@ static json_t *redact_json(json_t *v)
         return redact_string(json_string_value(v), json_string_length(v));
     case JSON_ARRAY:
         if (!(out = json_array())) return NULL;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (!(c = redact_json(e)) || json_array_append_new(out, c) < 0) goto fail;
         }
         return out;
     case JSON_OBJECT:
         if (!(out = json_object())) return NULL;
-        json_object_foreach(v, key, e) {
+        json_object_foreach(v, key, e)
+        {
             if (!(k = redact_string(key, strlen(key)))) goto fail;
             c = redact_json(e);
             if (!c || json_object_set_new(out, json_string_value(k), c) < 0) {
@@ -669,7 +704,8 @@ static int redact_body(struct http_ctx *ctx, const char *buf, size_t len)
     return 0;
 }
 
-/* Parses the body into ctx->body (redacted: see redact_body). Returns 0, or -1 after replying with the error. */
+/* Parses the body into ctx->body (redacted: see redact_body). Returns 0, or -1 after replying with the error.
+ */
 static int read_json_body(struct http_ctx *ctx)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
@@ -687,8 +723,8 @@ static int read_json_body(struct http_ctx *ctx)
                          json_pack("{s:I}", "limit_bytes", (json_int_t)cfg.max_body_bytes));
         return -1;
     case HTTP_BODY_INVALID_JSON:
-        http_reply_error(ctx, 400, "INVALID_JSON", reason, "Send a JSON object with Content-Type: application/json.",
-                         NULL);
+        http_reply_error(ctx, 400, "INVALID_JSON", reason,
+                         "Send a JSON object with Content-Type: application/json.", NULL);
         return -1;
     case HTTP_BODY_NOT_OBJECT:
         http_reply_error(ctx, 400, "VALIDATION_FAILED", reason,
@@ -737,27 +773,33 @@ static void deny_origin(struct http_ctx *ctx)
 {
     const char *origin = http_header(ctx, "Origin");
     char esc[256], reason[400];
-    snprintf(reason, sizeof reason,
-             "The Origin check refused this %s: Origin %s is not this server's origin (cross-site request forgery "
-             "protection).",
-             ctx->method, origin ? log_escape(origin, esc, sizeof esc) : "is missing and");
-    LOG_WARN(ctx->trace_id, "auth decision", "decision=deny reason=origin method=%s route=\"%s\"", ctx->method,
-             ctx->route);
-    http_reply_error(ctx, 403, "FORBIDDEN", reason,
-                     "Send state-changing requests from the gatehouse web UI (same origin), with an Origin header "
-                     "equal to the server's origin; runners use the service token instead.",
-                     json_pack("{s:s}", "check", "origin"));
+    snprintf(
+        reason, sizeof reason,
+        "The Origin check refused this %s: Origin %s is not this server's origin (cross-site request forgery "
+        "protection).",
+        ctx->method, origin ? log_escape(origin, esc, sizeof esc) : "is missing and");
+    LOG_WARN(ctx->trace_id, "auth decision", "decision=deny reason=origin method=%s route=\"%s\"",
+             ctx->method, ctx->route);
+    http_reply_error(
+        ctx, 403, "FORBIDDEN", reason,
+        "Send state-changing requests from the gatehouse web UI (same origin), with an Origin header "
+        "equal to the server's origin; runners use the service token instead.",
+        json_pack("{s:s}", "check", "origin"));
 }
 
 static int role_needed(enum http_access a)
 {
     switch (a) {
-    case HTTP_ACCESS_VIEWER: return HTTP_ROLE_VIEWER;
+    case HTTP_ACCESS_VIEWER:
+        return HTTP_ROLE_VIEWER;
     case HTTP_ACCESS_OPERATOR:
     case HTTP_ACCESS_OPERATOR_OR_SERVICE:
-    case HTTP_ACCESS_OPERATOR_FRESH_2FA: return HTTP_ROLE_OPERATOR;
-    case HTTP_ACCESS_ADMIN: return HTTP_ROLE_ADMIN;
-    default: return HTTP_ROLE_ADMIN + 1; /* unset/unknown: nobody */
+    case HTTP_ACCESS_OPERATOR_FRESH_2FA:
+        return HTTP_ROLE_OPERATOR;
+    case HTTP_ACCESS_ADMIN:
+        return HTTP_ROLE_ADMIN;
+    default:
+        return HTTP_ROLE_ADMIN + 1; /* unset/unknown: nobody */
     }
 }
 
@@ -776,13 +818,15 @@ static void on_session(struct http_ctx *ctx, int outcome)
         return;
     }
     if (outcome < 0) {
-        http_reply_error(ctx, 503, "DB_UNAVAILABLE", "The session could not be checked: the database is unreachable.",
+        http_reply_error(ctx, 503, "DB_UNAVAILABLE",
+                         "The session could not be checked: the database is unreachable.",
                          "Check DATABASE_URL and that Postgres is running, then retry.", NULL);
         return;
     }
     if (outcome > 0 || !ctx->auth.session) {
         http_reply_error(ctx, 401, "UNAUTHENTICATED", "This route needs a signed-in session.",
-                         "Sign in with POST /api/auth/login (and /api/auth/2fa/verify when 2FA is on).", NULL);
+                         "Sign in with POST /api/auth/login (and /api/auth/2fa/verify when 2FA is on).",
+                         NULL);
         return;
     }
     if (method_has_body(ctx->method) && !http_origin_ok(ctx)) {
@@ -793,10 +837,12 @@ static void on_session(struct http_ctx *ctx, int outcome)
     if ((int)ctx->auth.role < need) {
         snprintf(reason, sizeof reason, "Your role (%s) may not %s %s; it needs the %s role.",
                  role_name(ctx->auth.role), ctx->method, ctx->route, role_name(need));
-        LOG_INFO(ctx->trace_id, "auth decision", "decision=deny reason=role user_id=%s role=%s route=\"%s %s\"",
-                 ctx->auth.user_id, role_name(ctx->auth.role), ctx->method, ctx->route);
-        http_reply_error(ctx, 403, "FORBIDDEN", reason, "Ask an admin for a higher role.",
-                         json_pack("{s:s, s:s}", "role", role_name(ctx->auth.role), "required_role", role_name(need)));
+        LOG_INFO(ctx->trace_id, "auth decision",
+                 "decision=deny reason=role user_id=%s role=%s route=\"%s %s\"", ctx->auth.user_id,
+                 role_name(ctx->auth.role), ctx->method, ctx->route);
+        http_reply_error(
+            ctx, 403, "FORBIDDEN", reason, "Ask an admin for a higher role.",
+            json_pack("{s:s, s:s}", "role", role_name(ctx->auth.role), "required_role", role_name(need)));
         return;
     }
     if (ctx->access == HTTP_ACCESS_OPERATOR_FRESH_2FA && !ctx->auth.fresh_2fa) {
@@ -808,16 +854,18 @@ static void on_session(struct http_ctx *ctx, int outcome)
 
 void http_reply_2fa_required(struct http_ctx *ctx)
 {
-    LOG_INFO(ctx->trace_id, "auth decision", "decision=deny reason=two_factor_required user_id=%s route=\"%s %s\"",
-             ctx->auth.user_id, ctx->method, ctx->route);
-    http_reply_error(ctx, 403, "TWO_FACTOR_REQUIRED",
-                     ctx->auth.two_factor_enabled
-                         ? "This action needs a 2FA verification within the last 5 minutes."
-                         : "This action needs two-factor authentication, which is not enabled for your account.",
-                     ctx->auth.two_factor_enabled
-                         ? "Confirm a current code with POST /api/auth/2fa/step-up {code}, then retry."
-                         : "Enroll with POST /api/auth/2fa/setup and /api/auth/2fa/confirm, then retry.",
-                     NULL);
+    LOG_INFO(ctx->trace_id, "auth decision",
+             "decision=deny reason=two_factor_required user_id=%s route=\"%s %s\"", ctx->auth.user_id,
+             ctx->method, ctx->route);
+    http_reply_error(
+        ctx, 403, "TWO_FACTOR_REQUIRED",
+        ctx->auth.two_factor_enabled
+            ? "This action needs a 2FA verification within the last 5 minutes."
+            : "This action needs two-factor authentication, which is not enabled for your account.",
+        ctx->auth.two_factor_enabled
+            ? "Confirm a current code with POST /api/auth/2fa/step-up {code}, then retry."
+            : "Enroll with POST /api/auth/2fa/setup and /api/auth/2fa/confirm, then retry.",
+        NULL);
 }
 
 static void authorize(struct http_ctx *ctx)
@@ -873,14 +921,17 @@ static int check_host(struct http_ctx *ctx)
         ok = http_host_allowed(authority);
     }
     if (ok) return 0;
-    snprintf(reason, sizeof reason,
-             "This server does not answer for %s%s (DNS rebinding protection): only its configured host names are "
-             "served.", host ? "Host " : "a request without a Host header", host ? log_escape(host, esc, sizeof esc) : "");
-    LOG_WARN(ctx->trace_id, "host refused", "host=\"%s\" method=%s path=\"%s\"", host ? esc : "",
-             ctx->method, log_escape(ctx->path ? ctx->path : "", authority, sizeof authority));
-    http_reply_error(ctx, 421, "MISDIRECTED_REQUEST", reason,
-                     "Open gatehouse by its listen address or localhost, or add the name to GATEHOUSE_ALLOWED_HOSTS.",
-                     NULL);
+    snprintf(
+        reason, sizeof reason,
+        "This server does not answer for %s%s (DNS rebinding protection): only its configured host names are "
+        "served.",
+        host ? "Host " : "a request without a Host header", host ? log_escape(host, esc, sizeof esc) : "");
+    LOG_WARN(ctx->trace_id, "host refused", "host=\"%s\" method=%s path=\"%s\"", host ? esc : "", ctx->method,
+             log_escape(ctx->path ? ctx->path : "", authority, sizeof authority));
+    http_reply_error(
+        ctx, 421, "MISDIRECTED_REQUEST", reason,
+        "Open gatehouse by its listen address or localhost, or add the name to GATEHOUSE_ALLOWED_HOSTS.",
+        NULL);
     return -1;
 }
 
@@ -901,15 +952,17 @@ static int check_request_shape(struct http_ctx *ctx)
     char reason[200];
     size_t n = header_bytes(ctx->req);
     if (n > cfg.max_header_bytes) {
-        snprintf(reason, sizeof reason, "The request line and headers are %zu bytes; the limit is %zu bytes.", n,
-                 cfg.max_header_bytes);
-        http_reply_error(ctx, 431, "HEADERS_TOO_LARGE", reason, "Send fewer or shorter headers (cookies included).",
+        snprintf(reason, sizeof reason, "The request line and headers are %zu bytes; the limit is %zu bytes.",
+                 n, cfg.max_header_bytes);
+        http_reply_error(ctx, 431, "HEADERS_TOO_LARGE", reason,
+                         "Send fewer or shorter headers (cookies included).",
                          json_pack("{s:I}", "limit_bytes", (json_int_t)cfg.max_header_bytes));
         return -1;
     }
     if (strcmp(ctx->method, "UNKNOWN") == 0 || strcmp(ctx->method, "CONNECT") == 0) {
         http_reply_error(ctx, 501, "NOT_IMPLEMENTED", "This request method is not implemented by gatehouse.",
-                         "Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS as docs/api.md lists per route.", NULL);
+                         "Use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS as docs/api.md lists per route.",
+                         NULL);
         return -1;
     }
     return 0;
@@ -917,11 +970,11 @@ static int check_request_shape(struct http_ctx *ctx)
 
 /* ---- read deadline: a request's line, headers and body must arrive within cfg.read_timeout_s ----
  * libevent's timeout is an inactivity timeout (reset by every byte), so a client trickling one byte a second
- * would hold its connection for ever. Each accepted connection gets a deadline, cleared when a complete request
- * reaches dispatch() and set again (the idle keep-alive allowance plus the read timeout) when its reply is sent.
- * A connection past its deadline is shut down (libevent then frees it). We hold a reference on each
- * connection's bufferevent so the pointer stays valid; evhttp freeing it clears its callbacks, and the sweep
- * then drops our reference (the socket closes within one sweep, HTTP_SWEEP_MS). */
+ * would hold its connection for ever. Each accepted connection gets a deadline, cleared when a complete
+ * request reaches dispatch() and set again (the idle keep-alive allowance plus the read timeout) when its
+ * reply is sent. A connection past its deadline is shut down (libevent then frees it). We hold a reference on
+ * each connection's bufferevent so the pointer stays valid; evhttp freeing it clears its callbacks, and the
+ * sweep then drops our reference (the socket closes within one sweep, HTTP_SWEEP_MS). */
 #define HTTP_SWEEP_MS 250
 #define HTTP_IDLE_S 30
 
@@ -971,7 +1024,8 @@ static void sweep_deadlines(evutil_socket_t fd, short what, void *arg)
         if (d->deadline_ms > 0 && now > d->deadline_ms) {
             evutil_socket_t s = bufferevent_getfd(d->bev);
             LOG_WARN(NULL, "slow request dropped", "timeout_s=%d", cfg.read_timeout_s);
-            if (s >= 0) shutdown(s, SHUT_RDWR); /* libevent sees the end of the stream and frees the connection */
+            if (s >= 0)
+                shutdown(s, SHUT_RDWR); /* libevent sees the end of the stream and frees the connection */
             d->deadline_ms = 0;
         }
         p = &d->next;
@@ -986,7 +1040,8 @@ static void deadline_clear(struct evhttp_request *req)
     if (d) d->deadline_ms = 0;
 }
 
-/* The reply to req was sent: the next request on the connection must arrive (idle allowance + read timeout). */
+/* The reply to req was sent: the next request on the connection must arrive (idle allowance + read timeout).
+ */
 static void deadline_rearm(struct evhttp_request *req, void *arg)
 {
     struct bufferevent *bev = arg;
@@ -1013,19 +1068,21 @@ static void intake(struct http_ctx *ctx, struct evhttp_request *req)
     handler = route(ctx, scratch, allow, sizeof allow);
     if (!handler) {
         free(scratch);
-        if (!allow[0] && fallback_handler && method_matches("GET", ctx->method) && strcmp(ctx->path, "/api") != 0 &&
-            strncmp(ctx->path, "/api/", 5) != 0) {
+        if (!allow[0] && fallback_handler && method_matches("GET", ctx->method) &&
+            strcmp(ctx->path, "/api") != 0 && strncmp(ctx->path, "/api/", 5) != 0) {
             fallback_handler(ctx); /* the web files: public, no session */
             return;
         }
         if (allow[0]) {
             set_header(req, "Allow", allow);
             char reason[256];
-            snprintf(reason, sizeof reason, "%s is not allowed on this route; allowed: %s.", ctx->method, allow);
-            http_reply_error(ctx, 405, "METHOD_NOT_ALLOWED", reason, NULL, json_pack("{s:s}", "allow", allow));
+            snprintf(reason, sizeof reason, "%s is not allowed on this route; allowed: %s.", ctx->method,
+                     allow);
+            http_reply_error(ctx, 405, "METHOD_NOT_ALLOWED", reason, NULL,
+                             json_pack("{s:s}", "allow", allow));
         } else {
-            http_reply_error(ctx, 404, "NOT_FOUND", "No such route.", "See docs/api.md for the routes gatehouse serves.",
-                             NULL);
+            http_reply_error(ctx, 404, "NOT_FOUND", "No such route.",
+                             "See docs/api.md for the routes gatehouse serves.", NULL);
         }
         return;
     }
@@ -1063,8 +1120,8 @@ int http_start(struct event_base *base, const struct http_route *routes, char *e
 {
     for (const struct http_route *r = routes; r->method; r++)
         if (r->access == HTTP_ACCESS_UNSET) {
-            snprintf(err, errlen, "route %s %s has no access rule (set .access in the route table)", r->method,
-                     r->pattern);
+            snprintf(err, errlen, "route %s %s has no access rule (set .access in the route table)",
+                     r->method, r->pattern);
             return -1;
         }
     route_table = routes;
@@ -1073,14 +1130,17 @@ int http_start(struct event_base *base, const struct http_route *routes, char *e
         snprintf(err, errlen, "evhttp_new failed");
         return -1;
     }
-    /* every method reaches dispatch(), unknown ones too, so they get the JSON envelope (501), not libevent's page */
+    /* every method reaches dispatch(), unknown ones too, so they get the JSON envelope (501), not libevent's
+     * page */
     evhttp_set_allowed_methods(server, 0xffff);
     /* libevent 2.1 cannot answer an over-long body with our JSON error before reading it, so it reads up to
-     * a transport cap and dispatch() answers 413 as JSON; only bodies above the cap get libevent's own 413. */
+     * a transport cap and dispatch() answers 413 as JSON; only bodies above the cap get libevent's own 413.
+     */
     evhttp_set_max_body_size(server, (ev_ssize_t)(cfg.max_body_bytes * 4 + 65536));
-    /* the same for headers: dispatch() answers 431 as JSON above cfg.max_header_bytes; only headers above this
-     * transport cap get libevent's own 413 page */
-    evhttp_set_max_headers_size(server, (ev_ssize_t)(cfg.max_header_bytes * 4 > 65536 ? cfg.max_header_bytes * 4 : 65536));
+    /* the same for headers: dispatch() answers 431 as JSON above cfg.max_header_bytes; only headers above
+     * this transport cap get libevent's own 413 page */
+    evhttp_set_max_headers_size(
+        server, (ev_ssize_t)(cfg.max_header_bytes * 4 > 65536 ? cfg.max_header_bytes * 4 : 65536));
     evhttp_set_timeout(server, HTTP_IDLE_S); /* inactivity (idle keep-alive, stalled writes) */
     evhttp_set_bevcb(server, new_conn_bev, NULL);
     deadline_timer = event_new(base, -1, EV_PERSIST, sweep_deadlines, NULL);
@@ -1091,7 +1151,8 @@ int http_start(struct event_base *base, const struct http_route *routes, char *e
     }
     evhttp_set_gencb(server, dispatch, NULL);
     metrics_register_gauge("gatehouse_http_clients_gone",
-                           "HTTP requests whose client disconnected before the answer, since start.", clients_gone_gauge);
+                           "HTTP requests whose client disconnected before the answer, since start.",
+                           clients_gone_gauge);
     bound = evhttp_bind_socket_with_handle(server, cfg.listen_host, (ev_uint16_t)cfg.listen_port);
     if (!bound) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not a local address?)", cfg.listen_host,

@@ -37,44 +37,44 @@ enum http_role { HTTP_ROLE_NONE = 0, HTTP_ROLE_VIEWER, HTTP_ROLE_OPERATOR, HTTP_
 
 /* The caller of a request, filled by the session resolver (auth.c) or the service-token check. */
 struct http_principal {
-    int session;                 /* 1: authenticated by a session cookie */
-    int service;                 /* 1: authenticated by the service token */
+    int session; /* 1: authenticated by a session cookie */
+    int service; /* 1: authenticated by the service token */
     enum http_role role;
     char user_id[37];
     char username[65];
-    char session_id[37];         /* the session's public id (never the cookie value) */
+    char session_id[37]; /* the session's public id (never the cookie value) */
     unsigned char session_hash[32];
     int two_factor_enabled;
-    int fresh_2fa;               /* 1: this session passed 2FA within the fresh window */
+    int fresh_2fa; /* 1: this session passed 2FA within the fresh window */
 };
 
 struct http_ctx {
     struct evhttp_request *req;
     char trace_id[33];
-    const char *method;                      /* "GET", "POST", ... */
-    const char *route;                       /* matched route pattern (for metrics), NULL when none matched */
-    char *path;                              /* decoded path, owned */
-    const char *params[HTTP_MAX_PARAMS];     /* values of :name segments, in pattern order (point into path) */
-    json_t *body;                            /* parsed JSON object, or NULL when the request had no body */
-    struct evkeyvalq *query;                 /* parsed query string */
-    double started_ms;                       /* monotonic clock at arrival */
-    struct http_principal auth;              /* who is calling (zeroed for public routes without a session) */
-    void (*handler)(struct http_ctx *ctx);   /* the matched route's handler (run after the access check) */
-    enum http_access access;                 /* the matched route's access */
-    char client_ip[64];                      /* the client's address (http_peer_ip) */
+    const char *method;                    /* "GET", "POST", ... */
+    const char *route;                     /* matched route pattern (for metrics), NULL when none matched */
+    char *path;                            /* decoded path, owned */
+    const char *params[HTTP_MAX_PARAMS];   /* values of :name segments, in pattern order (point into path) */
+    json_t *body;                          /* parsed JSON object, or NULL when the request had no body */
+    struct evkeyvalq *query;               /* parsed query string */
+    double started_ms;                     /* monotonic clock at arrival */
+    struct http_principal auth;            /* who is calling (zeroed for public routes without a session) */
+    void (*handler)(struct http_ctx *ctx); /* the matched route's handler (run after the access check) */
+    enum http_access access;               /* the matched route's access */
+    char client_ip[64];                    /* the client's address (http_peer_ip) */
     /* a request still in flight when dispatch returns is watched for its client leaving (http.c only): */
-    int gone;                                /* 1: the client disconnected before the answer */
-    struct evhttp_connection *conn;          /* its connection while libevent holds it, else NULL */
-    struct event *watch;                     /* EV_CLOSED watch on the connection's socket, or NULL */
+    int gone;                       /* 1: the client disconnected before the answer */
+    struct evhttp_connection *conn; /* its connection while libevent holds it, else NULL */
+    struct event *watch;            /* EV_CLOSED watch on the connection's socket, or NULL */
 };
 
-/* The signed-in user on whose behalf the request runs (uuid text, valid for the request), or NULL (service token,
- * public route). Work a request starts passes it on to the rows and events it causes. */
+/* The signed-in user on whose behalf the request runs (uuid text, valid for the request), or NULL (service
+ * token, public route). Work a request starts passes it on to the rows and events it causes. */
 const char *http_user_id(const struct http_ctx *ctx);
 
-/* Adds {user_id, username} of the signed-in user to meta (a new object when meta is NULL) and returns it; meta
- * unchanged without one. For the metadata of the system events a request causes (system_events has no user
- * column). */
+/* Adds {user_id, username} of the signed-in user to meta (a new object when meta is NULL) and returns it;
+ * meta unchanged without one. For the metadata of the system events a request causes (system_events has no
+ * user column). */
 json_t *http_user_meta(const struct http_ctx *ctx, json_t *meta);
 
 typedef void (*http_handler)(struct http_ctx *ctx);
@@ -87,10 +87,10 @@ struct http_route {
 };
 
 /* 1 when the client of ctx disconnected before its answer (seen by libevent's close callback or a peer-close
- * watch on the socket). Async work may check it to skip steps whose only consumer was the client; it must still
- * answer once (http_reply_*): the answer is then dropped — nothing is written, the evhttp request is released
- * without being touched again, the log line says client_gone=1 and the metrics count status 499. The gauge
- * gatehouse_http_clients_gone counts such requests since start. */
+ * watch on the socket). Async work may check it to skip steps whose only consumer was the client; it must
+ * still answer once (http_reply_*): the answer is then dropped — nothing is written, the evhttp request is
+ * released without being touched again, the log line says client_gone=1 and the metrics count status 499. The
+ * gauge gatehouse_http_clients_gone counts such requests since start. */
 int http_client_gone(const struct http_ctx *ctx);
 
 /* Resolves the session of ctx (its cookie) and calls done exactly once, maybe later from the loop, with
@@ -101,7 +101,8 @@ typedef void (*http_session_resolver)(struct http_ctx *ctx, http_session_done do
 
 /* Installs the session resolver and the service-token check (1 when ctx carries the token). Without a
  * resolver every non-public route answers 401. */
-void http_set_auth_hooks(http_session_resolver resolver, int (*has_service_token)(const struct http_ctx *ctx));
+void http_set_auth_hooks(http_session_resolver resolver,
+                         int (*has_service_token)(const struct http_ctx *ctx));
 
 /* 403 TWO_FACTOR_REQUIRED (for handlers that need a fresh 2FA only in some cases, e.g. enabling trading). */
 void http_reply_2fa_required(struct http_ctx *ctx);
@@ -112,27 +113,28 @@ const char *http_header(const struct http_ctx *ctx, const char *name);
 /* Adds a response header (e.g. Set-Cookie) to be sent with the reply; redacted like every header. */
 void http_add_header(struct http_ctx *ctx, const char *name, const char *value);
 
-/* The client's IP address as text ("127.0.0.1"), or "" when unknown: the TCP peer, or — when the peer is one of
- * GATEHOUSE_TRUSTED_PROXIES — the right-most address of X-Forwarded-For that is not a trusted proxy. Used by
- * logs, the sign-in limiter and sessions. */
+/* The client's IP address as text ("127.0.0.1"), or "" when unknown: the TCP peer, or — when the peer is one
+ * of GATEHOUSE_TRUSTED_PROXIES — the right-most address of X-Forwarded-For that is not a trusted proxy. Used
+ * by logs, the sign-in limiter and sessions. */
 const char *http_peer_ip(const struct http_ctx *ctx);
 
-/* 1 when the address text ip lies in one of cfg.trusted_proxies, else 0 (also for text that is no address). */
+/* 1 when the address text ip lies in one of cfg.trusted_proxies, else 0 (also for text that is no address).
+ */
 int http_ip_trusted(const char *ip);
 
 /* The client address of a request from peer with X-Forwarded-For values xff (all the header's lines joined
- * with ",", or NULL): peer itself unless it is trusted; else, walking xff from the right, the first address that
- * is not trusted (the left-most when all are; a malformed entry stops the walk at the last trusted hop). Writes
- * it into out. Pure but for cfg. */
+ * with ",", or NULL): peer itself unless it is trusted; else, walking xff from the right, the first address
+ * that is not trusted (the left-most when all are; a malformed entry stops the walk at the last trusted hop).
+ * Writes it into out. Pure but for cfg. */
 void http_client_ip(const char *peer, const char *xff, char *out, size_t outlen);
 
 /* 1 when the request's Origin header names this server (GATEHOUSE_ORIGIN when set, else
- * http[s]://<one of the allowed hosts> — never the request's own Host —, https when GATEHOUSE_COOKIE_SECURE=1),
- * 0 when it names another origin or is absent. */
+ * http[s]://<one of the allowed hosts> — never the request's own Host —, https when
+ * GATEHOUSE_COOKIE_SECURE=1), 0 when it names another origin or is absent. */
 int http_origin_ok(const struct http_ctx *ctx);
 
-/* 1 when host ("name" or "name:port", any case) is one of cfg.allowed_hosts, else 0 (NULL is 0). Every request
- * is checked before routing: another Host is 421 MISDIRECTED_REQUEST. */
+/* 1 when host ("name" or "name:port", any case) is one of cfg.allowed_hosts, else 0 (NULL is 0). Every
+ * request is checked before routing: another Host is 421 MISDIRECTED_REQUEST. */
 int http_host_allowed(const char *host);
 
 /* Binds cfg.listen_host:cfg.listen_port and serves routes (a table ending with a NULL method, kept by the
@@ -172,7 +174,8 @@ void http_reply_raw(struct http_ctx *ctx, int status, const char *content_type, 
 
 /* Sends a public build file (static.c) verbatim — not redacted: it holds no runtime data — with headers
  * (name, value, ..., NULL) and X-Trace-Id; body NULL/len 0 for a 304. */
-void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body, size_t len);
+void http_reply_static(struct http_ctx *ctx, int status, const char *const *headers, const char *body,
+                       size_t len);
 
 /* Handler for GET/HEAD requests that no route matched and whose path is outside /api/ (the web files);
  * without one they get the JSON 404. */
@@ -193,10 +196,11 @@ int http_parse_traceparent(const char *value, char out[33]);
  * scratch, which must be at least strlen(path)+1 bytes) and returns 1, else 0. */
 int http_match(const char *pattern, const char *path, char *scratch, const char **params);
 
-/* Finds the first route of table (ended by a NULL method) whose pattern matches path and whose method is method
- * (HEAD is served by GET routes). On a match fills params as http_match does (scratch: strlen(path)+1 bytes) and
- * returns the route. Otherwise returns NULL and, when allowlen > 0, writes into allow the methods of the routes
- * whose pattern matched ("GET, POST"; "" when none did: a 404 rather than a 405). Pure: no I/O, no globals. */
+/* Finds the first route of table (ended by a NULL method) whose pattern matches path and whose method is
+ * method (HEAD is served by GET routes). On a match fills params as http_match does (scratch: strlen(path)+1
+ * bytes) and returns the route. Otherwise returns NULL and, when allowlen > 0, writes into allow the methods
+ * of the routes whose pattern matched ("GET, POST"; "" when none did: a 404 rather than a 405). Pure: no I/O,
+ * no globals. */
 const struct http_route *http_route_find(const struct http_route *table, const char *method, const char *path,
                                          char *scratch, const char **params, char *allow, size_t allowlen);
 
@@ -210,7 +214,7 @@ enum http_body_status {
 
 /* Parses a request body buf[0..len) (not NUL-terminated; may be NULL when len is 0 or len > limit) as the
  * JSON object every route expects. Fills reason (for reason_human) on every status but OK/NONE. Pure. */
-enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t limit, json_t **out, char *reason,
-                                           size_t reasonlen);
+enum http_body_status http_parse_json_body(const char *buf, size_t len, size_t limit, json_t **out,
+                                           char *reason, size_t reasonlen);
 
 #endif

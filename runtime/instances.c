@@ -1,4 +1,5 @@
-/* instances.c — every write of the bot lifecycle: instances, desired state, breaker columns (model in instances.h). */
+/* instances.c — every write of the bot lifecycle: instances, desired state, breaker columns (model in
+ * instances.h). */
 #include "instances.h"
 
 #include <libpq-fe.h>
@@ -15,7 +16,8 @@
 
 /* ---- the statements ---- */
 
-/* Operator start: $1 bot, $2 host, $3 trace. The bot is desired RUNNING; the new instance follows the bot's latest. */
+/* Operator start: $1 bot, $2 host, $3 trace. The bot is desired RUNNING; the new instance follows the bot's
+ * latest. */
 static const char INSTANCE_OPEN_SQL[] =
     "WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE id = $1), "
     "prev AS (SELECT * FROM bot_instances WHERE bot_id = $1 ORDER BY started_at DESC LIMIT 1), "
@@ -26,8 +28,8 @@ static const char INSTANCE_OPEN_SQL[] =
     "  (SELECT breaker_opened_at FROM prev) RETURNING *) "
     "SELECT row_to_json(ins)::text, id::text, restart_count, breaker_state FROM ins";
 
-/* Supervisor restart: $1 the dead instance, $2 host, $3 trace. Only while the bot is desired RUNNING and none is
- * live; the dead instance hands its breaker over. */
+/* Supervisor restart: $1 the dead instance, $2 host, $3 trace. Only while the bot is desired RUNNING and none
+ * is live; the dead instance hands its breaker over. */
 static const char INSTANCE_RESTART_SQL[] =
     "WITH prev AS (SELECT i.* FROM bot_instances i JOIN bots b ON b.id = i.bot_id "
     "  WHERE i.id = $1 AND b.desired_state = 'RUNNING'), "
@@ -40,8 +42,8 @@ static const char INSTANCE_RESTART_SQL[] =
     "  WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)) "
     "SELECT row_to_json(ins)::text, id::text, restart_count, breaker_state FROM ins";
 
-/* Stop and kill: $1 bot (NULL: every bot with a live instance), $2 the end state (STOPPED | KILLED), $3 whether
- * the bot's desired_state becomes $2 too. */
+/* Stop and kill: $1 bot (NULL: every bot with a live instance), $2 the end state (STOPPED | KILLED), $3
+ * whether the bot's desired_state becomes $2 too. */
 static const char INSTANCE_END_SQL[] =
     "WITH i AS (UPDATE bot_instances SET state = $2, stopped_at = gh_now() WHERE state IN ('STARTING', 'RUNNING') "
     "  AND ($1::uuid IS NULL OR bot_id = $1::uuid) RETURNING bot_id, row_to_json(bot_instances)::text AS j), "
@@ -62,7 +64,8 @@ static const char INSTANCE_CLOSE_BREAKER_SQL[] =
     "AND EXISTS (SELECT 1 FROM bot_instances r WHERE r.id::text = $2 AND r.bot_id = $1 "
     "  AND r.state IN ('STARTING', 'RUNNING') AND r.breaker_state = ANY($3::text[])) RETURNING id";
 
-/* $1 bot, $2 instance (NULL: the bot's live one), $3 the window (s): the breaker facts of the dying instance. */
+/* $1 bot, $2 instance (NULL: the bot's live one), $3 the window (s): the breaker facts of the dying instance.
+ */
 static const char INSTANCE_DEATH_FACTS_SQL[] =
     "SELECT i.id::text, i.bot_id::text, b.stage, i.breaker_state, i.breaker_failures, "
     "  (SELECT count(*) FROM job_run_events e JOIN jobs j ON j.id = e.job_id "
@@ -71,8 +74,8 @@ static const char INSTANCE_DEATH_FACTS_SQL[] =
     "FROM bot_instances i JOIN bots b ON b.id = i.bot_id "
     "WHERE i.bot_id = $1 AND i.state IN ('STARTING', 'RUNNING') AND ($2::text IS NULL OR i.id::text = $2)";
 
-/* $1 instance, $2 job end (FAILED | TIMEOUT), $3 reason, $4 trace, $5 window (s), $6 instance end (DEAD | KILLED),
- * $7 failures, $8 the breaker state breaker_next() decided. */
+/* $1 instance, $2 job end (FAILED | TIMEOUT), $3 reason, $4 trace, $5 window (s), $6 instance end (DEAD |
+ * KILLED), $7 failures, $8 the breaker state breaker_next() decided. */
 static const char INSTANCE_DEATH_SQL[] =
     "WITH inst AS (UPDATE bot_instances i SET state = $6, stopped_at = gh_now(), breaker_failures = $7::int, "
     "  breaker_state = $8::text, breaker_opened_at = CASE WHEN $8::text = 'OPEN' AND i.breaker_state <> 'OPEN' "
@@ -90,10 +93,11 @@ static const char INSTANCE_DEATH_SQL[] =
     "   AS v(f, t, r, m, at)) "
     "SELECT job.id::text FROM job";
 
-/* The breakers the cool-down sweep looks at: each bot's latest instance, ended, OPEN, nothing live beside it. */
-#define LATEST_OPEN_ENDED                                                                                          \
-    "i.breaker_state = 'OPEN' AND i.state IN ('DEAD', 'KILLED') "                                                  \
-    "AND NOT EXISTS (SELECT 1 FROM bot_instances j WHERE j.bot_id = i.bot_id AND j.id <> i.id "                   \
+/* The breakers the cool-down sweep looks at: each bot's latest instance, ended, OPEN, nothing live beside it.
+ */
+#define LATEST_OPEN_ENDED                                                                                    \
+    "i.breaker_state = 'OPEN' AND i.state IN ('DEAD', 'KILLED') "                                            \
+    "AND NOT EXISTS (SELECT 1 FROM bot_instances j WHERE j.bot_id = i.bot_id AND j.id <> i.id "              \
     "  AND (j.started_at > i.started_at OR j.state IN ('STARTING', 'RUNNING')))"
 
 static const char INSTANCE_OPEN_BREAKERS_SQL[] =
@@ -136,7 +140,8 @@ static void on_opened(struct pg_result *res, const char *err, void *arg)
     if (!res) {
         c->cb(err ? err : "instance not written", NULL, c->arg);
     } else if (PQntuples(res) == 1) {
-        struct instance_row row = {col(res, 0, 1), col(res, 0, 0), atoi(PQgetvalue(res, 0, 2)), col(res, 0, 3)};
+        struct instance_row row = {col(res, 0, 1), col(res, 0, 0), atoi(PQgetvalue(res, 0, 2)),
+                                   col(res, 0, 3)};
         c->cb(NULL, &row, c->arg);
     } else {
         c->cb(NULL, NULL, c->arg);
@@ -189,7 +194,9 @@ static void on_ended(struct pg_result *res, const char *err, void *arg)
     struct end_call *c = arg;
     int n = res ? PQntuples(res) : 0;
     struct instance_ended *rows = n ? calloc((size_t)n, sizeof *rows) : NULL;
-    if (!res) LOG_ERROR(c->trace_id, "instance end not written", "bot=%s error=\"%s\"", c->bot_id[0] ? c->bot_id : "*", err);
+    if (!res)
+        LOG_ERROR(c->trace_id, "instance end not written", "bot=%s error=\"%s\"",
+                  c->bot_id[0] ? c->bot_id : "*", err);
     if (c->kill) cancel_orders(c, res); /* also when the write failed: nothing more may fill */
     for (int i = 0; rows && i < n; i++) {
         rows[i].bot_id = PQgetvalue(res, i, 0);
@@ -237,7 +244,8 @@ int instance_kill(const struct instance_kill_req *k, instance_end_cb cb, void *a
     copy(c->reason, sizeof c->reason, k->reason);
     copy(c->trace_id, sizeof c->trace_id, k->trace_id);
     copy(c->user_id, sizeof c->user_id, k->user_id);
-    if (db_query(INSTANCE_END_SQL, 3, (const char *[3]){k->bot_id, "KILLED", "true"}, DB_TIMEOUT_MS, on_ended, c) < 0) {
+    if (db_query(INSTANCE_END_SQL, 3, (const char *[3]){k->bot_id, "KILLED", "true"}, DB_TIMEOUT_MS, on_ended,
+                 c) < 0) {
         cancel_orders(c, NULL);
         free(c);
         return -1;
@@ -276,14 +284,17 @@ static void on_closed(struct pg_result *res, const char *err, void *arg)
     free(c);
 }
 
-/* The states a good tick closes, as a Postgres text[] literal: what breaker_next() says (today {HALF_OPEN}). */
+/* The states a good tick closes, as a Postgres text[] literal: what breaker_next() says (today {HALF_OPEN}).
+ */
 static void closing_states(char *out, size_t n)
 {
     struct breaker_cfg bc = breaker_cfg();
     size_t at = (size_t)snprintf(out, n, "{");
     for (int s = BREAKER_CLOSED; s <= BREAKER_HALF_OPEN && at < n; s++)
-        if (s != BREAKER_CLOSED && breaker_next((enum breaker_state)s, 0, BREAKER_EV_GOOD_TICK, &bc, 0) == BREAKER_CLOSED)
-            at += (size_t)snprintf(out + at, n - at, "%s%s", at > 1 ? "," : "", breaker_state_name((enum breaker_state)s));
+        if (s != BREAKER_CLOSED &&
+            breaker_next((enum breaker_state)s, 0, BREAKER_EV_GOOD_TICK, &bc, 0) == BREAKER_CLOSED)
+            at += (size_t)snprintf(out + at, n - at, "%s%s", at > 1 ? "," : "",
+                                   breaker_state_name((enum breaker_state)s));
     if (at < n) snprintf(out + at, n - at, "}");
 }
 
@@ -351,8 +362,10 @@ static void on_death_facts(struct pg_result *res, const char *err, void *arg)
     c->d.stage = c->stage;
     snprintf(window, sizeof window, "%d", cfg.breaker_window_s);
     snprintf(failures, sizeof failures, "%d", c->d.failures);
-    const char *p[8] = {c->instance_id, c->to_state, c->reason, c->trace_id, window, c->kill ? "KILLED" : "DEAD",
-                        failures, breaker_state_name(c->d.now)};
+    const char *p[8] = {c->instance_id, c->to_state,
+                        c->reason,      c->trace_id,
+                        window,         c->kill ? "KILLED" : "DEAD",
+                        failures,       breaker_state_name(c->d.now)};
     if (db_query(INSTANCE_DEATH_SQL, 8, p, DB_TIMEOUT_MS, on_death_written, c) < 0)
         death_done(c, "death not queued", NULL);
 }
@@ -370,7 +383,8 @@ int instance_death(const struct instance_death_req *req, instance_death_cb cb, v
     copy(c->reason, sizeof c->reason, req->reason);
     copy(c->trace_id, sizeof c->trace_id, req->trace_id);
     snprintf(window, sizeof window, "%d", cfg.breaker_window_s);
-    const char *p[3] = {req->bot_id, req->instance_id && req->instance_id[0] ? req->instance_id : NULL, window};
+    const char *p[3] = {req->bot_id, req->instance_id && req->instance_id[0] ? req->instance_id : NULL,
+                        window};
     if (db_query(INSTANCE_DEATH_FACTS_SQL, 3, p, DB_TIMEOUT_MS, on_death_facts, c) < 0) {
         free(c);
         return -1;
@@ -400,7 +414,8 @@ static void on_half_opened(struct pg_result *res, const char *err, void *arg)
     free(c);
 }
 
-/* The OPEN breakers arrived: breaker_next(CLOCK) picks those whose cool-down passed; one UPDATE persists them. */
+/* The OPEN breakers arrived: breaker_next(CLOCK) picks those whose cool-down passed; one UPDATE persists
+ * them. */
 static void on_open_breakers(struct pg_result *res, const char *err, void *arg)
 {
     struct sweep_call *c = arg;
@@ -415,7 +430,8 @@ static void on_open_breakers(struct pg_result *res, const char *err, void *arg)
     }
     at += (size_t)snprintf(ids + at, len - at, "{");
     for (int i = 0; i < n; i++)
-        if (breaker_next(BREAKER_OPEN, 0, BREAKER_EV_CLOCK, &bc, atof(PQgetvalue(res, i, 1))) == BREAKER_HALF_OPEN)
+        if (breaker_next(BREAKER_OPEN, 0, BREAKER_EV_CLOCK, &bc, atof(PQgetvalue(res, i, 1))) ==
+            BREAKER_HALF_OPEN)
             at += (size_t)snprintf(ids + at, len - at, "%s%s", picked++ ? "," : "", PQgetvalue(res, i, 0));
     snprintf(ids + at, len - at, "}");
     const char *p[2] = {ids, breaker_state_name(BREAKER_HALF_OPEN)};

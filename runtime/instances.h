@@ -1,10 +1,12 @@
-/* instances.h — the bot lifecycle's writes, in one place: every write to bot_instances, to bots.desired_state and
- * to the circuit-breaker columns goes through here (PRODUCT.md §6 "Supervision"; the model is in supervisor.h,
- * the breaker rule in breaker.h — this module persists breaker_next()'s decisions, it decides nothing itself).
+/* instances.h — the bot lifecycle's writes, in one place: every write to bot_instances, to bots.desired_state
+ * and to the circuit-breaker columns goes through here (PRODUCT.md §6 "Supervision"; the model is in
+ * supervisor.h, the breaker rule in breaker.h — this module persists breaker_next()'s decisions, it decides
+ * nothing itself).
  *
  * Each function is one named SQL statement (two where a decision sits between reading and writing) and one
- * callback; callers get parsed rows, never a pg_result. Callbacks run on the loop, exactly once when the function
- * returned 0; on -1 (not queued) they are not called. err is non-NULL exactly when the database failed. */
+ * callback; callers get parsed rows, never a pg_result. Callbacks run on the loop, exactly once when the
+ * function returned 0; on -1 (not queued) they are not called. err is non-NULL exactly when the database
+ * failed. */
 #ifndef GATEHOUSE_INSTANCES_H
 #define GATEHOUSE_INSTANCES_H
 
@@ -14,10 +16,11 @@
 
 struct instance_open_req {
     const char *bot_id, *host, *trace_id; /* host: the scheduler instance id of this process */
-    /* NULL: an operator start — bots.desired_state becomes RUNNING and the new instance carries the bot's latest
-     * instance's restart_count + 1 and breaker. Else the dead instance a supervisor restart follows: only while the
-     * bot is still desired RUNNING and no other instance is live; it carries that instance's restart_count + 1 and
-     * breaker, and the dead instance hands the breaker over (CLOSED, so only the latest instance carries it). */
+    /* NULL: an operator start — bots.desired_state becomes RUNNING and the new instance carries the bot's
+     * latest instance's restart_count + 1 and breaker. Else the dead instance a supervisor restart follows:
+     * only while the bot is still desired RUNNING and no other instance is live; it carries that instance's
+     * restart_count + 1 and breaker, and the dead instance hands the breaker over (CLOSED, so only the latest
+     * instance carries it). */
     const char *after_instance_id;
 };
 
@@ -45,33 +48,33 @@ struct instance_ended {
 typedef void (*instance_end_cb)(const char *err, const struct instance_ended *rows, int n, void *arg);
 
 /* Marks bot_id's live instance STOPPED; with desired_too the bot is desired STOPPED as well (operator Stop),
- * without it only the instance ends (the first half of an operator Restart). Rows: the bot (desired_too) or its
- * stopped instance. Returns 0 or -1. */
+ * without it only the instance ends (the first half of an operator Restart). Rows: the bot (desired_too) or
+ * its stopped instance. Returns 0 or -1. */
 int instance_stop(const char *bot_id, int desired_too, instance_end_cb cb, void *arg);
 
 struct instance_kill_req {
-    const char *bot_id;   /* NULL: every bot with a live instance (kill-all) */
-    const char *reason;   /* the orders' cancel reason (KILLED, RISK_BREACH, the supervisor's reason code) */
+    const char *bot_id; /* NULL: every bot with a live instance (kill-all) */
+    const char *reason; /* the orders' cancel reason (KILLED, RISK_BREACH, the supervisor's reason code) */
     const char *trace_id;
-    const char *user_id;  /* the operator, or NULL */
-    int flatten;          /* 1: flatten the bots whose params.flatten_on_kill say so; 0: never */
+    const char *user_id; /* the operator, or NULL */
+    int flatten;         /* 1: flatten the bots whose params.flatten_on_kill say so; 0: never */
 };
 
-/* The one kill: the live instance(s) KILLED and the bot(s) desired KILLED in one statement, then the bot's working
- * orders cancelled with orders_cancel_working() (kill-all: every working order, then the flattening bots one by
- * one) — also when the write failed, so nothing more may fill. Rows (kill-all: ordered by name): the killed bots.
- * cb may be NULL. Returns 0 or -1 (the orders are cancelled even then). */
+/* The one kill: the live instance(s) KILLED and the bot(s) desired KILLED in one statement, then the bot's
+ * working orders cancelled with orders_cancel_working() (kill-all: every working order, then the flattening
+ * bots one by one) — also when the write failed, so nothing more may fill. Rows (kill-all: ordered by name):
+ * the killed bots. cb may be NULL. Returns 0 or -1 (the orders are cancelled even then). */
 int instance_kill(const struct instance_kill_req *k, instance_end_cb cb, void *arg);
 
 /* ---- ticks ---- */
 
-/* Fire-and-forget: the heartbeat (last_heartbeat_at, last_tick_at) of bot_id's live instance; a failure is logged
- * with trace_id. */
+/* Fire-and-forget: the heartbeat (last_heartbeat_at, last_tick_at) of bot_id's live instance; a failure is
+ * logged with trace_id. */
 void instance_heartbeat(const char *bot_id, const char *trace_id);
 
-/* A TRADED/SUPPRESSED tick of run_id (bot_id's live instance): when breaker_next(GOOD_TICK) closes its breaker,
- * the bot's breaker columns become CLOSED, 0 failures (on every live or DEAD instance still carrying one). closed:
- * 1 when it closed. Returns 0 or -1. */
+/* A TRADED/SUPPRESSED tick of run_id (bot_id's live instance): when breaker_next(GOOD_TICK) closes its
+ * breaker, the bot's breaker columns become CLOSED, 0 failures (on every live or DEAD instance still carrying
+ * one). closed: 1 when it closed. Returns 0 or -1. */
 typedef void (*instance_closed_cb)(const char *err, int closed, void *arg);
 int instance_close_breaker(const char *bot_id, const char *run_id, instance_closed_cb cb, void *arg);
 
@@ -83,7 +86,7 @@ struct instance_death_req {
     const char *to_state;    /* the RUNNER job's end: FAILED or TIMEOUT */
     const char *reason;      /* its reason code */
     const char *trace_id;
-    int kill;                /* 1: the instance ends KILLED (stuck runner), else DEAD */
+    int kill; /* 1: the instance ends KILLED (stuck runner), else DEAD */
 };
 
 /* The recorded death (borrowed for the callback); NULL when no such live instance exists (already ended). */
@@ -96,9 +99,9 @@ struct instance_death {
 typedef void (*instance_death_cb)(const char *err, const struct instance_death *d, void *arg);
 
 /* Reads the dying instance's breaker facts, decides with breaker_failures() and breaker_next(DEATH) (the
- * threshold and window from config.h), then marks it DEAD (or KILLED), stores the breaker's new state (opened now
- * when it turned OPEN) and records its RUNNER job with the transitions NULL→QUEUED, QUEUED→RUNNING (at its start,
- * RUNNER_STARTED) and RUNNING→to_state (reason). Returns 0 or -1. */
+ * threshold and window from config.h), then marks it DEAD (or KILLED), stores the breaker's new state (opened
+ * now when it turned OPEN) and records its RUNNER job with the transitions NULL→QUEUED, QUEUED→RUNNING (at
+ * its start, RUNNER_STARTED) and RUNNING→to_state (reason). Returns 0 or -1. */
 int instance_death(const struct instance_death_req *req, instance_death_cb cb, void *arg);
 
 /* ---- cool-down ---- */
@@ -109,11 +112,12 @@ struct instance_half_open {
     int desired_running; /* the bot is desired RUNNING: the caller starts one probe */
 };
 
-typedef void (*instance_half_open_cb)(const char *err, const struct instance_half_open *rows, int n, void *arg);
+typedef void (*instance_half_open_cb)(const char *err, const struct instance_half_open *rows, int n,
+                                      void *arg);
 
 /* The leader's cool-down sweep: each bot's latest instance, DEAD or KILLED with an OPEN breaker and no live
- * instance beside it, goes HALF_OPEN when breaker_next(CLOCK) says its cool-down (config.h) has passed. cb gets
- * the ones that did. Returns 0 or -1. */
+ * instance beside it, goes HALF_OPEN when breaker_next(CLOCK) says its cool-down (config.h) has passed. cb
+ * gets the ones that did. Returns 0 or -1. */
 int instance_half_open_sweep(instance_half_open_cb cb, void *arg);
 
 #endif

@@ -46,7 +46,8 @@ uint64_t integrations_state_key(void)
 {
     struct policy_gen *g = policy_current();
     uint64_t k = body_cache_mix_str(body_cache_mix(0, (uint64_t)(uintptr_t)g), policy_version_of(g));
-    k = body_cache_mix(k, (uint64_t)clock_wall_s()); /* TTLs, 24 h windows and timestamps move by the second */
+    k = body_cache_mix(k,
+                       (uint64_t)clock_wall_s()); /* TTLs, 24 h windows and timestamps move by the second */
     k = body_cache_mix(k, usage_stats_version());
     k = body_cache_mix(k, verify_version());
     k = body_cache_mix(k, (uint64_t)db_reachable());

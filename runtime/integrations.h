@@ -17,11 +17,11 @@ struct provider_def;
 
 /* Everything the views and the gates know about one provider, derived once (PRODUCT.md §4). */
 struct provider_facts {
-    json_t *missing;         /* new reference: required variables not set (the caller decrefs) */
+    json_t *missing; /* new reference: required variables not set (the caller decrefs) */
     int configured, verified, connected, ttl_s;
-    const char *state;       /* NOT_CONFIGURED | CONFIGURED | VERIFIED | DEGRADED */
-    const char *status;      /* BLOCKED | DEGRADED | OK */
-    const char *error_code;  /* INTEGRATION_KEY_MISSING, the failing verify outcome, or NULL */
+    const char *state;      /* NOT_CONFIGURED | CONFIGURED | VERIFIED | DEGRADED */
+    const char *status;     /* BLOCKED | DEGRADED | OK */
+    const char *error_code; /* INTEGRATION_KEY_MISSING, the failing verify outcome, or NULL */
     struct verify_status vst;
     struct provider_usage use;
 };

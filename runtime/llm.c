@@ -16,8 +16,8 @@ struct llm_call {
     char purpose[64];
     char *system, *prompt;
     int max_tokens;
-    char model[128];                   /* the model that answered (or was asked) in the latest attempt */
-    char *text;                        /* the answer of the attempt that succeeded */
+    char model[128]; /* the model that answered (or was asked) in the latest attempt */
+    char *text;      /* the answer of the attempt that succeeded */
     long input_tokens, output_tokens;
     llm_cb cb;
     void *arg;
@@ -46,11 +46,12 @@ static int prepare(const struct provider_def *p, struct probe_request *req, void
     struct llm_call *c = arg;
     json_t *body;
     if (anthropic(p))
-        body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:i}", "model", c->model, "system", c->system, "messages", "role",
-                         "user", "content", c->prompt, "max_tokens", c->max_tokens);
+        body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:i}", "model", c->model, "system", c->system,
+                         "messages", "role", "user", "content", c->prompt, "max_tokens", c->max_tokens);
     else
-        body = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:i}", "model", c->model, "messages", "role", "system",
-                         "content", c->system, "role", "user", "content", c->prompt, "max_tokens", c->max_tokens);
+        body = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:i}", "model", c->model, "messages", "role",
+                         "system", "content", c->system, "role", "user", "content", c->prompt, "max_tokens",
+                         c->max_tokens);
     free(req->body);
     req->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     req->body_len = req->body ? strlen(req->body) : 0;
@@ -81,7 +82,8 @@ static void judge(const struct provider_answer *a, struct provider_verdict *v, v
         if (an)
             text = json_object_get(json_array_get(json_object_get(doc, "content"), 0), "text");
         else
-            text = json_object_get(json_object_get(json_array_get(json_object_get(doc, "choices"), 0), "message"), "content");
+            text = json_object_get(
+                json_object_get(json_array_get(json_object_get(doc, "choices"), 0), "message"), "content");
         in_tok = tokens(usage, an ? "input_tokens" : "prompt_tokens");
         out_tok = tokens(usage, an ? "output_tokens" : "completion_tokens");
         if (json_is_string(json_object_get(doc, "model")))
@@ -117,9 +119,15 @@ static void on_done(const struct provider_call_result *r, void *arg)
 {
     struct llm_call *c = arg;
     const char *text = r->ok ? c->text : NULL;
-    struct llm_result out = {text != NULL, r->p ? r->p->id : NULL, r->p ? c->model : NULL, text,
-                             text ? c->input_tokens : -1, text ? c->output_tokens : -1,
-                             text ? NULL : r->outcome ? r->outcome : "LLM_UNAVAILABLE"};
+    struct llm_result out = {text != NULL,
+                             r->p ? r->p->id : NULL,
+                             r->p ? c->model : NULL,
+                             text,
+                             text ? c->input_tokens : -1,
+                             text ? c->output_tokens : -1,
+                             text         ? NULL
+                             : r->outcome ? r->outcome
+                                          : "LLM_UNAVAILABLE"};
     c->cb(&out, c->arg);
     call_free(c);
 }
@@ -140,10 +148,20 @@ int llm_chat_for(const struct llm_request *req, const char *user_id, llm_cb cb, 
     c->max_tokens = req->max_tokens > 0 ? req->max_tokens : 64;
     c->cb = cb;
     c->arg = arg;
-    struct provider_call pc = {.gen = req->gen, .candidates = req->candidates, .op = "chat", .operation = "llm.chat",
-                               .trace_id = req->trace_id, .bot_id = req->bot_id, .run_id = req->run_id,
-                               .user_id = user_id, .failover = 1, .max_response_bytes = MAX_ANSWER_BYTES,
-                               .vars_for = vars_for, .prepare = prepare, .judge = judge, .hook_arg = c};
+    struct provider_call pc = {.gen = req->gen,
+                               .candidates = req->candidates,
+                               .op = "chat",
+                               .operation = "llm.chat",
+                               .trace_id = req->trace_id,
+                               .bot_id = req->bot_id,
+                               .run_id = req->run_id,
+                               .user_id = user_id,
+                               .failover = 1,
+                               .max_response_bytes = MAX_ANSWER_BYTES,
+                               .vars_for = vars_for,
+                               .prepare = prepare,
+                               .judge = judge,
+                               .hook_arg = c};
     if (provider_call_start(&pc, on_done, c) < 0) {
         call_free(c);
         return -1;

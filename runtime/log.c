@@ -57,13 +57,17 @@ static size_t escape_controls(char *line, size_t n, size_t cap)
 {
     char tmp[8192];
     size_t o = 0, i = 0;
-    for (; i < n && !((unsigned char)line[i] < 0x20 || line[i] == 0x7f); i++) {}
+    for (; i < n && !((unsigned char)line[i] < 0x20 || line[i] == 0x7f); i++) {
+    }
     if (i == n) return n; /* the usual case: nothing to do */
     for (i = 0; i < n && o + 4 < sizeof tmp && o + 4 < cap; i++) {
         unsigned char c = (unsigned char)line[i];
-        if (c == '\n') o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\n");
-        else if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\x%02x", c);
-        else tmp[o++] = (char)c;
+        if (c == '\n')
+            o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\n");
+        else if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\x%02x", c);
+        else
+            tmp[o++] = (char)c;
     }
     memcpy(line, tmp, o);
     return o;

@@ -24,9 +24,9 @@ void log_line(enum log_level level, const char *trace_id, const char *msg, const
  * user-controlled string can sit inside key="..." without breaking the line. Returns out. */
 char *log_escape(const char *value, char *out, size_t outlen);
 
-#define LOG_AT(lvl, trace, msg, ...)                                                                       \
-    do {                                                                                                   \
-        if ((lvl) >= log_threshold) log_line((lvl), (trace), (msg), __VA_ARGS__);                        \
+#define LOG_AT(lvl, trace, msg, ...)                                                                         \
+    do {                                                                                                     \
+        if ((lvl) >= log_threshold) log_line((lvl), (trace), (msg), __VA_ARGS__);                            \
     } while (0)
 #define LOG_INFO(trace, msg, ...) LOG_AT(LOG_LEVEL_INFO, trace, msg, __VA_ARGS__)
 #define LOG_WARN(trace, msg, ...) LOG_AT(LOG_LEVEL_WARN, trace, msg, __VA_ARGS__)
@@ -34,8 +34,8 @@ char *log_escape(const char *value, char *out, size_t outlen);
 #ifdef GATEHOUSE_DEBUG
 #define LOG_DEBUG(trace, msg, ...) LOG_AT(LOG_LEVEL_DEBUG, trace, msg, __VA_ARGS__)
 #else
-#define LOG_DEBUG(trace, msg, ...)                                                                         \
-    do {                                                                                                   \
+#define LOG_DEBUG(trace, msg, ...)                                                                           \
+    do {                                                                                                     \
     } while (0)
 #endif
 

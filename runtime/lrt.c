@@ -23,7 +23,8 @@ static int rt_log(lua_State *L)
     char where[128] = "?";
     if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
         snprintf(where, sizeof where, "%s:%d", ar.short_src, ar.currentline);
-    LOG_AT((enum log_level)level, NULL, "policy log", "where=%s text=\"%s\"", where, log_escape(msg, esc, sizeof esc));
+    LOG_AT((enum log_level)level, NULL, "policy log", "where=%s text=\"%s\"", where,
+           log_escape(msg, esc, sizeof esc));
     return 0;
 }
 
@@ -215,7 +216,8 @@ static int spec_validate_variables(lua_State *L)
         luaL_checktype(L, 2, LUA_TTABLE);
         providers = sandbox_to_json(L, 2, err, sizeof err);
     }
-    if (doc && (providers || lua_isnoneornil(L, 2))) rc = spec_hooks->validate_variables(doc, providers, err, sizeof err);
+    if (doc && (providers || lua_isnoneornil(L, 2)))
+        rc = spec_hooks->validate_variables(doc, providers, err, sizeof err);
     json_decref(doc);
     json_decref(providers);
     if (rc < 0) {

@@ -24,7 +24,8 @@ struct lrt_spec_hooks {
 };
 
 /* Installs the global `spec` table: spec.ok(v, desc), spec.is(got, want, desc), spec.same(got, want, desc),
- * spec.policy(name), spec.validate_providers(tbl), spec.validate_variables(tbl, providers_tbl?). Results print as TAP lines on stdout. Stack effect: 0. */
+ * spec.policy(name), spec.validate_providers(tbl), spec.validate_variables(tbl, providers_tbl?). Results
+ * print as TAP lines on stdout. Stack effect: 0. */
 void lrt_open_spec(struct lua_State *L, const struct lrt_spec_hooks *hooks);
 
 /* Records one TAP result (used for errors outside assertions, e.g. a spec file that raised). */

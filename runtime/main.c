@@ -127,8 +127,10 @@ static int drain_waited_ms;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: gatehouse [serve | migrate | check | spec FILE... | keygen | user add USERNAME --role ROLE]\n"
-                    "Configuration comes from the environment; see README.md.\n");
+    fprintf(
+        stderr,
+        "usage: gatehouse [serve | migrate | check | spec FILE... | keygen | user add USERNAME --role ROLE]\n"
+        "Configuration comes from the environment; see README.md.\n");
 }
 
 static int fail_startup(const char *what, const char *err)
@@ -149,15 +151,17 @@ static int is_loopback_host(const char *host)
 
 /* A test clock (GATEHOUSE_TEST_CLOCK) is a test setting: serve accepts it only when every configured provider
  * is reached on loopback (the provider simulator), so a shifted clock can never time a real market, a real
- * broker or a real alert. Returns 0 when allowed (or no test clock), -1 with err naming the first real host. */
+ * broker or a real alert. Returns 0 when allowed (or no test clock), -1 with err naming the first real host.
+ */
 static int test_clock_guard(char *err, size_t errlen)
 {
     const struct provider_registry *reg = policy_providers(policy_current());
     char host[256];
     if (!clock_is_test()) return 0;
     if (!reg) {
-        snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK is set but providers.lua is not loaded: cannot prove every "
-                              "provider is a loopback simulator");
+        snprintf(err, errlen,
+                 "GATEHOUSE_TEST_CLOCK is set but providers.lua is not loaded: cannot prove every "
+                 "provider is a loopback simulator");
         return -1;
     }
     for (size_t i = 0; i < reg->count; i++) {
@@ -168,16 +172,19 @@ static int test_clock_guard(char *err, size_t errlen)
         if (!configured) continue;
         int overridden;
         const char *url = providers_base_url(p, &overridden);
-        if (!url && p->n_required) url = secret_value(p->required_env[0]); /* REDIS_URL, DISCORD_WEBHOOK_URL */
+        if (!url && p->n_required)
+            url = secret_value(p->required_env[0]); /* REDIS_URL, DISCORD_WEBHOOK_URL */
         providers_url_host(url, host, sizeof host);
         if (!is_loopback_host(host)) {
-            snprintf(err, errlen, "GATEHOUSE_TEST_CLOCK is a test setting and %s is configured against %s, not a "
-                                  "loopback simulator: unset GATEHOUSE_TEST_CLOCK (production runs on the real clock)",
+            snprintf(err, errlen,
+                     "GATEHOUSE_TEST_CLOCK is a test setting and %s is configured against %s, not a "
+                     "loopback simulator: unset GATEHOUSE_TEST_CLOCK (production runs on the real clock)",
                      p->id, host[0] ? host : "an unknown host");
             return -1;
         }
     }
-    LOG_WARN(NULL, "test clock in effect", "setting=%s offset_ms=%lld", clock_test_setting(), clock_offset_ms());
+    LOG_WARN(NULL, "test clock in effect", "setting=%s offset_ms=%lld", clock_test_setting(),
+             clock_offset_ms());
     return 0;
 }
 
@@ -191,7 +198,8 @@ static int cmd_migrate(void)
     char err[2048], dir[4200];
     int applied;
     if (!cfg.database_url) return fail_startup("cannot migrate", "DATABASE_URL is not set");
-    if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err, sizeof err) < 0)
+    if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err,
+                    sizeof err) < 0)
         return fail_startup("migration failed", err);
     return 0;
 }
@@ -236,7 +244,8 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     if ((http_inflight() == 0 && (telemetry_drain_pending() == 0 || !db_reachable())) ||
         drain_waited_ms >= DRAIN_TIMEOUT_MS) {
         if (http_inflight() || telemetry_drain_pending())
-            LOG_WARN(NULL, "drain timed out", "inflight=%d telemetry_pending=%d", http_inflight(), telemetry_drain_pending());
+            LOG_WARN(NULL, "drain timed out", "inflight=%d telemetry_pending=%d", http_inflight(),
+                     telemetry_drain_pending());
         event_base_loopexit(base, NULL);
     }
 }
@@ -245,9 +254,11 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 {
     struct timeval every = {0, 50000};
     if (drain_timer) return;
-    LOG_INFO(NULL, "draining", "signal=%s inflight=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT", http_inflight());
+    LOG_INFO(NULL, "draining", "signal=%s inflight=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+             http_inflight());
     http_stop_accepting();
-    scheduler_stop(); /* releases the leader lease while the loop still runs, so another instance takes over */
+    scheduler_stop(); /* releases the leader lease while the loop still runs, so another instance takes over
+                       */
     drain_timer = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
     event_add(drain_timer, &every);
 }
@@ -262,7 +273,8 @@ static void spill_path(char *out, size_t len)
         snprintf(out, len, "%s", cfg.spill_file);
         return;
     }
-    crypto_generichash(digest, sizeof digest, (const unsigned char *)cfg.database_url, strlen(cfg.database_url), NULL, 0);
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)cfg.database_url,
+                       strlen(cfg.database_url), NULL, 0);
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
     mkdir(config_path("var", dir, sizeof dir), 0700);
     mkdir(config_path("var/spill", dir, sizeof dir), 0700);
@@ -277,10 +289,11 @@ static void on_policy_reload(int ok, const char *reason, const char *version, co
     metrics_policy_reload(ok);
     snprintf(msg, sizeof msg, ok ? "policy loaded (%s), version %s" : "policy reload failed (%s): %s", reason,
              ok ? version : error);
-    telemetry_system_event("policy.reload", ok ? "info" : "SEV-2", "policy", msg, trace,
-                           NULL);
+    telemetry_system_event("policy.reload", ok ? "info" : "SEV-2", "policy", msg, trace, NULL);
     if (ok) variables_sync(trace); /* profit_variables follows scripts/variables.lua */
-    if (!ok) alerts_notify("policy", "policy:reload_failed", "SEV-2", "gatehouse: policy reload failed", msg, trace);
+    if (!ok)
+        alerts_notify("policy", "policy:reload_failed", "SEV-2", "gatehouse: policy reload failed", msg,
+                      trace);
 }
 
 static double gauge_queue_depth(void)
@@ -321,17 +334,19 @@ static double gauge_fetch_inflight(void)
 
 static void register_gauges(void)
 {
-    metrics_register_gauge("gatehouse_telemetry_queue_depth", "Usage/system events waiting for the batch writer.",
-                           gauge_queue_depth);
-    metrics_register_gauge("gatehouse_telemetry_spill_bytes", "Bytes in the telemetry spill file (Postgres outage).",
-                           gauge_spill_bytes);
-    metrics_register_gauge("gatehouse_job_sweeps", "Job sweeps (heartbeat, deadline, recovery) completed since start.",
+    metrics_register_gauge("gatehouse_telemetry_queue_depth",
+                           "Usage/system events waiting for the batch writer.", gauge_queue_depth);
+    metrics_register_gauge("gatehouse_telemetry_spill_bytes",
+                           "Bytes in the telemetry spill file (Postgres outage).", gauge_spill_bytes);
+    metrics_register_gauge("gatehouse_job_sweeps",
+                           "Job sweeps (heartbeat, deadline, recovery) completed since start.",
                            gauge_job_sweeps);
-    metrics_register_gauge("gatehouse_db_up", "1 when Postgres answered the last readiness ping.", gauge_db_up);
+    metrics_register_gauge("gatehouse_db_up", "1 when Postgres answered the last readiness ping.",
+                           gauge_db_up);
     metrics_register_gauge("gatehouse_http_inflight_requests", "HTTP requests received and not yet answered.",
                            gauge_inflight);
-    metrics_register_gauge("gatehouse_outbound_inflight_requests", "Outbound provider requests in flight or queued.",
-                           gauge_fetch_inflight);
+    metrics_register_gauge("gatehouse_outbound_inflight_requests",
+                           "Outbound provider requests in flight or queued.", gauge_fetch_inflight);
 }
 
 /* Starts the I/O subsystems that need the loop; 0 or -1 with err. */
@@ -353,15 +368,16 @@ static int start_subsystems(char *err, size_t errlen)
     if (auth_start(base, err, errlen) < 0) return -1;
     http_set_auth_hooks(session_resolve, api_telemetry_has_service_token);
     if (!auth_enc_key_ok())
-        LOG_WARN(NULL, "APP_ENC_KEY missing", "effect=\"2FA setup and verification fail closed (ENCRYPTION_KEY_MISSING)\"");
+        LOG_WARN(NULL, "APP_ENC_KEY missing",
+                 "effect=\"2FA setup and verification fail closed (ENCRYPTION_KEY_MISSING)\"");
     if (verify_init(base, cfg.database_url, cfg.background_verify, err, errlen) < 0) return -1;
     if (!cfg.alerts)
         LOG_INFO(NULL, "alerts disabled", "by=GATEHOUSE_ALERTS");
     else
         alerts_init(base);
     register_gauges();
-    if (autonomy_init(base, status_decision) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 || status_start(base) < 0 ||
-        markets_start(base) < 0) {
+    if (autonomy_init(base, status_decision) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 ||
+        status_start(base) < 0 || markets_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;
     }
@@ -374,9 +390,11 @@ static int cmd_serve(void)
     int applied, rc = 1;
     struct event *sigterm = NULL, *sigint = NULL;
 
-    if (!cfg.database_url) return fail_startup("cannot start", "DATABASE_URL is not set (make run provisions one)");
+    if (!cfg.database_url)
+        return fail_startup("cannot start", "DATABASE_URL is not set (make run provisions one)");
     if (db_register_secret(cfg.database_url) < 0) return fail_startup("cannot start", "out of memory");
-    if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err, sizeof err) < 0)
+    if (migrate_run(cfg.database_url, migrations_dir(dir, sizeof dir), cfg.db_wait_s, &applied, err,
+                    sizeof err) < 0)
         return fail_startup("migration failed", err);
     /* Without a valid policy the server still starts, not ready (fail closed): /readyz names the error and
      * the watcher loads the file once it is fixed. */
@@ -398,7 +416,8 @@ static int cmd_serve(void)
     http_set_fallback(static_serve);
     /* from here on every reload is recorded; the start-up load is recorded now */
     policy_set_reload_listener(on_policy_reload);
-    on_policy_reload(policy_current() != NULL, "start-up", policy_version_of(policy_current()), policy_last_error());
+    on_policy_reload(policy_current() != NULL, "start-up", policy_version_of(policy_current()),
+                     policy_last_error());
     LOG_INFO(NULL, "listening", "addr=%s:%d home=\"%s\"", cfg.listen_host, cfg.listen_port, cfg.home);
     event_base_dispatch(base);
     LOG_INFO(NULL, "stopped", NULL);
@@ -411,7 +430,7 @@ out:
     scheduler_stop();
     alerts_shutdown();
     verify_shutdown();
-    fetch_shutdown(); /* running probes complete (cancelled) and record their outcome */
+    fetch_shutdown();  /* running probes complete (cancelled) and record their outcome */
     bar_share_clear(); /* after the fetches: a share still pending has freed itself */
     resp_shutdown();
     auth_stop(); /* answers requests whose hashing finished; after the drain nothing is queued */
@@ -447,7 +466,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "gatehouse: %s\n", err);
         return 2;
     }
-    /* what providers.lua and scripts/variables.lua must hold, checked by every generation (serve, check, spec) */
+    /* what providers.lua and scripts/variables.lua must hold, checked by every generation (serve, check,
+     * spec) */
     if (providers_register_validator() < 0 || variables_register_validator() < 0) {
         fprintf(stderr, "gatehouse: policy validators could not be registered\n");
         return 1;

@@ -17,17 +17,18 @@ int markets_start(struct event_base *base);
 void markets_stop(void);
 
 /* [{calendar, calendar_name, exchange, open, session, next_change_at, next_open_at, next_open_exchange,
- *   next_close_at, reason_human, symbols[], bots, running_bots}], calendars in the order of the bots' symbols (most
- *   running bots first). Borrowed; NULL before markets_start. */
+ *   next_close_at, reason_human, symbols[], bots, running_bots}], calendars in the order of the bots' symbols
+ * (most running bots first). Borrowed; NULL before markets_start. */
 const json_t *markets_sessions(void);
 
 /* [{code "MARKET_CLOSED", severity "INFO", message, reason_human, calendar, symbols[], next_open_at,
- *   next_open_exchange}] for every closed calendar that bots trade on. Borrowed; NULL before markets_start. */
+ *   next_open_exchange}] for every closed calendar that bots trade on. Borrowed; NULL before markets_start.
+ */
 const json_t *markets_notices(void);
 
 /* The market session of symbol for a bot: {open, session, calendar, calendar_name, exchange, next_open_at,
- * next_open_exchange, next_close_at, reason_human} (a new reference), or JSON null when the calendar cannot say
- * (no policy, a failing market_hours.lua). */
+ * next_open_exchange, next_close_at, reason_human} (a new reference), or JSON null when the calendar cannot
+ * say (no policy, a failing market_hours.lua). */
 json_t *markets_for_symbol(const char *symbol);
 
 /* Bumped whenever the sessions or notices change (a key of cached status bodies). */

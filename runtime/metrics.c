@@ -542,8 +542,8 @@ static void render_gauge(struct buf *b, const char *name, const char *help, doub
     buf_str(b, "\n");
 }
 
-/* Process start: the runtime's clock now minus the process's age from /proc (uptime - its start tick), so it is
- * right whichever call comes first; the first render's clock when /proc is unavailable. */
+/* Process start: the runtime's clock now minus the process's age from /proc (uptime - its start tick), so it
+ * is right whichever call comes first; the first render's clock when /proc is unavailable. */
 static double process_start_time(void)
 {
     char line[1024], *p;
@@ -567,8 +567,8 @@ static double process_start_time(void)
         if (fscanf(f, "%lf", &uptime) != 1) uptime = 0;
         fclose(f);
     }
-    /* the process's age from the kernel, placed on the runtime's clock (clock.h): the same instant as every other
-     * timestamp gatehouse writes, also under a test clock */
+    /* the process's age from the kernel, placed on the runtime's clock (clock.h): the same instant as every
+     * other timestamp gatehouse writes, also under a test clock */
     start_time = clock_wall();
     if (uptime > 0 && ticks && hz > 0 && uptime >= (double)ticks / (double)hz)
         start_time -= uptime - (double)ticks / (double)hz;

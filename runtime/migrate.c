@@ -26,8 +26,9 @@ struct migration {
 static int is_migration_name(const char *n)
 {
     size_t len = strlen(n);
-    return len > 9 && isdigit((unsigned char)n[0]) && isdigit((unsigned char)n[1]) && isdigit((unsigned char)n[2]) &&
-           isdigit((unsigned char)n[3]) && n[4] == '_' && strcmp(n + len - 4, ".sql") == 0 && len < 250;
+    return len > 9 && isdigit((unsigned char)n[0]) && isdigit((unsigned char)n[1]) &&
+           isdigit((unsigned char)n[2]) && isdigit((unsigned char)n[3]) && n[4] == '_' &&
+           strcmp(n + len - 4, ".sql") == 0 && len < 250;
 }
 
 static int compare_migrations(const void *a, const void *b)
@@ -84,9 +85,11 @@ static char *read_sql(const char *file, char checksum[65])
 }
 
 /* Runs one command; returns 0 when it succeeded, -1 with err holding the server's message. */
-static int exec_ok(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err, size_t errlen)
+static int exec_ok(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
+                   size_t errlen)
 {
-    PGresult *res = nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
+    PGresult *res =
+        nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok) {
@@ -112,11 +115,12 @@ static PGconn *connect_with_wait(const char *conninfo, int wait_s, char *err, si
 }
 
 /* Checks a recorded migration against its file; 1 = applied and unchanged, 0 = pending, -1 = changed. */
-static int recorded_state(PGconn *conn, const struct migration *m, const char *checksum, char *err, size_t errlen)
+static int recorded_state(PGconn *conn, const struct migration *m, const char *checksum, char *err,
+                          size_t errlen)
 {
     const char *params[1] = {m->version};
-    PGresult *res = PQexecParams(conn, "SELECT checksum FROM schema_migrations WHERE version = $1", 1, NULL, params,
-                                 NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT checksum FROM schema_migrations WHERE version = $1", 1, NULL,
+                                 params, NULL, NULL, 0);
     int state = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "reading schema_migrations: %s", PQresultErrorMessage(res));
@@ -124,22 +128,23 @@ static int recorded_state(PGconn *conn, const struct migration *m, const char *c
     } else if (PQntuples(res) == 1) {
         state = strcmp(PQgetvalue(res, 0, 0), checksum) == 0 ? 1 : -1;
         if (state < 0)
-            snprintf(err, errlen, "migration %s_%s.sql changed after it was applied; add a new migration instead",
+            snprintf(err, errlen,
+                     "migration %s_%s.sql changed after it was applied; add a new migration instead",
                      m->version, m->name);
     }
     PQclear(res);
     return state;
 }
 
-static int apply_one(PGconn *conn, const struct migration *m, const char *sql, const char *checksum, char *err,
-                     size_t errlen)
+static int apply_one(PGconn *conn, const struct migration *m, const char *sql, const char *checksum,
+                     char *err, size_t errlen)
 {
     const char *params[3] = {m->version, m->name, checksum};
     char inner[1024];
     if (exec_ok(conn, "BEGIN", 0, NULL, err, errlen) < 0) return -1;
     if (exec_ok(conn, sql, 0, NULL, inner, sizeof inner) < 0 ||
-        exec_ok(conn, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3, params,
-                inner, sizeof inner) < 0 ||
+        exec_ok(conn, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3,
+                params, inner, sizeof inner) < 0 ||
         exec_ok(conn, "COMMIT", 0, NULL, inner, sizeof inner) < 0) {
         snprintf(err, errlen, "migration %s_%s.sql failed: %s", m->version, m->name, inner);
         exec_ok(conn, "ROLLBACK", 0, NULL, inner, sizeof inner);
@@ -148,7 +153,8 @@ static int apply_one(PGconn *conn, const struct migration *m, const char *sql, c
     return 0;
 }
 
-static int apply_pending(PGconn *conn, const struct migration *list, int n, int *applied, char *err, size_t errlen)
+static int apply_pending(PGconn *conn, const struct migration *list, int n, int *applied, char *err,
+                         size_t errlen)
 {
     for (int i = 0; i < n; i++) {
         char checksum[65];
@@ -160,7 +166,8 @@ static int apply_pending(PGconn *conn, const struct migration *list, int n, int 
         }
         state = recorded_state(conn, &list[i], checksum, err, errlen);
         if (state == 0) {
-            if (apply_one(conn, &list[i], sql, checksum, err, errlen) < 0) state = -1;
+            if (apply_one(conn, &list[i], sql, checksum, err, errlen) < 0)
+                state = -1;
             else {
                 (*applied)++;
                 LOG_INFO(NULL, "migration applied", "version=%s name=%s", list[i].version, list[i].name);
@@ -178,17 +185,19 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-/* With a test clock, every new session of this database (psql, a spec's checks, other instances) reads the same
- * gh_now() as the pool: the offset becomes the database's default of gatehouse.clock_offset_ms. Needs the
- * database's owner; a failure is logged and the pool's own sessions still carry the offset. */
+/* With a test clock, every new session of this database (psql, a spec's checks, other instances) reads the
+ * same gh_now() as the pool: the offset becomes the database's default of gatehouse.clock_offset_ms. Needs
+ * the database's owner; a failure is logged and the pool's own sessions still carry the offset. */
 static void share_test_clock(PGconn *conn)
 {
     char offset[32], err[256];
     const char *p[1] = {offset};
     snprintf(offset, sizeof offset, "%lld", clock_offset_ms());
-    if (exec_ok(conn, "SELECT set_config('gatehouse.clock_offset_ms', $1, false)", 1, p, err, sizeof err) < 0 ||
-        exec_ok(conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET gatehouse.clock_offset_ms = %L', "
-                      "current_database(), current_setting('gatehouse.clock_offset_ms')); END $$",
+    if (exec_ok(conn, "SELECT set_config('gatehouse.clock_offset_ms', $1, false)", 1, p, err, sizeof err) <
+            0 ||
+        exec_ok(conn,
+                "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET gatehouse.clock_offset_ms = %L', "
+                "current_database(), current_setting('gatehouse.clock_offset_ms')); END $$",
                 0, NULL, err, sizeof err) < 0)
         LOG_WARN(NULL, "test clock not shared with other sessions", "error=\"%s\"", err);
 }
@@ -211,7 +220,8 @@ int migrate_run(const char *conninfo, const char *dir, int wait_s, int *applied,
                 0, NULL, err, errlen) == 0)
         rc = apply_pending(conn, list, n, applied, err, errlen);
     char unlock_err[256];
-    exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", 0, NULL, unlock_err, sizeof unlock_err);
+    exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", 0, NULL, unlock_err,
+            sizeof unlock_err);
     if (rc == 0) LOG_INFO(NULL, "migrations complete", "applied=%d known=%d", *applied, n);
     if (rc == 0 && clock_is_test()) share_test_clock(conn);
 out:

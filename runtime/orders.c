@@ -1,4 +1,5 @@
-/* orders.c — transitions, fills, cancel, modify and the kill path's cancel-and-flatten (model in orders.h). */
+/* orders.c — transitions, fills, cancel, modify and the kill path's cancel-and-flatten (model in orders.h).
+ */
 #include "orders.h"
 
 #include <libpq-fe.h>
@@ -39,13 +40,15 @@ static const char *opt(const char *s)
 
 static void done(struct op *o, int ok, const char *code, const char *human)
 {
-    if (!ok) LOG_WARN(o->trace_id, "order operation failed", "order=%s code=%s reason=\"%s\"", o->order_id[0] ? o->order_id : "-",
-                      code ? code : "-", human ? human : "");
+    if (!ok)
+        LOG_WARN(o->trace_id, "order operation failed", "order=%s code=%s reason=\"%s\"",
+                 o->order_id[0] ? o->order_id : "-", code ? code : "-", human ? human : "");
     if (o->cb) o->cb(ok, code, human, o->arg);
     free(o);
 }
 
-static struct op *op_new(const char *order_id, const char *trace_id, const char *user_id, orders_cb cb, void *arg)
+static struct op *op_new(const char *order_id, const char *trace_id, const char *user_id, orders_cb cb,
+                         void *arg)
 {
     struct op *o = calloc(1, sizeof *o);
     snprintf(o->order_id, sizeof o->order_id, "%s", order_id ? order_id : "");
@@ -79,22 +82,29 @@ int orders_apply_fill(const struct order_fill *f, orders_cb cb, void *arg)
     snprintf(price, sizeof price, "%.8f", f->price);
     snprintf(slip, sizeof slip, "%.4f", f->slippage_ticks);
     snprintf(at, sizeof at, "%.3f", f->filled_at > 0 ? f->filled_at : clock_wall());
-    const char *p[7] = {f->order_id, qty, price, f->simulated ? "true" : "false", f->trace_id, opt(f->broker_fill_id),
+    const char *p[7] = {f->order_id,
+                        qty,
+                        price,
+                        f->simulated ? "true" : "false",
+                        f->trace_id,
+                        opt(f->broker_fill_id),
                         f->slippage_ticks >= 0 ? slip : NULL};
     const char *p8[8] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], at};
-    return run(op_new(f->order_id, f->trace_id, NULL, cb, arg),
-               "SELECT gh_apply_fill($1::uuid, $2::numeric, $3::numeric, $4::boolean, $5, $6, 0, $7::numeric, "
-               "to_timestamp($8::float8))",
-               8, p8, on_written);
+    return run(
+        op_new(f->order_id, f->trace_id, NULL, cb, arg),
+        "SELECT gh_apply_fill($1::uuid, $2::numeric, $3::numeric, $4::boolean, $5, $6, 0, $7::numeric, "
+        "to_timestamp($8::float8))",
+        8, p8, on_written);
 }
 
 int orders_transition(const struct order_move *m, orders_cb cb, void *arg)
 {
     if (!m || !m->order_id || !m->to || !m->trace_id) return -1;
     struct op *o = op_new(m->order_id, m->trace_id, m->user_id, cb, arg);
-    const char *p[8] = {m->order_id, m->to, opt(m->code), opt(m->human), m->trace_id, opt(o->user_id), opt(m->broker),
-                        opt(m->broker_order_id)};
-    return run(o, "SELECT gh_order_transition($1::uuid, $2, $3, $4, $5, $6::uuid, '{}'::jsonb, $7, $8)", 8, p, on_written);
+    const char *p[8] = {m->order_id, m->to,           opt(m->code),   opt(m->human),
+                        m->trace_id, opt(o->user_id), opt(m->broker), opt(m->broker_order_id)};
+    return run(o, "SELECT gh_order_transition($1::uuid, $2, $3, $4, $5, $6::uuid, '{}'::jsonb, $7, $8)", 8, p,
+               on_written);
 }
 
 /* ---- cancel / modify ---- */
@@ -102,8 +112,8 @@ int orders_transition(const struct order_move *m, orders_cb cb, void *arg)
 static void move_to_cancelled(struct op *o, const char *human)
 {
     const char *p[5] = {o->order_id, o->code, human, o->trace_id, opt(o->user_id)};
-    if (db_query("SELECT gh_order_transition($1::uuid, 'CANCELLED', $2, $3, $4, $5::uuid)", 5, p, DB_TIMEOUT_MS,
-                 on_written, o) < 0)
+    if (db_query("SELECT gh_order_transition($1::uuid, 'CANCELLED', $2, $3, $4, $5::uuid)", 5, p,
+                 DB_TIMEOUT_MS, on_written, o) < 0)
         done(o, 0, "DB_UNAVAILABLE", "the cancel could not be recorded");
 }
 
@@ -129,18 +139,21 @@ static void on_broker_modify(const struct broker_result *r, void *arg)
     char qty[32];
     snprintf(qty, sizeof qty, "%lld", o->qty);
     const char *p[4] = {o->order_id, qty, o->trace_id, opt(o->user_id)};
-    if (db_query("SELECT gh_order_modify($1::uuid, $2::numeric, $3, $4::uuid)", 4, p, DB_TIMEOUT_MS, on_written, o) < 0)
+    if (db_query("SELECT gh_order_modify($1::uuid, $2::numeric, $3, $4::uuid)", 4, p, DB_TIMEOUT_MS,
+                 on_written, o) < 0)
         done(o, 0, "DB_UNAVAILABLE", "the modify could not be recorded");
 }
 
 static int is_working(const char *status)
 {
-    return strcmp(status, "SUBMITTED") == 0 || strcmp(status, "ACCEPTED") == 0 || strcmp(status, "PARTIALLY_FILLED") == 0;
+    return strcmp(status, "SUBMITTED") == 0 || strcmp(status, "ACCEPTED") == 0 ||
+           strcmp(status, "PARTIALLY_FILLED") == 0;
 }
 
-#define COPY_COL(o, field, res, col) snprintf((o)->field, sizeof (o)->field, "%s", PQgetvalue(res, 0, col))
-#define ORDER_COLS "id::text, bot_id::text, stage, status, coalesce(broker, ''), coalesce(broker_order_id, ''), symbol, " \
-                   "(filled_qty)::text, (qty)::text"
+#define COPY_COL(o, field, res, col) snprintf((o)->field, sizeof(o)->field, "%s", PQgetvalue(res, 0, col))
+#define ORDER_COLS                                                                                           \
+    "id::text, bot_id::text, stage, status, coalesce(broker, ''), coalesce(broker_order_id, ''), symbol, "   \
+    "(filled_qty)::text, (qty)::text"
 
 /* Reads the order row into o; 0, or -1 after answering cb (not found / not working / database down). */
 static int load_order(struct op *o, struct pg_result *res, const char *err)
@@ -161,7 +174,8 @@ static int load_order(struct op *o, struct pg_result *res, const char *err)
     COPY_COL(o, symbol, res, 6);
     if (!is_working(o->status)) {
         char human[160];
-        snprintf(human, sizeof human, "The order is %s: only SUBMITTED, ACCEPTED or PARTIALLY_FILLED orders can change.",
+        snprintf(human, sizeof human,
+                 "The order is %s: only SUBMITTED, ACCEPTED or PARTIALLY_FILLED orders can change.",
                  o->status);
         done(o, 0, "ORDER_NOT_WORKING", human);
         return -1;
@@ -177,14 +191,21 @@ static void on_cancel_loaded(struct pg_result *res, const char *err, void *arg)
         move_to_cancelled(o, "Cancelled by gatehouse (no broker order to cancel).");
         return;
     }
-    struct broker_action_req a = {.provider_id = o->broker, .action = "cancel", .broker_order_id = o->broker_order_id,
-                                  .symbol = o->symbol, .bot_id = o->bot_id, .trace_id = o->trace_id,
-                                  .user_id = opt(o->user_id), .gen = policy_current()};
+    struct broker_action_req a = {.provider_id = o->broker,
+                                  .action = "cancel",
+                                  .broker_order_id = o->broker_order_id,
+                                  .symbol = o->symbol,
+                                  .bot_id = o->bot_id,
+                                  .trace_id = o->trace_id,
+                                  .user_id = opt(o->user_id),
+                                  .gen = policy_current()};
     const char *p[1] = {o->order_id};
     struct op *mark = op_new(o->order_id, o->trace_id, NULL, NULL, NULL);
-    if (run(mark, "UPDATE orders SET cancel_requested_at = gh_now() WHERE id = $1::uuid", 1, p, on_written) < 0)
+    if (run(mark, "UPDATE orders SET cancel_requested_at = gh_now() WHERE id = $1::uuid", 1, p, on_written) <
+        0)
         LOG_WARN(o->trace_id, "cancel request not recorded", "order=%s", o->order_id);
-    if (broker_action(&a, on_broker_cancel, o) < 0) done(o, 0, "INVALID_ORDER", "the cancel request could not be built");
+    if (broker_action(&a, on_broker_cancel, o) < 0)
+        done(o, 0, "INVALID_ORDER", "the cancel request could not be built");
 }
 
 int orders_cancel(const char *order_id, const char *reason_code, const char *trace_id, const char *user_id,
@@ -206,18 +227,25 @@ static void on_modify_loaded(struct pg_result *res, const char *err, void *arg)
         return;
     }
     if (strcmp(o->stage, "LIVE") == 0 && o->broker_order_id[0]) {
-        struct broker_action_req a = {.provider_id = o->broker, .action = "modify", .broker_order_id = o->broker_order_id,
-                                      .qty = o->qty, .symbol = o->symbol, .bot_id = o->bot_id, .trace_id = o->trace_id,
-                                      .user_id = opt(o->user_id), .gen = policy_current()};
-        if (broker_action(&a, on_broker_modify, o) < 0) done(o, 0, "INVALID_ORDER", "the modify request could not be built");
+        struct broker_action_req a = {.provider_id = o->broker,
+                                      .action = "modify",
+                                      .broker_order_id = o->broker_order_id,
+                                      .qty = o->qty,
+                                      .symbol = o->symbol,
+                                      .bot_id = o->bot_id,
+                                      .trace_id = o->trace_id,
+                                      .user_id = opt(o->user_id),
+                                      .gen = policy_current()};
+        if (broker_action(&a, on_broker_modify, o) < 0)
+            done(o, 0, "INVALID_ORDER", "the modify request could not be built");
         return;
     }
     struct broker_result local = {.ok = 1};
     on_broker_modify(&local, o);
 }
 
-int orders_modify(const char *order_id, long long qty, const char *trace_id, const char *user_id, orders_cb cb,
-                  void *arg)
+int orders_modify(const char *order_id, long long qty, const char *trace_id, const char *user_id,
+                  orders_cb cb, void *arg)
 {
     if (!order_id || !id_is_uuid(order_id) || !trace_id || qty <= 0) return -1;
     struct op *o = op_new(order_id, trace_id, user_id, cb, arg);
@@ -233,8 +261,10 @@ static void flatten(struct cancel_group *g);
 static void group_step_done(struct cancel_group *g)
 {
     if (--g->pending > 0) return;
-    if (g->flatten && g->bot_id[0]) flatten(g);
-    else free(g);
+    if (g->flatten && g->bot_id[0])
+        flatten(g);
+    else
+        free(g);
 }
 
 static void on_group_cancel(int ok, const char *code, const char *human, void *arg)
@@ -249,14 +279,15 @@ static void on_working_listed(struct pg_result *res, const char *err, void *arg)
     if (!res) LOG_ERROR(g->trace_id, "kill: working orders not listed", "error=\"%s\"", err);
     for (int i = 0; res && i < PQntuples(res); i++) {
         g->pending++;
-        if (orders_cancel(PQgetvalue(res, i, 0), g->code, g->trace_id, opt(g->user_id), on_group_cancel, g) < 0)
+        if (orders_cancel(PQgetvalue(res, i, 0), g->code, g->trace_id, opt(g->user_id), on_group_cancel, g) <
+            0)
             g->pending--;
     }
     group_step_done(g);
 }
 
-void orders_cancel_working(const char *bot_id, const char *reason_code, const char *trace_id, const char *user_id,
-                           int flatten_after)
+void orders_cancel_working(const char *bot_id, const char *reason_code, const char *trace_id,
+                           const char *user_id, int flatten_after)
 {
     struct cancel_group *g = calloc(1, sizeof *g);
     snprintf(g->bot_id, sizeof g->bot_id, "%s", bot_id ? bot_id : "");
@@ -265,9 +296,10 @@ void orders_cancel_working(const char *bot_id, const char *reason_code, const ch
     snprintf(g->code, sizeof g->code, "%s", reason_code ? reason_code : "KILLED");
     g->flatten = flatten_after;
     const char *p[1] = {opt(g->bot_id)};
-    if (db_query("SELECT id::text FROM orders WHERE ($1::uuid IS NULL OR bot_id = $1::uuid) AND status IN "
-                 ORDERS_WORKING_SQL " ORDER BY created_at",
-                 1, p, DB_TIMEOUT_MS, on_working_listed, g) < 0) {
+    if (db_query(
+            "SELECT id::text FROM orders WHERE ($1::uuid IS NULL OR bot_id = $1::uuid) AND status IN " ORDERS_WORKING_SQL
+            " ORDER BY created_at",
+            1, p, DB_TIMEOUT_MS, on_working_listed, g) < 0) {
         LOG_ERROR(trace_id, "kill: working orders not listed", "error=\"queue full\"");
         free(g);
     }
@@ -289,11 +321,16 @@ static void on_flat_filled(int ok, const char *code, const char *human, void *ar
 static void on_flat_sent(const struct broker_result *r, void *arg)
 {
     struct flat *f = arg;
-    struct order_move m = {.order_id = f->order_id, .to = r->ok ? "SUBMITTED" : "REJECTED", .trace_id = f->trace_id,
-                           .code = r->ok ? NULL : r->error_code, .human = r->ok ? NULL : r->reason,
-                           .user_id = opt(f->user_id), .broker = r->provider_id,
+    struct order_move m = {.order_id = f->order_id,
+                           .to = r->ok ? "SUBMITTED" : "REJECTED",
+                           .trace_id = f->trace_id,
+                           .code = r->ok ? NULL : r->error_code,
+                           .human = r->ok ? NULL : r->reason,
+                           .user_id = opt(f->user_id),
+                           .broker = r->provider_id,
                            .broker_order_id = r->ok ? r->broker_order_id : NULL};
-    if (orders_transition(&m, NULL, NULL) < 0) LOG_ERROR(f->trace_id, "flatten order not recorded", "order=%s", f->order_id);
+    if (orders_transition(&m, NULL, NULL) < 0)
+        LOG_ERROR(f->trace_id, "flatten order not recorded", "order=%s", f->order_id);
     free(f);
 }
 
@@ -301,14 +338,23 @@ static void on_flat_order(struct pg_result *res, const char *err, void *arg)
 {
     struct flat *f = arg;
     if (!res || PQntuples(res) != 1) {
-        LOG_ERROR(f->trace_id, "flatten order not written", "bot=%s error=\"%s\"", f->bot_id, err ? err : "no row");
+        LOG_ERROR(f->trace_id, "flatten order not written", "bot=%s error=\"%s\"", f->bot_id,
+                  err ? err : "no row");
         free(f);
         return;
     }
     snprintf(f->order_id, sizeof f->order_id, "%s", PQgetvalue(res, 0, 0));
     if (strcmp(PQgetvalue(res, 0, 1), "LIVE") == 0) {
-        struct broker_order o = {f->symbol, f->side, f->qty, f->bot_id, NULL, f->trace_id, opt(f->user_id),
-                                 status_execution_provider(0), policy_current(), NULL};
+        struct broker_order o = {f->symbol,
+                                 f->side,
+                                 f->qty,
+                                 f->bot_id,
+                                 NULL,
+                                 f->trace_id,
+                                 opt(f->user_id),
+                                 status_execution_provider(0),
+                                 policy_current(),
+                                 NULL};
         if (broker_place_order(&o, on_flat_sent, f) < 0) free(f);
         return;
     }
@@ -339,10 +385,11 @@ static void on_position_for_flatten(struct pg_result *res, const char *err, void
         snprintf(sqty, sizeof sqty, "%lld", f->qty);
         const char *p[6] = {f->bot_id, stage, f->symbol, f->side, sqty, f->trace_id};
         if (f->qty <= 0 ||
-            db_query("INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
-                     "VALUES ($1, $2, $3, $4, $5::numeric, 'MARKET', CASE WHEN $2 = 'PAPER' THEN 'SUBMITTED' ELSE 'INTENT' END, $6) "
-                     "RETURNING id::text, stage",
-                     6, p, DB_TIMEOUT_MS, on_flat_order, f) < 0)
+            db_query(
+                "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+                "VALUES ($1, $2, $3, $4, $5::numeric, 'MARKET', CASE WHEN $2 = 'PAPER' THEN 'SUBMITTED' ELSE 'INTENT' END, $6) "
+                "RETURNING id::text, stage",
+                6, p, DB_TIMEOUT_MS, on_flat_order, f) < 0)
             free(f);
     } else if (!res) {
         LOG_ERROR(g->trace_id, "flatten: position not read", "bot=%s error=\"%s\"", g->bot_id, err);

@@ -84,14 +84,16 @@ static void list_policy_files(struct file_list *fl)
     fl->count = 0;
     add_lua_files_in(fl, LIB_DIR);
     fl->names[fl->count++] = strdup("providers.lua");
-    if (stat(config_path("gates.lua", path, sizeof path), &st) == 0) fl->names[fl->count++] = strdup("gates.lua");
+    if (stat(config_path("gates.lua", path, sizeof path), &st) == 0)
+        fl->names[fl->count++] = strdup("gates.lua");
     add_lua_files_in(fl, "scripts");
     add_lua_files_in(fl, "scripts/strategies");
 }
 
 static void free_file_list(struct file_list *fl)
 {
-    for (size_t i = 0; i < fl->count; i++) free(fl->names[i]);
+    for (size_t i = 0; i < fl->count; i++)
+        free(fl->names[i]);
     fl->count = 0;
 }
 
@@ -106,7 +108,8 @@ static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot open: %s", rel, strerror(errno));
         return NULL;
     }
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size <= MAX_POLICY_BYTES && fseek(f, 0, SEEK_SET) == 0) {
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size <= MAX_POLICY_BYTES &&
+        fseek(f, 0, SEEK_SET) == 0) {
         buf = malloc((size_t)size + 1);
         if (buf && fread(buf, 1, (size_t)size, f) == (size_t)size) {
             buf[size] = '\0';
@@ -185,8 +188,8 @@ static int is_lib_file(const char *rel)
     return strncmp(rel, LIB_DIR "/", sizeof LIB_DIR) == 0;
 }
 
-/* Adds the table on top of the stack, frozen, to `lib` under rel's base name (scripts/lib/util.lua: lib.util).
- * Stack unchanged. */
+/* Adds the table on top of the stack, frozen, to `lib` under rel's base name (scripts/lib/util.lua:
+ * lib.util). Stack unchanged. */
 static void add_to_lib(lua_State *L, const char *rel)
 {
     char name[256];
@@ -199,7 +202,8 @@ static void add_to_lib(lua_State *L, const char *rel)
 }
 
 /* Runs one policy file; on success stores its table in the modules registry table (stack unchanged). */
-static int load_module(struct policy_gen *g, const char *rel, crypto_generichash_state *hash, char *err, size_t errlen)
+static int load_module(struct policy_gen *g, const char *rel, crypto_generichash_state *hash, char *err,
+                       size_t errlen)
 {
     lua_State *L = sandbox_state(g->sb);
     size_t len;
@@ -273,12 +277,12 @@ int policy_source_line(const char *file, const char *needle, int occurrence, int
 /* ---- contracts: what each policy file must export, checked when a generation is built ---- */
 
 struct policy_contract {
-    const char *file;               /* a file name, or "<dir>/" then "*.lua": each .lua file directly in <dir> */
-    int required;                   /* the file must be present */
-    const char *const *functions;   /* what its table must hold as functions: what C calls unconditionally */
-    policy_validator_fn validate;   /* registered from above (policy_register_validator); run once every file is
-                                     * loaded, its result kept in the generation */
-    void (*free_fn)(void *);        /* frees what validate returned */
+    const char *file; /* a file name, or "<dir>/" then "*.lua": each .lua file directly in <dir> */
+    int required;     /* the file must be present */
+    const char *const *functions; /* what its table must hold as functions: what C calls unconditionally */
+    policy_validator_fn validate; /* registered from above (policy_register_validator); run once every file is
+                                   * loaded, its result kept in the generation */
+    void (*free_fn)(void *);      /* frees what validate returned */
 };
 
 /* Functions that C guards with policy_has_function (gates.lua safe_start_many, market_hours.lua
@@ -418,7 +422,8 @@ static struct policy_gen *build_generation(char *err, size_t errlen)
     list_policy_files(&fl);
     for (size_t i = 0; i < fl.count; i++) {
         json_array_append_new(g->files, json_string(fl.names[i]));
-        if (load_module(g, fl.names[i], &hash, err, errlen) < 0 || check_functions(g, fl.names[i], err, errlen) < 0)
+        if (load_module(g, fl.names[i], &hash, err, errlen) < 0 ||
+            check_functions(g, fl.names[i], err, errlen) < 0)
             goto fail;
     }
     if (run_validators(g, err, errlen) < 0) goto fail;
@@ -477,7 +482,8 @@ int policy_check(char *err, size_t errlen)
     return 0;
 }
 
-struct policy_gen *policy_build_candidate(const struct policy_override *files, size_t n, char *err, size_t errlen)
+struct policy_gen *policy_build_candidate(const struct policy_override *files, size_t n, char *err,
+                                          size_t errlen)
 {
     struct policy_gen *g;
     overrides = files;
@@ -616,14 +622,14 @@ int policy_module_number(struct policy_gen *g, const char *module, const char *p
     return found ? 0 : -1;
 }
 
-json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg, char *err,
-                    size_t errlen)
+json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg,
+                    char *err, size_t errlen)
 {
     return policy_call_n(g, module, fn_path, arg ? &arg : NULL, arg ? 1 : 0, err, errlen);
 }
 
-json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
-                      int nargs, char *err, size_t errlen)
+json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path,
+                      const json_t *const *args, int nargs, char *err, size_t errlen)
 {
     lua_State *L;
     int top;
@@ -660,8 +666,8 @@ json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_p
     return results;
 }
 
-json_t *policy_call_first(struct policy_gen *g, const char *module, const char *fn_path, const json_t *const *args,
-                          int nargs, char *err, size_t errlen)
+json_t *policy_call_first(struct policy_gen *g, const char *module, const char *fn_path,
+                          const json_t *const *args, int nargs, char *err, size_t errlen)
 {
     json_t *res = policy_call_n(g, module, fn_path, args, nargs, err, errlen);
     json_t *first = res ? json_incref(json_array_get(res, 0)) : NULL;
@@ -779,7 +785,8 @@ static int spec_load_lib(struct sandbox *sb, char *err, size_t errlen)
     return rc;
 }
 
-/* Runs file's registered validator on doc in scratch (spec = 1) and keeps the result there. 0, or -1 with err. */
+/* Runs file's registered validator on doc in scratch (spec = 1) and keeps the result there. 0, or -1 with
+ * err. */
 static int spec_validate(struct policy_gen *scratch, const char *file, json_t *doc, char *err, size_t errlen)
 {
     int slot = validated_slot(file);
@@ -844,10 +851,12 @@ out:
 
 int policy_run_specs(int argc, char **argv)
 {
-    static const struct lrt_spec_hooks hooks = {spec_load_policy, spec_validate_providers, spec_validate_variables};
+    static const struct lrt_spec_hooks hooks = {spec_load_policy, spec_validate_providers,
+                                                spec_validate_variables};
     int run, failed, errors = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    for (int i = 0; i < argc; i++) errors += spec_file(argv[i], &hooks) < 0;
+    for (int i = 0; i < argc; i++)
+        errors += spec_file(argv[i], &hooks) < 0;
     lrt_spec_counts(&run, &failed);
     if (run == 0) {
         lrt_spec_report(0, "the spec files ran at least one assertion");

@@ -108,12 +108,15 @@ static int build_json_body(const struct provider_def *p, const json_t *doc, cons
 {
     json_t *body = json_object(), *v, *nums = json_object_get(auth, "number_fields");
     const char *key;
-    json_object_foreach(json_object_get(auth, "const_fields"), key, v) json_object_set_new(body, key, json_deep_copy(v));
-    json_object_foreach(json_object_get(auth, "optional_fields"), key, v) {
+    json_object_foreach(json_object_get(auth, "const_fields"), key, v)
+        json_object_set_new(body, key, json_deep_copy(v));
+    json_object_foreach(json_object_get(auth, "optional_fields"), key, v)
+    {
         const char *val = probe_env(p, doc, json_string_value(v));
         if (val) json_object_set_new(body, key, json_string(val));
     }
-    json_object_foreach(json_object_get(auth, "fields"), key, v) {
+    json_object_foreach(json_object_get(auth, "fields"), key, v)
+    {
         const char *val = probe_env(p, doc, json_string_value(v));
         if (!val) {
             snprintf(err, errlen, "%s is not set", json_string_value(v));
@@ -123,7 +126,8 @@ static int build_json_body(const struct provider_def *p, const json_t *doc, cons
         json_object_set_new(body, key, json_string(val));
     }
     size_t i;
-    json_array_foreach(nums, i, v) {
+    json_array_foreach(nums, i, v)
+    {
         json_t *cur = json_object_get(body, json_string_value(v));
         char *end;
         long long n = json_is_string(cur) ? strtoll(json_string_value(cur), &end, 10) : 0;
@@ -134,16 +138,17 @@ static int build_json_body(const struct provider_def *p, const json_t *doc, cons
     }
     r->body = json_dumps(body, JSON_COMPACT);
     r->body_len = r->body ? strlen(r->body) : 0;
-    json_object_foreach(body, key, v) if (json_is_string(v)) sodium_memzero((char *)json_string_value(v), json_string_length(v));
+    json_object_foreach(body, key, v) if (json_is_string(v))
+        sodium_memzero((char *)json_string_value(v), json_string_length(v));
     json_decref(body);
     add_header(r, "Content-Type", "application/json");
     return r->body ? 0 : -1;
 }
 
 /* Applies the step's auth scheme. URL-building schemes append to url. */
-static int apply_auth(const struct provider_def *p, const json_t *doc, const json_t *auth, struct strbuf *url, int *first,
-                      const char *(*token_of)(void *, const char *), void *ctx, struct probe_request *r, char *err,
-                      size_t errlen)
+static int apply_auth(const struct provider_def *p, const json_t *doc, const json_t *auth, struct strbuf *url,
+                      int *first, const char *(*token_of)(void *, const char *), void *ctx,
+                      struct probe_request *r, char *err, size_t errlen)
 {
     const char *scheme = json_string_value(json_object_get(auth, "scheme"));
     const char *env = json_string_value(json_object_get(auth, "env"));
@@ -167,7 +172,8 @@ static int apply_auth(const struct provider_def *p, const json_t *doc, const jso
     } else if (strcmp(scheme, "basic") == 0) {
         const char *user = probe_env(p, doc, json_string_value(json_object_get(auth, "user_env")));
         const char *pw_env = json_string_value(json_object_get(auth, "password_env"));
-        const char *pw = pw_env ? probe_env(p, doc, pw_env) : json_string_value(json_object_get(auth, "password"));
+        const char *pw =
+            pw_env ? probe_env(p, doc, pw_env) : json_string_value(json_object_get(auth, "password"));
         struct strbuf up = {0};
         if (!user) {
             snprintf(err, errlen, "%s is not set", json_string_value(json_object_get(auth, "user_env")));
@@ -214,8 +220,10 @@ static char *expand_vars(const char *tmpl, const json_t *vars, int escape)
             char num[32];
             const char *val = json_is_string(v) ? json_string_value(v) : num;
             if (json_is_integer(v)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-            if (escape) sb_urlencoded(&b, val);
-            else sb_str(&b, val);
+            if (escape)
+                sb_urlencoded(&b, val);
+            else
+                sb_str(&b, val);
             t = close + 1;
         } else {
             sb_add(&b, t, 1);
@@ -233,8 +241,8 @@ int probe_build(const struct provider_def *p, const json_t *doc, const json_t *s
 }
 
 int probe_build_with(const struct provider_def *p, const json_t *doc, const json_t *step, const json_t *vars,
-                     const char *(*token_of)(void *, const char *), void *ctx, struct probe_request *r, char *err,
-                     size_t errlen)
+                     const char *(*token_of)(void *, const char *), void *ctx, struct probe_request *r,
+                     char *err, size_t errlen)
 {
     const json_t *auth = json_object_get(step, "auth");
     const char *scheme = json_string_value(json_object_get(auth, "scheme"));
@@ -280,13 +288,16 @@ int probe_build_with(const struct provider_def *p, const json_t *doc, const json
         sb_str(&url, expanded);
         free(expanded);
     }
-    json_object_foreach(json_object_get(step, "query"), key, v) if (json_is_string(v)) {
+    json_object_foreach(json_object_get(step, "query"), key, v) if (json_is_string(v))
+    {
         char *expanded = expand_vars(json_string_value(v), vars, 0);
         add_query(&url, &first, key, expanded);
         free(expanded);
     }
-    json_object_foreach(json_object_get(step, "headers"), key, v) if (json_is_string(v)) add_header(r, key, json_string_value(v));
-    json_object_foreach(json_object_get(step, "env_headers"), key, v) {
+    json_object_foreach(json_object_get(step, "headers"), key, v) if (json_is_string(v))
+        add_header(r, key, json_string_value(v));
+    json_object_foreach(json_object_get(step, "env_headers"), key, v)
+    {
         const char *val = json_is_string(v) ? probe_env(p, doc, json_string_value(v)) : NULL;
         if (val) add_header(r, key, val);
     }
@@ -296,11 +307,15 @@ int probe_build_with(const struct provider_def *p, const json_t *doc, const json
     }
     if (!r->body && (json_object_get(step, "body") || json_object_get(step, "var_fields"))) {
         /* body: constant fields; var_fields {field = "var"}: vars[var] as is (an integer stays a number) */
-        json_t *body = json_is_object(json_object_get(step, "body")) ? json_deep_copy(json_object_get(step, "body")) : json_object();
-        json_object_foreach(json_object_get(step, "var_fields"), key, v) {
+        json_t *body = json_is_object(json_object_get(step, "body"))
+                           ? json_deep_copy(json_object_get(step, "body"))
+                           : json_object();
+        json_object_foreach(json_object_get(step, "var_fields"), key, v)
+        {
             json_t *val = json_is_string(v) ? json_object_get(vars, json_string_value(v)) : NULL;
             if (!val) {
-                snprintf(err, errlen, "body variable %s is not set", json_is_string(v) ? json_string_value(v) : key);
+                snprintf(err, errlen, "body variable %s is not set",
+                         json_is_string(v) ? json_string_value(v) : key);
                 json_decref(body);
                 wipe_free(url.s);
                 return -1;
@@ -320,7 +335,8 @@ int probe_build_with(const struct provider_def *p, const json_t *doc, const json
 
 void probe_request_free(struct probe_request *r)
 {
-    for (size_t i = 0; r->headers && i < r->n_headers; i++) wipe_free(r->headers[i]);
+    for (size_t i = 0; r->headers && i < r->n_headers; i++)
+        wipe_free(r->headers[i]);
     free(r->headers);
     wipe_free(r->url);
     wipe_free(r->userpwd);

@@ -9,16 +9,16 @@
 struct provider_def;
 
 struct probe_request {
-    int is_resp;          /* Redis RESP exchange instead of HTTP */
-    char *method;         /* "GET", "POST" */
-    char *url;            /* secret-bearing: wiped on free */
-    char **headers;       /* "Name: value", NULL-terminated; wiped on free */
+    int is_resp;    /* Redis RESP exchange instead of HTTP */
+    char *method;   /* "GET", "POST" */
+    char *url;      /* secret-bearing: wiped on free */
+    char **headers; /* "Name: value", NULL-terminated; wiped on free */
     size_t n_headers;
-    char *userpwd;        /* "user:password" or NULL; wiped */
-    char *body;           /* JSON body or NULL; wiped */
+    char *userpwd; /* "user:password" or NULL; wiped */
+    char *body;    /* JSON body or NULL; wiped */
     size_t body_len;
-    char *resp_command;   /* e.g. "PING" */
-    char *env_key;        /* env_hosts key in use ("demo"/"live"), or NULL when *_BASE_URL or no env_hosts */
+    char *resp_command; /* e.g. "PING" */
+    char *env_key;      /* env_hosts key in use ("demo"/"live"), or NULL when *_BASE_URL or no env_hosts */
 };
 
 /* Reads the variable `var` of provider p, honouring aliases (prefer_alias: the alias first). Borrowed value
@@ -30,16 +30,16 @@ const char *probe_env(const struct provider_def *p, const json_t *provider_doc, 
  * NULL). Returns 0, or -1 with err (secret-free) when the step cannot be built (a variable or token is
  * missing). */
 int probe_build(const struct provider_def *p, const json_t *provider_doc, const json_t *step,
-                const char *(*token_of)(void *ctx, const char *step_name), void *ctx, struct probe_request *out,
-                char *err, size_t errlen);
+                const char *(*token_of)(void *ctx, const char *step_name), void *ctx,
+                struct probe_request *out, char *err, size_t errlen);
 
 /* Same, for a data call (e.g. the registry's `bars` description): {name} in the path and in query values is
  * replaced by vars[name] (a JSON object of strings/integers; path values are URL-escaped). A step's
  * var_fields {field = "var"} adds vars[var] to its JSON body (next to the constant `body` fields), type kept;
  * a missing var is an error. */
-int probe_build_with(const struct provider_def *p, const json_t *provider_doc, const json_t *step, const json_t *vars,
-                     const char *(*token_of)(void *ctx, const char *step_name), void *ctx, struct probe_request *out,
-                     char *err, size_t errlen);
+int probe_build_with(const struct provider_def *p, const json_t *provider_doc, const json_t *step,
+                     const json_t *vars, const char *(*token_of)(void *ctx, const char *step_name), void *ctx,
+                     struct probe_request *out, char *err, size_t errlen);
 
 /* Wipes and frees everything in r. */
 void probe_request_free(struct probe_request *r);

@@ -1,5 +1,5 @@
-/* provider_call.c — the provider-call engine: candidates in order, one request each under the provider's limits,
- * one classification, the attempts array and one usage event per attempt (see provider_call.h). */
+/* provider_call.c — the provider-call engine: candidates in order, one request each under the provider's
+ * limits, one classification, the attempts array and one usage event per attempt (see provider_call.h). */
 #include "provider_call.h"
 
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #include "providers.h"
 #include "telemetry.h"
 
-static const char *const outcomes[] = {"OK", "AUTH_FAILED", "NOT_ENTITLED", "RATE_LIMITED", "TIMEOUT",
-                                       "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
+static const char *const outcomes[] = {"OK",      "AUTH_FAILED",   "NOT_ENTITLED",   "RATE_LIMITED",
+                                       "TIMEOUT", "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
 
 int provider_call_is_outcome(const char *s)
 {
@@ -35,7 +35,7 @@ const char *provider_call_outcome_of(const struct fetch_response *r)
 }
 
 const char *provider_call_classify(struct policy_gen *gen, const struct provider_def *p, const json_t *arg,
-                               const char *trace_id, char *reason, size_t reasonlen)
+                                   const char *trace_id, char *reason, size_t reasonlen)
 {
     char err[1024], path[64], esc[1100];
     snprintf(path, sizeof path, "providers.%zu.classify", p->index);
@@ -57,7 +57,7 @@ const char *provider_call_classify(struct policy_gen *gen, const struct provider
 }
 
 struct pcall {
-    struct provider_call c;            /* copied; the string fields point into the buffers below */
+    struct provider_call c; /* copied; the string fields point into the buffers below */
     char op[32], operation[64], trace_id[33], bot_id[37], run_id[37], job_id[37], user_id[37];
     char symbol[64], timeframe[16];
     json_t *candidates, *vars, *step, *attempts;
@@ -110,12 +110,15 @@ static json_t *vars_for(struct pcall *k, const json_t *desc)
     json_t *vars = own ? own : k->vars ? json_deep_copy(k->vars) : json_object();
     const char *name;
     json_t *spec;
-    json_object_foreach(json_object_get(desc, "vars"), name, spec) {
+    json_object_foreach(json_object_get(desc, "vars"), name, spec)
+    {
         const char *env = json_string_value(json_object_get(spec, "env"));
         const char *v = env ? probe_env(k->p, k->doc, env) : NULL;
         if (json_object_get(vars, name)) continue;
-        if (v && *v) json_object_set_new(vars, name, json_string(v));
-        else if (json_object_get(spec, "default")) json_object_set(vars, name, json_object_get(spec, "default"));
+        if (v && *v)
+            json_object_set_new(vars, name, json_string(v));
+        else if (json_object_get(spec, "default"))
+            json_object_set(vars, name, json_object_get(spec, "default"));
     }
     return vars;
 }
@@ -137,7 +140,10 @@ static void finish_call(struct pcall *k, int ok)
 static const char *settle(struct pcall *k, const struct fetch_response *resp, const char *error, int latency)
 {
     struct provider_answer a = {k->p, k->doc, k->pr.method ? &k->pr : NULL, resp, error, k->tried};
-    struct provider_verdict v = {resp ? provider_call_outcome_of(resp) : a.req ? "NETWORK_ERROR" : "AUTH_FAILED", -1, NULL};
+    struct provider_verdict v = {resp    ? provider_call_outcome_of(resp)
+                                 : a.req ? "NETWORK_ERROR"
+                                         : "AUTH_FAILED",
+                                 -1, NULL};
     if (k->c.judge) k->c.judge(&a, &v, k->c.hook_arg);
     if (!v.outcome) v.outcome = "PROVIDER_ERROR";
     int ok = strcmp(v.outcome, "OK") == 0;
@@ -147,15 +153,25 @@ static const char *settle(struct pcall *k, const struct fetch_response *resp, co
         json_object_set_new(meta, "failover", json_boolean(k->tried > 1));
     }
     if (k->c.operation) {
-        struct usage_event ev = {.provider_id = k->p->id, .operation = k->c.operation, .status = ok ? "OK" : "ERROR",
-                                 .bot_id = opt(k->bot_id), .run_id = opt(k->run_id), .job_id = opt(k->job_id),
-                                 .user_id = opt(k->user_id), .latency_ms = latency, .symbol = opt(k->symbol),
-                                 .timeframe = opt(k->timeframe), .records = v.records,
-                                 .error_code = ok ? NULL : v.outcome, .trace_id = k->trace_id, .metadata = meta};
+        struct usage_event ev = {.provider_id = k->p->id,
+                                 .operation = k->c.operation,
+                                 .status = ok ? "OK" : "ERROR",
+                                 .bot_id = opt(k->bot_id),
+                                 .run_id = opt(k->run_id),
+                                 .job_id = opt(k->job_id),
+                                 .user_id = opt(k->user_id),
+                                 .latency_ms = latency,
+                                 .symbol = opt(k->symbol),
+                                 .timeframe = opt(k->timeframe),
+                                 .records = v.records,
+                                 .error_code = ok ? NULL : v.outcome,
+                                 .trace_id = k->trace_id,
+                                 .metadata = meta};
         telemetry_usage(&ev);
     }
     json_decref(meta);
-    json_t *att = json_pack("{s:s, s:s, s:i}", "provider", k->p->id, "outcome", v.outcome, "latency_ms", latency);
+    json_t *att =
+        json_pack("{s:s, s:s, s:i}", "provider", k->p->id, "outcome", v.outcome, "latency_ms", latency);
     if (v.records >= 0) json_object_set_new(att, "records", json_integer(v.records));
     json_array_append_new(k->attempts, att);
     k->outcome = v.outcome;
@@ -166,9 +182,12 @@ static const char *settle(struct pcall *k, const struct fetch_response *resp, co
 
 static void after_attempt(struct pcall *k, const char *outcome)
 {
-    if (strcmp(outcome, "OK") == 0) finish_call(k, 1);
-    else if (k->c.failover) call_next(k);
-    else finish_call(k, 0);
+    if (strcmp(outcome, "OK") == 0)
+        finish_call(k, 1);
+    else if (k->c.failover)
+        call_next(k);
+    else
+        finish_call(k, 0);
 }
 
 static void on_answer(const struct fetch_response *resp, void *arg)
@@ -182,7 +201,8 @@ static const char *send_to(struct pcall *k, const json_t *desc)
 {
     char err[256];
     json_t *vars = vars_for(k, desc);
-    int built = probe_build_with(k->p, k->doc, desc, vars, k->c.token_of, k->c.token_ctx, &k->pr, err, sizeof err);
+    int built =
+        probe_build_with(k->p, k->doc, desc, vars, k->c.token_of, k->c.token_ctx, &k->pr, err, sizeof err);
     json_decref(vars);
     if (built < 0) {
         probe_request_free(&k->pr);
@@ -191,11 +211,18 @@ static const char *send_to(struct pcall *k, const json_t *desc)
     if (k->c.prepare && k->c.prepare(k->p, &k->pr, k->c.hook_arg) < 0)
         return settle(k, NULL, "the request could not be prepared", 0);
     const struct provider_limits *l = &k->p->limits;
-    struct fetch_request fr = {.method = k->pr.method, .url = k->pr.url, .headers = (const char *const *)k->pr.headers,
-                               .body = k->pr.body, .body_len = k->pr.body_len, .userpwd = k->pr.userpwd,
+    struct fetch_request fr = {.method = k->pr.method,
+                               .url = k->pr.url,
+                               .headers = (const char *const *)k->pr.headers,
+                               .body = k->pr.body,
+                               .body_len = k->pr.body_len,
+                               .userpwd = k->pr.userpwd,
                                .timeout_ms = timeout_for(k, k->p),
-                               .max_response_bytes = k->c.max_response_bytes ? k->c.max_response_bytes : 1u << 20,
-                               .limit_key = k->p->id, .rate_per_s = l->rate_per_s, .burst = l->burst,
+                               .max_response_bytes =
+                                   k->c.max_response_bytes ? k->c.max_response_bytes : 1u << 20,
+                               .limit_key = k->p->id,
+                               .rate_per_s = l->rate_per_s,
+                               .burst = l->burst,
                                .max_concurrency = l->max_concurrency};
     if (fetch_start(&fr, on_answer, k) > 0) return NULL;
     return settle(k, NULL, "the request could not be started", 0);
@@ -205,7 +232,8 @@ static void call_next(struct pcall *k)
 {
     const struct provider_registry *reg = policy_providers(k->c.gen);
     while (reg && k->next < json_array_size(k->candidates)) {
-        const struct provider_def *p = providers_find(reg, json_string_value(json_array_get(k->candidates, k->next++)));
+        const struct provider_def *p =
+            providers_find(reg, json_string_value(json_array_get(k->candidates, k->next++)));
         const json_t *desc = p ? description(k, p) : NULL;
         if (!desc) continue;
         k->p = p;

@@ -2,12 +2,12 @@
  *
  * One outbound provider call, for every subsystem that talks to providers (market data, LLM, broker, verify):
  * for each candidate in order, find it in the generation's registry, build its request from the description
- * (probe_build_with: the op's table of the provider, or the caller's step), send it under the provider's limits
- * (fetch_start), classify the answer once (the C outcome map, refined by the caller's judge hook: a format check,
- * or for verify steps the provider's Lua classify through provider_call_classify), append {provider, outcome,
- * latency_ms, records?} to the attempts and record one usage event.
- * With failover the next candidate is tried until one answers OK; without it the first usable candidate is
- * the only attempt (orders are never retried).
+ * (probe_build_with: the op's table of the provider, or the caller's step), send it under the provider's
+ * limits (fetch_start), classify the answer once (the C outcome map, refined by the caller's judge hook: a
+ * format check, or for verify steps the provider's Lua classify through provider_call_classify), append
+ * {provider, outcome, latency_ms, records?} to the attempts and record one usage event. With failover the
+ * next candidate is tried until one answers OK; without it the first usable candidate is the only attempt
+ * (orders are never retried).
  *
  * It sits on top of the registry (providers.h), the request builder (probe.h), fetch.c and the generation
  * (policy.h); providers.c itself stays below probe.c, so the module graph has no cycle. */
@@ -33,16 +33,17 @@ struct provider_answer {
 };
 
 /* The judge hook's verdict. The engine fills outcome from its C map (NULL resp: AUTH_FAILED when the request
- * could not be built, NETWORK_ERROR when it could not be started) and records -1; the hook may replace outcome
- * (a static string), set records, and set meta (a new object; taken by the engine and merged into the usage
- * event's metadata). status overrides the event status ("OK" / "ERROR" by default from outcome). */
+ * could not be built, NETWORK_ERROR when it could not be started) and records -1; the hook may replace
+ * outcome (a static string), set records, and set meta (a new object; taken by the engine and merged into the
+ * usage event's metadata). status overrides the event status ("OK" / "ERROR" by default from outcome). */
 struct provider_verdict {
     const char *outcome;
     int records;
     json_t *meta;
 };
 
-typedef void (*provider_call_judge_fn)(const struct provider_answer *a, struct provider_verdict *v, void *arg);
+typedef void (*provider_call_judge_fn)(const struct provider_answer *a, struct provider_verdict *v,
+                                       void *arg);
 
 /* Builds the template vars for one candidate (new reference), or NULL to use provider_call.vars. */
 typedef json_t *(*provider_call_vars_fn)(const struct provider_def *p, void *arg);
@@ -52,18 +53,19 @@ typedef json_t *(*provider_call_vars_fn)(const struct provider_def *p, void *arg
 typedef int (*provider_call_prepare_fn)(const struct provider_def *p, struct probe_request *req, void *arg);
 
 struct provider_call {
-    struct policy_gen *gen;            /* required; caller's reference, valid for the call (the engine retains) */
-    const json_t *candidates;          /* ordered provider ids (copied) */
-    const char *op;                    /* "bars" | "chat" | "order" | "verify" | an order action */
-    const json_t *step;                /* the request description; NULL = the provider's `op` table (bars, chat) */
-    const json_t *vars;                /* template vars (borrowed for the call; NULL = none) */
-    const char *operation;             /* usage-event operation ("marketdata.bars"); NULL = no usage event */
-    const char *trace_id;              /* required */
+    struct policy_gen *gen;   /* required; caller's reference, valid for the call (the engine retains) */
+    const json_t *candidates; /* ordered provider ids (copied) */
+    const char *op;           /* "bars" | "chat" | "order" | "verify" | an order action */
+    const json_t *step;       /* the request description; NULL = the provider's `op` table (bars, chat) */
+    const json_t *vars;       /* template vars (borrowed for the call; NULL = none) */
+    const char *operation;    /* usage-event operation ("marketdata.bars"); NULL = no usage event */
+    const char *trace_id;     /* required */
     const char *bot_id, *run_id, *job_id, *user_id, *symbol, *timeframe; /* usage-event columns or NULL */
-    int failover;                      /* 1: next candidate after a non-OK outcome */
-    int timeout_ms;                    /* 0 = the provider's limit for op */
-    size_t max_response_bytes;         /* 0 = 1 MiB */
-    const char *(*token_of)(void *ctx, const char *step_name); /* tokens of earlier steps (probe_build_with) */
+    int failover;              /* 1: next candidate after a non-OK outcome */
+    int timeout_ms;            /* 0 = the provider's limit for op */
+    size_t max_response_bytes; /* 0 = 1 MiB */
+    const char *(*token_of)(void *ctx,
+                            const char *step_name); /* tokens of earlier steps (probe_build_with) */
     void *token_ctx;
     provider_call_vars_fn vars_for;
     provider_call_prepare_fn prepare;
@@ -79,7 +81,7 @@ struct provider_call_result {
     const struct provider_def *p;
     const char *outcome;
     int http_status;
-    const json_t *attempts;            /* [{provider, outcome, latency_ms, records?}] in the order tried */
+    const json_t *attempts; /* [{provider, outcome, latency_ms, records?}] in the order tried */
 };
 
 typedef void (*provider_call_cb)(const struct provider_call_result *r, void *arg);
@@ -88,8 +90,9 @@ typedef void (*provider_call_cb)(const struct provider_call_result *r, void *arg
  * be sent). Returns 0, or -1 on invalid input (no gen, trace id, op or callback; cb is not called). */
 int provider_call_start(const struct provider_call *c, provider_call_cb cb, void *arg);
 
-/* The engine's C outcome map of a transport result and HTTP status: OK, TIMEOUT, NETWORK_ERROR, AUTH_FAILED (401),
- * NOT_ENTITLED (402, 403), RATE_LIMITED (429), PROVIDER_ERROR (any other non-2xx, or an answer too big). */
+/* The engine's C outcome map of a transport result and HTTP status: OK, TIMEOUT, NETWORK_ERROR, AUTH_FAILED
+ * (401), NOT_ENTITLED (402, 403), RATE_LIMITED (429), PROVIDER_ERROR (any other non-2xx, or an answer too
+ * big). */
 const char *provider_call_outcome_of(const struct fetch_response *r);
 
 /* 1 when s is one of the outcomes above. */
@@ -99,6 +102,6 @@ int provider_call_is_outcome(const char *s);
  * transport_error?, env?}). Returns the outcome (static string) and copies its reason into reason; a broken
  * classifier fails closed: PROVIDER_ERROR, logged under trace_id. */
 const char *provider_call_classify(struct policy_gen *gen, const struct provider_def *p, const json_t *arg,
-                               const char *trace_id, char *reason, size_t reasonlen);
+                                   const char *trace_id, char *reason, size_t reasonlen);
 
 #endif

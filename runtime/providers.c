@@ -11,13 +11,34 @@
 #include "policy.h"
 #include "secret.h"
 
-static const char *const known_auth_schemes[] = {"bearer", "basic", "header", "query", "json_body",
-                                                 "token_from", "url_env", "resp", "none", NULL};
-static const char *const provider_fields[] = {
-    "id", "label", "category", "role", "required_env_vars", "optional_env_vars", "public_env_vars",
-    "aliases", "base_url_env", "default_base_url", "env_hosts", "required_for_autonomy", "supports_verify",
-    "verify_ttl_s", "rate_limit", "verify", "classify", "suggested_fix", "setup_instructions", "docs_url",
-    "no_retry", "prefer_alias", "bars", "chat", "order", NULL};
+static const char *const known_auth_schemes[] = {"bearer",     "basic",   "header", "query", "json_body",
+                                                 "token_from", "url_env", "resp",   "none",  NULL};
+static const char *const provider_fields[] = {"id",
+                                              "label",
+                                              "category",
+                                              "role",
+                                              "required_env_vars",
+                                              "optional_env_vars",
+                                              "public_env_vars",
+                                              "aliases",
+                                              "base_url_env",
+                                              "default_base_url",
+                                              "env_hosts",
+                                              "required_for_autonomy",
+                                              "supports_verify",
+                                              "verify_ttl_s",
+                                              "rate_limit",
+                                              "verify",
+                                              "classify",
+                                              "suggested_fix",
+                                              "setup_instructions",
+                                              "docs_url",
+                                              "no_retry",
+                                              "prefer_alias",
+                                              "bars",
+                                              "chat",
+                                              "order",
+                                              NULL};
 
 struct checker {
     char *err;
@@ -44,7 +65,8 @@ static int is_identifier(const char *s, int upper)
 {
     if (!s || !*s || !(upper ? isupper((unsigned char)*s) : islower((unsigned char)*s))) return 0;
     for (; *s; s++)
-        if (!(isdigit((unsigned char)*s) || *s == '_' || (upper ? isupper((unsigned char)*s) : islower((unsigned char)*s))))
+        if (!(isdigit((unsigned char)*s) || *s == '_' ||
+              (upper ? isupper((unsigned char)*s) : islower((unsigned char)*s))))
             return 0;
     return 1;
 }
@@ -83,7 +105,8 @@ static const char **get_env_list(struct checker *c, json_t *obj, const char *key
     }
     if (!json_is_array(arr)) return fail(c, "field '%s' must be an array of variable names", key), NULL;
     out = calloc(json_array_size(arr) + 1, sizeof *out);
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (!json_is_string(v) || !is_identifier(json_string_value(v), 1)) {
             fail(c, "%s[%zu] must be an upper-case variable name like DATABENTO_API_KEY", key, i + 1);
             free(out);
@@ -111,9 +134,11 @@ static int check_unknown_fields(struct checker *c, json_t *obj)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         int known = 0;
-        for (const char *const *f = provider_fields; *f && !known; f++) known = strcmp(*f, key) == 0;
+        for (const char *const *f = provider_fields; *f && !known; f++)
+            known = strcmp(*f, key) == 0;
         if (!known) return fail(c, "unknown field '%s' (a typo?)", key);
     }
     return 0;
@@ -134,8 +159,10 @@ static int decode_aliases(struct checker *c, json_t *obj, struct provider_def *p
     if (!aliases) return 0;
     if (!json_is_object(aliases)) return fail(c, "aliases must be a table of REQUIRED_VAR = \"ALIAS_VAR\"");
     p->aliases = calloc(json_object_size(aliases) + 1, sizeof *p->aliases);
-    json_object_foreach(aliases, var, v) {
-        if (!json_is_string(v) || !declared_var(p, json_string_value(v)) || !list_has(p->required_env, p->n_required, var))
+    json_object_foreach(aliases, var, v)
+    {
+        if (!json_is_string(v) || !declared_var(p, json_string_value(v)) ||
+            !list_has(p->required_env, p->n_required, var))
             return fail(c, "aliases.%s must map a required variable to a declared optional variable", var);
         p->aliases[p->n_aliases].var = var;
         p->aliases[p->n_aliases++].alias = json_string_value(v);
@@ -154,8 +181,10 @@ static int decode_env_hosts(struct checker *c, json_t *obj, struct provider_def 
     if (!json_is_object(eh) || !json_is_object(hosts) || !p->host_selector_env || !p->host_default_key ||
         !json_object_get(hosts, p->host_default_key))
         return fail(c, "env_hosts needs selector_env, default and hosts with an entry for the default");
-    if (!declared_var(p, p->host_selector_env)) return fail(c, "env_hosts.selector_env must be a declared variable");
-    json_object_foreach(hosts, key, v) {
+    if (!declared_var(p, p->host_selector_env))
+        return fail(c, "env_hosts.selector_env must be a declared variable");
+    json_object_foreach(hosts, key, v)
+    {
         if (!json_is_string(v) || check_url(c, "env_hosts.hosts entry", json_string_value(v)) < 0)
             return fail(c, "env_hosts.hosts.%s must be a URL string", key);
     }
@@ -170,48 +199,57 @@ static int check_verify_steps(struct checker *c, json_t *verify)
     if (!json_is_object(verify) || !json_is_integer(json_object_get(verify, "timeout_ms")) ||
         json_integer_value(json_object_get(verify, "timeout_ms")) <= 0)
         return fail(c, "verify must be a table with a positive integer timeout_ms");
-    if (!json_is_array(steps) || json_array_size(steps) == 0) return fail(c, "verify.steps must be a non-empty array");
-    json_array_foreach(steps, i, step) {
+    if (!json_is_array(steps) || json_array_size(steps) == 0)
+        return fail(c, "verify.steps must be a non-empty array");
+    json_array_foreach(steps, i, step)
+    {
         json_t *auth = json_object_get(step, "auth");
         const char *scheme = json_string_value(json_object_get(auth, "scheme"));
         int known = 0;
         if (!json_is_object(step) || !json_is_string(json_object_get(step, "name")))
             return fail(c, "verify.steps[%zu] must be a table with a name", i + 1);
         if (auth && !scheme) return fail(c, "verify.steps[%zu].auth.scheme must be a string", i + 1);
-        for (const char *const *s = known_auth_schemes; scheme && *s; s++) known |= strcmp(*s, scheme) == 0;
-        if (scheme && !known) return fail(c, "verify.steps[%zu].auth.scheme '%s' is not a known scheme", i + 1, scheme);
+        for (const char *const *s = known_auth_schemes; scheme && *s; s++)
+            known |= strcmp(*s, scheme) == 0;
+        if (scheme && !known)
+            return fail(c, "verify.steps[%zu].auth.scheme '%s' is not a known scheme", i + 1, scheme);
     }
     return 0;
 }
 
-/* One step list of `order` (place steps or an action's): name, operation and path; a known auth scheme; capture
- * and var_fields tables of strings; body a table. what names the list in errors ("order.steps"). */
+/* One step list of `order` (place steps or an action's): name, operation and path; a known auth scheme;
+ * capture and var_fields tables of strings; body a table. what names the list in errors ("order.steps"). */
 static int check_steps(struct checker *c, const json_t *steps, const char *what)
 {
     json_t *step, *v;
     const char *key;
     size_t i;
-    if (!json_is_array(steps) || json_array_size(steps) == 0) return fail(c, "%s must be a non-empty array", what);
-    json_array_foreach(steps, i, step) {
+    if (!json_is_array(steps) || json_array_size(steps) == 0)
+        return fail(c, "%s must be a non-empty array", what);
+    json_array_foreach(steps, i, step)
+    {
         const char *scheme = json_string_value(json_object_get(json_object_get(step, "auth"), "scheme"));
         int known = 0;
         if (!json_is_object(step) || !json_is_string(json_object_get(step, "name")) ||
-            !json_is_string(json_object_get(step, "path")) || !json_is_string(json_object_get(step, "operation")))
+            !json_is_string(json_object_get(step, "path")) ||
+            !json_is_string(json_object_get(step, "operation")))
             return fail(c, "%s[%zu] must be a table with a name, an operation and a path", what, i + 1);
-        for (const char *const *s = known_auth_schemes; scheme && *s; s++) known |= strcmp(*s, scheme) == 0;
-        if (json_object_get(step, "auth") && !known) return fail(c, "%s[%zu].auth.scheme is not a known scheme", what, i + 1);
-        json_object_foreach(json_object_get(step, "capture"), key, v) if (!json_is_string(v))
-            return fail(c, "%s[%zu].capture.%s must be a string", what, i + 1, key);
-        json_object_foreach(json_object_get(step, "var_fields"), key, v) if (!json_is_string(v))
-            return fail(c, "%s[%zu].var_fields.%s must be a string", what, i + 1, key);
+        for (const char *const *s = known_auth_schemes; scheme && *s; s++)
+            known |= strcmp(*s, scheme) == 0;
+        if (json_object_get(step, "auth") && !known)
+            return fail(c, "%s[%zu].auth.scheme is not a known scheme", what, i + 1);
+        json_object_foreach(json_object_get(step, "capture"), key, v) if (!json_is_string(v)) return fail(
+            c, "%s[%zu].capture.%s must be a string", what, i + 1, key);
+        json_object_foreach(json_object_get(step, "var_fields"), key, v) if (!json_is_string(v)) return fail(
+            c, "%s[%zu].var_fields.%s must be a string", what, i + 1, key);
         if (json_object_get(step, "body") && !json_is_object(json_object_get(step, "body")))
             return fail(c, "%s[%zu].body must be a table", what, i + 1);
     }
     return 0;
 }
 
-/* order = {timeout_ms, side_values {BUY, SELL}, steps [...], session_steps?, actions?}: the place steps, the last
- * one carrying result.order_id; session_steps = how many leading steps log in (run before every action);
+/* order = {timeout_ms, side_values {BUY, SELL}, steps [...], session_steps?, actions?}: the place steps, the
+ * last one carrying result.order_id; session_steps = how many leading steps log in (run before every action);
  * actions = {cancel|modify|orders|fills|positions = {steps [...], parse = function}}. */
 static int check_order(struct checker *c, json_t *order)
 {
@@ -226,16 +264,21 @@ static int check_order(struct checker *c, json_t *order)
     if (!json_is_string(json_object_get(sides, "BUY")) || !json_is_string(json_object_get(sides, "SELL")))
         return fail(c, "order.side_values needs BUY and SELL strings");
     if (check_steps(c, steps, "order.steps") < 0) return -1;
-    if (!json_is_string(json_object_get(json_object_get(json_array_get(steps, json_array_size(steps) - 1), "result"), "order_id")))
+    if (!json_is_string(json_object_get(
+            json_object_get(json_array_get(steps, json_array_size(steps) - 1), "result"), "order_id")))
         return fail(c, "order: the last step needs result.order_id");
     if (session && (!json_is_integer(session) || json_integer_value(session) < 0 ||
                     (size_t)json_integer_value(session) >= json_array_size(steps)))
         return fail(c, "order.session_steps must be an integer from 0 to the number of steps before place");
     if (actions && !json_is_object(actions)) return fail(c, "order.actions must be a table");
-    json_object_foreach(actions, key, v) {
+    json_object_foreach(actions, key, v)
+    {
         int known = 0;
-        for (const char *const *n = action_names; *n; n++) known |= strcmp(*n, key) == 0;
-        if (!known) return fail(c, "order.actions.%s is not an action (cancel, modify, orders, fills, positions)", key);
+        for (const char *const *n = action_names; *n; n++)
+            known |= strcmp(*n, key) == 0;
+        if (!known)
+            return fail(c, "order.actions.%s is not an action (cancel, modify, orders, fills, positions)",
+                        key);
         snprintf(what, sizeof what, "order.actions.%s.steps", key);
         if (check_steps(c, json_object_get(v, "steps"), what) < 0) return -1;
         if (!json_is_true(json_object_get(json_object_get(v, "parse"), "__function__")))
@@ -317,11 +360,15 @@ static int decode_provider(struct checker *c, json_t *obj, struct provider_def *
     p->bars = json_object_get(obj, "bars");
     if (p->bars) {
         const char *fmt = json_string_value(json_object_get(p->bars, "format"));
-        static const char *const formats[] = {"databento_json", "polygon_aggs", "finnhub_candles", "alphavantage_intraday", NULL};
+        static const char *const formats[] = {"databento_json", "polygon_aggs", "finnhub_candles",
+                                              "alphavantage_intraday", NULL};
         int known = 0;
-        for (const char *const *f = formats; fmt && *f; f++) known |= strcmp(*f, fmt) == 0;
+        for (const char *const *f = formats; fmt && *f; f++)
+            known |= strcmp(*f, fmt) == 0;
         if (!json_is_object(p->bars) || !known || !json_is_string(json_object_get(p->bars, "path")))
-            return fail(c, "bars needs a path and a format of databento_json, polygon_aggs, finnhub_candles or alphavantage_intraday");
+            return fail(
+                c,
+                "bars needs a path and a format of databento_json, polygon_aggs, finnhub_candles or alphavantage_intraday");
     }
     p->chat = json_object_get(obj, "chat");
     if (p->chat) {
@@ -330,7 +377,8 @@ static int decode_provider(struct checker *c, json_t *obj, struct provider_def *
         int known = fmt && (strcmp(fmt, "openai_chat") == 0 || strcmp(fmt, "anthropic_messages") == 0);
         if (!json_is_object(p->chat) || !known || !json_is_string(json_object_get(p->chat, "path")) ||
             !json_is_string(model) || json_string_length(model) == 0)
-            return fail(c, "chat needs a path, a default_model and a format of openai_chat or anthropic_messages");
+            return fail(
+                c, "chat needs a path, a default_model and a format of openai_chat or anthropic_messages");
     }
     p->order = json_object_get(obj, "order");
     if (p->order && check_order(c, p->order) < 0) return -1;
@@ -351,15 +399,19 @@ static int check_priority(struct checker *c, struct provider_registry *reg)
     json_t *list, *v;
     size_t i;
     if (!json_is_object(reg->priority)) return fail(c, "priority must be a table of category = { ids... }");
-    json_object_foreach(reg->priority, category, list) {
+    json_object_foreach(reg->priority, category, list)
+    {
         snprintf(c->path, sizeof c->path, "priority.%s", category);
         if (!json_is_array(list)) return fail(c, "must be an array of provider ids");
-        json_array_foreach(list, i, v) {
+        json_array_foreach(list, i, v)
+        {
             const struct provider_def *p = providers_find(reg, json_string_value(v));
             if (!json_is_string(v) || !p)
-                return fail(c, "entry %zu '%s' is not a known provider", i + 1, json_is_string(v) ? json_string_value(v) : "?");
+                return fail(c, "entry %zu '%s' is not a known provider", i + 1,
+                            json_is_string(v) ? json_string_value(v) : "?");
             if (strcmp(p->category, category) != 0)
-                return fail(c, "entry %zu '%s' is in category %s, not %s", i + 1, p->id, p->category, category);
+                return fail(c, "entry %zu '%s' is in category %s, not %s", i + 1, p->id, p->category,
+                            category);
             for (size_t j = 0; j < i; j++)
                 if (strcmp(json_string_value(json_array_get(list, j)), p->id) == 0)
                     return fail(c, "entry %zu '%s' is listed twice", i + 1, p->id);
@@ -375,8 +427,11 @@ static int check_categories(struct checker *c, json_t *categories)
     size_t i;
     if (!json_is_array(categories) || json_array_size(categories) == 0)
         return fail(c, "categories must be a non-empty array of names");
-    json_array_foreach(categories, i, v) if (!json_is_string(v) || !is_identifier(json_string_value(v), 0))
-        return fail(c, "categories[%zu] must be a lower-case name", i + 1);
+    json_array_foreach(categories, i,
+                       v) if (!json_is_string(v) ||
+                              !is_identifier(json_string_value(v),
+                                             0)) return fail(c, "categories[%zu] must be a lower-case name",
+                                                             i + 1);
     return 0;
 }
 
@@ -400,7 +455,8 @@ struct provider_registry *providers_from_json(json_t *doc, char *err, size_t err
         goto fail;
     }
     reg->providers = calloc(json_array_size(list), sizeof *reg->providers);
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         struct provider_def *p = &reg->providers[i];
         const char *id = json_string_value(json_object_get(v, "id"));
         snprintf(c.path, sizeof c.path, "providers[%zu]%s%s", i + 1, id ? " " : "", id ? id : "");
@@ -458,7 +514,8 @@ int providers_track_env(const struct provider_registry *reg)
 {
     for (size_t i = 0; i < reg->count; i++) {
         const struct provider_def *p = &reg->providers[i];
-        if (track_list(p, p->required_env, p->n_required) < 0 || track_list(p, p->optional_env, p->n_optional) < 0)
+        if (track_list(p, p->required_env, p->n_required) < 0 ||
+            track_list(p, p->optional_env, p->n_optional) < 0)
             return -1;
     }
     return 0;
@@ -476,7 +533,8 @@ json_t *providers_missing_env(const struct provider_def *p)
 {
     json_t *missing = json_array();
     for (size_t i = 0; i < p->n_required; i++)
-        if (!providers_var_present(p, p->required_env[i])) json_array_append_new(missing, json_string(p->required_env[i]));
+        if (!providers_var_present(p, p->required_env[i]))
+            json_array_append_new(missing, json_string(p->required_env[i]));
     return missing;
 }
 
@@ -508,7 +566,8 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n
     (*buf)[*len] = '\0';
 }
 
-static void append_joined(char **buf, size_t *len, size_t *cap, const json_t *arr, const char **list, size_t n)
+static void append_joined(char **buf, size_t *len, size_t *cap, const json_t *arr, const char **list,
+                          size_t n)
 {
     size_t count = arr ? json_array_size(arr) : n;
     for (size_t i = 0; i < count; i++) {
@@ -574,7 +633,8 @@ static void add_line_to_registry_error(const json_t *doc, char *err, size_t errl
     id = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), n - 1), "id"));
     if (!id) return;
     for (size_t i = 0; i < n; i++) {
-        const char *other = json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), i), "id"));
+        const char *other =
+            json_string_value(json_object_get(json_array_get(json_object_get(doc, "providers"), i), "id"));
         occurrence += other && strcmp(other, id) == 0;
     }
     line = policy_source_line("providers.lua", id, occurrence, 0);

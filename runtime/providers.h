@@ -16,11 +16,12 @@ struct provider_alias {
 };
 
 /* Outbound limits of a provider, parsed once when the registry is loaded (rate_limit and the per-operation
- * timeout_ms of bars / chat / order / verify). A zero timeout means the engine's default for the operation. */
+ * timeout_ms of bars / chat / order / verify). A zero timeout means the engine's default for the operation.
+ */
 struct provider_limits {
-    double rate_per_s;            /* rate_limit.requests_per_s (<= 0: none) */
-    int burst;                    /* rate_limit.burst, at least 1 */
-    int max_concurrency;          /* rate_limit.max_concurrency (<= 0: none) */
+    double rate_per_s;   /* rate_limit.requests_per_s (<= 0: none) */
+    int burst;           /* rate_limit.burst, at least 1 */
+    int max_concurrency; /* rate_limit.max_concurrency (<= 0: none) */
     int bars_timeout_ms, chat_timeout_ms, order_timeout_ms, verify_timeout_ms;
 };
 
@@ -30,18 +31,18 @@ struct provider_def {
     size_t n_required, n_optional, n_public;
     struct provider_alias *aliases;
     size_t n_aliases;
-    const char *base_url_env;     /* override variable, or NULL */
-    const char *default_base_url; /* or NULL (redis, discord) */
+    const char *base_url_env;                         /* override variable, or NULL */
+    const char *default_base_url;                     /* or NULL (redis, discord) */
     const char *host_selector_env, *host_default_key; /* env_hosts: e.g. IRONBEAM_ENV / "demo" */
-    json_t *env_hosts;            /* {"demo": url, "live": url} or NULL (borrowed from doc) */
+    json_t *env_hosts; /* {"demo": url, "live": url} or NULL (borrowed from doc) */
     int required_for_autonomy, supports_verify, verify_ttl_s;
     const char *suggested_fix, *setup_instructions; /* templates: ${MISSING} ${REQUIRED} ${LABEL} ${ID} */
-    json_t *verify, *rate_limit;  /* borrowed from doc; executed by the verify subsystem */
-    json_t *bars;                 /* how to fetch OHLCV bars (market data), or NULL (borrowed) */
-    json_t *chat;                 /* how to call the LLM (openai_chat / anthropic_messages), or NULL (borrowed) */
-    json_t *order;                /* how to place a LIVE market order (broker.c), or NULL (borrowed) */
+    json_t *verify, *rate_limit;                    /* borrowed from doc; executed by the verify subsystem */
+    json_t *bars;  /* how to fetch OHLCV bars (market data), or NULL (borrowed) */
+    json_t *chat;  /* how to call the LLM (openai_chat / anthropic_messages), or NULL (borrowed) */
+    json_t *order; /* how to place a LIVE market order (broker.c), or NULL (borrowed) */
     struct provider_limits limits;
-    size_t index;                 /* 1-based position in providers.lua's `providers` array */
+    size_t index; /* 1-based position in providers.lua's `providers` array */
 };
 
 struct provider_registry {
@@ -84,7 +85,8 @@ const char *providers_base_url(const struct provider_def *p, int *overridden);
 /* Expands ${MISSING} ${REQUIRED} ${LABEL} ${ID} in tmpl for p. Returns a malloc'd string. */
 char *providers_expand(const struct provider_def *p, const char *tmpl, const json_t *missing);
 
-/* Extracts the host (and port, when present) of a URL into out; "" when it has none. Never copies userinfo. */
+/* Extracts the host (and port, when present) of a URL into out; "" when it has none. Never copies userinfo.
+ */
 void providers_url_host(const char *url, char *out, size_t outlen);
 
 #endif

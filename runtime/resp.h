@@ -17,7 +17,8 @@ struct resp_request {
 /* status: FETCH_OK when a reply line arrived (reply is e.g. "+PONG" or "-WRONGPASS ..."; when AUTH failed
  * the AUTH error line is the reply), FETCH_ETIMEOUT, FETCH_ENETWORK, FETCH_EINTERNAL (bad URL, "rediss"
  * TLS not supported). reply and error are valid during the callback only. */
-typedef void (*resp_cb)(enum fetch_status status, const char *reply, double total_ms, const char *error, void *arg);
+typedef void (*resp_cb)(enum fetch_status status, const char *reply, double total_ms, const char *error,
+                        void *arg);
 
 /* Initialises DNS for the client on base. Returns 0 or -1. */
 int resp_init(struct event_base *base);

@@ -36,11 +36,12 @@ json_t *risk_watch_context(const struct risk_view *v)
     double unreal = qty != 0 && v->mark > 0 ? qty * (v->mark - avg) : 0;
     double equity = field(v->position, "realized_pnl") + unreal;
     double peak = fmax(fmax(field(v->position, "equity_peak"), equity), 0.0);
-    return json_pack("{s:{s:f, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:O, s:O, s:s, s:s}", "position", "qty", qty,
-                     "avg_price", avg, "working", "buy", v->working_buy, "sell", v->working_sell, "pnl",
-                     "realized_today", v->realized_today, "unrealized", unreal, "equity_peak", peak, "equity", equity,
-                     "market", v->market ? v->market : json_null(), "limits", v->limits ? v->limits : json_null(),
-                     "stage", v->stage ? v->stage : "", "symbol", v->symbol ? v->symbol : "");
+    return json_pack("{s:{s:f, s:f}, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:f}, s:O, s:O, s:s, s:s}", "position",
+                     "qty", qty, "avg_price", avg, "working", "buy", v->working_buy, "sell", v->working_sell,
+                     "pnl", "realized_today", v->realized_today, "unrealized", unreal, "equity_peak", peak,
+                     "equity", equity, "market", v->market ? v->market : json_null(), "limits",
+                     v->limits ? v->limits : json_null(), "stage", v->stage ? v->stage : "", "symbol",
+                     v->symbol ? v->symbol : "");
 }
 
 json_t *risk_watch_review(struct policy_gen *g, const json_t *ctx, const char *trace_id)
@@ -49,7 +50,8 @@ json_t *risk_watch_review(struct policy_gen *g, const json_t *ctx, const char *t
     const json_t *args[1] = {ctx};
     json_t *v = g ? policy_call_first(g, "scripts/risk.lua", "review", args, 1, err, sizeof err) : NULL;
     if (!json_is_object(v)) {
-        LOG_ERROR(trace_id, "policy call failed", "module=scripts/risk.lua fn=review error=\"%s\"", g ? err : "no policy");
+        LOG_ERROR(trace_id, "policy call failed", "module=scripts/risk.lua fn=review error=\"%s\"",
+                  g ? err : "no policy");
         json_decref(v);
         return NULL;
     }
@@ -78,14 +80,17 @@ static void on_blocker(struct pg_result *res, const char *err, void *arg)
         return;
     }
     char msg[1024], dedup[80];
-    snprintf(msg, sizeof msg, "%s (%s) breached its risk limits: %s. Killed, working orders cancelled; autonomy LOCKED "
-             "until an operator acknowledges.", b->name, b->stage, b->human);
+    snprintf(msg, sizeof msg,
+             "%s (%s) breached its risk limits: %s. Killed, working orders cancelled; autonomy LOCKED "
+             "until an operator acknowledges.",
+             b->name, b->stage, b->human);
     snprintf(dedup, sizeof dedup, "risk_breach:%s", b->bot_id);
     telemetry_system_event("risk_breach", "SEV-1", b->bot_id, msg, b->trace_id, NULL);
     alerts_notify("risk_breach", dedup, "SEV-1", "gatehouse: risk breach, bot killed", msg, b->trace_id);
     LOG_WARN(b->trace_id, "risk breach", "bot=%s %s", b->bot_id, b->human);
     /* working orders are cancelled (flattened when the bot's params say so) even when the kill write fails */
-    struct instance_kill_req k = {.bot_id = b->bot_id, .reason = "RISK_BREACH", .trace_id = b->trace_id, .flatten = 1};
+    struct instance_kill_req k = {
+        .bot_id = b->bot_id, .reason = "RISK_BREACH", .trace_id = b->trace_id, .flatten = 1};
     if (instance_kill(&k, on_killed, b) < 0) on_killed("queue full", NULL, 0, b);
 }
 
@@ -101,8 +106,9 @@ void risk_watch_breach(const char *bot_id, const char *bot_name, const char *sta
     snprintf(b->human, sizeof b->human, "%s", why ? why : "risk limits exceeded");
     char *details = json_dumps(verdict, JSON_COMPACT);
     char human[700];
-    snprintf(human, sizeof human, "Risk breach (%s): %s. The bot was killed; acknowledge the breach to start it again.",
-             b->stage, b->human);
+    snprintf(human, sizeof human,
+             "Risk breach (%s): %s. The bot was killed; acknowledge the breach to start it again.", b->stage,
+             b->human);
     const char *p[4] = {bot_id, human, details ? details : "{}", trace_id};
     if (db_query("INSERT INTO bot_blockers (bot_id, code, stages, reason_human, details, trace_id) "
                  "VALUES ($1, 'RISK_BREACH', ARRAY['PAPER', 'SHADOW', 'LIVE'], $2, $3::jsonb, $4) "
@@ -128,8 +134,14 @@ static void on_sweep_rows(struct pg_result *res, const char *err, void *arg)
         json_t *pos = json_loads(PQgetvalue(res, i, 3), 0, NULL);
         json_t *limits = PQgetisnull(res, i, 8) ? NULL : json_loads(PQgetvalue(res, i, 8), 0, NULL);
         const char *stage = PQgetvalue(res, i, 2);
-        struct risk_view rv = {pos, PQgetisnull(res, i, 4) ? 0 : atof(PQgetvalue(res, i, 4)), atof(PQgetvalue(res, i, 5)),
-                               atof(PQgetvalue(res, i, 6)), atof(PQgetvalue(res, i, 7)), NULL, limits, stage,
+        struct risk_view rv = {pos,
+                               PQgetisnull(res, i, 4) ? 0 : atof(PQgetvalue(res, i, 4)),
+                               atof(PQgetvalue(res, i, 5)),
+                               atof(PQgetvalue(res, i, 6)),
+                               atof(PQgetvalue(res, i, 7)),
+                               NULL,
+                               limits,
+                               stage,
                                PQgetvalue(res, i, 9)};
         json_t *ctx = risk_watch_context(&rv);
         if (!PQgetisnull(res, i, 10)) json_object_set_new(ctx, "tier", json_string(PQgetvalue(res, i, 10)));
@@ -155,16 +167,18 @@ void risk_watch_sweep(void)
     char *t = strdup(trace);
     /* every bot running, holding a position or with working orders, and no open RISK_BREACH yet */
     if (db_query(
-            "SELECT b.id::text, b.name, b.stage, coalesce(row_to_json(p)::text, '{}'), p.mark_price::text, "
-            ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY")
-            "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, (b.params->'risk')::text, b.symbol, "
-            "CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END "
-            "FROM bots b LEFT JOIN positions p ON p.bot_id = b.id AND p.stage = b.stage AND p.symbol = b.symbol "
-            "LEFT JOIN autonomy_scores a ON a.bot_id = b.id "
-            "WHERE (b.desired_state = 'RUNNING' OR coalesce(p.qty, 0) <> 0 "
-            "       OR EXISTS (SELECT 1 FROM orders o WHERE o.bot_id = b.id AND o.status IN " ORDERS_WORKING_SQL ")) "
-            "AND NOT EXISTS (SELECT 1 FROM bot_blockers x WHERE x.bot_id = b.id AND x.code = 'RISK_BREACH' "
-            "                AND x.cleared_at IS NULL)",
+            "SELECT b.id::text, b.name, b.stage, coalesce(row_to_json(p)::text, '{}'), p.mark_price::text, " ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL(
+                "b.id", "b.stage",
+                "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage",
+                                                         "SELL") "::text, (b.params->'risk')::text, b.symbol, "
+                                                                 "CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END "
+                                                                 "FROM bots b LEFT JOIN positions p ON p.bot_id = b.id AND p.stage = b.stage AND p.symbol = b.symbol "
+                                                                 "LEFT JOIN autonomy_scores a ON a.bot_id = b.id "
+                                                                 "WHERE (b.desired_state = 'RUNNING' OR coalesce(p.qty, 0) <> 0 "
+                                                                 "       OR EXISTS (SELECT 1 FROM orders o WHERE o.bot_id = b.id AND o.status IN " ORDERS_WORKING_SQL
+                                                                 ")) "
+                                                                 "AND NOT EXISTS (SELECT 1 FROM bot_blockers x WHERE x.bot_id = b.id AND x.code = 'RISK_BREACH' "
+                                                                 "                AND x.cleared_at IS NULL)",
             0, NULL, DB_TIMEOUT_MS, on_sweep_rows, t) == 0)
         sweep_pending = 1;
     else

@@ -32,21 +32,23 @@
 
 struct tick {
     char bot_id[37], run_id[37], trace_id[33];
-    char user_id[37];                 /* the operator who pressed Tick, "" for scheduled ticks */
+    char user_id[37]; /* the operator who pressed Tick, "" for scheduled ticks */
     json_t *bot, *position, *pending, *summary;
     int orders_last_minute;
-    double working_buy, working_sell; /* contracts of this bot's working orders (stage of the bot), not yet filled */
-    double realized_today;            /* realized P&L of today's fills (UTC day), points x contracts */
-    size_t next_fill;                 /* fill_pending: index of the next pending paper order */
+    double working_buy,
+        working_sell;      /* contracts of this bot's working orders (stage of the bot), not yet filled */
+    double realized_today; /* realized P&L of today's fills (UTC day), points x contracts */
+    size_t next_fill;      /* fill_pending: index of the next pending paper order */
     int fills;
-    char tier[24];       /* autonomy_scores.autonomy_tier, "" when the bot was never scored */
+    char tier[24]; /* autonomy_scores.autonomy_tier, "" when the bot was never scored */
     int autonomy_score;
     struct tick_env env;
     json_t *bars, *features, *prev_features, *decision, *risk, *market;
     char provider[64];
-    struct bar_share *share; /* the bars of this tick (shared with the other bots of its second, or private) */
-    int share_bars;          /* scheduled ticks share market data; manual ticks fetch fresh */
-    time_t now;              /* the tick's instant (clock.h): market hours, the bars' window and risk read it */
+    struct bar_share
+        *share;     /* the bars of this tick (shared with the other bots of its second, or private) */
+    int share_bars; /* scheduled ticks share market data; manual ticks fetch fresh */
+    time_t now;     /* the tick's instant (clock.h): market hours, the bars' window and risk read it */
     double started_ms;
     runner_done_cb cb;
     void *arg;
@@ -135,11 +137,19 @@ static void env_gated(struct tick_env *env, json_t *answer)
 static void usage(const struct tick *t, const char *provider, const char *op, const char *status, int latency,
                   const char *error_code, json_t *meta)
 {
-    struct usage_event ev = {.provider_id = provider, .operation = op, .status = status, .bot_id = t->bot_id,
-                             .run_id = t->run_id, .user_id = t->user_id[0] ? t->user_id : NULL, .latency_ms = latency,
+    struct usage_event ev = {.provider_id = provider,
+                             .operation = op,
+                             .status = status,
+                             .bot_id = t->bot_id,
+                             .run_id = t->run_id,
+                             .user_id = t->user_id[0] ? t->user_id : NULL,
+                             .latency_ms = latency,
                              .symbol = bot_str(t, "symbol"),
-                             .timeframe = bot_str(t, "timeframe"), .records = -1, .error_code = error_code,
-                             .trace_id = t->trace_id, .metadata = meta};
+                             .timeframe = bot_str(t, "timeframe"),
+                             .records = -1,
+                             .error_code = error_code,
+                             .trace_id = t->trace_id,
+                             .metadata = meta};
     telemetry_usage(&ev);
     json_decref(meta);
 }
@@ -151,14 +161,21 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
     json_object_set_new(t->summary, "outcome", json_string(outcome));
     json_object_set_new(t->summary, "reason_code", reason_code ? json_string(reason_code) : json_null());
     json_object_set_new(t->summary, "latency_ms", json_integer(latency));
-    json_t *meta = json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider", t->provider[0] ? json_string(t->provider) : json_null(),
-                             "action", json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action") : json_null()));
-    /* the variables the strategy decided on: the variable catalog's last_seen_at / used_by_bot_ids come from here */
+    json_t *meta =
+        json_pack("{s:s, s:o, s:o}", "outcome", outcome, "provider",
+                  t->provider[0] ? json_string(t->provider) : json_null(), "action",
+                  json_incref(json_object_get(t->summary, "action") ? json_object_get(t->summary, "action")
+                                                                    : json_null()));
+    /* the variables the strategy decided on: the variable catalog's last_seen_at / used_by_bot_ids come from
+     * here */
     if (json_object_get(t->summary, "bars_source_trace_id"))
         json_object_set(meta, "bars_source_trace_id", json_object_get(t->summary, "bars_source_trace_id"));
     if (json_is_array(json_object_get(t->summary, "feature_keys_used")))
         json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
-    usage(t, "runner", "runner.tick", strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : strcmp(outcome, "ERROR") == 0 ? "ERROR" : "OK",
+    usage(t, "runner", "runner.tick",
+          strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED"
+          : strcmp(outcome, "ERROR") == 0 ? "ERROR"
+                                          : "OK",
           latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL, meta);
     instance_heartbeat(t->bot_id, t->trace_id);
     LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
@@ -193,24 +210,34 @@ static char *snapshot_text(const struct tick *t)
 {
     json_t *v = t->features ? json_deep_copy(t->features) : json_object();
     json_object_set_new(v, "data_provider", t->provider[0] ? json_string(t->provider) : json_null());
-    if (json_is_object(t->market)) json_object_set(v, "market_session", json_object_get(t->market, "session"));
+    if (json_is_object(t->market))
+        json_object_set(v, "market_session", json_object_get(t->market, "session"));
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     return text;
 }
 
-static void no_trade(struct tick *t, const char *suppression_type, const char *reason_code, const char *reason_human,
-                     json_t *blocked_by, const char *outcome)
+static void no_trade(struct tick *t, const char *suppression_type, const char *reason_code,
+                     const char *reason_human, json_t *blocked_by, const char *outcome)
 {
     json_t *signals = json_incref(json_object_get(t->decision, "signals"));
     char *sig = json_text_or_empty(signals);
     char *vars = snapshot_text(t);
     char *blk = json_dumps(blocked_by, JSON_COMPACT);
-    const char *params[9] = {t->bot_id, suppression_type, strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP", reason_human,
-                             reason_code, blk, sig, vars, t->trace_id};
-    write_sql(t, "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
-                 "reason_code, blocked_by, signals, variables_snapshot, trace_id) "
-                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9)", 9, params);
+    const char *params[9] = {t->bot_id,
+                             suppression_type,
+                             strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
+                             reason_human,
+                             reason_code,
+                             blk,
+                             sig,
+                             vars,
+                             t->trace_id};
+    write_sql(t,
+              "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
+              "reason_code, blocked_by, signals, variables_snapshot, trace_id) "
+              "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9)",
+              9, params);
     json_object_set_new(t->summary, "suppression_type", json_string(suppression_type));
     json_object_set_new(t->summary, "blocked_by", blocked_by);
     free(sig);
@@ -243,16 +270,24 @@ static json_t *call1(struct tick *t, const char *module, const char *fn, const j
  * tier sets LIVE limits (risk.lua reduces them for LIMITED_AUTONOMY); PAPER/SHADOW keep the normal ones. */
 static void check_risk(struct tick *t, json_t *rctx, const char *action)
 {
-    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0) json_object_set_new(rctx, "tier", json_string(t->tier));
+    if (t->tier[0] && strcmp(bot_str(t, "stage"), "LIVE") == 0)
+        json_object_set_new(rctx, "tier", json_string(t->tier));
     double r0 = clock_now_ms();
     t->risk = call1(t, "scripts/risk.lua", "check", rctx, NULL);
     json_decref(rctx);
     int allowed = json_is_true(json_object_get(t->risk, "allowed"));
     const char *code = json_string_value(json_object_get(t->risk, "reason_code"));
-    usage(t, "risk_engine", "risk.check", !t->risk ? "ERROR" : allowed ? "OK" : "BLOCKED", (int)(clock_now_ms() - r0),
-          !t->risk ? "RISK_ENGINE_NOT_ENFORCING" : allowed ? NULL : code,
+    usage(t, "risk_engine", "risk.check",
+          !t->risk  ? "ERROR"
+          : allowed ? "OK"
+                    : "BLOCKED",
+          (int)(clock_now_ms() - r0),
+          !t->risk  ? "RISK_ENGINE_NOT_ENFORCING"
+          : allowed ? NULL
+                    : code,
           json_pack("{s:s, s:O}", "action", action, "violations",
-                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations") : json_array()));
+                    json_object_get(t->risk, "violations") ? json_object_get(t->risk, "violations")
+                                                           : json_array()));
 }
 
 static json_t *risk_context(struct tick *t, double mark);
@@ -275,7 +310,8 @@ static void on_position_reloaded(struct pg_result *res, const char *err, void *a
         t->working_buy = atof(PQgetvalue(res, 0, 2));
         t->working_sell = atof(PQgetvalue(res, 0, 3));
     } else if (!res) {
-        no_trade(t, "POLICY", "DB_UNAVAILABLE", "The position could not be read after the fills; no order without it.",
+        no_trade(t, "POLICY", "DB_UNAVAILABLE",
+                 "The position could not be read after the fills; no order without it.",
                  json_pack("[s]", "DB_UNAVAILABLE"), "ERROR");
         return;
     }
@@ -283,17 +319,22 @@ static void on_position_reloaded(struct pg_result *res, const char *err, void *a
     decide_and_act(t);
 }
 
-#define POSITION_SQL(bot, stage) \
-    "(SELECT row_to_json(p) FROM positions p WHERE p.bot_id = " bot " AND p.stage = " stage " AND p.symbol = b.symbol)"
+#define POSITION_SQL(bot, stage)                                                                             \
+    "(SELECT row_to_json(p) FROM positions p WHERE p.bot_id = " bot " AND p.stage = " stage                  \
+    " AND p.symbol = b.symbol)"
 
 /* After the fills: the position, today's realized P&L and the working orders as they now are. */
 static void reload_position(struct tick *t)
 {
     const char *p[1] = {t->bot_id};
-    if (db_query("SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage")
-                 "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL")
-                 "::text FROM bots b WHERE b.id = $1",
-                 1, p, DB_TIMEOUT_MS, on_position_reloaded, t) < 0)
+    if (db_query(
+            "SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " ORDERS_REALIZED_TODAY_SQL(
+                "b.id",
+                "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage",
+                                                             "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id",
+                                                                                                      "b.stage",
+                                                                                                      "SELL") "::text FROM bots b WHERE b.id = $1",
+            1, p, DB_TIMEOUT_MS, on_position_reloaded, t) < 0)
         no_trade(t, "POLICY", "DB_UNAVAILABLE", "The position could not be read after the fills.",
                  json_pack("[s]", "DB_UNAVAILABLE"), "ERROR");
 }
@@ -301,8 +342,11 @@ static void reload_position(struct tick *t)
 static void on_paper_fill(int ok, const char *code, const char *human, void *arg)
 {
     struct tick *t = arg;
-    if (ok) t->fills++;
-    else LOG_ERROR(t->trace_id, "paper fill failed", "code=%s error=\"%s\"", code ? code : "-", human ? human : "");
+    if (ok)
+        t->fills++;
+    else
+        LOG_ERROR(t->trace_id, "paper fill failed", "code=%s error=\"%s\"", code ? code : "-",
+                  human ? human : "");
     fill_next(t);
 }
 
@@ -314,15 +358,23 @@ static void fill_next(struct tick *t)
         const json_t *o = json_array_get(t->pending, t->next_fill++);
         const json_t *params_obj = json_object_get(t->bot, "params");
         const char *side = json_string_value(json_object_get(o, "side"));
-        double price = broker_paper_fill_price(t->bars, num(o, "created_epoch", 0), side && strcmp(side, "BUY") == 0,
-                                               num(params_obj, "tick_size", 0.25), num(params_obj, "slippage_ticks", 1));
+        double price =
+            broker_paper_fill_price(t->bars, num(o, "created_epoch", 0), side && strcmp(side, "BUY") == 0,
+                                    num(params_obj, "tick_size", 0.25), num(params_obj, "slippage_ticks", 1));
         if (price <= 0) continue;
-        struct order_fill f = {json_string_value(json_object_get(o, "id")), t->trace_id, num(o, "qty", 0), price, 1, NULL,
-                               num(params_obj, "slippage_ticks", 1), 0};
+        struct order_fill f = {json_string_value(json_object_get(o, "id")),
+                               t->trace_id,
+                               num(o, "qty", 0),
+                               price,
+                               1,
+                               NULL,
+                               num(params_obj, "slippage_ticks", 1),
+                               0};
         if (orders_apply_fill(&f, on_paper_fill, t) == 0) return;
         LOG_ERROR(t->trace_id, "paper fill not queued", NULL);
     }
-    if (t->fills > 0) reload_position(t);
+    if (t->fills > 0)
+        reload_position(t);
     else {
         json_object_set_new(t->summary, "fills", json_integer(0));
         decide_and_act(t);
@@ -331,8 +383,8 @@ static void fill_next(struct tick *t)
 
 /* ---- execution ---- */
 
-/* The status the order is written with (broker_stage_status); a LIVE order passes the LIVE gates first, here at
- * execution (a refusal fills blockers). */
+/* The status the order is written with (broker_stage_status); a LIVE order passes the LIVE gates first, here
+ * at execution (a refusal fills blockers). */
 static const char *order_status_for(const struct tick *t, json_t **blockers)
 {
     const char *stage = bot_str(t, "stage");
@@ -340,20 +392,25 @@ static const char *order_status_for(const struct tick *t, json_t **blockers)
     if (strcmp(stage, "PAPER") == 0 || strcmp(stage, "SHADOW") == 0) return broker_stage_status(stage, 0);
     json_t *req = json_pack("{s:s, s:b, s:s}", "stage", "LIVE", "requires_ai",
                             json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
-    /* LIVE orders need an autonomy tier that allows LIVE (gates.lua); a bot never scored has none: fail closed */
+    /* LIVE orders need an autonomy tier that allows LIVE (gates.lua); a bot never scored has none: fail
+     * closed */
     json_object_set_new(req, "autonomy_tier", json_string(t->tier[0] ? t->tier : "LOCKED"));
-    if (t->tier[0]) json_object_set_new(req, "autonomy_score", json_integer(t->autonomy_score));
-    else json_object_set_new(req, "autonomy_reason", json_string("The bot has no autonomy score yet."));
+    if (t->tier[0])
+        json_object_set_new(req, "autonomy_score", json_integer(t->autonomy_score));
+    else
+        json_object_set_new(req, "autonomy_reason", json_string("The bot has no autonomy score yet."));
     json_t *answer = status_safe_start(req, t->trace_id);
     json_decref(req);
     int allowed = json_is_true(json_object_get(answer, "allowed"));
     if (!allowed) *blockers = json_incref(json_object_get(answer, "blockers"));
     json_decref(answer);
-    /* allowed: an INTENT that trade() writes and on_trade_written submits (SUBMITTED or REJECTED by the answer) */
+    /* allowed: an INTENT that trade() writes and on_trade_written submits (SUBMITTED or REJECTED by the
+     * answer) */
     return broker_stage_status(stage, allowed);
 }
 
-/* The tick's outcome is the order's fate: BLOCKED and REJECTED orders end the tick BLOCKED with their code. */
+/* The tick's outcome is the order's fate: BLOCKED and REJECTED orders end the tick BLOCKED with their code.
+ */
 static void finish_with_order(struct tick *t)
 {
     json_t *order = json_object_get(t->summary, "order");
@@ -365,8 +422,8 @@ static void finish_with_order(struct tick *t)
         finish(t, "TRADED", json_string_value(json_object_get(t->decision, "reason_code")));
 }
 
-/* A kill that landed while the broker call was in flight found the order still INTENT and could not cancel it:
- * once SUBMITTED, an order of a bot no longer desired RUNNING is cancelled at the broker at once. */
+/* A kill that landed while the broker call was in flight found the order still INTENT and could not cancel
+ * it: once SUBMITTED, an order of a bot no longer desired RUNNING is cancelled at the broker at once. */
 static void on_desired_state(struct pg_result *res, const char *err, void *arg)
 {
     struct tick *t = arg;
@@ -382,9 +439,12 @@ static void on_live_moved(int ok, const char *code, const char *human, void *arg
     struct tick *t = arg;
     const char *status = json_string_value(json_object_get(json_object_get(t->summary, "order"), "status"));
     const char *p[1] = {t->bot_id};
-    if (!ok) LOG_ERROR(t->trace_id, "LIVE order state not recorded", "code=%s error=\"%s\"", code ? code : "-", human ? human : "");
+    if (!ok)
+        LOG_ERROR(t->trace_id, "LIVE order state not recorded", "code=%s error=\"%s\"", code ? code : "-",
+                  human ? human : "");
     if (ok && status && strcmp(status, "SUBMITTED") == 0 &&
-        db_query("SELECT desired_state FROM bots WHERE id = $1", 1, p, DB_TIMEOUT_MS, on_desired_state, t) == 0)
+        db_query("SELECT desired_state FROM bots WHERE id = $1", 1, p, DB_TIMEOUT_MS, on_desired_state, t) ==
+            0)
         return;
     finish_with_order(t);
 }
@@ -397,11 +457,17 @@ static void on_broker(const struct broker_result *r, void *arg)
     json_t *order = json_object_get(t->summary, "order");
     json_object_set_new(order, "status", json_string(r->ok ? "SUBMITTED" : "REJECTED"));
     if (r->provider_id) json_object_set_new(order, "broker", json_string(r->provider_id));
-    if (r->ok) json_object_set_new(order, "broker_order_id", json_string(r->broker_order_id));
-    else json_object_set_new(order, "blocked_reason_code", json_string(r->error_code));
-    struct order_move m = {.order_id = json_string_value(json_object_get(order, "id")), .to = r->ok ? "SUBMITTED" : "REJECTED",
-                           .trace_id = t->trace_id, .code = r->ok ? NULL : r->error_code, .human = r->ok ? NULL : r->reason,
-                           .broker = r->provider_id, .broker_order_id = r->ok ? r->broker_order_id : NULL};
+    if (r->ok)
+        json_object_set_new(order, "broker_order_id", json_string(r->broker_order_id));
+    else
+        json_object_set_new(order, "blocked_reason_code", json_string(r->error_code));
+    struct order_move m = {.order_id = json_string_value(json_object_get(order, "id")),
+                           .to = r->ok ? "SUBMITTED" : "REJECTED",
+                           .trace_id = t->trace_id,
+                           .code = r->ok ? NULL : r->error_code,
+                           .human = r->ok ? NULL : r->reason,
+                           .broker = r->provider_id,
+                           .broker_order_id = r->ok ? r->broker_order_id : NULL};
     if (orders_transition(&m, on_live_moved, t) < 0) finish_with_order(t);
 }
 
@@ -410,16 +476,24 @@ static void on_broker(const struct broker_result *r, void *arg)
 static void submit(struct tick *t, const char *status)
 {
     double q = num(t->decision, "qty", 1);
-    struct broker_order o = {bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")),
-                             (long long)llround(q), t->bot_id, t->run_id, t->trace_id,
-                             t->user_id[0] ? t->user_id : NULL, NULL, t->env.gen, t->env.execution};
+    struct broker_order o = {bot_str(t, "symbol"),
+                             json_string_value(json_object_get(t->decision, "side")),
+                             (long long)llround(q),
+                             t->bot_id,
+                             t->run_id,
+                             t->trace_id,
+                             t->user_id[0] ? t->user_id : NULL,
+                             NULL,
+                             t->env.gen,
+                             t->env.execution};
     int sent = broker_submit(bot_str(t, "stage"), status, &o, on_broker, t);
     if (sent > 0) return;
     if (sent == 0) {
         finish_with_order(t);
         return;
     }
-    struct broker_result bad = {0, NULL, NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL.", NULL};
+    struct broker_result bad = {
+        0, NULL, NULL, "INVALID_ORDER", "The order cannot be sent: the side must be BUY or SELL.", NULL};
     on_broker(&bad, t);
 }
 
@@ -437,40 +511,54 @@ static void on_trade_written(struct pg_result *res, const char *err, void *arg)
 }
 
 /* Writes the decision trace and the order row (status INTENT, BLOCKED, or SUBMITTED for PAPER: the creations
- * orders.h allows). code/human: the blocked reason (or NULL). blockers (may be NULL) is only read. A LIVE INTENT
- * is committed before the broker is called (on_trade_written sends it). */
-static void write_trade(struct tick *t, const char *status, const json_t *blockers, const char *code, const char *human)
+ * orders.h allows). code/human: the blocked reason (or NULL). blockers (may be NULL) is only read. A LIVE
+ * INTENT is committed before the broker is called (on_trade_written sends it). */
+static void write_trade(struct tick *t, const char *status, const json_t *blockers, const char *code,
+                        const char *human)
 {
     char *sig = json_text_or_empty(json_object_get(t->decision, "signals"));
     char *vars = snapshot_text(t);
     char *risk = json_text_or_empty(json_object_get(t->risk, "risk_snapshot"));
     char conf[32] = "", ev[32] = "", qty[32];
-    json_t *c = json_object_get(t->decision, "confidence"), *e = json_object_get(t->decision, "expected_value");
+    json_t *c = json_object_get(t->decision, "confidence"),
+           *e = json_object_get(t->decision, "expected_value");
     if (json_is_number(c)) snprintf(conf, sizeof conf, "%.6f", json_number_value(c));
     if (json_is_number(e)) snprintf(ev, sizeof ev, "%.6f", json_number_value(e));
     snprintf(qty, sizeof qty, "%.6f", num(t->decision, "qty", 1));
-    const char *p[15] = {t->bot_id, json_string_value(json_object_get(t->decision, "action")),
+    const char *p[15] = {t->bot_id,
+                         json_string_value(json_object_get(t->decision, "action")),
                          json_string_value(json_object_get(t->decision, "reason_human")),
-                         json_string_value(json_object_get(t->decision, "reason_code")), sig, vars,
-                         conf[0] ? conf : NULL, ev[0] ? ev : NULL, risk, t->trace_id, bot_str(t, "stage"),
-                         bot_str(t, "symbol"), json_string_value(json_object_get(t->decision, "side")), qty, status};
+                         json_string_value(json_object_get(t->decision, "reason_code")),
+                         sig,
+                         vars,
+                         conf[0] ? conf : NULL,
+                         ev[0] ? ev : NULL,
+                         risk,
+                         t->trace_id,
+                         bot_str(t, "stage"),
+                         bot_str(t, "symbol"),
+                         json_string_value(json_object_get(t->decision, "side")),
+                         qty,
+                         status};
     const char *p2[19];
     memcpy(p2, p, sizeof p);
     p2[15] = code;
     p2[16] = code ? (human ? human : code) : NULL;
     p2[17] = NULL;
     p2[18] = NULL;
-    json_t *order = json_pack("{s:s, s:o}", "status", status, "blocked_reason_code", code ? json_string(code) : json_null());
+    json_t *order = json_pack("{s:s, s:o}", "status", status, "blocked_reason_code",
+                              code ? json_string(code) : json_null());
     json_object_set_new(t->summary, "order", order);
     if (blockers) json_object_set_new(t->summary, "blocked_by", codes_of(blockers));
-    if (db_query("WITH tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
-                 "  variables_snapshot, confidence, expected_value, risk_snapshot, trace_id) "
-                 "  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::float8, $8::float8, $9::jsonb, $10) RETURNING id) "
-                 "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, blocked_reason_code, "
-                 "  blocked_reason_human, broker, broker_order_id, decision_trace_id, trace_id) "
-                 "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, $18, $19, tr.id, $10 FROM tr "
-                 "RETURNING id::text, decision_trace_id::text",
-                 19, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
+    if (db_query(
+            "WITH tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
+            "  variables_snapshot, confidence, expected_value, risk_snapshot, trace_id) "
+            "  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::float8, $8::float8, $9::jsonb, $10) RETURNING id) "
+            "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, blocked_reason_code, "
+            "  blocked_reason_human, broker, broker_order_id, decision_trace_id, trace_id) "
+            "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, $18, $19, tr.id, $10 FROM tr "
+            "RETURNING id::text, decision_trace_id::text",
+            19, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
         finish(t, "ERROR", "DB_UNAVAILABLE");
     free(sig);
     free(vars);
@@ -481,8 +569,10 @@ static void trade(struct tick *t)
 {
     json_t *blockers = NULL;
     const char *status = order_status_for(t, &blockers);
-    const char *code = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
-    const char *human = blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
+    const char *code =
+        blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "code")) : NULL;
+    const char *human =
+        blockers ? json_string_value(json_object_get(json_array_get(blockers, 0), "reason_human")) : NULL;
     int live = strcmp(bot_str(t, "stage"), "LIVE") == 0;
     double q = num(t->decision, "qty", 1);
     if (live && strcmp(status, "INTENT") == 0) {
@@ -499,8 +589,8 @@ static void trade(struct tick *t)
     if (!broker) broker = json_string_value(json_array_get(t->env.execution_backups, 0));
     if (live)
         usage(t, broker ? broker : "runner", "broker.place_order", "BLOCKED", 0, code,
-              json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")), "stage", "LIVE",
-                        "qty", q));
+              json_pack("{s:s, s:s, s:f}", "action", json_string_value(json_object_get(t->decision, "side")),
+                        "stage", "LIVE", "qty", q));
     write_trade(t, status, blockers, code, human);
     json_decref(blockers); /* code and human point into it: released only after db_query copied them */
 }
@@ -531,11 +621,15 @@ static json_t *regime_of(const char *text)
 static void on_llm(const struct llm_result *r, void *arg)
 {
     struct llm_wait *w = arg;
-    json_object_set_new(w->t->summary, "llm", json_pack("{s:b, s:o, s:o, s:o}", "ok", r->ok, "provider",
-                                                        r->provider_id ? json_string(r->provider_id) : json_null(),
-                                                        "model", r->model ? json_string(r->model) : json_null(),
-                                                        "error_code", r->error_code ? json_string(r->error_code) : json_null()));
-    if (r->ok) json_object_set_new(w->ctx, "llm", json_pack("{s:o, s:s}", "regime", regime_of(r->text), "model", r->model ? r->model : ""));
+    json_object_set_new(w->t->summary, "llm",
+                        json_pack("{s:b, s:o, s:o, s:o}", "ok", r->ok, "provider",
+                                  r->provider_id ? json_string(r->provider_id) : json_null(), "model",
+                                  r->model ? json_string(r->model) : json_null(), "error_code",
+                                  r->error_code ? json_string(r->error_code) : json_null()));
+    if (r->ok)
+        json_object_set_new(
+            w->ctx, "llm",
+            json_pack("{s:o, s:s}", "regime", regime_of(r->text), "model", r->model ? r->model : ""));
     decide_with(w->t, w->ctx, w->module);
     free(w);
 }
@@ -546,9 +640,10 @@ static void decide_and_act(struct tick *t)
     const json_t *params = json_object_get(t->bot, "params");
     if (held_breach(t)) return;
     /* features over the tick's bars (and without the newest bar), computed once per share and params */
-    if (bar_share_features(t->share, BARS_FOR_FEATURES, t->env.gen, params, &t->features, &t->prev_features, err,
-                           sizeof err) < 0) {
-        LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/features.lua fn=compute error=\"%s\"", err);
+    if (bar_share_features(t->share, BARS_FOR_FEATURES, t->env.gen, params, &t->features, &t->prev_features,
+                           err, sizeof err) < 0) {
+        LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/features.lua fn=compute error=\"%s\"",
+                  err);
         no_trade(t, "POLICY", "POLICY_ERROR", "scripts/features.lua failed; the tick fails closed.",
                  json_pack("[s]", "POLICY_ERROR"), "ERROR");
         return;
@@ -556,19 +651,26 @@ static void decide_and_act(struct tick *t)
     snprintf(module, sizeof module, "scripts/strategies/%s.lua", bot_str(t, "strategy"));
     json_t *ctx = json_pack("{s:O, s:O, s:{s:f, s:f}, s:o}", "features", t->features, "prev_features",
                             t->prev_features ? t->prev_features : json_null(), "position", "qty",
-                            num(t->position, "qty", 0), "avg_price", num(t->position, "avg_price", 0), "params",
-                            params ? json_incref((json_t *)params) : json_object());
+                            num(t->position, "qty", 0), "avg_price", num(t->position, "avg_price", 0),
+                            "params", params ? json_incref((json_t *)params) : json_object());
     if (policy_has_function(t->env.gen, module, "llm_request")) {
         json_t *q = call1(t, module, "llm_request", ctx, NULL);
-        struct llm_request lr = {json_string_value(json_object_get(q, "purpose")), json_string_value(json_object_get(q, "system")),
-                                 json_string_value(json_object_get(q, "prompt")), (int)json_integer_value(json_object_get(q, "max_tokens")),
-                                 t->bot_id, t->run_id, t->trace_id, t->env.gen, t->env.llm};
+        struct llm_request lr = {json_string_value(json_object_get(q, "purpose")),
+                                 json_string_value(json_object_get(q, "system")),
+                                 json_string_value(json_object_get(q, "prompt")),
+                                 (int)json_integer_value(json_object_get(q, "max_tokens")),
+                                 t->bot_id,
+                                 t->run_id,
+                                 t->trace_id,
+                                 t->env.gen,
+                                 t->env.llm};
         struct llm_wait *w = calloc(1, sizeof *w);
         w->t = t;
         w->ctx = ctx;
         snprintf(w->module, sizeof w->module, "%s", module);
         /* no request (llm_request failed): decide runs without ctx.llm and holds LLM_UNAVAILABLE */
-        int started = json_is_object(q) && lr.system && lr.prompt && llm_chat_for(&lr, t->user_id[0] ? t->user_id : NULL, on_llm, w) == 0;
+        int started = json_is_object(q) && lr.system && lr.prompt &&
+                      llm_chat_for(&lr, t->user_id[0] ? t->user_id : NULL, on_llm, w) == 0;
         json_decref(q);
         if (!started) {
             free(w);
@@ -585,8 +687,15 @@ static void decide_and_act(struct tick *t)
 static json_t *risk_context(struct tick *t, double mark)
 {
     const json_t *params = json_object_get(t->bot, "params");
-    struct risk_view v = {t->position, mark, t->realized_today, t->working_buy, t->working_sell, t->market,
-                          json_object_get(params, "risk"), bot_str(t, "stage"), bot_str(t, "symbol")};
+    struct risk_view v = {t->position,
+                          mark,
+                          t->realized_today,
+                          t->working_buy,
+                          t->working_sell,
+                          t->market,
+                          json_object_get(params, "risk"),
+                          bot_str(t, "stage"),
+                          bot_str(t, "symbol")};
     return risk_watch_context(&v);
 }
 
@@ -598,14 +707,15 @@ static void write_mark(struct tick *t, double mark, const json_t *rctx)
     snprintf(smark, sizeof smark, "%.8f", mark);
     snprintf(speak, sizeof speak, "%.8f", num(json_object_get(rctx, "pnl"), "equity_peak", 0));
     const char *p[4] = {t->bot_id, bot_str(t, "stage"), smark, speak};
-    write_sql(t, "UPDATE positions p SET mark_price = $3::numeric, marked_at = gh_now(), "
-                 "equity_peak = greatest(p.equity_peak, $4::numeric) "
-                 "FROM bots b WHERE b.id = $1 AND p.bot_id = b.id AND p.stage = $2 AND p.symbol = b.symbol",
+    write_sql(t,
+              "UPDATE positions p SET mark_price = $3::numeric, marked_at = gh_now(), "
+              "equity_peak = greatest(p.equity_peak, $4::numeric) "
+              "FROM bots b WHERE b.id = $1 AND p.bot_id = b.id AND p.stage = $2 AND p.symbol = b.symbol",
               4, p);
 }
 
-/* Held exposure after the fills: risk.lua review(ctx). A breach kills the bot (risk_watch.h) and ends the tick
- * BLOCKED with RISK_BREACH; returns 1 then, else 0. */
+/* Held exposure after the fills: risk.lua review(ctx). A breach kills the bot (risk_watch.h) and ends the
+ * tick BLOCKED with RISK_BREACH; returns 1 then, else 0. */
 static int held_breach(struct tick *t)
 {
     double mark = num(json_array_get(t->bars, json_array_size(t->bars) - 1), "c", 0);
@@ -620,9 +730,12 @@ static int held_breach(struct tick *t)
     risk_watch_breach(t->bot_id, bot_str(t, "name"), bot_str(t, "stage"), verdict, t->trace_id);
     json_object_set(t->summary, "risk_breach", verdict);
     char human[600];
-    snprintf(human, sizeof human, "Risk breach on the held position: %s. The bot is killed and its working orders "
+    snprintf(human, sizeof human,
+             "Risk breach on the held position: %s. The bot is killed and its working orders "
              "cancelled; an operator must acknowledge the breach.",
-             json_string_value(json_object_get(verdict, "reason_human")) ? json_string_value(json_object_get(verdict, "reason_human")) : "limits exceeded");
+             json_string_value(json_object_get(verdict, "reason_human"))
+                 ? json_string_value(json_object_get(verdict, "reason_human"))
+                 : "limits exceeded");
     json_t *codes = json_deep_copy(json_object_get(verdict, "violations"));
     json_array_insert_new(codes, 0, json_string("RISK_BREACH"));
     json_decref(verdict);
@@ -637,42 +750,51 @@ static void decide_with(struct tick *t, json_t *ctx, const char *module)
     t->decision = call1(t, module, "decide", ctx, NULL);
     json_decref(ctx);
     if (!json_is_object(t->decision) || !json_is_string(json_object_get(t->decision, "action"))) {
-        no_trade(t, "POLICY", "POLICY_ERROR", "The strategy failed or returned no action; the tick fails closed.",
+        no_trade(t, "POLICY", "POLICY_ERROR",
+                 "The strategy failed or returned no action; the tick fails closed.",
                  json_pack("[s]", "POLICY_ERROR"), "ERROR");
         return;
     }
     json_object_set(t->summary, "action", json_object_get(t->decision, "action"));
     json_object_set(t->summary, "feature_keys_used", json_object_get(t->decision, "feature_keys_used"));
 
-    /* the risk check runs on every tick (proof that the risk engine is enforcing), with the market session the
-     * tick opened with (market_open) */
+    /* the risk check runs on every tick (proof that the risk engine is enforcing), with the market session
+     * the tick opened with (market_open) */
     const char *action = json_string_value(json_object_get(t->decision, "action"));
     int hold = strcmp(action, "HOLD") == 0;
     json_t *rctx = risk_context(t, num(json_array_get(t->bars, n - 1), "c", 0));
-    json_object_set_new(rctx, "order", hold ? json_null()
-                                            : json_pack("{s:s, s:f}", "side", json_string_value(json_object_get(t->decision, "side")) ?
-                                                        json_string_value(json_object_get(t->decision, "side")) : "BUY",
-                                                        "qty", num(t->decision, "qty", 1)));
+    json_object_set_new(rctx, "order",
+                        hold ? json_null()
+                             : json_pack("{s:s, s:f}", "side",
+                                         json_string_value(json_object_get(t->decision, "side"))
+                                             ? json_string_value(json_object_get(t->decision, "side"))
+                                             : "BUY",
+                                         "qty", num(t->decision, "qty", 1)));
     json_object_set_new(rctx, "orders_last_minute", json_integer(t->orders_last_minute));
     check_risk(t, rctx, action);
     int allowed = json_is_true(json_object_get(t->risk, "allowed"));
     const char *risk_code = json_string_value(json_object_get(t->risk, "reason_code"));
     if (!json_is_object(t->risk)) {
-        no_trade(t, "RISK", "RISK_ENGINE_NOT_ENFORCING", "scripts/risk.lua failed; no order without a risk check.",
+        no_trade(t, "RISK", "RISK_ENGINE_NOT_ENFORCING",
+                 "scripts/risk.lua failed; no order without a risk check.",
                  json_pack("[s]", "RISK_ENGINE_NOT_ENFORCING"), "BLOCKED");
     } else if (hold) {
         const char *rc = json_string_value(json_object_get(t->decision, "reason_code"));
         no_trade(t, "NO_SIGNAL", rc ? rc : "NO_SIGNAL",
-                 json_string_value(json_object_get(t->decision, "reason_human")) ? json_string_value(json_object_get(t->decision, "reason_human"))
-                                                                                   : "The strategy saw no signal.",
+                 json_string_value(json_object_get(t->decision, "reason_human"))
+                     ? json_string_value(json_object_get(t->decision, "reason_human"))
+                     : "The strategy saw no signal.",
                  json_array(), "SUPPRESSED");
     } else if (!allowed) {
         json_t *v = json_object_get(t->risk, "violations");
         no_trade(t, risk_code && strcmp(risk_code, "MARKET_CLOSED") == 0 ? "MARKET_CLOSED" : "RISK",
                  risk_code ? risk_code : "RISK_LIMIT",
-                 json_string_value(json_object_get(t->risk, "reason_human")) ? json_string_value(json_object_get(t->risk, "reason_human"))
-                                                                             : "The risk check refused the order.",
-                 json_is_array(v) && json_array_size(v) ? json_incref(v) : json_pack("[s]", risk_code ? risk_code : "RISK_LIMIT"),
+                 json_string_value(json_object_get(t->risk, "reason_human"))
+                     ? json_string_value(json_object_get(t->risk, "reason_human"))
+                     : "The risk check refused the order.",
+                 json_is_array(v) && json_array_size(v)
+                     ? json_incref(v)
+                     : json_pack("[s]", risk_code ? risk_code : "RISK_LIMIT"),
                  "SUPPRESSED");
     } else {
         trade(t);
@@ -687,7 +809,8 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
     t->share = share;
     json_object_set(t->summary, "data_attempts", (json_t *)r->attempts);
     /* served by the fetch of another bot's tick in this second: which one, for the trail */
-    if (shared) json_object_set_new(t->summary, "bars_source_trace_id", json_string(bar_share_source_trace(share)));
+    if (shared)
+        json_object_set_new(t->summary, "bars_source_trace_id", json_string(bar_share_source_trace(share)));
     if (r->provider_id) snprintf(t->provider, sizeof t->provider, "%s", r->provider_id);
     if (!r->ok) {
         json_object_set_new(t->summary, "provider", json_null());
@@ -700,8 +823,9 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
     json_object_set_new(t->summary, "provider", json_string(r->provider_id));
     json_object_set_new(t->summary, "bars", json_integer((json_int_t)json_array_size(t->bars)));
     if (json_array_size(t->bars) == 0) {
-        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The provider answered without bars for this window.",
-                 json_pack("[s]", "DATA_UNAVAILABLE"), "SUPPRESSED");
+        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE",
+                 "The provider answered without bars for this window.", json_pack("[s]", "DATA_UNAVAILABLE"),
+                 "SUPPRESSED");
         return;
     }
     fill_next(t);
@@ -709,8 +833,8 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
 
 /* ---- market hours: asked before any provider is ---- */
 
-/* The market's session at the tick's instant (scripts/market_hours.lua), kept in t->market; NULL when the policy
- * failed. */
+/* The market's session at the tick's instant (scripts/market_hours.lua), kept in t->market; NULL when the
+ * policy failed. */
 static json_t *market_session(struct tick *t)
 {
     json_t *ts = json_integer((json_int_t)t->now), *sym = json_string(bot_str(t, "symbol"));
@@ -728,12 +852,16 @@ static json_t *market_session(struct tick *t)
 static int lookback_minutes(struct tick *t)
 {
     char err[1024];
-    if (!policy_has_function(t->env.gen, "scripts/market_hours.lua", "lookback_start")) return LOOKBACK_MINUTES;
+    if (!policy_has_function(t->env.gen, "scripts/market_hours.lua", "lookback_start"))
+        return LOOKBACK_MINUTES;
     json_t *ts = json_integer((json_int_t)t->now), *mins = json_integer(LOOKBACK_MINUTES);
     json_t *sym = json_string(bot_str(t, "symbol"));
     const json_t *args[3] = {ts, mins, sym};
-    json_t *start = policy_call_first(t->env.gen, "scripts/market_hours.lua", "lookback_start", args, 3, err, sizeof err);
-    if (!start) LOG_ERROR(t->trace_id, "policy call failed", "module=scripts/market_hours.lua fn=lookback_start error=\"%s\"", err);
+    json_t *start =
+        policy_call_first(t->env.gen, "scripts/market_hours.lua", "lookback_start", args, 3, err, sizeof err);
+    if (!start)
+        LOG_ERROR(t->trace_id, "policy call failed",
+                  "module=scripts/market_hours.lua fn=lookback_start error=\"%s\"", err);
     json_decref(ts);
     json_decref(mins);
     json_decref(sym);
@@ -743,14 +871,15 @@ static int lookback_minutes(struct tick *t)
     return (int)ceil(((double)t->now - from) / 60.0);
 }
 
-/* The risk check of a closed-market tick: the exit that would flatten the position (or no order when flat), so
- * the trace states what risk.lua does with exits in a closed market. Writes the risk.check event. */
+/* The risk check of a closed-market tick: the exit that would flatten the position (or no order when flat),
+ * so the trace states what risk.lua does with exits in a closed market. Writes the risk.check event. */
 static void closed_market_risk(struct tick *t)
 {
     double qty = num(t->position, "qty", 0);
     json_t *rctx = risk_context(t, num(t->position, "mark_price", 0));
-    json_object_set_new(rctx, "order", qty == 0 ? json_null()
-                                                : json_pack("{s:s, s:f}", "side", qty > 0 ? "SELL" : "BUY", "qty", fabs(qty)));
+    json_object_set_new(
+        rctx, "order",
+        qty == 0 ? json_null() : json_pack("{s:s, s:f}", "side", qty > 0 ? "SELL" : "BUY", "qty", fabs(qty)));
     check_risk(t, rctx, qty == 0 ? "NONE" : "EXIT");
 }
 
@@ -767,8 +896,10 @@ static void market_closed(struct tick *t)
         snprintf(human, sizeof human, "%s. Flat: nothing to do until the open; no market data was requested.",
                  why ? why : "The market is closed");
     else
-        snprintf(human, sizeof human, "%s. Holding %g contract%s: the exit waits for the open (risk.lua: %s); no market "
-                 "data was requested.", why ? why : "The market is closed", fabs(qty), fabs(qty) == 1 ? "" : "s",
+        snprintf(human, sizeof human,
+                 "%s. Holding %g contract%s: the exit waits for the open (risk.lua: %s); no market "
+                 "data was requested.",
+                 why ? why : "The market is closed", fabs(qty), fabs(qty) == 1 ? "" : "s",
                  risk_text ? risk_text : "no risk answer");
     json_object_set_new(t->summary, "market", json_deep_copy(t->market));
     no_trade(t, "MARKET_CLOSED", "MARKET_CLOSED", human, json_pack("[s]", "MARKET_CLOSED"), "SUPPRESSED");
@@ -780,8 +911,10 @@ static int market_open(struct tick *t)
 {
     t->market = market_session(t);
     if (!t->market) {
-        no_trade(t, "POLICY", "POLICY_ERROR", "scripts/market_hours.lua failed; the tick fails closed before any "
-                 "provider is called.", json_pack("[s]", "POLICY_ERROR"), "ERROR");
+        no_trade(t, "POLICY", "POLICY_ERROR",
+                 "scripts/market_hours.lua failed; the tick fails closed before any "
+                 "provider is called.",
+                 json_pack("[s]", "POLICY_ERROR"), "ERROR");
         return 0;
     }
     if (json_is_true(json_object_get(t->market, "open"))) return 1;
@@ -794,9 +927,11 @@ static int market_open(struct tick *t)
 static int gate(struct tick *t)
 {
     const char *stage = bot_str(t, "stage");
-    /* LIVE bots run the data gates here; their LIVE gates decide at execution (an order BLOCKED with reason) */
-    json_t *req = json_pack("{s:s, s:b, s:s}", "stage", strcmp(stage, "LIVE") == 0 ? "SHADOW" : stage, "requires_ai",
-                            json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
+    /* LIVE bots run the data gates here; their LIVE gates decide at execution (an order BLOCKED with reason)
+     */
+    json_t *req =
+        json_pack("{s:s, s:b, s:s}", "stage", strcmp(stage, "LIVE") == 0 ? "SHADOW" : stage, "requires_ai",
+                  json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
     json_t *answer = status_safe_start(req, t->trace_id);
     json_decref(req);
     env_gated(&t->env, answer); /* the tick's answer and candidates: every later stage reads these */
@@ -804,9 +939,11 @@ static int gate(struct tick *t)
     json_t *blockers = json_object_get(answer, "blockers"), *first = json_array_get(blockers, 0);
     const char *code = json_string_value(json_object_get(first, "code"));
     json_object_set(t->summary, "blockers", blockers);
-    no_trade(t, strcmp(code ? code : "", "CIRCUIT_OPEN") == 0 ? "CIRCUIT_OPEN" : "GATE", code ? code : "POLICY_ERROR",
-             json_string_value(json_object_get(first, "reason_human")) ? json_string_value(json_object_get(first, "reason_human"))
-                                                                       : "A gate refused the tick.",
+    no_trade(t, strcmp(code ? code : "", "CIRCUIT_OPEN") == 0 ? "CIRCUIT_OPEN" : "GATE",
+             code ? code : "POLICY_ERROR",
+             json_string_value(json_object_get(first, "reason_human"))
+                 ? json_string_value(json_object_get(first, "reason_human"))
+                 : "A gate refused the tick.",
              codes_of(blockers), "BLOCKED");
     return -1;
 }
@@ -844,15 +981,23 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     if (gate(t) < 0) return;
     if (!market_open(t)) return;
-    struct marketdata_request mr = {bot_str(t, "symbol"), bot_str(t, "timeframe"), lookback_minutes(t), t->now,
-                                    t->bot_id, t->run_id, NULL, t->trace_id, t->env.gen, t->env.market_data};
+    struct marketdata_request mr = {bot_str(t, "symbol"),
+                                    bot_str(t, "timeframe"),
+                                    lookback_minutes(t),
+                                    t->now,
+                                    t->bot_id,
+                                    t->run_id,
+                                    NULL,
+                                    t->trace_id,
+                                    t->env.gen,
+                                    t->env.market_data};
     if (bar_share_fetch_for(&mr, t->share_bars, t->user_id[0] ? t->user_id : NULL, on_bars, t) < 0)
         no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
 }
 
-static int start_tick(const char *bot_id, const char *trace_id, const char *user_id, int share_bars, runner_done_cb cb,
-                      void *arg)
+static int start_tick(const char *bot_id, const char *trace_id, const char *user_id, int share_bars,
+                      runner_done_cb cb, void *arg)
 {
     struct tick *t;
     if (!bot_id || !id_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
@@ -869,17 +1014,23 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
     t->env.gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
     const char *params[1] = {t->bot_id};
-    if (db_query("SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
-                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
-                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
-                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
-                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
-                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
-                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
-                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
-                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text "
-                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
-                 1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
+    if (db_query(
+            "SELECT row_to_json(b)::text, " POSITION_SQL(
+                "b.id",
+                "b.stage") "::text, "
+                           "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
+                           "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
+                           "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
+                           "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
+                           "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                           "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, " ORDERS_REALIZED_TODAY_SQL(
+                               "b.id",
+                               "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage",
+                                                                            "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id",
+                                                                                                                     "b.stage",
+                                                                                                                     "SELL") "::text "
+                                                                                                                             "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
+            1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
         release_claim(t->bot_id);
         json_decref(t->summary);
         env_release(&t->env);

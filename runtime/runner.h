@@ -5,8 +5,8 @@
  *   then the market calendar (scripts/market_hours.lua) at the tick's instant (clock.h): a closed market ends
  *   the tick here, before any provider is called — a MARKET_CLOSED no-trade trace naming the next open, and a
  *   risk check of the exit a held position would need (risk.lua blocks every order in a closed market);
- * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call, over the
- *   last 240 minutes of trading (market_hours.lua lookback_start) — scheduled ticks share one fetch per
+ * 2 bars from the live-stack market-data primary with failover (marketdata.c), usage events per call, over
+ * the last 240 minutes of trading (market_hours.lua lookback_start) — scheduled ticks share one fetch per
  *   symbol/timeframe and second (bar_share.c); pending PAPER orders fill at the open of the first newer bar
  *   plus slippage ticks;
  * 3 features (scripts/features.lua) and the strategy's decision (scripts/strategies/<name>.lua);
@@ -22,16 +22,17 @@
 
 struct policy_gen;
 
-/* What a tick carries down its stages, taken once: the policy generation retained when the tick starts (features,
- * strategy, risk, bar_share, llm and broker all use it, so a reload mid-tick cannot mix two generations), and at
- * the gate the safe_start answer with the provider candidates of the status decision read in the same turn of
- * the loop (status_candidates): bars, the LLM and a LIVE order go to the providers the tick was gated with. */
+/* What a tick carries down its stages, taken once: the policy generation retained when the tick starts
+ * (features, strategy, risk, bar_share, llm and broker all use it, so a reload mid-tick cannot mix two
+ * generations), and at the gate the safe_start answer with the provider candidates of the status decision
+ * read in the same turn of the loop (status_candidates): bars, the LLM and a LIVE order go to the providers
+ * the tick was gated with. */
 struct tick_env {
-    struct policy_gen *gen;            /* retained; released when the tick ends */
-    json_t *safe_start;                /* the gate's {allowed, blockers}; NULL before the gate */
-    json_t *market_data, *llm;         /* ordered provider ids (failover order) */
-    json_t *execution;                 /* [primary] or []: where a LIVE order goes (never a second broker) */
-    json_t *execution_backups;         /* who a refused LIVE order is attributed to when there is no primary */
+    struct policy_gen *gen;    /* retained; released when the tick ends */
+    json_t *safe_start;        /* the gate's {allowed, blockers}; NULL before the gate */
+    json_t *market_data, *llm; /* ordered provider ids (failover order) */
+    json_t *execution;         /* [primary] or []: where a LIVE order goes (never a second broker) */
+    json_t *execution_backups; /* who a refused LIVE order is attributed to when there is no primary */
 };
 
 /* Called once with the tick's summary (borrowed): {bot_id, run_id, trace_id, outcome (TRADED|SUPPRESSED|
@@ -40,8 +41,8 @@ struct tick_env {
 typedef void (*runner_done_cb)(const json_t *summary, const char *err_code, const char *err, void *arg);
 
 /* Runs one tick of bot_id (a UUID) on behalf of user_id (the operator who pressed Tick, or NULL): its usage
- * events, bar and LLM calls and LIVE broker calls carry that user id. Returns 0, or -1 if a tick of this bot is
- * already running (ticks of one bot never overlap). */
+ * events, bar and LLM calls and LIVE broker calls carry that user id. Returns 0, or -1 if a tick of this bot
+ * is already running (ticks of one bot never overlap). */
 int runner_tick(const char *bot_id, const char *trace_id, const char *user_id, runner_done_cb cb, void *arg);
 
 /* The scheduler's tick: as runner_tick, but the bars come from the fetch shared by every bot of the same

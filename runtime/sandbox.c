@@ -21,11 +21,11 @@ struct sandbox {
     lua_State *L;
     struct sandbox_limits limits;
     size_t used;
-    long instructions;         /* executed in the current call */
-    struct timespec deadline;  /* of the current call */
-    const char *budget_hit;    /* which budget stopped the current call, or NULL */
-    char budget_what[96];      /* its message, raised again at every instruction once spent */
-    int depth;                 /* nested sandbox_pcall calls: only the outermost arms the budgets */
+    long instructions;        /* executed in the current call */
+    struct timespec deadline; /* of the current call */
+    const char *budget_hit;   /* which budget stopped the current call, or NULL */
+    char budget_what[96];     /* its message, raised again at every instruction once spent */
+    int depth;                /* nested sandbox_pcall calls: only the outermost arms the budgets */
 };
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -50,7 +50,8 @@ static int past_deadline(const struct timespec *deadline)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec > deadline->tv_nsec);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec > deadline->tv_nsec);
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
@@ -101,8 +102,8 @@ void sandbox_charge_steps(lua_State *L, long steps)
     if (sb->budget_hit && strcmp(sb->budget_hit, "memory") != 0) spend_budget(L, sb, sb->budget_hit);
     sb->instructions += steps;
     if (sb->instructions > sb->limits.instr_budget) {
-        snprintf(sb->budget_what, sizeof sb->budget_what, "instruction budget (%ld instructions, pattern matching)",
-                 sb->limits.instr_budget);
+        snprintf(sb->budget_what, sizeof sb->budget_what,
+                 "instruction budget (%ld instructions, pattern matching)", sb->limits.instr_budget);
         spend_budget(L, sb, "instruction");
     }
     if (past_deadline(&sb->deadline)) {
@@ -176,7 +177,8 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults, char *err, size_t
     return 0;
 }
 
-int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const char *name, char *err, size_t errlen)
+int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const char *name, char *err,
+                      size_t errlen)
 {
     char chunkname[512];
     int status;
@@ -220,8 +222,8 @@ static const char env_mt_key = 'e';
 /* __newindex of a read-only proxy; upvalue 1 names the table. */
 static int readonly_newindex(lua_State *L)
 {
-    return luaL_error(L, "attempt to modify read-only table '%s' (key '%s')", lua_tostring(L, lua_upvalueindex(1)),
-                      lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
+    return luaL_error(L, "attempt to modify read-only table '%s' (key '%s')",
+                      lua_tostring(L, lua_upvalueindex(1)), lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
 }
 
 /* __pairs of a read-only proxy: iterates the table behind it (upvalue 1). */
@@ -243,7 +245,7 @@ static int readonly_len(lua_State *L)
 void sandbox_freeze(lua_State *L, int idx, const char *name)
 {
     idx = lua_absindex(L, idx);
-    lua_newtable(L);                /* the proxy: always empty, so every write reaches __newindex */
+    lua_newtable(L); /* the proxy: always empty, so every write reaches __newindex */
     lua_createtable(L, 0, 5);
     lua_pushvalue(L, idx);
     lua_setfield(L, -2, "__index"); /* reads go straight to the table (no function call, no allocation) */
@@ -314,7 +316,8 @@ void sandbox_seal(struct sandbox *sb)
     lua_pop(L, 1);
 }
 
-/* Gives the chunk on top of the stack a fresh environment of its own (after sandbox_seal). Stack effect: 0. */
+/* Gives the chunk on top of the stack a fresh environment of its own (after sandbox_seal). Stack effect: 0.
+ */
 static void set_own_environment(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &env_mt_key) != LUA_TTABLE) {
@@ -349,12 +352,12 @@ static int sandbox_xpcall(lua_State *L)
     luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_pushvalue(L, 2);
     lua_pushcclosure(L, guarded_message_handler, 1);
-    lua_replace(L, 2);     /* f, handler, args... */
+    lua_replace(L, 2); /* f, handler, args... */
     lua_pushvalue(L, 1);
-    lua_insert(L, 3);      /* f, handler, f, args... */
+    lua_insert(L, 3); /* f, handler, f, args... */
     status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
     lua_pushboolean(L, status == LUA_OK);
-    lua_replace(L, 2);     /* f, status, results or the error... */
+    lua_replace(L, 2); /* f, status, results or the error... */
     return lua_gettop(L) - 1;
 }
 
@@ -369,8 +372,10 @@ static int sandbox_setmetatable(lua_State *L)
         for (const char **name = refused; *name; name++) {
             lua_pushstring(L, *name);
             if (lua_rawget(L, 2) != LUA_TNIL) /* Lua finds __gc with a raw read too */
-                return luaL_error(L, "setmetatable: a metatable with %s is not allowed in policies "
-                                     "(finalizers and to-be-closed handlers would run outside the budgets)", *name);
+                return luaL_error(L,
+                                  "setmetatable: a metatable with %s is not allowed in policies "
+                                  "(finalizers and to-be-closed handlers would run outside the budgets)",
+                                  *name);
             lua_settop(L, 2);
         }
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -397,10 +402,11 @@ static void restrict_cjson(lua_State *L)
 
 static void open_allowed_libraries(lua_State *L)
 {
-    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_STRLIBNAME, luaopen_string},
+    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
                                     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
                                     {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL}};
-    static const char *removed[] = {"load", "loadfile", "dofile", "require", "print", "rawset", "collectgarbage", NULL};
+    static const char *removed[] = {"load",  "loadfile", "dofile",         "require",
+                                    "print", "rawset",   "collectgarbage", NULL};
 
     for (const luaL_Reg *lib = libs; lib->func; lib++) {
         luaL_requiref(L, lib->name, lib->func, 1);
@@ -418,7 +424,8 @@ static void open_allowed_libraries(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
-    sandbox_match_install(L, sandbox_charge_steps); /* bounded find/match/gmatch/gsub (also the string metatable's __index) */
+    sandbox_match_install(
+        L, sandbox_charge_steps); /* bounded find/match/gmatch/gsub (also the string metatable's __index) */
     lua_pop(L, 1);
     luaL_requiref(L, "cjson", luaopen_cjson_safe, 1);
     restrict_cjson(L);
@@ -469,7 +476,8 @@ size_t sandbox_memory(const struct sandbox *sb)
 
 /* ---- Lua <-> JSON ---- */
 
-static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err, size_t errlen);
+static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err,
+                          size_t errlen);
 
 /* Returns n when the table at idx is a sequence 1..n with no other keys, -1 otherwise. */
 static long sequence_length(lua_State *L, int idx)
@@ -492,7 +500,8 @@ static long sequence_length(lua_State *L, int idx)
     return count == n ? n : -1;
 }
 
-static json_t *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err, size_t errlen)
+static json_t *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err,
+                             size_t errlen)
 {
     size_t plen = strlen(path);
     long n = sequence_length(L, idx);
@@ -536,7 +545,8 @@ fail:
     return NULL;
 }
 
-static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err, size_t errlen)
+static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err,
+                          size_t errlen)
 {
     if (depth > 32) {
         snprintf(err, errlen, "%s: nested deeper than 32 levels (or a cycle)", path[0] ? path : "value");
@@ -592,7 +602,8 @@ static int push_json_at(lua_State *L, const json_t *json, int depth)
         const char *key;
         json_t *v;
         lua_createtable(L, 0, (int)json_object_size(json));
-        json_object_foreach((json_t *)json, key, v) {
+        json_object_foreach((json_t *)json, key, v)
+        {
             if (push_json_at(L, v, depth + 1) < 0) return -1;
             lua_setfield(L, -2, key);
         }
@@ -602,7 +613,8 @@ static int push_json_at(lua_State *L, const json_t *json, int depth)
         size_t i;
         json_t *v;
         lua_createtable(L, (int)json_array_size(json), 0);
-        json_array_foreach(json, i, v) {
+        json_array_foreach(json, i, v)
+        {
             if (push_json_at(L, v, depth + 1) < 0) return -1;
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }

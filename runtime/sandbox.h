@@ -1,14 +1,13 @@
 /* sandbox.h — a Lua 5.4 state restricted to what policies may use (ARCHITECTURE.md "Sandbox").
  *
- * Libraries: base (minus load, loadfile, dofile, require, print, rawset, collectgarbage), string (minus dump),
- * table, math, utf8, cjson (cjson.safe) and rt. Text chunks only. Every call runs under an instruction budget,
- * a wall-clock deadline and the state's memory cap; exceeding one raises a Lua error that names the budget.
- * string.find/match/gmatch/gsub are sandbox_match.c's bounded copies; setmetatable refuses __gc and __close.
- * cjson keeps only encode, decode and null (its setters change a state-wide setting).
- * Once sealed, every global table (the libraries, rt, lib, spec) and _G are read-only proxies whose metatable
- * is hidden, the string metatable is hidden, and each chunk runs in an environment of its own, so one policy
- * file cannot change what another one sees.
- * Only policy.c, sandbox.c, sandbox_match.c and lrt.c include Lua headers. */
+ * Libraries: base (minus load, loadfile, dofile, require, print, rawset, collectgarbage), string (minus
+ * dump), table, math, utf8, cjson (cjson.safe) and rt. Text chunks only. Every call runs under an instruction
+ * budget, a wall-clock deadline and the state's memory cap; exceeding one raises a Lua error that names the
+ * budget. string.find/match/gmatch/gsub are sandbox_match.c's bounded copies; setmetatable refuses __gc and
+ * __close. cjson keeps only encode, decode and null (its setters change a state-wide setting). Once sealed,
+ * every global table (the libraries, rt, lib, spec) and _G are read-only proxies whose metatable is hidden,
+ * the string metatable is hidden, and each chunk runs in an environment of its own, so one policy file cannot
+ * change what another one sees. Only policy.c, sandbox.c, sandbox_match.c and lrt.c include Lua headers. */
 #ifndef GATEHOUSE_SANDBOX_H
 #define GATEHOUSE_SANDBOX_H
 
@@ -48,8 +47,9 @@ struct lua_State *sandbox_state(struct sandbox *sb);
 size_t sandbox_memory(const struct sandbox *sb);
 
 /* Loads the text chunk in buf (chunkname "@name" so errors read "name:line: message") and runs it under
- * the budgets, in an environment of its own once the sandbox is sealed. Stack effect: +1 (the chunk's first result) on success, 0 on failure.
- * Returns 0, or -1 with err filled ("name:line: message", or the budget that was exceeded). */
+ * the budgets, in an environment of its own once the sandbox is sealed. Stack effect: +1 (the chunk's first
+ * result) on success, 0 on failure. Returns 0, or -1 with err filled ("name:line: message", or the budget
+ * that was exceeded). */
 int sandbox_run_chunk(struct sandbox *sb, const char *buf, size_t len, const char *name, char *err,
                       size_t errlen);
 

@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <string.h>
 
-
 #define MAXCCALLS 200
 #define MAXCAPTURES 32
 #define L_ESC '%'
@@ -34,7 +33,8 @@ typedef struct MatchState {
     long pending; /* not yet charged to the sandbox */
 } MatchState;
 
-/* The sandbox's budget charge, set by sandbox_match_install (one per process: every sandbox passes the same). */
+/* The sandbox's budget charge, set by sandbox_match_install (one per process: every sandbox passes the same).
+ */
 static sandbox_match_charge_fn charge_steps;
 
 /* Counts n steps; raises once the call spent SANDBOX_PATTERN_STEPS (or the sandbox's budget is spent). */
@@ -43,7 +43,8 @@ static void step(MatchState *ms, long n)
     ms->steps += n;
     ms->pending += n;
     if (ms->steps > SANDBOX_PATTERN_STEPS)
-        luaL_error(ms->L, "pattern too expensive: more than %d matching steps in one call (budget (pattern steps))",
+        luaL_error(ms->L,
+                   "pattern too expensive: more than %d matching steps in one call (budget (pattern steps))",
                    (int)SANDBOX_PATTERN_STEPS);
     if (ms->pending >= CHARGE_EVERY) {
         long p = ms->pending;
@@ -99,18 +100,41 @@ static int match_class(int c, int cl)
 {
     int res;
     switch (tolower(cl)) {
-    case 'a': res = isalpha(c); break;
-    case 'c': res = iscntrl(c); break;
-    case 'd': res = isdigit(c); break;
-    case 'g': res = isgraph(c); break;
-    case 'l': res = islower(c); break;
-    case 'p': res = ispunct(c); break;
-    case 's': res = isspace(c); break;
-    case 'u': res = isupper(c); break;
-    case 'w': res = isalnum(c); break;
-    case 'x': res = isxdigit(c); break;
-    case 'z': res = (c == 0); break; /* deprecated in Lua, still accepted by it */
-    default: return cl == c;
+    case 'a':
+        res = isalpha(c);
+        break;
+    case 'c':
+        res = iscntrl(c);
+        break;
+    case 'd':
+        res = isdigit(c);
+        break;
+    case 'g':
+        res = isgraph(c);
+        break;
+    case 'l':
+        res = islower(c);
+        break;
+    case 'p':
+        res = ispunct(c);
+        break;
+    case 's':
+        res = isspace(c);
+        break;
+    case 'u':
+        res = isupper(c);
+        break;
+    case 'w':
+        res = isalnum(c);
+        break;
+    case 'x':
+        res = isxdigit(c);
+        break;
+    case 'z':
+        res = (c == 0);
+        break; /* deprecated in Lua, still accepted by it */
+    default:
+        return cl == c;
     }
     if (isupper(cl)) res = !res;
     return res;
@@ -142,10 +166,14 @@ static int single_match(MatchState *ms, const char *s, const char *p, const char
     if (s >= ms->src_end) return 0;
     int c = uchar(*s);
     switch (*p) {
-    case '.': return 1;
-    case L_ESC: return match_class(c, uchar(*(p + 1)));
-    case '[': return match_bracket_class(c, p, ep - 1);
-    default: return uchar(*p) == c;
+    case '.':
+        return 1;
+    case L_ESC:
+        return match_class(c, uchar(*(p + 1)));
+    case '[':
+        return match_bracket_class(c, p, ep - 1);
+    default:
+        return uchar(*p) == c;
     }
 }
 
@@ -172,7 +200,8 @@ static const char *match_balance(MatchState *ms, const char *s, const char *p)
 static const char *max_expand(MatchState *ms, const char *s, const char *p, const char *ep)
 {
     ptrdiff_t i = 0;
-    while (single_match(ms, s + i, p, ep)) i++;
+    while (single_match(ms, s + i, p, ep))
+        i++;
     step(ms, i);
     while (i >= 0) {
         const char *res = match(ms, s + i, ep + 1);
@@ -269,8 +298,16 @@ init:
                 s = NULL;
                 break;
             }
-            case '0': case '1': case '2': case '3': case '4':
-            case '5': case '6': case '7': case '8': case '9':
+            case '0':
+            case '1':
+            case '2':
+            case '3':
+            case '4':
+            case '5':
+            case '6':
+            case '7':
+            case '8':
+            case '9':
                 s = match_capture(ms, s, uchar(*(p + 1)));
                 if (s != NULL) {
                     p += 2;
@@ -282,7 +319,7 @@ init:
             }
             break;
         default:
-        dflt: {
+        dflt : {
             const char *ep = class_end(ms, p);
             if (!single_match(ms, s, p, ep)) {
                 if (*ep == '*' || *ep == '?' || *ep == '-') {
@@ -352,7 +389,8 @@ static int push_captures(MatchState *ms, const char *s, const char *e)
 {
     int n = (ms->level == 0 && s) ? 1 : ms->level;
     luaL_checkstack(ms->L, n, "too many captures");
-    for (int i = 0; i < n; i++) push_onecapture(ms, i, s, e);
+    for (int i = 0; i < n; i++)
+        push_onecapture(ms, i, s, e);
     return n;
 }
 

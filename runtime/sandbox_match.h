@@ -17,7 +17,8 @@ typedef void (*sandbox_match_charge_fn)(struct lua_State *L, long n);
 
 /* Replaces find, match, gmatch and gsub in the table at the top of the stack (the string library, which is
  * also the string metatable's __index); every step is also passed to charge (the sandbox's
- * sandbox_charge_steps: given by the caller, so this file does not depend on the sandbox). Stack unchanged. */
+ * sandbox_charge_steps: given by the caller, so this file does not depend on the sandbox). Stack unchanged.
+ */
 void sandbox_match_install(struct lua_State *L, sandbox_match_charge_fn charge);
 
 #endif

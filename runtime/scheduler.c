@@ -49,7 +49,9 @@ static struct {
 /* Hands the scheduler's facts to status (the snapshot gates.lua judges); called whenever one changes. */
 static void push_facts(void)
 {
-    struct status_scheduler_facts f = {.active = S.tick != NULL, .leader = S.leader, .last_tick_at = S.last_tick_at,
+    struct status_scheduler_facts f = {.active = S.tick != NULL,
+                                       .leader = S.leader,
+                                       .last_tick_at = S.last_tick_at,
                                        .loop_lag_ms = S.lag_ms};
     status_note_scheduler(&f);
 }
@@ -61,8 +63,8 @@ static void on_lease(struct pg_result *res, const char *err, void *arg)
     /* Without an answer the lease may have lapsed: stop acting as leader (fail closed). */
     S.leader = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), S.instance) == 0;
     if (S.leader != was)
-        LOG_INFO(NULL, S.leader ? "scheduler leadership acquired" : "scheduler leadership lost", "instance=%s",
-                 S.instance);
+        LOG_INFO(NULL, S.leader ? "scheduler leadership acquired" : "scheduler leadership lost",
+                 "instance=%s", S.instance);
     push_facts();
 }
 
@@ -73,13 +75,14 @@ static void renew_lease(void)
     const char *params[2] = {S.instance, lease_s};
     snprintf(lease_s, sizeof lease_s, "%d", LEASE_S);
     if (S.lease_pending) return;
-    if (db_query("INSERT INTO app_settings (key, value) VALUES ('scheduler_leader', "
-                 "  jsonb_build_object('instance', $1::text, 'expires_at', gh_now() + make_interval(secs => $2::int))) "
-                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value "
-                 "  WHERE app_settings.value->>'instance' = $1 "
-                 "     OR (app_settings.value->>'expires_at')::timestamptz < gh_now() "
-                 "RETURNING value->>'instance'",
-                 2, params, 1500, on_lease, NULL) == 0)
+    if (db_query(
+            "INSERT INTO app_settings (key, value) VALUES ('scheduler_leader', "
+            "  jsonb_build_object('instance', $1::text, 'expires_at', gh_now() + make_interval(secs => $2::int))) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value "
+            "  WHERE app_settings.value->>'instance' = $1 "
+            "     OR (app_settings.value->>'expires_at')::timestamptz < gh_now() "
+            "RETURNING value->>'instance'",
+            2, params, 1500, on_lease, NULL) == 0)
         S.lease_pending = 1;
 }
 
@@ -90,7 +93,8 @@ static void renew_lease(void)
 static double phase_ms(const char *id, int interval_s)
 {
     unsigned h = 2166136261u;
-    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
     unsigned span = interval_s * 1000 < 1000 ? (unsigned)interval_s * 1000 : 1000;
     return (double)(h % span);
 }
@@ -117,18 +121,22 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     for (int i = 0; i < PQntuples(res) && n < MAX_BOTS; i++) {
         struct due_bot *b = &S.fresh[n++];
         snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
-        b->interval_s = cadence_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
-        while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0) old++;
+        b->interval_s =
+            cadence_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0)
+            old++;
         if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s)
             b->next_due_ms = S.bots[old].next_due_ms;
         else
-            b->next_due_ms = first_due_ms(b->id, b->interval_s, PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3), now_ms);
+            b->next_due_ms = first_due_ms(b->id, b->interval_s,
+                                          PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3), now_ms);
     }
     memcpy(S.bots, S.fresh, (size_t)n * sizeof *S.bots);
     S.n_bots = n;
 }
 
-/* The done-callback of a scheduled tick: the supervisor judges its outcome (death, risk kill, breaker close). */
+/* The done-callback of a scheduled tick: the supervisor judges its outcome (death, risk kill, breaker close).
+ */
 static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg)
 {
     if (summary) supervisor_tick_finished(summary);
@@ -136,10 +144,11 @@ static void on_scheduled_tick(const json_t *summary, const char *code, const cha
 
 static void refresh_bot_list(void)
 {
-    if (!S.list_pending && db_query("SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', "
-                                    "extract(epoch FROM i.last_tick_at)::bigint FROM bots b JOIN bot_instances i "
-                                    "ON i.bot_id = b.id AND i.state = 'RUNNING' ORDER BY b.id::text COLLATE \"C\"",
-                                    0, NULL, 1500, on_bot_list, NULL) == 0)
+    if (!S.list_pending &&
+        db_query("SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', "
+                 "extract(epoch FROM i.last_tick_at)::bigint FROM bots b JOIN bot_instances i "
+                 "ON i.bot_id = b.id AND i.state = 'RUNNING' ORDER BY b.id::text COLLATE \"C\"",
+                 0, NULL, 1500, on_bot_list, NULL) == 0)
         S.list_pending = 1;
 }
 
@@ -155,7 +164,8 @@ static void on_dispatch(evutil_socket_t fd, short what, void *arg)
         if (b->next_due_ms > now) continue;
         id_trace_new(trace);
         if (runner_tick_scheduled(b->id, trace, on_scheduled_tick, NULL) == 0) S.ticks_started++;
-        /* the next slot after now, in whole intervals: a late loop (or a regained lease) keeps each bot's slot */
+        /* the next slot after now, in whole intervals: a late loop (or a regained lease) keeps each bot's
+         * slot */
         double every = b->interval_s * 1000.0;
         b->next_due_ms += every * (floor((now - b->next_due_ms) / every) + 1);
     }
@@ -196,8 +206,8 @@ void scheduler_stop(void)
 {
     if (S.leader) {
         const char *params[1] = {S.instance};
-        db_query("DELETE FROM app_settings WHERE key = 'scheduler_leader' AND value->>'instance' = $1", 1, params,
-                 500, on_release, NULL);
+        db_query("DELETE FROM app_settings WHERE key = 'scheduler_leader' AND value->>'instance' = $1", 1,
+                 params, 500, on_release, NULL);
     }
     if (S.tick) event_free(S.tick);
     if (S.dispatch) event_free(S.dispatch);
@@ -209,7 +219,8 @@ void scheduler_stop(void)
 void scheduler_status(struct scheduler_status *out)
 {
     memset(out, 0, sizeof *out);
-    out->active = S.tick != NULL; /* the timer is armed; gates.lua judges a stale last_tick_at (scheduler_stale_s) */
+    out->active =
+        S.tick != NULL; /* the timer is armed; gates.lua judges a stale last_tick_at (scheduler_stale_s) */
     out->leader = S.leader;
     out->last_tick_at = S.last_tick_at;
     out->loop_lag_ms = S.lag_ms;

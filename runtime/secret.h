@@ -17,7 +17,8 @@
 /* Initialise libsodium and the secret store. Returns 0, or -1 if sodium_init fails. Call first;
  * calling it again is harmless. */
 /* Shortest value the redactor looks for. Shorter secret values would match inside ordinary output (digits of
- * trace ids and timestamps); gatehouse never emits them, warns when one is configured, and shows only the mask. */
+ * trace ids and timestamps); gatehouse never emits them, warns when one is configured, and shows only the
+ * mask. */
 #define SECRET_MIN_REDACT 6
 
 int secret_init(void);

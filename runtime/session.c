@@ -20,11 +20,11 @@
 struct cached {
     unsigned char hash[32];
     struct http_principal who;
-    time_t expires_at;        /* absolute limit */
-    time_t last_seen;         /* idle limit base, as seen by this instance */
-    time_t checked_at;        /* last confirmation by Postgres */
-    time_t two_factor_at;     /* 0 = never */
-    time_t recheck_at;        /* when this instance's Postgres re-check was sent; 0 = none in flight */
+    time_t expires_at;    /* absolute limit */
+    time_t last_seen;     /* idle limit base, as seen by this instance */
+    time_t checked_at;    /* last confirmation by Postgres */
+    time_t two_factor_at; /* 0 = never */
+    time_t recheck_at;    /* when this instance's Postgres re-check was sent; 0 = none in flight */
     int used;
 };
 
@@ -65,7 +65,8 @@ void session_forget(const unsigned char hash[32])
 void session_forget_user(const char *user_id)
 {
     for (int i = 0; cache && i < CACHE_SLOTS; i++)
-        if (cache[i].used && strcmp(cache[i].who.user_id, user_id) == 0) sodium_memzero(&cache[i], sizeof cache[i]);
+        if (cache[i].used && strcmp(cache[i].who.user_id, user_id) == 0)
+            sodium_memzero(&cache[i], sizeof cache[i]);
 }
 
 void session_mark_2fa(const unsigned char hash[32])
@@ -112,7 +113,8 @@ static int read_cookie(const struct http_ctx *ctx, char *out, size_t outlen)
     const char *h = http_header(ctx, "Cookie"), *name = session_cookie_name();
     size_t nlen = strlen(name);
     for (const char *p = h; p && *p;) {
-        while (*p == ' ' || *p == ';') p++;
+        while (*p == ' ' || *p == ';')
+            p++;
         size_t len = strcspn(p, ";");
         if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
             size_t vlen = len - nlen - 1;
@@ -129,8 +131,8 @@ static int read_cookie(const struct http_ctx *ctx, char *out, size_t outlen)
 static void set_cookie(struct http_ctx *ctx, const char *value, int max_age)
 {
     char v[256];
-    snprintf(v, sizeof v, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", session_cookie_name(), value,
-             max_age, cfg.cookie_secure ? "; Secure" : "");
+    snprintf(v, sizeof v, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", session_cookie_name(),
+             value, max_age, cfg.cookie_secure ? "; Secure" : "");
     http_add_header(ctx, "Set-Cookie", v);
 }
 
@@ -153,8 +155,9 @@ static struct cached *cache_put(const unsigned char hash[32], struct pg_result *
     snprintf(c->who.user_id, sizeof c->who.user_id, "%s", PQgetvalue(res, 0, 0));
     snprintf(c->who.username, sizeof c->who.username, "%s", PQgetvalue(res, 0, 1));
     const char *role = PQgetvalue(res, 0, 2);
-    c->who.role = strcmp(role, "admin") == 0 ? HTTP_ROLE_ADMIN : strcmp(role, "operator") == 0 ? HTTP_ROLE_OPERATOR
-                                                                                              : HTTP_ROLE_VIEWER;
+    c->who.role = strcmp(role, "admin") == 0      ? HTTP_ROLE_ADMIN
+                  : strcmp(role, "operator") == 0 ? HTTP_ROLE_OPERATOR
+                                                  : HTTP_ROLE_VIEWER;
     c->who.two_factor_enabled = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     snprintf(c->who.session_id, sizeof c->who.session_id, "%s", PQgetvalue(res, 0, 4));
     c->expires_at = (time_t)atoll(PQgetvalue(res, 0, 5));
@@ -163,7 +166,7 @@ static struct cached *cache_put(const unsigned char hash[32], struct pg_result *
     return c;
 }
 
-#define SESSION_COLUMNS                                                                                          \
+#define SESSION_COLUMNS                                                                                             \
     "u.id, u.username, u.role, u.two_factor_enabled, s.public_id, floor(extract(epoch FROM s.expires_at))::bigint," \
     " coalesce(floor(extract(epoch FROM s.two_factor_verified_at))::bigint, 0)"
 
@@ -226,11 +229,13 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
         c = NULL;
     }
     /* one re-check in flight per session: requests arriving meanwhile are served from the cache (as they
-     * were a moment before), not each sent to Postgres (~20 identical UPDATEs per re-check at 20,000 req/s) */
+     * were a moment before), not each sent to Postgres (~20 identical UPDATEs per re-check at 20,000 req/s)
+     */
     /* (a re-check in flight covers at most the second it fell due in: a hung Postgres does not stretch
      * the cache's trust past SESSION_RECHECK_S + 1 s) */
     if (c && (now - c->checked_at < SESSION_RECHECK_S ||
-              (c->recheck_at && now - c->recheck_at < DB_TIMEOUT_MS / 1000 && now - c->checked_at <= SESSION_RECHECK_S))) {
+              (c->recheck_at && now - c->recheck_at < DB_TIMEOUT_MS / 1000 &&
+               now - c->checked_at <= SESSION_RECHECK_S))) {
         fill_principal(ctx, c, now);
         done(ctx, 0);
         return;
@@ -244,14 +249,15 @@ void session_resolve(struct http_ctx *ctx, http_session_done done)
     snprintf(seen, sizeof seen, "%lld", c ? (long long)c->last_seen : 0LL);
     const char *p[3] = {hex, idle, seen};
     /* one statement: validity (not expired, not idle), last_seen_at bump, the user's current role */
-    if (db_query("WITH s AS (UPDATE sessions SET last_seen_at = gh_now()"
-                 "  WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > gh_now()"
-                 /* the idle base is the later of the row's and this instance's last sighting: requests
-                  * served from the cache do not write last_seen_at */
-                 "    AND greatest(last_seen_at, to_timestamp($3::bigint)) > gh_now() - make_interval(secs => $2::int)"
-                 "  RETURNING user_id, public_id, expires_at, two_factor_verified_at)"
-                 " SELECT " SESSION_COLUMNS " FROM s JOIN users u ON u.id = s.user_id WHERE u.disabled_at IS NULL",
-                 3, p, DB_TIMEOUT_MS, on_lookup, l) < 0)
+    if (db_query(
+            "WITH s AS (UPDATE sessions SET last_seen_at = gh_now()"
+            "  WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > gh_now()"
+            /* the idle base is the later of the row's and this instance's last sighting: requests
+             * served from the cache do not write last_seen_at */
+            "    AND greatest(last_seen_at, to_timestamp($3::bigint)) > gh_now() - make_interval(secs => $2::int)"
+            "  RETURNING user_id, public_id, expires_at, two_factor_verified_at)"
+            " SELECT " SESSION_COLUMNS " FROM s JOIN users u ON u.id = s.user_id WHERE u.disabled_at IS NULL",
+            3, p, DB_TIMEOUT_MS, on_lookup, l) < 0)
         on_lookup(NULL, "queue full", l);
 }
 
@@ -295,19 +301,26 @@ void session_create(struct http_ctx *ctx, const char *user_id, int two_factor_ve
     auth_new_token(cr->token, hex);
     sodium_hex2bin(cr->hash, sizeof cr->hash, hex, 64, NULL, NULL, NULL);
     /* rotation: the session the request came with (if any) ends here */
-    if (read_cookie(ctx, old, sizeof old) == 0 && auth_token_hash(old, old_hex, old_hash) == 0) session_forget(old_hash);
+    if (read_cookie(ctx, old, sizeof old) == 0 && auth_token_hash(old, old_hex, old_hash) == 0)
+        session_forget(old_hash);
     sodium_memzero(old, sizeof old);
     snprintf(abs_s, sizeof abs_s, "%d", cfg.session_absolute_s);
     snprintf(ua_short, sizeof ua_short, "%s", ua ? ua : "");
-    const char *p[7] = {hex, user_id, abs_s, two_factor_verified ? "t" : "f", http_peer_ip(ctx), ua_short,
+    const char *p[7] = {hex,
+                        user_id,
+                        abs_s,
+                        two_factor_verified ? "t" : "f",
+                        http_peer_ip(ctx),
+                        ua_short,
                         old_hex[0] ? old_hex : NULL};
-    if (db_query("WITH gone AS (DELETE FROM sessions WHERE id_hash = decode($7, 'hex')"
-                 "    OR (expires_at < gh_now() - interval '1 day')),"
-                 " ins AS (INSERT INTO sessions (id_hash, user_id, expires_at, two_factor_verified_at, ip, user_agent)"
-                 "  VALUES (decode($1, 'hex'), $2, gh_now() + make_interval(secs => $3::int),"
-                 "          CASE WHEN $4::boolean THEN gh_now() END, nullif($5, ''), nullif($6, ''))"
-                 "  RETURNING *)"
-                 " SELECT " SESSION_COLUMNS " FROM ins s JOIN users u ON u.id = s.user_id",
-                 7, p, DB_TIMEOUT_MS, on_created, cr) < 0)
+    if (db_query(
+            "WITH gone AS (DELETE FROM sessions WHERE id_hash = decode($7, 'hex')"
+            "    OR (expires_at < gh_now() - interval '1 day')),"
+            " ins AS (INSERT INTO sessions (id_hash, user_id, expires_at, two_factor_verified_at, ip, user_agent)"
+            "  VALUES (decode($1, 'hex'), $2, gh_now() + make_interval(secs => $3::int),"
+            "          CASE WHEN $4::boolean THEN gh_now() END, nullif($5, ''), nullif($6, ''))"
+            "  RETURNING *)"
+            " SELECT " SESSION_COLUMNS " FROM ins s JOIN users u ON u.id = s.user_id",
+            7, p, DB_TIMEOUT_MS, on_created, cr) < 0)
         on_created(NULL, "queue full", cr);
 }

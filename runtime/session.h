@@ -21,7 +21,8 @@
 void session_resolve(struct http_ctx *ctx, http_session_done done);
 
 /* Called once by session_create: 0 with the new session's public id, or -1 (database error, err set). */
-typedef void (*session_created_cb)(struct http_ctx *ctx, int rc, const char *public_id, const char *err, void *arg);
+typedef void (*session_created_cb)(struct http_ctx *ctx, int rc, const char *public_id, const char *err,
+                                   void *arg);
 
 /* Creates a session for user_id (rotation: a session cookie the request carried is deleted first),
  * marks it 2FA-verified now when two_factor_verified, and adds its Set-Cookie header to ctx's reply.

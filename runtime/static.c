@@ -33,14 +33,17 @@ static int next_victim;
 
 void static_init(void)
 {
-    if (cfg.web_dir) snprintf(web_dir, sizeof web_dir, "%s", cfg.web_dir);
-    else config_path("web/dist", web_dir, sizeof web_dir);
+    if (cfg.web_dir)
+        snprintf(web_dir, sizeof web_dir, "%s", cfg.web_dir);
+    else
+        config_path("web/dist", web_dir, sizeof web_dir);
     LOG_INFO(NULL, "web files", "dir=\"%s\"", web_dir);
 }
 
 void static_free(void)
 {
-    for (int i = 0; i < nfiles; i++) free(files[i].data);
+    for (int i = 0; i < nfiles; i++)
+        free(files[i].data);
     memset(files, 0, sizeof files);
     nfiles = 0;
 }
@@ -50,11 +53,16 @@ static const char *content_type(const char *name)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-        {".png", "image/png"},                 {".ico", "image/x-icon"},
-        {".json", "application/json"},         {".map", "application/json"},
-        {".woff2", "font/woff2"},              {".txt", "text/plain; charset=utf-8"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"},
     };
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
@@ -69,8 +77,8 @@ static int safe_name(const char *name)
     if (n == 0 || n > STATIC_NAME_MAX || name[0] == '.') return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-'))
             return 0;
     }
     return 1;
@@ -141,7 +149,8 @@ static int etag_matches(const char *header, const char *etag)
     size_t elen = strlen(etag);
     const char *p = header;
     while (p && *p) {
-        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
         if (*p == '*') return 1;
         if (strncmp(p, "W/", 2) == 0) p += 2; /* weak comparison is what If-None-Match uses */
         if (strncmp(p, etag, elen) == 0 && (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' ')) return 1;
@@ -154,14 +163,22 @@ static void reply_file(struct http_ctx *ctx, const struct static_file *f, const 
 {
     const char *inm = evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "If-None-Match");
     const char *headers[] = {
-        "Content-Type", content_type(f->rel),
-        "ETag", f->etag,
-        "Cache-Control", cache_control,
-        "Content-Security-Policy", STATIC_CSP,
-        "X-Content-Type-Options", "nosniff",
-        "X-Frame-Options", "DENY",
-        "Referrer-Policy", "no-referrer",
-        "Cross-Origin-Opener-Policy", "same-origin",
+        "Content-Type",
+        content_type(f->rel),
+        "ETag",
+        f->etag,
+        "Cache-Control",
+        cache_control,
+        "Content-Security-Policy",
+        STATIC_CSP,
+        "X-Content-Type-Options",
+        "nosniff",
+        "X-Frame-Options",
+        "DENY",
+        "Referrer-Policy",
+        "no-referrer",
+        "Cross-Origin-Opener-Policy",
+        "same-origin",
         NULL,
     };
     if (inm && etag_matches(inm, f->etag)) {
@@ -188,8 +205,9 @@ static void serve_index(struct http_ctx *ctx)
 {
     const struct static_file *f = lookup("index.html");
     if (!f) {
-        not_found(ctx, "The web Observatory is not built: web/dist/index.html is missing.",
-                  "Run `make web` (make run and make test build it), or set GATEHOUSE_WEB_DIR to a built web/dist.");
+        not_found(
+            ctx, "The web Observatory is not built: web/dist/index.html is missing.",
+            "Run `make web` (make run and make test build it), or set GATEHOUSE_WEB_DIR to a built web/dist.");
         return;
     }
     ctx->route = "/";

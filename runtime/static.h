@@ -14,8 +14,8 @@
 #include "http.h"
 
 /* The Content-Security-Policy of every static answer (no inline script or style, same-origin only). */
-#define STATIC_CSP                                                                                             \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "     \
+#define STATIC_CSP                                                                                           \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "    \
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* Serves files from GATEHOUSE_WEB_DIR (default <GATEHOUSE_HOME>/web/dist). The directory may be missing or

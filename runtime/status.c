@@ -33,7 +33,7 @@ static struct {
     json_t *facts;          /* from the database */
     int facts_pending;
     unsigned long version; /* bumped by every new decision and every facts refresh */
-    int baseline;          /* 1 once a decision was made with the database state known: transitions count from it */
+    int baseline; /* 1 once a decision was made with the database state known: transitions count from it */
 } S;
 
 /* kept outside S: the scheduler starts (and pushes) before status_start clears S */
@@ -56,22 +56,24 @@ static json_t *provider_snapshot(const struct provider_def *p)
     struct provider_facts f;
     integrations_facts(p, cfg.verify_ttl_s, &f);
     json_t *req = json_array();
-    for (size_t i = 0; i < p->n_required; i++) json_array_append_new(req, json_string(p->required_env[i]));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:I}", "id", p->id,
-                          "label", p->label, "category", p->category, "configured", f.configured, "verified",
-                          f.verified, "connected", f.connected, "in_use", f.use.count_24h > 0, "state", f.state,
-                          "required_for_autonomy", p->required_for_autonomy, "missing_env_vars", f.missing,
-                          "required_env_vars", req, "last_verified_at",
-                          num_or_null(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at",
-                          num_or_null(f.vst.last_ok_at), "last_used_at", num_or_null(f.use.last_used_at), "proof_24h",
-                          (json_int_t)f.use.count_24h);
-    json_object_set_new(o, "bars", json_boolean(p->bars != NULL)); /* serves OHLCV bars (gates.lua's bars gate) */
+    for (size_t i = 0; i < p->n_required; i++)
+        json_array_append_new(req, json_string(p->required_env[i]));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:I}", "id", p->id, "label",
+        p->label, "category", p->category, "configured", f.configured, "verified", f.verified, "connected",
+        f.connected, "in_use", f.use.count_24h > 0, "state", f.state, "required_for_autonomy",
+        p->required_for_autonomy, "missing_env_vars", f.missing, "required_env_vars", req, "last_verified_at",
+        num_or_null(f.vst.has_result ? f.vst.verified_at : 0), "last_ok_at", num_or_null(f.vst.last_ok_at),
+        "last_used_at", num_or_null(f.use.last_used_at), "proof_24h", (json_int_t)f.use.count_24h);
+    json_object_set_new(o, "bars",
+                        json_boolean(p->bars != NULL)); /* serves OHLCV bars (gates.lua's bars gate) */
     if (f.error_code) json_object_set_new(o, "error_code", json_string(f.error_code));
     if (f.vst.has_result) {
         json_object_set_new(o, "last_verify_outcome", json_string(f.vst.outcome));
         json_object_set_new(o, "reason_human", json_string(f.vst.reason_human));
         json_object_set_new(o, "verify_latency_ms", json_integer(f.vst.latency_ms));
-        if (f.error_code && f.configured) json_object_set_new(o, "suggested_fix", json_string(f.vst.reason_human));
+        if (f.error_code && f.configured)
+            json_object_set_new(o, "suggested_fix", json_string(f.vst.reason_human));
     }
     if (!f.configured) {
         char *fix = providers_expand(p, p->suggested_fix, f.missing);
@@ -87,21 +89,30 @@ json_t *status_snapshot(struct policy_gen *g)
     if (!g) g = policy_current();
     const struct provider_registry *reg = policy_providers(g);
     /* enforcing = the risk policy is loaded, has check(), and declares itself enforcing (not monitor-only) */
-    int risk = policy_has_function(g, "scripts/risk.lua", "check") && policy_module_flag(g, "scripts/risk.lua", "enforcing");
+    int risk = policy_has_function(g, "scripts/risk.lua", "check") &&
+               policy_module_flag(g, "scripts/risk.lua", "enforcing");
     json_t *providers = json_array(), *trading = json_object_get(S.facts, "trading");
-    for (size_t i = 0; reg && i < reg->count; i++) json_array_append_new(providers, provider_snapshot(&reg->providers[i]));
+    for (size_t i = 0; reg && i < reg->count; i++)
+        json_array_append_new(providers, provider_snapshot(&reg->providers[i]));
     json_t *snap = json_pack(
-        "{s:I, s:{s:b, s:s, s:o}, s:{s:b, s:o, s:o}, s:{s:b, s:b, s:o, s:i}, s:o, s:{s:b, s:s}, s:o, s:o, s:o}", "now",
-        (json_int_t)clock_wall_s(), "db", "reachable", db_reachable(), "state", db_state(), "last_ok_at",
-        num_or_null(db_last_ok_at()), "policy",
-        "loaded", g != NULL, "version", g ? json_string(policy_version_of(g)) : json_null(), "last_reload_error",
-        policy_last_error() ? json_string(policy_last_error()) : json_null(), "scheduler", "active", sch.active,
-        "leader", sch.leader, "last_tick_at", num_or_null(sch.last_tick_at), "loop_lag_ms", sch.loop_lag_ms,
-        "trading", trading ? json_deep_copy(trading) : json_pack("{s:b, s:s}", "enabled", 0, "mode", "PAPER"), "risk",
-        "enforcing", risk, "reason", risk ? "scripts/risk.lua is loaded and enforcing" : "scripts/risk.lua is not loaded, or enforcing = false",
+        "{s:I, s:{s:b, s:s, s:o}, s:{s:b, s:o, s:o}, s:{s:b, s:b, s:o, s:i}, s:o, s:{s:b, s:s}, s:o, s:o, s:o}",
+        "now", (json_int_t)clock_wall_s(), "db", "reachable", db_reachable(), "state", db_state(),
+        "last_ok_at", num_or_null(db_last_ok_at()), "policy", "loaded", g != NULL, "version",
+        g ? json_string(policy_version_of(g)) : json_null(), "last_reload_error",
+        policy_last_error() ? json_string(policy_last_error()) : json_null(), "scheduler", "active",
+        sch.active, "leader", sch.leader, "last_tick_at", num_or_null(sch.last_tick_at), "loop_lag_ms",
+        sch.loop_lag_ms, "trading",
+        trading ? json_deep_copy(trading) : json_pack("{s:b, s:s}", "enabled", 0, "mode", "PAPER"), "risk",
+        "enforcing", risk, "reason",
+        risk ? "scripts/risk.lua is loaded and enforcing"
+             : "scripts/risk.lua is not loaded, or enforcing = false",
         "priority", reg ? json_deep_copy(reg->priority) : json_object(), "providers", providers, "breakers",
-        json_deep_copy(json_object_get(S.facts, "breakers") ? json_object_get(S.facts, "breakers") : json_array()));
-    json_object_set_new(snap, "bot_blockers", json_deep_copy(json_object_get(S.facts, "bot_blockers") ? json_object_get(S.facts, "bot_blockers") : json_array()));
+        json_deep_copy(json_object_get(S.facts, "breakers") ? json_object_get(S.facts, "breakers")
+                                                            : json_array()));
+    json_object_set_new(snap, "bot_blockers",
+                        json_deep_copy(json_object_get(S.facts, "bot_blockers")
+                                           ? json_object_get(S.facts, "bot_blockers")
+                                           : json_array()));
     json_object_set_new(snap, "security", json_pack("{s:b}", "app_enc_key", auth_enc_key_ok()));
     return snap;
 }
@@ -110,12 +121,13 @@ json_t *status_snapshot(struct policy_gen *g)
 
 static json_t *fail_closed(const char *why, const char *trace_id)
 {
-    return json_pack("{s:s, s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:s}], s:{}}", "system_status", "BLOCKED",
-                     "autonomy_allowed", 0, "blockers", "code", "POLICY_ERROR", "severity", "SEV-1", "message",
-                     "Gate policy failed", "reason_human", why, "suggested_fix",
-                     "Fix gates.lua (see /readyz policy.last_reload_error and the log); every gate fails closed "
-                     "until it evaluates.",
-                     "scope", "system", "trace_id", trace_id, "live_stack");
+    return json_pack(
+        "{s:s, s:b, s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:s}], s:{}}", "system_status", "BLOCKED",
+        "autonomy_allowed", 0, "blockers", "code", "POLICY_ERROR", "severity", "SEV-1", "message",
+        "Gate policy failed", "reason_human", why, "suggested_fix",
+        "Fix gates.lua (see /readyz policy.last_reload_error and the log); every gate fails closed "
+        "until it evaluates.",
+        "scope", "system", "trace_id", trace_id, "live_stack");
 }
 
 /* Checks the shape evaluate() returned; fills why on failure. */
@@ -131,7 +143,8 @@ static int valid_decision(const json_t *d, char *why, size_t len)
         return 0;
     }
     json_array_foreach(b, i, v) if (!json_is_string(json_object_get(v, "code")) ||
-                                    !json_is_string(json_object_get(v, "severity"))) {
+                                    !json_is_string(json_object_get(v, "severity")))
+    {
         snprintf(why, len, "gates.lua evaluate(): blockers[%zu] lacks code or severity", i + 1);
         return 0;
     }
@@ -143,11 +156,16 @@ static void attach_traces(json_t *blockers, json_t *known, json_t *next, const c
 {
     size_t i;
     json_t *b;
-    json_array_foreach(blockers, i, b) {
+    json_array_foreach(blockers, i, b)
+    {
         char key[256];
         snprintf(key, sizeof key, "%s|%s|%s", json_string_value(json_object_get(b, "code")),
-                 json_string_value(json_object_get(b, "integration")) ? json_string_value(json_object_get(b, "integration")) : "",
-                 json_string_value(json_object_get(b, "bot_id")) ? json_string_value(json_object_get(b, "bot_id")) : "");
+                 json_string_value(json_object_get(b, "integration"))
+                     ? json_string_value(json_object_get(b, "integration"))
+                     : "",
+                 json_string_value(json_object_get(b, "bot_id"))
+                     ? json_string_value(json_object_get(b, "bot_id"))
+                     : "");
         json_t *t = known ? json_object_get(known, key) : NULL;
         json_t *tid = t ? json_copy(t) : json_string(trace_id);
         json_object_set(b, "trace_id", tid);
@@ -180,8 +198,9 @@ json_t *status_evaluate_with(struct policy_gen *g, const char *trace_id, char *e
 
 static const char *primary_of(const json_t *d, const char *category)
 {
-    return json_string_value(
-        json_object_get(json_object_get(json_object_get(json_object_get(d, "live_stack"), category), "primary"), "providerId"));
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(d, "live_stack"), category), "primary"),
+        "providerId"));
 }
 
 /* Alert text: the transition, then up to three blockers with what to do about them. */
@@ -189,19 +208,25 @@ static void alert_text(const char *message, const json_t *blockers, char *out, s
 {
     size_t i, n = (size_t)snprintf(out, len, "%s", message);
     json_t *b;
-    json_array_foreach(blockers, i, b) {
+    json_array_foreach(blockers, i, b)
+    {
         if (i == 3 || n >= len) break;
-        n += (size_t)snprintf(out + n, len - n, "\n- %s (%s): %s Fix: %s", json_string_value(json_object_get(b, "code")),
+        n += (size_t)snprintf(out + n, len - n, "\n- %s (%s): %s Fix: %s",
+                              json_string_value(json_object_get(b, "code")),
                               json_string_value(json_object_get(b, "severity")),
-                              json_string_value(json_object_get(b, "reason_human")) ? json_string_value(json_object_get(b, "reason_human")) : "",
-                              json_string_value(json_object_get(b, "suggested_fix")) ? json_string_value(json_object_get(b, "suggested_fix")) : "-");
+                              json_string_value(json_object_get(b, "reason_human"))
+                                  ? json_string_value(json_object_get(b, "reason_human"))
+                                  : "",
+                              json_string_value(json_object_get(b, "suggested_fix"))
+                                  ? json_string_value(json_object_get(b, "suggested_fix"))
+                                  : "-");
     }
 }
 
 /* Writes the system event (kind) and raises the alert (alert_kind: system_status, failover ...). */
-static void record_transition(const char *kind, const char *alert_kind, const char *severity, const char *subject,
-                              const char *message, json_t *meta, const char *trace_id, const char *dedup,
-                              const json_t *blockers)
+static void record_transition(const char *kind, const char *alert_kind, const char *severity,
+                              const char *subject, const char *message, json_t *meta, const char *trace_id,
+                              const char *dedup, const json_t *blockers)
 {
     char title[160], text[1800];
     telemetry_system_event(kind, severity, subject, message, trace_id, meta);
@@ -219,31 +244,38 @@ static void detect_transitions(const json_t *old, const json_t *now, const char 
     const char *is = json_string_value(json_object_get(now, "system_status"));
     char msg[512], dedup[96];
     if (!was || strcmp(was, is) != 0) {
-        const char *first = json_string_value(json_object_get(json_array_get(json_object_get(now, "blockers"), 0), "code"));
-        snprintf(msg, sizeof msg, "system status %s -> %s%s%s", was ? was : "(start)", is, first ? ": " : "", first ? first : "");
+        const char *first =
+            json_string_value(json_object_get(json_array_get(json_object_get(now, "blockers"), 0), "code"));
+        snprintf(msg, sizeof msg, "system status %s -> %s%s%s", was ? was : "(start)", is, first ? ": " : "",
+                 first ? first : "");
         snprintf(dedup, sizeof dedup, "system_status:%s", is);
-        record_transition("gate.status", "system_status", strcmp(is, "BLOCKED") == 0 ? "SEV-1" : strcmp(is, "OK") ? "SEV-2" : "info",
-                          "system", msg, json_pack("{s:o, s:s, s:o}", "from", was ? json_string(was) : json_null(), "to",
-                                                   is, "blockers", json_deep_copy(json_object_get(now, "blockers"))),
+        record_transition("gate.status", "system_status",
+                          strcmp(is, "BLOCKED") == 0 ? "SEV-1"
+                          : strcmp(is, "OK")         ? "SEV-2"
+                                                     : "info",
+                          "system", msg,
+                          json_pack("{s:o, s:s, s:o}", "from", was ? json_string(was) : json_null(), "to", is,
+                                    "blockers", json_deep_copy(json_object_get(now, "blockers"))),
                           trace_id, dedup, json_object_get(now, "blockers"));
     }
     for (int i = 0; old && i < 3; i++) {
         const char *from = primary_of(old, cats[i]), *to = primary_of(now, cats[i]);
         if ((from == NULL) == (to == NULL) && (!from || strcmp(from, to) == 0)) continue;
         snprintf(msg, sizeof msg, "%s primary %s -> %s", cats[i], from ? from : "none", to ? to : "none");
-        json_t *meta = json_pack("{s:s, s:o, s:o, s:s}", "category", cats[i], "from", from ? json_string(from) : json_null(),
-                                 "to", to ? json_string(to) : json_null(), "reason",
+        json_t *meta = json_pack("{s:s, s:o, s:o, s:s}", "category", cats[i], "from",
+                                 from ? json_string(from) : json_null(), "to",
+                                 to ? json_string(to) : json_null(), "reason",
                                  !from ? "a provider became connected"
-                                       : to ? "the primary is no longer connected; the next in priority took over"
-                                            : "the primary is no longer connected and no backup is");
+                                 : to  ? "the primary is no longer connected; the next in priority took over"
+                                       : "the primary is no longer connected and no backup is");
         if (!from) { /* a first primary is news, not a failover: recorded, not alerted */
             telemetry_system_event("live_stack.primary", "info", cats[i], msg, trace_id, meta);
             json_decref(meta);
             continue;
         }
         snprintf(dedup, sizeof dedup, "failover:%s:%s:%s", cats[i], from, to ? to : "none");
-        record_transition("failover", "failover", to ? "warning" : "SEV-1", cats[i], msg, meta, trace_id, dedup,
-                          json_object_get(now, "blockers"));
+        record_transition("failover", "failover", to ? "warning" : "SEV-1", cats[i], msg, meta, trace_id,
+                          dedup, json_object_get(now, "blockers"));
     }
 }
 
@@ -271,7 +303,9 @@ void status_refresh(const char *trace_id)
     S.blocker_traces = traces;
     S.version++;
     const char *st = json_string_value(json_object_get(d, "system_status"));
-    metrics_set_system_status(strcmp(st, "OK") == 0 ? 0 : strcmp(st, "DEGRADED") == 0 ? 1 : 2,
+    metrics_set_system_status(strcmp(st, "OK") == 0         ? 0
+                              : strcmp(st, "DEGRADED") == 0 ? 1
+                                                            : 2,
                               json_is_true(json_object_get(d, "autonomy_allowed")));
 }
 
@@ -284,7 +318,9 @@ const char *status_execution_provider(int or_backup)
 {
     const json_t *ex = json_object_get(json_object_get(status_decision(), "live_stack"), "execution");
     const char *id = json_string_value(json_object_get(json_object_get(ex, "primary"), "providerId"));
-    if (!id && or_backup) id = json_string_value(json_object_get(json_array_get(json_object_get(ex, "backups"), 0), "providerId"));
+    if (!id && or_backup)
+        id = json_string_value(
+            json_object_get(json_array_get(json_object_get(ex, "backups"), 0), "providerId"));
     return id;
 }
 
@@ -297,20 +333,24 @@ json_t *status_candidates(const json_t *decision, const char *category)
     if (strcmp(category, "market_data") == 0) {
         const json_t *md = json_object_get(stack, "marketData"), *primary = json_object_get(md, "primary");
         if (json_is_object(primary)) json_array_append(out, json_object_get(primary, "providerId"));
-        json_array_foreach(json_object_get(md, "backups"), i, entry) if (json_is_true(json_object_get(entry, "connected")))
+        json_array_foreach(json_object_get(md, "backups"), i,
+                           entry) if (json_is_true(json_object_get(entry, "connected")))
             json_array_append(out, json_object_get(entry, "providerId"));
     } else if (strcmp(category, "llm") == 0) {
         const json_t *llm = json_object_get(stack, "llm"), *primary = json_object_get(llm, "primary");
         if (json_is_object(primary) && json_is_true(json_object_get(primary, "connected")))
             json_array_append(out, json_object_get(primary, "providerId"));
-        json_array_foreach(json_object_get(llm, "fallbacks"), i, entry) if (json_is_true(json_object_get(entry, "connected")))
+        json_array_foreach(json_object_get(llm, "fallbacks"), i,
+                           entry) if (json_is_true(json_object_get(entry, "connected")))
             json_array_append(out, json_object_get(entry, "providerId"));
     } else if (strcmp(category, "execution") == 0) {
-        const json_t *id = json_object_get(json_object_get(json_object_get(stack, "execution"), "primary"), "providerId");
+        const json_t *id =
+            json_object_get(json_object_get(json_object_get(stack, "execution"), "primary"), "providerId");
         if (json_is_string(id)) json_array_append(out, (json_t *)id);
     } else if (strcmp(category, "execution_backups") == 0) {
-        json_array_foreach(json_object_get(json_object_get(stack, "execution"), "backups"), i, entry)
-            if (json_is_string(json_object_get(entry, "providerId"))) json_array_append(out, json_object_get(entry, "providerId"));
+        json_array_foreach(json_object_get(json_object_get(stack, "execution"), "backups"), i,
+                           entry) if (json_is_string(json_object_get(entry, "providerId")))
+            json_array_append(out, json_object_get(entry, "providerId"));
     }
     /* a malformed entry (no providerId) would be a null: drop it */
     for (i = json_array_size(out); i-- > 0;)
@@ -365,7 +405,6 @@ json_t *status_safe_start(const json_t *req, const char *trace_id)
     return out;
 }
 
-
 /* ---- database facts: trading switch, autonomy tiers, open breakers ---- */
 
 enum fact { FACT_TRADING, FACT_TIERS, FACT_BREAKERS, FACT_BOT_BLOCKERS };
@@ -380,8 +419,11 @@ static void on_fact(struct pg_result *res, const char *err, void *arg)
         json_t *v = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
         if (json_is_object(v))
             json_object_set_new(S.facts, "trading",
-                                json_pack("{s:b, s:s}", "enabled", json_is_true(json_object_get(v, "enabled")), "mode",
-                                          json_string_value(json_object_get(v, "mode")) ? json_string_value(json_object_get(v, "mode")) : "PAPER"));
+                                json_pack("{s:b, s:s}", "enabled",
+                                          json_is_true(json_object_get(v, "enabled")), "mode",
+                                          json_string_value(json_object_get(v, "mode"))
+                                              ? json_string_value(json_object_get(v, "mode"))
+                                              : "PAPER"));
         json_decref(v);
     } else if (which == FACT_TIERS) {
         json_t *tiers = json_pack("{s:i, s:i, s:i, s:i}", "LOCKED", 0, "SUPERVISED", 0, "LIMITED_AUTONOMY", 0,
@@ -392,9 +434,9 @@ static void on_fact(struct pg_result *res, const char *err, void *arg)
     } else if (which == FACT_BREAKERS) {
         json_t *list = json_array();
         for (int i = 0; i < PQntuples(res); i++)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "bot_id", PQgetvalue(res, i, 0), "bot_name",
-                                                  PQgetvalue(res, i, 1), "state", PQgetvalue(res, i, 2), "opened_at",
-                                                  PQgetvalue(res, i, 3)));
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "bot_id", PQgetvalue(res, i, 0),
+                                                  "bot_name", PQgetvalue(res, i, 1), "state",
+                                                  PQgetvalue(res, i, 2), "opened_at", PQgetvalue(res, i, 3)));
         json_object_set_new(S.facts, "breakers", list);
     } else if (which == FACT_BOT_BLOCKERS) {
         json_t *list = json_array();
@@ -448,12 +490,14 @@ int status_start(struct event_base *base)
     unsigned long version = S.version;
     memset(&S, 0, sizeof S);
     S.version = version + 1; /* a restarted engine never matches a body cached before */
-    S.facts = json_pack("{s:{s:b, s:s}, s:{s:i, s:i, s:i, s:i}, s:[]}", "trading", "enabled", 0, "mode", "PAPER", "tiers",
-                        "LOCKED", 0, "SUPERVISED", 0, "LIMITED_AUTONOMY", 0, "FULL_AUTONOMY", 0, "breakers");
+    S.facts = json_pack("{s:{s:b, s:s}, s:{s:i, s:i, s:i, s:i}, s:[]}", "trading", "enabled", 0, "mode",
+                        "PAPER", "tiers", "LOCKED", 0, "SUPERVISED", 0, "LIMITED_AUTONOMY", 0,
+                        "FULL_AUTONOMY", 0, "breakers");
     json_object_set_new(S.facts, "bot_blockers", json_array());
     S.eval_timer = event_new(base, -1, EV_PERSIST, on_eval_timer, NULL);
     S.facts_timer = event_new(base, -1, EV_PERSIST, refresh_facts, NULL);
-    if (!S.eval_timer || !S.facts_timer || event_add(S.eval_timer, &eval) < 0 || event_add(S.facts_timer, &facts) < 0)
+    if (!S.eval_timer || !S.facts_timer || event_add(S.eval_timer, &eval) < 0 ||
+        event_add(S.facts_timer, &facts) < 0)
         return -1;
     verify_set_listener(on_probe_done);
     refresh_facts(-1, 0, NULL);

@@ -15,7 +15,8 @@
 struct event_base;
 struct policy_gen;
 
-/* The scheduler's facts as the snapshot shows them (pushed by scheduler.c; status does not read the scheduler). */
+/* The scheduler's facts as the snapshot shows them (pushed by scheduler.c; status does not read the
+ * scheduler). */
 struct status_scheduler_facts {
     int active;          /* the tick timer is armed */
     int leader;          /* this instance holds the lease */
@@ -23,32 +24,33 @@ struct status_scheduler_facts {
     int loop_lag_ms;     /* how late the last tick fired */
 };
 
-/* Records the scheduler's facts (copied); the scheduler calls it whenever one of them changes (each loop tick,
- * a lease answer, start and stop). Until the first call they are all zero (no scheduler). */
+/* Records the scheduler's facts (copied); the scheduler calls it whenever one of them changes (each loop
+ * tick, a lease answer, start and stop). Until the first call they are all zero (no scheduler). */
 void status_note_scheduler(const struct status_scheduler_facts *facts);
 
 /* Starts the evaluation timer and the database facts refresh. Returns 0 or -1. */
 int status_start(struct event_base *base);
 void status_stop(void);
 
-/* Re-evaluates now; trace_id (may be NULL) is the cause recorded on any transition. While the database state is
- * unknown (no ping answered yet: db_state()) the decision is cached but no transition is recorded; the first
- * decision with a known state is announced as the transition from "(start)". */
+/* Re-evaluates now; trace_id (may be NULL) is the cause recorded on any transition. While the database state
+ * is unknown (no ping answered yet: db_state()) the decision is cached but no transition is recorded; the
+ * first decision with a known state is announced as the transition from "(start)". */
 void status_refresh(const char *trace_id);
 
 /* The cached decision (borrowed; valid until the next evaluation): {system_status, autonomy_allowed,
  * blockers[] (with trace_id), live_stack, evaluated_at, trace_id}. Never NULL after status_start. */
 const json_t *status_decision(void);
 
-/* The provider id of the live stack's execution primary in the cached decision (borrowed, like the decision), or,
- * with or_backup, its first listed backup when none is connected; NULL when there is none. */
+/* The provider id of the live stack's execution primary in the cached decision (borrowed, like the decision),
+ * or, with or_backup, its first listed backup when none is connected; NULL when there is none. */
 const char *status_execution_provider(int or_backup);
 
-/* The ordered provider ids of one live-stack category of decision (a status_decision(), or a reference the caller
- * kept), as a new array: "market_data" = the primary, then the connected backups; "llm" = the primary when
- * connected, then the connected fallbacks; "execution" = the primary (orders never fail over; empty when there is
- * none); "execution_backups" = the listed execution backups. Callers take the lists once per unit of work (a
- * tick, a backtest, an order) and pass them down (marketdata, llm, broker). NULL decision or unknown category: []. */
+/* The ordered provider ids of one live-stack category of decision (a status_decision(), or a reference the
+ * caller kept), as a new array: "market_data" = the primary, then the connected backups; "llm" = the primary
+ * when connected, then the connected fallbacks; "execution" = the primary (orders never fail over; empty when
+ * there is none); "execution_backups" = the listed execution backups. Callers take the lists once per unit of
+ * work (a tick, a backtest, an order) and pass them down (marketdata, llm, broker). NULL decision or unknown
+ * category: []. */
 json_t *status_candidates(const json_t *decision, const char *category);
 
 /* New snapshot as handed to gates.lua, built against generation g (the current one when NULL). */

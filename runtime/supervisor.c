@@ -41,8 +41,8 @@ static void str_copy(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
-static void event(const char *kind, const char *severity, const char *bot_id, const char *msg, const char *trace_id,
-                  json_t *meta)
+static void event(const char *kind, const char *severity, const char *bot_id, const char *msg,
+                  const char *trace_id, json_t *meta)
 {
     telemetry_system_event(kind, severity, bot_id, msg, trace_id, meta);
     LOG_INFO(trace_id, "supervisor", "kind=%s bot=%s %s", kind, bot_id, msg);
@@ -55,11 +55,14 @@ static void kill_bot(const char *bot_id, const char *why, const char *trace_id)
 {
     char msg[200], dedup[80];
     /* the supervisor's kill cancels the working orders without flattening */
-    struct instance_kill_req k = {.bot_id = bot_id, .reason = why, .trace_id = trace_id, .user_id = NULL, .flatten = 0};
-    if (instance_kill(&k, NULL, NULL) < 0) LOG_ERROR(trace_id, "supervisor kill not queued", "bot=%s", bot_id);
+    struct instance_kill_req k = {
+        .bot_id = bot_id, .reason = why, .trace_id = trace_id, .user_id = NULL, .flatten = 0};
+    if (instance_kill(&k, NULL, NULL) < 0)
+        LOG_ERROR(trace_id, "supervisor kill not queued", "bot=%s", bot_id);
     snprintf(msg, sizeof msg, "bot %s killed by the supervisor: %s", bot_id, why);
     snprintf(dedup, sizeof dedup, "kill:%s", bot_id);
-    event("kill", "SEV-2", bot_id, msg, trace_id, json_pack("{s:s, s:s}", "reason_code", why, "by", "supervisor"));
+    event("kill", "SEV-2", bot_id, msg, trace_id,
+          json_pack("{s:s, s:s}", "reason_code", why, "by", "supervisor"));
     autonomy_request(bot_id, trace_id);
     alerts_notify("kill", dedup, "SEV-2", "gatehouse: bot killed", msg, trace_id);
 }
@@ -76,12 +79,13 @@ static void on_restarted(const char *err, const struct instance_row *row, void *
         snprintf(msg, sizeof msg, "runner restarted (restart_count %d, breaker %s)", row->restart_count,
                  row->breaker_state);
         event("supervisor.restart", "warning", a->bot_id, msg, a->trace_id,
-              json_pack("{s:s, s:s, s:i, s:s, s:s}", "instance_id", row->id, "previous_instance_id", a->inst_id,
-                        "restart_count", row->restart_count, "breaker_state", row->breaker_state, "reason_code",
-                        a->reason));
+              json_pack("{s:s, s:s, s:i, s:s, s:s}", "instance_id", row->id, "previous_instance_id",
+                        a->inst_id, "restart_count", row->restart_count, "breaker_state", row->breaker_state,
+                        "reason_code", a->reason));
     } else {
-        event("supervisor.restart_skipped", "info", a->bot_id, "no restart: the bot is not desired RUNNING or already runs",
-              a->trace_id, json_pack("{s:s}", "previous_instance_id", a->inst_id));
+        event("supervisor.restart_skipped", "info", a->bot_id,
+              "no restart: the bot is not desired RUNNING or already runs", a->trace_id,
+              json_pack("{s:s}", "previous_instance_id", a->inst_id));
     }
     free(a);
 }
@@ -90,8 +94,8 @@ static void on_restarted(const char *err, const struct instance_row *row, void *
  * (instance_open hands it over). Takes a. */
 static void restart(struct act *a)
 {
-    struct instance_open_req req = {.bot_id = a->bot_id, .host = id_instance(), .trace_id = a->trace_id,
-                                    .after_instance_id = a->inst_id};
+    struct instance_open_req req = {
+        .bot_id = a->bot_id, .host = id_instance(), .trace_id = a->trace_id, .after_instance_id = a->inst_id};
     if (instance_open(&req, on_restarted, a) < 0) {
         LOG_ERROR(a->trace_id, "supervisor restart not queued", "bot=%s", a->bot_id);
         free(a);
@@ -104,20 +108,21 @@ static void on_death(const char *err, const struct instance_death *d, void *arg)
 {
     struct act *a = arg;
     if (!d) {
-        if (err) LOG_ERROR(a->trace_id, "supervisor death not recorded", "bot=%s error=\"%s\"", a->bot_id, err);
+        if (err)
+            LOG_ERROR(a->trace_id, "supervisor death not recorded", "bot=%s error=\"%s\"", a->bot_id, err);
         free(a);
         return;
     }
     const char *was = breaker_state_name(d->was), *now_state = breaker_state_name(d->now);
     char msg[200];
     str_copy(a->inst_id, sizeof a->inst_id, d->instance_id);
-    snprintf(msg, sizeof msg, "runner %s %s (%s); breaker %s, %d failure(s) in the window", a->inst_id, a->to_state,
-             a->reason, now_state, d->failures);
+    snprintf(msg, sizeof msg, "runner %s %s (%s); breaker %s, %d failure(s) in the window", a->inst_id,
+             a->to_state, a->reason, now_state, d->failures);
     autonomy_request(a->bot_id, a->trace_id); /* a death, and maybe an open breaker, lower its trust */
     event("supervisor.death", "warning", a->bot_id, msg, a->trace_id,
           json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "instance_id", a->inst_id, "job_id", d->job_id,
-                    "to_state", a->to_state, "reason_code", a->reason, "breaker_failures", d->failures, "breaker_state",
-                    now_state, "stage", d->stage));
+                    "to_state", a->to_state, "reason_code", a->reason, "breaker_failures", d->failures,
+                    "breaker_state", now_state, "stage", d->stage));
     if (a->kill) {
         kill_bot(a->bot_id, a->reason, a->trace_id);
         free(a);
@@ -125,8 +130,8 @@ static void on_death(const char *err, const struct instance_death *d, void *arg)
     }
     if (d->now == BREAKER_OPEN) {
         char dedup[80];
-        snprintf(msg, sizeof msg, "circuit breaker OPEN for bot %s after %d failure(s)%s; restarts blocked", a->bot_id,
-                 d->failures, d->was == BREAKER_HALF_OPEN ? " (half-open probe died)" : "");
+        snprintf(msg, sizeof msg, "circuit breaker OPEN for bot %s after %d failure(s)%s; restarts blocked",
+                 a->bot_id, d->failures, d->was == BREAKER_HALF_OPEN ? " (half-open probe died)" : "");
         snprintf(dedup, sizeof dedup, "breaker:%s", a->bot_id);
         event("breaker", "SEV-2", a->bot_id, msg, a->trace_id,
               json_pack("{s:s, s:s, s:s, s:i, s:s}", "from", was, "to", "OPEN", "instance_id", a->inst_id,
@@ -143,8 +148,12 @@ static void on_death(const char *err, const struct instance_death *d, void *arg)
  * persists breaker_next()'s decision and the RUNNER job. Takes a. */
 static void death(struct act *a)
 {
-    struct instance_death_req req = {.bot_id = a->bot_id, .instance_id = a->inst_id, .to_state = a->to_state,
-                                     .reason = a->reason, .trace_id = a->trace_id, .kill = a->kill};
+    struct instance_death_req req = {.bot_id = a->bot_id,
+                                     .instance_id = a->inst_id,
+                                     .to_state = a->to_state,
+                                     .reason = a->reason,
+                                     .trace_id = a->trace_id,
+                                     .kill = a->kill};
     if (instance_death(&req, on_death, a) < 0) {
         LOG_ERROR(a->trace_id, "supervisor death not queued", "bot=%s", a->bot_id);
         free(a);
@@ -170,7 +179,8 @@ static void on_closed(const char *err, int closed, void *arg)
 {
     struct act *a = arg;
     if (closed) {
-        event("breaker", "info", a->bot_id, "circuit breaker CLOSED: the half-open probe ticked successfully", a->trace_id,
+        event("breaker", "info", a->bot_id, "circuit breaker CLOSED: the half-open probe ticked successfully",
+              a->trace_id,
               json_pack("{s:s, s:s, s:s}", "from", "HALF_OPEN", "to", "CLOSED", "instance_id", a->inst_id));
         autonomy_request(a->bot_id, a->trace_id);
     } else if (err)
@@ -182,10 +192,12 @@ static void on_risk_stage(struct pg_result *res, const char *err, void *arg)
 {
     struct act *a = arg;
     if (res && PQntuples(res) == 1) {
-        if (strcmp(PQgetvalue(res, 0, 0), "LIVE") == 0) kill_bot(a->bot_id, a->reason, a->trace_id);
+        if (strcmp(PQgetvalue(res, 0, 0), "LIVE") == 0)
+            kill_bot(a->bot_id, a->reason, a->trace_id);
         else
-            event("supervisor.risk_breach", "warning", a->bot_id, "risk limit breached; the risk check refused the order",
-                  a->trace_id, json_pack("{s:s, s:s}", "reason_code", a->reason, "stage", PQgetvalue(res, 0, 0)));
+            event("supervisor.risk_breach", "warning", a->bot_id,
+                  "risk limit breached; the risk check refused the order", a->trace_id,
+                  json_pack("{s:s, s:s}", "reason_code", a->reason, "stage", PQgetvalue(res, 0, 0)));
     }
     free(a);
 }
@@ -203,10 +215,12 @@ void supervisor_tick_finished(const json_t *summary)
         death(new_act(bot_id, run_id, "FAILED", reason_code ? reason_code : "TICK_ERROR", trace_id, 0));
         return;
     }
-    if (reason_code && (strcmp(reason_code, "MAX_DAILY_LOSS") == 0 || strcmp(reason_code, "MAX_DRAWDOWN") == 0)) {
+    if (reason_code &&
+        (strcmp(reason_code, "MAX_DAILY_LOSS") == 0 || strcmp(reason_code, "MAX_DRAWDOWN") == 0)) {
         struct act *a = new_act(bot_id, run_id, "", reason_code, trace_id, 0);
         const char *p[1] = {bot_id};
-        if (db_query("SELECT stage FROM bots WHERE id = $1", 1, p, DB_TIMEOUT_MS, on_risk_stage, a) < 0) free(a);
+        if (db_query("SELECT stage FROM bots WHERE id = $1", 1, p, DB_TIMEOUT_MS, on_risk_stage, a) < 0)
+            free(a);
     }
     if (strcmp(outcome, "TRADED") == 0 || strcmp(outcome, "SUPPRESSED") == 0) {
         struct act *a = new_act(bot_id, run_id, "", "", trace_id, 0);
@@ -226,13 +240,15 @@ static void on_live(struct pg_result *res, const char *err, void *arg)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        const char *tf = PQgetvalue(res, i, 2), *param = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
+        const char *tf = PQgetvalue(res, i, 2),
+                   *param = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
         int interval = cadence_interval_s(tf, param), timeout = cadence_heartbeat_timeout_s(tf, param);
         long stuck = 10L * interval, age = atol(PQgetvalue(res, i, 4));
         if (age > stuck && stuck > timeout)
             death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "RUNNER_STUCK", trace, 1));
         else if (age > timeout)
-            death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "HEARTBEAT_TIMEOUT", trace, 0));
+            death(new_act(PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), "TIMEOUT", "HEARTBEAT_TIMEOUT", trace,
+                          0));
     }
     free(trace);
 }
@@ -249,9 +265,12 @@ static void on_half_open(const char *err, const struct instance_half_open *rows,
     for (int i = 0; i < n; i++) {
         const char *inst = rows[i].instance_id, *bot = rows[i].bot_id;
         int probe = rows[i].desired_running;
-        event("breaker", "warning", bot, probe ? "circuit breaker HALF_OPEN after the cool-down; one probe restart"
-                                               : "circuit breaker HALF_OPEN after the cool-down; the bot is not desired RUNNING",
-              trace, json_pack("{s:s, s:s, s:s, s:b}", "from", "OPEN", "to", "HALF_OPEN", "instance_id", inst, "probe", probe));
+        event("breaker", "warning", bot,
+              probe ? "circuit breaker HALF_OPEN after the cool-down; one probe restart"
+                    : "circuit breaker HALF_OPEN after the cool-down; the bot is not desired RUNNING",
+              trace,
+              json_pack("{s:s, s:s, s:s, s:b}", "from", "OPEN", "to", "HALF_OPEN", "instance_id", inst,
+                        "probe", probe));
         autonomy_request(bot, trace);
         if (probe) restart(new_act(bot, inst, "", "BREAKER_HALF_OPEN_PROBE", trace, 0));
     }
@@ -268,14 +287,17 @@ void supervisor_leader_tick(void)
     S.last_sweep = now;
     id_trace_new(trace);
     char *t1 = strdup(trace), *t2 = strdup(trace);
-    if (db_query("SELECT i.id::text, i.bot_id::text, b.timeframe, b.params->>'tick_interval_s', "
-                 "extract(epoch FROM gh_now() - coalesce(i.last_heartbeat_at, i.started_at))::bigint "
-                 "FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE i.state IN ('STARTING', 'RUNNING')",
-                 0, NULL, DB_TIMEOUT_MS, on_live, t1) == 0)
+    if (db_query(
+            "SELECT i.id::text, i.bot_id::text, b.timeframe, b.params->>'tick_interval_s', "
+            "extract(epoch FROM gh_now() - coalesce(i.last_heartbeat_at, i.started_at))::bigint "
+            "FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE i.state IN ('STARTING', 'RUNNING')",
+            0, NULL, DB_TIMEOUT_MS, on_live, t1) == 0)
         S.sweep_pending++;
-    else free(t1);
+    else
+        free(t1);
     /* only the bot's latest instance carries its breaker; no live instance may exist beside it */
     if (instance_half_open_sweep(on_half_open, t2) == 0)
         S.sweep_pending++;
-    else free(t2);
+    else
+        free(t2);
 }

@@ -2,8 +2,8 @@
  *
  * Model. The runner of a bot is its RUNNING (or STARTING) bot_instances row. It dies when
  *   - a tick ends in outcome ERROR (strategy/feature/risk policy failure, DB failure), reported by the tick's
- *     starter (the scheduler's done-callback, api_runner.c's for manual ticks) through supervisor_tick_finished()
- *     — only when the tick ran for that instance (run_id = instance id);
+ *     starter (the scheduler's done-callback, api_runner.c's for manual ticks) through
+ * supervisor_tick_finished() — only when the tick ran for that instance (run_id = instance id);
  *   - its heartbeat (last_heartbeat_at, written by every tick; started_at if none yet) is older than
  *     3 × its tick interval, at least 30 s (GATEHOUSE_HEARTBEAT_TIMEOUT_S overrides), seen by the sweep.
  * A death marks the instance DEAD and records a RUNNER job for it (created lazily at its death, one per
@@ -17,8 +17,8 @@
  *   CLOSED, failures < threshold (GATEHOUSE_BREAKER_FAILURES, default 3) → restart at once: a new RUNNING
  *     instance (restart_count + 1), only if bots.desired_state is still RUNNING — "supervisor.restart";
  *   failures ≥ threshold, or any death in HALF_OPEN → OPEN (breaker_opened_at = now), no restart — system
- *     event "breaker" SEV-2 + alert; gates.lua then refuses starts/ticks with CIRCUIT_OPEN. For a LIVE bot the
- *     bot is also killed (bots.desired_state KILLED, event "kill" + alert); its DEAD instance keeps the OPEN
+ *     event "breaker" SEV-2 + alert; gates.lua then refuses starts/ticks with CIRCUIT_OPEN. For a LIVE bot
+ * the bot is also killed (bots.desired_state KILLED, event "kill" + alert); its DEAD instance keeps the OPEN
  *     breaker so the gates keep seeing it;
  *   OPEN for the cool-down (GATEHOUSE_BREAKER_COOLDOWN_S, default 600) → HALF_OPEN; if the bot is still
  *     desired RUNNING one probe instance is started; a TRADED/SUPPRESSED tick of a HALF_OPEN instance closes
@@ -36,9 +36,9 @@
 
 #include <jansson.h>
 
-/* A tick ended: summary is runner.h's tick summary {bot_id, run_id, trace_id, outcome (TRADED|SUPPRESSED|BLOCKED|
- * ERROR), reason_code, ...} (borrowed). Called by whoever started the tick, from its done-callback: the scheduler
- * for scheduled ticks, api_runner.c for manual ones. Never blocks. */
+/* A tick ended: summary is runner.h's tick summary {bot_id, run_id, trace_id, outcome
+ * (TRADED|SUPPRESSED|BLOCKED| ERROR), reason_code, ...} (borrowed). Called by whoever started the tick, from
+ * its done-callback: the scheduler for scheduled ticks, api_runner.c for manual ones. Never blocks. */
 void supervisor_tick_finished(const json_t *summary);
 
 /* Called by the scheduler every second while it is the leader: heartbeat and cool-down sweeps. */

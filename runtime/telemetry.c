@@ -1,24 +1,27 @@
 /* telemetry.c — proof of use: record queue, batch writer, spill file + replay, aggregates; see telemetry.h.
  *
  * Records are held as rows of text parameters (one allocation each) in a bounded FIFO. One batch at a time
- * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as one INSERT with parameters
- * only: usage events as INSERT ... SELECT FROM unnest() of one array per column, the others as a VALUES list. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure
- * is harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system
- * events (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS,
- * which is exactly once except for the narrow race of a re-send overlapping a still-running first attempt.
+ * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as one INSERT with
+ * parameters only: usage events as INSERT ... SELECT FROM unnest() of one array per column, the others as a
+ * VALUES list. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure is
+ * harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system events
+ * (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS, which is
+ * exactly once except for the narrow race of a re-send overlapping a still-running first attempt.
  *
- * Spill file (format and file handling in telemetry_spill.c): fsync'd after each batch written. A failed batch is spilled and the writer turns "down": from then on the queue
- * drains into the file every tick, and every second one chunk of the file is re-sent as a probe. Once a
- * chunk goes in, the writer is up again and replays the rest back to back; when the whole file is in the
- * database it is truncated. The replay position lives in memory only: after a crash the file is replayed
- * from its start, which the idempotent INSERTs make harmless. Before the writer knows the database is down, a
- * queue batch unanswered for SUSPECT_AFTER_MS makes it suspect: the batch in flight is copied to the file, the
- * queue drains into it and new records are appended at acceptance, so a crash in the first seconds of an
- * outage loses at most what was accepted in the last SUSPECT_AFTER_MS + one tick (docs/faults.md).
+ * Spill file (format and file handling in telemetry_spill.c): fsync'd after each batch written. A failed
+ * batch is spilled and the writer turns "down": from then on the queue drains into the file every tick, and
+ * every second one chunk of the file is re-sent as a probe. Once a chunk goes in, the writer is up again and
+ * replays the rest back to back; when the whole file is in the database it is truncated. The replay position
+ * lives in memory only: after a crash the file is replayed from its start, which the idempotent INSERTs make
+ * harmless. Before the writer knows the database is down, a queue batch unanswered for SUSPECT_AFTER_MS makes
+ * it suspect: the batch in flight is copied to the file, the queue drains into it and new records are
+ * appended at acceptance, so a crash in the first seconds of an outage loses at most what was accepted in the
+ * last SUSPECT_AFTER_MS + one tick (docs/faults.md).
  *
  * I/O in a caller's stack happens only when the queue is full or the writer is down or suspect: the record is
- * then appended to the spill file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover spill) and telemetry_stop
- * (after the loop has exited) use a short-lived blocking connection to cfg.database_url. */
+ * then appended to the spill file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover
+ * spill) and telemetry_stop (after the loop has exited) use a short-lived blocking connection to
+ * cfg.database_url. */
 #include "telemetry.h"
 #include "secret.h"
 #include "metrics.h"
@@ -50,7 +53,7 @@
 #define REPLAY_EVERY_S 1
 #define PARTITION_EVERY_S 3600
 #define SUSPECT_AFTER_MS 250 /* a queue batch unanswered this long: records stop living only in memory */
-#define POISON_TRIES 5 /* a chunk refused this often while the database answers pings is bisected */
+#define POISON_TRIES 5       /* a chunk refused this often while the database answers pings is bisected */
 
 static struct {
     struct event_base *base;
@@ -58,8 +61,8 @@ static struct {
     int started, stopping, down, retention_days;
     int q_head, q_count; /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
     struct telemetry_batch b;
-    double b_sent_ms;  /* clock_now_ms() when the batch in flight was sent */
-    int b_spilled;     /* the queue batch in flight is already in the spill file as well */
+    double b_sent_ms; /* clock_now_ms() when the batch in flight was sent */
+    int b_spilled;    /* the queue batch in flight is already in the spill file as well */
     unsigned next_id;
     int poison_tries, chunk_max;
     long written_total, replayed_total, replayed_since_down, dropped_total;
@@ -70,7 +73,6 @@ static struct {
 static struct telemetry_rec *queue[QUEUE_CAP];
 
 /* ---------------------------------------------------------------- records */
-
 
 #define HEX "0123456789abcdefABCDEF"
 
@@ -134,13 +136,6 @@ static const char *feature_of(const json_t *md, const char *operation)
 
 /* ---------------------------------------------------------------- spill file */
 
-
-
-
-
-
-
-
 /* ---------------------------------------------------------------- batches */
 
 /* Empties the spill file once every line of it is in the database. */
@@ -170,7 +165,8 @@ struct stmt {
 static char *array_literal(const struct telemetry_batch *b, int col)
 {
     size_t cap = 3, len = 0;
-    for (int r = 0; r < b->n; r++) cap += b->rows[r]->v[col] ? 2 * strlen(b->rows[r]->v[col]) + 3 : 5;
+    for (int r = 0; r < b->n; r++)
+        cap += b->rows[r]->v[col] ? 2 * strlen(b->rows[r]->v[col]) + 3 : 5;
     char *out = malloc(cap);
     if (!out) return NULL;
     out[len++] = '{';
@@ -214,7 +210,8 @@ static void stmt_free(struct stmt *st)
 {
     free(st->sql);
     free(st->params);
-    for (int c = 0; c < TELEMETRY_MAX_COLS; c++) free(st->arrays[c]);
+    for (int c = 0; c < TELEMETRY_MAX_COLS; c++)
+        free(st->arrays[c]);
     memset(st, 0, sizeof *st);
 }
 
@@ -236,7 +233,8 @@ static int stmt_build(const struct telemetry_batch *b, struct stmt *st)
         st->sql = values_sql(t, b->n);
         st->params = malloc(sizeof *st->params * (size_t)st->nparams);
         for (int r = 0; st->params && r < b->n; r++)
-            for (int c = 0; c < t->ncols; c++) st->params[r * t->ncols + c] = b->rows[r]->v[c];
+            for (int c = 0; c < t->ncols; c++)
+                st->params[r * t->ncols + c] = b->rows[r]->v[c];
         if (st->sql && st->params) return 0;
     }
     stmt_free(st);
@@ -250,7 +248,8 @@ static void set_down(const char *err)
     if (W.down) return;
     W.down = 1;
     LOG_WARN(NULL, "telemetry database down, spilling", "spill=\"%s\" error=\"%s\"",
-             log_escape(telemetry_spill_state()->path, path, sizeof path), log_escape(W.last_error, esc, sizeof esc));
+             log_escape(telemetry_spill_state()->path, path, sizeof path),
+             log_escape(W.last_error, esc, sizeof esc));
 }
 
 static void set_up(void)
@@ -308,7 +307,8 @@ static void batch_failed(struct telemetry_batch *b, const char *err)
     if (b->from_spill) {
         replay_failed_while_reachable(b, err);
         batch_free_rows(b);
-    } else if (W.b_spilled || telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
+    } else if (W.b_spilled ||
+               telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
         batch_free_rows(b);
     }
     W.b_spilled = 0;
@@ -326,9 +326,11 @@ static void on_batch_result(struct pg_result *res, const char *err, void *arg)
         batch_done(&W.b);
     else {
         batch_failed(&W.b, err);
-        if (W.down) queue_spill_all(); /* at once, not at the next tick: nothing answered 202 waits in memory */
+        if (W.down)
+            queue_spill_all(); /* at once, not at the next tick: nothing answered 202 waits in memory */
     }
-    if (!W.down && (W.q_count > 0 || telemetry_spill_pending() > 0)) pump(); /* keep draining: a batch holds one table only */
+    if (!W.down && (W.q_count > 0 || telemetry_spill_pending() > 0))
+        pump(); /* keep draining: a batch holds one table only */
 }
 
 static void batch_send(struct telemetry_batch *b)
@@ -339,7 +341,8 @@ static void batch_send(struct telemetry_batch *b)
     b->id = id;
     W.b_sent_ms = clock_now_ms();
     W.b_spilled = 0;
-    if (!built || db_query(st.sql, st.nparams, st.params, BATCH_TIMEOUT_MS, on_batch_result, (void *)(uintptr_t)id) < 0) {
+    if (!built || db_query(st.sql, st.nparams, st.params, BATCH_TIMEOUT_MS, on_batch_result,
+                           (void *)(uintptr_t)id) < 0) {
         b->id = 0;
         batch_failed(b, built ? "the database pool refused the query" : "out of memory");
     }
@@ -367,7 +370,9 @@ static void queue_spill_all(void)
     for (;;) {
         if (!W.b.n) queue_take(&W.b); /* rows a failed spill write left in W.b go first */
         if (!W.b.n) return;
-        if (!W.b.from_spill && telemetry_spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) < 0) return; /* kept, retried next tick */
+        if (!W.b.from_spill &&
+            telemetry_spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) < 0)
+            return; /* kept, retried next tick */
         batch_free_rows(&W.b);
     }
 }
@@ -387,7 +392,8 @@ static void pump(void)
     }
     if (W.down) return; /* the replay timer probes */
     prefer_spill = !prefer_spill;
-    if (telemetry_spill_pending() > 0 && (prefer_spill || !W.q_count) && telemetry_spill_load_chunk(&W.b, W.chunk_max))
+    if (telemetry_spill_pending() > 0 && (prefer_spill || !W.q_count) &&
+        telemetry_spill_load_chunk(&W.b, W.chunk_max))
         batch_send(&W.b);
     else if (W.q_count) {
         queue_take(&W.b);
@@ -405,9 +411,9 @@ static int suspect(void)
 }
 
 /* While suspect: the queue batch in flight is copied to the spill file once (it stays in flight; if it then
- * commits, the replay of its lines inserts nothing: ids are set at acceptance, the INSERTs are idempotent) and
- * the queue drains into the file, where the replay picks it up. No fsync here: a write(2) survives a crash of
- * the process; the tick's telemetry_spill_sync_if_dirty covers the machine. */
+ * commits, the replay of its lines inserts nothing: ids are set at acceptance, the INSERTs are idempotent)
+ * and the queue drains into the file, where the replay picks it up. No fsync here: a write(2) survives a
+ * crash of the process; the tick's telemetry_spill_sync_if_dirty covers the machine. */
 static void suspect_spill(void)
 {
     static struct telemetry_batch tmp;
@@ -416,7 +422,8 @@ static void suspect_spill(void)
         W.b_spilled = 1;
     while (W.q_count) {
         queue_take(&tmp);
-        if (telemetry_spill_write(tmp.rows, tmp.n, 0, W.last_error, sizeof W.last_error) < 0) { /* back to the head */
+        if (telemetry_spill_write(tmp.rows, tmp.n, 0, W.last_error, sizeof W.last_error) <
+            0) { /* back to the head */
             W.q_head = (W.q_head - tmp.n + QUEUE_CAP) % QUEUE_CAP;
             W.q_count += tmp.n;
             tmp.n = 0;
@@ -428,8 +435,10 @@ static void suspect_spill(void)
 
 static void on_flush_tick(evutil_socket_t fd, short what, void *arg)
 {
-    if (W.down) queue_spill_all();
-    else if (suspect()) suspect_spill();
+    if (W.down)
+        queue_spill_all();
+    else if (suspect())
+        suspect_spill();
     telemetry_spill_sync_if_dirty();
     pump();
 }
@@ -496,9 +505,12 @@ int telemetry_usage(const struct usage_event *ev)
         !one_of(ev->status, statuses) || !id_is_trace_id(ev->trace_id) || !is_uuid_or_null(ev->bot_id) ||
         !is_uuid_or_null(ev->run_id) || !is_uuid_or_null(ev->job_id) || !is_uuid_or_null(ev->user_id))
         return -1;
-    /* every usage row is one provider/subsystem call: count it for /metrics (a verify's outcome is its error code) */
+    /* every usage row is one provider/subsystem call: count it for /metrics (a verify's outcome is its error
+     * code) */
     metrics_provider_call(ev->provider_id, ev->operation,
-                          strcmp(ev->status, "VERIFY") ? ev->status : ev->error_code ? ev->error_code : "OK",
+                          strcmp(ev->status, "VERIFY") ? ev->status
+                          : ev->error_code             ? ev->error_code
+                                                       : "OK",
                           ev->latency_ms >= 0 ? ev->latency_ms : 0);
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
         if (!is_utf8(texts[i])) return -1;
@@ -528,9 +540,9 @@ int telemetry_verification(const struct verification_record *v)
     static const char *const outcomes[] = {"OK",      "AUTH_FAILED",   "NOT_ENTITLED",   "RATE_LIMITED",
                                            "TIMEOUT", "NETWORK_ERROR", "PROVIDER_ERROR", NULL};
     char id[37], at[32], hs[16], lat[16];
-    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) || !id_is_trace_id(v->trace_id) ||
-        !is_uuid_or_null(v->user_id) || !is_utf8(v->provider_id) || !is_utf8(v->base_url_host) ||
-        !is_utf8(v->reason_human))
+    if (!v->provider_id || !*v->provider_id || !one_of(v->outcome, outcomes) ||
+        !id_is_trace_id(v->trace_id) || !is_uuid_or_null(v->user_id) || !is_utf8(v->provider_id) ||
+        !is_utf8(v->base_url_host) || !is_utf8(v->reason_human))
         return -1;
     id_uuid_new(id);
     clock_rfc3339_us(v->verified_at > 0 ? v->verified_at : 0, at);
@@ -591,10 +603,10 @@ json_t *telemetry_status_json(void)
     return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
                      "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)telemetry_spill_pending(),
                      "written_total", (json_int_t)W.written_total, "spilled_total",
-                     (json_int_t)telemetry_spill_state()->spilled_total, "replayed_total", (json_int_t)W.replayed_total,
-                     "dropped_total", (json_int_t)W.dropped_total, "rejected_total",
-                     (json_int_t)telemetry_spill_state()->rejected_total, "database_down", W.down, "last_flush_at",
-                     W.last_flush_at ? json_string(at) : json_null(), "last_error",
+                     (json_int_t)telemetry_spill_state()->spilled_total, "replayed_total",
+                     (json_int_t)W.replayed_total, "dropped_total", (json_int_t)W.dropped_total,
+                     "rejected_total", (json_int_t)telemetry_spill_state()->rejected_total, "database_down",
+                     W.down, "last_flush_at", W.last_flush_at ? json_string(at) : json_null(), "last_error",
                      W.last_error[0] ? json_string(W.last_error) : json_null());
 }
 
@@ -632,7 +644,8 @@ static PGresult *sync_exec(PGconn *c, const char *sql, int n, const char *const 
 static int sync_send(PGconn *c, struct telemetry_batch *b)
 {
     struct stmt st;
-    PGresult *res = stmt_build(b, &st) == 0 ? sync_exec(c, st.sql, st.nparams, st.params, PGRES_COMMAND_OK) : NULL;
+    PGresult *res =
+        stmt_build(b, &st) == 0 ? sync_exec(c, st.sql, st.nparams, st.params, PGRES_COMMAND_OK) : NULL;
     stmt_free(&st);
     PQclear(res);
     if (!res) return -1;
@@ -644,14 +657,14 @@ static int sync_send(PGconn *c, struct telemetry_batch *b)
 static void sync_replay(PGconn *c, time_t deadline)
 {
     struct telemetry_batch *b = &W.b;
-    while (telemetry_spill_pending() > 0 && clock_wall_s() < deadline && telemetry_spill_load_chunk(b, W.chunk_max))
+    while (telemetry_spill_pending() > 0 && clock_wall_s() < deadline &&
+           telemetry_spill_load_chunk(b, W.chunk_max))
         if (sync_send(c, b) < 0) {
             batch_free_rows(b);
             return;
         }
     replay_finished_check();
 }
-
 
 /* ---------------------------------------------------------------- seeding */
 
@@ -740,8 +753,8 @@ static void on_partition_tick(evutil_socket_t fd, short what, void *arg)
     char days[16];
     const char *p[1] = {days};
     if (W.stopping) return;
-    db_query("SELECT gh_ensure_usage_partitions(((gh_now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL, 60000,
-             on_partition_result, "ensure");
+    db_query("SELECT gh_ensure_usage_partitions(((gh_now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL,
+             60000, on_partition_result, "ensure");
     if (W.retention_days <= 0) return;
     snprintf(days, sizeof days, "%d", W.retention_days);
     db_query("SELECT gh_drop_usage_partitions_before(((gh_now() AT TIME ZONE 'UTC')::date - $1::int))", 1, p,
@@ -783,7 +796,8 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     W.stopping = W.down = 0;
     telemetry_spill_repair_tail();
     if ((c = sync_connect(10000))) {
-        if (telemetry_spill_state()->bytes) sync_replay(c, clock_wall_s() + 30); /* before seeding, so the aggregates include it */
+        if (telemetry_spill_state()->bytes)
+            sync_replay(c, clock_wall_s() + 30); /* before seeding, so the aggregates include it */
         if (seed(c, clock_wall_s()) < 0)
             LOG_WARN(NULL, "telemetry aggregates not seeded", "error=\"%s\"",
                      log_escape(W.last_error, esc, sizeof esc));
@@ -803,7 +817,8 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     W.started = 1;
     if (telemetry_spill_pending() > 0)
         LOG_WARN(NULL, "telemetry spill file pending", "spill=\"%s\" bytes=%lld",
-                 log_escape(telemetry_spill_state()->path, esc, sizeof esc), (long long)telemetry_spill_pending());
+                 log_escape(telemetry_spill_state()->path, esc, sizeof esc),
+                 (long long)telemetry_spill_pending());
     return 0;
 }
 
@@ -823,7 +838,8 @@ static void stop_drain(PGconn *c, time_t deadline)
         if (!b->n) return;
         if (c && clock_wall_s() < deadline && sync_send(c, b) == 0) continue;
         c = NULL; /* one failure: the rest goes to the file without further waiting */
-        if (telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0) W.dropped_total += b->n;
+        if (telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0)
+            W.dropped_total += b->n;
         batch_free_rows(b);
     }
 }

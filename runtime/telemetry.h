@@ -21,21 +21,21 @@
 struct event_base;
 
 struct usage_event {
-    const char *provider_id;  /* required: "databento", or a subsystem: "runner", "risk_engine", "scheduler" */
-    const char *operation;    /* required: "verify", "marketdata.bars", "broker.place_order", "llm.chat" ... */
-    const char *status;       /* required: "OK" | "ERROR" | "BLOCKED" | "VERIFY" */
+    const char *provider_id; /* required: "databento", or a subsystem: "runner", "risk_engine", "scheduler" */
+    const char *operation;   /* required: "verify", "marketdata.bars", "broker.place_order", "llm.chat" ... */
+    const char *status;      /* required: "OK" | "ERROR" | "BLOCKED" | "VERIFY" */
     const char *bot_id, *run_id, *job_id, *user_id; /* uuid text or NULL */
-    int latency_ms;           /* < 0 = NULL */
-    const char *symbol, *timeframe; /* or NULL */
-    int records;              /* < 0 = NULL */
-    const char *error_code;   /* or NULL */
-    const char *trace_id;     /* required, 32 hex */
-    const json_t *metadata;   /* safe metadata object (borrowed) or NULL; never secrets, prompts, responses */
+    int latency_ms;                                 /* < 0 = NULL */
+    const char *symbol, *timeframe;                 /* or NULL */
+    int records;                                    /* < 0 = NULL */
+    const char *error_code;                         /* or NULL */
+    const char *trace_id;                           /* required, 32 hex */
+    const json_t *metadata; /* safe metadata object (borrowed) or NULL; never secrets, prompts, responses */
 };
 
 struct verification_record {
     const char *provider_id, *outcome, *base_url_host, *reason_human, *trace_id, *user_id;
-    int http_status;          /* <= 0 = NULL */
+    int http_status; /* <= 0 = NULL */
     int latency_ms;
     time_t verified_at;
 };
@@ -43,7 +43,8 @@ struct verification_record {
 /* Starts the writer on base: seeds aggregates from the database (may block: start-up only), replays a
  * leftover spill file, arms the flush and partition-maintenance timers. spill_path is the spill file.
  * Returns 0, or -1 with err. Needs db_pool_start first. */
-int telemetry_start(struct event_base *base, const char *spill_path, int retention_days, char *err, size_t errlen);
+int telemetry_start(struct event_base *base, const char *spill_path, int retention_days, char *err,
+                    size_t errlen);
 
 /* Flushes what it can within timeout_ms (to the database, else to the spill file) and stops. Call it after
  * the loop has exited and before db_pool_stop: it writes the queue (and the batch in flight, whose late
@@ -55,13 +56,14 @@ void telemetry_stop(int timeout_ms);
  * the loop running during a SIGTERM drain until this is 0 (or its drain deadline passes). */
 int telemetry_drain_pending(void);
 
-/* Accepts a usage event (copied) and updates the aggregates. Never waits on the database. Returns 0, or -1 when
- * the record is invalid (missing required fields). A full queue spills to the file instead of dropping; so does
- * a writer that is down or suspects the database (a batch unanswered for 250 ms): one write(2), no fsync. */
+/* Accepts a usage event (copied) and updates the aggregates. Never waits on the database. Returns 0, or -1
+ * when the record is invalid (missing required fields). A full queue spills to the file instead of dropping;
+ * so does a writer that is down or suspects the database (a batch unanswered for 250 ms): one write(2), no
+ * fsync. */
 int telemetry_usage(const struct usage_event *ev);
 
-/* Called for every usage event telemetry_usage accepted (after the aggregates), on the loop; ev is borrowed for
- * the call only. One listener (NULL removes it); it must not block. */
+/* Called for every usage event telemetry_usage accepted (after the aggregates), on the loop; ev is borrowed
+ * for the call only. One listener (NULL removes it); it must not block. */
 typedef void (*telemetry_usage_listener)(const struct usage_event *ev);
 void telemetry_set_usage_listener(telemetry_usage_listener fn);
 

@@ -44,14 +44,16 @@ const struct telemetry_table_def telemetry_tables[TELEMETRY_T_COUNT] = {
      "v.latency_ms::int, v.base_url_host, v.reason_human, v.trace_id, v.verified_at::timestamptz, "
      "(SELECT u.id FROM users u WHERE u.id = v.user_id::uuid) FROM (VALUES ",
      ") AS v(id, provider_id, outcome, http_status, latency_ms, base_url_host, reason_human, trace_id, "
-     "verified_at, user_id) ON CONFLICT DO NOTHING", NULL},
+     "verified_at, user_id) ON CONFLICT DO NOTHING",
+     NULL},
     {"system_events", system_cols, 8,
      "INSERT INTO system_events (created_at, kind, severity, subject, message, trace_id, metadata) "
      "SELECT v.created_at::timestamptz, v.kind, v.severity, v.subject, v.message, v.trace_id, "
      "v.metadata::jsonb || jsonb_build_object('event_uuid', v.event_uuid) FROM (VALUES ",
      ") AS v(event_uuid, created_at, kind, severity, subject, message, trace_id, metadata) WHERE NOT EXISTS "
      "(SELECT 1 FROM system_events e WHERE e.created_at = v.created_at::timestamptz "
-     "AND e.metadata->>'event_uuid' = v.event_uuid)", NULL},
+     "AND e.metadata->>'event_uuid' = v.event_uuid)",
+     NULL},
 };
 
 /* ---------------------------------------------------------------- records */
@@ -153,8 +155,7 @@ int telemetry_spill_write(struct telemetry_rec *const *rows, int n, int sync, ch
     spill.dirty = !sync || fdatasync(spill.fd) < 0;
     rc = 0;
 out:
-    if (rc < 0)
-        snprintf(err, errlen, "cannot write the spill file: %s", strerror(errno));
+    if (rc < 0) snprintf(err, errlen, "cannot write the spill file: %s", strerror(errno));
     free(buf);
     return rc;
 }

@@ -16,7 +16,8 @@
 #include <sys/types.h>
 
 #define TELEMETRY_MAX_COLS 16
-#define TELEMETRY_BATCH_MAX 1000 /* rows per batch; 16 columns × 1000 rows stays below libpq's 65535 parameters */
+#define TELEMETRY_BATCH_MAX                                                                                  \
+    1000 /* rows per batch; 16 columns × 1000 rows stays below libpq's 65535 parameters */
 
 enum telemetry_table { TELEMETRY_T_USAGE, TELEMETRY_T_VERIFY, TELEMETRY_T_SYSTEM, TELEMETRY_T_COUNT };
 
@@ -25,7 +26,8 @@ struct telemetry_table_def {
     const char *const *cols;
     int ncols;
     const char *sql_head, *sql_tail; /* the statement is head + "($1,..),(..)" + tail */
-    const char *unnest_sql; /* when set, the statement instead: one array parameter per column ($1 = ids ...) */
+    const char
+        *unnest_sql; /* when set, the statement instead: one array parameter per column ($1 = ids ...) */
 };
 
 /* One accepted record: column values as text (NULL = SQL NULL) pointing into data. */
@@ -49,8 +51,8 @@ extern const struct telemetry_table_def telemetry_tables[TELEMETRY_T_COUNT];
 /* The spill file (private to telemetry_spill.c; read through telemetry_spill_state()). fd -1 while closed. */
 struct telemetry_spill_state {
     char path[4096];
-    int fd, dirty;         /* dirty: written since the last fdatasync */
-    FILE *rf;              /* reader used by the replay */
+    int fd, dirty;           /* dirty: written since the last fdatasync */
+    FILE *rf;                /* reader used by the replay */
     off_t bytes, replay_off; /* size of the file; where the replay has reached */
     long spilled_total, rejected_total;
 };

@@ -20,12 +20,14 @@ long totp_hotp(const unsigned char *key, size_t keylen, uint64_t counter, int di
     unsigned int mdlen = 0;
     long mod = 1;
     if (!key || keylen == 0 || digits < 6 || digits > 8) return -1;
-    for (int i = 7; i >= 0; i--, counter >>= 8) msg[i] = (unsigned char)(counter & 0xff);
+    for (int i = 7; i >= 0; i--, counter >>= 8)
+        msg[i] = (unsigned char)(counter & 0xff);
     if (!HMAC(EVP_sha1(), key, (int)keylen, msg, sizeof msg, md, &mdlen) || mdlen != 20) return -1;
     int off = md[19] & 0x0f;
     unsigned long bin = ((unsigned long)(md[off] & 0x7f) << 24) | ((unsigned long)md[off + 1] << 16) |
                         ((unsigned long)md[off + 2] << 8) | (unsigned long)md[off + 3];
-    for (int i = 0; i < digits; i++) mod *= 10;
+    for (int i = 0; i < digits; i++)
+        mod *= 10;
     sodium_memzero(md, sizeof md);
     return (long)(bin % (unsigned long)mod);
 }
@@ -44,8 +46,8 @@ static int six_digits(const char *code)
     return 1;
 }
 
-enum totp_result totp_verify(const unsigned char *key, size_t keylen, const char *code, time_t now, int64_t last_step,
-                             int64_t *matched_step)
+enum totp_result totp_verify(const unsigned char *key, size_t keylen, const char *code, time_t now,
+                             int64_t last_step, int64_t *matched_step)
 {
     uint64_t t = totp_step(now);
     int ok = 0, replay = 0;

@@ -32,8 +32,8 @@ char *totp_format(long code, int digits, char *out, size_t outlen);
  * *matched_step when the code matches a step > last_step; TOTP_REPLAY when it only matches a step
  * <= last_step (the same code again, or an older one inside the window); TOTP_INVALID otherwise
  * (including a code that is not exactly 6 ASCII digits). Comparisons are constant-time. */
-enum totp_result totp_verify(const unsigned char *key, size_t keylen, const char *code, time_t now, int64_t last_step,
-                             int64_t *matched_step);
+enum totp_result totp_verify(const unsigned char *key, size_t keylen, const char *code, time_t now,
+                             int64_t last_step, int64_t *matched_step);
 
 /* RFC 4648 base32 (A-Z2-7) of in[0..len) without padding into out. Returns the length written, or -1
  * when outlen is too small (needs ceil(len*8/5)+1). */

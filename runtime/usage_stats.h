@@ -15,17 +15,16 @@
 
 /* One provider's aggregates as usage_stats_get answers them (telemetry_usage_of passes them on). */
 struct provider_usage {
-    long count_24h;           /* usage rows in the last 24 h, VERIFY excluded */
-    long errors_24h;          /* of those, status ERROR */
-    time_t last_used_at;      /* 0 = never (VERIFY excluded) */
+    long count_24h;      /* usage rows in the last 24 h, VERIFY excluded */
+    long errors_24h;     /* of those, status ERROR */
+    time_t last_used_at; /* 0 = never (VERIFY excluded) */
     char last_used_by_bot_id[37];
     char last_feature_used[64];
-    char last_error_code[64];       /* latest non-null error_code of any row (VERIFY included), "" if none */
-    char last_error_code_24h[64];   /* same, within 24 h */
+    char last_error_code[64];     /* latest non-null error_code of any row (VERIFY included), "" if none */
+    char last_error_code_24h[64]; /* same, within 24 h */
     char last_trace_id[33];
     int latency_last_ms, latency_p50_ms, latency_p95_ms; /* -1 = no sample */
 };
-
 
 #define USAGE_STATS_WINDOW_MIN 1440    /* 24 h of one-minute buckets */
 #define USAGE_STATS_RING 256           /* latency samples kept per provider */

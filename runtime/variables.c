@@ -28,7 +28,8 @@ static const char *const TYPES[] = {"number", "bool", "string", NULL};
 static const char *const STATES[] = {"ACTIVE", "DEPRECATED", NULL};
 static const char *const LIVE_STACK[] = {"market_data", "execution", "llm", NULL};
 static const char *const INTERNAL[] = {"runner", "risk_engine", "market_hours", NULL};
-static const char *const FIELDS[] = {"name", "category", "source", "variable_type", "description", "state", NULL};
+static const char *const FIELDS[] = {"name",        "category", "source", "variable_type",
+                                     "description", "state",    NULL};
 
 static int one_of(const char *s, const char *const *set)
 {
@@ -66,7 +67,8 @@ static int check_categories(const json_t *cats, char *err, size_t errlen)
         snprintf(err, errlen, "categories must be a list of 1 to 32 category names");
         return -1;
     }
-    json_array_foreach(cats, i, c) {
+    json_array_foreach(cats, i, c)
+    {
         if (!valid_name(json_string_value(c))) {
             snprintf(err, errlen, "categories[%zu] must be a lower-case name ([a-z][a-z0-9_]*)", i + 1);
             return -1;
@@ -88,7 +90,8 @@ static int category_known(const json_t *cats, const char *name)
     return 0;
 }
 
-/* Validates one entry (1-based index i) and returns its normalized copy, or NULL with err. seen: names so far. */
+/* Validates one entry (1-based index i) and returns its normalized copy, or NULL with err. seen: names so
+ * far. */
 static json_t *check_entry(const json_t *e, size_t i, const json_t *cats, const struct provider_registry *reg,
                            json_t *seen, char *err, size_t errlen)
 {
@@ -97,14 +100,18 @@ static json_t *check_entry(const json_t *e, size_t i, const json_t *cats, const 
     json_t *value;
     char label[128];
     if (!json_is_object(e)) {
-        snprintf(err, errlen, "variables[%zu]: must be a table {name, category, source, variable_type, description}", i);
+        snprintf(err, errlen,
+                 "variables[%zu]: must be a table {name, category, source, variable_type, description}", i);
         return NULL;
     }
-    snprintf(label, sizeof label, "variables[%zu]%s%.*s%s", i, name ? " (" : "", NAME_MAX_LEN + 1, name ? name : "",
-             name ? ")" : "");
-    json_object_foreach((json_t *)e, key, value) if (!one_of(key, FIELDS)) {
-        snprintf(err, errlen, "%s: unknown field '%.64s' (fields: name, category, source, variable_type, description, state)",
-                 label, key);
+    snprintf(label, sizeof label, "variables[%zu]%s%.*s%s", i, name ? " (" : "", NAME_MAX_LEN + 1,
+             name ? name : "", name ? ")" : "");
+    json_object_foreach((json_t *)e, key, value) if (!one_of(key, FIELDS))
+    {
+        snprintf(
+            err, errlen,
+            "%s: unknown field '%.64s' (fields: name, category, source, variable_type, description, state)",
+            label, key);
         return NULL;
     }
     category = json_string_value(json_object_get(e, "category"));
@@ -115,31 +122,36 @@ static json_t *check_entry(const json_t *e, size_t i, const json_t *cats, const 
     state = value ? json_string_value(value) : "ACTIVE";
     kind = variables_source_kind(source, reg);
     if (!valid_name(name))
-        snprintf(err, errlen, "%s: name must match [a-z][a-z0-9_]* (at most %d characters)", label, NAME_MAX_LEN);
+        snprintf(err, errlen, "%s: name must match [a-z][a-z0-9_]* (at most %d characters)", label,
+                 NAME_MAX_LEN);
     else if (json_object_get(seen, name))
         snprintf(err, errlen, "%s: name '%s' is declared twice", label, name);
     else if (!category_known(cats, category))
         snprintf(err, errlen, "%s: category must be one of the listed categories", label);
     else if (!kind)
-        snprintf(err, errlen,
-                 "%s: source '%.64s' is not a live-stack category (market_data, execution, llm), a provider id of "
-                 "providers.lua, or an internal source (runner, risk_engine, market_hours)",
-                 label, source ? source : "(missing)");
+        snprintf(
+            err, errlen,
+            "%s: source '%.64s' is not a live-stack category (market_data, execution, llm), a provider id of "
+            "providers.lua, or an internal source (runner, risk_engine, market_hours)",
+            label, source ? source : "(missing)");
     else if (!one_of(type, TYPES))
         snprintf(err, errlen, "%s: variable_type must be number, bool or string", label);
     else if (!desc || !*desc || strlen(desc) > DESCRIPTION_MAX)
-        snprintf(err, errlen, "%s: description must be a non-empty string of at most %d bytes", label, DESCRIPTION_MAX);
+        snprintf(err, errlen, "%s: description must be a non-empty string of at most %d bytes", label,
+                 DESCRIPTION_MAX);
     else if (!one_of(state, STATES))
         snprintf(err, errlen, "%s: state must be ACTIVE or DEPRECATED", label);
     else {
         json_object_set_new(seen, name, json_true());
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "category", category, "source", source,
-                         "source_kind", kind, "variable_type", type, "state", state, "description", desc);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "category", category, "source",
+                         source, "source_kind", kind, "variable_type", type, "state", state, "description",
+                         desc);
     }
     return NULL;
 }
 
-json_t *variables_catalog_from_json(const json_t *doc, const struct provider_registry *reg, char *err, size_t errlen)
+json_t *variables_catalog_from_json(const json_t *doc, const struct provider_registry *reg, char *err,
+                                    size_t errlen)
 {
     const json_t *cats = json_object_get(doc, "categories"), *list = json_object_get(doc, "variables"), *e;
     json_t *out, *seen;
@@ -160,7 +172,8 @@ json_t *variables_catalog_from_json(const json_t *doc, const struct provider_reg
     }
     out = json_array();
     seen = json_object();
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         json_t *v = check_entry(e, i + 1, cats, reg, seen, err, errlen);
         if (!v) {
             json_decref(out);
@@ -180,7 +193,7 @@ static struct {
     struct event *retry, *flush_timer;
     int sync_running, sync_again, synced;
     char sync_trace[33];
-    json_t *pending;  /* name -> {seen: epoch s, bots: {bot_id: true}} */
+    json_t *pending;   /* name -> {seen: epoch s, bots: {bot_id: true}} */
     json_t *in_flight; /* the batch being written, merged back on failure */
 } V;
 
@@ -214,7 +227,8 @@ static void on_synced(struct pg_result *res, const char *err, void *arg)
     V.sync_running = 0;
     if (!res || PQntuples(res) != 1) {
         struct timeval tv = {SYNC_RETRY_MS / 1000, (SYNC_RETRY_MS % 1000) * 1000};
-        LOG_WARN(V.sync_trace, "variable catalog sync failed; retrying", "error=\"%s\"", err ? err : "no row");
+        LOG_WARN(V.sync_trace, "variable catalog sync failed; retrying", "error=\"%s\"",
+                 err ? err : "no row");
         if (V.retry) event_add(V.retry, &tv);
         free(version);
         return;
@@ -222,15 +236,16 @@ static void on_synced(struct pg_result *res, const char *err, void *arg)
     long added = atol(PQgetvalue(res, 0, 0)), updated = atol(PQgetvalue(res, 0, 1));
     long deprecated = atol(PQgetvalue(res, 0, 2)), declared = atol(PQgetvalue(res, 0, 3));
     V.synced = 1;
-    LOG_INFO(V.sync_trace, "variable catalog synced", "version=%s declared=%ld added=%ld updated=%ld deprecated=%ld",
-             version, declared, added, updated, deprecated);
+    LOG_INFO(V.sync_trace, "variable catalog synced",
+             "version=%s declared=%ld added=%ld updated=%ld deprecated=%ld", version, declared, added,
+             updated, deprecated);
     if (added || updated || deprecated) {
         char msg[256];
-        snprintf(msg, sizeof msg, "variable catalog %s: %ld declared, %ld added, %ld updated, %ld deprecated", version,
-                 declared, added, updated, deprecated);
-        json_t *meta = json_pack("{s:s, s:I, s:I, s:I, s:I}", "policy_version", version, "declared", (json_int_t)declared,
-                                 "added", (json_int_t)added, "updated", (json_int_t)updated, "deprecated",
-                                 (json_int_t)deprecated);
+        snprintf(msg, sizeof msg, "variable catalog %s: %ld declared, %ld added, %ld updated, %ld deprecated",
+                 version, declared, added, updated, deprecated);
+        json_t *meta = json_pack("{s:s, s:I, s:I, s:I, s:I}", "policy_version", version, "declared",
+                                 (json_int_t)declared, "added", (json_int_t)added, "updated",
+                                 (json_int_t)updated, "deprecated", (json_int_t)deprecated);
         telemetry_system_event("variables.sync", "info", "variables", msg, V.sync_trace, meta);
         json_decref(meta);
     }
@@ -281,7 +296,8 @@ static void merge_pending(json_t *into, const json_t *batch)
 {
     const char *name, *bot;
     json_t *b, *v;
-    json_object_foreach((json_t *)batch, name, b) {
+    json_object_foreach((json_t *)batch, name, b)
+    {
         json_t *cur = json_object_get(into, name);
         if (!cur) {
             if (json_object_size(into) >= PENDING_MAX_NAMES) continue;
@@ -289,7 +305,8 @@ static void merge_pending(json_t *into, const json_t *batch)
             json_object_set_new(into, name, cur);
         }
         double seen = json_number_value(json_object_get(b, "seen"));
-        if (seen > json_number_value(json_object_get(cur, "seen"))) json_object_set_new(cur, "seen", json_real(seen));
+        if (seen > json_number_value(json_object_get(cur, "seen")))
+            json_object_set_new(cur, "seen", json_real(seen));
         json_t *bots = json_object_get(cur, "bots");
         json_object_foreach(json_object_get(b, "bots"), bot, v) if (json_object_size(bots) < PENDING_MAX_BOTS)
             json_object_set_new(bots, bot, json_true());
@@ -302,10 +319,12 @@ void variables_note_usage(const struct usage_event *ev)
     size_t i;
     if (!ev->bot_id || !json_is_array(keys) || json_array_size(keys) == 0 || !V.pending) return;
     json_t *one = json_object();
-    json_array_foreach(keys, i, k) {
+    json_array_foreach(keys, i, k)
+    {
         if (i >= 64 || !valid_name(json_string_value(k))) continue;
-        json_object_set_new(one, json_string_value(k),
-                            json_pack("{s:f, s:{s:b}}", "seen", (double)clock_wall_s(), "bots", ev->bot_id, 1));
+        json_object_set_new(
+            one, json_string_value(k),
+            json_pack("{s:f, s:{s:b}}", "seen", (double)clock_wall_s(), "bots", ev->bot_id, 1));
     }
     merge_pending(V.pending, one);
     json_decref(one);
@@ -337,12 +356,15 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
     V.in_flight = V.pending;
     V.pending = json_object();
     rows = json_array();
-    json_object_foreach(V.in_flight, name, b) {
+    json_object_foreach(V.in_flight, name, b)
+    {
         json_t *bots = json_array();
         const char *bot;
         json_t *ignored;
-        json_object_foreach(json_object_get(b, "bots"), bot, ignored) json_array_append_new(bots, json_string(bot));
-        json_array_append_new(rows, json_pack("{s:s, s:O, s:o}", "name", name, "seen", json_object_get(b, "seen"), "bots", bots));
+        json_object_foreach(json_object_get(b, "bots"), bot, ignored)
+            json_array_append_new(bots, json_string(bot));
+        json_array_append_new(rows, json_pack("{s:s, s:O, s:o}", "name", name, "seen",
+                                              json_object_get(b, "seen"), "bots", bots));
     }
     char *text = json_dumps(rows, JSON_COMPACT);
     const char *params[1] = {text};
@@ -374,7 +396,8 @@ void variables_stop(void)
 
 /* ---- the validator of scripts/variables.lua, registered with policy.c ---- */
 
-/* Prefixes a catalog error with "scripts/variables.lua:LINE: " (the line of the entry's name literal, when found). */
+/* Prefixes a catalog error with "scripts/variables.lua:LINE: " (the line of the entry's name literal, when
+ * found). */
 static void catalog_error(const json_t *doc, const char *inner, char *err, size_t errlen)
 {
     size_t n;
@@ -394,8 +417,8 @@ static void catalog_error(const json_t *doc, const char *inner, char *err, size_
         snprintf(err, errlen, "scripts/variables.lua: %s", inner);
 }
 
-/* policy_validator_fn of scripts/variables.lua: the catalog against g's registry (an empty catalog when the file
- * is absent). */
+/* policy_validator_fn of scripts/variables.lua: the catalog against g's registry (an empty catalog when the
+ * file is absent). */
 static void *validate_catalog(json_t *doc, const struct policy_gen *g, int spec, char *err, size_t errlen)
 {
     char inner[1024];

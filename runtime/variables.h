@@ -2,10 +2,10 @@
  *
  * scripts/variables.lua declares which signals exist (never values). The declarations are validated when a
  * policy generation is built (by the validator variables_register_validator hands policy.c; a bad entry fails
- * the load), the catalog in force is upserted into profit_variables at start-up and after every reload (names no longer
- * declared become DEPRECATED; nothing is deleted), and the feature_keys_used of usage events (a tick's
- * runner.tick event) update profit_variables.last_seen_at / used_by_bot_ids in batches about once a second,
- * so reads never scan integration_usage_events. */
+ * the load), the catalog in force is upserted into profit_variables at start-up and after every reload (names
+ * no longer declared become DEPRECATED; nothing is deleted), and the feature_keys_used of usage events (a
+ * tick's runner.tick event) update profit_variables.last_seen_at / used_by_bot_ids in batches about once a
+ * second, so reads never scan integration_usage_events. */
 #ifndef GATEHOUSE_VARIABLES_H
 #define GATEHOUSE_VARIABLES_H
 
@@ -22,7 +22,8 @@ struct usage_event;
  * (reg may be NULL: no provider id is then known). Returns a new array of normalized entries {name, category,
  * source, source_kind ("live_stack" | "provider" | "internal"), variable_type, state, description}, or NULL
  * with err "variables[N] (name): problem" (or a top-level problem). */
-json_t *variables_catalog_from_json(const json_t *doc, const struct provider_registry *reg, char *err, size_t errlen);
+json_t *variables_catalog_from_json(const json_t *doc, const struct provider_registry *reg, char *err,
+                                    size_t errlen);
 
 /* Registers scripts/variables.lua's validator with policy.c (variables_catalog_from_json against the registry
  * of the same generation, error lines): a generation then holds the catalog, read with policy_variables. Call

@@ -36,16 +36,16 @@ struct waiter {
 struct probe {
     struct policy_gen *gen;
     const struct provider_def *p;
-    const json_t *doc;             /* the provider's table in the registry document */
+    const json_t *doc; /* the provider's table in the registry document */
     const json_t *steps;
-    size_t step;                   /* index of the running step */
+    size_t step; /* index of the running step */
     double started_ms, deadline_ms;
     char trace_id[33], user_id[37];
-    char *tokens[MAX_STEPS];       /* token captured from each step's answer (sodium-wiped) */
+    char *tokens[MAX_STEPS]; /* token captured from each step's answer (sodium-wiped) */
     char outcome[24], reason[512];
     int decided, http_status;
-    int cancelled;                 /* the step in flight was cancelled (shutdown): the probe ends */
-    struct probe_request req;      /* the RESP step's request (HTTP steps are built by the engine) */
+    int cancelled;            /* the step in flight was cancelled (shutdown): the probe ends */
+    struct probe_request req; /* the RESP step's request (HTTP steps are built by the engine) */
     struct waiter *waiters;
     struct entry *entry;
 };
@@ -54,7 +54,7 @@ struct entry {
     char id[64];
     struct verify_status st;
     struct probe *running;
-    int hold_background;           /* no_retry provider after AUTH_FAILED/RATE_LIMITED: wait for an operator */
+    int hold_background; /* no_retry provider after AUTH_FAILED/RATE_LIMITED: wait for an operator */
     time_t next_background_at;
 };
 
@@ -94,21 +94,32 @@ static void record(struct probe *pr, int latency_ms)
     int overridden;
     const char *base = providers_base_url(pr->p, &overridden);
     providers_url_host(base, host, sizeof host);
-    json_t *meta = json_pack("{s:s, s:i, s:s}", "endpoint", "verify", "http_status", pr->http_status, "outcome", pr->outcome);
-    struct usage_event ev = {.provider_id = pr->p->id, .operation = "verify", .status = "VERIFY",
-                             .user_id = pr->user_id[0] ? pr->user_id : NULL, .latency_ms = latency_ms,
-                             .records = -1, .error_code = strcmp(pr->outcome, "OK") ? pr->outcome : NULL,
-                             .trace_id = pr->trace_id, .metadata = meta};
-    struct verification_record v = {.provider_id = pr->p->id, .outcome = pr->outcome, .base_url_host = host,
-                                    .reason_human = pr->reason, .trace_id = pr->trace_id,
-                                    .user_id = pr->user_id[0] ? pr->user_id : NULL, .http_status = pr->http_status,
-                                    .latency_ms = latency_ms, .verified_at = clock_wall_s()};
+    json_t *meta = json_pack("{s:s, s:i, s:s}", "endpoint", "verify", "http_status", pr->http_status,
+                             "outcome", pr->outcome);
+    struct usage_event ev = {.provider_id = pr->p->id,
+                             .operation = "verify",
+                             .status = "VERIFY",
+                             .user_id = pr->user_id[0] ? pr->user_id : NULL,
+                             .latency_ms = latency_ms,
+                             .records = -1,
+                             .error_code = strcmp(pr->outcome, "OK") ? pr->outcome : NULL,
+                             .trace_id = pr->trace_id,
+                             .metadata = meta};
+    struct verification_record v = {.provider_id = pr->p->id,
+                                    .outcome = pr->outcome,
+                                    .base_url_host = host,
+                                    .reason_human = pr->reason,
+                                    .trace_id = pr->trace_id,
+                                    .user_id = pr->user_id[0] ? pr->user_id : NULL,
+                                    .http_status = pr->http_status,
+                                    .latency_ms = latency_ms,
+                                    .verified_at = clock_wall_s()};
     char message[768];
     snprintf(message, sizeof message, "%s verify: %s — %s", pr->p->label, pr->outcome, pr->reason);
     telemetry_usage(&ev);
     telemetry_verification(&v);
-    telemetry_system_event("verify", strcmp(pr->outcome, "OK") ? "warning" : "info", pr->p->id, message, pr->trace_id,
-                           meta);
+    telemetry_system_event("verify", strcmp(pr->outcome, "OK") ? "warning" : "info", pr->p->id, message,
+                           pr->trace_id, meta);
     json_decref(meta);
 }
 
@@ -133,18 +144,20 @@ static void finish(struct probe *pr)
     e->st.latency_ms = latency;
     e->st.http_status = pr->http_status;
     if (strcmp(pr->outcome, "OK") == 0) e->st.last_ok_at = now;
-    e->hold_background = json_is_true(json_object_get(pr->doc, "no_retry")) &&
-                         (strcmp(pr->outcome, "AUTH_FAILED") == 0 || strcmp(pr->outcome, "RATE_LIMITED") == 0);
+    e->hold_background =
+        json_is_true(json_object_get(pr->doc, "no_retry")) &&
+        (strcmp(pr->outcome, "AUTH_FAILED") == 0 || strcmp(pr->outcome, "RATE_LIMITED") == 0);
     e->next_background_at = 0;
     e->running = NULL;
     vs.running--;
     record(pr, latency);
-    LOG_INFO(pr->trace_id, "verify finished", "provider=%s outcome=%s ms=%d http_status=%d reason=\"%s\"", pr->p->id,
-             pr->outcome, latency, pr->http_status, log_escape(pr->reason, esc, sizeof esc));
+    LOG_INFO(pr->trace_id, "verify finished", "provider=%s outcome=%s ms=%d http_status=%d reason=\"%s\"",
+             pr->p->id, pr->outcome, latency, pr->http_status, log_escape(pr->reason, esc, sizeof esc));
 
     if (listener) listener(pr->p->id, pr->trace_id);
-    struct verify_result r = {pr->p->id, pr->outcome, pr->reason, strcmp(pr->outcome, "OK") ? "DEGRADED" : "VERIFIED",
-                              pr->http_status, latency, now, pr->trace_id};
+    struct verify_result r = {
+        pr->p->id,       pr->outcome, pr->reason, strcmp(pr->outcome, "OK") ? "DEGRADED" : "VERIFIED",
+        pr->http_status, latency,     now,        pr->trace_id};
     for (struct waiter *w = pr->waiters, *next; w; w = next) {
         next = w->next;
         w->cb(&r, w->arg);
@@ -165,7 +178,8 @@ static void finish(struct probe *pr)
 static int step_index(struct probe *pr, const char *name)
 {
     for (size_t i = 0; name && i < json_array_size(pr->steps); i++)
-        if (strcmp(json_string_value(json_object_get(json_array_get(pr->steps, i), "name")), name) == 0) return (int)i;
+        if (strcmp(json_string_value(json_object_get(json_array_get(pr->steps, i), "name")), name) == 0)
+            return (int)i;
     return -1;
 }
 
@@ -214,8 +228,8 @@ static char *body_for_policy(struct probe *pr, const char *body, size_t len, siz
 
 /* Judges one step's answer with the provider's Lua classify (redacted, capped body; tokens masked); the first
  * non-OK step decides the probe. Returns the step's outcome. */
-static const char *classify(struct probe *pr, int http_status, const char *body, size_t len, const char *transport_error,
-                            const char *env_key)
+static const char *classify(struct probe *pr, int http_status, const char *body, size_t len,
+                            const char *transport_error, const char *env_key)
 {
     const json_t *step = json_array_get(pr->steps, pr->step);
     const char *name = json_string_value(json_object_get(step, "name"));
@@ -226,7 +240,8 @@ static const char *classify(struct probe *pr, int http_status, const char *body,
     char *clean = body_for_policy(pr, body, len, &clean_len);
     json_t *decoded = clean && raw ? json_loadb(clean, clean_len, 0, NULL) : NULL;
     if (raw && !decoded) decoded = json_incref(raw); /* cap cut the JSON: hand over the token-masked parse */
-    json_t *arg = json_pack("{s:s, s:i, s:s}", "step", name, "status", http_status, "body", clean ? clean : "");
+    json_t *arg =
+        json_pack("{s:s, s:i, s:s}", "step", name, "status", http_status, "body", clean ? clean : "");
     if (decoded) json_object_set_new(arg, "json", decoded);
     if (transport_error) json_object_set_new(arg, "transport_error", json_string(transport_error));
     if (env_key) json_object_set_new(arg, "env", json_string(env_key));
@@ -285,8 +300,9 @@ static void judge_step(const struct provider_answer *a, struct provider_verdict 
         pr->cancelled = 1;
         v->outcome = "NETWORK_ERROR";
     } else {
-        v->outcome = classify(pr, (int)resp->http_status, resp->body, resp->body_len,
-                              resp->status == FETCH_ETOOBIG ? NULL : transport_name(resp->status), a->req->env_key);
+        v->outcome =
+            classify(pr, (int)resp->http_status, resp->body, resp->body_len,
+                     resp->status == FETCH_ETOOBIG ? NULL : transport_name(resp->status), a->req->env_key);
     }
 }
 
@@ -302,22 +318,32 @@ static void on_step_done(const struct provider_call_result *r, void *arg)
     next_step(pr);
 }
 
-static void on_resp_done(enum fetch_status status, const char *reply, double total_ms, const char *error, void *arg)
+static void on_resp_done(enum fetch_status status, const char *reply, double total_ms, const char *error,
+                         void *arg)
 {
     struct probe *pr = arg;
-    classify(pr, 0, reply, reply ? strlen(reply) : 0, transport_name(status == FETCH_EINTERNAL ? FETCH_ENETWORK : status),
-             NULL);
+    classify(pr, 0, reply, reply ? strlen(reply) : 0,
+             transport_name(status == FETCH_EINTERNAL ? FETCH_ENETWORK : status), NULL);
     next_step(pr);
 }
 
-/* An HTTP step on the provider-call engine: one attempt at this provider, within the probe's remaining time. */
+/* An HTTP step on the provider-call engine: one attempt at this provider, within the probe's remaining time.
+ */
 static void start_http(struct probe *pr, const json_t *step, int remaining_ms)
 {
     json_t *candidate = json_pack("[s]", pr->p->id);
-    struct provider_call pc = {.gen = pr->gen, .candidates = candidate, .op = "verify", .step = step,
-                               .trace_id = pr->trace_id, .user_id = pr->user_id, .timeout_ms = remaining_ms,
-                               .max_response_bytes = 256 * 1024, .token_of = token_of, .token_ctx = pr,
-                               .judge = judge_step, .hook_arg = pr};
+    struct provider_call pc = {.gen = pr->gen,
+                               .candidates = candidate,
+                               .op = "verify",
+                               .step = step,
+                               .trace_id = pr->trace_id,
+                               .user_id = pr->user_id,
+                               .timeout_ms = remaining_ms,
+                               .max_response_bytes = 256 * 1024,
+                               .token_of = token_of,
+                               .token_ctx = pr,
+                               .judge = judge_step,
+                               .hook_arg = pr};
     int rc = provider_call_start(&pc, on_step_done, pr);
     json_decref(candidate);
     if (rc < 0) {
@@ -376,14 +402,16 @@ static void run_step(struct probe *pr)
         return;
     }
     const char *scheme = json_string_value(json_object_get(json_object_get(step, "auth"), "scheme"));
-    if (scheme && strcmp(scheme, "resp") == 0) start_resp(pr, step, remaining);
-    else start_http(pr, step, remaining);
+    if (scheme && strcmp(scheme, "resp") == 0)
+        start_resp(pr, step, remaining);
+    else
+        start_http(pr, step, remaining);
 }
 
 /* ---- public ---- */
 
-int verify_start(const char *provider_id, const char *trace_id, const char *user_id, verify_done_cb cb, void *arg,
-                 char *err, size_t errlen)
+int verify_start(const char *provider_id, const char *trace_id, const char *user_id, verify_done_cb cb,
+                 void *arg, char *err, size_t errlen)
 {
     struct policy_gen *g = policy_current();
     const struct provider_registry *reg = policy_providers(g);
@@ -498,11 +526,12 @@ static int seed_from_database(const char *conninfo, char *err, size_t errlen)
         PQfinish(conn);
         return -1;
     }
-    res = PQexec(conn, "SELECT DISTINCT ON (provider_id) provider_id, outcome, coalesce(reason_human, ''), "
-                       "extract(epoch FROM verified_at)::bigint, coalesce(latency_ms, 0), coalesce(http_status, 0), "
-                       "coalesce((SELECT extract(epoch FROM max(v2.verified_at))::bigint FROM verifications v2 "
-                       "          WHERE v2.provider_id = v.provider_id AND v2.outcome = 'OK'), 0) "
-                       "FROM verifications v ORDER BY provider_id, verified_at DESC");
+    res = PQexec(
+        conn, "SELECT DISTINCT ON (provider_id) provider_id, outcome, coalesce(reason_human, ''), "
+              "extract(epoch FROM verified_at)::bigint, coalesce(latency_ms, 0), coalesce(http_status, 0), "
+              "coalesce((SELECT extract(epoch FROM max(v2.verified_at))::bigint FROM verifications v2 "
+              "          WHERE v2.provider_id = v.provider_id AND v2.outcome = 'OK'), 0) "
+              "FROM verifications v ORDER BY provider_id, verified_at DESC");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "verify seed: %s", PQresultErrorMessage(res));
         err[strcspn(err, "\n")] = '\0';

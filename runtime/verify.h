@@ -17,7 +17,7 @@ struct provider_def;
 
 struct verify_result {
     const char *provider_id;
-    const char *outcome;      /* OK AUTH_FAILED NOT_ENTITLED RATE_LIMITED TIMEOUT NETWORK_ERROR PROVIDER_ERROR */
+    const char *outcome; /* OK AUTH_FAILED NOT_ENTITLED RATE_LIMITED TIMEOUT NETWORK_ERROR PROVIDER_ERROR */
     const char *reason_human; /* what to do; never a secret */
     const char *state;        /* VERIFIED or DEGRADED (the provider's state after the probe) */
     int http_status;          /* of the deciding step, 0 when none */
@@ -30,7 +30,7 @@ typedef void (*verify_done_cb)(const struct verify_result *r, void *arg);
 
 /* What the status views need of a provider's latest verification. */
 struct verify_status {
-    int has_result;           /* a probe has completed since start-up (or was loaded from the database) */
+    int has_result; /* a probe has completed since start-up (or was loaded from the database) */
     int running;
     char outcome[24];
     char reason_human[512];
@@ -47,8 +47,8 @@ void verify_shutdown(void);
 
 /* Starts (or joins) a probe for provider_id. The provider must exist and be configured (the caller checks).
  * cb runs exactly once from the loop. Returns 0, or -1 with err (provider unknown or without a probe). */
-int verify_start(const char *provider_id, const char *trace_id, const char *user_id, verify_done_cb cb, void *arg,
-                 char *err, size_t errlen);
+int verify_start(const char *provider_id, const char *trace_id, const char *user_id, verify_done_cb cb,
+                 void *arg, char *err, size_t errlen);
 
 /* Latest verification of provider_id (zeroed when none). */
 void verify_status_of(const char *provider_id, struct verify_status *out);
@@ -56,7 +56,8 @@ void verify_status_of(const char *provider_id, struct verify_status *out);
 /* 1 when the latest probe returned OK and is younger than ttl_s. */
 int verify_connected(const struct verify_status *st, int ttl_s, time_t now);
 
-/* Called after every completed probe (its outcome already recorded), e.g. to re-evaluate the gates at once. */
+/* Called after every completed probe (its outcome already recorded), e.g. to re-evaluate the gates at once.
+ */
 typedef void (*verify_listener)(const char *provider_id, const char *trace_id);
 void verify_set_listener(verify_listener fn);
 

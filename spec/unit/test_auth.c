@@ -1,5 +1,6 @@
 /* test_auth.c — runtime/auth.c primitives (tokens, backup codes, APP_ENC_KEY encryption bound to the user id,
- * argon2id parameters, the brute-force limiter) and http.c's refusal to start with a route of unset access. */
+ * argon2id parameters, the brute-force limiter) and http.c's refusal to start with a route of unset access.
+ */
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -19,13 +20,15 @@
 
 static void tokens(void)
 {
-    char t1[AUTH_TOKEN_LEN + 1], t2[AUTH_TOKEN_LEN + 1], h1[AUTH_HASH_HEX], h2[AUTH_HASH_HEX], again[AUTH_HASH_HEX];
+    char t1[AUTH_TOKEN_LEN + 1], t2[AUTH_TOKEN_LEN + 1], h1[AUTH_HASH_HEX], h2[AUTH_HASH_HEX],
+        again[AUTH_HASH_HEX];
     unsigned char raw[32];
     auth_new_token(t1, h1);
     auth_new_token(t2, h2);
     tap_is_int((long)strlen(t1), 43, "a token is 43 base64url characters (256 bits)");
     tap_ok(strcmp(t1, t2) != 0 && strcmp(h1, h2) != 0, "two tokens differ");
-    tap_ok(strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43, "base64url alphabet");
+    tap_ok(strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43,
+           "base64url alphabet");
     tap_is_int(auth_token_hash(t1, again, raw), 0, "a presented token hashes");
     tap_is_str(again, h1, "to the stored sha256");
     tap_ok(strstr(h1, t1) == NULL, "the stored form does not contain the token");
@@ -72,13 +75,16 @@ static void encryption(void)
     secret_track("APP_ENC_KEY", 1);
     tap_is_int(auth_enc_key_ok(), 1, "64 hex characters: ok");
     tap_is_int(auth_encrypt_secret(secret, 20, USER_A, &enc), 0, "encrypted");
-    tap_ok(enc && strncmp(enc, "\\x", 2) == 0 && strlen(enc) == 2 + 2 * (24 + 20 + 16), "bytea hex: nonce || ct || tag");
+    tap_ok(enc && strncmp(enc, "\\x", 2) == 0 && strlen(enc) == 2 + 2 * (24 + 20 + 16),
+           "bytea hex: nonce || ct || tag");
     tap_ok(enc && !strstr(enc, "3132333435"), "no plaintext hex in the ciphertext");
     tap_is_int(auth_decrypt_secret(enc, USER_A, out, sizeof out), 20, "decrypts for the same user");
     tap_ok(memcmp(out, secret, 20) == 0, "the same secret");
-    tap_is_int(auth_decrypt_secret(enc, USER_B, out, sizeof out), -1, "another user's id (AD) does not decrypt it");
+    tap_is_int(auth_decrypt_secret(enc, USER_B, out, sizeof out), -1,
+               "another user's id (AD) does not decrypt it");
     enc[10] = enc[10] == 'a' ? 'b' : 'a';
-    tap_is_int(auth_decrypt_secret(enc, USER_A, out, sizeof out), -1, "a tampered ciphertext does not decrypt");
+    tap_is_int(auth_decrypt_secret(enc, USER_A, out, sizeof out), -1,
+               "a tampered ciphertext does not decrypt");
     free(enc);
 }
 
@@ -88,7 +94,8 @@ static void limiter(void)
     cfg.auth_window_s = 120;
     cfg.auth_ban_s = 1;
     long left = 0;
-    for (int i = 1; i <= 4; i++) tap_ok(auth_limit_fail("user:alice") == 0, "failure %d: no ban", i);
+    for (int i = 1; i <= 4; i++)
+        tap_ok(auth_limit_fail("user:alice") == 0, "failure %d: no ban", i);
     tap_is_int(auth_limit_banned("user:alice", &left), 0, "4 failures: not banned");
     tap_is_int(auth_limit_fail("user:alice"), 1, "5th failure starts the ban");
     tap_is_int(auth_limit_banned("user:alice", &left), 1, "banned");
@@ -98,7 +105,8 @@ static void limiter(void)
     tap_is_int(auth_limit_banned("user:alice", &left), 0, "the ban lifts after ban_s");
     tap_is_int(auth_limit_fail("user:alice"), 0, "a failure after the ban starts a new count");
     auth_limit_clear("user:alice");
-    for (int i = 1; i <= 4; i++) auth_limit_fail("user:alice");
+    for (int i = 1; i <= 4; i++)
+        auth_limit_fail("user:alice");
     tap_is_int(auth_limit_banned("user:alice", &left), 0, "cleared by a success: 4 new failures do not ban");
     auth_limit_reset();
 }
@@ -116,7 +124,8 @@ static void ban_accounting(void)
     auth_limit_reset();
     tap_is_int(auth_banned(&who, "carol", &left), 0, "nothing recorded: not banned");
     tap_is_int((int)left, 0, "... and no time left");
-    for (int i = 0; i < 3; i++) auth_failure(&who, "carol");
+    for (int i = 0; i < 3; i++)
+        auth_failure(&who, "carol");
     tap_is_int(auth_banned(&who, NULL, &left), 1, "3 failures ban the IP");
     tap_ok(left > 0 && left <= 60, "... for up to ban_s (got %ld)", left);
     tap_is_int(auth_banned(&other, "carol", &left), 1, "and the account, from another IP too");
@@ -126,7 +135,10 @@ static void ban_accounting(void)
     auth_limit_reset();
 }
 
-static void noop(struct http_ctx *ctx) { (void)ctx; }
+static void noop(struct http_ctx *ctx)
+{
+    (void)ctx;
+}
 
 static void unset_access(void)
 {

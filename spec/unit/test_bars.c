@@ -13,7 +13,8 @@
 typedef enum bars_status (*parser_fn)(const char *, size_t, struct bar_series *, size_t, size_t *);
 
 /* Parses text from an exact-size copy (no terminating NUL). */
-static enum bars_status parse(parser_fn fn, const char *text, struct bar_series *s, size_t max, size_t *skipped)
+static enum bars_status parse(parser_fn fn, const char *text, struct bar_series *s, size_t max,
+                              size_t *skipped)
 {
     size_t n = strlen(text);
     char *buf = malloc(n ? n : 1);
@@ -62,10 +63,11 @@ static const char DB_PRETTY[] =
 static char *db_line(char *buf, size_t sz, const char *ts, const char *o, const char *h, const char *l,
                      const char *c, const char *v)
 {
-    snprintf(buf, sz,
-             "{\"hd\":{\"ts_event\":\"%s\",\"rtype\":33,\"publisher_id\":1,\"instrument_id\":1},\"open\":\"%s\","
-             "\"high\":\"%s\",\"low\":\"%s\",\"close\":\"%s\",\"volume\":\"%s\"}\n",
-             ts, o, h, l, c, v);
+    snprintf(
+        buf, sz,
+        "{\"hd\":{\"ts_event\":\"%s\",\"rtype\":33,\"publisher_id\":1,\"instrument_id\":1},\"open\":\"%s\","
+        "\"high\":\"%s\",\"low\":\"%s\",\"close\":\"%s\",\"volume\":\"%s\"}\n",
+        ts, o, h, l, c, v);
     return buf;
 }
 
@@ -77,7 +79,8 @@ static void test_databento_sample(void)
     tap_is_int(sk, 0, "databento: nothing skipped");
     tap_is_int(s.n, 7, "databento: 7 records -> 7 bars (no bar invented for missing minutes)");
     tap_is_int(s.bars[0].t_ms, 1710276720000LL, "databento: ts_event ns -> ms (20:52Z)");
-    tap_ok(s.bars[0].o == 4713.5 && s.bars[0].h == 4715.75 && s.bars[0].l == 4712.75 && s.bars[0].c == 4715.75,
+    tap_ok(s.bars[0].o == 4713.5 && s.bars[0].h == 4715.75 && s.bars[0].l == 4712.75 &&
+               s.bars[0].c == 4715.75,
            "databento: first bar prices 4713.5/4715.75/4712.75/4715.75");
     tap_ok(s.bars[0].v == 522, "databento: quoted volume 522");
     tap_ok(find(&s, 1710277020000LL) < 0, "databento: the 20:57 gap stays a missing bar");
@@ -88,7 +91,8 @@ static void test_databento_sample(void)
     bars_free(&s);
     tap_ok(s.bars == NULL && s.n == 0 && s.cap == 0, "bars_free resets the series");
 
-    ST(parse(bars_parse_databento_json, DB_PRETTY, &s, 1000, &sk), BARS_OK, "databento pretty_px/pretty_ts parses");
+    ST(parse(bars_parse_databento_json, DB_PRETTY, &s, 1000, &sk), BARS_OK,
+       "databento pretty_px/pretty_ts parses");
     tap_is_int(s.n, 4, "databento pretty: 4 bars");
     tap_is_int(s.bars[0].t_ms, 1710276720000LL, "databento pretty: ISO ts_event -> same ms");
     tap_ok(s.bars[2].o == 4716.0 && s.bars[2].h == 4718.0 && s.bars[2].l == 4715.25 && s.bars[2].c == 4716.5,
@@ -96,8 +100,10 @@ static void test_databento_sample(void)
     tap_is_str(s.symbol, "ESM4", "databento: map_symbols fills the series symbol");
     bars_free(&s);
 
-    ST(parse(bars_parse_databento_json, "", &s, 10, &sk), BARS_EMPTY, "databento: empty body (no trades) -> EMPTY");
-    ST(parse(bars_parse_databento_json, "\n\r\n", &s, 10, &sk), BARS_EMPTY, "databento: blank lines -> EMPTY");
+    ST(parse(bars_parse_databento_json, "", &s, 10, &sk), BARS_EMPTY,
+       "databento: empty body (no trades) -> EMPTY");
+    ST(parse(bars_parse_databento_json, "\n\r\n", &s, 10, &sk), BARS_EMPTY,
+       "databento: blank lines -> EMPTY");
     ST(bars_parse_databento_json(NULL, 0, &s, 10, &sk), BARS_EMPTY, "databento: NULL, 0 -> EMPTY");
 }
 
@@ -123,10 +129,11 @@ static void test_databento_fixed_point(void)
     tap_ok(s.bars[1].v == 0, "volume 0 is allowed");
     bars_free(&s);
 
-    snprintf(body, sizeof body, "%s%s%s",
-             db_line(l1, sizeof l1, "2024-01-02T00:01:00Z", "4123.25", "4123.25", "4123.25", "4123.25", "1"),
-             db_line(l2, sizeof l2, "2024-01-02T00:02:00.5+00:00", "1064.5", "1064.5", "1064.5", "1064.5", "1"),
-             db_line(l3, sizeof l3, "2024-01-02T00:03:00Z", "1.0000000001", "1", "1", "1", "1"));
+    snprintf(
+        body, sizeof body, "%s%s%s",
+        db_line(l1, sizeof l1, "2024-01-02T00:01:00Z", "4123.25", "4123.25", "4123.25", "4123.25", "1"),
+        db_line(l2, sizeof l2, "2024-01-02T00:02:00.5+00:00", "1064.5", "1064.5", "1064.5", "1064.5", "1"),
+        db_line(l3, sizeof l3, "2024-01-02T00:03:00Z", "1.0000000001", "1", "1", "1", "1"));
     ST(parse(bars_parse_databento_json, body, &s, 10, &sk), BARS_OK, "pretty_px decimals parse");
     tap_is_int(s.n, 2, "pretty_px: 10 fraction digits is not a price");
     tap_is_int(sk, 1, "pretty_px: that record is counted as skipped");
@@ -143,11 +150,13 @@ static void test_databento_errors(void)
     char body[4096], l[8][512];
     ST(parse(bars_parse_databento_json, "{\"detail\":\"Not authenticated\"}", &s, 10, &sk), BARS_EPROVIDER,
        "databento 401 {\"detail\":..} -> EPROVIDER");
-    ST(parse(bars_parse_databento_json, "{\n  \"detail\": [{\"loc\": [\"query\", \"dataset\"], \"msg\": \"field required\"}]\n}\n",
-             &s, 10, &sk),
+    ST(parse(bars_parse_databento_json,
+             "{\n  \"detail\": [{\"loc\": [\"query\", \"dataset\"], \"msg\": \"field required\"}]\n}\n", &s,
+             10, &sk),
        BARS_EPROVIDER, "databento 422 pretty-printed -> EPROVIDER");
 
-    ST(parse(bars_parse_databento_json, DB_SAMPLE, &s, 100, &sk), BARS_OK, "databento: sample into the series");
+    ST(parse(bars_parse_databento_json, DB_SAMPLE, &s, 100, &sk), BARS_OK,
+       "databento: sample into the series");
     char cut[sizeof DB_SAMPLE];
     memcpy(cut, DB_SAMPLE, sizeof DB_SAMPLE);
     cut[sizeof DB_SAMPLE - 40] = '\0'; /* cut inside the last line */
@@ -161,30 +170,41 @@ static void test_databento_errors(void)
     ST(parse(bars_parse_databento_json, "garbage", &fresh, 100, &sk), BARS_EMALFORMED, "a non-JSON body");
     bars_free(&s);
 
-    snprintf(body, sizeof body, "%s%s%s%s%s%s%s%s",
-             db_line(l[0], 512, "60000000000", "5000000000", "6000000000", "4000000000", "5500000000", "10"),
-             db_line(l[1], 512, "120000000000", "5000000000", "4000000000", "6000000000", "5000000000", "1"), /* h<l */
-             db_line(l[2], 512, "180000000000", "nan", "6000000000", "4000000000", "5000000000", "1"),
-             db_line(l[3], 512, "240000000000", "-5000000000", "6000000000", "-6000000000", "5000000000", "1"),
-             db_line(l[4], 512, "300000000000", "7000000000", "6000000000", "4000000000", "5000000000", "1"), /* o>h */
-             db_line(l[5], 512, "360000000000", "9223372036854775807", "9223372036854775807", "4000000000",
-                     "5000000000", "1"), /* UNDEF_PRICE */
-             db_line(l[6], 512, "420000000000", "5000000000", "6000000000", "4000000000", "3000000000", "1"), /* c<l */
-             db_line(l[7], 512, "480000000000", "5000000000", "6000000000", "4000000000", "5000000000", "-1"));
-    strcat(body, "{\"hd\":{\"ts_event\":\"540000000000\",\"rtype\":99},\"open\":\"1\",\"high\":\"1\",\"low\":\"1\","
-                 "\"close\":\"1\",\"volume\":\"1\"}\n");
-    strcat(body, "{\"hd\":{\"ts_event\":\"600000000000\",\"rtype\":33},\"open\":\"1\",\"high\":\"1\",\"low\":\"1\"}\n");
+    snprintf(
+        body, sizeof body, "%s%s%s%s%s%s%s%s",
+        db_line(l[0], 512, "60000000000", "5000000000", "6000000000", "4000000000", "5500000000", "10"),
+        db_line(l[1], 512, "120000000000", "5000000000", "4000000000", "6000000000", "5000000000",
+                "1"), /* h<l */
+        db_line(l[2], 512, "180000000000", "nan", "6000000000", "4000000000", "5000000000", "1"),
+        db_line(l[3], 512, "240000000000", "-5000000000", "6000000000", "-6000000000", "5000000000", "1"),
+        db_line(l[4], 512, "300000000000", "7000000000", "6000000000", "4000000000", "5000000000",
+                "1"), /* o>h */
+        db_line(l[5], 512, "360000000000", "9223372036854775807", "9223372036854775807", "4000000000",
+                "5000000000", "1"), /* UNDEF_PRICE */
+        db_line(l[6], 512, "420000000000", "5000000000", "6000000000", "4000000000", "3000000000",
+                "1"), /* c<l */
+        db_line(l[7], 512, "480000000000", "5000000000", "6000000000", "4000000000", "5000000000", "-1"));
+    strcat(body,
+           "{\"hd\":{\"ts_event\":\"540000000000\",\"rtype\":99},\"open\":\"1\",\"high\":\"1\",\"low\":\"1\","
+           "\"close\":\"1\",\"volume\":\"1\"}\n");
+    strcat(
+        body,
+        "{\"hd\":{\"ts_event\":\"600000000000\",\"rtype\":33},\"open\":\"1\",\"high\":\"1\",\"low\":\"1\"}\n");
     strcat(body, "{\"hd\":{\"ts_event\":\"soon\",\"rtype\":33},\"open\":\"1\",\"high\":\"1\",\"low\":\"1\","
                  "\"close\":\"1\",\"volume\":\"1\"}\n");
-    strcat(body, "{\"hd\":{\"ts_event\":\"660000000000\",\"rtype\":33},\"open\":\"1e9\",\"high\":\"1\",\"low\":\"1\","
-                 "\"close\":\"1\",\"volume\":\"1\"}\n");
+    strcat(
+        body,
+        "{\"hd\":{\"ts_event\":\"660000000000\",\"rtype\":33},\"open\":\"1e9\",\"high\":\"1\",\"low\":\"1\","
+        "\"close\":\"1\",\"volume\":\"1\"}\n");
     ST(parse(bars_parse_databento_json, body, &s, 100, &sk), BARS_OK, "databento: good and bad records");
     tap_is_int(s.n, 1, "databento: only the good record is kept");
-    tap_is_int(sk, 11, "databento: h<l, nan, negative, o>h, UNDEF, c<l, vol<0, rtype, missing, bad ts, 1e9 skipped");
+    tap_is_int(sk, 11,
+               "databento: h<l, nan, negative, o>h, UNDEF, c<l, vol<0, rtype, missing, bad ts, 1e9 skipped");
     tap_ok(s.n == 1 && s.bars[0].o == 5.0 && s.bars[0].c == 5.5, "databento: the good record's values");
     bars_free(&s);
 
-    ST(parse(bars_parse_databento_json, l[1], &s, 100, &sk), BARS_EMPTY, "databento: every record bad -> EMPTY");
+    ST(parse(bars_parse_databento_json, l[1], &s, 100, &sk), BARS_EMPTY,
+       "databento: every record bad -> EMPTY");
     tap_is_int(sk, 1, "databento: ... with skipped counted");
     snprintf(body, sizeof body, "%s", l[0]);
     body[strlen(body) - 1] = '\0'; /* no trailing newline */
@@ -206,7 +226,8 @@ static void test_order_dedup_cap(void)
              db_line(l[3], 512, "120000000000", "5000000000", "7000000000", "4000000000", "7000000000", "9"));
     ST(parse(bars_parse_databento_json, body, &s, 100, &sk), BARS_OK, "order: unsorted body");
     tap_is_int(s.n, 3, "dedup: 4 records, 3 distinct times");
-    tap_ok(sorted_unique(&s) && s.bars[0].t_ms == 60000 && s.bars[2].t_ms == 180000, "order: sorted ascending");
+    tap_ok(sorted_unique(&s) && s.bars[0].t_ms == 60000 && s.bars[2].t_ms == 180000,
+           "order: sorted ascending");
     tap_ok(s.bars[1].c == 7.0 && s.bars[1].v == 9, "dedup: the later duplicate replaces the earlier one");
 
     /* a second body overlapping the series: 180 s replaced, 240/300 s appended */
@@ -264,47 +285,54 @@ static void test_polygon(void)
            "polygon: prices");
     tap_ok(s.bars[0].v == 459204, "polygon: volume");
     tap_is_str(s.symbol, "AAPL", "polygon: ticker fills the symbol");
-    tap_is_int(bars_polygon_next_url(POLY_SAMPLE, strlen(POLY_SAMPLE), url, sizeof url), 1, "polygon: next_url");
+    tap_is_int(bars_polygon_next_url(POLY_SAMPLE, strlen(POLY_SAMPLE), url, sizeof url), 1,
+               "polygon: next_url");
     tap_ok(strstr(url, "/range/1/minute/1710252240001/") != NULL, "polygon: next_url copied");
-    tap_is_int(bars_polygon_next_url(POLY_SAMPLE, strlen(POLY_SAMPLE), url, 10), -1, "next_url: too small a buffer");
+    tap_is_int(bars_polygon_next_url(POLY_SAMPLE, strlen(POLY_SAMPLE), url, 10), -1,
+               "next_url: too small a buffer");
     tap_is_int(bars_polygon_next_url("{\"status\":\"OK\"}", 15, url, sizeof url), 0, "next_url: none");
-    ST(parse(bars_parse_polygon_aggs,
-             "{\"ticker\":\"MSFT\",\"status\":\"OK\",\"resultsCount\":1,\"results\":[{\"o\":1,\"h\":1,\"l\":1,"
-             "\"c\":1,\"v\":1,\"t\":1710252000000}]}",
-             &s, 100, &sk),
+    ST(parse(
+           bars_parse_polygon_aggs,
+           "{\"ticker\":\"MSFT\",\"status\":\"OK\",\"resultsCount\":1,\"results\":[{\"o\":1,\"h\":1,\"l\":1,"
+           "\"c\":1,\"v\":1,\"t\":1710252000000}]}",
+           &s, 100, &sk),
        BARS_EMPTY, "polygon: another ticker's answer gives nothing");
     tap_is_int(sk, 1, "polygon: ... its record is skipped");
     tap_is_int(s.n, 5, "polygon: ... and the series is unchanged");
     bars_free(&s);
 
-    ST(parse(bars_parse_polygon_aggs, "{\"status\":\"ERROR\",\"request_id\":\"x\",\"error\":\"Unknown API Key\"}", &s,
-             100, &sk),
+    ST(parse(bars_parse_polygon_aggs,
+             "{\"status\":\"ERROR\",\"request_id\":\"x\",\"error\":\"Unknown API Key\"}", &s, 100, &sk),
        BARS_EPROVIDER, "polygon: Unknown API Key -> EPROVIDER");
-    ST(parse(bars_parse_polygon_aggs, "{\"status\":\"NOT_AUTHORIZED\",\"message\":\"upgrade your plan\"}", &s, 100,
-             &sk),
+    ST(parse(bars_parse_polygon_aggs, "{\"status\":\"NOT_AUTHORIZED\",\"message\":\"upgrade your plan\"}", &s,
+             100, &sk),
        BARS_EPROVIDER, "polygon: NOT_AUTHORIZED -> EPROVIDER");
     ST(parse(bars_parse_polygon_aggs, "{\"error\":\"simulated HTTP 502\"}", &s, 100, &sk), BARS_EPROVIDER,
        "polygon: error without status -> EPROVIDER");
-    ST(parse(bars_parse_polygon_aggs,
-             "{\"ticker\":\"AAPL\",\"queryCount\":0,\"resultsCount\":0,\"adjusted\":true,\"status\":\"OK\",\"count\":0}",
-             &s, 100, &sk),
+    ST(parse(
+           bars_parse_polygon_aggs,
+           "{\"ticker\":\"AAPL\",\"queryCount\":0,\"resultsCount\":0,\"adjusted\":true,\"status\":\"OK\",\"count\":0}",
+           &s, 100, &sk),
        BARS_EMPTY, "polygon: resultsCount 0 without results -> EMPTY");
-    ST(parse(bars_parse_polygon_aggs, "{\"status\":\"OK\",\"resultsCount\":3}", &s, 100, &sk), BARS_EMALFORMED,
-       "polygon: resultsCount 3 without results -> EMALFORMED");
+    ST(parse(bars_parse_polygon_aggs, "{\"status\":\"OK\",\"resultsCount\":3}", &s, 100, &sk),
+       BARS_EMALFORMED, "polygon: resultsCount 3 without results -> EMALFORMED");
     ST(parse(bars_parse_polygon_aggs, "{\"status\":\"OK\",\"results\":{}}", &s, 100, &sk), BARS_EMALFORMED,
        "polygon: results not an array");
     char cut[sizeof POLY_SAMPLE];
     memcpy(cut, POLY_SAMPLE, sizeof POLY_SAMPLE);
     cut[300] = '\0';
-    ST(parse(bars_parse_polygon_aggs, cut, &s, 100, &sk), BARS_EMALFORMED, "polygon: truncated -> EMALFORMED");
+    ST(parse(bars_parse_polygon_aggs, cut, &s, 100, &sk), BARS_EMALFORMED,
+       "polygon: truncated -> EMALFORMED");
     ST(parse(bars_parse_polygon_aggs, "[]", &s, 100, &sk), BARS_EMALFORMED, "polygon: not an object");
-    ST(parse(bars_parse_polygon_aggs, "{\"results\":[]}", &s, 100, &sk), BARS_EMALFORMED, "polygon: no status");
-    ST(parse(bars_parse_polygon_aggs,
-             "{\"status\":\"DELAYED\",\"results\":[{\"o\":10,\"h\":9,\"l\":11,\"c\":10,\"v\":1,\"t\":60000},"
-             "{\"o\":null,\"h\":9,\"l\":8,\"c\":9,\"v\":1,\"t\":120000},{\"o\":9,\"h\":9,\"l\":8,\"c\":9,\"v\":1},"
-             "{\"o\":9,\"h\":9,\"l\":8,\"c\":9,\"v\":1,\"t\":-60000},7,"
-             "{\"o\":9,\"h\":9.5,\"l\":8,\"c\":9,\"v\":1.5,\"t\":180000}]}",
-             &s, 100, &sk),
+    ST(parse(bars_parse_polygon_aggs, "{\"results\":[]}", &s, 100, &sk), BARS_EMALFORMED,
+       "polygon: no status");
+    ST(parse(
+           bars_parse_polygon_aggs,
+           "{\"status\":\"DELAYED\",\"results\":[{\"o\":10,\"h\":9,\"l\":11,\"c\":10,\"v\":1,\"t\":60000},"
+           "{\"o\":null,\"h\":9,\"l\":8,\"c\":9,\"v\":1,\"t\":120000},{\"o\":9,\"h\":9,\"l\":8,\"c\":9,\"v\":1},"
+           "{\"o\":9,\"h\":9,\"l\":8,\"c\":9,\"v\":1,\"t\":-60000},7,"
+           "{\"o\":9,\"h\":9.5,\"l\":8,\"c\":9,\"v\":1.5,\"t\":180000}]}",
+           &s, 100, &sk),
        BARS_OK, "polygon: DELAYED with bad records");
     tap_is_int(sk, 5, "polygon: h<l, null, no t, negative t, non-object skipped");
     tap_ok(s.n == 1 && s.bars[0].t_ms == 180000 && s.bars[0].v == 1.5, "polygon: the good record kept");
@@ -327,25 +355,29 @@ static void test_finnhub(void)
            "finnhub: parallel arrays line up");
     tap_ok(s.bars[2].v == 20730608, "finnhub: volume");
     bars_free(&s);
-    ST(parse(bars_parse_finnhub_candles, "{\"s\":\"no_data\"}", &s, 100, &sk), BARS_EMPTY, "finnhub: no_data -> EMPTY");
+    ST(parse(bars_parse_finnhub_candles, "{\"s\":\"no_data\"}", &s, 100, &sk), BARS_EMPTY,
+       "finnhub: no_data -> EMPTY");
     ST(parse(bars_parse_finnhub_candles, "{\"error\":\"Invalid API key.\"}", &s, 100, &sk), BARS_EPROVIDER,
        "finnhub: 401 -> EPROVIDER");
-    ST(parse(bars_parse_finnhub_candles, "{\"error\":\"You don't have access to this resource.\"}", &s, 100, &sk),
+    ST(parse(bars_parse_finnhub_candles, "{\"error\":\"You don't have access to this resource.\"}", &s, 100,
+             &sk),
        BARS_EPROVIDER, "finnhub: 403 premium -> EPROVIDER");
     ST(parse(bars_parse_finnhub_candles,
              "{\"c\":[1,2],\"h\":[1],\"l\":[1],\"o\":[1],\"s\":\"ok\",\"t\":[60],\"v\":[1]}", &s, 100, &sk),
        BARS_EMALFORMED, "finnhub: arrays of unequal length -> EMALFORMED");
-    ST(parse(bars_parse_finnhub_candles, "{\"c\":[1],\"h\":[1],\"l\":[1],\"o\":[1],\"s\":\"ok\",\"t\":[60]}", &s, 100,
-             &sk),
-       BARS_EMALFORMED, "finnhub: a missing array -> EMALFORMED");
-    ST(parse(bars_parse_finnhub_candles, "{\"c\":[1],\"h\":[1],\"l\":[1],\"o\":[1],\"t\":[60],\"v\":[1]}", &s, 100,
-             &sk),
-       BARS_EMALFORMED, "finnhub: no s -> EMALFORMED");
-    ST(parse(bars_parse_finnhub_candles, "{\"c\":[1,2,3", &s, 100, &sk), BARS_EMALFORMED, "finnhub: truncated");
-    ST(parse(bars_parse_finnhub_candles,
-             "{\"c\":[2,2,\"x\",2],\"h\":[3,1,3,3],\"l\":[1,2,1,1],\"o\":[2,2,2,2],\"s\":\"ok\",\"t\":[120,60,180,"
-             "1e300],\"v\":[5,5,5,5]}",
+    ST(parse(bars_parse_finnhub_candles, "{\"c\":[1],\"h\":[1],\"l\":[1],\"o\":[1],\"s\":\"ok\",\"t\":[60]}",
              &s, 100, &sk),
+       BARS_EMALFORMED, "finnhub: a missing array -> EMALFORMED");
+    ST(parse(bars_parse_finnhub_candles, "{\"c\":[1],\"h\":[1],\"l\":[1],\"o\":[1],\"t\":[60],\"v\":[1]}", &s,
+             100, &sk),
+       BARS_EMALFORMED, "finnhub: no s -> EMALFORMED");
+    ST(parse(bars_parse_finnhub_candles, "{\"c\":[1,2,3", &s, 100, &sk), BARS_EMALFORMED,
+       "finnhub: truncated");
+    ST(parse(
+           bars_parse_finnhub_candles,
+           "{\"c\":[2,2,\"x\",2],\"h\":[3,1,3,3],\"l\":[1,2,1,1],\"o\":[2,2,2,2],\"s\":\"ok\",\"t\":[120,60,180,"
+           "1e300],\"v\":[5,5,5,5]}",
+           &s, 100, &sk),
        BARS_OK, "finnhub: bad elements");
     tap_is_int(sk, 3, "finnhub: h<l, a string price, an absurd t skipped");
     tap_ok(s.n == 1 && s.bars[0].t_ms == 120000, "finnhub: the good candle kept");
@@ -376,10 +408,11 @@ static long long av_time(const char *key, const char *tz)
     char body[512];
     struct bar_series s = {0};
     size_t sk;
-    snprintf(body, sizeof body,
-             "{\"Meta Data\":{\"2. Symbol\":\"IBM\",\"6. Time Zone\":\"%s\"},\"Time Series (5min)\":{\"%s\":"
-             "{\"1. open\":\"1\",\"2. high\":\"1\",\"3. low\":\"1\",\"4. close\":\"1\",\"5. volume\":\"1\"}}}",
-             tz, key);
+    snprintf(
+        body, sizeof body,
+        "{\"Meta Data\":{\"2. Symbol\":\"IBM\",\"6. Time Zone\":\"%s\"},\"Time Series (5min)\":{\"%s\":"
+        "{\"1. open\":\"1\",\"2. high\":\"1\",\"3. low\":\"1\",\"4. close\":\"1\",\"5. volume\":\"1\"}}}",
+        tz, key);
     long long t = parse(bars_parse_alphavantage_intraday, body, &s, 10, &sk) == BARS_OK ? s.bars[0].t_ms : -1;
     bars_free(&s);
     return t;
@@ -389,7 +422,8 @@ static void test_alphavantage(void)
 {
     struct bar_series s = {0};
     size_t sk = 99;
-    ST(parse(bars_parse_alphavantage_intraday, AV_SAMPLE, &s, 100, &sk), BARS_OK, "alphavantage: sim sample parses");
+    ST(parse(bars_parse_alphavantage_intraday, AV_SAMPLE, &s, 100, &sk), BARS_OK,
+       "alphavantage: sim sample parses");
     tap_is_int(s.n, 3, "alphavantage: 3 bars");
     tap_ok(sorted_unique(&s), "alphavantage: newest-first keys come out sorted ascending");
     tap_is_int(s.bars[2].t_ms, 1795525020000LL, "alphavantage: 2026-11-24 07:57 EST -> 12:57Z");
@@ -399,32 +433,44 @@ static void test_alphavantage(void)
     bars_free(&s);
 
     /* US DST (expected values from the IANA America/New_York zone) */
-    tap_is_int(av_time("2024-03-08 09:30:00", "US/Eastern"), 1709908200000LL, "DST: Fri before 2nd Sun of March, EST");
+    tap_is_int(av_time("2024-03-08 09:30:00", "US/Eastern"), 1709908200000LL,
+               "DST: Fri before 2nd Sun of March, EST");
     tap_is_int(av_time("2024-03-11 09:30:00", "US/Eastern"), 1710163800000LL, "DST: Mon after, EDT");
-    tap_is_int(av_time("2024-03-10 01:59:00", "US/Eastern"), 1710053940000LL, "DST: 01:59 on the switch day, EST");
-    tap_is_int(av_time("2024-03-10 03:00:00", "US/Eastern"), 1710054000000LL, "DST: 03:00 on the switch day, EDT");
-    tap_is_int(av_time("2024-11-01 09:30:00", "US/Eastern"), 1730467800000LL, "DST: Fri before 1st Sun of Nov, EDT");
+    tap_is_int(av_time("2024-03-10 01:59:00", "US/Eastern"), 1710053940000LL,
+               "DST: 01:59 on the switch day, EST");
+    tap_is_int(av_time("2024-03-10 03:00:00", "US/Eastern"), 1710054000000LL,
+               "DST: 03:00 on the switch day, EDT");
+    tap_is_int(av_time("2024-11-01 09:30:00", "US/Eastern"), 1730467800000LL,
+               "DST: Fri before 1st Sun of Nov, EDT");
     tap_is_int(av_time("2024-11-04 09:30:00", "US/Eastern"), 1730730600000LL, "DST: Mon after, EST");
-    tap_is_int(av_time("2024-11-03 01:30:00", "US/Eastern"), 1730611800000LL, "DST: repeated hour read as EDT");
-    tap_is_int(av_time("2024-11-03 02:00:00", "US/Eastern"), 1730617200000LL, "DST: 02:00 after fall back, EST");
+    tap_is_int(av_time("2024-11-03 01:30:00", "US/Eastern"), 1730611800000LL,
+               "DST: repeated hour read as EDT");
+    tap_is_int(av_time("2024-11-03 02:00:00", "US/Eastern"), 1730617200000LL,
+               "DST: 02:00 after fall back, EST");
     tap_is_int(av_time("2006-04-01 12:00:00", "US/Eastern"), 1143910800000LL, "DST 2006 rules: Apr 1, EST");
-    tap_is_int(av_time("2006-04-02 03:00:00", "US/Eastern"), 1143961200000LL, "DST 2006 rules: 1st Sun Apr, EDT");
-    tap_is_int(av_time("2006-10-29 00:30:00", "US/Eastern"), 1162096200000LL, "DST 2006 rules: last Sun Oct, EDT");
+    tap_is_int(av_time("2006-04-02 03:00:00", "US/Eastern"), 1143961200000LL,
+               "DST 2006 rules: 1st Sun Apr, EDT");
+    tap_is_int(av_time("2006-10-29 00:30:00", "US/Eastern"), 1162096200000LL,
+               "DST 2006 rules: last Sun Oct, EDT");
     tap_is_int(av_time("2006-10-29 02:00:00", "US/Eastern"), 1162105200000LL, "DST 2006 rules: after, EST");
-    tap_is_int(av_time("2000-02-29 16:00:00", "America/New_York"), 951858000000LL, "leap day, America/New_York");
+    tap_is_int(av_time("2000-02-29 16:00:00", "America/New_York"), 951858000000LL,
+               "leap day, America/New_York");
     tap_is_int(av_time("2024-07-01 12:00:00", "UTC"), 1719835200000LL, "Time Zone UTC taken as is");
     tap_is_int(av_time("2024-07-01 12:00:00", "Asia/Tokyo"), -1, "an unknown time zone is refused");
     tap_is_int(av_time("2023-02-29 12:00:00", "US/Eastern"), -1, "Feb 29 of a common year is not a time");
     tap_is_int(av_time("2024-07-01", "US/Eastern"), -1, "a date without time is not an intraday key");
 
-    ST(parse(bars_parse_alphavantage_intraday,
-             "{\"Error Message\":\"the parameter apikey is invalid or missing. Please claim your free API key on "
-             "(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.\"}",
-             &s, 100, &sk),
+    ST(parse(
+           bars_parse_alphavantage_intraday,
+           "{\"Error Message\":\"the parameter apikey is invalid or missing. Please claim your free API key on "
+           "(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.\"}",
+           &s, 100, &sk),
        BARS_EPROVIDER, "alphavantage: Error Message (HTTP 200) -> EPROVIDER");
-    ST(parse(bars_parse_alphavantage_intraday, "{\"Note\":\"Thank you for using Alpha Vantage! ...\"}", &s, 100, &sk),
+    ST(parse(bars_parse_alphavantage_intraday, "{\"Note\":\"Thank you for using Alpha Vantage! ...\"}", &s,
+             100, &sk),
        BARS_EPROVIDER, "alphavantage: Note (rate limit) -> EPROVIDER");
-    ST(parse(bars_parse_alphavantage_intraday, "{\"Information\":\"This is a premium endpoint.\"}", &s, 100, &sk),
+    ST(parse(bars_parse_alphavantage_intraday, "{\"Information\":\"This is a premium endpoint.\"}", &s, 100,
+             &sk),
        BARS_EPROVIDER, "alphavantage: Information -> EPROVIDER");
     ST(parse(bars_parse_alphavantage_intraday, "{\"Meta Data\":{}}", &s, 100, &sk), BARS_EMALFORMED,
        "alphavantage: no time series -> EMALFORMED");
@@ -433,15 +479,17 @@ static void test_alphavantage(void)
     char cut[sizeof AV_SAMPLE];
     memcpy(cut, AV_SAMPLE, sizeof AV_SAMPLE);
     cut[sizeof AV_SAMPLE - 2] = '\0';
-    ST(parse(bars_parse_alphavantage_intraday, cut, &s, 100, &sk), BARS_EMALFORMED, "alphavantage: truncated");
-    ST(parse(bars_parse_alphavantage_intraday,
-             "{\"Time Series (1min)\":{\"2024-07-01 09:30:00\":{\"1. open\":\"1\",\"2. high\":\"2\",\"3. low\":\"1\","
-             "\"4. close\":\"1.5\",\"5. volume\":\"10\"},\"2024-07-01 09:31:00\":{\"1. open\":\"inf\",\"2. high\":"
-             "\"2\",\"3. low\":\"1\",\"4. close\":\"1.5\",\"5. volume\":\"10\"},\"2024-07-01 09:32:00\":{\"1. open\":"
-             "\" 1\",\"2. high\":\"2\",\"3. low\":\"1\",\"4. close\":\"1.5\",\"5. volume\":\"10\"},\"2024-07-01 "
-             "25:00:00\":{\"1. open\":\"1\",\"2. high\":\"2\",\"3. low\":\"1\",\"4. close\":\"1.5\",\"5. volume\":"
-             "\"10\"},\"2024-07-01 09:33:00\":{\"1. open\":\"1\"}}}",
-             &s, 100, &sk),
+    ST(parse(bars_parse_alphavantage_intraday, cut, &s, 100, &sk), BARS_EMALFORMED,
+       "alphavantage: truncated");
+    ST(parse(
+           bars_parse_alphavantage_intraday,
+           "{\"Time Series (1min)\":{\"2024-07-01 09:30:00\":{\"1. open\":\"1\",\"2. high\":\"2\",\"3. low\":\"1\","
+           "\"4. close\":\"1.5\",\"5. volume\":\"10\"},\"2024-07-01 09:31:00\":{\"1. open\":\"inf\",\"2. high\":"
+           "\"2\",\"3. low\":\"1\",\"4. close\":\"1.5\",\"5. volume\":\"10\"},\"2024-07-01 09:32:00\":{\"1. open\":"
+           "\" 1\",\"2. high\":\"2\",\"3. low\":\"1\",\"4. close\":\"1.5\",\"5. volume\":\"10\"},\"2024-07-01 "
+           "25:00:00\":{\"1. open\":\"1\",\"2. high\":\"2\",\"3. low\":\"1\",\"4. close\":\"1.5\",\"5. volume\":"
+           "\"10\"},\"2024-07-01 09:33:00\":{\"1. open\":\"1\"}}}",
+           &s, 100, &sk),
        BARS_OK, "alphavantage: no Meta Data (US/Eastern assumed), bad records");
     tap_is_int(sk, 4, "alphavantage: inf, padded number, hour 25, missing fields skipped");
     tap_ok(s.n == 1 && s.bars[0].t_ms == 1719840600000LL, "alphavantage: 09:30 EDT -> 13:30Z");
@@ -457,9 +505,11 @@ static void test_to_json(void)
     tap_ok(json_is_array(a) && json_array_size(a) == 2, "to_json: last 2 bars");
     json_t *b = json_array_get(a, 1);
     tap_is_int(json_integer_value(json_object_get(b, "t")), 1710277140LL, "to_json: t in epoch seconds");
-    tap_ok(json_real_value(json_object_get(b, "o")) == 4717.25 && json_real_value(json_object_get(b, "h")) == 4717.75 &&
+    tap_ok(json_real_value(json_object_get(b, "o")) == 4717.25 &&
+               json_real_value(json_object_get(b, "h")) == 4717.75 &&
                json_real_value(json_object_get(b, "l")) == 4717.25 &&
-               json_real_value(json_object_get(b, "c")) == 4717.75 && json_real_value(json_object_get(b, "v")) == 537,
+               json_real_value(json_object_get(b, "c")) == 4717.75 &&
+               json_real_value(json_object_get(b, "v")) == 537,
            "to_json: o,h,l,c,v");
     tap_is_int(json_integer_value(json_object_get(json_array_get(a, 0), "t")), 1710277080LL,
                "to_json: oldest first");

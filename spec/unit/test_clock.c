@@ -54,9 +54,11 @@ static void test_test_clock(void)
     tap_ok(clock_is_test(), "is a test clock");
     tap_is_str(clock_test_setting(), "2026-12-05T22:00:00Z", "the setting is kept");
     long long at = 1796508000LL * 1000; /* 2026-12-05T22:00:00Z */
-    tap_ok(clock_offset_ms() <= at - before && clock_offset_ms() >= at - after, "offset = the instant - the real time");
+    tap_ok(clock_offset_ms() <= at - before && clock_offset_ms() >= at - after,
+           "offset = the instant - the real time");
     time_t s = clock_wall_s();
-    tap_ok(s >= 1796508000 && s <= 1796508000 + 5, "clock_wall_s reads the instant (plus the time the test took)");
+    tap_ok(s >= 1796508000 && s <= 1796508000 + 5,
+           "clock_wall_s reads the instant (plus the time the test took)");
     struct timespec ts;
     clock_wall_timespec(&ts);
     tap_ok(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000, "timespec nanoseconds stay normalised");
@@ -86,7 +88,8 @@ static void test_formats(void)
 {
     char out[32];
     struct timespec ts = {1796508000, 123456789};
-    tap_is_str(clock_format_rfc3339(&ts, 1, out, sizeof out), "2026-12-05T22:00:00.123456Z", "with microseconds");
+    tap_is_str(clock_format_rfc3339(&ts, 1, out, sizeof out), "2026-12-05T22:00:00.123456Z",
+               "with microseconds");
     tap_is_str(clock_format_rfc3339(&ts, 0, out, sizeof out), "2026-12-05T22:00:00Z", "without microseconds");
     tap_ok(clock_rfc3339_us(1796508000, out) == 1796508000 && strcmp(out, "2026-12-05T22:00:00.000000Z") == 0,
            "a given instant has zero microseconds");

@@ -14,11 +14,15 @@ static void test_match(void)
 
     tap_ok(http_match("/healthz", "/healthz", scratch, params), "a literal path matches itself");
     tap_ok(!http_match("/healthz", "/healthz/", scratch, params), "a trailing slash is a different route");
-    tap_ok(!http_match("/api/integrations/status", "/api/integrations", scratch, params), "a prefix does not match");
-    tap_ok(!http_match("/api/integrations", "/api/integrations/status", scratch, params), "a longer path does not match");
-    tap_ok(http_match("/api/bots/:id/start", "/api/bots/42/start", scratch, params), "a :param segment matches");
+    tap_ok(!http_match("/api/integrations/status", "/api/integrations", scratch, params),
+           "a prefix does not match");
+    tap_ok(!http_match("/api/integrations", "/api/integrations/status", scratch, params),
+           "a longer path does not match");
+    tap_ok(http_match("/api/bots/:id/start", "/api/bots/42/start", scratch, params),
+           "a :param segment matches");
     tap_is_str(params[0], "42", "the :param value is captured");
-    tap_ok(!http_match("/api/bots/:id/start", "/api/bots//start", scratch, params), "an empty :param does not match");
+    tap_ok(!http_match("/api/bots/:id/start", "/api/bots//start", scratch, params),
+           "an empty :param does not match");
     memset(params, 0, sizeof params);
     tap_ok(http_match("/a/:x/b/:y", "/a/1/b/two", scratch, params), "two params match");
     tap_is_str(params[0], "1", "first param");
@@ -74,10 +78,12 @@ static void test_route_find(void)
     };
     char scratch[256], allow[64];
     const char *params[HTTP_MAX_PARAMS] = {0};
-    const struct http_route *r = http_route_find(table, "POST", "/api/bots/b1/start", scratch, params, allow, sizeof allow);
+    const struct http_route *r =
+        http_route_find(table, "POST", "/api/bots/b1/start", scratch, params, allow, sizeof allow);
     tap_ok(r == &table[2], "route_find: the POST :id route is found");
     tap_is_str(params[0], "b1", "route_find: its param is captured");
-    tap_is_int(r ? (int)r->access : -1, HTTP_ACCESS_OPERATOR, "route_find: the row (and so its access) is returned");
+    tap_is_int(r ? (int)r->access : -1, HTTP_ACCESS_OPERATOR,
+               "route_find: the row (and so its access) is returned");
     tap_ok(http_route_find(table, "HEAD", "/api/bots", scratch, params, allow, sizeof allow) == &table[0],
            "route_find: HEAD is served by the GET route");
     tap_ok(!http_route_find(table, "DELETE", "/api/bots", scratch, params, allow, sizeof allow),
@@ -91,15 +97,17 @@ static void test_parse_body(void)
 {
     json_t *j = (json_t *)1;
     char reason[256];
-    tap_is_int(http_parse_json_body(NULL, 0, 100, &j, reason, sizeof reason), HTTP_BODY_NONE, "body: empty is none");
+    tap_is_int(http_parse_json_body(NULL, 0, 100, &j, reason, sizeof reason), HTTP_BODY_NONE,
+               "body: empty is none");
     tap_ok(j == NULL, "body: ... with no object");
-    tap_is_int(http_parse_json_body("{\"a\":1}", 7, 100, &j, reason, sizeof reason), HTTP_BODY_OK, "body: an object");
+    tap_is_int(http_parse_json_body("{\"a\":1}", 7, 100, &j, reason, sizeof reason), HTTP_BODY_OK,
+               "body: an object");
     tap_ok(json_is_object(j), "body: ... is returned");
     json_decref(j);
     tap_is_int(http_parse_json_body(NULL, 101, 100, &j, reason, sizeof reason), HTTP_BODY_TOO_LARGE,
                "body: over the limit is too large, unread");
-    tap_is_int(http_parse_json_body("{\"a\":1,\"a\":2}", 13, 100, &j, reason, sizeof reason), HTTP_BODY_INVALID_JSON,
-               "body: duplicate keys are invalid JSON");
+    tap_is_int(http_parse_json_body("{\"a\":1,\"a\":2}", 13, 100, &j, reason, sizeof reason),
+               HTTP_BODY_INVALID_JSON, "body: duplicate keys are invalid JSON");
     tap_ok(strstr(reason, "not valid JSON") != NULL, "body: ... and the reason says so");
     tap_is_int(http_parse_json_body("[1]", 3, 100, &j, reason, sizeof reason), HTTP_BODY_NOT_OBJECT,
                "body: an array is not an object");
@@ -122,7 +130,8 @@ static void test_accepts_gzip(void)
     tap_ok(!http_accepts_gzip(";;;,,, q=1"), "junk");
 }
 
-/* Trusted proxies (issue 21): CIDR parsing, membership, and the right-most untrusted X-Forwarded-For entry. */
+/* Trusted proxies (issue 21): CIDR parsing, membership, and the right-most untrusted X-Forwarded-For entry.
+ */
 static void test_client_ip(void)
 {
     char out[64];

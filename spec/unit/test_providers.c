@@ -57,16 +57,21 @@ static void test_validation(void)
     json_decref(doc);
 
     expect_rejected("\"id\":\"beta\"", "\"id\":\"alpha\"", "duplicate id 'alpha'", "a duplicate id");
-    expect_rejected("\"category\":\"market_data\",\"required_env_vars\":[\"TEST_BETA", "\"category\":\"weather\",\"required_env_vars\":[\"TEST_BETA",
+    expect_rejected("\"category\":\"market_data\",\"required_env_vars\":[\"TEST_BETA",
+                    "\"category\":\"weather\",\"required_env_vars\":[\"TEST_BETA",
                     "unknown category 'weather'", "an unknown category");
     expect_rejected("[\"alpha\",\"beta\"]", "[\"alpha\",\"gamma\"]", "'gamma' is not a known provider",
                     "a priority entry naming an unknown provider");
     expect_rejected("\"label\":\"Alpha\",", "", "missing required field 'label'", "a missing label");
-    expect_rejected("[\"TEST_ALPHA_KEY\"]", "[\"test_alpha_key\"]", "upper-case variable name", "a lower-case env var");
-    expect_rejected("\"supports_verify\":false,\"suggested_fix\":\"Set ${MISSING} for", "\"supports_verify\":true,\"suggested_fix\":\"Set ${MISSING} for",
-                    "no verify probe", "supports_verify without a probe");
-    expect_rejected("\"label\":\"Beta\"", "\"label\":\"Beta\",\"colour\":\"red\"", "unknown field 'colour'", "an unknown field");
-    expect_rejected("\"label\":\"Alpha\"", "\"label\":7", "must be a non-empty string", "a label of the wrong type");
+    expect_rejected("[\"TEST_ALPHA_KEY\"]", "[\"test_alpha_key\"]", "upper-case variable name",
+                    "a lower-case env var");
+    expect_rejected("\"supports_verify\":false,\"suggested_fix\":\"Set ${MISSING} for",
+                    "\"supports_verify\":true,\"suggested_fix\":\"Set ${MISSING} for", "no verify probe",
+                    "supports_verify without a probe");
+    expect_rejected("\"label\":\"Beta\"", "\"label\":\"Beta\",\"colour\":\"red\"", "unknown field 'colour'",
+                    "an unknown field");
+    expect_rejected("\"label\":\"Alpha\"", "\"label\":7", "must be a non-empty string",
+                    "a label of the wrong type");
 }
 
 static void test_presence_and_templates(void)
@@ -84,7 +89,8 @@ static void test_presence_and_templates(void)
     char *fix = providers_expand(beta, beta->suggested_fix, missing);
     tap_is_str(fix, "Set TEST_BETA_USER", "${MISSING} expands to the missing names");
     free(fix);
-    char *setup = providers_expand(providers_find(reg, "alpha"), "Add ${REQUIRED} (${ID}, ${LABEL})", missing);
+    char *setup =
+        providers_expand(providers_find(reg, "alpha"), "Add ${REQUIRED} (${ID}, ${LABEL})", missing);
     tap_is_str(setup, "Add TEST_ALPHA_KEY (alpha, Alpha)", "${REQUIRED} ${ID} ${LABEL} expand");
     free(setup);
     int overridden = 0;

@@ -1,8 +1,9 @@
-/* test_providers_call.c — the provider-call engine (provider_call_start) against an in-process evhttp server on the
- * same event loop: failover in candidate order, unknown and description-less candidates skipped, one attempt
- * without failover, the C outcome map (5xx, 401, 403, 429, timeout, refused), the judge hook (format checks,
- * records, metadata), the attempts array and one usage event per attempt, limits parsed once at load, provider
- * defaults of template vars from providers.lua, and the bars adapter (marketdata_fetch) on top of it. */
+/* test_providers_call.c — the provider-call engine (provider_call_start) against an in-process evhttp server
+ * on the same event loop: failover in candidate order, unknown and description-less candidates skipped, one
+ * attempt without failover, the C outcome map (5xx, 401, 403, 429, timeout, refused), the judge hook (format
+ * checks, records, metadata), the attempts array and one usage event per attempt, limits parsed once at load,
+ * provider defaults of template vars from providers.lua, and the bars adapter (marketdata_fetch) on top of
+ * it. */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -27,7 +28,7 @@
 static struct event_base *base;
 static struct evhttp *server;
 static int port, dead_port;
-static char hits[1024];        /* the paths the server saw, in order, ';'-separated */
+static char hits[1024]; /* the paths the server saw, in order, ';'-separated */
 
 static const char POLY_OK[] =
     "{\"status\":\"OK\",\"resultsCount\":2,\"results\":[{\"v\":10,\"o\":1.0,\"c\":1.5,\"h\":2.0,\"l\":0.5,"
@@ -97,23 +98,26 @@ static void provider(char *buf, size_t len, const char *id, int p, const char *p
     size_t n = strlen(buf);
     char up[16];
     size_t i;
-    for (i = 0; id[i] && i + 1 < sizeof up; i++) up[i] = (char)(id[i] >= 'a' && id[i] <= 'z' ? id[i] - 32 : id[i]);
+    for (i = 0; id[i] && i + 1 < sizeof up; i++)
+        up[i] = (char)(id[i] >= 'a' && id[i] <= 'z' ? id[i] - 32 : id[i]);
     up[i] = '\0';
-    snprintf(buf + n, len - n,
-             "{ id = '%s', label = '%s', category = 'market_data', required_env_vars = { 'TEST_%s_KEY' },"
-             " optional_env_vars = { 'TEST_%s_DATASET' }, public_env_vars = { 'TEST_%s_DATASET' },"
-             " default_base_url = 'http://127.0.0.1:%d', supports_verify = false, suggested_fix = 'x',"
-             " setup_instructions = 'y', rate_limit = { requests_per_s = 100, burst = 7, max_concurrency = 3 }%s%s%s%s },\n",
-             id, id, up, up, up, p, path ? ", bars = { method = 'GET', path = '" : "", path ? path : "",
-             path ? "', format = 'polygon_aggs', timeout_ms = 300 " : "", path ? (extra ? extra : "}") : "");
+    snprintf(
+        buf + n, len - n,
+        "{ id = '%s', label = '%s', category = 'market_data', required_env_vars = { 'TEST_%s_KEY' },"
+        " optional_env_vars = { 'TEST_%s_DATASET' }, public_env_vars = { 'TEST_%s_DATASET' },"
+        " default_base_url = 'http://127.0.0.1:%d', supports_verify = false, suggested_fix = 'x',"
+        " setup_instructions = 'y', rate_limit = { requests_per_s = 100, burst = 7, max_concurrency = 3 }%s%s%s%s },\n",
+        id, id, up, up, up, p, path ? ", bars = { method = 'GET', path = '" : "", path ? path : "",
+        path ? "', format = 'polygon_aggs', timeout_ms = 300 " : "", path ? (extra ? extra : "}") : "");
 }
 
 static struct policy_gen *test_generation(void)
 {
     static char lua[8192];
     char err[1024];
-    snprintf(lua, sizeof lua, "return { schema_version = 1, categories = { 'market_data' },\n"
-                              " priority = { market_data = { 'p500', 'p401', 'pok' } },\n providers = {\n");
+    snprintf(lua, sizeof lua,
+             "return { schema_version = 1, categories = { 'market_data' },\n"
+             " priority = { market_data = { 'p500', 'p401', 'pok' } },\n providers = {\n");
     provider(lua, sizeof lua, "p500", port, "/s/500", NULL);
     provider(lua, sizeof lua, "p401", port, "/s/401", NULL);
     provider(lua, sizeof lua, "p403", port, "/s/403", NULL);
@@ -171,12 +175,19 @@ static void reset(struct seen *s)
     events = events_ok = events_failover = 0;
 }
 
-static void run(struct policy_gen *g, const char *ids, int failover, provider_call_judge_fn judge, struct seen *s)
+static void run(struct policy_gen *g, const char *ids, int failover, provider_call_judge_fn judge,
+                struct seen *s)
 {
     json_t *cand = json_loads(ids, 0, NULL);
     json_t *vars = json_pack("{s:s}", "symbol", "ES");
-    struct provider_call c = {.gen = g, .candidates = cand, .op = "bars", .vars = vars, .operation = "marketdata.bars",
-                              .trace_id = "0123456789abcdef0123456789abcdef", .failover = failover, .judge = judge};
+    struct provider_call c = {.gen = g,
+                              .candidates = cand,
+                              .op = "bars",
+                              .vars = vars,
+                              .operation = "marketdata.bars",
+                              .trace_id = "0123456789abcdef0123456789abcdef",
+                              .failover = failover,
+                              .judge = judge};
     reset(s);
     tap_is_int(provider_call_start(&c, on_done, s), 0, "provider_call_start starts");
     json_decref(cand);
@@ -212,7 +223,8 @@ static void test_limits(struct policy_gen *g)
     const struct provider_def *p = providers_find(policy_providers(g), "pok");
     tap_ok(p && p->limits.burst == 7 && p->limits.max_concurrency == 3 && p->limits.rate_per_s == 100,
            "rate_limit is parsed into the provider's limits at load");
-    tap_ok(p && p->limits.bars_timeout_ms == 300 && p->limits.chat_timeout_ms == 20000 && p->limits.order_timeout_ms == 10000,
+    tap_ok(p && p->limits.bars_timeout_ms == 300 && p->limits.chat_timeout_ms == 20000 &&
+               p->limits.order_timeout_ms == 10000,
            "per-operation timeouts: the description's, else the defaults");
 }
 
@@ -220,20 +232,24 @@ static void test_failover(struct policy_gen *g)
 {
     struct seen s = {0};
     run(g, "[\"p500\", \"p401\", \"pok\"]", 1, NULL, &s);
-    tap_ok(s.calls == 1 && s.ok && strcmp(s.provider, "pok") == 0, "failover ends at the first provider that answers");
+    tap_ok(s.calls == 1 && s.ok && strcmp(s.provider, "pok") == 0,
+           "failover ends at the first provider that answers");
     tap_is_int((long)json_array_size(s.attempts), 3, "three attempts");
     tap_ok(attempt_provider(&s, 0) && strcmp(attempt_provider(&s, 0), "p500") == 0 &&
-           strcmp(attempt_provider(&s, 1), "p401") == 0 && strcmp(attempt_provider(&s, 2), "pok") == 0,
+               strcmp(attempt_provider(&s, 1), "p401") == 0 && strcmp(attempt_provider(&s, 2), "pok") == 0,
            "attempts in candidate order");
     tap_ok(attempt_outcome(&s, 0) && strcmp(attempt_outcome(&s, 0), "PROVIDER_ERROR") == 0 &&
-           strcmp(attempt_outcome(&s, 1), "AUTH_FAILED") == 0 && strcmp(attempt_outcome(&s, 2), "OK") == 0,
+               strcmp(attempt_outcome(&s, 1), "AUTH_FAILED") == 0 &&
+               strcmp(attempt_outcome(&s, 2), "OK") == 0,
            "500 -> PROVIDER_ERROR, 401 -> AUTH_FAILED, 200 -> OK");
     tap_is_str(hits, "/s/500;/s/401;/ok/ES/DFLT;", "the server saw the three requests in order");
-    tap_ok(json_is_integer(json_object_get(json_array_get(s.attempts, 0), "latency_ms")), "attempts carry latency_ms");
+    tap_ok(json_is_integer(json_object_get(json_array_get(s.attempts, 0), "latency_ms")),
+           "attempts carry latency_ms");
     tap_is_int(events, 3, "one usage event per attempt");
     tap_is_int(events_ok, 1, "one of them OK");
     tap_is_int(events_failover, 2, "the second and third are marked failover");
-    tap_is_str(event_ops, "p500:PROVIDER_ERROR;p401:AUTH_FAILED;pok:OK;", "events name provider and error code");
+    tap_is_str(event_ops, "p500:PROVIDER_ERROR;p401:AUTH_FAILED;pok:OK;",
+               "events name provider and error code");
     reset(&s);
 }
 
@@ -246,7 +262,8 @@ static void test_skips_and_single(struct policy_gen *g)
 
     run(g, "[\"p500\", \"pok\"]", 0, NULL, &s);
     tap_ok(!s.ok && json_array_size(s.attempts) == 1 && strcmp(s.outcome, "PROVIDER_ERROR") == 0 &&
-           strcmp(s.provider, "p500") == 0, "without failover only the first candidate is tried");
+               strcmp(s.provider, "p500") == 0,
+           "without failover only the first candidate is tried");
     tap_is_str(hits, "/s/500;", "the second candidate never saw a request");
 
     run(g, "[]", 1, NULL, &s);
@@ -261,17 +278,22 @@ static void test_classification(struct policy_gen *g)
     struct seen s = {0};
     run(g, "[\"p403\", \"p429\", \"pslow\", \"pdead\"]", 1, NULL, &s);
     tap_ok(!s.ok && json_array_size(s.attempts) == 4, "every candidate failed");
-    tap_ok(attempt_outcome(&s, 0) && strcmp(attempt_outcome(&s, 0), "NOT_ENTITLED") == 0, "403 -> NOT_ENTITLED");
-    tap_ok(attempt_outcome(&s, 1) && strcmp(attempt_outcome(&s, 1), "RATE_LIMITED") == 0, "429 -> RATE_LIMITED");
-    tap_ok(attempt_outcome(&s, 2) && strcmp(attempt_outcome(&s, 2), "TIMEOUT") == 0, "past timeout_ms -> TIMEOUT");
-    tap_ok(attempt_outcome(&s, 3) && strcmp(attempt_outcome(&s, 3), "NETWORK_ERROR") == 0, "refused -> NETWORK_ERROR");
+    tap_ok(attempt_outcome(&s, 0) && strcmp(attempt_outcome(&s, 0), "NOT_ENTITLED") == 0,
+           "403 -> NOT_ENTITLED");
+    tap_ok(attempt_outcome(&s, 1) && strcmp(attempt_outcome(&s, 1), "RATE_LIMITED") == 0,
+           "429 -> RATE_LIMITED");
+    tap_ok(attempt_outcome(&s, 2) && strcmp(attempt_outcome(&s, 2), "TIMEOUT") == 0,
+           "past timeout_ms -> TIMEOUT");
+    tap_ok(attempt_outcome(&s, 3) && strcmp(attempt_outcome(&s, 3), "NETWORK_ERROR") == 0,
+           "refused -> NETWORK_ERROR");
     tap_ok(strcmp(s.outcome, "NETWORK_ERROR") == 0 && strcmp(s.provider, "pdead") == 0,
            "the result names the last attempt");
 
     run(g, "[\"pempty\", \"pok\"]", 1, judge_bars, &s);
-    tap_ok(s.ok && strcmp(attempt_outcome(&s, 0), "NO_DATA") == 0, "the judge hook turns an empty 200 into NO_DATA");
+    tap_ok(s.ok && strcmp(attempt_outcome(&s, 0), "NO_DATA") == 0,
+           "the judge hook turns an empty 200 into NO_DATA");
     tap_ok(json_integer_value(json_object_get(json_array_get(s.attempts, 0), "records")) == 0 &&
-           json_integer_value(json_object_get(json_array_get(s.attempts, 1), "records")) == 2,
+               json_integer_value(json_object_get(json_array_get(s.attempts, 1), "records")) == 2,
            "records from the judge go into the attempts");
     tap_ok(strcmp(s.provider, "pok") == 0, "a judged failure fails over like a transport one");
     reset(&s);
@@ -298,11 +320,13 @@ static void test_marketdata(struct policy_gen *g)
 {
     struct md_seen m = {0};
     json_t *cand = json_pack("[s, s, s]", "pempty", "p500", "pok");
-    struct marketdata_request req = {"ES", "1m", 60, 0, NULL, NULL, NULL, "0123456789abcdef0123456789abcdef", g, cand};
+    struct marketdata_request req = {"ES", "1m", 60, 0, NULL, NULL, NULL, "0123456789abcdef0123456789abcdef",
+                                     g,    cand};
     hits[0] = '\0';
     tap_is_int(marketdata_fetch(&req, on_bars, &m), 0, "marketdata_fetch starts on the engine");
     if (!m.calls) event_base_dispatch(base);
-    tap_ok(m.ok && m.n == 2 && strcmp(m.provider, "pok") == 0, "the bars adapter parses the answer of the third");
+    tap_ok(m.ok && m.n == 2 && strcmp(m.provider, "pok") == 0,
+           "the bars adapter parses the answer of the third");
     tap_is_str(hits, "/empty;/s/500;/ok/ES/DFLT;", "the dataset default comes from the description's vars");
 
     struct md_seen none = {0};

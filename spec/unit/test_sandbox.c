@@ -56,7 +56,8 @@ static void test_isolation(void)
     }
     sandbox_seal(sb);
     L = sandbox_state(sb);
-    tap_ok(sandbox_run_chunk(sb, probe, strlen(probe), "probe.lua", err, sizeof err) == 0 && lua_tointeger(L, -1) == 0,
+    tap_ok(sandbox_run_chunk(sb, probe, strlen(probe), "probe.lua", err, sizeof err) == 0 &&
+               lua_tointeger(L, -1) == 0,
            "a chunk can change no library, no global and not the string metatable (%s)", err);
     lua_settop(L, 0);
     tap_ok(sandbox_run_chunk(sb, victim, strlen(victim), "victim.lua", err, sizeof err) == 0,
@@ -67,8 +68,10 @@ static void test_isolation(void)
     lua_pop(L, 1);
     before = sandbox_memory(sb);
     lua_pushinteger(L, 100000);
-    tap_ok(sandbox_pcall(sb, 1, 1, err, sizeof err) == 0, "100,000 reads through the read-only proxies (%s)", err);
-    tap_ok(sandbox_memory(sb) == before, "... allocate nothing (%zu bytes before, %zu after)", before, sandbox_memory(sb));
+    tap_ok(sandbox_pcall(sb, 1, 1, err, sizeof err) == 0, "100,000 reads through the read-only proxies (%s)",
+           err);
+    tap_ok(sandbox_memory(sb) == before, "... allocate nothing (%zu bytes before, %zu after)", before,
+           sandbox_memory(sb));
     sandbox_free(sb);
 }
 
@@ -81,27 +84,33 @@ int main(void)
     } loops[] = {
         {"a plain loop", "while true do end"},
         {"a loop inside pcall, retried forever", "while true do pcall(function() while true do end end) end"},
-        {"nested pcalls", "while true do pcall(function() while true do pcall(function() while true do end end) end end) end"},
-        {"xpcall with a handler that loops", "while true do xpcall(function() while true do end end, function() while true do end end) end"},
+        {"nested pcalls",
+         "while true do pcall(function() while true do pcall(function() while true do end end) end end) end"},
+        {"xpcall with a handler that loops",
+         "while true do xpcall(function() while true do end end, function() while true do end end) end"},
         {"pcall(error) in a loop", "local n = 0 while true do n = n + 1 pcall(error, 'x') end"},
     };
     for (size_t i = 0; i < sizeof loops / sizeof *loops; i++) {
         int rc = run(loops[i].src, 2000000, 60000, err, sizeof err, &took);
-        tap_ok(rc == -1 && strstr(err, "instruction budget"), "instruction budget stops %s (%s)", loops[i].name, err);
+        tap_ok(rc == -1 && strstr(err, "instruction budget"), "instruction budget stops %s (%s)",
+               loops[i].name, err);
         tap_ok(took < 5, "... promptly (%.3f s)", took);
         rc = run(loops[i].src, 2000000000L, 200, err, sizeof err, &took);
-        tap_ok(rc == -1 && strstr(err, "deadline budget"), "deadline budget stops %s (%s)", loops[i].name, err);
+        tap_ok(rc == -1 && strstr(err, "deadline budget"), "deadline budget stops %s (%s)", loops[i].name,
+               err);
         tap_ok(took < 2, "... within the deadline plus a margin (%.3f s)", took);
     }
     err[0] = 0;
-    tap_ok(run("local ok = pcall(error, 'x') assert(ok == false)", 2000000, 1000, err, sizeof err, &took) == 0,
+    tap_ok(run("local ok = pcall(error, 'x') assert(ok == false)", 2000000, 1000, err, sizeof err, &took) ==
+               0,
            "a policy may still catch its own errors with pcall (%s)", err);
-    tap_ok(run("local ok, m, extra = xpcall(function(a, b) error(a .. b, 0) end, function(m) return 'handled: ' .. m end, 'x', 'y')\n"
-               "assert(ok == false and m == 'handled: xy' and extra == nil, tostring(m))\n"
-               "local ok2, r1, r2 = xpcall(function(a) return a, 2 end, tostring, 1)\n"
-               "assert(ok2 == true and r1 == 1 and r2 == 2)",
-               2000000, 1000, err, sizeof err, &took) == 0,
-           "xpcall keeps its meaning: the handler sees ordinary errors, arguments and results pass (%s)", err);
+    tap_ok(
+        run("local ok, m, extra = xpcall(function(a, b) error(a .. b, 0) end, function(m) return 'handled: ' .. m end, 'x', 'y')\n"
+            "assert(ok == false and m == 'handled: xy' and extra == nil, tostring(m))\n"
+            "local ok2, r1, r2 = xpcall(function(a) return a, 2 end, tostring, 1)\n"
+            "assert(ok2 == true and r1 == 1 and r2 == 2)",
+            2000000, 1000, err, sizeof err, &took) == 0,
+        "xpcall keeps its meaning: the handler sees ordinary errors, arguments and results pass (%s)", err);
     test_isolation();
     return tap_done();
 }

@@ -269,9 +269,11 @@ static void test_hex_overlap_binary(void)
                 B4 "SAME"
                    "-long",
                 "same start: shorter when longer absent");
-    /* found by fuzz_redact: one secret's last 4 (shown in its mask) + the text after it spell another secret */
+    /* found by fuzz_redact: one secret's last 4 (shown in its mask) + the text after it spell another secret
+     */
     tap_is_int(secret_add_literal("CHAIN_A", "chainHEAD-x9p@ss"), 0, "literal CHAIN_A");
-    tap_is_int(secret_add_literal("CHAIN_B", "p@ss:w0rd-tail77"), 0, "literal CHAIN_B (starts with CHAIN_A's hint)");
+    tap_is_int(secret_add_literal("CHAIN_B", "p@ss:w0rd-tail77"), 0,
+               "literal CHAIN_B (starts with CHAIN_A's hint)");
     is_redacted("chainHEAD-x9p@ss:w0rd-tail77", B4 B4 "il77", "chain: a hint never completes another secret");
     is_redacted("<p@ss:w0rd-tail77>", "<" B4 "il77>", "chain: the second alone");
 

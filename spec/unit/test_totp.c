@@ -10,7 +10,10 @@ static const unsigned char SEED[] = "12345678901234567890";
 
 static void rfc6238_vectors(void)
 {
-    static const struct { long long t; const char *code; } v[] = {
+    static const struct {
+        long long t;
+        const char *code;
+    } v[] = {
         {59, "94287082"},         {1111111109, "07081804"}, {1111111111, "14050471"},
         {1234567890, "89005924"}, {2000000000, "69279037"}, {20000000000LL, "65353130"},
     };
@@ -54,13 +57,15 @@ static void window_and_replay(void)
 
     tap_is_int(totp_verify(SEED, 20, cur, now, -1, &step), TOTP_OK, "current step accepted");
     tap_is_int((long)step, (long)t, "matched step reported");
-    tap_is_int(totp_verify(SEED, 20, prev, now, -1, &step), TOTP_OK, "previous step accepted (one step of delay)");
+    tap_is_int(totp_verify(SEED, 20, prev, now, -1, &step), TOTP_OK,
+               "previous step accepted (one step of delay)");
     tap_is_int(totp_verify(SEED, 20, next, now, -1, &step), TOTP_OK, "next step accepted (clock skew)");
     tap_is_int(totp_verify(SEED, 20, far, now, -1, &step), TOTP_INVALID, "two steps ahead rejected");
     tap_is_int(totp_verify(SEED, 20, cur, now, (int64_t)t, &step), TOTP_REPLAY, "same code again: replay");
     tap_is_int(totp_verify(SEED, 20, prev, now, (int64_t)t, &step), TOTP_REPLAY,
                "an older code inside the window after a newer one: replay");
-    tap_is_int(totp_verify(SEED, 20, next, now, (int64_t)t, &step), TOTP_OK, "a newer step after the last one is fine");
+    tap_is_int(totp_verify(SEED, 20, next, now, (int64_t)t, &step), TOTP_OK,
+               "a newer step after the last one is fine");
     tap_is_int(totp_verify(SEED, 20, "12345", now, -1, &step), TOTP_INVALID, "5 characters rejected");
     tap_is_int(totp_verify(SEED, 20, "12a456", now, -1, &step), TOTP_INVALID, "non-digits rejected");
     tap_is_int(totp_verify(SEED, 20, "1234567", now, -1, &step), TOTP_INVALID, "7 digits rejected");
@@ -69,9 +74,16 @@ static void window_and_replay(void)
 
 static void base32(void)
 {
-    static const struct { const char *in, *out; } v[] = {
-        {"", ""}, {"f", "MY"}, {"fo", "MZXQ"}, {"foo", "MZXW6"}, {"foob", "MZXW6YQ"},
-        {"fooba", "MZXW6YTB"}, {"foobar", "MZXW6YTBOI"},
+    static const struct {
+        const char *in, *out;
+    } v[] = {
+        {"", ""},
+        {"f", "MY"},
+        {"fo", "MZXQ"},
+        {"foo", "MZXW6"},
+        {"foob", "MZXW6YQ"},
+        {"fooba", "MZXW6YTB"},
+        {"foobar", "MZXW6YTBOI"},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char enc[32], name[64];
