@@ -122,7 +122,7 @@ subtest 'the test clock is shown, and refused where it could time a real provide
     my $bad = start_server( env => { %$QUIET, GATEHOUSE_TEST_CLOCK => 'next tuesday' }, wait => 0, auth => 0 );
     ok( wait_for( sub { !$bad->alive }, 15, 'exit' ), 'a malformed test clock is refused' );
     is( $bad->exit_code, 2, 'exit status 2 (configuration error)' );
-    like( $bad->log_text, qr/GATEHOUSE_TEST_CLOCK must be an RFC 3339 UTC instant/, 'with the expected format' );
+    like( $bad->log_text, qr/GATEHOUSE_TEST_CLOCK: must be an RFC 3339 UTC instant/, 'with the expected format' );
 };
 
 done_testing;
