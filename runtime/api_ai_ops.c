@@ -22,6 +22,7 @@
 
 /* Rows: one per (provider, model) and one per provider (model NULL), as JSON text, provider rows first. The
  * provider_id = ANY($1) filter keeps the scan on the (provider_id, created_at) index. */
+// clang-format off
 static const char *AI_OPS_SQL =
     "WITH w AS (SELECT e.id, e.provider_id, coalesce(nullif(e.metadata->>'model', ''), 'unknown') AS model, e.status, "
     "  e.error_code, e.latency_ms, e.created_at, e.trace_id, "
@@ -50,15 +51,14 @@ static const char *AI_OPS_SQL =
     "SELECT json_build_object('provider_id', a.provider_id, 'model', a.model, 'calls', a.calls, 'ok', a.ok, "
     "  'errors', a.errors, 'errors_by_code', coalesce(c.j, '{}'::json), 'latency_ms', json_build_object('p50', a.p50, "
     "  'p95', a.p95), 'input_tokens', a.in_tok, 'output_tokens', a.out_tok, 'purposes', coalesce(p.j, '{}'::json), "
-    "  'last_call_at', " API_TS(
-        "l.created_at") ", 'last_trace_id', l.trace_id, 'last_status', l.status, "
-                        "  'last_error_code', l.error_code)::text, "
-                        "  " API_TS("(gh_now() - make_interval(hours => $2::int))") ", " API_TS(
-                            "gh_now()") " "
-                                        "FROM agg a LEFT JOIN codes c ON c.provider_id = a.provider_id AND c.model IS NOT DISTINCT FROM a.model "
-                                        "LEFT JOIN purposes p ON p.provider_id = a.provider_id AND p.model IS NOT DISTINCT FROM a.model "
-                                        "LEFT JOIN last l ON l.provider_id = a.provider_id AND l.model IS NOT DISTINCT FROM a.model "
-                                        "ORDER BY a.provider_id, a.model NULLS FIRST";
+    "  'last_call_at', " API_TS("l.created_at") ", 'last_trace_id', l.trace_id, 'last_status', l.status, "
+    "  'last_error_code', l.error_code)::text, "
+    "  " API_TS("(gh_now() - make_interval(hours => $2::int))") ", " API_TS("gh_now()") " "
+    "FROM agg a LEFT JOIN codes c ON c.provider_id = a.provider_id AND c.model IS NOT DISTINCT FROM a.model "
+    "LEFT JOIN purposes p ON p.provider_id = a.provider_id AND p.model IS NOT DISTINCT FROM a.model "
+    "LEFT JOIN last l ON l.provider_id = a.provider_id AND l.model IS NOT DISTINCT FROM a.model "
+    "ORDER BY a.provider_id, a.model NULLS FIRST";
+// clang-format on
 
 struct ai_req {
     struct http_ctx *ctx;

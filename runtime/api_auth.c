@@ -588,23 +588,20 @@ void api_auth_sessions_list(struct http_ctx *ctx)
     snprintf(idle, sizeof idle, "%d", cfg.session_idle_s);
     const char *p[6] = {
         ctx->auth.user_id, ctx->auth.session_id, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim, idle};
-    if (db_query(
-            "SELECT json_build_object('id', s.public_id, 'created_at', " API_TS(
-                "s.created_at") ","
-                                "  'last_seen_at', " API_TS("s.last_seen_at") ", 'expires_at', " API_TS(
-                                    "s.expires_at") ","
-                                                    "  'idle_expires_at', " API_TS(
-                                                        "(s.last_seen_at + make_interval(secs => $6::int))") ","
-                                                                                                             "  'ip', s.ip, 'user_agent', s.user_agent, 'two_factor_verified_at', " API_TS(
-                                                                                                                 "s.two_factor_verified_at") ", 'current', s.public_id::text = $2)::text,"
-                                                                                                                                             "  " API_TS(
-                                                                                                                                                 "s.created_at") " || '_' || s.public_id"
-                                                                                                                                                                 " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > gh_now()"
-                                                                                                                                                                 "  AND s.last_seen_at > gh_now() - make_interval(secs => $6::int)"
-                                                                                                                                                                 "  AND ($3::timestamptz IS NULL OR (s.created_at, s.public_id) > ($3::timestamptz, $4::uuid))"
-                                                                                                                                                                 " ORDER BY s.created_at, s.public_id LIMIT $5::int",
-            6, p, DB_TIMEOUT_MS, on_sessions, pg) < 0)
+    // clang-format off
+    if (db_query("SELECT json_build_object('id', s.public_id, 'created_at', " API_TS("s.created_at") ","
+                 "  'last_seen_at', " API_TS("s.last_seen_at") ", 'expires_at', " API_TS("s.expires_at") ","
+                 "  'idle_expires_at', " API_TS("(s.last_seen_at + make_interval(secs => $6::int))") ","
+                 "  'ip', s.ip, 'user_agent', s.user_agent, 'two_factor_verified_at', "
+                 API_TS("s.two_factor_verified_at") ", 'current', s.public_id::text = $2)::text,"
+                 "  " API_TS("s.created_at") " || '_' || s.public_id"
+                 " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > gh_now()"
+                 "  AND s.last_seen_at > gh_now() - make_interval(secs => $6::int)"
+                 "  AND ($3::timestamptz IS NULL OR (s.created_at, s.public_id) > ($3::timestamptz, $4::uuid))"
+                 " ORDER BY s.created_at, s.public_id LIMIT $5::int",
+                 6, p, DB_TIMEOUT_MS, on_sessions, pg) < 0)
         on_sessions(NULL, NULL, pg);
+    // clang-format on
 }
 
 static void on_revoked(struct pg_result *res, const char *err, void *arg)

@@ -24,10 +24,13 @@ struct create_req {
     char deadline_s[16];
 };
 
-#define JOB_JSON                                                                                                       \
-    "json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, 'params', j.params, "         \
-    "'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', " API_TS( \
-        "j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at") ", 'user_id', j.user_id, 'trace_id', j.trace_id)"
+// clang-format off
+#define JOB_JSON \
+    "json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, 'params', j.params, "  \
+    "'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', "   \
+    API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at")   \
+    ", 'user_id', j.user_id, 'trace_id', j.trace_id)"
+// clang-format on
 
 static void on_created(struct pg_result *res, const char *err, void *arg)
 {

@@ -27,15 +27,18 @@
 #define MAX_STRATEGY_CHARS 64
 
 /* One bot as JSON; the table alias must be b. "instance" is its latest runner instance, or null. */
-#define BOT_JSON                                                                                                                                                                                                                                             \
-    "json_build_object('id', b.id, 'name', b.name, 'strategy', b.strategy, 'symbol', b.symbol, 'timeframe', "                                                                                                                                                \
-    "b.timeframe, 'stage', b.stage, 'params', b.params, 'requires_ai', b.requires_ai, 'desired_state', "                                                                                                                                                     \
-    "b.desired_state, 'created_at', " API_TS("b.created_at") ", 'updated_at', " API_TS("b.updated_at") ", 'instance', (SELECT json_build_object('id', i.id, 'state', i.state, 'started_at', " API_TS("i.started_at") ", 'stopped_at', " API_TS(              \
-        "i.stopped_at") ", 'last_heartbeat_at', " API_TS("i.last_heartbeat_at") ", 'last_tick_at', " API_TS("i.last_tick_at") ", 'breaker_state', "                                                                                                          \
-                                                                                                                              "i.breaker_state, 'breaker_opened_at', " API_TS(                                                                               \
-                                                                                                                                  "i.breaker_opened_at") ", 'breaker_failures', "                                                                            \
-                                                                                                                                                         "i.breaker_failures, 'restart_count', i.restart_count) FROM bot_instances i WHERE i.bot_id = b.id " \
-                                                                                                                                                         "ORDER BY i.started_at DESC, i.id DESC LIMIT 1))"
+// clang-format off
+#define BOT_JSON \
+    "json_build_object('id', b.id, 'name', b.name, 'strategy', b.strategy, 'symbol', b.symbol, 'timeframe', "  \
+    "b.timeframe, 'stage', b.stage, 'params', b.params, 'requires_ai', b.requires_ai, 'desired_state', "       \
+    "b.desired_state, 'created_at', " API_TS("b.created_at") ", 'updated_at', " API_TS("b.updated_at")         \
+    ", 'instance', (SELECT json_build_object('id', i.id, 'state', i.state, 'started_at', "                    \
+    API_TS("i.started_at") ", 'stopped_at', " API_TS("i.stopped_at") ", 'last_heartbeat_at', "                \
+    API_TS("i.last_heartbeat_at") ", 'last_tick_at', " API_TS("i.last_tick_at") ", 'breaker_state', "         \
+    "i.breaker_state, 'breaker_opened_at', " API_TS("i.breaker_opened_at") ", 'breaker_failures', "          \
+    "i.breaker_failures, 'restart_count', i.restart_count) FROM bot_instances i WHERE i.bot_id = b.id "        \
+    "ORDER BY i.started_at DESC, i.id DESC LIMIT 1))"
+// clang-format on
 
 /* ---- field validation ---- */
 
@@ -576,9 +579,11 @@ static void on_trading(struct pg_result *res, const char *err, void *arg)
 
 void api_settings_trading_get(struct http_ctx *ctx)
 {
-    if (db_query("SELECT value::text, " API_TS("updated_at") " FROM app_settings WHERE key = 'trading'", 0,
-                 NULL, DB_TIMEOUT_MS, on_trading, ctx) < 0)
+    // clang-format off
+    if (db_query("SELECT value::text, " API_TS("updated_at") " FROM app_settings WHERE key = 'trading'", 0, NULL,
+                 DB_TIMEOUT_MS, on_trading, ctx) < 0)
         api_reply_db_error(ctx, NULL, "trading settings read");
+    // clang-format on
 }
 
 static void on_trading_put(struct pg_result *res, const char *err, void *arg)
@@ -618,6 +623,7 @@ void api_settings_trading_put(struct http_ctx *ctx)
         return;
     }
     const char *params[1] = {json_is_true(enabled) ? "true" : "false"};
+    // clang-format off
     if (db_query("WITH old AS (SELECT value FROM app_settings WHERE key = 'trading'),"
                  " up AS (INSERT INTO app_settings AS s (key, value)"
                  "        VALUES ('trading', jsonb_build_object('enabled', $1::boolean, 'mode', 'PAPER'))"
@@ -628,4 +634,5 @@ void api_settings_trading_put(struct http_ctx *ctx)
                  " SELECT up.value::text, " API_TS("up.updated_at") ", (SELECT value::text FROM old) FROM up",
                  1, params, DB_TIMEOUT_MS, on_trading_put, ctx) < 0)
         api_reply_db_error(ctx, NULL, "trading settings update");
+    // clang-format on
 }

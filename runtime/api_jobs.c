@@ -48,18 +48,19 @@ void api_jobs_get(struct http_ctx *ctx)
         return;
     }
     const char *p[1] = {ctx->params[0]};
-    if (db_query(
-            "SELECT json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, "
-            "'params', j.params, 'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at") ", 'started_at', " API_TS("j.started_at") ", 'finished_at', " API_TS(
-                "j.finished_at") ", 'deadline_at', " API_TS("j.deadline_at") ", 'user_id', j.user_id, 'trace_id', j.trace_id, "
-                                                                             "'transitions', "
-                                                                             "(SELECT COALESCE(json_agg(json_build_object('id', e.id, 'from_state', e.from_state, 'to_state', "
-                                                                             "e.to_state, 'reason_code', e.reason_code, 'trace_id', e.trace_id, 'metadata', e.metadata, "
-                                                                             "'created_at', " API_TS(
-                                                                                 "e.created_at") ") ORDER BY e.id), '[]'::json) "
-                                                                                                 "FROM job_run_events e WHERE e.job_id = j.id))::text FROM jobs j WHERE j.id = $1::uuid",
-            1, p, DB_TIMEOUT_MS, on_job, ctx) < 0)
+    // clang-format off
+    if (db_query("SELECT json_build_object('id', j.id, 'bot_id', j.bot_id, 'kind', j.kind, 'state', j.state, "
+                 "'params', j.params, 'result', j.result, 'error_code', j.error_code, 'created_at', " API_TS("j.created_at")
+                 ", 'started_at', " API_TS("j.started_at") ", 'finished_at', " API_TS("j.finished_at")
+                 ", 'deadline_at', " API_TS("j.deadline_at") ", 'user_id', j.user_id, 'trace_id', j.trace_id, "
+                 "'transitions', "
+                 "(SELECT COALESCE(json_agg(json_build_object('id', e.id, 'from_state', e.from_state, 'to_state', "
+                 "e.to_state, 'reason_code', e.reason_code, 'trace_id', e.trace_id, 'metadata', e.metadata, "
+                 "'created_at', " API_TS("e.created_at") ") ORDER BY e.id), '[]'::json) "
+                 "FROM job_run_events e WHERE e.job_id = j.id))::text FROM jobs j WHERE j.id = $1::uuid",
+                 1, p, DB_TIMEOUT_MS, on_job, ctx) < 0)
         api_reply_db_error(ctx, NULL, "job read");
+    // clang-format on
 }
 
 /* ---- GET /api/bots/:id/runs ---- */
@@ -99,24 +100,24 @@ void api_bots_runs(struct http_ctx *ctx)
     snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
     const char *p[4] = {ctx->params[0], plus_one, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL};
     struct api_page *r = api_page_new(ctx, limit);
-    if (db_query(
-            "SELECT EXISTS (SELECT 1 FROM bots WHERE id = $1::uuid), "
-            "(SELECT COALESCE(json_agg(x.j ORDER BY x.at DESC, x.id DESC), '[]'::json)::text FROM ("
-            "  SELECT u.at, u.id, u.j || jsonb_build_object('at', " API_TS(
-                "u.at") ") AS j FROM ("
-                        "    SELECT i.started_at AS at, i.id, jsonb_build_object('type', 'instance', 'id', i.id, 'state', i.state, "
-                        "      'started_at', " API_TS("i.started_at") ", 'stopped_at', " API_TS("i.stopped_at") ", 'last_heartbeat_at', " API_TS(
-                            "i.last_heartbeat_at") ", 'restart_count', i.restart_count, "
-                                                   "      'breaker_state', i.breaker_state, 'trace_id', i.trace_id) AS j "
-                                                   "    FROM bot_instances i WHERE i.bot_id = $1::uuid "
-                                                   "    UNION ALL "
-                                                   "    SELECT jb.created_at, jb.id, jsonb_build_object('type', 'job', 'id', jb.id, 'kind', jb.kind, "
-                                                   "      'state', jb.state, 'created_at', " API_TS("jb.created_at") ", 'started_at', " API_TS(
-                                                       "jb.started_at") ", 'finished_at', " API_TS("jb.finished_at") ", 'error_code', jb.error_code, 'trace_id', jb.trace_id) "
-                                                                                                                     "    FROM jobs jb WHERE jb.bot_id = $1::uuid) u "
-                                                                                                                     "  WHERE ($3::timestamptz IS NULL OR (u.at, u.id) < ($3::timestamptz, $4::uuid)) "
-                                                                                                                     "  ORDER BY u.at DESC, u.id DESC LIMIT $2::int) x)",
-            4, p, DB_TIMEOUT_MS, on_runs, r) < 0) {
+    // clang-format off
+    if (db_query("SELECT EXISTS (SELECT 1 FROM bots WHERE id = $1::uuid), "
+                 "(SELECT COALESCE(json_agg(x.j ORDER BY x.at DESC, x.id DESC), '[]'::json)::text FROM ("
+                 "  SELECT u.at, u.id, u.j || jsonb_build_object('at', " API_TS("u.at") ") AS j FROM ("
+                 "    SELECT i.started_at AS at, i.id, jsonb_build_object('type', 'instance', 'id', i.id, 'state', i.state, "
+                 "      'started_at', " API_TS("i.started_at") ", 'stopped_at', " API_TS("i.stopped_at")
+                 ", 'last_heartbeat_at', " API_TS("i.last_heartbeat_at") ", 'restart_count', i.restart_count, "
+                 "      'breaker_state', i.breaker_state, 'trace_id', i.trace_id) AS j "
+                 "    FROM bot_instances i WHERE i.bot_id = $1::uuid "
+                 "    UNION ALL "
+                 "    SELECT jb.created_at, jb.id, jsonb_build_object('type', 'job', 'id', jb.id, 'kind', jb.kind, "
+                 "      'state', jb.state, 'created_at', " API_TS("jb.created_at") ", 'started_at', " API_TS("jb.started_at")
+                 ", 'finished_at', " API_TS("jb.finished_at") ", 'error_code', jb.error_code, 'trace_id', jb.trace_id) "
+                 "    FROM jobs jb WHERE jb.bot_id = $1::uuid) u "
+                 "  WHERE ($3::timestamptz IS NULL OR (u.at, u.id) < ($3::timestamptz, $4::uuid)) "
+                 "  ORDER BY u.at DESC, u.id DESC LIMIT $2::int) x)",
+                 4, p, DB_TIMEOUT_MS, on_runs, r) < 0) {
+        // clang-format on
         free(r);
         api_reply_db_error(ctx, NULL, "runs list");
     }
@@ -138,6 +139,7 @@ void api_bots_proof(struct http_ctx *ctx)
 {
     if (!api_id_ok(ctx)) return;
     const char *p[1] = {ctx->params[0]};
+    // clang-format off
     if (db_query(
             "WITH ev AS (SELECT * FROM integration_usage_events WHERE bot_id = $1::uuid "
             "    AND created_at > gh_now() - interval '24 hours'), "
@@ -160,15 +162,15 @@ void api_bots_proof(struct http_ctx *ctx)
             "     'order_intents', a.place_orders + CASE WHEN a.provider_id = 'runner' THEN (SELECT n FROM ord) ELSE 0 END, "
             "     'fills', CASE WHEN a.provider_id = 'runner' THEN (SELECT n FROM fl) ELSE 0 END, "
             "     'llm_calls', a.llm_calls, 'models', to_json(a.models), 'last_trace_id', a.last_trace_id, "
-            "     'last_used_at', " API_TS(
-                "a.last_used_at") ") ORDER BY a.last_used_at DESC, a.provider_id), '[]'::json) FROM agg a), "
-                                  "  'last_run', (SELECT json_build_object('id', li.id, 'state', li.state, 'started_at', " API_TS("li.started_at") ", 'last_heartbeat_at', " API_TS(
-                                      "li.last_heartbeat_at") ", 'restart_count', li.restart_count, "
-                                                              "     'breaker_state', li.breaker_state) FROM li), "
-                                                              "  'last_job', (SELECT json_build_object('id', lj.id, 'kind', lj.kind, 'state', lj.state) FROM lj), "
-                                                              "  'heartbeat_age_s', (SELECT floor(extract(epoch FROM gh_now() - li.last_heartbeat_at))::bigint FROM li), "
-                                                              "  'terminal_state', (SELECT CASE WHEN li.state IN ('STOPPED', 'DEAD', 'KILLED') THEN li.state END FROM li)"
-                                                              ") END::text FROM (SELECT $1::uuid AS q) q LEFT JOIN bots b ON b.id = q.q",
+            "     'last_used_at', " API_TS("a.last_used_at") ") ORDER BY a.last_used_at DESC, a.provider_id), '[]'::json) FROM agg a), "
+            "  'last_run', (SELECT json_build_object('id', li.id, 'state', li.state, 'started_at', " API_TS("li.started_at")
+            ", 'last_heartbeat_at', " API_TS("li.last_heartbeat_at") ", 'restart_count', li.restart_count, "
+            "     'breaker_state', li.breaker_state) FROM li), "
+            "  'last_job', (SELECT json_build_object('id', lj.id, 'kind', lj.kind, 'state', lj.state) FROM lj), "
+            "  'heartbeat_age_s', (SELECT floor(extract(epoch FROM gh_now() - li.last_heartbeat_at))::bigint FROM li), "
+            "  'terminal_state', (SELECT CASE WHEN li.state IN ('STOPPED', 'DEAD', 'KILLED') THEN li.state END FROM li)"
+            ") END::text FROM (SELECT $1::uuid AS q) q LEFT JOIN bots b ON b.id = q.q",
             1, p, DB_TIMEOUT_MS, on_proof, ctx) < 0)
         api_reply_db_error(ctx, NULL, "proof read");
+    // clang-format on
 }

@@ -20,18 +20,22 @@
 #define MAX_BLOCKED_BY 64
 
 /* One trace as JSON; the table alias must be t. */
-#define DECISION_JSON                                                                                                        \
-    "json_build_object('id', t.id, 'bot_id', t.bot_id, 'created_at', " API_TS(                                               \
-        "t.created_at") ", 'decision_type', t.decision_type, 'reason_human', t.reason_human, 'reason_code', t.reason_code, " \
-                        "'signals', t.signals, 'variables_snapshot', t.variables_snapshot, 'confidence', t.confidence, "     \
-                        "'expected_value', t.expected_value, 'risk_snapshot', t.risk_snapshot, 'trace_id', t.trace_id, "     \
-                        "'order_id', t.order_id, 'trade_log_id', t.trade_log_id)"
+// clang-format off
+#define DECISION_JSON \
+    "json_build_object('id', t.id, 'bot_id', t.bot_id, 'created_at', " API_TS("t.created_at")                  \
+    ", 'decision_type', t.decision_type, 'reason_human', t.reason_human, 'reason_code', t.reason_code, "       \
+    "'signals', t.signals, 'variables_snapshot', t.variables_snapshot, 'confidence', t.confidence, "           \
+    "'expected_value', t.expected_value, 'risk_snapshot', t.risk_snapshot, 'trace_id', t.trace_id, "           \
+    "'order_id', t.order_id, 'trade_log_id', t.trade_log_id)"
+// clang-format on
 
-#define NO_TRADE_JSON                                                                                                \
-    "json_build_object('id', t.id, 'bot_id', t.bot_id, 'created_at', " API_TS(                                       \
-        "t.created_at") ", 'suppression_type', t.suppression_type, 'suppression_decision', t.suppression_decision, " \
-                        "'reason_human', t.reason_human, 'reason_code', t.reason_code, 'blocked_by', t.blocked_by, " \
-                        "'signals', t.signals, 'variables_snapshot', t.variables_snapshot, 'trace_id', t.trace_id)"
+// clang-format off
+#define NO_TRADE_JSON                                                                                          \
+    "json_build_object('id', t.id, 'bot_id', t.bot_id, 'created_at', " API_TS("t.created_at")                  \
+    ", 'suppression_type', t.suppression_type, 'suppression_decision', t.suppression_decision, "               \
+    "'reason_human', t.reason_human, 'reason_code', t.reason_code, 'blocked_by', t.blocked_by, "               \
+    "'signals', t.signals, 'variables_snapshot', t.variables_snapshot, 'trace_id', t.trace_id)"
+// clang-format on
 
 /* $1 bot, $2 limit + 1, $3 since, $4 until, $5/$6 cursor (created_at, id). Newest first. */
 #define LIST_SQL(table, json)                                                                                \
@@ -98,12 +102,16 @@ static void list(struct http_ctx *ctx, const char *sql)
 
 void api_traces_decision_list(struct http_ctx *ctx)
 {
+    // clang-format off
     list(ctx, LIST_SQL("decision_traces", DECISION_JSON));
+    // clang-format on
 }
 
 void api_traces_no_trade_list(struct http_ctx *ctx)
 {
+    // clang-format off
     list(ctx, LIST_SQL("no_trade_traces", NO_TRADE_JSON));
+    // clang-format on
 }
 
 /* ---- POST: validation ---- */

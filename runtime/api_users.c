@@ -52,13 +52,13 @@ void api_users_list(struct http_ctx *ctx)
     struct api_page *pg = api_page_new(ctx, limit);
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     const char *p[3] = {ts[0] ? ts : NULL, uuid[0] ? uuid : NULL, lim};
-    if (db_query(
-            "SELECT " API_AUTH_USER_JSON ", " API_TS(
-                "u.created_at") " || '_' || u.id FROM users u"
-                                " WHERE ($1::timestamptz IS NULL OR (u.created_at, u.id) > ($1::timestamptz, $2::uuid))"
-                                " ORDER BY u.created_at, u.id LIMIT $3::int",
-            3, p, DB_TIMEOUT_MS, on_list, pg) < 0)
+    // clang-format off
+    if (db_query("SELECT " API_AUTH_USER_JSON ", " API_TS("u.created_at") " || '_' || u.id FROM users u"
+                 " WHERE ($1::timestamptz IS NULL OR (u.created_at, u.id) > ($1::timestamptz, $2::uuid))"
+                 " ORDER BY u.created_at, u.id LIMIT $3::int",
+                 3, p, DB_TIMEOUT_MS, on_list, pg) < 0)
         on_list(NULL, NULL, pg);
+    // clang-format on
 }
 
 /* ---- create ---- */

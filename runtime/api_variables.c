@@ -268,18 +268,17 @@ void api_variables_list(struct http_ctx *ctx)
     const char *params[3] = {category, state, cursor};
     /* the catalog is small (at most a few hundred rows): availability is derived in C, so the filter on it
      * and the page cut happen there, over the rows after the cursor */
-    if (db_query(
-            "SELECT json_build_object('name', v.name, 'category', v.category, "
-            "'source_integration', v.source_integration, 'variable_type', v.variable_type, 'state', v.state, "
-            "'description', v.description, 'profit_contribution_estimate', v.profit_contribution_estimate, "
-            "'last_updated_at', " API_TS("v.last_updated_at") ", 'last_seen_at', " API_TS(
-                "v.last_seen_at") ", "
-                                  "'used_by_bot_ids', coalesce((SELECT json_agg(b.id::text ORDER BY b.id::text) FROM bots b WHERE b.id IN "
-                                  "  (SELECT e::uuid FROM jsonb_array_elements_text(v.used_by_bot_ids) e WHERE e ~ " UUID_RE
-                                  ")), '[]'::json))::text "
-                                  "FROM profit_variables v WHERE ($1::text IS NULL OR v.category = $1) AND ($2::text IS NULL OR v.state = $2) "
-                                  "AND ($3::text IS NULL OR v.name > $3) ORDER BY v.name",
-            3, params, DB_TIMEOUT_MS, on_rows, r) < 0) {
+    // clang-format off
+    if (db_query("SELECT json_build_object('name', v.name, 'category', v.category, "
+                 "'source_integration', v.source_integration, 'variable_type', v.variable_type, 'state', v.state, "
+                 "'description', v.description, 'profit_contribution_estimate', v.profit_contribution_estimate, "
+                 "'last_updated_at', " API_TS("v.last_updated_at") ", 'last_seen_at', " API_TS("v.last_seen_at") ", "
+                 "'used_by_bot_ids', coalesce((SELECT json_agg(b.id::text ORDER BY b.id::text) FROM bots b WHERE b.id IN "
+                 "  (SELECT e::uuid FROM jsonb_array_elements_text(v.used_by_bot_ids) e WHERE e ~ " UUID_RE ")), '[]'::json))::text "
+                 "FROM profit_variables v WHERE ($1::text IS NULL OR v.category = $1) AND ($2::text IS NULL OR v.state = $2) "
+                 "AND ($3::text IS NULL OR v.name > $3) ORDER BY v.name",
+                 3, params, DB_TIMEOUT_MS, on_rows, r) < 0) {
+        // clang-format on
         free(r);
         api_reply_db_error(ctx, NULL, "variables list");
     }

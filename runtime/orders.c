@@ -296,10 +296,11 @@ void orders_cancel_working(const char *bot_id, const char *reason_code, const ch
     snprintf(g->code, sizeof g->code, "%s", reason_code ? reason_code : "KILLED");
     g->flatten = flatten_after;
     const char *p[1] = {opt(g->bot_id)};
-    if (db_query(
-            "SELECT id::text FROM orders WHERE ($1::uuid IS NULL OR bot_id = $1::uuid) AND status IN " ORDERS_WORKING_SQL
-            " ORDER BY created_at",
-            1, p, DB_TIMEOUT_MS, on_working_listed, g) < 0) {
+    // clang-format off
+    if (db_query("SELECT id::text FROM orders WHERE ($1::uuid IS NULL OR bot_id = $1::uuid) AND status IN "
+                 ORDERS_WORKING_SQL " ORDER BY created_at",
+                 1, p, DB_TIMEOUT_MS, on_working_listed, g) < 0) {
+        // clang-format on
         LOG_ERROR(trace_id, "kill: working orders not listed", "error=\"queue full\"");
         free(g);
     }

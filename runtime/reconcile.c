@@ -264,13 +264,13 @@ static void on_ours(struct pg_result *res, const char *err, void *arg)
 static void load_ours(struct pass *p, db_result_cb cb)
 {
     const char *params[2] = {pair_broker(p), pair_symbol(p)};
-    if (db_query(
-            "SELECT broker_order_id, id::text, status FROM orders WHERE stage = 'LIVE' AND broker = $1 AND symbol = $2 "
-            "AND broker_order_id IS NOT NULL AND (status IN " ORDERS_WORKING_SQL
-            " OR (status IN ('CANCELLED', 'EXPIRED') "
-            "AND updated_at > gh_now() - interval '1 day'))",
-            2, params, DB_TIMEOUT_MS, cb, p) < 0)
+    // clang-format off
+    if (db_query("SELECT broker_order_id, id::text, status FROM orders WHERE stage = 'LIVE' AND broker = $1 AND symbol = $2 "
+                 "AND broker_order_id IS NOT NULL AND (status IN " ORDERS_WORKING_SQL " OR (status IN ('CANCELLED', 'EXPIRED') "
+                 "AND updated_at > gh_now() - interval '1 day'))",
+                 2, params, DB_TIMEOUT_MS, cb, p) < 0)
         next_pair(p);
+    // clang-format on
 }
 
 static void next_pair(struct pass *p)
@@ -305,15 +305,16 @@ int reconcile_now(const char *trace_id)
     running = p;
     last_pass = clock_wall_s();
     const char *params[1] = {primary};
-    if (db_query(
-            "SELECT DISTINCT broker, symbol FROM ("
-            " SELECT coalesce((SELECT o.broker FROM orders o WHERE o.bot_id = b.id AND o.stage = 'LIVE' "
-            "   AND o.broker IS NOT NULL ORDER BY o.created_at DESC LIMIT 1), $1) AS broker, b.symbol FROM bots b "
-            " WHERE b.stage = 'LIVE' AND (b.desired_state = 'RUNNING' OR EXISTS (SELECT 1 FROM positions x "
-            "   WHERE x.bot_id = b.id AND x.stage = 'LIVE' AND x.qty <> 0)) "
-            " UNION SELECT broker, symbol FROM orders WHERE stage = 'LIVE' AND status IN " ORDERS_WORKING_SQL
-            ") s WHERE broker IS NOT NULL ORDER BY broker, symbol",
-            1, params, DB_TIMEOUT_MS, on_pairs, p) < 0) {
+    // clang-format off
+    if (db_query("SELECT DISTINCT broker, symbol FROM ("
+                 " SELECT coalesce((SELECT o.broker FROM orders o WHERE o.bot_id = b.id AND o.stage = 'LIVE' "
+                 "   AND o.broker IS NOT NULL ORDER BY o.created_at DESC LIMIT 1), $1) AS broker, b.symbol FROM bots b "
+                 " WHERE b.stage = 'LIVE' AND (b.desired_state = 'RUNNING' OR EXISTS (SELECT 1 FROM positions x "
+                 "   WHERE x.bot_id = b.id AND x.stage = 'LIVE' AND x.qty <> 0)) "
+                 " UNION SELECT broker, symbol FROM orders WHERE stage = 'LIVE' AND status IN " ORDERS_WORKING_SQL
+                 ") s WHERE broker IS NOT NULL ORDER BY broker, symbol",
+                 1, params, DB_TIMEOUT_MS, on_pairs, p) < 0) {
+        // clang-format on
         running = NULL;
         free(p);
         return -1;

@@ -166,21 +166,21 @@ void risk_watch_sweep(void)
     id_trace_new(trace);
     char *t = strdup(trace);
     /* every bot running, holding a position or with working orders, and no open RISK_BREACH yet */
+    // clang-format off
     if (db_query(
-            "SELECT b.id::text, b.name, b.stage, coalesce(row_to_json(p)::text, '{}'), p.mark_price::text, " ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL(
-                "b.id", "b.stage",
-                "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage",
-                                                         "SELL") "::text, (b.params->'risk')::text, b.symbol, "
-                                                                 "CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END "
-                                                                 "FROM bots b LEFT JOIN positions p ON p.bot_id = b.id AND p.stage = b.stage AND p.symbol = b.symbol "
-                                                                 "LEFT JOIN autonomy_scores a ON a.bot_id = b.id "
-                                                                 "WHERE (b.desired_state = 'RUNNING' OR coalesce(p.qty, 0) <> 0 "
-                                                                 "       OR EXISTS (SELECT 1 FROM orders o WHERE o.bot_id = b.id AND o.status IN " ORDERS_WORKING_SQL
-                                                                 ")) "
-                                                                 "AND NOT EXISTS (SELECT 1 FROM bot_blockers x WHERE x.bot_id = b.id AND x.code = 'RISK_BREACH' "
-                                                                 "                AND x.cleared_at IS NULL)",
+            "SELECT b.id::text, b.name, b.stage, coalesce(row_to_json(p)::text, '{}'), p.mark_price::text, "
+            ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY")
+            "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, (b.params->'risk')::text, b.symbol, "
+            "CASE WHEN b.stage = 'LIVE' THEN a.autonomy_tier END "
+            "FROM bots b LEFT JOIN positions p ON p.bot_id = b.id AND p.stage = b.stage AND p.symbol = b.symbol "
+            "LEFT JOIN autonomy_scores a ON a.bot_id = b.id "
+            "WHERE (b.desired_state = 'RUNNING' OR coalesce(p.qty, 0) <> 0 "
+            "       OR EXISTS (SELECT 1 FROM orders o WHERE o.bot_id = b.id AND o.status IN " ORDERS_WORKING_SQL ")) "
+            "AND NOT EXISTS (SELECT 1 FROM bot_blockers x WHERE x.bot_id = b.id AND x.code = 'RISK_BREACH' "
+            "                AND x.cleared_at IS NULL)",
             0, NULL, DB_TIMEOUT_MS, on_sweep_rows, t) == 0)
         sweep_pending = 1;
+    // clang-format on
     else
         free(t);
 }

@@ -327,16 +327,14 @@ static void on_position_reloaded(struct pg_result *res, const char *err, void *a
 static void reload_position(struct tick *t)
 {
     const char *p[1] = {t->bot_id};
-    if (db_query(
-            "SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " ORDERS_REALIZED_TODAY_SQL(
-                "b.id",
-                "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage",
-                                                             "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id",
-                                                                                                      "b.stage",
-                                                                                                      "SELL") "::text FROM bots b WHERE b.id = $1",
-            1, p, DB_TIMEOUT_MS, on_position_reloaded, t) < 0)
+    // clang-format off
+    if (db_query("SELECT coalesce(" POSITION_SQL("b.id", "b.stage") "::text, '{}'), " ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage")
+                 "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL")
+                 "::text FROM bots b WHERE b.id = $1",
+                 1, p, DB_TIMEOUT_MS, on_position_reloaded, t) < 0)
         no_trade(t, "POLICY", "DB_UNAVAILABLE", "The position could not be read after the fills.",
                  json_pack("[s]", "DB_UNAVAILABLE"), "ERROR");
+    // clang-format on
 }
 
 static void on_paper_fill(int ok, const char *code, const char *human, void *arg)
@@ -1014,23 +1012,19 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
     t->env.gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
     const char *params[1] = {t->bot_id};
-    if (db_query(
-            "SELECT row_to_json(b)::text, " POSITION_SQL(
-                "b.id",
-                "b.stage") "::text, "
-                           "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
-                           "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
-                           "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
-                           "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
-                           "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
-                           "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, " ORDERS_REALIZED_TODAY_SQL(
-                               "b.id",
-                               "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage",
-                                                                            "BUY") "::text, " ORDERS_WORKING_QTY_SQL("b.id",
-                                                                                                                     "b.stage",
-                                                                                                                     "SELL") "::text "
-                                                                                                                             "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
-            1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
+    // clang-format off
+    if (db_query("SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
+                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
+                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
+                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
+                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
+                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
+                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
+                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text "
+                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
+                 1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
+        // clang-format on
         release_claim(t->bot_id);
         json_decref(t->summary);
         env_release(&t->env);
