@@ -286,13 +286,15 @@ struct policy_contract {
 };
 
 /* Functions that C guards with policy_has_function (gates.lua safe_start_many, market_hours.lua
- * lookback_start, a strategy's llm_request) and plain data (a strategy's name, params) are not required. */
+ * lookback_start, a strategy's llm_request), functions whose absence C already answers (market_hours.lua
+ * calendar_of: the symbol is listed without a calendar) and plain data (a strategy's name, params) are not
+ * required. */
 static struct policy_contract contracts[] = {
     {"providers.lua", 1, NULL, NULL, NULL},
     {"gates.lua", 0, (const char *const[]){"evaluate", "safe_start", NULL}, NULL, NULL},
     {"scripts/risk.lua", 0, (const char *const[]){"check", "review", NULL}, NULL, NULL},
     {"scripts/features.lua", 0, (const char *const[]){"compute", NULL}, NULL, NULL},
-    {"scripts/market_hours.lua", 0, (const char *const[]){"session", "calendar_of", NULL}, NULL, NULL},
+    {"scripts/market_hours.lua", 0, (const char *const[]){"session", NULL}, NULL, NULL},
     {"scripts/autonomy.lua", 0, (const char *const[]){"score_all", "evidence_spec", NULL}, NULL, NULL},
     {"scripts/variables.lua", 0, NULL, NULL, NULL},
     {"scripts/strategies/*.lua", 0, (const char *const[]){"decide", NULL}, NULL, NULL},
