@@ -235,6 +235,22 @@ subtest 'a backtest writes the bars it replayed; its result carries the /pnl sta
     is( scalar @$b, $res->{bars}, '/bars serves the backtest window' );
 };
 
+subtest 'a backtest of a symbol without a contract multiplier: money in points, never a fake zero' => sub {
+    my ($zn) = psql_rows( $srv->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES "
+          . "('zn1', 'flip', 'ZNZ6', '1m', 'PAPER') RETURNING id" );
+    my $end = int( $srv->now / 60 ) * 60 - 3 * 3600;
+    my $r = $srv->post( "/api/bots/$zn->[0]/backtests", { start => iso( $end - 3600 ), end => iso($end) } );
+    is( $r->{status}, 202, 'backtest accepted' ) or return diag explain $r->{json};
+    my $job = wait_for( sub { my $j = $srv->get("/api/jobs/$r->{json}{job}{id}")->{json}{job};
+                              $j && $j->{state} =~ /^(SUCCEEDED|FAILED)$/ ? $j : undef }, 60, 'backtest done' );
+    is( $job->{state}, 'SUCCEEDED', 'SUCCEEDED' ) or return diag explain $job;
+    my $res = $job->{result};
+    ok( exists $res->{$_} && !defined $res->{$_}, "$_ is null" ) for qw(multiplier pnl_usd max_drawdown_usd);
+    is( $res->{unknown_reason}, 'no contract multiplier for root ZN in scripts/instruments.lua', 'unknown_reason names why' );
+    is( $res->{equity_unit}, 'points', 'the equity series is in points' );
+    ok( abs( $res->{equity}[-1]{equity} - ( $res->{pnl} + $res->{open_position}{unrealized} ) ) < 1e-9, 'ending at realized + unrealized points' );
+};
+
 sub iso_epoch {
     my ($s) = @_;
     my ( $y, $mo, $d, $h, $mi, $sec ) = $s =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)/ or return undef;
