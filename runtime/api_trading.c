@@ -685,37 +685,50 @@ static void acc_position(struct acc *a, const json_t *p, const struct mults *m, 
         json_object_set_new(e, "notional", json_null());
 }
 
-/* The portfolio row of bot b in stage, from its positions and today's pnl_daily rows of that stage. */
-static json_t *bot_row(const json_t *b, const char *stage, const json_t *positions, const json_t *daily,
-                       const struct mults *m, json_t *exposure, struct acc *a)
+/* Groups rows (positions or today's pnl_daily) by "<bot_id>|<stage>" into groups[key][member]. */
+static void group_rows(json_t *groups, const json_t *rows, const char *member)
 {
-    const char *id = str(b, "bot_id");
+    char key[128];
+    size_t i;
+    json_t *r, *g, *list;
+    json_array_foreach(rows, i, r)
+    {
+        snprintf(key, sizeof key, "%s|%s", str(r, "bot_id"), str(r, "stage"));
+        if (!(g = json_object_get(groups, key))) json_object_set_new(groups, key, g = json_object());
+        if (!(list = json_object_get(g, member))) json_object_set_new(g, member, list = json_array());
+        json_array_append(list, r);
+    }
+}
+
+/* The portfolio row of bot b in stage, from group {positions?, daily?} (its positions and today's pnl_daily
+ * rows in that stage; NULL for none). */
+static json_t *bot_row(const json_t *b, const char *stage, const json_t *group, const struct mults *m,
+                       json_t *exposure, struct acc *a)
+{
     const json_t *own = NULL, *p;
     const char *last = NULL;
     size_t i;
     acc_init(a);
-    json_array_foreach(positions, i, p)
+    json_array_foreach(json_object_get(group, "positions"), i, p)
     {
-        if (strcmp(str(p, "bot_id"), id) != 0 || strcmp(str(p, "stage"), stage) != 0) continue;
         acc_position(a, p, m, exposure);
         if (strcmp(str(p, "symbol"), str(b, "symbol")) == 0) own = p;
         if (json_is_string(json_object_get(p, "last_fill_at")) &&
             (!last || strcmp(str(p, "last_fill_at"), last) > 0))
             last = str(p, "last_fill_at");
     }
-    json_array_foreach(daily, i, p)
+    json_array_foreach(json_object_get(group, "daily"), i, p)
     {
         double mult;
-        if (strcmp(str(p, "bot_id"), id) != 0 || strcmp(str(p, "stage"), stage) != 0) continue;
         if (mult_of(m, str(p, "symbol"), &mult, a->why, sizeof a->why))
             a->day_net += num(p, "realized_points") * mult - num(p, "fees");
         else
             a->day_known = 0;
     }
     json_t *row =
-        json_pack("{s:s, s:s, s:s, s:s, s:f, s:O, s:O}", "bot_id", id, "name", str(b, "name"), "stage", stage,
-                  "symbol", str(b, "symbol"), "position_qty", own ? num(own, "qty") : 0.0, "avg_price",
-                  own ? json_object_get(own, "avg_price") : json_null(), "mark",
+        json_pack("{s:s, s:s, s:s, s:s, s:f, s:O, s:O}", "bot_id", str(b, "bot_id"), "name", str(b, "name"),
+                  "stage", stage, "symbol", str(b, "symbol"), "position_qty", own ? num(own, "qty") : 0.0,
+                  "avg_price", own ? json_object_get(own, "avg_price") : json_null(), "mark",
                   own ? json_object_get(own, "mark") : json_null());
     json_object_set_new(row, "last_fill_at", last ? json_string(last) : json_null());
     acc_put(row, a);
@@ -724,38 +737,33 @@ static json_t *bot_row(const json_t *b, const char *stage, const json_t *positio
 
 static const char *const STAGES[] = {"PAPER", "SHADOW", "LIVE"};
 
-/* 1 when bot b has a position row in stage or stage is its current one. */
-static int bot_in_stage(const json_t *b, const char *stage, const json_t *positions)
-{
-    size_t i;
-    const json_t *p;
-    if (strcmp(str(b, "stage"), stage) == 0) return 1;
-    json_array_foreach(positions, i, p) if (strcmp(str(p, "bot_id"), str(b, "bot_id")) == 0 &&
-                                            strcmp(str(p, "stage"), stage) == 0) return 1;
-    return 0;
-}
-
+/* A bot has a row in each stage it holds a position row in, and in its current stage. */
 static json_t *portfolio_of(struct pg_result *res, json_t *bots, json_t *positions, json_t *daily)
 {
     struct mults m;
     struct acc totals[3], a;
     long counts[3] = {0, 0, 0}, open[3] = {0, 0, 0};
     json_t *rows = json_array(), *exposure = json_object(), *stages = json_object(),
-           *expo_list = json_array();
-    json_t *b, *p, *e;
+           *expo_list = json_array(), *groups = json_object();
+    json_t *b, *p, *e, *g;
     const char *k;
+    char key[128];
     size_t i;
     mults_init(&m);
     json_array_foreach(positions, i, p) mults_add(&m, str(p, "symbol"));
     json_array_foreach(daily, i, p) mults_add(&m, str(p, "symbol"));
+    group_rows(groups, positions, "positions");
+    group_rows(groups, daily, "daily");
     for (int s = 0; s < 3; s++) {
         acc_init(&totals[s]);
         json_array_foreach(positions, i, p) if (strcmp(str(p, "stage"), STAGES[s]) == 0 && num(p, "qty") != 0)
             open[s]++;
         json_array_foreach(bots, i, b)
         {
-            if (!bot_in_stage(b, STAGES[s], positions)) continue;
-            json_array_append_new(rows, bot_row(b, STAGES[s], positions, daily, &m, exposure, &a));
+            snprintf(key, sizeof key, "%s|%s", str(b, "bot_id"), STAGES[s]);
+            g = json_object_get(groups, key);
+            if (!json_object_get(g, "positions") && strcmp(str(b, "stage"), STAGES[s]) != 0) continue;
+            json_array_append_new(rows, bot_row(b, STAGES[s], g, &m, exposure, &a));
             acc_add(&totals[s], &a);
             counts[s]++;
         }
@@ -766,6 +774,7 @@ static json_t *portfolio_of(struct pg_result *res, json_t *bots, json_t *positio
     }
     json_object_foreach(exposure, k, e) json_array_append(expo_list, e);
     json_decref(exposure);
+    json_decref(groups);
     mults_free(&m);
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "as_of", PQgetvalue(res, 0, 0), "day",
                      PQgetvalue(res, 0, 1), "stages", stages, "bots", rows, "exposure", expo_list);
