@@ -8,6 +8,8 @@
 #       realized, unrealized and fees, compared with the API to the cent.
 #   (c) PAPER and LIVE are never added together in /api/portfolio (a promoted bot has a row in each).
 #   (d) a bad window is 400 VALIDATION_FAILED field window; an unknown or non-UUID bot is 404 on every route.
+#   (e) migrations/0070_trading.sql back-fills fills.closed_qty, positions.fees/fill_count/last_fill_at and
+#       pnl_daily from fills applied before it (by 0050's gh_apply_fill), as the new gh_apply_fill would have.
 # Servers run at Tuesday 2026-12-08 15:00 UTC (AT_OPEN).
 use strict;
 use warnings;
@@ -273,5 +275,43 @@ subtest '(b) a PAPER bot on the simulator: the API equals an independent replay 
     cents( $row->{net}, $want_realized + $unrealized - $fees, 'portfolio: the same net' );
     is( $srv->stop, 0, 'stopped' );
 };
+
+subtest '(e) 0070 back-fills from the fills applied before it' => sub {
+    my $db   = new_database();
+    my $home = fixture_home();
+    my @later = grep { m{/(\d{4})_[^/]+\.sql\z} && $1 ge '0070' } glob "$home/migrations/*.sql";
+    ok( ( grep {m{/0070_trading\.sql\z}} @later ), 'the home holds 0070' );
+    unlink @later;
+    my $srv = start_server( db => $db, home => $home, env => $QUIET, clock => AT_OPEN );
+    is( one( $srv, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'fills' AND column_name = 'closed_qty'" ), 0,
+        'before 0070: no fills.closed_qty' );
+    my $id = bot( $srv, 'backfill', 'ESZ6' );
+    # yesterday (UTC) +2 @100 and -1 @104, fee 1 each; today -3 @110 (fee 2) and +1 @111 (fee 0.50)
+    trade( $srv, $id, 'PAPER', 'ESZ6', @$_ ) for [ 'BUY', 2, 100, 1, 24 * 60 ], [ 'SELL', 1, 104, 1, 24 * 60 - 5 ],
+      [ 'SELL', 3, 110, 2, 30 ], [ 'BUY', 1, 111, 0.5, 20 ];
+    is( $srv->stop, 0, 'stopped' );
+    copy_back($home);
+    $srv = start_server( db => $db, home => $home, env => $QUIET, clock => AT_OPEN );
+    # long 2 @100; -1 @104 closes 1 (+4), long 1 @100; -3 @110 closes 1 (+10), short 2 @110; +1 @111 closes 1 (-1)
+    is_deeply( rows( $srv, "SELECT closed_qty::int FROM fills WHERE bot_id = '$id' ORDER BY seq" ), [ [0], [1], [1], [1] ],
+        'fills.closed_qty replayed in seq order (the reversal closes 1)' );
+    is_deeply( rows( $srv, "SELECT qty::int, fees::text, fill_count, last_fill_at = (SELECT max(filled_at) FROM fills WHERE bot_id = '$id') "
+              . "FROM positions WHERE bot_id = '$id'" ), [ [ -1, '4.5', 4, 't' ] ], 'positions.fees, fill_count, last_fill_at' );
+    is_deeply( rows( $srv, "SELECT day = (gh_now() AT TIME ZONE 'UTC')::date, realized_points::int, fees::text, fills, closing_fills, "
+              . "winning_fills, gross_profit_points::int, gross_loss_points::int FROM pnl_daily WHERE bot_id = '$id' ORDER BY day" ),
+        [ [ 'f', 4, '2', 2, 1, 1, 4, 0 ], [ 't', 9, '2.5', 2, 2, 1, 10, 1 ] ], 'pnl_daily: one row per UTC day' );
+    my $pnl = $srv->get("/api/bots/$id/pnl?window=all")->{json}{pnl};
+    cents( $pnl->{realized}, 13 * 50, 'the API reads the back-filled data: realized 13 points x 50' );
+    is_deeply( [ @$pnl{qw(fills closing_fills)} ], [ 4, 3 ], '4 fills, 3 closing' );
+    is( $srv->stop, 0, 'stopped' );
+};
+
+sub copy_back {
+    my ($home) = @_;
+    for my $f ( glob repo_root() . '/migrations/*.sql' ) {
+        ( my $name = $f ) =~ s{.*/}{};
+        write_file( "$home/migrations/$name", read_file($f) ) unless -e "$home/migrations/$name";
+    }
+}
 
 done_testing;
