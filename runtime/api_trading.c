@@ -68,9 +68,6 @@ static void mults_add(struct mults *m, const char *symbol)
     json_decref(res);
 }
 
-/* 1 with *out set when symbol's multiplier is known; 0 with the reason appended to why otherwise. */
-static int mult_of(const struct mults *m, const char *symbol, double *out, char *why, size_t whylen);
-
 /* Appends r to buf ("; "-separated) unless buf already says it. */
 static void reason_add(char *buf, size_t len, const char *r)
 {
@@ -79,6 +76,7 @@ static void reason_add(char *buf, size_t len, const char *r)
     snprintf(buf + used, len - used, "%s%s", used ? "; " : "", r);
 }
 
+/* 1 with *out set when symbol's multiplier is known; 0 with the reason appended to why otherwise. */
 static int mult_of(const struct mults *m, const char *symbol, double *out, char *why, size_t whylen)
 {
     json_t *v = json_object_get(m->value, symbol ? symbol : "");
