@@ -416,7 +416,11 @@ $srv->stop;
 # replays a bot-day of each symbol and kind of ending through gh_apply_fill and compares. Then gatehouse serves
 # that database and wrk reads the route with the session cookie.
 unless ( $SKIP{portfolio} ) {
-    $res{portfolio} = portfolio_bench( $ENV{BENCH_PORTFOLIO_BOTS} || 500, $ENV{BENCH_PORTFOLIO_DAYS} || 30 );
+    $res{portfolio} = eval { portfolio_bench( $ENV{BENCH_PORTFOLIO_BOTS} || 500, $ENV{BENCH_PORTFOLIO_DAYS} || 30 ) };
+    if ( my $err = $@ ) {    # the seeded database is not left behind on a failure (disk)
+        psql( $ADMIN, 'DROP DATABASE IF EXISTS gatehouse_portfolio WITH (FORCE)' );
+        die $err;
+    }
 }
 $sim->stop;
 
@@ -483,9 +487,9 @@ sub portfolio_bench {
     $r{answer_exposure_rows} = scalar @{ $pf->{exposure} || [] };
     $r{bytes} = length $cold->{content};
     die "bench: GET /api/portfolio lists $r{answer_bots} bots, not $nbots\n" unless $r{answer_bots} == $nbots;
-    for my $conns ( 16, 32 ) {
+    for my $conns ( 1, 16, 32 ) {    # 1: the route's own time, without queueing behind other requests
         BenchKit::say_step("portfolio: wrk GET /api/portfolio, $conns connections, ${SECS}s");
-        my $w = wrk_run( url => $psrv->url . '/api/portfolio', conns => $conns, threads => 2, seconds => $SECS,
+        my $w = wrk_run( url => $psrv->url . '/api/portfolio', conns => $conns, threads => $conns > 1 ? 2 : 1, seconds => $SECS,
             headers => [ $psrv->auth_headers ] );
         delete $w->{raw};
         $r{wrk}{$conns} = $w;
@@ -563,8 +567,10 @@ if ( my $p = $res{portfolio} ) {
     my $tag = sprintf 'GET /api/portfolio, %d bots x %d days of 1m fills (%s fills)', $p->{bots}, $p->{days}, fmt_int( $p->{fills} );
     for my $conns ( sort { $a <=> $b } keys %{ $p->{wrk} } ) {
         my $w = $p->{wrk}{$conns};
-        row( "$tag: p99, $conns connections", '<= 20 ms', sprintf( '%.2f ms (%s req/s, p50 %.2f ms)', $w->{p99}, fmt_int( $w->{rps} ), $w->{p50} ),
-            $w->{p99} <= 20 && !$w->{non2xx} && !$w->{socket_errors} ? 'PASS' : 'FAIL' );
+        my $ok = $w->{p99} <= 20 && !$w->{non2xx} && !$w->{socket_errors};
+        row( "$tag: p99, $conns connection" . ( $conns > 1 ? 's' : ' (no queueing)' ), $conns > 1 ? '<= 20 ms' : 'info',
+            sprintf( '%.2f ms (%s req/s, p50 %.2f ms)', $w->{p99}, fmt_int( $w->{rps} ), $w->{p50} ),
+            $conns > 1 ? ( $ok ? 'PASS' : 'FAIL' ) : 'info' );
     }
     row( "$tag: one cold request (first after start, $p->{bytes} bytes)", 'info', sprintf( '%.1f ms', $p->{cold_ms} ), 'info' );
     row( 'portfolio seed: set-based SQL, triggers and FK checks of orders/fills off', 'info',
