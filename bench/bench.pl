@@ -488,7 +488,7 @@ sub portfolio_bench {
     $r{bytes} = length $cold->{content};
     die "bench: GET /api/portfolio lists $r{answer_bots} bots, not $nbots\n" unless $r{answer_bots} == $nbots;
     for my $conns ( 1, 16, 32 ) {    # 1: the route's own time, without queueing behind other requests
-        BenchKit::say_step("portfolio: wrk GET /api/portfolio, $conns connections, ${SECS}s");
+        BenchKit::say_step( "portfolio: wrk GET /api/portfolio, $conns connection" . ( $conns > 1 ? "s" : "" ) . ", ${SECS}s" );
         my $w = wrk_run( url => $psrv->url . '/api/portfolio', conns => $conns, threads => $conns > 1 ? 2 : 1, seconds => $SECS,
             headers => [ $psrv->auth_headers ] );
         delete $w->{raw};
