@@ -6,7 +6,8 @@
 # Environment: BENCH_DIR (work directory), BENCH_TOOLS (compiled bench/ tools), GATEHOUSE_BIN, DATABASE_URL
 # (maintenance database of the bench cluster), BENCH_SECONDS (each wrk/loadgen run, default 10),
 # BENCH_EVENTS ("1000000 10000000": the table sizes the status endpoints are measured at),
-# BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_SKIP (space-separated step names to skip).
+# BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_PORTFOLIO_BOTS (500), BENCH_PORTFOLIO_DAYS (30),
+# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim gates autonomy portfolio).
 use strict;
 use warnings;
 use FindBin qw($Bin);
@@ -149,12 +150,13 @@ sub status_reads {    # wrk on both status endpoints; returns {endpoint => wrk r
 }
 
 # ---- 1. status reads at the first size, and the static evhttp comparison ---------------------------
-my $copy_seed_rate = seed_to( $SIZES[0] );
+# (BENCH_SKIP=status leaves out the events and the status reads, here and in step 6; the server still starts)
+seed_to( $SIZES[0] ) unless $SKIP{status};
 BenchKit::say_step("gatehouse serve");
 my $srv = start_server();
 $res{auth} = $srv->{auth};
 $res{startup_s}{ $SIZES[0] } = $srv->{ready_s};
-$res{status}{ $SIZES[0] } = status_reads( $srv, fmt_int( $SIZES[0] ) . ' events' );
+$res{status}{ $SIZES[0] } = status_reads( $srv, fmt_int( $SIZES[0] ) . ' events' ) unless $SKIP{status};
 
 unless ( $SKIP{static} ) {
     my $body = $srv->get('/api/integrations/status')->{content};
@@ -395,7 +397,7 @@ unless ( $SKIP{autonomy} ) {
 }
 
 # ---- 6. status reads at the larger sizes --------------------------------------------------------------
-for my $size ( @SIZES[ 1 .. $#SIZES ] ) {
+for my $size ( $SKIP{status} ? () : @SIZES[ 1 .. $#SIZES ] ) {
     $srv->stop;
     seed_to($size);
     BenchKit::say_step( "gatehouse serve (restart: aggregates seeded from ", fmt_int($loaded), " events)" );
@@ -406,7 +408,97 @@ for my $size ( @SIZES[ 1 .. $#SIZES ] ) {
 $res{events_total} = psql_value( $DB, 'SELECT count(*) FROM integration_usage_events' ) + 0;
 $res{rss_mb_end}   = proc_rss_kb( $srv->pid ) / 1024;
 $srv->stop;
+
+# ---- 7. issue 16: GET /api/portfolio over BENCH_PORTFOLIO_BOTS bots x BENCH_PORTFOLIO_DAYS days of 1m fills ----
+# In a database of its own (gatehouse_portfolio, dropped afterwards: ~6 GB at the full size).
+# bench/portfolio_seed.sql seeds bots, orders, fills (two sessions at once), then pnl_daily and positions by
+# aggregation, in set-based SQL with the user triggers and FK checks of orders/fills off; bench/portfolio_check.sql
+# replays a bot-day of each symbol and kind of ending through gh_apply_fill and compares. Then gatehouse serves
+# that database and wrk reads the route with the session cookie.
+unless ( $SKIP{portfolio} ) {
+    $res{portfolio} = eval { portfolio_bench( $ENV{BENCH_PORTFOLIO_BOTS} || 500, $ENV{BENCH_PORTFOLIO_DAYS} || 30 ) };
+    if ( my $err = $@ ) {    # the seeded database is not left behind on a failure (disk)
+        psql( $ADMIN, 'DROP DATABASE IF EXISTS gatehouse_portfolio WITH (FORCE)' );
+        die $err;
+    }
+}
 $sim->stop;
+
+sub portfolio_bench {
+    my ( $nbots, $ndays ) = @_;
+    my %r = ( bots => $nbots + 0, days => $ndays + 0 );
+    ( my $pdb = $ADMIN ) =~ s{:///postgres\?}{:///gatehouse_portfolio?};
+    BenchKit::say_step("portfolio: fresh database gatehouse_portfolio");
+    psql( $ADMIN, 'DROP DATABASE IF EXISTS gatehouse_portfolio WITH (FORCE)' );
+    psql( $ADMIN, 'CREATE DATABASE gatehouse_portfolio' );
+    sh( 'env', "GATEHOUSE_HOME=$HOME", "DATABASE_URL=$pdb", 'GATEHOUSE_LOG_LEVEL=warn', $BIN, 'migrate' );
+    my @seed = ( "$pgbin/psql", '-X', '-q', '-d', $pdb, '-v', "bots=$nbots", '-v', "days=$ndays", '-v', "at=$AT",
+        '-f', "$Bin/portfolio_seed.sql" );
+    BenchKit::say_step( "portfolio: seeding $nbots PAPER bots x $ndays days of 1m fills in set-based SQL "
+          . "(session_replication_role = replica: the user triggers and FK checks of orders/fills are off)" );
+    my $t0 = time;
+    sh( @seed, '-v', 'phase=prepare' );
+    my @pids;
+    for my $part ( 0, 1 ) {    # the fills in two sessions at once (2 cores)
+        my $pid = fork // die "fork: $!";
+        if ( !$pid ) { exec( @seed, '-v', 'phase=fills', '-v', "part=$part", '-v', 'parts=2' ) or POSIX::_exit(127) }
+        push @pids, $pid;
+    }
+    for my $pid (@pids) { waitpid( $pid, 0 ); die "bench: seeding the portfolio fills failed\n" if $? }
+    $r{seed_fills_s} = time - $t0;
+    BenchKit::say_step( sprintf 'portfolio: fills in after %.0f s; rebuilding their indexes, aggregating orders, pnl_daily, positions, vacuum', $r{seed_fills_s} );
+    sh( @seed, '-v', 'phase=finish' );
+    $r{seed_s} = time - $t0;
+    my $q = psql( $pdb, "SELECT (SELECT sum(fill_count) FROM positions), (SELECT count(*) FROM orders), "
+          . "(SELECT count(*) FROM pnl_daily), (SELECT count(*) FROM positions WHERE qty <> 0), "
+          . "pg_total_relation_size('fills'), pg_total_relation_size('orders'), pg_total_relation_size('pnl_daily'), "
+          . "pg_total_relation_size('positions'), pg_database_size(current_database())" );
+    @r{qw(fills orders pnl_daily_rows open_positions fills_bytes orders_bytes pnl_daily_bytes positions_bytes db_bytes)} =
+      map { $_ + 0 } split /\|/, $q;
+    my $mb = sub { sprintf '%.0f MB', $_[0] / 1048576 };
+    BenchKit::say_step( sprintf 'portfolio: seeded in %.0f s: %s fills (%s with indexes), %s orders (%s), %s pnl_daily rows (%s), '
+          . '%d positions (%d open, %s); database %s',
+        $r{seed_s}, fmt_int( $r{fills} ), $mb->( $r{fills_bytes} ), fmt_int( $r{orders} ), $mb->( $r{orders_bytes} ),
+        fmt_int( $r{pnl_daily_rows} ), $mb->( $r{pnl_daily_bytes} ), $nbots, $r{open_positions}, $mb->( $r{positions_bytes} ),
+        $mb->( $r{db_bytes} ) );
+
+    BenchKit::say_step("portfolio: replaying a bot-day of each symbol and kind of ending through gh_apply_fill");
+    my $t1 = time;
+    my @check = map { [ split /\|/, $_, -1 ] } split /\n/, sh_out("'$pgbin/psql' -X -q -A -t -d '$pdb' -f '$Bin/portfolio_check.sql'");
+    $r{check_s} = time - $t1;
+    $r{check} = [ map { { bot => $_->[0], symbol => $_->[1], fills => $_->[2] + 0, differences => $_->[3] + 0, what => $_->[4] } } @check ];
+    $r{check_fills} = 0;
+    $r{check_differences} = 0;
+    for my $c ( @{ $r{check} } ) {
+        $r{check_fills} += $c->{fills};
+        $r{check_differences} += $c->{differences};
+        BenchKit::say_step("portfolio check: $c->{bot} $c->{symbol}: $c->{fills} fills replayed, $c->{differences} differences $c->{what}");
+    }
+
+    BenchKit::say_step("portfolio: gatehouse serve on gatehouse_portfolio");
+    my $psrv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $pdb, env => \%SRV_ENV, log => "$DIR/gatehouse.log" );
+    my $t2 = time;
+    my $cold = $psrv->get('/api/portfolio');
+    $r{cold_ms} = ( time - $t2 ) * 1000;
+    die "bench: GET /api/portfolio answered $cold->{status}: " . substr( $cold->{content} // '', 0, 300 ) . "\n"
+      unless $cold->{status} == 200 && $cold->{json} && $cold->{json}{success};
+    my $pf = $cold->{json}{portfolio};
+    $r{answer_bots} = scalar @{ $pf->{bots} || [] };
+    $r{answer_exposure_rows} = scalar @{ $pf->{exposure} || [] };
+    $r{bytes} = length $cold->{content};
+    die "bench: GET /api/portfolio lists $r{answer_bots} bots, not $nbots\n" unless $r{answer_bots} == $nbots;
+    for my $conns ( 1, 16, 32 ) {    # 1: the route's own time, without queueing behind other requests
+        BenchKit::say_step( "portfolio: wrk GET /api/portfolio, $conns connection" . ( $conns > 1 ? "s" : "" ) . ", ${SECS}s" );
+        my $w = wrk_run( url => $psrv->url . '/api/portfolio', conns => $conns, threads => $conns > 1 ? 2 : 1, seconds => $SECS,
+            headers => [ $psrv->auth_headers ] );
+        delete $w->{raw};
+        $r{wrk}{$conns} = $w;
+    }
+    $psrv->stop;
+    BenchKit::say_step("portfolio: dropping gatehouse_portfolio");
+    psql( $ADMIN, 'DROP DATABASE gatehouse_portfolio WITH (FORCE)' );
+    return \%r;
+}
 
 # ---- the table ----------------------------------------------------------------------------------------
 my $static = $res{static};
@@ -469,6 +561,24 @@ if ( my $g = $res{gates} ) {
         if defined $g->{autonomy_ms};
     row( 'gates.lua evaluate() (the system decision)', 'info', sprintf( '%.2f ms', $g->{evaluate_ms} ), 'info' );
     row( 'status_safe_start x 1,000 (runtime path, shared snapshot)', 'info', sprintf( '%.1f ms', $g->{runtime_safe_start_ms} ), 'info' );
+}
+
+if ( my $p = $res{portfolio} ) {
+    my $tag = sprintf 'GET /api/portfolio, %d bots x %d days of 1m fills (%s fills)', $p->{bots}, $p->{days}, fmt_int( $p->{fills} );
+    for my $conns ( sort { $a <=> $b } keys %{ $p->{wrk} } ) {
+        my $w = $p->{wrk}{$conns};
+        my $ok = $w->{p99} <= 20 && !$w->{non2xx} && !$w->{socket_errors};
+        row( "$tag: p99, $conns connection" . ( $conns > 1 ? 's' : ' (no queueing)' ), $conns > 1 ? '<= 20 ms' : 'info',
+            sprintf( '%.2f ms (%s req/s, p50 %.2f ms)', $w->{p99}, fmt_int( $w->{rps} ), $w->{p50} ),
+            $conns > 1 ? ( $ok ? 'PASS' : 'FAIL' ) : 'info' );
+    }
+    row( "$tag: one cold request (first after start, $p->{bytes} bytes)", 'info', sprintf( '%.1f ms', $p->{cold_ms} ), 'info' );
+    row( 'portfolio seed: set-based SQL, triggers and FK checks of orders/fills off', 'info',
+        sprintf( '%.0f s (fills %.0f s); fills %.1f GB, %s orders, %s pnl_daily rows', $p->{seed_s}, $p->{seed_fills_s},
+            $p->{fills_bytes} / 1073741824, fmt_int( $p->{orders} ), fmt_int( $p->{pnl_daily_rows} ) ), 'info' );
+    row( 'portfolio seed vs gh_apply_fill (bot-days replayed, differences)', '0 differences',
+        sprintf( '%d bot-days, %s fills, %d differences', scalar @{ $p->{check} }, fmt_int( $p->{check_fills} ), $p->{check_differences} ),
+        $p->{check_differences} == 0 && @{ $p->{check} } ? 'PASS' : 'FAIL' );
 }
 
 my $m = machine_info();

@@ -5,8 +5,9 @@
 # fsync and synchronous_commit on, as `make run` uses), then bench/bench.pl provisions a fresh database,
 # seeds it with COPY, starts the provider simulator and gatehouse, and measures. The cluster is stopped
 # afterwards (its data is kept; BENCH_CLEAN=1 deletes it). Results: $BENCH_DIR/results.md and .json.
-# Tuning knobs (environment): BENCH_SECONDS, BENCH_EVENTS, BENCH_BOTS, BENCH_BOT_SECONDS, BENCH_SKIP,
-# BENCH_STRICT=1 (exit 1 when a target fails) — see bench/bench.pl. bench/soak.sh runs bench/soak.pl the same way.
+# Tuning knobs (environment): BENCH_SECONDS, BENCH_EVENTS, BENCH_BOTS, BENCH_BOT_SECONDS, BENCH_PORTFOLIO_BOTS,
+# BENCH_PORTFOLIO_DAYS, BENCH_SKIP, BENCH_STRICT=1 (exit 1 when a target fails) — see bench/bench.pl.
+# bench/soak.sh runs bench/soak.pl the same way.
 set -euo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$root"
