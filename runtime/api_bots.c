@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_trading.h"
 #include "api_runner.h"
 #include "api_strategies.h"
 #include "db.h"
@@ -275,6 +276,7 @@ static void on_bot_created(struct pg_result *res, const char *err, void *arg)
     telemetry_system_event("bot.created", "info", json_string_value(json_object_get(bot, "id")),
                            "Bot created", ctx->trace_id, meta);
     json_decref(meta);
+    api_trading_portfolio_stale();
     http_reply_json(ctx, 201, json_pack("{s:o}", "bot", bot));
 }
 
@@ -472,6 +474,7 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
             stage && strcmp(stage, "LIVE") == 0 && strcmp(COL(P_OLD_STAGE), "LIVE") ? "warning" : "info",
             json_string_value(json_object_get(bot, "id")), "Bot updated", ctx->trace_id, meta);
         json_decref(meta);
+        api_trading_portfolio_stale();
     }
 #undef COL
 #undef TRUE_AT

@@ -10,8 +10,10 @@
 #include <time.h>
 
 #include "api.h"
+#include "body_cache.h"
 #include "db.h"
 #include "http.h"
+#include "orders.h"
 #include "pnl.h"
 #include "policy.h"
 
@@ -846,17 +848,114 @@ static json_t *portfolio_of(struct pg_result *res)
                      PQgetvalue(res, 0, PF_DAY), "stages", stages, "bots", pf.rows, "exposure", expo_list);
 }
 
+/* The portfolio is built at most once per PORTFOLIO_MAX_AGE_MS and right after this process commits a fill
+ * or changes a bot (version): a read of a body whose version is current is answered from the cache (stale
+ * by age: answered at once while one rebuild runs); a read after a version change waits for a build that
+ * started after it. Writes by other processes show within the max age; the body's as_of says when. */
+#define PORTFOLIO_MAX_AGE_MS 1000.0
+
+struct portfolio_waiter {
+    struct http_ctx *ctx;
+    unsigned long long need; /* the version the answer must include */
+};
+
+static struct {
+    struct body_cache body;
+    unsigned long long body_version, stale_count, build_version;
+    int building;
+    struct portfolio_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+} pf_cache;
+
+static unsigned long long portfolio_version(void)
+{
+    return orders_fills_version() + pf_cache.stale_count;
+}
+
+void api_trading_portfolio_stale(void)
+{
+    pf_cache.stale_count++;
+}
+
+static void portfolio_build(void);
+
+/* Answers the waiters a build of version v serves (all of them on failure, with the error); keeps the
+ * others. */
+static void portfolio_answer_waiters(unsigned long long v, const char *err)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < pf_cache.n_waiters; i++) {
+        struct portfolio_waiter w = pf_cache.waiters[i];
+        if (!err && w.need > v)
+            pf_cache.waiters[kept++] = w;
+        else if (err)
+            api_reply_db_error(w.ctx, err, "portfolio");
+        else
+            http_reply_cached(w.ctx, 200, &pf_cache.body);
+    }
+    pf_cache.n_waiters = kept;
+}
+
 static void on_portfolio(struct pg_result *res, const char *err, void *arg)
 {
-    struct http_ctx *ctx = arg;
-    if (!res || PQntuples(res) < 1)
-        api_reply_db_error(ctx, res ? "ERROR: no row" : err, "portfolio");
-    else
-        http_reply_json(ctx, 200, json_pack("{s:o}", "portfolio", portfolio_of(res)));
+    (void)arg;
+    unsigned long long v = pf_cache.build_version;
+    pf_cache.building = 0;
+    if (!res || PQntuples(res) < 1) {
+        portfolio_answer_waiters(v, res ? "ERROR: no row" : err ? err : "ERROR: no answer");
+    } else if (body_cache_store(&pf_cache.body, v, json_pack("{s:o}", "portfolio", portfolio_of(res))) < 0) {
+        pf_cache.body_version = 0;
+        portfolio_answer_waiters(v, "ERROR: out of memory");
+    } else {
+        pf_cache.body_version = v;
+        portfolio_answer_waiters(v, NULL);
+    }
+    if (pf_cache.n_waiters > 0) portfolio_build();
+}
+
+/* Starts one build of the current version unless one is running. */
+static void portfolio_build(void)
+{
+    if (pf_cache.building) return;
+    pf_cache.building = 1;
+    pf_cache.build_version = portfolio_version();
+    if (db_query(PORTFOLIO_SQL, 0, NULL, DB_TIMEOUT_MS, on_portfolio, NULL) < 0) {
+        pf_cache.building = 0;
+        portfolio_answer_waiters(pf_cache.build_version, "ERROR: not queued");
+    }
+}
+
+static int portfolio_wait(struct http_ctx *ctx, unsigned long long need)
+{
+    if (pf_cache.n_waiters == pf_cache.cap_waiters) {
+        size_t cap = pf_cache.cap_waiters ? 2 * pf_cache.cap_waiters : 16;
+        struct portfolio_waiter *w = realloc(pf_cache.waiters, cap * sizeof *w);
+        if (!w) return -1;
+        pf_cache.waiters = w;
+        pf_cache.cap_waiters = cap;
+    }
+    pf_cache.waiters[pf_cache.n_waiters++] = (struct portfolio_waiter){ctx, need};
+    return 0;
 }
 
 void api_trading_portfolio(struct http_ctx *ctx)
 {
-    if (db_query(PORTFOLIO_SQL, 0, NULL, DB_TIMEOUT_MS, on_portfolio, ctx) < 0)
-        api_reply_db_error(ctx, NULL, "portfolio");
+    unsigned long long v = portfolio_version();
+    if (pf_cache.body.members && pf_cache.body_version == v) {
+        if (!body_cache_fresh(&pf_cache.body, pf_cache.body.key, PORTFOLIO_MAX_AGE_MS)) portfolio_build();
+        http_reply_cached(ctx, 200, &pf_cache.body);
+        return;
+    }
+    if (portfolio_wait(ctx, v) < 0) {
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", "Retry.", NULL);
+        return;
+    }
+    portfolio_build();
+}
+
+void api_trading_clear(void)
+{
+    body_cache_clear(&pf_cache.body);
+    free(pf_cache.waiters);
+    memset(&pf_cache, 0, sizeof pf_cache);
 }

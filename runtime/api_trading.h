@@ -16,6 +16,15 @@ void api_trading_positions(struct http_ctx *ctx);
 void api_trading_orders(struct http_ctx *ctx);
 void api_trading_fills(struct http_ctx *ctx);
 void api_trading_pnl(struct http_ctx *ctx);
+/* Served from a body built at most once a second and right after this process commits a fill (orders.h
+ * orders_fills_version) or changes a bot (api_trading_portfolio_stale); as_of says when it was built. */
 void api_trading_portfolio(struct http_ctx *ctx);
+
+/* Marks the cached portfolio stale (a bot was created, cloned, renamed or moved to another stage): the next
+ * read waits for a rebuild. */
+void api_trading_portfolio_stale(void);
+
+/* Frees the cached portfolio (shutdown). */
+void api_trading_clear(void);
 
 #endif

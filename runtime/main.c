@@ -445,6 +445,7 @@ out:
     fetch_shutdown();  /* running probes complete (cancelled) and record their outcome */
     bar_share_clear(); /* after the fetches: a share still pending has freed itself */
     bar_store_clear();
+    api_trading_clear();
     resp_shutdown();
     auth_stop(); /* answers requests whose hashing finished; after the drain nothing is queued */
     session_shutdown();

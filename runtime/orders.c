@@ -65,6 +65,20 @@ static void on_written(struct pg_result *res, const char *err, void *arg)
     done(arg, res != NULL, res ? NULL : "DB_UNAVAILABLE", err);
 }
 
+static unsigned long long fills_version;
+
+unsigned long long orders_fills_version(void)
+{
+    return fills_version;
+}
+
+/* A fill's statement ended: a committed fill moves the version first, so cb's readers see it. */
+static void on_fill_written(struct pg_result *res, const char *err, void *arg)
+{
+    if (res) fills_version++;
+    on_written(res, err, arg);
+}
+
 static int run(struct op *o, const char *sql, int n, const char *const *params, db_result_cb cb)
 {
     if (db_query(sql, n, params, DB_TIMEOUT_MS, cb, o) == 0) return 0;
@@ -94,7 +108,7 @@ int orders_apply_fill(const struct order_fill *f, orders_cb cb, void *arg)
         op_new(f->order_id, f->trace_id, NULL, cb, arg),
         "SELECT gh_apply_fill($1::uuid, $2::numeric, $3::numeric, $4::boolean, $5, $6, 0, $7::numeric, "
         "to_timestamp($8::float8))",
-        8, p8, on_written);
+        8, p8, on_fill_written);
 }
 
 int orders_transition(const struct order_move *m, orders_cb cb, void *arg)

@@ -44,6 +44,11 @@ struct order_fill {
 /* Applies one fill (gh_apply_fill). cb may be NULL (errors are logged). Returns 0, or -1 when not queued. */
 int orders_apply_fill(const struct order_fill *f, orders_cb cb, void *arg);
 
+/* A counter that grows each time this process commits a fill (before the fill's cb runs): views that cache
+ * positions or P&L (the portfolio) rebuild when it moved. Fills written by other processes are not counted.
+ */
+unsigned long long orders_fills_version(void);
+
 struct order_move {
     const char *order_id, *to, *trace_id;
     const char *code, *human;             /* the reason (REJECTED, CANCELLED, EXPIRED), or NULL */

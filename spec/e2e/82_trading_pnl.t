@@ -57,6 +57,21 @@ sub mark { my ( $srv, $bot, $stage, $symbol, $price ) = @_;
     psql_rows( $srv->db, "UPDATE positions SET mark_price = $price, marked_at = gh_now() WHERE bot_id = '$bot' "
           . "AND stage = '$stage' AND symbol = '$symbol'" ) }
 
+# GET /api/portfolio answered from a body built after this instant of the server's clock: the route rebuilds
+# at once after this process's own fills and bot changes, and within its max age (1 s) after writes by
+# others, such as this spec's psql. Waits for that outcome; returns the answer.
+sub portfolio_now {
+    my ($srv) = @_;
+    my $t = one( $srv, "SELECT gh_now()" );
+    my $answer;
+    wait_for( sub {
+        $answer = $srv->get('/api/portfolio');
+        return $answer->{status} != 200
+            || one( $srv, "SELECT '$answer->{json}{portfolio}{as_of}'::timestamptz >= '$t'::timestamptz" ) eq 't';
+    }, 10, 'a portfolio built after the last write' );
+    return $answer;
+}
+
 subtest '(a) hand-computed P&L, (c) stages apart, (d) errors' => sub {
     my $srv = start_server( env => $QUIET, home => fixture_home(), clock => AT_OPEN );
 
@@ -163,7 +178,7 @@ subtest '(a) hand-computed P&L, (c) stages apart, (d) errors' => sub {
     cents( $lp->{net}, -4, 'LIVE net = 200 - 200 - 4' );
     cents( $srv->get("/api/bots/$nq/pnl?stage=PAPER")->{json}{pnl}{realized}, 1000, 'stage=PAPER: the paper history' );
 
-    my $pf = $srv->get('/api/portfolio');
+    my $pf = portfolio_now($srv);
     is( $pf->{status}, 200, 'portfolio 200' );
     my $port = $pf->{json}{portfolio};
     is( $port->{day}, '2026-12-08', 'day: the UTC date of the server clock' );
@@ -238,6 +253,7 @@ subtest '(b) a PAPER bot on the simulator: the API equals an independent replay 
     my $srv = start_server( env => { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET }, home => fixture_home(), clock => AT_OPEN );
     is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{status}, 200, 'databento verified' );
     my $id = one( $srv, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('pnl-sim', 'flip', 'ESZ6', '1m', 'PAPER') RETURNING id" );
+    is( portfolio_now($srv)->{status}, 200, 'the portfolio is built (and cached) before the bot trades' );
     my @outcomes;
     for ( 1 .. 8 ) {    # 8 ticks: 7 fills, the last one leaves long 1 open (unrealized at the tick's mark)
         my $t = $srv->post("/api/bots/$id/tick")->{json}{tick};
@@ -271,7 +287,11 @@ subtest '(b) a PAPER bot on the simulator: the API equals an independent replay 
     my $sum = 0;
     $sum += $_->{realized} for @{ $srv->get("/api/bots/$id/fills?limit=500")->{json}{fills} };
     cents( $sum, $want_realized, 'the fills realized add up to the same' );
-    my ($row) = grep { $_->{bot_id} eq $id } @{ $srv->get('/api/portfolio')->{json}{portfolio}{bots} };
+    # The ticks' fills were committed by this server: the very next read includes them (no waiting).
+    my ($seen) = grep { $_->{bot_id} eq $id } @{ $srv->get('/api/portfolio')->{json}{portfolio}{bots} };
+    cents( $seen->{realized}, $want_realized, 'portfolio read at once after the fills: realized' );
+    cents( $seen->{fees},     $fees,          'and fees' );
+    my ($row) = grep { $_->{bot_id} eq $id } @{ portfolio_now($srv)->{json}{portfolio}{bots} };
     cents( $row->{net}, $want_realized + $unrealized - $fees, 'portfolio: the same net' );
     is( $srv->stop, 0, 'stopped' );
 };
