@@ -11,8 +11,10 @@
 
 #include "api.h"
 #include "body_cache.h"
+#include "clock.h"
 #include "db.h"
 #include "http.h"
+#include "log.h"
 #include "orders.h"
 #include "pnl.h"
 #include "policy.h"
@@ -900,6 +902,7 @@ static void on_portfolio(struct pg_result *res, const char *err, void *arg)
 {
     (void)arg;
     unsigned long long v = pf_cache.build_version;
+    double t0 = clock_now_ms();
     pf_cache.building = 0;
     if (!res || PQntuples(res) < 1) {
         portfolio_answer_waiters(v, res ? "ERROR: no row" : err ? err : "ERROR: no answer");
@@ -908,6 +911,8 @@ static void on_portfolio(struct pg_result *res, const char *err, void *arg)
         portfolio_answer_waiters(v, "ERROR: out of memory");
     } else {
         pf_cache.body_version = v;
+        LOG_INFO(NULL, "portfolio built", "rows=%d bytes=%zu build_ms=%.2f", PQntuples(res),
+                 pf_cache.body.len, clock_now_ms() - t0);
         portfolio_answer_waiters(v, NULL);
     }
     if (pf_cache.n_waiters > 0) portfolio_build();
