@@ -28,8 +28,7 @@ export function fmtPct(v) {
 export function Money({ value, reason, testid, signed = true }) {
   if (value === null || value === undefined || typeof value !== 'number') {
     const why = reason || 'the server did not compute this value';
-    return html`<span class="unknown" data-testid=${testid || null} data-unknown="true" title=${why}>unknown
-      <span class="unknown-why small">(${why})</span></span>`;
+    return html`<span class="unknown" data-testid=${testid || null} data-unknown="true" title=${why}>unknown${' '}<span class="unknown-why small">(${why})</span></span>`;
   }
   const tone = !signed || value === 0 ? '' : value > 0 ? 'gain' : 'loss';
   return html`<span class=${`money ${tone}`} data-testid=${testid || null} data-value=${String(value)}>${fmtUsd(value)}</span>`;
@@ -48,7 +47,8 @@ export function Ratio({ value, kind, testid, none }) {
 // s: {realized, unrealized, fees, net, trade_count, win_rate, profit_factor, max_drawdown, unknown_reason?};
 // prefix: the testid prefix ("pnl" or "bt"). Missing keys (an older backtest result) read "—".
 export function PnlStats({ s, prefix, unit = 'USD' }) {
-  const money = (k) => (k in s ? html`<${Money} value=${s[k]} reason=${s.unknown_reason} testid=${`${prefix}-${k}`} />`
+  const money = (k) => (k in s ? html`<${Money} value=${s[k]} reason=${s.unknown_reason} testid=${`${prefix}-${k}`}
+    signed=${k !== 'fees' && k !== 'max_drawdown'} />`
     : html`<span class="muted" data-testid=${`${prefix}-${k}`}>—</span>`);
   return html`<dl class="kv stats" data-testid=${`${prefix}-stats`}>
     <dt>realized</dt><dd>${money('realized')}</dd>

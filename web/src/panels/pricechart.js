@@ -58,11 +58,11 @@ function drawSpans(u, spans, colours) {
   ctx.restore();
 }
 
-function drawCandles(u) {
+function drawCandles(u, barSeconds) {
   const [ts, o, h, l, c] = u.data;
   const { ctx } = u;
   const { left, top, width, height } = u.bbox;
-  const step = ts.length > 1 ? Math.abs(u.valToPos(ts[1], 'x', true) - u.valToPos(ts[0], 'x', true)) : width / 4;
+  const step = Math.abs(u.valToPos(ts[0] + barSeconds, 'x', true) - u.valToPos(ts[0], 'x', true));
   const body = Math.max(1, Math.min(step * 0.65, 24 * devicePixelRatio));
   ctx.save();
   ctx.beginPath();
@@ -88,14 +88,22 @@ function drawCandles(u) {
 }
 
 // Places one button per fill in uPlot's overlay at (filled_at, price); hidden when outside the zoomed window.
+// Fills at the same spot (seconds apart at nearly one price) would hide each other: each one that would
+// overlap an earlier marker is nudged sideways (towards the middle) by a marker's width, so every fill stays visible and clickable.
 function placeMarkers(u, layer) {
   const w = u.over.clientWidth;
   const hgt = u.over.clientHeight;
+  const placed = [];
   for (const el of layer.children) {
-    const x = u.valToPos(Number(el.dataset.t), 'x');
+    let x = u.valToPos(Number(el.dataset.t), 'x');
     const y = u.valToPos(Number(el.dataset.price), 'y');
-    const inside = x >= 0 && x <= w && y >= 0 && y <= hgt;
+    const inside = x >= -1 && x <= w + 1 && y >= 0 && y <= hgt;
     el.hidden = !inside;
+    if (inside) {
+      const dx = x > w / 2 ? -16 : 16; // towards the middle, so a nudged marker stays inside the plot
+      while (placed.some((p) => Math.abs(p[0] - x) < 16 && Math.abs(p[1] - y) < 16)) x += dx;
+      placed.push([x, y]);
+    }
     el.style.left = `${x}px`;
     el.style.top = `${y}px`;
     el.dataset.x = String(x);
@@ -139,7 +147,8 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
   const barSeconds = TF_SECONDS[timeframe] || 60;
   const t0 = pts.length ? sec(pts[0].t) : 0;
   const t1 = pts.length ? sec(pts[pts.length - 1].t) + barSeconds : 0;
-  const shown = (fills || []).filter((f) => { const t = sec(f.filled_at); return t >= t0 && t <= t1; });
+  const shown = (fills || []).filter((f) => { const t = sec(f.filled_at); return t >= t0 && t <= Math.max(t1, t); })
+    .sort((a, b) => sec(a.filled_at) - sec(b.filled_at));
   const spans = noTradeSpans(traces, barSeconds).filter((s) => s.to >= t0 && s.from <= t1);
   const colours = reasonIndex(spans);
   const key = JSON.stringify([pts.map((b) => [b.t, b.o, b.h, b.l, b.c]), shown.map((f) => f.id), spans.map((s) => [s.reason, s.from, s.to])]);
@@ -149,7 +158,11 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
     if (!el || pts.length === 0) return undefined;
     const width = Math.max(300, Math.min(el.clientWidth || 900, 1300));
     let layer = null;
-    const data = [pts.map((b) => sec(b.t)), pts.map((b) => b.o), pts.map((b) => b.h), pts.map((b) => b.l), pts.map((b) => b.c)];
+    // x: every bar start and every fill time (a fill inside the newest, still forming bar lies after its start)
+    const byT = new Map(pts.map((b) => [sec(b.t), b]));
+    const xs = [...new Set([...byT.keys(), ...shown.map((f) => sec(f.filled_at))])].sort((a, b) => a - b);
+    const col = (k) => xs.map((x) => (byT.has(x) ? byT.get(x)[k] : null));
+    const data = [xs, col('o'), col('h'), col('l'), col('c')];
     const hidden = { paths: () => null, points: { show: false } };
     // the y range includes every fill price, so no marker falls outside the chart
     const prices = shown.map((f) => f.price).filter(Number.isFinite);
@@ -167,7 +180,7 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
       axes: [{}, { label: 'price', size: 70 }],
       hooks: {
         drawClear: [(u) => drawSpans(u, spans, colours)],
-        draw: [(u) => { drawCandles(u); if (layer) placeMarkers(u, layer); }],
+        draw: [(u) => { drawCandles(u, barSeconds); if (layer) placeMarkers(u, layer); }],
       },
     }, data, el);
     layer = markerLayer(plot, shown, (f) => cb.current && cb.current(f));
@@ -179,7 +192,7 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
     return html`<p class="muted" data-testid=${`${testid}-empty`}>No bars recorded for this bot's symbol and timeframe in this
       window: the chart shows only bars a tick or a backtest actually used.</p>`;
   }
-  const outside = (fills || []).length - shown.length;
+  const outside = (fills || []).length - shown.length; // older than the first bar shown
   return html`<div data-testid=${testid} data-bars=${pts.length} data-markers=${shown.length} data-spans=${spans.length}>
     <div class="chart price" ref=${ref} role="img" aria-label=${`Price candles: ${pts.length} bars, ${shown.length} fills`}></div>
     <p class="muted small">Drag across the chart to zoom in on time; double-click to zoom out. ▲ buy, ▼ sell at the fill
