@@ -18,14 +18,15 @@ function range(spec, what) {
   return what;
 }
 
-// The rule of one schema entry in words: "params.qty must be an integer from 1 to 100".
+const NOUN = { integer: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false', object: 'an object' };
+
+// The rule of one schema entry in the server's words (scripts/lib/params.lua): "params.qty must be an integer
+// from 1 to 100", "params.mode must be a string (one of a, b)".
 export function ruleText(key, spec) {
-  const f = `params.${key}`;
-  if (Array.isArray(spec.enum) && spec.enum.length) return `${f} must be one of ${spec.enum.join(', ')}`;
-  if (spec.type === 'integer') return `${f} must be ${range(spec, 'an integer')}`;
-  if (spec.type === 'number') return `${f} must be ${range(spec, 'a number')}`;
-  if (spec.type === 'boolean') return `${f} must be true or false`;
-  return `${f} must be a string`;
+  const words = `params.${key} must be ${NOUN[spec.type] || 'a string'}`;
+  if (Array.isArray(spec.enum) && spec.enum.length) return `${words} (one of ${spec.enum.join(', ')})`;
+  if (spec.type === 'integer' || spec.type === 'number') return `params.${key} must be ${range(spec, NOUN[spec.type])}`;
+  return words;
 }
 
 // Parses a form value by its schema type → {value} or {error}. '' → {} (not sent: the schema default applies).
@@ -41,6 +42,13 @@ export function parseParam(key, spec, raw) {
   } else if (spec.type === 'boolean') {
     if (raw !== 'true' && raw !== 'false') return { error: rule };
     v = raw === 'true';
+  } else if (spec.type === 'object') {
+    try {
+      v = JSON.parse(raw);
+    } catch (e) {
+      return { error: rule };
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return { error: rule };
   }
   if (Array.isArray(spec.enum) && spec.enum.length && !spec.enum.some((e) => String(e) === String(v))) return { error: rule };
   return { value: v };
@@ -85,6 +93,9 @@ function ParamInput({ k, spec, value, onInput }) {
     return html`<select ...${common}><option value="">default (${String(spec.default ?? '—')})</option>
       <option value="true">true</option><option value="false">false</option></select>`;
   }
+  if (spec.type === 'object') {
+    return html`<textarea rows="2" placeholder="a JSON object" ...${common}></textarea>`;
+  }
   if (spec.type === 'integer' || spec.type === 'number') {
     return html`<input type="number" inputmode=${spec.type === 'integer' ? 'numeric' : 'decimal'} step=${spec.type === 'integer' ? 1 : 'any'}
       min=${has(spec.min) ? spec.min : null} max=${has(spec.max) ? spec.max : null}
@@ -94,7 +105,8 @@ function ParamInput({ k, spec, value, onInput }) {
 }
 
 // The typed fields of a strategy's params schema; values are the raw strings of the inputs.
-export function ParamFields({ schema, values, errors, onInput, extra, onExtra }) {
+// common: the params every bot may carry (GET /api/strategies common_params), named under the JSON box.
+export function ParamFields({ schema, values, errors, onInput, extra, onExtra, common }) {
   const keys = Object.keys(schema || {});
   return html`<fieldset class="params" data-testid="param-fields"><legend>Parameters</legend>
     ${keys.length === 0 && html`<p class="muted small">This strategy declares no parameters.</p>`}
@@ -108,6 +120,8 @@ export function ParamFields({ schema, values, errors, onInput, extra, onExtra })
     })}
     <label>Further params (JSON object, optional; e.g. risk limits)
       <textarea rows="2" name="extra" data-testid="param-extra" value=${extra} onInput=${(e) => onExtra(e.currentTarget.value)}></textarea>
+      ${common && Object.keys(common).length > 0 && html`<span class="muted small">Every bot may also carry: ${Object.entries(common)
+        .map(([k, c]) => html`<code title=${c.description || ''}>${k}</code> `)}</span>`}
       <${FieldError} field="extra" errors=${errors} /></label>
   </fieldset>`;
 }
@@ -127,7 +141,9 @@ function serverErrors(r, schema) {
 
 function schemaValues(schema, params) {
   const v = {};
-  for (const k of Object.keys(schema || {})) if (params && has(params[k])) v[k] = String(params[k]);
+  for (const [k, spec] of Object.entries(schema || {})) {
+    if (params && has(params[k])) v[k] = spec.type === 'object' ? JSON.stringify(params[k]) : String(params[k]);
+  }
   return v;
 }
 
@@ -194,7 +210,7 @@ export function NewBotForm({ onCreated, onCancel }) {
         ${STAGES.map((t) => html`<option value=${t}>${t}</option>`)}</select></label>
     </div>
     ${chosen && chosen.description && html`<p class="muted small" data-testid="strategy-description">${chosen.description}</p>`}
-    <${ParamFields} schema=${schema} values=${values} errors=${errors} onInput=${onParam} extra=${extra}
+    <${ParamFields} schema=${schema} values=${values} errors=${errors} onInput=${onParam} extra=${extra} common=${s.data.common_params}
       onExtra=${(v) => { setExtra(v); setErrors({ ...errors, extra: null }); }} />
     <div class="actions"><button type="submit" class="primary" data-testid="bot-create-submit" disabled=${busy || !chosen}>
       ${busy ? 'Creating…' : 'Create bot'}</button>
@@ -240,7 +256,7 @@ export function EditParamsForm({ bot, onSaved, onCancel }) {
   return html`<form class="bot-form" data-testid="edit-params-form" onSubmit=${submit} novalidate>
     ${!strat && html`<p class="note">The loaded policy offers no strategy named <code>${bot.strategy}</code>: the params are
       sent as JSON and the server checks them.</p>`}
-    <${ParamFields} schema=${schema || {}} values=${vals} errors=${errors} onInput=${onParam} extra=${ext}
+    <${ParamFields} schema=${schema || {}} values=${vals} errors=${errors} onInput=${onParam} extra=${ext} common=${s.data.common_params}
       onExtra=${(v) => { setExtra(v); setErrors({ ...errors, extra: null }); }} />
     <div class="actions"><button type="submit" class="primary" data-testid="edit-params-submit" disabled=${busy}>
       ${busy ? 'Saving…' : 'Save params'}</button>
