@@ -297,6 +297,7 @@ static struct policy_contract contracts[] = {
     {"scripts/market_hours.lua", 0, (const char *const[]){"session", NULL}, NULL, NULL},
     {"scripts/autonomy.lua", 0, (const char *const[]){"score_all", "evidence_spec", NULL}, NULL, NULL},
     {"scripts/variables.lua", 0, NULL, NULL, NULL},
+    {"scripts/instruments.lua", 0, (const char *const[]){"multiplier_of", NULL}, NULL, NULL},
     {"scripts/strategies/*.lua", 0, (const char *const[]){"decide", NULL}, NULL, NULL},
 };
 

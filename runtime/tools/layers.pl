@@ -16,7 +16,7 @@ use utf8;
 
 # ---- the layers: the one place they are written down (a name ending in * is a prefix) ----
 my @LAYERS = (
-    [ core   => qw(clock id log secret config db fetch resp metrics body_cache) ],
+    [ core   => qw(clock id log secret config db fetch resp metrics body_cache pnl) ],
     [ lua    => qw(sandbox sandbox_match lrt policy) ],
     [ domain => qw(providers provider_call probe integrations verify telemetry telemetry_spill usage_stats status auth totp
                    bars markets marketdata llm broker orders reconcile risk_watch instances breaker cadence bar_share runner
