@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "api_runner.h"
+#include "api_strategies.h"
 #include "db.h"
 #include "http.h"
 #include "id.h"
@@ -286,6 +287,11 @@ void api_bots_create(struct http_ctx *ctx)
         return;
     }
     if (parse_fields(ctx, ctx->body, 1, &f) < 0) return;
+    if (api_strategies_check_params(ctx, policy_current(), f.strategy, json_object_get(ctx->body, "params")) <
+        0) {
+        free(f.params);
+        return;
+    }
     const char *params[8] = {f.name,
                              f.strategy,
                              f.symbol,
@@ -378,7 +384,9 @@ void api_bots_get(struct http_ctx *ctx)
 
 struct patch_req {
     struct http_ctx *ctx;
-    json_t *changed; /* names of the fields sent */
+    struct bot_fields f;           /* the fields sent (strings borrowed from ctx->body) */
+    const char *strategy, *symbol; /* echoed back (must equal the bot's), or NULL */
+    json_t *changed;               /* names of the fields sent */
     int to_live;
 };
 
@@ -476,11 +484,77 @@ static void on_bot_patched(struct pg_result *res, const char *err, void *arg)
     json_decref(bot);
 }
 
+/* Runs the update of r (validated); frees r on a queueing failure, else on_bot_patched does. */
+static void run_patch(struct patch_req *r)
+{
+    struct http_ctx *ctx = r->ctx;
+    const struct bot_fields *f = &r->f;
+    const char *params[8] = {ctx->params[0], f->name,
+                             f->params,      f->stage,
+                             f->timeframe,   f->requires_ai < 0 ? NULL : f->requires_ai ? "true" : "false",
+                             r->strategy,    r->symbol};
+    int rc = db_query(
+        "WITH cur AS ("
+        "  SELECT b.id, b.stage, b.strategy, b.symbol, b.desired_state,"
+        "         EXISTS (SELECT 1 FROM bot_instances i WHERE i.bot_id = b.id"
+        "                 AND i.state IN ('STARTING', 'RUNNING')) AS running"
+        "  FROM bots b WHERE b.id = $1::uuid FOR UPDATE),"
+        " chk AS ("
+        "  SELECT cur.*,"
+        "    ($4::text = 'LIVE' AND cur.stage <> 'LIVE' AND (cur.running OR cur.desired_state = 'RUNNING'))"
+        "      AS live_refused,"
+        "    ($7::text IS NOT NULL AND $7::text <> cur.strategy) AS strategy_changed,"
+        "    ($8::text IS NOT NULL AND $8::text <> cur.symbol) AS symbol_changed,"
+        "    ($2::text IS NOT NULL AND EXISTS (SELECT 1 FROM bots o WHERE o.name = $2::text AND o.id <> cur.id))"
+        "      AS name_taken"
+        "  FROM cur),"
+        " upd AS ("
+        "  UPDATE bots AS b SET name = COALESCE($2::text, b.name), params = COALESCE($3::jsonb, b.params),"
+        "    stage = COALESCE($4::text, b.stage), timeframe = COALESCE($5::text, b.timeframe),"
+        "    requires_ai = COALESCE($6::boolean, b.requires_ai)"
+        "  FROM chk WHERE b.id = chk.id"
+        "    AND NOT (chk.live_refused OR chk.strategy_changed OR chk.symbol_changed OR chk.name_taken)"
+        "    AND (b.name, b.params, b.stage, b.timeframe, b.requires_ai) IS DISTINCT FROM"
+        "        (COALESCE($2::text, b.name), COALESCE($3::jsonb, b.params), COALESCE($4::text, b.stage),"
+        "         COALESCE($5::text, b.timeframe), COALESCE($6::boolean, b.requires_ai))"
+        "  RETURNING " BOT_JSON "::text AS j)"
+        " SELECT (SELECT count(*) FROM chk), chk.live_refused, chk.strategy_changed, chk.symbol_changed,"
+        "   chk.name_taken, chk.running, chk.desired_state, chk.stage, (SELECT j FROM upd),"
+        "   (SELECT " BOT_JSON "::text FROM bots b WHERE b.id = chk.id)"
+        " FROM (SELECT 1) AS one LEFT JOIN chk ON true",
+        8, params, DB_TIMEOUT_MS, on_bot_patched, r);
+    free(r->f.params);
+    r->f.params = NULL;
+    if (rc < 0) {
+        json_decref(r->changed);
+        free(r);
+        api_reply_db_error(ctx, NULL, "bot update");
+    }
+}
+
+/* The bot's strategy arrived: new params are checked against its schema before the update runs. */
+static void on_patch_strategy(struct pg_result *res, const char *err, void *arg)
+{
+    struct patch_req *r = arg;
+    struct http_ctx *ctx = r->ctx;
+    int ok = res && PQntuples(res) == 1;
+    if (ok && api_strategies_check_params(ctx, policy_current(), PQgetvalue(res, 0, 0),
+                                          json_object_get(ctx->body, "params")) == 0) {
+        run_patch(r);
+        return;
+    }
+    if (!res)
+        api_reply_db_error(ctx, err, "bot read");
+    else if (!ok)
+        api_bot_not_found(ctx);
+    free(r->f.params);
+    json_decref(r->changed);
+    free(r);
+}
+
 void api_bots_patch(struct http_ctx *ctx)
 {
-    struct bot_fields f;
     json_t *v;
-    const char *strategy = NULL, *symbol = NULL;
     static const char *const patchable[] = {"name", "params", "stage", "timeframe", "requires_ai", NULL};
     if (!api_id_ok(ctx)) return;
     if (!ctx->body) {
@@ -488,64 +562,124 @@ void api_bots_patch(struct http_ctx *ctx)
                     "Send a JSON object with any of name, params, stage, timeframe, requires_ai.");
         return;
     }
-    if (parse_fields(ctx, ctx->body, 0, &f) < 0) return;
+    struct patch_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
+    r->ctx = ctx;
+    if (parse_fields(ctx, ctx->body, 0, &r->f) < 0) {
+        free(r);
+        return;
+    }
     /* strategy and symbol are fixed at creation; echoing the current value back (a UI sending the whole bot)
      * is fine */
-    if ((v = json_object_get(ctx->body, "strategy")) && !(strategy = json_string_value(v))) {
-        free(f.params);
+    if ((v = json_object_get(ctx->body, "strategy")) && !(r->strategy = json_string_value(v))) {
+        free(r->f.params);
+        free(r);
         api_invalid(ctx, "strategy", "Field 'strategy' cannot be changed after a bot is created.");
         return;
     }
-    if ((v = json_object_get(ctx->body, "symbol")) && !(symbol = json_string_value(v))) {
-        free(f.params);
+    if ((v = json_object_get(ctx->body, "symbol")) && !(r->symbol = json_string_value(v))) {
+        free(r->f.params);
+        free(r);
         api_invalid(ctx, "symbol", "Field 'symbol' cannot be changed after a bot is created.");
         return;
     }
-    struct patch_req *r = malloc(sizeof *r);
-    r->ctx = ctx;
     r->changed = json_array();
-    r->to_live = f.stage && strcmp(f.stage, "LIVE") == 0;
+    r->to_live = r->f.stage && strcmp(r->f.stage, "LIVE") == 0;
     for (const char *const *p = patchable; *p; p++)
         if (json_object_get(ctx->body, *p)) json_array_append_new(r->changed, json_string(*p));
-    const char *params[8] = {ctx->params[0], f.name,
-                             f.params,       f.stage,
-                             f.timeframe,    f.requires_ai < 0 ? NULL : f.requires_ai ? "true" : "false",
-                             strategy,       symbol};
-    if (db_query(
-            "WITH cur AS ("
-            "  SELECT b.id, b.stage, b.strategy, b.symbol, b.desired_state,"
-            "         EXISTS (SELECT 1 FROM bot_instances i WHERE i.bot_id = b.id"
-            "                 AND i.state IN ('STARTING', 'RUNNING')) AS running"
-            "  FROM bots b WHERE b.id = $1::uuid FOR UPDATE),"
-            " chk AS ("
-            "  SELECT cur.*,"
-            "    ($4::text = 'LIVE' AND cur.stage <> 'LIVE' AND (cur.running OR cur.desired_state = 'RUNNING'))"
-            "      AS live_refused,"
-            "    ($7::text IS NOT NULL AND $7::text <> cur.strategy) AS strategy_changed,"
-            "    ($8::text IS NOT NULL AND $8::text <> cur.symbol) AS symbol_changed,"
-            "    ($2::text IS NOT NULL AND EXISTS (SELECT 1 FROM bots o WHERE o.name = $2::text AND o.id <> cur.id))"
-            "      AS name_taken"
-            "  FROM cur),"
-            " upd AS ("
-            "  UPDATE bots AS b SET name = COALESCE($2::text, b.name), params = COALESCE($3::jsonb, b.params),"
-            "    stage = COALESCE($4::text, b.stage), timeframe = COALESCE($5::text, b.timeframe),"
-            "    requires_ai = COALESCE($6::boolean, b.requires_ai)"
-            "  FROM chk WHERE b.id = chk.id"
-            "    AND NOT (chk.live_refused OR chk.strategy_changed OR chk.symbol_changed OR chk.name_taken)"
-            "    AND (b.name, b.params, b.stage, b.timeframe, b.requires_ai) IS DISTINCT FROM"
-            "        (COALESCE($2::text, b.name), COALESCE($3::jsonb, b.params), COALESCE($4::text, b.stage),"
-            "         COALESCE($5::text, b.timeframe), COALESCE($6::boolean, b.requires_ai))"
-            "  RETURNING " BOT_JSON "::text AS j)"
-            " SELECT (SELECT count(*) FROM chk), chk.live_refused, chk.strategy_changed, chk.symbol_changed,"
-            "   chk.name_taken, chk.running, chk.desired_state, chk.stage, (SELECT j FROM upd),"
-            "   (SELECT " BOT_JSON "::text FROM bots b WHERE b.id = chk.id)"
-            " FROM (SELECT 1) AS one LEFT JOIN chk ON true",
-            8, params, DB_TIMEOUT_MS, on_bot_patched, r) < 0) {
+    if (!r->f.params) {
+        run_patch(r);
+        return;
+    }
+    const char *params[1] = {ctx->params[0]};
+    if (db_query("SELECT strategy FROM bots WHERE id = $1::uuid", 1, params, DB_TIMEOUT_MS, on_patch_strategy,
+                 r) < 0) {
+        free(r->f.params);
         json_decref(r->changed);
         free(r);
-        api_reply_db_error(ctx, NULL, "bot update");
+        api_reply_db_error(ctx, NULL, "bot read");
     }
-    free(f.params);
+}
+
+/* ---- POST /api/bots/:id/clone ---- */
+
+struct clone_req {
+    struct http_ctx *ctx;
+    struct bot_fields f; /* name, stage (default PAPER); params: the overrides, merged over the source's */
+};
+
+static void clone_free(struct clone_req *r)
+{
+    free(r->f.params);
+    free(r);
+}
+
+/* The source bot arrived (strategy, params): merge, check against the schema, insert the copy. */
+static void on_clone_source(struct pg_result *res, const char *err, void *arg)
+{
+    struct clone_req *r = arg;
+    struct http_ctx *ctx = r->ctx;
+    if (!res || PQntuples(res) != 1) {
+        if (res)
+            api_bot_not_found(ctx);
+        else
+            api_reply_db_error(ctx, err, "bot read");
+        clone_free(r);
+        return;
+    }
+    json_t *merged = api_decode(PQgetvalue(res, 0, 1));
+    if (!json_is_object(merged)) {
+        json_decref(merged);
+        merged = json_object();
+    }
+    json_object_update(merged, json_object_get(ctx->body, "params"));
+    char *text = json_dumps(merged, JSON_COMPACT);
+    int ok = api_strategies_check_params(ctx, policy_current(), PQgetvalue(res, 0, 0), merged) == 0;
+    json_decref(merged);
+    if (ok && (!text || strlen(text) > MAX_PARAMS_BYTES)) {
+        api_invalid(ctx, "params", "The merged params must be at most 4 KiB once serialised.");
+        ok = 0;
+    }
+    const char *params[5] = {ctx->params[0], r->f.name, r->f.stage ? r->f.stage : "PAPER", text,
+                             http_user_id(ctx)};
+    if (ok &&
+        db_query(
+            "INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
+            "SELECT $2, s.strategy, s.symbol, s.timeframe, $3, $4::jsonb, s.requires_ai, $5::uuid "
+            "FROM bots s WHERE s.id = $1::uuid ON CONFLICT (name) DO NOTHING RETURNING " BOT_JSON "::text",
+            5, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
+        api_reply_db_error(ctx, NULL, "bot insert");
+    free(text);
+    clone_free(r);
+}
+
+void api_bots_clone(struct http_ctx *ctx)
+{
+    if (!api_id_ok(ctx)) return;
+    if (!ctx->body || !json_object_get(ctx->body, "name")) {
+        api_invalid(ctx, "name",
+                    "Send a JSON object {name, stage?, params?}: the new bot's name is required.");
+        return;
+    }
+    struct clone_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
+    r->ctx = ctx;
+    if (parse_fields(ctx, ctx->body, 0, &r->f) < 0) {
+        free(r);
+        return;
+    }
+    const char *params[1] = {ctx->params[0]};
+    if (db_query("SELECT strategy, params::text FROM bots WHERE id = $1::uuid", 1, params, DB_TIMEOUT_MS,
+                 on_clone_source, r) < 0) {
+        clone_free(r);
+        api_reply_db_error(ctx, NULL, "bot read");
+    }
 }
 
 /* ---- /api/settings/trading ----

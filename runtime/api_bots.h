@@ -16,7 +16,8 @@ struct http_ctx;
 void api_bots_list(struct http_ctx *ctx);
 
 /* POST /api/bots {name, strategy, symbol, timeframe, stage?, params?, requires_ai?} — 201 {bot}. The strategy
- * must be a loaded scripts/strategies/<name>.lua with a decide() function. A taken name is 409. */
+ * must be a loaded scripts/strategies/<name>.lua with a decide() function, and params must match its schema
+ * (api_strategies_check_params: 400 naming params.<key>; stored as sent). A taken name is 409. */
 void api_bots_create(struct http_ctx *ctx);
 
 /* GET /api/bots/:id — {bot} with "instance" {state, started_at, last_heartbeat_at, breaker_state,
@@ -24,8 +25,14 @@ void api_bots_create(struct http_ctx *ctx);
 void api_bots_get(struct http_ctx *ctx);
 
 /* PATCH /api/bots/:id {name?, params?, stage?, timeframe?, requires_ai?} — {bot}. strategy and symbol are
- * fixed at creation (sending the current value is accepted). Moving a running bot to LIVE is refused 409. */
+ * fixed at creation (sending the current value is accepted). New params replace the old ones and must match
+ * the strategy's schema (400 naming params.<key>). Moving a running bot to LIVE is refused 409. */
 void api_bots_patch(struct http_ctx *ctx);
+
+/* POST /api/bots/:id/clone {name, stage? (default PAPER), params? (merged over the source's)} — 201 {bot}:
+ * the source's strategy, symbol, timeframe and requires_ai, desired_state STOPPED. The merged params are
+ * checked against the strategy's schema (400 VALIDATION_FAILED naming params.<key>); a taken name is 409. */
+void api_bots_clone(struct http_ctx *ctx);
 
 /* GET /api/settings/trading — {trading: {enabled, mode, updated_at}}. */
 void api_settings_trading_get(struct http_ctx *ctx);

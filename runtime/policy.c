@@ -625,6 +625,20 @@ int policy_module_number(struct policy_gen *g, const char *module, const char *p
     return found ? 0 : -1;
 }
 
+json_t *policy_module_value(struct policy_gen *g, const char *module, const char *path)
+{
+    lua_State *L;
+    int top;
+    char err[256];
+    json_t *out = NULL;
+    if (!g) return NULL;
+    L = sandbox_state(g->sb);
+    top = lua_gettop(L);
+    if (push_value(L, module, path) == 0 && !lua_isnil(L, -1)) out = sandbox_to_json(L, -1, err, sizeof err);
+    lua_settop(L, top);
+    return out;
+}
+
 json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg,
                     char *err, size_t errlen)
 {

@@ -56,6 +56,11 @@ int policy_module_flag(struct policy_gen *g, const char *module, const char *key
  * not a number. A plain read: no policy code runs, nothing is allocated. */
 int policy_module_number(struct policy_gen *g, const char *module, const char *path, double *out);
 
+/* The plain data at path (dot-separated keys) inside the table policy file `module` returned, in g, as JSON
+ * (a new reference; a function inside becomes {"__function__": true}), or NULL when g is NULL or the value is
+ * absent or not convertible. No policy code runs. */
+json_t *policy_module_value(struct policy_gen *g, const char *module, const char *path);
+
 /* The version hash of g (NULL for NULL). */
 const char *policy_version_of(const struct policy_gen *g);
 

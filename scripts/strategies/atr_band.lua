@@ -8,7 +8,8 @@ INPUT
     params: qty (contracts per entry, default 1), k (band half-width in ATRs, default 2, > 0);
     slow (default 30) is listed so that C hands it to features.compute, which owns the period.
 OUTPUT
-  The chunk returns { name = "atr_band", requires_ai = false, params, decide }.
+  The chunk returns { name = "atr_band", description, schema = SCHEMA (lib.params),
+    requires_ai = false, params, decide }.
   decide(ctx) -> { action = "ENTRY" | "EXIT" | "HOLD", side = "BUY" | "SELL" | nil, qty = n | nil,
                    reason_code, reason_human, confidence = 0..1, expected_value = n | nil,
                    signals = { close, sma_slow, atr_14, k, lower, upper, band = "BELOW"|"INSIDE"|"ABOVE",
@@ -27,7 +28,15 @@ OUTPUT
   reverts (before costs); nil otherwise. ADJUST is never returned.
 ]]
 
-local DEFAULTS = { qty = 1, k = 2, slow = 30 }
+-- The parameter schema (lib.params validates a bot's params against it; /api/strategies lists it);
+-- DEFAULTS are its defaults.
+local SCHEMA = {
+  qty = { type = "integer", default = 1, min = 1, max = 100, description = "contracts per entry" },
+  k = { type = "number", default = 2, min = 0.1, max = 10, description = "band half-width, in ATRs (14 bars)" },
+  slow = { type = "integer", default = 30, min = 1, max = 1000, description = "bars of the slow SMA" },
+}
+local DESCRIPTION = "Mean reversion: enters outside a k-ATR band around the slow SMA, exits back inside it."
+local DEFAULTS = lib.params.defaults(SCHEMA)
 
 -- signals is never empty: C's JSON conversion would turn {} into [].
 local function hold(code, human, signals, used)
@@ -75,4 +84,5 @@ local function decide(ctx)
            signals = s, feature_keys_used = used }
 end
 
-return { name = "atr_band", requires_ai = false, params = DEFAULTS, decide = decide }
+return { name = "atr_band", requires_ai = false, description = DESCRIPTION, schema = SCHEMA, params = DEFAULTS,
+         decide = decide }

@@ -13,7 +13,8 @@ INPUT
     params: qty (default 1), k (default 2); fast / slow (default 10 / 30) are listed so that C hands
     them to features.compute.
 OUTPUT
-  The chunk returns { name = "llm_regime", requires_ai = true, params, llm_request, decide }.
+  The chunk returns { name = "llm_regime", description, schema = SCHEMA (lib.params),
+    requires_ai = true, params, llm_request, decide }.
   llm_request(ctx) -> { purpose = "regime_classification", system = "<fixed text>",
                         prompt = "<feature numbers only: no symbol, position, params or free text>",
                         max_tokens = 20 }; always a table (a nil feature is written as "na").
@@ -33,7 +34,17 @@ OUTPUT
   other); keep them in step when editing either.
 ]]
 
-local DEFAULTS = { qty = 1, k = 2, fast = 10, slow = 30 }
+-- The parameter schema (lib.params validates a bot's params against it; /api/strategies lists it);
+-- DEFAULTS are its defaults.
+local SCHEMA = {
+  qty = { type = "integer", default = 1, min = 1, max = 100, description = "contracts per entry" },
+  k = { type = "number", default = 2, min = 0.1, max = 10, description = "band half-width, in ATRs (14 bars)" },
+  fast = { type = "integer", default = 10, min = 1, max = 1000, description = "bars of the fast SMA" },
+  slow = { type = "integer", default = 30, min = 1, max = 1000, description = "bars of the slow SMA" },
+}
+local DESCRIPTION = "An LLM labels the regime each bar: trend trades the SMA cross, range trades the ATR band, "
+  .. "other regimes hold."
+local DEFAULTS = lib.params.defaults(SCHEMA)
 local PROMPT_KEYS = { "close", "ret_1", "ret_5", "sma_fast", "sma_slow", "ema_20", "vwap", "atr_14",
                       "realized_vol_20" }
 local SYSTEM = "You classify the regime of a futures market from numeric features of its latest bar. "
@@ -141,5 +152,5 @@ local function decide(ctx)
   return r
 end
 
-return { name = "llm_regime", requires_ai = true, params = DEFAULTS, llm_request = llm_request,
-         decide = decide }
+return { name = "llm_regime", requires_ai = true, description = DESCRIPTION, schema = SCHEMA, params = DEFAULTS,
+         llm_request = llm_request, decide = decide }

@@ -10,7 +10,8 @@ INPUT
     params: qty (contracts per entry, default 1); fast / slow (default 10 / 30) are listed so that C
     hands the same merged params to features.compute, which owns those periods.
 OUTPUT
-  The chunk returns { name = "sma_cross", requires_ai = false, params, decide }.
+  The chunk returns { name = "sma_cross", description, schema = SCHEMA (lib.params),
+    requires_ai = false, params, decide }.
   decide(ctx) -> { action = "ENTRY" | "EXIT" | "HOLD", side = "BUY" | "SELL" | nil, qty = n | nil,
                    reason_code, reason_human, confidence = 0..1, expected_value = nil,
                    signals = { sma_fast, sma_slow, prev_sma_fast, prev_sma_slow, spread, cross, position },
@@ -25,7 +26,15 @@ OUTPUT
   expected_value: nil (this strategy makes no estimate). ADJUST is never returned.
 ]]
 
-local DEFAULTS = { qty = 1, fast = 10, slow = 30 }
+-- The parameter schema (lib.params validates a bot's params against it; /api/strategies lists it);
+-- DEFAULTS are its defaults.
+local SCHEMA = {
+  qty = { type = "integer", default = 1, min = 1, max = 100, description = "contracts per entry" },
+  fast = { type = "integer", default = 10, min = 1, max = 1000, description = "bars of the fast SMA" },
+  slow = { type = "integer", default = 30, min = 1, max = 1000, description = "bars of the slow SMA" },
+}
+local DESCRIPTION = "Trend following: enters on a fast/slow SMA cross, exits on the opposite cross."
+local DEFAULTS = lib.params.defaults(SCHEMA)
 
 -- signals is never empty: C's JSON conversion would turn {} into [].
 local function hold(code, human, signals, used)
@@ -84,4 +93,5 @@ local function decide(ctx)
   return r
 end
 
-return { name = "sma_cross", requires_ai = false, params = DEFAULTS, decide = decide }
+return { name = "sma_cross", requires_ai = false, description = DESCRIPTION, schema = SCHEMA, params = DEFAULTS,
+         decide = decide }

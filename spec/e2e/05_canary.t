@@ -53,6 +53,12 @@ write_file( "$home/scripts/strategies/sma_cross.lua", <<'LUA' ) unless -f "$home
 return { name = "sma_cross", requires_ai = false,
          decide = function(ctx) return { action = "HOLD", reason_code = "NO_SIGNAL", reason_human = "test" } end }
 LUA
+# a strategy without a parameter schema: its params are free-form (sma_cross's schema refuses unknown keys,
+# and the at-rest bot below carries canaries in keys of its own)
+write_file( "$home/scripts/strategies/freeform.lua", <<'LUA' );
+return { name = "freeform", requires_ai = false,
+         decide = function(ctx) return { action = "HOLD", reason_code = "NO_SIGNAL", reason_human = "test" } end }
+LUA
 my $srv  = start_server( env => \%env, home => $home );
 
 # ---- what may be shown --------------------------------------------------------------
@@ -107,7 +113,7 @@ $srv->get( $GH{readyz} );
 
 # ---- secrets at rest: rows written from request input carry a canary (PRODUCT.md §3) ----------------
 # Every row below is written from a request body; the pg_dump at the end must hold no canary in any form.
-my $ok_bot = $srv->post( '/api/bots', { name => "at-rest-$run", strategy => 'sma_cross', symbol => 'ESZ6', timeframe => '1m',
+my $ok_bot = $srv->post( '/api/bots', { name => "at-rest-$run", strategy => 'freeform', symbol => 'ESZ6', timeframe => '1m',
         params => { note => "key $canary", nested => [ { k => $env{OPENAI_API_KEY} } ], $env{POLYGON_API_KEY} => 1 } } );
 is( $ok_bot->{status}, 201, 'a bot with canaries in its params is created' ) or diag explain $ok_bot->{json};
 my $bot_id = ( $ok_bot->{json}{bot} || {} )->{id};

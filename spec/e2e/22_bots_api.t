@@ -24,6 +24,11 @@ sub strategy_home {
 return { name = "sma_cross", requires_ai = false,
          decide = function(ctx) return { action = "HOLD", reason_code = "NO_SIGNAL", reason_human = "test" } end }
 LUA
+    # a strategy without a parameter schema: its params are not checked (the 4 KiB size rule still is)
+    write_file( "$home/scripts/strategies/freeform.lua", <<'LUA' );
+return { name = "freeform", requires_ai = false,
+         decide = function(ctx) return { action = "HOLD", reason_code = "NO_SIGNAL", reason_human = "test" } end }
+LUA
     return $home;
 }
 
@@ -70,14 +75,14 @@ subtest 'create, read, list' => sub {
         'a bot.created system event with the trace id' );
 
     $r = $srv->post( '/api/bots', bot_body( 'beta', stage => 'SHADOW', timeframe => '15m', symbol => 'MES.Z6',
-                                            params => { fast => 5, slow => 20, note => 'x' }, requires_ai => JSON::PP::true,
+                                            params => { fast => 5, slow => 20, qty => 2 }, requires_ai => JSON::PP::true,
                                             color => 'red' ) );
     is( $r->{status}, 201, 'every field given, plus an unknown one (ignored) → 201' );
     $b = $r->{json}{bot};
     is( $b->{stage}, 'SHADOW', 'stage SHADOW' );
     is( $b->{timeframe}, '15m', 'timeframe 15m' );
     is( $b->{symbol}, 'MES.Z6', 'symbol with a dot' );
-    is_deeply( $b->{params}, { fast => 5, slow => 20, note => 'x' }, 'params stored as given' );
+    is_deeply( $b->{params}, { fast => 5, slow => 20, qty => 2 }, 'params stored as given' );
     ok( $b->{requires_ai}, 'requires_ai true' );
     ok( !exists $b->{color}, 'the unknown field is not stored' );
     my $beta = $b->{id};
@@ -86,7 +91,7 @@ subtest 'create, read, list' => sub {
     $r = $srv->post( '/api/bots', bot_body($name64) );
     is( $r->{status}, 201, 'a 64-character name (multi-byte) is accepted' );
     is( $r->{json}{bot}{name}, $name64, 'and comes back intact' );
-    is( $srv->post( '/api/bots', bot_body( 'p4k', params => { s => 'x' x 4080 } ) )->{status}, 201, 'params just under 4 KiB accepted' );
+    is( $srv->post( '/api/bots', bot_body( 'p4k', strategy => 'freeform', params => { s => 'x' x 4080 } ) )->{status}, 201, 'params just under 4 KiB accepted' );
 
     $r = $srv->get("/api/bots/$beta");
     is( $r->{status}, 200, 'GET /api/bots/:id' );
