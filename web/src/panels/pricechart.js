@@ -181,6 +181,8 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
       hooks: {
         drawClear: [(u) => drawSpans(u, spans, colours)],
         draw: [(u) => { drawCandles(u, barSeconds); if (layer) placeMarkers(u, layer); }],
+        // the time window shown (epoch seconds), for whoever checks the zoom
+        setScale: [(u, k) => { if (k === 'x') { el.dataset.xMin = String(u.scales.x.min); el.dataset.xMax = String(u.scales.x.max); } }],
       },
     }, data, el);
     layer = markerLayer(plot, shown, (f) => cb.current && cb.current(f));
