@@ -28,6 +28,7 @@
 #include "api_orders.h"
 #include "api_runner.h"
 #include "api_traces.h"
+#include "api_trading.h"
 #include "api_system.h"
 #include "api_telemetry.h"
 #include "api_users.h"
@@ -93,6 +94,11 @@ static const struct http_route routes[] = {
     {"POST", "/api/bots/:id/backtests", api_backtests_create, HTTP_ACCESS_OPERATOR},
     {"GET", "/api/bots/:id/runs", api_bots_runs, HTTP_ACCESS_VIEWER},
     {"GET", "/api/bots/:id/proof", api_bots_proof, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/positions", api_trading_positions, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/orders", api_trading_orders, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/fills", api_trading_fills, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/pnl", api_trading_pnl, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/portfolio", api_trading_portfolio, HTTP_ACCESS_VIEWER},
     {"GET", "/api/jobs/:id", api_jobs_get, HTTP_ACCESS_VIEWER},
     {"POST", "/api/bots/kill-all", api_runner_kill_all, HTTP_ACCESS_OPERATOR_FRESH_2FA},
     {"POST", "/api/orders/:id/cancel", api_orders_cancel, HTTP_ACCESS_OPERATOR},

@@ -506,6 +506,80 @@ route('GET', '/api/jobs/:id', {
   responses: ok('the job', envelope({ job: ref('Job') }, ['job'])),
 });
 
+// ---- trading (issue 16, branch i16-pnl): positions, orders, fills, P&L, portfolio. Money is USD under average
+// cost (points x qty x the multiplier of scripts/instruments.lua − fees); unknown money is null + unknown_reason.
+const stageEnum = enumOf('PAPER', 'SHADOW', 'LIVE');
+const Position = obj({
+  stage: stageEnum, symbol: str, qty: num, avg_price: num, mark: nnum, marked_at: ntime, multiplier: nnum,
+  unrealized: nnum, realized: nnum, realized_points: num, fees: num, fill_count: int, opened_at: ntime,
+  last_fill_at: ntime, unknown_reason: str,
+}, ['stage', 'symbol', 'qty', 'avg_price', 'mark', 'marked_at', 'multiplier', 'unrealized', 'realized', 'fees',
+  'opened_at', 'last_fill_at']);
+const Order = obj({
+  id: str, created_at: time, updated_at: time, stage: stageEnum, broker: nstr, broker_order_id: nstr, symbol: str,
+  side: enumOf('BUY', 'SELL'), qty: num, order_type: str, limit_price: nnum, stop_price: nnum, status: str,
+  filled_qty: num, avg_fill_price: nnum, reason_code: nstr, reason_human: nstr, decision_trace_id: nstr,
+  trace_id: str,
+}, ['id', 'created_at', 'updated_at', 'stage', 'broker', 'broker_order_id', 'symbol', 'side', 'qty', 'order_type',
+  'limit_price', 'stop_price', 'status', 'filled_qty', 'avg_fill_price', 'reason_code', 'reason_human',
+  'decision_trace_id', 'trace_id']);
+const Fill = obj({
+  id: str, order_id: str, filled_at: time, stage: stageEnum, symbol: str, side: enumOf('BUY', 'SELL'), qty: num,
+  price: num, fee: num, realized: nnum, realized_points: num, closed_qty: num, simulated: bool,
+  decision_trace_id: nstr, trace_id: str, unknown_reason: str,
+}, ['id', 'order_id', 'filled_at', 'stage', 'symbol', 'side', 'qty', 'price', 'fee', 'realized', 'realized_points',
+  'closed_qty', 'simulated', 'decision_trace_id', 'trace_id']);
+const Pnl = obj({
+  window: enumOf('1d', '7d', '30d', 'all'), stage: stageEnum, since: time, until: time,
+  method: { const: 'average_cost' }, currency: { const: 'USD' }, realized: nnum, unrealized: nnum, fees: num,
+  net: nnum, realized_points: num, fills: int, closing_fills: int, trade_count: int, win_rate: nnum,
+  profit_factor: nnum, max_drawdown: nnum,
+  equity: { type: ['array', 'null'], items: obj({ t: time, equity: num }, ['t', 'equity']), maxItems: 500 },
+  unknown_reason: str,
+}, ['window', 'since', 'until', 'method', 'currency', 'realized', 'unrealized', 'fees', 'net', 'realized_points',
+  'fills', 'closing_fills', 'trade_count', 'win_rate', 'profit_factor', 'max_drawdown', 'equity']);
+const moneyTotals = {
+  realized: nnum, unrealized: nnum, fees: num, net: nnum, day_net: nnum, unknown_reason: str,
+};
+const StageTotals = obj({ ...moneyTotals, bots: int, open_positions: int },
+  ['realized', 'unrealized', 'fees', 'net', 'day_net', 'bots', 'open_positions']);
+const Portfolio = obj({
+  as_of: time, day: { type: 'string', format: 'date' },
+  stages: obj({ PAPER: StageTotals, SHADOW: StageTotals, LIVE: StageTotals }, ['PAPER', 'SHADOW', 'LIVE']),
+  bots: arr(obj({
+    bot_id: str, name: str, stage: stageEnum, symbol: str, position_qty: num, avg_price: nnum, mark: nnum,
+    last_fill_at: ntime, ...moneyTotals,
+  }, ['bot_id', 'name', 'stage', 'symbol', 'position_qty', 'avg_price', 'mark', 'realized', 'unrealized', 'fees',
+    'net', 'day_net', 'last_fill_at'])),
+  exposure: arr(obj({ stage: stageEnum, symbol: str, net_qty: num, gross_qty: num, notional: nnum, bots: int },
+    ['stage', 'symbol', 'net_qty', 'gross_qty', 'notional', 'bots'])),
+}, ['as_of', 'day', 'stages', 'bots', 'exposure']);
+route('GET', '/api/bots/:id/positions', {
+  summary: 'The bot\'s positions (open, or flat with realized P&L): mark, multiplier, unrealized, realized, fees (USD)',
+  access: 'viewer',
+  responses: ok('positions', envelope({ bot_id: str, positions: arr(Position) }, ['positions'])),
+});
+route('GET', '/api/bots/:id/orders', {
+  summary: 'The bot\'s orders, newest first', access: 'viewer',
+  params: [...listParams, { name: 'status', in: 'query', schema: str }],
+  responses: ok('orders', list('orders', Order, { bot_id: str })),
+});
+route('GET', '/api/bots/:id/fills', {
+  summary: 'The bot\'s fills with the P&L each realized, newest first', access: 'viewer', params: listParams,
+  responses: ok('fills', list('fills', Fill, { bot_id: str })),
+});
+route('GET', '/api/bots/:id/pnl', {
+  summary: 'P&L of a window (average cost, USD): realized, unrealized, fees, net, win rate, profit factor, max drawdown, equity',
+  access: 'viewer',
+  params: [{ name: 'window', in: 'query', schema: enumOf('1d', '7d', '30d', 'all') },
+    { name: 'stage', in: 'query', schema: stageEnum }],
+  responses: ok('pnl', envelope({ bot_id: str, pnl: Pnl }, ['pnl'])),
+});
+route('GET', '/api/portfolio', {
+  summary: 'Every bot\'s P&L and the exposure per stage and symbol; stages are never added together', access: 'viewer',
+  responses: ok('portfolio', envelope({ portfolio: Portfolio }, ['portfolio'])),
+});
+
 // ---- auth (issue 7): users, sessions, TOTP 2FA ----
 const User = obj({
   id: str, username: str, email: nstr, role: enumOf('admin', 'operator', 'viewer'),
