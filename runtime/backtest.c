@@ -10,12 +10,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bar_store.h"
 #include "bars.h"
 #include "db.h"
 #include "config.h"
 #include "jobs.h"
 #include "log.h"
 #include "marketdata.h"
+#include "pnl.h"
 #include "policy.h"
 #include "status.h"
 
@@ -48,6 +50,9 @@ struct backtest {
     double pending_q;
     long long order_t[64];
     int n_orders, n_fills;
+    double gross_profit, gross_loss; /* points x contracts of the closing fills that won / lost (>= 0) */
+    struct pnl_point *equity;        /* cumulative realized points at each fill, full resolution */
+    size_t n_equity, cap_equity;
 };
 
 static int active; /* backtests from the request to their end; at most cfg.max_backtests */
@@ -80,6 +85,7 @@ static void bt_free(struct backtest *b)
     json_decref(b->open_trade);
     json_decref(b->blocked);
     json_decref(b->md_candidates);
+    free(b->equity);
     policy_release(b->gen);
     free(b);
     active--;
@@ -148,6 +154,20 @@ static json_t *new_trade(long long t, double q, double price)
                      "qty", fabs(q), "entry_price", price, "pnl", 0.0);
 }
 
+/* Appends (t, equity points) to the full-resolution equity series; a point that cannot be stored is dropped
+ * (out of memory: the statistics then miss it, nothing else). */
+static void add_equity_point(struct backtest *b, double t, double equity)
+{
+    if (b->n_equity == b->cap_equity) {
+        size_t cap = b->cap_equity ? b->cap_equity * 2 : 64;
+        struct pnl_point *e = realloc(b->equity, cap * sizeof *e);
+        if (!e) return;
+        b->equity = e;
+        b->cap_equity = cap;
+    }
+    b->equity[b->n_equity++] = (struct pnl_point){t, equity};
+}
+
 /* Fills signed q at price at bar time t: position, realized PnL and round-trip trades. */
 static void fill(struct backtest *b, long long t, double q, double price)
 {
@@ -182,6 +202,9 @@ static void fill(struct backtest *b, long long t, double q, double price)
     }
     b->realized_today += b->realized - before;
     b->n_fills++;
+    if (b->realized > before) b->gross_profit += b->realized - before;
+    if (b->realized < before) b->gross_loss += before - b->realized;
+    add_equity_point(b, (double)t, b->realized);
 }
 
 static json_t *call(struct backtest *b, const char *module, const char *fn, const json_t *a, const json_t *c,
@@ -191,19 +214,93 @@ static json_t *call(struct backtest *b, const char *module, const char *fn, cons
     return policy_call_first(b->gen, module, fn, args, c ? 2 : 1, err, errlen);
 }
 
+/* The contract multiplier of the bot's symbol (scripts/instruments.lua multiplier_of): > 0, or 0 with reason
+ * filled when it is unknown. */
+static double multiplier_of(struct backtest *b, char *reason, size_t reasonlen)
+{
+    const char *module = "scripts/instruments.lua";
+    char err[512] = "";
+    if (!policy_has_function(b->gen, module, "multiplier_of")) {
+        snprintf(reason, reasonlen, "%s is not loaded: no contract multipliers", module);
+        return 0;
+    }
+    json_t *sym = json_string(bot_str(b, "symbol") ? bot_str(b, "symbol") : "");
+    const json_t *args[1] = {sym};
+    json_t *out = policy_call_n(b->gen, module, "multiplier_of", args, 1, err, sizeof err);
+    json_decref(sym);
+    json_t *m = json_array_get(out, 0);
+    double mult = json_is_number(m) ? json_number_value(m) : 0;
+    if (!(mult > 0)) {
+        const char *root = json_string_value(json_array_get(out, 1));
+        if (out)
+            snprintf(reason, reasonlen, "no contract multiplier for root %s in %s", root ? root : "?",
+                     module);
+        else
+            snprintf(reason, reasonlen, "%s multiplier_of failed: %s", module, err);
+        mult = 0;
+    }
+    json_decref(out);
+    return mult;
+}
+
+/* The equity series of /pnl's definition: {start, 0}, cumulative realized − fees at each fill, {end, realized
+ * + unrealized}; times RFC 3339, equity x scale (the multiplier, or 1 for points); at most PNL_MAX_POINTS
+ * points. *max_dd is the series' max drawdown at full resolution, in the same unit. */
+static json_t *equity_json(struct backtest *b, double unrealized, double scale, double *max_dd)
+{
+    size_t n = b->n_equity + 2, k;
+    struct pnl_point *all = malloc(n * sizeof *all), *few = malloc(PNL_MAX_POINTS * sizeof *few);
+    json_t *out = json_array();
+    *max_dd = 0;
+    if (!all || !few) {
+        free(all);
+        free(few);
+        return out;
+    }
+    all[0] = (struct pnl_point){(double)b->start, 0};
+    for (size_t i = 0; i < b->n_equity; i++)
+        all[i + 1] = (struct pnl_point){b->equity[i].t, b->equity[i].equity * scale};
+    all[n - 1] = (struct pnl_point){(double)b->end, (b->realized + unrealized) * scale};
+    *max_dd = pnl_max_drawdown(all, n);
+    k = pnl_bucket(all, n, few, PNL_MAX_POINTS);
+    for (size_t i = 0; i < k; i++) {
+        char iso[32];
+        clock_rfc3339((time_t)few[i].t, iso);
+        json_array_append_new(out, json_pack("{s:s, s:f}", "t", iso, "equity", few[i].equity));
+    }
+    free(all);
+    free(few);
+    return out;
+}
+
 static json_t *result_json(struct backtest *b)
 {
     size_t i, wins = 0, n = json_array_size(b->trades);
     json_t *tr;
+    char reason[256] = "";
     json_array_foreach(b->trades, i, tr) if (num(tr, "pnl", 0) > 0) wins++;
     double last_close = b->series.n ? b->series.bars[b->series.n - 1].c : 0;
-    return json_pack("{s:O, s:I, s:f, s:f, s:f, s:I, s:s, s:i, s:i, s:O, s:{s:f, s:f, s:f}, s:f, s:f}",
-                     "trades", b->trades, "trade_count", (json_int_t)n, "pnl", b->realized, "max_drawdown",
-                     b->max_dd, "win_rate", n ? (double)wins / (double)n : 0.0, "bars",
-                     (json_int_t)b->series.n, "provider", b->provider, "orders", b->n_orders, "fills",
-                     b->n_fills, "blocked", b->blocked, "open_position", "qty", b->qty, "avg_price", b->avg,
-                     "unrealized", b->qty * (last_close - b->avg), "slippage_ticks", b->slip, "tick_size",
-                     b->tick_size);
+    double unrealized = b->qty * (last_close - b->avg), pf, dd;
+    double mult = multiplier_of(b, reason, sizeof reason);
+    json_t *equity = equity_json(b, unrealized, mult > 0 ? mult : 1, &dd);
+    json_t *out = json_pack(
+        "{s:O, s:I, s:f, s:f, s:f, s:I, s:s, s:i, s:i, s:O, s:{s:f, s:f, s:f}, s:f, s:f}", "trades",
+        b->trades, "trade_count", (json_int_t)n, "pnl", b->realized, "max_drawdown", b->max_dd, "win_rate",
+        n ? (double)wins / (double)n : 0.0, "bars", (json_int_t)b->series.n, "provider", b->provider,
+        "orders", b->n_orders, "fills", b->n_fills, "blocked", b->blocked, "open_position", "qty", b->qty,
+        "avg_price", b->avg, "unrealized", unrealized, "slippage_ticks", b->slip, "tick_size", b->tick_size);
+    /* the /pnl statistics (fees are not modelled in a replay: 0) */
+    json_object_set_new(out, "profit_factor",
+                        pnl_profit_factor(b->gross_profit, b->gross_loss, &pf) == 0 ? json_real(pf)
+                                                                                    : json_null());
+    json_object_set_new(out, "fees", json_real(0));
+    json_object_set_new(out, "multiplier", mult > 0 ? json_real(mult) : json_null());
+    json_object_set_new(out, "pnl_usd", mult > 0 ? json_real(b->realized * mult) : json_null());
+    json_object_set_new(out, "max_drawdown_usd", mult > 0 ? json_real(dd) : json_null());
+    json_object_set_new(out, "equity", equity);
+    json_object_set_new(out, "equity_unit", json_string(mult > 0 ? "USD" : "points"));
+    if (mult <= 0) json_object_set_new(out, "unknown_reason", json_string(reason));
+    return out;
 }
 
 /* One bar: fill the pending order at its open, then features, decide, session + risk. 0, or -1 after finish.
@@ -366,6 +463,7 @@ static void on_chunk(const struct marketdata_result *r, void *arg)
         return;
     }
     if (r->ok && r->bars) {
+        size_t first = b->series.n;
         long long lo = (long long)b->start * 1000, hi = (long long)b->end * 1000;
         for (size_t k = 0; k < r->bars->n; k++) {
             const struct bar *x = &r->bars->bars[k];
@@ -383,6 +481,9 @@ static void on_chunk(const struct marketdata_result *r, void *arg)
             }
             b->series.bars[b->series.n++] = *x;
         }
+        /* the bars this chunk adds to the replay, kept for the chart */
+        bar_store_write(bot_str(b, "symbol"), bot_str(b, "timeframe"), b->series.bars + first,
+                        b->series.n - first, r->provider_id, b->trace_id);
     }
     fetch_next(b);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bar_store.h"
 #include "bars.h"
 #include "clock.h"
 #include "policy.h"
@@ -148,6 +149,8 @@ static void on_fetched(const struct marketdata_result *r, void *arg)
                              : "DATA_UNAVAILABLE");
     s->attempts = json_incref((json_t *)r->attempts);
     s->done = 1;
+    /* the bars this fetch serves, kept for the chart: once per fetch, whoever it serves */
+    if (s->ok) bar_store_tick(s->symbol, s->timeframe, &s->bars, s->provider, s->source_trace);
     /* a failed answer is not shared beyond the bots already waiting: the next bot of the second tries again
      */
     if (!r->ok && s->cached)

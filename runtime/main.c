@@ -22,7 +22,9 @@
 #include "api_autonomy.h"
 #include "autonomy.h"
 #include "bar_share.h"
+#include "api_bars.h"
 #include "api_bots.h"
+#include "api_strategies.h"
 #include "api_jobs.h"
 #include "api_backtests.h"
 #include "api_orders.h"
@@ -80,6 +82,9 @@ static const struct http_route routes[] = {
     {"POST", "/api/bots", api_bots_create, HTTP_ACCESS_OPERATOR},
     {"GET", "/api/bots/:id", api_bots_get, HTTP_ACCESS_VIEWER},
     {"PATCH", "/api/bots/:id", api_bots_patch, HTTP_ACCESS_OPERATOR},
+    {"POST", "/api/bots/:id/clone", api_bots_clone, HTTP_ACCESS_OPERATOR},
+    {"GET", "/api/strategies", api_strategies_list, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/bots/:id/bars", api_bars_list, HTTP_ACCESS_VIEWER},
     {"GET", "/api/settings/trading", api_settings_trading_get, HTTP_ACCESS_VIEWER},
     {"PUT", "/api/settings/trading", api_settings_trading_put, HTTP_ACCESS_ADMIN},
     {"GET", "/api/bots/:id/decision-traces", api_traces_decision_list, HTTP_ACCESS_VIEWER},

@@ -442,6 +442,38 @@ route('PATCH', '/api/bots/:id', {
   body: obj({ name: str, params: anyObj, stage: str, timeframe: str, requires_ai: bool }),
   responses: ok('the bot', envelope({ bot: ref('Bot') }, ['bot'])),
 });
+// issue 16, bots and bars: strategy schemas, clone, the bars the bot used
+const paramSchema = obj({
+  type: enumOf('integer', 'number', 'string', 'boolean', 'object'), default: {}, min: num, max: num, enum: arr({}),
+  description: str, fields: anyObj,
+}, ['type']);
+route('POST', '/api/bots/:id/clone', {
+  summary: 'A new bot from this one: same strategy/symbol/timeframe/requires_ai, params merged, STOPPED', access: 'operator',
+  body: obj({ name: str, stage: enumOf('PAPER', 'SHADOW', 'LIVE'), params: anyObj }, ['name']),
+  responses: ok('created', envelope({ bot: ref('Bot') }, ['bot']), '201'),
+});
+route('GET', '/api/strategies', {
+  summary: 'The strategies of the loaded policy generation, with their parameter schemas', access: 'viewer',
+  responses: ok('strategies', envelope({
+    strategies: arr(obj({
+      name: str, requires_ai: bool, description: nstr,
+      params: { type: 'object', additionalProperties: paramSchema },
+    }, ['name', 'requires_ai', 'description', 'params'])),
+    common_params: { type: 'object', additionalProperties: paramSchema },
+  }, ['strategies'])),
+});
+route('GET', '/api/bots/:id/bars', {
+  summary: "The bars the bot's ticks and backtests used (market_bars), oldest first", access: 'viewer',
+  params: [
+    { name: 'from', in: 'query', schema: time },
+    { name: 'to', in: 'query', schema: time },
+    { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000 } },
+  ],
+  responses: ok('bars', envelope({
+    symbol: str, timeframe: str,
+    bars: arr(obj({ t: time, o: num, h: num, l: num, c: num, v: num, provider: nstr }, ['t', 'o', 'h', 'l', 'c', 'v', 'provider'])),
+  }, ['symbol', 'timeframe', 'bars'])),
+});
 route('GET', '/api/settings/trading', {
   summary: 'The global trading switch', access: 'viewer',
   responses: ok('the switch', envelope({ trading: ref('Trading') }, ['trading'])),
