@@ -66,9 +66,10 @@ is( $srv->post( '/api/integrations/verify', { provider_id => 'databento' } )->{j
 my $nm = $srv->post( '/api/bots', { name => 'no-multiplier', strategy => 'flip', symbol => 'XYZ6', timeframe => '1m', stage => 'SHADOW' } );
 is( $nm->{status}, 201, 'the no-multiplier bot is created' ) or diag explain $nm->{json};
 my $nm_id = $nm->{json}{bot}{id};
-my ($nm_fill) = psql_rows( $srv->db, q{WITH o AS (INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id)
-    VALUES ($1, 'SHADOW', 'XYZ6', 'BUY', 2, 'MARKET', 'SUBMITTED', 'spec84') RETURNING id)
-    SELECT gh_apply_fill((SELECT id FROM o), 2, 101.5, true, 'spec84')}, $nm_id );
+my ($nm_order) = psql_rows( $srv->db, q{INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id)
+    VALUES ($1, 'SHADOW', 'XYZ6', 'BUY', 2, 'MARKET', 'INTENT', 'spec84') RETURNING id}, $nm_id );
+psql_rows( $srv->db, q{SELECT gh_order_transition($1, 'SUBMITTED', NULL, NULL, 'spec84')}, $nm_order->[0] );
+my ($nm_fill) = psql_rows( $srv->db, q{SELECT gh_apply_fill($1, 2, 101.5, true, 'spec84')}, $nm_order->[0] );
 ok( $nm_fill && $nm_fill->[0], 'it holds 2 contracts (one fill through gh_apply_fill)' );
 
 make_path($OUT);
