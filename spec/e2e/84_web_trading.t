@@ -91,7 +91,7 @@ sub one_bot {
 # multiplier; the mark is the one the tick recorded (positions.mark_price).
 sub expected {
     my ($id) = @_;
-    my @rows = psql_rows( $srv->db, q{SELECT f.id, o.side, f.qty, f.price, f.fee, extract(epoch FROM f.filled_at), o.decision_trace_id, f.stage
+    my @rows = psql_rows( $srv->db, q{SELECT f.id, o.side, f.qty, f.price, f.fee, extract(epoch FROM f.filled_at), o.decision_trace_id, o.stage
         FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.bot_id = $1 ORDER BY f.filled_at, f.id}, $id );
     my ( $qty, $avg, $pts, $fees ) = ( 0, 0, 0, 0 );
     my @fills;
@@ -145,7 +145,9 @@ while ( my $line = <$from> ) {
     unless ( ref $m eq 'HASH' ) { diag("browser: $line"); next }
     if ( defined $m->{need} ) {
         my $act = $ACTIONS{ $m->{need} } or BAIL_OUT("unknown browser request $m->{need}");
-        print {$to} $JSON->encode( { done => $m->{need}, %{ $act->($m) } } ), "\n";
+        my $answer = eval { $act->($m) };
+        ok( 0, "the browser's request $m->{need} is answered" ) or diag($@) unless $answer;
+        print {$to} $JSON->encode( { done => $m->{need}, %{ $answer || { error => "$@" } } } ), "\n";
         $to->flush;
         next;
     }
