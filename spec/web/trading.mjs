@@ -51,6 +51,7 @@ async function tab(page, id) {
 }
 async function shot(page, name) {
   await page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'), null, { timeout: T });
+  await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header stays at the top of a full-page shot
   await page.screenshot({ path: `${cfg.out_dir}/${name}.png`, fullPage: true });
 }
 async function value(loc) {

@@ -60,11 +60,12 @@ function BacktestResult({ bot, job }) {
       testid="bt-price-chart" onMarker=${(f) => setPicked(f)} />`}
     ${picked && html`<p class="small" data-testid="bt-picked">${picked.side} ${fmtNum(picked.qty)} at ${fmtNum(picked.price)} on
       ${fmtTime(picked.filled_at)} (a simulated fill: a backtest writes no decision trace).</p>`}
+    <details><summary>${(r.trades || []).length} round-trip trades</summary>
     <div class="table-wrap"><table data-testid="bt-trades"><thead><tr><th>side</th><th>qty</th><th>entry</th><th>entry price</th>
       <th>exit</th><th>exit price</th><th>P&L (points)</th></tr></thead>
       <tbody>${(r.trades || []).map((t) => html`<tr><td>${t.side}</td><td>${fmtNum(t.qty)}</td><td>${fmtTime(t.entry_t)}</td>
         <td>${fmtNum(t.entry_price)}</td><td>${fmtTime(t.exit_t)}</td><td>${fmtNum(t.exit_price)}</td><td>${fmtNum(t.pnl)}</td></tr>`)}</tbody>
-    </table></div>
+    </table></div></details>
   </div>`;
 }
 
