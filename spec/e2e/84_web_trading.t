@@ -4,7 +4,7 @@
 # refuses, then a key the server refuses — its message next to the field), ticks it with "Tick now" until it
 # has fills (this file ages the working orders so the next tick's bars hold a bar after them, as spec 57
 # does), sees one marker per fill at its price on the bot page's chart, opens "Why traded" from a marker (the
-# fill's own decision trace), reads a position and P&L equal to what this file computes from the fills rows
+# fill's own decision trace) and the no-trade span of two suppressed ticks with its reason, reads a position and P&L equal to what this file computes from the fills rows
 # (average cost, to the cent), sees the Portfolio's stage totals with "unknown" (never 0) for a bot on a root
 # without a contract multiplier, runs a backtest to its results, clones the bot and edits its params.
 # Screenshots of each new view go to the output directory of spec 80 ($GH_WEB_OUT or spec/output/web).
@@ -133,6 +133,9 @@ my %ACTIONS = (
         $r ? { reason_code => $r->[0], trace_id => $r->[1], decision_type => $r->[2] } : {};
     },
     job => sub { { job => $srv->get("/api/jobs/$_[0]{id}")->{json}{job} } },
+    no_trade => sub {
+        { reasons => [ map { $_->[0] } psql_rows( $srv->db, q{SELECT reason_code FROM no_trade_traces WHERE bot_id = $1 ORDER BY created_at, id}, $_[0]{bot_id} ) ] };
+    },
 );
 
 my $t0 = time;

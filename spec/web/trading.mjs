@@ -169,6 +169,21 @@ async function run() {
     return outcomes.join(' | ');
   });
 
+  await check('ticks without aging pile up exit orders until the risk check suppresses one: a no-trade span with its reason', async () => {
+    const more = [];
+    for (let i = 0; i < 5 && more.filter((o) => /SUPPRESSED/.test(o)).length < 2; i++) more.push(await tickNow(page));
+    const sup = more.filter((o) => /SUPPRESSED/.test(o));
+    assert(sup.length === 2 && sup.every((o) => /MAX_CONTRACTS/.test(o)), `two ticks SUPPRESSED MAX_CONTRACTS: ${more.join(' | ')}`);
+    const nt = await ask('no_trade', { bot_id: botId });
+    assert(nt.reasons.join(',') === 'MAX_CONTRACTS,MAX_CONTRACTS', `the no-trade traces stored: ${nt.reasons}`);
+    const legend = page.locator('[data-testid="no-trade-legend"] li[data-reason="MAX_CONTRACTS"]');
+    await legend.waitFor({ timeout: T });
+    const text = (await legend.textContent()).replace(/\s+/g, ' ');
+    assert(/1 span\(s\), 2 no-trade traces/.test(text), `one span of two consecutive traces: ${text}`);
+    assert((await byTest(page, 'price-chart').getAttribute('data-spans')) === '1', 'one shaded span');
+    return text.trim();
+  });
+
   const e = await ask('expected', { bot_id: botId });
   await check('the price chart: one marker per fill, at its price and time, higher prices drawn higher', async () => {
     const chart = byTest(page, 'price-chart');

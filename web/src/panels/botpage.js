@@ -10,6 +10,7 @@ import { EquityChart, PriceChart } from './pricechart.js';
 import { Backtests } from './backtests.js';
 
 const WINDOWS = ['1d', '7d', '30d', 'all'];
+const STAGES = ['PAPER', 'SHADOW', 'LIVE'];
 const NO_MULTIPLIER = 'no contract multiplier for this symbol in scripts/instruments.lua';
 
 function WhyButton({ id, onWhy }) {
@@ -33,17 +34,21 @@ function PriceCard({ bot, fills, onWhy }) {
   </section>`;
 }
 
+// P&L of one stage of the bot (default its current stage; PAPER, SHADOW and LIVE are never added together).
 export function PnlCard({ bot }) {
   const [win, setWin] = useState('7d');
-  const p = usePoll(`/api/bots/${bot.id}/pnl?window=${win}`, 5000);
+  const [stage, setStage] = useState(bot.stage);
+  const p = usePoll(`/api/bots/${bot.id}/pnl?window=${win}&stage=${stage}`, 5000);
   const pnl = p.data && p.data.pnl;
-  return html`<section class="card" data-testid="pnl-card"><h2>P&L <${Badge} value=${bot.stage} tone="neutral" /></h2>
-    <div class="actions" role="group" aria-label="P&L window">${WINDOWS.map((w) => html`<button type="button"
-      class=${w === win ? 'primary' : ''} aria-pressed=${w === win ? 'true' : 'false'} data-testid=${`pnl-window-${w}`}
-      onClick=${() => setWin(w)}>${w}</button>`)}</div>
+  const choice = (list, cur, set, prefix, label) => html`<div class="actions" role="group" aria-label=${label}>${list.map((w) => html`<button
+    type="button" class=${w === cur ? 'primary' : ''} aria-pressed=${w === cur ? 'true' : 'false'} data-testid=${`${prefix}-${w}`}
+    onClick=${() => set(w)}>${w}</button>`)}</div>`;
+  return html`<section class="card" data-testid="pnl-card"><h2>P&L <${Badge} value=${stage} tone="neutral" /></h2>
+    ${choice(STAGES, stage, setStage, 'pnl-stage', 'P&L stage')}
+    ${choice(WINDOWS, win, setWin, 'pnl-window', 'P&L window')}
     ${p.error && html`<${DegradedBanner} error=${p.error} what="P&L (GET /api/bots/:id/pnl)" />`}
     ${!p.error && !pnl && html`<${Loading} what="P&L" />`}
-    ${pnl && html`<div data-testid="pnl" data-window=${pnl.window}>
+    ${pnl && html`<div data-testid="pnl" data-window=${pnl.window} data-stage=${pnl.stage || stage}>
       <p class="muted small">${fmtTime(pnl.since)} → ${fmtTime(pnl.until)} · ${pnl.method === 'average_cost' ? 'average cost' : pnl.method} ·
         ${pnl.currency} · ${fmtNum(pnl.fills)} fills</p>
       ${pnl.unknown_reason && html`<p class="note small" data-testid="pnl-unknown-reason">${pnl.unknown_reason}</p>`}

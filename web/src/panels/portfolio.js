@@ -7,6 +7,8 @@ import { html, Badge, DegradedBanner, Loading, Updated, fmtTime } from '../ui.js
 import { Money, fmtNum } from '../money.js';
 
 export const STAGES = ['PAPER', 'SHADOW', 'LIVE'];
+// the API's notional is null exactly when one of these is missing (its exposure rows carry no reason of their own)
+const NOTIONAL_UNKNOWN = 'no contract multiplier or no mark for this symbol';
 
 function StageCard({ stage, t }) {
   if (!t) {
@@ -31,7 +33,7 @@ function Exposure({ rows }) {
     <thead><tr><th>stage</th><th>symbol</th><th>net qty</th><th>gross qty</th><th>notional USD</th><th>bots</th></tr></thead>
     <tbody>${rows.map((r) => html`<tr data-stage=${r.stage} data-symbol=${r.symbol}>
       <td><${Badge} value=${r.stage} tone="neutral" /></td><td>${r.symbol}</td><td>${fmtNum(r.net_qty)}</td><td>${fmtNum(r.gross_qty)}</td>
-      <td><${Money} value=${r.notional} reason=${r.unknown_reason} signed=${false} /></td><td>${fmtNum(r.bots)}</td></tr>`)}</tbody>
+      <td><${Money} value=${r.notional} reason=${r.unknown_reason || NOTIONAL_UNKNOWN} signed=${false} /></td><td>${fmtNum(r.bots)}</td></tr>`)}</tbody>
   </table></div>`;
 }
 

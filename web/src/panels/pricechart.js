@@ -149,7 +149,7 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
   const t1 = pts.length ? sec(pts[pts.length - 1].t) + barSeconds : 0;
   const shown = (fills || []).filter((f) => { const t = sec(f.filled_at); return t >= t0 && t <= Math.max(t1, t); })
     .sort((a, b) => sec(a.filled_at) - sec(b.filled_at));
-  const spans = noTradeSpans(traces, barSeconds).filter((s) => s.to >= t0 && s.from <= t1);
+  const spans = noTradeSpans(traces, barSeconds).filter((s) => s.to >= t0);
   const colours = reasonIndex(spans);
   const key = JSON.stringify([pts.map((b) => [b.t, b.o, b.h, b.l, b.c]), shown.map((f) => f.id), spans.map((s) => [s.reason, s.from, s.to])]);
 
@@ -158,9 +158,11 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
     if (!el || pts.length === 0) return undefined;
     const width = Math.max(300, Math.min(el.clientWidth || 900, 1300));
     let layer = null;
-    // x: every bar start and every fill time (a fill inside the newest, still forming bar lies after its start)
+    // x: every bar start, every fill time (a fill inside the newest, still forming bar lies after its start) and
+    // the ends of a no-trade span that reaches past the newest bar
     const byT = new Map(pts.map((b) => [sec(b.t), b]));
-    const xs = [...new Set([...byT.keys(), ...shown.map((f) => sec(f.filled_at))])].sort((a, b) => a - b);
+    const xs = [...new Set([...byT.keys(), ...shown.map((f) => sec(f.filled_at)), ...spans.filter((sp) => sp.to > t1)
+      .flatMap((sp) => [Math.max(sp.from, t0), sp.to])])].sort((a, b) => a - b);
     const col = (k) => xs.map((x) => (byT.has(x) ? byT.get(x)[k] : null));
     const data = [xs, col('o'), col('h'), col('l'), col('c')];
     const hidden = { paths: () => null, points: { show: false } };
