@@ -178,6 +178,9 @@ async function run() {
     assert(nt.reasons.join(',') === 'MAX_CONTRACTS,MAX_CONTRACTS', `the no-trade traces stored: ${nt.reasons}`);
     const legend = page.locator('[data-testid="no-trade-legend"] li[data-reason="MAX_CONTRACTS"]');
     await legend.waitFor({ timeout: T });
+    // the chart polls the traces every second: wait until it has read both
+    await page.waitForFunction(() => /2 no-trade traces/.test((document.querySelector(
+      '[data-testid="no-trade-legend"] li[data-reason="MAX_CONTRACTS"]') || {}).textContent || ''), null, { timeout: T }).catch(() => {});
     const text = (await legend.textContent()).replace(/\s+/g, ' ');
     assert(/1 span\(s\), 2 no-trade traces/.test(text), `one span of two consecutive traces: ${text}`);
     assert((await byTest(page, 'price-chart').getAttribute('data-spans')) === '1', 'one shaded span');
@@ -315,6 +318,8 @@ async function run() {
     assert((await row.locator('[data-testid="row-position"]').textContent()).trim() === String(e.qty), 'the position');
     if (e.net !== null) assert(cents(await value(row.locator('[data-testid="row-net"] [data-value]')), e.net), `total P&L = ${e.net}`);
     assert(/2026-12-08/.test(await row.locator('[data-testid="row-last-fill"]').textContent()), 'the last trade time');
+    // every fill is of today (the clock's UTC day): today's P&L is realized − fees
+    assert(cents(await value(row.locator('[data-testid="row-day-net"] [data-value]')), e.realized - e.fees), `today's P&L = ${e.realized - e.fees}`);
     const unknownRow = page.locator(`[data-testid="bot-list"] tr[data-name="${cfg.unknown_bot}"]`);
     assert((await unknownRow.locator('[data-testid="row-net"] [data-unknown="true"]').count()) === 1, 'the other bot\'s total P&L is unknown, not 0');
     const names = () => page.locator('[data-testid="bot-list"] tbody tr').evaluateAll((els) => els.map((r) => r.dataset.name));
@@ -337,6 +342,7 @@ async function run() {
     await byTest(page, 'stage-totals').waitFor({ timeout: T });
     for (const s of ['PAPER', 'SHADOW', 'LIVE']) assert((await byTest(page, `stage-${s}`).count()) === 1, `a ${s} card`);
     if (e.net !== null) assert(cents(await value(byTest(page, 'stage-PAPER-net')), e.net), `PAPER net = ${e.net}`);
+    assert(cents(await value(byTest(page, 'stage-PAPER-day_net')), e.realized - e.fees), `PAPER today = ${e.realized - e.fees}`);
     const row = page.locator('[data-testid="portfolio-bots"] tr', { hasText: cfg.unknown_bot });
     await row.waitFor({ timeout: T });
     const cells = await row.locator('[data-unknown="true"]').count();

@@ -116,9 +116,9 @@ export function Backtests({ bot, lastBarT }) {
   };
   return html`<div data-testid="backtests">
     <form class="filters" onSubmit=${run} data-testid="backtest-form">
-      <label>Start (UTC, RFC 3339) <input name="start" data-testid="backtest-start" value=${w.start}
+      <label>Start (UTC, RFC 3339) <input name="start" data-testid="backtest-start" value=${w.start} placeholder="2026-12-08T13:00:00Z"
         onInput=${(e) => setWin({ ...w, start: e.currentTarget.value })} /></label>
-      <label>End <input name="end" data-testid="backtest-end" value=${w.end} onInput=${(e) => setWin({ ...w, end: e.currentTarget.value })} /></label>
+      <label>End <input name="end" data-testid="backtest-end" value=${w.end} placeholder="2026-12-08T15:00:00Z" onInput=${(e) => setWin({ ...w, end: e.currentTarget.value })} /></label>
       <button type="submit" class="primary" data-testid="run-backtest" disabled=${busy || !may(session, 'operator')}>
         ${busy ? 'Starting…' : 'Run backtest'}</button>
     </form>

@@ -156,7 +156,7 @@ function extraText(schema, params) {
 // The "New bot" form. onCreated(bot) after a 201.
 export function NewBotForm({ onCreated, onCancel }) {
   const s = usePoll('/api/strategies', 0);
-  const [form, setForm] = useState({ name: '', strategy: '', symbol: 'ESZ6', timeframe: '1m', stage: 'PAPER' });
+  const [form, setForm] = useState({ name: '', strategy: '', symbol: '', timeframe: '1m', stage: 'PAPER' });
   const [values, setValues] = useState({});
   const [extra, setExtra] = useState('');
   const [errors, setErrors] = useState({});
@@ -178,6 +178,7 @@ export function NewBotForm({ onCreated, onCancel }) {
     e.preventDefault();
     const { params, errors: errs } = collectParams(schema, values, extra);
     if (!form.name.trim()) errs.name = 'name is required';
+    if (!form.symbol.trim()) errs.symbol = 'symbol is required (a contract such as ESZ6)';
     setErrors(errs);
     setResult(null);
     if (Object.values(errs).some(Boolean)) return;
@@ -202,7 +203,8 @@ export function NewBotForm({ onCreated, onCancel }) {
         onChange=${(e) => { setForm({ ...form, strategy: e.currentTarget.value }); setValues({}); setErrors({}); }}>
         ${strategies.map((x) => html`<option value=${x.name}>${x.name}${x.requires_ai ? ' (uses AI)' : ''}</option>`)}</select>
         <${FieldError} field="strategy" errors=${errors} /></label>
-      <label>Symbol <input name="symbol" data-testid="bot-symbol" value=${form.symbol} onInput=${set('symbol')} autocomplete="off" />
+      <label>Symbol <input name="symbol" data-testid="bot-symbol" value=${form.symbol} onInput=${set('symbol')} autocomplete="off"
+        placeholder="e.g. ESZ6" />
         <${FieldError} field="symbol" errors=${errors} /></label>
       <label>Timeframe <select name="timeframe" data-testid="bot-timeframe" value=${form.timeframe} onChange=${set('timeframe')}>
         ${TIMEFRAMES.map((t) => html`<option value=${t}>${t}</option>`)}</select></label>
