@@ -68,9 +68,6 @@ static void mults_add(struct mults *m, const char *symbol)
     json_decref(res);
 }
 
-/* 1 with *out set when symbol's multiplier is known; 0 with the reason appended to why otherwise. */
-static int mult_of(const struct mults *m, const char *symbol, double *out, char *why, size_t whylen);
-
 /* Appends r to buf ("; "-separated) unless buf already says it. */
 static void reason_add(char *buf, size_t len, const char *r)
 {
@@ -79,6 +76,7 @@ static void reason_add(char *buf, size_t len, const char *r)
     snprintf(buf + used, len - used, "%s%s", used ? "; " : "", r);
 }
 
+/* 1 with *out set when symbol's multiplier is known; 0 with the reason appended to why otherwise. */
 static int mult_of(const struct mults *m, const char *symbol, double *out, char *why, size_t whylen)
 {
     json_t *v = json_object_get(m->value, symbol ? symbol : "");
@@ -107,24 +105,43 @@ static json_t *money(int known, double v)
     return known ? json_real(v) : json_null();
 }
 
-/* Unrealized USD of position row p ({qty, avg_price, mark, symbol}): 1 with *out set, or 0 with why filled.
+/* One position as the valuation needs it. */
+struct pos_view {
+    const char *stage, *symbol;
+    double qty, avg_price, mark, realized_points, fees;
+    int has_mark;
+};
+
+/* Unrealized USD of position v: 1 with *out set, or 0 with the reason (no mark, no multiplier) added to why.
  */
-static int unrealized_of(const json_t *p, const struct mults *m, double *out, char *why, size_t whylen)
+static int unrealized_value(const struct pos_view *v, const struct mults *m, double *out, char *why,
+                            size_t whylen)
 {
-    double mult, qty = num(p, "qty");
+    double mult;
     char r[300];
-    if (qty == 0) {
+    if (v->qty == 0) {
         *out = 0;
         return 1;
     }
-    if (!json_is_number(json_object_get(p, "mark"))) {
-        snprintf(r, sizeof r, "no mark for %s yet: no tick has priced the open position", str(p, "symbol"));
+    if (!v->has_mark) {
+        snprintf(r, sizeof r, "no mark for %s yet: no tick has priced the open position", v->symbol);
         reason_add(why, whylen, r);
         return 0;
     }
-    if (!mult_of(m, str(p, "symbol"), &mult, why, whylen)) return 0;
-    *out = pnl_unrealized(num(p, "mark"), num(p, "avg_price"), qty, mult);
+    if (!mult_of(m, v->symbol, &mult, why, whylen)) return 0;
+    *out = pnl_unrealized(v->mark, v->avg_price, v->qty, mult);
     return 1;
+}
+
+/* unrealized_value of position row p ({symbol, qty, avg_price, mark}). */
+static int unrealized_of(const json_t *p, const struct mults *m, double *out, char *why, size_t whylen)
+{
+    struct pos_view v = {.symbol = str(p, "symbol"),
+                         .qty = num(p, "qty"),
+                         .avg_price = num(p, "avg_price"),
+                         .mark = num(p, "mark"),
+                         .has_mark = json_is_number(json_object_get(p, "mark"))};
+    return unrealized_value(&v, m, out, why, whylen);
 }
 
 static void reply_rows_error(struct http_ctx *ctx, const char *what)
@@ -604,18 +621,41 @@ void api_trading_pnl(struct http_ctx *ctx)
 /* ---- GET /api/portfolio ---- */
 
 // clang-format off
-/* as_of, the UTC day, bots, every position, today's pnl_daily rows: no fills are read. */
+/* One row per bot and position (a bot without positions: one row with NULL position columns), with the
+ * position's pnl_daily row of today; as_of and day on every row (one row with a NULL bot when there is no
+ * bot). Ordered by bot, then stage. No fill is read. */
 #define PORTFOLIO_SQL                                                                                         \
     "SELECT " API_TS("gh_now()") ", to_char((gh_now() AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'),"            \
-    " (SELECT coalesce(json_agg(json_build_object('bot_id', b.id, 'name', b.name, 'stage', b.stage,"           \
-    "   'symbol', b.symbol) ORDER BY b.name), '[]')::text FROM bots b),"                                       \
-    " (SELECT coalesce(json_agg(json_build_object('bot_id', p.bot_id, 'stage', p.stage, 'symbol', p.symbol,"   \
-    "   'qty', p.qty, 'avg_price', p.avg_price, 'mark', p.mark_price, 'realized_points', p.realized_pnl,"      \
-    "   'fees', p.fees, 'last_fill_at', " API_TS("p.last_fill_at") ")), '[]')::text FROM positions p),"       \
-    " (SELECT coalesce(json_agg(json_build_object('bot_id', d.bot_id, 'stage', d.stage, 'symbol', d.symbol,"   \
-    "   'realized_points', d.realized_points, 'fees', d.fees)), '[]')::text FROM pnl_daily d"                  \
-    "  WHERE d.day = (gh_now() AT TIME ZONE 'UTC')::date)"
+    " x.id, x.name, x.bot_stage, x.bot_symbol, x.stage, x.symbol, x.qty::float8, x.avg_price::float8,"         \
+    " x.mark_price::float8, x.realized_pnl::float8, x.fees::float8, " API_TS("x.last_fill_at") ","            \
+    " x.day_points::float8, x.day_fees::float8"                                                               \
+    " FROM (SELECT 1) one LEFT JOIN (SELECT b.id, b.name, b.stage AS bot_stage, b.symbol AS bot_symbol,"        \
+    "   p.stage, p.symbol, p.qty, p.avg_price, p.mark_price, p.realized_pnl, p.fees, p.last_fill_at,"          \
+    "   d.realized_points AS day_points, d.fees AS day_fees"                                                  \
+    "   FROM bots b LEFT JOIN positions p ON p.bot_id = b.id"                                                 \
+    "   LEFT JOIN pnl_daily d ON d.bot_id = p.bot_id AND d.stage = p.stage AND d.symbol = p.symbol"            \
+    "    AND d.day = (gh_now() AT TIME ZONE 'UTC')::date) x ON true"                                          \
+    " ORDER BY x.name, x.id, x.stage, x.symbol"
 // clang-format on
+
+enum {
+    PF_AS_OF,
+    PF_DAY,
+    PF_BOT,
+    PF_NAME,
+    PF_BOT_STAGE,
+    PF_BOT_SYMBOL,
+    PF_STAGE,
+    PF_SYMBOL,
+    PF_QTY,
+    PF_AVG,
+    PF_MARK,
+    PF_REALIZED,
+    PF_FEES,
+    PF_LAST_FILL,
+    PF_DAY_POINTS,
+    PF_DAY_FEES
+};
 
 /* Money of one bot row or stage total, with what is unknown. */
 struct acc {
@@ -654,141 +694,165 @@ static void acc_put(json_t *o, const struct acc *a)
     if (a->why[0]) json_object_set_new(o, "unknown_reason", json_string(a->why));
 }
 
-/* Adds position p to a (and to the exposure row of its stage and symbol when it is open). */
-static void acc_position(struct acc *a, const json_t *p, const struct mults *m, json_t *exposure)
+/* Adds open position v (multiplier mult, known or not) to the exposure row of its stage and symbol. */
+static void exposure_add(json_t *exposure, const struct pos_view *v, int known, double mult)
 {
-    double mult, u;
     char key[300];
-    int known = mult_of(m, str(p, "symbol"), &mult, a->why, sizeof a->why);
-    a->realized += known ? num(p, "realized_points") * mult : 0;
-    a->realized_known &= known;
-    a->fees += num(p, "fees");
-    if (unrealized_of(p, m, &u, a->why, sizeof a->why))
-        a->unrealized += u;
-    else
-        a->unrealized_known = 0;
-    if (num(p, "qty") == 0) return;
-    snprintf(key, sizeof key, "%s|%s", str(p, "stage"), str(p, "symbol"));
-    json_t *e = json_object_get(exposure, key);
-    if (!e) {
-        e = json_pack("{s:s, s:s, s:f, s:f, s:f, s:i}", "stage", str(p, "stage"), "symbol", str(p, "symbol"),
-                      "net_qty", 0.0, "gross_qty", 0.0, "notional", 0.0, "bots", 0);
+    json_t *e;
+    snprintf(key, sizeof key, "%s|%s", v->stage, v->symbol);
+    if (!(e = json_object_get(exposure, key))) {
+        e = json_pack("{s:s, s:s, s:f, s:f, s:f, s:i}", "stage", v->stage, "symbol", v->symbol, "net_qty",
+                      0.0, "gross_qty", 0.0, "notional", 0.0, "bots", 0);
         json_object_set_new(exposure, key, e);
     }
-    json_object_set_new(e, "net_qty", json_real(num(e, "net_qty") + num(p, "qty")));
-    json_object_set_new(e, "gross_qty", json_real(num(e, "gross_qty") + fabs(num(p, "qty"))));
+    json_object_set_new(e, "net_qty", json_real(num(e, "net_qty") + v->qty));
+    json_object_set_new(e, "gross_qty", json_real(num(e, "gross_qty") + fabs(v->qty)));
     json_object_set_new(e, "bots", json_integer(json_integer_value(json_object_get(e, "bots")) + 1));
-    if (known && json_is_number(json_object_get(p, "mark")) && json_is_number(json_object_get(e, "notional")))
-        json_object_set_new(e, "notional",
-                            json_real(num(e, "notional") + fabs(num(p, "qty")) * num(p, "mark") * mult));
+    if (known && v->has_mark && json_is_number(json_object_get(e, "notional")))
+        json_object_set_new(e, "notional", json_real(num(e, "notional") + fabs(v->qty) * v->mark * mult));
     else
         json_object_set_new(e, "notional", json_null());
 }
 
-/* The portfolio row of bot b in stage, from its positions and today's pnl_daily rows of that stage. */
-static json_t *bot_row(const json_t *b, const char *stage, const json_t *positions, const json_t *daily,
-                       const struct mults *m, json_t *exposure, struct acc *a)
+/* Adds position v and its pnl_daily row of today (day_points/day_fees, has_day) to a. */
+static void acc_position(struct acc *a, const struct pos_view *v, int has_day, double day_points,
+                         double day_fees, const struct mults *m, json_t *exposure)
 {
-    const char *id = str(b, "bot_id");
-    const json_t *own = NULL, *p;
-    const char *last = NULL;
-    size_t i;
-    acc_init(a);
-    json_array_foreach(positions, i, p)
-    {
-        if (strcmp(str(p, "bot_id"), id) != 0 || strcmp(str(p, "stage"), stage) != 0) continue;
-        acc_position(a, p, m, exposure);
-        if (strcmp(str(p, "symbol"), str(b, "symbol")) == 0) own = p;
-        if (json_is_string(json_object_get(p, "last_fill_at")) &&
-            (!last || strcmp(str(p, "last_fill_at"), last) > 0))
-            last = str(p, "last_fill_at");
+    double mult = 0, u;
+    int known = mult_of(m, v->symbol, &mult, a->why, sizeof a->why);
+    a->realized += known ? v->realized_points * mult : 0;
+    a->realized_known &= known;
+    a->fees += v->fees;
+    if (unrealized_value(v, m, &u, a->why, sizeof a->why))
+        a->unrealized += u;
+    else
+        a->unrealized_known = 0;
+    if (has_day) {
+        a->day_net += known ? day_points * mult - day_fees : 0;
+        a->day_known &= known;
     }
-    json_array_foreach(daily, i, p)
-    {
-        double mult;
-        if (strcmp(str(p, "bot_id"), id) != 0 || strcmp(str(p, "stage"), stage) != 0) continue;
-        if (mult_of(m, str(p, "symbol"), &mult, a->why, sizeof a->why))
-            a->day_net += num(p, "realized_points") * mult - num(p, "fees");
-        else
-            a->day_known = 0;
-    }
-    json_t *row =
-        json_pack("{s:s, s:s, s:s, s:s, s:f, s:O, s:O}", "bot_id", id, "name", str(b, "name"), "stage", stage,
-                  "symbol", str(b, "symbol"), "position_qty", own ? num(own, "qty") : 0.0, "avg_price",
-                  own ? json_object_get(own, "avg_price") : json_null(), "mark",
-                  own ? json_object_get(own, "mark") : json_null());
-    json_object_set_new(row, "last_fill_at", last ? json_string(last) : json_null());
-    acc_put(row, a);
-    return row;
+    if (v->qty != 0) exposure_add(exposure, v, known, mult);
 }
 
 static const char *const STAGES[] = {"PAPER", "SHADOW", "LIVE"};
 
-/* 1 when bot b has a position row in stage or stage is its current one. */
-static int bot_in_stage(const json_t *b, const char *stage, const json_t *positions)
+static int stage_index(const char *stage)
 {
-    size_t i;
-    const json_t *p;
-    if (strcmp(str(b, "stage"), stage) == 0) return 1;
-    json_array_foreach(positions, i, p) if (strcmp(str(p, "bot_id"), str(b, "bot_id")) == 0 &&
-                                            strcmp(str(p, "stage"), stage) == 0) return 1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(STAGES[i], stage) == 0) return i;
     return 0;
 }
 
-static json_t *portfolio_of(struct pg_result *res, json_t *bots, json_t *positions, json_t *daily)
-{
+/* The portfolio being built from the ordered rows: one bot row per bot and stage. */
+struct portfolio {
+    struct pg_result *res;
     struct mults m;
-    struct acc totals[3], a;
-    long counts[3] = {0, 0, 0}, open[3] = {0, 0, 0};
-    json_t *rows = json_array(), *exposure = json_object(), *stages = json_object(),
-           *expo_list = json_array();
-    json_t *b, *p, *e;
-    const char *k;
-    size_t i;
-    mults_init(&m);
-    json_array_foreach(positions, i, p) mults_add(&m, str(p, "symbol"));
-    json_array_foreach(daily, i, p) mults_add(&m, str(p, "symbol"));
-    for (int s = 0; s < 3; s++) {
-        acc_init(&totals[s]);
-        json_array_foreach(positions, i, p) if (strcmp(str(p, "stage"), STAGES[s]) == 0 && num(p, "qty") != 0)
-            open[s]++;
-        json_array_foreach(bots, i, b)
-        {
-            if (!bot_in_stage(b, STAGES[s], positions)) continue;
-            json_array_append_new(rows, bot_row(b, STAGES[s], positions, daily, &m, exposure, &a));
-            acc_add(&totals[s], &a);
-            counts[s]++;
+    struct acc totals[3];
+    long bots[3], open[3];
+    json_t *rows, *exposure;
+};
+
+/* Emits the row of bot r (a row index of res) in stage from a, its own position (row index or -1) and its
+ * last fill. */
+static void portfolio_emit(struct portfolio *pf, int r, const char *stage, const struct acc *a, int own,
+                           const char *last_fill)
+{
+    struct pg_result *res = pf->res;
+    int s = stage_index(stage);
+    json_t *row =
+        json_pack("{s:s, s:s, s:s, s:s}", "bot_id", PQgetvalue(res, r, PF_BOT), "name",
+                  PQgetvalue(res, r, PF_NAME), "stage", stage, "symbol", PQgetvalue(res, r, PF_BOT_SYMBOL));
+    json_object_set_new(row, "position_qty", json_real(own >= 0 ? atof(PQgetvalue(res, own, PF_QTY)) : 0));
+    json_object_set_new(row, "avg_price",
+                        own >= 0 ? json_real(atof(PQgetvalue(res, own, PF_AVG))) : json_null());
+    json_object_set_new(row, "mark",
+                        own >= 0 && !PQgetisnull(res, own, PF_MARK)
+                            ? json_real(atof(PQgetvalue(res, own, PF_MARK)))
+                            : json_null());
+    json_object_set_new(row, "last_fill_at", last_fill ? json_string(last_fill) : json_null());
+    acc_put(row, a);
+    json_array_append_new(pf->rows, row);
+    acc_add(&pf->totals[s], a);
+    pf->bots[s]++;
+}
+
+/* Rows [first, end) are one bot's positions (or its one row without any): emits a row per stage. */
+static void portfolio_bot(struct portfolio *pf, int first, int end)
+{
+    struct pg_result *res = pf->res;
+    const char *bot_stage = PQgetvalue(res, first, PF_BOT_STAGE),
+               *bot_symbol = PQgetvalue(res, first, PF_BOT_SYMBOL);
+    int current_seen = 0;
+    for (int r = first; r < end && !PQgetisnull(res, r, PF_STAGE);) {
+        const char *stage = PQgetvalue(res, r, PF_STAGE), *last = NULL;
+        int own = -1;
+        struct acc a;
+        acc_init(&a);
+        int start = r;
+        for (; r < end && strcmp(PQgetvalue(res, r, PF_STAGE), stage) == 0; r++) {
+            struct pos_view v = {.stage = stage,
+                                 .symbol = PQgetvalue(res, r, PF_SYMBOL),
+                                 .qty = atof(PQgetvalue(res, r, PF_QTY)),
+                                 .avg_price = atof(PQgetvalue(res, r, PF_AVG)),
+                                 .mark = atof(PQgetvalue(res, r, PF_MARK)),
+                                 .has_mark = !PQgetisnull(res, r, PF_MARK),
+                                 .realized_points = atof(PQgetvalue(res, r, PF_REALIZED)),
+                                 .fees = atof(PQgetvalue(res, r, PF_FEES))};
+            acc_position(&a, &v, !PQgetisnull(res, r, PF_DAY_POINTS), atof(PQgetvalue(res, r, PF_DAY_POINTS)),
+                         atof(PQgetvalue(res, r, PF_DAY_FEES)), &pf->m, pf->exposure);
+            if (v.qty != 0) pf->open[stage_index(stage)]++;
+            if (strcmp(v.symbol, bot_symbol) == 0) own = r;
+            if (!PQgetisnull(res, r, PF_LAST_FILL) &&
+                (!last || strcmp(PQgetvalue(res, r, PF_LAST_FILL), last) > 0))
+                last = PQgetvalue(res, r, PF_LAST_FILL);
         }
+        portfolio_emit(pf, start, stage, &a, own, last);
+        if (strcmp(stage, bot_stage) == 0) current_seen = 1;
+    }
+    if (!current_seen) {
+        struct acc a;
+        acc_init(&a);
+        portfolio_emit(pf, first, bot_stage, &a, -1, NULL);
+    }
+}
+
+static json_t *portfolio_of(struct pg_result *res)
+{
+    struct portfolio pf = {.res = res, .rows = json_array(), .exposure = json_object()};
+    json_t *stages = json_object(), *expo_list = json_array(), *e;
+    const char *k;
+    int n = PQntuples(res);
+    mults_init(&pf.m);
+    for (int s = 0; s < 3; s++)
+        acc_init(&pf.totals[s]);
+    for (int r = 0; r < n; r++)
+        if (!PQgetisnull(res, r, PF_SYMBOL)) mults_add(&pf.m, PQgetvalue(res, r, PF_SYMBOL));
+    for (int r = 0; r < n && !PQgetisnull(res, r, PF_BOT);) {
+        int first = r;
+        while (r < n && strcmp(PQgetvalue(res, r, PF_BOT), PQgetvalue(res, first, PF_BOT)) == 0)
+            r++;
+        portfolio_bot(&pf, first, r);
+    }
+    for (int s = 0; s < 3; s++) {
         json_t *t =
-            json_pack("{s:I, s:I}", "bots", (json_int_t)counts[s], "open_positions", (json_int_t)open[s]);
-        acc_put(t, &totals[s]);
+            json_pack("{s:I, s:I}", "bots", (json_int_t)pf.bots[s], "open_positions", (json_int_t)pf.open[s]);
+        acc_put(t, &pf.totals[s]);
         json_object_set_new(stages, STAGES[s], t);
     }
-    json_object_foreach(exposure, k, e) json_array_append(expo_list, e);
-    json_decref(exposure);
-    mults_free(&m);
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "as_of", PQgetvalue(res, 0, 0), "day",
-                     PQgetvalue(res, 0, 1), "stages", stages, "bots", rows, "exposure", expo_list);
+    json_object_foreach(pf.exposure, k, e) json_array_append(expo_list, e);
+    json_decref(pf.exposure);
+    mults_free(&pf.m);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "as_of", PQgetvalue(res, 0, PF_AS_OF), "day",
+                     PQgetvalue(res, 0, PF_DAY), "stages", stages, "bots", pf.rows, "exposure", expo_list);
 }
 
 static void on_portfolio(struct pg_result *res, const char *err, void *arg)
 {
     struct http_ctx *ctx = arg;
-    json_t *bots, *positions, *daily;
-    if (!res || PQntuples(res) != 1) {
+    if (!res || PQntuples(res) < 1)
         api_reply_db_error(ctx, res ? "ERROR: no row" : err, "portfolio");
-        return;
-    }
-    bots = api_decode(PQgetvalue(res, 0, 2));
-    positions = api_decode(PQgetvalue(res, 0, 3));
-    daily = api_decode(PQgetvalue(res, 0, 4));
-    if (json_is_array(bots) && json_is_array(positions) && json_is_array(daily))
-        http_reply_json(ctx, 200, json_pack("{s:o}", "portfolio", portfolio_of(res, bots, positions, daily)));
     else
-        reply_rows_error(ctx, "portfolio");
-    json_decref(bots);
-    json_decref(positions);
-    json_decref(daily);
+        http_reply_json(ctx, 200, json_pack("{s:o}", "portfolio", portfolio_of(res)));
 }
 
 void api_trading_portfolio(struct http_ctx *ctx)

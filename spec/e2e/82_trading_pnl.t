@@ -8,6 +8,8 @@
 #       realized, unrealized and fees, compared with the API to the cent.
 #   (c) PAPER and LIVE are never added together in /api/portfolio (a promoted bot has a row in each).
 #   (d) a bad window is 400 VALIDATION_FAILED field window; an unknown or non-UUID bot is 404 on every route.
+#   (e) migrations/0070_trading.sql back-fills fills.closed_qty, positions.fees/fill_count/last_fill_at and
+#       pnl_daily from fills applied before it (by 0050's gh_apply_fill), as the new gh_apply_fill would have.
 # Servers run at Tuesday 2026-12-08 15:00 UTC (AT_OPEN).
 use strict;
 use warnings;
@@ -58,15 +60,16 @@ sub mark { my ( $srv, $bot, $stage, $symbol, $price ) = @_;
 subtest '(a) hand-computed P&L, (c) stages apart, (d) errors' => sub {
     my $srv = start_server( env => $QUIET, home => fixture_home(), clock => AT_OPEN );
 
-    # ES (x50): +2 @5000, +1 @5003 (long 3 @5001), -1 @5005 (partial close +4 pts = $200), -3 @5011 (reversal:
-    # closes 2 for +20 pts = $1000, short 1 @5011), +1 @5013 (covers: -2 pts = -$100), +1 @5010 (long 1 @5010).
+    # ES (x50), never more than 2 contracts (the risk watch's ceiling): +2 @5000, -1 @5004 (partial close:
+    # +4 pts = $200, long 1 @5000), +1 @5006 (long 2 @5003), -3 @5013 (reversal: closes 2 for +20 pts = $1000,
+    # short 1 @5013), +1 @5015 (covers: -2 pts = -$100), +1 @5010 (long 1 @5010).
     my $es = bot( $srv, 'pnl-es', 'ESZ6' );
     trade( $srv, $es, 'PAPER', 'ESZ6', @$_ )
-      for [ 'BUY', 2, 5000, 2.50, 60 ], [ 'BUY', 1, 5003, 1.25, 50 ], [ 'SELL', 1, 5005, 1.25, 40 ],
-      [ 'SELL', 3, 5011, 3.75, 30 ], [ 'BUY', 1, 5013, 1.25, 20 ], [ 'BUY', 1, 5010, 1.25, 10 ];
+      for [ 'BUY', 2, 5000, 2.50, 60 ], [ 'SELL', 1, 5004, 1.25, 50 ], [ 'BUY', 1, 5006, 1.25, 40 ],
+      [ 'SELL', 3, 5013, 3.75, 30 ], [ 'BUY', 1, 5015, 1.25, 20 ], [ 'BUY', 1, 5010, 1.25, 10 ];
     mark( $srv, $es, 'PAPER', 'ESZ6', 5008 );
     is_deeply( rows( $srv, "SELECT f.closed_qty::int, f.realized_pnl::int FROM fills f WHERE f.bot_id = '$es' ORDER BY f.seq" ),
-        [ [ 0, 0 ], [ 0, 0 ], [ 1, 4 ], [ 2, 20 ], [ 1, -2 ], [ 0, 0 ] ], 'fills.closed_qty and realized_pnl per fill' );
+        [ [ 0, 0 ], [ 1, 4 ], [ 0, 0 ], [ 2, 20 ], [ 1, -2 ], [ 0, 0 ] ], 'fills.closed_qty and realized_pnl per fill' );
     is_deeply( rows( $srv, "SELECT realized_points::int, fees::text, fills, closing_fills, winning_fills, gross_profit_points::int, "
               . "gross_loss_points::int FROM pnl_daily WHERE bot_id = '$es'" ), [ [ 22, '11.25', 6, 3, 2, 24, 2 ] ],
         "pnl_daily: today's one row" );
@@ -91,12 +94,12 @@ subtest '(a) hand-computed P&L, (c) stages apart, (d) errors' => sub {
     my @all = ( @{ $fills->{json}{fills} }, @{ $rest->{json}{fills} } );
     is( scalar @all, 6, 'the second page holds the other 2' );
     is( $rest->{json}{next_cursor}, undef, 'and no further cursor' );
-    is_deeply( [ map { $_->{price} } @all ], [ 5010, 5013, 5011, 5005, 5003, 5000 ], 'newest first' );
+    is_deeply( [ map { $_->{price} } @all ], [ 5010, 5015, 5013, 5006, 5004, 5000 ], 'newest first' );
     my %by_price = map { $_->{price} => $_ } @all;
-    cents( $by_price{5011}{realized}, 1000, 'the reversal fill realized $1000' );
-    is( $by_price{5011}{closed_qty}, 2, 'and closed 2' );
-    cents( $by_price{5013}{realized}, -100, 'the covering fill lost $100' );
-    cents( $by_price{5005}{realized}, 200,  'the partial close made $200' );
+    cents( $by_price{5013}{realized}, 1000, 'the reversal fill realized $1000' );
+    is( $by_price{5013}{closed_qty}, 2, 'and closed 2' );
+    cents( $by_price{5015}{realized}, -100, 'the covering fill lost $100' );
+    cents( $by_price{5004}{realized}, 200,  'the partial close made $200' );
     cents( $by_price{5000}{realized}, 0,    'an opening fill realized 0' );
 
     my $orders = $srv->get("/api/bots/$es/orders?status=FILLED");
@@ -116,7 +119,7 @@ subtest '(a) hand-computed P&L, (c) stages apart, (d) errors' => sub {
     cents( $pnl->{profit_factor}, 12,     'profit factor $1200 / $100' );
     cents( $pnl->{max_drawdown},  202.5,  'max drawdown: 1191.25 after the reversal down to the final 988.75' );
     my @eq = map { $_->{equity} } @{ $pnl->{equity} };
-    my @want = ( 0, -2.5, -3.75, 195, 1191.25, 1090, 1088.75, 988.75 );
+    my @want = ( 0, -2.5, 196.25, 195, 1191.25, 1090, 1088.75, 988.75 );
     is( scalar @eq, scalar @want, 'equity: the start, one point per fill, the end' );
     cents( $eq[$_], $want[$_], "equity point $_" ) for 0 .. $#want;
     is( $pnl->{equity}[0]{t}, $pnl->{since}, 'the series starts at since' );
@@ -272,5 +275,43 @@ subtest '(b) a PAPER bot on the simulator: the API equals an independent replay 
     cents( $row->{net}, $want_realized + $unrealized - $fees, 'portfolio: the same net' );
     is( $srv->stop, 0, 'stopped' );
 };
+
+subtest '(e) 0070 back-fills from the fills applied before it' => sub {
+    my $db   = new_database();
+    my $home = fixture_home();
+    my @later = grep { m{/(\d{4})_[^/]+\.sql\z} && $1 ge '0070' } glob "$home/migrations/*.sql";
+    ok( ( grep {m{/0070_trading\.sql\z}} @later ), 'the home holds 0070' );
+    unlink @later;
+    my $srv = start_server( db => $db, home => $home, env => $QUIET, clock => AT_OPEN );
+    is( one( $srv, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'fills' AND column_name = 'closed_qty'" ), 0,
+        'before 0070: no fills.closed_qty' );
+    my $id = bot( $srv, 'backfill', 'ESZ6' );
+    # yesterday (UTC) +2 @100 and -1 @104, fee 1 each; today -3 @110 (fee 2) and +1 @111 (fee 0.50)
+    trade( $srv, $id, 'PAPER', 'ESZ6', @$_ ) for [ 'BUY', 2, 100, 1, 24 * 60 ], [ 'SELL', 1, 104, 1, 24 * 60 - 5 ],
+      [ 'SELL', 3, 110, 2, 30 ], [ 'BUY', 1, 111, 0.5, 20 ];
+    is( $srv->stop, 0, 'stopped' );
+    copy_back($home);
+    $srv = start_server( db => $db, home => $home, env => $QUIET, clock => AT_OPEN );
+    # long 2 @100; -1 @104 closes 1 (+4), long 1 @100; -3 @110 closes 1 (+10), short 2 @110; +1 @111 closes 1 (-1)
+    is_deeply( rows( $srv, "SELECT closed_qty::int FROM fills WHERE bot_id = '$id' ORDER BY seq" ), [ [0], [1], [1], [1] ],
+        'fills.closed_qty replayed in seq order (the reversal closes 1)' );
+    is_deeply( rows( $srv, "SELECT qty::int, fees::text, fill_count, last_fill_at = (SELECT max(filled_at) FROM fills WHERE bot_id = '$id') "
+              . "FROM positions WHERE bot_id = '$id'" ), [ [ -1, '4.5', 4, 't' ] ], 'positions.fees, fill_count, last_fill_at' );
+    is_deeply( rows( $srv, "SELECT day = (gh_now() AT TIME ZONE 'UTC')::date, realized_points::int, fees::text, fills, closing_fills, "
+              . "winning_fills, gross_profit_points::int, gross_loss_points::int FROM pnl_daily WHERE bot_id = '$id' ORDER BY day" ),
+        [ [ 'f', 4, '2', 2, 1, 1, 4, 0 ], [ 't', 9, '2.5', 2, 2, 1, 10, 1 ] ], 'pnl_daily: one row per UTC day' );
+    my $pnl = $srv->get("/api/bots/$id/pnl?window=all")->{json}{pnl};
+    cents( $pnl->{realized}, 13 * 50, 'the API reads the back-filled data: realized 13 points x 50' );
+    is_deeply( [ @$pnl{qw(fills closing_fills)} ], [ 4, 3 ], '4 fills, 3 closing' );
+    is( $srv->stop, 0, 'stopped' );
+};
+
+sub copy_back {
+    my ($home) = @_;
+    for my $f ( glob repo_root() . '/migrations/*.sql' ) {
+        ( my $name = $f ) =~ s{.*/}{};
+        write_file( "$home/migrations/$name", read_file($f) ) unless -e "$home/migrations/$name";
+    }
+}
 
 done_testing;
