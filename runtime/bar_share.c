@@ -149,8 +149,6 @@ static void on_fetched(const struct marketdata_result *r, void *arg)
                              : "DATA_UNAVAILABLE");
     s->attempts = json_incref((json_t *)r->attempts);
     s->done = 1;
-    /* the bars this fetch serves, kept for the chart: once per fetch, whoever it serves */
-    if (s->ok) bar_store_tick(s->symbol, s->timeframe, &s->bars, s->provider, s->source_trace);
     /* a failed answer is not shared beyond the bots already waiting: the next bot of the second tries again
      */
     if (!r->ok && s->cached)
@@ -165,6 +163,8 @@ static void on_fetched(const struct marketdata_result *r, void *arg)
         s->waiters = w->next;
         serve(s, w);
     }
+    /* the bars this fetch served, kept for the chart: once per fetch whoever it served, after the waiters */
+    if (s->ok) bar_store_tick(s->symbol, s->timeframe, &s->bars, s->provider, s->source_trace);
     bar_share_release(s); /* the fetch's own */
     bar_share_release(s); /* the reference marketdata_fetch held */
 }

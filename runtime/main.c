@@ -22,6 +22,7 @@
 #include "api_autonomy.h"
 #include "autonomy.h"
 #include "bar_share.h"
+#include "bar_store.h"
 #include "api_bars.h"
 #include "api_bots.h"
 #include "api_strategies.h"
@@ -443,6 +444,7 @@ out:
     verify_shutdown();
     fetch_shutdown();  /* running probes complete (cancelled) and record their outcome */
     bar_share_clear(); /* after the fetches: a share still pending has freed itself */
+    bar_store_clear();
     resp_shutdown();
     auth_stop(); /* answers requests whose hashing finished; after the drain nothing is queued */
     session_shutdown();

@@ -176,6 +176,32 @@ subtest 'a PAPER tick writes the bars it used; /bars reads them back with the si
     error_ok( $srv->get('/api/bots/not-a-uuid/bars'), 404, 'NOT_FOUND', 'a non-UUID id' );
 };
 
+subtest 'a shared fetch writes its bars once, not once per bot it serves' => sub {
+    my $db2  = new_database();
+    my $srv2 = start_server( db => $db2, env => { %$env, GATEHOUSE_TICK_INTERVAL_S => 1 }, home => fixture_home(), clock => AT_OPEN );
+    $srv2->post( '/api/integrations/verify', { provider_id => 'databento' } );
+    # a statement-level trigger counts the upserts (one statement per write, whatever its row count)
+    psql_rows( $db2, 'CREATE TABLE spec_bar_writes (n int); '
+          . 'CREATE FUNCTION spec_bar_write() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN '
+          . 'INSERT INTO spec_bar_writes VALUES (1); RETURN NULL; END $f$; '
+          . 'CREATE TRIGGER spec_bar_writes AFTER INSERT ON market_bars FOR EACH STATEMENT EXECUTE FUNCTION spec_bar_write()' );
+    my @ids = map { $_->[0] } psql_rows( $db2, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) "
+          . "SELECT 'shared-' || g, 'sma_cross', 'ESZ6', '1m', 'PAPER' FROM generate_series(1, 4) g RETURNING id" );
+    is( $srv2->post("/api/bots/$_/start")->{status}, 200, 'bot started' ) for @ids;
+    my $in = join ',', map {"'$_'"} @ids;
+    my $calls = sub { ( psql_rows( $db2, "SELECT count(*) FILTER (WHERE operation = 'marketdata.bars' AND status = 'OK'), "
+          . "count(*) FILTER (WHERE operation = 'marketdata.bars.shared') FROM integration_usage_events WHERE bot_id IN ($in)" ) )[0] };
+    ok( wait_for( sub { $calls->()->[1] >= 6 }, 20, 'shared ticks' ), 'bots were served from shared fetches' );
+    $srv2->post("/api/bots/$_/stop") for @ids;
+    my $writes = sub { ( psql_rows( $db2, 'SELECT count(*) FROM spec_bar_writes' ) )[0][0] };
+    my ( $real, $shared ) = @{ $calls->() };
+    ok( wait_for( sub { ( $real, $shared ) = @{ $calls->() }; $writes->() == $real }, 10, 'writes settle' ),
+        "one market_bars write per real fetch ($real fetches, $shared shared uses, " . $writes->() . ' writes)' );
+    cmp_ok( $shared, '>', 0, 'and none for the bots served from a share' );
+    my ($dup) = psql_rows( $db2, "SELECT count(*) - count(DISTINCT t) FROM market_bars WHERE symbol = 'ESZ6'" );
+    is( $dup->[0], 0, 'one row per bar' );
+};
+
 subtest 'a backtest writes the bars it replayed; its result carries the /pnl statistics' => sub {
     my $end   = int( $srv->now / 60 ) * 60 - 3 * 3600;    # before the ticks' window: only the backtest writes these
     my $start = $end - 2 * 3600;
@@ -207,6 +233,22 @@ subtest 'a backtest writes the bars it replayed; its result carries the /pnl sta
     is( $c->[1], 'databento', 'with its provider' );
     my $b = $srv->get( "/api/bots/$id/bars?from=" . iso($start) . '&to=' . iso( $end - 1 ) )->{json}{bars} || [];
     is( scalar @$b, $res->{bars}, '/bars serves the backtest window' );
+};
+
+subtest 'a backtest of a symbol without a contract multiplier: money in points, never a fake zero' => sub {
+    my ($zn) = psql_rows( $srv->db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES "
+          . "('zn1', 'flip', 'ZNZ6', '1m', 'PAPER') RETURNING id" );
+    my $end = int( $srv->now / 60 ) * 60 - 3 * 3600;
+    my $r = $srv->post( "/api/bots/$zn->[0]/backtests", { start => iso( $end - 3600 ), end => iso($end) } );
+    is( $r->{status}, 202, 'backtest accepted' ) or return diag explain $r->{json};
+    my $job = wait_for( sub { my $j = $srv->get("/api/jobs/$r->{json}{job}{id}")->{json}{job};
+                              $j && $j->{state} =~ /^(SUCCEEDED|FAILED)$/ ? $j : undef }, 60, 'backtest done' );
+    is( $job->{state}, 'SUCCEEDED', 'SUCCEEDED' ) or return diag explain $job;
+    my $res = $job->{result};
+    ok( exists $res->{$_} && !defined $res->{$_}, "$_ is null" ) for qw(multiplier pnl_usd max_drawdown_usd);
+    is( $res->{unknown_reason}, 'no contract multiplier for root ZN in scripts/instruments.lua', 'unknown_reason names why' );
+    is( $res->{equity_unit}, 'points', 'the equity series is in points' );
+    ok( abs( $res->{equity}[-1]{equity} - ( $res->{pnl} + $res->{open_position}{unrealized} ) ) < 1e-9, 'ending at realized + unrealized points' );
 };
 
 sub iso_epoch {
