@@ -93,7 +93,7 @@ sub expected {
     my ($id) = @_;
     my @rows = psql_rows( $srv->db, q{SELECT f.id, o.side, f.qty, f.price, f.fee, extract(epoch FROM f.filled_at), o.decision_trace_id, o.stage
         FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.bot_id = $1 ORDER BY f.filled_at, f.id}, $id );
-    my ( $qty, $avg, $pts, $fees ) = ( 0, 0, 0, 0 );
+    my ( $qty, $avg, $pts, $fees, $closing ) = ( 0, 0, 0, 0, 0 );
     my @fills;
     for my $r (@rows) {
         my ( $fid, $side, $q, $p, $fee, $t, $dt, $stage ) = @$r;
@@ -103,6 +103,7 @@ sub expected {
             $qty += $s;
         } else {
             my $closed = min( abs($qty), abs($s) );
+            $closing++;
             $pts += $closed * ( $p - $avg ) * ( $qty > 0 ? 1 : -1 );
             my $new = $qty + $s;
             $avg = $new == 0 ? 0 : ( ( $new > 0 ) != ( $qty > 0 ) ) ? $p : $avg;
@@ -115,7 +116,7 @@ sub expected {
     my $m = $mark && defined $mark->[0] && $mark->[0] ne '' ? $mark->[0] + 0 : undef;
     my $unreal = $qty == 0 ? 0 : defined $m ? ( $m - $avg ) * $qty * $MULT_ES : undef;
     my $realized = $pts * $MULT_ES;
-    return { fills => \@fills, qty => $qty, avg => $avg, realized => $realized, fees => $fees + 0, mark => $m,
+    return { fills => \@fills, closing_fills => $closing, qty => $qty, avg => $avg, realized => $realized, fees => $fees + 0, mark => $m,
              unrealized => $unreal, net => defined $unreal ? $realized + $unreal - $fees : undef };
 }
 

@@ -275,7 +275,8 @@ async function run() {
     assert(cents(realized, e.realized), `realized ${realized} = ${e.realized}`);
     assert(cents(fees, e.fees), `fees ${fees} = ${e.fees}`);
     if (e.net !== null) assert(cents(await value(byTest(page, 'pnl-net')), e.net), `net = ${e.net}`);
-    assert(Number((await byTest(page, 'pnl-trade_count').textContent()).trim()) === 1, 'one closing fill');
+    const closing = Number((await byTest(page, 'pnl-trade_count').textContent()).trim());
+    assert(closing === e.closing_fills && closing >= 1, `trades = the closing fills (${closing}, the rows: ${e.closing_fills})`);
     await byTest(page, 'equity-chart').waitFor({ timeout: T });
     await shot(page, 'T-bot-page');
     return `realized ${realized}, fees ${fees}, net ${e.net}`;
