@@ -8,9 +8,9 @@ import { html, Badge, DegradedBanner, Loading, Updated, fmtTime } from '../ui.js
 import { Money, PnlStats, fmtNum } from '../money.js';
 import { EquityChart, PriceChart } from './pricechart.js';
 import { Backtests } from './backtests.js';
+import { STAGES } from './portfolio.js';
 
 const WINDOWS = ['1d', '7d', '30d', 'all'];
-const STAGES = ['PAPER', 'SHADOW', 'LIVE'];
 const NO_MULTIPLIER = 'no contract multiplier for this symbol in scripts/instruments.lua';
 
 function WhyButton({ id, onWhy }) {
@@ -19,10 +19,10 @@ function WhyButton({ id, onWhy }) {
 }
 
 function PriceCard({ bot, fills, onWhy }) {
-  const bars = usePoll(`/api/bots/${bot.id}/bars`, 5000);
+  const bars = usePoll(`/api/bots/${bot.id}/bars`, 15000); // a 1m bar changes at most every few seconds
   const list = bars.data ? bars.data.bars || [] : [];
   const since = list.length ? list[0].t : null;
-  const nt = usePoll(since ? `/api/bots/${bot.id}/no-trade-traces?limit=500&since=${encodeURIComponent(since)}` : null, 5000);
+  const nt = usePoll(since ? `/api/bots/${bot.id}/no-trade-traces?limit=500&since=${encodeURIComponent(since)}` : null, 10000);
   return html`<section class="card" data-testid="price-card"><h2>Price and trades <span class="muted small">${bot.symbol} · ${bot.timeframe}
     ${bars.data && bars.data.bars && ` · ${bars.data.bars.length} bars`}</span></h2>
     ${bars.error && html`<${DegradedBanner} error=${bars.error} what="Bars (GET /api/bots/:id/bars)" />`}

@@ -142,6 +142,7 @@ function markerLayer(u, fills, onMarker) {
 export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 'price-chart' }) {
   const ref = useRef(null);
   const cb = useRef(onMarker);
+  const zoom = useRef(null); // the time window the operator zoomed to, kept when new bars redraw the chart
   cb.current = onMarker;
   const pts = (bars || []).filter((b) => Number.isFinite(sec(b.t)));
   const barSeconds = TF_SECONDS[timeframe] || 60;
@@ -158,6 +159,7 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
     if (!el || pts.length === 0) return undefined;
     const width = Math.max(300, Math.min(el.clientWidth || 900, 1300));
     let layer = null;
+    let ready = false; // scale changes before this are uPlot's own initial ranging, not a zoom
     // x: every bar start, every fill time (a fill inside the newest, still forming bar lies after its start) and
     // the ends of a no-trade span that reaches past the newest bar
     const byT = new Map(pts.map((b) => [sec(b.t), b]));
@@ -184,11 +186,19 @@ export function PriceChart({ bars, fills, traces, timeframe, onMarker, testid = 
         drawClear: [(u) => drawSpans(u, spans, colours)],
         draw: [(u) => { drawCandles(u, barSeconds); if (layer) placeMarkers(u, layer); }],
         // the time window shown (epoch seconds), for whoever checks the zoom
-        setScale: [(u, k) => { if (k === 'x') { el.dataset.xMin = String(u.scales.x.min); el.dataset.xMax = String(u.scales.x.max); } }],
+        setScale: [(u, k) => {
+          if (k !== 'x') return;
+          const { min, max } = u.scales.x;
+          el.dataset.xMin = String(min);
+          el.dataset.xMax = String(max);
+          if (ready) zoom.current = min <= xs[0] && max >= xs[xs.length - 1] ? null : { min, max };
+        }],
       },
     }, data, el);
     layer = markerLayer(plot, shown, (f) => cb.current && cb.current(f));
     placeMarkers(plot, layer);
+    ready = true;
+    if (zoom.current) plot.setScale('x', zoom.current);
     return () => plot.destroy();
   }, [key]);
 
