@@ -282,7 +282,7 @@ async function run() {
     return `realized ${realized}, fees ${fees}, net ${e.net}`;
   });
 
-  await check('Run backtest → the job succeeds and its results show the same statistics, equity and trades on the chart', async () => {
+  await check('Run backtest → the job succeeds; its results page (own address, survives a reload) shows the same statistics, equity and trades on the chart', async () => {
     await page.waitForFunction(() => {
       const s = document.querySelector('[data-testid="backtest-start"]');
       return s && /^\d{4}-\d\d-\d\dT/.test(s.value);
@@ -296,6 +296,9 @@ async function run() {
       assert((await res.locator(`[data-testid="bt-${k}"]`).count()) === 1, `the backtest shows ${k}`);
     }
     const jobId = await res.getAttribute('data-job');
+    assert(page.url().endsWith(`#/bots/${botId}/backtests/${jobId}`), `the results have their own address (${page.url()})`);
+    await page.reload();
+    await page.locator(`[data-testid="backtest-result"][data-job="${jobId}"]`).waitFor({ timeout: T });
     const { job } = await ask('job', { id: jobId });
     assert(job && job.state === 'SUCCEEDED', 'the job is SUCCEEDED in the API');
     assert(Number((await byTest(page, 'bt-trade_count').textContent()).trim()) === job.result.trade_count, 'its trade count');

@@ -3,7 +3,7 @@
 // result: its statistics in the same terms as live P&L (USD when the contract multiplier is known, else
 // points), its equity curve, and its trades on the price chart of the bars it replayed
 // (GET /api/bots/:id/bars?from=start&to=end).
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, post, usePoll } from '../api.js';
 import { may, roleHint, useSession } from '../session.js';
 import { html, ActionResult, Badge, DegradedBanner, Loading, TraceId, fmtTime } from '../ui.js';
@@ -91,13 +91,16 @@ function useJob(id) {
   return { job, error };
 }
 
-// lastBarT: the newest bar's start (RFC 3339), for the default window: the 2 hours up to it.
-export function Backtests({ bot, lastBarT }) {
+// lastBarT: the newest bar's start (RFC 3339), for the default window: the 2 hours up to it. job: the job the
+// URL names; the results of a job are at #/bots/<id>/backtests/<job> (a run or a click on an earlier one goes there).
+export function Backtests({ bot, lastBarT, job: jobId }) {
   const session = useSession();
   const runs = usePoll(`/api/bots/${bot.id}/runs?limit=50`, 10000);
   const endDefault = lastBarT ? Math.floor(Date.parse(lastBarT) / 60000) * 60 : null;
   const [win, setWin] = useState(null);
-  const [jobId, setJobId] = useState(null);
+  const open = (id) => { window.location.hash = `#/bots/${bot.id}/backtests/${id}`; };
+  const root = useRef(null);
+  useEffect(() => { if (jobId && root.current) root.current.scrollIntoView({ block: 'start' }); }, [jobId]);
   const [refused, setRefused] = useState(null);
   const [busy, setBusy] = useState(false);
   const w = win || { start: endDefault ? iso(endDefault - 7200) : '', end: endDefault ? iso(endDefault) : '' };
@@ -110,11 +113,11 @@ export function Backtests({ bot, lastBarT }) {
     const r = await post(`/api/bots/${bot.id}/backtests`, { start: w.start.trim(), end: w.end.trim() });
     setBusy(false);
     if (r.ok) {
-      setJobId(r.data.job.id);
+      open(r.data.job.id);
       runs.refresh();
     } else setRefused(r);
   };
-  return html`<div data-testid="backtests">
+  return html`<div data-testid="backtests" ref=${root}>
     <form class="filters" onSubmit=${run} data-testid="backtest-form">
       <label>Start (UTC, RFC 3339) <input name="start" data-testid="backtest-start" value=${w.start} placeholder="2026-12-08T13:00:00Z"
         onInput=${(e) => setWin({ ...w, start: e.currentTarget.value })} /></label>
@@ -125,7 +128,7 @@ export function Backtests({ bot, lastBarT }) {
     ${!may(session, 'operator') && html`<p class="muted small">${roleHint(session, 'operator')}</p>`}
     ${refused && html`<${ActionResult} result=${refused} />`}
     ${past.length > 0 && html`<p class="small">Earlier backtests: ${past.slice(0, 8).map((x) => html`<button type="button" class="link"
-      data-testid="backtest-job" data-job=${x.id} onClick=${() => setJobId(x.id)}>${fmtTime(x.created_at)} <${Badge} value=${x.state} /></button> `)}</p>`}
+      data-testid="backtest-job" data-job=${x.id} onClick=${() => open(x.id)}>${fmtTime(x.created_at)} <${Badge} value=${x.state} /></button> `)}</p>`}
     ${error && html`<${DegradedBanner} error=${error} what="The backtest job" />`}
     ${jobId && !job && !error && html`<${Loading} what="backtest job" />`}
     ${job && html`<div data-testid="backtest-job-state" data-state=${job.state}>

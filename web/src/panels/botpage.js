@@ -115,8 +115,9 @@ function Fills({ fills, onWhy }) {
     ${fills.data.next_cursor && html`<p class="muted small">The ${rows.length} newest fills are shown and drawn.</p>`}`;
 }
 
-// The trading half of the bot page. onWhy(decisionTraceId, fill?) opens the Why traded drawer on that trace.
-export function Trading({ bot, onWhy }) {
+// The trading half of the bot page. onWhy(decisionTraceId, fill?) opens the Why traded drawer on that trace;
+// job: the backtest whose results the URL names (#/bots/<id>/backtests/<job>).
+export function Trading({ bot, onWhy, job }) {
   const fills = usePoll(`/api/bots/${bot.id}/fills?limit=500`, 5000);
   const bars = usePoll(`/api/bots/${bot.id}/bars?limit=1`, 15000);
   const last = bars.data && bars.data.bars && bars.data.bars.length ? bars.data.bars[bars.data.bars.length - 1].t : null;
@@ -124,7 +125,7 @@ export function Trading({ bot, onWhy }) {
     <${PriceCard} bot=${bot} fills=${fills} onWhy=${onWhy} />
     <div class="grid compare">
       <${PnlCard} bot=${bot} />
-      <section class="card" data-testid="backtest-card"><h2>Backtest</h2><${Backtests} bot=${bot} lastBarT=${last} /></section>
+      <section class="card" data-testid="backtest-card"><h2>Backtest</h2><${Backtests} bot=${bot} lastBarT=${last} job=${job} /></section>
     </div>
     <section class="card"><h2>Positions</h2><${Positions} bot=${bot} /></section>
     <section class="card"><h2>Orders</h2><${Orders} bot=${bot} onWhy=${onWhy} /></section>

@@ -93,7 +93,7 @@ const ACTIONS = [
   ['start', 'Start', 'primary'], ['stop', 'Stop', ''], ['restart', 'Restart', ''], ['tick', 'Tick now', ''], ['kill', 'Kill', 'danger'],
 ];
 
-function BotDetail({ id }) {
+function BotDetail({ id, job }) {
   const session = useSession();
   const b = usePoll(`/api/bots/${id}`, 4000);
   const [drawer, setDrawer] = useState(null);
@@ -136,7 +136,7 @@ function BotDetail({ id }) {
       ${result && html`<${ActionOutcome} action=${result.action} r=${result.r} />`}
       ${editing && b.data && html`<${EditParamsForm} bot=${b.data.bot} onCancel=${() => setEditing(false)}
         onSaved=${() => { setEditing(false); setResult({ action: 'edit params', r: { ok: true, data: {} } }); b.refresh(); }} />`}</section>
-    ${b.data && html`<${Trading} bot=${b.data.bot} onWhy=${why} />`}
+    ${b.data && html`<${Trading} bot=${b.data.bot} onWhy=${why} job=${job} />`}
     <div class="grid">
       <section class="card"><h2>Used in last 24 h</h2><${ProofBadges} botId=${id} /></section>
     </div>
@@ -176,6 +176,7 @@ function ActionOutcome({ action, r }) {
 
 export function Bots() {
   const rest = useHashRest();
-  const id = rest ? rest.split('/')[0] : null;
-  return id ? html`<${BotDetail} id=${id} key=${id} />` : html`<${BotList} />`;
+  // #/bots/<id> or #/bots/<id>/backtests/<job id> (a backtest's results on the bot page)
+  const [id, sub, job] = rest ? rest.split('/') : [];
+  return id ? html`<${BotDetail} id=${id} job=${sub === 'backtests' ? job || null : null} key=${id} />` : html`<${BotList} />`;
 }
