@@ -6,7 +6,8 @@
 # does), sees one marker per fill at its price on the bot page's chart, opens "Why traded" from a marker (the
 # fill's own decision trace) and the no-trade span of two suppressed ticks with its reason, reads a position and P&L equal to what this file computes from the fills rows
 # (average cost, to the cent), sees the Portfolio's stage totals with "unknown" (never 0) for a bot on a root
-# without a contract multiplier, runs a backtest to its results, clones the bot and edits its params.
+# without a contract multiplier, runs a backtest to its results, clones the bot and edits its params; a viewer
+# reads the same pages with every change disabled.
 # Screenshots of each new view go to the output directory of spec 80 ($GH_WEB_OUT or spec/output/web).
 # The browser half asks this file for world changes and SQL look-ups over stdin/stdout, one JSON per line.
 use strict;
@@ -72,11 +73,15 @@ psql_rows( $srv->db, q{SELECT gh_order_transition($1, 'SUBMITTED', NULL, NULL, '
 my ($nm_fill) = psql_rows( $srv->db, q{SELECT gh_apply_fill($1, 2, 101.5, true, 'spec84')}, $nm_order->[0] );
 ok( $nm_fill && $nm_fill->[0], 'it holds 2 contracts (one fill through gh_apply_fill)' );
 
+# a viewer: reads everything, changes nothing
+is( $srv->post( '/api/users', { username => 'viewer84', password => 'viewer-password-8484', role => 'viewer' } )->{status}, 201, 'a viewer account' );
+
 make_path($OUT);
 my ( $cfh, $cfg_path ) = tempfile( 'web-XXXXXX', SUFFIX => '.json', TMPDIR => 1, UNLINK => 1 );
 print {$cfh} $JSON->encode( {
     chromium => $CHROMIUM, out_dir => $OUT, url => $srv->url, user => $GH{admin_user}, password => $GH{admin_password},
     bot_name => 'web-trader', clone_name => 'web-trader-2', unknown_bot => 'no-multiplier', strategy => 'flipq',
+    viewer => { user => 'viewer84', password => 'viewer-password-8484' },
 } );
 close $cfh;
 

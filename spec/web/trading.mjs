@@ -381,6 +381,31 @@ async function run() {
     assert(b.found && JSON.stringify(b.params) === '{"qty":3}', `stored params ${JSON.stringify(b.params)}`);
   });
 
+  await check('a viewer sees the bot page and opens Why traded from a marker, but New bot, Clone, Edit params and Run backtest are disabled with the reason', async () => {
+    const vctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const v = await vctx.newPage();
+    watch(v, 'viewer');
+    await v.goto(`${cfg.url}/?poll=1000#/overview`);
+    await byTest(v, 'login-form').waitFor({ timeout: T });
+    await v.fill('input[name=username]', cfg.viewer.user);
+    await v.fill('input[name=password]', cfg.viewer.password);
+    await v.click('button[type=submit]');
+    await byTest(v, 'signed-in-as').waitFor({ timeout: T });
+    await tab(v, 'bots');
+    await byTest(v, 'bot-list').waitFor({ timeout: T });
+    assert(await byTest(v, 'new-bot').isDisabled(), 'New bot disabled');
+    await v.locator('text=Needs the operator role').first().waitFor({ timeout: T });
+    await v.goto(`${cfg.url}/?poll=1000#/bots/${botId}`);
+    await byTest(v, 'bot-head').waitFor({ timeout: T });
+    await byTest(v, 'run-backtest').waitFor({ timeout: T });
+    for (const id of ['clone-bot', 'edit-params', 'run-backtest']) assert(await byTest(v, id).isDisabled(), `${id} disabled`);
+    const marker = v.locator('[data-testid="price-chart"] [data-testid="fill-marker"]').first();
+    await marker.waitFor({ timeout: T });
+    await marker.click();
+    await byTest(v, 'decision-drawer').locator('[data-testid="focused-trace"]').waitFor({ timeout: T });
+    await vctx.close();
+  });
+
   await check('at 390 px the bot page and the Portfolio fit the width (tables scroll in their frame)', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const wide = [];
