@@ -3,6 +3,7 @@ import { Overview } from './panels/overview.js';
 import { Connections } from './panels/connections.js';
 import { Proof } from './panels/proof.js';
 import { Bots } from './panels/bots.js';
+import { Portfolio } from './panels/portfolio.js';
 import { Autonomy } from './panels/autonomy.js';
 import { Events } from './panels/events.js';
 import { AiOps } from './panels/aiops.js';
@@ -14,6 +15,7 @@ export const TABS = [
   { id: 'connections', title: 'Connections', panel: Connections },
   { id: 'proof', title: 'Proof-of-Use', panel: Proof },
   { id: 'bots', title: 'Bots', panel: Bots },
+  { id: 'portfolio', title: 'Portfolio', panel: Portfolio },
   { id: 'autonomy', title: 'Autonomy', panel: Autonomy },
   { id: 'events', title: 'Events', panel: Events },
   { id: 'ai-ops', title: 'AI Ops', panel: AiOps },
