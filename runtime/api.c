@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "http.h"
 #include "id.h"
 #include "log.h"
@@ -172,6 +173,24 @@ struct api_page *api_page_new(struct http_ctx *ctx, long limit)
     pg->ctx = ctx;
     pg->limit = limit;
     return pg;
+}
+
+#define API_PAGE_DB_TIMEOUT_MS 5000
+
+void api_page_query_bot(struct http_ctx *ctx, const char *sql,
+                        void (*cb)(struct pg_result *, const char *, void *), const char *what)
+{
+    char ts[64], uuid[40], plus_one[24];
+    long limit;
+    if (!api_id_ok(ctx)) return;
+    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
+    snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
+    const char *p[4] = {ctx->params[0], plus_one, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL};
+    struct api_page *r = api_page_new(ctx, limit);
+    if (db_query(sql, 4, p, API_PAGE_DB_TIMEOUT_MS, cb, r) < 0) {
+        free(r);
+        api_reply_db_error(ctx, NULL, what);
+    }
 }
 
 json_t *api_page_next(json_t *rows, long limit, const char *at_key)

@@ -9,6 +9,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+struct pg_result;
+
 struct http_ctx;
 
 /* Parses ?limit= (default 50, 1..500) and ?cursor= ("<RFC 3339>_<uuid>", a next_cursor value). On success
@@ -52,6 +54,13 @@ struct api_page {
 
 /* A new api_page for ctx and limit (never NULL: aborts when out of memory). */
 struct api_page *api_page_new(struct http_ctx *ctx, long limit);
+
+/* Runs a cursor-paginated list of the route's bot: checks the :id and the limit/cursor parameters (replying
+ * 400/404 itself), then queries sql with $1 the bot id, $2 limit + 1, $3/$4 the cursor's time and id (NULL
+ * without a cursor); cb receives a struct api_page * and frees it. A query that cannot be queued answers the
+ * database error naming what. */
+void api_page_query_bot(struct http_ctx *ctx, const char *sql,
+                        void (*cb)(struct pg_result *, const char *, void *), const char *what);
 
 /* Trims rows, a JSON array read with LIMIT limit + 1, to its first limit entries and returns the next_cursor
  * (new reference): "<at>_<id>" of the last kept entry's at_key and "id" members, or JSON null when the array

@@ -91,36 +91,29 @@ static void on_runs(struct pg_result *res, const char *err, void *arg)
                               api_page_next(runs, limit, "at")));
 }
 
+// clang-format off
+/* $1 bot, $2 limit + 1, $3/$4 cursor: exists, then the bot's instances and jobs newest first (JSON). */
+#define RUNS_SQL \
+    "SELECT EXISTS (SELECT 1 FROM bots WHERE id = $1::uuid), " \
+    "(SELECT COALESCE(json_agg(x.j ORDER BY x.at DESC, x.id DESC), '[]'::json)::text FROM (" \
+    "  SELECT u.at, u.id, u.j || jsonb_build_object('at', " API_TS("u.at") ") AS j FROM (" \
+    "    SELECT i.started_at AS at, i.id, jsonb_build_object('type', 'instance', 'id', i.id, 'state', i.state, " \
+    "      'started_at', " API_TS("i.started_at") ", 'stopped_at', " API_TS("i.stopped_at") \
+    ", 'last_heartbeat_at', " API_TS("i.last_heartbeat_at") ", 'restart_count', i.restart_count, " \
+    "      'breaker_state', i.breaker_state, 'trace_id', i.trace_id) AS j " \
+    "    FROM bot_instances i WHERE i.bot_id = $1::uuid " \
+    "    UNION ALL " \
+    "    SELECT jb.created_at, jb.id, jsonb_build_object('type', 'job', 'id', jb.id, 'kind', jb.kind, " \
+    "      'state', jb.state, 'created_at', " API_TS("jb.created_at") ", 'started_at', " API_TS("jb.started_at") \
+    ", 'finished_at', " API_TS("jb.finished_at") ", 'error_code', jb.error_code, 'trace_id', jb.trace_id) " \
+    "    FROM jobs jb WHERE jb.bot_id = $1::uuid) u " \
+    "  WHERE ($3::timestamptz IS NULL OR (u.at, u.id) < ($3::timestamptz, $4::uuid)) " \
+    "  ORDER BY u.at DESC, u.id DESC LIMIT $2::int) x)"
+// clang-format on
+
 void api_bots_runs(struct http_ctx *ctx)
 {
-    char ts[64], uuid[40], plus_one[24];
-    long limit;
-    if (!api_id_ok(ctx)) return;
-    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
-    snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
-    const char *p[4] = {ctx->params[0], plus_one, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL};
-    struct api_page *r = api_page_new(ctx, limit);
-    // clang-format off
-    if (db_query("SELECT EXISTS (SELECT 1 FROM bots WHERE id = $1::uuid), "
-                 "(SELECT COALESCE(json_agg(x.j ORDER BY x.at DESC, x.id DESC), '[]'::json)::text FROM ("
-                 "  SELECT u.at, u.id, u.j || jsonb_build_object('at', " API_TS("u.at") ") AS j FROM ("
-                 "    SELECT i.started_at AS at, i.id, jsonb_build_object('type', 'instance', 'id', i.id, 'state', i.state, "
-                 "      'started_at', " API_TS("i.started_at") ", 'stopped_at', " API_TS("i.stopped_at")
-                 ", 'last_heartbeat_at', " API_TS("i.last_heartbeat_at") ", 'restart_count', i.restart_count, "
-                 "      'breaker_state', i.breaker_state, 'trace_id', i.trace_id) AS j "
-                 "    FROM bot_instances i WHERE i.bot_id = $1::uuid "
-                 "    UNION ALL "
-                 "    SELECT jb.created_at, jb.id, jsonb_build_object('type', 'job', 'id', jb.id, 'kind', jb.kind, "
-                 "      'state', jb.state, 'created_at', " API_TS("jb.created_at") ", 'started_at', " API_TS("jb.started_at")
-                 ", 'finished_at', " API_TS("jb.finished_at") ", 'error_code', jb.error_code, 'trace_id', jb.trace_id) "
-                 "    FROM jobs jb WHERE jb.bot_id = $1::uuid) u "
-                 "  WHERE ($3::timestamptz IS NULL OR (u.at, u.id) < ($3::timestamptz, $4::uuid)) "
-                 "  ORDER BY u.at DESC, u.id DESC LIMIT $2::int) x)",
-                 4, p, DB_TIMEOUT_MS, on_runs, r) < 0) {
-        // clang-format on
-        free(r);
-        api_reply_db_error(ctx, NULL, "runs list");
-    }
+    api_page_query_bot(ctx, RUNS_SQL, on_runs, "runs list");
 }
 
 /* ---- GET /api/bots/:id/proof ---- */

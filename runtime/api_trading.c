@@ -346,17 +346,7 @@ static void on_fills(struct pg_result *res, const char *err, void *arg)
 
 void api_trading_fills(struct http_ctx *ctx)
 {
-    char ts[64], uuid[40], plus_one[24];
-    long limit;
-    if (!api_id_ok(ctx)) return;
-    if (api_page_params(ctx, &limit, ts, sizeof ts, uuid, sizeof uuid) < 0) return;
-    snprintf(plus_one, sizeof plus_one, "%ld", limit + 1);
-    const char *p[4] = {ctx->params[0], plus_one, ts[0] ? ts : NULL, uuid[0] ? uuid : NULL};
-    struct api_page *r = api_page_new(ctx, limit);
-    if (db_query(FILLS_SQL, 4, p, DB_TIMEOUT_MS, on_fills, r) < 0) {
-        free(r);
-        api_reply_db_error(ctx, NULL, "fills");
-    }
+    api_page_query_bot(ctx, FILLS_SQL, on_fills, "fills");
 }
 
 /* ---- GET /api/bots/:id/pnl ---- */
