@@ -236,7 +236,7 @@ static double multiplier_of(struct backtest *b, char *reason, size_t reasonlen)
             snprintf(reason, reasonlen, "no contract multiplier for root %s in %s", root ? root : "?",
                      module);
         else
-            snprintf(reason, reasonlen, "%s multiplier_of failed: %s", module, err);
+            snprintf(reason, reasonlen, "%s multiplier_of failed: %.160s", module, err);
         mult = 0;
     }
     json_decref(out);
