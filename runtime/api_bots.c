@@ -646,15 +646,17 @@ static void on_clone_source(struct pg_result *res, const char *err, void *arg)
         api_invalid(ctx, "params", "The merged params must be at most 4 KiB once serialised.");
         ok = 0;
     }
-    const char *params[5] = {ctx->params[0], r->f.name, r->f.stage ? r->f.stage : "PAPER", text,
-                             http_user_id(ctx)};
-    if (ok &&
-        db_query(
-            "INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
-            "SELECT $2, s.strategy, s.symbol, s.timeframe, $3, $4::jsonb, s.requires_ai, $5::uuid "
-            "FROM bots s WHERE s.id = $1::uuid ON CONFLICT (name) DO NOTHING RETURNING " BOT_JSON "::text",
-            5, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
-        api_reply_db_error(ctx, NULL, "bot insert");
+    if (ok) { /* a refusal above has answered: ctx is gone */
+        const char *params[5] = {ctx->params[0], r->f.name, r->f.stage ? r->f.stage : "PAPER", text,
+                                 http_user_id(ctx)};
+        if (db_query(
+                "INSERT INTO bots AS b (name, strategy, symbol, timeframe, stage, params, requires_ai, created_by) "
+                "SELECT $2, s.strategy, s.symbol, s.timeframe, $3, $4::jsonb, s.requires_ai, $5::uuid "
+                "FROM bots s WHERE s.id = $1::uuid ON CONFLICT (name) DO NOTHING RETURNING " BOT_JSON
+                "::text",
+                5, params, DB_TIMEOUT_MS, on_bot_created, ctx) < 0)
+            api_reply_db_error(ctx, NULL, "bot insert");
+    }
     free(text);
     clone_free(r);
 }
