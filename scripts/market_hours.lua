@@ -268,18 +268,10 @@ end
 -- API
 ---------------------------------------------------------------------------------------------------
 
--- The root of a symbol: "ESZ6" → ES, "MES.Z6" → MES, "ES.c.0" → ES, "ES Z6" → ES, "6EH7" → 6E.
-local function root_of(symbol)
-  local s = symbol:upper():match("^%s*([%w]+)") or ""
-  if ROOTS[s] then return s end
-  local r = s:match("^(%w-)[FGHJKMNQUVXZ]%d%d?$")
-  return r and r ~= "" and r or s
-end
-
 local function calendar_of(symbol)
   if symbol == nil then return DEFAULT_CALENDAR, nil end
   if type(symbol) ~= "string" then error("market_hours.calendar_of: symbol must be a string or nil", 2) end
-  local root = root_of(symbol)
+  local root = lib.symbol.root_of(symbol, ROOTS) -- a listed root is kept whole
   return ROOTS[root] or DEFAULT_CALENDAR, root
 end
 

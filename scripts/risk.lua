@@ -106,15 +106,9 @@ end
 -- "2026-11-28T23:00:00Z" for an epoch second (days → civil date after H. Hinnant).
 local function iso_utc(ts)
   ts = math.floor(ts)
-  local z, sec = ts // 86400 + 719468, ts % 86400
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d, m = doy - (153 * mp + 2) // 5 + 1, mp < 10 and mp + 3 or mp - 9
-  return ("%04d-%02d-%02dT%02d:%02d:%02dZ"):format(yoe + era * 400 + (m <= 2 and 1 or 0), m, d,
-                                                   sec // 3600, sec % 3600 // 60, sec % 60)
+  local y, m, d = lib.calendar.civil_of_days(ts // 86400)
+  local sec = ts % 86400
+  return ("%04d-%02d-%02dT%02d:%02d:%02dZ"):format(y, m, d, sec // 3600, sec % 3600 // 60, sec % 60)
 end
 
 local function ratio(used, limit) return used and used / limit or nil end
