@@ -151,6 +151,13 @@ static int valid_decision(const json_t *d, char *why, size_t len)
     return 1;
 }
 
+/* The string member key of o, or dflt when it is missing or not a string. */
+static const char *str_or(const json_t *o, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : dflt;
+}
+
 /* Gives every blocker the trace id of the evaluation that first raised it (stable while it persists). */
 static void attach_traces(json_t *blockers, json_t *known, json_t *next, const char *trace_id)
 {
@@ -160,12 +167,7 @@ static void attach_traces(json_t *blockers, json_t *known, json_t *next, const c
     {
         char key[256];
         snprintf(key, sizeof key, "%s|%s|%s", json_string_value(json_object_get(b, "code")),
-                 json_string_value(json_object_get(b, "integration"))
-                     ? json_string_value(json_object_get(b, "integration"))
-                     : "",
-                 json_string_value(json_object_get(b, "bot_id"))
-                     ? json_string_value(json_object_get(b, "bot_id"))
-                     : "");
+                 str_or(b, "integration", ""), str_or(b, "bot_id", ""));
         json_t *t = known ? json_object_get(known, key) : NULL;
         json_t *tid = t ? json_copy(t) : json_string(trace_id);
         json_object_set(b, "trace_id", tid);
@@ -214,12 +216,7 @@ static void alert_text(const char *message, const json_t *blockers, char *out, s
         n += (size_t)snprintf(out + n, len - n, "\n- %s (%s): %s Fix: %s",
                               json_string_value(json_object_get(b, "code")),
                               json_string_value(json_object_get(b, "severity")),
-                              json_string_value(json_object_get(b, "reason_human"))
-                                  ? json_string_value(json_object_get(b, "reason_human"))
-                                  : "",
-                              json_string_value(json_object_get(b, "suggested_fix"))
-                                  ? json_string_value(json_object_get(b, "suggested_fix"))
-                                  : "-");
+                              str_or(b, "reason_human", ""), str_or(b, "suggested_fix", "-"));
     }
 }
 
