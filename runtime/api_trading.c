@@ -14,13 +14,13 @@
 #include "clock.h"
 #include "db.h"
 #include "http.h"
+#include "instruments.h"
 #include "log.h"
 #include "orders.h"
 #include "pnl.h"
 #include "policy.h"
 
 #define DB_TIMEOUT_MS 5000
-#define INSTRUMENTS "scripts/instruments.lua"
 #define REASON_LEN 1024
 
 /* ---- multipliers and unknowns ---- */
@@ -47,29 +47,15 @@ static void mults_free(struct mults *m)
 /* Asks the policy generation in force for symbol's multiplier (once per symbol). */
 static void mults_add(struct mults *m, const char *symbol)
 {
-    char err[512], reason[600];
-    struct policy_gen *g = policy_current();
-    json_t *arg, *res, *mv, *root;
+    char reason[600];
     if (!symbol || json_object_get(m->value, symbol)) return;
-    arg = json_string(symbol);
-    const json_t *args[1] = {arg};
-    res = g ? policy_call_n(g, INSTRUMENTS, "multiplier_of", args, 1, err, sizeof err) : NULL;
-    json_decref(arg);
-    mv = json_array_get(res, 0);
-    root = json_array_get(res, 1);
-    if (json_is_number(mv) && json_number_value(mv) > 0) {
-        json_object_set_new(m->value, symbol, json_real(json_number_value(mv)));
+    double mult = instruments_multiplier(policy_current(), symbol, reason, sizeof reason);
+    if (mult > 0) {
+        json_object_set_new(m->value, symbol, json_real(mult));
     } else {
-        if (res)
-            snprintf(reason, sizeof reason, "no contract multiplier for root %s in scripts/instruments.lua",
-                     json_is_string(root) ? json_string_value(root) : symbol);
-        else
-            snprintf(reason, sizeof reason, "scripts/instruments.lua could not value %s: %s", symbol,
-                     g ? err : "no policy generation is loaded");
         json_object_set_new(m->value, symbol, json_null());
         json_object_set_new(m->reason, symbol, json_string(reason));
     }
-    json_decref(res);
 }
 
 /* Appends r to buf ("; "-separated) unless buf already says it. */

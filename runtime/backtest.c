@@ -14,6 +14,7 @@
 #include "bars.h"
 #include "db.h"
 #include "config.h"
+#include "instruments.h"
 #include "jobs.h"
 #include "log.h"
 #include "marketdata.h"
@@ -218,29 +219,7 @@ static json_t *call(struct backtest *b, const char *module, const char *fn, cons
  * filled when it is unknown. */
 static double multiplier_of(struct backtest *b, char *reason, size_t reasonlen)
 {
-    const char *module = "scripts/instruments.lua";
-    char err[512] = "";
-    if (!policy_has_function(b->gen, module, "multiplier_of")) {
-        snprintf(reason, reasonlen, "%s is not loaded: no contract multipliers", module);
-        return 0;
-    }
-    json_t *sym = json_string(bot_str(b, "symbol") ? bot_str(b, "symbol") : "");
-    const json_t *args[1] = {sym};
-    json_t *out = policy_call_n(b->gen, module, "multiplier_of", args, 1, err, sizeof err);
-    json_decref(sym);
-    json_t *m = json_array_get(out, 0);
-    double mult = json_is_number(m) ? json_number_value(m) : 0;
-    if (!(mult > 0)) {
-        const char *root = json_string_value(json_array_get(out, 1));
-        if (out)
-            snprintf(reason, reasonlen, "no contract multiplier for root %s in %s", root ? root : "?",
-                     module);
-        else
-            snprintf(reason, reasonlen, "%s multiplier_of failed: %.160s", module, err);
-        mult = 0;
-    }
-    json_decref(out);
-    return mult;
+    return instruments_multiplier(b->gen, bot_str(b, "symbol"), reason, reasonlen);
 }
 
 /* The equity series of /pnl's definition: {start, 0}, cumulative realized − fees at each fill, {end, realized

@@ -18,7 +18,7 @@ use utf8;
 my @LAYERS = (
     [ core   => qw(clock id log secret config db fetch resp metrics body_cache pnl) ],
     [ lua    => qw(sandbox sandbox_match lrt policy) ],
-    [ domain => qw(providers provider_call probe integrations verify telemetry telemetry_spill usage_stats status auth totp
+    [ domain => qw(providers provider_call probe integrations instruments verify telemetry telemetry_spill usage_stats status auth totp
                    bars markets marketdata llm broker orders reconcile risk_watch instances breaker cadence bar_share bar_store runner
                    scheduler supervisor autonomy backtest variables alerts jobs migrate) ],
     [ http   => qw(http session static api api_*) ],
