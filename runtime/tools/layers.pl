@@ -20,7 +20,7 @@ my @LAYERS = (
     [ lua    => qw(sandbox sandbox_match lrt policy) ],
     [ domain => qw(providers provider_call probe integrations instruments verify telemetry telemetry_spill usage_stats status auth totp
                    bars markets marketdata llm broker orders reconcile risk_watch instances breaker cadence bar_share bar_store runner
-                   scheduler supervisor autonomy backtest variables alerts jobs migrate) ],
+                   fleet scheduler supervisor autonomy backtest variables alerts jobs migrate) ],
     [ http   => qw(http session static api api_*) ],
     [ main   => qw(main) ],
 );
