@@ -20,6 +20,7 @@
 #include "runner.h"
 #include "status.h"
 #include "supervisor.h"
+#include "telemetry.h"
 
 #include <stdlib.h>
 
@@ -184,6 +185,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     refresh_bot_list(); /* each instance ticks the bots of its shards (on_dispatch) */
     if (S.leader) {     /* the singletons: one instance of the fleet */
         supervisor_leader_tick();
+        telemetry_retention_due();
         autonomy_leader_tick(status_decision()); /* the periodic autonomy round of every bot */
     }
 }
