@@ -14,7 +14,6 @@
 #include "db.h"
 #include "id.h"
 #include "log.h"
-#include "status.h"
 
 #define ROUND_MS 1000        /* a lease round every second */
 #define FAST_ROUND_MS 250    /* below this instance's share: pick released shards up quickly */
@@ -40,6 +39,7 @@ static struct {
     unsigned long ownership_version, rounds_failed;
     double round_sent_ms, expected_round_ms, last_renew_ms, next_expiry_ms;
     double release_marked_ms; /* monotonic: when the surplus stopped ticking */
+    json_t *facts;            /* fleet_facts(): from the last read */
 } F;
 
 /* ---- local view ---- */
@@ -102,6 +102,11 @@ int fleet_owned_shards_literal(char *out, unsigned long len)
     out[used++] = '}';
     out[used] = '\0';
     return n;
+}
+
+const json_t *fleet_facts(void)
+{
+    return F.facts;
 }
 
 void fleet_status(struct fleet_status *out)
@@ -304,10 +309,10 @@ static void on_fleet_read(struct pg_result *res, const char *err, void *arg)
         if (s >= 0 && s < FLEET_SHARDS) F.bots_in_shard[s] = (int)json_integer_value(json_array_get(row, 1));
     }
     json_decref(per);
-    status_note_fleet(json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count",
-                                FLEET_SHARDS, "alive_instances", F.alive, "unowned_shards", free_shards,
-                                "unowned_max_s", atof(PQgetvalue(res, 0, 2)), "over_capacity",
-                                parse_json(res, 6)));
+    json_decref(F.facts);
+    F.facts = (json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count",
+                         FLEET_SHARDS, "alive_instances", F.alive, "unowned_shards", free_shards,
+                         "unowned_max_s", atof(PQgetvalue(res, 0, 2)), "over_capacity", parse_json(res, 6)));
     int alive = F.alive > 0 ? F.alive : 1, mine = owned_count();
     int ceil_share = (FLEET_SHARDS + alive - 1) / alive, floor_share = FLEET_SHARDS / alive;
     if (mine > ceil_share) {
@@ -457,6 +462,7 @@ void fleet_stop(void)
     if (F.round_timer) event_free(F.round_timer);
     if (F.release_timer) event_free(F.release_timer);
     F.round_timer = F.release_timer = NULL;
-    status_note_fleet(NULL);
+    json_decref(F.facts);
+    F.facts = NULL;
     LOG_INFO(NULL, "fleet: left", "instance=%s", F.instance);
 }

@@ -7,7 +7,7 @@
  * instance is below its share):
  *   1. heartbeat and renew every lease this instance still holds unexpired (one statement);
  *   2. read the fleet: alive instances (last_seen younger than one lease period), shards per instance,
- *      unowned shards;
+ *      unowned shards (fleet_facts);
  *   3. claim free or expired shards up to ceil(64 / alive instances) with one
  *      UPDATE ... WHERE holder IS NULL OR expired ... RETURNING epoch (FOR UPDATE SKIP LOCKED; the epoch goes
  *      up by one at every acquisition) and the leader lease when it is free; or, above that share, stop
@@ -17,6 +17,8 @@
  * in a lease Postgres already let go. */
 #ifndef GATEHOUSE_FLEET_H
 #define GATEHOUSE_FLEET_H
+
+#include <jansson.h>
 
 struct event_base;
 
@@ -70,5 +72,10 @@ struct fleet_status {
 };
 
 void fleet_status(struct fleet_status *out);
+
+/* The fleet as the last round read it, for the status snapshot (gates.lua's `fleet`): {lease_s, shard_count,
+ * alive_instances, unowned_shards, unowned_max_s, over_capacity: [{instance_id, host, owned_bots,
+ * capacity}]}. Borrowed, valid until the next round; NULL before the first round and after fleet_stop. */
+const json_t *fleet_facts(void);
 
 #endif
