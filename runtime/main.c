@@ -25,6 +25,7 @@
 #include "bar_store.h"
 #include "api_bars.h"
 #include "api_bots.h"
+#include "api_fleet.h"
 #include "api_strategies.h"
 #include "api_jobs.h"
 #include "api_backtests.h"
@@ -77,6 +78,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/policy/dry-run", api_system_policy_dry_run, HTTP_ACCESS_OPERATOR},
     {"GET", "/api/system/status", api_system_status, HTTP_ACCESS_VIEWER},
     {"GET", "/api/system/events", api_system_events, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/system/instances", api_fleet_instances, HTTP_ACCESS_VIEWER},
     {"POST", "/api/gates/check", api_system_gates_check, HTTP_ACCESS_OPERATOR},
     {"GET", "/metrics", api_system_metrics, HTTP_ACCESS_PUBLIC},
     {"GET", "/api/bots", api_bots_list, HTTP_ACCESS_VIEWER},
