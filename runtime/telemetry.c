@@ -42,6 +42,7 @@
 #include "config.h"
 #include "db.h"
 #include "id.h"
+#include "fleet.h"
 #include "log.h"
 #include "telemetry_spill.h"
 #include "usage_stats.h"
@@ -755,7 +756,7 @@ static void on_partition_tick(evutil_socket_t fd, short what, void *arg)
     if (W.stopping) return;
     db_query("SELECT gh_ensure_usage_partitions(((gh_now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL,
              60000, on_partition_result, "ensure");
-    if (W.retention_days <= 0) return;
+    if (W.retention_days <= 0 || !fleet_is_leader()) return; /* retention is a singleton of the fleet */
     snprintf(days, sizeof days, "%d", W.retention_days);
     db_query("SELECT gh_drop_usage_partitions_before(((gh_now() AT TIME ZONE 'UTC')::date - $1::int))", 1, p,
              60000, on_partition_result, "drop");
