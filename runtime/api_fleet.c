@@ -2,8 +2,10 @@
 #include "api_fleet.h"
 
 #include <libpq-fe.h>
+#include <stdio.h>
 
 #include "api.h"
+#include "config.h"
 #include "db.h"
 #include "http.h"
 
@@ -12,8 +14,8 @@
 /* One statement over instances, leases and the running bots per shard (bots.shard, bot_instances RUNNING).
  * A lease is held while its holder is set and it has not expired (clock_timestamp(): the clock the leases
  * are written with); a shard not held has been unowned since its expires_at. An instance is alive while it
- * is not stopped and its heartbeat is younger than its lease period; gone ones stay listed for an hour. The
- * answer's lease_s is the alive instances' lease period (they share GATEHOUSE_LEASE_S). */
+ * is not stopped and its heartbeat is younger than its lease period; gone ones stay listed for an hour. $1:
+ * this instance's lease period (GATEHOUSE_LEASE_S). */
 // clang-format off
 #define FLEET_SQL                                                                                                  \
     "WITH c AS (SELECT clock_timestamp() AS t), "                                                                  \
@@ -47,7 +49,7 @@
     "     f.unowned_for_s, 'running_bots', coalesce(r.n, 0)) ORDER BY f.shard), '[]'::json) "                      \
     "     FROM free f LEFT JOIN run r ON r.shard = f.shard)), "                                                    \
     " 'leader', (SELECT holder FROM held WHERE name = 'leader'), "                                                 \
-    " 'lease_s', (SELECT max(lease_s) FROM inst WHERE alive), "                                                    \
+    " 'lease_s', $1::int, "                                                    \
     " 'as_of', " API_TS("c.t") ")::text FROM c"
 // clang-format on
 
@@ -69,6 +71,9 @@ static void on_instances(struct pg_result *res, const char *err, void *arg)
 
 void api_fleet_instances(struct http_ctx *ctx)
 {
-    if (db_query(FLEET_SQL, 0, NULL, DB_TIMEOUT_MS, on_instances, ctx) < 0)
+    char lease_s[16];
+    snprintf(lease_s, sizeof lease_s, "%d", cfg.lease_s);
+    const char *params[1] = {lease_s};
+    if (db_query(FLEET_SQL, 1, params, DB_TIMEOUT_MS, on_instances, ctx) < 0)
         api_reply_db_error(ctx, NULL, "fleet read");
 }

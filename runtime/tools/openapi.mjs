@@ -423,7 +423,7 @@ route('GET', '/api/system/instances', {
       unowned: arr(obj({ shard: int, unowned_for_s: num, running_bots: int }, ['shard', 'unowned_for_s', 'running_bots'])),
     }, ['count', 'owned', 'unowned']),
     leader: nstr,
-    lease_s: nint,
+    lease_s: int,
     as_of: time,
   }, ['instances', 'shards', 'leader', 'lease_s', 'as_of'])),
 });
