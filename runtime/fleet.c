@@ -25,6 +25,8 @@ struct held {
     long long epoch;       /* 0: not held */
     double valid_until_ms; /* monotonic: the renewing statement's send time + the lease period */
     int releasing;         /* surplus: no new ticks, released shortly */
+    double claimed_ms;     /* monotonic: when this instance acquired it (0: adopted or never) */
+    double free_since_ms;  /* real epoch ms: the previous holder ticked nothing after this (0: unknown) */
 };
 
 static struct {
@@ -37,6 +39,7 @@ static struct {
     int bots_in_shard[FLEET_SHARDS];
     unsigned long ownership_version, rounds_failed;
     double round_sent_ms, expected_round_ms, last_renew_ms, next_expiry_ms;
+    double release_marked_ms; /* monotonic: when the surplus stopped ticking */
 } F;
 
 /* ---- local view ---- */
@@ -44,6 +47,15 @@ static struct {
 static int valid(const struct held *h)
 {
     return h->epoch > 0 && !h->releasing && clock_now_ms() < h->valid_until_ms;
+}
+
+#define CATCH_UP_WINDOW_MS 5000 /* a hand-over's catch-up applies to the first reads after the claim */
+
+double fleet_shard_free_since_ms(int shard)
+{
+    if (!fleet_shard_epoch(shard)) return 0;
+    const struct held *h = &F.shards[shard];
+    return h->claimed_ms > 0 && clock_now_ms() - h->claimed_ms < CATCH_UP_WINDOW_MS ? h->free_since_ms : 0;
 }
 
 long long fleet_shard_epoch(int shard)
@@ -155,6 +167,10 @@ static void adopt(struct pg_result *res, double sent_ms, int *claimed)
         }
         h->epoch = epoch;
         h->valid_until_ms = sent_ms + F.cfg.lease_s * 1000.0;
+        if (claimed && PQnfields(res) > 2) { /* a claim: when the shard became free */
+            h->claimed_ms = clock_now_ms();
+            h->free_since_ms = atof(PQgetvalue(res, i, 2));
+        }
     }
 }
 
@@ -181,7 +197,8 @@ static void on_claimed(struct pg_result *res, const char *err, void *arg)
     } else
         LOG_WARN(NULL, "fleet: claim failed", "instance=%s error=\"%s\"", F.instance, err);
     free(sent);
-    arm_next(0);
+    arm_next(owned_count() <
+             FLEET_SHARDS / (F.alive > 0 ? F.alive : 1)); /* still below: released ones come */
 }
 
 /* Claims up to k free or expired shards (random ones, skipping rows another claimer holds locked), and the
@@ -194,14 +211,15 @@ static void claim(int k, int want_leader)
     const char *p[4] = {F.instance, F.lease_s, kk, want_leader ? "t" : "f"};
     *sent = clock_now_ms();
     if (db_query(
-            "WITH s AS (SELECT name FROM leases WHERE name LIKE 'shard:%' "
+            "WITH s AS (SELECT name, expires_at AS was FROM leases WHERE name LIKE 'shard:%' "
             "  AND (holder IS NULL OR expires_at <= clock_timestamp()) ORDER BY random() LIMIT $3::int "
             "  FOR UPDATE SKIP LOCKED), "
-            "ld AS (SELECT name FROM leases WHERE name = 'leader' AND $4::boolean "
+            "ld AS (SELECT name, expires_at AS was FROM leases WHERE name = 'leader' AND $4::boolean "
             "  AND (holder IS NULL OR expires_at <= clock_timestamp()) FOR UPDATE SKIP LOCKED) "
             "UPDATE leases l SET holder = $1, epoch = l.epoch + 1, acquired_at = clock_timestamp(), "
             "  renewed_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $2::int) "
-            "WHERE l.name IN (SELECT name FROM s UNION ALL SELECT name FROM ld) RETURNING l.name, l.epoch",
+            "FROM (SELECT name, was FROM s UNION ALL SELECT name, was FROM ld) c WHERE l.name = c.name "
+            "RETURNING l.name, l.epoch, extract(epoch FROM c.was) * 1000",
             4, p, DB_TIMEOUT_MS, on_claimed, sent) < 0) {
         free(sent);
         arm_next(0);
@@ -232,10 +250,14 @@ static void release_marked(evutil_socket_t fd, short what, void *arg)
             used += (size_t)snprintf(names + used, sizeof names - used, "%sshard:%d", used > 1 ? "," : "", i);
     names[used++] = '}';
     names[used] = '\0';
-    const char *p[2] = {F.instance, names};
-    if (db_query("UPDATE leases SET holder = NULL, expires_at = clock_timestamp() "
+    char stopped_ago[32];
+    snprintf(stopped_ago, sizeof stopped_ago, "%.3f", (clock_now_ms() - F.release_marked_ms) / 1000.0);
+    const char *p[3] = {F.instance, names, stopped_ago};
+    /* expires_at = the instant these shards stopped ticking here: the new owner catches up from it */
+    if (db_query("UPDATE leases SET holder = NULL, "
+                 "  expires_at = clock_timestamp() - make_interval(secs => $3::float8) "
                  "WHERE holder = $1 AND name = ANY($2::text[])",
-                 2, p, DB_TIMEOUT_MS, on_released, NULL) < 0)
+                 3, p, DB_TIMEOUT_MS, on_released, NULL) < 0)
         on_released(NULL, "not queued", NULL);
 }
 
@@ -250,6 +272,7 @@ static void release(int k)
             k--;
         }
     F.ownership_version++;
+    F.release_marked_ms = clock_now_ms();
     evtimer_add(F.release_timer, &tv);
 }
 

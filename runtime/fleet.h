@@ -42,6 +42,11 @@ int fleet_is_leader(void);
  * lease (locally valid, not being released), else 0. */
 long long fleet_shard_epoch(int shard);
 
+/* For a shard this instance claimed in the last 5 s: the real epoch milliseconds since which its previous
+ * holder ticked nothing (the instant it stopped before releasing, or its lease's expiry) — the scheduler
+ * ticks a slot that began after it, so a hand-over loses no slot. 0 otherwise (no catch-up). */
+double fleet_shard_free_since_ms(int shard);
+
 /* Writes the shards this instance may tick now as a Postgres array literal ("{1,7,12}", "{}" for none) into
  * out (len bytes; 256 is enough). Returns the count. */
 int fleet_owned_shards_literal(char *out, unsigned long len);
