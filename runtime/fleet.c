@@ -14,6 +14,7 @@
 #include "db.h"
 #include "id.h"
 #include "log.h"
+#include "metrics.h"
 
 #define ROUND_MS 1000        /* a lease round every second */
 #define FAST_ROUND_MS 250    /* below this instance's share: pick released shards up quickly */
@@ -375,6 +376,7 @@ static void on_renewed(struct pg_result *res, const char *err, void *arg)
         return;
     }
     F.last_renew_ms = clock_now_ms() - F.round_sent_ms;
+    metrics_lease_renew(F.last_renew_ms);
     for (int i = 0; i < PQntuples(res); i++) {
         int s = shard_of_name(PQgetvalue(res, i, 0));
         if (s >= 0) renewed[s] = 1;
