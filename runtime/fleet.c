@@ -193,6 +193,20 @@ static void log_shards(const char *msg, const int *set)
     if (used) LOG_INFO(NULL, msg, "instance=%s shards=%s owned=%d", F.instance, list, owned_count());
 }
 
+/* The facts were read before this round's claim: shards it just claimed are no longer unowned (else a fresh
+ * start would show every shard unowned since the last run until the next round). */
+static void note_claimed(const int *claimed)
+{
+    int n = 0;
+    for (int i = 0; i < FLEET_SHARDS; i++)
+        n += claimed[i];
+    json_t *unowned = json_object_get(F.facts, "unowned_shards");
+    if (!n || !json_is_integer(unowned)) return;
+    json_int_t left = json_integer_value(unowned) - n;
+    json_integer_set(unowned, left > 0 ? left : 0);
+    if (left <= 0) json_object_set_new(F.facts, "unowned_max_s", json_real(0));
+}
+
 static void on_claimed(struct pg_result *res, const char *err, void *arg)
 {
     double *sent = arg;
@@ -200,6 +214,7 @@ static void on_claimed(struct pg_result *res, const char *err, void *arg)
     if (res) {
         adopt(res, *sent, claimed);
         log_shards("fleet: claimed shards", claimed);
+        note_claimed(claimed);
     } else
         LOG_WARN(NULL, "fleet: claim failed", "instance=%s error=\"%s\"", F.instance, err);
     free(sent);
@@ -311,9 +326,9 @@ static void on_fleet_read(struct pg_result *res, const char *err, void *arg)
     }
     json_decref(per);
     json_decref(F.facts);
-    F.facts = (json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count",
-                         FLEET_SHARDS, "alive_instances", F.alive, "unowned_shards", free_shards,
-                         "unowned_max_s", atof(PQgetvalue(res, 0, 2)), "over_capacity", parse_json(res, 6)));
+    F.facts = json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count",
+                        FLEET_SHARDS, "alive_instances", F.alive, "unowned_shards", free_shards,
+                        "unowned_max_s", atof(PQgetvalue(res, 0, 2)), "over_capacity", parse_json(res, 6));
     int alive = F.alive > 0 ? F.alive : 1, mine = owned_count();
     int ceil_share = (FLEET_SHARDS + alive - 1) / alive, floor_share = FLEET_SHARDS / alive;
     if (mine > ceil_share) {
