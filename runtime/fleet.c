@@ -41,6 +41,7 @@ static struct {
     double round_sent_ms, expected_round_ms, last_renew_ms, next_expiry_ms;
     double release_marked_ms; /* monotonic: when the surplus stopped ticking */
     json_t *facts;            /* fleet_facts(): from the last read */
+    json_t *facts_read;       /* this round's, published after its claim */
 } F;
 
 /* ---- local view ---- */
@@ -195,16 +196,21 @@ static void log_shards(const char *msg, const int *set)
 
 /* The facts were read before this round's claim: shards it just claimed are no longer unowned (else a fresh
  * start would show every shard unowned since the last run until the next round). */
-static void note_claimed(const int *claimed)
+static void publish_facts(const int *claimed)
 {
     int n = 0;
-    for (int i = 0; i < FLEET_SHARDS; i++)
+    for (int i = 0; claimed && i < FLEET_SHARDS; i++)
         n += claimed[i];
-    json_t *unowned = json_object_get(F.facts, "unowned_shards");
-    if (!n || !json_is_integer(unowned)) return;
-    json_int_t left = json_integer_value(unowned) - n;
-    json_integer_set(unowned, left > 0 ? left : 0);
-    if (left <= 0) json_object_set_new(F.facts, "unowned_max_s", json_real(0));
+    json_t *unowned = json_object_get(F.facts_read, "unowned_shards");
+    if (n && json_is_integer(unowned)) {
+        json_int_t left = json_integer_value(unowned) - n;
+        json_integer_set(unowned, left > 0 ? left : 0);
+        if (left <= 0) json_object_set_new(F.facts_read, "unowned_max_s", json_real(0));
+    }
+    if (!F.facts_read) return;
+    json_decref(F.facts);
+    F.facts = F.facts_read;
+    F.facts_read = NULL;
 }
 
 static void on_claimed(struct pg_result *res, const char *err, void *arg)
@@ -214,9 +220,10 @@ static void on_claimed(struct pg_result *res, const char *err, void *arg)
     if (res) {
         adopt(res, *sent, claimed);
         log_shards("fleet: claimed shards", claimed);
-        note_claimed(claimed);
+        publish_facts(claimed);
     } else
         LOG_WARN(NULL, "fleet: claim failed", "instance=%s error=\"%s\"", F.instance, err);
+    publish_facts(NULL);
     free(sent);
     arm_next(owned_count() <
              FLEET_SHARDS / (F.alive > 0 ? F.alive : 1)); /* still below: released ones come */
@@ -242,6 +249,7 @@ static void claim(int k, int want_leader)
             "FROM (SELECT name, was FROM s UNION ALL SELECT name, was FROM ld) c WHERE l.name = c.name "
             "RETURNING l.name, l.epoch, extract(epoch FROM c.was) * 1000",
             4, p, DB_TIMEOUT_MS, on_claimed, sent) < 0) {
+        publish_facts(NULL);
         free(sent);
         arm_next(0);
     }
@@ -325,19 +333,23 @@ static void on_fleet_read(struct pg_result *res, const char *err, void *arg)
         if (s >= 0 && s < FLEET_SHARDS) F.bots_in_shard[s] = (int)json_integer_value(json_array_get(row, 1));
     }
     json_decref(per);
-    json_decref(F.facts);
-    F.facts = json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count",
-                        FLEET_SHARDS, "alive_instances", F.alive, "unowned_shards", free_shards,
-                        "unowned_max_s", atof(PQgetvalue(res, 0, 2)), "over_capacity", parse_json(res, 6));
+    json_decref(F.facts_read);
+    F.facts_read =
+        json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count", FLEET_SHARDS,
+                  "alive_instances", F.alive, "unowned_shards", free_shards, "unowned_max_s",
+                  atof(PQgetvalue(res, 0, 2)), "over_capacity", parse_json(res, 6));
     int alive = F.alive > 0 ? F.alive : 1, mine = owned_count();
     int ceil_share = (FLEET_SHARDS + alive - 1) / alive, floor_share = FLEET_SHARDS / alive;
+    int want = mine < ceil_share ? (ceil_share - mine < free_shards ? ceil_share - mine : free_shards) : 0;
+    if (want > 0 || leader_free) {
+        claim(want, leader_free); /* publishes the facts once it answered */
+        return;
+    }
+    publish_facts(NULL);
     if (mine > ceil_share) {
         release(mine - ceil_share);
         arm_next(0);
-    } else if ((mine < ceil_share && free_shards > 0) || leader_free)
-        claim(mine < ceil_share ? (ceil_share - mine < free_shards ? ceil_share - mine : free_shards) : 0,
-              leader_free);
-    else
+    } else
         arm_next(mine < floor_share);
 }
 
@@ -480,6 +492,7 @@ void fleet_stop(void)
     if (F.release_timer) event_free(F.release_timer);
     F.round_timer = F.release_timer = NULL;
     json_decref(F.facts);
-    F.facts = NULL;
+    json_decref(F.facts_read);
+    F.facts = F.facts_read = NULL;
     LOG_INFO(NULL, "fleet: left", "instance=%s", F.instance);
 }
