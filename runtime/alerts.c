@@ -447,7 +447,8 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
     struct alert_msg *m;
     if (!A.pump || !A.retry || !secret_present(ALERTS_ENV)) return 0;
     if (!kind || !*kind) kind = "alert";
-    if (fleet_wide(kind) && !fleet_is_leader()) return 0; /* the leader alerts what every instance sees */
+    if (fleet_wide(kind) && fleet_started() && !fleet_is_leader())
+        return 0; /* the leader alerts what every instance sees */
     if (!severity || !*severity) severity = "info";
     if (dedup_key && *dedup_key)
         snprintf(key, sizeof key, "%s", dedup_key);

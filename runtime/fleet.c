@@ -66,6 +66,11 @@ long long fleet_shard_epoch(int shard)
     return valid(&F.shards[shard]) ? F.shards[shard].epoch : 0;
 }
 
+int fleet_started(void)
+{
+    return F.started;
+}
+
 int fleet_is_leader(void)
 {
     return F.started && valid(&F.leader);

@@ -37,6 +37,10 @@ int fleet_start(struct event_base *base, const struct fleet_config *cfg);
  * effort, asynchronous), so the others take over at their next round instead of after the lease period. */
 void fleet_stop(void);
 
+/* 1 between fleet_start and fleet_stop: a process without a fleet (a unit test, a CLI command) is alone,
+ * so the callers of fleet_is_leader() act as its leader then. */
+int fleet_started(void);
+
 /* 1 while this instance holds the leader lease (locally valid): the singleton jobs run only then. */
 int fleet_is_leader(void);
 

@@ -536,7 +536,8 @@ static void on_latest(struct pg_result *res, const char *err, void *arg)
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    if (!fleet_is_leader()) { /* background verify is a singleton of the fleet: followers read its results */
+    if (fleet_started() &&
+        !fleet_is_leader()) { /* background verify is a singleton of the fleet: followers read its results */
         if (!vs.refresh_pending && db_query(LATEST_SQL, 0, NULL, 2000, on_latest, NULL) == 0)
             vs.refresh_pending = 1;
         return;
