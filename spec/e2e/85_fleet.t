@@ -47,7 +47,7 @@ cmp_ok( $h->{max_s}, '<=', $LEASE + 2,
 # without writing anything under its old epochs
 ok( wait_for( sub { $fleet->shards->{i3} }, 10, 'i3 holds shards' ), 'the instance to pause holds shards' );
 my $paused_at = $fleet->pause('i3');
-sleep $LEASE + 2;    # the pause itself: deliberately longer than the lease
+sleep $LEASE + 3;    # the pause itself: deliberately longer than the lease (and the hand-over)
 my $resumed_at = $fleet->resume('i3');
 my $hp = $fleet->handover_from( 'i3', $paused_at, until => $resumed_at );
 ok( $hp->{moved} && $hp->{taken} == $hp->{moved},
@@ -55,13 +55,20 @@ ok( $hp->{moved} && $hp->{taken} == $hp->{moved},
 ok( wait_for( sub { $fleet->server('i3')->get('/healthz')->{status} == 200 }, 10, 'i3 answers' ), 'the paused instance runs again' );
 ok( wait_for( sub { $fleet->shards->{i3} }, 15, 'i3 claims shards again' ), 'the continued instance rejoins the fleet' );
 
-# a fourth instance joins and takes shards; every bot keeps ticking
+# a fourth instance joins and takes shards; the bots that move to it lose no more than a kill's hand-over
 my $join_at = time;
 $fleet->start_instance;
-ok( wait_for( sub { $fleet->shards->{i4} }, 15, 'i4 claims shards' ), 'a joining instance takes shards' );
+ok( wait_for( sub { my $s = $fleet->shards; $s->{i4} && !$s->{''} && $s->{i1} && $s->{i3} }, 15, 'i4 claims shards' ),
+    'a joining instance takes shards (and no shard is left unowned)' );
 my $t4 = time;
 ok( $fleet->wait_ticked( \@ids, 10, from => $t4 ), 'every bot ticks after the join' );
 ok( wait_for( sub { $fleet->ticked_by( $t4, time )->{i4} }, 10, 'i4 ticks' ), 'the joining instance ticks bots' );
+my $t5 = time;
+sleep 2;    # a window of steady ticking to read the new owners from
+my $hj = $fleet->rebalance( $join_at, [ $t5, time ] );
+ok( $hj->{to}{i4}, "bots moved to the joining instance ($hj->{to}{i4})" );
+cmp_ok( $hj->{max_gap_s} // 0, '<=', $LEASE + 2,
+    sprintf( '... with no gap in their ticks beyond a hand-over (%d moved, max gap %.2f s, %d slots lost)', $hj->{moved}, $hj->{max_gap_s} // 0, $hj->{lost} ) );
 
 # the whole run
 my $stale = $fleet->stale_rows;
