@@ -26,7 +26,9 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,unde
 else
 OPT     := -O2 -g
 endif
-CFLAGS  += $(WARN) $(OPT) -Iruntime
+# the build's version (GET /api/system/instances): the commit it was built from
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS  += $(WARN) $(OPT) -Iruntime -DGATEHOUSE_VERSION='"$(VERSION)"'
 LDLIBS  += -lm
 
 SRCS    := $(wildcard runtime/*.c)

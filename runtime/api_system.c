@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "providers.h"
+#include "fleet.h"
 #include "scheduler.h"
 #include "status.h"
 #include "telemetry.h"
@@ -191,6 +192,9 @@ void api_system_status(struct http_ctx *ctx)
         body_cache_mix(body_cache_mix(integrations_state_key(), status_version()), markets_version());
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.active), (uint64_t)sch.leader);
     key = body_cache_mix(body_cache_mix(key, (uint64_t)sch.last_tick_at), (uint64_t)sch.loop_lag_ms);
+    struct fleet_status fl;
+    fleet_status(&fl);
+    key = body_cache_mix(body_cache_mix(key, (uint64_t)fl.owned_shards), (uint64_t)fl.owned_bots);
     if (body_cache_fresh(&system_cache, key, SYSTEM_STATUS_MAX_AGE_MS)) {
         http_reply_cached(ctx, 200, &system_cache);
         return;
@@ -227,6 +231,10 @@ void api_system_status(struct http_ctx *ctx)
         policy_status_json(), "trading", json_object_get(facts, "trading"), "telemetry",
         telemetry_status_json(), "alerts", alerts_status_json(), "evaluated_at",
         json_object_get(d, "evaluated_at"), "evaluation_trace_id", json_object_get(d, "trace_id"));
+    json_t *sched = json_object_get(body, "scheduler");
+    json_object_set_new(sched, "owned_shards", json_integer(fl.owned_shards));
+    json_object_set_new(sched, "owned_bots", json_integer(fl.owned_bots));
+    json_object_set_new(sched, "alive_instances", json_integer(fl.alive_instances));
     json_object_set_new(body, "clock", clock_json());
     /* when the bots' markets trade: info-level facts, never blockers (markets.h) */
     json_object_set_new(body, "markets",

@@ -143,8 +143,8 @@ static void maybe_finish(struct round *r)
 /* $1 uuid[] | NULL (every bot), $2 window s, $3..$6 samples: bars, traces, risk checks, orders. */
 static const char EVIDENCE_SQL[] =
     "WITH win AS (SELECT gh_now() - make_interval(secs => $2::int) AS since), "
-    "lease AS (SELECT coalesce((SELECT (value->>'expires_at')::timestamptz > gh_now() FROM app_settings "
-    "  WHERE key = 'scheduler_leader'), false) AS alive) "
+    "lease AS (SELECT coalesce((SELECT holder IS NOT NULL AND expires_at > clock_timestamp() FROM leases "
+    "  WHERE name = 'leader'), false) AS alive) "
     "SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', (SELECT alive FROM lease), json_build_object("
     " 'bot_id', b.id, 'name', b.name, 'stage', b.stage, 'desired_state', b.desired_state,"
     " 'bars', (SELECT json_build_object('ok', count(*) FILTER (WHERE status = 'OK'), 'err', count(*) FILTER (WHERE status = 'ERROR'),"

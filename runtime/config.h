@@ -43,6 +43,8 @@ struct config {
                                 breaker (3) */
     int breaker_window_s;    /* GATEHOUSE_BREAKER_WINDOW_S: the window those deaths are counted in (1800) */
     int breaker_cooldown_s;  /* GATEHOUSE_BREAKER_COOLDOWN_S: OPEN for this long, then HALF_OPEN (600) */
+    int lease_s;  /* GATEHOUSE_LEASE_S: the fleet's lease period; a dead instance's bots move within it (7) */
+    int capacity; /* GATEHOUSE_CAPACITY: running bots this instance is sized for; more is a SEV-2 (1000) */
     int autonomy_interval_s; /* GATEHOUSE_AUTONOMY_INTERVAL_S: period of the leader's autonomy round of every
                                 bot (30) */
     int max_backtests; /* GATEHOUSE_MAX_BACKTESTS: backtests running at once on this instance; one more → 429

@@ -46,19 +46,20 @@ long long fleet_shard_epoch(int shard);
  * out (len bytes; 256 is enough). Returns the count. */
 int fleet_owned_shards_literal(char *out, unsigned long len);
 
-/* Changes whenever the set of shards this instance may tick changes (the scheduler then re-reads its bots). */
+/* Changes whenever the set of shards this instance may tick changes (the scheduler then re-reads its bots).
+ */
 unsigned long fleet_ownership_version(void);
 
 /* This instance's fleet facts. */
 struct fleet_status {
     char instance_id[37];
-    int started;         /* fleet_start succeeded and fleet_stop was not called */
-    int lease_s;         /* lease period */
-    int capacity;        /* bots it is sized for */
-    int leader;          /* holds the leader lease */
-    int owned_shards;    /* shard leases it may tick now */
-    int owned_bots;      /* running bots in those shards, as of the last round */
-    int alive_instances; /* as of the last round, this one included */
+    int started;          /* fleet_start succeeded and fleet_stop was not called */
+    int lease_s;          /* lease period */
+    int capacity;         /* bots it is sized for */
+    int leader;           /* holds the leader lease */
+    int owned_shards;     /* shard leases it may tick now */
+    int owned_bots;       /* running bots in those shards, as of the last round */
+    int alive_instances;  /* as of the last round, this one included */
     double last_renew_ms; /* round trip of the last heartbeat-and-renew statement; -1 before the first */
     unsigned long rounds_failed; /* rounds whose renew failed (database errors) */
 };

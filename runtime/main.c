@@ -55,6 +55,7 @@
 #include "verify.h"
 #include "alerts.h"
 #include "metrics.h"
+#include "fleet.h"
 #include "scheduler.h"
 #include "status.h"
 #include "api_variables.h"
@@ -269,8 +270,9 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
     LOG_INFO(NULL, "draining", "signal=%s inflight=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              http_inflight());
     http_stop_accepting();
-    scheduler_stop(); /* releases the leader lease while the loop still runs, so another instance takes over
-                       */
+    scheduler_stop();
+    fleet_stop(); /* releases this instance's leases while the loop still runs, so the others take over at
+                     once */
     drain_timer = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
     event_add(drain_timer, &every);
 }
@@ -388,6 +390,11 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
+    struct fleet_config fleet = {cfg.lease_s, cfg.capacity, GATEHOUSE_VERSION};
+    if (fleet_start(base, &fleet) < 0) {
+        snprintf(err, errlen, "cannot start the fleet's lease rounds");
+        return -1;
+    }
     if (autonomy_init(base, status_decision) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 ||
         status_start(base) < 0 || markets_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
@@ -440,6 +447,7 @@ out:
     status_stop();
     jobs_stop();
     scheduler_stop();
+    fleet_stop();
     alerts_shutdown();
     verify_shutdown();
     fetch_shutdown();  /* running probes complete (cancelled) and record their outcome */

@@ -103,12 +103,15 @@ int orders_apply_fill(const struct order_fill *f, orders_cb cb, void *arg)
                         f->trace_id,
                         opt(f->broker_fill_id),
                         f->slippage_ticks >= 0 ? slip : NULL};
-    const char *p8[8] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], at};
+    char epoch[24] = "";
+    if (f->lease_epoch) snprintf(epoch, sizeof epoch, "%lld", f->lease_epoch);
+    const char *p9[9] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], at, epoch[0] ? epoch : NULL};
     return run(
         op_new(f->order_id, f->trace_id, NULL, cb, arg),
+        "WITH f AS (SELECT gh_fence((SELECT bot_id FROM orders WHERE id = $1::uuid), $9::bigint)) "
         "SELECT gh_apply_fill($1::uuid, $2::numeric, $3::numeric, $4::boolean, $5, $6, 0, $7::numeric, "
-        "to_timestamp($8::float8))",
-        8, p8, on_fill_written);
+        "to_timestamp($8::float8)) FROM f",
+        9, p9, on_fill_written);
 }
 
 int orders_transition(const struct order_move *m, orders_cb cb, void *arg)
@@ -377,7 +380,7 @@ static void on_flat_order(struct pg_result *res, const char *err, void *arg)
         free(f);
         return;
     }
-    struct order_fill fill = {f->order_id, f->trace_id, (double)f->qty, f->mark, 1, NULL, -1, 0};
+    struct order_fill fill = {f->order_id, f->trace_id, (double)f->qty, f->mark, 1, NULL, -1, 0, 0};
     if (orders_apply_fill(&fill, on_flat_filled, f) < 0) free(f);
 }
 

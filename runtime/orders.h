@@ -39,9 +39,12 @@ struct order_fill {
     const char *broker_fill_id; /* broker fills: the broker's id (a repeat import is a no-op), else NULL */
     double slippage_ticks;      /* < 0 = none */
     double filled_at;           /* epoch seconds; 0 = now (the clock of clock.h) */
+    long long lease_epoch; /* a tick's fill: the lease epoch it is fenced with (gh_fence); 0 = unfenced */
 };
 
-/* Applies one fill (gh_apply_fill). cb may be NULL (errors are logged). Returns 0, or -1 when not queued. */
+/* Applies one fill (gh_apply_fill); with a lease_epoch only while it is current (else the error names
+ * LEASE_LOST and nothing is written). cb may be NULL (errors are logged). Returns 0, or -1 when not queued.
+ */
 int orders_apply_fill(const struct order_fill *f, orders_cb cb, void *arg);
 
 /* A counter that grows each time this process commits a fill (before the fill's cb runs): views that cache

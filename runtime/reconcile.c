@@ -212,7 +212,8 @@ static void apply_next_fill(struct pass *p)
                                   0,
                                   fid,
                                   -1,
-                                  json_is_number(at) ? json_number_value(at) : 0};
+                                  json_is_number(at) ? json_number_value(at) : 0,
+                                  0}; /* a broker's fill: it happened, whoever holds the lease */
         if (orders_apply_fill(&fill, on_fill_applied, p) == 0) return;
     }
     load_ours(p, on_ours_reloaded); /* the states after the fills, for step 2 */

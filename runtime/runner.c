@@ -18,6 +18,7 @@
 #include "instances.h"
 #include "llm.h"
 #include "log.h"
+#include "fleet.h"
 #include "marketdata.h"
 #include "orders.h"
 #include "risk_watch.h"
@@ -49,6 +50,9 @@ struct tick {
         *share;     /* the bars of this tick (shared with the other bots of its second, or private) */
     int share_bars; /* scheduled ticks share market data; manual ticks fetch fresh */
     time_t now;     /* the tick's instant (clock.h): market hours, the bars' window and risk read it */
+    struct runner_lease lease;          /* epoch (0 until known for a manual tick) and slot (-1: manual) */
+    char epoch[24], slot[24];           /* as text for the fenced statements ("" slot: manual) */
+    char end_outcome[16], end_code[64]; /* a no-trade ending, kept while its trace is written */
     double started_ms;
     runner_done_cb cb;
     void *arg;
@@ -217,6 +221,30 @@ static char *snapshot_text(const struct tick *t)
     return text;
 }
 
+#define LEASE_LOST_HUMAN                                                                                     \
+    "This instance no longer holds the lease of the bot's shard (its epoch moved on or expired): another "   \
+    "instance ticks the bot now, and this tick wrote and placed nothing."
+
+/* The no-trade trace is written: a fence refusal turned it into LEASE_LOST (and so the tick's outcome). */
+static void on_no_trade_written(struct pg_result *res, const char *err, void *arg)
+{
+    struct tick *t = arg;
+    if (!res)
+        LOG_ERROR(t->trace_id, "no-trade trace not written", "error=\"%s\"", err);
+    else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "LEASE_LOST") == 0 &&
+             strcmp(t->end_code, "LEASE_LOST") != 0) {
+        LOG_WARN(t->trace_id, "fleet: tick fenced", "bot=%s epoch=%s", t->bot_id, t->epoch);
+        json_object_set_new(t->summary, "suppression_type", json_string("LEASE"));
+        json_object_set_new(t->summary, "blocked_by", json_pack("[s]", "LEASE_LOST"));
+        snprintf(t->end_outcome, sizeof t->end_outcome, "BLOCKED");
+        snprintf(t->end_code, sizeof t->end_code, "LEASE_LOST");
+    }
+    finish(t, t->end_outcome, t->end_code[0] ? t->end_code : NULL);
+}
+
+/* Ends the tick with a no-trade trace. The trace is fenced with the tick's epoch: when the epoch is no longer
+ * current the row is written as LEASE_LOST instead (with the stale epoch, so the refusal is on record) and
+ * the tick ends BLOCKED with that code. */
 static void no_trade(struct tick *t, const char *suppression_type, const char *reason_code,
                      const char *reason_human, json_t *blocked_by, const char *outcome)
 {
@@ -224,27 +252,36 @@ static void no_trade(struct tick *t, const char *suppression_type, const char *r
     char *sig = json_text_or_empty(signals);
     char *vars = snapshot_text(t);
     char *blk = json_dumps(blocked_by, JSON_COMPACT);
-    const char *params[9] = {t->bot_id,
-                             suppression_type,
-                             strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
-                             reason_human,
-                             reason_code,
-                             blk,
-                             sig,
-                             vars,
-                             t->trace_id};
-    write_sql(t,
-              "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
-              "reason_code, blocked_by, signals, variables_snapshot, trace_id) "
-              "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9)",
-              9, params);
+    const char *params[11] = {t->bot_id,
+                              suppression_type,
+                              strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
+                              reason_human,
+                              reason_code,
+                              blk,
+                              sig,
+                              vars,
+                              t->trace_id,
+                              t->epoch,
+                              LEASE_LOST_HUMAN};
+    snprintf(t->end_outcome, sizeof t->end_outcome, "%s", outcome);
+    snprintf(t->end_code, sizeof t->end_code, "%s", reason_code ? reason_code : "");
     json_object_set_new(t->summary, "suppression_type", json_string(suppression_type));
     json_object_set_new(t->summary, "blocked_by", blocked_by);
+    if (db_query(
+            "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
+            "reason_code, blocked_by, signals, variables_snapshot, trace_id, lease_epoch) "
+            "SELECT $1, CASE WHEN f.ok THEN $2 ELSE 'LEASE' END, CASE WHEN f.ok THEN $3 ELSE 'BLOCKED' END, "
+            "  CASE WHEN f.ok THEN $4 ELSE $11 END, CASE WHEN f.ok THEN $5 ELSE 'LEASE_LOST' END, "
+            "  CASE WHEN f.ok THEN $6::jsonb ELSE '[\"LEASE_LOST\"]'::jsonb END, $7::jsonb, $8::jsonb, $9, "
+            "  $10::bigint FROM (SELECT gh_fence_ok($1::uuid, $10::bigint) AS ok) f RETURNING reason_code",
+            11, params, DB_TIMEOUT_MS, on_no_trade_written, t) < 0) {
+        LOG_ERROR(t->trace_id, "no-trade trace not queued", NULL);
+        finish(t, outcome, reason_code);
+    }
     free(sig);
     free(vars);
     free(blk);
     json_decref(signals);
-    finish(t, outcome, reason_code);
 }
 
 static json_t *codes_of(const json_t *blockers)
@@ -340,6 +377,10 @@ static void reload_position(struct tick *t)
 static void on_paper_fill(int ok, const char *code, const char *human, void *arg)
 {
     struct tick *t = arg;
+    if (!ok && human && strstr(human, "LEASE_LOST")) {
+        no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+        return;
+    }
     if (ok)
         t->fills++;
     else
@@ -360,14 +401,9 @@ static void fill_next(struct tick *t)
             broker_paper_fill_price(t->bars, num(o, "created_epoch", 0), side && strcmp(side, "BUY") == 0,
                                     num(params_obj, "tick_size", 0.25), num(params_obj, "slippage_ticks", 1));
         if (price <= 0) continue;
-        struct order_fill f = {json_string_value(json_object_get(o, "id")),
-                               t->trace_id,
-                               num(o, "qty", 0),
-                               price,
-                               1,
-                               NULL,
-                               num(params_obj, "slippage_ticks", 1),
-                               0};
+        struct order_fill f = {
+            json_string_value(json_object_get(o, "id")), t->trace_id, num(o, "qty", 0), price, 1, NULL,
+            num(params_obj, "slippage_ticks", 1),        0,           t->lease.epoch};
         if (orders_apply_fill(&f, on_paper_fill, t) == 0) return;
         LOG_ERROR(t->trace_id, "paper fill not queued", NULL);
     }
@@ -471,8 +507,36 @@ static void on_broker(const struct broker_result *r, void *arg)
 
 /* Submits the written order for the bot's stage: a LIVE INTENT goes to the broker (on_broker records its
  * answer); PAPER and SHADOW orders send nothing and the tick ends with the order as written. */
+/* A scheduled LIVE order goes to the broker only while this instance still holds the lease it was written
+ * under (by the monotonic clock: a process paused past its lease finds it lapsed). Otherwise the INTENT is
+ * cancelled with LEASE_LOST and nothing is sent. Returns 1 when it may be sent. */
+static int lease_still_held(struct tick *t)
+{
+    if (t->lease.slot < 0) return 1; /* manual: fenced at the INTENT's write */
+    return fleet_shard_epoch((int)num(t->bot, "shard", -1)) == t->lease.epoch;
+}
+
+static void on_intent_cancelled(int ok, const char *code, const char *human, void *arg)
+{
+    struct tick *t = arg;
+    if (!ok) LOG_ERROR(t->trace_id, "fenced INTENT not cancelled", "error=\"%s\"", human ? human : "");
+    json_object_del(t->summary, "order");
+    no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+}
+
 static void submit(struct tick *t, const char *status)
 {
+    if (strcmp(status, "INTENT") == 0 && strcmp(bot_str(t, "stage"), "LIVE") == 0 && !lease_still_held(t)) {
+        struct order_move m = {
+            .order_id = json_string_value(json_object_get(json_object_get(t->summary, "order"), "id")),
+            .to = "CANCELLED",
+            .trace_id = t->trace_id,
+            .code = "LEASE_LOST",
+            .human = LEASE_LOST_HUMAN};
+        if (orders_transition(&m, on_intent_cancelled, t) == 0) return;
+        on_intent_cancelled(0, NULL, "not queued", t);
+        return;
+    }
     double q = num(t->decision, "qty", 1);
     struct broker_order o = {bot_str(t, "symbol"),
                              json_string_value(json_object_get(t->decision, "side")),
@@ -498,6 +562,19 @@ static void submit(struct tick *t, const char *status)
 static void on_trade_written(struct pg_result *res, const char *err, void *arg)
 {
     struct tick *t = arg;
+    if (!res && err && strstr(err, "LEASE_LOST")) {
+        json_object_del(t->summary, "order");
+        no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+        return;
+    }
+    if (!res && err && strstr(err, "orders_bot_tick_slot")) {
+        json_object_del(t->summary, "order");
+        no_trade(
+            t, "LEASE", "TICK_SLOT_TAKEN",
+            "Another tick of this bot already placed the order of this tick slot; this one placed nothing.",
+            json_pack("[s]", "TICK_SLOT_TAKEN"), "BLOCKED");
+        return;
+    }
     if (!res || PQntuples(res) != 1) {
         LOG_ERROR(t->trace_id, "trade write failed", "error=\"%s\"", err ? err : "no row");
         finish(t, "ERROR", "DB_UNAVAILABLE");
@@ -538,25 +615,32 @@ static void write_trade(struct tick *t, const char *status, const json_t *blocke
                          json_string_value(json_object_get(t->decision, "side")),
                          qty,
                          status};
-    const char *p2[19];
+    const char *p2[21];
     memcpy(p2, p, sizeof p);
     p2[15] = code;
     p2[16] = code ? (human ? human : code) : NULL;
     p2[17] = NULL;
     p2[18] = NULL;
+    p2[19] = t->epoch;
+    p2[20] = t->slot;
     json_t *order = json_pack("{s:s, s:o}", "status", status, "blocked_reason_code",
                               code ? json_string(code) : json_null());
     json_object_set_new(t->summary, "order", order);
     if (blockers) json_object_set_new(t->summary, "blocked_by", codes_of(blockers));
     if (db_query(
-            "WITH tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
+            "WITH f AS (SELECT gh_fence($1::uuid, $20::bigint)), "
+            "tr AS (INSERT INTO decision_traces (bot_id, decision_type, reason_human, reason_code, signals, "
             "  variables_snapshot, confidence, expected_value, risk_snapshot, trace_id) "
-            "  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::float8, $8::float8, $9::jsonb, $10) RETURNING id) "
+            "  SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::float8, $8::float8, $9::jsonb, $10 FROM f "
+            "  RETURNING id) "
             "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, blocked_reason_code, "
-            "  blocked_reason_human, broker, broker_order_id, decision_trace_id, trace_id) "
-            "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, $18, $19, tr.id, $10 FROM tr "
+            "  blocked_reason_human, broker, broker_order_id, decision_trace_id, trace_id, tick_slot, "
+            "  idempotency_key) "
+            "SELECT $1, $11, $12, $13, $14::numeric, 'MARKET', $15, $16, $17, $18, $19, tr.id, $10, "
+            "  nullif($21::text, '')::bigint, CASE WHEN $21::text = '' THEN NULL "
+            "  ELSE $1::text || ':' || $20::bigint::text || ':' || $21::text END FROM tr "
             "RETURNING id::text, decision_trace_id::text",
-            19, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
+            21, p2, DB_TIMEOUT_MS, on_trade_written, t) < 0)
         finish(t, "ERROR", "DB_UNAVAILABLE");
     free(sig);
     free(vars);
@@ -704,12 +788,13 @@ static void write_mark(struct tick *t, double mark, const json_t *rctx)
     if (!(mark > 0) || !json_object_get(t->position, "qty")) return;
     snprintf(smark, sizeof smark, "%.8f", mark);
     snprintf(speak, sizeof speak, "%.8f", num(json_object_get(rctx, "pnl"), "equity_peak", 0));
-    const char *p[4] = {t->bot_id, bot_str(t, "stage"), smark, speak};
+    const char *p[5] = {t->bot_id, bot_str(t, "stage"), smark, speak, t->epoch};
     write_sql(t,
               "UPDATE positions p SET mark_price = $3::numeric, marked_at = gh_now(), "
               "equity_peak = greatest(p.equity_peak, $4::numeric) "
-              "FROM bots b WHERE b.id = $1 AND p.bot_id = b.id AND p.stage = $2 AND p.symbol = b.symbol",
-              4, p);
+              "FROM bots b WHERE b.id = $1 AND p.bot_id = b.id AND p.stage = $2 AND p.symbol = b.symbol "
+              "AND gh_fence_ok($1::uuid, $5::bigint)",
+              5, p);
 }
 
 /* Held exposure after the fills: risk.lua review(ctx). A breach kills the bot (risk_watch.h) and ends the
@@ -976,7 +1061,11 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
     t->realized_today = atof(PQgetvalue(res, 0, 7));
     t->working_buy = atof(PQgetvalue(res, 0, 8));
     t->working_sell = atof(PQgetvalue(res, 0, 9));
+    if (t->lease.slot < 0) t->lease.epoch = atoll(PQgetvalue(res, 0, 10)); /* manual: the current epoch */
+    snprintf(t->epoch, sizeof t->epoch, "%lld", t->lease.epoch);
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
+    json_object_set_new(t->summary, "lease_epoch", json_integer(t->lease.epoch));
+    if (t->lease.slot >= 0) json_object_set_new(t->summary, "tick_slot", json_integer(t->lease.slot));
     if (gate(t) < 0) return;
     if (!market_open(t)) return;
     struct marketdata_request mr = {bot_str(t, "symbol"),
@@ -994,13 +1083,15 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
 }
 
-static int start_tick(const char *bot_id, const char *trace_id, const char *user_id, int share_bars,
-                      runner_done_cb cb, void *arg)
+static int start_tick(const char *bot_id, const char *trace_id, const char *user_id,
+                      const struct runner_lease *lease, runner_done_cb cb, void *arg)
 {
     struct tick *t;
     if (!bot_id || !id_is_uuid(bot_id) || claim(bot_id) < 0) return -1;
     t = calloc(1, sizeof *t);
-    t->share_bars = share_bars;
+    t->share_bars = lease != NULL; /* scheduled ticks share bars; manual ticks fetch fresh */
+    t->lease = lease ? *lease : (struct runner_lease){0, -1};
+    if (lease) snprintf(t->slot, sizeof t->slot, "%lld", lease->slot);
     snprintf(t->user_id, sizeof t->user_id, "%s", user_id && id_is_uuid(user_id) ? user_id : "");
     snprintf(t->bot_id, sizeof t->bot_id, "%s", bot_id);
     snprintf(t->trace_id, sizeof t->trace_id, "%s", trace_id);
@@ -1021,7 +1112,8 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
                  "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
                  "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
                  ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
-                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text "
+                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, "
+                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard) "
                  "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
                  1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
         // clang-format on
@@ -1036,10 +1128,11 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
 
 int runner_tick(const char *bot_id, const char *trace_id, const char *user_id, runner_done_cb cb, void *arg)
 {
-    return start_tick(bot_id, trace_id, user_id, 0, cb, arg);
+    return start_tick(bot_id, trace_id, user_id, NULL, cb, arg);
 }
 
-int runner_tick_scheduled(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg)
+int runner_tick_scheduled(const char *bot_id, const char *trace_id, const struct runner_lease *lease,
+                          runner_done_cb cb, void *arg)
 {
-    return start_tick(bot_id, trace_id, NULL, 1, cb, arg);
+    return lease ? start_tick(bot_id, trace_id, NULL, lease, cb, arg) : -1;
 }

@@ -45,10 +45,21 @@ typedef void (*runner_done_cb)(const json_t *summary, const char *err_code, cons
  * is already running (ticks of one bot never overlap). */
 int runner_tick(const char *bot_id, const char *trace_id, const char *user_id, runner_done_cb cb, void *arg);
 
+/* The lease a scheduled tick runs under (fleet.h): the epoch of the bot's shard lease when the scheduler
+ * dispatched it, and the real-time slot it ticks (scheduler.c). Every order, fill, position change and trace
+ * the tick writes is fenced with the epoch (gh_fence, migrations/0072_fleet.sql); its order carries the slot
+ * and the idempotency key "<bot>:<epoch>:<slot>" (one order per bot and slot). A tick whose epoch is no
+ * longer current ends BLOCKED with LEASE_LOST, a no-trade trace of that reason, and nothing placed. */
+struct runner_lease {
+    long long epoch, slot;
+};
+
 /* The scheduler's tick: as runner_tick, but the bars come from the fetch shared by every bot of the same
  * symbol/timeframe that ticks in this second (bar_share.h); the summary then names the fetch's tick in
- * bars_source_trace_id. */
-int runner_tick_scheduled(const char *bot_id, const char *trace_id, runner_done_cb cb, void *arg);
+ * bars_source_trace_id. lease: see above (copied). A manual tick (runner_tick) is fenced with the epoch its
+ * bot's shard lease has when it starts, and carries no slot. */
+int runner_tick_scheduled(const char *bot_id, const char *trace_id, const struct runner_lease *lease,
+                          runner_done_cb cb, void *arg);
 
 /* Ticks running now. */
 int runner_active(void);

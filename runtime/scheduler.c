@@ -1,4 +1,4 @@
-/* scheduler.c — loop tick and lease-based leadership. */
+/* scheduler.c — loop tick, bot ticks of this instance's shards, the leader's singletons (scheduler.h). */
 #include "clock.h"
 #include "scheduler.h"
 
@@ -13,6 +13,7 @@
 #include "autonomy.h"
 #include "config.h"
 #include "db.h"
+#include "fleet.h"
 #include "cadence.h"
 #include "id.h"
 #include "log.h"
@@ -23,25 +24,27 @@
 #include <stdlib.h>
 
 #define TICK_MS 1000
-#define LEASE_EVERY_TICKS 2
-#define LEASE_S 7 /* renewed every 2 s: a dead leader is replaced within 9 s */
 
-#define MAX_BOTS 4096
+#define MAX_BOTS 8192
 #define DISPATCH_MS 10 /* granularity of the staggered bot ticks */
 
 struct due_bot {
     char id[37];
-    int interval_s;
-    double next_due_ms; /* clock_now_ms() at which its next tick starts */
+    int interval_s, shard;
+    double next_due_ms;  /* clock_now_ms() at which its next tick starts */
+    long long next_slot; /* the real-time slot that tick is (scheduler.h) */
 };
+
+static void refresh_bot_list(void);
 
 static struct {
     struct event *tick, *dispatch;
     struct due_bot bots[MAX_BOTS], fresh[MAX_BOTS];
-    int n_bots, list_pending, ticks_started;
+    int n_bots, list_pending, list_again, ticks_started;
+    unsigned long list_version; /* fleet_ownership_version() the list was read for */
     double expected_ms;
     time_t last_tick_at;
-    int lag_ms, leader, lease_pending;
+    int lag_ms, leader;
     unsigned ticks;
     char instance[37];
 } S;
@@ -56,40 +59,10 @@ static void push_facts(void)
     status_note_scheduler(&f);
 }
 
-static void on_lease(struct pg_result *res, const char *err, void *arg)
-{
-    int was = S.leader;
-    S.lease_pending = 0;
-    /* Without an answer the lease may have lapsed: stop acting as leader (fail closed). */
-    S.leader = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), S.instance) == 0;
-    if (S.leader != was)
-        LOG_INFO(NULL, S.leader ? "scheduler leadership acquired" : "scheduler leadership lost",
-                 "instance=%s", S.instance);
-    push_facts();
-}
-
-/* Takes the lease when it is free or expired, renews it when ours; answers with the holder. */
-static void renew_lease(void)
-{
-    char lease_s[12];
-    const char *params[2] = {S.instance, lease_s};
-    snprintf(lease_s, sizeof lease_s, "%d", LEASE_S);
-    if (S.lease_pending) return;
-    if (db_query(
-            "INSERT INTO app_settings (key, value) VALUES ('scheduler_leader', "
-            "  jsonb_build_object('instance', $1::text, 'expires_at', gh_now() + make_interval(secs => $2::int))) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value "
-            "  WHERE app_settings.value->>'instance' = $1 "
-            "     OR (app_settings.value->>'expires_at')::timestamptz < gh_now() "
-            "RETURNING value->>'instance'",
-            2, params, 1500, on_lease, NULL) == 0)
-        S.lease_pending = 1;
-}
-
-/* ---- bot ticks (leader only) ---- */
+/* ---- bot ticks (the bots of the shards this instance holds) ---- */
 
 /* A bot's fixed offset within its interval (at most 1 s), from its id: the fleet's ticks spread evenly over
- * each second instead of all starting at once, and a bot keeps its slot across list refreshes and leaders. */
+ * each second instead of all starting at once, and a bot keeps its slot across list refreshes and owners. */
 static double phase_ms(const char *id, int interval_s)
 {
     unsigned h = 2166136261u;
@@ -99,16 +72,21 @@ static double phase_ms(const char *id, int interval_s)
     return (double)(h % span);
 }
 
-/* The first slot of a bot new to the list: its phase, and not before its interval since the last tick the
- * heartbeat recorded (a new leader does not tick a bot again early). */
-static double first_due_ms(const char *id, int interval_s, const char *last_tick_epoch, double now_ms)
+/* Real time in ms (the test clock's offset removed): the same instant on every instance of the fleet. */
+static double real_ms(void)
 {
-    double due = now_ms + phase_ms(id, interval_s);
-    if (last_tick_epoch) {
-        double wait_ms = ((double)atoll(last_tick_epoch) + interval_s - (double)clock_wall_s()) * 1000.0;
-        if (now_ms + wait_ms > due) due = now_ms + wait_ms;
-    }
-    return due;
+    return clock_wall() * 1000.0 - (double)clock_offset_ms();
+}
+
+/* The first slot of a bot new to this instance's list: the next slot on the real-time grid (slot n starts at
+ * n x interval + phase), so every instance agrees which slot a tick is, and a new owner's first tick is the
+ * slot after the old owner let go. */
+static void first_due(struct due_bot *b, double now_ms)
+{
+    double every = b->interval_s * 1000.0, phase = phase_ms(b->id, b->interval_s), real = real_ms();
+    long long slot = (long long)ceil((real - phase) / every);
+    b->next_slot = slot;
+    b->next_due_ms = now_ms + ((double)slot * every + phase - real);
 }
 
 /* Rows come ordered by id, as the current list is: bots already known keep their next slot (a merge). */
@@ -117,22 +95,27 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     double now_ms = clock_now_ms();
     int n = 0, old = 0;
     S.list_pending = 0;
-    if (!res) return; /* keep the last list: a DB outage blocks ticks through the gates anyway */
+    if (!res) return; /* keep the last list: dispatch still checks each bot's shard lease */
     for (int i = 0; i < PQntuples(res) && n < MAX_BOTS; i++) {
         struct due_bot *b = &S.fresh[n++];
         snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, i, 0));
         b->interval_s =
             cadence_interval_s(PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        b->shard = atoi(PQgetvalue(res, i, 3));
         while (old < S.n_bots && strcmp(S.bots[old].id, b->id) < 0)
             old++;
-        if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s)
+        if (old < S.n_bots && strcmp(S.bots[old].id, b->id) == 0 && S.bots[old].interval_s == b->interval_s) {
             b->next_due_ms = S.bots[old].next_due_ms;
-        else
-            b->next_due_ms = first_due_ms(b->id, b->interval_s,
-                                          PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3), now_ms);
+            b->next_slot = S.bots[old].next_slot;
+        } else
+            first_due(b, now_ms);
     }
     memcpy(S.bots, S.fresh, (size_t)n * sizeof *S.bots);
     S.n_bots = n;
+    if (S.list_again) {
+        S.list_again = 0;
+        refresh_bot_list();
+    }
 }
 
 /* The done-callback of a scheduled tick: the supervisor judges its outcome (death, risk kill, breaker close).
@@ -142,32 +125,47 @@ static void on_scheduled_tick(const json_t *summary, const char *code, const cha
     if (summary) supervisor_tick_finished(summary);
 }
 
+/* The running bots of the shards this instance holds now. */
 static void refresh_bot_list(void)
 {
-    if (!S.list_pending &&
-        db_query("SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', "
-                 "extract(epoch FROM i.last_tick_at)::bigint FROM bots b JOIN bot_instances i "
-                 "ON i.bot_id = b.id AND i.state = 'RUNNING' ORDER BY b.id::text COLLATE \"C\"",
-                 0, NULL, 1500, on_bot_list, NULL) == 0)
+    char shards[256];
+    const char *p[1] = {shards};
+    if (S.list_pending) {
+        S.list_again = 1; /* ownership changed while a read was running: read again after it */
+        return;
+    }
+    S.list_version = fleet_ownership_version();
+    fleet_owned_shards_literal(shards, sizeof shards);
+    if (db_query("SELECT b.id::text, b.timeframe, b.params->>'tick_interval_s', b.shard FROM bots b "
+                 "JOIN bot_instances i ON i.bot_id = b.id AND i.state = 'RUNNING' "
+                 "WHERE b.shard = ANY($1::smallint[]) ORDER BY b.id::text COLLATE \"C\"",
+                 1, p, 1500, on_bot_list, NULL) == 0)
         S.list_pending = 1;
 }
 
-/* Starts the ticks whose slot has come. A tick still running (or not startable) skips its slot: ticks of
- * one bot never overlap, and a late fleet keeps its slots instead of bunching up. */
+/* Starts the ticks whose slot has come, each under its shard's lease epoch. A bot whose shard this instance
+ * no longer holds is not ticked (its slot passes). A tick still running (or not startable) skips its slot:
+ * ticks of one bot never overlap, and a late fleet keeps its slots instead of bunching up. */
 static void on_dispatch(evutil_socket_t fd, short what, void *arg)
 {
     double now = clock_now_ms();
     char trace[33];
-    if (!S.leader) return;
+    if (fleet_ownership_version() != S.list_version) refresh_bot_list();
     for (int i = 0; i < S.n_bots; i++) {
         struct due_bot *b = &S.bots[i];
         if (b->next_due_ms > now) continue;
-        id_trace_new(trace);
-        if (runner_tick_scheduled(b->id, trace, on_scheduled_tick, NULL) == 0) S.ticks_started++;
+        long long epoch = fleet_shard_epoch(b->shard);
+        if (epoch > 0) {
+            struct runner_lease lease = {epoch, b->next_slot};
+            id_trace_new(trace);
+            if (runner_tick_scheduled(b->id, trace, &lease, on_scheduled_tick, NULL) == 0) S.ticks_started++;
+        }
         /* the next slot after now, in whole intervals: a late loop (or a regained lease) keeps each bot's
          * slot */
         double every = b->interval_s * 1000.0;
-        b->next_due_ms += every * (floor((now - b->next_due_ms) / every) + 1);
+        long long skip = (long long)floor((now - b->next_due_ms) / every) + 1;
+        b->next_due_ms += every * (double)skip;
+        b->next_slot += skip;
     }
 }
 
@@ -177,10 +175,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.lag_ms = S.expected_ms > 0 && now > S.expected_ms ? (int)(now - S.expected_ms) : 0;
     S.expected_ms = now + TICK_MS;
     S.last_tick_at = clock_wall_s();
+    S.ticks++;
+    S.leader = fleet_is_leader();
     push_facts();
-    if (S.ticks++ % LEASE_EVERY_TICKS == 0) renew_lease();
-    if (S.leader) {
-        refresh_bot_list(); /* exactly one instance ticks bots (on_dispatch) */
+    refresh_bot_list(); /* each instance ticks the bots of its shards (on_dispatch) */
+    if (S.leader) {     /* the singletons: one instance of the fleet */
         supervisor_leader_tick();
         autonomy_leader_tick(status_decision()); /* the periodic autonomy round of every bot */
     }
@@ -200,15 +199,8 @@ int scheduler_start(struct event_base *base)
     return 0;
 }
 
-static void on_release(struct pg_result *res, const char *err, void *arg) {}
-
 void scheduler_stop(void)
 {
-    if (S.leader) {
-        const char *params[1] = {S.instance};
-        db_query("DELETE FROM app_settings WHERE key = 'scheduler_leader' AND value->>'instance' = $1", 1,
-                 params, 500, on_release, NULL);
-    }
     if (S.tick) event_free(S.tick);
     if (S.dispatch) event_free(S.dispatch);
     S.tick = S.dispatch = NULL;
@@ -221,7 +213,7 @@ void scheduler_status(struct scheduler_status *out)
     memset(out, 0, sizeof *out);
     out->active =
         S.tick != NULL; /* the timer is armed; gates.lua judges a stale last_tick_at (scheduler_stale_s) */
-    out->leader = S.leader;
+    out->leader = fleet_is_leader();
     out->last_tick_at = S.last_tick_at;
     out->loop_lag_ms = S.lag_ms;
     snprintf(out->instance_id, sizeof out->instance_id, "%s", S.instance);

@@ -1,15 +1,17 @@
-/* scheduler.h — the scheduler loop and its leadership.
+/* scheduler.h — the scheduler loop: bot ticks of this instance's shards, and the singletons on the leader.
  *
- * A 1 s tick on the event loop records that the loop is alive (last tick, lag behind schedule). With
- * several instances on one database exactly one is leader: it holds a lease row in app_settings
- * ('scheduler_leader': instance id + expiry), renewed every 2 s and taken over by another instance once it
- * has expired (7 s, so within 9 s of its death). A lease rather than a session advisory lock, because queries
- * go through a pool with no session affinity; the guarantee is the same.
+ * A 1 s tick on the event loop records that the loop is alive (last tick, lag behind schedule). With several
+ * instances on one database, each ticks only the running bots of the shards whose leases it holds (fleet.h):
+ * their list is re-read every second and at once when its shards change. The instance holding the leader
+ * lease also runs the singletons: the supervisor's sweeps (with the risk watch and reconciliation) and the
+ * periodic autonomy round.
  *
- * The leader ticks the running bots: their list is refreshed every second, and each bot ticks every
- * interval in its own slot (an offset below 1 s derived from its id, checked every 10 ms), so 500 bots
- * ticking every second start about one tick every 2 ms rather than 500 at once. Scheduled ticks share
- * market data per symbol/timeframe and second (runner_tick_scheduled). A tick still running skips its slot.
+ * Each bot ticks every interval in its own slot of a real-time grid: slot n starts at n x interval + phase,
+ * the phase (below 1 s) derived from its id, checked every 10 ms — so 500 bots ticking every second start
+ * about one tick every 2 ms rather than 500 at once, and every instance agrees which slot a tick is (the test
+ * clock's offset is left out). A tick carries its slot and its shard's lease epoch (runner.h); a bot whose
+ * shard this instance no longer holds is not ticked. Scheduled ticks share market data per symbol/timeframe
+ * and second (runner_tick_scheduled). A tick still running skips its slot.
  */
 #ifndef GATEHOUSE_SCHEDULER_H
 #define GATEHOUSE_SCHEDULER_H
@@ -20,16 +22,16 @@ struct event_base;
 
 struct scheduler_status {
     int active; /* the tick timer is armed (staleness of last_tick_at is the gate policy's call) */
-    int leader; /* this instance holds the lease */
+    int leader; /* this instance holds the leader lease (runs the singletons) */
     time_t last_tick_at;
     int loop_lag_ms; /* how late the last tick fired */
     char instance_id[37];
 };
 
-/* Starts the tick and the lease. Returns 0 or -1. */
+/* Starts the tick (fleet_start comes first). Returns 0 or -1. */
 int scheduler_start(struct event_base *base);
 
-/* Stops; a held lease is released (best effort) so another instance takes over at once. */
+/* Stops ticking (fleet_stop releases the leases). */
 void scheduler_stop(void);
 
 /* The scheduler's current facts. */

@@ -30,8 +30,8 @@ void status_note_scheduler(const struct status_scheduler_facts *facts);
 
 /* Records the fleet's facts (steals facts; NULL clears them) as the snapshot's `fleet` object for gates.lua:
  * {lease_s, shard_count, alive_instances, unowned_shards, unowned_max_s, over_capacity: [{instance_id, host,
- * owned_bots, capacity}]} — pushed by fleet.c after each lease round. Until the first call the snapshot has no
- * `fleet` (no fleet yet: no fleet blocker). */
+ * owned_bots, capacity}]} — pushed by fleet.c after each lease round. Until the first call the snapshot has
+ * no `fleet` (no fleet yet: no fleet blocker). */
 void status_note_fleet(json_t *facts);
 
 /* Starts the evaluation timer and the database facts refresh. Returns 0 or -1. */
