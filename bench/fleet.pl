@@ -146,7 +146,7 @@ my $head = sprintf "gatehouse fleet — %s, commit %s; %d PAPER bots (%d flip), 
   join( ', ', map {"$_ $steady->{$_}"} qw(i1 i2 i3) ), $w0->[1] - $w0->[0],
   join( ', ', map { sprintf '%s %.2f cores %.0f MB', $_, $cores{$_}, $rss{$_} } qw(i1 i2 i3) ),
   $fleet->lease_lost_traces, ( join( ', ', map {"$_ $lost_all->{$_}"} sort keys %$lost_all ) || 'none' ), $fleet->orders_count,
-  "orders $st->{orders}, fills $st->{fills}, decision traces $st->{decision_traces} stale of $st->{checked} rows; $st->{unattributed} unattributed";
+  "orders $st->{orders}, fills $st->{fills}, decision traces $st->{decision_traces}, no-trade traces $st->{no_trade_traces} stale of $st->{checked} rows; $st->{unattributed} unattributed";
 print "\n$head\n$table";
 open my $out, '>', "$DIR/fleet.md" or die "$DIR/fleet.md: $!";
 print $out "$head\n$table";

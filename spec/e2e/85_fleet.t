@@ -15,12 +15,7 @@ use Gatehouse::Fleet;
 
 my $LEASE = 3;
 my $fleet = Gatehouse::Fleet->new( lease_s => $LEASE );
-$fleet->start_instance;
-# until the fleet core (runtime/fleet.c: shard leases, fencing in the runner) is built in, one leader ticks
-# every bot and there is no fleet to prove
-plan skip_all => 'the fleet core is not built in: /api/system/status has no scheduler.owned_shards'
-  unless exists $fleet->server('i1')->get('/api/system/status')->{json}{scheduler}{owned_shards};
-$fleet->start_instance for 2 .. 3;
+$fleet->start_instance for 1 .. 3;
 my @ids = ( $fleet->create_bots(48), $fleet->create_bots( 12, strategy => 'flip' ) );    # flip trades every tick
 is( $fleet->start_bots( \@ids ), 60, '60 PAPER bots started' );
 ok( $fleet->wait_ticked( \@ids, 15 ), 'every bot ticks' );
@@ -74,12 +69,14 @@ cmp_ok( $hj->{max_gap_s} // 0, '<=', $LEASE + 2,
 my $stale = $fleet->stale_rows;
 cmp_ok( $fleet->orders_count, '>', 0, 'fenced ticks placed orders (the checks below are not vacuous)' );
 is( $stale->{orders} + $stale->{fills}, 0, "no order or fill with a stale epoch ($stale->{checked} rows checked)" );
-is( $stale->{total}, 0, 'no order, fill or decision trace written after a later epoch of its shard was acquired' );
+is( $stale->{total}, 0, 'no order, fill, decision or no-trade trace written after a later epoch of its shard was acquired' );
 is( $stale->{unattributed}, 0, 'every fenced row carries an epoch granted to a known instance' );
 is( $fleet->duplicates, 0, 'no (bot, tick slot) has two orders' );
 is( $fleet->double_ticks, 0, 'no bot was ticked by two instances in one tick slot' );
 my $lost = $fleet->lease_lost_ticks;
 ok( ( !grep { $_ ne 'i3' } keys %$lost ), 'only the paused instance had ticks refused by fencing (LEASE_LOST)' );
+my $taken = $fleet->lease_lost_ticks( reason => 'TICK_SLOT_TAKEN' );
+is( scalar( keys %$taken ), 0, 'no tick found its slot already ticked by another instance (TICK_SLOT_TAKEN)' );
 diag( sprintf 'LEASE_LOST: %d no-trade traces, %d refused ticks logged by i3; pause hand-over: %d bots, %d slots lost',
     $fleet->lease_lost_traces, $lost->{i3} // 0, $hp->{moved}, $hp->{lost} );
 $fleet->stop_all;

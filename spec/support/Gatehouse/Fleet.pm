@@ -18,7 +18,8 @@ package Gatehouse::Fleet;
 # a tick's rows carry an epoch only when it wrote something fenced, so the log is the one record of every tick
 # with its instance. The line's ts is that instance's test clock; each instance's offset (read from /readyz by
 # start_server) turns it back into the real time, so the ticks of all instances are on one time line (ms).
-# A tick refused by fencing (outcome BLOCKED, reason LEASE_LOST) is recorded but is not a tick of its bot.
+# A tick refused by fencing (outcome BLOCKED, reason LEASE_LOST) or by the one-order-per-slot index (reason
+# TICK_SLOT_TAKEN: another instance had ticked that slot) is recorded but is not a tick of its bot.
 #
 # Rows in Postgres carry the writer's test clock too (gh_now()); their real time is their timestamp minus the
 # offset of the instance that held the epoch they were written under (lease_epochs.holder): see stale_rows.
@@ -56,7 +57,7 @@ sub new {
         clock      => $o{clock}      // AT_OPEN,
         instances  => [],
         by_name    => {},
-        ticks      => [],    # [real_s, name, bot, counts (1 | 0 for LEASE_LOST), reason]
+        ticks      => [],    # [real_s, name, bot, counts (0: refused), reason, outcome]
     }, $class;
     $self->{env} = {
         %{ $sim->base_env( only => ['databento'] ) },
@@ -216,7 +217,7 @@ sub collect {
             next unless index( $line, 'msg="tick"' ) > 0;
             my ( $ts, $bot, $outcome, $reason ) = $line =~ /^ts=(\S+) .*?\bbot=(\S+) outcome=(\S+) reason=(\S+)/ or next;
             my $t = _epoch_of($ts) // next;
-            my $counts = $reason eq 'LEASE_LOST' ? 0 : 1;
+            my $counts = $reason eq 'LEASE_LOST' || $reason eq 'TICK_SLOT_TAKEN' ? 0 : 1;
             push @{ $self->{ticks} }, [ $t - $i->{offset_s}, $i->{name}, $bot, $counts, $reason, $outcome ];
         }
     }
@@ -340,11 +341,13 @@ sub double_ticks {
     return $n;
 }
 
-# lease_lost_ticks(from, to) → { instance => ticks it ended as LEASE_LOST (refused by fencing) }.
+# lease_lost_ticks(from => real_s, to => real_s, reason => 'LEASE_LOST') → { instance => its ticks refused for
+# that reason: LEASE_LOST (fencing), or TICK_SLOT_TAKEN (the slot had an order from another instance) }.
 sub lease_lost_ticks {
     my ( $self, %o ) = @_;
+    my $reason = delete $o{reason} // 'LEASE_LOST';
     my %n;
-    $n{ $_->[1] }++ for grep { !$_->[3] } $self->ticks( %o, all => 1 );
+    $n{ $_->[1] }++ for grep { !$_->[3] && $_->[4] eq $reason } $self->ticks( %o, all => 1 );
     return \%n;
 }
 
@@ -377,32 +380,36 @@ sub _window_sql {
     return @w ? ' WHERE ' . join( ' AND ', @w ) : '';
 }
 
-# stale_rows(from => real_s, to => real_s) → { orders => n, fills => n, decision_traces => n, unattributed => n }: rows written with a
-# shard epoch e although a later epoch of that shard had been acquired before the row's transaction began —
+# stale_rows(from => real_s, to => real_s) → { orders, fills, decision_traces, no_trade_traces, unattributed,
+# checked, total => n }: rows written with a shard epoch e although a later epoch of that shard had been acquired before the row's transaction began —
 # exactly what fencing forbids. A row's real time is its timestamp (the writer's gh_now(), or the fill's
 # instant) minus the clock offset of the instance that held epoch e (lease_epochs.holder); acquired_at is
 # Postgres's real clock. A legitimate row's transaction began before the takeover read its clock (the
-# takeover waits for the fenced writer's FOR SHARE lock), so a legitimate row is never counted.
+# takeover waits for the fenced writer's FOR SHARE lock), so a legitimate row is never counted. No-trade traces
+# are checked too (every tick writes a trace, most of them no-trade), except the LEASE_LOST ones: those are the
+# refusals, written with the stale epoch on purpose.
 # With from/to, only rows whose real time is in that window. `unattributed` counts rows whose epoch has no lease_epochs row or no known holder (should be 0).
 sub stale_rows {
     my ( $self, %o ) = @_;
     my $sql = 'WITH off(holder, ms) AS (' . $self->_offsets_sql . '), '
       . "r AS (SELECT 'orders' AS t, bot_id, lease_epoch AS e, created_at AS at FROM orders WHERE lease_epoch IS NOT NULL "
       . "UNION ALL SELECT 'fills', bot_id, lease_epoch, filled_at FROM fills WHERE lease_epoch IS NOT NULL "
-      . "UNION ALL SELECT 'decision_traces', bot_id, lease_epoch, created_at FROM decision_traces WHERE lease_epoch IS NOT NULL), "
+      . "UNION ALL SELECT 'decision_traces', bot_id, lease_epoch, created_at FROM decision_traces WHERE lease_epoch IS NOT NULL "
+      . "UNION ALL SELECT 'no_trade_traces', bot_id, lease_epoch, created_at FROM no_trade_traces WHERE lease_epoch IS NOT NULL "
+      . "AND reason_code <> 'LEASE_LOST'), "
       . "x AS (SELECT r.t, r.e, w.name, r.at - off.ms * interval '1 millisecond' AS real_at, off.holder IS NULL AS unknown "
       . "FROM r JOIN bots b ON b.id = r.bot_id LEFT JOIN lease_epochs w ON w.name = 'shard:' || b.shard AND w.epoch = r.e "
       . "LEFT JOIN off ON off.holder = w.holder) "
       . "SELECT t, count(*) FILTER (WHERE NOT unknown AND EXISTS (SELECT 1 FROM lease_epochs n WHERE n.name = x.name "
       . "AND n.epoch > x.e AND n.acquired_at <= x.real_at)), count(*) FILTER (WHERE unknown), count(*) FROM x"
       . _window_sql( 'real_at', %o ) . ' GROUP BY t';
-    my %r = ( orders => 0, fills => 0, decision_traces => 0, unattributed => 0, checked => 0 );
+    my %r = ( orders => 0, fills => 0, decision_traces => 0, no_trade_traces => 0, unattributed => 0, checked => 0 );
     for my $row ( psql_rows( $self->{db}, $sql ) ) {
         $r{ $row->[0] } = $row->[1] + 0;
         $r{unattributed} += $row->[2];
         $r{checked} += $row->[3];
     }
-    $r{total} = $r{orders} + $r{fills} + $r{decision_traces};
+    $r{total} = $r{orders} + $r{fills} + $r{decision_traces} + $r{no_trade_traces};
     return \%r;
 }
 
