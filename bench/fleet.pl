@@ -4,7 +4,8 @@
 # FLEET_LEASE_S, default 7, the product's default). Then, one after another:
 #   1. kill -9 of one instance: the others take its bots (hand-over from the kill to each moved bot's first
 #      tick by its new owner, tick slots lost);
-#   2. SIGSTOP of another for FLEET_PAUSE_S (lease + 3 s), SIGCONT: the survivor takes the paused bots; the
+#   2. SIGSTOP of another for at least FLEET_PAUSE_S (lease + 3 s) and until the survivor ticks every bot of the
+#      paused instance (at most 4 leases + 20 s), then SIGCONT: the survivor takes the paused bots; the
 #      continued instance writes no order, fill or decision trace under its old epochs, its refused ticks end
 #      as LEASE_LOST; it rejoins and takes its share back (a rebalance, measured as a hand-over);
 #   3. a fourth instance joins and takes its share (a rebalance: no gap beyond the hand-over, no double tick).
@@ -94,11 +95,14 @@ say_step( 'after kill -9, per instance: ', owned_line($w1) );
 
 # 2. SIGSTOP longer than the lease, SIGCONT
 my $paused = $fleet->pause('i3');
-say_step("SIGSTOP i3 for $PAUSE s");
-sleep $PAUSE;
+say_step("SIGSTOP i3 for at least $PAUSE s, until i1 ticks all its bots");
+sleep $PAUSE;    # the pause itself: deliberately longer than the lease
+wait_for( sub { my $h = $fleet->handover_from( 'i3', $paused ); $h->{moved} && $h->{taken} == $h->{moved} }, 4 * $LEASE + 20,
+    'pause hand-over' );
 my $resumed = $fleet->resume('i3');
-say_step('SIGCONT i3');
-event_row( "SIGSTOP i3 ($PAUSE s)", $fleet->handover_from( 'i3', $paused, until => $resumed ), $paused - 1, $resumed );
+say_step( sprintf 'SIGCONT i3 after %.1f s', $resumed - $paused );
+event_row( sprintf( 'SIGSTOP i3 (%.0f s)', $resumed - $paused ), $fleet->handover_from( 'i3', $paused, until => $resumed ),
+    $paused - 1, $resumed );
 my $w2 = settle('after SIGCONT');
 event_row( 'SIGCONT i3: rejoins', $fleet->rebalance( $resumed, $w2 ), $resumed, $w2->[1] );
 say_step( 'after SIGCONT, per instance: ', owned_line($w2) );
@@ -126,7 +130,8 @@ for my $e (@events) {
         $fmt->( $h->{max_s} ) . ' / ' . $fmt->( $h->{p50_s} ), $fmt->( $h->{max_gap_s} ), $h->{lost}, $dt, $dup, $st->{total}, $ll ];
 }
 my ( $dt, $dup, $st ) = ( $fleet->double_ticks, $fleet->duplicates, $fleet->stale_rows );
-my $ll_n = 0;
+my ( $ll_n, $taken_n ) = ( 0, 0 );
+$taken_n += $_ for values %{ $fleet->lease_lost_ticks( reason => 'TICK_SLOT_TAKEN' ) };
 $ll_n += $_ for values %$lost_all;
 push @rows, [ 'whole run', '-', '-', '-', '-', $dt, $dup, "$st->{total} of $st->{checked}", $ll_n ];
 $bad = $dt + $dup + $st->{total} + $st->{unattributed};
@@ -141,11 +146,13 @@ my $head = sprintf "gatehouse fleet — %s, commit %s; %d PAPER bots (%d flip), 
   . "machine: %s cores; load average at the end: %s\n"
   . "steady with 3 instances: %s (bots ticked in %.0f s)\n"
   . "CPU / RSS with 3 instances: %s\n"
-  . "LEASE_LOST: %d no-trade traces, refused ticks by instance: %s; orders with a tick slot: %d; stale-epoch check: %s\n",
+  . "LEASE_LOST: %d no-trade traces, refused ticks by instance: %s; TICK_SLOT_TAKEN ticks: %d\n"
+  . "orders with a tick slot: %d (the slots the logs give %d of %d trading ticks agree); stale-epoch check: %s\n",
   scalar( gmtime() ) . ' UTC', $commit, $NBOTS, $nflip, $LEASE, $PAUSE, `nproc` =~ s/\s+//r, Gatehouse::Fleet::loadavg(),
   join( ', ', map {"$_ $steady->{$_}"} qw(i1 i2 i3) ), $w0->[1] - $w0->[0],
   join( ', ', map { sprintf '%s %.2f cores %.0f MB', $_, $cores{$_}, $rss{$_} } qw(i1 i2 i3) ),
-  $fleet->lease_lost_traces, ( join( ', ', map {"$_ $lost_all->{$_}"} sort keys %$lost_all ) || 'none' ), $fleet->orders_count,
+  $fleet->lease_lost_traces, ( join( ', ', map {"$_ $lost_all->{$_}"} sort keys %$lost_all ) || 'none' ), $taken_n,
+  $fleet->orders_count, $fleet->slot_check,
   "orders $st->{orders}, fills $st->{fills}, decision traces $st->{decision_traces}, no-trade traces $st->{no_trade_traces} stale of $st->{checked} rows; $st->{unattributed} unattributed";
 print "\n$head\n$table";
 open my $out, '>', "$DIR/fleet.md" or die "$DIR/fleet.md: $!";

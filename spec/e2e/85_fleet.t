@@ -72,7 +72,9 @@ is( $stale->{orders} + $stale->{fills}, 0, "no order or fill with a stale epoch 
 is( $stale->{total}, 0, 'no order, fill, decision or no-trade trace written after a later epoch of its shard was acquired' );
 is( $stale->{unattributed}, 0, 'every fenced row carries an epoch granted to a known instance' );
 is( $fleet->duplicates, 0, 'no (bot, tick slot) has two orders' );
-is( $fleet->double_ticks, 0, 'no bot was ticked by two instances in one tick slot' );
+my ( $agree, $traded ) = $fleet->slot_check;
+ok( $traded && $agree == $traded, "the tick slots read from the logs are the orders' ($agree of $traded trading ticks)" );
+is( $fleet->double_ticks, 0, 'no bot was ticked twice in one tick slot' );
 my $lost = $fleet->lease_lost_ticks;
 ok( ( !grep { $_ ne 'i3' } keys %$lost ), 'only the paused instance had ticks refused by fencing (LEASE_LOST)' );
 my $taken = $fleet->lease_lost_ticks( reason => 'TICK_SLOT_TAKEN' );

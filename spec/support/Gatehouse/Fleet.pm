@@ -57,7 +57,7 @@ sub new {
         clock      => $o{clock}      // AT_OPEN,
         instances  => [],
         by_name    => {},
-        ticks      => [],    # [real_s, name, bot, counts (0: refused), reason, outcome]
+        ticks      => [],    # [real_s (end), name, bot, counts (0: refused), reason, outcome, tick slot]
     }, $class;
     $self->{env} = {
         %{ $sim->base_env( only => ['databento'] ) },
@@ -201,6 +201,26 @@ sub _epoch_of {
     return $e + $ms / 1000;
 }
 
+# The tick slot a tick started in: slot n of a bot starts at n x interval + phase (real ms), phase being the
+# FNV-1a hash of its id modulo min(interval, 1 s) (runtime/scheduler.c phase_ms), the grid every instance
+# agrees on. A tick's start is its log line's instant minus its ms= (both truncated to the ms, and the clock
+# offset is whole ms too), and a scheduled tick starts at or after its slot's start, a few ms after it when the
+# loop is idle: the start is taken 20 ms later so the rounding never puts it in the slot before.
+sub _phase_ms {
+    my ( $self, $bot ) = @_;
+    return $self->{phase}{$bot} //= do {
+        my $h = 2166136261;
+        $h = ( ( $h ^ ord $_ ) * 16777619 ) & 0xFFFFFFFF for split //, $bot;
+        my $span = $self->{interval_s} * 1000 < 1000 ? $self->{interval_s} * 1000 : 1000;
+        $h % $span;
+    };
+}
+
+sub _slot_of {
+    my ( $self, $bot, $start_s ) = @_;
+    return POSIX::floor( ( $start_s * 1000 + 20 - $self->_phase_ms($bot) ) / ( $self->{interval_s} * 1000 ) );
+}
+
 # collect() — reads the tick lines each instance's log gained since the last call (whole lines only).
 sub collect {
     my ($self) = @_;
@@ -215,16 +235,18 @@ sub collect {
         $i->{log_off} += $end + 1;
         for my $line ( split /\n/, substr( $chunk, 0, $end ) ) {
             next unless index( $line, 'msg="tick"' ) > 0;
-            my ( $ts, $bot, $outcome, $reason ) = $line =~ /^ts=(\S+) .*?\bbot=(\S+) outcome=(\S+) reason=(\S+)/ or next;
+            my ( $ts, $bot, $outcome, $reason, $ms ) =
+              $line =~ /^ts=(\S+) .*?\bbot=(\S+) outcome=(\S+) reason=(\S+) .*?\bms=(\d+)/ or next;
             my $t = _epoch_of($ts) // next;
+            $t -= $i->{offset_s};
             my $counts = $reason eq 'LEASE_LOST' || $reason eq 'TICK_SLOT_TAKEN' ? 0 : 1;
-            push @{ $self->{ticks} }, [ $t - $i->{offset_s}, $i->{name}, $bot, $counts, $reason, $outcome ];
+            push @{ $self->{ticks} }, [ $t, $i->{name}, $bot, $counts, $reason, $outcome, $self->_slot_of( $bot, $t - $ms / 1000 ) ];
         }
     }
     return scalar @{ $self->{ticks} };
 }
 
-# ticks(from => real_s, to => real_s, all => 1) → tick records [real_s, instance, bot, counts, reason, outcome]
+# ticks(from => real_s, to => real_s, all => 1) → tick records [real_s, instance, bot, counts, reason, outcome, slot]
 # in that window (default: every one), ticks refused by fencing only with all => 1.
 sub ticks {
     my ( $self, %o ) = @_;
@@ -275,8 +297,8 @@ sub _pct {
 #   moved         bots in the map
 #   taken         moved bots ticked by another instance after the event (before until)
 #   max_s, p50_s  from the event to each moved bot's first tick by another instance
-#   lost          missed tick slots summed over the moved bots: for each, the slots of the interval between
-#                 its last tick before that first tick and the first tick, minus one (round((gap) / interval) - 1)
+#   lost          missed tick slots summed over the moved bots: for each, the slots between its last tick
+#                 before that first tick and the first tick (slot numbers, see _slot_of)
 #   max_gap_s     the longest such gap
 #   by            { instance => moved bots it took }
 sub handover {
@@ -295,7 +317,7 @@ sub handover {
         next unless $last;
         my $g = $first->[0] - $last->[0];
         push @gap, $g;
-        my $slots = int( $g / $self->{interval_s} + 0.5 ) - 1;
+        my $slots = $first->[6] - $last->[6] - 1;
         $lost += $slots if $slots > 0;
     }
     return { moved => scalar keys %$old, taken => scalar @hand, max_s => ( @hand ? _pct( 1, @hand ) : undef ),
@@ -325,20 +347,24 @@ sub rebalance {
     return $h;
 }
 
-# double_ticks(from => real_s, to => real_s) → pairs of consecutive ticks of one bot, by two different
-# instances, closer than half an interval: the same tick slot ticked twice (a fleet must have none).
+# double_ticks(from => real_s, to => real_s) → ticks beyond the first of one bot in one tick slot (a fleet must
+# have none): what a bot ticked twice by two instances, or twice by one, looks like.
 sub double_ticks {
     my ( $self, %o ) = @_;
-    my %per_bot;
-    push @{ $per_bot{ $_->[2] } }, $_ for $self->ticks(%o);
-    my $n = 0;
-    for my $list ( values %per_bot ) {
-        my @t = sort { $a->[0] <=> $b->[0] } @$list;
-        for my $k ( 1 .. $#t ) {
-            $n++ if $t[$k][1] ne $t[ $k - 1 ][1] && $t[$k][0] - $t[ $k - 1 ][0] < $self->{interval_s} / 2;
-        }
-    }
-    return $n;
+    my %n;
+    $n{"$_->[2] $_->[6]"}++ for $self->ticks(%o);
+    my $d = 0;
+    $d += $_ - 1 for grep { $_ > 1 } values %n;
+    return $d;
+}
+
+# slot_check() → (agreeing, traded): of the ticks that placed an order (outcome TRADED), how many the harness
+# puts in the tick slot the order records (orders.tick_slot): the check of the slot arithmetic above.
+sub slot_check {
+    my ($self) = @_;
+    my %db = map { ( "$_->[0] $_->[1]" => 1 ) } psql_rows( $self->{db}, 'SELECT bot_id, tick_slot FROM orders WHERE tick_slot IS NOT NULL' );
+    my @traded = grep { $_->[5] eq 'TRADED' } $self->ticks;
+    return ( scalar( grep { $db{"$_->[2] $_->[6]"} } @traded ), scalar @traded );
 }
 
 # lease_lost_ticks(from => real_s, to => real_s, reason => 'LEASE_LOST') → { instance => its ticks refused for
