@@ -28,6 +28,7 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
+use File::Temp qw(tempdir);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use Time::Local qw(timegm);
@@ -82,11 +83,15 @@ sub inst       { $_[0]{by_name}{ $_[1] } // croak "no instance $_[1]" }
 sub server     { $_[0]->inst( $_[1] )->{srv} }
 
 # start_instance() → the new instance's name (i1, i2, …): started, healthy, signed in, databento verified
-# (verification state is per instance), its instance id and clock offset recorded.
+# (verification state is per instance), its instance id and clock offset recorded. Each instance gets a
+# telemetry spill file of its own: the default one is named after the home and the database only
+# (var/spill/<hash of DATABASE_URL>.jsonl), which instances sharing both would share.
 sub start_instance {
     my ($self) = @_;
     my $name = 'i' . ( @{ $self->{instances} } + 1 );
-    my $srv  = start_server( env => $self->{env}, db => $self->{db}, home => $self->{home}, clock => $self->{clock} );
+    $self->{spill_dir} //= tempdir( 'gh-fleet-spill-XXXXXX', TMPDIR => 1, CLEANUP => 1 );
+    my $srv = start_server( env => { %{ $self->{env} }, GATEHOUSE_SPILL_FILE => "$self->{spill_dir}/$name.jsonl" },
+        db => $self->{db}, home => $self->{home}, clock => $self->{clock} );
     my $v = $srv->post( '/api/integrations/verify', { provider_id => 'databento' } );
     croak "$name: verify databento answered $v->{status}: $v->{content}" unless $v->{status} == 200;
     my $sch = $srv->get('/api/system/status')->{json}{scheduler} || {};
