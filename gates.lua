@@ -20,7 +20,11 @@ INPUT
       bot_blockers = { { bot_id, bot_name, code = "POSITION_MISMATCH" | "RISK_BREACH", stages = { "LIVE", … },
                          reason_human }, … },                   -- open rows of the bot_blockers table
       redis     = nil | <the redis provider entry>,                -- else found in providers by id
-      security  = { app_enc_key = bool } }                         -- APP_ENC_KEY set and well formed
+      security  = { app_enc_key = bool },                          -- APP_ENC_KEY set and well formed
+      fleet     = nil | { lease_s = n, shard_count = 64, alive_instances = n, unowned_shards = n,
+                          unowned_max_s = n,               -- longest a shard has been unowned (s)
+                          over_capacity = { { instance_id, host, owned_bots, capacity }, … } } }
+                                                   -- fleet.c's last lease round; nil before the first
     req = { stage = "PAPER" | "SHADOW" | "LIVE", requires_ai = bool | nil, bot_id = "uuid" | nil,
             autonomy_tier = nil | "LOCKED" | "SUPERVISED" | "LIMITED_AUTONOMY" | "FULL_AUTONOMY",
             autonomy_score = nil | 0–100,                  -- scripts/autonomy.lua's result for the bot:
@@ -76,6 +80,11 @@ CODES (evaluate)
                                SEV-2 system  a configured provider whose verify fails while its category
                                              has a primary, when it ranks above that primary (failover in
                                              effect) or is required_for_autonomy; one per provider
+  FLEET_OVER_CAPACITY          SEV-2 system  one per fleet.over_capacity instance: it owns more running bots
+                                             than its capacity (GATEHOUSE_CAPACITY)
+  SHARDS_UNOWNED               SEV-2 system  fleet.unowned_shards > 0 for longer than 2 lease periods
+                                             (unowned_max_s > 2 * lease_s): their bots are not ticked
+                               (no fleet table: neither)
   LIVE_TRADING_DISABLED        SEV-2 live    trading.enabled is not true
   RISK_ENGINE_NOT_ENFORCING    SEV-2 live    risk.enforcing is not true
   CIRCUIT_OPEN                 SEV-2 bot     one per breaker whose state is not CLOSED or HALF_OPEN
@@ -311,6 +320,34 @@ local function check_scheduler(out, s, now, th)
   return healthy
 end
 
+-- The fleet (fleet.c's facts after each lease round; absent before the first round or without a fleet):
+-- an instance owning more running bots than it is sized for, and shards nobody has held for longer than
+-- two lease periods (a lease expires after one; a live instance claims a free shard at its next round).
+local function check_fleet(out, s)
+  if type(s.fleet) ~= "table" then return end
+  local f = s.fleet
+  for _, x in ipairs(tbl(f.over_capacity)) do
+    if type(x) == "table" then
+      local bots, cap = math.floor(num(x.owned_bots, 0)), math.floor(num(x.capacity, 0))
+      out[#out + 1] = blocker("FLEET_OVER_CAPACITY", SEV2, "system",
+        "Instance " .. tostring(x.host) .. " over capacity",
+        "Instance " .. tostring(x.instance_id) .. " on " .. tostring(x.host) .. " owns " .. bots ..
+          " running bots, above its capacity of " .. cap .. ": its ticks may run late.",
+        "Add an instance (the shards rebalance by themselves) or raise GATEHOUSE_CAPACITY on " ..
+          tostring(x.host) .. " if it can carry more.")
+    end
+  end
+  local n, max_s, lease_s = num(f.unowned_shards, 0), num(f.unowned_max_s, 0), num(f.lease_s, 7)
+  if n > 0 and max_s > 2 * lease_s then
+    out[#out + 1] = blocker("SHARDS_UNOWNED", SEV2, "system", "Shards without an owner",
+      math.floor(n) .. " of " .. math.floor(num(f.shard_count, 64)) .. " shards have had no owner for up to " ..
+        math.floor(max_s) .. " s (more than 2 lease periods of " .. math.floor(lease_s) ..
+        " s): their bots are not ticked.",
+      "Start a gatehouse instance, or check the gatehouse logs for \"fleet:\" lines (lease errors, " ..
+        "Postgres reachability) on the running ones.")
+  end
+end
+
 -- The blocker of a category with no connected provider (one per missing requirement).
 local function category_blocker(cat, list)
   local key = cat.key
@@ -451,6 +488,7 @@ local function gather(s, th, want_stack)
   check_policy(out, s)
   local sched_ok = check_scheduler(out, s, now, th)
   check_security(out, s)
+  check_fleet(out, s)
 
   local stack, lists, primaries = {}, {}, {}
   for _, cat in ipairs(CATEGORIES) do

@@ -60,7 +60,8 @@ CREATE TABLE lease_epochs (
     name         text NOT NULL,
     epoch        bigint NOT NULL,
     holder       text NOT NULL,
-    acquired_at  timestamptz NOT NULL,
+    acquired_at  timestamptz NOT NULL,                 -- Postgres's real clock, as in leases
+    acquired_at_app timestamptz NOT NULL DEFAULT gh_now(), -- the runtime's clock (gh_now), as rows' created_at
     PRIMARY KEY (name, epoch)
 );
 

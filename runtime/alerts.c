@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "fetch.h"
+#include "fleet.h"
 #include "log.h"
 #include "secret.h"
 #include "telemetry.h"
@@ -430,6 +431,14 @@ void alerts_shutdown(void)
     memset(&A, 0, sizeof A);
 }
 
+/* Kinds every instance of a fleet observes alike (each evaluates the same status): sent by the leader only,
+ * so a fleet of three sends one. The others (a kill, a breaker, a policy reload) are sent by the instance
+ * where they happened. */
+static int fleet_wide(const char *kind)
+{
+    return strcmp(kind, "system_status") == 0 || strcmp(kind, "failover") == 0;
+}
+
 int alerts_notify(const char *kind, const char *dedup_key, const char *severity, const char *title,
                   const char *text, const char *trace_id)
 {
@@ -438,6 +447,7 @@ int alerts_notify(const char *kind, const char *dedup_key, const char *severity,
     struct alert_msg *m;
     if (!A.pump || !A.retry || !secret_present(ALERTS_ENV)) return 0;
     if (!kind || !*kind) kind = "alert";
+    if (fleet_wide(kind) && !fleet_is_leader()) return 0; /* the leader alerts what every instance sees */
     if (!severity || !*severity) severity = "info";
     if (dedup_key && *dedup_key)
         snprintf(key, sizeof key, "%s", dedup_key);

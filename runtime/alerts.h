@@ -5,7 +5,9 @@
  * once after the answer's retry_after. Every text is passed through the redactor before it enters the body,
  * and the body is checked again before it leaves; the webhook URL (the secret) is never logged or stored.
  * Every send attempt becomes a usage event (provider "discord", operation "alerts.send"). The same dedup_key
- * within 10 minutes is sent once. Verification (GET on the webhook) belongs to verify.c: alerts only POST. */
+ * within 10 minutes is sent once. In a fleet (fleet.h) the kinds every instance observes alike
+ * (system_status, failover) are sent by the leader only; an instance sends the others itself. Verification
+ * (GET on the webhook) belongs to verify.c: alerts only POST. */
 #ifndef GATEHOUSE_ALERTS_H
 #define GATEHOUSE_ALERTS_H
 

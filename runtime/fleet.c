@@ -14,7 +14,7 @@
 #include "db.h"
 #include "id.h"
 #include "log.h"
-#include "status.h"
+#include "metrics.h"
 
 #define ROUND_MS 1000        /* a lease round every second */
 #define FAST_ROUND_MS 250    /* below this instance's share: pick released shards up quickly */
@@ -25,6 +25,8 @@ struct held {
     long long epoch;       /* 0: not held */
     double valid_until_ms; /* monotonic: the renewing statement's send time + the lease period */
     int releasing;         /* surplus: no new ticks, released shortly */
+    double claimed_ms;     /* monotonic: when this instance acquired it (0: adopted or never) */
+    double free_since_ms;  /* real epoch ms: the previous holder ticked nothing after this (0: unknown) */
 };
 
 static struct {
@@ -37,6 +39,9 @@ static struct {
     int bots_in_shard[FLEET_SHARDS];
     unsigned long ownership_version, rounds_failed;
     double round_sent_ms, expected_round_ms, last_renew_ms, next_expiry_ms;
+    double release_marked_ms; /* monotonic: when the surplus stopped ticking */
+    json_t *facts;            /* fleet_facts(): from the last read */
+    json_t *facts_read;       /* this round's, published after its claim */
 } F;
 
 /* ---- local view ---- */
@@ -44,6 +49,15 @@ static struct {
 static int valid(const struct held *h)
 {
     return h->epoch > 0 && !h->releasing && clock_now_ms() < h->valid_until_ms;
+}
+
+#define CATCH_UP_WINDOW_MS 5000 /* a hand-over's catch-up applies to the first reads after the claim */
+
+double fleet_shard_free_since_ms(int shard)
+{
+    if (!fleet_shard_epoch(shard)) return 0;
+    const struct held *h = &F.shards[shard];
+    return h->claimed_ms > 0 && clock_now_ms() - h->claimed_ms < CATCH_UP_WINDOW_MS ? h->free_since_ms : 0;
 }
 
 long long fleet_shard_epoch(int shard)
@@ -90,6 +104,11 @@ int fleet_owned_shards_literal(char *out, unsigned long len)
     out[used++] = '}';
     out[used] = '\0';
     return n;
+}
+
+const json_t *fleet_facts(void)
+{
+    return F.facts;
 }
 
 void fleet_status(struct fleet_status *out)
@@ -155,6 +174,10 @@ static void adopt(struct pg_result *res, double sent_ms, int *claimed)
         }
         h->epoch = epoch;
         h->valid_until_ms = sent_ms + F.cfg.lease_s * 1000.0;
+        if (claimed && PQnfields(res) > 2) { /* a claim: when the shard became free */
+            h->claimed_ms = clock_now_ms();
+            h->free_since_ms = atof(PQgetvalue(res, i, 2));
+        }
     }
 }
 
@@ -171,6 +194,25 @@ static void log_shards(const char *msg, const int *set)
     if (used) LOG_INFO(NULL, msg, "instance=%s shards=%s owned=%d", F.instance, list, owned_count());
 }
 
+/* The facts were read before this round's claim: shards it just claimed are no longer unowned (else a fresh
+ * start would show every shard unowned since the last run until the next round). */
+static void publish_facts(const int *claimed)
+{
+    int n = 0;
+    for (int i = 0; claimed && i < FLEET_SHARDS; i++)
+        n += claimed[i];
+    json_t *unowned = json_object_get(F.facts_read, "unowned_shards");
+    if (n && json_is_integer(unowned)) {
+        json_int_t left = json_integer_value(unowned) - n;
+        json_integer_set(unowned, left > 0 ? left : 0);
+        if (left <= 0) json_object_set_new(F.facts_read, "unowned_max_s", json_real(0));
+    }
+    if (!F.facts_read) return;
+    json_decref(F.facts);
+    F.facts = F.facts_read;
+    F.facts_read = NULL;
+}
+
 static void on_claimed(struct pg_result *res, const char *err, void *arg)
 {
     double *sent = arg;
@@ -178,10 +220,13 @@ static void on_claimed(struct pg_result *res, const char *err, void *arg)
     if (res) {
         adopt(res, *sent, claimed);
         log_shards("fleet: claimed shards", claimed);
+        publish_facts(claimed);
     } else
         LOG_WARN(NULL, "fleet: claim failed", "instance=%s error=\"%s\"", F.instance, err);
+    publish_facts(NULL);
     free(sent);
-    arm_next(0);
+    arm_next(owned_count() <
+             FLEET_SHARDS / (F.alive > 0 ? F.alive : 1)); /* still below: released ones come */
 }
 
 /* Claims up to k free or expired shards (random ones, skipping rows another claimer holds locked), and the
@@ -194,15 +239,17 @@ static void claim(int k, int want_leader)
     const char *p[4] = {F.instance, F.lease_s, kk, want_leader ? "t" : "f"};
     *sent = clock_now_ms();
     if (db_query(
-            "WITH s AS (SELECT name FROM leases WHERE name LIKE 'shard:%' "
+            "WITH s AS (SELECT name, expires_at AS was FROM leases WHERE name LIKE 'shard:%' "
             "  AND (holder IS NULL OR expires_at <= clock_timestamp()) ORDER BY random() LIMIT $3::int "
             "  FOR UPDATE SKIP LOCKED), "
-            "ld AS (SELECT name FROM leases WHERE name = 'leader' AND $4::boolean "
+            "ld AS (SELECT name, expires_at AS was FROM leases WHERE name = 'leader' AND $4::boolean "
             "  AND (holder IS NULL OR expires_at <= clock_timestamp()) FOR UPDATE SKIP LOCKED) "
             "UPDATE leases l SET holder = $1, epoch = l.epoch + 1, acquired_at = clock_timestamp(), "
             "  renewed_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $2::int) "
-            "WHERE l.name IN (SELECT name FROM s UNION ALL SELECT name FROM ld) RETURNING l.name, l.epoch",
+            "FROM (SELECT name, was FROM s UNION ALL SELECT name, was FROM ld) c WHERE l.name = c.name "
+            "RETURNING l.name, l.epoch, extract(epoch FROM c.was) * 1000",
             4, p, DB_TIMEOUT_MS, on_claimed, sent) < 0) {
+        publish_facts(NULL);
         free(sent);
         arm_next(0);
     }
@@ -232,10 +279,14 @@ static void release_marked(evutil_socket_t fd, short what, void *arg)
             used += (size_t)snprintf(names + used, sizeof names - used, "%sshard:%d", used > 1 ? "," : "", i);
     names[used++] = '}';
     names[used] = '\0';
-    const char *p[2] = {F.instance, names};
-    if (db_query("UPDATE leases SET holder = NULL, expires_at = clock_timestamp() "
+    char stopped_ago[32];
+    snprintf(stopped_ago, sizeof stopped_ago, "%.3f", (clock_now_ms() - F.release_marked_ms) / 1000.0);
+    const char *p[3] = {F.instance, names, stopped_ago};
+    /* expires_at = the instant these shards stopped ticking here: the new owner catches up from it */
+    if (db_query("UPDATE leases SET holder = NULL, "
+                 "  expires_at = clock_timestamp() - make_interval(secs => $3::float8) "
                  "WHERE holder = $1 AND name = ANY($2::text[])",
-                 2, p, DB_TIMEOUT_MS, on_released, NULL) < 0)
+                 3, p, DB_TIMEOUT_MS, on_released, NULL) < 0)
         on_released(NULL, "not queued", NULL);
 }
 
@@ -250,6 +301,7 @@ static void release(int k)
             k--;
         }
     F.ownership_version++;
+    F.release_marked_ms = clock_now_ms();
     evtimer_add(F.release_timer, &tv);
 }
 
@@ -281,19 +333,23 @@ static void on_fleet_read(struct pg_result *res, const char *err, void *arg)
         if (s >= 0 && s < FLEET_SHARDS) F.bots_in_shard[s] = (int)json_integer_value(json_array_get(row, 1));
     }
     json_decref(per);
-    status_note_fleet(json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count",
-                                FLEET_SHARDS, "alive_instances", F.alive, "unowned_shards", free_shards,
-                                "unowned_max_s", atof(PQgetvalue(res, 0, 2)), "over_capacity",
-                                parse_json(res, 6)));
+    json_decref(F.facts_read);
+    F.facts_read =
+        json_pack("{s:i, s:i, s:i, s:i, s:f, s:o}", "lease_s", F.cfg.lease_s, "shard_count", FLEET_SHARDS,
+                  "alive_instances", F.alive, "unowned_shards", free_shards, "unowned_max_s",
+                  atof(PQgetvalue(res, 0, 2)), "over_capacity", parse_json(res, 6));
     int alive = F.alive > 0 ? F.alive : 1, mine = owned_count();
     int ceil_share = (FLEET_SHARDS + alive - 1) / alive, floor_share = FLEET_SHARDS / alive;
+    int want = mine < ceil_share ? (ceil_share - mine < free_shards ? ceil_share - mine : free_shards) : 0;
+    if (want > 0 || leader_free) {
+        claim(want, leader_free); /* publishes the facts once it answered */
+        return;
+    }
+    publish_facts(NULL);
     if (mine > ceil_share) {
         release(mine - ceil_share);
         arm_next(0);
-    } else if ((mine < ceil_share && free_shards > 0) || leader_free)
-        claim(mine < ceil_share ? (ceil_share - mine < free_shards ? ceil_share - mine : free_shards) : 0,
-              leader_free);
-    else
+    } else
         arm_next(mine < floor_share);
 }
 
@@ -347,6 +403,7 @@ static void on_renewed(struct pg_result *res, const char *err, void *arg)
         return;
     }
     F.last_renew_ms = clock_now_ms() - F.round_sent_ms;
+    metrics_lease_renew(F.last_renew_ms);
     for (int i = 0; i < PQntuples(res); i++) {
         int s = shard_of_name(PQgetvalue(res, i, 0));
         if (s >= 0) renewed[s] = 1;
@@ -434,6 +491,8 @@ void fleet_stop(void)
     if (F.round_timer) event_free(F.round_timer);
     if (F.release_timer) event_free(F.release_timer);
     F.round_timer = F.release_timer = NULL;
-    status_note_fleet(NULL);
+    json_decref(F.facts);
+    json_decref(F.facts_read);
+    F.facts = F.facts_read = NULL;
     LOG_INFO(NULL, "fleet: left", "instance=%s", F.instance);
 }

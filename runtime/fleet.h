@@ -7,7 +7,7 @@
  * instance is below its share):
  *   1. heartbeat and renew every lease this instance still holds unexpired (one statement);
  *   2. read the fleet: alive instances (last_seen younger than one lease period), shards per instance,
- *      unowned shards;
+ *      unowned shards (fleet_facts);
  *   3. claim free or expired shards up to ceil(64 / alive instances) with one
  *      UPDATE ... WHERE holder IS NULL OR expired ... RETURNING epoch (FOR UPDATE SKIP LOCKED; the epoch goes
  *      up by one at every acquisition) and the leader lease when it is free; or, above that share, stop
@@ -17,6 +17,8 @@
  * in a lease Postgres already let go. */
 #ifndef GATEHOUSE_FLEET_H
 #define GATEHOUSE_FLEET_H
+
+#include <jansson.h>
 
 struct event_base;
 
@@ -42,6 +44,11 @@ int fleet_is_leader(void);
  * lease (locally valid, not being released), else 0. */
 long long fleet_shard_epoch(int shard);
 
+/* For a shard this instance claimed in the last 5 s: the real epoch milliseconds since which its previous
+ * holder ticked nothing (the instant it stopped before releasing, or its lease's expiry) — the scheduler
+ * ticks a slot that began after it, so a hand-over loses no slot. 0 otherwise (no catch-up). */
+double fleet_shard_free_since_ms(int shard);
+
 /* Writes the shards this instance may tick now as a Postgres array literal ("{1,7,12}", "{}" for none) into
  * out (len bytes; 256 is enough). Returns the count. */
 int fleet_owned_shards_literal(char *out, unsigned long len);
@@ -65,5 +72,10 @@ struct fleet_status {
 };
 
 void fleet_status(struct fleet_status *out);
+
+/* The fleet as the last round read it, for the status snapshot (gates.lua's `fleet`): {lease_s, shard_count,
+ * alive_instances, unowned_shards, unowned_max_s, over_capacity: [{instance_id, host, owned_bots,
+ * capacity}]}. Borrowed, valid until the next round; NULL before the first round and after fleet_stop. */
+const json_t *fleet_facts(void);
 
 #endif

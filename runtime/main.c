@@ -25,6 +25,7 @@
 #include "bar_store.h"
 #include "api_bars.h"
 #include "api_bots.h"
+#include "api_fleet.h"
 #include "api_strategies.h"
 #include "api_jobs.h"
 #include "api_backtests.h"
@@ -40,6 +41,7 @@
 #include "config.h"
 #include "db.h"
 #include "fetch.h"
+#include "fleet.h"
 #include "http.h"
 #include "id.h"
 #include "jobs.h"
@@ -55,7 +57,6 @@
 #include "verify.h"
 #include "alerts.h"
 #include "metrics.h"
-#include "fleet.h"
 #include "scheduler.h"
 #include "status.h"
 #include "api_variables.h"
@@ -78,6 +79,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/policy/dry-run", api_system_policy_dry_run, HTTP_ACCESS_OPERATOR},
     {"GET", "/api/system/status", api_system_status, HTTP_ACCESS_VIEWER},
     {"GET", "/api/system/events", api_system_events, HTTP_ACCESS_VIEWER},
+    {"GET", "/api/system/instances", api_fleet_instances, HTTP_ACCESS_VIEWER},
     {"POST", "/api/gates/check", api_system_gates_check, HTTP_ACCESS_OPERATOR},
     {"GET", "/metrics", api_system_metrics, HTTP_ACCESS_PUBLIC},
     {"GET", "/api/bots", api_bots_list, HTTP_ACCESS_VIEWER},
@@ -346,6 +348,35 @@ static double gauge_fetch_inflight(void)
     return fetch_inflight();
 }
 
+/* The fleet gauges read this instance's facts as of its last lease round (fleet.h). */
+static double gauge_fleet_owned_bots(void)
+{
+    struct fleet_status f;
+    fleet_status(&f);
+    return f.owned_bots;
+}
+
+static double gauge_fleet_owned_shards(void)
+{
+    struct fleet_status f;
+    fleet_status(&f);
+    return f.owned_shards;
+}
+
+static double gauge_fleet_leader(void)
+{
+    struct fleet_status f;
+    fleet_status(&f);
+    return f.leader ? 1 : 0;
+}
+
+static double gauge_fleet_alive_instances(void)
+{
+    struct fleet_status f;
+    fleet_status(&f);
+    return f.alive_instances;
+}
+
 static void register_gauges(void)
 {
     metrics_register_gauge("gatehouse_telemetry_queue_depth",
@@ -361,6 +392,16 @@ static void register_gauges(void)
                            gauge_inflight);
     metrics_register_gauge("gatehouse_outbound_inflight_requests",
                            "Outbound provider requests in flight or queued.", gauge_fetch_inflight);
+    metrics_register_gauge("gatehouse_fleet_owned_bots",
+                           "Running bots in the shards this instance holds, as of its last lease round.",
+                           gauge_fleet_owned_bots);
+    metrics_register_gauge("gatehouse_fleet_owned_shards",
+                           "Shard leases this instance holds and may tick now.", gauge_fleet_owned_shards);
+    metrics_register_gauge("gatehouse_fleet_leader", "1 while this instance holds the leader lease, else 0.",
+                           gauge_fleet_leader);
+    metrics_register_gauge("gatehouse_fleet_alive_instances",
+                           "Alive instances of the fleet (this one included), as of the last lease round.",
+                           gauge_fleet_alive_instances);
 }
 
 /* Starts the I/O subsystems that need the loop; 0 or -1 with err. */

@@ -60,6 +60,7 @@ struct gauge {
 
 static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 static const double provider_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const double lease_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 #define NBOUNDS(a) ((int)(sizeof a / sizeof a[0]))
 
 static struct family http_total = {
@@ -95,7 +96,17 @@ static struct family provider_duration = {
     .nbounds = NBOUNDS(provider_bounds),
 };
 
-static struct family *const families[] = {&http_total, &http_duration, &provider_total, &provider_duration};
+static struct family lease_renew = {
+    .name = "gatehouse_lease_renew_seconds",
+    .help = "Round trip of the fleet's heartbeat-and-renew statement, once per lease round.",
+    .kind = KIND_HISTOGRAM,
+    .nlabels = 0,
+    .bounds = lease_bounds,
+    .nbounds = NBOUNDS(lease_bounds),
+};
+
+static struct family *const families[] = {&http_total, &http_duration, &provider_total, &provider_duration,
+                                          &lease_renew};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* Unlabelled families, for the gauge-name collision check (histogram suffixes are checked separately). */
@@ -283,6 +294,12 @@ void metrics_provider_call(const char *provider, const char *operation, const ch
     if ((s = series_for(&provider_duration, v))) observe(&provider_duration, s, ms);
 }
 
+void metrics_lease_renew(double ms)
+{
+    struct series *s = series_for(&lease_renew, NULL);
+    if (s) observe(&lease_renew, s, ms);
+}
+
 void metrics_policy_reload(int ok)
 {
     if (ok)
@@ -461,6 +478,10 @@ static void buf_sample_name(struct buf *b, const struct family *f, const struct 
     const char *k = s->key;
     buf_str(b, f->name);
     buf_str(b, suffix);
+    if (!f->nlabels && !le) {
+        buf_str(b, " ");
+        return;
+    }
     buf_str(b, "{");
     for (int i = 0; i < f->nlabels; i++) {
         if (i) buf_str(b, ",");
@@ -512,7 +533,9 @@ static void render_family(struct buf *b, const struct family *f)
 {
     struct series **all;
     int n = 0;
+    static const struct series unobserved; /* an unlabelled family has its one series from the start */
     buf_header(b, f->name, f->help, f->kind == KIND_HISTOGRAM ? "histogram" : "counter");
+    if (!f->n && !f->nlabels && f->kind == KIND_HISTOGRAM) render_histogram_series(b, f, &unobserved);
     if (!f->n) return;
     if (!(all = malloc((size_t)f->n * sizeof *all))) {
         b->failed = 1;

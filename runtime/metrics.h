@@ -6,6 +6,8 @@
  *   http_request_duration_seconds{route,method}         histogram 0.0005 s … 2.5 s
  *   provider_calls_total{provider,operation,outcome}    counter
  *   provider_call_duration_seconds{provider,operation}  histogram 0.01 s … 10 s
+ *   lease_renew_seconds                                 histogram 0.001 s … 5 s (no labels: rendered from the
+ *                                                       start, with zero counts until the first round)
  *   policy_reloads_total{result="ok"|"error"}           counter
  *   system_status (0 OK, 1 DEGRADED, 2 BLOCKED), autonomy_allowed (0/1)   gauges, once set
  *   build_info{version}, process_start_time_seconds     gauges
@@ -39,6 +41,10 @@ void metrics_http_request(const char *route, const char *method, int status, dou
    outcome ("OK", "AUTH_FAILED", "TIMEOUT", ... or "ERROR"), latency in ms (into the duration histogram,
    labelled by provider and operation). NULL strings count as "". Strings are borrowed for the call only. */
 void metrics_provider_call(const char *provider, const char *operation, const char *outcome, double ms);
+
+/* Observes the round trip (ms) of one fleet lease round's heartbeat-and-renew statement (fleet.c, once per
+   round) into gatehouse_lease_renew_seconds. */
+void metrics_lease_renew(double ms);
 
 /* Counts a policy reload attempt (ok = 1 success, 0 failure). */
 void metrics_policy_reload(int ok);

@@ -154,6 +154,7 @@ static void on_sweep_rows(struct pg_result *res, const char *err, void *arg)
         json_decref(pos);
     }
     policy_release(g);
+    LOG_INFO(trace, "risk sweep", "bots=%d", PQntuples(res));
     free(trace);
 }
 

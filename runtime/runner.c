@@ -174,6 +174,10 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
      * here */
     if (json_object_get(t->summary, "bars_source_trace_id"))
         json_object_set(meta, "bars_source_trace_id", json_object_get(t->summary, "bars_source_trace_id"));
+    /* who ticked which slot under which epoch: the fleet's proof of one tick per bot and slot */
+    json_object_set_new(meta, "instance_id", json_string(id_instance()));
+    json_object_set_new(meta, "lease_epoch", json_integer(t->lease.epoch));
+    if (t->lease.slot >= 0) json_object_set_new(meta, "tick_slot", json_integer(t->lease.slot));
     if (json_is_array(json_object_get(t->summary, "feature_keys_used")))
         json_object_set(meta, "feature_keys_used", json_object_get(t->summary, "feature_keys_used"));
     usage(t, "runner", "runner.tick",

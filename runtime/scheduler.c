@@ -20,6 +20,7 @@
 #include "runner.h"
 #include "status.h"
 #include "supervisor.h"
+#include "telemetry.h"
 
 #include <stdlib.h>
 
@@ -79,12 +80,15 @@ static double real_ms(void)
 }
 
 /* The first slot of a bot new to this instance's list: the next slot on the real-time grid (slot n starts at
- * n x interval + phase), so every instance agrees which slot a tick is, and a new owner's first tick is the
- * slot after the old owner let go. */
+ * n x interval + phase), so every instance agrees which slot a tick is — or, just after a hand-over, the slot
+ * under way when it began after the previous owner stopped ticking (fleet_shard_free_since_ms). */
 static void first_due(struct due_bot *b, double now_ms)
 {
     double every = b->interval_s * 1000.0, phase = phase_ms(b->id, b->interval_s), real = real_ms();
     long long slot = (long long)ceil((real - phase) / every);
+    double free_since = fleet_shard_free_since_ms(b->shard);
+    /* a hand-over: the slot under way began after the previous owner stopped, so nobody ticked it — now */
+    if (free_since > 0 && (double)(slot - 1) * every + phase >= free_since) slot--;
     b->next_slot = slot;
     b->next_due_ms = now_ms + ((double)slot * every + phase - real);
 }
@@ -181,6 +185,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     refresh_bot_list(); /* each instance ticks the bots of its shards (on_dispatch) */
     if (S.leader) {     /* the singletons: one instance of the fleet */
         supervisor_leader_tick();
+        telemetry_retention_due();
         autonomy_leader_tick(status_decision()); /* the periodic autonomy round of every bot */
     }
 }

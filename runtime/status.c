@@ -10,6 +10,7 @@
 
 #include "alerts.h"
 #include "body_cache.h"
+#include "fleet.h"
 #include "integrations.h"
 #include "auth.h"
 #include "clock.h"
@@ -42,15 +43,6 @@ static struct status_scheduler_facts sched;
 void status_note_scheduler(const struct status_scheduler_facts *facts)
 {
     sched = *facts;
-}
-
-/* kept outside S for the same reason; owned (NULL until fleet.c's first round) */
-static json_t *fleet_facts;
-
-void status_note_fleet(json_t *facts)
-{
-    json_decref(fleet_facts);
-    fleet_facts = facts;
 }
 
 /* ---- snapshot ---- */
@@ -123,7 +115,8 @@ json_t *status_snapshot(struct policy_gen *g)
                                            ? json_object_get(S.facts, "bot_blockers")
                                            : json_array()));
     json_object_set_new(snap, "security", json_pack("{s:b}", "app_enc_key", auth_enc_key_ok()));
-    if (fleet_facts) json_object_set_new(snap, "fleet", json_deep_copy(fleet_facts));
+    /* the fleet as its last lease round read it (absent before the first: no fleet blocker) */
+    if (fleet_facts()) json_object_set_new(snap, "fleet", json_deep_copy(fleet_facts()));
     return snap;
 }
 
@@ -522,7 +515,5 @@ void status_stop(void)
     json_decref(S.facts);
     json_decref(shared_snap);
     shared_snap = NULL;
-    json_decref(fleet_facts);
-    fleet_facts = NULL;
     memset(&S, 0, sizeof S);
 }

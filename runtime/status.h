@@ -28,12 +28,6 @@ struct status_scheduler_facts {
  * tick, a lease answer, start and stop). Until the first call they are all zero (no scheduler). */
 void status_note_scheduler(const struct status_scheduler_facts *facts);
 
-/* Records the fleet's facts (steals facts; NULL clears them) as the snapshot's `fleet` object for gates.lua:
- * {lease_s, shard_count, alive_instances, unowned_shards, unowned_max_s, over_capacity: [{instance_id, host,
- * owned_bots, capacity}]} — pushed by fleet.c after each lease round. Until the first call the snapshot has
- * no `fleet` (no fleet yet: no fleet blocker). */
-void status_note_fleet(json_t *facts);
-
 /* Starts the evaluation timer and the database facts refresh. Returns 0 or -1. */
 int status_start(struct event_base *base);
 void status_stop(void);

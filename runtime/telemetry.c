@@ -59,7 +59,8 @@ static struct {
     struct event_base *base;
     struct event *flush_ev, *replay_ev, *partition_ev;
     int started, stopping, down, retention_days;
-    int q_head, q_count; /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
+    double retention_ran_ms; /* monotonic: the last retention drop (telemetry_retention_due) */
+    int q_head, q_count;     /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
     struct telemetry_batch b;
     double b_sent_ms; /* clock_now_ms() when the batch in flight was sent */
     int b_spilled;    /* the queue batch in flight is already in the spill file as well */
@@ -750,12 +751,19 @@ static void on_partition_result(struct pg_result *res, const char *err, void *ar
 
 static void on_partition_tick(evutil_socket_t fd, short what, void *arg)
 {
-    char days[16];
-    const char *p[1] = {days};
     if (W.stopping) return;
     db_query("SELECT gh_ensure_usage_partitions(((gh_now() AT TIME ZONE 'UTC')::date - 1), 9)", 0, NULL,
              60000, on_partition_result, "ensure");
-    if (W.retention_days <= 0) return;
+}
+
+void telemetry_retention_due(void)
+{
+    char days[16];
+    const char *p[1] = {days};
+    double now = clock_now_ms();
+    if (W.stopping || W.retention_days <= 0) return;
+    if (W.retention_ran_ms > 0 && now - W.retention_ran_ms < PARTITION_EVERY_S * 1000.0) return;
+    W.retention_ran_ms = now;
     snprintf(days, sizeof days, "%d", W.retention_days);
     db_query("SELECT gh_drop_usage_partitions_before(((gh_now() AT TIME ZONE 'UTC')::date - $1::int))", 1, p,
              60000, on_partition_result, "drop");

@@ -5,7 +5,8 @@
  * db pool (multi-row INSERT ... ON CONFLICT DO NOTHING, so a replay after an ambiguous failure is exactly
  * once: ids are made here). When Postgres cannot take a batch, the batch is appended to a local spill file
  * (JSON lines) and replayed when the database answers again; nothing is lost on an outage or a clean stop.
- * The writer also keeps daily partitions ahead and drops those past the retention period.
+ * The writer also keeps daily partitions ahead (every instance), and the fleet's leader drops those past the
+ * retention period (telemetry_retention_due).
  *
  * Per-provider rolling aggregates (24 h counts by minute, last use, last bot, last feature, last error,
  * latency ring for p50/p95) live in memory, are seeded from the database at start-up, and are updated as
@@ -80,5 +81,9 @@ void telemetry_provider_usage(const char *provider_id, struct provider_usage *ou
 /* New object {queue_depth, queue_capacity, spill_bytes, written_total, spilled_total, replayed_total,
  * last_flush_at, last_error} for /metrics and /api/system/status. */
 json_t *telemetry_status_json(void);
+
+/* Drops the usage-event partitions past the retention period when the last drop was an hour ago or more (or
+ * never). A singleton: the scheduler calls it every second on the fleet's leader only. */
+void telemetry_retention_due(void);
 
 #endif

@@ -11,7 +11,9 @@
 #include <time.h>
 
 #include "config.h"
+#include "db.h"
 #include "fetch.h"
+#include "fleet.h"
 #include "id.h"
 #include "log.h"
 #include "policy.h"
@@ -68,7 +70,7 @@ void verify_set_listener(verify_listener fn)
 static struct {
     struct event_base *base;
     struct entry entries[MAX_TRACKED];
-    int count, running, background;
+    int count, running, background, refresh_pending;
     struct event *tick;
     unsigned long version; /* bumped whenever a provider's verify status changes */
 } vs;
@@ -495,8 +497,50 @@ static time_t due_at(struct entry *e, int ttl_s)
     return e->next_background_at;
 }
 
+/* The latest verification per provider (and its latest OK), as seed_from_database and the followers read it.
+ */
+#define LATEST_SQL                                                                                           \
+    "SELECT DISTINCT ON (provider_id) provider_id, outcome, coalesce(reason_human, ''), "                    \
+    "extract(epoch FROM verified_at)::bigint, coalesce(latency_ms, 0), coalesce(http_status, 0), "           \
+    "coalesce((SELECT extract(epoch FROM max(v2.verified_at))::bigint FROM verifications v2 "                \
+    "          WHERE v2.provider_id = v.provider_id AND v2.outcome = 'OK'), 0) "                             \
+    "FROM verifications v ORDER BY provider_id, verified_at DESC"
+
+/* Takes row i of LATEST_SQL as the provider's status when it is newer than what this instance knows and no
+ * probe of it runs here. Returns 1 when it did. */
+static int adopt_row(PGresult *res, int i)
+{
+    struct entry *e = entry_for(PQgetvalue(res, i, 0), 1);
+    time_t at = (time_t)atoll(PQgetvalue(res, i, 3));
+    if (!e || e->running || (e->st.has_result && at <= e->st.verified_at)) return 0;
+    e->st.has_result = 1;
+    snprintf(e->st.outcome, sizeof e->st.outcome, "%s", PQgetvalue(res, i, 1));
+    snprintf(e->st.reason_human, sizeof e->st.reason_human, "%s", PQgetvalue(res, i, 2));
+    e->st.verified_at = at;
+    e->st.latency_ms = atoi(PQgetvalue(res, i, 4));
+    e->st.http_status = atoi(PQgetvalue(res, i, 5));
+    e->st.last_ok_at = (time_t)atoll(PQgetvalue(res, i, 6));
+    vs.version++;
+    return 1;
+}
+
+/* A follower's refresh: the verifications the leader's background probes (or any instance's operator)
+ * recorded become this instance's status too. */
+static void on_latest(struct pg_result *res, const char *err, void *arg)
+{
+    vs.refresh_pending = 0;
+    if (!res) return; /* the database is down: the gates see that directly */
+    for (int i = 0; i < PQntuples(res); i++)
+        if (adopt_row(res, i) && listener) listener(PQgetvalue(res, i, 0), NULL);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
+    if (!fleet_is_leader()) { /* background verify is a singleton of the fleet: followers read its results */
+        if (!vs.refresh_pending && db_query(LATEST_SQL, 0, NULL, 2000, on_latest, NULL) == 0)
+            vs.refresh_pending = 1;
+        return;
+    }
     const struct provider_registry *reg = policy_providers(policy_current());
     time_t now = clock_wall_s();
     char err[256], trace[33];
@@ -526,12 +570,7 @@ static int seed_from_database(const char *conninfo, char *err, size_t errlen)
         PQfinish(conn);
         return -1;
     }
-    res = PQexec(
-        conn, "SELECT DISTINCT ON (provider_id) provider_id, outcome, coalesce(reason_human, ''), "
-              "extract(epoch FROM verified_at)::bigint, coalesce(latency_ms, 0), coalesce(http_status, 0), "
-              "coalesce((SELECT extract(epoch FROM max(v2.verified_at))::bigint FROM verifications v2 "
-              "          WHERE v2.provider_id = v.provider_id AND v2.outcome = 'OK'), 0) "
-              "FROM verifications v ORDER BY provider_id, verified_at DESC");
+    res = PQexec(conn, LATEST_SQL);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "verify seed: %s", PQresultErrorMessage(res));
         err[strcspn(err, "\n")] = '\0';
@@ -539,18 +578,8 @@ static int seed_from_database(const char *conninfo, char *err, size_t errlen)
         PQfinish(conn);
         return -1;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
-        struct entry *e = entry_for(PQgetvalue(res, i, 0), 1);
-        if (!e) continue;
-        e->st.has_result = 1;
-        snprintf(e->st.outcome, sizeof e->st.outcome, "%s", PQgetvalue(res, i, 1));
-        snprintf(e->st.reason_human, sizeof e->st.reason_human, "%s", PQgetvalue(res, i, 2));
-        e->st.verified_at = (time_t)atoll(PQgetvalue(res, i, 3));
-        e->st.latency_ms = atoi(PQgetvalue(res, i, 4));
-        e->st.http_status = atoi(PQgetvalue(res, i, 5));
-        e->st.last_ok_at = (time_t)atoll(PQgetvalue(res, i, 6));
-        vs.version++;
-    }
+    for (int i = 0; i < PQntuples(res); i++)
+        adopt_row(res, i);
     PQclear(res);
     PQfinish(conn);
     return 0;

@@ -409,6 +409,24 @@ route('GET', '/api/system/events', {
   params: [...listParams, { name: 'since', in: 'query', schema: time }, { name: 'kind', in: 'query', schema: str }],
   responses: ok('events', list('events', ref('SystemEvent'))),
 });
+route('GET', '/api/system/instances', {
+  summary: 'The fleet: instances, the shard and leader leases they hold now, unowned shards', access: 'viewer',
+  responses: ok('the fleet', envelope({
+    instances: arr(obj({
+      id: str, host: str, pid: int, version: str, capacity: int, lease_s: int, started_at: time, last_seen: time,
+      last_seen_age_s: num, alive: bool, stopped_at: ntime, leader: bool, shards: arr({ type: 'integer', minimum: 0, maximum: 63 }),
+      owned_shards: int, owned_bots: int, over_capacity: bool, loop_lag_ms: int, lease_renew_ms: nnum,
+    }, ['id', 'host', 'pid', 'version', 'capacity', 'lease_s', 'started_at', 'last_seen', 'last_seen_age_s', 'alive', 'stopped_at',
+      'leader', 'shards', 'owned_shards', 'owned_bots', 'over_capacity', 'loop_lag_ms', 'lease_renew_ms'])),
+    shards: obj({
+      count: int, owned: int,
+      unowned: arr(obj({ shard: int, unowned_for_s: num, running_bots: int }, ['shard', 'unowned_for_s', 'running_bots'])),
+    }, ['count', 'owned', 'unowned']),
+    leader: nstr,
+    lease_s: int,
+    as_of: time,
+  }, ['instances', 'shards', 'leader', 'lease_s', 'as_of'])),
+});
 route('POST', '/api/gates/check', {
   summary: "gates.safe_start's answer for a stage", access: 'operator',
   body: obj({ stage: enumOf('PAPER', 'SHADOW', 'LIVE'), requires_ai: bool, bot_id: str }, ['stage']),

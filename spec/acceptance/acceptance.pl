@@ -773,6 +773,9 @@ proof( 11, 'Positions equal their fills: 1,000 random fill sequences applied con
       . 'recomputation from its fills in application order (average cost), and every order\'s filled quantity equals its fills.',
     sub {
         my $s = server( 'gatehouse #10 (a database for the property)', home => $home, env => sim_env( only => [qw(databento)] ) );
+        # the leader's first risk sweep runs about a second after start; the property's SUBMITTED orders count as
+        # exposure, so a sweep in the middle of the fills would kill bots and cancel orders: load after it
+        wait_until( sub { $s->log_text =~ /msg="risk sweep"/ }, 15, 'first risk sweep' );
         my $seq = Gatehouse::Property::fill_sequences( 1000, 20261206 );
         Gatehouse::Property::load_sequences( $s->db, $seq, 'prop-' );
         note_step( sprintf 'Generated (seed 20261206): 1000 bots, %d orders, %d fills; loaded as SUBMITTED PAPER orders; fills dealt round-robin to 4 psql sessions run at once.',

@@ -1,6 +1,8 @@
-# Leadership: two gatehouse instances on one database; exactly one leads (runs the scheduler and the bot
-# ticks); when it stops the other leads within 10 s; a bot's ticks never run twice. The lease lives in
-# app_settings ('scheduler_leader') and is renewed every 2 s with a 7 s expiry; a stopping leader releases it, a killed one is replaced within 9 s.
+# Leadership: two gatehouse instances on one database; exactly one holds the leader lease (the singletons:
+# supervisor sweeps, autonomy rounds, retention); when it stops the other leads within 10 s; a bot's ticks never
+# run twice. Leases are rows of `leases` (migration 0072): 'leader' and 64 shards, renewed every second with a 7 s
+# expiry; the bots are ticked by the instance holding their shard; a stopping instance releases its leases, a
+# killed one's are taken over once they expire.
 use strict;
 use warnings;
 use lib 'spec/support';
@@ -31,7 +33,9 @@ is( $leader->post("/api/bots/$id/start")->{status}, 200, 'bot started' );
 sleep 4;
 my $ticks = sub { ( psql_rows( $db, "SELECT count(*), count(DISTINCT trace_id) FROM integration_usage_events WHERE bot_id = '$id' AND operation = 'runner.tick'" ) )[0] };
 my $t = $ticks->();
-cmp_ok( $t->[0], '>=', 2, "the leader ticks the bot ($t->[0] ticks)" );
+cmp_ok( $t->[0], '>=', 2, "the holder of its shard ticks the bot ($t->[0] ticks)" );
+my ($shards) = psql_rows( $db, "SELECT count(DISTINCT holder), count(*) FROM leases WHERE name LIKE 'shard:%' AND expires_at > clock_timestamp()" );
+is_deeply( $shards, [ 2, 64 ], 'the two instances hold the 64 shard leases between them' );
 
 my $t0 = time;
 is( $leader->stop, 0, 'the leader stops (SIGTERM releases the lease)' );
@@ -40,7 +44,10 @@ my $took = time - $t0;
 cmp_ok( $took, '<=', 10, sprintf( 'within 10 s (%.1f s)', $took ) );
 my $before = $ticks->()->[0];
 sleep 4;
-cmp_ok( $ticks->()->[0], '>', $before, 'the new leader ticks the bot' );
+cmp_ok( $ticks->()->[0], '>', $before, 'the remaining instance ticks the bot' );
+my $sole = sched($other)->{instance_id};
+ok( wait_for( sub { ( psql_rows( $db, "SELECT count(*) FROM leases WHERE name LIKE 'shard:%' AND holder = '$sole' AND expires_at > clock_timestamp()" ) )[0][0] == 64 }, 5, 'all shards' ),
+    'the remaining instance holds all 64 shards' );
 
 # never twice: runner.tick events of the bot never come closer than the interval allows from two ticks at once
 my ($dups) = psql_rows( $db, "SELECT count(*) FROM (SELECT e1.id FROM integration_usage_events e1 JOIN integration_usage_events e2 "

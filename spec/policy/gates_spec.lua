@@ -300,6 +300,49 @@ spec.same({ r.system_status, codes(r.blockers), r.blockers[1].severity },
   { "DEGRADED", { "HEARTBEAT_TIMEOUT" }, "SEV-2" },
   "loop lag above loop_lag_warn_ms: DEGRADED")
 
+-- The fleet: absent (before fleet.c's first round) raises nothing; over capacity and long-unowned shards
+-- are system SEV-2s (DEGRADED, autonomy still allowed, starts not denied).
+local FLEET_OK = { lease_s = 7, shard_count = 64, alive_instances = 2, unowned_shards = 0, unowned_max_s = 0,
+  over_capacity = {} }
+r = G.evaluate(snapshot(HEALTHY, { fleet = nil }))
+spec.same({ r.system_status, codes(r.blockers) }, { "OK", {} }, "no fleet facts: no fleet blocker")
+r = G.evaluate(snapshot(HEALTHY, { fleet = FLEET_OK }))
+spec.same({ r.system_status, codes(r.blockers) }, { "OK", {} }, "healthy fleet: no fleet blocker")
+local over = with(FLEET_OK, { over_capacity = { { instance_id = "inst-a", host = "gh-a", owned_bots = 1500,
+  capacity = 1000 } } })
+r = G.evaluate(snapshot(HEALTHY, { fleet = over }))
+spec.same({ r.system_status, r.autonomy_allowed, codes(r.blockers), r.blockers[1].severity, r.blockers[1].scope },
+  { "DEGRADED", true, { "FLEET_OVER_CAPACITY" }, "SEV-2", "system" },
+  "an instance over capacity: FLEET_OVER_CAPACITY SEV-2 system, DEGRADED, autonomy allowed")
+local b = r.blockers[1]
+spec.ok(has_text(b.reason_human, "inst-a") and has_text(b.reason_human, "gh-a") and
+  has_text(b.reason_human, "1500") and has_text(b.reason_human, "1000"),
+  "FLEET_OVER_CAPACITY names the instance, host, owned bots and capacity")
+spec.ok(has_text(b.suggested_fix, "GATEHOUSE_CAPACITY") and has_text(b.suggested_fix, "Add an instance"),
+  "FLEET_OVER_CAPACITY fix: add an instance or raise GATEHOUSE_CAPACITY")
+spec.is(G.safe_start({ stage = "LIVE" }, snapshot(HEALTHY, { fleet = over })).allowed, true,
+  "FLEET_OVER_CAPACITY does not deny a LIVE start")
+r = G.evaluate(snapshot(HEALTHY, { fleet = with(FLEET_OK, { over_capacity = {
+  { instance_id = "inst-a", host = "gh-a", owned_bots = 1500, capacity = 1000 },
+  { instance_id = "inst-b", host = "gh-b", owned_bots = 3, capacity = 2 } } }) }))
+spec.same(codes(r.blockers), { "FLEET_OVER_CAPACITY", "FLEET_OVER_CAPACITY" },
+  "two instances over capacity: one blocker each")
+r = G.evaluate(snapshot(HEALTHY, { fleet = with(FLEET_OK, { unowned_shards = 5, unowned_max_s = 14 }) }))
+spec.same(codes(r.blockers), {}, "shards unowned for exactly 2 lease periods: no blocker yet")
+r = G.evaluate(snapshot(HEALTHY, { fleet = with(FLEET_OK, { unowned_shards = 5, unowned_max_s = 15.2 }) }))
+spec.same({ r.system_status, codes(r.blockers), r.blockers[1].severity, r.blockers[1].scope },
+  { "DEGRADED", { "SHARDS_UNOWNED" }, "SEV-2", "system" },
+  "5 shards unowned for 15 s > 2 * 7 s: SHARDS_UNOWNED SEV-2 system, DEGRADED")
+spec.ok(has_text(r.blockers[1].reason_human, "5 of 64 shards") and has_text(r.blockers[1].reason_human, "15 s"),
+  "SHARDS_UNOWNED names how many shards and for how long")
+spec.ok(has_text(r.blockers[1].suggested_fix, "fleet:") and has_text(r.blockers[1].suggested_fix, "Start"),
+  "SHARDS_UNOWNED fix: start an instance, check the fleet: log lines")
+r = G.evaluate(snapshot(HEALTHY, { fleet = with(FLEET_OK, { lease_s = 30, unowned_shards = 5,
+  unowned_max_s = 40 }) }))
+spec.same(codes(r.blockers), {}, "lease_s = 30: 40 s unowned is within 2 lease periods")
+r = G.evaluate(snapshot(HEALTHY, { fleet = with(FLEET_OK, { unowned_shards = 0, unowned_max_s = 100 }) }))
+spec.same(codes(r.blockers), {}, "no unowned shard: no SHARDS_UNOWNED whatever unowned_max_s says")
+
 local BOT, OTHER = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 local tripped = snapshot(HEALTHY, { breakers = { { bot_id = BOT, state = "OPEN", bot_name = "es-sma" },
   { bot_id = OTHER, state = "CLOSED", bot_name = "nq-rsi" } } })

@@ -321,6 +321,42 @@ static void test_provider(void)
     free(t);
 }
 
+static void test_lease_renew(void)
+{
+    char *t;
+    const char *L = "gatehouse_lease_renew_seconds";
+    char line[160];
+    metrics_reset();
+    t = render();
+    well_formed(t, "lease renew before any round");
+    line_is(t, "# TYPE gatehouse_lease_renew_seconds histogram");
+    line_is(t, "gatehouse_lease_renew_seconds_bucket{le=\"+Inf\"} 0");
+    line_is(t, "gatehouse_lease_renew_seconds_count 0");
+    line_is(t, "gatehouse_lease_renew_seconds_sum 0");
+    free(t);
+    metrics_lease_renew(0.5);
+    metrics_lease_renew(4.5);
+    metrics_lease_renew(1245);
+    t = render();
+    well_formed(t, "after lease rounds");
+    snprintf(line, sizeof line, "%s_bucket{le=\"0.001\"} 1", L);
+    line_is(t, line);
+    snprintf(line, sizeof line, "%s_bucket{le=\"0.005\"} 2", L);
+    line_is(t, line);
+    snprintf(line, sizeof line, "%s_bucket{le=\"1\"} 2", L);
+    line_is(t, line);
+    snprintf(line, sizeof line, "%s_bucket{le=\"2.5\"} 3", L);
+    line_is(t, line);
+    snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} 3", L);
+    line_is(t, line);
+    snprintf(line, sizeof line, "%s_sum 1.25", L);
+    line_is(t, line);
+    snprintf(line, sizeof line, "%s_count 3", L);
+    line_is(t, line);
+    tap_is_int(count_prefix(t, "gatehouse_lease_renew_seconds_bucket{"), 13, "12 finite buckets + +Inf");
+    free(t);
+}
+
 static void test_escaping_and_bad_values(void)
 {
     char *t, longv[200];
@@ -451,7 +487,7 @@ static void test_gauges(void)
         metrics_register_gauge(name, "filler", read_ratio);
     }
     t = render();
-    tap_is_int(count_prefix(t, "# TYPE "), 7 + METRICS_GAUGES_MAX, "at most 32 registered gauges");
+    tap_is_int(count_prefix(t, "# TYPE "), 8 + METRICS_GAUGES_MAX, "at most 32 registered gauges");
     line_is(t, "gatehouse_g27 0.125");
     tap_ok(!strstr(t, "gatehouse_g28 "), "the 33rd gauge is refused");
     well_formed(t, "32 gauges");
@@ -566,6 +602,7 @@ int main(void)
     test_empty();
     test_http();
     test_provider();
+    test_lease_renew();
     test_escaping_and_bad_values();
     test_cardinality_cap();
     test_gauges();

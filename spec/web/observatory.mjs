@@ -127,6 +127,18 @@ async function blockedServer() {
     await shot(page, 'A-overview-blocked');
     return `blockers: ${codes.join(', ')}`;
   });
+  await check('A: the Overview shows the fleet: this instance alive, leader, all 64 shards, bots vs capacity', async () => {
+    const row = byTest(page, 'fleet-instance').first();
+    await row.locator('.badge', { hasText: 'alive' }).waitFor({ timeout: T });
+    const text = await row.textContent();
+    assert((await byTest(page, 'fleet-leader').count()) === 1, 'one leader badge');
+    assert(/64 \(0–63\)/.test(text), `the row names 64 shards (0–63): ${text}`);
+    assert(/\d+ \/ \d+/.test(await row.locator('[data-testid="fleet-bots"]').textContent()), 'bots / capacity');
+    assert((await byTest(page, 'fleet-unowned').count()) === 0, 'no unowned shards notice');
+    await byTest(page, 'fleet').scrollIntoViewIfNeeded();
+    await shot(page, 'A-overview-fleet');
+    return text.replace(/\s+/g, ' ').trim();
+  });
   await check('A: Connections lists every provider NOT_CONFIGURED with copyable variable names, Verify disabled', async () => {
     await tab(page, 'connections');
     const row = byTest(page, 'provider-databento');

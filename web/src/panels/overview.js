@@ -1,6 +1,7 @@
-// Overview: system status, autonomy allowed, blockers with fixes and trace ids, the live stack.
+// Overview: system status, autonomy allowed, blockers with fixes and trace ids, the live stack, the fleet.
 import { usePoll } from '../api.js';
 import { HostLabel } from './connections.js';
+import { Fleet } from './fleet.js';
 import { html, Badge, DegradedBanner, Loading, MarketClosed, TraceId, YesNo, fmtTime, ago, num, Updated } from '../ui.js';
 
 export function Blockers({ blockers, testid = 'blockers' }) {
@@ -95,5 +96,6 @@ export function Overview() {
         <dt>mode</dt><dd>${d.trading.mode}</dd></dl>` : html`<p class="muted">not reported</p>`}
       </section>
     </div>
+    <${Fleet} />
   </div>`;
 }
