@@ -11,6 +11,7 @@
 #   make valgrind  gatehouse serve under valgrind: no leak at shutdown, no invalid access
 #   make bench  measure every PRODUCT.md §8 target (bench/bench.sh; results in docs/PERFORMANCE.md)
 #   make soak   200 connections for 60 s mixing status reads, verifies and ticks (bench/soak.sh)
+#   make fleet  3 instances share 600 PAPER bots; kill -9, SIGSTOP/SIGCONT, a join: the hand-over table (bench/fleet.sh)
 VARIANT ?= release
 BUILD   := build/$(VARIANT)
 PKGS    := lua5.4 lua5.4-cjson libevent libcurl libpq libsodium libcrypto jansson zlib
@@ -164,6 +165,11 @@ bench: deps
 soak: deps
 	@$(MAKE) --no-print-directory build bench-tools
 	@GATEHOUSE_BIN=$(abspath $(BINARY)) BENCH_TOOLS=$(abspath $(BUILD)/bench) bench/soak.sh
+
+.PHONY: fleet
+fleet: deps
+	@$(MAKE) --no-print-directory build bench-tools
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) BENCH_TOOLS=$(abspath $(BUILD)/bench) bench/fleet.sh
 
 format:
 	clang-format -i runtime/*.c runtime/*.h spec/unit/*.c spec/unit/*.h

@@ -7,13 +7,15 @@
 # (maintenance database of the bench cluster), BENCH_SECONDS (each wrk/loadgen run, default 10),
 # BENCH_EVENTS ("1000000 10000000": the table sizes the status endpoints are measured at),
 # BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_PORTFOLIO_BOTS (500), BENCH_PORTFOLIO_DAYS (30),
-# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim gates autonomy portfolio).
+# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim fleet gates autonomy portfolio),
+# BENCH_FLEET_BOTS (1500: the bots of the `fleet` step, over 3 instances).
 use strict;
 use warnings;
 use FindBin qw($Bin);
 use lib "$Bin/lib", "$Bin/../spec/support";
 use BenchKit;
 use Gatehouse::Sim ();
+use Gatehouse::Fleet ();
 use POSIX qw(floor);
 use Time::HiRes qw(sleep time);
 use HTTP::Tiny;
@@ -360,6 +362,68 @@ unless ( $SKIP{bots} ) {
     $srv = start_server();
 }
 
+# ---- 4b. issue 17: BENCH_FLEET_BOTS (1,500) PAPER bots over 3 instances on one database -----------------------
+# Gatehouse::Fleet starts three instances (the bench's instant, the simulator for Databento: scheduled ticks
+# share one bars fetch per symbol and second on each instance) on a fresh database of the bench cluster; the
+# bots are created by SQL and started through the API, the instances spread the 64 shards, and then, over
+# BENCH_BOT_SECONDS: ticks/s (the instances' tick log lines), tick latency p50/p99 (runner.tick events, as the
+# `bots` step reads them, also without the wait for bars), CPU (/proc/<pid>/stat utime + stime) and peak RSS of
+# each instance, and Postgres's CPU.
+unless ( $SKIP{fleet} ) {
+    $res{fleet} = fleet_bench( $ENV{BENCH_FLEET_BOTS} || 1500 );
+    $sim->set_clock( $srv->clock_offset_ms );    # back to the bench server's instant
+}
+
+sub fleet_bench {
+    my ($n) = @_;
+    local $ENV{GH_TEST_PG_URL} = $ADMIN;    # Gatehouse::Test makes the fleet's database in the bench cluster
+    BenchKit::say_step("fleet: 3 instances on one database, $n PAPER bots (sma_cross, ESZ6 1m, tick every 1 s)");
+    my $fleet = Gatehouse::Fleet->new( sim => $sim, clock => $AT );
+    $fleet->start_instance for 1 .. 3;
+    my @ids = $fleet->create_bots( $n, prefix => 'benchfleet' );
+    my $t = time;
+    my $started = $fleet->start_bots( \@ids );
+    BenchKit::say_step( sprintf 'fleet: %d bots started in %.0f s; waiting for the shards to spread and every bot to tick', $started, time - $t );
+    Gatehouse::Test::wait_for( sub { my $s = $fleet->shards; !$s->{''} && $s->{i1} && $s->{i2} && $s->{i3} }, 60, 'fleet shards spread' )
+      or die "bench: the fleet's shards did not spread over 3 instances\n";
+    $fleet->wait_ticked( \@ids, 60, from => time ) or die "bench: not every fleet bot ticks\n";
+    BenchKit::say_step("fleet: 5 s warm-up, then ${BOTSECS}s measured");
+    sleep 5;
+    my @names = qw(i1 i2 i3);
+    my %cpu0 = map { $_ => $fleet->cpu_s($_) } @names;
+    my ( $pg0, $t0 ) = ( pg_cpu_s(), time );
+    my %rss = map { $_ => 0 } @names;
+    while ( time - $t0 < $BOTSECS ) {
+        for (@names) { my $r = $fleet->rss_mb($_) // 0; $rss{$_} = $r if $r > $rss{$_} }
+        sleep 0.5;
+    }
+    my $t1 = time;
+    my $dt = $t1 - $t0;
+    my %cores = map { $_ => ( $fleet->cpu_s($_) - $cpu0{$_} ) / $dt } @names;
+    my $pgcpu = ( pg_cpu_s() - $pg0 ) / $dt;
+    my $load = Gatehouse::Fleet::loadavg();
+    my @ticks = $fleet->ticks( from => $t0, to => $t1 );
+    my $by = $fleet->ticked_by( $t0, $t1 );
+    my %per = map { $_ => 0 } @names;
+    $per{ $_->[1] }++ for @ticks;
+    $fleet->stop_all;
+    # the runner.tick events of the window, in the first instance's clock (the instances' clocks differ by
+    # less than a second: the same instant, each started at its own whole second)
+    my $off = $fleet->inst('i1')->{offset_s};
+    my ( $from, $to ) = map { sprintf 'to_timestamp(%.3f)', $_ + $off } $t0, $t1;
+    my $q = psql( $fleet->db, "WITH t AS (SELECT trace_id, latency_ms FROM integration_usage_events WHERE provider_id = 'runner' "
+          . "AND operation = 'runner.tick' AND created_at >= $from AND created_at < $to), "
+          . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
+          . "AND created_at >= $from - interval '10 s' AND created_at < $to GROUP BY trace_id) "
+          . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), "
+          . "max(t.latency_ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)) FROM t LEFT JOIN m USING (trace_id)" );
+    my ( $events, $p50, $p99, $max, $own99 ) = split /\|/, $q;
+    return { bots => $n + 0, instances => 3, seconds => $dt, started => $started, ticks => scalar @ticks, ticks_per_s => @ticks / $dt,
+        tick_events => $events + 0, tick_p50_ms => ( $p50 || 0 ) + 0, tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0,
+        tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0, postgres_cpu_cores => $pgcpu, load => $load,
+        per_instance => { map { $_ => { bots => $by->{$_}, ticks_per_s => $per{$_} / $dt, cpu_cores => $cores{$_}, rss_mb => $rss{$_} } } @names } };
+}
+
 # ---- 5. gates (+ autonomy) for 1,000 bots, in process -------------------------------------------------
 unless ( $SKIP{gates} ) {
     BenchKit::say_step("gates for 1,000 bots (bench/gates_bench.c, in process)");
@@ -562,6 +626,18 @@ if ( my $b = $res{bots} ) {
     row( "$b->{bots} PAPER bots, bars replayed: RSS of gatehouse", '<= 128 MB', sprintf( '%.1f MB', $b->{rss_mb} ), $b->{rss_mb} <= 128 ? 'PASS' : 'FAIL' );
     row( "$b->{bots} PAPER bots, bars replayed: Postgres (same 2 cores)", 'info',
         sprintf( '%.2f cores, %.0f commits/s (%.1f per tick)', $b->{postgres_cpu_cores}, $b->{commits_per_s}, $b->{commits_per_tick} ), 'info' );
+}
+if ( my $f = $res{fleet} ) {
+    my $tag = sprintf '%s PAPER bots over %d instances (simulator bars)', fmt_int( $f->{bots} ), $f->{instances};
+    row( "$tag: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms; %.1f ms without the wait for bars)', $f->{tick_p99_ms},
+        $f->{ticks_per_s}, $f->{tick_p50_ms}, $f->{tick_p99_without_bars_wait_ms} ),
+        $f->{tick_p99_ms} <= 50 && $f->{ticks_per_s} >= 0.9 * $f->{bots} ? 'PASS' : 'FAIL' );
+    my $pi = $f->{per_instance};
+    my @n = sort keys %$pi;
+    row( "$tag: bots / CPU / RSS per instance", '< 1 core, <= 128 MB each',
+        join( '; ', map { sprintf '%s %d bots %.2f cores %.0f MB', $_, $pi->{$_}{bots}, $pi->{$_}{cpu_cores}, $pi->{$_}{rss_mb} } @n ),
+        ( grep { $pi->{$_}{cpu_cores} >= 1 || $pi->{$_}{rss_mb} > 128 } @n ) ? 'FAIL' : 'PASS' );
+    row( "$tag: Postgres (same 2 cores), load average", 'info', sprintf( '%.2f cores; load %s', $f->{postgres_cpu_cores}, $f->{load} ), 'info' );
 }
 if ( my $g = $res{gates} ) {
     row( 'gates for 1,000 bots (safe_start_many, one snapshot)', '<= 20 ms', sprintf( '%.1f ms', $g->{gates_ms} ), $g->{gates_ms} <= 20 ? 'PASS' : 'FAIL' );
