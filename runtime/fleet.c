@@ -18,7 +18,8 @@
 
 #define ROUND_MS 1000        /* a lease round every second */
 #define FAST_ROUND_MS 250    /* below this instance's share: pick released shards up quickly */
-#define RELEASE_DELAY_MS 300 /* surplus shards stop ticking at once and are released this much later */
+#define RELEASE_DELAY_MS 50  /* surplus shards stop ticking at once; released once their ticks ended... */
+#define RELEASE_WAIT_MS 2000 /* ... or after this long at most (fencing refuses what still runs) */
 #define DB_TIMEOUT_MS 1500
 
 struct held {
@@ -41,6 +42,7 @@ static struct {
     double round_sent_ms, expected_round_ms, last_renew_ms, next_expiry_ms;
     double release_marked_ms; /* monotonic: when the surplus stopped ticking */
     json_t *facts;            /* fleet_facts(): from the last read */
+    int (*busy)(int shard);   /* fleet_set_busy_probe */
     json_t *facts_read;       /* this round's, published after its claim */
 } F;
 
@@ -274,8 +276,27 @@ static void on_released(struct pg_result *res, const char *err, void *arg)
         LOG_WARN(NULL, "fleet: release failed", "instance=%s error=\"%s\"", F.instance, err);
 }
 
+void fleet_set_busy_probe(int (*busy)(int shard))
+{
+    F.busy = busy;
+}
+
+/* 1 while a tick of a shard being released still runs here (and the wait has not run out). */
+static int release_waits(void)
+{
+    if (!F.busy || clock_now_ms() - F.release_marked_ms > RELEASE_WAIT_MS) return 0;
+    for (int i = 0; i < FLEET_SHARDS; i++)
+        if (F.shards[i].releasing && F.busy(i)) return 1;
+    return 0;
+}
+
 static void release_marked(evutil_socket_t fd, short what, void *arg)
 {
+    if (release_waits()) {
+        struct timeval again = {0, RELEASE_DELAY_MS * 1000};
+        evtimer_add(F.release_timer, &again);
+        return;
+    }
     char names[FLEET_SHARDS * 10 + 4];
     size_t used = 0;
     names[used++] = '{';

@@ -11,7 +11,8 @@
  *   3. claim free or expired shards up to ceil(64 / alive instances) with one
  *      UPDATE ... WHERE holder IS NULL OR expired ... RETURNING epoch (FOR UPDATE SKIP LOCKED; the epoch goes
  *      up by one at every acquisition) and the leader lease when it is free; or, above that share, stop
- *      ticking the surplus shards at once and release them 300 ms later (the new owner bumps the epoch).
+ *      ticking the surplus shards at once and release them once their running ticks ended (the new owner
+ *      bumps the epoch).
  * A lease counts as held locally only until the monotonic instant its renewing statement was sent plus the
  * lease period: earlier than Postgres's expiry, so a paused process (SIGSTOP, a stalled VM) never believes
  * in a lease Postgres already let go. */
@@ -56,6 +57,11 @@ double fleet_shard_free_since_ms(int shard);
 /* Writes the shards this instance may tick now as a Postgres array literal ("{1,7,12}", "{}" for none) into
  * out (len bytes; 256 is enough). Returns the count. */
 int fleet_owned_shards_literal(char *out, unsigned long len);
+
+/* The scheduler's answer to "is a tick of this shard still running here?": a surplus shard is released once
+ * its running ticks have ended (at most 2 s after it stopped ticking), so a rebalance refuses none of them.
+ */
+void fleet_set_busy_probe(int (*busy)(int shard));
 
 /* Changes whenever the set of shards this instance may tick changes (the scheduler then re-reads its bots).
  */

@@ -64,7 +64,10 @@
 #include "variables.h"
 #include "static.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DRAIN_TIMEOUT_MS 10000
 
@@ -279,8 +282,16 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
     event_add(drain_timer, &every);
 }
 
-/* Spill file of the telemetry writer: GATEHOUSE_SPILL_FILE, else var/spill/<hash of DATABASE_URL>.jsonl under
- * GATEHOUSE_HOME, so servers sharing a checkout but not a database never replay each other's events. */
+#define SPILL_SLOTS 16
+
+static int spill_lock_fd = -1; /* held for the process's life: the kernel drops it at any exit, kill -9 too */
+
+/* Spill file of the telemetry writer: GATEHOUSE_SPILL_FILE, else under GATEHOUSE_HOME
+ * var/spill/<hash of DATABASE_URL>.jsonl (servers sharing a checkout but not a database never replay each
+ * other's events) — or, when another live instance of the fleet holds that one, <hash>.<n>.jsonl: each file
+ * is flock'ed by the one process writing it, and a process takes the first free one, so a restarted instance
+ * replays what a dead one (of the same home and database) left there, and two live ones never share a file.
+ */
 static void spill_path(char *out, size_t len)
 {
     unsigned char digest[8];
@@ -294,7 +305,20 @@ static void spill_path(char *out, size_t len)
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
     mkdir(config_path("var", dir, sizeof dir), 0700);
     mkdir(config_path("var/spill", dir, sizeof dir), 0700);
-    snprintf(out, len, "%s/%s.jsonl", dir, hex);
+    for (int slot = 0; slot < SPILL_SLOTS; slot++) {
+        if (slot == 0)
+            snprintf(out, len, "%s/%s.jsonl", dir, hex);
+        else
+            snprintf(out, len, "%s/%s.%d.jsonl", dir, hex, slot);
+        int fd = open(out, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            spill_lock_fd = fd;
+            return;
+        }
+        close(fd);
+    }
+    snprintf(out, len, "%s/%s.%ld.jsonl", dir, hex, (long)getpid()); /* every slot busy: a file of its own */
 }
 
 /* Policy reloads are system events (and a metric); a failed one also alerts. */

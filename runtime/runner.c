@@ -186,8 +186,9 @@ static void finish(struct tick *t, const char *outcome, const char *reason_code)
                                           : "OK",
           latency, strcmp(outcome, "TRADED") && strcmp(outcome, "SUPPRESSED") ? reason_code : NULL, meta);
     instance_heartbeat(t->bot_id, t->trace_id);
-    LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d", t->bot_id, outcome,
-             reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency);
+    LOG_INFO(t->trace_id, "tick", "bot=%s outcome=%s reason=%s provider=%s ms=%d epoch=%lld slot=%s",
+             t->bot_id, outcome, reason_code ? reason_code : "-", t->provider[0] ? t->provider : "-", latency,
+             t->lease.epoch, t->slot[0] ? t->slot : "-");
     t->cb(t->summary, NULL, NULL, t->arg);
     release_claim(t->bot_id);
     json_decref(t->bot);

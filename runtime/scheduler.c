@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <math.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,7 @@ static struct {
     struct due_bot bots[MAX_BOTS], fresh[MAX_BOTS];
     int n_bots, list_pending, list_again, ticks_started;
     unsigned long list_version; /* fleet_ownership_version() the list was read for */
+    int running[FLEET_SHARDS];  /* scheduled ticks running per shard (a release waits for them) */
     double expected_ms;
     time_t last_tick_at;
     int lag_ms, leader;
@@ -126,7 +128,15 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
  */
 static void on_scheduled_tick(const json_t *summary, const char *code, const char *err, void *arg)
 {
+    int shard = (int)(intptr_t)arg;
+    if (shard >= 0 && shard < FLEET_SHARDS && S.running[shard] > 0) S.running[shard]--;
     if (summary) supervisor_tick_finished(summary);
+}
+
+/* fleet.h's busy probe: scheduled ticks of shard still running here. */
+static int shard_busy(int shard)
+{
+    return shard >= 0 && shard < FLEET_SHARDS && S.running[shard] > 0;
 }
 
 /* The running bots of the shards this instance holds now. */
@@ -162,7 +172,11 @@ static void on_dispatch(evutil_socket_t fd, short what, void *arg)
         if (epoch > 0) {
             struct runner_lease lease = {epoch, b->next_slot};
             id_trace_new(trace);
-            if (runner_tick_scheduled(b->id, trace, &lease, on_scheduled_tick, NULL) == 0) S.ticks_started++;
+            if (runner_tick_scheduled(b->id, trace, &lease, on_scheduled_tick, (void *)(intptr_t)b->shard) ==
+                0) {
+                S.ticks_started++;
+                S.running[b->shard]++;
+            }
         }
         /* the next slot after now, in whole intervals: a late loop (or a regained lease) keeps each bot's
          * slot */
@@ -200,12 +214,14 @@ int scheduler_start(struct event_base *base)
     if (!S.tick || event_add(S.tick, &every) < 0) return -1;
     S.dispatch = event_new(base, -1, EV_PERSIST, on_dispatch, NULL);
     if (!S.dispatch || event_add(S.dispatch, &dispatch_every) < 0) return -1;
+    fleet_set_busy_probe(shard_busy);
     on_tick(-1, 0, NULL);
     return 0;
 }
 
 void scheduler_stop(void)
 {
+    fleet_set_busy_probe(NULL);
     if (S.tick) event_free(S.tick);
     if (S.dispatch) event_free(S.dispatch);
     S.tick = S.dispatch = NULL;

@@ -245,7 +245,9 @@ sub collect {
             my $t = _epoch_of($ts) // next;
             $t -= $i->{offset_s};
             my $counts = $reason eq 'LEASE_LOST' || $reason eq 'TICK_SLOT_TAKEN' ? 0 : 1;
-            push @{ $self->{ticks} }, [ $t, $i->{name}, $bot, $counts, $reason, $outcome, $self->_slot_of( $bot, $t - $ms / 1000 ) ];
+            # the tick line names its slot (slot=N); older builds did not: then it is computed from the start
+            my ($slot) = $line =~ /\bslot=(\d+)/;
+            push @{ $self->{ticks} }, [ $t, $i->{name}, $bot, $counts, $reason, $outcome, $slot // $self->_slot_of( $bot, $t - $ms / 1000 ) ];
         }
     }
     return scalar @{ $self->{ticks} };
