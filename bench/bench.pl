@@ -260,6 +260,28 @@ unless ( $SKIP{verify} ) {
     $srv->post( '/api/integrations/verify', { all => JSON::PP::true } );
 }
 
+# replayed_bars($bars_req) → (port, home, bytes): one simulator answer to the Databento bars request $bars_req
+# (as the simulator recorded it) replayed by static_evhttp on port (its pid in $static_pid; the caller stops it),
+# and a copy of the bench home whose providers.lua lifts Databento's rate limit: the tick pipeline at full rate.
+sub replayed_bars {
+    my ($bars_req) = @_;
+    my $q = join '&', map { my $v = $bars_req->{query}{$_}; "$_=" . ( ref $v ? $v->[0] : $v ) } sort keys %{ $bars_req->{query} || {} };
+    my $path = $bars_req->{path} =~ m{^/databento} ? $bars_req->{path} : "/databento$bars_req->{path}";
+    my $bars = HTTP::Tiny->new( timeout => 30 )->get( $sim->url . $path . ( $q ? "?$q" : '' ),
+        { headers => { map { $_ => $bars_req->{headers}{$_} } grep { /^authorization$/i } keys %{ $bars_req->{headers} || {} } } } );
+    die "bench: cannot record a bars answer ($bars->{status})\n" unless $bars->{status} == 200;
+    open my $fh, '>', "$DIR/bars_body.json" or die $!;
+    print $fh $bars->{content};
+    close $fh;
+    my $bport = BenchKit::free_port();
+    $static_pid = fork // die;
+    if ( !$static_pid ) { open STDOUT, '>', '/dev/null'; { exec "$TOOLS/static_evhttp", $bport, "$DIR/bars_body.json" }; POSIX::_exit(127) }
+    my $fast_home = BenchKit::Server->make_home("$DIR/home-fastbars");
+    BenchKit::sh( 'perl', '-0pi', '-e', 's/(id\s*=\s*"databento".*?rate_limit = \{)[^}]*\}/$1 requests_per_s = 5000, burst = 500, max_concurrency = 256 }/s',
+        "$fast_home/providers.lua" );
+    return ( $bport, $fast_home, length $bars->{content} );
+}
+
 # ---- 4. 500 paper bots ticking every second -----------------------------------------------------------
 # Every tick fetches its bars. Through the simulator that cannot reach 500 ticks/s: Databento's rate limit in
 # providers.lua is 20 requests/s (Databento documents 100/s for timeseries), and the Node simulator spends
@@ -333,20 +355,7 @@ unless ( $SKIP{bots} ) {
     $res{bots_sim} = $measure->('through the simulator (real rate limits)') unless $SKIP{bots_sim};
 
     # the pipeline at full rate: Databento answered by static_evhttp with one recorded answer
-    my $q = join '&', map { my $v = $bars_req->{query}{$_}; "$_=" . ( ref $v ? $v->[0] : $v ) } sort keys %{ $bars_req->{query} || {} };
-    my $path = $bars_req->{path} =~ m{^/databento} ? $bars_req->{path} : "/databento$bars_req->{path}";
-    my $bars = HTTP::Tiny->new( timeout => 30 )->get( $sim->url . $path . ( $q ? "?$q" : '' ),
-        { headers => { map { $_ => $bars_req->{headers}{$_} } grep { /^authorization$/i } keys %{ $bars_req->{headers} || {} } } } );
-    die "bench: cannot record a bars answer ($bars->{status})\n" unless $bars->{status} == 200;
-    open my $fh, '>', "$DIR/bars_body.json" or die $!;
-    print $fh $bars->{content};
-    close $fh;
-    my $bport = BenchKit::free_port();
-    $static_pid = fork // die;
-    if ( !$static_pid ) { open STDOUT, '>', '/dev/null'; { exec "$TOOLS/static_evhttp", $bport, "$DIR/bars_body.json" }; POSIX::_exit(127) }
-    my $fast_home = BenchKit::Server->make_home("$DIR/home-fastbars");
-    BenchKit::sh( 'perl', '-0pi', '-e', 's/(id\s*=\s*"databento".*?rate_limit = \{)[^}]*\}/$1 requests_per_s = 5000, burst = 500, max_concurrency = 256 }/s',
-        "$fast_home/providers.lua" );
+    my ( $bport, $fast_home, $bars_bytes ) = replayed_bars($bars_req);
     $srv->stop;
     $srv = BenchKit::Server->start( bin => $BIN, home => $fast_home, db => $DB, log => "$DIR/gatehouse.log",
         env => { %SRV_ENV, DATABENTO_BASE_URL => "http://127.0.0.1:$bport" } );
@@ -354,7 +363,7 @@ unless ( $SKIP{bots} ) {
     # bots (as it should), which would then refuse to start
     @ids = $make_bots->('benchfast');
     $res{bots} = $measure->( 'Databento replayed by static_evhttp', $static_pid );
-    $res{bots}{bars_bytes} = length $bars->{content};
+    $res{bots}{bars_bytes} = $bars_bytes;
     kill 'TERM', $static_pid;
     waitpid( $static_pid, 0 );
     $static_pid = undef;
@@ -363,8 +372,9 @@ unless ( $SKIP{bots} ) {
 }
 
 # ---- 4b. issue 17: BENCH_FLEET_BOTS (1,500) PAPER bots over 3 instances on one database -----------------------
-# Gatehouse::Fleet starts three instances (the bench's instant, the simulator for Databento: scheduled ticks
-# share one bars fetch per symbol and second on each instance) on a fresh database of the bench cluster; the
+# Gatehouse::Fleet starts three instances (the bench's instant; Databento's bars as in the `bots` row, one
+# simulator answer replayed by static_evhttp; scheduled ticks share one bars fetch per symbol and second on
+# each instance) on a fresh database of the bench cluster; the
 # bots are created by SQL and started through the API, the instances spread the 64 shards, and then, over
 # BENCH_BOT_SECONDS: ticks/s (the instances' tick log lines), tick latency p50/p99 (runner.tick events, as the
 # `bots` step reads them, also without the wait for bars), CPU (/proc/<pid>/stat utime + stime) and peak RSS of
@@ -378,7 +388,23 @@ sub fleet_bench {
     my ($n) = @_;
     local $ENV{GH_TEST_PG_URL} = $ADMIN;    # Gatehouse::Test makes the fleet's database in the bench cluster
     BenchKit::say_step("fleet: 3 instances on one database, $n PAPER bots (sma_cross, ESZ6 1m, tick every 1 s)");
-    my $fleet = Gatehouse::Fleet->new( sim => $sim, clock => $AT );
+    # bars as in the `bots` row: one simulator answer replayed by static_evhttp (the simulator's CPU, not the
+    # fleet, would be measured otherwise); the bench server ticks one bot to record the request
+    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('fleet-probe', 'sma_cross', 'ESZ6', '1m', 'PAPER')" );
+    my ($probe) = psql( $DB, "SELECT id FROM bots WHERE name = 'fleet-probe'" ) =~ /([0-9a-f-]{36})/;
+    $sim->clear_requests;
+    my $pt = $srv->post("/api/bots/$probe/tick");
+    my ($bars_req) = grep { ( $_->{path} // '' ) =~ /timeseries/ } @{ $sim->requests('databento') };
+    die "bench: no Databento bars request seen by the simulator (bot [$probe], tick: $pt->{status} $pt->{content})\n" unless $bars_req;
+    my ( $bport, $fast_home ) = replayed_bars($bars_req);
+    # static_evhttp answers every path with the bars, so it cannot pass Databento's verify probe: the fleet's
+    # database records the bench server's verification against the simulator (the instances load it at start)
+    my $fdb = Gatehouse::Test::new_database();
+    system( 'env', "DATABASE_URL=$fdb", "GATEHOUSE_HOME=$fast_home", $BIN, 'migrate' ) == 0 or die "bench: migrate of the fleet database failed\n";
+    psql( $fdb, "INSERT INTO verifications (provider_id, outcome, http_status, latency_ms, reason_human, trace_id, verified_at) "
+          . "VALUES ('databento', 'OK', 200, 1, 'bench: verified against the simulator; bars replayed by static_evhttp', 'bench-fleet', '$AT'::timestamptz)" );
+    my $fleet = Gatehouse::Fleet->new( sim => $sim, clock => $AT, home => $fast_home, db => $fdb, verify => 0,
+        env => { DATABENTO_BASE_URL => "http://127.0.0.1:$bport" } );
     $fleet->start_instance for 1 .. 3;
     my @ids = $fleet->create_bots( $n, prefix => 'benchfleet' );
     my $t = time;
@@ -407,6 +433,9 @@ sub fleet_bench {
     my %per = map { $_ => 0 } @names;
     $per{ $_->[1] }++ for @ticks;
     $fleet->stop_all;
+    kill 'TERM', $static_pid;
+    waitpid( $static_pid, 0 );
+    $static_pid = undef;
     # the runner.tick events of the window, in the first instance's clock (the instances' clocks differ by
     # less than a second: the same instant, each started at its own whole second)
     my $off = $fleet->inst('i1')->{offset_s};
@@ -628,7 +657,7 @@ if ( my $b = $res{bots} ) {
         sprintf( '%.2f cores, %.0f commits/s (%.1f per tick)', $b->{postgres_cpu_cores}, $b->{commits_per_s}, $b->{commits_per_tick} ), 'info' );
 }
 if ( my $f = $res{fleet} ) {
-    my $tag = sprintf '%s PAPER bots over %d instances (simulator bars)', fmt_int( $f->{bots} ), $f->{instances};
+    my $tag = sprintf '%s PAPER bots over %d instances (replayed bars)', fmt_int( $f->{bots} ), $f->{instances};
     row( "$tag: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms; %.1f ms without the wait for bars)', $f->{tick_p99_ms},
         $f->{ticks_per_s}, $f->{tick_p50_ms}, $f->{tick_p99_without_bars_wait_ms} ),
         $f->{tick_p99_ms} <= 50 && $f->{ticks_per_s} >= 0.9 * $f->{bots} ? 'PASS' : 'FAIL' );

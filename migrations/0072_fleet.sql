@@ -9,10 +9,10 @@
 -- never gh_now(): a test clock is per process and instances would disagree on it.
 --
 -- A tick carries the epoch of its bot's shard as the scheduler dispatched it; every order, fill, position
--- change and decision trace it writes goes through gh_fence()/gh_fence_ok(), which holds the lease row FOR
--- SHARE until the write commits and refuses (SQLSTATE GHL01, "LEASE_LOST: ...") unless that epoch is still
--- current and unexpired. A takeover's UPDATE of the row waits for those writes, and once it has committed no
--- write with the old epoch can. The refused tick ends as a no-trade trace LEASE_LOST (written with its stale
+-- change and decision trace it writes goes through gh_fence()/gh_fence_ok(), which holds the shard's fence
+-- (gh_lease_lock) shared until the write commits and refuses (SQLSTATE GHL01, "LEASE_LOST: ...") unless that
+-- epoch is still current and unexpired. A takeover takes the fence exclusively, so it waits for those writes,
+-- and once it has committed no write with the old epoch can. The refused tick ends as a no-trade trace LEASE_LOST (written with its stale
 -- epoch, unfenced, so the refusal itself is on record).
 
 CREATE FUNCTION gh_shard_of(bot uuid) RETURNS smallint
@@ -77,7 +77,21 @@ CREATE TRIGGER leases_epoch AFTER UPDATE OF epoch ON leases
 -- The old single-leader lease (app_settings 'scheduler_leader') is replaced by the row 'leader'.
 DELETE FROM app_settings WHERE key = 'scheduler_leader';
 
--- 1 when p_epoch is the current, unexpired epoch of p_bot's shard; the lease row stays locked FOR SHARE until
+-- The fence between a shard's writers and its takeover: fenced writes hold the shard's transaction-level
+-- advisory lock (class 1735289, key = shard) shared until they commit; a claim or a release of a shard lease
+-- takes it exclusively (gh_lease_lock) before it changes the row. A takeover therefore waits for the writes in
+-- flight, and a write that waited for a takeover reads the new epoch (a volatile function's statements each
+-- take a new snapshot). In memory: no row lock, no WAL record, no multixact per tick.
+CREATE FUNCTION gh_lease_lock(p_name text) RETURNS boolean
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_name LIKE 'shard:%' THEN
+        PERFORM pg_advisory_xact_lock(1735289, substr(p_name, 7)::int);
+    END IF;
+    RETURN true;
+END $$;
+
+-- 1 when p_epoch is the current, unexpired epoch of p_bot's shard; the shard's fence stays held (shared) until
 -- the caller's transaction ends, and the transaction's rows are stamped with the epoch (the lease_epoch
 -- defaults below). NULL p_epoch: an unfenced write (an operator action, a broker reconciliation), always 1.
 CREATE FUNCTION gh_fence_ok(p_bot uuid, p_epoch bigint) RETURNS boolean
@@ -88,8 +102,9 @@ BEGIN
     IF p_epoch IS NULL THEN
         RETURN true;
     END IF;
+    PERFORM pg_advisory_xact_lock_shared(1735289, gh_shard_of(p_bot));
     SELECT l.epoch = p_epoch AND l.expires_at > clock_timestamp() INTO ok
-      FROM leases l WHERE l.name = 'shard:' || gh_shard_of(p_bot) FOR SHARE;
+      FROM leases l WHERE l.name = 'shard:' || gh_shard_of(p_bot);
     IF coalesce(ok, false) THEN
         PERFORM set_config('gatehouse.lease_epoch', p_epoch::text, true);
         RETURN true;

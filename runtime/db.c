@@ -340,6 +340,12 @@ int db_query(const char *sql, int nparams, const char *const *params, int timeou
     return enqueue(sql, nparams, params, timeout_ms, cb, arg, 0);
 }
 
+int db_query_urgent(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
+                    void *arg)
+{
+    return enqueue(sql, nparams, params, timeout_ms, cb, arg, 1);
+}
+
 /* ---- monitor ---- */
 
 static void on_ping(struct pg_result *res, const char *err, void *arg)

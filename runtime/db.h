@@ -51,6 +51,12 @@ void db_pool_stop(void);
 int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
              void *arg);
 
+/* As db_query, but queued ahead of every waiting query (the monitor's ping goes the same way): for the
+ * fleet's lease rounds, which must never wait behind a backlog of ticks — a lease that lapses while its
+ * renewal waits in the queue would move every bot of its shard. */
+int db_query_urgent(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
+                    void *arg);
+
 /* Queries queued or running. */
 int db_pending(void);
 

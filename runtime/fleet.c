@@ -245,7 +245,7 @@ static void claim(int k, int want_leader)
     snprintf(kk, sizeof kk, "%d", k);
     const char *p[4] = {F.instance, F.lease_s, kk, want_leader ? "t" : "f"};
     *sent = clock_now_ms();
-    if (db_query(
+    if (db_query_urgent(
             "WITH s AS (SELECT name, expires_at AS was FROM leases WHERE name LIKE 'shard:%' "
             "  AND (holder IS NULL OR expires_at <= clock_timestamp()) ORDER BY random() LIMIT $3::int "
             "  FOR UPDATE SKIP LOCKED), "
@@ -254,6 +254,7 @@ static void claim(int k, int want_leader)
             "UPDATE leases l SET holder = $1, epoch = l.epoch + 1, acquired_at = clock_timestamp(), "
             "  renewed_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $2::int) "
             "FROM (SELECT name, was FROM s UNION ALL SELECT name, was FROM ld) c WHERE l.name = c.name "
+            "  AND gh_lease_lock(l.name) "
             "RETURNING l.name, l.epoch, extract(epoch FROM c.was) * 1000",
             4, p, DB_TIMEOUT_MS, on_claimed, sent) < 0) {
         publish_facts(NULL);
@@ -309,10 +310,10 @@ static void release_marked(evutil_socket_t fd, short what, void *arg)
     snprintf(stopped_ago, sizeof stopped_ago, "%.3f", (clock_now_ms() - F.release_marked_ms) / 1000.0);
     const char *p[3] = {F.instance, names, stopped_ago};
     /* expires_at = the instant these shards stopped ticking here: the new owner catches up from it */
-    if (db_query("UPDATE leases SET holder = NULL, "
-                 "  expires_at = clock_timestamp() - make_interval(secs => $3::float8) "
-                 "WHERE holder = $1 AND name = ANY($2::text[])",
-                 3, p, DB_TIMEOUT_MS, on_released, NULL) < 0)
+    if (db_query_urgent("UPDATE leases SET holder = NULL, "
+                        "  expires_at = clock_timestamp() - make_interval(secs => $3::float8) "
+                        "WHERE holder = $1 AND name = ANY($2::text[]) AND gh_lease_lock(name)",
+                        3, p, DB_TIMEOUT_MS, on_released, NULL) < 0)
         on_released(NULL, "not queued", NULL);
 }
 
@@ -382,7 +383,7 @@ static void on_fleet_read(struct pg_result *res, const char *err, void *arg)
 static void read_fleet(void)
 {
     const char *p[1] = {F.instance};
-    if (db_query(
+    if (db_query_urgent(
             "SELECT (SELECT count(*) FROM instances WHERE stopped_at IS NULL "
             "    AND last_seen > clock_timestamp() - make_interval(secs => lease_s)), "
             "  (SELECT count(*) FROM leases WHERE name LIKE 'shard:%' "
@@ -454,7 +455,7 @@ static void round_start(evutil_socket_t fd, short what, void *arg)
     if (F.last_renew_ms >= 0) snprintf(renew, sizeof renew, "%.3f", F.last_renew_ms);
     const char *p[8] = {F.instance, F.host, F.pid, F.version, F.capacity, F.lease_s, lag, renew};
     F.round_sent_ms = now;
-    if (db_query(
+    if (db_query_urgent(
             "WITH hb AS (INSERT INTO instances (id, host, pid, version, capacity, lease_s, loop_lag_ms, "
             "  lease_renew_ms) VALUES ($1, $2, $3::int, $4, $5::int, $6::int, $7::int, nullif($8, '')::float8) "
             "  ON CONFLICT (id) DO UPDATE SET last_seen = clock_timestamp(), stopped_at = NULL, "
@@ -510,8 +511,9 @@ void fleet_stop(void)
     memset(&F.leader, 0, sizeof F.leader);
     F.ownership_version++;
     /* a data-modifying CTE runs whether or not the statement reads it */
-    db_query(
-        "WITH r AS (UPDATE leases SET holder = NULL, expires_at = clock_timestamp() WHERE holder = $1) "
+    db_query_urgent(
+        "WITH r AS (UPDATE leases SET holder = NULL, expires_at = clock_timestamp() "
+        "  WHERE holder = $1 AND gh_lease_lock(name)) "
         "UPDATE instances SET stopped_at = clock_timestamp(), last_seen = clock_timestamp() WHERE id = $1",
         1, p, 500, on_left, NULL);
     if (F.round_timer) event_free(F.round_timer);

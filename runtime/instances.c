@@ -53,9 +53,10 @@ static const char INSTANCE_END_SQL[] =
     "FROM b FULL JOIN i ON i.bot_id = b.id ORDER BY b.name";
 
 /* $1 bot. */
+/* $1 the bots ticked since the last flush (uuid[]). */
 static const char INSTANCE_HEARTBEAT_SQL[] =
     "UPDATE bot_instances SET last_heartbeat_at = gh_now(), last_tick_at = gh_now() "
-    "WHERE bot_id = $1 AND state IN ('STARTING', 'RUNNING')";
+    "WHERE bot_id = ANY($1::uuid[]) AND state IN ('STARTING', 'RUNNING')";
 
 /* $1 bot, $2 the tick's run id, $3 the breaker states a good tick closes (text[]), $4 the closed state. */
 static const char INSTANCE_CLOSE_BREAKER_SQL[] =
@@ -261,15 +262,39 @@ static void on_heartbeat(struct pg_result *res, const char *err, void *arg)
     free(arg);
 }
 
-void instance_heartbeat(const char *bot_id, const char *trace_id)
+/* The heartbeats since the last flush: one statement a second for all of them instead of one per tick. */
+#define HEARTBEAT_BATCH 512
+static struct {
+    char bots[HEARTBEAT_BATCH][37];
+    int n;
+} hb;
+
+void instance_heartbeats_flush(void)
 {
-    char *trace = strdup(trace_id ? trace_id : "");
-    const char *p[1] = {bot_id};
-    if (!trace) return;
+    char list[HEARTBEAT_BATCH * 38 + 3], *trace;
+    size_t used = 0;
+    if (hb.n == 0) return;
+    list[used++] = '{';
+    for (int i = 0; i < hb.n; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? "," : "", hb.bots[i]);
+    list[used++] = '}';
+    list[used] = '\0';
+    hb.n = 0;
+    const char *p[1] = {list};
+    if (!(trace = strdup(""))) return;
     if (db_query(INSTANCE_HEARTBEAT_SQL, 1, p, DB_TIMEOUT_MS, on_heartbeat, trace) < 0) {
-        LOG_ERROR(trace_id, "runner write not queued", NULL);
+        LOG_ERROR(NULL, "heartbeats not queued", NULL);
         free(trace);
     }
+}
+
+void instance_heartbeat(const char *bot_id, const char *trace_id)
+{
+    if (!bot_id || strlen(bot_id) != 36) return;
+    for (int i = hb.n - 1; i >= 0 && i >= hb.n - 8; i--)
+        if (strcmp(hb.bots[i], bot_id) == 0) return; /* already in the batch (a bot ticks once a second) */
+    if (hb.n == HEARTBEAT_BATCH) instance_heartbeats_flush();
+    memcpy(hb.bots[hb.n++], bot_id, 37);
 }
 
 struct close_call {

@@ -68,9 +68,13 @@ int instance_kill(const struct instance_kill_req *k, instance_end_cb cb, void *a
 
 /* ---- ticks ---- */
 
-/* Fire-and-forget: the heartbeat (last_heartbeat_at, last_tick_at) of bot_id's live instance; a failure is
- * logged with trace_id. */
+/* The heartbeat (last_heartbeat_at, last_tick_at) of bot_id's live instance: batched, written for every bot of
+ * the batch by instance_heartbeats_flush (the scheduler calls it every second; a full batch flushes at once).
+ * Fire-and-forget; a failure is logged. */
 void instance_heartbeat(const char *bot_id, const char *trace_id);
+
+/* Writes the batched heartbeats in one statement. */
+void instance_heartbeats_flush(void);
 
 /* A TRADED/SUPPRESSED tick of run_id (bot_id's live instance): when breaker_next(GOOD_TICK) closes its
  * breaker, the bot's breaker columns become CLOSED, 0 failures (on every live or DEAD instance still carrying

@@ -17,6 +17,7 @@
 #include "fleet.h"
 #include "cadence.h"
 #include "id.h"
+#include "instances.h"
 #include "log.h"
 #include "runner.h"
 #include "status.h"
@@ -196,7 +197,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     S.ticks++;
     S.leader = fleet_is_leader();
     push_facts();
-    refresh_bot_list(); /* each instance ticks the bots of its shards (on_dispatch) */
+    instance_heartbeats_flush(); /* the last second's tick heartbeats, in one statement */
+    refresh_bot_list();          /* each instance ticks the bots of its shards (on_dispatch) */
     if (S.leader) {     /* the singletons: one instance of the fleet */
         supervisor_leader_tick();
         telemetry_retention_due();

@@ -79,7 +79,7 @@ subtest '(b) ticks under a lease taken away end LEASE_LOST and place nothing' =>
             my $old = one("SELECT epoch FROM leases WHERE name = 'shard:$shard' AND holder = '$me' AND expires_at > clock_timestamp()") or return 0;
             wait_for( sub { one("SELECT renewed_at > clock_timestamp() - interval '150 ms' FROM leases WHERE name = 'shard:$shard'") eq 't' }, 3, 'fresh renewal' ) or return 0;
             $taken_at = one("UPDATE leases SET holder = 'thief', epoch = epoch + 1, acquired_at = clock_timestamp(), expires_at = clock_timestamp() + interval '60 s' "
-                  . "WHERE name = 'shard:$shard' RETURNING clock_timestamp()");
+                  . "WHERE name = 'shard:$shard' AND gh_lease_lock(name) RETURNING clock_timestamp()");
             $stolen = $old;
             wait_for( sub { one("SELECT count(*) FROM no_trade_traces t JOIN bots b ON b.id = t.bot_id WHERE b.shard = $shard AND t.reason_code = 'LEASE_LOST'") > 0 }, 3, 'LEASE_LOST' )
               or do { psql_rows( $db, "UPDATE leases SET expires_at = clock_timestamp() WHERE name = 'shard:$shard' AND holder = 'thief'" ); 0 };
