@@ -68,9 +68,9 @@ int instance_kill(const struct instance_kill_req *k, instance_end_cb cb, void *a
 
 /* ---- ticks ---- */
 
-/* The heartbeat (last_heartbeat_at, last_tick_at) of bot_id's live instance: batched, written for every bot of
- * the batch by instance_heartbeats_flush (the scheduler calls it every second; a full batch flushes at once).
- * Fire-and-forget; a failure is logged. */
+/* The heartbeat (last_heartbeat_at, last_tick_at) of bot_id's live instance: batched, written for every bot
+ * of the batch by instance_heartbeats_flush (the scheduler calls it every second; a full batch flushes at
+ * once). Fire-and-forget; a failure is logged. */
 void instance_heartbeat(const char *bot_id, const char *trace_id);
 
 /* Writes the batched heartbeats in one statement. */

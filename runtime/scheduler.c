@@ -199,7 +199,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     push_facts();
     instance_heartbeats_flush(); /* the last second's tick heartbeats, in one statement */
     refresh_bot_list();          /* each instance ticks the bots of its shards (on_dispatch) */
-    if (S.leader) {     /* the singletons: one instance of the fleet */
+    if (S.leader) {              /* the singletons: one instance of the fleet */
         supervisor_leader_tick();
         telemetry_retention_due();
         autonomy_leader_tick(status_decision()); /* the periodic autonomy round of every bot */
