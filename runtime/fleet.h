@@ -51,7 +51,7 @@ long long fleet_shard_epoch(int shard);
 
 /* For a shard this instance claimed in the last 5 s: the real epoch milliseconds since which its previous
  * holder ticked nothing (the instant it stopped before releasing, or its lease's expiry) — the scheduler
- * ticks a slot that began after it, so a hand-over loses no slot. 0 otherwise (no catch-up). */
+ * ticks a slot that began after it (in its first half), so a hand-over loses few slots. 0 otherwise. */
 double fleet_shard_free_since_ms(int shard);
 
 /* Writes the shards this instance may tick now as a Postgres array literal ("{1,7,12}", "{}" for none) into

@@ -84,14 +84,17 @@ static double real_ms(void)
 
 /* The first slot of a bot new to this instance's list: the next slot on the real-time grid (slot n starts at
  * n x interval + phase), so every instance agrees which slot a tick is — or, just after a hand-over, the slot
- * under way when it began after the previous owner stopped ticking (fleet_shard_free_since_ms). */
+ * under way when it began after the previous owner stopped ticking (fleet_shard_free_since_ms) and is not yet
+ * half over. */
 static void first_due(struct due_bot *b, double now_ms)
 {
     double every = b->interval_s * 1000.0, phase = phase_ms(b->id, b->interval_s), real = real_ms();
     long long slot = (long long)ceil((real - phase) / every);
     double free_since = fleet_shard_free_since_ms(b->shard);
-    /* a hand-over: the slot under way began after the previous owner stopped, so nobody ticked it — now */
-    if (free_since > 0 && (double)(slot - 1) * every + phase >= free_since) slot--;
+    /* a hand-over: the slot under way began after the previous owner stopped, so nobody ticked it — now, if
+     * it is still in its first half (the next slot then comes at least half an interval later) */
+    double under_way = (double)(slot - 1) * every + phase;
+    if (free_since > 0 && under_way >= free_since && real - under_way <= every / 2) slot--;
     b->next_slot = slot;
     b->next_due_ms = now_ms + ((double)slot * every + phase - real);
 }
