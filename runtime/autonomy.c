@@ -504,14 +504,7 @@ int autonomy_score(const char *bot_id, const json_t *decision, const char *trace
 static void on_debounce(evutil_socket_t fd, short what, void *arg)
 {
     char *ids = NULL;
-    if (!S.pending_all && S.n_pending > 0) {
-        size_t len = (size_t)S.n_pending * 37 + 3, at = 0;
-        ids = malloc(len);
-        ids[at++] = '{';
-        for (int i = 0; i < S.n_pending; i++)
-            at += (size_t)snprintf(ids + at, len - at, "%s%s", i ? "," : "", S.pending[i]);
-        snprintf(ids + at, len - at, "}");
-    }
+    if (!S.pending_all && S.n_pending > 0) ids = id_list_literal(S.pending, S.n_pending);
     int any = S.pending_all || S.n_pending > 0;
     S.n_pending = S.pending_all = 0;
     if (any && start_round(ids, S.decision ? S.decision() : NULL, S.pending_trace, 0, NULL, NULL) < 0)

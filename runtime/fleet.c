@@ -31,12 +31,11 @@ struct held {
 };
 
 static struct {
-    struct event_base *base;
     struct event *round_timer, *release_timer;
     struct fleet_config cfg;
     char instance[37], host[256], pid[16], capacity[16], lease_s[16], version[64];
     struct held shards[FLEET_SHARDS], leader;
-    int started, alive, owned_bots, lag_ms;
+    int started, alive, lag_ms;
     int bots_in_shard[FLEET_SHARDS];
     unsigned long ownership_version, rounds_failed;
     double round_sent_ms, expected_round_ms, last_renew_ms, next_expiry_ms;
@@ -476,7 +475,6 @@ static void round_start(evutil_socket_t fd, short what, void *arg)
 int fleet_start(struct event_base *base, const struct fleet_config *cfg)
 {
     memset(&F, 0, sizeof F);
-    F.base = base;
     F.cfg = *cfg;
     F.last_renew_ms = -1;
     F.next_expiry_ms = -1;

@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int is_lower_hex(const char *s, size_t n)
@@ -49,4 +50,16 @@ const char *id_instance(void)
     static char instance[37];
     if (!instance[0]) id_uuid_new(instance);
     return instance;
+}
+
+char *id_list_literal(const char (*ids)[37], int n)
+{
+    size_t len = (size_t)(n > 0 ? n : 0) * 37 + 3, at = 0;
+    char *out = malloc(len);
+    if (!out) return NULL;
+    out[at++] = '{';
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(out + at, len - at, "%s%s", i ? "," : "", ids[i]);
+    snprintf(out + at, len - at, "}");
+    return out;
 }

@@ -22,4 +22,8 @@ int id_is_uuid(const char *s);
  * (the scheduler's lease holder and the host of the bot instances it opens). Never NULL. */
 const char *id_instance(void);
 
+/* The Postgres array literal "{id1,id2,...}" of n UUIDs (a uuid[] parameter), malloc'd; NULL when out of
+ * memory. */
+char *id_list_literal(const char (*ids)[37], int n);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "id.h"
 #include "log.h"
 #include "orders.h"
 
@@ -52,7 +53,6 @@ static const char INSTANCE_END_SQL[] =
     "SELECT coalesce(b.id, i.bot_id)::text, b.name, coalesce((b.params->>'flatten_on_kill')::boolean, false), i.j "
     "FROM b FULL JOIN i ON i.bot_id = b.id ORDER BY b.name";
 
-/* $1 bot. */
 /* $1 the bots ticked since the last flush (uuid[]). */
 static const char INSTANCE_HEARTBEAT_SQL[] =
     "UPDATE bot_instances SET last_heartbeat_at = gh_now(), last_tick_at = gh_now() "
@@ -258,8 +258,7 @@ int instance_kill(const struct instance_kill_req *k, instance_end_cb cb, void *a
 
 static void on_heartbeat(struct pg_result *res, const char *err, void *arg)
 {
-    if (!res) LOG_ERROR((const char *)arg, "runner write failed", "error=\"%s\"", err);
-    free(arg);
+    if (!res) LOG_ERROR(NULL, "heartbeats not written", "error=\"%s\"", err);
 }
 
 /* The heartbeats since the last flush: one statement a second for all of them instead of one per tick. */
@@ -271,28 +270,18 @@ static struct {
 
 void instance_heartbeats_flush(void)
 {
-    char list[HEARTBEAT_BATCH * 38 + 3], *trace;
-    size_t used = 0;
     if (hb.n == 0) return;
-    list[used++] = '{';
-    for (int i = 0; i < hb.n; i++)
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? "," : "", hb.bots[i]);
-    list[used++] = '}';
-    list[used] = '\0';
-    hb.n = 0;
+    char *list = id_list_literal(hb.bots, hb.n);
     const char *p[1] = {list};
-    if (!(trace = strdup(""))) return;
-    if (db_query(INSTANCE_HEARTBEAT_SQL, 1, p, DB_TIMEOUT_MS, on_heartbeat, trace) < 0) {
+    hb.n = 0;
+    if (!list || db_query(INSTANCE_HEARTBEAT_SQL, 1, p, DB_TIMEOUT_MS, on_heartbeat, NULL) < 0)
         LOG_ERROR(NULL, "heartbeats not queued", NULL);
-        free(trace);
-    }
+    free(list); /* db_query copied it */
 }
 
 void instance_heartbeat(const char *bot_id, const char *trace_id)
 {
     if (!bot_id || strlen(bot_id) != 36) return;
-    for (int i = hb.n - 1; i >= 0 && i >= hb.n - 8; i--)
-        if (strcmp(hb.bots[i], bot_id) == 0) return; /* already in the batch (a bot ticks once a second) */
     if (hb.n == HEARTBEAT_BATCH) instance_heartbeats_flush();
     memcpy(hb.bots[hb.n++], bot_id, 37);
 }

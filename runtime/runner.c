@@ -289,6 +289,14 @@ static void no_trade(struct tick *t, const char *suppression_type, const char *r
     json_decref(signals);
 }
 
+/* Ends a tick whose writes fencing refused (or whose lease lapsed before a LIVE send): no order in the
+ * summary, a LEASE_LOST no-trade trace, BLOCKED. */
+static void lease_lost(struct tick *t)
+{
+    json_object_del(t->summary, "order");
+    no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+}
+
 static json_t *codes_of(const json_t *blockers)
 {
     json_t *out = json_array(), *b;
@@ -383,7 +391,7 @@ static void on_paper_fill(int ok, const char *code, const char *human, void *arg
 {
     struct tick *t = arg;
     if (!ok && human && strstr(human, "LEASE_LOST")) {
-        no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+        lease_lost(t);
         return;
     }
     if (ok)
@@ -525,8 +533,7 @@ static void on_intent_cancelled(int ok, const char *code, const char *human, voi
 {
     struct tick *t = arg;
     if (!ok) LOG_ERROR(t->trace_id, "fenced INTENT not cancelled", "error=\"%s\"", human ? human : "");
-    json_object_del(t->summary, "order");
-    no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+    lease_lost(t);
 }
 
 static void submit(struct tick *t, const char *status)
@@ -568,8 +575,7 @@ static void on_trade_written(struct pg_result *res, const char *err, void *arg)
 {
     struct tick *t = arg;
     if (!res && err && strstr(err, "LEASE_LOST")) {
-        json_object_del(t->summary, "order");
-        no_trade(t, "LEASE", "LEASE_LOST", LEASE_LOST_HUMAN, json_pack("[s]", "LEASE_LOST"), "BLOCKED");
+        lease_lost(t);
         return;
     }
     if (!res && err && strstr(err, "orders_bot_tick_slot")) {

@@ -156,33 +156,26 @@ sub start_bots {
 sub kill9 {
     my ( $self, $name ) = @_;
     my $i = $self->inst($name);
-    my $t = time;
-    $i->{srv}->signal('KILL');
-    $i->{state} = 'killed';
+    my $t = $self->_signal( $name, 'KILL', 'killed' );
     $i->{ended_at} = $t;
     wait_for( sub { !$i->{srv}->alive }, 5, "$name gone" );
     return $t;
 }
 
-# pause($name) → the real instant of SIGSTOP; resume($name) → the real instant of SIGCONT. A paused instance
-# must not be asked anything (its HTTP answers wait for the SIGCONT).
-sub pause {
-    my ( $self, $name ) = @_;
+# _signal($name, $sig, $state) → the real instant $sig was sent to the instance, now in $state.
+sub _signal {
+    my ( $self, $name, $sig, $state ) = @_;
     my $i = $self->inst($name);
     my $t = time;
-    $i->{srv}->signal('STOP');
-    $i->{state} = 'paused';
+    $i->{srv}->signal($sig);
+    $i->{state} = $state;
     return $t;
 }
 
-sub resume {
-    my ( $self, $name ) = @_;
-    my $i = $self->inst($name);
-    my $t = time;
-    $i->{srv}->signal('CONT');
-    $i->{state} = 'running';
-    return $t;
-}
+# pause($name) → the real instant of SIGSTOP; resume($name) → the real instant of SIGCONT. A paused instance
+# must not be asked anything (its HTTP answers wait for the SIGCONT).
+sub pause  { $_[0]->_signal( $_[1], 'STOP', 'paused' ) }
+sub resume { $_[0]->_signal( $_[1], 'CONT', 'running' ) }
 
 # stop_all() — SIGTERM every instance still alive (a paused one is continued first).
 sub stop_all {
