@@ -63,6 +63,17 @@ while ( waitpid( $pid, WNOHANG ) == 0 ) {
     if ( time - $t0 >= $WARM ) { $base //= $rss; $max = $rss if $rss > $max }
     sleep 1;
 }
+# the resident set at each quarter of the run (the sample nearest each instant): a long soak shows its shape
+sub rss_quarters {
+    my @s = @_;
+    return '-' unless @s;
+    my $end = $s[-1][0] || 1;
+    return join ' / ', map {
+        my $want = $end * $_ / 4;
+        my ($near) = sort { abs( $a->[0] - $want ) <=> abs( $b->[0] - $want ) } @s;
+        sprintf '%.1f', $near->[1] / 1024
+    } 1 .. 4;
+}
 my $wrk = parse_wrk( do { local ( @ARGV, $/ ) = $out; <> } );
 my $alive = $srv->get('/healthz')->{status} == 200;
 $srv->stop;
@@ -75,6 +86,7 @@ my @rows = (
     [ 'socket errors (connect/read/write/timeout)', '0', $wrk->{socket_errors}, $wrk->{socket_errors} == 0 ? 'PASS' : 'FAIL' ],
     [ 'mix: status reads / verifies / ticks sent', 'info', "$wrk->{reads} / $wrk->{verifies} / $wrk->{ticks}", 'info' ],
     [ 'throughput, p99 latency', 'info', sprintf( '%.0f req/s, p99 %.1f ms', $wrk->{rps}, $wrk->{p99} // 0 ), 'info' ],
+    [ 'RSS at 25 / 50 / 75 / 100 % of the run (MB)', 'info', rss_quarters(@samples), 'info' ],
     [ "RSS after warm-up -> max", '<= +10 %', sprintf( '%.1f MB -> %.1f MB (%+.1f %%)', $base / 1024, $max / 1024, $growth ), $growth <= 10 ? 'PASS' : 'FAIL' ],
     [ 'server alive and healthy at the end', 'yes', $alive ? 'yes' : 'no', $alive ? 'PASS' : 'FAIL' ],
 );
