@@ -183,7 +183,6 @@ package BenchKit::Server;
 use strict;
 use warnings;
 use Carp qw(croak);
-use File::Copy qw(copy);
 use File::Path qw(make_path);
 use HTTP::Tiny;
 use POSIX qw(:sys_wait_h);
@@ -194,7 +193,6 @@ sub make_home {
     my $root = BenchKit::ROOT();
     make_path("$dir/scripts/strategies");
     BenchKit::sh( 'cp', '-R', "$root/migrations", "$root/providers.lua", "$root/gates.lua", "$root/scripts", "$dir/" );
-    copy( "$root/bench/fixtures/market_hours_open.lua", "$dir/scripts/market_hours.lua" ) or croak "copy: $!";
     return $dir;
 }
 
