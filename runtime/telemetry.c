@@ -1,7 +1,8 @@
 /* telemetry.c — proof of use: record queue, batch writer, spill file + replay, aggregates; see telemetry.h.
  *
  * Records are held as rows of text parameters (one allocation each) in a bounded FIFO. One batch at a time
- * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table; the next one fills meanwhile) goes to Postgres. Usage
+ * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table; the next one fills meanwhile) goes to Postgres — two
+ * when both are first sends of queue rows (pump_second). Usage
  * rows taken from the queue and never sent before go as one `COPY ... FROM STDIN` (db_copy: libpq's
  * asynchronous copy on the loop): nothing of them can be in the table yet, so no conflict handling is needed.
  * Everything else — a spill replay, a re-send after an ambiguous failure, the other tables — goes through
@@ -68,11 +69,10 @@ static struct {
     struct event_base *base;
     struct event *flush_ev, *replay_ev, *partition_ev;
     int started, stopping, down, retention_days;
-    double retention_ran_ms; /* monotonic: the last retention drop (telemetry_retention_due) */
-    int q_head, q_count;     /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
-    struct telemetry_batch b;
-    double b_sent_ms; /* clock_now_ms() when the batch in flight was sent */
-    int b_spilled;    /* the queue batch in flight is already in the spill file as well */
+    double retention_ran_ms;   /* monotonic: the last retention drop (telemetry_retention_due) */
+    int q_head, q_count;       /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
+    struct telemetry_batch b;  /* the batch in flight (queue, spill chunk, re-send), or rows left behind */
+    struct telemetry_batch b2; /* a second queue batch in flight beside a queue batch in b (pump_second) */
     unsigned next_id;
     int poison_tries, chunk_max;
     long written_total, replayed_total, replayed_since_down, dropped_total;
@@ -508,24 +508,26 @@ static void batch_failed(struct telemetry_batch *b, const char *err)
     if (b->from_spill) {
         replay_failed_while_reachable(b, err);
         batch_free_rows(b);
-    } else if (W.b_spilled || spill(b->rows, b->n, 1) == 0) {
+    } else if (b->spilled || spill(b->rows, b->n, 1) == 0) {
         batch_free_rows(b);
     }
-    W.b_spilled = 0;
+    b->spilled = 0;
 }
 
 static void pump(void);
+static void pump_second(void);
 static void queue_spill_all(void);
 
 static void on_batch_result(struct pg_result *res, const char *err, void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    if (id != W.b.id || W.stopping) return; /* taken over by telemetry_stop */
-    W.b.id = 0;
+    struct telemetry_batch *b = id == W.b.id ? &W.b : id == W.b2.id ? &W.b2 : NULL;
+    if (!b || W.stopping) return; /* taken over by telemetry_stop */
+    b->id = 0;
     if (res)
-        batch_done(&W.b);
+        batch_done(b);
     else {
-        batch_failed(&W.b, err);
+        batch_failed(b, err);
         if (W.down)
             queue_spill_all(); /* at once, not at the next tick: nothing answered 202 waits in memory */
     }
@@ -541,8 +543,8 @@ static void batch_send(struct telemetry_batch *b)
     int built, rc;
     unsigned id = ++W.next_id ? W.next_id : ++W.next_id;
     b->id = id;
-    W.b_sent_ms = clock_now_ms();
-    W.b_spilled = 0;
+    b->sent_ms = clock_now_ms();
+    b->spilled = 0;
     if (b->fresh && !b->from_spill && b->rows[0]->table == TELEMETRY_T_USAGE) {
         size_t len = 0;
         char *data = copy_text(b, &len);
@@ -589,12 +591,30 @@ static void queue_spill_all(void)
     }
 }
 
+static int suspect(void);
+
+/* A second queue batch goes out beside a queue batch in flight (both first sends, as COPY): Postgres writes
+ * and commits them in parallel on two connections (each commit waits for its WAL flush) while the queue
+ * fills. Not while the writer is down or suspect, nor beside a replay or a re-send. */
+static void pump_second(void)
+{
+    if (W.stopping || W.down || !W.b.id || !W.b.fresh || W.b2.id || W.b2.n || !W.q_count || suspect()) return;
+    queue_take(&W.b2);
+    batch_send(&W.b2);
+}
+
 /* Starts the next batch when none is in flight: a batch left over from a failed spill write first, then
  * the queue and the spill file in turn. */
 static void pump(void)
 {
     static int prefer_spill;
-    if (W.stopping || W.b.id) return;
+    if (W.stopping) return;
+    if (W.b2.n && !W.b2.id && spill(W.b2.rows, W.b2.n, 1) == 0) /* a failed second batch's rows */
+        batch_free_rows(&W.b2);
+    if (W.b.id) {
+        pump_second();
+        return;
+    }
     if (W.b.n) { /* rows a failed spill write left behind: the file, else the database (also a probe) */
         if (W.down && spill(W.b.rows, W.b.n, 1) == 0)
             batch_free_rows(&W.b);
@@ -610,6 +630,7 @@ static void pump(void)
     else if (W.q_count) {
         queue_take(&W.b);
         batch_send(&W.b);
+        pump_second();
     }
 }
 
@@ -619,7 +640,9 @@ static void pump(void)
 static int suspect(void)
 {
     if (W.down || W.stopping) return 0;
-    return W.b.id && !W.b.from_spill && clock_now_ms() - W.b_sent_ms >= SUSPECT_AFTER_MS;
+    double now = clock_now_ms();
+    return (W.b.id && !W.b.from_spill && now - W.b.sent_ms >= SUSPECT_AFTER_MS) ||
+           (W.b2.id && now - W.b2.sent_ms >= SUSPECT_AFTER_MS);
 }
 
 /* While suspect: the queue batch in flight is copied to the spill file once (it stays in flight; if it then
@@ -629,7 +652,8 @@ static int suspect(void)
 static void suspect_spill(void)
 {
     static struct telemetry_batch tmp;
-    if (W.b.id && !W.b.from_spill && !W.b_spilled && spill(W.b.rows, W.b.n, 0) == 0) W.b_spilled = 1;
+    if (W.b.id && !W.b.from_spill && !W.b.spilled && spill(W.b.rows, W.b.n, 0) == 0) W.b.spilled = 1;
+    if (W.b2.id && !W.b2.spilled && spill(W.b2.rows, W.b2.n, 0) == 0) W.b2.spilled = 1;
     while (W.q_count) {
         queue_take(&tmp);
         if (spill(tmp.rows, tmp.n, 0) < 0) { /* back to the head */
@@ -696,9 +720,10 @@ static int accept_rec(struct telemetry_rec *r, struct telemetry_ack *ack)
     }
     queue[(W.q_head + W.q_count) % QUEUE_CAP] = r;
     W.q_count++;
-    if (W.q_count >= BATCH_SOON && W.flush_ev && !W.b.id)
+    int room = !W.b.id || !W.b2.id;
+    if (W.q_count >= BATCH_SOON && W.flush_ev && room)
         event_active(W.flush_ev, EV_TIMEOUT, 1);
-    else if (ack && linger_ev && !W.b.id && !evtimer_pending(linger_ev, NULL)) {
+    else if (ack && linger_ev && room && !evtimer_pending(linger_ev, NULL)) {
         struct timeval tv = {0, LINGER_MS * 1000};
         evtimer_add(linger_ev, &tv);
     }
@@ -828,7 +853,7 @@ void telemetry_provider_usage(const char *provider_id, struct provider_usage *ou
 
 int telemetry_drain_pending(void)
 {
-    return W.q_count + (W.b.from_spill ? 0 : W.b.n) + unsynced.n;
+    return W.q_count + (W.b.from_spill ? 0 : W.b.n) + W.b2.n + unsynced.n;
 }
 
 json_t *telemetry_status_json(void)
@@ -1077,6 +1102,11 @@ static void stop_drain(PGconn *c, time_t deadline)
 {
     struct telemetry_batch *b = &W.b;
     if (b->from_spill) batch_free_rows(b); /* still in the file */
+    if (W.b2.n && !(c && clock_wall_s() < deadline && sync_send(c, &W.b2) == 0)) {
+        c = NULL;
+        if (spill(W.b2.rows, W.b2.n, 1) < 0) W.dropped_total += W.b2.n;
+        batch_free_rows(&W.b2);
+    }
     for (;;) {
         if (!b->n) queue_take(b);
         if (!b->n) return;
@@ -1092,13 +1122,13 @@ void telemetry_stop(int timeout_ms)
     PGconn *c = NULL;
     time_t deadline = clock_wall_s() + (timeout_ms > 0 ? (timeout_ms + 999) / 1000 : 0);
     W.stopping = 1; /* late db_query callbacks are ignored from now on */
-    W.b.id = 0;
+    W.b.id = W.b2.id = 0;
     free_timer(&W.flush_ev);
     free_timer(&W.replay_ev);
     free_timer(&W.partition_ev);
     free_timer(&sync_ev);
     free_timer(&linger_ev);
-    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || telemetry_spill_pending() > 0))
+    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || W.b2.n || telemetry_spill_pending() > 0))
         c = sync_connect(timeout_ms);
     stop_drain(c, deadline);
     if (c && telemetry_spill_pending() > 0) sync_replay(c, deadline);

@@ -48,7 +48,9 @@ struct telemetry_batch {
     int fresh; /* queue rows never sent before: written with a plain COPY (nothing of them can be there yet)
                 */
     off_t spill_end;
-    unsigned id; /* matches the db_query callback to this batch; 0 = none in flight */
+    unsigned id;    /* matches the db_query callback to this batch; 0 = none in flight */
+    double sent_ms; /* clock_now_ms() when it was sent */
+    int spilled;    /* queue rows in flight that are already in the spill file as well */
 };
 
 extern const struct telemetry_table_def telemetry_tables[TELEMETRY_T_COUNT];
