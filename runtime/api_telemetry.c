@@ -100,10 +100,9 @@ const char *api_telemetry_parse_event(json_t *o, const char *trace_id, struct us
     ev->trace_id = tid ? tid : trace_id;
     json_t *meta = json_object_get(o, "metadata");
     if (meta && !json_is_null(meta)) {
-        char *text = json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
-        size_t n = text ? strlen(text) : MAX_METADATA_BYTES + 1;
-        free(text);
-        if (n > MAX_METADATA_BYTES) return "metadata";
+        /* the size of its compact text, without building it (telemetry serialises it once, for the row) */
+        size_t n = json_is_object(meta) ? json_dumpb(meta, NULL, 0, JSON_COMPACT) : 0;
+        if (n == 0 || n > MAX_METADATA_BYTES) return "metadata";
         ev->metadata = meta;
     }
     return NULL;
