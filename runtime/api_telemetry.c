@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <event2/http.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
@@ -99,13 +100,42 @@ const char *api_telemetry_parse_event(json_t *o, const char *trace_id, struct us
     ev->trace_id = tid ? tid : trace_id;
     json_t *meta = json_object_get(o, "metadata");
     if (meta && !json_is_null(meta)) {
-        char *text = json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
-        size_t n = text ? strlen(text) : MAX_METADATA_BYTES + 1;
-        free(text);
-        if (n > MAX_METADATA_BYTES) return "metadata";
+        /* the size of its compact text, without building it (telemetry serialises it once, for the row) */
+        size_t n = json_is_object(meta) ? json_dumpb(meta, NULL, 0, JSON_COMPACT) : 0;
+        if (n == 0 || n > MAX_METADATA_BYTES) return "metadata";
         ev->metadata = meta;
     }
     return NULL;
+}
+
+/* A request waiting for its events to be durable. */
+struct ingest_wait {
+    struct http_ctx *ctx;
+    size_t n;
+};
+
+static void not_durable(struct http_ctx *ctx)
+{
+    http_reply_error(
+        ctx, 503, "TELEMETRY_NOT_DURABLE",
+        "The usage events could not be committed to the database nor synced to the spill file in "
+        "time; none of them is acknowledged.",
+        "Send the batch again (the database or the spill file's disk is failing: see "
+        "/api/system/status).",
+        NULL);
+}
+
+/* The request's events are all durable (202), or not (503). */
+static void on_durable(void *arg, int ok)
+{
+    struct ingest_wait *w = arg;
+    struct http_ctx *ctx = w->ctx;
+    size_t n = w->n;
+    free(w);
+    if (ok)
+        http_reply_json(ctx, 202, json_pack("{s:I}", "accepted", (json_int_t)n));
+    else
+        not_durable(ctx);
 }
 
 void api_telemetry_ingest(struct http_ctx *ctx)
@@ -145,8 +175,18 @@ void api_telemetry_ingest(struct http_ctx *ctx)
             return;
         }
     }
+    struct ingest_wait *w = malloc(sizeof *w);
+    struct telemetry_ack *ack = w ? telemetry_ack_new(on_durable, w) : NULL;
+    if (!ack) {
+        free(w);
+        free(parsed);
+        not_durable(ctx);
+        return;
+    }
+    w->ctx = ctx;
+    w->n = n;
     for (i = 0; i < n; i++)
-        telemetry_usage(&parsed[i]);
+        telemetry_usage_acked(&parsed[i], ack);
     free(parsed);
-    http_reply_json(ctx, 202, json_pack("{s:I}", "accepted", (json_int_t)n));
+    telemetry_ack_arm(ack); /* may answer right here (written to the synced spill file) */
 }

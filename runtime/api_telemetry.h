@@ -7,7 +7,9 @@
 struct http_ctx;
 
 /* POST /api/telemetry/usage-events {events: [...]} with Authorization: Bearer <GATEHOUSE_SERVICE_TOKEN>.
- * Validates every event (all or nothing), hands them to telemetry, answers 202 {accepted}. */
+ * Validates every event (all or nothing), hands them to telemetry, answers 202 {accepted} once every one
+ * of them is committed in Postgres or fdatasync'd to the spill file (telemetry_ack_new), else 503
+ * TELEMETRY_NOT_DURABLE. */
 void api_telemetry_ingest(struct http_ctx *ctx);
 
 /* 1 when the request carries the service token (constant-time compare); 0 otherwise. */

@@ -31,6 +31,8 @@ struct query {
     struct event *deadline;
     struct conn *running_on; /* NULL while queued */
     struct query *next;
+    char *copy; /* db_copy: the COPY data (owned), fed when the server asks for it; else NULL */
+    size_t copy_len;
 };
 
 struct conn {
@@ -38,6 +40,7 @@ struct conn {
     enum conn_state state;
     struct event *io, *retry;
     struct query *query;
+    PGresult *last; /* the last result of the running query so far */
     int backoff_ms;
 };
 
@@ -78,6 +81,7 @@ static void free_query(struct query *q)
         free(q->params[i]);
     free(q->params);
     free(q->sql);
+    free(q->copy);
     if (q->deadline) event_free(q->deadline);
     free(q);
 }
@@ -139,6 +143,8 @@ static void conn_drop(struct conn *c, const char *err)
     if (c->pg) PQfinish(c->pg);
     c->pg = NULL;
     c->query = NULL;
+    PQclear(c->last);
+    c->last = NULL;
     c->state = CONN_DOWN;
     if (q) finish_query(q, NULL, err);
     if (pool.stopped) return;
@@ -178,24 +184,54 @@ static void on_connect_progress(struct conn *c)
     }
 }
 
-/* Collects the results of c's query once libpq has them all; keeps the last one. */
+/* Feeds a db_copy query's data and ends the COPY (libpq buffers it: in non-blocking mode it grows its output
+ * buffer rather than refuse). Returns 0, or -1 when the connection failed. */
+static int copy_feed(struct conn *c)
+{
+    struct query *q = c->query;
+    if (!q->copy || PQputCopyData(c->pg, q->copy, (int)q->copy_len) != 1)
+        return PQputCopyEnd(c->pg, "no data") == 1 ? 0 : -1;
+    free(q->copy);
+    q->copy = NULL;
+    return PQputCopyEnd(c->pg, NULL) == 1 ? 0 : -1;
+}
+
+/* Collects the results of c's query as libpq gets them (a COPY ... FROM STDIN among them is fed its data);
+ * once the last has come, keeps the last one. The partial result is held in c->last between calls. */
 static void on_query_input(struct conn *c)
 {
-    PGresult *res, *last = NULL;
+    PGresult *res;
     struct query *q = c->query;
     if (!PQconsumeInput(c->pg)) {
         record_failure("query", PQerrorMessage(c->pg));
         conn_drop(c, "connection lost");
         return;
     }
-    if (PQisBusy(c->pg)) {
-        conn_watch(c, EV_READ);
-        return;
+    for (;;) {
+        if (PQisBusy(c->pg)) {
+            conn_watch(c, EV_READ);
+            return;
+        }
+        if (!(res = PQgetResult(c->pg))) break;
+        if (PQresultStatus(res) == PGRES_COPY_IN) {
+            PQclear(res);
+            int flushed = copy_feed(c) < 0 ? -1 : PQflush(c->pg);
+            if (flushed < 0) {
+                record_failure("query", PQerrorMessage(c->pg));
+                conn_drop(c, "connection lost");
+                return;
+            }
+            if (flushed == 1) {
+                conn_watch(c, EV_READ | EV_WRITE);
+                return;
+            }
+            continue;
+        }
+        PQclear(c->last);
+        c->last = res;
     }
-    while ((res = PQgetResult(c->pg))) {
-        PQclear(last);
-        last = res;
-    }
+    PGresult *last = c->last;
+    c->last = NULL;
     if (c->io) event_free(c->io);
     c->io = NULL;
     c->query = NULL;
@@ -264,7 +300,9 @@ static void conn_run(struct conn *c, struct query *q)
     c->state = CONN_BUSY;
     q->running_on = c;
     pool.running++;
-    if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
+    if (!(q->copy ? PQsendQuery(c->pg, q->sql)
+                  : PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL,
+                                      NULL, 0))) {
         record_failure("query", PQerrorMessage(c->pg));
         conn_drop(c, "send failed");
         return;
@@ -303,12 +341,12 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Queues a query at the back of the FIFO, or at its front (the monitor's ping). */
-static int enqueue(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
-                   void *arg, int front)
+static struct query *enqueue(const char *sql, int nparams, const char *const *params, int timeout_ms,
+                             db_result_cb cb, void *arg, int front)
 {
     struct query *q;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    if (pool.stopped || !pool.base || pool.queued >= MAX_QUEUED || !(q = calloc(1, sizeof *q))) return -1;
+    if (pool.stopped || !pool.base || pool.queued >= MAX_QUEUED || !(q = calloc(1, sizeof *q))) return NULL;
     q->sql = strdup(sql);
     q->nparams = nparams;
     q->params = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *q->params);
@@ -330,20 +368,36 @@ static int enqueue(const char *sql, int nparams, const char *const *params, int 
         pool.tail = q;
     }
     pool.queued++;
-    dispatch();
-    return 0;
+    return q;
 }
 
 int db_query(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
              void *arg)
 {
-    return enqueue(sql, nparams, params, timeout_ms, cb, arg, 0);
+    if (!enqueue(sql, nparams, params, timeout_ms, cb, arg, 0)) return -1;
+    dispatch();
+    return 0;
 }
 
 int db_query_urgent(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
                     void *arg)
 {
-    return enqueue(sql, nparams, params, timeout_ms, cb, arg, 1);
+    if (!enqueue(sql, nparams, params, timeout_ms, cb, arg, 1)) return -1;
+    dispatch();
+    return 0;
+}
+
+int db_copy(const char *sql, char *data, size_t len, int timeout_ms, db_result_cb cb, void *arg)
+{
+    struct query *q = enqueue(sql, 0, NULL, timeout_ms, cb, arg, 0);
+    if (!q) {
+        free(data);
+        return -1;
+    }
+    q->copy = data;
+    q->copy_len = len;
+    dispatch();
+    return 0;
 }
 
 /* ---- monitor ---- */
@@ -367,7 +421,7 @@ static void on_ping(struct pg_result *res, const char *err, void *arg)
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
     if (pool.ping_pending) return;
-    if (enqueue("SELECT 1", 0, NULL, PING_DEADLINE_MS, on_ping, NULL, 1) == 0) pool.ping_pending = 1;
+    if (db_query_urgent("SELECT 1", 0, NULL, PING_DEADLINE_MS, on_ping, NULL) == 0) pool.ping_pending = 1;
 }
 
 char *db_clock_option(char *out, size_t len)

@@ -57,6 +57,11 @@ int db_query(const char *sql, int nparams, const char *const *params, int timeou
 int db_query_urgent(const char *sql, int nparams, const char *const *params, int timeout_ms, db_result_cb cb,
                     void *arg);
 
+/* As db_query for a COPY ... FROM STDIN: sql is sent with the simple protocol (no parameters; several
+ * statements separated by ';' run as one transaction) and its COPY is fed data[0..len) in COPY text format.
+ * Takes data (a malloc'd buffer; freed by db.c, also on failure). Returns 0, or -1 (no callback then). */
+int db_copy(const char *sql, char *data, size_t len, int timeout_ms, db_result_cb cb, void *arg);
+
 /* Queries queued or running. */
 int db_pending(void);
 

@@ -1,12 +1,16 @@
 /* telemetry.c — proof of use: record queue, batch writer, spill file + replay, aggregates; see telemetry.h.
  *
  * Records are held as rows of text parameters (one allocation each) in a bounded FIFO. One batch at a time
- * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table) goes to Postgres through db_query as one INSERT with
- * parameters only: usage events as INSERT ... SELECT FROM unnest() of one array per column, the others as a
- * VALUES list. Ids and created_at are set at acceptance, so a batch re-sent after an ambiguous failure is
- * harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system events
- * (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS, which is
- * exactly once except for the narrow race of a re-send overlapping a still-running first attempt.
+ * (≤ TELEMETRY_BATCH_MAX consecutive rows of one table; the next one fills meanwhile) goes to Postgres — two
+ * when both are first sends of queue rows (pump_second). Usage
+ * rows taken from the queue and never sent before go as one `COPY ... FROM STDIN` (db_copy: libpq's
+ * asynchronous copy on the loop): nothing of them can be in the table yet, so no conflict handling is needed.
+ * Everything else — a spill replay, a re-send after an ambiguous failure, the other tables — goes through
+ * db_query as one idempotent INSERT with parameters only: usage events as INSERT ... SELECT FROM unnest() of
+ * one array per column, the others as a VALUES list. Ids and created_at are set at acceptance, so a re-sent
+ * batch is harmless: usage events and verifications use ON CONFLICT DO NOTHING on their primary key; system
+ * events (bigserial id) carry a client uuid in metadata->>'event_uuid' and are inserted WHERE NOT EXISTS,
+ * which is exactly once except for the narrow race of a re-send overlapping a still-running first attempt.
  *
  * Spill file (format and file handling in telemetry_spill.c): fsync'd after each batch written. A failed
  * batch is spilled and the writer turns "down": from then on the queue drains into the file every tick, and
@@ -17,6 +21,12 @@
  * it suspect: the batch in flight is copied to the file, the queue drains into it and new records are
  * appended at acceptance, so a crash in the first seconds of an outage loses at most what was accepted in the
  * last SUSPECT_AFTER_MS + one tick (docs/faults.md).
+ *
+ * Durable acknowledgement (the ingest route's 202): a record may carry an ack (telemetry_ack_new). It is
+ * settled when its batch commits (batch_done) or when it is in the spill file and fdatasync'd (rows_spilled:
+ * at once after a synced write, else at the next sync, which an unsynced write with acks asks for at once, so
+ * every write of one loop pass shares one fdatasync); a record freed otherwise was lost and fails its ack.
+ * A queued record with an ack arms a LINGER_MS timer so its batch leaves soon, not at the next flush tick.
  *
  * I/O in a caller's stack happens only when the queue is full or the writer is down or suspect: the record is
  * then appended to the spill file with one write(2) (fsync'd by the next tick). Start-up (seeding, leftover
@@ -59,11 +69,10 @@ static struct {
     struct event_base *base;
     struct event *flush_ev, *replay_ev, *partition_ev;
     int started, stopping, down, retention_days;
-    double retention_ran_ms; /* monotonic: the last retention drop (telemetry_retention_due) */
-    int q_head, q_count;     /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
-    struct telemetry_batch b;
-    double b_sent_ms; /* clock_now_ms() when the batch in flight was sent */
-    int b_spilled;    /* the queue batch in flight is already in the spill file as well */
+    double retention_ran_ms;   /* monotonic: the last retention drop (telemetry_retention_due) */
+    int q_head, q_count;       /* the FIFO is `queue` below (kept out of W so W's initialiser stays small) */
+    struct telemetry_batch b;  /* the batch in flight (queue, spill chunk, re-send), or rows left behind */
+    struct telemetry_batch b2; /* a second queue batch in flight beside a queue batch in b (pump_second) */
     unsigned next_id;
     int poison_tries, chunk_max;
     long written_total, replayed_total, replayed_since_down, dropped_total;
@@ -135,7 +144,158 @@ static const char *feature_of(const json_t *md, const char *operation)
     return json_is_string(f) ? json_string_value(f) : operation;
 }
 
-/* ---------------------------------------------------------------- spill file */
+/* ---------------------------------------------------------------- acknowledgements (durable 202) */
+
+#define ACK_TIMEOUT_MS 5000 /* a request whose records are not durable by then is answered "not accepted" */
+#define LINGER_MS 2 /* a batch holding a waiting request's rows leaves this long after the first of them */
+
+struct telemetry_ack {
+    telemetry_ack_cb done; /* NULL once answered */
+    void *arg;
+    int pending; /* records of the request not durable yet, + 1 until telemetry_ack_arm */
+    int failed;  /* one of them was lost */
+    double deadline_ms;
+    struct telemetry_ack *prev, *next; /* the waiting list, oldest first (while done is set) */
+};
+
+static struct {
+    struct telemetry_ack *head, *tail;
+} waiting;
+
+/* Acks of records appended to the spill file but not fsync'd yet (one entry per record): released by the next
+ * successful sync (sync_ev, run once per loop pass: one fdatasync for every write of the pass). */
+static struct {
+    struct telemetry_ack **v;
+    int n, cap;
+} unsynced;
+
+static struct event *sync_ev, *linger_ev;
+
+static void ack_answer(struct telemetry_ack *a, int ok)
+{
+    telemetry_ack_cb done = a->done;
+    if (!done) return;
+    a->done = NULL;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        waiting.head = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    else
+        waiting.tail = a->prev;
+    a->prev = a->next = NULL;
+    done(a->arg, ok);
+}
+
+/* One record of a is durable (ok) or lost (!ok); the last one answers the request. */
+static void ack_put(struct telemetry_ack *a, int ok)
+{
+    if (!ok) a->failed = 1;
+    if (--a->pending > 0) return;
+    ack_answer(a, !a->failed);
+    free(a);
+}
+
+/* Settles the acks of rows (each record's ack is dropped from it). */
+static void rows_ack(struct telemetry_rec *const *rows, int n, int ok)
+{
+    for (int i = 0; i < n; i++) {
+        struct telemetry_ack *a = rows[i]->ack;
+        rows[i]->ack = NULL;
+        if (a) ack_put(a, ok);
+    }
+}
+
+static void rec_free(struct telemetry_rec *r)
+{
+    if (r) rows_ack(&r, 1, 0);
+    free(r);
+}
+
+static void unsynced_release(void)
+{
+    struct telemetry_ack **v = unsynced.v;
+    int n = unsynced.n;
+    unsynced.v = NULL;
+    unsynced.n = unsynced.cap = 0;
+    for (int i = 0; i < n; i++)
+        ack_put(v[i], 1);
+    free(v);
+}
+
+/* rows were just appended to the spill file: their acks are settled now when the file is synced, else at the
+ * next sync (asked for now). */
+static void rows_spilled(struct telemetry_rec *const *rows, int n)
+{
+    int synced = !telemetry_spill_state()->dirty;
+    for (int i = 0; i < n; i++) {
+        struct telemetry_ack *a = rows[i]->ack;
+        if (!a) continue;
+        rows[i]->ack = NULL;
+        if (synced) {
+            ack_put(a, 1);
+            continue;
+        }
+        if (unsynced.n == unsynced.cap) {
+            int cap = unsynced.cap ? unsynced.cap * 2 : 1024;
+            struct telemetry_ack **v = realloc(unsynced.v, sizeof *v * (size_t)cap);
+            if (!v) {
+                ack_put(a, 0);
+                continue;
+            }
+            unsynced.v = v;
+            unsynced.cap = cap;
+        }
+        unsynced.v[unsynced.n++] = a;
+    }
+    if (synced)
+        unsynced_release(); /* a synced write covers the earlier ones too */
+    else if (unsynced.n && sync_ev)
+        event_active(sync_ev, EV_TIMEOUT, 1);
+}
+
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
+    if (telemetry_spill_sync_if_dirty() == 0) unsynced_release();
+}
+
+/* Answers the requests that waited ACK_TIMEOUT_MS (their records go on: to the database or the file). */
+static void acks_expire(double now)
+{
+    while (waiting.head && waiting.head->deadline_ms <= now)
+        ack_answer(waiting.head, 0);
+}
+
+struct telemetry_ack *telemetry_ack_new(telemetry_ack_cb done, void *arg)
+{
+    struct telemetry_ack *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->done = done;
+    a->arg = arg;
+    a->pending = 1;
+    a->deadline_ms = clock_now_ms() + ACK_TIMEOUT_MS;
+    a->prev = waiting.tail;
+    if (waiting.tail)
+        waiting.tail->next = a;
+    else
+        waiting.head = a;
+    waiting.tail = a;
+    return a;
+}
+
+void telemetry_ack_arm(struct telemetry_ack *a)
+{
+    ack_put(a, 1);
+}
+
+/* Appends rows to the spill file (fdatasync when sync) and settles their acks. 0, or -1 (nothing written). */
+static int spill(struct telemetry_rec *const *rows, int n, int sync)
+{
+    if (telemetry_spill_write(rows, n, sync, W.last_error, sizeof W.last_error) < 0) return -1;
+    rows_spilled(rows, n);
+    return 0;
+}
 
 /* ---------------------------------------------------------------- batches */
 
@@ -147,11 +307,49 @@ static void replay_finished_check(void)
     W.replayed_since_down = 0;
 }
 
+/* Frees the rows of b; a row still holding an ack was lost for its request. */
 static void batch_free_rows(struct telemetry_batch *b)
 {
     for (int i = 0; i < b->n; i++)
-        free(b->rows[i]);
+        rec_free(b->rows[i]);
     b->n = 0;
+}
+
+static const char copy_sql[] =
+    "COPY integration_usage_events (id, created_at, user_id, bot_id, run_id, job_id, provider_id, operation, "
+    "status, latency_ms, symbol, timeframe, records, error_code, trace_id, metadata) FROM STDIN";
+
+/* The rows of b in COPY text format (tab-separated, \N for NULL, backslash escapes), *len its length.
+ * Caller frees; NULL when out of memory. */
+static char *copy_text(const struct telemetry_batch *b, size_t *len)
+{
+    int ncols = telemetry_tables[b->rows[0]->table].ncols;
+    size_t cap = 1, n = 0;
+    for (int r = 0; r < b->n; r++)
+        for (int c = 0; c < ncols; c++)
+            cap += b->rows[r]->v[c] ? 2 * strlen(b->rows[r]->v[c]) + 1 : 3;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    for (int r = 0; r < b->n; r++)
+        for (int c = 0; c < ncols; c++) {
+            const char *v = b->rows[r]->v[c];
+            if (!v) {
+                memcpy(out + n, "\\N", 2);
+                n += 2;
+            }
+            for (; v && *v; v++) {
+                char e = *v == '\\' ? '\\' : *v == '\t' ? 't' : *v == '\n' ? 'n' : *v == '\r' ? 'r' : 0;
+                if (e) {
+                    out[n++] = '\\';
+                    out[n++] = e;
+                } else {
+                    out[n++] = *v;
+                }
+            }
+            out[n++] = c == ncols - 1 ? '\n' : '\t';
+        }
+    *len = n;
+    return out;
 }
 
 /* The statement of one batch: its SQL and text parameters. */
@@ -294,6 +492,7 @@ static void batch_done(struct telemetry_batch *b)
         if (W.chunk_max == 1) W.chunk_max = TELEMETRY_BATCH_MAX; /* past the suspect row */
     } else {
         W.written_total += b->n;
+        rows_ack(b->rows, b->n, 1);
     }
     batch_free_rows(b);
     set_up();
@@ -305,28 +504,30 @@ static void batch_done(struct telemetry_batch *b)
 static void batch_failed(struct telemetry_batch *b, const char *err)
 {
     set_down(err);
+    b->fresh = 0; /* it may have gone in after all: a re-send must be idempotent */
     if (b->from_spill) {
         replay_failed_while_reachable(b, err);
         batch_free_rows(b);
-    } else if (W.b_spilled ||
-               telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) == 0) {
+    } else if (b->spilled || spill(b->rows, b->n, 1) == 0) {
         batch_free_rows(b);
     }
-    W.b_spilled = 0;
+    b->spilled = 0;
 }
 
 static void pump(void);
+static void pump_second(void);
 static void queue_spill_all(void);
 
 static void on_batch_result(struct pg_result *res, const char *err, void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    if (id != W.b.id || W.stopping) return; /* taken over by telemetry_stop */
-    W.b.id = 0;
+    struct telemetry_batch *b = id == W.b.id ? &W.b : id == W.b2.id ? &W.b2 : NULL;
+    if (!b || W.stopping) return; /* taken over by telemetry_stop */
+    b->id = 0;
     if (res)
-        batch_done(&W.b);
+        batch_done(b);
     else {
-        batch_failed(&W.b, err);
+        batch_failed(b, err);
         if (W.down)
             queue_spill_all(); /* at once, not at the next tick: nothing answered 202 waits in memory */
     }
@@ -334,16 +535,29 @@ static void on_batch_result(struct pg_result *res, const char *err, void *arg)
         pump(); /* keep draining: a batch holds one table only */
 }
 
+/* Sends b: usage rows never sent before as a plain COPY (fastest; nothing of them can be in the table yet),
+ * anything else (a replay, a re-send, the other tables) as the idempotent INSERT of stmt_build. */
 static void batch_send(struct telemetry_batch *b)
 {
-    struct stmt st;
-    int built = stmt_build(b, &st) == 0;
+    struct stmt st = {0};
+    int built, rc;
     unsigned id = ++W.next_id ? W.next_id : ++W.next_id;
     b->id = id;
-    W.b_sent_ms = clock_now_ms();
-    W.b_spilled = 0;
-    if (!built || db_query(st.sql, st.nparams, st.params, BATCH_TIMEOUT_MS, on_batch_result,
-                           (void *)(uintptr_t)id) < 0) {
+    b->sent_ms = clock_now_ms();
+    b->spilled = 0;
+    if (b->fresh && !b->from_spill && b->rows[0]->table == TELEMETRY_T_USAGE) {
+        size_t len = 0;
+        char *data = copy_text(b, &len);
+        built = data != NULL;
+        rc = built ? db_copy(copy_sql, data, len, BATCH_TIMEOUT_MS, on_batch_result, (void *)(uintptr_t)id)
+                   : -1;
+    } else {
+        built = stmt_build(b, &st) == 0;
+        rc = built ? db_query(st.sql, st.nparams, st.params, BATCH_TIMEOUT_MS, on_batch_result,
+                              (void *)(uintptr_t)id)
+                   : -1;
+    }
+    if (rc < 0) {
         b->id = 0;
         batch_failed(b, built ? "the database pool refused the query" : "out of memory");
     }
@@ -355,6 +569,7 @@ static void queue_take(struct telemetry_batch *b)
 {
     b->n = 0;
     b->from_spill = 0;
+    b->fresh = 1;
     while (W.q_count && b->n < TELEMETRY_BATCH_MAX) {
         struct telemetry_rec *r = queue[W.q_head];
         if (b->n && r->table != b->rows[0]->table) break;
@@ -371,11 +586,21 @@ static void queue_spill_all(void)
     for (;;) {
         if (!W.b.n) queue_take(&W.b); /* rows a failed spill write left in W.b go first */
         if (!W.b.n) return;
-        if (!W.b.from_spill &&
-            telemetry_spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) < 0)
-            return; /* kept, retried next tick */
+        if (!W.b.from_spill && spill(W.b.rows, W.b.n, 0) < 0) return; /* kept, retried next tick */
         batch_free_rows(&W.b);
     }
+}
+
+static int suspect(void);
+
+/* A second queue batch goes out beside a queue batch in flight (both first sends, as COPY): Postgres writes
+ * and commits them in parallel on two connections (each commit waits for its WAL flush) while the queue
+ * fills. Not while the writer is down or suspect, nor beside a replay or a re-send. */
+static void pump_second(void)
+{
+    if (W.stopping || W.down || !W.b.id || !W.b.fresh || W.b2.id || W.b2.n || !W.q_count || suspect()) return;
+    queue_take(&W.b2);
+    batch_send(&W.b2);
 }
 
 /* Starts the next batch when none is in flight: a batch left over from a failed spill write first, then
@@ -383,9 +608,15 @@ static void queue_spill_all(void)
 static void pump(void)
 {
     static int prefer_spill;
-    if (W.stopping || W.b.id) return;
+    if (W.stopping) return;
+    if (W.b2.n && !W.b2.id && spill(W.b2.rows, W.b2.n, 1) == 0) /* a failed second batch's rows */
+        batch_free_rows(&W.b2);
+    if (W.b.id) {
+        pump_second();
+        return;
+    }
     if (W.b.n) { /* rows a failed spill write left behind: the file, else the database (also a probe) */
-        if (W.down && telemetry_spill_write(W.b.rows, W.b.n, 1, W.last_error, sizeof W.last_error) == 0)
+        if (W.down && spill(W.b.rows, W.b.n, 1) == 0)
             batch_free_rows(&W.b);
         else
             batch_send(&W.b);
@@ -399,6 +630,7 @@ static void pump(void)
     else if (W.q_count) {
         queue_take(&W.b);
         batch_send(&W.b);
+        pump_second();
     }
 }
 
@@ -408,7 +640,9 @@ static void pump(void)
 static int suspect(void)
 {
     if (W.down || W.stopping) return 0;
-    return W.b.id && !W.b.from_spill && clock_now_ms() - W.b_sent_ms >= SUSPECT_AFTER_MS;
+    double now = clock_now_ms();
+    return (W.b.id && !W.b.from_spill && now - W.b.sent_ms >= SUSPECT_AFTER_MS) ||
+           (W.b2.id && now - W.b2.sent_ms >= SUSPECT_AFTER_MS);
 }
 
 /* While suspect: the queue batch in flight is copied to the spill file once (it stays in flight; if it then
@@ -418,13 +652,11 @@ static int suspect(void)
 static void suspect_spill(void)
 {
     static struct telemetry_batch tmp;
-    if (W.b.id && !W.b.from_spill && !W.b_spilled &&
-        telemetry_spill_write(W.b.rows, W.b.n, 0, W.last_error, sizeof W.last_error) == 0)
-        W.b_spilled = 1;
+    if (W.b.id && !W.b.from_spill && !W.b.spilled && spill(W.b.rows, W.b.n, 0) == 0) W.b.spilled = 1;
+    if (W.b2.id && !W.b2.spilled && spill(W.b2.rows, W.b2.n, 0) == 0) W.b2.spilled = 1;
     while (W.q_count) {
         queue_take(&tmp);
-        if (telemetry_spill_write(tmp.rows, tmp.n, 0, W.last_error, sizeof W.last_error) <
-            0) { /* back to the head */
+        if (spill(tmp.rows, tmp.n, 0) < 0) { /* back to the head */
             W.q_head = (W.q_head - tmp.n + QUEUE_CAP) % QUEUE_CAP;
             W.q_count += tmp.n;
             tmp.n = 0;
@@ -440,7 +672,13 @@ static void on_flush_tick(evutil_socket_t fd, short what, void *arg)
         queue_spill_all();
     else if (suspect())
         suspect_spill();
-    telemetry_spill_sync_if_dirty();
+    if (telemetry_spill_sync_if_dirty() == 0 && unsynced.n) unsynced_release();
+    acks_expire(clock_now_ms());
+    pump();
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
     pump();
 }
 
@@ -456,29 +694,39 @@ static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- accepting records */
 
-/* Queues r (owned), or when the queue is full appends it to the spill file right here. */
-static int accept_rec(struct telemetry_rec *r)
+/* Queues r (owned), or when the queue is full appends it to the spill file right here. ack (or NULL) waits
+ * for r to be durable. */
+static int accept_rec(struct telemetry_rec *r, struct telemetry_ack *ack)
 {
     if (!r) return -1;
+    if (ack) {
+        r->ack = ack;
+        ack->pending++;
+    }
     /* down or suspect: straight to the file (one write(2)), so a 202 never rests on memory alone; if the
      * file cannot take it, the queue keeps it (and the tick retries) */
-    if (!W.stopping && W.q_count < QUEUE_CAP && (W.down || suspect()) &&
-        telemetry_spill_write(&r, 1, 0, W.last_error, sizeof W.last_error) == 0) {
+    if (!W.stopping && W.q_count < QUEUE_CAP && (W.down || suspect()) && spill(&r, 1, 0) == 0) {
         free(r);
         return 0;
     }
     if (W.q_count >= QUEUE_CAP || W.stopping) {
-        int rc = telemetry_spill_write(&r, 1, W.stopping, W.last_error, sizeof W.last_error);
+        int rc = spill(&r, 1, W.stopping);
         if (rc < 0) {
             W.dropped_total++;
             LOG_ERROR(NULL, "telemetry record lost: queue full and spill file unwritable", NULL);
         }
-        free(r);
+        rec_free(r);
         return rc;
     }
     queue[(W.q_head + W.q_count) % QUEUE_CAP] = r;
     W.q_count++;
-    if (W.q_count >= BATCH_SOON && W.flush_ev && !W.b.id) event_active(W.flush_ev, EV_TIMEOUT, 1);
+    int room = !W.b.id || !W.b2.id;
+    if (W.q_count >= BATCH_SOON && W.flush_ev && room)
+        event_active(W.flush_ev, EV_TIMEOUT, 1);
+    else if (ack && linger_ev && room && !evtimer_pending(linger_ev, NULL)) {
+        struct timeval tv = {0, LINGER_MS * 1000};
+        evtimer_add(linger_ev, &tv);
+    }
     return 0;
 }
 
@@ -494,7 +742,8 @@ void telemetry_set_usage_listener(telemetry_usage_listener fn)
     usage_listener = fn;
 }
 
-int telemetry_usage(const struct usage_event *ev)
+/* telemetry_usage / telemetry_usage_acked. */
+static int usage_accept(const struct usage_event *ev, struct telemetry_ack *ack)
 {
     static const char *const statuses[] = {"OK", "ERROR", "BLOCKED", "VERIFY", NULL};
     char id[37], at[32], lat[16], recs[16];
@@ -525,7 +774,7 @@ int telemetry_usage(const struct usage_event *ev)
                             ev->status, ev->latency_ms < 0 ? NULL : lat, ev->symbol, ev->timeframe,
                             ev->records < 0 ? NULL : recs, ev->error_code, ev->trace_id, md};
     // clang-format on
-    int rc = accept_rec(telemetry_rec_new(TELEMETRY_T_USAGE, vals));
+    int rc = accept_rec(telemetry_rec_new(TELEMETRY_T_USAGE, vals), ack);
     if (rc == 0) {
         usage_stats_record(ev->provider_id, now, ev->status, ev->bot_id,
                            feature_of(ev->metadata, ev->operation), ev->error_code, ev->latency_ms,
@@ -534,6 +783,16 @@ int telemetry_usage(const struct usage_event *ev)
     }
     free(md);
     return rc;
+}
+
+int telemetry_usage(const struct usage_event *ev)
+{
+    return usage_accept(ev, NULL);
+}
+
+int telemetry_usage_acked(const struct usage_event *ev, struct telemetry_ack *ack)
+{
+    return usage_accept(ev, ack);
 }
 
 int telemetry_verification(const struct verification_record *v)
@@ -554,7 +813,7 @@ int telemetry_verification(const struct verification_record *v)
                             v->latency_ms < 0 ? NULL : lat, v->base_url_host, v->reason_human ? v->reason_human : "",
                             v->trace_id, at, v->user_id};
     // clang-format on
-    return accept_rec(telemetry_rec_new(TELEMETRY_T_VERIFY, vals));
+    return accept_rec(telemetry_rec_new(TELEMETRY_T_VERIFY, vals), NULL);
 }
 
 /* The kind CHECK of system_events: ^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$ */
@@ -582,7 +841,7 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
     id_uuid_new(id);
     clock_rfc3339_us(0, at);
     const char *vals[8] = {id, at, kind, severity, subject, message ? message : "", trace_id, md};
-    int rc = accept_rec(telemetry_rec_new(TELEMETRY_T_SYSTEM, vals));
+    int rc = accept_rec(telemetry_rec_new(TELEMETRY_T_SYSTEM, vals), NULL);
     free(md);
     return rc;
 }
@@ -594,7 +853,7 @@ void telemetry_provider_usage(const char *provider_id, struct provider_usage *ou
 
 int telemetry_drain_pending(void)
 {
-    return W.q_count + (W.b.from_spill ? 0 : W.b.n);
+    return W.q_count + (W.b.from_spill ? 0 : W.b.n) + W.b2.n + unsynced.n;
 }
 
 json_t *telemetry_status_json(void)
@@ -817,7 +1076,9 @@ int telemetry_start(struct event_base *base, const char *spill_path, int retenti
     W.flush_ev = timer_new(on_flush_tick, FLUSH_EVERY_MS);
     W.replay_ev = timer_new(on_replay_tick, REPLAY_EVERY_S * 1000);
     W.partition_ev = timer_new(on_partition_tick, PARTITION_EVERY_S * 1000L);
-    if (!W.flush_ev || !W.replay_ev || !W.partition_ev) {
+    sync_ev = event_new(base, -1, 0, on_sync, NULL);
+    linger_ev = evtimer_new(base, on_linger, NULL);
+    if (!W.flush_ev || !W.replay_ev || !W.partition_ev || !sync_ev || !linger_ev) {
         snprintf(err, errlen, "cannot create the telemetry timers");
         return -1;
     }
@@ -841,13 +1102,17 @@ static void stop_drain(PGconn *c, time_t deadline)
 {
     struct telemetry_batch *b = &W.b;
     if (b->from_spill) batch_free_rows(b); /* still in the file */
+    if (W.b2.n && !(c && clock_wall_s() < deadline && sync_send(c, &W.b2) == 0)) {
+        c = NULL;
+        if (spill(W.b2.rows, W.b2.n, 1) < 0) W.dropped_total += W.b2.n;
+        batch_free_rows(&W.b2);
+    }
     for (;;) {
         if (!b->n) queue_take(b);
         if (!b->n) return;
         if (c && clock_wall_s() < deadline && sync_send(c, b) == 0) continue;
         c = NULL; /* one failure: the rest goes to the file without further waiting */
-        if (telemetry_spill_write(b->rows, b->n, 1, W.last_error, sizeof W.last_error) < 0)
-            W.dropped_total += b->n;
+        if (spill(b->rows, b->n, 1) < 0) W.dropped_total += b->n;
         batch_free_rows(b);
     }
 }
@@ -857,15 +1122,22 @@ void telemetry_stop(int timeout_ms)
     PGconn *c = NULL;
     time_t deadline = clock_wall_s() + (timeout_ms > 0 ? (timeout_ms + 999) / 1000 : 0);
     W.stopping = 1; /* late db_query callbacks are ignored from now on */
-    W.b.id = 0;
+    W.b.id = W.b2.id = 0;
     free_timer(&W.flush_ev);
     free_timer(&W.replay_ev);
     free_timer(&W.partition_ev);
-    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || telemetry_spill_pending() > 0))
+    free_timer(&sync_ev);
+    free_timer(&linger_ev);
+    if (!W.down && timeout_ms > 0 && (W.q_count || W.b.n || W.b2.n || telemetry_spill_pending() > 0))
         c = sync_connect(timeout_ms);
     stop_drain(c, deadline);
     if (c && telemetry_spill_pending() > 0) sync_replay(c, deadline);
     if (c) PQfinish(c);
+    if (telemetry_spill_sync_if_dirty() == 0) unsynced_release();
+    for (int i = 0; i < unsynced.n; i++) /* the file could not be synced */
+        ack_put(unsynced.v[i], 0);
+    unsynced.n = 0;
+    acks_expire(1e300); /* nothing of theirs is left in memory: none is still waiting */
     if (W.dropped_total) LOG_ERROR(NULL, "telemetry records lost at stop", "count=%ld", W.dropped_total);
     telemetry_spill_close();
     W.started = 0;

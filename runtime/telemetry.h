@@ -2,8 +2,9 @@
  * integration_usage_events (PRODUCT.md §5); verifications and system events travel the same way.
  *
  * Writers never block: records enter a bounded in-memory queue, drained in batches by one writer on the
- * db pool (multi-row INSERT ... ON CONFLICT DO NOTHING, so a replay after an ambiguous failure is exactly
- * once: ids are made here). When Postgres cannot take a batch, the batch is appended to a local spill file
+ * db pool (COPY FROM STDIN for a first send; INSERT ... ON CONFLICT DO NOTHING for replays and re-sends, so
+ * a replay after an ambiguous failure is exactly once: ids are made here). The ingest route alone waits:
+ * telemetry_ack_new. When Postgres cannot take a batch, the batch is appended to a local spill file
  * (JSON lines) and replayed when the database answers again; nothing is lost on an outage or a clean stop.
  * The writer also keeps daily partitions ahead (every instance), and the fleet's leader drops those past the
  * retention period (telemetry_retention_due).
@@ -62,6 +63,24 @@ int telemetry_drain_pending(void);
  * so does a writer that is down or suspects the database (a batch unanswered for 250 ms): one write(2), no
  * fsync. */
 int telemetry_usage(const struct usage_event *ev);
+
+/* A request waiting for its usage events to be durable (POST /api/telemetry/usage-events answers 202 only
+ * then). done(arg, ok) runs once, on the loop: ok 1 when every event given with telemetry_usage_acked is
+ * committed in Postgres or appended and fdatasync'd to the spill file (batches and syncs are shared by every
+ * waiting request: group commit, group fsync); ok 0 when one was lost or 5 s passed first (the events then go
+ * on to the database or the file; the caller must not call them accepted). */
+struct telemetry_ack;
+typedef void (*telemetry_ack_cb)(void *arg, int ok);
+
+/* A new waiting request (NULL when out of memory). done cannot run before telemetry_ack_arm. */
+struct telemetry_ack *telemetry_ack_new(telemetry_ack_cb done, void *arg);
+
+/* As telemetry_usage, and the event counts for ack. */
+int telemetry_usage_acked(const struct usage_event *ev, struct telemetry_ack *ack);
+
+/* Every event of the request has been given: done runs as soon as they are durable (possibly right now). The
+ * ack is freed by telemetry once done has run and its records are settled. */
+void telemetry_ack_arm(struct telemetry_ack *ack);
 
 /* Called for every usage event telemetry_usage accepted (after the aggregates), on the loop; ev is borrowed
  * for the call only. One listener (NULL removes it); it must not block. */

@@ -73,6 +73,7 @@ struct telemetry_rec *telemetry_rec_new(enum telemetry_table t, const char *cons
     }
     if (!(r = malloc(sizeof *r + total))) goto out;
     r->table = t;
+    r->ack = NULL;
     for (int i = 0; i < TELEMETRY_MAX_COLS; i++)
         r->v[i] = NULL;
     for (int i = 0; i < n; i++) {
@@ -247,9 +248,10 @@ void telemetry_spill_repair_tail(void)
     fclose(f);
 }
 
-void telemetry_spill_sync_if_dirty(void)
+int telemetry_spill_sync_if_dirty(void)
 {
     if (spill.dirty && spill.fd >= 0 && fdatasync(spill.fd) == 0) spill.dirty = 0;
+    return spill.dirty ? -1 : 0;
 }
 
 void telemetry_spill_close(void)

@@ -30,9 +30,12 @@ struct telemetry_table_def {
         *unnest_sql; /* when set, the statement instead: one array parameter per column ($1 = ids ...) */
 };
 
+struct telemetry_ack;
+
 /* One accepted record: column values as text (NULL = SQL NULL) pointing into data. */
 struct telemetry_rec {
     enum telemetry_table table;
+    struct telemetry_ack *ack; /* the HTTP request waiting for this record to be durable, or NULL */
     const char *v[TELEMETRY_MAX_COLS];
     char data[];
 };
@@ -42,8 +45,12 @@ struct telemetry_batch {
     struct telemetry_rec *rows[TELEMETRY_BATCH_MAX];
     int n;
     int from_spill;
+    int fresh; /* queue rows never sent before: written with a plain COPY (nothing of them can be there yet)
+                */
     off_t spill_end;
-    unsigned id; /* matches the db_query callback to this batch; 0 = none in flight */
+    unsigned id;    /* matches the db_query callback to this batch; 0 = none in flight */
+    double sent_ms; /* clock_now_ms() when it was sent */
+    int spilled;    /* queue rows in flight that are already in the spill file as well */
 };
 
 extern const struct telemetry_table_def telemetry_tables[TELEMETRY_T_COUNT];
@@ -99,8 +106,9 @@ int telemetry_spill_truncate_if_replayed(void);
 /* A crash may leave a torn last line: sets it aside so the file holds whole lines only. */
 void telemetry_spill_repair_tail(void);
 
-/* fdatasyncs the file when it was written since the last sync. */
-void telemetry_spill_sync_if_dirty(void);
+/* fdatasyncs the file when it was written since the last sync. 0 when everything written is synced, -1 when
+ * the sync failed. */
+int telemetry_spill_sync_if_dirty(void);
 
 /* Syncs, closes and forgets the file (telemetry_stop). */
 void telemetry_spill_close(void);

@@ -81,9 +81,8 @@ my $srv = start_server( db => $url, env => \%env, timeout => 30 );
 # ---------------------------------------------------------------- burst through an outage
 my @codes;
 push @codes, send_events( $srv, 100 ) for 1 .. 8;
-# a session confirmed by Postgres just now: a cached session is trusted for 5 s of an outage only (issue 21,
-# spec 68), and the status read below falls inside those 5 s
-is( $srv->login->{status}, 200, 'a fresh sign-in right before the outage' );
+# a session for the status read below (made once Postgres is back)
+is( $srv->login->{status}, 200, 'a sign-in before the outage' );
 my $stopper = stop_pg_async();
 push @codes, send_events( $srv, 100 ) for 9 .. 20;
 waitpid( $stopper, 0 );
@@ -98,12 +97,14 @@ ok( wait_for( sub { $srv->log_records( msg => 'telemetry database down, spilling
     'the transition is logged with the spill path' );
 my $mode = ( stat $spill )[2] & 07777;
 is( sprintf( '%o', $mode ), '600', 'the spill file is private (0600)' );
-my $status = $srv->get( $GH{status} );
-is( $status->{json}{providers}[0] && ( grep { $_->{id} eq 'databento' } @{ $status->{json}{providers} } )[0]{proof_of_use_count_24h},
-    $sent, 'the aggregates count every accepted event during the outage' );
 
 ( $rc, undef, $err ) = pg( 'start', $pgdir, '--port', $port );
 is( $rc, 0, 'Postgres back' ) or diag $err;
+# read once Postgres is back: each 202 of the outage waited for its fdatasync, so the burst can outlast the 5 s a
+# cached session is trusted without the database (spec 68); the in-memory aggregates are not re-seeded meanwhile
+my $status = $srv->get( $GH{status} );
+is( $status->{json}{providers}[0] && ( grep { $_->{id} eq 'databento' } @{ $status->{json}{providers} } )[0]{proof_of_use_count_24h},
+    $sent, 'the aggregates count every event accepted during the outage' );
 exactly_once( $sent, 'after the outage' );
 ok( wait_for( sub { !-s $spill }, 30, 'spill truncated' ), 'the spill file is truncated once replayed' );
 ok( wait_for( sub { $srv->log_records( msg => 'telemetry replay complete' ) }, 10, 'replay log' ), 'replay completion is logged' );

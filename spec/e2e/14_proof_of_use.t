@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use lib 'spec/support';
 use Test::More;
+use Digest::MD5 qw(md5_hex);
 use Gatehouse::Test;
 use File::Temp qw(tempdir);
 use POSIX qw(ceil);
@@ -156,10 +157,23 @@ is( db_count( 'SELECT count(*) FROM pg_class WHERE relname = $1', $today ), 1, '
 # new use after the restart adds to the seeded count
 my ($res4) = post_events( $srv, [ event( bot_id => $BOT_A, latency_ms => 1 ) ] );
 is( $res4->{status}, 202, 'after restart: 202' );
+
+# a 202 means committed (issue 18: the batch is written with COPY ... FROM STDIN before the answer): the row is
+# there at once, and text COPY has to escape (backslash, tab, newline, CR, \N) arrives unchanged
+my $odd = "a\\b\tc\nd\re \"q\" \\N";
+my ( $res5, $tid5 ) = post_events( $srv, [ event( provider_id => 'scheduler', operation => "op\\x", symbol => $odd,
+    metadata => { note => $odd, 'k\\ey' => [ "\t", '\\N' ] } ) ] );
+is( $res5->{status}, 202, 'awkward text: 202' );
+# compared in SQL (md5 of each value): psql's own output cannot carry a tab or a newline unmangled
+my ($odd_row) = psql_rows( $db, q{SELECT md5(operation), md5(symbol), md5(metadata->>'note'), md5(metadata->'k\ey'->>0),
+    md5(metadata->'k\ey'->>1) FROM integration_usage_events WHERE trace_id = $1}, $tid5 );
+is_deeply( $odd_row, [ map { md5_hex($_) } "op\\x", $odd, $odd, "\t", '\\N' ],
+    '... its row is in the table right after the 202, every character as sent' );
 is( $srv->providers->{databento}{proof_of_use_count_24h}, $N + $M + 2, 'and the count keeps growing from the seeded value' );
 is( $srv->stop, 0, 'clean exit' );
-is( db_count(q{SELECT count(*) FROM integration_usage_events WHERE status <> 'VERIFY' AND created_at > gh_now() - interval '24 hours'}),
-    $N + $M + 2, 'the database agrees with the aggregates' );
+is( db_count(q{SELECT count(*) FROM integration_usage_events WHERE provider_id = 'databento' AND status <> 'VERIFY' AND created_at > gh_now() - interval '24 hours'}),
+    $N + $M + 2, 'the database agrees with the aggregates' )
+    or diag explain [ psql_rows( $db, q{SELECT provider_id, status, trace_id, created_at, metadata FROM integration_usage_events ORDER BY created_at} ) ];
 ok( !-s "$tmp/spill.jsonl", 'nothing left in the spill file' );
 
 done_testing;

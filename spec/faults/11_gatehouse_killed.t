@@ -2,10 +2,11 @@
 # usage events to the ingest route as fast as they are answered.
 #   SIGTERM: the server stops accepting, drains, writes every queued event and exits 0 — every event it
 #            acknowledged (202) is in the table, exactly once, and nothing is left in the spill file.
-#   SIGKILL: nothing can drain. The events lost are those still in the in-memory queue or in the batch being
-#            written: every lost event was acknowledged less than LOSS_WINDOW_MS before the kill (one flush
-#            interval, 100 ms, plus the batch round trip), none is duplicated, and a restart on the same spill
-#            file and database adds nothing twice. The measured window and count are printed (diag).
+#   SIGKILL: nothing can drain, and nothing has to: a 202 is sent only once the request's events are
+#            committed in Postgres (or fdatasync'd to the spill file, replayed at the restart). Every
+#            acknowledged event is in the table after the restart — 0 lost —, none is duplicated, and the
+#            restart adds nothing twice. Events still waiting for their batch at the kill were never
+#            acknowledged: whether they made it is not counted. The measured figures are printed (diag).
 # Runs on a private cluster with synchronous_commit on (see Gatehouse::Faults::private_cluster).
 use strict;
 use warnings;
@@ -16,7 +17,6 @@ use Gatehouse::Faults;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(time sleep);
 
-my $LOSS_WINDOW_MS = 250;    # flush every 100 ms + one batch INSERT on a loaded 2-core machine
 my $TOKEN = 'svc-' . join '', map { sprintf '%02x', int rand 256 } 1 .. 16;
 my $spill = tempdir( 'gh-ghkill-XXXXXX', TMPDIR => 1, CLEANUP => 1 ) . '/spill.jsonl';
 my %env   = ( GATEHOUSE_SERVICE_TOKEN => $TOKEN, GATEHOUSE_SPILL_FILE => $spill );
@@ -50,7 +50,6 @@ sub sigkill_round {
     my $srv  = start_server( db => $pg->{url}, env => \%env, timeout => 30 );
     my $load = start_ingest_load( $srv, token => $TOKEN, batch => 50 );
     ok( $load->wait_acked( 3000 + 1000 * $round, 30 ), 'the load is running' );
-    my $t_kill = time;
     $srv->signal('KILL');
     ok( wait_for( sub { !$srv->alive }, 5, 'server gone' ), 'SIGKILL: the server is gone' );
     $load->stop;
@@ -58,33 +57,23 @@ sub sigkill_round {
     my ( $rows, $ids, $seqs ) = usage_counts( $pg->{url}, $load->tag );
     is( $ids,  $rows, 'no duplicated id' );
     is( $seqs, $rows, 'no event twice' );
-    my %have = map { $_->[0] => 1 } psql_rows( $pg->{url},
-        q{SELECT metadata->>'seq' FROM integration_usage_events WHERE metadata->>'load' = $1}, $load->tag );
-    my ( $lost, $oldest_ms ) = ( 0, 0 );
-    for my $r ( $load->acked ) {
-        my $miss = grep { !$have{$_} } $r->[0] .. $r->[1];
-        next unless $miss;
-        $lost += $miss;
-        my $age_ms = 1000 * ( $t_kill - $r->[4] );
-        $oldest_ms = $age_ms if $age_ms > $oldest_ms;
-    }
-    is( $rows + $lost, $acked, 'acknowledged = in the table + lost (accounting adds up)' );
-    cmp_ok( $oldest_ms, '<=', $LOSS_WINDOW_MS,
-        sprintf( 'every lost event was acknowledged within %d ms of the kill (oldest lost: %.0f ms)', $LOSS_WINDOW_MS, $oldest_ms ) );
-    my $in_window = 0;
-    $in_window += $_->[1] - $_->[0] + 1 for grep { 1000 * ( $t_kill - $_->[4] ) <= $LOSS_WINDOW_MS } $load->acked;
-    cmp_ok( $lost, '<=', $in_window, "lost ($lost) <= acknowledged in that window ($in_window)" );
     my @recs = $load->records;
     my $rate = @recs > 1 ? $acked / ( $recs[-1][4] - $recs[0][3] ) : 0;
-    diag( sprintf 'SIGKILL round %d: %d acknowledged (%.0f/s), %d in the table, %d lost (%.2f%%), oldest lost acknowledged %.0f ms before the kill',
-        $round, $acked, $rate, $rows, $lost, $acked ? 100 * $lost / $acked : 0, $oldest_ms );
 
-    # the restart replays whatever had reached the spill file and duplicates nothing
+    # the restart replays whatever had reached the spill file (before it listens) and duplicates nothing
     $srv = start_server( db => $pg->{url}, env => \%env, timeout => 30 );
-    sleep 0.5;
-    my ( $rows2, undef, $seqs2 ) = usage_counts( $pg->{url}, $load->tag );
+    my ( $rows2, $ids2, $seqs2 ) = usage_counts( $pg->{url}, $load->tag );
     cmp_ok( $rows2, '>=', $rows, 'after a restart nothing disappeared' );
+    is( $ids2,  $rows2, '... no duplicated id' );
     is( $seqs2, $rows2, '... and nothing is there twice' );
+    my %have = map { $_->[0] => 1 } psql_rows( $pg->{url},
+        q{SELECT metadata->>'seq' FROM integration_usage_events WHERE metadata->>'load' = $1}, $load->tag );
+    my $lost = 0;
+    $lost += grep { !$have{$_} } $_->[0] .. $_->[1] for $load->acked;
+    is( $lost, 0, "every acknowledged event is in the table: 0 lost of $acked" );
+    cmp_ok( $rows2, '>=', $acked, '... (rows >= acknowledged: an unanswered request may have gone in too)' );
+    diag( sprintf 'SIGKILL round %d: %d acknowledged (%.0f/s), %d in the table at the kill, %d after the restart, %d acknowledged lost',
+        $round, $acked, $rate, $rows, $rows2, $lost );
     is( $srv->stop( timeout => 20 ), 0, 'SIGTERM: clean exit' );
 }
 
