@@ -81,11 +81,19 @@ static struct {
     size_t n, cursor; /* cursor: the round-robin sweep's next bot */
     int32_t *slot;    /* index + 1 into bots, 0 = empty; cap slots (a power of 2, >= 2n) */
     size_t cap;
-    int all;                  /* the next periodic round scores every bot */
-    char *facts;              /* the system facts of the last periodic round (their signature) */
-    struct policy_gen *gen;   /* the policy generation of the last periodic round (retained) */
-    char watermark[40];       /* gh_now() of the last bot list: the usage rows read after it */
+    int all; /* the next periodic round scores every bot, because of all_why */
+    const char *all_why;
+    char *facts;            /* the system facts of the last periodic round (their signature) */
+    struct policy_gen *gen; /* the policy generation of the last periodic round (retained) */
+    char watermark[40];     /* gh_now() of the last bot list: the usage rows read after it */
 } K;
+
+/* The next periodic round scores every bot (why: a static string, logged). */
+static void want_all(const char *why)
+{
+    K.all = 1;
+    K.all_why = why;
+}
 
 /* ---- round lifecycle ---- */
 
@@ -123,7 +131,7 @@ static void finish(struct round *r, const json_t *rows, const char *code, const 
     if (code) LOG_ERROR(r->trace_id, "autonomy scoring failed", "code=%s error=\"%s\"", code, err ? err : "");
     if (r->cb) r->cb(rows, code, err, r->arg);
     if (r->periodic) S.periodic_running = 0;
-    if (r->periodic && code) K.all = 1; /* the bots it picked may not be stored: score them all next time */
+    if (r->periodic && code) want_all("the last periodic round failed"); /* its bots may not be stored */
     unlink_scoring(r);
     if (r->slice) event_free(r->slice);
     for (size_t i = 0; i < r->n_bots; i++)
@@ -590,7 +598,7 @@ void autonomy_request(const char *bot_id, const char *trace_id)
     if (!S.debounce) return;
     if (!bot_id || !id_is_uuid(bot_id)) {
         S.pending_all = 1;
-        K.all = 1;
+        want_all("every bot was asked for");
     } else {
         autonomy_note_bot(bot_id);
         int known_id = 0;
@@ -631,13 +639,17 @@ static char *facts_signature(const json_t *d)
     return sig;
 }
 
-/* 1 when the round must score every bot: asked to, or the system facts or the policy generation changed
- * since the last periodic round (each moves every bot's score). Records the new facts and generation. */
-static int everything_changed(const json_t *d)
+/* Why the round must score every bot: asked to (start-up, leadership, a failed round: K.all), or the system
+ * facts or the policy generation changed since the last periodic round (each moves every bot's score);
+ * NULL when only the changed bots are scored. Records the new facts and generation. */
+static const char *everything_changed(const json_t *d)
 {
     char *sig = facts_signature(d);
     struct policy_gen *g = policy_current();
-    int all = K.all || !sig || !K.facts || strcmp(sig, K.facts) != 0 || g != K.gen;
+    const char *why = K.all                                           ? K.all_why
+                      : !sig || !K.facts || strcmp(sig, K.facts) != 0 ? "system facts changed"
+                      : g != K.gen                                    ? "policy reloaded"
+                                                                      : NULL;
     free(K.facts);
     K.facts = sig;
     if (g != K.gen) {
@@ -645,7 +657,7 @@ static int everything_changed(const json_t *d)
         K.gen = g ? policy_retain(g) : NULL;
     }
     K.all = 0;
-    return all;
+    return why;
 }
 
 /* Merges the bot list res (id order; column 1: rows of it in integration_usage_events since the watermark)
@@ -678,7 +690,7 @@ static int merge_bot_list(struct pg_result *res)
 /* The bots of this periodic round: the dirty ones, those not picked for autonomy_sweep_s, and the next share
  * of the round-robin sweep (so the sweep is spread over its rounds, not one full round every sweep_s).
  * Fills ids (K.n entries) and returns their count; marks them clean. */
-static int pick_bots(char (*ids)[37], int all, time_t now)
+static int pick_bots(char (*ids)[37], const char *all, time_t now)
 {
     size_t share = K.n * (size_t)cfg.autonomy_interval_s / (size_t)cfg.autonomy_sweep_s + 1;
     int n = 0;
@@ -705,24 +717,25 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     id_trace_new(trace);
     if (!res || merge_bot_list(res) < 0) {
         LOG_WARN(trace, "autonomy round not started", "error=\"%s\"", res ? "out of memory" : err);
-        K.all = 1;
+        want_all("the last bot list failed");
         json_decref(d);
         return;
     }
     if (PQntuples(res) > 0) snprintf(K.watermark, sizeof K.watermark, "%s", PQgetvalue(res, 0, 2));
-    int all = everything_changed(d);
+    const char *all = everything_changed(d);
+    if (all) LOG_INFO(trace, "autonomy round of every bot", "reason=\"%s\" bots=%zu", all, K.n);
     char(*ids)[37] = calloc(K.n ? K.n : 1, sizeof *ids);
     char *lit = NULL;
     int n = ids ? pick_bots(ids, all, clock_wall_s()) : 0;
     if (!ids || (n > 0 && (size_t)n < K.n && !(lit = id_list_literal((const char(*)[37])ids, n)))) {
-        K.all = 1; /* out of memory: every bot next time */
+        want_all("out of memory");
         n = 0;
     }
     free(ids);
     /* lit NULL with every bot picked: the round reads every bot (no id list to send) */
     if (n > 0 && start_round(lit, d, trace, 1, (int)K.n, NULL, NULL) < 0) {
         LOG_WARN(trace, "autonomy round not queued", NULL);
-        K.all = 1;
+        want_all("the last round was not queued");
     }
     json_decref(d);
 }
@@ -737,7 +750,7 @@ static const char BOT_LIST_SQL[] =
 void autonomy_leader_tick(const json_t *decision)
 {
     time_t now = clock_wall_s();
-    if (now - S.last_leader_tick > 5) K.all = 1; /* (again) the leader: seed every bot's score once */
+    if (now - S.last_leader_tick > 3 * cfg.lease_s) want_all("start-up or (again) the leader");
     S.last_leader_tick = now;
     if (S.periodic_running || now - S.last_periodic < cfg.autonomy_interval_s) return;
     S.last_periodic = now;
@@ -772,7 +785,7 @@ int autonomy_init(struct event_base *base, autonomy_decision_fn decision)
 {
     memset(&S, 0, sizeof S);
     memset(&K, 0, sizeof K);
-    K.all = 1;
+    want_all("start-up or (again) the leader");
     S.base = base;
     S.decision = decision;
     S.debounce = evtimer_new(base, on_debounce, NULL);

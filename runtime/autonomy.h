@@ -23,9 +23,9 @@
  * whether any usage row was written since the previous list (a watermark, 10 s of overlap, one index probe
  * per bot). Time alone moves evidence too (windows expire, heartbeats age): a round-robin sweep adds
  * n * interval / GATEHOUSE_AUTONOMY_SWEEP_S (+1) bots to each round, and any bot not picked for sweep_s is
- * picked, so every bot is rescored at least every sweep_s (default 300). A change of the system facts (status,
- * blockers, primaries: not the primary's running counters), a new policy generation, a failed round, becoming
- * the leader and start-up score every bot. */
+ * picked, so every bot is rescored at least every sweep_s (default 300). A change of the system facts
+ * (status, blockers, primaries: not the primary's running counters), a new policy generation, a failed round,
+ * becoming the leader and start-up score every bot. */
 #ifndef GATEHOUSE_AUTONOMY_H
 #define GATEHOUSE_AUTONOMY_H
 
