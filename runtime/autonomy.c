@@ -741,10 +741,11 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
 }
 
 /* The bot list: every bot id (in id order), whether any instance wrote a usage row of it since the last list
- * (10 s of overlap: writers batch), and the clock of this read (the next watermark). */
+ * (3 s of overlap: rows carry their acceptance time and reach the table with the writer's next batch), and
+ * the clock of this read (the next watermark). */
 static const char BOT_LIST_SQL[] =
     "SELECT b.id::text, $1::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM integration_usage_events e "
-    "  WHERE e.bot_id = b.id AND e.created_at > $1::timestamptz - interval '10 s'), gh_now()::text "
+    "  WHERE e.bot_id = b.id AND e.created_at > $1::timestamptz - interval '3 s'), gh_now()::text "
     "FROM bots b ORDER BY b.id";
 
 void autonomy_leader_tick(const json_t *decision)

@@ -20,7 +20,7 @@
  * the leader keeps every bot id with a dirty mark. Marks come from the usage stream this process sees
  * (autonomy_note_usage: ticks, bars calls, risk checks, orders), from autonomy_request's events, and, for
  * evidence written by other instances of a fleet, from the round's bot list itself, which says per bot
- * whether any usage row was written since the previous list (a watermark, 10 s of overlap, one index probe
+ * whether any usage row was written since the previous list (a watermark, 3 s of overlap, one index probe
  * per bot). Time alone moves evidence too (windows expire, heartbeats age): a round-robin sweep adds
  * n * interval / GATEHOUSE_AUTONOMY_SWEEP_S (+1) bots to each round, and any bot not picked for sweep_s is
  * picked, so every bot is rescored at least every sweep_s (default 300). A change of the system facts
