@@ -85,6 +85,14 @@ static json_t *autonomy_input(int bots)
                      "connected", 1, "leader_alive", 1, "bots", list);
 }
 
+/* This thread's CPU time in ms: robust to a loaded machine (the wall clock counts the waits for a core). */
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 int main(int argc, char **argv)
 {
     int bots = argc > 1 ? atoi(argv[1]) : 1000, rounds = argc > 2 ? atoi(argv[2]) : 7;
@@ -111,6 +119,7 @@ int main(int argc, char **argv)
     double *t_eval = calloc((size_t)rounds, sizeof(double)), *t_gates = calloc((size_t)rounds, sizeof(double));
     double *t_rt = calloc((size_t)rounds, sizeof(double));
     double *t_many = calloc((size_t)rounds, sizeof(double)), *t_auto = calloc((size_t)rounds, sizeof(double));
+    double *c_many = calloc((size_t)rounds, sizeof(double)), *c_auto = calloc((size_t)rounds, sizeof(double));
     json_t *auto_in = autonomy_input(bots);
     long scored = 0;
     long allowed_many = 0;
@@ -136,11 +145,13 @@ int main(int argc, char **argv)
         t_gates[r] = clock_now_ms() - t0;
 
         t0 = clock_now_ms();
+        double c0 = cpu_ms();
         json_decref(snap);
         snap = status_snapshot(g);
         const json_t *margs[2] = {all_reqs, snap};
         json_t *many = policy_call_n(g, "gates.lua", "safe_start_many", margs, 2, err, sizeof err);
         t_many[r] = clock_now_ms() - t0;
+        c_many[r] = cpu_ms() - c0;
         json_t *answers = json_array_get(many, 0), *a;
         size_t ai;
         if (!many || json_array_size(answers) != (size_t)bots) failures++;
@@ -154,8 +165,10 @@ int main(int argc, char **argv)
         t_rt[r] = clock_now_ms() - t0;
 
         t0 = clock_now_ms();
+        c0 = cpu_ms();
         json_t *scores = policy_call(g, "scripts/autonomy.lua", "score_all", auto_in, err, sizeof err);
         t_auto[r] = clock_now_ms() - t0;
+        c_auto[r] = cpu_ms() - c0;
         if (json_array_size(json_array_get(scores, 0)) != (size_t)bots) {
             fprintf(stderr, "gates_bench: score_all: %s\n", scores ? "wrong number of results" : err);
             failures++;
@@ -165,9 +178,10 @@ int main(int argc, char **argv)
     }
     printf("{\"bots\": %d, \"rounds\": %d, \"evaluate_ms\": %.3f, \"gates_ms\": %.3f, \"per_bot_ms\": %.3f, "
            "\"runtime_safe_start_ms\": %.3f, \"autonomy_ms\": %.3f, \"scored\": %ld, \"allowed\": %ld, "
-           "\"allowed_many\": %ld, \"failures\": %ld}\n",
+           "\"allowed_many\": %ld, \"failures\": %ld, \"gates_cpu_ms\": %.3f, \"autonomy_cpu_ms\": %.3f}\n",
            bots, rounds, median(t_eval, rounds), median(t_many, rounds), median(t_gates, rounds), median(t_rt, rounds),
-           median(t_auto, rounds), scored, allowed / rounds, allowed_many / rounds, failures);
+           median(t_auto, rounds), scored, allowed / rounds, allowed_many / rounds, failures, median(c_many, rounds),
+           median(c_auto, rounds));
     json_decref(auto_in);
     for (int i = 0; i < bots; i++) json_decref(reqs[i]);
     json_decref(all_reqs);

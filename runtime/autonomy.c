@@ -50,7 +50,8 @@ struct round {
     json_t *system, *rows; /* rows: the stored rows, kept only for a caller (cb) */
     int upserts_pending, scored, scored_bots;
     char fail_code[32], fail_err[1024];
-    double policy_ms;
+    double policy_ms, started_ms;
+    int of_bots; /* a periodic round: the bots known (it scores those whose evidence changed) */
     struct event *slice;
 };
 
@@ -61,9 +62,38 @@ static struct {
     char pending[MAX_PENDING][37];
     int n_pending, pending_all, periodic_running;
     char pending_trace[33];
-    time_t last_periodic;
+    time_t last_periodic, last_leader_tick;
     struct round *scoring;
+    json_t *tick_decision; /* the gate decision of the periodic round whose bot list is being read */
 } S;
+
+/* What changed since the last periodic round (the model in autonomy.h): every bot of the last bot list, in
+ * id order, with its dirty mark and when a periodic round last picked it; an open-addressing index by id for
+ * the usage stream (one lookup per event). */
+struct known_bot {
+    char id[37];
+    unsigned char dirty;
+    time_t picked_at; /* 0: never scored by a periodic round of this process */
+};
+
+static struct {
+    struct known_bot *bots;
+    size_t n, cursor; /* cursor: the round-robin sweep's next bot */
+    int32_t *slot;    /* index + 1 into bots, 0 = empty; cap slots (a power of 2, >= 2n) */
+    size_t cap;
+    int all; /* the next periodic round scores every bot, because of all_why */
+    const char *all_why;
+    char *facts;            /* the system facts of the last periodic round (their signature) */
+    struct policy_gen *gen; /* the policy generation of the last periodic round (retained) */
+    char watermark[40];     /* gh_now() of the last bot list: the usage rows read after it */
+} K;
+
+/* The next periodic round scores every bot (why: a static string, logged). */
+static void want_all(const char *why)
+{
+    K.all = 1;
+    K.all_why = why;
+}
 
 /* ---- round lifecycle ---- */
 
@@ -101,6 +131,7 @@ static void finish(struct round *r, const json_t *rows, const char *code, const 
     if (code) LOG_ERROR(r->trace_id, "autonomy scoring failed", "code=%s error=\"%s\"", code, err ? err : "");
     if (r->cb) r->cb(rows, code, err, r->arg);
     if (r->periodic) S.periodic_running = 0;
+    if (r->periodic && code) want_all("the last periodic round failed"); /* its bots may not be stored */
     unlink_scoring(r);
     if (r->slice) event_free(r->slice);
     for (size_t i = 0; i < r->n_bots; i++)
@@ -131,8 +162,8 @@ static void maybe_finish(struct round *r)
         finish(r, NULL, r->fail_code, r->fail_err);
         return;
     }
-    LOG_INFO(r->trace_id, "autonomy scored", "bots=%d policy_ms=%.2f periodic=%d", r->scored_bots,
-             r->policy_ms, r->periodic);
+    LOG_INFO(r->trace_id, "autonomy scored", "bots=%d policy_ms=%.2f periodic=%d of=%d round_ms=%.2f",
+             r->scored_bots, r->policy_ms, r->periodic, r->of_bots, clock_now_ms() - r->started_ms);
     json_t *rows = r->cb ? sorted_rows(r->rows) : NULL;
     finish(r, rows, NULL, NULL);
     json_decref(rows);
@@ -438,8 +469,8 @@ static void on_evidence(struct pg_result *res, const char *err, void *arg)
 
 /* Starts a round for ids (a uuid[] literal, taken) or every bot (NULL), judged with the gate decision d
  * (retained). Returns 0 or -1 (cb not called). */
-static int start_round(char *ids, const json_t *d, const char *trace_id, int periodic, autonomy_done_cb cb,
-                       void *arg)
+static int start_round(char *ids, const json_t *d, const char *trace_id, int periodic, int of_bots,
+                       autonomy_done_cb cb, void *arg)
 {
     char perr[512], window[16], samples[4][16];
     static const char *const keys[] = {"bars", "traces", "risk", "orders"};
@@ -471,6 +502,8 @@ static int start_round(char *ids, const json_t *d, const char *trace_id, int per
     snprintf(r->trace_id, sizeof r->trace_id, "%s", trace_id);
     r->ids = ids;
     r->periodic = periodic;
+    r->of_bots = of_bots;
+    r->started_ms = clock_now_ms();
     r->gen = policy_retain(g);
     r->decision = json_incref((json_t *)d);
     r->cb = cb;
@@ -496,7 +529,7 @@ int autonomy_score(const char *bot_id, const json_t *decision, const char *trace
         ids = malloc(40);
         snprintf(ids, 40, "{%s}", bot_id);
     }
-    return start_round(ids, decision, trace_id, 0, cb, arg);
+    return start_round(ids, decision, trace_id, 0, 0, cb, arg);
 }
 
 /* ---- event-driven and periodic rounds ---- */
@@ -507,8 +540,57 @@ static void on_debounce(evutil_socket_t fd, short what, void *arg)
     if (!S.pending_all && S.n_pending > 0) ids = id_list_literal(S.pending, S.n_pending);
     int any = S.pending_all || S.n_pending > 0;
     S.n_pending = S.pending_all = 0;
-    if (any && start_round(ids, S.decision ? S.decision() : NULL, S.pending_trace, 0, NULL, NULL) < 0)
+    if (any && start_round(ids, S.decision ? S.decision() : NULL, S.pending_trace, 0, 0, NULL, NULL) < 0)
         LOG_WARN(S.pending_trace, "autonomy rescore not queued", NULL);
+}
+
+/* ---- what changed: the dirty marks ---- */
+
+static size_t slot_of(const char *id)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (const char *c = id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211u;
+    return h & (K.cap - 1);
+}
+
+static struct known_bot *known(const char *id)
+{
+    if (!K.cap || !id) return NULL;
+    for (size_t i = slot_of(id);; i = (i + 1) & (K.cap - 1)) {
+        if (!K.slot[i]) return NULL;
+        if (strcmp(K.bots[K.slot[i] - 1].id, id) == 0) return &K.bots[K.slot[i] - 1];
+    }
+}
+
+/* Rebuilds the index over K.bots. Returns 0 or -1 (out of memory: the index is then empty). */
+static int reindex(void)
+{
+    size_t cap = 64;
+    while (cap < 2 * K.n)
+        cap <<= 1;
+    free(K.slot);
+    K.slot = calloc(cap, sizeof *K.slot);
+    K.cap = K.slot ? cap : 0;
+    if (!K.slot) return -1;
+    for (size_t b = 0; b < K.n; b++) {
+        size_t i = slot_of(K.bots[b].id);
+        while (K.slot[i])
+            i = (i + 1) & (K.cap - 1);
+        K.slot[i] = (int32_t)(b + 1);
+    }
+    return 0;
+}
+
+void autonomy_note_bot(const char *bot_id)
+{
+    struct known_bot *b = known(bot_id);
+    if (b) b->dirty = 1; /* a bot not known yet is new: the next bot list picks it */
+}
+
+void autonomy_note_usage(const struct usage_event *ev)
+{
+    if (ev->bot_id) autonomy_note_bot(ev->bot_id);
 }
 
 void autonomy_request(const char *bot_id, const char *trace_id)
@@ -516,13 +598,15 @@ void autonomy_request(const char *bot_id, const char *trace_id)
     if (!S.debounce) return;
     if (!bot_id || !id_is_uuid(bot_id)) {
         S.pending_all = 1;
+        want_all("every bot was asked for");
     } else {
-        int known = 0;
+        autonomy_note_bot(bot_id);
+        int known_id = 0;
         for (int i = 0; i < S.n_pending; i++)
-            known |= strcmp(S.pending[i], bot_id) == 0;
-        if (!known && S.n_pending < MAX_PENDING)
+            known_id |= strcmp(S.pending[i], bot_id) == 0;
+        if (!known_id && S.n_pending < MAX_PENDING)
             snprintf(S.pending[S.n_pending++], 37, "%s", bot_id);
-        else if (!known)
+        else if (!known_id)
             S.pending_all = 1;
     }
     if (trace_id)
@@ -535,15 +619,151 @@ void autonomy_request(const char *bot_id, const char *trace_id)
     }
 }
 
+/* ---- the periodic round: the bots whose evidence changed ---- */
+
+/* The system facts of d as a signature: what every bot's score reads from the system (status, blockers,
+ * primaries), without the clock and the primary's running counters (proof_24h, last_used_at), which move
+ * with every call and would make every round a full one. malloc'd, or NULL. */
+static char *facts_signature(const json_t *d)
+{
+    json_t *f = system_facts(d, NULL), *md;
+    json_object_del(f, "now");
+    if ((md = json_object_get(f, "market_data_primary")) && json_is_object(md)) {
+        json_t *c = json_deep_copy(md);
+        json_object_del(c, "proof_24h");
+        json_object_del(c, "last_used_at");
+        json_object_set_new(f, "market_data_primary", c);
+    }
+    char *sig = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(f);
+    return sig;
+}
+
+/* Why the round must score every bot: asked to (start-up, leadership, a failed round: K.all), or the system
+ * facts or the policy generation changed since the last periodic round (each moves every bot's score);
+ * NULL when only the changed bots are scored. Records the new facts and generation. */
+static const char *everything_changed(const json_t *d)
+{
+    char *sig = facts_signature(d);
+    struct policy_gen *g = policy_current();
+    const char *why = K.all                                           ? K.all_why
+                      : !sig || !K.facts || strcmp(sig, K.facts) != 0 ? "system facts changed"
+                      : g != K.gen                                    ? "policy reloaded"
+                                                                      : NULL;
+    free(K.facts);
+    K.facts = sig;
+    if (g != K.gen) {
+        if (K.gen) policy_release(K.gen);
+        K.gen = g ? policy_retain(g) : NULL;
+    }
+    K.all = 0;
+    return why;
+}
+
+/* Merges the bot list res (id order; column 1: rows of it in integration_usage_events since the watermark)
+ * into K.bots, keeping each known bot's marks; a new bot is dirty. Returns 0 or -1 (out of memory). */
+static int merge_bot_list(struct pg_result *res)
+{
+    size_t n = (size_t)PQntuples(res), o = 0;
+    struct known_bot *nb = calloc(n ? n : 1, sizeof *nb);
+    if (!nb) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = PQgetvalue(res, (int)i, 0);
+        while (o < K.n && strcmp(K.bots[o].id, id) < 0)
+            o++;
+        snprintf(nb[i].id, sizeof nb[i].id, "%s", id);
+        if (o < K.n && strcmp(K.bots[o].id, id) == 0) {
+            nb[i].dirty = K.bots[o].dirty;
+            nb[i].picked_at = K.bots[o].picked_at;
+        } else {
+            nb[i].dirty = 1;
+        }
+        nb[i].dirty |= PQgetvalue(res, (int)i, 1)[0] == 't'; /* written by any instance since the watermark */
+    }
+    if (K.cursor >= n) K.cursor = 0;
+    free(K.bots);
+    K.bots = nb;
+    K.n = n;
+    return reindex();
+}
+
+/* The bots of this periodic round: the dirty ones, those not picked for autonomy_sweep_s, and the next share
+ * of the round-robin sweep (so the sweep is spread over its rounds, not one full round every sweep_s).
+ * Fills ids (K.n entries) and returns their count; marks them clean. */
+static int pick_bots(char (*ids)[37], const char *all, time_t now)
+{
+    size_t share = K.n * (size_t)cfg.autonomy_interval_s / (size_t)cfg.autonomy_sweep_s + 1;
+    int n = 0;
+    if (share > K.n) share = K.n;
+    for (size_t k = 0; k < share; k++)
+        K.bots[(K.cursor + k) % K.n].dirty = 1;
+    K.cursor = K.n ? (K.cursor + share) % K.n : 0;
+    for (size_t i = 0; i < K.n; i++) {
+        struct known_bot *b = &K.bots[i];
+        if (!all && !b->dirty && now - b->picked_at < cfg.autonomy_sweep_s) continue;
+        memcpy(ids[n++], b->id, 37);
+        b->dirty = 0;
+        b->picked_at = now;
+    }
+    return n;
+}
+
+static void on_bot_list(struct pg_result *res, const char *err, void *arg)
+{
+    json_t *d = S.tick_decision;
+    char trace[33];
+    S.tick_decision = NULL;
+    S.periodic_running = 0;
+    id_trace_new(trace);
+    if (!res || merge_bot_list(res) < 0) {
+        LOG_WARN(trace, "autonomy round not started", "error=\"%s\"", res ? "out of memory" : err);
+        want_all("the last bot list failed");
+        json_decref(d);
+        return;
+    }
+    if (PQntuples(res) > 0) snprintf(K.watermark, sizeof K.watermark, "%s", PQgetvalue(res, 0, 2));
+    const char *all = everything_changed(d);
+    if (all) LOG_INFO(trace, "autonomy round of every bot", "reason=\"%s\" bots=%zu", all, K.n);
+    char(*ids)[37] = calloc(K.n ? K.n : 1, sizeof *ids);
+    char *lit = NULL;
+    int n = ids ? pick_bots(ids, all, clock_wall_s()) : 0;
+    if (!ids || (n > 0 && (size_t)n < K.n && !(lit = id_list_literal((const char(*)[37])ids, n)))) {
+        want_all("out of memory");
+        n = 0;
+    }
+    free(ids);
+    /* lit NULL with every bot picked: the round reads every bot (no id list to send) */
+    if (n > 0 && start_round(lit, d, trace, 1, (int)K.n, NULL, NULL) < 0) {
+        LOG_WARN(trace, "autonomy round not queued", NULL);
+        want_all("the last round was not queued");
+    }
+    json_decref(d);
+}
+
+/* The bot list: every bot id (in id order), whether any instance wrote a usage row of it since the last list
+ * (3 s of overlap: rows carry their acceptance time and reach the table with the writer's next batch), and
+ * the clock of this read (the next watermark). */
+static const char BOT_LIST_SQL[] =
+    "SELECT b.id::text, $1::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM integration_usage_events e "
+    "  WHERE e.bot_id = b.id AND e.created_at > $1::timestamptz - interval '3 s'), gh_now()::text "
+    "FROM bots b ORDER BY b.id";
+
 void autonomy_leader_tick(const json_t *decision)
 {
     time_t now = clock_wall_s();
-    char trace[33];
+    if (now - S.last_leader_tick > 3 * cfg.lease_s) want_all("start-up or (again) the leader");
+    S.last_leader_tick = now;
     if (S.periodic_running || now - S.last_periodic < cfg.autonomy_interval_s) return;
     S.last_periodic = now;
-    id_trace_new(trace);
-    if (start_round(NULL, decision, trace, 1, NULL, NULL) < 0)
-        LOG_WARN(trace, "autonomy round not queued", NULL);
+    const char *p[1] = {K.watermark[0] && !K.all ? K.watermark : NULL};
+    S.tick_decision = json_incref((json_t *)decision);
+    if (db_query(BOT_LIST_SQL, 1, p, DB_TIMEOUT_MS, on_bot_list, NULL) < 0) {
+        json_decref(S.tick_decision);
+        S.tick_decision = NULL;
+        LOG_WARN(NULL, "autonomy round not queued", NULL);
+        return;
+    }
+    S.periodic_running = 1;
 }
 
 const json_t *autonomy_explaining_blocker(const json_t *row)
@@ -565,6 +785,8 @@ const json_t *autonomy_explaining_blocker(const json_t *row)
 int autonomy_init(struct event_base *base, autonomy_decision_fn decision)
 {
     memset(&S, 0, sizeof S);
+    memset(&K, 0, sizeof K);
+    want_all("start-up or (again) the leader");
     S.base = base;
     S.decision = decision;
     S.debounce = evtimer_new(base, on_debounce, NULL);
@@ -584,4 +806,9 @@ void autonomy_stop(void)
     }
     if (S.debounce) event_free(S.debounce);
     S.debounce = NULL;
+    free(K.bots);
+    free(K.slot);
+    free(K.facts);
+    if (K.gen) policy_release(K.gen);
+    memset(&K, 0, sizeof K);
 }

@@ -12,9 +12,20 @@
  * last slice's upsert has answered; a policy failure in a slice ends it with POLICY_ERROR (slices stored
  * before it keep their rows).
  *
- * Rounds run on the scheduler leader every GATEHOUSE_AUTONOMY_INTERVAL_S (default 30) for every bot, and
- * soon after events that move the evidence (autonomy_request: breaker open/half-open/close, kill, start,
- * stop) for the bots concerned; start/restart score the bot right before the safe-start gates. */
+ * Rounds run on the scheduler leader every GATEHOUSE_AUTONOMY_INTERVAL_S (default 30), and soon after events
+ * that move the evidence (autonomy_request: breaker open/half-open/close, kill, start, stop) for the bots
+ * concerned; start/restart score the bot right before the safe-start gates.
+ *
+ * A periodic round scores only the bots whose evidence changed since they were last picked (issue 18):
+ * the leader keeps every bot id with a dirty mark. Marks come from the usage stream this process sees
+ * (autonomy_note_usage: ticks, bars calls, risk checks, orders), from autonomy_request's events, and, for
+ * evidence written by other instances of a fleet, from the round's bot list itself, which says per bot
+ * whether any usage row was written since the previous list (a watermark, 3 s of overlap, one index probe
+ * per bot). Time alone moves evidence too (windows expire, heartbeats age): a round-robin sweep adds
+ * n * interval / GATEHOUSE_AUTONOMY_SWEEP_S (+1) bots to each round, and any bot not picked for sweep_s is
+ * picked, so every bot is rescored at least every sweep_s (default 300). A change of the system facts
+ * (status, blockers, primaries: not the primary's running counters), a new policy generation, a failed round,
+ * becoming the leader and start-up score every bot. */
 #ifndef GATEHOUSE_AUTONOMY_H
 #define GATEHOUSE_AUTONOMY_H
 
@@ -44,11 +55,20 @@ void autonomy_stop(void);
 int autonomy_score(const char *bot_id, const json_t *decision, const char *trace_id, autonomy_done_cb cb,
                    void *arg);
 
-/* Asks for bot_id to be rescored soon (debounced, batched). Never blocks. */
+/* Marks bot_id's evidence as changed: the next periodic round scores it. O(1), never blocks; an unknown id
+ * (a bot created since the last round's bot list) is ignored (the next list picks it as new). */
+void autonomy_note_bot(const char *bot_id);
+
+/* The usage stream's listener (main.c chains it with variables_note_usage): an event of a bot marks it. */
+struct usage_event;
+void autonomy_note_usage(const struct usage_event *ev);
+
+/* Asks for bot_id to be rescored soon (debounced, batched; also marks it for the next periodic round). Never
+ * blocks. */
 void autonomy_request(const char *bot_id, const char *trace_id);
 
-/* Called by the scheduler every second while it is the leader, with the cached gate decision: the periodic
- * round of every bot. */
+/* Called by the scheduler every second while it is the leader, with the cached gate decision: every
+ * GATEHOUSE_AUTONOMY_INTERVAL_S, the periodic round of the bots whose evidence changed (see above). */
 void autonomy_leader_tick(const json_t *decision);
 
 /* The blocker of row (a scored bot) that explains its tier: the first SEV-1 blocker of a LOCKED bot, else the

@@ -47,6 +47,8 @@ struct config {
     int capacity; /* GATEHOUSE_CAPACITY: running bots this instance is sized for; more is a SEV-2 (1000) */
     int autonomy_interval_s; /* GATEHOUSE_AUTONOMY_INTERVAL_S: period of the leader's autonomy round of every
                                 bot (30) */
+    int autonomy_sweep_s;    /* GATEHOUSE_AUTONOMY_SWEEP_S: every bot is rescored at least this often even
+                                when nothing this process saw changed its evidence (300) */
     int max_backtests; /* GATEHOUSE_MAX_BACKTESTS: backtests running at once on this instance; one more → 429
                           (4) */
     int cookie_secure; /* GATEHOUSE_COOKIE_SECURE=1: served over TLS (or a TLS proxy): Secure + __Host- cookie

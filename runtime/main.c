@@ -256,6 +256,13 @@ static int cmd_keygen(void)
 /* Drain: stop accepting, wait until in-flight requests are answered (or the timeout), then leave the loop. */
 /* Drain: answer in-flight requests, then let the telemetry writer empty its queue into Postgres; what is
  * still queued at the deadline goes to the spill file in telemetry_stop (replayed at the next start). */
+/* The usage stream's one listener: the variable catalog and autonomy's dirty marks both hear every event. */
+static void note_usage(const struct usage_event *ev)
+{
+    variables_note_usage(ev);
+    autonomy_note_usage(ev);
+}
+
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     drain_waited_ms += 50;
@@ -443,7 +450,7 @@ static int start_subsystems(char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the variable catalog");
         return -1;
     }
-    telemetry_set_usage_listener(variables_note_usage);
+    telemetry_set_usage_listener(note_usage);
     if (auth_start(base, err, errlen) < 0) return -1;
     http_set_auth_hooks(session_resolve, api_telemetry_has_service_token);
     if (!auth_enc_key_ok())

@@ -99,7 +99,7 @@ local USAGE_KEYS = { "contracts", "daily_loss", "drawdown", "order_rate" }  -- s
 -- Helpers
 ---------------------------------------------------------------------------------------------------
 
-local tbl, num = lib.util.tbl, lib.util.num -- scripts/lib/util.lua
+local tbl, num, EMPTY = lib.util.tbl, lib.util.num, lib.util.EMPTY -- scripts/lib/util.lua
 local function clamp(x) return math.max(0, math.min(100, math.floor(x + 0.5))) end
 local function pct(x) return math.floor(x * 100 + 0.5) end
 
@@ -111,6 +111,20 @@ local function has_blocker(sys, code, scope, severity)
     end
   end
   return false
+end
+
+-- The system blockers every bot's rules look at, read once per system table (score_all scores a whole batch
+-- against one system: these are the same for every bot of it). Weak keys: the cache dies with the batch.
+local SYS_FACTS = setmetatable({}, { __mode = "k" })
+local function sys_facts(sys)
+  local c = SYS_FACTS[sys]
+  if c == nil then
+    c = { md_fallback = has_blocker(sys, "DATA_UNAVAILABLE", "live"),
+          risk_enforcing = not has_blocker(sys, "RISK_ENGINE_NOT_ENFORCING"),
+          heartbeat_timeout = has_blocker(sys, "HEARTBEAT_TIMEOUT", "system", "SEV-1") }
+    SYS_FACTS[sys] = c
+  end
+  return c
 end
 
 local function new_sub() return { score = 100, evidence = {}, missing = {} } end
@@ -148,7 +162,7 @@ local function data_reliability(b, sys, th, now, f)
   local ok, err = num(bars.ok, 0), num(bars.err, 0)
   local primary = type(sys.market_data_primary) == "table" and sys.market_data_primary or nil
   f.md_available = primary ~= nil and primary.connected ~= false
-  f.md_fallback = has_blocker(sys, "DATA_UNAVAILABLE", "live")
+  f.md_fallback = sys_facts(sys).md_fallback
   f.md_primary = primary and primary.providerId
   f.bars_total = ok + err
   if not f.md_available then
@@ -229,7 +243,7 @@ end
 local function risk_discipline(b, sys, th, now, f)
   local s, r = new_sub(), th.risk
   local e = tbl(b.risk)
-  f.risk_enforcing = not has_blocker(sys, "RISK_ENGINE_NOT_ENFORCING")
+  f.risk_enforcing = sys_facts(sys).risk_enforcing
   if not f.risk_enforcing then
     add(s, "risk_engine", false, -100, "the risk engine is not enforcing (scripts/risk.lua)")
   end
@@ -243,7 +257,7 @@ local function risk_discipline(b, sys, th, now, f)
   add(s, "risk_check_errors", errors, -pct(errors / n),
       "%d of its last %d risk checks failed to run", errors, n)
   local by_code, minor = tbl(e.by_code), 0
-  for _, code in ipairs(sorted_keys(by_code)) do
+  for _, code in ipairs(next(by_code) == nil and EMPTY or sorted_keys(by_code)) do
     local k = num(by_code[code], 0)
     if BREACHES[code] then
       add(s, "violation." .. code, k, -r.breach_penalty * k, "%s hit %d time(s)", code, k)
@@ -308,12 +322,12 @@ end
 
 local function supervisor_trust(b, sys, th, now, f)
   local s, sv = new_sub(), th.supervisor
-  for _, code in ipairs(type(b.incidents) == "table" and b.incidents or {}) do
+  for _, code in ipairs(type(b.incidents) == "table" and b.incidents or EMPTY) do
     if code == "RISK_BREACH" then f.risk_breach = true end
     if code == "POSITION_MISMATCH" then f.position_mismatch = true end
   end
   if f.risk_breach then add(s, "risk_breach", true, -100, "risk breach not acknowledged: the bot was killed") end
-  f.supervisor_active = not has_blocker(sys, "HEARTBEAT_TIMEOUT", "system", "SEV-1") and sys.leader_alive ~= false
+  f.supervisor_active = not sys_facts(sys).heartbeat_timeout and sys.leader_alive ~= false
   if not f.supervisor_active then
     add(s, "supervisor", false, -100, "the scheduler/supervisor is not running (no fresh tick or no leader)")
   end
@@ -466,16 +480,17 @@ local function score_one(b, sys, th, now)
     end
   end
   local wsum = 0
-  for _, name in ipairs(SUBS) do wsum = wsum + subs[name].weight end
+  for i = 1, #SUBS do wsum = wsum + subs[SUBS[i]].weight end
   f.score = clamp(wsum > 0 and total / wsum or 0)
 
   local failed_at, blockers, seen = {}, {}, {}
   for _, r in ipairs(REQUIREMENTS) do
     if not r.ok(f, th) then
       local lvl = LEVEL[r.tier]
-      failed_at[lvl] = failed_at[lvl] or {}
+      local list = failed_at[lvl]
+      if list == nil then list = {}; failed_at[lvl] = list end
       local item = { requirement = r.id, code = r.code, reason_human = r.why(f, th), suggested_fix = r.fix }
-      table.insert(failed_at[lvl], item)
+      list[#list + 1] = item
       if not seen[r.group] then
         seen[r.group] = true
         blockers[#blockers + 1] = { code = r.code, severity = lvl == 1 and "SEV-1" or "SEV-2", requirement = r.id,
@@ -492,9 +507,10 @@ local function score_one(b, sys, th, now)
   local missing = next_tier and failed_at[level + 1] or {}
   local reason = ("%s: score %d"):format(tier, f.score)
   if next_tier then
-    local names = {}
-    for _, m in ipairs(missing) do names[#names + 1] = m.requirement .. " (" .. m.code .. ")" end
-    reason = reason .. "; not " .. next_tier .. ": " .. table.concat(names, ", ")
+    reason = reason .. "; not " .. next_tier .. ": "
+    for i, m in ipairs(missing) do
+      reason = reason .. (i > 1 and ", " or "") .. m.requirement .. " (" .. m.code .. ")"
+    end
   else
     reason = reason .. "; every requirement holds"
   end

@@ -1,4 +1,4 @@
-# A periodic autonomy round over many bots is scored in slices of 25 (one score_all() call per event-loop
+# A periodic autonomy round over many bots (GATEHOUSE_AUTONOMY_SWEEP_S=1: every round scores every bot) is scored in slices of 25 (one score_all() call per event-loop
 # turn) and each slice is upserted on its own: every bot gets its row, each first tier is recorded once as
 # an autonomy.tier system event, the round logs one "autonomy scored" line for all bots, and status reads
 # keep being answered while it runs.
@@ -11,7 +11,7 @@ use Gatehouse::Test;
 
 my $N = 130;    # six slices: 5 x 25 + 5
 my $db = new_database();
-my $srv = start_server( db => $db, env => { GATEHOUSE_AUTONOMY_INTERVAL_S => 1, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 } );
+my $srv = start_server( db => $db, env => { GATEHOUSE_AUTONOMY_INTERVAL_S => 1, GATEHOUSE_AUTONOMY_SWEEP_S => 1, GATEHOUSE_BACKGROUND_VERIFY => 0, GATEHOUSE_ALERTS => 0 } );
 psql_rows( $db, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) SELECT 'slice-' || g, 'sma_cross', 'ESZ6', '1m', 'PAPER' "
       . "FROM generate_series(1, $N) g" );
 
