@@ -7,8 +7,10 @@
 # (maintenance database of the bench cluster), BENCH_SECONDS (each wrk/loadgen run, default 10),
 # BENCH_EVENTS ("1000000 10000000": the table sizes the status endpoints are measured at),
 # BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_PORTFOLIO_BOTS (500), BENCH_PORTFOLIO_DAYS (30),
-# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim fleet gates autonomy portfolio),
-# BENCH_FLEET_BOTS (1500: the bots of the `fleet` step, over 3 instances).
+# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim fleet curve gates autonomy portfolio),
+# BENCH_FLEET_BOTS (1500: the bots of the `fleet` step, over 3 instances), BENCH_CURVE ("500 1000 2000 5000": the
+# bot counts of the `curve` step, one instance; the last one is judged against the 5,000-bot targets; writes
+# curve.md and curve.svg beside results.md).
 use strict;
 use warnings;
 use FindBin qw($Bin);
@@ -61,6 +63,19 @@ sub pg_cpu_s {
         $sum += ( $x[11] + $x[12] ) / ( POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100 );
     }
     return $sum;
+}
+# pg_cpu_s() plus the CPU of the cluster's children that have exited (the postmaster's cutime + cstime): a total
+# that does not drop when a backend of a closed connection goes away, so deltas over a window stay >= 0
+sub pg_cpu_total_s {
+    open my $fh, '<', "$DIR/pg/pgdata/postmaster.pid" or return 0;
+    my $pm = <$fh> + 0;
+    close $fh;
+    open my $st, '<', "/proc/$pm/stat" or return pg_cpu_s();
+    my $line = <$st> // '';
+    close $st;
+    $line =~ s/^.*\)\s+//;
+    my @x = split ' ', $line;
+    return pg_cpu_s() + ( ( $x[13] // 0 ) + ( $x[14] // 0 ) ) / ( POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100 );
 }
 sub fmt_int { my $n = sprintf '%.0f', $_[0]; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
 
@@ -453,6 +468,226 @@ sub fleet_bench {
         per_instance => { map { $_ => { bots => $by->{$_}, ticks_per_s => $per{$_} / $dt, cpu_cores => $cores{$_}, rss_mb => $rss{$_} } } @names } };
 }
 
+# ---- 4c. issue 18: the scaling curve, BENCH_CURVE ("500 1000 2000 5000") PAPER bots on one instance -------------
+# 10 symbols x 2 timeframes (1m, 5m), every bot ticking each second, Databento's bars replayed by static_evhttp
+# with one simulator answer per symbol (the runtime asks ohlcv-1m over the same lookback for every timeframe, so
+# one answer per symbol is valid for both; static_evhttp picks it by the request's symbols= parameter). One
+# gatehouse process (on the home whose providers.lua lifts Databento's rate limit) grows through the sizes:
+# per size the missing bots are created by SQL and started through the API (16 parallel connections, 503s
+# retried) beside those already running (starting 5,000 bots from zero for every size would start 8,500), 5 s
+# warm-up after the last start, BENCH_BOT_SECONDS measured (ticks/s and tick p50/p99 from runner.tick events as
+# the `bots` step reads them; CPU and peak RSS of gatehouse; Postgres CPU and commits); at the end every bot is
+# stopped through the API.
+# Writes $DIR/curve.md (the table) and $DIR/curve.svg (the plot).
+my @CURVE_SIZES = split ' ', ( $ENV{BENCH_CURVE} || '500 1000 2000 5000' );
+my @CURVE_SYMBOLS = qw(ESZ6 ESH7 NQZ6 NQH7 MESZ6 MESH7 MNQZ6 MNQH7 CLF7 GCG7);
+my @CURVE_TFS = qw(1m 5m);
+unless ( $SKIP{curve} ) {
+    $res{curve} = curve_bench();
+    write_curve_files( $res{curve} );
+}
+
+# curve_bars() → (port, home): the simulator's bars answer for each of @CURVE_SYMBOLS (the probe bot's request
+# with its symbols= swapped) served by static_evhttp (pid in $static_pid), and the rate-lifted home.
+sub curve_bars {
+    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('curve-probe', 'sma_cross', 'ESZ6', '1m', 'PAPER')" );
+    my ($probe) = psql( $DB, "SELECT id FROM bots WHERE name = 'curve-probe'" ) =~ /([0-9a-f-]{36})/;
+    $sim->clear_requests;
+    my $pt = $srv->post("/api/bots/$probe/tick");
+    my ($req) = grep { ( $_->{path} // '' ) =~ /timeseries/ } @{ $sim->requests('databento') };
+    die "bench: no Databento bars request seen by the simulator (curve probe: $pt->{status} $pt->{content})\n" unless $req;
+    my $path = $req->{path} =~ m{^/databento} ? $req->{path} : "/databento$req->{path}";
+    my %hdr = map { $_ => $req->{headers}{$_} } grep { /^authorization$/i } keys %{ $req->{headers} || {} };
+    my @args;
+    for my $sym (@CURVE_SYMBOLS) {
+        my %q = map { my $v = $req->{query}{$_}; ( $_ => ( ref $v ? $v->[0] : $v ) ) } keys %{ $req->{query} || {} };
+        $q{symbols} = $sym;
+        my $url = $sim->url . $path . '?' . join '&', map {"$_=$q{$_}"} sort keys %q;
+        my $r = HTTP::Tiny->new( timeout => 30 )->get( $url, { headers => \%hdr } );
+        die "bench: cannot record the bars answer of $sym ($r->{status})\n" unless $r->{status} == 200 && length $r->{content} > 100;
+        open my $fh, '>', "$DIR/bars-$sym.json" or die $!;
+        print $fh $r->{content};
+        close $fh;
+        push @args, "$sym=$DIR/bars-$sym.json";
+    }
+    my $bport = BenchKit::free_port();
+    $static_pid = fork // die;
+    if ( !$static_pid ) {
+        open STDOUT, '>', '/dev/null';
+        { exec "$TOOLS/static_evhttp", $bport, "$DIR/bars-$CURVE_SYMBOLS[0].json", @args };
+        POSIX::_exit(127);
+    }
+    my $home = BenchKit::Server->make_home("$DIR/home-curve");
+    BenchKit::sh( 'perl', '-0pi', '-e', 's/(id\s*=\s*"databento".*?rate_limit = \{)[^}]*\}/$1 requests_per_s = 5000, burst = 500, max_concurrency = 256 }/s',
+        "$home/providers.lua" );
+    return ( $bport, $home );
+}
+
+# bots_api_parallel($srv, $action, \@ids) → (done, retries): POST /api/bots/<id>/$action over 16 connections at
+# a time; a 503 (the query pool saturated by the bots already ticking) is retried up to 30 times.
+sub bots_api_parallel {
+    my ( $s, $action, $ids ) = @_;
+    my @todo = @$ids;
+    my %auth = map { /^([^:]+):\s*(.*)$/ ? ( $1 => $2 ) : () } $s->auth_headers(1);
+    my ( $done, $retries, %tries ) = ( 0, 0 );
+    while (@todo) {
+        my @reqs = map { { url => $s->url . "/api/bots/$_/$action", method => 'POST', body => '{}', bot => $_,
+                headers => { %auth, 'Content-Type' => 'application/json' } } } splice @todo, 0, 16;
+        Gatehouse::Sim::http_parallel( \@reqs, timeout => 60 );
+        for my $r (@reqs) {
+            if ( ( $r->{status} // 0 ) =~ /^20/ ) { $done++; next }
+            die "bench: $action of bot $r->{bot}: HTTP " . ( $r->{status} // '-' ) . ' ' . ( $r->{content} // $r->{error} // '' ) . "\n"
+              if ( $r->{status} // 0 ) != 503 || ++$tries{ $r->{bot} } > 5;
+            $retries++;
+            push @todo, $r->{bot};
+        }
+        sleep 0.5 if grep { ( $_->{status} // 0 ) == 503 } @reqs;
+    }
+    return ( $done, $retries );
+}
+
+sub curve_bench {
+    BenchKit::say_step( 'curve: ' . join( ' / ', @CURVE_SIZES ) . ' PAPER bots, 10 symbols x 2 timeframes, bars replayed' );
+    my ( $bport, $home ) = curve_bars();
+    $srv->stop;
+    my $cs = BenchKit::Server->start( bin => $BIN, home => $home, db => $DB, log => "$DIR/gatehouse-curve.log",
+        env => { %SRV_ENV, DATABENTO_BASE_URL => "http://127.0.0.1:$bport" } );
+    my $pid = $cs->pid;
+    my $nsym = @CURVE_SYMBOLS;
+    my $syms = join ',', map {"'$_'"} @CURVE_SYMBOLS;
+    my ( @points, @ids );
+    for my $n (@CURVE_SIZES) {
+        my $have = @ids;
+        die "bench: BENCH_CURVE must grow ($n after $have)\n" if $n <= $have;
+        psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'curve-' || g, 'sma_cross', "
+              . "(ARRAY[$syms])[1 + g % $nsym], (ARRAY['1m', '5m'])[1 + (g / $nsym) % 2], 'PAPER', '{\"tick_interval_s\": 1}'::jsonb "
+              . "FROM generate_series($have + 1, $n) g" );
+        my @new = split /\n/, psql( $DB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have ORDER BY name" );
+        BenchKit::say_step( sprintf 'curve %d: starting %d more bots through the API (16 connections) beside the %d running', $n, scalar @new, $have );
+        my $ts = time;
+        my ( $started, $retries ) = bots_api_parallel( $cs, 'start', \@new );
+        my $start_s = time - $ts;
+        push @ids, @new;
+        die "bench: only $started of " . @new . " curve bots started\n" if $started < @new;
+        BenchKit::say_step( sprintf "curve %d: %d started in %.1f s (%d retries); 5 s warm-up, then %ds measured", $n, $started, $start_s, $retries, $BOTSECS );
+        sleep 5;
+        my ( $cpu0, $xcpu0, $pg0, $t0 ) = ( proc_cpu_s($pid), proc_cpu_s($static_pid), pg_cpu_total_s(), time );
+        my $xact0 = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
+        my $from = psql_value( $DB, 'SELECT gh_now()' );
+        my $rss_max = 0;
+        while ( time - $t0 < $BOTSECS ) { my $r = proc_rss_kb($pid); $rss_max = $r if $r > $rss_max; sleep 0.5 }
+        my $dt = time - $t0;
+        my $cpu = ( proc_cpu_s($pid) - $cpu0 ) / $dt;
+        my $xcpu = ( proc_cpu_s($static_pid) - $xcpu0 ) / $dt;
+        my $pgcpu = ( pg_cpu_total_s() - $pg0 ) / $dt;
+        my $xacts = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
+        my $to = psql_value( $DB, 'SELECT gh_now()' );
+        my $load = Gatehouse::Fleet::loadavg();
+        sleep 2;    # the window's last ticks' events reach the table
+        my $q = psql( $DB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
+              . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
+              . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
+              . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
+              . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), "
+              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), max(t.latency_ms), "
+              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)), "
+              . "count(*) FILTER (WHERE t.status <> 'OK') FROM t LEFT JOIN m USING (trace_id)" );
+        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = split /\|/, $q;
+        my $tps = $ticks / $dt;
+        push @points, { bots => $n + 0, seconds => $dt, ticks => $ticks + 0, ticks_per_s => $tps, tick_p50_ms => ( $p50 || 0 ) + 0,
+            tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0, tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0,
+            ticks_not_ok => $not_ok + 0, cpu_cores => $cpu, rss_mb => $rss_max / 1024, bars_server_cpu_cores => $xcpu,
+            postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $tps ? $xacts / $dt / $tps : 0,
+            started => scalar @new, start_s => $start_s, start_retries => $retries, load => $load };
+        BenchKit::say_step( sprintf 'curve %d: %.0f ticks/s, p50 %.1f ms, p99 %.1f ms, %.2f cores, %.0f MB, Postgres %.2f cores, %.2f commits/tick; load %s',
+            $n, $tps, $points[-1]{tick_p50_ms}, $points[-1]{tick_p99_ms}, $cpu, $rss_max / 1024, $pgcpu, $points[-1]{commits_per_tick}, $load );
+        write_curve_files( { points => \@points } );    # the curve so far, should a later size not finish
+    }
+    BenchKit::say_step( 'curve: stopping the ' . @ids . ' bots through the API' );
+    my ($stopped) = bots_api_parallel( $cs, 'stop', \@ids );
+    my $running = psql_value( $DB, "SELECT count(*) FROM bots WHERE name ~ '^curve-[0-9]+\$' AND desired_state = 'RUNNING'" );
+    $cs->stop;
+    kill 'TERM', $static_pid;
+    waitpid( $static_pid, 0 );
+    $static_pid = undef;
+    die "bench: $running curve bots still RUNNING after the stops ($stopped stopped)\n" if $running;
+    $srv = start_server();
+    return { symbols => \@CURVE_SYMBOLS, timeframes => \@CURVE_TFS, points => \@points };
+}
+
+# write_curve_files($curve): $DIR/curve.md (one line per size) and $DIR/curve.svg (four panels against bots:
+# ticks/s with the 1 tick/s/bot line, tick p50/p99 with the 50 ms target, CPU of gatehouse and Postgres with the
+# 1-core target, RSS with the 256 MB target). Hand-written SVG: no plotting dependency.
+sub write_curve_files {
+    my ($c) = @_;
+    my @p = @{ $c->{points} } or return;
+    open my $md, '>', "$DIR/curve.md" or die $!;
+    print $md "| bots | ticks/s | tick p50 | tick p99 | p99 w/o bars wait | gatehouse CPU | RSS | Postgres CPU | commits/tick | start (API) | load |\n";
+    print $md "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    printf $md "| %s | %.0f | %.1f ms | %.1f ms | %.1f ms | %.2f cores | %.0f MB | %.2f cores | %.2f | %.0f s | %s |\n", fmt_int( $_->{bots} ),
+      @$_{qw(ticks_per_s tick_p50_ms tick_p99_ms tick_p99_without_bars_wait_ms cpu_cores rss_mb postgres_cpu_cores commits_per_tick start_s load)} for @p;
+    close $md;
+    my ( $W, $H, $pw, $ph ) = ( 960, 640, 360, 210 );
+    my $xmax = $p[-1]{bots} * 1.05;
+    my $svg = qq{<svg xmlns="http://www.w3.org/2000/svg" width="$W" height="$H" viewBox="0 0 $W $H" font-family="sans-serif" font-size="12">\n}
+      . qq{<rect width="$W" height="$H" fill="white"/>\n<text x="20" y="24" font-size="15">gatehouse: PAPER bots on one instance (10 symbols x 2 timeframes, 1 tick/s each, bars replayed)</text>\n};
+    my @panels = (
+        [ 'ticks/s', [ [ 'ticks/s', '#1f77b4', 'ticks_per_s' ] ], [ 'one tick/s per bot', sub { $_[0] } ] ],
+        [ 'tick latency (ms)', [ [ 'p99', '#d62728', 'tick_p99_ms' ], [ 'p50', '#ff7f0e', 'tick_p50_ms' ] ], [ 'target p99 50 ms', sub {50} ] ],
+        [ 'CPU (cores)', [ [ 'gatehouse', '#2ca02c', 'cpu_cores' ], [ 'Postgres', '#9467bd', 'postgres_cpu_cores' ] ], [ 'target gatehouse < 1 core', sub {1} ] ],
+        [ 'RSS of gatehouse (MB)', [ [ 'RSS', '#8c564b', 'rss_mb' ] ], [ 'target 256 MB', sub {256} ] ],
+    );
+    for my $i ( 0 .. $#panels ) {
+        my ( $title, $series, $ref ) = @{ $panels[$i] };
+        my ( $x0, $y0 ) = ( 70 + ( $i % 2 ) * ( $pw + 110 ), 60 + int( $i / 2 ) * ( $ph + 80 ) );
+        my $ymax = 0;
+        for my $s (@$series) { $ymax = $_->{ $s->[2] } > $ymax ? $_->{ $s->[2] } : $ymax for @p }
+        $ymax = $ref->[1]->($xmax) if $ref->[1]->($xmax) > $ymax && $ref->[1]->($xmax) < 3 * ( $ymax || 1 );
+        $ymax = nice_max( $ymax * 1.1 || 1 );
+        my $X = sub { sprintf '%.1f', $x0 + $_[0] / $xmax * $pw };
+        my $Y = sub { my $v = $_[0] > $ymax ? $ymax : $_[0]; sprintf '%.1f', $y0 + $ph - $v / $ymax * $ph };
+        $svg .= qq{<text x="$x0" y="} . ( $y0 - 8 ) . qq{" font-weight="bold">$title</text>\n};
+        $svg .= qq{<rect x="$x0" y="$y0" width="$pw" height="$ph" fill="none" stroke="#444"/>\n};
+        for my $k ( 0 .. 4 ) {    # y grid and labels
+            my $v = $ymax * $k / 4;
+            my $y = $Y->($v);
+            $svg .= qq{<line x1="$x0" y1="$y" x2="} . ( $x0 + $pw ) . qq{" y2="$y" stroke="#ddd"/>\n} if $k;
+            $svg .= sprintf qq{<text x="%d" y="%.1f" text-anchor="end">%s</text>\n}, $x0 - 5, $y + 4, $v >= 100 ? sprintf( '%.0f', $v ) : sprintf( '%.3g', $v );
+        }
+        for my $pt (@p) {    # x labels at the measured sizes
+            $svg .= sprintf qq{<text x="%s" y="%d" text-anchor="middle">%s</text>\n}, $X->( $pt->{bots} ), $y0 + $ph + 16, fmt_int( $pt->{bots} );
+        }
+        $svg .= sprintf qq{<text x="%d" y="%d" text-anchor="middle">bots</text>\n}, $x0 + $pw / 2, $y0 + $ph + 32;
+        my $rp = join ' ', map { my $x = $xmax * $_ / 20; $X->($x) . ',' . $Y->( $ref->[1]->($x) ) } 0 .. 20;
+        $svg .= qq{<polyline points="$rp" fill="none" stroke="#888" stroke-dasharray="5,4"/>\n};
+        my @legend = ( [ $ref->[0], '#888', 1 ] );
+        for my $s (@$series) {
+            my $pts = join ' ', map { $X->( $_->{bots} ) . ',' . $Y->( $_->{ $s->[2] } ) } @p;
+            $svg .= qq{<polyline points="$pts" fill="none" stroke="$s->[1]" stroke-width="2"/>\n};
+            $svg .= qq{<circle cx="} . $X->( $_->{bots} ) . qq{" cy="} . $Y->( $_->{ $s->[2] } ) . qq{" r="3" fill="$s->[1]"/>\n} for @p;
+            push @legend, [ $s->[0], $s->[1], 0 ];
+        }
+        for my $k ( 0 .. $#legend ) {
+            my ( $lx, $ly ) = ( $x0 + 8, $y0 + 14 + 15 * $k );
+            $svg .= sprintf qq{<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/><text x="%d" y="%d">%s</text>\n},
+              $lx, $ly - 4, $lx + 18, $ly - 4, $legend[$k][1], $legend[$k][2] ? ' stroke-dasharray="5,4"' : '', $lx + 24, $ly, $legend[$k][0];
+        }
+    }
+    $svg .= sprintf qq{<text x="20" y="%d" fill="#555">load average at the end of each size: %s</text>\n}, $H - 12,
+      join( '; ', map { fmt_int( $_->{bots} ) . ": $_->{load}" } @p );
+    $svg .= "</svg>\n";
+    open my $fh, '>', "$DIR/curve.svg" or die $!;
+    print $fh $svg;
+    close $fh;
+}
+
+# nice_max($v) → the smallest 1, 2, 2.5 or 5 x 10^k >= $v (a round top for an axis)
+sub nice_max {
+    my ($v) = @_;
+    my $e = 10**floor( log($v) / log(10) );
+    for my $m ( 1, 2, 2.5, 5, 10 ) { return $m * $e if $m * $e >= $v }
+}
+
 # ---- 5. gates (+ autonomy) for 1,000 bots, in process -------------------------------------------------
 unless ( $SKIP{gates} ) {
     BenchKit::say_step("gates for 1,000 bots (bench/gates_bench.c, in process)");
@@ -667,6 +902,23 @@ if ( my $f = $res{fleet} ) {
         join( '; ', map { sprintf '%s %d bots %.2f cores %.0f MB', $_, $pi->{$_}{bots}, $pi->{$_}{cpu_cores}, $pi->{$_}{rss_mb} } @n ),
         ( grep { $pi->{$_}{cpu_cores} >= 1 || $pi->{$_}{rss_mb} > 128 } @n ) ? 'FAIL' : 'PASS' );
     row( "$tag: Postgres (same 2 cores), load average", 'info', sprintf( '%.2f cores; load %s', $f->{postgres_cpu_cores}, $f->{load} ), 'info' );
+}
+if ( my $c = $res{curve} ) {
+    # the targets at the largest size of BENCH_CURVE (5,000 by default), then one info row per size
+    my $b = $c->{points}[-1];
+    my $tag = sprintf '%s PAPER bots, 10 symbols x 2 timeframes, bars replayed', fmt_int( $b->{bots} );
+    row( "$tag: tick p99", '<= 50 ms', sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms; %.1f ms without the wait for bars)', $b->{tick_p99_ms},
+        $b->{ticks_per_s}, $b->{tick_p50_ms}, $b->{tick_p99_without_bars_wait_ms} ),
+        $b->{tick_p99_ms} <= 50 && $b->{ticks_per_s} >= 0.9 * $b->{bots} ? 'PASS' : 'FAIL' );
+    row( "$tag: CPU of gatehouse", '< 1 core', sprintf( '%.2f cores', $b->{cpu_cores} ), $b->{cpu_cores} < 1 ? 'PASS' : 'FAIL' );
+    row( "$tag: RSS of gatehouse", '<= 256 MB', sprintf( '%.1f MB', $b->{rss_mb} ), $b->{rss_mb} <= 256 ? 'PASS' : 'FAIL' );
+    row( "$tag: Postgres commits per tick", '<= 1', sprintf( '%.2f (%.0f commits/s; Postgres %.2f cores)', $b->{commits_per_tick}, $b->{commits_per_s},
+        $b->{postgres_cpu_cores} ), $b->{commits_per_tick} <= 1 && $b->{ticks} > 0 ? 'PASS' : 'FAIL' );
+    for my $p ( @{ $c->{points} } ) {
+        row( sprintf( 'curve: %s bots (ticks/s, p50/p99, gatehouse CPU, RSS, Postgres CPU, commits/tick)', fmt_int( $p->{bots} ) ), 'info',
+            sprintf( '%.0f/s, %.1f/%.1f ms, %.2f cores, %.0f MB, %.2f cores, %.2f', @$p{qw(ticks_per_s tick_p50_ms tick_p99_ms cpu_cores rss_mb postgres_cpu_cores commits_per_tick)} ),
+            'info' );
+    }
 }
 if ( my $g = $res{gates} ) {
     row( 'gates for 1,000 bots (safe_start_many, one snapshot)', '<= 20 ms', sprintf( '%.1f ms', $g->{gates_ms} ), $g->{gates_ms} <= 20 ? 'PASS' : 'FAIL' );
