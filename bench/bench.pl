@@ -642,11 +642,11 @@ sub write_curve_files {
         my ( $x0, $y0 ) = ( 70 + ( $i % 2 ) * ( $pw + 110 ), 60 + int( $i / 2 ) * ( $ph + 80 ) );
         my $ymax = 0;
         for my $s (@$series) { $ymax = $_->{ $s->[2] } > $ymax ? $_->{ $s->[2] } : $ymax for @p }
-        $ymax = $ref->[1]->($xmax) if $ref->[1]->($xmax) > $ymax && $ref->[1]->($xmax) < 3 * ( $ymax || 1 );
+        $ymax = $ref->[1]->($xmax) if $ref->[1]->($xmax) > $ymax;    # the target line is always in view
         $ymax = nice_max( $ymax * 1.1 || 1 );
         my $X = sub { sprintf '%.1f', $x0 + $_[0] / $xmax * $pw };
-        my $Y = sub { my $v = $_[0] > $ymax ? $ymax : $_[0]; sprintf '%.1f', $y0 + $ph - $v / $ymax * $ph };
-        $svg .= qq{<text x="$x0" y="} . ( $y0 - 8 ) . qq{" font-weight="bold">$title</text>\n};
+        my $Y = sub { my $v = $_[0] > $ymax ? $ymax : $_[0] < 0 ? 0 : $_[0]; sprintf '%.1f', $y0 + $ph - $v / $ymax * $ph };
+        $svg .= qq{<text x="$x0" y="} . ( $y0 - 8 ) . qq{" font-weight="bold">} . xml_text($title) . qq{</text>\n};
         $svg .= qq{<rect x="$x0" y="$y0" width="$pw" height="$ph" fill="none" stroke="#444"/>\n};
         for my $k ( 0 .. 4 ) {    # y grid and labels
             my $v = $ymax * $k / 4;
@@ -670,7 +670,7 @@ sub write_curve_files {
         for my $k ( 0 .. $#legend ) {
             my ( $lx, $ly ) = ( $x0 + 8, $y0 + 14 + 15 * $k );
             $svg .= sprintf qq{<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/><text x="%d" y="%d">%s</text>\n},
-              $lx, $ly - 4, $lx + 18, $ly - 4, $legend[$k][1], $legend[$k][2] ? ' stroke-dasharray="5,4"' : '', $lx + 24, $ly, $legend[$k][0];
+              $lx, $ly - 4, $lx + 18, $ly - 4, $legend[$k][1], $legend[$k][2] ? ' stroke-dasharray="5,4"' : '', $lx + 24, $ly, xml_text( $legend[$k][0] );
         }
     }
     $svg .= sprintf qq{<text x="20" y="%d" fill="#555">load average at the end of each size: %s</text>\n}, $H - 12,
@@ -680,6 +680,8 @@ sub write_curve_files {
     print $fh $svg;
     close $fh;
 }
+
+sub xml_text { my ($t) = @_; $t =~ s/&/&amp;/g; $t =~ s/</&lt;/g; $t =~ s/>/&gt;/g; $t }
 
 # nice_max($v) → the smallest 1, 2, 2.5 or 5 x 10^k >= $v (a round top for an axis)
 sub nice_max {
