@@ -10,7 +10,8 @@
 # BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim fleet curve gates autonomy portfolio),
 # BENCH_FLEET_BOTS (1500: the bots of the `fleet` step, over 3 instances), BENCH_CURVE ("500 1000 2000 5000": the
 # bot counts of the `curve` step, one instance; the last one is judged against the 5,000-bot targets; writes
-# curve.md and curve.svg beside results.md).
+# curve.md and curve.svg beside results.md), BENCH_CURVE_API_STARTS (500: the curve's bots started through
+# the API; the rest are started by SQL once the start gates allow them).
 use strict;
 use warnings;
 use FindBin qw($Bin);
@@ -473,8 +474,11 @@ sub fleet_bench {
 # with one simulator answer per symbol (the runtime asks ohlcv-1m over the same lookback for every timeframe, so
 # one answer per symbol is valid for both; static_evhttp picks it by the request's symbols= parameter). One
 # gatehouse process (on the home whose providers.lua lifts Databento's rate limit) grows through the sizes:
-# per size the missing bots are created by SQL and started through the API (16 parallel connections, 503s
-# retried) beside those already running (starting 5,000 bots from zero for every size would start 8,500), 5 s
+# per size the missing bots are created by SQL and started beside those already running (starting 5,000 bots
+# from zero for every size would start 8,500): the first BENCH_CURVE_API_STARTS (500) through the API (16
+# parallel connections, 503s retried; its start rate is reported), the others by SQL with the writes of the
+# API's start once POST /api/gates/check allows a bot of each symbol and timeframe of them (curve_sql_start:
+# under load an API start costs seconds of query-pool and commit waits, so 5,000 would not start in a bench run), 5 s
 # warm-up after the last start, BENCH_BOT_SECONDS measured (ticks/s and tick p50/p99 from runner.tick events as
 # the `bots` step reads them; CPU and peak RSS of gatehouse; Postgres CPU and commits); at the end every bot is
 # stopped through the API.
@@ -482,6 +486,7 @@ sub fleet_bench {
 my @CURVE_SIZES = split ' ', ( $ENV{BENCH_CURVE} || '500 1000 2000 5000' );
 my @CURVE_SYMBOLS = qw(ESZ6 ESH7 NQZ6 NQH7 MESZ6 MESH7 MNQZ6 MNQH7 CLF7 GCG7);
 my @CURVE_TFS = qw(1m 5m);
+my $API_STARTS = $ENV{BENCH_CURVE_API_STARTS} // 500;    # the first bots start through the API, the rest by SQL
 unless ( $SKIP{curve} ) {
     $res{curve} = curve_bench();
     write_curve_files( $res{curve} );
@@ -546,6 +551,32 @@ sub bots_api_parallel {
     return ( $done, $retries );
 }
 
+# curve_sql_start($server, $from, $to) → bots started: curve-($from+1) .. curve-$to, fresh PAPER bots like those
+# the API just started, are started with the writes of the API's start (runtime/instances.c INSTANCE_OPEN_SQL:
+# desired_state RUNNING and a RUNNING instance on the server's instance id, breaker CLOSED) once
+# POST /api/gates/check with each symbol's first bot of the range says allowed (the gates an API start runs
+# for them); the scheduler reads its bots every second and ticks them. Dies when a gate refuses.
+sub curve_sql_start {
+    my ( $s, $from, $to ) = @_;
+    my $host = psql_value( $DB, "SELECT host FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE b.name ~ '^curve-[0-9]+\$' "
+          . "AND i.state = 'RUNNING' LIMIT 1" ) or die "bench: no API-started curve bot to take the instance id from\n";
+    my @sample = split /\n/, psql( $DB, "SELECT DISTINCT ON (symbol, timeframe) id FROM bots WHERE name ~ '^curve-[0-9]+\$' "
+          . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to ORDER BY symbol, timeframe, name" );
+    for my $id (@sample) {
+        my $r = $s->post( '/api/gates/check', { stage => 'PAPER', requires_ai => JSON::PP::false, bot_id => $id } );
+        my $a = eval { json_decode( $r->{content} ) } // {};
+        my $allowed = exists $a->{allowed} ? $a->{allowed} : ( $a->{data} // {} )->{allowed};
+        die "bench: the start gates refuse curve bot $id ($r->{status} $r->{content})\n" unless $r->{status} == 200 && $allowed;
+    }
+    my $n = psql_value( $DB, "WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE name ~ '^curve-[0-9]+\$' "
+          . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to RETURNING id), "
+          . "ins AS (INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, restart_count, breaker_state, breaker_failures) "
+          . "SELECT id, 'RUNNING', gh_now(), gh_now(), '$host', md5('bench-curve-start ' || id::text), 0, 'CLOSED', 0 FROM b RETURNING 1) "
+          . "SELECT count(*) FROM ins" );
+    die "bench: the SQL start wrote $n instances for " . ( $to - $from ) . " bots\n" unless $n == $to - $from;
+    return $n;
+}
+
 sub curve_bench {
     BenchKit::say_step( 'curve: ' . join( ' / ', @CURVE_SIZES ) . ' PAPER bots, 10 symbols x 2 timeframes, bars replayed' );
     my ( $bport, $home ) = curve_bars();
@@ -555,21 +586,32 @@ sub curve_bench {
     my $pid = $cs->pid;
     my $nsym = @CURVE_SYMBOLS;
     my $syms = join ',', map {"'$_'"} @CURVE_SYMBOLS;
-    my ( @points, @ids );
+    my ( @points, @ids, $api_started, $api_start_s );
+    ( $api_started, $api_start_s ) = ( 0, 0 );
     for my $n (@CURVE_SIZES) {
         my $have = @ids;
         die "bench: BENCH_CURVE must grow ($n after $have)\n" if $n <= $have;
         psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'curve-' || g, 'sma_cross', "
               . "(ARRAY[$syms])[1 + g % $nsym], (ARRAY['1m', '5m'])[1 + (g / $nsym) % 2], 'PAPER', '{\"tick_interval_s\": 1}'::jsonb "
               . "FROM generate_series($have + 1, $n) g" );
+        my $api_to = $n < $API_STARTS ? $n : $API_STARTS;    # bots curve-(have+1) .. curve-api_to start through the API
         my @new = split /\n/, psql( $DB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have ORDER BY name" );
-        BenchKit::say_step( sprintf 'curve %d: starting %d more bots through the API (16 connections) beside the %d running', $n, scalar @new, $have );
+        my @api = split /\n/, psql( $DB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have "
+              . "AND substr(name, 7)::int <= $api_to ORDER BY name" );
+        BenchKit::say_step( sprintf 'curve %d: starting %d more bots through the API (16 connections) beside the %d running', $n, scalar @api, $have );
         my $ts = time;
-        my ( $started, $retries ) = bots_api_parallel( $cs, 'start', \@new );
+        my ( $started, $retries ) = bots_api_parallel( $cs, 'start', \@api );
         my $start_s = time - $ts;
+        die "bench: only $started of " . @api . " curve bots started\n" if $started < @api;
+        $api_started += $started;
+        $api_start_s += $start_s;
+        if ( @new > @api ) {
+            BenchKit::say_step( sprintf 'curve %d: %d bots started through the API in %.1f s; the other %d by SQL after the gates allow them',
+                $n, scalar @api, $start_s, @new - @api );
+            $started += curve_sql_start( $cs, $api_to, $n );
+        }
         push @ids, @new;
-        die "bench: only $started of " . @new . " curve bots started\n" if $started < @new;
-        BenchKit::say_step( sprintf "curve %d: %d started in %.1f s (%d retries); 5 s warm-up, then %ds measured", $n, $started, $start_s, $retries, $BOTSECS );
+        BenchKit::say_step( sprintf "curve %d: %d started in %.1f s (%d retries); 5 s warm-up, then %ds measured", $n, $started, time - $ts, $retries, $BOTSECS );
         sleep 5;
         my ( $cpu0, $xcpu0, $pg0, $t0 ) = ( proc_cpu_s($pid), proc_cpu_s($static_pid), pg_cpu_total_s(), time );
         my $xact0 = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
@@ -598,7 +640,7 @@ sub curve_bench {
             tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0, tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0,
             ticks_not_ok => $not_ok + 0, cpu_cores => $cpu, rss_mb => $rss_max / 1024, bars_server_cpu_cores => $xcpu,
             postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $tps ? $xacts / $dt / $tps : 0,
-            started => scalar @new, start_s => $start_s, start_retries => $retries, load => $load };
+            started => scalar @new, started_by_api => scalar @api, start_s => $start_s, start_retries => $retries, load => $load };
         BenchKit::say_step( sprintf 'curve %d: %.0f ticks/s, p50 %.1f ms, p99 %.1f ms, %.2f cores, %.0f MB, Postgres %.2f cores, %.2f commits/tick; load %s',
             $n, $tps, $points[-1]{tick_p50_ms}, $points[-1]{tick_p99_ms}, $cpu, $rss_max / 1024, $pgcpu, $points[-1]{commits_per_tick}, $load );
         write_curve_files( { points => \@points } );    # the curve so far, should a later size not finish
@@ -612,7 +654,8 @@ sub curve_bench {
     $static_pid = undef;
     die "bench: $running curve bots still RUNNING after the stops ($stopped stopped)\n" if $running;
     $srv = start_server();
-    return { symbols => \@CURVE_SYMBOLS, timeframes => \@CURVE_TFS, points => \@points };
+    return { symbols => \@CURVE_SYMBOLS, timeframes => \@CURVE_TFS, points => \@points, api_starts => $api_started,
+        api_start_s => $api_start_s, api_starts_per_s => $api_start_s ? $api_started / $api_start_s : undef };
 }
 
 # write_curve_files($curve): $DIR/curve.md (one line per size) and $DIR/curve.svg (four panels against bots:
