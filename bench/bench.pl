@@ -542,7 +542,7 @@ sub bots_api_parallel {
         for my $r (@reqs) {
             if ( ( $r->{status} // 0 ) =~ /^20/ ) { $done++; next }
             die "bench: $action of bot $r->{bot}: HTTP " . ( $r->{status} // '-' ) . ' ' . ( $r->{content} // $r->{error} // '' ) . "\n"
-              if ( $r->{status} // 0 ) != 503 || ++$tries{ $r->{bot} } > 5;
+              if ( $r->{status} // 0 ) != 503 || ++$tries{ $r->{bot} } > 120;
             $retries++;
             push @todo, $r->{bot};
         }
