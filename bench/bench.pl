@@ -529,7 +529,7 @@ sub curve_bars {
 }
 
 # bots_api_parallel($srv, $action, \@ids) → (done, retries): POST /api/bots/<id>/$action over 16 connections at
-# a time; a 503 (the query pool saturated by the bots already ticking) is retried up to 30 times.
+# a time; a 503 (the query pool saturated by the bots already ticking) is retried up to 120 times (0.5 s apart).
 sub bots_api_parallel {
     my ( $s, $action, $ids ) = @_;
     my @todo = @$ids;
@@ -563,7 +563,12 @@ sub curve_sql_start {
     my @sample = split /\n/, psql( $DB, "SELECT DISTINCT ON (symbol, timeframe) id FROM bots WHERE name ~ '^curve-[0-9]+\$' "
           . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to ORDER BY symbol, timeframe, name" );
     for my $id (@sample) {
-        my $r = $s->post( '/api/gates/check', { stage => 'PAPER', requires_ai => JSON::PP::false, bot_id => $id } );
+        my $r;
+        for my $try ( 1 .. 120 ) {    # a 503 (the session check waited out the saturated query pool) is retried
+            $r = $s->post( '/api/gates/check', { stage => 'PAPER', requires_ai => JSON::PP::false, bot_id => $id } );
+            last unless $r->{status} == 503;
+            sleep 0.5;
+        }
         my $a = eval { json_decode( $r->{content} ) } // {};
         my $allowed = exists $a->{allowed} ? $a->{allowed} : ( $a->{data} // {} )->{allowed};
         die "bench: the start gates refuse curve bot $id ($r->{status} $r->{content})\n" unless $r->{status} == 200 && $allowed;
