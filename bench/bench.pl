@@ -487,6 +487,7 @@ my @CURVE_SIZES = split ' ', ( $ENV{BENCH_CURVE} || '500 1000 2000 5000' );
 my @CURVE_SYMBOLS = qw(ESZ6 ESH7 NQZ6 NQH7 MESZ6 MESH7 MNQZ6 MNQH7 CLF7 GCG7);
 my @CURVE_TFS = qw(1m 5m);
 my $API_STARTS = $ENV{BENCH_CURVE_API_STARTS} // 500;    # the first bots start through the API, the rest by SQL
+my $gate_waits = 0;                                        # gate checks retried (503 or DB_UNAVAILABLE alone)
 unless ( $SKIP{curve} ) {
     $res{curve} = curve_bench();
     write_curve_files( $res{curve} );
@@ -563,14 +564,18 @@ sub curve_sql_start {
     my @sample = split /\n/, psql( $DB, "SELECT DISTINCT ON (symbol, timeframe) id FROM bots WHERE name ~ '^curve-[0-9]+\$' "
           . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to ORDER BY symbol, timeframe, name" );
     for my $id (@sample) {
-        my $r;
-        for my $try ( 1 .. 120 ) {    # a 503 (the session check waited out the saturated query pool) is retried
+        my ( $r, $a, $allowed );
+        for my $try ( 1 .. 120 ) {
+            # retried: a 503 (the session check waited out the saturated query pool) and a refusal by
+            # DB_UNAVAILABLE alone (the database gate trips while Postgres answers late; an API start would wait too)
             $r = $s->post( '/api/gates/check', { stage => 'PAPER', requires_ai => JSON::PP::false, bot_id => $id } );
-            last unless $r->{status} == 503;
+            $a = eval { json_decode( $r->{content} ) } // {};
+            $allowed = $a->{allowed};
+            my @codes = map { $_->{code} // '' } @{ $a->{blockers} || [] };
+            last if $r->{status} != 503 && ( $allowed || grep { $_ ne 'DB_UNAVAILABLE' } @codes );
+            $gate_waits++;
             sleep 0.5;
         }
-        my $a = eval { json_decode( $r->{content} ) } // {};
-        my $allowed = exists $a->{allowed} ? $a->{allowed} : ( $a->{data} // {} )->{allowed};
         die "bench: the start gates refuse curve bot $id ($r->{status} $r->{content})\n" unless $r->{status} == 200 && $allowed;
     }
     my $n = psql_value( $DB, "WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE name ~ '^curve-[0-9]+\$' "
@@ -645,7 +650,8 @@ sub curve_bench {
             tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0, tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0,
             ticks_not_ok => $not_ok + 0, cpu_cores => $cpu, rss_mb => $rss_max / 1024, bars_server_cpu_cores => $xcpu,
             postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $tps ? $xacts / $dt / $tps : 0,
-            started => scalar @new, started_by_api => scalar @api, start_s => $start_s, start_retries => $retries, load => $load };
+            started => scalar @new, started_by_api => scalar @api, start_s => $start_s, start_retries => $retries,
+            gate_check_retries => $gate_waits, load => $load };
         BenchKit::say_step( sprintf 'curve %d: %.0f ticks/s, p50 %.1f ms, p99 %.1f ms, %.2f cores, %.0f MB, Postgres %.2f cores, %.2f commits/tick; load %s',
             $n, $tps, $points[-1]{tick_p50_ms}, $points[-1]{tick_p99_ms}, $cpu, $rss_max / 1024, $pgcpu, $points[-1]{commits_per_tick}, $load );
         write_curve_files( { points => \@points } );    # the curve so far, should a later size not finish
