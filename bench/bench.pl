@@ -620,7 +620,7 @@ sub curve_bench {
         if ( @new > @api ) {
             BenchKit::say_step( sprintf 'curve %d: %d bots started through the API in %.1f s; the other %d by SQL after the gates allow them',
                 $n, scalar @api, $start_s, @new - @api );
-            $started += curve_sql_start( $cs, $api_to, $n );
+            $started += curve_sql_start( $cs, $api_to > $have ? $api_to : $have, $n );
         }
         push @ids, @new;
         BenchKit::say_step( sprintf "curve %d: %d started in %.1f s (%d retries); 5 s warm-up, then %ds measured", $n, $started, time - $ts, $retries, $BOTSECS );
