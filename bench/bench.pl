@@ -684,8 +684,11 @@ sub write_curve_files {
     open my $md, '>', "$DIR/curve.md" or die $!;
     print $md "| bots | ticks/s | tick p50 | tick p99 | p99 w/o bars wait | gatehouse CPU | RSS | Postgres CPU | commits/tick | start (API) | load |\n";
     print $md "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
-    printf $md "| %s | %.0f | %.1f ms | %.1f ms | %.1f ms | %.2f cores | %.0f MB | %.2f cores | %.2f | %.0f s | %s |\n", fmt_int( $_->{bots} ),
-      @$_{qw(ticks_per_s tick_p50_ms tick_p99_ms tick_p99_without_bars_wait_ms cpu_cores rss_mb postgres_cpu_cores commits_per_tick start_s load)} for @p;
+    for (@p) {
+        my $lat = $_->{ticks} ? sprintf( '%.1f ms | %.1f ms | %.1f ms', @$_{qw(tick_p50_ms tick_p99_ms tick_p99_without_bars_wait_ms)} ) : 'no tick | no tick | no tick';
+        printf $md "| %s | %.0f | %s | %.2f cores | %.0f MB | %.2f cores | %s | %.0f s | %s |\n", fmt_int( $_->{bots} ), $_->{ticks_per_s}, $lat,
+          @$_{qw(cpu_cores rss_mb postgres_cpu_cores)}, $_->{ticks} ? sprintf( '%.2f', $_->{commits_per_tick} ) : 'n/a', @$_{qw(start_s load)};
+    }
     close $md;
     my ( $W, $H, $pw, $ph ) = ( 960, 640, 360, 210 );
     my $xmax = $p[-1]{bots} * 1.05;
@@ -722,9 +725,10 @@ sub write_curve_files {
         $svg .= qq{<polyline points="$rp" fill="none" stroke="#888" stroke-dasharray="5,4"/>\n};
         my @legend = ( [ $ref->[0], '#888', 1 ] );
         for my $s (@$series) {
-            my $pts = join ' ', map { $X->( $_->{bots} ) . ',' . $Y->( $_->{ $s->[2] } ) } @p;
+            my @q = $s->[2] =~ /^tick_/ ? grep { $_->{ticks} } @p : @p;    # no latency at a size where nothing ticked
+            my $pts = join ' ', map { $X->( $_->{bots} ) . ',' . $Y->( $_->{ $s->[2] } ) } @q;
             $svg .= qq{<polyline points="$pts" fill="none" stroke="$s->[1]" stroke-width="2"/>\n};
-            $svg .= qq{<circle cx="} . $X->( $_->{bots} ) . qq{" cy="} . $Y->( $_->{ $s->[2] } ) . qq{" r="3" fill="$s->[1]"/>\n} for @p;
+            $svg .= qq{<circle cx="} . $X->( $_->{bots} ) . qq{" cy="} . $Y->( $_->{ $s->[2] } ) . qq{" r="3" fill="$s->[1]"/>\n} for @q;
             push @legend, [ $s->[0], $s->[1], 0 ];
         }
         for my $k ( 0 .. $#legend ) {
