@@ -482,12 +482,14 @@ sub fleet_bench {
 # warm-up after the last start, BENCH_BOT_SECONDS measured (ticks/s and tick p50/p99 from runner.tick events as
 # the `bots` step reads them; CPU and peak RSS of gatehouse; Postgres CPU and commits); at the end gatehouse
 # stops and the bots end with the writes of the API's stop.
-# Writes $DIR/curve.md (the table) and $DIR/curve.svg (the plot).
+# Runs in a database of its own (so its bots stay out of the later steps). Writes $DIR/curve.md (the table)
+# and $DIR/curve.svg (the plot).
 my @CURVE_SIZES = split ' ', ( $ENV{BENCH_CURVE} || '500 1000 2000 5000' );
 my @CURVE_SYMBOLS = qw(ESZ6 ESH7 NQZ6 NQH7 MESZ6 MESH7 MNQZ6 MNQH7 CLF7 GCG7);
 my @CURVE_TFS = qw(1m 5m);
 my $API_STARTS = $ENV{BENCH_CURVE_API_STARTS} // 500;    # the first bots start through the API, the rest by SQL
 my $gate_waits = 0;                                        # gate checks retried (503 or DB_UNAVAILABLE alone)
+our $CDB;                                                  # the curve's database (curve_bench)
 unless ( $SKIP{curve} ) {
     $res{curve} = curve_bench();
     write_curve_files( $res{curve} );
@@ -561,9 +563,9 @@ sub bots_api_parallel {
 # for them); the scheduler reads its bots every second and ticks them. Dies when a gate refuses.
 sub curve_sql_start {
     my ( $s, $from, $to ) = @_;
-    my $host = psql_value( $DB, "SELECT host FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE b.name ~ '^curve-[0-9]+\$' "
+    my $host = psql_value( $CDB, "SELECT host FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE b.name ~ '^curve-[0-9]+\$' "
           . "AND i.state = 'RUNNING' LIMIT 1" ) or die "bench: no API-started curve bot to take the instance id from\n";
-    my @sample = split /\n/, psql( $DB, "SELECT DISTINCT ON (symbol, timeframe) id FROM bots WHERE name ~ '^curve-[0-9]+\$' "
+    my @sample = split /\n/, psql( $CDB, "SELECT DISTINCT ON (symbol, timeframe) id FROM bots WHERE name ~ '^curve-[0-9]+\$' "
           . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to ORDER BY symbol, timeframe, name" );
     for my $id (@sample) {
         my ( $r, $a, $allowed );
@@ -580,7 +582,7 @@ sub curve_sql_start {
         }
         die "bench: the start gates refuse curve bot $id ($r->{status} $r->{content})\n" unless $r->{status} == 200 && $allowed;
     }
-    my $n = psql_value( $DB, "WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE name ~ '^curve-[0-9]+\$' "
+    my $n = psql_value( $CDB, "WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE name ~ '^curve-[0-9]+\$' "
           . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to RETURNING id), "
           . "ins AS (INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, restart_count, breaker_state, breaker_failures) "
           . "SELECT id, 'RUNNING', gh_now(), gh_now(), '$host', md5('bench-curve-start ' || id::text), 0, 'CLOSED', 0 FROM b RETURNING 1) "
@@ -592,8 +594,17 @@ sub curve_sql_start {
 sub curve_bench {
     BenchKit::say_step( 'curve: ' . join( ' / ', @CURVE_SIZES ) . ' PAPER bots, 10 symbols x 2 timeframes, bars replayed' );
     my ( $bport, $home ) = curve_bars();
+    # a database of its own in the bench cluster (as the fleet step): the 5,000 curve bots must not join the
+    # bots the autonomy step scores or the status reads that follow; it records the bench server's Databento
+    # verification (static_evhttp cannot pass the verify probe)
+    local $ENV{GH_TEST_PG_URL} = $ADMIN;
+    local $CDB = Gatehouse::Test::new_database();
+    system( 'env', "DATABASE_URL=$CDB", "GATEHOUSE_HOME=$home", $BIN, 'migrate' ) == 0 or die "bench: migrate of the curve database failed\n";
+    psql( $CDB, "SELECT gh_ensure_usage_partitions(((to_timestamp($AT_EPOCH) AT TIME ZONE 'UTC')::date) - 2, 9)" );
+    psql( $CDB, "INSERT INTO verifications (provider_id, outcome, http_status, latency_ms, reason_human, trace_id, verified_at) "
+          . "VALUES ('databento', 'OK', 200, 1, 'bench: verified against the simulator; bars replayed by static_evhttp', 'bench-curve', '$AT'::timestamptz)" );
     $srv->stop;
-    my $cs = BenchKit::Server->start( bin => $BIN, home => $home, db => $DB, log => "$DIR/gatehouse-curve.log",
+    my $cs = BenchKit::Server->start( bin => $BIN, home => $home, db => $CDB, log => "$DIR/gatehouse-curve.log",
         env => { %SRV_ENV, DATABENTO_BASE_URL => "http://127.0.0.1:$bport" } );
     my $pid = $cs->pid;
     my $nsym = @CURVE_SYMBOLS;
@@ -603,12 +614,12 @@ sub curve_bench {
     for my $n (@CURVE_SIZES) {
         my $have = @ids;
         die "bench: BENCH_CURVE must grow ($n after $have)\n" if $n <= $have;
-        psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'curve-' || g, 'sma_cross', "
+        psql( $CDB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'curve-' || g, 'sma_cross', "
               . "(ARRAY[$syms])[1 + g % $nsym], (ARRAY['1m', '5m'])[1 + (g / $nsym) % 2], 'PAPER', '{\"tick_interval_s\": 1}'::jsonb "
               . "FROM generate_series($have + 1, $n) g" );
         my $api_to = $n < $API_STARTS ? $n : $API_STARTS;    # bots curve-(have+1) .. curve-api_to start through the API
-        my @new = split /\n/, psql( $DB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have ORDER BY name" );
-        my @api = split /\n/, psql( $DB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have "
+        my @new = split /\n/, psql( $CDB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have ORDER BY name" );
+        my @api = split /\n/, psql( $CDB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have "
               . "AND substr(name, 7)::int <= $api_to ORDER BY name" );
         BenchKit::say_step( sprintf 'curve %d: starting %d more bots through the API (16 connections) beside the %d running', $n, scalar @api, $have );
         my $ts = time;
@@ -626,19 +637,19 @@ sub curve_bench {
         BenchKit::say_step( sprintf "curve %d: %d started in %.1f s (%d retries); 5 s warm-up, then %ds measured", $n, $started, time - $ts, $retries, $BOTSECS );
         sleep 5;
         my ( $cpu0, $xcpu0, $pg0, $t0 ) = ( proc_cpu_s($pid), proc_cpu_s($static_pid), pg_cpu_total_s(), time );
-        my $xact0 = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
-        my $from = psql_value( $DB, 'SELECT gh_now()' );
+        my $xact0 = psql_value( $CDB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
+        my $from = psql_value( $CDB, 'SELECT gh_now()' );
         my $rss_max = 0;
         while ( time - $t0 < $BOTSECS ) { my $r = proc_rss_kb($pid); $rss_max = $r if $r > $rss_max; sleep 0.5 }
         my $dt = time - $t0;
         my $cpu = ( proc_cpu_s($pid) - $cpu0 ) / $dt;
         my $xcpu = ( proc_cpu_s($static_pid) - $xcpu0 ) / $dt;
         my $pgcpu = ( pg_cpu_total_s() - $pg0 ) / $dt;
-        my $xacts = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
-        my $to = psql_value( $DB, 'SELECT gh_now()' );
+        my $xacts = psql_value( $CDB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
+        my $to = psql_value( $CDB, 'SELECT gh_now()' );
         my $load = Gatehouse::Fleet::loadavg();
         sleep 2;    # the window's last ticks' events reach the table
-        my $q = psql( $DB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
+        my $q = psql( $CDB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
               . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
               . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
               . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
@@ -662,10 +673,10 @@ sub curve_bench {
     # stops first and the bots end with the writes of the API's stop (runtime/instances.c INSTANCE_END_SQL)
     BenchKit::say_step( 'curve: gatehouse stops; the ' . @ids . ' bots end with the stop\'s writes' );
     $cs->stop;
-    my $stopped = psql_value( $DB, "WITH i AS (UPDATE bot_instances SET state = 'STOPPED', stopped_at = gh_now() WHERE state IN ('STARTING', 'RUNNING') "
+    my $stopped = psql_value( $CDB, "WITH i AS (UPDATE bot_instances SET state = 'STOPPED', stopped_at = gh_now() WHERE state IN ('STARTING', 'RUNNING') "
           . "AND bot_id IN (SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$') RETURNING bot_id), "
           . "b AS (UPDATE bots SET desired_state = 'STOPPED' WHERE name ~ '^curve-[0-9]+\$' RETURNING id) SELECT count(*) FROM b" );
-    my $running = psql_value( $DB, "SELECT count(*) FROM bots WHERE name ~ '^curve-[0-9]+\$' AND desired_state = 'RUNNING'" );
+    my $running = psql_value( $CDB, "SELECT count(*) FROM bots WHERE name ~ '^curve-[0-9]+\$' AND desired_state = 'RUNNING'" );
     kill 'TERM', $static_pid;
     waitpid( $static_pid, 0 );
     $static_pid = undef;
