@@ -7,8 +7,11 @@
 # (maintenance database of the bench cluster), BENCH_SECONDS (each wrk/loadgen run, default 10),
 # BENCH_EVENTS ("1000000 10000000": the table sizes the status endpoints are measured at),
 # BENCH_BOTS (500), BENCH_BOT_SECONDS (20), BENCH_PORTFOLIO_BOTS (500), BENCH_PORTFOLIO_DAYS (30),
-# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim fleet gates autonomy portfolio),
-# BENCH_FLEET_BOTS (1500: the bots of the `fleet` step, over 3 instances).
+# BENCH_SKIP (space-separated step names to skip: status static ingest verify bots bots_sim fleet curve gates autonomy portfolio),
+# BENCH_FLEET_BOTS (1500: the bots of the `fleet` step, over 3 instances), BENCH_CURVE ("500 1000 2000 5000": the
+# bot counts of the `curve` step, one instance; the last one is judged against the 5,000-bot targets; writes
+# curve.md and curve.svg beside results.md), BENCH_CURVE_API_STARTS (500: the curve's bots started through
+# the API; the rest are started by SQL once the start gates allow them).
 use strict;
 use warnings;
 use FindBin qw($Bin);
@@ -61,6 +64,19 @@ sub pg_cpu_s {
         $sum += ( $x[11] + $x[12] ) / ( POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100 );
     }
     return $sum;
+}
+# pg_cpu_s() plus the CPU of the cluster's children that have exited (the postmaster's cutime + cstime): a total
+# that does not drop when a backend of a closed connection goes away, so deltas over a window stay >= 0
+sub pg_cpu_total_s {
+    open my $fh, '<', "$DIR/pg/pgdata/postmaster.pid" or return 0;
+    my $pm = <$fh> + 0;
+    close $fh;
+    open my $st, '<', "/proc/$pm/stat" or return pg_cpu_s();
+    my $line = <$st> // '';
+    close $st;
+    $line =~ s/^.*\)\s+//;
+    my @x = split ' ', $line;
+    return pg_cpu_s() + ( ( $x[13] // 0 ) + ( $x[14] // 0 ) ) / ( POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100 );
 }
 sub fmt_int { my $n = sprintf '%.0f', $_[0]; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
 
@@ -453,6 +469,302 @@ sub fleet_bench {
         per_instance => { map { $_ => { bots => $by->{$_}, ticks_per_s => $per{$_} / $dt, cpu_cores => $cores{$_}, rss_mb => $rss{$_} } } @names } };
 }
 
+# ---- 4c. issue 18: the scaling curve, BENCH_CURVE ("500 1000 2000 5000") PAPER bots on one instance -------------
+# 10 symbols x 2 timeframes (1m, 5m), every bot ticking each second, Databento's bars replayed by static_evhttp
+# with one simulator answer per symbol (the runtime asks ohlcv-1m over the same lookback for every timeframe, so
+# one answer per symbol is valid for both; static_evhttp picks it by the request's symbols= parameter). One
+# gatehouse process (on the home whose providers.lua lifts Databento's rate limit) grows through the sizes:
+# per size the missing bots are created by SQL and started beside those already running (starting 5,000 bots
+# from zero for every size would start 8,500): the first BENCH_CURVE_API_STARTS (500) through the API (16
+# parallel connections, 503s retried; its start rate is reported), the others by SQL with the writes of the
+# API's start once POST /api/gates/check allows a bot of each symbol and timeframe of them (curve_sql_start:
+# under load an API start costs seconds of query-pool and commit waits, so 5,000 would not start in a bench run), 5 s
+# warm-up after the last start, BENCH_BOT_SECONDS measured (ticks/s and tick p50/p99 from runner.tick events as
+# the `bots` step reads them; CPU and peak RSS of gatehouse; Postgres CPU and commits); at the end gatehouse
+# stops and the bots end with the writes of the API's stop.
+# Runs in a database of its own (so its bots stay out of the later steps). Writes $DIR/curve.md (the table)
+# and $DIR/curve.svg (the plot).
+my @CURVE_SIZES = split ' ', ( $ENV{BENCH_CURVE} || '500 1000 2000 5000' );
+my @CURVE_SYMBOLS = qw(ESZ6 ESH7 NQZ6 NQH7 MESZ6 MESH7 MNQZ6 MNQH7 CLF7 GCG7);
+my @CURVE_TFS = qw(1m 5m);
+my $API_STARTS = $ENV{BENCH_CURVE_API_STARTS} // 500;    # the first bots start through the API, the rest by SQL
+my $gate_waits = 0;                                        # gate checks retried (503 or DB_UNAVAILABLE alone)
+our $CDB;                                                  # the curve's database (curve_bench)
+unless ( $SKIP{curve} ) {
+    $res{curve} = curve_bench();
+    write_curve_files( $res{curve} );
+}
+
+# curve_bars() → (port, home): the simulator's bars answer for each of @CURVE_SYMBOLS (the probe bot's request
+# with its symbols= swapped) served by static_evhttp (pid in $static_pid), and the rate-lifted home.
+sub curve_bars {
+    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('curve-probe', 'sma_cross', 'ESZ6', '1m', 'PAPER')" );
+    my ($probe) = psql( $DB, "SELECT id FROM bots WHERE name = 'curve-probe'" ) =~ /([0-9a-f-]{36})/;
+    $sim->clear_requests;
+    my $pt = $srv->post("/api/bots/$probe/tick");
+    my ($req) = grep { ( $_->{path} // '' ) =~ /timeseries/ } @{ $sim->requests('databento') };
+    die "bench: no Databento bars request seen by the simulator (curve probe: $pt->{status} $pt->{content})\n" unless $req;
+    my $path = $req->{path} =~ m{^/databento} ? $req->{path} : "/databento$req->{path}";
+    my %hdr = map { $_ => $req->{headers}{$_} } grep { /^authorization$/i } keys %{ $req->{headers} || {} };
+    my @args;
+    for my $sym (@CURVE_SYMBOLS) {
+        my %q = map { my $v = $req->{query}{$_}; ( $_ => ( ref $v ? $v->[0] : $v ) ) } keys %{ $req->{query} || {} };
+        $q{symbols} = $sym;
+        my $url = $sim->url . $path . '?' . join '&', map {"$_=$q{$_}"} sort keys %q;
+        my $r = HTTP::Tiny->new( timeout => 30 )->get( $url, { headers => \%hdr } );
+        die "bench: cannot record the bars answer of $sym ($r->{status})\n" unless $r->{status} == 200 && length $r->{content} > 100;
+        open my $fh, '>', "$DIR/bars-$sym.json" or die $!;
+        print $fh $r->{content};
+        close $fh;
+        push @args, "$sym=$DIR/bars-$sym.json";
+    }
+    my $bport = BenchKit::free_port();
+    $static_pid = fork // die;
+    if ( !$static_pid ) {
+        open STDOUT, '>', '/dev/null';
+        { exec "$TOOLS/static_evhttp", $bport, "$DIR/bars-$CURVE_SYMBOLS[0].json", @args };
+        POSIX::_exit(127);
+    }
+    my $home = BenchKit::Server->make_home("$DIR/home-curve");
+    BenchKit::sh( 'perl', '-0pi', '-e', 's/(id\s*=\s*"databento".*?rate_limit = \{)[^}]*\}/$1 requests_per_s = 5000, burst = 500, max_concurrency = 256 }/s',
+        "$home/providers.lua" );
+    return ( $bport, $home );
+}
+
+# bots_api_parallel($srv, $action, \@ids) → (done, retries): POST /api/bots/<id>/$action over 16 connections at
+# a time; a 503 (the query pool saturated by the bots already ticking) is retried up to 120 times (0.5 s apart).
+sub bots_api_parallel {
+    my ( $s, $action, $ids ) = @_;
+    my @todo = @$ids;
+    my %auth = map { /^([^:]+):\s*(.*)$/ ? ( $1 => $2 ) : () } $s->auth_headers(1);
+    my ( $done, $retries, %tries ) = ( 0, 0 );
+    while (@todo) {
+        my @reqs = map { { url => $s->url . "/api/bots/$_/$action", method => 'POST', body => '{}', bot => $_,
+                headers => { %auth, 'Content-Type' => 'application/json' } } } splice @todo, 0, 16;
+        Gatehouse::Sim::http_parallel( \@reqs, timeout => 60 );
+        for my $r (@reqs) {
+            if ( ( $r->{status} // 0 ) =~ /^20/ ) { $done++; next }
+            # a retried start whose earlier attempt was written after all (its 503 came from a late answer)
+            if ( $tries{ $r->{bot} } && ( $r->{status} // 0 ) == 409 && ( $r->{content} // '' ) =~ /already running/ ) { $done++; next }
+            die "bench: $action of bot $r->{bot}: HTTP " . ( $r->{status} // '-' ) . ' ' . ( $r->{content} // $r->{error} // '' ) . "\n"
+              if ( $r->{status} // 0 ) != 503 || ++$tries{ $r->{bot} } > 120;
+            $retries++;
+            push @todo, $r->{bot};
+        }
+        sleep 0.5 if grep { ( $_->{status} // 0 ) == 503 } @reqs;
+    }
+    return ( $done, $retries );
+}
+
+# curve_sql_start($server, $from, $to) → bots started: curve-($from+1) .. curve-$to, fresh PAPER bots like those
+# the API just started, are started with the writes of the API's start (runtime/instances.c INSTANCE_OPEN_SQL:
+# desired_state RUNNING and a RUNNING instance on the server's instance id, breaker CLOSED) once
+# POST /api/gates/check with each symbol's first bot of the range says allowed (the gates an API start runs
+# for them); the scheduler reads its bots every second and ticks them. Dies when a gate refuses.
+sub curve_sql_start {
+    my ( $s, $from, $to ) = @_;
+    my $host = psql_value( $CDB, "SELECT host FROM bot_instances i JOIN bots b ON b.id = i.bot_id WHERE b.name ~ '^curve-[0-9]+\$' "
+          . "AND i.state = 'RUNNING' LIMIT 1" ) or die "bench: no API-started curve bot to take the instance id from\n";
+    my @sample = split /\n/, psql( $CDB, "SELECT DISTINCT ON (symbol, timeframe) id FROM bots WHERE name ~ '^curve-[0-9]+\$' "
+          . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to ORDER BY symbol, timeframe, name" );
+    for my $id (@sample) {
+        my ( $r, $a, $allowed );
+        for my $try ( 1 .. 120 ) {
+            # retried: a 503 (the session check waited out the saturated query pool) and a refusal by
+            # DB_UNAVAILABLE alone (the database gate trips while Postgres answers late; an API start would wait too)
+            $r = $s->post( '/api/gates/check', { stage => 'PAPER', requires_ai => JSON::PP::false, bot_id => $id } );
+            $a = eval { json_decode( $r->{content} ) } // {};
+            $allowed = $a->{allowed};
+            my @codes = map { $_->{code} // '' } @{ $a->{blockers} || [] };
+            last if $r->{status} != 503 && ( $allowed || grep { $_ ne 'DB_UNAVAILABLE' } @codes );
+            $gate_waits++;
+            sleep 0.5;
+        }
+        die "bench: the start gates refuse curve bot $id ($r->{status} $r->{content})\n" unless $r->{status} == 200 && $allowed;
+    }
+    my $n = psql_value( $CDB, "WITH b AS (UPDATE bots SET desired_state = 'RUNNING' WHERE name ~ '^curve-[0-9]+\$' "
+          . "AND substr(name, 7)::int > $from AND substr(name, 7)::int <= $to RETURNING id), "
+          . "ins AS (INSERT INTO bot_instances (bot_id, state, started_at, last_heartbeat_at, host, trace_id, restart_count, breaker_state, breaker_failures) "
+          . "SELECT id, 'RUNNING', gh_now(), gh_now(), '$host', md5('bench-curve-start ' || id::text), 0, 'CLOSED', 0 FROM b RETURNING 1) "
+          . "SELECT count(*) FROM ins" );
+    die "bench: the SQL start wrote $n instances for " . ( $to - $from ) . " bots\n" unless $n == $to - $from;
+    return $n;
+}
+
+sub curve_bench {
+    BenchKit::say_step( 'curve: ' . join( ' / ', @CURVE_SIZES ) . ' PAPER bots, 10 symbols x 2 timeframes, bars replayed' );
+    my ( $bport, $home ) = curve_bars();
+    # a database of its own in the bench cluster (as the fleet step): the 5,000 curve bots must not join the
+    # bots the autonomy step scores or the status reads that follow; it records the bench server's Databento
+    # verification (static_evhttp cannot pass the verify probe)
+    local $ENV{GH_TEST_PG_URL} = $ADMIN;
+    local $CDB = Gatehouse::Test::new_database();
+    system( 'env', "DATABASE_URL=$CDB", "GATEHOUSE_HOME=$home", $BIN, 'migrate' ) == 0 or die "bench: migrate of the curve database failed\n";
+    psql( $CDB, "SELECT gh_ensure_usage_partitions(((to_timestamp($AT_EPOCH) AT TIME ZONE 'UTC')::date) - 2, 9)" );
+    psql( $CDB, "INSERT INTO verifications (provider_id, outcome, http_status, latency_ms, reason_human, trace_id, verified_at) "
+          . "VALUES ('databento', 'OK', 200, 1, 'bench: verified against the simulator; bars replayed by static_evhttp', 'bench-curve', '$AT'::timestamptz)" );
+    $srv->stop;
+    my $cs = BenchKit::Server->start( bin => $BIN, home => $home, db => $CDB, log => "$DIR/gatehouse-curve.log",
+        env => { %SRV_ENV, DATABENTO_BASE_URL => "http://127.0.0.1:$bport" } );
+    my $pid = $cs->pid;
+    my $nsym = @CURVE_SYMBOLS;
+    my $syms = join ',', map {"'$_'"} @CURVE_SYMBOLS;
+    my ( @points, @ids, $api_started, $api_start_s );
+    ( $api_started, $api_start_s ) = ( 0, 0 );
+    for my $n (@CURVE_SIZES) {
+        my $have = @ids;
+        die "bench: BENCH_CURVE must grow ($n after $have)\n" if $n <= $have;
+        psql( $CDB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage, params) SELECT 'curve-' || g, 'sma_cross', "
+              . "(ARRAY[$syms])[1 + g % $nsym], (ARRAY['1m', '5m'])[1 + (g / $nsym) % 2], 'PAPER', '{\"tick_interval_s\": 1}'::jsonb "
+              . "FROM generate_series($have + 1, $n) g" );
+        my $api_to = $n < $API_STARTS ? $n : $API_STARTS;    # bots curve-(have+1) .. curve-api_to start through the API
+        my @new = split /\n/, psql( $CDB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have ORDER BY name" );
+        my @api = split /\n/, psql( $CDB, "SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$' AND substr(name, 7)::int > $have "
+              . "AND substr(name, 7)::int <= $api_to ORDER BY name" );
+        BenchKit::say_step( sprintf 'curve %d: starting %d more bots through the API (16 connections) beside the %d running', $n, scalar @api, $have );
+        my $ts = time;
+        my ( $started, $retries ) = bots_api_parallel( $cs, 'start', \@api );
+        my $start_s = time - $ts;
+        die "bench: only $started of " . @api . " curve bots started\n" if $started < @api;
+        $api_started += $started;
+        $api_start_s += $start_s;
+        if ( @new > @api ) {
+            BenchKit::say_step( sprintf 'curve %d: %d bots started through the API in %.1f s; the other %d by SQL after the gates allow them',
+                $n, scalar @api, $start_s, @new - @api );
+            $started += curve_sql_start( $cs, $api_to > $have ? $api_to : $have, $n );
+        }
+        push @ids, @new;
+        BenchKit::say_step( sprintf "curve %d: %d started in %.1f s (%d retries); 5 s warm-up, then %ds measured", $n, $started, time - $ts, $retries, $BOTSECS );
+        sleep 5;
+        my ( $cpu0, $xcpu0, $pg0, $t0 ) = ( proc_cpu_s($pid), proc_cpu_s($static_pid), pg_cpu_total_s(), time );
+        my $xact0 = psql_value( $CDB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
+        my $from = psql_value( $CDB, 'SELECT gh_now()' );
+        my $rss_max = 0;
+        while ( time - $t0 < $BOTSECS ) { my $r = proc_rss_kb($pid); $rss_max = $r if $r > $rss_max; sleep 0.5 }
+        my $dt = time - $t0;
+        my $cpu = ( proc_cpu_s($pid) - $cpu0 ) / $dt;
+        my $xcpu = ( proc_cpu_s($static_pid) - $xcpu0 ) / $dt;
+        my $pgcpu = ( pg_cpu_total_s() - $pg0 ) / $dt;
+        my $xacts = psql_value( $CDB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
+        my $to = psql_value( $CDB, 'SELECT gh_now()' );
+        my $load = Gatehouse::Fleet::loadavg();
+        sleep 2;    # the window's last ticks' events reach the table
+        my $q = psql( $CDB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
+              . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
+              . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
+              . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
+              . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), "
+              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), max(t.latency_ms), "
+              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)), "
+              . "count(*) FILTER (WHERE t.status <> 'OK') FROM t LEFT JOIN m USING (trace_id)" );
+        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = split /\|/, $q;
+        my $tps = $ticks / $dt;
+        push @points, { bots => $n + 0, seconds => $dt, ticks => $ticks + 0, ticks_per_s => $tps, tick_p50_ms => ( $p50 || 0 ) + 0,
+            tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0, tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0,
+            ticks_not_ok => $not_ok + 0, cpu_cores => $cpu, rss_mb => $rss_max / 1024, bars_server_cpu_cores => $xcpu,
+            postgres_cpu_cores => $pgcpu, commits_per_s => $xacts / $dt, commits_per_tick => $tps ? $xacts / $dt / $tps : 0,
+            started => scalar @new, started_by_api => scalar @api, start_s => $start_s, start_retries => $retries,
+            gate_check_retries => $gate_waits, load => $load };
+        BenchKit::say_step( sprintf 'curve %d: %.0f ticks/s, p50 %.1f ms, p99 %.1f ms, %.2f cores, %.0f MB, Postgres %.2f cores, %.2f commits/tick; load %s',
+            $n, $tps, $points[-1]{tick_p50_ms}, $points[-1]{tick_p99_ms}, $cpu, $rss_max / 1024, $pgcpu, $points[-1]{commits_per_tick}, $load );
+        write_curve_files( { points => \@points } );    # the curve so far, should a later size not finish
+    }
+    # cleanup, not a measurement: 5,000 stops through a saturated instance take many minutes, so the server
+    # stops first and the bots end with the writes of the API's stop (runtime/instances.c INSTANCE_END_SQL)
+    BenchKit::say_step( 'curve: gatehouse stops; the ' . @ids . ' bots end with the stop\'s writes' );
+    $cs->stop;
+    my $stopped = psql_value( $CDB, "WITH i AS (UPDATE bot_instances SET state = 'STOPPED', stopped_at = gh_now() WHERE state IN ('STARTING', 'RUNNING') "
+          . "AND bot_id IN (SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$') RETURNING bot_id), "
+          . "b AS (UPDATE bots SET desired_state = 'STOPPED' WHERE name ~ '^curve-[0-9]+\$' RETURNING id) SELECT count(*) FROM b" );
+    my $running = psql_value( $CDB, "SELECT count(*) FROM bots WHERE name ~ '^curve-[0-9]+\$' AND desired_state = 'RUNNING'" );
+    kill 'TERM', $static_pid;
+    waitpid( $static_pid, 0 );
+    $static_pid = undef;
+    die "bench: $running curve bots still RUNNING after the stops ($stopped stopped)\n" if $running;
+    $srv = start_server();
+    return { symbols => \@CURVE_SYMBOLS, timeframes => \@CURVE_TFS, points => \@points, api_starts => $api_started,
+        api_start_s => $api_start_s, api_starts_per_s => $api_start_s ? $api_started / $api_start_s : undef };
+}
+
+# write_curve_files($curve): $DIR/curve.md (one line per size) and $DIR/curve.svg (four panels against bots:
+# ticks/s with the 1 tick/s/bot line, tick p50/p99 with the 50 ms target, CPU of gatehouse and Postgres with the
+# 1-core target, RSS with the 256 MB target). Hand-written SVG: no plotting dependency.
+sub write_curve_files {
+    my ($c) = @_;
+    my @p = @{ $c->{points} } or return;
+    open my $md, '>', "$DIR/curve.md" or die $!;
+    print $md "| bots | ticks/s | tick p50 | tick p99 | p99 w/o bars wait | gatehouse CPU | RSS | Postgres CPU | commits/tick | start (API) | load |\n";
+    print $md "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    for (@p) {
+        my $lat = $_->{ticks} ? sprintf( '%.1f ms | %.1f ms | %.1f ms', @$_{qw(tick_p50_ms tick_p99_ms tick_p99_without_bars_wait_ms)} ) : 'no tick | no tick | no tick';
+        printf $md "| %s | %.0f | %s | %.2f cores | %.0f MB | %.2f cores | %s | %.0f s | %s |\n", fmt_int( $_->{bots} ), $_->{ticks_per_s}, $lat,
+          @$_{qw(cpu_cores rss_mb postgres_cpu_cores)}, $_->{ticks} ? sprintf( '%.2f', $_->{commits_per_tick} ) : 'n/a', @$_{qw(start_s load)};
+    }
+    close $md;
+    my ( $W, $H, $pw, $ph ) = ( 960, 640, 360, 210 );
+    my $xmax = $p[-1]{bots} * 1.05;
+    my $svg = qq{<svg xmlns="http://www.w3.org/2000/svg" width="$W" height="$H" viewBox="0 0 $W $H" font-family="sans-serif" font-size="12">\n}
+      . qq{<rect width="$W" height="$H" fill="white"/>\n<text x="20" y="24" font-size="15">gatehouse: PAPER bots on one instance (10 symbols x 2 timeframes, 1 tick/s each, bars replayed)</text>\n};
+    my @panels = (
+        [ 'ticks/s', [ [ 'ticks/s', '#1f77b4', 'ticks_per_s' ] ], [ 'one tick/s per bot', sub { $_[0] } ] ],
+        [ 'tick latency (ms)', [ [ 'p99', '#d62728', 'tick_p99_ms' ], [ 'p50', '#ff7f0e', 'tick_p50_ms' ] ], [ 'target p99 50 ms', sub {50} ] ],
+        [ 'CPU (cores)', [ [ 'gatehouse', '#2ca02c', 'cpu_cores' ], [ 'Postgres', '#9467bd', 'postgres_cpu_cores' ] ], [ 'target gatehouse < 1 core', sub {1} ] ],
+        [ 'RSS of gatehouse (MB)', [ [ 'RSS', '#8c564b', 'rss_mb' ] ], [ 'target 256 MB', sub {256} ] ],
+    );
+    for my $i ( 0 .. $#panels ) {
+        my ( $title, $series, $ref ) = @{ $panels[$i] };
+        my ( $x0, $y0 ) = ( 70 + ( $i % 2 ) * ( $pw + 110 ), 60 + int( $i / 2 ) * ( $ph + 80 ) );
+        my $ymax = 0;
+        for my $s (@$series) { $ymax = $_->{ $s->[2] } > $ymax ? $_->{ $s->[2] } : $ymax for @p }
+        $ymax = $ref->[1]->($xmax) if $ref->[1]->($xmax) > $ymax;    # the target line is always in view
+        $ymax = nice_max( $ymax * 1.1 || 1 );
+        my $X = sub { sprintf '%.1f', $x0 + $_[0] / $xmax * $pw };
+        my $Y = sub { my $v = $_[0] > $ymax ? $ymax : $_[0] < 0 ? 0 : $_[0]; sprintf '%.1f', $y0 + $ph - $v / $ymax * $ph };
+        $svg .= qq{<text x="$x0" y="} . ( $y0 - 8 ) . qq{" font-weight="bold">} . xml_text($title) . qq{</text>\n};
+        $svg .= qq{<rect x="$x0" y="$y0" width="$pw" height="$ph" fill="none" stroke="#444"/>\n};
+        for my $k ( 0 .. 4 ) {    # y grid and labels
+            my $v = $ymax * $k / 4;
+            my $y = $Y->($v);
+            $svg .= qq{<line x1="$x0" y1="$y" x2="} . ( $x0 + $pw ) . qq{" y2="$y" stroke="#ddd"/>\n} if $k;
+            $svg .= sprintf qq{<text x="%d" y="%.1f" text-anchor="end">%s</text>\n}, $x0 - 5, $y + 4, $v >= 100 ? sprintf( '%.0f', $v ) : sprintf( '%.3g', $v );
+        }
+        for my $pt (@p) {    # x labels at the measured sizes
+            $svg .= sprintf qq{<text x="%s" y="%d" text-anchor="middle">%s</text>\n}, $X->( $pt->{bots} ), $y0 + $ph + 16, fmt_int( $pt->{bots} );
+        }
+        $svg .= sprintf qq{<text x="%d" y="%d" text-anchor="middle">bots</text>\n}, $x0 + $pw / 2, $y0 + $ph + 32;
+        my $rp = join ' ', map { my $x = $xmax * $_ / 20; $X->($x) . ',' . $Y->( $ref->[1]->($x) ) } 0 .. 20;
+        $svg .= qq{<polyline points="$rp" fill="none" stroke="#888" stroke-dasharray="5,4"/>\n};
+        my @legend = ( [ $ref->[0], '#888', 1 ] );
+        for my $s (@$series) {
+            my @q = $s->[2] =~ /^tick_/ ? grep { $_->{ticks} } @p : @p;    # no latency at a size where nothing ticked
+            my $pts = join ' ', map { $X->( $_->{bots} ) . ',' . $Y->( $_->{ $s->[2] } ) } @q;
+            $svg .= qq{<polyline points="$pts" fill="none" stroke="$s->[1]" stroke-width="2"/>\n};
+            $svg .= qq{<circle cx="} . $X->( $_->{bots} ) . qq{" cy="} . $Y->( $_->{ $s->[2] } ) . qq{" r="3" fill="$s->[1]"/>\n} for @q;
+            push @legend, [ $s->[0], $s->[1], 0 ];
+        }
+        for my $k ( 0 .. $#legend ) {
+            my ( $lx, $ly ) = ( $x0 + 8, $y0 + 14 + 15 * $k );
+            $svg .= sprintf qq{<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/><text x="%d" y="%d">%s</text>\n},
+              $lx, $ly - 4, $lx + 18, $ly - 4, $legend[$k][1], $legend[$k][2] ? ' stroke-dasharray="5,4"' : '', $lx + 24, $ly, xml_text( $legend[$k][0] );
+        }
+    }
+    $svg .= sprintf qq{<text x="20" y="%d" fill="#555">load average at the end of each size: %s</text>\n}, $H - 12,
+      join( '; ', map { fmt_int( $_->{bots} ) . ": $_->{load}" } @p );
+    $svg .= "</svg>\n";
+    open my $fh, '>', "$DIR/curve.svg" or die $!;
+    print $fh $svg;
+    close $fh;
+}
+
+sub xml_text { my ($t) = @_; $t =~ s/&/&amp;/g; $t =~ s/</&lt;/g; $t =~ s/>/&gt;/g; $t }
+
+# nice_max($v) → the smallest 1, 2, 2.5 or 5 x 10^k >= $v (a round top for an axis)
+sub nice_max {
+    my ($v) = @_;
+    my $e = 10**floor( log($v) / log(10) );
+    for my $m ( 1, 2, 2.5, 5, 10 ) { return $m * $e if $m * $e >= $v }
+}
+
 # ---- 5. gates (+ autonomy) for 1,000 bots, in process -------------------------------------------------
 unless ( $SKIP{gates} ) {
     BenchKit::say_step("gates for 1,000 bots (bench/gates_bench.c, in process)");
@@ -696,6 +1008,23 @@ if ( my $f = $res{fleet} ) {
         join( '; ', map { sprintf '%s %d bots %.2f cores %.0f MB', $_, $pi->{$_}{bots}, $pi->{$_}{cpu_cores}, $pi->{$_}{rss_mb} } @n ),
         ( grep { $pi->{$_}{cpu_cores} >= 1 || $pi->{$_}{rss_mb} > 128 } @n ) ? 'FAIL' : 'PASS' );
     row( "$tag: Postgres (same 2 cores), load average", 'info', sprintf( '%.2f cores; load %s', $f->{postgres_cpu_cores}, $f->{load} ), 'info' );
+}
+if ( my $c = $res{curve} ) {
+    # the targets at the largest size of BENCH_CURVE (5,000 by default), then one info row per size
+    my $b = $c->{points}[-1];
+    my $tag = sprintf '%s PAPER bots, 10 symbols x 2 timeframes, bars replayed', fmt_int( $b->{bots} );
+    row( "$tag: tick p99", '<= 50 ms', $b->{ticks} ? sprintf( '%.1f ms (%.0f ticks/s; p50 %.1f ms; %.1f ms without the wait for bars)', $b->{tick_p99_ms},
+        $b->{ticks_per_s}, $b->{tick_p50_ms}, $b->{tick_p99_without_bars_wait_ms} ) : "no tick in the ${BOTSECS}s window",
+        $b->{tick_p99_ms} <= 50 && $b->{ticks_per_s} >= 0.9 * $b->{bots} ? 'PASS' : 'FAIL' );
+    row( "$tag: CPU of gatehouse", '< 1 core', sprintf( '%.2f cores', $b->{cpu_cores} ), $b->{cpu_cores} < 1 ? 'PASS' : 'FAIL' );
+    row( "$tag: RSS of gatehouse", '<= 256 MB', sprintf( '%.1f MB', $b->{rss_mb} ), $b->{rss_mb} <= 256 ? 'PASS' : 'FAIL' );
+    row( "$tag: Postgres commits per tick", '<= 1', sprintf( '%s (%.0f commits/s; Postgres %.2f cores)', $b->{ticks} ? sprintf( '%.2f', $b->{commits_per_tick} ) : 'no tick',
+        $b->{commits_per_s}, $b->{postgres_cpu_cores} ), $b->{commits_per_tick} <= 1 && $b->{ticks} > 0 ? 'PASS' : 'FAIL' );
+    for my $p ( @{ $c->{points} } ) {
+        row( sprintf( 'curve: %s bots (ticks/s, p50/p99, gatehouse CPU, RSS, Postgres CPU, commits/tick)', fmt_int( $p->{bots} ) ), 'info',
+            sprintf( '%.0f/s, %.1f/%.1f ms, %.2f cores, %.0f MB, %.2f cores, %.2f', @$p{qw(ticks_per_s tick_p50_ms tick_p99_ms cpu_cores rss_mb postgres_cpu_cores commits_per_tick)} ),
+            'info' );
+    }
 }
 if ( my $g = $res{gates} ) {
     row( 'gates for 1,000 bots (safe_start_many, one snapshot)', '<= 20 ms', sprintf( '%.1f ms', $g->{gates_ms} ), $g->{gates_ms} <= 20 ? 'PASS' : 'FAIL' );
