@@ -2,7 +2,10 @@
  * request with the same fixed body (and the same response headers gatehouse sends), so the bench can show
  * how close the status endpoints come to what evhttp itself can do on this machine.
  *
- *   static_evhttp PORT BODY_FILE      serves BODY_FILE's bytes on 127.0.0.1:PORT until SIGTERM/SIGINT */
+ *   static_evhttp PORT BODY_FILE [ENCODING]   serves BODY_FILE's bytes on 127.0.0.1:PORT until SIGTERM/SIGINT;
+ *                                             with ENCODING (e.g. gzip) the bytes are sent as they are with
+ *                                             Content-Encoding: ENCODING (BODY_FILE holds the encoded bytes),
+ *                                             the comparison row for gatehouse's gzip answers */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -16,12 +19,15 @@
 
 static char *body;
 static size_t body_len;
+static const char *encoding; /* NULL: identity */
 
 static void answer(struct evhttp_request *req, void *arg)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Vary", "Accept-Encoding");
     evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    if (encoding) evhttp_add_header(h, "Content-Encoding", encoding);
     evhttp_add_header(h, "X-Trace-Id", "00000000000000000000000000000000");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
@@ -37,10 +43,11 @@ static void on_signal(evutil_socket_t sig, short what, void *base)
 int main(int argc, char **argv)
 {
     FILE *f;
-    if (argc != 3 || !(f = fopen(argv[2], "rb"))) {
-        fprintf(stderr, "usage: static_evhttp PORT BODY_FILE\n");
+    if (argc < 3 || argc > 4 || !(f = fopen(argv[2], "rb"))) {
+        fprintf(stderr, "usage: static_evhttp PORT BODY_FILE [ENCODING]\n");
         return 2;
     }
+    encoding = argc == 4 ? argv[3] : NULL;
     fseek(f, 0, SEEK_END);
     body_len = (size_t)ftell(f);
     rewind(f);
