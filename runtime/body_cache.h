@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 struct body_cache {
-    char *members; /* "\"a\":1,\"b\":[..]" (redacted), or NULL */
+    char *members; /* "\"a\":1,\"b\":[..]" (redacted, NUL-terminated; reference-counted bytes), or NULL */
     size_t len;
     uint64_t key;    /* fingerprint of the state it was built from */
     double built_ms; /* clock_now_ms() when built */
@@ -41,7 +41,16 @@ int body_cache_store(struct body_cache *c, uint64_t key, json_t *body);
 /* Builds c->deflated from c->members unless it is there. Returns 0, or -1 (no body, or zlib failed). */
 int body_cache_deflate(struct body_cache *c);
 
-/* Frees the stored body. */
+/* A reference to c->members or c->deflated (bytes, exactly one of those pointers) that keeps the bytes alive
+ * after c is rebuilt or cleared; returns the value to pass as extra to body_cache_release. Lets an answer
+ * reference the cached bytes (evbuffer_add_reference) instead of copying them. */
+void *body_cache_retain(const void *bytes);
+
+/* Drops a reference taken with body_cache_retain (extra); the signature of libevent's
+ * evbuffer_ref_cleanup_cb. */
+void body_cache_release(const void *data, size_t len, void *extra);
+
+/* Drops the stored body (freed once no answer references it). */
 void body_cache_clear(struct body_cache *c);
 
 #endif
