@@ -117,6 +117,7 @@ int body_cache_deflate(struct body_cache *c)
     c->deflated = out;
     c->deflated_len = n;
     c->crc = (uint32_t)crc32(0L, (const unsigned char *)c->members, (uInt)c->len);
+    c->crc_op = crc32_combine_gen((z_off_t)c->len);
     return 0;
 }
 

@@ -22,7 +22,8 @@ struct body_cache {
      * request that accepts gzip: http_reply_cached() frames it between the per-request envelope and "}" */
     unsigned char *deflated;
     size_t deflated_len;
-    uint32_t crc; /* CRC-32 of members */
+    uint32_t crc;         /* CRC-32 of members */
+    unsigned long crc_op; /* zlib's crc32_combine_gen(len): appends members' CRC to another cheaply */
 };
 
 /* Mixes v into the fingerprint h (start with h = 0). */

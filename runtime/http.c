@@ -403,9 +403,14 @@ static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_
                             const struct body_cache *c)
 {
     static const unsigned char gz_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    static uLong brace_crc, brace_op; /* CRC-32 of "}" and the operator appending one byte */
+    if (!brace_op) {
+        brace_crc = crc32(0L, (const unsigned char *)"}", 1);
+        brace_op = crc32_combine_gen(1);
+    }
     uLong crc = crc32(0L, (const unsigned char *)head, (uInt)head_len);
-    crc = crc32_combine(crc, c->crc, (z_off_t)c->len);
-    crc = crc32_combine(crc, crc32(0L, (const unsigned char *)"}", 1), 1);
+    crc = crc32_combine_op(crc, c->crc, c->crc_op);
+    crc = crc32_combine_op(crc, brace_crc, brace_op);
     size_t total = head_len + c->len + 1;
     unsigned char trailer[8];
     for (int i = 0; i < 4; i++) {
@@ -1081,10 +1086,16 @@ static void intake(struct http_ctx *ctx, struct evhttp_request *req)
                          json_pack("{s:s}", "field", "path"));
         return;
     }
-    scratch = malloc(strlen(ctx->path) + 1);
+    size_t plen = strlen(ctx->path) + 1;
+    char small[256];                                       /* the usual path: no allocation for the scratch */
+    scratch = plen <= sizeof small ? small : malloc(plen); /* never longer than the path */
+    if (!scratch) {
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
     handler = route(ctx, scratch, allow, sizeof allow);
     if (!handler) {
-        free(scratch);
+        if (scratch != small) free(scratch);
         if (!allow[0] && fallback_handler && method_matches("GET", ctx->method) &&
             strcmp(ctx->path, "/api") != 0 && strncmp(ctx->path, "/api/", 5) != 0) {
             fallback_handler(ctx); /* the web files: public, no session */
@@ -1103,16 +1114,16 @@ static void intake(struct http_ctx *ctx, struct evhttp_request *req)
         }
         return;
     }
-    /* params point into scratch; keep it alive with the context by moving it after the path. */
-    size_t plen = strlen(ctx->path) + 1;
-    char *joined = realloc(ctx->path, plen * 2);
-    if (joined) {
+    /* params point into scratch; keep it alive with the context by moving it after the path (a route without
+     * parameters needs nothing kept). */
+    char *joined = ctx->path;
+    if (ctx->params[0] && (joined = realloc(ctx->path, plen * 2))) {
         for (int i = 0; i < HTTP_MAX_PARAMS; i++)
             if (ctx->params[i]) ctx->params[i] = joined + plen + (ctx->params[i] - scratch);
         memcpy(joined + plen, scratch, plen);
         ctx->path = joined;
     }
-    free(scratch);
+    if (scratch != small) free(scratch);
     if (!joined) {
         memset(ctx->params, 0, sizeof ctx->params);
         http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
