@@ -176,23 +176,52 @@ $res{auth} = $srv->{auth};
 $res{startup_s}{ $SIZES[0] } = $srv->{ready_s};
 $res{status}{ $SIZES[0] } = status_reads( $srv, fmt_int( $SIZES[0] ) . ' events' ) unless $SKIP{status};
 
-unless ( $SKIP{static} ) {
-    my $body = $srv->get('/api/integrations/status')->{content};
-    open my $fh, '>', "$DIR/static_body.json" or die $!;
-    print $fh $body;
-    close $fh;
+# The comparison rows of issue 18: static_evhttp serving the bytes gatehouse just answered on each status
+# endpoint, once as they are (identity) and once the gzip bytes gatehouse sent to a client accepting gzip, with
+# Content-Encoding: gzip; wrk sends it the same request headers. Returns {endpoint => result, "endpoint gzip" => result}.
+sub static_run {
+    my ( $file, $bytes, $headers, $encoding ) = @_;
     my $port = BenchKit::free_port();
     $static_pid = fork // die;
-    if ( !$static_pid ) { open STDOUT, '>', '/dev/null'; { exec "$TOOLS/static_evhttp", $port, "$DIR/static_body.json" }; POSIX::_exit(127) }
+    if ( !$static_pid ) {
+        open STDOUT, '>', '/dev/null';
+        { exec "$TOOLS/static_evhttp", $port, $file, ( $encoding ? $encoding : () ) };
+        POSIX::_exit(127);
+    }
     sleep 0.3;
-    BenchKit::say_step("wrk static evhttp body of the same size (", length $body, " bytes)");
-    my $r = wrk_run( url => "http://127.0.0.1:$port/", conns => 32, threads => 2, seconds => $SECS );
+    my $r = wrk_run( url => "http://127.0.0.1:$port/", conns => 32, threads => 2, seconds => $SECS, headers => $headers );
     delete $r->{raw};
-    $r->{bytes} = length $body;
-    $res{static} = $r;
+    $r->{bytes} = $bytes;
     kill 'TERM', $static_pid;
     waitpid( $static_pid, 0 );
     $static_pid = undef;
+    return $r;
+}
+sub static_reads {
+    my ( $srv, $label ) = @_;
+    my %out;
+    for my $ep ( '/api/integrations/status', '/api/system/status' ) {
+        ( my $name = $ep ) =~ s{^/api/|/status$}{}g;
+        my $body = $srv->get($ep)->{content};
+        my $gz   = $srv->raw( 'GET', $ep, undef, { 'Accept-Encoding' => 'gzip' } );
+        die "bench: $ep did not answer gzip\n" unless ( $gz->{headers}{'content-encoding'} // '' ) eq 'gzip';
+        for ( [ "$DIR/static_$name.json", $body ], [ "$DIR/static_$name.json.gz", $gz->{content} ] ) {
+            open my $fh, '>:raw', $_->[0] or die $!;
+            print $fh $_->[1];
+            close $fh;
+        }
+        BenchKit::say_step( "wrk static evhttp, the $ep body (", length $body, " bytes, $label)" );
+        $out{$ep} = static_run( "$DIR/static_$name.json", length $body, [ $srv->auth_headers ] );
+        BenchKit::say_step( "wrk static evhttp, the $ep gzip bytes (", length $gz->{content}, " bytes, $label)" );
+        $out{"$ep gzip"} = static_run( "$DIR/static_$name.json.gz", length $gz->{content},
+            [ $srv->auth_headers, 'Accept-Encoding: gzip' ], 'gzip' );
+    }
+    return \%out;
+}
+
+unless ( $SKIP{static} ) {
+    $res{static_at}{ $SIZES[0] } = static_reads( $srv, fmt_int( $SIZES[0] ) . ' events' );
+    $res{static} = $res{static_at}{ $SIZES[0] }{'/api/integrations/status'};    # the row PRODUCT.md §8 names
 }
 
 # ---- 2. telemetry ingest ------------------------------------------------------------------------------
@@ -838,6 +867,7 @@ for my $size ( $SKIP{status} ? () : @SIZES[ 1 .. $#SIZES ] ) {
     $srv = start_server();
     $res{startup_s}{$size} = $srv->{ready_s};
     $res{status}{$size} = status_reads( $srv, fmt_int($size) . ' events' );
+    $res{static_at}{$size} = static_reads( $srv, fmt_int($size) . ' events' ) unless $SKIP{static};
 }
 $res{events_total} = psql_value( $DB, 'SELECT count(*) FROM integration_usage_events' ) + 0;
 $res{rss_mb_end}   = proc_rss_kb( $srv->pid ) / 1024;
@@ -967,6 +997,18 @@ for my $size (@SIZES) {
         if ( my $g = $res{status}{$size}{"$ep gzip"} ) {
             row( "$tag, gzip ($g->{bytes} of $r->{bytes} bytes): req/s, p99", '>= 30,000, <= 3 ms',
                 fmt_int( $g->{rps} ) . sprintf( ', %.2f ms', $g->{p99} ), $g->{rps} >= 30000 && $g->{p99} <= 3 && !$g->{non2xx} ? 'PASS' : 'FAIL' );
+        }
+        # issue 18: judged against static_evhttp sending the same bytes (identity) and the same gzip bytes
+        my $st = $res{static_at}{$size} or next;
+        for my $enc ( '', ' gzip' ) {
+            my ( $g, $c ) = ( $res{status}{$size}{"$ep$enc"}, $st->{"$ep$enc"} );
+            next unless $g && $c && $c->{rps} && $c->{p99};
+            my $what = $enc ? "gzip ($c->{bytes} bytes)" : "identity ($c->{bytes} bytes)";
+            my $x = $g->{rps} / $c->{rps};
+            row( "$tag, $what: req/s vs static evhttp sending the same bytes", '>= 0.85x',
+                fmt_int( $g->{rps} ) . ' vs ' . fmt_int( $c->{rps} ) . sprintf( ' req/s = %.2fx', $x ), $x >= 0.85 && !$g->{non2xx} ? 'PASS' : 'FAIL' );
+            my $y = $g->{p99} / $c->{p99};
+            row( "$tag, $what: p99 vs static evhttp p99", '<= 1.5x', sprintf( '%.2f vs %.2f ms = %.2fx', $g->{p99}, $c->{p99}, $y ), $y <= 1.5 ? 'PASS' : 'FAIL' );
         }
     }
 }

@@ -5,7 +5,10 @@
  *   static_evhttp PORT BODY_FILE      serves BODY_FILE's bytes on 127.0.0.1:PORT until SIGTERM/SIGINT
  *   static_evhttp PORT BODY_FILE SYMBOL=FILE...
  *                                     the same, but a request whose query names symbols=SYMBOL gets FILE's
- *                                     bytes (the bench's replayed Databento bars, one answer per symbol) */
+ *                                     bytes (the bench's replayed Databento bars, one answer per symbol)
+ *   static_evhttp PORT BODY_FILE ENCODING
+ *                                     the bytes are sent as they are with Content-Encoding: ENCODING (e.g.
+ * gzip; BODY_FILE holds the encoded bytes): the comparison row for gatehouse's gzip answers */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -27,6 +30,7 @@ struct body {
 #define MAX_BODIES 64
 static struct body bodies[MAX_BODIES];
 static size_t n_bodies;
+static const char *encoding; /* NULL: identity */
 
 /* Reads path into b; 0 on success. */
 static int load_body(struct body *b, const char *path)
@@ -65,7 +69,9 @@ static void answer(struct evhttp_request *req, void *arg)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Vary", "Accept-Encoding");
     evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    if (encoding) evhttp_add_header(h, "Content-Encoding", encoding);
     evhttp_add_header(h, "X-Trace-Id", "00000000000000000000000000000000");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
@@ -82,8 +88,12 @@ static void on_signal(evutil_socket_t sig, short what, void *base)
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc - 2 > MAX_BODIES || load_body(&bodies[0], argv[2]) != 0) {
-        fprintf(stderr, "usage: static_evhttp PORT BODY_FILE [SYMBOL=FILE...]\n");
+        fprintf(stderr, "usage: static_evhttp PORT BODY_FILE [ENCODING | SYMBOL=FILE...]\n");
         return 2;
+    }
+    if (argc == 4 && !strchr(argv[3], '=')) {
+        encoding = argv[3];
+        argc = 3;
     }
     for (n_bodies = 1; (int)n_bodies + 2 <= argc - 1; n_bodies++) {
         char *arg = argv[n_bodies + 2], *eq = strchr(arg, '=');

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 struct body_cache {
-    char *members; /* "\"a\":1,\"b\":[..]" (redacted), or NULL */
+    char *members; /* "\"a\":1,\"b\":[..]" (redacted, NUL-terminated; reference-counted bytes), or NULL */
     size_t len;
     uint64_t key;    /* fingerprint of the state it was built from */
     double built_ms; /* clock_now_ms() when built */
@@ -22,7 +22,8 @@ struct body_cache {
      * request that accepts gzip: http_reply_cached() frames it between the per-request envelope and "}" */
     unsigned char *deflated;
     size_t deflated_len;
-    uint32_t crc; /* CRC-32 of members */
+    uint32_t crc;         /* CRC-32 of members */
+    unsigned long crc_op; /* zlib's crc32_combine_gen(len): appends members' CRC to another cheaply */
 };
 
 /* Mixes v into the fingerprint h (start with h = 0). */
@@ -41,7 +42,16 @@ int body_cache_store(struct body_cache *c, uint64_t key, json_t *body);
 /* Builds c->deflated from c->members unless it is there. Returns 0, or -1 (no body, or zlib failed). */
 int body_cache_deflate(struct body_cache *c);
 
-/* Frees the stored body. */
+/* A reference to c->members or c->deflated (bytes, exactly one of those pointers) that keeps the bytes alive
+ * after c is rebuilt or cleared; returns the value to pass as extra to body_cache_release. Lets an answer
+ * reference the cached bytes (evbuffer_add_reference) instead of copying them. */
+void *body_cache_retain(const void *bytes);
+
+/* Drops a reference taken with body_cache_retain (extra); the signature of libevent's
+ * evbuffer_ref_cleanup_cb. */
+void body_cache_release(const void *data, size_t len, void *extra);
+
+/* Drops the stored body (freed once no answer references it). */
 void body_cache_clear(struct body_cache *c);
 
 #endif

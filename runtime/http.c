@@ -35,6 +35,7 @@ static http_handler fallback_handler;
 static http_session_resolver session_resolver;
 static int (*service_token_check)(const struct http_ctx *ctx);
 static struct event *deadline_timer;
+static struct event *log_flusher;    /* writes the request log lines batched during one event loop pass */
 static struct http_ctx *dispatching; /* the request dispatch() is serving; NULL once it is answered */
 static unsigned long clients_gone;
 
@@ -375,6 +376,18 @@ int http_accepts_gzip(const char *v)
     return 0;
 }
 
+/* Adds len cached bytes (c->members or c->deflated of a body_cache) to out by reference, not by copy: the
+ * bytes stay alive until libevent has written them, even if the cache is rebuilt meanwhile. */
+static void add_cached_bytes(struct evbuffer *out, const void *bytes, size_t len)
+{
+    if (!len) return;
+    void *ref = body_cache_retain(bytes);
+    if (evbuffer_add_reference(out, bytes, len, body_cache_release, ref) < 0) {
+        body_cache_release(bytes, len, ref);
+        evbuffer_add(out, bytes, len);
+    }
+}
+
 /* A stored (uncompressed) deflate block of len <= 65535 bytes; final marks the last block of the stream. */
 static void add_stored_block(struct evbuffer *out, const char *data, size_t len, int final)
 {
@@ -390,9 +403,14 @@ static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_
                             const struct body_cache *c)
 {
     static const unsigned char gz_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    static uLong brace_crc, brace_op; /* CRC-32 of "}" and the operator appending one byte */
+    if (!brace_op) {
+        brace_crc = crc32(0L, (const unsigned char *)"}", 1);
+        brace_op = crc32_combine_gen(1);
+    }
     uLong crc = crc32(0L, (const unsigned char *)head, (uInt)head_len);
-    crc = crc32_combine(crc, c->crc, (z_off_t)c->len);
-    crc = crc32_combine(crc, crc32(0L, (const unsigned char *)"}", 1), 1);
+    crc = crc32_combine_op(crc, c->crc, c->crc_op);
+    crc = crc32_combine_op(crc, brace_crc, brace_op);
     size_t total = head_len + c->len + 1;
     unsigned char trailer[8];
     for (int i = 0; i < 4; i++) {
@@ -401,7 +419,7 @@ static size_t add_gzip_body(struct evbuffer *out, const char *head, size_t head_
     }
     evbuffer_add(out, gz_header, sizeof gz_header);
     add_stored_block(out, head, head_len, 0);
-    evbuffer_add(out, c->deflated, c->deflated_len);
+    add_cached_bytes(out, c->deflated, c->deflated_len);
     add_stored_block(out, "}", 1, 1);
     evbuffer_add(out, trailer, sizeof trailer);
     return sizeof gz_header + 5 + head_len + c->deflated_len + 6 + sizeof trailer;
@@ -415,15 +433,19 @@ void http_reply_cached(struct http_ctx *ctx, int status, struct body_cache *c)
     }
     const char *ae = evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "Accept-Encoding");
     evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Vary", "Accept-Encoding");
-    if (!http_accepts_gzip(ae) || body_cache_deflate(c) < 0) {
-        http_reply_members(ctx, status, c->members, c->len);
-        return;
-    }
     struct evbuffer *out = evbuffer_new();
     char head[80];
+    if (!http_accepts_gzip(ae) || body_cache_deflate(c) < 0) {
+        add_json_headers(ctx, NULL);
+        size_t n = envelope_head(ctx, status, c->len > 0, head);
+        evbuffer_add(out, head, n);
+        add_cached_bytes(out, c->members, c->len);
+        evbuffer_add(out, "}", 1);
+        send_logged(ctx, status, out, n + c->len + 1, NULL);
+        return;
+    }
     add_json_headers(ctx, "gzip");
     size_t n = envelope_head(ctx, status, c->len > 0, head);
-    evbuffer_expand(out, n + c->deflated_len + 64);
     size_t sent = add_gzip_body(out, head, n, c);
     send_logged(ctx, status, out, sent, "gzip");
 }
@@ -1064,10 +1086,16 @@ static void intake(struct http_ctx *ctx, struct evhttp_request *req)
                          json_pack("{s:s}", "field", "path"));
         return;
     }
-    scratch = malloc(strlen(ctx->path) + 1);
+    size_t plen = strlen(ctx->path) + 1;
+    char small[256];                                       /* the usual path: no allocation for the scratch */
+    scratch = plen <= sizeof small ? small : malloc(plen); /* never longer than the path */
+    if (!scratch) {
+        http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
+        return;
+    }
     handler = route(ctx, scratch, allow, sizeof allow);
     if (!handler) {
-        free(scratch);
+        if (scratch != small) free(scratch);
         if (!allow[0] && fallback_handler && method_matches("GET", ctx->method) &&
             strcmp(ctx->path, "/api") != 0 && strncmp(ctx->path, "/api/", 5) != 0) {
             fallback_handler(ctx); /* the web files: public, no session */
@@ -1086,16 +1114,16 @@ static void intake(struct http_ctx *ctx, struct evhttp_request *req)
         }
         return;
     }
-    /* params point into scratch; keep it alive with the context by moving it after the path. */
-    size_t plen = strlen(ctx->path) + 1;
-    char *joined = realloc(ctx->path, plen * 2);
-    if (joined) {
+    /* params point into scratch; keep it alive with the context by moving it after the path (a route without
+     * parameters needs nothing kept). */
+    char *joined = ctx->path;
+    if (ctx->params[0] && (joined = realloc(ctx->path, plen * 2))) {
         for (int i = 0; i < HTTP_MAX_PARAMS; i++)
             if (ctx->params[i]) ctx->params[i] = joined + plen + (ctx->params[i] - scratch);
         memcpy(joined + plen, scratch, plen);
         ctx->path = joined;
     }
-    free(scratch);
+    if (scratch != small) free(scratch);
     if (!joined) {
         memset(ctx->params, 0, sizeof ctx->params);
         http_reply_error(ctx, 500, "INTERNAL", "Out of memory.", NULL, NULL);
@@ -1114,6 +1142,18 @@ static void dispatch(struct evhttp_request *req, void *arg)
     intake(dispatching, req);
     if (dispatching) watch_client(dispatching); /* unanswered: async work runs on; its client may leave */
     dispatching = NULL;
+}
+
+static void on_log_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    log_flush();
+}
+
+/* log_defer's hook: the batch is written once the loop has run this pass's other callbacks. */
+static void schedule_log_flush(void)
+{
+    event_active(log_flusher, EV_TIMEOUT, 1);
 }
 
 int http_start(struct event_base *base, const struct http_route *routes, char *err, size_t errlen)
@@ -1149,6 +1189,9 @@ int http_start(struct event_base *base, const struct http_route *routes, char *e
         snprintf(err, errlen, "cannot start the request deadline timer");
         return -1;
     }
+    /* one write(2) per loop pass for the request log lines instead of one per request */
+    log_flusher = event_new(base, -1, 0, on_log_flush, NULL);
+    if (log_flusher) log_defer(schedule_log_flush);
     evhttp_set_gencb(server, dispatch, NULL);
     metrics_register_gauge("gatehouse_http_clients_gone",
                            "HTTP requests whose client disconnected before the answer, since start.",
@@ -1185,6 +1228,9 @@ void http_free(void)
     bound = NULL;
     if (deadline_timer) event_free(deadline_timer);
     deadline_timer = NULL;
+    log_defer(NULL); /* writes what is pending */
+    if (log_flusher) event_free(log_flusher);
+    log_flusher = NULL;
     while (deadlines) {
         struct conn_deadline *d = deadlines;
         deadlines = d->next;

@@ -1,6 +1,7 @@
 /* id.c — trace ids and UUIDs: made from libsodium's random source, checked by syntax. */
 #include "id.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,34 @@ static int is_lower_hex(const char *s, size_t n)
     return 1;
 }
 
+/* Trace ids come from a small per-thread pool of random bytes, refilled from libsodium's random source
+ * 64 ids at a time: one getrandom(2) per 64 requests instead of one per request. Trace ids are not secrets
+ * (every answer shows its own); a forked child drops its copy of the pool so no id is issued twice. */
+#define TRACE_POOL_IDS 64
+static __thread unsigned char trace_pool[TRACE_POOL_IDS * 16];
+static __thread size_t trace_pool_left; /* ids not yet issued, taken from the end */
+static pthread_once_t trace_pool_once = PTHREAD_ONCE_INIT;
+
+static void trace_pool_drop(void)
+{
+    trace_pool_left = 0;
+}
+
+static void trace_pool_init(void)
+{
+    pthread_atfork(NULL, NULL, trace_pool_drop);
+}
+
 void id_trace_new(char out[33])
 {
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(out, 33, raw, sizeof raw);
+    pthread_once(&trace_pool_once, trace_pool_init);
+    if (trace_pool_left == 0) {
+        randombytes_buf(trace_pool, sizeof trace_pool);
+        trace_pool_left = TRACE_POOL_IDS;
+    }
+    trace_pool_left--;
+    sodium_bin2hex(out, 33, trace_pool + trace_pool_left * 16, 16);
+    sodium_memzero(trace_pool + trace_pool_left * 16, 16);
 }
 
 int id_is_trace_id(const char *s)

@@ -1,6 +1,7 @@
 /* log.c — structured one-line logs through the redactor. Single-threaded: one event loop. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,15 +74,87 @@ static size_t escape_controls(char *line, size_t n, size_t cap)
     return o;
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ"; the calendar part is formatted once per second. */
 static size_t format_timestamp(char *buf, size_t len)
 {
+    static time_t cached_s = (time_t)-1;
+    static char cached[32];
+    static size_t cached_n;
     struct timespec ts;
-    struct tm tm;
     clock_wall_timespec(&ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    return n;
+    if (ts.tv_sec != cached_s) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        cached_n = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_s = ts.tv_sec;
+    }
+    if (len < cached_n + 6) return 0;
+    long ms = ts.tv_nsec / 1000000;
+    memcpy(buf, cached, cached_n);
+    buf[cached_n] = '.';
+    buf[cached_n + 1] = (char)('0' + ms / 100 % 10);
+    buf[cached_n + 2] = (char)('0' + ms / 10 % 10);
+    buf[cached_n + 3] = (char)('0' + ms % 10);
+    buf[cached_n + 4] = 'Z';
+    buf[cached_n + 5] = '\0';
+    return cached_n + 5;
+}
+
+/* ---- deferred writes (log_defer) ---- */
+#define LOG_BATCH_BYTES 65536
+
+static void (*schedule_flush)(void); /* NULL: every line is written at once */
+static char batch[LOG_BATCH_BYTES];
+static size_t batch_len;
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0) return; /* stderr closed or full: lines are dropped, never retried in a loop */
+        p += w, n -= (size_t)w;
+    }
+}
+
+void log_flush(void)
+{
+    size_t n = batch_len;
+    batch_len = 0;
+    if (n) write_all(batch, n);
+}
+
+/* A forked child must not write its parent's pending lines a second time. */
+static void forget_batch_in_child(void)
+{
+    batch_len = 0;
+}
+
+void log_defer(void (*schedule)(void))
+{
+    static int hooks_installed;
+    if (!schedule) log_flush();
+    schedule_flush = schedule;
+    if (schedule && !hooks_installed) {
+        hooks_installed = 1;
+        atexit(log_flush);
+        pthread_atfork(NULL, NULL, forget_batch_in_child);
+    }
+}
+
+/* Sends one finished line: into the batch when deferring and the level allows it (warnings and errors flush
+ * the batch and themselves at once, in order), else straight to stderr. */
+static void emit(enum log_level level, const char *line, size_t n)
+{
+    if (!schedule_flush || level >= LOG_LEVEL_WARN || n > sizeof batch) {
+        log_flush();
+        write_all(line, n);
+        return;
+    }
+    if (batch_len + n > sizeof batch) log_flush();
+    int was_empty = batch_len == 0;
+    memcpy(batch + batch_len, line, n);
+    batch_len += n;
+    if (was_empty) schedule_flush();
 }
 
 void log_line(enum log_level level, const char *trace_id, const char *msg, const char *kv_fmt, ...)
@@ -106,11 +179,14 @@ void log_line(enum log_level level, const char *trace_id, const char *msg, const
     n = (int)escape_controls(line, (size_t)n, sizeof line - 1);
     line[n++] = '\n';
 
+    /* the usual line holds no secret: the redactor's scan proves it without copying the line */
+    if (!secret_contains(line, (size_t)n)) {
+        emit(level, line, (size_t)n);
+        return;
+    }
     size_t outlen = 0;
     char *clean = secret_redact(line, (size_t)n, &outlen);
     const char *out = clean ? clean : "ts=? level=error msg=\"log redaction failed\"\n";
-    size_t len = clean ? outlen : strlen(out);
-    ssize_t w = write(STDERR_FILENO, out, len);
-    (void)w;
+    emit(level, out, clean ? outlen : strlen(out));
     free(clean);
 }

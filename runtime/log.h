@@ -16,9 +16,20 @@ extern enum log_level log_threshold;
 int log_set_level(const char *name);
 
 /* Writes one line to stderr. trace_id may be NULL or "". kv_fmt is a printf format for the trailing
- * key=value pairs (may be NULL). The whole line is redacted before the single write(2). */
+ * key=value pairs (may be NULL). The whole line is redacted before it is written (one write(2), or appended
+ * to the batch while log_defer is on). */
 void log_line(enum log_level level, const char *trace_id, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Batches lines below warn level instead of writing each at once: schedule is called when the batch gets its
+ * first line, and its owner calls log_flush soon after (the HTTP server: at the end of the event loop pass,
+ * so a request's line is written before its answer). A warning or error writes the batch and itself at once,
+ * in order; a full batch and exit() flush too. log_defer(NULL) flushes and writes every line at once again.
+ */
+void log_defer(void (*schedule)(void));
+
+/* Writes the batched lines (nothing when none is pending). */
+void log_flush(void);
 
 /* Copies value into out as a log-safe token: quotes, backslashes and control characters escaped, so a
  * user-controlled string can sit inside key="..." without breaking the line. Returns out. */
