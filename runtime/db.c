@@ -19,6 +19,7 @@
 #define MAX_QUEUED 20000
 #define PING_EVERY_MS 500
 #define PING_DEADLINE_MS 1000
+#define START_GRACE_MS 10000
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 
@@ -33,7 +34,15 @@ struct query {
     struct query *next;
     char *copy; /* db_copy: the COPY data (owned), fed when the server asks for it; else NULL */
     size_t copy_len;
+    int timeout_ms;
+    double queued_at_ms; /* clock_now_ms() when queued */
 };
+
+/* The least time a query has to run once a connection takes it. The deadline counts from queueing; a query
+ * that spent nearly all of it waiting for a busy pool would otherwise have its connection dropped moments
+ * after it started (libpq 15 has no non-blocking cancel), and under overload every such drop costs Postgres a
+ * new backend and the pool a reconnect: throughput then falls as load grows instead of levelling off. */
+#define RUN_FLOOR_MS 1000
 
 struct conn {
     PGconn *pg;
@@ -67,6 +76,7 @@ static struct {
     int reachable;
     time_t last_ok_at;
     double last_answer_ms; /* clock_now_ms() of the last answer Postgres sent to any query */
+    double started_ms;     /* clock_now_ms() of db_pool_start */
     char last_error[512];
 } pool;
 
@@ -294,12 +304,23 @@ static void conn_connect(struct conn *c)
     conn_watch(c, EV_WRITE);
 }
 
+/* Re-arms q's deadline so that it has at least min(RUN_FLOOR_MS, its timeout) left from now. */
+static void run_time_floor(struct query *q)
+{
+    int floor_ms = q->timeout_ms < RUN_FLOOR_MS ? q->timeout_ms : RUN_FLOOR_MS;
+    double left = q->timeout_ms - (clock_now_ms() - q->queued_at_ms);
+    if (left >= floor_ms) return;
+    struct timeval tv = {floor_ms / 1000, (floor_ms % 1000) * 1000};
+    evtimer_add(q->deadline, &tv);
+}
+
 static void conn_run(struct conn *c, struct query *q)
 {
     c->query = q;
     c->state = CONN_BUSY;
     q->running_on = c;
     pool.running++;
+    run_time_floor(q);
     if (!(q->copy ? PQsendQuery(c->pg, q->sql)
                   : PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL,
                                       NULL, 0))) {
@@ -329,8 +350,9 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
     struct query *q = arg;
     if (q->running_on) {
         /* libpq 15 has no non-blocking cancel: drop the connection; it reconnects in the background. The
-         * deadline counts from queueing: a query that spent it waiting for a busy pool says nothing about
-         * Postgres while Postgres keeps answering other queries. */
+         * deadline counts from queueing (with at least RUN_FLOOR_MS to run, see run_time_floor): a query
+         * that spent it waiting for a busy pool says nothing about Postgres while Postgres keeps answering
+         * other queries. */
         if (!busy_not_down()) record_failure("query", "deadline exceeded");
         conn_drop(q->running_on, "query deadline exceeded");
     } else {
@@ -354,6 +376,8 @@ static struct query *enqueue(const char *sql, int nparams, const char *const *pa
         q->params[i] = params[i] ? strdup(params[i]) : NULL;
     q->cb = cb;
     q->arg = arg;
+    q->timeout_ms = timeout_ms;
+    q->queued_at_ms = clock_now_ms();
     q->deadline = evtimer_new(pool.base, on_query_deadline, q);
     evtimer_add(q->deadline, &tv);
     if (front) {
@@ -402,9 +426,21 @@ int db_copy(const char *sql, char *data, size_t len, int timeout_ms, db_result_c
 
 /* ---- monitor ---- */
 
+/* 1 while the pool, started less than START_GRACE_MS ago, has never reached Postgres nor failed to: its
+ * connections are still being opened (a slow start-up on a loaded machine), so a ping that timed out waiting
+ * for one says nothing yet. A Postgres that accepts but never answers is "down" after the grace. */
+static int still_connecting(void)
+{
+    if (pool.reachable || pool.last_error[0] || clock_now_ms() - pool.started_ms > START_GRACE_MS) return 0;
+    for (int i = 0; i < pool.size; i++)
+        if (pool.conns[i].state == CONN_CONNECTING) return 1;
+    return 0;
+}
+
 static void on_ping(struct pg_result *res, const char *err, void *arg)
 {
     pool.ping_pending = 0;
+    if (!res && !pool.ping_answered && still_connecting()) return; /* the state stays "unknown" */
     pool.ping_answered = 1;
     if (!res) {
         /* failures of a running query or of a connection were recorded where they happened; a ping that
@@ -477,6 +513,7 @@ int db_pool_start(struct event_base *base, const char *conninfo, int size, char 
         snprintf(err, errlen, "cannot start the database pool");
         return -1;
     }
+    pool.started_ms = clock_now_ms();
     for (int i = 0; i < pool.size; i++)
         conn_connect(&pool.conns[i]);
     on_ping_timer(-1, 0, NULL);
