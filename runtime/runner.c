@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "status.h"
 #include "telemetry.h"
+#include "tick_batch.h"
 
 #define LOOKBACK_MINUTES 240
 #define BARS_FOR_FEATURES 300 /* newest bars handed to features.lua */
@@ -226,18 +227,15 @@ static char *snapshot_text(const struct tick *t)
     return text;
 }
 
-#define LEASE_LOST_HUMAN                                                                                     \
-    "This instance no longer holds the lease of the bot's shard (its epoch moved on or expired): another "   \
-    "instance ticks the bot now, and this tick wrote and placed nothing."
+#define LEASE_LOST_HUMAN TICK_BATCH_LEASE_LOST_HUMAN
 
 /* The no-trade trace is written: a fence refusal turned it into LEASE_LOST (and so the tick's outcome). */
-static void on_no_trade_written(struct pg_result *res, const char *err, void *arg)
+static void on_no_trade_written(const char *written_code, const char *err, void *arg)
 {
     struct tick *t = arg;
-    if (!res)
+    if (!written_code)
         LOG_ERROR(t->trace_id, "no-trade trace not written", "error=\"%s\"", err);
-    else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "LEASE_LOST") == 0 &&
-             strcmp(t->end_code, "LEASE_LOST") != 0) {
+    else if (strcmp(written_code, "LEASE_LOST") == 0 && strcmp(t->end_code, "LEASE_LOST") != 0) {
         LOG_WARN(t->trace_id, "fleet: tick fenced", "bot=%s epoch=%s", t->bot_id, t->epoch);
         json_object_set_new(t->summary, "suppression_type", json_string("LEASE"));
         json_object_set_new(t->summary, "blocked_by", json_pack("[s]", "LEASE_LOST"));
@@ -257,29 +255,22 @@ static void no_trade(struct tick *t, const char *suppression_type, const char *r
     char *sig = json_text_or_empty(signals);
     char *vars = snapshot_text(t);
     char *blk = json_dumps(blocked_by, JSON_COMPACT);
-    const char *params[11] = {t->bot_id,
-                              suppression_type,
-                              strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
-                              reason_human,
-                              reason_code,
-                              blk,
-                              sig,
-                              vars,
-                              t->trace_id,
-                              t->epoch,
-                              LEASE_LOST_HUMAN};
+    struct tick_trace tr = {t->bot_id,
+                            suppression_type,
+                            strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
+                            reason_human,
+                            reason_code,
+                            blk,
+                            sig,
+                            vars,
+                            t->trace_id,
+                            t->epoch};
     snprintf(t->end_outcome, sizeof t->end_outcome, "%s", outcome);
     snprintf(t->end_code, sizeof t->end_code, "%s", reason_code ? reason_code : "");
     json_object_set_new(t->summary, "suppression_type", json_string(suppression_type));
     json_object_set_new(t->summary, "blocked_by", blocked_by);
-    if (db_query(
-            "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
-            "reason_code, blocked_by, signals, variables_snapshot, trace_id, lease_epoch) "
-            "SELECT $1, CASE WHEN f.ok THEN $2 ELSE 'LEASE' END, CASE WHEN f.ok THEN $3 ELSE 'BLOCKED' END, "
-            "  CASE WHEN f.ok THEN $4 ELSE $11 END, CASE WHEN f.ok THEN $5 ELSE 'LEASE_LOST' END, "
-            "  CASE WHEN f.ok THEN $6::jsonb ELSE '[\"LEASE_LOST\"]'::jsonb END, $7::jsonb, $8::jsonb, $9, "
-            "  $10::bigint FROM (SELECT gh_fence_ok($1::uuid, $10::bigint) AS ok) f RETURNING reason_code",
-            11, params, DB_TIMEOUT_MS, on_no_trade_written, t) < 0) {
+    /* written with the other ticks' traces of the next few ms: one statement, fenced per row */
+    if (tick_batch_trace(&tr, on_no_trade_written, t) < 0) {
         LOG_ERROR(t->trace_id, "no-trade trace not queued", NULL);
         finish(t, outcome, reason_code);
     }
@@ -1043,16 +1034,17 @@ static int gate(struct tick *t)
 }
 
 /* The JSON text of column col, or a new empty array/object when it is NULL or unparseable. */
-static json_t *parse_col(PGresult *res, int col, int as_array)
+static json_t *parse_col(PGresult *res, int row, int col, int as_array)
 {
-    json_t *v = PQgetisnull(res, 0, col) ? NULL : json_loads(PQgetvalue(res, 0, col), 0, NULL);
+    json_t *v = PQgetisnull(res, row, col) ? NULL : json_loads(PQgetvalue(res, row, col), 0, NULL);
     return v ? v : as_array ? json_array() : json_object();
 }
 
-static void on_loaded(struct pg_result *res, const char *err, void *arg)
+/* The bot's row (row of res) of the load that batched this tick with the others started in its loop turn. */
+static void on_loaded(struct pg_result *res, int row, const char *err, void *arg)
 {
     struct tick *t = arg;
-    if (!res || PQntuples(res) != 1) {
+    if (!res || row < 0) {
         t->cb(NULL, res ? "NOT_FOUND" : "DB_UNAVAILABLE", res ? "No such bot." : err, t->arg);
         release_claim(t->bot_id);
         json_decref(t->summary);
@@ -1060,19 +1052,19 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
         free(t);
         return;
     }
-    t->bot = parse_col(res, 0, 0);
-    t->position = parse_col(res, 1, 0);
-    t->orders_last_minute = atoi(PQgetvalue(res, 0, 2));
-    t->pending = parse_col(res, 3, 1);
-    if (!PQgetisnull(res, 0, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, 0, 4));
-    if (!PQgetisnull(res, 0, 5)) {
-        snprintf(t->tier, sizeof t->tier, "%s", PQgetvalue(res, 0, 5));
-        t->autonomy_score = atoi(PQgetvalue(res, 0, 6));
+    t->bot = parse_col(res, row, 0, 0);
+    t->position = parse_col(res, row, 1, 0);
+    t->orders_last_minute = atoi(PQgetvalue(res, row, 2));
+    t->pending = parse_col(res, row, 3, 1);
+    if (!PQgetisnull(res, row, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, row, 4));
+    if (!PQgetisnull(res, row, 5)) {
+        snprintf(t->tier, sizeof t->tier, "%s", PQgetvalue(res, row, 5));
+        t->autonomy_score = atoi(PQgetvalue(res, row, 6));
     }
-    t->realized_today = atof(PQgetvalue(res, 0, 7));
-    t->working_buy = atof(PQgetvalue(res, 0, 8));
-    t->working_sell = atof(PQgetvalue(res, 0, 9));
-    if (t->lease.slot < 0) t->lease.epoch = atoll(PQgetvalue(res, 0, 10)); /* manual: the current epoch */
+    t->realized_today = atof(PQgetvalue(res, row, 7));
+    t->working_buy = atof(PQgetvalue(res, row, 8));
+    t->working_sell = atof(PQgetvalue(res, row, 9));
+    if (t->lease.slot < 0) t->lease.epoch = atoll(PQgetvalue(res, row, 10)); /* manual: the current epoch */
     snprintf(t->epoch, sizeof t->epoch, "%lld", t->lease.epoch);
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     json_object_set_new(t->summary, "lease_epoch", json_integer(t->lease.epoch));
@@ -1094,6 +1086,23 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
 }
 
+/* The tick's load: the bot, its position, orders and fleet epoch; one statement for the ticks started in the
+ * same loop turn (tick_batch.h), the bot's id in column LOAD_ID_COL. */
+#define LOAD_ID_COL 11
+// clang-format off
+static const char LOAD_SQL[] = "SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
+                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
+                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
+                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
+                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
+                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
+                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
+                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, "
+                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard), b.id::text "
+                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = ANY($1::uuid[])";
+// clang-format on
+
 static int start_tick(const char *bot_id, const char *trace_id, const char *user_id,
                       const struct runner_lease *lease, runner_done_cb cb, void *arg)
 {
@@ -1113,20 +1122,7 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
     t->arg = arg;
     t->env.gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
-    const char *params[1] = {t->bot_id};
-    // clang-format off
-    if (db_query("SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
-                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
-                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
-                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
-                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
-                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
-                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
-                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
-                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, "
-                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard) "
-                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
-                 1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
+    if (tick_batch_read(LOAD_SQL, LOAD_ID_COL, t->bot_id, on_loaded, t) < 0) {
         // clang-format on
         release_claim(t->bot_id);
         json_decref(t->summary);
