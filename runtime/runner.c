@@ -216,7 +216,7 @@ static char *json_text_or_empty(const json_t *v)
 }
 
 /* The variables snapshot of a trace: the features plus which provider served the bars. */
-static char *snapshot_text(const struct tick *t)
+static char *snapshot_build(const struct tick *t)
 {
     json_t *v = t->features ? json_deep_copy(t->features) : json_object();
     json_object_set_new(v, "data_provider", t->provider[0] ? json_string(t->provider) : json_null());
@@ -224,6 +224,39 @@ static char *snapshot_text(const struct tick *t)
         json_object_set(v, "market_session", json_object_get(t->market, "session"));
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
+    return text;
+}
+
+/* The bots of one bar share, params and market second have the same snapshot: its text is kept for them,
+ * keyed by the (pinned) features and market objects and the provider. */
+#define SNAPSHOT_MEMO 32
+static struct snapshot_memo {
+    json_t *features, *market;
+    char provider[64];
+    char *text;
+} snap_memo[SNAPSHOT_MEMO];
+static int snap_next;
+
+static char *snapshot_text(const struct tick *t)
+{
+    if (!t->features) return snapshot_build(t);
+    for (int i = 0; i < SNAPSHOT_MEMO; i++) {
+        struct snapshot_memo *m = &snap_memo[i];
+        if (m->text && m->features == t->features && m->market == t->market &&
+            strcmp(m->provider, t->provider) == 0)
+            return strdup(m->text);
+    }
+    char *text = snapshot_build(t);
+    if (!text) return NULL;
+    struct snapshot_memo *m = &snap_memo[snap_next];
+    snap_next = (snap_next + 1) % SNAPSHOT_MEMO;
+    json_decref(m->features);
+    json_decref(m->market);
+    free(m->text);
+    m->features = json_incref(t->features); /* pinned: the pointers stay theirs while they key the text */
+    m->market = json_incref(t->market);
+    snprintf(m->provider, sizeof m->provider, "%s", t->provider);
+    m->text = strdup(text);
     return text;
 }
 
@@ -918,15 +951,57 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
 
 /* ---- market hours: asked before any provider is ---- */
 
+/* The market's session and lookback of one symbol at one second under one policy generation: asked of
+ * market_hours.lua once for all the bots ticking it in that second. */
+#define SESSION_MEMO 32
+static struct session_memo {
+    struct policy_gen *gen; /* retained: the key's pointer cannot be reused while the entry lives */
+    char symbol[32];
+    time_t now;
+    json_t *session;
+    int lookback; /* -1 until asked */
+} sess_memo[SESSION_MEMO];
+static int sess_next;
+
+static struct session_memo *session_memo_find(const struct tick *t)
+{
+    const char *sym = bot_str(t, "symbol");
+    for (int i = 0; sym && i < SESSION_MEMO; i++)
+        if (sess_memo[i].session && sess_memo[i].gen == t->env.gen && sess_memo[i].now == t->now &&
+            strcmp(sess_memo[i].symbol, sym) == 0)
+            return &sess_memo[i];
+    return NULL;
+}
+
+static void session_memo_put(const struct tick *t, json_t *session)
+{
+    const char *sym = bot_str(t, "symbol");
+    if (!sym || strlen(sym) >= sizeof sess_memo[0].symbol) return;
+    struct session_memo *m = &sess_memo[sess_next];
+    sess_next = (sess_next + 1) % SESSION_MEMO;
+    policy_release(m->gen);
+    json_decref(m->session);
+    m->gen = policy_retain(t->env.gen);
+    snprintf(m->symbol, sizeof m->symbol, "%s", sym);
+    m->now = t->now;
+    m->session = json_incref(session);
+    m->lookback = -1;
+}
+
 /* The market's session at the tick's instant (scripts/market_hours.lua), kept in t->market; NULL when the
  * policy failed. */
 static json_t *market_session(struct tick *t)
 {
+    struct session_memo *memo = session_memo_find(t);
+    if (memo) return json_incref(memo->session);
     json_t *ts = json_integer((json_int_t)t->now), *sym = json_string(bot_str(t, "symbol"));
     json_t *m = call1(t, "scripts/market_hours.lua", "session", ts, sym);
     json_decref(ts);
     json_decref(sym);
-    if (json_is_object(m) && json_is_boolean(json_object_get(m, "open"))) return m;
+    if (json_is_object(m) && json_is_boolean(json_object_get(m, "open"))) {
+        session_memo_put(t, m);
+        return m;
+    }
     json_decref(m);
     return NULL;
 }
@@ -934,7 +1009,7 @@ static json_t *market_session(struct tick *t)
 /* Minutes of wall clock that hold LOOKBACK_MINUTES of open market before the tick (market_hours.lua's
  * lookback_start walks back over halts and weekends), so the first tick after a closure still sees a full
  * window of bars. LOOKBACK_MINUTES when the policy has no lookback_start. */
-static int lookback_minutes(struct tick *t)
+static int lookback_ask(struct tick *t)
 {
     char err[1024];
     if (!policy_has_function(t->env.gen, "scripts/market_hours.lua", "lookback_start"))
@@ -954,6 +1029,15 @@ static int lookback_minutes(struct tick *t)
     json_decref(start);
     if (from <= 0 || from >= (double)t->now) return LOOKBACK_MINUTES;
     return (int)ceil(((double)t->now - from) / 60.0);
+}
+
+static int lookback_minutes(struct tick *t)
+{
+    struct session_memo *memo = session_memo_find(t);
+    if (memo && memo->lookback >= 0) return memo->lookback;
+    int mins = lookback_ask(t);
+    if (memo) memo->lookback = mins;
+    return mins;
 }
 
 /* The risk check of a closed-market tick: the exit that would flatten the position (or no order when flat),
@@ -1069,6 +1153,8 @@ static void on_loaded(struct pg_result *res, int row, const char *err, void *arg
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     json_object_set_new(t->summary, "lease_epoch", json_integer(t->lease.epoch));
     if (t->lease.slot >= 0) json_object_set_new(t->summary, "tick_slot", json_integer(t->lease.slot));
+    if (!PQgetisnull(res, row, 12)) /* the breaker of the run's instance, for supervisor_tick_finished */
+        json_object_set_new(t->summary, "breaker_state", json_string(PQgetvalue(res, row, 12)));
     if (gate(t) < 0) return;
     if (!market_open(t)) return;
     struct marketdata_request mr = {bot_str(t, "symbol"),
@@ -1099,7 +1185,9 @@ static const char LOAD_SQL[] = "SELECT row_to_json(b)::text, " POSITION_SQL("b.i
                  "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
                  ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
                  ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, "
-                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard), b.id::text "
+                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard), b.id::text, "
+                 "(SELECT i.breaker_state FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                 "   ORDER BY i.started_at DESC LIMIT 1) "
                  "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = ANY($1::uuid[])";
 // clang-format on
 
