@@ -12,7 +12,8 @@
 #include "policy.h"
 #include "telemetry.h"
 
-#define MAX_CACHED 256
+#define MAX_CACHED 512 /* 10 symbols x 2 timeframes x (SHARE_GRACE_S + 1) seconds, and room */
+#define SHARE_GRACE_S 5
 #define MAX_MEMO 8
 
 struct waiter {
@@ -80,11 +81,12 @@ static void uncache_at(int i)
     bar_share_release(s);
 }
 
-/* Drops shares whose second has passed: no request can match their key any more. */
+/* Drops shares whose second is more than SHARE_GRACE_S past: a tick that reaches its bars late (a loaded
+ * instance) still finds the answer of its own second instead of fetching (and storing) it once more. */
 static void expire(time_t now)
 {
     for (int i = n_cached - 1; i >= 0; i--)
-        if (cache[i]->end < now) uncache_at(i);
+        if (cache[i]->end < now - SHARE_GRACE_S) uncache_at(i);
 }
 
 static struct bar_share *find(const char *key, const struct policy_gen *gen)

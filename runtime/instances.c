@@ -312,6 +312,14 @@ static void closing_states(char *out, size_t n)
     if (at < n) snprintf(out + at, n - at, "}");
 }
 
+int instance_breaker_closes(const char *state)
+{
+    enum breaker_state s;
+    struct breaker_cfg bc = breaker_cfg();
+    if (!state || breaker_state_parse(state, &s) < 0) return -1;
+    return s != BREAKER_CLOSED && breaker_next(s, 0, BREAKER_EV_GOOD_TICK, &bc, 0) == BREAKER_CLOSED;
+}
+
 int instance_close_breaker(const char *bot_id, const char *run_id, instance_closed_cb cb, void *arg)
 {
     char states[64];

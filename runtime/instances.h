@@ -82,6 +82,11 @@ void instance_heartbeats_flush(void);
 typedef void (*instance_closed_cb)(const char *err, int closed, void *arg);
 int instance_close_breaker(const char *bot_id, const char *run_id, instance_closed_cb cb, void *arg);
 
+/* 1 when a good tick of an instance whose breaker is in state `state` (its name) may close it (what
+ * instance_close_breaker would change), 0 when it cannot (CLOSED: a healthy bot's tick writes nothing), -1
+ * for an unknown name. */
+int instance_breaker_closes(const char *state);
+
 /* ---- death ---- */
 
 struct instance_death_req {

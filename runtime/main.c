@@ -54,6 +54,7 @@
 #include "secret.h"
 #include "session.h"
 #include "telemetry.h"
+#include "tick_batch.h"
 #include "verify.h"
 #include "alerts.h"
 #include "metrics.h"
@@ -467,8 +468,8 @@ static int start_subsystems(char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the fleet's lease rounds");
         return -1;
     }
-    if (autonomy_init(base, status_decision) < 0 || scheduler_start(base) < 0 || jobs_start(base) < 0 ||
-        status_start(base) < 0 || markets_start(base) < 0) {
+    if (autonomy_init(base, status_decision) < 0 || tick_batch_start(base) < 0 || scheduler_start(base) < 0 ||
+        jobs_start(base) < 0 || status_start(base) < 0 || markets_start(base) < 0) {
         snprintf(err, errlen, "cannot start the scheduler or the status engine");
         return -1;
     }
@@ -520,6 +521,7 @@ out:
     jobs_stop();
     scheduler_stop();
     fleet_stop();
+    tick_batch_stop(); /* the traces still queued go out now (or fail with the pool) */
     alerts_shutdown();
     verify_shutdown();
     fetch_shutdown();  /* running probes complete (cancelled) and record their outcome */

@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "status.h"
 #include "telemetry.h"
+#include "tick_batch.h"
 
 #define LOOKBACK_MINUTES 240
 #define BARS_FOR_FEATURES 300 /* newest bars handed to features.lua */
@@ -215,7 +216,7 @@ static char *json_text_or_empty(const json_t *v)
 }
 
 /* The variables snapshot of a trace: the features plus which provider served the bars. */
-static char *snapshot_text(const struct tick *t)
+static char *snapshot_build(const struct tick *t)
 {
     json_t *v = t->features ? json_deep_copy(t->features) : json_object();
     json_object_set_new(v, "data_provider", t->provider[0] ? json_string(t->provider) : json_null());
@@ -226,18 +227,48 @@ static char *snapshot_text(const struct tick *t)
     return text;
 }
 
-#define LEASE_LOST_HUMAN                                                                                     \
-    "This instance no longer holds the lease of the bot's shard (its epoch moved on or expired): another "   \
-    "instance ticks the bot now, and this tick wrote and placed nothing."
+/* The bots of one bar share, params and market second have the same snapshot: its text is kept for them,
+ * keyed by the (pinned) features and market objects and the provider. */
+#define SNAPSHOT_MEMO 32
+static struct snapshot_memo {
+    json_t *features, *market;
+    char provider[64];
+    char *text;
+} snap_memo[SNAPSHOT_MEMO];
+static int snap_next;
+
+static char *snapshot_text(const struct tick *t)
+{
+    if (!t->features) return snapshot_build(t);
+    for (int i = 0; i < SNAPSHOT_MEMO; i++) {
+        struct snapshot_memo *m = &snap_memo[i];
+        if (m->text && m->features == t->features && m->market == t->market &&
+            strcmp(m->provider, t->provider) == 0)
+            return strdup(m->text);
+    }
+    char *text = snapshot_build(t);
+    if (!text) return NULL;
+    struct snapshot_memo *m = &snap_memo[snap_next];
+    snap_next = (snap_next + 1) % SNAPSHOT_MEMO;
+    json_decref(m->features);
+    json_decref(m->market);
+    free(m->text);
+    m->features = json_incref(t->features); /* pinned: the pointers stay theirs while they key the text */
+    m->market = json_incref(t->market);
+    snprintf(m->provider, sizeof m->provider, "%s", t->provider);
+    m->text = strdup(text);
+    return text;
+}
+
+#define LEASE_LOST_HUMAN TICK_BATCH_LEASE_LOST_HUMAN
 
 /* The no-trade trace is written: a fence refusal turned it into LEASE_LOST (and so the tick's outcome). */
-static void on_no_trade_written(struct pg_result *res, const char *err, void *arg)
+static void on_no_trade_written(const char *written_code, const char *err, void *arg)
 {
     struct tick *t = arg;
-    if (!res)
+    if (!written_code)
         LOG_ERROR(t->trace_id, "no-trade trace not written", "error=\"%s\"", err);
-    else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "LEASE_LOST") == 0 &&
-             strcmp(t->end_code, "LEASE_LOST") != 0) {
+    else if (strcmp(written_code, "LEASE_LOST") == 0 && strcmp(t->end_code, "LEASE_LOST") != 0) {
         LOG_WARN(t->trace_id, "fleet: tick fenced", "bot=%s epoch=%s", t->bot_id, t->epoch);
         json_object_set_new(t->summary, "suppression_type", json_string("LEASE"));
         json_object_set_new(t->summary, "blocked_by", json_pack("[s]", "LEASE_LOST"));
@@ -257,29 +288,22 @@ static void no_trade(struct tick *t, const char *suppression_type, const char *r
     char *sig = json_text_or_empty(signals);
     char *vars = snapshot_text(t);
     char *blk = json_dumps(blocked_by, JSON_COMPACT);
-    const char *params[11] = {t->bot_id,
-                              suppression_type,
-                              strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
-                              reason_human,
-                              reason_code,
-                              blk,
-                              sig,
-                              vars,
-                              t->trace_id,
-                              t->epoch,
-                              LEASE_LOST_HUMAN};
+    struct tick_trace tr = {t->bot_id,
+                            suppression_type,
+                            strcmp(outcome, "BLOCKED") == 0 ? "BLOCKED" : "SKIP",
+                            reason_human,
+                            reason_code,
+                            blk,
+                            sig,
+                            vars,
+                            t->trace_id,
+                            t->epoch};
     snprintf(t->end_outcome, sizeof t->end_outcome, "%s", outcome);
     snprintf(t->end_code, sizeof t->end_code, "%s", reason_code ? reason_code : "");
     json_object_set_new(t->summary, "suppression_type", json_string(suppression_type));
     json_object_set_new(t->summary, "blocked_by", blocked_by);
-    if (db_query(
-            "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
-            "reason_code, blocked_by, signals, variables_snapshot, trace_id, lease_epoch) "
-            "SELECT $1, CASE WHEN f.ok THEN $2 ELSE 'LEASE' END, CASE WHEN f.ok THEN $3 ELSE 'BLOCKED' END, "
-            "  CASE WHEN f.ok THEN $4 ELSE $11 END, CASE WHEN f.ok THEN $5 ELSE 'LEASE_LOST' END, "
-            "  CASE WHEN f.ok THEN $6::jsonb ELSE '[\"LEASE_LOST\"]'::jsonb END, $7::jsonb, $8::jsonb, $9, "
-            "  $10::bigint FROM (SELECT gh_fence_ok($1::uuid, $10::bigint) AS ok) f RETURNING reason_code",
-            11, params, DB_TIMEOUT_MS, on_no_trade_written, t) < 0) {
+    /* written with the other ticks' traces of the next few ms: one statement, fenced per row */
+    if (tick_batch_trace(&tr, on_no_trade_written, t) < 0) {
         LOG_ERROR(t->trace_id, "no-trade trace not queued", NULL);
         finish(t, outcome, reason_code);
     }
@@ -927,15 +951,57 @@ static void on_bars(struct bar_share *share, const struct marketdata_result *r, 
 
 /* ---- market hours: asked before any provider is ---- */
 
+/* The market's session and lookback of one symbol at one second under one policy generation: asked of
+ * market_hours.lua once for all the bots ticking it in that second. */
+#define SESSION_MEMO 32
+static struct session_memo {
+    struct policy_gen *gen; /* retained: the key's pointer cannot be reused while the entry lives */
+    char symbol[32];
+    time_t now;
+    json_t *session;
+    int lookback; /* -1 until asked */
+} sess_memo[SESSION_MEMO];
+static int sess_next;
+
+static struct session_memo *session_memo_find(const struct tick *t)
+{
+    const char *sym = bot_str(t, "symbol");
+    for (int i = 0; sym && i < SESSION_MEMO; i++)
+        if (sess_memo[i].session && sess_memo[i].gen == t->env.gen && sess_memo[i].now == t->now &&
+            strcmp(sess_memo[i].symbol, sym) == 0)
+            return &sess_memo[i];
+    return NULL;
+}
+
+static void session_memo_put(const struct tick *t, json_t *session)
+{
+    const char *sym = bot_str(t, "symbol");
+    if (!sym || strlen(sym) >= sizeof sess_memo[0].symbol) return;
+    struct session_memo *m = &sess_memo[sess_next];
+    sess_next = (sess_next + 1) % SESSION_MEMO;
+    policy_release(m->gen);
+    json_decref(m->session);
+    m->gen = policy_retain(t->env.gen);
+    snprintf(m->symbol, sizeof m->symbol, "%s", sym);
+    m->now = t->now;
+    m->session = json_incref(session);
+    m->lookback = -1;
+}
+
 /* The market's session at the tick's instant (scripts/market_hours.lua), kept in t->market; NULL when the
  * policy failed. */
 static json_t *market_session(struct tick *t)
 {
+    struct session_memo *memo = session_memo_find(t);
+    if (memo) return json_incref(memo->session);
     json_t *ts = json_integer((json_int_t)t->now), *sym = json_string(bot_str(t, "symbol"));
     json_t *m = call1(t, "scripts/market_hours.lua", "session", ts, sym);
     json_decref(ts);
     json_decref(sym);
-    if (json_is_object(m) && json_is_boolean(json_object_get(m, "open"))) return m;
+    if (json_is_object(m) && json_is_boolean(json_object_get(m, "open"))) {
+        session_memo_put(t, m);
+        return m;
+    }
     json_decref(m);
     return NULL;
 }
@@ -943,7 +1009,7 @@ static json_t *market_session(struct tick *t)
 /* Minutes of wall clock that hold LOOKBACK_MINUTES of open market before the tick (market_hours.lua's
  * lookback_start walks back over halts and weekends), so the first tick after a closure still sees a full
  * window of bars. LOOKBACK_MINUTES when the policy has no lookback_start. */
-static int lookback_minutes(struct tick *t)
+static int lookback_ask(struct tick *t)
 {
     char err[1024];
     if (!policy_has_function(t->env.gen, "scripts/market_hours.lua", "lookback_start"))
@@ -963,6 +1029,15 @@ static int lookback_minutes(struct tick *t)
     json_decref(start);
     if (from <= 0 || from >= (double)t->now) return LOOKBACK_MINUTES;
     return (int)ceil(((double)t->now - from) / 60.0);
+}
+
+static int lookback_minutes(struct tick *t)
+{
+    struct session_memo *memo = session_memo_find(t);
+    if (memo && memo->lookback >= 0) return memo->lookback;
+    int mins = lookback_ask(t);
+    if (memo) memo->lookback = mins;
+    return mins;
 }
 
 /* The risk check of a closed-market tick: the exit that would flatten the position (or no order when flat),
@@ -1043,16 +1118,17 @@ static int gate(struct tick *t)
 }
 
 /* The JSON text of column col, or a new empty array/object when it is NULL or unparseable. */
-static json_t *parse_col(PGresult *res, int col, int as_array)
+static json_t *parse_col(PGresult *res, int row, int col, int as_array)
 {
-    json_t *v = PQgetisnull(res, 0, col) ? NULL : json_loads(PQgetvalue(res, 0, col), 0, NULL);
+    json_t *v = PQgetisnull(res, row, col) ? NULL : json_loads(PQgetvalue(res, row, col), 0, NULL);
     return v ? v : as_array ? json_array() : json_object();
 }
 
-static void on_loaded(struct pg_result *res, const char *err, void *arg)
+/* The bot's row (row of res) of the load that batched this tick with the others started in its loop turn. */
+static void on_loaded(struct pg_result *res, int row, const char *err, void *arg)
 {
     struct tick *t = arg;
-    if (!res || PQntuples(res) != 1) {
+    if (!res || row < 0) {
         t->cb(NULL, res ? "NOT_FOUND" : "DB_UNAVAILABLE", res ? "No such bot." : err, t->arg);
         release_claim(t->bot_id);
         json_decref(t->summary);
@@ -1060,23 +1136,25 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
         free(t);
         return;
     }
-    t->bot = parse_col(res, 0, 0);
-    t->position = parse_col(res, 1, 0);
-    t->orders_last_minute = atoi(PQgetvalue(res, 0, 2));
-    t->pending = parse_col(res, 3, 1);
-    if (!PQgetisnull(res, 0, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, 0, 4));
-    if (!PQgetisnull(res, 0, 5)) {
-        snprintf(t->tier, sizeof t->tier, "%s", PQgetvalue(res, 0, 5));
-        t->autonomy_score = atoi(PQgetvalue(res, 0, 6));
+    t->bot = parse_col(res, row, 0, 0);
+    t->position = parse_col(res, row, 1, 0);
+    t->orders_last_minute = atoi(PQgetvalue(res, row, 2));
+    t->pending = parse_col(res, row, 3, 1);
+    if (!PQgetisnull(res, row, 4)) snprintf(t->run_id, sizeof t->run_id, "%s", PQgetvalue(res, row, 4));
+    if (!PQgetisnull(res, row, 5)) {
+        snprintf(t->tier, sizeof t->tier, "%s", PQgetvalue(res, row, 5));
+        t->autonomy_score = atoi(PQgetvalue(res, row, 6));
     }
-    t->realized_today = atof(PQgetvalue(res, 0, 7));
-    t->working_buy = atof(PQgetvalue(res, 0, 8));
-    t->working_sell = atof(PQgetvalue(res, 0, 9));
-    if (t->lease.slot < 0) t->lease.epoch = atoll(PQgetvalue(res, 0, 10)); /* manual: the current epoch */
+    t->realized_today = atof(PQgetvalue(res, row, 7));
+    t->working_buy = atof(PQgetvalue(res, row, 8));
+    t->working_sell = atof(PQgetvalue(res, row, 9));
+    if (t->lease.slot < 0) t->lease.epoch = atoll(PQgetvalue(res, row, 10)); /* manual: the current epoch */
     snprintf(t->epoch, sizeof t->epoch, "%lld", t->lease.epoch);
     json_object_set_new(t->summary, "run_id", json_string(t->run_id));
     json_object_set_new(t->summary, "lease_epoch", json_integer(t->lease.epoch));
     if (t->lease.slot >= 0) json_object_set_new(t->summary, "tick_slot", json_integer(t->lease.slot));
+    if (!PQgetisnull(res, row, 12)) /* the breaker of the run's instance, for supervisor_tick_finished */
+        json_object_set_new(t->summary, "breaker_state", json_string(PQgetvalue(res, row, 12)));
     if (gate(t) < 0) return;
     if (!market_open(t)) return;
     struct marketdata_request mr = {bot_str(t, "symbol"),
@@ -1093,6 +1171,25 @@ static void on_loaded(struct pg_result *res, const char *err, void *arg)
         no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
                  json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
 }
+
+/* The tick's load: the bot, its position, orders and fleet epoch; one statement for the ticks started in the
+ * same loop turn (tick_batch.h), the bot's id in column LOAD_ID_COL. */
+#define LOAD_ID_COL 11
+// clang-format off
+static const char LOAD_SQL[] = "SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
+                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
+                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
+                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
+                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
+                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
+                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
+                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, "
+                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard), b.id::text, "
+                 "(SELECT i.breaker_state FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
+                 "   ORDER BY i.started_at DESC LIMIT 1) "
+                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = ANY($1::uuid[])";
+// clang-format on
 
 static int start_tick(const char *bot_id, const char *trace_id, const char *user_id,
                       const struct runner_lease *lease, runner_done_cb cb, void *arg)
@@ -1113,20 +1210,7 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
     t->arg = arg;
     t->env.gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
-    const char *params[1] = {t->bot_id};
-    // clang-format off
-    if (db_query("SELECT row_to_json(b)::text, " POSITION_SQL("b.id", "b.stage") "::text, "
-                 "(SELECT count(*) FROM orders o WHERE o.bot_id = b.id AND o.created_at > gh_now() - interval '1 minute'), "
-                 "(SELECT json_agg(json_build_object('id', o.id, 'side', o.side, 'qty', o.qty - o.filled_qty, "
-                 "   'created_epoch', extract(epoch FROM o.created_at)) ORDER BY o.created_at)::text "
-                 "   FROM orders o WHERE o.bot_id = b.id AND o.status IN ('SUBMITTED', 'PARTIALLY_FILLED') AND o.stage = 'PAPER'), "
-                 "(SELECT i.id::text FROM bot_instances i WHERE i.bot_id = b.id AND i.state IN ('STARTING', 'RUNNING') "
-                 "   ORDER BY i.started_at DESC LIMIT 1), a.autonomy_tier, a.autonomy_score, "
-                 ORDERS_REALIZED_TODAY_SQL("b.id", "b.stage") "::text, " ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "BUY") "::text, "
-                 ORDERS_WORKING_QTY_SQL("b.id", "b.stage", "SELL") "::text, "
-                 "(SELECT l.epoch FROM leases l WHERE l.name = 'shard:' || b.shard) "
-                 "FROM bots b LEFT JOIN autonomy_scores a ON a.bot_id = b.id WHERE b.id = $1",
-                 1, params, DB_TIMEOUT_MS, on_loaded, t) < 0) {
+    if (tick_batch_read(LOAD_SQL, LOAD_ID_COL, t->bot_id, on_loaded, t) < 0) {
         // clang-format on
         release_claim(t->bot_id);
         json_decref(t->summary);

@@ -222,7 +222,12 @@ void supervisor_tick_finished(const json_t *summary)
         if (db_query("SELECT stage FROM bots WHERE id = $1", 1, p, DB_TIMEOUT_MS, on_risk_stage, a) < 0)
             free(a);
     }
-    if (strcmp(outcome, "TRADED") == 0 || strcmp(outcome, "SUPPRESSED") == 0) {
+    /* the breaker of the tick's instance as the tick loaded it: a CLOSED one stays closed without a write
+     * (one statement per healthy tick saved); unknown (a manual tick's summary without it): ask the database
+     */
+    const char *breaker = json_string_value(json_object_get(summary, "breaker_state"));
+    if ((strcmp(outcome, "TRADED") == 0 || strcmp(outcome, "SUPPRESSED") == 0) &&
+        instance_breaker_closes(breaker) != 0) {
         struct act *a = new_act(bot_id, run_id, "", "", trace_id, 0);
         if (instance_close_breaker(bot_id, run_id, on_closed, a) < 0) free(a);
     }

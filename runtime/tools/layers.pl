@@ -19,7 +19,7 @@ my @LAYERS = (
     [ core   => qw(clock id log secret config db fetch resp metrics body_cache pnl) ],
     [ lua    => qw(sandbox sandbox_match lrt policy) ],
     [ domain => qw(providers provider_call probe integrations instruments verify telemetry telemetry_spill usage_stats status auth totp
-                   bars markets marketdata llm broker orders reconcile risk_watch instances breaker cadence bar_share bar_store runner
+                   bars markets marketdata llm broker orders reconcile risk_watch instances breaker cadence bar_share bar_store tick_batch runner
                    fleet scheduler supervisor autonomy backtest variables alerts jobs migrate) ],
     [ http   => qw(http session static api api_*) ],
     [ main   => qw(main) ],
