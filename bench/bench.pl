@@ -327,6 +327,21 @@ sub replayed_bars {
     return ( $bport, $fast_home, length $bars->{content} );
 }
 
+# tick_stats($db, $from, $to) → (ticks, p50, p99, max, p99 without the wait for bars, ticks not OK): the runner.tick
+# events of [from, to) (latency_ms: tick start to its trace durable), and the same p99 less the tick's bars wait
+sub tick_stats {
+    my ( $db, $from, $to ) = @_;
+    my $q = psql( $db, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
+          . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
+          . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
+          . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
+          . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), "
+          . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), max(t.latency_ms), "
+          . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)), "
+          . "count(*) FILTER (WHERE t.status <> 'OK') FROM t LEFT JOIN m USING (trace_id)" );
+    return split /\|/, $q;
+}
+
 # ---- 4. 500 paper bots ticking every second -----------------------------------------------------------
 # Every tick fetches its bars. Through the simulator that cannot reach 500 ticks/s: Databento's rate limit in
 # providers.lua is 20 requests/s (Databento documents 100/s for timeseries), and the Node simulator spends
@@ -368,7 +383,7 @@ unless ( $SKIP{bots} ) {
         die "only $started of $NBOTS bots started; first refusal: $refused\n" if $started < $NBOTS;
         BenchKit::say_step("$label: $started bots running; 5 s warm-up, then ${BOTSECS}s measured");
         sleep 5;
-        my ( $cpu0, $xcpu0, $pgcpu0, $t0 ) = ( proc_cpu_s($pid), $extra_pid ? proc_cpu_s($extra_pid) : 0, pg_cpu_s(), time );
+        my ( $cpu0, $xcpu0, $pgcpu0, $t0 ) = ( proc_cpu_s($pid), $extra_pid ? proc_cpu_s($extra_pid) : 0, pg_cpu_total_s(), time );
         my $xact0 = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" );
         my $from = psql_value( $DB, 'SELECT gh_now()' );
         my $rss_max = 0;
@@ -376,21 +391,13 @@ unless ( $SKIP{bots} ) {
         my $dt = time - $t0;
         my $cpu = ( proc_cpu_s($pid) - $cpu0 ) / $dt;
         my $xcpu = $extra_pid ? ( proc_cpu_s($extra_pid) - $xcpu0 ) / $dt : undef;
-        my $pgcpu = ( pg_cpu_s() - $pgcpu0 ) / $dt;
+        my $pgcpu = ( pg_cpu_total_s() - $pgcpu0 ) / $dt;
         my $xacts = psql_value( $DB, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" ) - $xact0;
         my $to = psql_value( $DB, 'SELECT gh_now()' );
         BenchKit::say_step("$label: stopping the bots");
         $srv->post("/api/bots/$_/stop") for @ids;
         sleep 2;    # let the last ticks' events reach the table
-        my $q = psql( $DB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
-              . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
-              . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
-              . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
-              . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), "
-              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), max(t.latency_ms), "
-              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)), "
-              . "count(*) FILTER (WHERE t.status <> 'OK') FROM t LEFT JOIN m USING (trace_id)" );
-        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = split /\|/, $q;
+        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = tick_stats( $DB, $from, $to );
         return { bots => $NBOTS, seconds => $BOTSECS, ticks => $ticks + 0, ticks_per_s => $ticks / $BOTSECS,
             tick_p50_ms => ( $p50 || 0 ) + 0, tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0,
             tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0, ticks_not_ok => $not_ok + 0, cpu_cores => $cpu,
@@ -462,7 +469,7 @@ sub fleet_bench {
     sleep 5;
     my @names = qw(i1 i2 i3);
     my %cpu0 = map { $_ => $fleet->cpu_s($_) } @names;
-    my ( $pg0, $t0 ) = ( pg_cpu_s(), time );
+    my ( $pg0, $t0 ) = ( pg_cpu_total_s(), time );
     my %rss = map { $_ => 0 } @names;
     while ( time - $t0 < $BOTSECS ) {
         for (@names) { my $r = $fleet->rss_mb($_) // 0; $rss{$_} = $r if $r > $rss{$_} }
@@ -471,7 +478,7 @@ sub fleet_bench {
     my $t1 = time;
     my $dt = $t1 - $t0;
     my %cores = map { $_ => ( $fleet->cpu_s($_) - $cpu0{$_} ) / $dt } @names;
-    my $pgcpu = ( pg_cpu_s() - $pg0 ) / $dt;
+    my $pgcpu = ( pg_cpu_total_s() - $pg0 ) / $dt;
     my $load = Gatehouse::Fleet::loadavg();
     my @ticks = $fleet->ticks( from => $t0, to => $t1 );
     my $by = $fleet->ticked_by( $t0, $t1 );
@@ -678,15 +685,7 @@ sub curve_bench {
         my $to = psql_value( $CDB, 'SELECT gh_now()' );
         my $load = Gatehouse::Fleet::loadavg();
         sleep 2;    # the window's last ticks' events reach the table
-        my $q = psql( $CDB, "WITH t AS (SELECT trace_id, latency_ms, status FROM integration_usage_events WHERE provider_id = 'runner' "
-              . "AND operation = 'runner.tick' AND created_at >= '$from' AND created_at < '$to'), "
-              . "m AS (SELECT trace_id, sum(latency_ms) AS wait FROM integration_usage_events WHERE operation IN ('marketdata.bars', 'marketdata.bars.shared') "
-              . "AND created_at >= '$from'::timestamptz - interval '10 s' AND created_at < '$to' GROUP BY trace_id) "
-              . "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.latency_ms), "
-              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms), max(t.latency_ms), "
-              . "percentile_cont(0.99) WITHIN GROUP (ORDER BY t.latency_ms - coalesce(m.wait, 0)), "
-              . "count(*) FILTER (WHERE t.status <> 'OK') FROM t LEFT JOIN m USING (trace_id)" );
-        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = split /\|/, $q;
+        my ( $ticks, $p50, $p99, $max, $own99, $not_ok ) = tick_stats( $CDB, $from, $to );
         my $tps = $ticks / $dt;
         push @points, { bots => $n + 0, seconds => $dt, ticks => $ticks + 0, ticks_per_s => $tps, tick_p50_ms => ( $p50 || 0 ) + 0,
             tick_p99_ms => ( $p99 || 0 ) + 0, tick_max_ms => ( $max || 0 ) + 0, tick_p99_without_bars_wait_ms => ( $own99 || 0 ) + 0,
