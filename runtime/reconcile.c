@@ -113,9 +113,14 @@ static void on_broker_positions(const struct broker_result *r, void *arg)
     snprintf(sqty, sizeof sqty, "%.8f", qty);
     const char *params[4] = {pair_symbol(p), sqty, pair_broker(p), p->trace_id};
     /* gatehouse's LIVE position on the symbol vs the broker's: raise (or refresh) or clear POSITION_MISMATCH
-     * on every LIVE bot of the symbol */
+     * on every LIVE bot of the symbol. Not while a LIVE order on the symbol is working (INTENT, SUBMITTED,
+     * ACCEPTED, PARTIALLY_FILLED): it may fill at the broker between this pass's fills and its positions
+     * call, so the two sides are compared only once nothing is in flight (the next pass, at the latest in a
+     * minute). */
     if (db_query(
-            "WITH ours AS (SELECT coalesce(sum(qty), 0) AS q FROM positions WHERE stage = 'LIVE' AND symbol = $1::text), "
+            "WITH ours AS (SELECT coalesce(sum(qty), 0) AS q FROM positions WHERE stage = 'LIVE' AND symbol = $1::text "
+            "  HAVING NOT EXISTS (SELECT 1 FROM orders WHERE stage = 'LIVE' AND symbol = $1::text "
+            "  AND status IN ('INTENT', 'SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED'))), "
             "bots_of AS (SELECT id FROM bots WHERE stage = 'LIVE' AND symbol = $1::text), "
             "txt AS (SELECT format('%s position on %s: broker %s says %s, gatehouse''s fills say %s. LIVE is blocked "
             "for this bot until they agree (check the broker''s order history; gatehouse re-compares every minute).', "

@@ -323,11 +323,14 @@ subtest 'the minute sweep acts without a tick: a held position breaching its lim
     my $env = { %{ $sim->base_env( only => [qw(databento)] ) }, %$QUIET, GATEHOUSE_RISK_SWEEP_EVERY_S => 1 };
     my $srv = start_server( env => $env, home => fixture_home(), clock => AT_OPEN );
     my $id = paper_bot( $srv, 'swept', '{"risk": {"max_contracts": 1}}' );
-    # the bot is not running and never ticks: it holds 2 contracts (one filled order) with a mark from an earlier tick
-    my ($oid) = psql_rows( $srv->db, "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
-          . "VALUES ('$id', 'PAPER', 'ESZ6', 'BUY', 2, 'MARKET', 'SUBMITTED', 'spec') RETURNING id" );
-    psql_rows( $srv->db, "SELECT gh_apply_fill('$oid->[0]', 2, 5000, true, 'spec')" );
-    psql_rows( $srv->db, "UPDATE positions SET mark_price = 5001 WHERE bot_id = '$id'" );
+    # the bot is not running and never ticks: it holds 2 contracts (one filled order) with a mark from an earlier
+    # tick — set in one transaction, so the 1 s sweep never sees the order still working (it would breach on the
+    # working BUY 2 and cancel it before the fill)
+    psql_rows( $srv->db, "DO \$\$ DECLARE o uuid; BEGIN "
+          . "INSERT INTO orders (bot_id, stage, symbol, side, qty, order_type, status, trace_id) "
+          . "VALUES ('$id', 'PAPER', 'ESZ6', 'BUY', 2, 'MARKET', 'SUBMITTED', 'spec') RETURNING id INTO o; "
+          . "PERFORM gh_apply_fill(o, 2, 5000, true, 'spec'); "
+          . "UPDATE positions SET mark_price = 5001 WHERE bot_id = '$id'; END \$\$" );
     my $x = wait_for( sub { rows( $srv, "SELECT details->>'reason_code', trace_id FROM bot_blockers WHERE bot_id = '$id' AND code = 'RISK_BREACH'" )->[0] }, 10, 'sweep' );
     is( $x->[0], 'MAX_CONTRACTS', 'the sweep raised RISK_BREACH for 2 held against max_contracts 1' );
     is( one( $srv, "SELECT desired_state FROM bots WHERE id = '$id'" ), 'KILLED', 'and killed the bot' );
