@@ -1019,6 +1019,14 @@ if ( my $i = $res{ingest} ) {
         $i->{lost} == 0 && $i->{s5xx} == 0 ? 'PASS' : 'FAIL' );
 }
 row( 'comparison: Postgres COPY into integration_usage_events', '(about 80,000/s)', fmt_int( $res{copy}{rows_per_s} ) . ' rows/s', 'info' ) if $res{copy};
+# issue 18: ingest judged against the COPY of the same run (a 202 is durable: committed or fsync'd to the spill)
+if ( $res{ingest} && $res{copy} && $res{copy}{rows_per_s} ) {
+    my $ratio = $res{ingest}{events_per_s} / $res{copy}{rows_per_s};
+    $res{ingest}{vs_copy} = $ratio;
+    row( 'telemetry ingest (durable 202) vs Postgres COPY in the same run', '>= 0.90x',
+        sprintf( '%s vs %s rows/s = %.2fx', fmt_int( $res{ingest}{events_per_s} ), fmt_int( $res{copy}{rows_per_s} ), $ratio ),
+        $ratio >= 0.90 ? 'PASS' : 'FAIL' );
+}
 if ( my $v = $res{verify} ) {
     row( "17 verify probes concurrently vs slowest alone ($v->{slowest})", 'total ~ slowest',
         sprintf( '%.0f ms vs %.0f ms (x%.2f)', $v->{all_ms}, $v->{slowest_single_ms}, $v->{ratio} ), $v->{ratio} <= 1.25 ? 'PASS' : 'FAIL' );
