@@ -442,12 +442,7 @@ sub fleet_bench {
     BenchKit::say_step("fleet: 3 instances on one database, $n PAPER bots (sma_cross, ESZ6 1m, tick every 1 s)");
     # bars as in the `bots` row: one simulator answer replayed by static_evhttp (the simulator's CPU, not the
     # fleet, would be measured otherwise); the bench server ticks one bot to record the request
-    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('fleet-probe', 'sma_cross', 'ESZ6', '1m', 'PAPER')" );
-    my ($probe) = psql( $DB, "SELECT id FROM bots WHERE name = 'fleet-probe'" ) =~ /([0-9a-f-]{36})/;
-    $sim->clear_requests;
-    my $pt = $srv->post("/api/bots/$probe/tick");
-    my ($bars_req) = grep { ( $_->{path} // '' ) =~ /timeseries/ } @{ $sim->requests('databento') };
-    die "bench: no Databento bars request seen by the simulator (bot [$probe], tick: $pt->{status} $pt->{content})\n" unless $bars_req;
+    my $bars_req = probe_bars_request('fleet-probe');
     my ( $bport, $fast_home ) = replayed_bars($bars_req);
     # static_evhttp answers every path with the bars, so it cannot pass Databento's verify probe: the fleet's
     # database records the bench server's verification against the simulator (the instances load it at start)
@@ -531,15 +526,23 @@ unless ( $SKIP{curve} ) {
     write_curve_files( $res{curve} );
 }
 
-# curve_bars() → (port, home): the simulator's bars answer for each of @CURVE_SYMBOLS (the probe bot's request
-# with its symbols= swapped) served by static_evhttp (pid in $static_pid), and the rate-lifted home.
-sub curve_bars {
-    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('curve-probe', 'sma_cross', 'ESZ6', '1m', 'PAPER')" );
-    my ($probe) = psql( $DB, "SELECT id FROM bots WHERE name = 'curve-probe'" ) =~ /([0-9a-f-]{36})/;
+# probe_bars_request($name) → the Databento bars request the simulator saw when the bench server ticked a new
+# PAPER bot $name (sma_cross, ESZ6 1m) once: what the replayed-bars steps serve back through static_evhttp
+sub probe_bars_request {
+    my ($name) = @_;
+    psql( $DB, "INSERT INTO bots (name, strategy, symbol, timeframe, stage) VALUES ('$name', 'sma_cross', 'ESZ6', '1m', 'PAPER')" );
+    my ($probe) = psql( $DB, "SELECT id FROM bots WHERE name = '$name'" ) =~ /([0-9a-f-]{36})/;
     $sim->clear_requests;
     my $pt = $srv->post("/api/bots/$probe/tick");
     my ($req) = grep { ( $_->{path} // '' ) =~ /timeseries/ } @{ $sim->requests('databento') };
-    die "bench: no Databento bars request seen by the simulator (curve probe: $pt->{status} $pt->{content})\n" unless $req;
+    die "bench: no Databento bars request seen by the simulator ($name [$probe], tick: $pt->{status} $pt->{content})\n" unless $req;
+    return $req;
+}
+
+# curve_bars() → (port, home): the simulator's bars answer for each of @CURVE_SYMBOLS (the probe bot's request
+# with its symbols= swapped) served by static_evhttp (pid in $static_pid), and the rate-lifted home.
+sub curve_bars {
+    my $req = probe_bars_request('curve-probe');
     my $path = $req->{path} =~ m{^/databento} ? $req->{path} : "/databento$req->{path}";
     my %hdr = map { $_ => $req->{headers}{$_} } grep { /^authorization$/i } keys %{ $req->{headers} || {} };
     my @args;
