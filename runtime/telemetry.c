@@ -57,8 +57,9 @@
 #include "usage_stats.h"
 
 #define QUEUE_CAP 65536
-#define BATCH_SOON 500        /* queued rows that trigger a flush before the next tick */
-#define BATCH_TIMEOUT_MS 5000 /* queueing + execution of one batch on the pool */
+#define BATCH_SOON 500                        /* queued rows that trigger a flush before the next tick */
+#define TAKE_WINDOW (4 * TELEMETRY_BATCH_MAX) /* queued rows a batch picks its table's rows from */
+#define BATCH_TIMEOUT_MS 5000                 /* queueing + execution of one batch on the pool */
 #define FLUSH_EVERY_MS 100
 #define REPLAY_EVERY_S 1
 #define PARTITION_EVERY_S 3600
@@ -76,6 +77,7 @@ static struct {
     unsigned next_id;
     int poison_tries, chunk_max;
     long written_total, replayed_total, replayed_since_down, dropped_total;
+    long written_batches_total; /* queue batches committed (written_total / this: rows per batch) */
     time_t last_flush_at;
     char last_error[256];
 } W = {.chunk_max = TELEMETRY_BATCH_MAX};
@@ -492,6 +494,7 @@ static void batch_done(struct telemetry_batch *b)
         if (W.chunk_max == 1) W.chunk_max = TELEMETRY_BATCH_MAX; /* past the suspect row */
     } else {
         W.written_total += b->n;
+        W.written_batches_total++;
         rows_ack(b->rows, b->n, 1);
     }
     batch_free_rows(b);
@@ -564,19 +567,35 @@ static void batch_send(struct telemetry_batch *b)
     stmt_free(&st);
 }
 
-/* Moves up to TELEMETRY_BATCH_MAX consecutive queued rows of the head's table into b. */
+/* Moves into b up to TELEMETRY_BATCH_MAX queued rows of the head's table, picked from the first TAKE_WINDOW
+ * queued rows: producers interleave the tables (a verify queues a usage, a verification and a system row),
+ * and taking only consecutive rows made most batches one row long, so the writer fell behind under load and
+ * the queue grew. The window is partitioned stably in place: the taken rows, in their order, end up in the
+ * slots just before the new head (so an un-take is still "head -= n"), the others keep their order behind
+ * them. The order of each table's rows is kept; the tables have no order between them (no foreign keys among
+ * them). */
 static void queue_take(struct telemetry_batch *b)
 {
+    static struct telemetry_rec *others[TAKE_WINDOW];
+    int n_others = 0, scanned = 0;
     b->n = 0;
     b->from_spill = 0;
     b->fresh = 1;
-    while (W.q_count && b->n < TELEMETRY_BATCH_MAX) {
-        struct telemetry_rec *r = queue[W.q_head];
-        if (b->n && r->table != b->rows[0]->table) break;
-        b->rows[b->n++] = r;
-        W.q_head = (W.q_head + 1) % QUEUE_CAP;
-        W.q_count--;
+    if (!W.q_count) return;
+    enum telemetry_table t = queue[W.q_head]->table;
+    while (scanned < W.q_count && scanned < TAKE_WINDOW && b->n < TELEMETRY_BATCH_MAX) {
+        struct telemetry_rec *r = queue[(W.q_head + scanned++) % QUEUE_CAP];
+        if (r->table == t)
+            b->rows[b->n++] = r;
+        else
+            others[n_others++] = r;
     }
+    for (int i = 0; i < b->n; i++)
+        queue[(W.q_head + i) % QUEUE_CAP] = b->rows[i];
+    for (int i = 0; i < n_others; i++)
+        queue[(W.q_head + b->n + i) % QUEUE_CAP] = others[i];
+    W.q_head = (W.q_head + b->n) % QUEUE_CAP;
+    W.q_count -= b->n;
 }
 
 /* While the database is down, the queue drains into the spill file (one fsync per pass). */
@@ -860,9 +879,10 @@ json_t *telemetry_status_json(void)
 {
     char at[32];
     if (W.last_flush_at) clock_rfc3339_us(W.last_flush_at, at);
-    return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
+    return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "queue_depth", W.q_count,
                      "queue_capacity", QUEUE_CAP, "spill_bytes", (json_int_t)telemetry_spill_pending(),
-                     "written_total", (json_int_t)W.written_total, "spilled_total",
+                     "written_total", (json_int_t)W.written_total, "written_batches_total",
+                     (json_int_t)W.written_batches_total, "spilled_total",
                      (json_int_t)telemetry_spill_state()->spilled_total, "replayed_total",
                      (json_int_t)W.replayed_total, "dropped_total", (json_int_t)W.dropped_total,
                      "rejected_total", (json_int_t)telemetry_spill_state()->rejected_total, "database_down",

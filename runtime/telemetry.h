@@ -97,8 +97,9 @@ int telemetry_system_event(const char *kind, const char *severity, const char *s
 /* Fills out with the aggregates of provider_id (zeros / -1 / "" when it has none). */
 void telemetry_provider_usage(const char *provider_id, struct provider_usage *out);
 
-/* New object {queue_depth, queue_capacity, spill_bytes, written_total, spilled_total, replayed_total,
- * last_flush_at, last_error} for /metrics and /api/system/status. */
+/* New object {queue_depth, queue_capacity, spill_bytes, written_total, written_batches_total (queue batches
+ * committed), spilled_total, replayed_total, dropped_total, rejected_total, database_down, last_flush_at,
+ * last_error} for /metrics and /api/system/status. */
 json_t *telemetry_status_json(void);
 
 /* Drops the usage-event partitions past the retention period when the last drop was an hour ago or more (or
