@@ -47,9 +47,14 @@ static struct {
 
 /* ---- local view ---- */
 
+static int valid_at(const struct held *h, double now_ms)
+{
+    return h->epoch > 0 && !h->releasing && now_ms < h->valid_until_ms;
+}
+
 static int valid(const struct held *h)
 {
-    return h->epoch > 0 && !h->releasing && clock_now_ms() < h->valid_until_ms;
+    return valid_at(h, clock_now_ms());
 }
 
 #define CATCH_UP_WINDOW_MS 5000 /* a hand-over's catch-up applies to the first reads after the claim */
@@ -124,10 +129,14 @@ void fleet_status(struct fleet_status *out)
     out->started = F.started;
     out->lease_s = F.cfg.lease_s;
     out->capacity = F.cfg.capacity;
-    out->leader = fleet_is_leader();
-    out->owned_shards = owned_count();
-    for (int i = 0; i < FLEET_SHARDS; i++)
-        if (fleet_shard_epoch(i)) out->owned_bots += F.bots_in_shard[i];
+    /* one clock read for the 64 shards: system/status asks on every request (its cache key) */
+    double now = clock_now_ms();
+    out->leader = F.started && valid_at(&F.leader, now);
+    for (int i = 0; F.started && i < FLEET_SHARDS; i++)
+        if (valid_at(&F.shards[i], now)) {
+            out->owned_shards++;
+            out->owned_bots += F.bots_in_shard[i];
+        }
     out->alive_instances = F.alive;
     out->last_renew_ms = F.last_renew_ms;
     out->rounds_failed = F.rounds_failed;
