@@ -835,7 +835,7 @@ unless ( $SKIP{autonomy} ) {
         # Every earlier server of this bench started at the same test instant, so their usage rows lie "after"
         # a new server's clock: the per-bot watermark probe would find each bot changed in every round. The
         # phase lives 10 minutes past the newest row, as a real clock always moves forward.
-        my $at = psql_value( $DB, "SELECT to_char(greatest(max(created_at), '$AT'::timestamptz) + interval '10 min' "
+        my $at = psql_value( $DB, "SELECT to_char((greatest(max(created_at), '$AT'::timestamptz) + interval '10 min')"
               . "AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM integration_usage_events" );
         $srv = BenchKit::Server->start( bin => $BIN, home => $HOME, db => $DB, log => "$DIR/gatehouse.log",
             env => { %SRV_ENV, GATEHOUSE_TEST_CLOCK => $at, GATEHOUSE_AUTONOMY_INTERVAL_S => 2, GATEHOUSE_AUTONOMY_SWEEP_S => $sweep,
