@@ -171,7 +171,9 @@ static void maybe_finish(struct round *r)
 
 /* ---- the evidence ---- */
 
-/* $1 uuid[] | NULL (every bot), $2 window s, $3..$6 samples: bars, traces, risk checks, orders. */
+/* $1 uuid[] | NULL (every bot), $2 window s, $3..$6 samples: bars, traces, risk checks, orders.
+ * The usage slices' WHERE clauses are the predicates of migration 0073's partial indexes: change both
+ * together (spec 74 checks the plans). */
 static const char EVIDENCE_SQL[] =
     "WITH win AS (SELECT gh_now() - make_interval(secs => $2::int) AS since), "
     "lease AS (SELECT coalesce((SELECT holder IS NOT NULL AND expires_at > clock_timestamp() FROM leases "
