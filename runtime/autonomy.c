@@ -74,6 +74,7 @@ struct known_bot {
     char id[37];
     unsigned char dirty;
     time_t picked_at; /* 0: never scored by a periodic round of this process */
+    long tail;        /* its usage rows in the 3 s before the watermark, as the last bot list counted them */
 };
 
 static struct {
@@ -662,8 +663,8 @@ static const char *everything_changed(const json_t *d)
     return why;
 }
 
-/* Merges the bot list res (id order; column 1: rows of it in integration_usage_events since the watermark)
- * into K.bots, keeping each known bot's marks; a new bot is dirty. Returns 0 or -1 (out of memory). */
+/* Merges the bot list res (BOT_LIST_SQL) into K.bots, keeping each known bot's marks; a bot is dirty when it
+ * is new, or it has usage rows the last list did not count. Returns 0 or -1 (out of memory). */
 static int merge_bot_list(struct pg_result *res)
 {
     size_t n = (size_t)PQntuples(res), o = 0;
@@ -674,13 +675,15 @@ static int merge_bot_list(struct pg_result *res)
         while (o < K.n && strcmp(K.bots[o].id, id) < 0)
             o++;
         snprintf(nb[i].id, sizeof nb[i].id, "%s", id);
+        long overlap = atol(PQgetvalue(res, (int)i, 2));
         if (o < K.n && strcmp(K.bots[o].id, id) == 0) {
-            nb[i].dirty = K.bots[o].dirty;
+            nb[i].dirty = K.bots[o].dirty | (overlap > K.bots[o].tail); /* a row reached the table late */
             nb[i].picked_at = K.bots[o].picked_at;
         } else {
             nb[i].dirty = 1;
         }
-        nb[i].dirty |= PQgetvalue(res, (int)i, 1)[0] == 't'; /* written by any instance since the watermark */
+        nb[i].dirty |= PQgetvalue(res, (int)i, 1)[0] == 't'; /* written by any instance after the watermark */
+        nb[i].tail = atol(PQgetvalue(res, (int)i, 3));
     }
     if (K.cursor >= n) K.cursor = 0;
     free(K.bots);
@@ -723,7 +726,7 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
         json_decref(d);
         return;
     }
-    if (PQntuples(res) > 0) snprintf(K.watermark, sizeof K.watermark, "%s", PQgetvalue(res, 0, 2));
+    if (PQntuples(res) > 0) snprintf(K.watermark, sizeof K.watermark, "%s", PQgetvalue(res, 0, 4));
     const char *all = everything_changed(d);
     if (all) LOG_INFO(trace, "autonomy round of every bot", "reason=\"%s\" bots=%zu", all, K.n);
     char(*ids)[37] = calloc(K.n ? K.n : 1, sizeof *ids);
@@ -742,13 +745,19 @@ static void on_bot_list(struct pg_result *res, const char *err, void *arg)
     json_decref(d);
 }
 
-/* The bot list: every bot id (in id order), whether any instance wrote a usage row of it since the last list
- * (3 s of overlap: rows carry their acceptance time and reach the table with the writer's next batch), and
- * the clock of this read (the next watermark). */
+/* The bot list: every bot id (in id order); whether any instance wrote a usage row of it after the watermark
+ * $1 (the last list's clock); its rows in the 3 s up to $1 now, and in the 3 s up to this read (the next list
+ * compares the two: rows carry their acceptance time and reach the table with a writer's next batch, so a row
+ * can land behind the watermark; counting that tail twice finds it, where re-reading 3 s of overlap marked
+ * every bot of the last 3 s again); and the clock of this read (the next watermark). */
 static const char BOT_LIST_SQL[] =
     "SELECT b.id::text, $1::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM integration_usage_events e "
-    "  WHERE e.bot_id = b.id AND e.created_at > $1::timestamptz - interval '3 s'), gh_now()::text "
-    "FROM bots b ORDER BY b.id";
+    "  WHERE e.bot_id = b.id AND e.created_at > $1::timestamptz), "
+    " CASE WHEN $1::timestamptz IS NULL THEN 0 ELSE (SELECT count(*) FROM integration_usage_events e "
+    "  WHERE e.bot_id = b.id AND e.created_at > $1::timestamptz - interval '3 s' AND e.created_at <= $1::timestamptz) END, "
+    " (SELECT count(*) FROM integration_usage_events e "
+    "  WHERE e.bot_id = b.id AND e.created_at > w.now - interval '3 s' AND e.created_at <= w.now), w.now::text "
+    "FROM bots b CROSS JOIN (SELECT gh_now() AS now) w ORDER BY b.id";
 
 void autonomy_leader_tick(const json_t *decision)
 {

@@ -34,6 +34,16 @@ my $saw_round_of = sub {
     my @r = @all[ $from .. $#all ];
     return grep { $_ == $k || $_ == $k + 1 } @r;
 };
+# the 4 rounds after the first round of k (or k + 1) bots since round $from: how many of them scored those bots
+# again. The bot list re-reads the last 3 s of usage rows (a row can reach the table behind its watermark), and
+# used to mark every bot of those 3 s once more: with a 1 s interval, 2 or 3 more rounds of the same bots.
+my $repeats_after = sub {
+    my ( $k, $from ) = @_;
+    my @r;
+    wait_for( sub { my @all = $rounds->(); @r = @all[ $from .. $#all ]; my ($i) = grep { $r[$_] == $k || $r[$_] == $k + 1 } 0 .. $#r;
+                    defined $i && @r >= $i + 5 && ( @r = @r[ $i + 1 .. $i + 4 ] ) }, 20, '4 more rounds' ) or return 99;
+    return scalar grep { $_ >= $k } @r;
+};
 
 subtest 'usage events this process ingests mark their bots' => sub {
     my @b = @ids[ 10, 20, 30 ];
@@ -46,6 +56,9 @@ subtest 'usage events this process ingests mark their bots' => sub {
     is( $r->{status}, 202, 'three bots ticked' );
     ok( wait_for( sub { my $now = $updated->(@b); !grep { $now->{$_} eq $before->{$_} } @b }, 20, 'rescored' ), 'the three bots are rescored' );
     ok( wait_for( sub { $saw_round_of->( 3, $from ) }, 10, 'small round' ), 'by a round of those bots and the share, not of all' );
+    # one repeat is allowed: a round that starts between the event's acceptance and its commit scores the bots
+    # without it, and the next list finds the late row
+    cmp_ok( $repeats_after->( 3, $from ), '<=', 1, 'and not again by the rounds after it (each row is counted once)' );
 };
 
 subtest 'usage rows another instance wrote mark their bots (watermark probe)' => sub {
@@ -56,6 +69,7 @@ subtest 'usage rows another instance wrote mark their bots (watermark probe)' =>
     psql_rows( $db, "INSERT INTO integration_usage_events (provider_id, operation, status, trace_id, created_at, bot_id) VALUES $vals" );
     ok( wait_for( sub { my $now = $updated->(@b); !grep { $now->{$_} eq $before->{$_} } @b }, 20, 'rescored' ), 'the four bots are rescored' );
     ok( wait_for( sub { $saw_round_of->( 4, $from ) }, 10, 'small round' ), 'by a round of those bots and the share, not of all' );
+    is( $repeats_after->( 4, $from ), 0, 'and not again by the rounds after it (each row is counted once)' );
 };
 
 is( $srv->stop, 0, 'stopped' );
