@@ -476,7 +476,32 @@ size_t sandbox_memory(const struct sandbox *sb)
 
 /* ---- Lua <-> JSON ---- */
 
-static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err,
+/* Where a value sits in the value being converted: one link per level, on the C stack. Formatted only for an
+ * error message ("breakdown.sub_scores[2].note"), so a conversion that succeeds builds no path text. */
+struct json_path {
+    const struct json_path *up;
+    const char *key; /* the object key, or NULL: then index is the array position (1-based) */
+    long index;
+};
+
+/* Writes the path p into buf ("value" for the root); returns the length written. */
+static size_t format_path(const struct json_path *p, char *buf, size_t len)
+{
+    if (!p || (!p->up && !p->key && p->index == 0)) return (size_t)snprintf(buf, len, "value");
+    size_t n = p->up && (p->up->up || p->up->key || p->up->index) ? format_path(p->up, buf, len) : 0;
+    if (n >= len) return n;
+    return n + (size_t)(p->key ? snprintf(buf + n, len - n, "%s%s", n ? "." : "", p->key)
+                               : snprintf(buf + n, len - n, "[%ld]", p->index));
+}
+
+static void path_error(const struct json_path *p, char *err, size_t errlen, const char *what)
+{
+    char path[512];
+    format_path(p, path, sizeof path);
+    snprintf(err, errlen, "%s: %s", path, what);
+}
+
+static json_t *to_json_at(lua_State *L, int idx, int depth, const struct json_path *path, char *err,
                           size_t errlen);
 
 /* Returns n when the table at idx is a sequence 1..n with no other keys, -1 otherwise. */
@@ -500,43 +525,40 @@ static long sequence_length(lua_State *L, int idx)
     return count == n ? n : -1;
 }
 
-static json_t *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err,
+static json_t *table_to_json(lua_State *L, int idx, int depth, const struct json_path *path, char *err,
                              size_t errlen)
 {
-    size_t plen = strlen(path);
     long n = sequence_length(L, idx);
     json_t *out;
 
     if (n >= 0) {
         out = json_array();
         for (long i = 1; i <= n; i++) {
-            snprintf(path + plen, pathlen - plen, "[%ld]", i);
+            struct json_path at = {path, NULL, i};
             lua_rawgeti(L, idx, i);
-            json_t *v = to_json_at(L, lua_gettop(L), depth + 1, path, pathlen, err, errlen);
+            json_t *v = to_json_at(L, lua_gettop(L), depth + 1, &at, err, errlen);
             lua_pop(L, 1);
             if (!v) goto fail;
             json_array_append_new(out, v);
         }
-        path[plen] = '\0';
         return out;
     }
     out = json_object();
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) {
-            snprintf(err, errlen, "%s: table mixes array and non-string keys", path[0] ? path : "value");
+            path_error(path, err, errlen, "table mixes array and non-string keys");
             lua_pop(L, 2);
             goto fail;
         }
         const char *key = lua_tostring(L, -2);
-        snprintf(path + plen, pathlen - plen, "%s%s", plen ? "." : "", key);
-        json_t *v = to_json_at(L, lua_gettop(L), depth + 1, path, pathlen, err, errlen);
+        struct json_path at = {path, key, 0};
+        json_t *v = to_json_at(L, lua_gettop(L), depth + 1, &at, err, errlen);
         if (!v) {
             lua_pop(L, 2);
             goto fail;
         }
         json_object_set_new(out, key, v);
-        path[plen] = '\0';
         lua_pop(L, 1);
     }
     return out;
@@ -545,15 +567,15 @@ fail:
     return NULL;
 }
 
-static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *err,
+static json_t *to_json_at(lua_State *L, int idx, int depth, const struct json_path *path, char *err,
                           size_t errlen)
 {
     if (depth > 32) {
-        snprintf(err, errlen, "%s: nested deeper than 32 levels (or a cycle)", path[0] ? path : "value");
+        path_error(path, err, errlen, "nested deeper than 32 levels (or a cycle)");
         return NULL;
     }
     if (!lua_checkstack(L, 4)) {
-        snprintf(err, errlen, "%s: Lua stack exhausted", path);
+        path_error(path, err, errlen, "Lua stack exhausted");
         return NULL;
     }
     switch (lua_type(L, idx)) {
@@ -564,7 +586,7 @@ static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t p
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
         if (!isfinite(lua_tonumber(L, idx))) {
-            snprintf(err, errlen, "%s: number is not finite", path[0] ? path : "value");
+            path_error(path, err, errlen, "number is not finite");
             return NULL;
         }
         return json_real(lua_tonumber(L, idx));
@@ -572,24 +594,27 @@ static json_t *to_json_at(lua_State *L, int idx, int depth, char *path, size_t p
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
         json_t *v = json_stringn(s, len);
-        if (!v) snprintf(err, errlen, "%s: string is not valid UTF-8", path[0] ? path : "value");
+        if (!v) path_error(path, err, errlen, "string is not valid UTF-8");
         return v;
     }
     case LUA_TTABLE:
-        return table_to_json(L, idx, depth, path, pathlen, err, errlen);
+        return table_to_json(L, idx, depth, path, err, errlen);
     case LUA_TFUNCTION:
         return json_pack("{s:b}", "__function__", 1);
-    default:
-        snprintf(err, errlen, "%s: unsupported %s value", path[0] ? path : "value", luaL_typename(L, idx));
+    default: {
+        char what[64];
+        snprintf(what, sizeof what, "unsupported %s value", luaL_typename(L, idx));
+        path_error(path, err, errlen, what);
         return NULL;
+    }
     }
 }
 
 json_t *sandbox_to_json(lua_State *L, int idx, char *err, size_t errlen)
 {
-    char path[512] = "";
+    struct json_path root = {NULL, NULL, 0};
     int top = lua_gettop(L);
-    json_t *v = to_json_at(L, lua_absindex(L, idx), 0, path, sizeof path, err, errlen);
+    json_t *v = to_json_at(L, lua_absindex(L, idx), 0, &root, err, errlen);
     lua_settop(L, top);
     return v;
 }

@@ -1,5 +1,7 @@
 /* test_sandbox.c — the call budgets hold even when the policy catches their errors with pcall; the sealed
- * sandbox's libraries are read-only and each chunk has its own environment, at no allocation per read. */
+ * sandbox's libraries are read-only and each chunk has its own environment, at no allocation per read; a
+ * value that cannot become JSON is named by its path. */
+#include <jansson.h>
 #include <lua.h>
 #include <string.h>
 #include <time.h>
@@ -75,6 +77,47 @@ static void test_isolation(void)
     sandbox_free(sb);
 }
 
+/* sandbox_to_json: what converts, and an error names the value's path (built only when there is an error). */
+static void test_to_json(void)
+{
+    struct sandbox_limits lim = {16u << 20, 2000000, 1000};
+    char err[512] = "";
+    struct sandbox *sb = sandbox_new(&lim, err, sizeof err);
+    static const struct {
+        const char *src, *want; /* want: the compact JSON, or "!" and the error */
+    } cases[] = {
+        {"return { a = { 1, 2, { b = 'x' } }, e = {} }", "{\"a\": [1, 2, {\"b\": \"x\"}], \"e\": []}"},
+        {"return { 1.5, true }", "[1.5, true]"},
+        {"return 0/0", "!value: number is not finite"},
+        {"return { a = { 1, { b = { c = 1/0 } } } }", "!a[2].b.c: number is not finite"},
+        {"return { { x = { [1] = 1, y = 2 } } }", "![1].x: table mixes array and non-string keys"},
+    };
+    if (!sb) {
+        tap_ok(0, "sandbox_new: %s", err);
+        return;
+    }
+    lua_State *L = sandbox_state(sb);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err[0] = '\0';
+        lua_settop(L, 0);
+        if (sandbox_run_chunk(sb, cases[i].src, strlen(cases[i].src), "j.lua", err, sizeof err) != 0) {
+            tap_ok(0, "%s: %s", cases[i].src, err);
+            continue;
+        }
+        json_t *v = sandbox_to_json(L, -1, err, sizeof err);
+        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        if (cases[i].want[0] == '!')
+            tap_ok(!v && strcmp(err, cases[i].want + 1) == 0, "%s -> error \"%s\" (got \"%s\")", cases[i].src,
+                   cases[i].want + 1, err);
+        else
+            tap_ok(text && strcmp(text, cases[i].want) == 0, "%s -> %s (got %s)", cases[i].src, cases[i].want,
+                   text ? text : err);
+        free(text);
+        json_decref(v);
+    }
+    sandbox_free(sb);
+}
+
 int main(void)
 {
     char err[512];
@@ -112,5 +155,6 @@ int main(void)
             2000000, 1000, err, sizeof err, &took) == 0,
         "xpcall keeps its meaning: the handler sees ordinary errors, arguments and results pass (%s)", err);
     test_isolation();
+    test_to_json();
     return tap_done();
 }
