@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "log.h"
 #include "sandbox.h"
+#include "sandbox_json.h"
 
 /* rt.log(level, message) -> nothing. level is "debug"|"info"|"warn"|"error". Stack: [-2, +0]. */
 static int rt_log(lua_State *L)

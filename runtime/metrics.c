@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "log.h"
 #include "secret.h"
+#include "textbuf.h"
 
 #ifndef GATEHOUSE_VERSION
 #define GATEHOUSE_VERSION "dev"
@@ -385,39 +386,8 @@ void metrics_register_gauge(const char *name, const char *help, double (*read)(v
 
 /* ---- rendering ---------------------------------------------------------------------------------- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (!(p = realloc(b->p, cap))) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
 /* Appends s escaped for a label value (escape_quote) or a HELP text: \\, \" and \n. */
-static void buf_escaped(struct buf *b, const char *s, int escape_quote)
+static void buf_escaped(struct textbuf *b, const char *s, int escape_quote)
 {
     const char *run = s;
     for (; *s; s++) {
@@ -426,11 +396,11 @@ static void buf_escaped(struct buf *b, const char *s, int escape_quote)
                           : *s == '"' && escape_quote ? "\\\""
                                                       : NULL;
         if (!rep) continue;
-        buf_add(b, run, (size_t)(s - run));
-        buf_str(b, rep);
+        textbuf_add(b, run, (size_t)(s - run));
+        textbuf_str(b, rep);
         run = s + 1;
     }
-    buf_add(b, run, (size_t)(s - run));
+    textbuf_add(b, run, (size_t)(s - run));
 }
 
 /* Shortest of %.15g / %.16g / %.17g that reads back as v; NaN and infinities as the format spells them. */
@@ -445,61 +415,61 @@ static const char *fmt_double(double v, char out[32])
     return out;
 }
 
-static void buf_double(struct buf *b, double v)
+static void buf_double(struct textbuf *b, double v)
 {
     char tmp[32];
-    buf_str(b, fmt_double(v, tmp));
+    textbuf_str(b, fmt_double(v, tmp));
 }
 
-static void buf_u64(struct buf *b, uint64_t v)
+static void buf_u64(struct textbuf *b, uint64_t v)
 {
     char tmp[24];
     snprintf(tmp, sizeof tmp, "%" PRIu64, v);
-    buf_str(b, tmp);
+    textbuf_str(b, tmp);
 }
 
-static void buf_header(struct buf *b, const char *name, const char *help, const char *type)
+static void buf_header(struct textbuf *b, const char *name, const char *help, const char *type)
 {
-    buf_str(b, "# HELP ");
-    buf_str(b, name);
-    buf_str(b, " ");
+    textbuf_str(b, "# HELP ");
+    textbuf_str(b, name);
+    textbuf_str(b, " ");
     buf_escaped(b, help, 0);
-    buf_str(b, "\n# TYPE ");
-    buf_str(b, name);
-    buf_str(b, " ");
-    buf_str(b, type);
-    buf_str(b, "\n");
+    textbuf_str(b, "\n# TYPE ");
+    textbuf_str(b, name);
+    textbuf_str(b, " ");
+    textbuf_str(b, type);
+    textbuf_str(b, "\n");
 }
 
 /* name{labels of s[,le="..."]} */
-static void buf_sample_name(struct buf *b, const struct family *f, const struct series *s, const char *suffix,
-                            const char *le)
+static void buf_sample_name(struct textbuf *b, const struct family *f, const struct series *s,
+                            const char *suffix, const char *le)
 {
     const char *k = s->key;
-    buf_str(b, f->name);
-    buf_str(b, suffix);
+    textbuf_str(b, f->name);
+    textbuf_str(b, suffix);
     if (!f->nlabels && !le) {
-        buf_str(b, " ");
+        textbuf_str(b, " ");
         return;
     }
-    buf_str(b, "{");
+    textbuf_str(b, "{");
     for (int i = 0; i < f->nlabels; i++) {
-        if (i) buf_str(b, ",");
-        buf_str(b, f->labels[i]);
-        buf_str(b, "=\"");
+        if (i) textbuf_str(b, ",");
+        textbuf_str(b, f->labels[i]);
+        textbuf_str(b, "=\"");
         buf_escaped(b, k, 1);
-        buf_str(b, "\"");
+        textbuf_str(b, "\"");
         k += strlen(k) + 1;
     }
     if (le) {
-        buf_str(b, f->nlabels ? ",le=\"" : "le=\"");
-        buf_str(b, le);
-        buf_str(b, "\"");
+        textbuf_str(b, f->nlabels ? ",le=\"" : "le=\"");
+        textbuf_str(b, le);
+        textbuf_str(b, "\"");
     }
-    buf_str(b, "} ");
+    textbuf_str(b, "} ");
 }
 
-static void render_histogram_series(struct buf *b, const struct family *f, const struct series *s)
+static void render_histogram_series(struct textbuf *b, const struct family *f, const struct series *s)
 {
     uint64_t cum = 0;
     char le[32];
@@ -507,17 +477,17 @@ static void render_histogram_series(struct buf *b, const struct family *f, const
         cum += s->buckets[i];
         buf_sample_name(b, f, s, "_bucket", fmt_double(f->bounds[i], le));
         buf_u64(b, cum);
-        buf_str(b, "\n");
+        textbuf_str(b, "\n");
     }
     buf_sample_name(b, f, s, "_bucket", "+Inf");
     buf_u64(b, s->count);
-    buf_str(b, "\n");
+    textbuf_str(b, "\n");
     buf_sample_name(b, f, s, "_sum", NULL);
     buf_double(b, s->sum_ms / 1000.0);
-    buf_str(b, "\n");
+    textbuf_str(b, "\n");
     buf_sample_name(b, f, s, "_count", NULL);
     buf_u64(b, s->count);
-    buf_str(b, "\n");
+    textbuf_str(b, "\n");
 }
 
 static int series_cmp(const void *a, const void *b)
@@ -529,7 +499,7 @@ static int series_cmp(const void *a, const void *b)
 }
 
 /* HELP, TYPE, then every series sorted by label values (stable output for scrapes and tests). */
-static void render_family(struct buf *b, const struct family *f)
+static void render_family(struct textbuf *b, const struct family *f)
 {
     struct series **all;
     int n = 0;
@@ -550,19 +520,19 @@ static void render_family(struct buf *b, const struct family *f)
         } else {
             buf_sample_name(b, f, all[i], "", NULL);
             buf_u64(b, all[i]->count);
-            buf_str(b, "\n");
+            textbuf_str(b, "\n");
         }
     }
     free(all);
 }
 
-static void render_gauge(struct buf *b, const char *name, const char *help, double v)
+static void render_gauge(struct textbuf *b, const char *name, const char *help, double v)
 {
     buf_header(b, name, help, "gauge");
-    buf_str(b, name);
-    buf_str(b, " ");
+    textbuf_str(b, name);
+    textbuf_str(b, " ");
     buf_double(b, v);
-    buf_str(b, "\n");
+    textbuf_str(b, "\n");
 }
 
 /* Process start: the runtime's clock now minus the process's age from /proc (uptime - its start tick), so it
@@ -598,25 +568,25 @@ static double process_start_time(void)
     return start_time;
 }
 
-static void render_fixed(struct buf *b)
+static void render_fixed(struct textbuf *b)
 {
     buf_header(b, "gatehouse_build_info", "Build of the running gatehouse; the value is always 1.", "gauge");
-    buf_str(b, "gatehouse_build_info{version=\"");
+    textbuf_str(b, "gatehouse_build_info{version=\"");
     buf_escaped(b, GATEHOUSE_VERSION, 1);
-    buf_str(b, "\"} 1\n");
+    textbuf_str(b, "\"} 1\n");
     render_gauge(b, "gatehouse_process_start_time_seconds", "Start time of the process since the unix epoch.",
                  process_start_time());
 }
 
-static void render_policy_and_status(struct buf *b)
+static void render_policy_and_status(struct textbuf *b)
 {
     buf_header(b, "gatehouse_policy_reloads_total", "Policy reload attempts, by result (ok or error).",
                "counter");
-    buf_str(b, "gatehouse_policy_reloads_total{result=\"error\"} ");
+    textbuf_str(b, "gatehouse_policy_reloads_total{result=\"error\"} ");
     buf_u64(b, reloads_error);
-    buf_str(b, "\ngatehouse_policy_reloads_total{result=\"ok\"} ");
+    textbuf_str(b, "\ngatehouse_policy_reloads_total{result=\"ok\"} ");
     buf_u64(b, reloads_ok);
-    buf_str(b, "\n");
+    textbuf_str(b, "\n");
     if (!status_set) return;
     render_gauge(b, "gatehouse_system_status", "Current system status: 0 = OK, 1 = DEGRADED, 2 = BLOCKED.",
                  system_status);
@@ -626,7 +596,7 @@ static void render_policy_and_status(struct buf *b)
 
 char *metrics_render(size_t *len)
 {
-    struct buf b = {0};
+    struct textbuf b = {0};
     char *out;
     size_t n = 0;
     render_fixed(&b);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "lrt.h"
 #include "sandbox.h"
+#include "sandbox_json.h"
 #include "secret.h"
 
 #define MODULES_KEY "gatehouse.modules"
@@ -639,6 +640,33 @@ json_t *policy_module_value(struct policy_gen *g, const char *module, const char
     return out;
 }
 
+/* Calls fn_path of module with args (each converted to a Lua value) under the budgets, leaving nresults
+ * results (LUA_MULTRET: all) on the stack above *top. Returns the state, or NULL with err filled and the
+ * stack as it was. */
+static lua_State *call_policy(struct policy_gen *g, const char *module, const char *fn_path,
+                              const json_t *const *args, int nargs, int nresults, int *top, char *err,
+                              size_t errlen)
+{
+    if (!g) {
+        snprintf(err, errlen, "no policy generation is loaded");
+        return NULL;
+    }
+    lua_State *L = sandbox_state(g->sb);
+    *top = lua_gettop(L);
+    if (push_path(L, module, fn_path, err, errlen) < 0) return NULL;
+    for (int i = 0; i < nargs; i++)
+        if (sandbox_push_json(L, args[i]) < 0) {
+            lua_settop(L, *top);
+            snprintf(err, errlen, "%s: argument %d nested too deeply", fn_path, i + 1);
+            return NULL;
+        }
+    if (sandbox_pcall(g->sb, nargs, nresults, err, errlen) < 0) {
+        lua_settop(L, *top);
+        return NULL;
+    }
+    return L;
+}
+
 json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg,
                     char *err, size_t errlen)
 {
@@ -648,28 +676,10 @@ json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_pat
 json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path,
                       const json_t *const *args, int nargs, char *err, size_t errlen)
 {
-    lua_State *L;
     int top;
-    json_t *results;
-
-    if (!g) {
-        snprintf(err, errlen, "no policy generation is loaded");
-        return NULL;
-    }
-    L = sandbox_state(g->sb);
-    top = lua_gettop(L);
-    if (push_path(L, module, fn_path, err, errlen) < 0) return NULL;
-    for (int i = 0; i < nargs; i++)
-        if (sandbox_push_json(L, args[i]) < 0) {
-            lua_settop(L, top);
-            snprintf(err, errlen, "%s: argument %d nested too deeply", fn_path, i + 1);
-            return NULL;
-        }
-    if (sandbox_pcall(g->sb, nargs, LUA_MULTRET, err, errlen) < 0) {
-        lua_settop(L, top);
-        return NULL;
-    }
-    results = json_array();
+    lua_State *L = call_policy(g, module, fn_path, args, nargs, LUA_MULTRET, &top, err, errlen);
+    if (!L) return NULL;
+    json_t *results = json_array();
     for (int i = top + 1; i <= lua_gettop(L); i++) {
         json_t *v = sandbox_to_json(L, i, err, errlen);
         if (!v) {
@@ -681,6 +691,44 @@ json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_p
     }
     lua_settop(L, top);
     return results;
+}
+
+char *policy_call_list_text(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg,
+                            json_t **heads, char *err, size_t errlen)
+{
+    int top;
+    char *text = NULL;
+    *heads = NULL;
+    lua_State *L = call_policy(g, module, fn_path, &arg, 1, 1, &top, err, errlen);
+    if (!L) return NULL;
+    lua_Integer n = lua_type(L, -1) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : -1;
+    json_t *list = n >= 0 ? json_array() : NULL;
+    if (!list) snprintf(err, errlen, "%s %s did not return a list", module, fn_path);
+    for (lua_Integer i = 1; list && i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        json_t *head = sandbox_to_json_shallow(L, -1, err, errlen);
+        lua_pop(L, 1);
+        if (!head) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "%s %s result %lld: %s", module, fn_path, (long long)i, why);
+            json_decref(list);
+            list = NULL;
+        } else {
+            json_array_append_new(list, head);
+        }
+    }
+    if (list && (text = sandbox_to_json_text(L, -1, NULL, err, errlen)) && text[0] != '[') {
+        snprintf(err, errlen, "%s %s did not return a list", module, fn_path);
+        free(text);
+        text = NULL;
+    }
+    if (text)
+        *heads = list;
+    else
+        json_decref(list);
+    lua_settop(L, top);
+    return text;
 }
 
 json_t *policy_call_first(struct policy_gen *g, const char *module, const char *fn_path,

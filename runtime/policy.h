@@ -126,6 +126,14 @@ json_t *policy_call(struct policy_gen *g, const char *module, const char *fn_pat
 json_t *policy_call_n(struct policy_gen *g, const char *module, const char *fn_path,
                       const json_t *const *args, int nargs, char *err, size_t errlen);
 
+/* Calls fn_path(arg) like policy_call when its one result is a list of objects to store as they are (autonomy
+ * scores): returns that list as compact JSON text (malloc'd; sandbox_to_json_text, no tree is built) and in
+ * *heads a new JSON array of each object's top level (sandbox_to_json_shallow: scalars, and each table member
+ * as an empty [] or {}), for the caller's shape check. NULL with err filled (and *heads NULL) on a policy
+ * error, a result that is not a list of objects, or a value that has no JSON form. */
+char *policy_call_list_text(struct policy_gen *g, const char *module, const char *fn_path, const json_t *arg,
+                            json_t **heads, char *err, size_t errlen);
+
 /* policy_call_n's first result (a new reference), or NULL with err filled — also when the function returned
  * nothing ("<module> <fn_path> returned nothing"). */
 json_t *policy_call_first(struct policy_gen *g, const char *module, const char *fn_path,

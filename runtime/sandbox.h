@@ -7,11 +7,11 @@
  * __close. cjson keeps only encode, decode and null (its setters change a state-wide setting). Once sealed,
  * every global table (the libraries, rt, lib, spec) and _G are read-only proxies whose metatable is hidden,
  * the string metatable is hidden, and each chunk runs in an environment of its own, so one policy file cannot
- * change what another one sees. Only policy.c, sandbox.c, sandbox_match.c and lrt.c include Lua headers. */
+ * change what another one sees. Only policy.c, sandbox.c, sandbox_match.c, sandbox_json.c and lrt.c include
+ * Lua headers. The conversions between Lua values and JSON are sandbox_json.h. */
 #ifndef GATEHOUSE_SANDBOX_H
 #define GATEHOUSE_SANDBOX_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 struct lua_State;
@@ -60,14 +60,5 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults, char *err, size_t
 /* For sandbox_match.c: counts steps of work done inside one C call against the current call's instruction
  * budget and checks its deadline; raises the budget's Lua error (does not return) once one is spent. */
 void sandbox_charge_steps(struct lua_State *L, long steps);
-
-/* Converts the Lua value at idx into JSON: strings, numbers, booleans, nil -> null; tables with keys 1..n
- * become arrays (an empty table is an array), tables with string keys objects; functions become the object
- * {"__function__": true}. Anything else (userdata, cycles, mixed keys, depth > 32) is an error.
- * Returns a new reference, or NULL with err filled ("path: problem"). Stack unchanged. */
-json_t *sandbox_to_json(struct lua_State *L, int idx, char *err, size_t errlen);
-
-/* Pushes a plain Lua table/value built from json (stack effect +1). Returns 0, or -1 if too deep. */
-int sandbox_push_json(struct lua_State *L, const json_t *json);
 
 #endif

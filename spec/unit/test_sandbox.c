@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "sandbox.h"
+#include "sandbox_json.h"
 #include "tap.h"
 
 static double now_s(void)
@@ -105,7 +106,7 @@ static void test_to_json(void)
             continue;
         }
         json_t *v = sandbox_to_json(L, -1, err, sizeof err);
-        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        char *text = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_SORT_KEYS) : NULL;
         if (cases[i].want[0] == '!')
             tap_ok(!v && strcmp(err, cases[i].want + 1) == 0, "%s -> error \"%s\" (got \"%s\")", cases[i].src,
                    cases[i].want + 1, err);
@@ -115,6 +116,75 @@ static void test_to_json(void)
         free(text);
         json_decref(v);
     }
+    sandbox_free(sb);
+}
+
+/* sandbox_to_json_text writes the text json_dumps writes of sandbox_to_json's tree, and fails the same way.
+ */
+static void test_to_json_text(void)
+{
+    struct sandbox_limits lim = {16u << 20, 2000000, 1000};
+    char err[512] = "", err2[512] = "";
+    struct sandbox *sb = sandbox_new(&lim, err, sizeof err);
+    static const char *const cases[] = {
+        "return { a = { 1, 2, { b = 'x' } }, e = {}, f = { {}, { {} } } }",
+        "return { 'q\"b\\\\s/\\b\\f\\n\\r\\t\\1\\31\\127', '\\195\\169 \\226\\130\\172 \\240\\157\\132\\158', '' }",
+        "return { 0.1, 1e20, 1e-5, -0.0, 123456789.0, 2^53, 1/3, -2.5e-300, 1e300 }",
+        "return { 0.0, -123.0, 999999999999999.0, -999999999999999.0, 1e15, 1e16, 2^63, -2^63, 1e17, 0.5 }",
+        "return { -7, 0, math.maxinteger, math.mininteger, true, false }",
+        "return { fn = math.floor, n = 3, nested = { deeper = { list = { 1, 'two', { three = 3 } } } } }",
+        "return 'plain'",
+        "return 42",
+        "return nil",
+        "return 0/0",
+        "return { a = { 1, { b = { c = 1/0 } } } }",
+        "return { { x = { [1] = 1, y = 2 } } }",
+        "return { s = 'ok', bad = '\\255' }",
+        "local t = {} t.self = t return t",
+        "return { [1] = 1, [3] = 3 }",
+    };
+    if (!sb) {
+        tap_ok(0, "sandbox_new: %s", err);
+        return;
+    }
+    lua_State *L = sandbox_state(sb);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err[0] = err2[0] = '\0';
+        lua_settop(L, 0);
+        if (sandbox_run_chunk(sb, cases[i], strlen(cases[i]), "j.lua", err, sizeof err) != 0) {
+            tap_ok(0, "%s: %s", cases[i], err);
+            continue;
+        }
+        json_t *v = sandbox_to_json(L, -1, err, sizeof err);
+        char *want = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        size_t len = 0;
+        int top = lua_gettop(L);
+        char *got = sandbox_to_json_text(L, -1, &len, err2, sizeof err2);
+        if (want)
+            tap_ok(got && strcmp(got, want) == 0 && len == strlen(want), "text of %s is %s (got %s)",
+                   cases[i], want, got ? got : err2);
+        else
+            tap_ok(!got && strcmp(err, err2) == 0, "%s fails as the tree does: \"%s\" (got \"%s\")", cases[i],
+                   err, got ? got : err2);
+        tap_ok(lua_gettop(L) == top, "... stack unchanged");
+        free(want);
+        free(got);
+        json_decref(v);
+    }
+    lua_settop(L, 0);
+    static const char shallow[] =
+        "return { a = 1, b = { 1, 2 }, c = { x = { y = 1 } }, d = 's', e = {}, f = 0.5 }";
+    sandbox_run_chunk(sb, shallow, strlen(shallow), "s.lua", err, sizeof err);
+    json_t *head = sandbox_to_json_shallow(L, -1, err, sizeof err);
+    char *text = head ? json_dumps(head, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    tap_ok(text && strcmp(text, "{\"a\":1,\"b\":[],\"c\":{},\"d\":\"s\",\"e\":[],\"f\":0.5}") == 0,
+           "the shallow head keeps scalars and empties tables by kind (%s)", text ? text : err);
+    free(text);
+    json_decref(head);
+    lua_settop(L, 0);
+    sandbox_run_chunk(sb, "return { 1, 2 }", 15, "s.lua", err, sizeof err);
+    head = sandbox_to_json_shallow(L, -1, err, sizeof err);
+    tap_ok(!head && strstr(err, "not an object"), "a list has no shallow head (%s)", err);
     sandbox_free(sb);
 }
 
@@ -156,5 +226,6 @@ int main(void)
         "xpcall keeps its meaning: the handler sees ordinary errors, arguments and results pass (%s)", err);
     test_isolation();
     test_to_json();
+    test_to_json_text();
     return tap_done();
 }

@@ -1,0 +1,475 @@
+/* sandbox_json.c — Lua values <-> JSON for policy calls: a Lua result into a jansson tree or straight into
+ * JSON text, one level of it for a shape check, and JSON into plain Lua tables. */
+#include "sandbox_json.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "textbuf.h"
+
+/* Where a value sits in the value being converted: one link per level, on the C stack. Formatted only for an
+ * error message ("breakdown.sub_scores[2].note"), so a conversion that succeeds builds no path text. */
+struct json_path {
+    const struct json_path *up;
+    const char *key; /* the object key, or NULL: then index is the array position (1-based) */
+    long index;
+};
+
+/* Writes the path p into buf ("value" for the root); returns the length written. */
+static size_t format_path(const struct json_path *p, char *buf, size_t len)
+{
+    if (!p || (!p->up && !p->key && p->index == 0)) return (size_t)snprintf(buf, len, "value");
+    size_t n = p->up && (p->up->up || p->up->key || p->up->index) ? format_path(p->up, buf, len) : 0;
+    if (n >= len) return n;
+    return n + (size_t)(p->key ? snprintf(buf + n, len - n, "%s%s", n ? "." : "", p->key)
+                               : snprintf(buf + n, len - n, "[%ld]", p->index));
+}
+
+static void path_error(const struct json_path *p, char *err, size_t errlen, const char *what)
+{
+    char path[512];
+    format_path(p, path, sizeof path);
+    snprintf(err, errlen, "%s: %s", path, what);
+}
+
+static json_t *to_json_at(lua_State *L, int idx, int depth, const struct json_path *path, char *err,
+                          size_t errlen);
+
+/* Returns n when the table at idx is a sequence 1..n with no other keys, -1 otherwise. */
+static long sequence_length(lua_State *L, int idx)
+{
+    long count = 0, n = (long)lua_rawlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1)) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        lua_Integer k = lua_tointeger(L, -1);
+        if (k < 1 || k > n) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        count++;
+    }
+    return count == n ? n : -1;
+}
+
+static json_t *table_to_json(lua_State *L, int idx, int depth, const struct json_path *path, char *err,
+                             size_t errlen)
+{
+    long n = sequence_length(L, idx);
+    json_t *out;
+
+    if (n >= 0) {
+        out = json_array();
+        for (long i = 1; i <= n; i++) {
+            struct json_path at = {path, NULL, i};
+            lua_rawgeti(L, idx, i);
+            json_t *v = to_json_at(L, lua_gettop(L), depth + 1, &at, err, errlen);
+            lua_pop(L, 1);
+            if (!v) goto fail;
+            json_array_append_new(out, v);
+        }
+        return out;
+    }
+    out = json_object();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            path_error(path, err, errlen, "table mixes array and non-string keys");
+            lua_pop(L, 2);
+            goto fail;
+        }
+        const char *key = lua_tostring(L, -2);
+        struct json_path at = {path, key, 0};
+        json_t *v = to_json_at(L, lua_gettop(L), depth + 1, &at, err, errlen);
+        if (!v) {
+            lua_pop(L, 2);
+            goto fail;
+        }
+        json_object_set_new(out, key, v);
+        lua_pop(L, 1);
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+static json_t *to_json_at(lua_State *L, int idx, int depth, const struct json_path *path, char *err,
+                          size_t errlen)
+{
+    if (depth > 32) {
+        path_error(path, err, errlen, "nested deeper than 32 levels (or a cycle)");
+        return NULL;
+    }
+    if (!lua_checkstack(L, 4)) {
+        path_error(path, err, errlen, "Lua stack exhausted");
+        return NULL;
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return json_null();
+    case LUA_TBOOLEAN:
+        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
+        if (!isfinite(lua_tonumber(L, idx))) {
+            path_error(path, err, errlen, "number is not finite");
+            return NULL;
+        }
+        return json_real(lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        json_t *v = json_stringn(s, len);
+        if (!v) path_error(path, err, errlen, "string is not valid UTF-8");
+        return v;
+    }
+    case LUA_TTABLE:
+        return table_to_json(L, idx, depth, path, err, errlen);
+    case LUA_TFUNCTION:
+        return json_pack("{s:b}", "__function__", 1);
+    default: {
+        char what[64];
+        snprintf(what, sizeof what, "unsupported %s value", luaL_typename(L, idx));
+        path_error(path, err, errlen, what);
+        return NULL;
+    }
+    }
+}
+
+json_t *sandbox_to_json(lua_State *L, int idx, char *err, size_t errlen)
+{
+    struct json_path root = {NULL, NULL, 0};
+    int top = lua_gettop(L);
+    json_t *v = to_json_at(L, lua_absindex(L, idx), 0, &root, err, errlen);
+    lua_settop(L, top);
+    return v;
+}
+
+static int push_json_at(lua_State *L, const json_t *json, int depth)
+{
+    if (depth > 32 || !lua_checkstack(L, 3)) return -1;
+    switch (json_typeof(json)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+        lua_createtable(L, 0, (int)json_object_size(json));
+        json_object_foreach((json_t *)json, key, v)
+        {
+            if (push_json_at(L, v, depth + 1) < 0) return -1;
+            lua_setfield(L, -2, key);
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        lua_createtable(L, (int)json_array_size(json), 0);
+        json_array_foreach(json, i, v)
+        {
+            if (push_json_at(L, v, depth + 1) < 0) return -1;
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return 0;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(json), json_string_length(json));
+        return 0;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(json));
+        return 0;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(json));
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(json));
+        return 0;
+    default:
+        lua_pushnil(L);
+        return 0;
+    }
+}
+
+int sandbox_push_json(lua_State *L, const json_t *json)
+{
+    int top = lua_gettop(L);
+    if (push_json_at(L, json, 0) < 0) {
+        lua_settop(L, top);
+        lua_pushnil(L);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Lua -> JSON text, without the tree ---- */
+
+static void out_put(struct textbuf *o, const char *s, size_t n)
+{
+    textbuf_add(o, s, n);
+}
+
+static void out_char(struct textbuf *o, char c)
+{
+    textbuf_add(o, &c, 1);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0: jansson's rules (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], cp;
+    size_t len;
+    if (c < 0x80) return 1;
+    if (c < 0xC2 || c > 0xF4) return 0;
+    len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (len > n) return 0;
+    cp = c & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Writes s as a JSON string, escaped as json_dumps does. Returns 0, or -1 when s is not valid UTF-8. */
+static int out_string(struct textbuf *o, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0, i = 0;
+    out_char(o, '"');
+    while (i < n) {
+        unsigned char c = u[i];
+        const char *esc = c == '"'    ? "\\\""
+                          : c == '\\' ? "\\\\"
+                          : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t"
+                                      : NULL;
+        if (!esc && c >= 0x20) {
+            size_t len = utf8_sequence(u + i, n - i);
+            if (!len) return -1;
+            i += len;
+            run += len;
+            continue;
+        }
+        out_put(o, s + i - run, run);
+        run = 0;
+        if (esc) {
+            out_put(o, esc, 2);
+        } else {
+            char seq[8];
+            snprintf(seq, sizeof seq, "\\u%04X", c);
+            out_put(o, seq, 6);
+        }
+        i++;
+    }
+    out_put(o, s + n - run, run);
+    out_char(o, '"');
+    return 0;
+}
+
+/* Writes v in decimal (no printf: most numbers of a result are integers). */
+static void out_integer(struct textbuf *o, long long v)
+{
+    char b[24], *p = b + sizeof b;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    out_put(o, p, (size_t)(b + sizeof b - p));
+}
+
+/* Writes a finite double as jansson does: %.17g, ".0" when it would read back as an integer, and an exponent
+ * without '+' or leading zeros. A whole number below 1e15 (what %.17g writes as its digits) skips printf. */
+static void out_real(struct textbuf *o, double v)
+{
+    char b[48];
+    if (v == trunc(v) && fabs(v) < 1e15 && !(v == 0 && signbit(v))) {
+        out_integer(o, (long long)v);
+        out_put(o, ".0", 2);
+        return;
+    }
+    int n = snprintf(b, sizeof b, "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof b - 3) return;
+    if (!strchr(b, '.') && !strchr(b, 'e')) {
+        memcpy(b + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(b, 'e');
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-') start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(b + n - end) + 1);
+            n -= (int)(end - start);
+        }
+    }
+    out_put(o, b, (size_t)n);
+}
+
+static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *path, struct textbuf *o,
+                      char *err, size_t errlen);
+
+static int table_to_text(lua_State *L, int idx, int depth, const struct json_path *path, struct textbuf *o,
+                         char *err, size_t errlen)
+{
+    long n = sequence_length(L, idx);
+    if (n >= 0) {
+        out_char(o, '[');
+        for (long i = 1; i <= n; i++) {
+            struct json_path at = {path, NULL, i};
+            if (i > 1) out_char(o, ',');
+            lua_rawgeti(L, idx, i);
+            int rc = to_text_at(L, lua_gettop(L), depth + 1, &at, o, err, errlen);
+            lua_pop(L, 1);
+            if (rc < 0) return -1;
+        }
+        out_char(o, ']');
+        return 0;
+    }
+    int first = 1;
+    out_char(o, '{');
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            path_error(path, err, errlen, "table mixes array and non-string keys");
+            lua_pop(L, 2);
+            return -1;
+        }
+        const char *key = lua_tostring(L, -2);
+        struct json_path at = {path, key, 0};
+        if (!first) out_char(o, ',');
+        first = 0;
+        if (out_string(o, key, strlen(key)) < 0) {
+            path_error(&at, err, errlen, "key is not valid UTF-8");
+            lua_pop(L, 2);
+            return -1;
+        }
+        out_char(o, ':');
+        if (to_text_at(L, lua_gettop(L), depth + 1, &at, o, err, errlen) < 0) {
+            lua_pop(L, 2);
+            return -1;
+        }
+        lua_pop(L, 1);
+    }
+    out_char(o, '}');
+    return 0;
+}
+
+static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *path, struct textbuf *o,
+                      char *err, size_t errlen)
+{
+    if (depth > 32) {
+        path_error(path, err, errlen, "nested deeper than 32 levels (or a cycle)");
+        return -1;
+    }
+    if (!lua_checkstack(L, 4)) {
+        path_error(path, err, errlen, "Lua stack exhausted");
+        return -1;
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        out_put(o, "null", 4);
+        return 0;
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            out_put(o, "true", 4);
+        else
+            out_put(o, "false", 5);
+        return 0;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            out_integer(o, (long long)lua_tointeger(L, idx));
+            return 0;
+        }
+        if (!isfinite(lua_tonumber(L, idx))) {
+            path_error(path, err, errlen, "number is not finite");
+            return -1;
+        }
+        out_real(o, lua_tonumber(L, idx));
+        return 0;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        if (out_string(o, s, len) == 0) return 0;
+        path_error(path, err, errlen, "string is not valid UTF-8");
+        return -1;
+    }
+    case LUA_TTABLE:
+        return table_to_text(L, idx, depth, path, o, err, errlen);
+    case LUA_TFUNCTION:
+        out_put(o, "{\"__function__\":true}", 21);
+        return 0;
+    default: {
+        char what[64];
+        snprintf(what, sizeof what, "unsupported %s value", luaL_typename(L, idx));
+        path_error(path, err, errlen, what);
+        return -1;
+    }
+    }
+}
+
+char *sandbox_to_json_text(lua_State *L, int idx, size_t *len, char *err, size_t errlen)
+{
+    struct json_path root = {NULL, NULL, 0};
+    struct textbuf o = {NULL, 0, 0, 0};
+    int top = lua_gettop(L);
+    int rc = to_text_at(L, lua_absindex(L, idx), 0, &root, &o, err, errlen);
+    lua_settop(L, top);
+    if (rc == 0 && o.failed) snprintf(err, errlen, "out of memory writing JSON text");
+    if (rc < 0 || o.failed) {
+        free(o.p);
+        return NULL;
+    }
+    if (len) *len = o.len;
+    return o.p;
+}
+
+json_t *sandbox_to_json_shallow(lua_State *L, int idx, char *err, size_t errlen)
+{
+    int top = lua_gettop(L);
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE || sequence_length(L, idx) >= 0) {
+        snprintf(err, errlen, "value: not an object");
+        return NULL;
+    }
+    json_t *out = json_object();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            json_t *v;
+            if (lua_type(L, -1) != LUA_TTABLE) {
+                struct json_path root = {NULL, NULL, 0};
+                v = to_json_at(L, lua_gettop(L), 1, &root, err, errlen);
+            } else {
+                v = sequence_length(L, lua_gettop(L)) >= 0 ? json_array() : json_object();
+            }
+            if (!v) {
+                json_decref(out);
+                lua_settop(L, top);
+                return NULL;
+            }
+            json_object_set_new(out, lua_tostring(L, -2), v);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+    return out;
+}
