@@ -359,16 +359,15 @@ static json_t *system_facts(const json_t *d, const char *lease_alive)
                      lease_alive && strcmp(lease_alive, "t") == 0);
 }
 
-/* Stores one slice's results (its own upsert, in flight while the next slice is scored). */
-static void store_slice(struct round *r, const json_t *results)
+/* Stores one slice's results, text as score_all() returned it (its own upsert, in flight while the next slice
+ * is scored). */
+static void store_slice(struct round *r, const char *text)
 {
-    char *text = json_dumps(results, JSON_COMPACT);
     const char *p[1] = {text};
-    if (!text || db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0)
+    if (db_query(UPSERT_SQL, 1, p, DB_TIMEOUT_MS, on_upserted, r) < 0)
         fail(r, "DB_UNAVAILABLE", "the upsert could not be queued");
     else
         r->upserts_pending++;
-    free(text);
 }
 
 /* The evidence of bots [from, to) as score_all() takes it. */
@@ -386,35 +385,32 @@ static json_t *slice_bots(const struct round *r, size_t from, size_t to)
     return bots;
 }
 
-/* Scores and stores the next SLICE_BOTS bots with one score_all() call. Returns 0, or -1 on a policy failure
- * (recorded with fail()). */
+/* Scores and stores the next SLICE_BOTS bots with one score_all() call. The results go to the upsert as the
+ * text the policy's value encodes to; each result's top level is checked first (valid_result). Returns 0, or
+ * -1 on a policy failure (recorded with fail()). */
 static int score_slice(struct round *r)
 {
     char perr[1024], why[160];
     size_t end = r->next + SLICE_BOTS < r->n_bots ? r->next + SLICE_BOTS : r->n_bots;
-    json_t *bots = slice_bots(r, r->next, end);
-    size_t n = json_array_size(bots);
+    json_t *bots = slice_bots(r, r->next, end), *heads = NULL, *v;
+    size_t n = json_array_size(bots), i;
     json_t *input = json_pack("{s:O, s:o}", "system", r->system, "bots", bots);
     double t0 = clock_now_ms();
-    json_t *out = policy_call(r->gen, MODULE, "score_all", input, perr, sizeof perr);
+    char *text = policy_call_list_text(r->gen, MODULE, "score_all", input, &heads, perr, sizeof perr);
     r->policy_ms += clock_now_ms() - t0;
     json_decref(input);
-    json_t *results = json_array_get(out, 0), *v;
-    size_t i;
-    int ok = json_is_array(results) && json_array_size(results) == n;
-    if (!ok)
-        snprintf(perr, sizeof perr, "%s",
-                 !out                     ? perr
-                 : json_is_array(results) ? "scripts/autonomy.lua score_all() returned "
-                                            "another number of results than bots"
-                                          : "scripts/autonomy.lua score_all() did not return a list");
-    json_array_foreach(results, i, v) if (ok && !valid_result(v, why, sizeof why))
+    int ok = text && json_array_size(heads) == n;
+    if (text && !ok)
+        snprintf(perr, sizeof perr,
+                 "scripts/autonomy.lua score_all() returned another number of results than bots");
+    json_array_foreach(heads, i, v) if (ok && !valid_result(v, why, sizeof why))
     {
         snprintf(perr, sizeof perr, "scripts/autonomy.lua score_all() result %zu: %s", r->next + i + 1, why);
         ok = 0;
     }
-    if (ok && n) store_slice(r, results);
-    json_decref(out);
+    if (ok && n) store_slice(r, text);
+    free(text);
+    json_decref(heads);
     r->next = end;
     r->scored_bots += ok ? (int)n : 0;
     if (!ok) fail(r, "POLICY_ERROR", perr);
