@@ -212,14 +212,22 @@ int sandbox_push_json(lua_State *L, const json_t *json)
 
 /* ---- Lua -> JSON text, without the tree ---- */
 
-static void out_put(struct textbuf *o, const char *s, size_t n)
+/* Appends n bytes: in place while they fit (the common case: a result's text is written in a few KB), else
+ * through textbuf_add, which grows the buffer. */
+static inline void out_put(struct textbuf *o, const char *s, size_t n)
 {
-    textbuf_add(o, s, n);
+    if (o->len + n < o->cap) {
+        memcpy(o->p + o->len, s, n);
+        o->len += n;
+        o->p[o->len] = '\0';
+    } else {
+        textbuf_add(o, s, n);
+    }
 }
 
-static void out_char(struct textbuf *o, char c)
+static inline void out_char(struct textbuf *o, char c)
 {
-    textbuf_add(o, &c, 1);
+    out_put(o, &c, 1);
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0: jansson's rules (no overlong forms, no
@@ -243,14 +251,43 @@ static size_t utf8_sequence(const unsigned char *s, size_t n)
     return len;
 }
 
+/* 1 for a byte json_dumps writes as it is: printable ASCII (and DEL) but the quote (0x22) and the backslash
+ * (0x5C); 32 bytes a row. */
+/* clang-format off */
+static const unsigned char PLAIN_ASCII[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
+
+static inline int plain_ascii(unsigned char c)
+{
+    return PLAIN_ASCII[c];
+}
+
 /* Writes s as a JSON string, escaped as json_dumps does. Returns 0, or -1 when s is not valid UTF-8. */
 static int out_string(struct textbuf *o, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t run = 0, i = 0;
+    size_t i = 0;
     out_char(o, '"');
     while (i < n) {
-        unsigned char c = u[i];
+        size_t run = i;
+        while (i < n && plain_ascii(u[i]))
+            i++;
+        for (size_t len; i < n && u[i] >= 0x80; i += len)
+            if (!(len = utf8_sequence(u + i, n - i))) return -1;
+        if (i > run) {
+            out_put(o, s + run, i - run);
+            continue;
+        }
+        unsigned char c = u[i++];
         const char *esc = c == '"'    ? "\\\""
                           : c == '\\' ? "\\\\"
                           : c == '\b' ? "\\b"
@@ -259,15 +296,6 @@ static int out_string(struct textbuf *o, const char *s, size_t n)
                           : c == '\r' ? "\\r"
                           : c == '\t' ? "\\t"
                                       : NULL;
-        if (!esc && c >= 0x20) {
-            size_t len = utf8_sequence(u + i, n - i);
-            if (!len) return -1;
-            i += len;
-            run += len;
-            continue;
-        }
-        out_put(o, s + i - run, run);
-        run = 0;
         if (esc) {
             out_put(o, esc, 2);
         } else {
@@ -275,9 +303,7 @@ static int out_string(struct textbuf *o, const char *s, size_t n)
             snprintf(seq, sizeof seq, "\\u%04X", c);
             out_put(o, seq, 6);
         }
-        i++;
     }
-    out_put(o, s + n - run, run);
     out_char(o, '"');
     return 0;
 }
