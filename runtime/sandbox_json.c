@@ -11,6 +11,36 @@
 
 #include "textbuf.h"
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0: jansson's rules (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], cp;
+    size_t len;
+    if (c < 0x80) return 1;
+    if (c < 0xC2 || c > 0xF4) return 0;
+    len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (len > n) return 0;
+    cp = c & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* 1 when s[0..n) is valid UTF-8 (utf8_sequence's rules). */
+static int utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0, len; i < n; i += len)
+        if (!(len = u[i] < 0x80 ? 1 : utf8_sequence(u + i, n - i))) return 0;
+    return 1;
+}
+
 /* Where a value sits in the value being converted: one link per level, on the C stack. Formatted only for an
  * error message ("breakdown.sub_scores[2].note"), so a conversion that succeeds builds no path text. */
 struct json_path {
@@ -87,13 +117,19 @@ static json_t *table_to_json(lua_State *L, int idx, int depth, const struct json
             goto fail;
         }
         const char *key = lua_tostring(L, -2);
+        size_t keylen = strlen(key); /* a key ends at a NUL, as jansson's json_object_set did */
         struct json_path at = {path, key, 0};
+        if (!utf8_valid(key, keylen)) {
+            path_error(&at, err, errlen, "key is not valid UTF-8");
+            lua_pop(L, 2);
+            goto fail;
+        }
         json_t *v = to_json_at(L, lua_gettop(L), depth + 1, &at, err, errlen);
         if (!v) {
             lua_pop(L, 2);
             goto fail;
         }
-        json_object_set_new(out, key, v);
+        json_object_setn_new_nocheck(out, key, keylen, v);
         lua_pop(L, 1);
     }
     return out;
@@ -128,8 +164,9 @@ static json_t *to_json_at(lua_State *L, int idx, int depth, const struct json_pa
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        json_t *v = json_stringn(s, len);
-        if (!v) path_error(path, err, errlen, "string is not valid UTF-8");
+        json_t *v = utf8_valid(s, len) ? json_stringn_nocheck(s, len) : NULL;
+        if (!v)
+            path_error(path, err, errlen, utf8_valid(s, len) ? "out of memory" : "string is not valid UTF-8");
         return v;
     }
     case LUA_TTABLE:
@@ -228,27 +265,6 @@ static inline void out_put(struct textbuf *o, const char *s, size_t n)
 static inline void out_char(struct textbuf *o, char c)
 {
     out_put(o, &c, 1);
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0: jansson's rules (no overlong forms, no
- * surrogates, nothing above U+10FFFF). */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], cp;
-    size_t len;
-    if (c < 0x80) return 1;
-    if (c < 0xC2 || c > 0xF4) return 0;
-    len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (len > n) return 0;
-    cp = c & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
 }
 
 /* 1 for a byte json_dumps writes as it is: printable ASCII (and DEL) but the quote (0x22) and the backslash

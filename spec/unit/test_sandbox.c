@@ -142,6 +142,7 @@ static void test_to_json_text(void)
         "return { s = 'ok', bad = '\\255' }",
         "local t = {} t.self = t return t",
         "return { [1] = 1, [3] = 3 }",
+        "return { ok = 1, ['k\\255'] = 2 }",
     };
     if (!sb) {
         tap_ok(0, "sandbox_new: %s", err);
