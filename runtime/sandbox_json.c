@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,12 +367,33 @@ static void out_real(struct textbuf *o, double v)
     out_put(o, b, (size_t)n);
 }
 
-static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *path, struct textbuf *o,
+/* The text of the tables already written by one sandbox_to_json_text call, by table: a table met again (a
+ * policy's result shares tables: the same blockers at the top and in the breakdown, one weights table for
+ * every bot) is copied from the text written the first time instead of walked again. No Lua code runs while a
+ * value is written, so a table's text cannot change in between, and a table reachable from the value cannot
+ * be collected and its address reused. A slot holds one table (a collision forgets the older one). */
+#define TEXT_MEMO_SLOTS 256
+#define TEXT_MEMO_MIN_BYTES 32 /* smaller texts are cheaper to write again than to look up */
+
+struct text_memo {
+    const void *table;
+    size_t off, len; /* its text: out.p[off, off + len) */
+    int height;      /* how many levels its deepest value lies below it */
+};
+
+struct text_ctx {
+    struct textbuf out;
+    int deepest; /* the deepest level reached so far (for a table's height) */
+    struct text_memo memo[TEXT_MEMO_SLOTS];
+};
+
+static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *path, struct text_ctx *c,
                       char *err, size_t errlen);
 
-static int table_to_text(lua_State *L, int idx, int depth, const struct json_path *path, struct textbuf *o,
+static int table_to_text(lua_State *L, int idx, int depth, const struct json_path *path, struct text_ctx *c,
                          char *err, size_t errlen)
 {
+    struct textbuf *o = &c->out;
     long n = sequence_length(L, idx);
     if (n >= 0) {
         out_char(o, '[');
@@ -379,7 +401,7 @@ static int table_to_text(lua_State *L, int idx, int depth, const struct json_pat
             struct json_path at = {path, NULL, i};
             if (i > 1) out_char(o, ',');
             lua_rawgeti(L, idx, i);
-            int rc = to_text_at(L, lua_gettop(L), depth + 1, &at, o, err, errlen);
+            int rc = to_text_at(L, lua_gettop(L), depth + 1, &at, c, err, errlen);
             lua_pop(L, 1);
             if (rc < 0) return -1;
         }
@@ -405,7 +427,7 @@ static int table_to_text(lua_State *L, int idx, int depth, const struct json_pat
             return -1;
         }
         out_char(o, ':');
-        if (to_text_at(L, lua_gettop(L), depth + 1, &at, o, err, errlen) < 0) {
+        if (to_text_at(L, lua_gettop(L), depth + 1, &at, c, err, errlen) < 0) {
             lua_pop(L, 2);
             return -1;
         }
@@ -415,9 +437,34 @@ static int table_to_text(lua_State *L, int idx, int depth, const struct json_pat
     return 0;
 }
 
-static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *path, struct textbuf *o,
+/* table_to_text through the memo. A table's earlier text is reused only where writing it again could not
+ * cross the depth limit (its height below this depth fits), so the errors stay those of sandbox_to_json. */
+static int memo_table_to_text(lua_State *L, int idx, int depth, const struct json_path *path,
+                              struct text_ctx *c, char *err, size_t errlen)
+{
+    const void *t = lua_topointer(L, idx);
+    struct text_memo *m = &c->memo[((uintptr_t)t >> 4) & (TEXT_MEMO_SLOTS - 1)];
+    if (m->table == t && depth + m->height <= 32) {
+        if (textbuf_reserve(&c->out, m->len) == 0) out_put(&c->out, c->out.p + m->off, m->len);
+        if (depth + m->height > c->deepest) c->deepest = depth + m->height;
+        return 0;
+    }
+    size_t start = c->out.len;
+    int deepest = c->deepest;
+    c->deepest = depth;
+    int rc = table_to_text(L, idx, depth, path, c, err, errlen);
+    int height = c->deepest - depth;
+    if (deepest > c->deepest) c->deepest = deepest;
+    if (rc == 0 && !c->out.failed && c->out.len - start >= TEXT_MEMO_MIN_BYTES)
+        *m = (struct text_memo){t, start, c->out.len - start, height};
+    return rc;
+}
+
+static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *path, struct text_ctx *c,
                       char *err, size_t errlen)
 {
+    struct textbuf *o = &c->out;
+    if (depth > c->deepest) c->deepest = depth;
     if (depth > 32) {
         path_error(path, err, errlen, "nested deeper than 32 levels (or a cycle)");
         return -1;
@@ -455,7 +502,7 @@ static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *
         return -1;
     }
     case LUA_TTABLE:
-        return table_to_text(L, idx, depth, path, o, err, errlen);
+        return memo_table_to_text(L, idx, depth, path, c, err, errlen);
     case LUA_TFUNCTION:
         out_put(o, "{\"__function__\":true}", 21);
         return 0;
@@ -471,17 +518,24 @@ static int to_text_at(lua_State *L, int idx, int depth, const struct json_path *
 char *sandbox_to_json_text(lua_State *L, int idx, size_t *len, char *err, size_t errlen)
 {
     struct json_path root = {NULL, NULL, 0};
-    struct textbuf o = {NULL, 0, 0, 0};
-    int top = lua_gettop(L);
-    int rc = to_text_at(L, lua_absindex(L, idx), 0, &root, &o, err, errlen);
-    lua_settop(L, top);
-    if (rc == 0 && o.failed) snprintf(err, errlen, "out of memory writing JSON text");
-    if (rc < 0 || o.failed) {
-        free(o.p);
+    struct text_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory writing JSON text");
         return NULL;
     }
-    if (len) *len = o.len;
-    return o.p;
+    int top = lua_gettop(L);
+    int rc = to_text_at(L, lua_absindex(L, idx), 0, &root, c, err, errlen);
+    lua_settop(L, top);
+    char *text = c->out.p;
+    if (rc == 0 && c->out.failed) snprintf(err, errlen, "out of memory writing JSON text");
+    if (rc < 0 || c->out.failed) {
+        free(text);
+        text = NULL;
+    } else if (len) {
+        *len = c->out.len;
+    }
+    free(c);
+    return text;
 }
 
 json_t *sandbox_to_json_shallow(lua_State *L, int idx, char *err, size_t errlen)

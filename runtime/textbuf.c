@@ -4,21 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+int textbuf_reserve(struct textbuf *b, size_t n)
+{
+    if (b->failed) return -1;
+    if (b->len + n + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    char *p;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    if (!(p = realloc(b->p, cap))) {
+        b->failed = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
 void textbuf_add(struct textbuf *b, const char *s, size_t n)
 {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (!(p = realloc(b->p, cap))) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
+    if (textbuf_reserve(b, n) < 0) return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';

@@ -15,6 +15,11 @@ struct textbuf {
 /* Appends n bytes of s (doubling the buffer as needed). */
 void textbuf_add(struct textbuf *b, const char *s, size_t n);
 
+/* Makes room for n more bytes (and the NUL), so that bytes already in the buffer can be appended again
+ * without the buffer moving under them. Returns 0, or -1 when the allocation failed (then `failed` is set).
+ */
+int textbuf_reserve(struct textbuf *b, size_t n);
+
 /* Appends the C string s. */
 void textbuf_str(struct textbuf *b, const char *s);
 

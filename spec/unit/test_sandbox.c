@@ -142,6 +142,16 @@ static void test_to_json_text(void)
         "return { s = 'ok', bad = '\\255' }",
         "local t = {} t.self = t return t",
         "return { [1] = 1, [3] = 3 }",
+        "local s = { a = 1, b = { 1, 2, 'shared text long enough to be remembered' } } "
+        "return { x = s, y = s, z = { s, { s } }, w = { b = s.b } }",
+        /* t is 30 levels deep: met at the top it fits, met again under 3 more levels it does not */
+        "local t = {} local p = t for i = 1, 29 do p.n = { v = 'a value long enough to be kept' } p = p.n end "
+        "return { t, { { { t } } } }",
+        "local t = {} local p = t for i = 1, 29 do p.n = { v = 'a value long enough to be kept' } p = p.n end "
+        "return { { { { t } } }, t }",
+        /* u's t is copied from the text of the t before it: u's height must still count t's levels */
+        "local t = {} local p = t for i = 1, 27 do p.n = { v = 'a value long enough to be kept' } p = p.n end "
+        "local u = { a = t } return { t, u, { { { u } } } }",
         "return { ok = 1, ['k\\255'] = 2 }",
     };
     if (!sb) {
