@@ -329,11 +329,14 @@ static void spill_path(char *out, size_t len)
     snprintf(out, len, "%s/%s.%ld.jsonl", dir, hex, (long)getpid()); /* every slot busy: a file of its own */
 }
 
-/* Policy reloads are system events (and a metric); a failed one also alerts. */
+/* Policy reloads are system events (and a metric); a failed one also alerts. The system decision is
+ * re-evaluated at once, under the generation now serving: a failed reload's POLICY_ERROR blocker appears, and
+ * a good reload's clears, in the answer to the reload itself rather than at the next periodic evaluation. */
 static void on_policy_reload(int ok, const char *reason, const char *version, const char *error)
 {
     char trace[33], msg[2200];
     id_trace_new(trace);
+    status_refresh(trace);
     metrics_policy_reload(ok);
     snprintf(msg, sizeof msg, ok ? "policy loaded (%s), version %s" : "policy reload failed (%s): %s", reason,
              ok ? version : error);

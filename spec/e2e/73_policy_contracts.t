@@ -1,6 +1,7 @@
 # Policy contracts and isolation (issue 19, review §6.5): a policy file that lacks a function C calls is
 # rejected by `gatehouse check` and by a reload (the old generation keeps serving, last_reload_error names the
-# file and the function); the standard libraries are read-only and every file has its own environment, so one
+# file and the function, and the system status shows the POLICY_ERROR blocker in the same instant; a good
+# reload clears it as fast); the standard libraries are read-only and every file has its own environment, so one
 # file cannot change math.floor for gates.lua; scripts/lib/*.lua is shared as the read-only `lib`; and
 # /api/system/status scheduler.loop_health judges with gates.lua's own thresholds.
 use strict;
@@ -55,6 +56,9 @@ sub reload_rejected {
     my $p = $srv->policy || {};
     is( $p->{version}, $p0->{version}, "$what: the previous generation keeps serving" );
     like( $p->{last_reload_error} // '', $re, "$what: last_reload_error shows the message" );
+    # the reload re-evaluates the system decision itself: no wait for the next periodic evaluation
+    ok( ( grep { ( $_->{code} // '' ) eq 'POLICY_ERROR' } @{ status()->{blockers} || [] } ),
+        "$what: the system status shows the POLICY_ERROR blocker at once" );
 }
 
 subtest 'a reload that breaks a contract keeps the old generation' => sub {
@@ -71,7 +75,7 @@ subtest 'a reload that breaks a contract keeps the old generation' => sub {
     unlink $probe;
     my $r = $srv->post( $GH{policy_reload}, { reason => 'spec 73: restored' } );
     ok( $r->{json}{policy}{loaded} && !defined $r->{json}{policy}{last_reload_error}, 'restored: the reload succeeds' );
-    ok( !( grep { ( $_->{code} // '' ) eq 'POLICY_ERROR' } @{ status()->{blockers} || [] } ), 'no POLICY_ERROR blocker' );
+    ok( !( grep { ( $_->{code} // '' ) eq 'POLICY_ERROR' } @{ status()->{blockers} || [] } ), 'no POLICY_ERROR blocker, at once' );
 };
 
 # ---- one threshold per fact --------------------------------------------------------------------------------
