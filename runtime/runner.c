@@ -1093,16 +1093,18 @@ static int market_open(struct tick *t)
 
 /* ---- start: load the bot, gate it ---- */
 
-static int gate(struct tick *t)
+/* The tick's request to gates.lua safe_start. LIVE bots run the data gates here; their LIVE gates decide at
+ * execution (an order BLOCKED with reason). */
+static json_t *gate_request(const struct tick *t)
 {
     const char *stage = bot_str(t, "stage");
-    /* LIVE bots run the data gates here; their LIVE gates decide at execution (an order BLOCKED with reason)
-     */
-    json_t *req =
-        json_pack("{s:s, s:b, s:s}", "stage", strcmp(stage, "LIVE") == 0 ? "SHADOW" : stage, "requires_ai",
-                  json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
-    json_t *answer = status_safe_start(req, t->trace_id);
-    json_decref(req);
+    return json_pack("{s:s, s:b, s:s}", "stage", strcmp(stage, "LIVE") == 0 ? "SHADOW" : stage, "requires_ai",
+                     json_is_true(json_object_get(t->bot, "requires_ai")), "bot_id", t->bot_id);
+}
+
+/* Takes the gate's answer (consumed). 0 when the tick may go on; -1 when it ended refused. */
+static int gated(struct tick *t, json_t *answer)
+{
     env_gated(&t->env, answer); /* the tick's answer and candidates: every later stage reads these */
     if (json_is_true(json_object_get(answer, "allowed"))) return 0;
     json_t *blockers = json_object_get(answer, "blockers"), *first = json_array_get(blockers, 0);
@@ -1115,6 +1117,71 @@ static int gate(struct tick *t)
                  : "A gate refused the tick.",
              codes_of(blockers), "BLOCKED");
     return -1;
+}
+
+/* After the gate: the market calendar, then the bars (on_bars goes on). */
+static void fetch_bars(struct tick *t)
+{
+    if (!market_open(t)) return;
+    struct marketdata_request mr = {bot_str(t, "symbol"),
+                                    bot_str(t, "timeframe"),
+                                    lookback_minutes(t),
+                                    t->now,
+                                    t->bot_id,
+                                    t->run_id,
+                                    NULL,
+                                    t->trace_id,
+                                    t->env.gen,
+                                    t->env.market_data};
+    if (bar_share_fetch_for(&mr, t->share_bars, t->user_id[0] ? t->user_id : NULL, on_bars, t) < 0)
+        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
+                 json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
+}
+
+/* The ticks loaded by one batched read, waiting for their gate: one gates.lua call for all of them at the end
+ * of the read (on_loads_end), in the same loop turn as their load. */
+static struct {
+    struct tick **t;
+    size_t n, cap;
+} gate_wait;
+
+static int gate_wait_add(struct tick *t)
+{
+    if (gate_wait.n == gate_wait.cap) {
+        size_t cap = gate_wait.cap ? gate_wait.cap * 2 : 64;
+        struct tick **grown = realloc(gate_wait.t, cap * sizeof *grown);
+        if (!grown) return -1;
+        gate_wait.t = grown;
+        gate_wait.cap = cap;
+    }
+    gate_wait.t[gate_wait.n++] = t;
+    return 0;
+}
+
+/* Gates every waiting tick with one status_safe_start_many, then each allowed tick goes on to its bars. */
+static void on_loads_end(void)
+{
+    size_t n = gate_wait.n;
+    struct tick **ticks = gate_wait.t;
+    if (n == 0) return;
+    gate_wait.t = NULL; /* a tick that goes on may start others: they wait in a new list */
+    gate_wait.n = gate_wait.cap = 0;
+    json_t *reqs = json_array();
+    const char **traces = malloc(n * sizeof *traces);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(reqs, gate_request(ticks[i]));
+        if (traces) traces[i] = ticks[i]->trace_id;
+    }
+    json_t *answers = traces ? status_safe_start_many(reqs, traces) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *answer = json_incref(json_array_get(answers, i));
+        if (!answer) answer = status_safe_start(json_array_get(reqs, i), ticks[i]->trace_id);
+        if (gated(ticks[i], answer) == 0) fetch_bars(ticks[i]);
+    }
+    json_decref(answers);
+    json_decref(reqs);
+    free(traces);
+    free(ticks);
 }
 
 /* The JSON text of column col, or a new empty array/object when it is NULL or unparseable. */
@@ -1155,21 +1222,12 @@ static void on_loaded(struct pg_result *res, int row, const char *err, void *arg
     if (t->lease.slot >= 0) json_object_set_new(t->summary, "tick_slot", json_integer(t->lease.slot));
     if (!PQgetisnull(res, row, 12)) /* the breaker of the run's instance, for supervisor_tick_finished */
         json_object_set_new(t->summary, "breaker_state", json_string(PQgetvalue(res, row, 12)));
-    if (gate(t) < 0) return;
-    if (!market_open(t)) return;
-    struct marketdata_request mr = {bot_str(t, "symbol"),
-                                    bot_str(t, "timeframe"),
-                                    lookback_minutes(t),
-                                    t->now,
-                                    t->bot_id,
-                                    t->run_id,
-                                    NULL,
-                                    t->trace_id,
-                                    t->env.gen,
-                                    t->env.market_data};
-    if (bar_share_fetch_for(&mr, t->share_bars, t->user_id[0] ? t->user_id : NULL, on_bars, t) < 0)
-        no_trade(t, "DATA_UNAVAILABLE", "DATA_UNAVAILABLE", "The bar request could not be built.",
-                 json_pack("[s]", "DATA_UNAVAILABLE"), "ERROR");
+    if (gate_wait_add(t) < 0) { /* no room to wait for the batch's gate: gated on its own */
+        json_t *req = gate_request(t);
+        json_t *answer = status_safe_start(req, t->trace_id);
+        json_decref(req);
+        if (gated(t, answer) == 0) fetch_bars(t);
+    }
 }
 
 /* The tick's load: the bot, its position, orders and fleet epoch; one statement for the ticks started in the
@@ -1210,7 +1268,7 @@ static int start_tick(const char *bot_id, const char *trace_id, const char *user
     t->arg = arg;
     t->env.gen = policy_retain(policy_current());
     t->summary = json_pack("{s:s, s:s}", "bot_id", t->bot_id, "trace_id", t->trace_id);
-    if (tick_batch_read(LOAD_SQL, LOAD_ID_COL, t->bot_id, on_loaded, t) < 0) {
+    if (tick_batch_read(LOAD_SQL, LOAD_ID_COL, t->bot_id, on_loaded, on_loads_end, t) < 0) {
         // clang-format on
         release_claim(t->bot_id);
         json_decref(t->summary);

@@ -378,31 +378,78 @@ static json_t *shared_snapshot(struct policy_gen *g)
     return json_incref(shared_snap);
 }
 
+/* A refused start naming why the gate policy could not answer (fail closed). */
+static json_t *start_failed(const char *why, const char *trace_id)
+{
+    json_t *fc = fail_closed(why, trace_id);
+    json_t *out = json_pack("{s:b, s:O}", "allowed", 0, "blockers", json_object_get(fc, "blockers"));
+    json_decref(fc);
+    return out;
+}
+
+/* 1 when out has safe_start's shape {allowed = bool, blockers = [...]}. */
+static int valid_start_answer(const json_t *out)
+{
+    return json_is_object(out) && json_is_boolean(json_object_get(out, "allowed")) &&
+           json_is_array(json_object_get(out, "blockers"));
+}
+
 json_t *status_safe_start(const json_t *req, const char *trace_id)
 {
     struct policy_gen *g = policy_current();
     char err[1024];
     json_t *snap, *out;
-    if (!g || !policy_has_function(g, "gates.lua", "safe_start")) {
-        json_t *fc = fail_closed("gates.lua is not loaded or has no safe_start()", trace_id);
-        out = json_pack("{s:b, s:O}", "allowed", 0, "blockers", json_object_get(fc, "blockers"));
-        json_decref(fc);
-        return out;
-    }
+    if (!g || !policy_has_function(g, "gates.lua", "safe_start"))
+        return start_failed("gates.lua is not loaded or has no safe_start()", trace_id);
     snap = shared_snapshot(g);
     const json_t *args[2] = {req, snap};
     out = policy_call_first(g, "gates.lua", "safe_start", args, 2, err, sizeof err);
     json_decref(snap);
-    if (!json_is_object(out) || !json_is_boolean(json_object_get(out, "allowed")) ||
-        !json_is_array(json_object_get(out, "blockers"))) {
-        json_t *fc = fail_closed(out ? "gates.lua safe_start() returned a malformed answer" : err, trace_id);
+    if (!valid_start_answer(out)) {
+        json_t *failed =
+            start_failed(out ? "gates.lua safe_start() returned a malformed answer" : err, trace_id);
         json_decref(out);
-        out = json_pack("{s:b, s:O}", "allowed", 0, "blockers", json_object_get(fc, "blockers"));
-        json_decref(fc);
-        return out;
+        return failed;
     }
     attach_traces(json_object_get(out, "blockers"), NULL, NULL, trace_id);
     return out;
+}
+
+json_t *status_safe_start_many(const json_t *reqs, const char *const *trace_ids)
+{
+    struct policy_gen *g = policy_current();
+    size_t n = json_array_size(reqs);
+    json_t *answers = json_array(), *got = NULL;
+    char err[1024] = "gates.lua safe_start_many() returned a malformed answer";
+    if (!g || !policy_has_function(g, "gates.lua", "safe_start_many")) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(answers, status_safe_start(json_array_get(reqs, i), trace_ids[i]));
+        return answers;
+    }
+    json_t *snap = shared_snapshot(g);
+    const json_t *args[2] = {reqs, snap};
+    got = policy_call_first(g, "gates.lua", "safe_start_many", args, 2, err, sizeof err);
+    json_decref(snap);
+    if (json_is_array(got) && json_array_size(got) != n) {
+        snprintf(err, sizeof err, "gates.lua safe_start_many() returned %zu answers for %zu requests",
+                 json_array_size(got), n);
+        json_decref(got);
+        got = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *out = json_array_get(got, i);
+        if (!valid_start_answer(out)) {
+            json_array_append_new(answers, start_failed(got ? "gates.lua safe_start_many() returned a "
+                                                              "malformed answer"
+                                                            : err,
+                                                        trace_ids[i]));
+            continue;
+        }
+        attach_traces(json_object_get(out, "blockers"), NULL, NULL, trace_ids[i]);
+        json_array_append(answers, out);
+    }
+    json_decref(got);
+    return answers;
 }
 
 /* ---- database facts: trading switch, autonomy tiers, open breakers ---- */

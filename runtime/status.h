@@ -60,6 +60,12 @@ json_t *status_snapshot(struct policy_gen *g);
  * {allowed, blockers[]} (blockers carry trace_id); fails closed on policy errors. */
 json_t *status_safe_start(const json_t *req, const char *trace_id);
 
+/* status_safe_start for every request of the array reqs against one snapshot, trace_ids[i] being reqs[i]'s:
+ * one call of gates.lua safe_start_many (its system blockers gathered once) when the policy has it, else one
+ * safe_start per request. Returns a new array, answers[i] as status_safe_start(reqs[i], trace_ids[i]) returns
+ * it; a malformed answer fails closed on its own, a failed call fails every request closed. */
+json_t *status_safe_start_many(const json_t *reqs, const char *const *trace_ids);
+
 /* Evaluates g (a candidate generation) on its own snapshot; a new decision object, or NULL with err. */
 json_t *status_evaluate_with(struct policy_gen *g, const char *trace_id, char *err, size_t errlen);
 

@@ -36,6 +36,7 @@ struct reader {
 
 struct reads {
     const char *sql;
+    tick_read_end_cb end;
     int id_col, n;
     char ids[TICK_BATCH_MAX][37];
     struct reader r[TICK_BATCH_MAX];
@@ -206,19 +207,33 @@ int tick_batch_trace(const struct tick_trace *tr, tick_trace_cb cb, void *arg)
 
 /* ---- reads ---- */
 
+/* A row of a read's result by its bot id: the rows sorted by id, searched per read (not n x rows compares).
+ */
+struct row_id {
+    const char *id;
+    int row;
+};
+
+static int row_id_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct row_id *)a)->id, ((const struct row_id *)b)->id);
+}
+
 static void on_reads(struct pg_result *res, const char *err, void *arg)
 {
     struct reads *q = arg;
     int rows = res ? PQntuples(res) : 0;
+    struct row_id by_id[TICK_BATCH_MAX];
+    if (rows > TICK_BATCH_MAX) rows = TICK_BATCH_MAX; /* at most one row per read */
+    for (int r = 0; r < rows; r++)
+        by_id[r] = (struct row_id){PQgetvalue(res, r, q->id_col), r};
+    qsort(by_id, (size_t)rows, sizeof by_id[0], row_id_cmp);
     for (int i = 0; i < q->n; i++) {
-        int row = -1;
-        for (int r = 0; r < rows && res; r++)
-            if (strcmp(PQgetvalue(res, r, q->id_col), q->r[i].bot_id) == 0) {
-                row = r;
-                break;
-            }
-        q->r[i].cb(res, row, res ? NULL : err, q->r[i].arg);
+        struct row_id key = {q->r[i].bot_id, -1};
+        const struct row_id *hit = bsearch(&key, by_id, (size_t)rows, sizeof by_id[0], row_id_cmp);
+        q->r[i].cb(res, hit ? hit->row : -1, res ? NULL : err, q->r[i].arg);
     }
+    if (q->end) q->end();
     free(q);
 }
 
@@ -239,6 +254,7 @@ static void flush_reads(void)
     if (!q || send_reads(q) == 0) return;
     for (int i = 0; i < q->n; i++)
         q->r[i].cb(NULL, -1, "the read could not be queued", q->r[i].arg);
+    if (q->end) q->end();
     free(q);
 }
 
@@ -248,13 +264,15 @@ static void on_read_ev(evutil_socket_t fd, short what, void *arg)
     flush_reads();
 }
 
-int tick_batch_read(const char *sql, int id_col, const char *bot_id, tick_read_cb cb, void *arg)
+int tick_batch_read(const char *sql, int id_col, const char *bot_id, tick_read_cb cb, tick_read_end_cb end,
+                    void *arg)
 {
     if (!bot_id || strlen(bot_id) != 36) return -1;
     if (B.rq && (B.rq->sql != sql || B.rq->id_col != id_col)) flush_reads();
     if (!B.rq) {
         if (!(B.rq = malloc(sizeof *B.rq))) return -1;
         B.rq->sql = sql;
+        B.rq->end = end;
         B.rq->id_col = id_col;
         B.rq->n = 0;
         if (B.read_ev)

@@ -39,10 +39,16 @@ struct pg_result;
  * returned none for it), or res is NULL with err. res is freed after the callback returns. */
 typedef void (*tick_read_cb)(struct pg_result *res, int row, const char *err, void *arg);
 
+/* Called once per statement, after the row callbacks of all its reads: what the reads' callbacks queued can
+ * be handled together (runner.c gates all the ticks of one load with one policy call). */
+typedef void (*tick_read_end_cb)(void);
+
 /* Queues a read of bot_id by sql, a statement over $1::uuid[] that returns at most one row per bot with the
  * bot's id as text in column id_col. The reads queued with the same sql (the same pointer: a constant) in one
- * loop turn go out as one statement at the end of the turn. Returns 0, or -1 (no callback then). */
-int tick_batch_read(const char *sql, int id_col, const char *bot_id, tick_read_cb cb, void *arg);
+ * loop turn go out as one statement at the end of the turn; they pass the same end (or NULL). Returns 0, or
+ * -1 (no callback then). */
+int tick_batch_read(const char *sql, int id_col, const char *bot_id, tick_read_cb cb, tick_read_end_cb end,
+                    void *arg);
 
 /* Arms the flush timer on base. Before it (unit tests), every trace is written at once as a batch of one. */
 int tick_batch_start(struct event_base *base);
