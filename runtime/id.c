@@ -14,34 +14,43 @@ static int is_lower_hex(const char *s, size_t n)
     return 1;
 }
 
-/* Trace ids come from a small per-thread pool of random bytes, refilled from libsodium's random source
- * 64 ids at a time: one getrandom(2) per 64 requests instead of one per request. Trace ids are not secrets
- * (every answer shows its own); a forked child drops its copy of the pool so no id is issued twice. */
-#define TRACE_POOL_IDS 64
-static __thread unsigned char trace_pool[TRACE_POOL_IDS * 16];
-static __thread size_t trace_pool_left; /* ids not yet issued, taken from the end */
-static pthread_once_t trace_pool_once = PTHREAD_ONCE_INIT;
+/* Trace ids and UUIDs come from a small per-thread pool of random bytes, refilled from libsodium's random
+ * source 64 ids at a time: one getrandom(2) per 64 ids instead of one per id (a tick makes several: its run,
+ * its usage rows). Neither is a secret (every answer shows its trace id; UUIDs name rows); a forked child
+ * drops its copy of the pool so no id is issued twice. */
+#define ID_POOL_IDS 64
+static __thread unsigned char id_pool[ID_POOL_IDS * 16];
+static __thread size_t id_pool_left; /* ids not yet issued, taken from the end */
+static pthread_once_t id_pool_once = PTHREAD_ONCE_INIT;
 
-static void trace_pool_drop(void)
+static void id_pool_drop(void)
 {
-    trace_pool_left = 0;
+    id_pool_left = 0;
 }
 
-static void trace_pool_init(void)
+static void id_pool_init(void)
 {
-    pthread_atfork(NULL, NULL, trace_pool_drop);
+    pthread_atfork(NULL, NULL, id_pool_drop);
+}
+
+/* 16 fresh random bytes from the pool (wiped there once taken). */
+static void id_pool_take(unsigned char out[16])
+{
+    pthread_once(&id_pool_once, id_pool_init);
+    if (id_pool_left == 0) {
+        randombytes_buf(id_pool, sizeof id_pool);
+        id_pool_left = ID_POOL_IDS;
+    }
+    id_pool_left--;
+    memcpy(out, id_pool + id_pool_left * 16, 16);
+    sodium_memzero(id_pool + id_pool_left * 16, 16);
 }
 
 void id_trace_new(char out[33])
 {
-    pthread_once(&trace_pool_once, trace_pool_init);
-    if (trace_pool_left == 0) {
-        randombytes_buf(trace_pool, sizeof trace_pool);
-        trace_pool_left = TRACE_POOL_IDS;
-    }
-    trace_pool_left--;
-    sodium_bin2hex(out, 33, trace_pool + trace_pool_left * 16, 16);
-    sodium_memzero(trace_pool + trace_pool_left * 16, 16);
+    unsigned char b[16];
+    id_pool_take(b);
+    sodium_bin2hex(out, 33, b, sizeof b);
 }
 
 int id_is_trace_id(const char *s)
@@ -61,12 +70,18 @@ int id_is_uuid(const char *s)
 
 void id_uuid_new(char out[37])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
-    randombytes_buf(b, sizeof b);
+    id_pool_take(b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 const char *id_instance(void)
