@@ -15,6 +15,7 @@
 #include "broker.h"
 #include "db.h"
 #include "id.h"
+#include "idset.h"
 #include "instances.h"
 #include "llm.h"
 #include "log.h"
@@ -59,8 +60,8 @@ struct tick {
     void *arg;
 };
 
-static char ticking[MAX_TICKING][37];
-static int n_ticking;
+/* The bots with a tick running: ticks of one bot never overlap. */
+static struct idset *ticking;
 
 static const char *bot_str(const struct tick *t, const char *key)
 {
@@ -77,26 +78,18 @@ static double num(const json_t *o, const char *key, double def)
 
 static int claim(const char *bot_id)
 {
-    for (int i = 0; i < n_ticking; i++)
-        if (strcmp(ticking[i], bot_id) == 0) return -1;
-    if (n_ticking >= MAX_TICKING) return -1;
-    snprintf(ticking[n_ticking++], 37, "%s", bot_id);
-    return 0;
+    if (!ticking && !(ticking = idset_new(MAX_TICKING))) return -1;
+    return idset_add(ticking, bot_id);
 }
 
 static void release_claim(const char *bot_id)
 {
-    for (int i = 0; i < n_ticking; i++)
-        if (strcmp(ticking[i], bot_id) == 0) {
-            memmove(ticking[i], ticking[n_ticking - 1], 37);
-            n_ticking--;
-            return;
-        }
+    if (ticking) idset_remove(ticking, bot_id);
 }
 
 int runner_active(void)
 {
-    return n_ticking;
+    return ticking ? (int)idset_count(ticking) : 0;
 }
 
 static void on_write(struct pg_result *res, const char *err, void *arg)
