@@ -595,3 +595,33 @@ int db_register_secret(const char *conninfo)
     PQconninfoFree(opts);
     return rc;
 }
+
+char *db_array_literal(size_t n, const char *(*value_at)(const void *ctx, size_t i), const void *ctx)
+{
+    size_t cap = 3, len = 0;
+    for (size_t r = 0; r < n; r++) {
+        const char *v = value_at(ctx, r);
+        cap += v ? 2 * strlen(v) + 3 : 5;
+    }
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    out[len++] = '{';
+    for (size_t r = 0; r < n; r++) {
+        const char *v = value_at(ctx, r);
+        if (r) out[len++] = ',';
+        if (!v) {
+            memcpy(out + len, "NULL", 4);
+            len += 4;
+            continue;
+        }
+        out[len++] = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\') out[len++] = '\\';
+            out[len++] = *v;
+        }
+        out[len++] = '"';
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}

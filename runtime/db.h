@@ -62,6 +62,11 @@ int db_query_urgent(const char *sql, int nparams, const char *const *params, int
  * Takes data (a malloc'd buffer; freed by db.c, also on failure). Returns 0, or -1 (no callback then). */
 int db_copy(const char *sql, char *data, size_t len, int timeout_ms, db_result_cb cb, void *arg);
 
+/* The Postgres array literal of n text values: {"v1",NULL,"v\"2"} (every element quoted, `"` and `\` escaped;
+ * a NULL value is SQL NULL). value_at(ctx, i) gives the i-th value. Returns malloc'd text, or NULL (out of
+ * memory). For one parameter per column of a batch: INSERT ... SELECT FROM unnest($1::uuid[], ...). */
+char *db_array_literal(size_t n, const char *(*value_at)(const void *ctx, size_t i), const void *ctx);
+
 /* Queries queued or running. */
 int db_pending(void);
 

@@ -362,33 +362,23 @@ struct stmt {
     char *arrays[TELEMETRY_MAX_COLS]; /* owned array literals (unnest form) */
 };
 
+/* One column of a batch, for db_array_literal. */
+struct batch_column {
+    const struct telemetry_batch *b;
+    int col;
+};
+
+static const char *batch_value_at(const void *ctx, size_t r)
+{
+    const struct batch_column *c = ctx;
+    return c->b->rows[r]->v[c->col];
+}
+
 /* Postgres array literal of column col over the batch's rows: {"v1",NULL,"v\"2"}. Caller frees. */
 static char *array_literal(const struct telemetry_batch *b, int col)
 {
-    size_t cap = 3, len = 0;
-    for (int r = 0; r < b->n; r++)
-        cap += b->rows[r]->v[col] ? 2 * strlen(b->rows[r]->v[col]) + 3 : 5;
-    char *out = malloc(cap);
-    if (!out) return NULL;
-    out[len++] = '{';
-    for (int r = 0; r < b->n; r++) {
-        const char *v = b->rows[r]->v[col];
-        if (r) out[len++] = ',';
-        if (!v) {
-            memcpy(out + len, "NULL", 4);
-            len += 4;
-            continue;
-        }
-        out[len++] = '"';
-        for (; *v; v++) {
-            if (*v == '"' || *v == '\\') out[len++] = '\\';
-            out[len++] = *v;
-        }
-        out[len++] = '"';
-    }
-    out[len++] = '}';
-    out[len] = '\0';
-    return out;
+    struct batch_column c = {b, col};
+    return db_array_literal((size_t)b->n, batch_value_at, &c);
 }
 
 /* head + "($1,...),(...)" + tail for n rows of t. Caller frees. */
