@@ -14,7 +14,6 @@
 #define NFIELDS 10
 #define TRACE_FIELD 8 /* the trace id: how a returned row finds its trace */
 #define DB_TIMEOUT_MS 3000
-#define ROW_SQL_MAX 200 /* one VALUES row's text */
 
 struct entry {
     const char *f[NFIELDS]; /* into the same allocation */
@@ -79,34 +78,48 @@ static void entry_done(struct entry *e, const char *code, const char *err)
     e->cb(code, err, e->arg);
 }
 
-/* The statement of b: $1 is the LEASE_LOST reason, then ten parameters per row. The fence is taken per row
- * (shards in ascending order, so two batches take their shared fences in the same order). Returns malloc'd
- * SQL or NULL. */
-static char *batch_sql(const struct batch *b)
+/* A result row by its key (a bot id, a trace id): the rows sorted by key and searched per caller, not
+ * compared n x rows times. */
+struct row_id {
+    const char *id;
+    int row;
+};
+
+static int row_id_cmp(const void *a, const void *b)
 {
-    size_t cap = 1200 + (size_t)b->n * ROW_SQL_MAX, len = 0;
-    char *sql = malloc(cap);
-    if (!sql) return NULL;
-    len += (size_t)snprintf(sql, cap,
-                            "WITH r (bot_id, st, sd, rh, rc, blk, sig, vars, trace_id, epoch) AS (VALUES ");
-    for (int i = 0; i < b->n; i++) {
-        int k = 2 + i * NFIELDS;
-        len +=
-            (size_t)snprintf(sql + len, cap - len,
-                             "%s($%d::uuid, $%d::text, $%d::text, $%d::text, $%d::text, $%d::jsonb, "
-                             "$%d::jsonb, $%d::jsonb, $%d::text, $%d::bigint)",
-                             i ? ", " : "", k, k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8, k + 9);
-    }
-    snprintf(sql + len, cap - len,
-             "), f AS MATERIALIZED (SELECT r.*, gh_fence_ok(r.bot_id, r.epoch) AS ok FROM r "
-             "  ORDER BY gh_shard_of(r.bot_id)) "
-             "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
-             "  reason_code, blocked_by, signals, variables_snapshot, trace_id, lease_epoch) "
-             "SELECT bot_id, CASE WHEN ok THEN st ELSE 'LEASE' END, CASE WHEN ok THEN sd ELSE 'BLOCKED' END, "
-             "  CASE WHEN ok THEN rh ELSE $1 END, CASE WHEN ok THEN rc ELSE 'LEASE_LOST' END, "
-             "  CASE WHEN ok THEN blk ELSE '[\"LEASE_LOST\"]'::jsonb END, sig, vars, trace_id, epoch FROM f "
-             "RETURNING trace_id, reason_code");
-    return sql;
+    return strcmp(((const struct row_id *)a)->id, ((const struct row_id *)b)->id);
+}
+
+/* The statement of every batch: $1 is the LEASE_LOST reason, $2..$11 one array per field (a constant text,
+ * so Postgres plans a small statement, not a VALUES list of 10 parameters a row). The fence is taken once per
+ * shard and epoch of the batch (gh_fence_ok of one of its bots: the same shard lock and lease row for all of
+ * them), shards in ascending order so two batches take their shared fences in the same order; every row gets
+ * its group's answer. */
+static const char BATCH_SQL[] =
+    "WITH r AS (SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], "
+    "  $8::jsonb[], $9::jsonb[], $10::text[], $11::bigint[]) "
+    "  AS r (bot_id, st, sd, rh, rc, blk, sig, vars, trace_id, epoch)), "
+    "s AS MATERIALIZED (SELECT r.*, gh_shard_of(r.bot_id) AS shard FROM r), "
+    "k AS MATERIALIZED (SELECT shard, epoch, gh_fence_ok(min(bot_id::text)::uuid, epoch) AS ok FROM s "
+    "  GROUP BY shard, epoch ORDER BY shard), "
+    "f AS (SELECT s.*, k.ok FROM s JOIN k ON k.shard = s.shard AND k.epoch IS NOT DISTINCT FROM s.epoch) "
+    "INSERT INTO no_trade_traces (bot_id, suppression_type, suppression_decision, reason_human, "
+    "  reason_code, blocked_by, signals, variables_snapshot, trace_id, lease_epoch) "
+    "SELECT bot_id, CASE WHEN ok THEN st ELSE 'LEASE' END, CASE WHEN ok THEN sd ELSE 'BLOCKED' END, "
+    "  CASE WHEN ok THEN rh ELSE $1 END, CASE WHEN ok THEN rc ELSE 'LEASE_LOST' END, "
+    "  CASE WHEN ok THEN blk ELSE '[\"LEASE_LOST\"]'::jsonb END, sig, vars, trace_id, epoch FROM f "
+    "RETURNING trace_id, reason_code";
+
+/* One field of a batch's rows, for db_array_literal. */
+struct batch_field {
+    const struct batch *b;
+    int field;
+};
+
+static const char *batch_value_at(const void *ctx, size_t i)
+{
+    const struct batch_field *f = ctx;
+    return f->b->e[i]->f[f->field];
 }
 
 static void send_batch(struct batch *b);
@@ -132,14 +145,18 @@ static void on_batch(struct pg_result *res, const char *err, void *arg)
         free(b);
         return;
     }
+    /* rows by trace id, searched per entry */
     int rows = res ? PQntuples(res) : 0;
-    for (int r = 0; r < rows; r++) {
-        const char *trace = PQgetvalue(res, r, 0);
-        for (int i = 0; i < b->n; i++)
-            if (!b->e[i]->done && b->e[i]->f[TRACE_FIELD] && strcmp(b->e[i]->f[TRACE_FIELD], trace) == 0) {
-                entry_done(b->e[i], PQgetvalue(res, r, 1), NULL);
-                break;
-            }
+    struct row_id by_trace[TICK_BATCH_MAX];
+    if (rows > TICK_BATCH_MAX) rows = TICK_BATCH_MAX; /* one row per entry */
+    for (int r = 0; r < rows; r++)
+        by_trace[r] = (struct row_id){PQgetvalue(res, r, 0), r};
+    qsort(by_trace, (size_t)rows, sizeof by_trace[0], row_id_cmp);
+    for (int i = 0; i < b->n; i++) {
+        if (!b->e[i]->f[TRACE_FIELD]) continue;
+        struct row_id key = {b->e[i]->f[TRACE_FIELD], -1};
+        const struct row_id *hit = bsearch(&key, by_trace, (size_t)rows, sizeof by_trace[0], row_id_cmp);
+        if (hit) entry_done(b->e[i], PQgetvalue(res, hit->row, 1), NULL);
     }
     for (int i = 0; i < b->n; i++) {
         if (!b->e[i]->done) entry_done(b->e[i], NULL, res ? "no row written" : err);
@@ -151,17 +168,16 @@ static void on_batch(struct pg_result *res, const char *err, void *arg)
 /* Queues b's statement; when it cannot be queued, every row fails at once. Takes b. */
 static void send_batch(struct batch *b)
 {
-    const char **params = malloc(sizeof *params * (size_t)(1 + b->n * NFIELDS));
-    char *sql = batch_sql(b);
-    int queued = 0;
-    if (params && sql) {
-        params[0] = TICK_BATCH_LEASE_LOST_HUMAN;
-        for (int i = 0; i < b->n; i++)
-            memcpy(params + 1 + i * NFIELDS, b->e[i]->f, sizeof b->e[i]->f);
-        queued = db_query(sql, 1 + b->n * NFIELDS, params, DB_TIMEOUT_MS, on_batch, b) == 0;
+    char *arrays[NFIELDS] = {0};
+    const char *params[1 + NFIELDS] = {TICK_BATCH_LEASE_LOST_HUMAN};
+    int queued = 0, built = 1;
+    for (int f = 0; f < NFIELDS && built; f++) {
+        struct batch_field field = {b, f};
+        built = (params[1 + f] = arrays[f] = db_array_literal((size_t)b->n, batch_value_at, &field)) != NULL;
     }
-    free(params);
-    free(sql);
+    if (built) queued = db_query(BATCH_SQL, 1 + NFIELDS, params, DB_TIMEOUT_MS, on_batch, b) == 0;
+    for (int f = 0; f < NFIELDS; f++)
+        free(arrays[f]);
     if (queued) return;
     for (int i = 0; i < b->n; i++) {
         entry_done(b->e[i], NULL, "the no-trade trace could not be queued");
@@ -206,18 +222,6 @@ int tick_batch_trace(const struct tick_trace *tr, tick_trace_cb cb, void *arg)
 }
 
 /* ---- reads ---- */
-
-/* A row of a read's result by its bot id: the rows sorted by id, searched per read (not n x rows compares).
- */
-struct row_id {
-    const char *id;
-    int row;
-};
-
-static int row_id_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct row_id *)a)->id, ((const struct row_id *)b)->id);
-}
 
 static void on_reads(struct pg_result *res, const char *err, void *arg)
 {

@@ -2,9 +2,10 @@
  * commit per tick at 5,000 bots).
  *
  * A tick that ends without an order queues its trace here; the queue is written every TICK_BATCH_FLUSH_MS
- * (or at once when it holds TICK_BATCH_MAX rows) by one INSERT ... SELECT over all queued rows. Fencing is
- * per row, as in the single-row write it replaces: each row calls gh_fence_ok(bot, epoch) (which holds its
- * shard's fence shared until the batch commits); a row whose epoch is no longer current is written as
+ * (or at once when it holds TICK_BATCH_MAX rows) by one INSERT ... SELECT over all queued rows (one array
+ * parameter per field). Fencing means what it meant for the single-row write it replaces: every shard and
+ * epoch of the batch calls gh_fence_ok once (which holds the shard's fence shared until the batch commits)
+ * and each row takes its shard and epoch's answer; a row whose epoch is no longer current is written as
  * LEASE_LOST with its stale epoch, the other rows as given. When the batch statement fails as a whole (a
  * deadlock against a multi-shard lease change, a row the table refuses), every row is retried on its own, so
  * one bad row never costs the others their trace. Each row's callback runs once its row is durable (or
