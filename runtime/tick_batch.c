@@ -90,6 +90,26 @@ static int row_id_cmp(const void *a, const void *b)
     return strcmp(((const struct row_id *)a)->id, ((const struct row_id *)b)->id);
 }
 
+/* Fills by[] with the first max rows of res (none when res is NULL), keyed by column col and sorted; returns
+ * how many. */
+static int rows_by_key(PGresult *res, int col, struct row_id *by, int max)
+{
+    int rows = res ? PQntuples(res) : 0;
+    if (rows > max) rows = max;
+    for (int r = 0; r < rows; r++)
+        by[r] = (struct row_id){PQgetvalue(res, r, col), r};
+    qsort(by, (size_t)rows, sizeof *by, row_id_cmp);
+    return rows;
+}
+
+/* The row whose key is key in by[0..n) (rows_by_key), or -1. */
+static int row_of(const struct row_id *by, int n, const char *key)
+{
+    struct row_id want = {key, -1};
+    const struct row_id *hit = bsearch(&want, by, (size_t)n, sizeof *by, row_id_cmp);
+    return hit ? hit->row : -1;
+}
+
 /* The statement of every batch: $1 is the LEASE_LOST reason, $2..$11 one array per field (a constant text,
  * so Postgres plans a small statement, not a VALUES list of 10 parameters a row). The fence is taken once per
  * shard and epoch of the batch (gh_fence_ok of one of its bots: the same shard lock and lease row for all of
@@ -145,18 +165,11 @@ static void on_batch(struct pg_result *res, const char *err, void *arg)
         free(b);
         return;
     }
-    /* rows by trace id, searched per entry */
-    int rows = res ? PQntuples(res) : 0;
-    struct row_id by_trace[TICK_BATCH_MAX];
-    if (rows > TICK_BATCH_MAX) rows = TICK_BATCH_MAX; /* one row per entry */
-    for (int r = 0; r < rows; r++)
-        by_trace[r] = (struct row_id){PQgetvalue(res, r, 0), r};
-    qsort(by_trace, (size_t)rows, sizeof by_trace[0], row_id_cmp);
+    struct row_id by_trace[TICK_BATCH_MAX]; /* one row per entry */
+    int rows = rows_by_key(res, 0, by_trace, TICK_BATCH_MAX);
     for (int i = 0; i < b->n; i++) {
-        if (!b->e[i]->f[TRACE_FIELD]) continue;
-        struct row_id key = {b->e[i]->f[TRACE_FIELD], -1};
-        const struct row_id *hit = bsearch(&key, by_trace, (size_t)rows, sizeof by_trace[0], row_id_cmp);
-        if (hit) entry_done(b->e[i], PQgetvalue(res, hit->row, 1), NULL);
+        int row = b->e[i]->f[TRACE_FIELD] ? row_of(by_trace, rows, b->e[i]->f[TRACE_FIELD]) : -1;
+        if (row >= 0) entry_done(b->e[i], PQgetvalue(res, row, 1), NULL);
     }
     for (int i = 0; i < b->n; i++) {
         if (!b->e[i]->done) entry_done(b->e[i], NULL, res ? "no row written" : err);
@@ -226,17 +239,10 @@ int tick_batch_trace(const struct tick_trace *tr, tick_trace_cb cb, void *arg)
 static void on_reads(struct pg_result *res, const char *err, void *arg)
 {
     struct reads *q = arg;
-    int rows = res ? PQntuples(res) : 0;
-    struct row_id by_id[TICK_BATCH_MAX];
-    if (rows > TICK_BATCH_MAX) rows = TICK_BATCH_MAX; /* at most one row per read */
-    for (int r = 0; r < rows; r++)
-        by_id[r] = (struct row_id){PQgetvalue(res, r, q->id_col), r};
-    qsort(by_id, (size_t)rows, sizeof by_id[0], row_id_cmp);
-    for (int i = 0; i < q->n; i++) {
-        struct row_id key = {q->r[i].bot_id, -1};
-        const struct row_id *hit = bsearch(&key, by_id, (size_t)rows, sizeof by_id[0], row_id_cmp);
-        q->r[i].cb(res, hit ? hit->row : -1, res ? NULL : err, q->r[i].arg);
-    }
+    struct row_id by_id[TICK_BATCH_MAX]; /* at most one row per read */
+    int rows = rows_by_key(res, q->id_col, by_id, TICK_BATCH_MAX);
+    for (int i = 0; i < q->n; i++)
+        q->r[i].cb(res, row_of(by_id, rows, q->r[i].bot_id), res ? NULL : err, q->r[i].arg);
     if (q->end) q->end();
     free(q);
 }
