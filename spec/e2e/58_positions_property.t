@@ -20,8 +20,8 @@ my $N    = 1000;
 diag("property seed $SEED");
 
 my $db = new_database();
-my ( $rc, $out, $err ) = run_cmd( [ gatehouse_bin(), 'migrate' ], env => { DATABASE_URL => $db, GATEHOUSE_HOME => repo_root() }, timeout => 120 );
-is( $rc, 0, 'migrated' ) or diag $err;
+my ( $rc, $log ) = migrate_database($db);
+is( $rc, 0, 'migrated' ) or diag $log;
 
 my $seq = fill_sequences( $N, $SEED );
 load_sequences( $db, $seq );

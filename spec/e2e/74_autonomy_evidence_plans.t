@@ -33,10 +33,7 @@ for my $kind ( sort keys %seed ) {
 rows('ANALYZE integration_usage_events');
 
 # The product's query, as compiled into the binary.
-open my $fh, '<', repo_root() . '/runtime/autonomy.c' or die "runtime/autonomy.c: $!";
-my $src = do { local $/; <$fh> };
-my ($literal) = $src =~ /static const char EVIDENCE_SQL\[\] =(.*?");\n/s or BAIL_OUT('EVIDENCE_SQL not found in runtime/autonomy.c');
-my $sql = join '', map { s/\\(.)/$1/gr } $literal =~ /"((?:[^"\\]|\\.)*)"/g;
+my $sql = c_string_constant( 'runtime/autonomy.c', 'EVIDENCE_SQL' ) // BAIL_OUT('EVIDENCE_SQL not found in runtime/autonomy.c');
 # $2.. are scripts/autonomy.lua's evidence_spec(): window_s 86400; samples bars 100, traces 50, risk 100, orders 50
 my $prepare = "PREPARE ev(uuid[], int, int, int, int, int) AS $sql; ";
 my $execute = "EXECUTE ev(ARRAY['$id']::uuid[], 86400, 100, 50, 100, 50)";

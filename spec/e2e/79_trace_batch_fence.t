@@ -14,16 +14,12 @@ use Test::More;
 use Gatehouse::Test;
 
 my $db = new_database();
-my ( $rc, $out, $err ) = run_cmd( [ gatehouse_bin(), 'migrate' ], env => { DATABASE_URL => $db, GATEHOUSE_HOME => repo_root() },
-                                  cwd => repo_root(), timeout => 60 );
-is( $rc, 0, 'migrations applied' ) or BAIL_OUT("migrate failed: $out$err");
+my ( $rc, $log ) = migrate_database($db);
+is( $rc, 0, 'migrations applied' ) or BAIL_OUT("migrate failed: $log");
 sub rows { my ( $sql, @p ) = @_; [ psql_rows( $db, $sql, @p ) ] }
 
 # The product's statement, as compiled into the binary.
-open my $fh, '<', repo_root() . '/runtime/tick_batch.c' or die "runtime/tick_batch.c: $!";
-my $src = do { local $/; <$fh> };
-my ($literal) = $src =~ /static const char BATCH_SQL\[\] =(.*?");\n/s or BAIL_OUT('BATCH_SQL not found in runtime/tick_batch.c');
-my $sql = join '', map { s/\\(.)/$1/gr } $literal =~ /"((?:[^"\\]|\\.)*)"/g;
+my $sql = c_string_constant( 'runtime/tick_batch.c', 'BATCH_SQL' ) // BAIL_OUT('BATCH_SQL not found in runtime/tick_batch.c');
 like( $sql, qr/gh_fence_ok\(min\(bot_id::text\)::uuid, epoch\)/, 'the fence is called per shard and epoch' );
 
 # bots until two share a shard (a) and a third has another (b)

@@ -16,9 +16,8 @@ use Gatehouse::Test;
 
 # a migrated database of its own, with no server: nothing else updates bot_instances while the spec counts
 my $db = new_database();
-my ( $rc, $out, $err ) = run_cmd( [ gatehouse_bin(), 'migrate' ], env => { DATABASE_URL => $db, GATEHOUSE_HOME => repo_root() },
-                                  cwd => repo_root(), timeout => 60 );
-is( $rc, 0, 'migrations applied' ) or BAIL_OUT("migrate failed: $out$err");
+my ( $rc, $log ) = migrate_database($db);
+is( $rc, 0, 'migrations applied' ) or BAIL_OUT("migrate failed: $log");
 sub rows { my ( $sql, @p ) = @_; [ psql_rows( $db, $sql, @p ) ] }
 
 rows( "INSERT INTO bots (name, strategy, symbol, timeframe, stage) SELECT 'hb-' || g, 'sma_cross', 'ESZ6', '1m', 'PAPER' "
@@ -29,11 +28,8 @@ rows('VACUUM ANALYZE bot_instances');
 my $ids = '{' . join( ',', map { $_->[0] } @{ rows("SELECT id FROM bots WHERE name LIKE 'hb-%' ORDER BY id") } ) . '}';
 
 # The product's statement, as compiled into the binary.
-open my $fh, '<', repo_root() . '/runtime/instances.c' or die "runtime/instances.c: $!";
-my $src = do { local $/; <$fh> };
-my ($literal) = $src =~ /static const char INSTANCE_HEARTBEAT_SQL\[\] =(.*?");\n/s
-  or BAIL_OUT('INSTANCE_HEARTBEAT_SQL not found in runtime/instances.c');
-my $sql = join '', map { s/\\(.)/$1/gr } $literal =~ /"((?:[^"\\]|\\.)*)"/g;
+my $sql = c_string_constant( 'runtime/instances.c', 'INSTANCE_HEARTBEAT_SQL' )
+  // BAIL_OUT('INSTANCE_HEARTBEAT_SQL not found in runtime/instances.c');
 like( $sql, qr/^UPDATE bot_instances SET last_heartbeat_at/, 'the heartbeat statement read from runtime/instances.c' );
 
 my ( $updated, $hot ) = ( 0, 0 );

@@ -43,7 +43,7 @@ our @EXPORT = qw(
   %GH
   raw_http
   repo_root gatehouse_bin pg_embedded
-  new_database psql_rows db_url_for
+  new_database migrate_database c_string_constant psql_rows db_url_for
   copy_home read_file write_file edit_file
   lua_entry_span provider_entry add_optional_env_var duplicate_provider set_provider_field
   start_server run_cmd free_port wait_for
@@ -323,6 +323,25 @@ sub new_database {
     psql_rows( $admin, qq{CREATE DATABASE "$name"} );
     push @DATABASES, [ $admin, $name ];
     return db_url_for( $admin, $name );
+}
+
+# migrate_database($url) → ($rc, $output): `gatehouse migrate` of the repo's migrations into $url.
+sub migrate_database {
+    my ($url) = @_;
+    my ( $rc, $out, $err ) = run_cmd( [ gatehouse_bin(), $GH{cmd_migrate} ],
+        env => { $GH{env_db} => $url, $GH{env_home} => $ROOT }, cwd => $ROOT, timeout => 120 );
+    return ( $rc, "$out$err" );
+}
+
+# c_string_constant($relpath, $name) → the text of `static const char NAME[] = "..." "...";` in a runtime source
+# file (adjacent literals joined, escapes undone): the statement exactly as compiled into the binary, for specs
+# that run the product's own SQL. undef when the file has no such constant.
+sub c_string_constant {
+    my ( $relpath, $name ) = @_;
+    open my $fh, '<', "$ROOT/$relpath" or croak "$relpath: $!";
+    my $src = do { local $/; <$fh> };
+    my ($literal) = $src =~ /static const char \Q$name\E\[\] =(.*?");\n/s or return undef;
+    return join '', map { s/\\(.)/$1/gr } $literal =~ /"((?:[^"\\]|\\.)*)"/g;
 }
 
 sub _sql_literal {
