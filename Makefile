@@ -101,7 +101,7 @@ asan: deps
 
 faults: deps
 	@$(MAKE) --no-print-directory build
-	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) GH_SPEC=spec/faults spec/run.sh
+	@GATEHOUSE_BIN=$(abspath $(BINARY)) GH_UNIT_DIR=$(abspath $(BUILD)/spec) GH_SPEC=spec/faults GH_SPEC_JOBS=1 spec/run.sh
 
 valgrind: deps
 	@runtime/tools/deps.sh valgrind
