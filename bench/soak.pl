@@ -76,6 +76,9 @@ sub rss_quarters {
 }
 my $wrk = parse_wrk( do { local ( @ARGV, $/ ) = $out; <> } );
 my $alive = $srv->get('/healthz')->{status} == 200;
+# the heap as glibc sees it at the end (heap.h): bytes in use, freed but kept, and the trims made
+my $metrics = $srv->get('/metrics')->{content} // '';
+my %heap = map { $metrics =~ /^gatehouse_heap_\Q$_\E (\S+)$/m ? ( $_ => $1 ) : ( $_ => 0 ) } qw(in_use_bytes kept_free_bytes trims);
 $srv->stop;
 $sim->stop;
 $base ||= $max || 1;
@@ -87,6 +90,8 @@ my @rows = (
     [ 'mix: status reads / verifies / ticks sent', 'info', "$wrk->{reads} / $wrk->{verifies} / $wrk->{ticks}", 'info' ],
     [ 'throughput, p99 latency', 'info', sprintf( '%.0f req/s, p99 %.1f ms', $wrk->{rps}, $wrk->{p99} // 0 ), 'info' ],
     [ 'RSS at 25 / 50 / 75 / 100 % of the run (MB)', 'info', rss_quarters(@samples), 'info' ],
+    [ 'heap at the end: in use / kept free (MB) / trims', 'info',
+        sprintf( '%.1f / %.1f / %d', $heap{in_use_bytes} / 1048576, $heap{kept_free_bytes} / 1048576, $heap{trims} ), 'info' ],
     [ "RSS after warm-up -> max", '<= +10 %', sprintf( '%.1f MB -> %.1f MB (%+.1f %%)', $base / 1024, $max / 1024, $growth ), $growth <= 10 ? 'PASS' : 'FAIL' ],
     [ 'server alive and healthy at the end', 'yes', $alive ? 'yes' : 'no', $alive ? 'PASS' : 'FAIL' ],
 );
@@ -105,6 +110,6 @@ print $md "gatehouse soak — $m->{date}, commit $m->{commit}; $CONNS connection
 close $md;
 open my $fh, '>', "$DIR/soak-results.json" or die $!;
 print $fh json_encode( { wrk => { map { $_ => $wrk->{$_} } grep { $_ ne 'raw' } keys %$wrk }, rss_kb => \@samples,
-    base_kb => $base, max_kb => $max, growth_pct => $growth, alive => $alive ? 1 : 0 } );
+    base_kb => $base, max_kb => $max, growth_pct => $growth, heap => \%heap, alive => $alive ? 1 : 0 } );
 close $fh;
 exit( ( grep { $_->[3] eq 'FAIL' } @rows ) ? 1 : 0 );

@@ -42,6 +42,7 @@
 #include "db.h"
 #include "fetch.h"
 #include "fleet.h"
+#include "heap.h"
 #include "http.h"
 #include "id.h"
 #include "jobs.h"
@@ -412,6 +413,32 @@ static double gauge_fleet_alive_instances(void)
     return f.alive_instances;
 }
 
+static double gauge_heap_in_use(void)
+{
+    struct heap_stats h;
+    heap_stats(&h);
+    return (double)h.in_use;
+}
+
+static double gauge_heap_kept_free(void)
+{
+    struct heap_stats h;
+    heap_stats(&h);
+    return (double)h.kept_free;
+}
+
+static double gauge_resident(void)
+{
+    struct heap_stats h;
+    heap_stats(&h);
+    return (double)h.resident;
+}
+
+static double gauge_heap_trims(void)
+{
+    return (double)heap_trims();
+}
+
 static void register_gauges(void)
 {
     metrics_register_gauge("gatehouse_telemetry_queue_depth",
@@ -437,6 +464,16 @@ static void register_gauges(void)
     metrics_register_gauge("gatehouse_fleet_alive_instances",
                            "Alive instances of the fleet (this one included), as of the last lease round.",
                            gauge_fleet_alive_instances);
+    metrics_register_gauge("gatehouse_heap_in_use_bytes", "Heap bytes allocated and not freed (glibc).",
+                           gauge_heap_in_use);
+    metrics_register_gauge("gatehouse_heap_kept_free_bytes",
+                           "Heap bytes freed but kept by the allocator; returned to the system when above "
+                           "4 MiB at the 30 s trim.",
+                           gauge_heap_kept_free);
+    metrics_register_gauge("gatehouse_resident_memory_bytes", "The process's resident set size.",
+                           gauge_resident);
+    metrics_register_gauge("gatehouse_heap_trims",
+                           "Heap trims (free pages returned to the system) since start.", gauge_heap_trims);
 }
 
 /* Starts the I/O subsystems that need the loop; 0 or -1 with err. */
@@ -466,6 +503,10 @@ static int start_subsystems(char *err, size_t errlen)
     else
         alerts_init(base);
     register_gauges();
+    if (heap_start(base) < 0) {
+        snprintf(err, errlen, "cannot start the heap trim timer");
+        return -1;
+    }
     struct fleet_config fleet = {cfg.lease_s, cfg.capacity, GATEHOUSE_VERSION};
     if (fleet_start(base, &fleet) < 0) {
         snprintf(err, errlen, "cannot start the fleet's lease rounds");
@@ -519,6 +560,7 @@ static int cmd_serve(void)
     rc = 0;
 out:
     autonomy_stop();
+    heap_stop();
     markets_stop();
     status_stop();
     jobs_stop();

@@ -16,7 +16,7 @@ use utf8;
 
 # ---- the layers: the one place they are written down (a name ending in * is a prefix) ----
 my @LAYERS = (
-    [ core   => qw(clock id idset log secret config db fetch resp textbuf metrics body_cache pnl) ],
+    [ core   => qw(clock id idset heap log secret config db fetch resp textbuf metrics body_cache pnl) ],
     [ lua    => qw(sandbox sandbox_match sandbox_json lrt policy) ],
     [ domain => qw(providers provider_call probe integrations instruments verify telemetry telemetry_spill usage_stats status auth totp
                    bars markets marketdata llm broker orders reconcile risk_watch instances breaker cadence bar_share bar_store tick_batch runner

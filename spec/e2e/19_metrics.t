@@ -196,6 +196,10 @@ my %TYPE = (
     gatehouse_build_info                     => 'gauge',
     gatehouse_process_start_time_seconds     => 'gauge',
     gatehouse_telemetry_queue_depth          => 'gauge',
+    gatehouse_heap_in_use_bytes              => 'gauge',
+    gatehouse_heap_kept_free_bytes           => 'gauge',
+    gatehouse_resident_memory_bytes          => 'gauge',
+    gatehouse_heap_trims                     => 'gauge',
 );
 for my $f ( sort keys %TYPE ) {
     is( $p->{families}{$f}{type}, $TYPE{$f}, "$f: TYPE $TYPE{$f}" );
@@ -247,6 +251,20 @@ ok( defined $pst && $pst >= $T0 - 5 && $pst <= time + 5, 'process_start_time_sec
   or diag 'start ' . ( $pst // 'absent' ) . ", spec began $T0";
 my $qd = value( $p, 'gatehouse_telemetry_queue_depth' );
 ok( defined $qd && $qd >= 0, 'gatehouse_telemetry_queue_depth (' . ( $qd // 'absent' ) . ')' );
+
+# memory: the resident set as /proc sees it, and glibc's heap figures (0 under a sanitizer's allocator)
+my $rss = value( $p, 'gatehouse_resident_memory_bytes' );
+use POSIX ();
+my ($statm) = do { open my $fh, '<', "/proc/" . $srv->pid . "/statm" or die $!; local $/; <$fh> } =~ /^\d+\s+(\d+)/;
+my $rss_now = $statm * POSIX::sysconf( POSIX::_SC_PAGESIZE() );
+ok( defined $rss && $rss > 1_000_000 && abs( $rss - $rss_now ) < 0.5 * $rss_now,
+    "gatehouse_resident_memory_bytes (" . ( $rss // 'absent' ) . ") is the server's resident set ($rss_now in /proc)" );
+my ( $inuse, $kept ) = ( value( $p, 'gatehouse_heap_in_use_bytes' ), value( $p, 'gatehouse_heap_kept_free_bytes' ) );
+# a sanitizer's allocator (make asan: GATEHOUSE_BIN under build/asan) keeps its own heap: glibc's figures say little there
+my $sanitized = ( $ENV{GATEHOUSE_BIN} // '' ) =~ m{/asan/};
+ok( defined $inuse && defined $kept && $kept >= 0 && ( $sanitized ? $inuse >= 0 : $inuse > 100_000 && $inuse <= $rss_now ),
+    "heap in use ($inuse) is within the resident set, kept free $kept" );
+like( value( $p, 'gatehouse_heap_trims' ) // '', qr/^\d+$/, 'gatehouse_heap_trims counts the trims' );
 
 # the scrape itself is counted (by the next scrape) under its pattern
 my ( undef, $p2 ) = scrape($srv);
