@@ -274,15 +274,12 @@ static void drop_gone(struct http_ctx *ctx, int status)
 static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, size_t bytes,
                         const char *encoding)
 {
-    char esc[512];
     unwatch_client(
         ctx); /* the close callback must not outlive ctx: the connection may close after the reply */
     evhttp_send_reply(ctx->req, status, NULL, out);
-    LOG_INFO(ctx->trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu%s%s", ctx->method,
-             log_escape(ctx->path, esc, sizeof esc), status, clock_now_ms() - ctx->started_ms, bytes,
-             encoding ? " encoding=" : "", encoding ? encoding : "");
-    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status,
-                         clock_now_ms() - ctx->started_ms);
+    double ms = clock_now_ms() - ctx->started_ms;
+    log_request(ctx->trace_id, ctx->method, ctx->path, status, ms, bytes, encoding);
+    metrics_http_request(ctx->route ? ctx->route : "unmatched", ctx->method, status, ms);
     evbuffer_free(out);
     free_ctx(ctx);
 }

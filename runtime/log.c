@@ -157,6 +157,26 @@ static void emit(enum log_level level, const char *line, size_t n)
     if (was_empty) schedule_flush();
 }
 
+/* Ends line[0..n) (escaped controls, newline) and emits it through the redactor. */
+static void finish_line(enum log_level level, char *line, int n, size_t cap)
+{
+    if (n < 0) return;
+    if ((size_t)n >= cap - 1) n = (int)cap - 2; /* truncated: keep one line */
+    n = (int)escape_controls(line, (size_t)n, cap - 1);
+    line[n++] = '\n';
+
+    /* the usual line holds no secret: the redactor's scan proves it without copying the line */
+    if (!secret_contains(line, (size_t)n)) {
+        emit(level, line, (size_t)n);
+        return;
+    }
+    size_t outlen = 0;
+    char *clean = secret_redact(line, (size_t)n, &outlen);
+    const char *out = clean ? clean : "ts=? level=error msg=\"log redaction failed\"\n";
+    emit(level, out, clean ? outlen : strlen(out));
+    free(clean);
+}
+
 void log_line(enum log_level level, const char *trace_id, const char *msg, const char *kv_fmt, ...)
 {
     char line[8192], ts[40], esc[1024];
@@ -174,19 +194,73 @@ void log_line(enum log_level level, const char *trace_id, const char *msg, const
         n += vsnprintf(line + n, sizeof line - (size_t)n, kv_fmt, ap);
         va_end(ap);
     }
-    if (n < 0) return;
-    if ((size_t)n >= sizeof line - 1) n = (int)sizeof line - 2; /* truncated: keep one line */
-    n = (int)escape_controls(line, (size_t)n, sizeof line - 1);
-    line[n++] = '\n';
+    finish_line(level, line, n, sizeof line);
+}
 
-    /* the usual line holds no secret: the redactor's scan proves it without copying the line */
-    if (!secret_contains(line, (size_t)n)) {
-        emit(level, line, (size_t)n);
-        return;
+/* ---- the request record, without printf ---- */
+
+struct line_buf {
+    char *p;
+    size_t n, cap;
+};
+
+static void put(struct line_buf *b, const char *s, size_t len)
+{
+    if (b->n + len > b->cap) len = b->cap - b->n;
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+}
+
+static void put_str(struct line_buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void put_uint(struct line_buf *b, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    put(b, d + i, sizeof d - i);
+}
+
+void log_request(const char *trace_id, const char *method, const char *path, int status, double ms,
+                 size_t bytes, const char *encoding)
+{
+    if (LOG_LEVEL_INFO < log_threshold) return;
+    char line[2048], ts[40], esc[512];
+    struct line_buf b = {line, 0, sizeof line - 2};
+    format_timestamp(ts, sizeof ts);
+    put_str(&b, "ts=");
+    put_str(&b, ts);
+    put_str(&b, " level=info msg=\"request\"");
+    if (trace_id && *trace_id) {
+        put_str(&b, " trace_id=");
+        put_str(&b, trace_id);
     }
-    size_t outlen = 0;
-    char *clean = secret_redact(line, (size_t)n, &outlen);
-    const char *out = clean ? clean : "ts=? level=error msg=\"log redaction failed\"\n";
-    emit(level, out, clean ? outlen : strlen(out));
-    free(clean);
+    put_str(&b, " method=");
+    put_str(&b, method ? method : "");
+    put_str(&b, " path=\"");
+    put_str(&b, log_escape(path, esc, sizeof esc));
+    put_str(&b, "\" status=");
+    if (status < 0) {
+        put_str(&b, "-");
+        status = -status;
+    }
+    put_uint(&b, (unsigned)status);
+    /* ms with two decimals, rounded half up ("%.2f" differs only on exact halves) */
+    unsigned long long hundredths = ms > 0 ? (unsigned long long)(ms * 100.0 + 0.5) : 0;
+    put_str(&b, " ms=");
+    put_uint(&b, hundredths / 100);
+    char frac[3] = {'.', (char)('0' + hundredths / 10 % 10), (char)('0' + hundredths % 10)};
+    put(&b, frac, sizeof frac);
+    put_str(&b, " bytes=");
+    put_uint(&b, bytes);
+    if (encoding) {
+        put_str(&b, " encoding=");
+        put_str(&b, encoding);
+    }
+    finish_line(LOG_LEVEL_INFO, line, (int)b.n, sizeof line);
 }

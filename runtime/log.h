@@ -35,6 +35,12 @@ void log_flush(void);
  * user-controlled string can sit inside key="..." without breaking the line. Returns out. */
 char *log_escape(const char *value, char *out, size_t outlen);
 
+/* The HTTP server's record of one answered request, at info: the same line as
+ *   LOG_INFO(trace_id, "request", "method=%s path=\"%s\" status=%d ms=%.2f bytes=%zu[ encoding=%s]", ...)
+ * with path escaped by log_escape, formatted without printf (it is written once per request). */
+void log_request(const char *trace_id, const char *method, const char *path, int status, double ms,
+                 size_t bytes, const char *encoding);
+
 #define LOG_AT(lvl, trace, msg, ...)                                                                         \
     do {                                                                                                     \
         if ((lvl) >= log_threshold) log_line((lvl), (trace), (msg), __VA_ARGS__);                            \
