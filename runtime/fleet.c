@@ -125,7 +125,8 @@ const json_t *fleet_facts(void)
 void fleet_status(struct fleet_status *out)
 {
     memset(out, 0, sizeof *out);
-    snprintf(out->instance_id, sizeof out->instance_id, "%s", F.instance);
+    _Static_assert(sizeof out->instance_id == sizeof F.instance, "instance ids of one size");
+    memcpy(out->instance_id, F.instance, sizeof F.instance); /* system/status asks on every request */
     out->started = F.started;
     out->lease_s = F.cfg.lease_s;
     out->capacity = F.cfg.capacity;

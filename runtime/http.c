@@ -287,8 +287,17 @@ static void send_logged(struct http_ctx *ctx, int status, struct evbuffer *out, 
 /* The envelope's head for pre-serialised members: {"success":..,"trace_id":".."[,]. Returns its length. */
 static size_t envelope_head(const struct http_ctx *ctx, int status, int has_members, char head[80])
 {
-    return (size_t)snprintf(head, 80, "{\"success\":%s,\"trace_id\":\"%s\"%s",
-                            status < 400 ? "true" : "false", ctx->trace_id, has_members ? "," : "");
+    static const char ok[] = "{\"success\":true,\"trace_id\":\"",
+                      failed[] = "{\"success\":false,\"trace_id\":\"";
+    const char *start = status < 400 ? ok : failed;
+    size_t n = status < 400 ? sizeof ok - 1 : sizeof failed - 1, tlen = strnlen(ctx->trace_id, 32);
+    memcpy(head, start, n);
+    memcpy(head + n, ctx->trace_id, tlen); /* 32 hex characters */
+    n += tlen;
+    head[n++] = '"';
+    if (has_members) head[n++] = ',';
+    head[n] = '\0';
+    return n;
 }
 
 /* JSON response headers; the values are constants and a hex trace id (nothing for the redactor). */

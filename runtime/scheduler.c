@@ -242,5 +242,6 @@ void scheduler_status(struct scheduler_status *out)
     out->leader = fleet_is_leader();
     out->last_tick_at = S.last_tick_at;
     out->loop_lag_ms = S.lag_ms;
-    snprintf(out->instance_id, sizeof out->instance_id, "%s", S.instance);
+    _Static_assert(sizeof out->instance_id == sizeof S.instance, "instance ids of one size");
+    memcpy(out->instance_id, S.instance, sizeof S.instance); /* system/status asks on every request */
 }
