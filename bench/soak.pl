@@ -59,7 +59,7 @@ my $t0 = time;
 my ( $base, $max, @samples ) = ( undef, 0 );
 while ( waitpid( $pid, WNOHANG ) == 0 ) {
     my $rss = proc_rss_kb( $srv->pid ) // 0;
-    push @samples, [ sprintf( '%.0f', time - $t0 ), $rss ];
+    push @samples, [ sprintf( '%.0f', time - $t0 ), $rss, proc_rss_parts_kb( $srv->pid ) ];
     if ( time - $t0 >= $WARM ) { $base //= $rss; $max = $rss if $rss > $max }
     sleep 1;
 }
@@ -90,6 +90,8 @@ my @rows = (
     [ 'mix: status reads / verifies / ticks sent', 'info', "$wrk->{reads} / $wrk->{verifies} / $wrk->{ticks}", 'info' ],
     [ 'throughput, p99 latency', 'info', sprintf( '%.0f req/s, p99 %.1f ms', $wrk->{rps}, $wrk->{p99} // 0 ), 'info' ],
     [ 'RSS at 25 / 50 / 75 / 100 % of the run (MB)', 'info', rss_quarters(@samples), 'info' ],
+    [ 'of which anonymous (heap, stacks) (MB)', 'info', rss_quarters( map { [ $_->[0], $_->[2] // 0 ] } @samples ), 'info' ],
+    [ 'of which file-backed (binary, libraries) (MB)', 'info', rss_quarters( map { [ $_->[0], $_->[3] // 0 ] } @samples ), 'info' ],
     [ 'heap at the end: in use / kept free (MB) / trims', 'info',
         sprintf( '%.1f / %.1f / %d', $heap{in_use_bytes} / 1048576, $heap{kept_free_bytes} / 1048576, $heap{trims} ), 'info' ],
     [ "RSS after warm-up -> max", '<= +10 %', sprintf( '%.1f MB -> %.1f MB (%+.1f %%)', $base / 1024, $max / 1024, $growth ), $growth <= 10 ? 'PASS' : 'FAIL' ],

@@ -20,7 +20,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(ROOT say_step sh sh_out psql psql_value free_port json_decode json_encode
-  machine_info proc_cpu_s proc_rss_kb wrk_run parse_wrk loadgen_run);
+  machine_info proc_cpu_s proc_rss_kb proc_rss_parts_kb wrk_run parse_wrk loadgen_run);
 
 my $ROOT = abs_path( dirname(__FILE__) . '/../..' );
 sub ROOT { $ROOT }
@@ -93,6 +93,15 @@ sub proc_rss_kb {
     open my $fh, '<', "/proc/$pid/status" or return undef;
     while (<$fh>) { return $1 if /^VmRSS:\s+(\d+)/ }
     return undef;
+}
+
+# proc_rss_parts_kb($pid) -> (anonymous kB, file-backed kB) of the resident set, or () when unreadable
+sub proc_rss_parts_kb {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/status" or return ();
+    my %v;
+    while (<$fh>) { $v{$1} = $2 if /^(RssAnon|RssFile|RssShmem):\s+(\d+)/ }
+    return defined $v{RssAnon} ? ( $v{RssAnon}, ( $v{RssFile} // 0 ) + ( $v{RssShmem} // 0 ) ) : ();
 }
 
 sub machine_info {
