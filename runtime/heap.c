@@ -11,7 +11,7 @@ static struct {
     unsigned long trims;
 } H;
 
-static size_t resident_bytes(void)
+size_t heap_resident(void)
 {
     unsigned long size = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -27,7 +27,6 @@ void heap_stats(struct heap_stats *out)
     struct mallinfo2 mi = mallinfo2();
     out->in_use = mi.uordblks + mi.hblkhd;
     out->kept_free = mi.fordblks;
-    out->resident = resident_bytes();
 }
 
 int heap_trim_if(size_t threshold)

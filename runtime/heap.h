@@ -12,12 +12,15 @@ struct event_base;
 struct heap_stats {
     size_t in_use;    /* bytes handed out by malloc and not freed (small and mmap'd blocks) */
     size_t kept_free; /* bytes freed but kept by the allocator, in every arena */
-    size_t resident;  /* the process's resident set (/proc/self/statm), 0 when unknown */
 };
 
-/* Fills out with the current figures. Walks the allocator's free lists: call it at most a few times a second
- * (a metrics scrape, the trim timer). Under a sanitizer's allocator in_use and kept_free are 0. */
+/* Fills out with glibc's figures. Walks the allocator's free lists: call it at most a few times a second
+ * (a metrics scrape, the trim timer). Under a sanitizer's allocator they describe glibc's heap, which that
+ * allocator does not use. */
 void heap_stats(struct heap_stats *out);
+
+/* The process's resident set in bytes (/proc/self/statm), 0 when unknown. */
+size_t heap_resident(void);
 
 /* Returns the heap's whole free pages to the system when it keeps more than threshold free bytes. Returns 1
  * when it trimmed, else 0. Cost: one pass over the free lists, plus an madvise per free run of pages. */

@@ -429,9 +429,7 @@ static double gauge_heap_kept_free(void)
 
 static double gauge_resident(void)
 {
-    struct heap_stats h;
-    heap_stats(&h);
-    return (double)h.resident;
+    return (double)heap_resident();
 }
 
 static double gauge_heap_trims(void)

@@ -252,7 +252,7 @@ ok( defined $pst && $pst >= $T0 - 5 && $pst <= time + 5, 'process_start_time_sec
 my $qd = value( $p, 'gatehouse_telemetry_queue_depth' );
 ok( defined $qd && $qd >= 0, 'gatehouse_telemetry_queue_depth (' . ( $qd // 'absent' ) . ')' );
 
-# memory: the resident set as /proc sees it, and glibc's heap figures (0 under a sanitizer's allocator)
+# memory: the resident set as /proc sees it, and glibc's heap figures
 my $rss = value( $p, 'gatehouse_resident_memory_bytes' );
 use POSIX ();
 my ($statm) = do { open my $fh, '<', "/proc/" . $srv->pid . "/statm" or die $!; local $/; <$fh> } =~ /^\d+\s+(\d+)/;
