@@ -444,9 +444,7 @@ unless ( $SKIP{bots} ) {
     @ids = $make_bots->('benchfast');
     $res{bots} = $measure->( 'Databento replayed by static_evhttp', $static_pid );
     $res{bots}{bars_bytes} = $bars_bytes;
-    kill 'TERM', $static_pid;
-    waitpid( $static_pid, 0 );
-    $static_pid = undef;
+    static_stop();
     $srv->stop;
     $srv = start_server();
 }
@@ -508,9 +506,7 @@ sub fleet_bench {
     my %per = map { $_ => 0 } @names;
     $per{ $_->[1] }++ for @ticks;
     $fleet->stop_all;
-    kill 'TERM', $static_pid;
-    waitpid( $static_pid, 0 );
-    $static_pid = undef;
+    static_stop();
     # the runner.tick events of the window, in the first instance's clock (the instances' clocks differ by
     # less than a second: the same instant, each started at its own whole second)
     my $off = $fleet->inst('i1')->{offset_s};
@@ -736,9 +732,7 @@ sub curve_bench {
           . "AND bot_id IN (SELECT id FROM bots WHERE name ~ '^curve-[0-9]+\$') RETURNING bot_id), "
           . "b AS (UPDATE bots SET desired_state = 'STOPPED' WHERE name ~ '^curve-[0-9]+\$' RETURNING id) SELECT count(*) FROM b" );
     my $running = psql_value( $CDB, "SELECT count(*) FROM bots WHERE name ~ '^curve-[0-9]+\$' AND desired_state = 'RUNNING'" );
-    kill 'TERM', $static_pid;
-    waitpid( $static_pid, 0 );
-    $static_pid = undef;
+    static_stop();
     die "bench: $running curve bots still RUNNING after the stops ($stopped stopped)\n" if $running;
     $srv = start_server();
     return { symbols => \@CURVE_SYMBOLS, timeframes => \@CURVE_TFS, points => \@points, api_starts => $api_started,
@@ -855,7 +849,6 @@ unless ( $SKIP{autonomy} ) {
         close $lf;
         return @r;
     };
-    my $median = sub { my @s = sort { $a <=> $b } @_; @s ? $s[ $#s / 2 ] : undef };
     my $phase = sub {
         my ( $sweep, $tick_share ) = @_;
         $srv->stop;
@@ -882,8 +875,8 @@ unless ( $SKIP{autonomy} ) {
         }
         my @r = $rounds->($off);
         shift @r if $tick_share;    # the first round after a start scores every bot (the seed)
-        return { rounds => scalar @r, bots => $median->( map { $_->[0] } @r ), policy_ms => $median->( map { $_->[1] } @r ),
-            round_ms => $median->( map { $_->[2] } @r ), runs => \@r };
+        return { rounds => scalar @r, bots => median_of( map { $_->[0] } @r ), policy_ms => median_of( map { $_->[1] } @r ),
+            round_ms => median_of( map { $_->[2] } @r ), runs => \@r };
     };
     BenchKit::say_step("autonomy policy: (a) every round scores all $nb bots (2 s interval, 14 s)");
     my $all = $phase->( 1, 0 );
